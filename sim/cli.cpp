@@ -1,0 +1,156 @@
+#include "cli.hpp"
+
+#include "costs.hpp"
+#include "error.hpp"
+#include "report.hpp"
+#include "scenario.hpp"
+#include "sched.hpp"
+#include "script.hpp"
+
+#include <CLI/CLI.hpp>
+#include <sstream>
+
+namespace ipcsim {
+
+namespace {
+
+void print_table(std::ostream& out, const ParamTable& table, const std::string& indent) {
+  for (const auto& p : table.params) {
+    out << indent << p.name << " (" << param_type_name(p.type);
+    if (!p.unit.empty()) out << ", " << p.unit;
+    out << "; " << describe_default(p);
+    if (p.min || p.max) {
+      out << "; range";
+      out << (p.min ? " " + json(*p.min).dump() : std::string(" ..")) << " to "
+          << (p.max ? json(*p.max).dump() : std::string(".."));
+    }
+    out << "): " << p.description << "\n";
+  }
+}
+
+} // namespace
+
+void print_list(std::ostream& out, const std::string& section) {
+  bool all = section.empty();
+  if (all || section == "fields") {
+    out << "SCENARIO FIELDS\n";
+    for (const ParamTable* table : {&scenario_table(), &machine_table(), &process_table(), &thread_table()}) {
+      out << "  " << table->title << ": " << table->description << "\n";
+      print_table(out, *table, "    ");
+    }
+    out << "\n";
+  }
+  if (all || section == "ops") {
+    out << "OPS (in a script: {\"op\": NAME, FIELD: value, ...})\n";
+    for (const auto& op : op_registry()) {
+      out << "  " << op.name << ": " << op.description << "\n";
+      print_table(out, op.params, "    ");
+    }
+    out << "\n";
+  }
+  if (all || section == "schedulers") {
+    out << "SCHEDULER POLICIES (machine.scheduler: {\"policy\": NAME, PARAM: value, ...})\n";
+    for (const auto& s : scheduler_registry()) {
+      out << "  " << s.name << ": " << s.description << "\n";
+      print_table(out, s.params, "    ");
+    }
+    out << "\n";
+  }
+  if (all || section == "presets") {
+    out << "COST PRESETS (machine.costs: {\"preset\": NAME, PRIMITIVE: value, ...})\n";
+    for (const auto& p : list_presets())
+      out << "  " << p.name << " (" << p.frequency << "): " << p.description << "\n";
+    out << "\n";
+  }
+  if (all || section == "primitives") {
+    out << "COST PRIMITIVES (each overridable in machine.costs)\n";
+    print_table(out, costs_table(), "  ");
+  }
+}
+
+int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  CLI::App app{"ipcsim: a discrete-event simulator of operating-system inter-process communication",
+               "ipcsim"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("ipcsim ") + ipcsim_version() + " (" + ipcsim_git_revision() +
+                                        ", " + engine_version() + ")");
+  std::string scenario_file, out_dir, section;
+  std::vector<std::string> sets;
+  std::uint64_t seed = 0;
+  bool quiet = false;
+
+  auto add_scenario_options = [&](CLI::App* sub) {
+    sub->add_option("scenario", scenario_file, "scenario JSON file")->required();
+    sub->add_option("--set", sets,
+                    "override a scenario field by dotted path, e.g. machine.cores=4 (repeatable)")
+        ->take_all()
+        ->allow_extra_args(false);
+    sub->add_option("--seed", seed, "seed of every random choice (overrides the scenario's seed)");
+  };
+  CLI::App* run = app.add_subcommand("run", "simulate a scenario and print a summary");
+  add_scenario_options(run);
+  run->add_option("--out", out_dir, "also write summary.json, records.csv, breakdown.csv, threads.csv here");
+  run->add_flag("--quiet,-q", quiet, "print nothing on success (with --out)");
+  CLI::App* validate = app.add_subcommand("validate", "check a scenario without running it");
+  add_scenario_options(validate);
+  CLI::App* list =
+      app.add_subcommand("list", "show ops, scheduler policies, cost presets, primitives and fields");
+  list->add_option("section", section, "only one section")
+      ->check(CLI::IsMember({"fields", "ops", "schedulers", "presets", "primitives"}));
+
+  std::vector<std::string> reversed(args.rbegin(), args.rend());
+  try {
+    app.parse(reversed);
+  } catch (const CLI::CallForHelp& e) {
+    out << app.help();
+    return kExitOk;
+  } catch (const CLI::CallForAllHelp& e) {
+    out << app.help("", CLI::AppFormatMode::All);
+    return kExitOk;
+  } catch (const CLI::Success& e) {
+    // --help on a subcommand, --version
+    std::ostringstream text, errors;
+    app.exit(e, text, errors);
+    out << text.str();
+    return kExitOk;
+  } catch (const CLI::ParseError& e) {
+    std::ostringstream text, errors;
+    app.exit(e, text, errors);
+    err << "error: " << e.what() << "\n"
+        << "run 'ipcsim --help' or 'ipcsim SUBCOMMAND --help' for usage\n";
+    return kExitBadInput;
+  }
+  try {
+    if (list->parsed()) {
+      print_list(out, section);
+      return kExitOk;
+    }
+    LoadOptions options;
+    options.sets = sets;
+    CLI::App* used = run->parsed() ? run : validate;
+    if (used->count("--seed")) options.seed = seed;
+    auto scenario = load_scenario(scenario_file, options);
+    if (validate->parsed()) {
+      std::size_t threads = 0;
+      for (const auto& p : scenario->model.processes)
+        for (const auto& t : p->threads) threads += static_cast<std::size_t>(p->count) * t.count;
+      out << scenario_file << ": valid (" << scenario->model.processes.size() << " process declarations, "
+          << threads << " threads, " << scenario->model.cores << " cores)\n";
+      return kExitOk;
+    }
+    Kernel kernel(scenario->model);
+    kernel.run();
+    if (!out_dir.empty()) write_outputs(out_dir, *scenario, kernel);
+    if (!quiet || kernel.deadlock()) print_summary(out, *scenario, kernel);
+    if (kernel.deadlock()) {
+      err << "error: " << scenario_file << ": the simulated system deadlocked (see the report above)\n";
+      return kExitDeadlock;
+    }
+    return kExitOk;
+  } catch (const UserError& e) {
+    err << "error: " << e.what() << "\n";
+    return kExitBadInput;
+  }
+}
+
+} // namespace ipcsim

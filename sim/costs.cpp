@@ -1,0 +1,175 @@
+#include "costs.hpp"
+
+#include "error.hpp"
+
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+namespace ipcsim {
+
+namespace {
+
+const PrimitiveInfo kPrimitives[] = {
+#define IPCSIM_INFO(name, unit, description) {#name, unit, description},
+    IPCSIM_PRIMITIVES(IPCSIM_INFO)
+#undef IPCSIM_INFO
+};
+
+bool is_rate(Primitive p) {
+  return p == Primitive::copy_bytes_per_cycle || p == Primitive::copy_bytes_per_cycle_uncached;
+}
+
+// A preset file parsed and checked. `origin` names it in errors.
+struct PresetFile {
+  json document;
+  std::string origin;
+};
+
+PresetFile load_preset(const std::string& name, const std::string& path, const ReadContext& ctx) {
+  for (const auto& [builtin, text] : builtin_preset_texts())
+    if (builtin == name) return {json::parse(text), "built-in preset \"" + name + "\""};
+  if (name.find('/') == std::string::npos && name.find(".json") == std::string::npos) {
+    std::vector<std::string> names;
+    for (const auto& preset : list_presets()) names.push_back(preset.name);
+    fail_at(ctx.file, path,
+            "unknown cost preset \"" + name + "\"" + did_you_mean(name, names) +
+                "; built-in presets: " + join_list(names) + " (or a path to a preset file ending in .json)");
+  }
+  std::ifstream in(name);
+  if (!in) fail_at(ctx.file, path, "cannot open cost preset file \"" + name + "\"");
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  try {
+    return {json::parse(buffer.str()), "preset file \"" + name + "\""};
+  } catch (const json::parse_error& e) {
+    fail_at(ctx.file, path, "preset file \"" + name + "\" is not valid JSON: " + e.what());
+  }
+}
+
+// Preset files are checked as strictly as scenarios: every primitive present, nothing unknown.
+void check_preset(const PresetFile& preset, const ReadContext& ctx, const std::string& path) {
+  const json& doc = preset.document;
+  auto complain = [&](const std::string& what) { fail_at(ctx.file, path, preset.origin + ": " + what); };
+  if (!doc.is_object()) complain("expected an object");
+  for (const auto& [key, value] : doc.items())
+    if (key != "description" && key != "frequency" && key != "tagged_tlb" && key != "primitives")
+      complain("unknown key \"" + key + "\"; accepted: description, frequency, tagged_tlb, primitives");
+  for (const char* key : {"description", "frequency", "tagged_tlb", "primitives"})
+    if (!doc.contains(key)) complain(std::string("missing key \"") + key + "\"");
+  auto field = [&](const json& entry, const std::string& name) -> const json& {
+    if (!entry.is_object() || !entry.contains("value") || !entry.contains("source"))
+      complain("\"" + name + "\" must be {\"value\": ..., \"source\": \"...\"}");
+    return entry.at("value");
+  };
+  const json& hz = field(doc.at("frequency"), "frequency");
+  if (!hz.is_string() || !parse_frequency_hz(hz.get<std::string>()))
+    complain("frequency must be like \"3GHz\"");
+  if (!field(doc.at("tagged_tlb"), "tagged_tlb").is_boolean()) complain("tagged_tlb must be true or false");
+  const json& primitives = doc.at("primitives");
+  auto names = primitive_names();
+  for (const auto& [key, entry] : primitives.items()) {
+    bool known = false;
+    for (const auto& n : names) known = known || n == key;
+    if (!known) complain("unknown primitive \"" + key + "\"" + did_you_mean(key, names));
+    const json& value = field(entry, key);
+    if (!value.is_number() || value.get<double>() < 0)
+      complain("primitive \"" + key + "\" must be a number >= 0");
+  }
+  for (const auto& n : names)
+    if (!primitives.contains(n)) complain("missing primitive \"" + n + "\"");
+}
+
+} // namespace
+
+const PrimitiveInfo& primitive_info(Primitive p) { return kPrimitives[static_cast<size_t>(p)]; }
+
+const char* primitive_name(Primitive p) { return p == Primitive::user ? "user" : primitive_info(p).name; }
+
+std::vector<std::string> primitive_names() {
+  std::vector<std::string> out;
+  for (const auto& info : kPrimitives) out.emplace_back(info.name);
+  return out;
+}
+
+std::vector<PresetInfo> list_presets() {
+  std::vector<PresetInfo> out;
+  for (const auto& [name, text] : builtin_preset_texts()) {
+    json doc = json::parse(text);
+    out.push_back({name, doc.value("description", ""), doc.at("frequency").at("value").get<std::string>()});
+  }
+  return out;
+}
+
+Cycles CostModel::copy_cycles(std::uint64_t bytes) const {
+  if (bytes == 0) return 0;
+  bool cached = static_cast<double>(bytes) <= value[static_cast<size_t>(Primitive::copy_cache_bytes)];
+  double rate = value[static_cast<size_t>(cached ? Primitive::copy_bytes_per_cycle
+                                                 : Primitive::copy_bytes_per_cycle_uncached)];
+  return cycles(Primitive::copy_setup) + static_cast<Cycles>(std::ceil(static_cast<double>(bytes) / rate));
+}
+
+const ParamTable& costs_table() {
+  static const ParamTable table = [] {
+    ParamTable t{"machine.costs", "the cost preset and per-primitive overrides", {}};
+    t.params.push_back({"preset", ParamType::String, "teaching", "",
+                        "built-in preset name (see `ipcsim list`) or path to a preset .json file"});
+    t.params.push_back({"tagged_tlb",
+                        ParamType::Bool,
+                        nullptr,
+                        "",
+                        "TLB entries are tagged by address space (PCID/ASID): a switch flushes nothing",
+                        {},
+                        {},
+                        {},
+                        "the preset's"});
+    for (size_t i = 0; i < kPrimitiveCount; ++i) {
+      auto p = static_cast<Primitive>(i);
+      ParamSpec spec{primitive_info(p).name, is_rate(p) ? ParamType::Number : ParamType::Integer, nullptr,
+                     primitive_info(p).unit, primitive_info(p).description};
+      spec.min = is_rate(p) ? 1e-6 : 0.0;
+      spec.default_note = "the preset's";
+      t.params.push_back(spec);
+    }
+    return t;
+  }();
+  return table;
+}
+
+double preset_frequency_hz(const std::string& preset, const std::string& path, const ReadContext& ctx) {
+  PresetFile file = load_preset(preset, path, ctx);
+  check_preset(file, ctx, path);
+  return *parse_frequency_hz(file.document.at("frequency").at("value").get<std::string>());
+}
+
+CostModel build_cost_model(const json& costs, const std::string& path, const ReadContext& ctx) {
+  CostModel model;
+  model.preset = costs.at("preset").get<std::string>();
+  PresetFile file = load_preset(model.preset, join_path(path, "preset"), ctx);
+  check_preset(file, ctx, join_path(path, "preset"));
+  model.preset_hz = *parse_frequency_hz(file.document.at("frequency").at("value").get<std::string>());
+  model.tagged_tlb = file.document.at("tagged_tlb").at("value").get<bool>();
+  if (costs.contains("tagged_tlb")) model.tagged_tlb = costs.at("tagged_tlb").get<bool>();
+  for (size_t i = 0; i < kPrimitiveCount; ++i) {
+    const char* name = kPrimitives[i].name;
+    const json& source =
+        costs.contains(name) ? costs.at(name) : file.document.at("primitives").at(name).at("value");
+    model.value[i] = source.get<double>();
+    if (!is_rate(static_cast<Primitive>(i)) && model.value[i] != std::floor(model.value[i]))
+      fail_at(ctx.file, join_path(path, name),
+              std::string("cycles must be a whole number, got ") + source.dump());
+  }
+  // Consistency: copies must make progress, and the uncached rate cannot beat the cached one.
+  if (model.value[static_cast<size_t>(Primitive::copy_bytes_per_cycle)] <= 0 ||
+      model.value[static_cast<size_t>(Primitive::copy_bytes_per_cycle_uncached)] <= 0)
+    fail_at(ctx.file, path, "copy rates must be > 0 bytes/cycle");
+  if (model.value[static_cast<size_t>(Primitive::copy_bytes_per_cycle_uncached)] >
+      model.value[static_cast<size_t>(Primitive::copy_bytes_per_cycle)])
+    fail_at(ctx.file, join_path(path, "copy_bytes_per_cycle_uncached"),
+            "the uncached copy rate exceeds the cached one (" +
+                json(model.value[static_cast<size_t>(Primitive::copy_bytes_per_cycle)]).dump() +
+                " bytes/cycle); set it no higher");
+  return model;
+}
+
+} // namespace ipcsim

@@ -1,0 +1,491 @@
+#include "kernel.hpp"
+
+#include "sched.hpp"
+
+#include <algorithm>
+#include <cassert>
+
+namespace ipcsim {
+
+// ---- Activities ------------------------------------------------------------------------------
+
+namespace {
+std::vector<std::string>& mutable_activities() {
+  static std::vector<std::string> names{"dispatch", "tick", "timer", "exit"};
+  return names;
+}
+} // namespace
+
+const std::vector<std::string>& activity_names() { return mutable_activities(); }
+
+std::uint16_t register_activity(const std::string& name) {
+  auto& names = mutable_activities();
+  for (std::size_t i = 0; i < names.size(); ++i)
+    if (names[i] == name) return static_cast<std::uint16_t>(i);
+  names.push_back(name);
+  return static_cast<std::uint16_t>(names.size() - 1);
+}
+
+// ---- Names -----------------------------------------------------------------------------------
+
+std::string Process::display_name() const {
+  return spec->count > 1 ? spec->name + "[" + std::to_string(copy) + "]" : spec->name;
+}
+
+std::string Thread::display_name() const {
+  std::string name = process->display_name();
+  if (process->spec->threads.size() > 1 || spec->count > 1) {
+    name += "/" + spec->name;
+    if (spec->count > 1) name += "[" + std::to_string(copy) + "]";
+  }
+  return name;
+}
+
+// ---- Construction ----------------------------------------------------------------------------
+
+Kernel::Kernel(const MachineModel& model) : model_(model) {
+  for (std::size_t i = 0; i < model.cores; ++i) {
+    cores_.push_back(std::make_unique<Core>());
+    cores_.back()->index = i;
+  }
+  scheduler_ = find_scheduler(model.scheduler_policy)->make(model.cores, model.scheduler_params, model.hz);
+  for (const auto& spec : model.processes) {
+    for (std::uint32_t copy = 0; copy < spec->count; ++copy) {
+      Process& process = processes_.emplace_back();
+      process.id = static_cast<std::uint32_t>(processes_.size() - 1);
+      process.copy = copy;
+      process.spec = spec.get();
+      for (const auto& thread_spec : spec->threads) {
+        for (std::uint32_t thread_copy = 0; thread_copy < thread_spec.count; ++thread_copy) {
+          Thread& thread = threads_.emplace_back();
+          thread.id = static_cast<std::uint32_t>(threads_.size() - 1);
+          thread.copy = thread_copy;
+          thread.process = &process;
+          thread.spec = &thread_spec;
+          thread.priority = thread_spec.priority;
+          ++process.live_threads;
+          ++live_threads_;
+        }
+      }
+    }
+  }
+}
+
+Kernel::~Kernel() = default;
+
+void Kernel::run() {
+  // Threads that start at time zero are placed before the cores start; later arrivals are timers
+  // on the first core they may use.
+  for (auto& thread : threads_) {
+    const ProcessSpec& spec = *thread.process->spec;
+    if (spec.arrival == 0) {
+      Core& core = choose_core(thread);
+      set_state(thread, ThreadState::Ready, 0);
+      scheduler_->enqueue(core.index, thread, EnqueueReason::New, 0);
+    } else {
+      std::size_t first = spec.affinity.empty() ? 0 : spec.affinity.front();
+      arm_timer(*cores_[first], thread, spec.arrival, true);
+    }
+  }
+  running_cores_ = cores_.size();
+  if (live_threads_ == 0) done_ = true;
+  engine_run(cores_.size(), [this](std::size_t index) { core_main(index); });
+  assert(done_);
+}
+
+// ---- Accounting ------------------------------------------------------------------------------
+
+void Kernel::charge(Core& core, Thread& thread, std::uint16_t activity, Primitive primitive, Cycles cycles) {
+  if (cycles == 0) return;
+  core.pending += cycles;
+  auto prim = static_cast<std::uint8_t>(primitive);
+  for (auto& entry : thread.charges) {
+    if (entry.activity == activity && entry.primitive == prim) {
+      entry.cycles += cycles;
+      return;
+    }
+  }
+  thread.charges.push_back({activity, prim, cycles});
+}
+
+void Kernel::sync(Core& core) {
+  if (core.pending == 0) return;
+  Cycles pending = core.pending;
+  core.pending = 0;
+  core.busy_cycles += pending;
+  engine_advance(pending);
+}
+
+void Kernel::set_state(Thread& thread, ThreadState state, Cycles at) {
+  Cycles spent = at - thread.state_since;
+  switch (thread.state) {
+  case ThreadState::Ready:
+    thread.ready_cycles += spent;
+    break;
+  case ThreadState::Running:
+    thread.run_cycles += spent;
+    break;
+  case ThreadState::Blocked:
+    thread.blocked_cycles += spent;
+    break;
+  default:
+    break;
+  }
+  thread.state = state;
+  thread.state_since = at;
+}
+
+// ---- Placement and wakeups -------------------------------------------------------------------
+
+bool Kernel::allowed(const Thread& thread, std::size_t core) const {
+  const auto& affinity = thread.process->spec->affinity;
+  return affinity.empty() || std::find(affinity.begin(), affinity.end(), core) != affinity.end();
+}
+
+// A core is free when it runs nothing and has nothing queued: idle, or on its way there.
+bool Kernel::is_free(const Core& core) const {
+  return core.idle || (!core.current && scheduler_->queued(core.index) == 0);
+}
+
+// A woken thread goes to its last core if that is free, else to any free core it may use, else
+// back to its last core (its cache is there); a thread that never ran goes to the least loaded.
+Core& Kernel::choose_core(const Thread& thread) {
+  if (thread.last_core >= 0 && is_free(*cores_[thread.last_core])) return *cores_[thread.last_core];
+  for (auto& core : cores_)
+    if (is_free(*core) && allowed(thread, core->index)) return *core;
+  if (thread.last_core >= 0) return *cores_[thread.last_core];
+  Core* best = nullptr;
+  std::size_t best_load = 0;
+  for (auto& core : cores_) {
+    if (!allowed(thread, core->index)) continue;
+    std::size_t load = scheduler_->queued(core->index) + (core->current ? 1 : 0);
+    if (!best || load < best_load) best = core.get(), best_load = load;
+  }
+  return *best;
+}
+
+void Kernel::make_ready(Core& waker_core, Thread& thread, Thread* waker, std::uint16_t activity, int reason) {
+  Core& target = choose_core(thread);
+  Cycles at = engine_now();
+  set_state(thread, ThreadState::Ready, at);
+  scheduler_->enqueue(target.index, thread, static_cast<EnqueueReason>(reason), at);
+  bool remote = &target != &waker_core;
+  Thread& payer = waker ? *waker : thread;
+  if (target.idle) {
+    target.idle = false;
+    ++running_cores_;
+    if (remote) {
+      charge(waker_core, payer, activity, Primitive::ipi, model_.costs.cycles(Primitive::ipi));
+      target.doorbell.ring();
+    }
+  } else if (target.current && !target.need_resched && scheduler_->preempts(thread, *target.current)) {
+    target.need_resched = true;
+    if (remote) {
+      charge(waker_core, payer, activity, Primitive::ipi, model_.costs.cycles(Primitive::ipi));
+      target.doorbell.ring();
+    }
+  }
+}
+
+void Kernel::block(Core& core, Thread& thread, WaitQueue* queue, Cycles timeout) {
+  assert(core.current == &thread && core.pending == 0);
+  thread.wait_result = WaitResult::None;
+  if (queue) {
+    thread.waiting_on = queue;
+    thread.wait_prev = queue->tail;
+    thread.wait_next = nullptr;
+    (queue->tail ? queue->tail->wait_next : queue->head) = &thread;
+    queue->tail = &thread;
+    ++queue->size;
+  }
+  if (timeout != kNever) arm_timer(core, thread, engine_now() + timeout);
+}
+
+static void unlink(Thread& thread) {
+  WaitQueue& queue = *thread.waiting_on;
+  (thread.wait_prev ? thread.wait_prev->wait_next : queue.head) = thread.wait_next;
+  (thread.wait_next ? thread.wait_next->wait_prev : queue.tail) = thread.wait_prev;
+  --queue.size;
+  thread.waiting_on = nullptr;
+  thread.wait_next = thread.wait_prev = nullptr;
+}
+
+bool Kernel::wake(Core& core, Thread& thread, Thread* waker, std::uint16_t activity, WaitResult result) {
+  if (thread.state != ThreadState::Blocked) return false;
+  if (thread.waiting_on) unlink(thread);
+  if (thread.timer_armed) {
+    thread.timer_armed = false;
+    ++thread.timer_generation;
+    --live_timers_;
+  }
+  thread.wait_result = result;
+  charge(core, waker ? *waker : thread, activity, Primitive::wakeup, model_.costs.cycles(Primitive::wakeup));
+  sync(core);
+  make_ready(core, thread, waker, activity, static_cast<int>(EnqueueReason::Woken));
+  return true;
+}
+
+Thread* Kernel::wake_one(Core& core, WaitQueue& queue, Thread* waker, std::uint16_t activity) {
+  Thread* first = queue.head;
+  if (first) wake(core, *first, waker, activity, WaitResult::Woken);
+  return first;
+}
+
+std::size_t Kernel::wake_all(Core& core, WaitQueue& queue, Thread* waker, std::uint16_t activity) {
+  std::size_t woken = 0;
+  while (queue.head) woken += wake(core, *queue.head, waker, activity, WaitResult::Woken) ? 1 : 0;
+  return woken;
+}
+
+// ---- Timers ----------------------------------------------------------------------------------
+
+void Kernel::arm_timer(Core& core, Thread& thread, Cycles when, bool arrival) {
+  assert(!thread.timer_armed);
+  thread.timer_armed = true;
+  ++live_timers_;
+  core.timers.push_back({when, timer_seq_++, &thread, thread.timer_generation, arrival});
+  std::push_heap(core.timers.begin(), core.timers.end(), std::greater<>());
+}
+
+Cycles Kernel::next_timer(Core& core) {
+  while (!core.timers.empty()) {
+    const TimerEntry& top = core.timers.front();
+    if (top.thread->timer_armed && top.generation == top.thread->timer_generation) return top.when;
+    std::pop_heap(core.timers.begin(), core.timers.end(), std::greater<>());
+    core.timers.pop_back();
+  }
+  return kNever;
+}
+
+void Kernel::fire_timers(Core& core) {
+  while (next_timer(core) <= engine_now()) {
+    TimerEntry entry = core.timers.front();
+    std::pop_heap(core.timers.begin(), core.timers.end(), std::greater<>());
+    core.timers.pop_back();
+    Thread& thread = *entry.thread;
+    thread.timer_armed = false;
+    ++thread.timer_generation;
+    --live_timers_;
+    if (entry.arrival) {
+      make_ready(core, thread, nullptr, kTimer, static_cast<int>(EnqueueReason::New));
+      continue;
+    }
+    charge(core, thread, kTimer, Primitive::timer_interrupt, model_.costs.cycles(Primitive::timer_interrupt));
+    wake(core, thread, nullptr, kTimer, WaitResult::TimedOut);
+  }
+}
+
+// ---- Switching -------------------------------------------------------------------------------
+
+void Kernel::dispatch(Core& core, Thread& thread) {
+  Cycles at = engine_now();
+  const CostModel& costs = model_.costs;
+  charge(core, thread, kDispatch, Primitive::sched_pick, costs.cycles(Primitive::sched_pick));
+  if (core.left_idle) {
+    charge(core, thread, kDispatch, Primitive::idle_exit, costs.cycles(Primitive::idle_exit));
+    core.left_idle = false;
+  }
+  charge(core, thread, kDispatch, Primitive::context_restore, costs.cycles(Primitive::context_restore));
+  if (core.loaded_space != thread.process) {
+    charge(core, thread, kDispatch, Primitive::address_space_switch,
+           costs.cycles(Primitive::address_space_switch));
+    if (!costs.tagged_tlb)
+      charge(core, thread, kDispatch, Primitive::tlb_refill_per_page,
+             costs.cycles(Primitive::tlb_refill_per_page) * thread.process->spec->working_set_pages);
+    core.loaded_space = thread.process;
+  }
+  if (core.last_thread != &thread) ++core.context_switches;
+  core.last_thread = &thread;
+  core.current = &thread;
+  thread.last_core = static_cast<std::int32_t>(core.index);
+  set_state(thread, ThreadState::Running, at);
+  core.dispatched_at = core.accounted_from = at;
+  core.slice_end = scheduler_->slice_end(thread, at);
+}
+
+// The running thread leaves the core: it pays context_save, the scheduler accounts its run. The
+// bookkeeping happens before the save's cycles pass, with no yield to other cores in between, so a
+// wakeup from another core can never fall between "decided to sleep" and "asleep".
+void Kernel::switch_out(Core& core, ThreadState to) {
+  Thread& thread = *core.current;
+  Cycles at = engine_now();
+  charge(core, thread, thread.leave_activity, Primitive::context_save,
+         model_.costs.cycles(Primitive::context_save));
+  scheduler_->account(thread, at - core.accounted_from);
+  set_state(thread, to, at);
+  core.current = nullptr;
+  core.slice_end = kNever;
+}
+
+void Kernel::preempt(Core& core) {
+  core.need_resched = false;
+  Thread& thread = *core.current;
+  thread.leave_activity = kTick;
+  switch_out(core, ThreadState::Ready);
+  scheduler_->enqueue(core.index, thread, EnqueueReason::Preempted, engine_now());
+}
+
+// The time slice of the running thread ended.
+void Kernel::tick(Core& core) {
+  Thread& thread = *core.current;
+  charge(core, thread, kTick, Primitive::timer_interrupt, model_.costs.cycles(Primitive::timer_interrupt));
+  sync(core);
+  Cycles at = engine_now();
+  scheduler_->account(thread, at - core.accounted_from);
+  core.accounted_from = at;
+  if (scheduler_->slice_expired(core.index, thread, at)) {
+    thread.leave_activity = kTick;
+    switch_out(core, ThreadState::Ready);
+    scheduler_->enqueue(core.index, thread, EnqueueReason::SliceExpired, engine_now());
+  } else {
+    core.slice_end = scheduler_->slice_end(thread, at);
+  }
+}
+
+void Kernel::exit_thread(Core& core, Thread& thread) {
+  charge(core, thread, kExit, Primitive::trap_enter, model_.costs.cycles(Primitive::trap_enter));
+  charge(core, thread, kExit, Primitive::syscall_dispatch, model_.costs.cycles(Primitive::syscall_dispatch));
+  sync(core);
+  Cycles at = engine_now();
+  scheduler_->account(thread, at - core.accounted_from);
+  set_state(thread, ThreadState::Exited, at);
+  thread.finished_at = at;
+  core.current = nullptr;
+  core.slice_end = kNever;
+  --live_threads_;
+  Process& process = *thread.process;
+  if (--process.live_threads == 0 && process.exit_waiters)
+    wake_all(core, *process.exit_waiters, &thread, kExit);
+  if (live_threads_ == 0) finish(false);
+}
+
+void Kernel::finish(bool deadlocked) {
+  done_ = true;
+  end_time_ = engine_now();
+  if (deadlocked) {
+    DeadlockReport report;
+    report.at = end_time_;
+    for (auto& thread : threads_)
+      if (thread.state == ThreadState::Blocked)
+        report.waiters.push_back(
+            {thread.display_name(), thread.waiting_on ? thread.waiting_on->label : "?", thread.state_since});
+    deadlock_ = std::move(report);
+  }
+  for (auto& core : cores_) core->doorbell.ring();
+}
+
+// ---- The core loop ---------------------------------------------------------------------------
+
+void Kernel::go_idle(Core& core) {
+  sync(core);
+  core.idle = true;
+  --running_cores_;
+  if (running_cores_ == 0 && live_timers_ == 0) {
+    // Nothing runs and nothing can wake anyone: either everyone is done or the system is stuck.
+    finish(live_threads_ > 0);
+    return;
+  }
+  core.doorbell.wait_until(next_timer(core));
+  if (core.idle) { // woken by its own timer, not by another core
+    core.idle = false;
+    ++running_cores_;
+  }
+  core.left_idle = true;
+}
+
+void Kernel::core_main(std::size_t index) {
+  Core& core = *cores_[index];
+  while (!done_) {
+    sync(core);
+    fire_timers(core);
+    sync(core);
+    if (done_) break;
+    if (core.current && core.need_resched) preempt(core);
+    if (core.current && engine_now() >= core.slice_end) tick(core);
+    if (!core.current) {
+      core.need_resched = false;
+      Thread* next = scheduler_->pick(core.index, engine_now());
+      if (!next) {
+        go_idle(core);
+        continue;
+      }
+      dispatch(core, *next);
+    }
+    run_current(core);
+  }
+}
+
+// Interprets the current thread's script until it must leave the core or compute for a while.
+void Kernel::run_current(Core& core) {
+  Thread& thread = *core.current;
+  const Program& program = *thread.spec->program;
+  OpContext ctx{*this, core, thread};
+  for (;;) {
+    // Interrupts are taken between ops: bring the clock forward when one may be due.
+    if (core.need_resched) return;
+    if (now(core) >= core.slice_end || now(core) >= next_timer(core)) return;
+    if (thread.pc >= program.ops.size()) {
+      exit_thread(core, thread);
+      return;
+    }
+    const Op& op = *program.ops[thread.pc];
+    switch (op.execute(ctx)) {
+    case Step::Continue:
+      continue;
+    case Step::Compute:
+      run_compute(core, thread, ctx.compute);
+      return;
+    case Step::Block:
+      thread.leave_activity = op.activity;
+      switch_out(core, ThreadState::Blocked);
+      return;
+    case Step::Yield:
+      thread.leave_activity = op.activity;
+      switch_out(core, ThreadState::Ready);
+      scheduler_->enqueue(core.index, thread, EnqueueReason::Yielded, engine_now());
+      return;
+    case Step::Exit:
+      exit_thread(core, thread);
+      return;
+    }
+  }
+}
+
+// Burns user cycles (after any pending kernel cycles), until done or interrupted by a timer, the
+// end of the slice or another core's doorbell. Progress is kept in thread.compute_left.
+void Kernel::run_compute(Core& core, Thread& thread, Cycles cycles) {
+  if (thread.compute_left == 0) thread.compute_left = cycles;
+  Cycles start = engine_now();
+  Cycles kernel_part = core.pending;
+  Cycles finish_at = start + kernel_part + thread.compute_left;
+  Cycles deadline = std::min({finish_at, core.slice_end, next_timer(core)});
+  if (deadline > start && !core.need_resched) core.doorbell.wait_until(deadline);
+  Cycles elapsed = engine_now() - start;
+  Cycles kernel_done = std::min(elapsed, kernel_part);
+  core.pending -= kernel_done;
+  Cycles user_done = elapsed - kernel_done;
+  core.busy_cycles += elapsed;
+  if (user_done > 0) {
+    thread.compute_left -= user_done;
+    // Already on the clock: attribute without adding to pending.
+    charge(core, thread, thread.spec->program->ops[thread.pc]->activity, Primitive::user, user_done);
+    core.pending -= user_done;
+  }
+  if (thread.compute_left == 0 && core.pending == 0) ++thread.pc;
+}
+
+// ---- Lookups ---------------------------------------------------------------------------------
+
+Process* Kernel::find_process(const std::string& spec_name, std::uint32_t copy) {
+  for (auto& process : processes_)
+    if (process.spec->name == spec_name && process.copy == copy) return &process;
+  return nullptr;
+}
+
+WaitQueue& Kernel::exit_queue(Process& process) {
+  if (!process.exit_waiters)
+    process.exit_waiters = std::make_unique<WaitQueue>("exit of " + process.display_name());
+  return *process.exit_waiters;
+}
+
+} // namespace ipcsim

@@ -1,0 +1,296 @@
+// The simulated machine's kernel. Threads are data (a resumable interpreter state); one SimGrid
+// actor per core plays the CPU and runs Kernel::core_main. Kernel code runs on whichever core
+// triggers it, as in a real OS. Contract for everything that touches shared state (run queues,
+// wait queues, other threads): call OpContext::sync() first, so that the core's clock has reached
+// the moment of the action.
+#pragma once
+#include "costs.hpp"
+#include "engine.hpp"
+
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ipcsim {
+
+struct Thread;
+struct Core;
+class Kernel;
+class Scheduler;
+struct OpContext;
+
+// ---- Scripts ---------------------------------------------------------------------------------
+
+// What the interpreter does after an op.
+enum class Step : std::uint8_t {
+  Continue, // op finished (or jumped): run the next one
+  Compute,  // burn ctx.compute cycles of user time, interruptibly; pc moves on when they are done
+  Block,    // the thread sleeps on a wait queue; the same op runs again when it is woken
+  Yield,    // back to the run queue; the same op runs again when the thread is next dispatched
+  Exit,     // the thread ends
+};
+
+// A compiled script op. `activity` is what breakdowns attribute its charges to.
+class Op {
+public:
+  explicit Op(std::uint16_t activity) : activity(activity) {}
+  virtual ~Op() = default;
+  virtual Step execute(OpContext& ctx) const = 0;
+  const std::uint16_t activity;
+};
+
+struct Program {
+  std::vector<std::unique_ptr<Op>> ops;
+};
+
+// Activities are the "op" column of a breakdown: the script ops (registered by name) and the
+// kernel's own work done on a thread's behalf.
+enum KernelActivity : std::uint16_t { kDispatch = 0, kTick = 1, kTimer = 2, kExit = 3 };
+const std::vector<std::string>& activity_names();
+std::uint16_t register_activity(const std::string& name);
+
+// ---- Processes and threads -------------------------------------------------------------------
+
+struct ThreadSpec {
+  std::string name;
+  std::uint32_t count = 1;
+  int priority = 0;
+  std::shared_ptr<const Program> program;
+};
+
+struct ProcessSpec {
+  std::string name;
+  std::uint32_t count = 1;
+  std::vector<std::uint32_t> affinity; // empty: every core
+  Cycles arrival = 0;
+  std::uint32_t working_set_pages = 0;
+  int priority = 0;
+  std::vector<ThreadSpec> threads;
+};
+
+// A kernel wait queue (xv6's sleep channel): intrusive, so a thread can leave it in O(1) when its
+// timeout fires. `label` says what the waiters wait for, for the deadlock report.
+struct WaitQueue {
+  explicit WaitQueue(std::string label) : label(std::move(label)) {}
+  std::string label;
+  Thread* head = nullptr;
+  Thread* tail = nullptr;
+  std::size_t size = 0;
+};
+
+struct Process {
+  std::uint32_t id = 0;
+  std::uint32_t copy = 0; // which of spec->count copies
+  const ProcessSpec* spec = nullptr;
+  std::uint32_t live_threads = 0;
+  std::unique_ptr<WaitQueue> exit_waiters; // created on first join
+  std::string display_name() const;
+};
+
+enum class ThreadState : std::uint8_t { NotStarted, Ready, Running, Blocked, Exited };
+enum class WaitResult : std::uint8_t { None, Woken, TimedOut };
+
+struct Charge {
+  std::uint16_t activity;
+  std::uint8_t primitive;
+  Cycles cycles;
+};
+
+struct OpenInterval {
+  std::uint32_t name;
+  Cycles start;
+};
+
+struct Thread {
+  std::uint32_t id = 0;
+  std::uint32_t copy = 0; // which of spec->count copies within the process
+  Process* process = nullptr;
+  const ThreadSpec* spec = nullptr;
+  ThreadState state = ThreadState::NotStarted;
+  // Interpreter state.
+  std::uint32_t pc = 0;
+  std::uint8_t phase = 0; // progress inside a multi-step op (0: not started)
+  Cycles compute_left = 0;
+  std::vector<std::uint32_t> loops; // remaining iterations of each open repeat
+  std::vector<OpenInterval> open_intervals;
+  // Scheduling.
+  int priority = 0;
+  std::uint8_t level = 0; // MLFQ level (0 = top)
+  Cycles level_used = 0;  // MLFQ allotment used at this level
+  std::uint64_t boost_epoch = 0;
+  std::int32_t last_core = -1;
+  std::uint16_t leave_activity = kDispatch; // what the next context_save is attributed to
+  // Waiting.
+  WaitQueue* waiting_on = nullptr;
+  Thread* wait_next = nullptr;
+  Thread* wait_prev = nullptr;
+  std::uint32_t timer_generation = 0; // bumps cancel armed timers lazily
+  bool timer_armed = false;
+  WaitResult wait_result = WaitResult::None;
+  // Accounting.
+  Cycles state_since = 0;
+  Cycles run_cycles = 0, ready_cycles = 0, blocked_cycles = 0;
+  Cycles finished_at = kNever;
+  std::vector<Charge> charges;
+
+  std::string display_name() const;
+};
+
+// ---- Cores -----------------------------------------------------------------------------------
+
+struct TimerEntry {
+  Cycles when;
+  std::uint64_t seq; // ties fire in arming order
+  Thread* thread;
+  std::uint32_t generation;
+  bool arrival;
+  bool operator>(const TimerEntry& other) const {
+    return when != other.when ? when > other.when : seq > other.seq;
+  }
+};
+
+struct Core {
+  std::size_t index = 0;
+  Doorbell doorbell;
+  Thread* current = nullptr;
+  Thread* last_thread = nullptr;
+  const Process* loaded_space = nullptr; // the address space whose page tables are loaded
+  bool idle = false;
+  bool left_idle = false; // next dispatch pays idle_exit
+  bool need_resched = false;
+  Cycles pending = 0; // charged kernel cycles not yet slept
+  Cycles dispatched_at = 0, accounted_from = 0, slice_end = kNever;
+  std::vector<TimerEntry> timers; // min-heap
+  // Statistics.
+  Cycles busy_cycles = 0;
+  std::uint64_t context_switches = 0;
+};
+
+// ---- Results ---------------------------------------------------------------------------------
+
+struct IntervalRecord {
+  std::uint32_t name;
+  std::uint32_t thread;
+  Cycles start, end;
+  std::uint64_t bytes;
+};
+
+struct DeadlockReport {
+  struct Waiter {
+    std::string thread;
+    std::string waits_on;
+    Cycles since;
+  };
+  Cycles at = 0;
+  std::vector<Waiter> waiters;
+};
+
+// The model a scenario compiles into: everything the kernel needs to run.
+struct MachineModel {
+  std::size_t cores = 1;
+  double hz = 1e9;
+  CostModel costs;
+  std::string scheduler_policy;
+  json scheduler_params; // resolved policy parameters
+  std::vector<std::unique_ptr<ProcessSpec>> processes;
+  std::vector<std::string> interval_names;
+  std::uint64_t seed = 0;
+};
+
+// ---- The kernel ------------------------------------------------------------------------------
+
+class Kernel {
+public:
+  explicit Kernel(const MachineModel& model);
+  ~Kernel();
+  Kernel(const Kernel&) = delete;
+  Kernel& operator=(const Kernel&) = delete;
+
+  void run(); // the whole simulation, on SimGrid
+
+  // Results.
+  const MachineModel& model() const { return model_; }
+  Cycles makespan() const { return end_time_; }
+  const std::deque<Thread>& threads() const { return threads_; }
+  const std::deque<Process>& processes() const { return processes_; }
+  const std::vector<std::unique_ptr<Core>>& cores() const { return cores_; }
+  const std::vector<IntervalRecord>& records() const { return records_; }
+  const DeadlockReport* deadlock() const { return deadlock_ ? &*deadlock_ : nullptr; }
+
+  // ---- The facade ops and mechanisms use (through OpContext). ----
+  void charge(Core& core, Thread& thread, std::uint16_t activity, Primitive primitive, Cycles cycles);
+  void sync(Core& core);
+  Cycles now(const Core& core) const { return engine_now() + core.pending; }
+  // Puts the running thread on `queue` (or none: a plain sleep); with a timeout, a timer wakes it
+  // with WaitResult::TimedOut. The op then returns Step::Block; it runs again once woken.
+  void block(Core& core, Thread& thread, WaitQueue* queue, Cycles timeout = kNever);
+  // Makes a blocked thread ready (charging `wakeup` to `waker`'s activity, or to the woken thread
+  // when an interrupt does it). Returns false when it was not blocked.
+  bool wake(Core& core, Thread& thread, Thread* waker, std::uint16_t activity, WaitResult result);
+  Thread* wake_one(Core& core, WaitQueue& queue, Thread* waker, std::uint16_t activity);
+  std::size_t wake_all(Core& core, WaitQueue& queue, Thread* waker, std::uint16_t activity);
+  void arm_timer(Core& core, Thread& thread, Cycles when, bool arrival = false);
+  void record_interval(const IntervalRecord& record) { records_.push_back(record); }
+  Process* find_process(const std::string& spec_name, std::uint32_t copy);
+  WaitQueue& exit_queue(Process& process);
+  Scheduler& scheduler() { return *scheduler_; }
+
+  void core_main(std::size_t index);
+
+private:
+  void fire_timers(Core& core);
+  void dispatch(Core& core, Thread& thread);
+  void switch_out(Core& core, ThreadState to);
+  void preempt(Core& core);
+  void tick(Core& core);
+  void run_current(Core& core);
+  void run_compute(Core& core, Thread& thread, Cycles cycles);
+  void go_idle(Core& core);
+  void exit_thread(Core& core, Thread& thread);
+  void make_ready(Core& waker_core, Thread& thread, Thread* waker, std::uint16_t activity, int reason);
+  Core& choose_core(const Thread& thread);
+  bool allowed(const Thread& thread, std::size_t core) const;
+  bool is_free(const Core& core) const;
+  void set_state(Thread& thread, ThreadState state, Cycles at);
+  void finish(bool deadlocked);
+  Cycles next_timer(Core& core);
+
+  const MachineModel& model_;
+  std::vector<std::unique_ptr<Core>> cores_;
+  std::unique_ptr<Scheduler> scheduler_;
+  std::deque<Process> processes_;
+  std::deque<Thread> threads_;
+  std::vector<IntervalRecord> records_;
+  std::optional<DeadlockReport> deadlock_;
+  std::size_t running_cores_ = 0; // cores not idle
+  std::size_t live_timers_ = 0;
+  std::size_t live_threads_ = 0;
+  std::uint64_t timer_seq_ = 0;
+  bool done_ = false;
+  Cycles end_time_ = 0;
+};
+
+// What an op sees of the machine while it runs: a narrow facade over the kernel.
+struct OpContext {
+  Kernel& kernel;
+  Core& core;
+  Thread& thread;
+  Cycles compute = 0; // set by ops returning Step::Compute
+
+  void charge(std::uint16_t activity, Primitive p) { charge(activity, p, kernel.model().costs.cycles(p)); }
+  void charge(std::uint16_t activity, Primitive p, Cycles cycles) {
+    kernel.charge(core, thread, activity, p, cycles);
+  }
+  // Entering and leaving a system call: trap_enter + syscall_dispatch, and trap_exit.
+  void enter_syscall(std::uint16_t activity) {
+    charge(activity, Primitive::trap_enter);
+    charge(activity, Primitive::syscall_dispatch);
+  }
+  void leave_syscall(std::uint16_t activity) { charge(activity, Primitive::trap_exit); }
+  void sync() { kernel.sync(core); }
+  Cycles now() const { return kernel.now(core); }
+};
+
+} // namespace ipcsim

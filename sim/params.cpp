@@ -1,0 +1,218 @@
+#include "params.hpp"
+
+#include "error.hpp"
+#include "units.hpp"
+
+#include <cmath>
+
+namespace ipcsim {
+
+const ParamSpec* ParamTable::find(const std::string& name) const {
+  for (const auto& p : params)
+    if (p.name == name) return &p;
+  return nullptr;
+}
+
+std::vector<std::string> ParamTable::names() const {
+  std::vector<std::string> out;
+  for (const auto& p : params) out.push_back(p.name);
+  return out;
+}
+
+const char* param_type_name(ParamType type) {
+  switch (type) {
+  case ParamType::Integer:
+    return "integer";
+  case ParamType::Number:
+    return "number";
+  case ParamType::Time:
+    return "time";
+  case ParamType::TimeList:
+    return "time or list of times";
+  case ParamType::Frequency:
+    return "frequency";
+  case ParamType::Bytes:
+    return "size";
+  case ParamType::Bool:
+    return "boolean";
+  case ParamType::String:
+    return "string";
+  case ParamType::Choice:
+    return "choice";
+  case ParamType::CoreList:
+    return "list of core indices";
+  case ParamType::Script:
+    return "list of ops";
+  case ParamType::Object:
+    return "object";
+  }
+  return "?";
+}
+
+namespace {
+
+std::string show(const json& value) {
+  std::string text = value.dump();
+  return text.size() > 60 ? text.substr(0, 57) + "..." : text;
+}
+
+[[noreturn]] void bad(const ReadContext& ctx, const std::string& path, const json& value,
+                      const std::string& accepted) {
+  fail_at(ctx.file, path, "invalid value " + show(value) + "; expected " + accepted);
+}
+
+void check_range(const ReadContext& ctx, const std::string& path, const json& value, double number,
+                 const ParamSpec& spec) {
+  if (spec.min && number < *spec.min) bad(ctx, path, value, "a value >= " + json(*spec.min).dump());
+  if (spec.max && number > *spec.max) bad(ctx, path, value, "a value <= " + json(*spec.max).dump());
+}
+
+const char* kTimeForms =
+    "a whole number of cycles or a duration such as \"1.5us\", \"10ms\", \"300ns\", \"20 cycles\"";
+
+void check_time(const json& value, const std::string& path, const ParamSpec& spec, const ReadContext& ctx) {
+  if (value.is_number_integer() || value.is_number_unsigned()) {
+    if (value.is_number_integer() && value.get<std::int64_t>() < 0) bad(ctx, path, value, kTimeForms);
+    check_range(ctx, path, value, value.get<double>(), spec);
+    return;
+  }
+  if (!value.is_string()) bad(ctx, path, value, kTimeForms);
+  auto cycles = parse_time_cycles(value.get<std::string>(), ctx.hz);
+  if (!cycles) bad(ctx, path, value, kTimeForms);
+  check_range(ctx, path, value, static_cast<double>(*cycles), spec);
+}
+
+} // namespace
+
+void check_value(const json& value, const std::string& path, const ParamSpec& spec, const ReadContext& ctx) {
+  switch (spec.type) {
+  case ParamType::Integer:
+    if (!value.is_number_integer() && !value.is_number_unsigned()) bad(ctx, path, value, "a whole number");
+    check_range(ctx, path, value, value.get<double>(), spec);
+    return;
+  case ParamType::Number:
+    if (!value.is_number()) bad(ctx, path, value, "a number");
+    check_range(ctx, path, value, value.get<double>(), spec);
+    return;
+  case ParamType::Time:
+    check_time(value, path, spec, ctx);
+    return;
+  case ParamType::TimeList:
+    if (value.is_array()) {
+      if (value.empty()) bad(ctx, path, value, "a non-empty list of times");
+      for (size_t i = 0; i < value.size(); ++i) check_time(value[i], join_path(path, i), spec, ctx);
+    } else {
+      check_time(value, path, spec, ctx);
+    }
+    return;
+  case ParamType::Frequency:
+    if (value.is_number() && value.get<double>() >= 1) return;
+    if (value.is_string() && parse_frequency_hz(value.get<std::string>())) return;
+    bad(ctx, path, value, "a frequency such as \"3GHz\", \"2.4GHz\", \"12.5MHz\" or a number of Hz");
+  case ParamType::Bytes:
+    if (value.is_number_unsigned() || (value.is_number_integer() && value.get<std::int64_t>() >= 0)) {
+      check_range(ctx, path, value, value.get<double>(), spec);
+      return;
+    }
+    if (value.is_string()) {
+      if (auto bytes = parse_bytes(value.get<std::string>())) {
+        check_range(ctx, path, value, static_cast<double>(*bytes), spec);
+        return;
+      }
+    }
+    bad(ctx, path, value, "a whole number of bytes or a size such as \"4KiB\", \"1MiB\", \"512B\"");
+  case ParamType::Bool:
+    if (!value.is_boolean()) bad(ctx, path, value, "true or false");
+    return;
+  case ParamType::String:
+    if (!value.is_string() || value.get<std::string>().empty()) bad(ctx, path, value, "a non-empty string");
+    return;
+  case ParamType::Choice: {
+    if (!value.is_string()) bad(ctx, path, value, "one of: " + join_list(spec.choices));
+    const auto text = value.get<std::string>();
+    for (const auto& choice : spec.choices)
+      if (choice == text) return;
+    fail_at(ctx.file, path,
+            "unknown value \"" + text + "\"" + did_you_mean(text, spec.choices) +
+                "; accepted: " + join_list(spec.choices));
+  }
+  case ParamType::CoreList:
+    if (!value.is_array() || value.empty())
+      bad(ctx, path, value, "a non-empty list of core indices such as [0, 1]");
+    for (size_t i = 0; i < value.size(); ++i)
+      if (!value[i].is_number_unsigned() &&
+          !(value[i].is_number_integer() && value[i].get<std::int64_t>() >= 0))
+        bad(ctx, join_path(path, i), value[i], "a core index (a whole number from 0)");
+    return;
+  case ParamType::Script:
+    if (!value.is_array()) bad(ctx, path, value, "a list of ops");
+    return;
+  case ParamType::Object:
+    if (!value.is_object() && !value.is_string()) bad(ctx, path, value, "an object");
+    return;
+  }
+}
+
+json resolve_object(const json& object, const std::string& path, const ParamTable& table,
+                    const ReadContext& ctx, const std::vector<std::string>& extra_keys) {
+  if (!object.is_object())
+    fail_at(ctx.file, path, "expected an object (" + table.title + "), got " + show(object));
+  std::vector<std::string> accepted = extra_keys;
+  for (const auto& name : table.names()) accepted.push_back(name);
+  for (const auto& [key, value] : object.items()) {
+    bool known = false;
+    for (const auto& name : accepted) known = known || name == key;
+    if (!known)
+      fail_at(ctx.file, join_path(path, key),
+              "unknown key \"" + key + "\"" + did_you_mean(key, accepted) + " in " + table.title +
+                  "; accepted keys: " + join_list(accepted));
+  }
+  json resolved = json::object();
+  for (const auto& key : extra_keys)
+    if (object.contains(key)) resolved[key] = object.at(key);
+  for (const auto& spec : table.params) {
+    if (object.contains(spec.name)) {
+      check_value(object.at(spec.name), join_path(path, spec.name), spec, ctx);
+      resolved[spec.name] = object.at(spec.name);
+    } else if (!spec.default_value.is_null()) {
+      resolved[spec.name] = spec.default_value;
+    } else if (spec.default_note.empty()) {
+      fail_at(ctx.file, join_path(path, spec.name),
+              "missing required key \"" + spec.name + "\" (" + param_type_name(spec.type) + ": " +
+                  spec.description + ")");
+    }
+  }
+  return resolved;
+}
+
+std::uint64_t read_time_cycles(const json& value, double hz) {
+  if (value.is_number()) return value.get<std::uint64_t>();
+  return *parse_time_cycles(value.get<std::string>(), hz);
+}
+
+std::vector<std::uint64_t> read_time_list(const json& value, double hz) {
+  std::vector<std::uint64_t> out;
+  if (value.is_array())
+    for (const auto& item : value) out.push_back(read_time_cycles(item, hz));
+  else
+    out.push_back(read_time_cycles(value, hz));
+  return out;
+}
+
+double read_frequency(const json& value) {
+  if (value.is_number()) return value.get<double>();
+  return *parse_frequency_hz(value.get<std::string>());
+}
+
+std::uint64_t read_bytes(const json& value) {
+  if (value.is_number()) return value.get<std::uint64_t>();
+  return *parse_bytes(value.get<std::string>());
+}
+
+std::string describe_default(const ParamSpec& spec) {
+  if (!spec.default_note.empty()) return "default: " + spec.default_note;
+  if (spec.default_value.is_null()) return "required";
+  return "default: " + spec.default_value.dump();
+}
+
+} // namespace ipcsim

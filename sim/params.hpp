@@ -1,0 +1,75 @@
+// Declared parameters: every scenario field, op field and policy field is declared once here-style
+// (name, type, default, unit, description) and everything else -- validation, defaults, `ipcsim
+// list`, the docs -- reads that one declaration.
+#pragma once
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ipcsim {
+
+using json = nlohmann::ordered_json;
+
+enum class ParamType {
+  Integer,   // whole number, optional min/max
+  Number,    // real number, optional min/max
+  Time,      // whole cycles as an integer, or a duration string "1.5us" / "20 cycles"
+  TimeList,  // a Time, or a list of Times
+  Frequency, // "3GHz" or a number of Hz
+  Bytes,     // whole bytes, or "4KiB"
+  Bool,
+  String,
+  Choice,   // one of `choices`
+  CoreList, // list of core indices
+  Script,   // list of ops
+  Object,   // a nested table, described elsewhere
+};
+
+struct ParamSpec {
+  std::string name;
+  ParamType type;
+  json default_value; // null: required, unless default_note says where the default comes from
+  std::string unit;
+  std::string description;
+  std::optional<double> min{};
+  std::optional<double> max{};
+  std::vector<std::string> choices{};
+  std::string default_note{}; // e.g. "the preset's": shown instead of a literal default
+};
+
+struct ParamTable {
+  std::string title;
+  std::string description;
+  std::vector<ParamSpec> params;
+  const ParamSpec* find(const std::string& name) const;
+  std::vector<std::string> names() const;
+};
+
+const char* param_type_name(ParamType type);
+
+// Where a value is being read: for error messages, and the clock for converting durations.
+struct ReadContext {
+  std::string file;
+  double hz = 3e9;
+};
+
+// Checks `object` against `table`: it must be an object, every key declared, every required key
+// present, every value well-typed; keys in `extra_keys` are left for the caller. Returns the object
+// with declared defaults filled in, in declaration order. Throws UserError naming file and path.
+json resolve_object(const json& object, const std::string& path, const ParamTable& table,
+                    const ReadContext& ctx, const std::vector<std::string>& extra_keys = {});
+
+// Checks one value against its declaration (no defaults involved).
+void check_value(const json& value, const std::string& path, const ParamSpec& spec, const ReadContext& ctx);
+
+// Typed readers for values that passed check_value.
+std::uint64_t read_time_cycles(const json& value, double hz);
+std::vector<std::uint64_t> read_time_list(const json& value, double hz);
+double read_frequency(const json& value);
+std::uint64_t read_bytes(const json& value);
+
+// "default 3GHz" style text for listings.
+std::string describe_default(const ParamSpec& spec);
+
+} // namespace ipcsim

@@ -1,0 +1,411 @@
+#include "scenario.hpp"
+
+#include "error.hpp"
+#include "sched.hpp"
+#include "script.hpp"
+
+#include <cctype>
+#include <cstdio>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+namespace ipcsim {
+
+const ParamTable& scenario_table() {
+  static const ParamTable table{
+      "the scenario",
+      "top level of a scenario file",
+      {{"description", ParamType::String, "", "", "what the scenario shows, and the result it should give"},
+       {"params", ParamType::Object, json::object(), "",
+        "named values substituted for ${name} anywhere below"},
+       {"seed", ParamType::Integer, 1, "", "seed of every random choice (overridden by --seed)", 0.0},
+       {"machine", ParamType::Object, json::object(), "", "the simulated machine"},
+       {"processes", ParamType::Script, nullptr, "", "the processes to run (a list of process objects)"}}};
+  return table;
+}
+
+const ParamTable& machine_table() {
+  static const ParamTable table{
+      "machine",
+      "the simulated machine",
+      {{"cores", ParamType::Integer, 1, "", "number of cores", 1.0, 1024.0},
+       {"frequency",
+        ParamType::Frequency,
+        nullptr,
+        "Hz",
+        "clock frequency of every core",
+        {},
+        {},
+        {},
+        "the preset's"},
+       {"costs", ParamType::Object, json::object(), "",
+        "cost preset and overrides: {\"preset\": NAME, PRIMITIVE: value, ...}, or just a preset name"},
+       {"scheduler", ParamType::Object, json::object({{"policy", "rr"}}), "",
+        "scheduler policy and its parameters: {\"policy\": NAME, PARAM: value, ...}"}}};
+  return table;
+}
+
+const ParamTable& process_table() {
+  static const ParamTable table{
+      "process",
+      "a process: an address space with one or more threads",
+      {{"name", ParamType::String, nullptr, "", "unique name (letters, digits, _ and -)"},
+       {"count", ParamType::Integer, 1, "", "start this many copies, named NAME[0], NAME[1], ...", 1.0,
+        10000000.0},
+       {"affinity",
+        ParamType::CoreList,
+        nullptr,
+        "",
+        "cores its threads may run on",
+        {},
+        {},
+        {},
+        "every core"},
+       {"arrival", ParamType::Time, 0, "cycles or duration", "when its threads become ready", 0.0},
+       {"priority", ParamType::Integer, 0, "", "static priority of its threads (larger runs first)",
+        -1000000.0, 1000000.0},
+       {"working_set_pages", ParamType::Integer, 16, "pages",
+        "pages it touches after being switched in: the TLB refills an untagged switch costs", 0.0, 1000000.0},
+       {"script",
+        ParamType::Script,
+        nullptr,
+        "",
+        "ops of its single thread (or give `threads`)",
+        {},
+        {},
+        {},
+        "none: give `threads` instead"},
+       {"threads",
+        ParamType::Script,
+        nullptr,
+        "",
+        "its threads, each {name, count, priority, script}",
+        {},
+        {},
+        {},
+        "one thread running `script`"}}};
+  return table;
+}
+
+const ParamTable& thread_table() {
+  static const ParamTable table{
+      "thread",
+      "a thread of a process",
+      {{"name", ParamType::String, nullptr, "", "name, unique within the process"},
+       {"count", ParamType::Integer, 1, "", "start this many copies", 1.0, 10000000.0},
+       {"priority",
+        ParamType::Integer,
+        nullptr,
+        "",
+        "static priority (larger runs first)",
+        -1000000.0,
+        1000000.0,
+        {},
+        "the process's"},
+       {"script", ParamType::Script, nullptr, "", "the ops it runs"}}};
+  return table;
+}
+
+std::string fnv1a64_hex(const std::string& text) {
+  std::uint64_t hash = 1469598103934665603ull;
+  for (unsigned char c : text) hash = (hash ^ c) * 1099511628211ull;
+  char buffer[17];
+  std::snprintf(buffer, sizeof buffer, "%016llx", static_cast<unsigned long long>(hash));
+  return buffer;
+}
+
+namespace {
+
+json parse_text(const std::string& text, const std::string& file) {
+  try {
+    return json::parse(text);
+  } catch (const json::parse_error& e) {
+    std::size_t line = 1, column = 1;
+    for (std::size_t i = 0; i + 1 < e.byte && i < text.size(); ++i) {
+      if (text[i] == '\n')
+        ++line, column = 1;
+      else
+        ++column;
+    }
+    std::string reason = e.what();
+    auto colon = reason.find(": ", reason.find("parse error"));
+    if (colon != std::string::npos) reason = reason.substr(colon + 2);
+    throw UserError(file + ":" + std::to_string(line) + ":" + std::to_string(column) +
+                    ": JSON syntax error: " + reason);
+  }
+}
+
+bool valid_name(const std::string& name) {
+  if (name.empty()) return false;
+  for (char c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-') return false;
+  return true;
+}
+
+// ${name} substitution. A string that is exactly "${name}" takes the parameter's value and type;
+// elsewhere the value is spliced into the text.
+json substitute(const json& node, const json& params, const std::string& path, const std::string& file) {
+  if (node.is_object()) {
+    json out = json::object();
+    for (const auto& [key, value] : node.items())
+      out[key] = substitute(value, params, join_path(path, key), file);
+    return out;
+  }
+  if (node.is_array()) {
+    json out = json::array();
+    for (std::size_t i = 0; i < node.size(); ++i)
+      out.push_back(substitute(node[i], params, join_path(path, i), file));
+    return out;
+  }
+  if (!node.is_string()) return node;
+  const auto text = node.get<std::string>();
+  if (text.find("${") == std::string::npos) return node;
+  std::vector<std::string> names;
+  for (const auto& [key, value] : params.items()) names.push_back(key);
+  auto lookup = [&](const std::string& name) -> const json& {
+    if (!params.contains(name))
+      fail_at(file, path,
+              "unknown parameter \"${" + name + "}\"" + did_you_mean(name, names) +
+                  (names.empty() ? "; the scenario declares no params" : "; params: " + join_list(names)));
+    return params.at(name);
+  };
+  static const std::regex whole(R"(^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$)");
+  std::smatch match;
+  if (std::regex_match(text, match, whole)) return lookup(match[1]);
+  std::string out;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    auto open = text.find("${", pos);
+    if (open == std::string::npos) {
+      out += text.substr(pos);
+      break;
+    }
+    auto close = text.find('}', open);
+    if (close == std::string::npos) fail_at(file, path, "unterminated \"${\" in \"" + text + "\"");
+    out += text.substr(pos, open - pos);
+    const json& value = lookup(text.substr(open + 2, close - open - 2));
+    out += value.is_string() ? value.get<std::string>() : value.dump();
+    pos = close + 1;
+  }
+  return out;
+}
+
+std::string show_names(const json& array) {
+  std::vector<std::string> names;
+  for (const auto& item : array)
+    if (item.is_object() && item.contains("name") && item.at("name").is_string())
+      names.push_back(item.at("name"));
+  return names.empty() ? "none" : join_list(names);
+}
+
+} // namespace
+
+void apply_set(json& doc, const std::string& assignment) {
+  auto eq = assignment.find('=');
+  auto fail = [&](const std::string& what) { throw UserError("--set " + assignment + ": " + what); };
+  if (eq == std::string::npos || eq == 0) fail("expected dotted.path=value, such as machine.cores=4");
+  std::string path = assignment.substr(0, eq);
+  std::string text = assignment.substr(eq + 1);
+  json value;
+  try {
+    value = json::parse(text);
+  } catch (const json::parse_error&) {
+    value = text; // not JSON: a plain string such as 3GHz or rr
+  }
+  std::vector<std::string> parts;
+  std::stringstream stream(path);
+  for (std::string part; std::getline(stream, part, '.');) {
+    if (part.empty()) fail("empty path segment in \"" + path + "\"");
+    parts.push_back(part);
+  }
+  json* node = &doc;
+  std::string walked;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    const std::string& part = parts[i];
+    bool last = i + 1 == parts.size();
+    if (node->is_array()) {
+      json* next = nullptr;
+      bool numeric = std::all_of(part.begin(), part.end(),
+                                 [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+      if (numeric) {
+        auto index = std::stoul(part);
+        if (index >= node->size())
+          fail("index " + part + " is out of range at \"" + walked + "\" (" + std::to_string(node->size()) +
+               " items)");
+        next = &(*node)[index];
+      } else {
+        for (auto& item : *node)
+          if (item.is_object() && item.value("name", "") == part) next = &item;
+        if (!next) fail("no item named \"" + part + "\" in \"" + walked + "\"; names: " + show_names(*node));
+      }
+      if (last) *next = value;
+      node = next;
+    } else {
+      if (node->is_null()) *node = json::object();
+      if (!node->is_object()) fail("\"" + walked + "\" is not an object, cannot set \"" + part + "\" in it");
+      if (last)
+        (*node)[part] = value;
+      else
+        node = &(*node)[part];
+    }
+    walked = join_path(walked, part);
+  }
+}
+
+std::unique_ptr<Scenario> load_scenario(const std::string& file, const LoadOptions& options) {
+  std::ifstream in(file);
+  if (!in) throw UserError(file + ": cannot open the scenario file");
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return load_scenario_text(buffer.str(), file, options);
+}
+
+std::unique_ptr<Scenario> load_scenario_text(const std::string& text, const std::string& file,
+                                             const LoadOptions& options) {
+  auto scenario = std::make_unique<Scenario>();
+  scenario->file = file;
+  json doc = parse_text(text, file);
+  if (!doc.is_object()) fail_at(file, "", "a scenario is a JSON object with at least \"processes\"");
+  for (const auto& assignment : options.sets) apply_set(doc, assignment);
+  if (options.seed) doc["seed"] = *options.seed;
+
+  ReadContext ctx{file, 1e9};
+  json params = doc.contains("params") ? doc.at("params") : json::object();
+  if (!params.is_object()) fail_at(file, "params", "expected an object of named values, such as {\"n\": 10}");
+  for (const auto& [key, value] : params.items())
+    if (value.is_object() || value.is_array() ||
+        (value.is_string() && value.get<std::string>().find("${") != std::string::npos))
+      fail_at(file, join_path("params", key), "a parameter is a number, string or boolean (without ${...})");
+  json body = json::object();
+  for (const auto& [key, value] : doc.items())
+    body[key] = key == "params" ? value : substitute(value, params, key, file);
+
+  json top = resolve_object(body, "", scenario_table(), ctx);
+  MachineModel& model = scenario->model;
+  model.seed = top.at("seed").get<std::uint64_t>();
+
+  // Machine: costs first, for the preset's clock is the machine's default clock.
+  json machine = resolve_object(top.at("machine"), "machine", machine_table(), ctx);
+  json costs_in = machine.at("costs");
+  if (costs_in.is_string()) costs_in = json::object({{"preset", costs_in}});
+  json costs = resolve_object(costs_in, "machine.costs", costs_table(), ctx);
+  double preset_hz = preset_frequency_hz(costs.at("preset"), "machine.costs.preset", ctx);
+  model.hz = machine.contains("frequency") ? read_frequency(machine.at("frequency")) : preset_hz;
+  ctx.hz = model.hz;
+  machine["frequency"] = machine.contains("frequency") ? machine.at("frequency") : json(format_hz(preset_hz));
+  model.costs = build_cost_model(costs, "machine.costs", ctx);
+  machine["costs"] = costs;
+  model.cores = machine.at("cores").get<std::size_t>();
+
+  json scheduler_in = machine.at("scheduler");
+  if (scheduler_in.is_string()) scheduler_in = json::object({{"policy", scheduler_in}});
+  if (!scheduler_in.is_object())
+    fail_at(file, "machine.scheduler", "expected {\"policy\": NAME, ...} or a policy name");
+  std::string policy = scheduler_in.value("policy", "rr");
+  const SchedulerDecl* decl = find_scheduler(policy);
+  if (!decl)
+    fail_at(file, "machine.scheduler.policy",
+            "unknown scheduler policy \"" + policy + "\"" + did_you_mean(policy, scheduler_names()) +
+                "; accepted: " + join_list(scheduler_names()));
+  json scheduler = resolve_object(scheduler_in, "machine.scheduler", decl->params, ctx, {"policy"});
+  scheduler["policy"] = policy;
+  if (policy == "mlfq" && scheduler.at("quantum").is_array() &&
+      scheduler.at("quantum").size() != scheduler.at("levels").get<std::size_t>())
+    fail_at(file, "machine.scheduler.quantum",
+            "gives " + std::to_string(scheduler.at("quantum").size()) + " quanta for " +
+                scheduler.at("levels").dump() + " levels; give one per level, or a single time for all");
+  model.scheduler_policy = policy;
+  model.scheduler_params = scheduler;
+  machine["scheduler"] = scheduler;
+  top["machine"] = machine;
+
+  // Processes.
+  const json& processes = top.at("processes");
+  if (!processes.is_array() || processes.empty())
+    fail_at(file, "processes",
+            "expected a non-empty list of processes, such as [{\"name\": \"p\", \"script\": [...]}]");
+  CompileContext compile{ctx, &model.interval_names, {}};
+  std::set<std::string> seen;
+  for (std::size_t i = 0; i < processes.size(); ++i) {
+    std::string path = join_path("processes", i);
+    if (processes[i].is_object() && processes[i].contains("name") && processes[i].at("name").is_string()) {
+      auto name = processes[i].at("name").get<std::string>();
+      if (!valid_name(name))
+        fail_at(file, join_path(path, "name"), "invalid name \"" + name + "\"; use letters, digits, _ and -");
+      if (!seen.insert(name).second)
+        fail_at(file, join_path(path, "name"), "duplicate process name \"" + name + "\"");
+      compile.process_names.push_back(name);
+    }
+  }
+  json resolved_processes = json::array();
+  std::uint64_t total_threads = 0;
+  for (std::size_t i = 0; i < processes.size(); ++i) {
+    std::string path = join_path("processes", i);
+    json process = resolve_object(processes[i], path, process_table(), ctx);
+    auto spec = std::make_unique<ProcessSpec>();
+    spec->name = process.at("name");
+    spec->count = process.at("count").get<std::uint32_t>();
+    spec->arrival = read_time_cycles(process.at("arrival"), ctx.hz);
+    spec->priority = process.at("priority").get<int>();
+    spec->working_set_pages = process.at("working_set_pages").get<std::uint32_t>();
+    if (process.contains("affinity")) {
+      for (std::size_t k = 0; k < process.at("affinity").size(); ++k) {
+        auto core = process.at("affinity")[k].get<std::uint64_t>();
+        if (core >= model.cores)
+          fail_at(file, join_path(join_path(path, "affinity"), k),
+                  "core " + std::to_string(core) + " does not exist; the machine has cores 0 to " +
+                      std::to_string(model.cores - 1));
+        spec->affinity.push_back(static_cast<std::uint32_t>(core));
+      }
+    }
+    bool has_script = process.contains("script"), has_threads = process.contains("threads");
+    if (has_script == has_threads)
+      fail_at(file, path,
+              has_script ? "give either \"script\" or \"threads\", not both"
+                         : "missing \"script\" (the ops its thread runs) or \"threads\"");
+    if (has_script) {
+      spec->threads.push_back({"main", 1, spec->priority,
+                               compile_script(process.at("script"), join_path(path, "script"), compile)});
+    } else {
+      std::set<std::string> thread_names;
+      json threads_out = json::array();
+      const json& threads = process.at("threads");
+      if (threads.empty()) fail_at(file, join_path(path, "threads"), "expected at least one thread");
+      for (std::size_t t = 0; t < threads.size(); ++t) {
+        std::string thread_path = join_path(join_path(path, "threads"), t);
+        json thread = resolve_object(threads[t], thread_path, thread_table(), ctx);
+        auto name = thread.at("name").get<std::string>();
+        if (!valid_name(name))
+          fail_at(file, join_path(thread_path, "name"),
+                  "invalid name \"" + name + "\"; use letters, digits, _ and -");
+        if (!thread_names.insert(name).second)
+          fail_at(file, join_path(thread_path, "name"),
+                  "duplicate thread name \"" + name + "\" in this process");
+        int priority = thread.contains("priority") ? thread.at("priority").get<int>() : spec->priority;
+        thread["priority"] = priority;
+        spec->threads.push_back(
+            {name, thread.at("count").get<std::uint32_t>(), priority,
+             compile_script(thread.at("script"), join_path(thread_path, "script"), compile)});
+        threads_out.push_back(thread);
+      }
+      process["threads"] = threads_out;
+    }
+    std::uint64_t per_copy = 0;
+    for (const auto& thread : spec->threads) per_copy += thread.count;
+    total_threads += per_copy * spec->count;
+    if (total_threads > 50'000'000)
+      fail_at(file, path,
+              "the scenario starts more than 50,000,000 threads; that is beyond what ipcsim supports");
+    resolved_processes.push_back(process);
+    model.processes.push_back(std::move(spec));
+  }
+  top["processes"] = resolved_processes;
+  top["params"] = params;
+  scenario->resolved = top;
+  scenario->hash = fnv1a64_hex(top.dump());
+  return scenario;
+}
+
+} // namespace ipcsim

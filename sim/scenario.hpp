@@ -1,0 +1,42 @@
+// Scenario loading: JSON text -> `--set` overrides -> ${param} substitution -> strict validation
+// with defaults -> the compiled MachineModel plus the fully resolved scenario (echoed in outputs).
+#pragma once
+#include "kernel.hpp"
+#include "params.hpp"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ipcsim {
+
+struct LoadOptions {
+  std::vector<std::string> sets; // "dotted.path=value"
+  std::optional<std::uint64_t> seed;
+};
+
+struct Scenario {
+  std::string file;
+  json resolved;    // every default filled in, overrides and params applied
+  std::string hash; // of resolved
+  MachineModel model;
+};
+
+// Throws UserError with file and place on any mistake.
+std::unique_ptr<Scenario> load_scenario(const std::string& file, const LoadOptions& options);
+// The same from text already in memory (tests); `file` names it in messages.
+std::unique_ptr<Scenario> load_scenario_text(const std::string& text, const std::string& file,
+                                             const LoadOptions& options);
+
+// Declared tables, for validation and `ipcsim list`.
+const ParamTable& scenario_table();
+const ParamTable& machine_table();
+const ParamTable& process_table();
+const ParamTable& thread_table();
+
+// Applies one "a.b.c=value" override to `doc` (exposed for tests).
+void apply_set(json& doc, const std::string& assignment);
+
+std::string fnv1a64_hex(const std::string& text);
+
+} // namespace ipcsim

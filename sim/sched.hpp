@@ -1,0 +1,41 @@
+// Scheduler policies, registered by name with their parameters declared once. Run queues are per
+// core; placement (which core a thread goes to) is the kernel's, ordering within a core is the
+// policy's.
+#pragma once
+#include "kernel.hpp"
+#include "params.hpp"
+
+#include <functional>
+
+namespace ipcsim {
+
+enum class EnqueueReason { New, Woken, Yielded, Preempted, SliceExpired };
+
+class Scheduler {
+public:
+  virtual ~Scheduler() = default;
+  virtual void enqueue(std::size_t core, Thread& thread, EnqueueReason why, Cycles now) = 0;
+  virtual Thread* pick(std::size_t core, Cycles now) = 0;
+  virtual std::size_t queued(std::size_t core) const = 0;
+  // When the scheduler must look at a thread dispatched at `now` again (kNever: not until it leaves).
+  virtual Cycles slice_end(const Thread& thread, Cycles now) const = 0;
+  // Should `woken`, just made ready, take the core from `running`?
+  virtual bool preempts(const Thread& woken, const Thread& running) const = 0;
+  // `thread` ran `ran` cycles since it was last accounted (on leaving the core, or at a tick).
+  virtual void account(Thread& thread, Cycles ran) { (void)thread, (void)ran; }
+  // The slice ended with `thread` running: true to preempt it, false to let it run a new slice.
+  virtual bool slice_expired(std::size_t core, Thread& thread, Cycles now) = 0;
+};
+
+struct SchedulerDecl {
+  std::string name;
+  std::string description;
+  ParamTable params; // beside "policy"
+  std::function<std::unique_ptr<Scheduler>(std::size_t cores, const json& params, double hz)> make;
+};
+
+const std::vector<SchedulerDecl>& scheduler_registry();
+const SchedulerDecl* find_scheduler(const std::string& name);
+std::vector<std::string> scheduler_names();
+
+} // namespace ipcsim

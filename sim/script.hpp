@@ -1,0 +1,41 @@
+// Script ops: each registered by name with a one-line description and its fields declared once.
+// Built-in ops live in script.cpp; an IPC mechanism in models/ registers its own the same way.
+#pragma once
+#include "kernel.hpp"
+#include "params.hpp"
+
+#include <functional>
+
+namespace ipcsim {
+
+struct CompileContext {
+  ReadContext read;
+  std::vector<std::string>* interval_names; // interned measurement names
+  std::vector<std::string> process_names;   // every process of the scenario
+};
+
+struct OpDecl {
+  std::string name;
+  std::string description;
+  ParamTable params; // fields beside "op"
+  // Appends the compiled form of `fields` (already checked against params, defaults filled) to
+  // `program`; `activity` is the op's breakdown id.
+  std::function<void(const json& fields, const std::string& path, CompileContext& ctx, Program& program,
+                     std::uint16_t activity)>
+      compile;
+};
+
+const std::vector<OpDecl>& op_registry();
+const OpDecl* find_op(const std::string& name);
+std::vector<std::string> op_names();
+
+// Registers an op at static-initialisation time (models/ is an object library so none are dropped).
+struct OpRegistrar {
+  explicit OpRegistrar(OpDecl decl);
+};
+
+// Compiles a list of ops, appending to `program`. Nested lists (repeat bodies) recurse here.
+void compile_ops(const json& ops, const std::string& path, CompileContext& ctx, Program& program);
+std::shared_ptr<const Program> compile_script(const json& ops, const std::string& path, CompileContext& ctx);
+
+} // namespace ipcsim

@@ -1,0 +1,12 @@
+# Writes OUT: a C++ file holding each preset file in DIR as a raw string, keyed by its base name.
+set(body "#include \"costs.hpp\"\nnamespace ipcsim {\nconst std::vector<std::pair<std::string, std::string>>& builtin_preset_texts() {\n  static const std::vector<std::pair<std::string, std::string>> texts{\n")
+file(GLOB FILES ${DIR}/*.json)
+list(SORT FILES)
+foreach(file ${FILES})
+  get_filename_component(name ${file} NAME_WE)
+  file(READ ${file} text)
+  string(APPEND body "    {\"${name}\", R\"ipcsim_preset(${text})ipcsim_preset\"},\n")
+endforeach()
+string(APPEND body "  };\n  return texts;\n}\n} // namespace ipcsim\n")
+file(WRITE ${OUT}.tmp "${body}")
+file(COPY_FILE ${OUT}.tmp ${OUT} ONLY_IF_DIFFERENT)
