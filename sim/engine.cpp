@@ -26,6 +26,7 @@ Cycles to_cycles(double clock) {
 struct Doorbell::Impl {
   sg4::MutexPtr mutex = sg4::Mutex::create();
   sg4::ConditionVariablePtr bell = sg4::ConditionVariable::create();
+  bool rung = false; // latched: a ring while the core is busy is seen at its next wait
 };
 
 Doorbell::Doorbell() : impl_(std::make_unique<Impl>()) {}
@@ -33,15 +34,21 @@ Doorbell::~Doorbell() = default;
 
 bool Doorbell::wait_until(Cycles deadline) {
   std::unique_lock lock(*impl_->mutex);
-  if (deadline == kNever) {
-    impl_->bell->wait(lock);
-    return true;
+  if (!impl_->rung) {
+    if (deadline == kNever)
+      impl_->bell->wait(lock);
+    else
+      impl_->bell->wait_until(lock, g_origin + static_cast<double>(deadline));
   }
-  return impl_->bell->wait_until(lock, g_origin + static_cast<double>(deadline)) ==
-         std::cv_status::no_timeout;
+  bool rung = impl_->rung;
+  impl_->rung = false;
+  return rung;
 }
 
-void Doorbell::ring() { impl_->bell->notify_all(); }
+void Doorbell::ring() {
+  impl_->rung = true;
+  impl_->bell->notify_all();
+}
 
 Cycles engine_now() { return to_cycles(sg4::Engine::get_clock()); }
 

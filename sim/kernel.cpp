@@ -378,6 +378,7 @@ void Kernel::finish(bool deadlocked) {
 
 void Kernel::go_idle(Core& core) {
   sync(core);
+  if (done_) return;
   core.idle = true;
   --running_cores_;
   if (running_cores_ == 0 && live_timers_ == 0) {
