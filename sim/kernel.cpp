@@ -402,7 +402,11 @@ void Kernel::core_main(std::size_t index) {
     sync(core);
     if (done_) break;
     if (core.current && core.need_resched) preempt(core);
-    if (core.current && engine_now() >= core.slice_end) tick(core);
+    // A slice ends mid-compute, or at the first op boundary after it: a burst that ends exactly
+    // on the quantum finishes, as in the textbook examples.
+    if (core.current &&
+        (engine_now() > core.slice_end || (engine_now() == core.slice_end && core.current->compute_left > 0)))
+      tick(core);
     if (!core.current) {
       core.need_resched = false;
       Thread* next = scheduler_->pick(core.index, engine_now());
@@ -424,7 +428,7 @@ void Kernel::run_current(Core& core) {
   for (;;) {
     // Interrupts are taken between ops: bring the clock forward when one may be due.
     if (core.need_resched) return;
-    if (now(core) >= core.slice_end || now(core) >= next_timer(core)) return;
+    if (now(core) > core.slice_end || now(core) >= next_timer(core)) return;
     if (thread.pc >= program.ops.size()) {
       exit_thread(core, thread);
       return;

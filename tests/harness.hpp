@@ -1,0 +1,40 @@
+// Helpers shared by the tests: run a scenario given as JSON text and look at the results.
+#pragma once
+#include "kernel.hpp"
+#include "report.hpp"
+#include "scenario.hpp"
+
+#include <memory>
+#include <string>
+
+namespace ipcsim::test {
+
+struct Run {
+  std::unique_ptr<Scenario> scenario;
+  std::unique_ptr<Kernel> kernel;
+
+  const Thread& thread(const std::string& name) const {
+    for (const auto& t : kernel->threads())
+      if (t.display_name() == name) return t;
+    throw std::runtime_error("no thread " + name);
+  }
+  Cycles finished(const std::string& name) const { return thread(name).finished_at; }
+  // Cycles charged to a thread for one activity and primitive.
+  Cycles charged(const std::string& name, const std::string& activity, Primitive primitive) const {
+    Cycles total = 0;
+    for (const auto& c : thread(name).charges)
+      if (activity_names()[c.activity] == activity && c.primitive == static_cast<std::uint8_t>(primitive))
+        total += c.cycles;
+    return total;
+  }
+};
+
+inline Run run_text(const std::string& text, const LoadOptions& options = {}) {
+  Run run;
+  run.scenario = load_scenario_text(text, "test.json", options);
+  run.kernel = std::make_unique<Kernel>(run.scenario->model);
+  run.kernel->run();
+  return run;
+}
+
+} // namespace ipcsim::test

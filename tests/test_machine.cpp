@@ -1,0 +1,233 @@
+// The simulated machine: scheduler policies on small job sets worked out by hand, time exactness,
+// attribution, affinity, cross-core wakeups and preemption, and the deadlock report.
+#include "harness.hpp"
+
+#include <doctest/doctest.h>
+#include <iostream>
+
+using namespace ipcsim;
+using ipcsim::test::run_text;
+
+namespace {
+
+// A job: a single-threaded process arriving at `arrival` that computes for `work` cycles.
+std::string job(const std::string& name, Cycles arrival, Cycles work, int priority = 0) {
+  return R"({"name": ")" + name + R"(", "arrival": )" + std::to_string(arrival) + R"(, "priority": )" +
+         std::to_string(priority) + R"(, "script": [{"op": "compute", "time": )" + std::to_string(work) +
+         "}]}";
+}
+
+// One core, every kernel cost zero: the policy alone decides the timeline.
+std::string ideal_machine(const std::string& scheduler, const std::string& jobs) {
+  return R"({"machine": {"cores": 1, "costs": "ideal", "scheduler": )" + scheduler + R"(}, "processes": [)" +
+         jobs + "]}";
+}
+
+void expect_finish(const ipcsim::test::Run& run, const std::string& name, Cycles expected) {
+  INFO("thread " << name << ": expected to finish at cycle " << expected);
+  CHECK(run.finished(name) == expected);
+}
+
+} // namespace
+
+TEST_CASE("fifo runs jobs to completion in arrival order") {
+  // A(0, 30) B(0, 20) C(10, 10): A 0-30, B 30-50, C 50-60.
+  auto run = run_text(ideal_machine(R"({"policy": "fifo"})",
+                                    job("A", 0, 30) + "," + job("B", 0, 20) + "," + job("C", 10, 10)));
+  expect_finish(run, "A", 30);
+  expect_finish(run, "B", 50);
+  expect_finish(run, "C", 60);
+  CHECK(run.thread("C").ready_cycles == 40); // arrived at 10, ran at 50
+}
+
+TEST_CASE("round robin rotates on the quantum; an arrival joins the tail") {
+  // quantum 10. A(0, 30) B(0, 20) C(5, 10).
+  // 0-10 A (C arrives at 5: queue B C), 10-20 B, 20-30 C done, 30-40 A, 40-50 B done, 50-60 A done.
+  auto run = run_text(ideal_machine(R"({"policy": "rr", "quantum": 10})",
+                                    job("A", 0, 30) + "," + job("B", 0, 20) + "," + job("C", 5, 10)));
+  expect_finish(run, "C", 30);
+  expect_finish(run, "B", 50);
+  expect_finish(run, "A", 60);
+  CHECK(run.kernel->cores()[0]->context_switches == 6); // A B C A B A
+}
+
+TEST_CASE("round robin: a thread alone keeps the core when its quantum ends") {
+  auto run = run_text(ideal_machine(R"({"policy": "rr", "quantum": 10})", job("A", 0, 95)));
+  expect_finish(run, "A", 95);
+  CHECK(run.kernel->cores()[0]->context_switches == 1);
+}
+
+TEST_CASE("static priority preempts the running thread at the arrival of a higher priority") {
+  // M(prio 3, 0, 20) L(prio 1, 0, 50) H(prio 5, 15, 10):
+  // 0-15 M, H arrives and preempts: 15-25 H, 25-30 M done, 30-80 L done.
+  auto run =
+      run_text(ideal_machine(R"({"policy": "priority"})",
+                             job("L", 0, 50, 1) + "," + job("M", 0, 20, 3) + "," + job("H", 15, 10, 5)));
+  expect_finish(run, "H", 25);
+  expect_finish(run, "M", 30);
+  expect_finish(run, "L", 80);
+  CHECK(run.thread("M").ready_cycles == 10);
+}
+
+TEST_CASE("priority with a quantum round-robins equal priorities only") {
+  // A and B at prio 2, C at prio 1, quantum 10: A 0-10, B 10-20, A 20-30 done, B 30-40 done, C 40-50.
+  auto run =
+      run_text(ideal_machine(R"({"policy": "priority", "quantum": 10})",
+                             job("A", 0, 20, 2) + "," + job("B", 0, 20, 2) + "," + job("C", 0, 10, 1)));
+  expect_finish(run, "A", 30);
+  expect_finish(run, "B", 40);
+  expect_finish(run, "C", 50);
+}
+
+TEST_CASE("mlfq demotes on used allotment and lets a new arrival preempt") {
+  // levels 3, allotments 10/20/40, no boost. A(0, 100) B(25, 15).
+  // 0-10 A at level 0 (alone, keeps running, demoted to 1); 10-25 A at level 1;
+  // 25: B arrives at level 0 and preempts A (A has used 15 of 20 at level 1);
+  // 25-35 B uses its 10 at level 0, demoted to 1, behind A; 35-40 A uses its last 5, demoted to 2;
+  // 40-45 B (level 1) done; 45-115 A at level 2 done.
+  auto run =
+      run_text(ideal_machine(R"({"policy": "mlfq", "levels": 3, "quantum": [10, 20, 40], "boost_period": 0})",
+                             job("A", 0, 100) + "," + job("B", 25, 15)));
+  expect_finish(run, "B", 45);
+  expect_finish(run, "A", 115);
+  CHECK(run.thread("A").level == 2);
+  CHECK(run.thread("B").level == 1);
+}
+
+TEST_CASE("mlfq boost returns every thread to the top level") {
+  // levels 2, allotments 10/1000, boost every 50. A(0, 200) B(0, 30).
+  // 0-10 A (to level 1), 10-20 B (to level 1), 20-50 A at level 1, stopped by the boost at 50:
+  // both back at level 0, B first. 50-60 B (to level 1), 60-70 A (to level 1), 70-80 B done.
+  // A then runs alone to 230. Without boosts A would run 20-210 and B finish at 230.
+  const std::string jobs = job("A", 0, 200) + "," + job("B", 0, 30);
+  auto boosted = run_text(
+      ideal_machine(R"({"policy": "mlfq", "levels": 2, "quantum": [10, 1000], "boost_period": 50})", jobs));
+  expect_finish(boosted, "B", 80);
+  expect_finish(boosted, "A", 230);
+  auto unboosted = run_text(
+      ideal_machine(R"({"policy": "mlfq", "levels": 2, "quantum": [10, 1000], "boost_period": 0})", jobs));
+  expect_finish(unboosted, "A", 210);
+  expect_finish(unboosted, "B", 230);
+}
+
+TEST_CASE("time is exact: one cycle at 3 GHz counts, and totals are sums of their parts") {
+  auto run = run_text(R"({"machine": {"cores": 1, "costs": "ideal", "frequency": "3GHz"},
+    "processes": [{"name": "p", "script": [
+      {"op": "sleep", "time": 1099511627776},
+      {"op": "begin", "name": "one"}, {"op": "compute", "time": 1}, {"op": "end", "name": "one"},
+      {"op": "repeat", "count": 100000, "body": [{"op": "compute", "time": 1}]},
+      {"op": "begin", "name": "ns"}, {"op": "compute", "time": "1ns"}, {"op": "end", "name": "ns"}]}]})");
+  const auto& records = run.kernel->records();
+  REQUIRE(records.size() == 2);
+  CHECK(records[0].end - records[0].start == 1);
+  CHECK(records[1].end - records[1].start == 3); // 1 ns at 3 GHz
+  CHECK(run.kernel->makespan() == 1099511627776ull + 1 + 100000 + 3);
+  CHECK(run.thread("p").charges.size() == 1); // compute/user only: the ideal preset charges nothing else
+}
+
+TEST_CASE("attribution: the breakdown adds up to the busy time of every core") {
+  auto run = run_text(R"({"machine": {"cores": 2, "costs": "teaching"},
+    "processes": [
+      {"name": "a", "count": 3, "script": [{"op": "repeat", "count": 5, "body": [
+        {"op": "compute", "time": 700}, {"op": "yield"}, {"op": "sleep", "time": 300}]}]},
+      {"name": "b", "threads": [{"name": "t", "count": 2, "script": [{"op": "compute", "time": "3us"}, {"op": "join", "process": "a"}]}]}]})");
+  Cycles charged = 0, busy = 0;
+  for (const auto& t : run.kernel->threads())
+    for (const auto& c : t.charges) charged += c.cycles;
+  for (const auto& core : run.kernel->cores()) busy += core->busy_cycles;
+  std::cout << "attribution: charged " << charged << " cycles, cores busy " << busy << " cycles\n";
+  CHECK(charged == busy);
+  // User work is exactly what the scripts asked for: 3*5*700 + 2*3000.
+  Cycles user = 0;
+  for (const auto& t : run.kernel->threads())
+    for (const auto& c : t.charges)
+      if (c.primitive == static_cast<std::uint8_t>(Primitive::user)) user += c.cycles;
+  CHECK(user == 3 * 5 * 700 + 2 * 3000);
+}
+
+TEST_CASE("a yield with nothing else runnable costs a system call and no switch") {
+  auto run = run_text(R"({"machine": {"costs": "teaching"},
+    "processes": [{"name": "p", "script": [{"op": "yield"}]}]})");
+  // dispatch: sched_pick 100 + restore 200 + address space 500 + 16 pages * 20;
+  // yield: trap_enter 100 + dispatch 50 + sched_pick 100 + trap_exit 100; exit: 100 + 50.
+  CHECK(run.kernel->makespan() == 1120 + 350 + 150);
+  CHECK(run.charged("p", "yield", Primitive::context_save) == 0);
+}
+
+TEST_CASE("switching between threads of one process costs no address-space switch") {
+  auto two_processes = run_text(R"({"machine": {"costs": "teaching"},
+    "processes": [{"name": "p", "count": 2, "script": [{"op": "yield"}]}]})");
+  auto two_threads = run_text(R"({"machine": {"costs": "teaching"},
+    "processes": [{"name": "p", "threads": [{"name": "t", "count": 2, "script": [{"op": "yield"}]}]}]})");
+  auto tagged = run_text(R"({"machine": {"costs": {"preset": "teaching", "tagged_tlb": true}},
+    "processes": [{"name": "p", "count": 2, "script": [{"op": "yield"}]}]})");
+  // Two processes: 4 dispatches (p0, p1, p0, p1), each an address-space switch + 16-page refill.
+  // Two threads: only the first dispatch loads the space. Tagged TLB: switches but no refills.
+  Cycles as = 500, refill = 16 * 20;
+  CHECK(two_processes.kernel->makespan() - two_threads.kernel->makespan() == 3 * (as + refill));
+  CHECK(two_processes.kernel->makespan() - tagged.kernel->makespan() == 4 * refill);
+}
+
+TEST_CASE("affinity keeps threads on their cores") {
+  auto run = run_text(R"({"machine": {"cores": 2, "costs": "ideal", "scheduler": "fifo"},
+    "processes": [{"name": "p", "count": 2, "affinity": [1], "script": [{"op": "compute", "time": 100}]}]})");
+  CHECK(run.kernel->cores()[0]->busy_cycles == 0);
+  CHECK(run.kernel->cores()[1]->busy_cycles == 200);
+  CHECK(run.finished("p[1]") == 200);
+}
+
+TEST_CASE("a woken thread goes to an idle core, paying an IPI and the idle exit") {
+  // w waits on core 0 for the exit of x, which runs on core 1: x's exit wakes w across cores.
+  auto run = run_text(R"({"machine": {"cores": 2, "costs": "teaching", "scheduler": "fifo"},
+    "processes": [
+      {"name": "w", "affinity": [0], "script": [{"op": "join", "process": "x"}]},
+      {"name": "x", "affinity": [1], "script": [{"op": "compute", "time": 5000}]}]})");
+  CHECK(run.charged("x", "exit", Primitive::ipi) == 1000);
+  CHECK(run.charged("x", "exit", Primitive::wakeup) == 100);
+  CHECK(run.charged("w", "dispatch", Primitive::idle_exit) == 1000);
+  CHECK(run.thread("w").blocked_cycles > 5000);
+}
+
+TEST_CASE("a wakeup on another core preempts a lower priority at that moment") {
+  // Core 1: H (prio 5) joins A and blocks, L (prio 1) computes. A exits on core 0 at 300, waking H,
+  // which takes core 1 from L at once: H 300-400, L resumes and ends at 10100.
+  auto run = run_text(R"({"machine": {"cores": 2, "costs": "ideal", "scheduler": "priority"},
+    "processes": [
+      {"name": "A", "affinity": [0], "script": [{"op": "compute", "time": 300}]},
+      {"name": "H", "priority": 5, "affinity": [1], "script": [{"op": "join", "process": "A"}, {"op": "compute", "time": 100}]},
+      {"name": "L", "priority": 1, "affinity": [1], "script": [{"op": "compute", "time": 10000}]}]})");
+  expect_finish(run, "A", 300);
+  expect_finish(run, "H", 400);
+  expect_finish(run, "L", 10100);
+}
+
+TEST_CASE("a deadlock ends the run with a report of who waits for what") {
+  auto run = run_text(R"({"machine": {"costs": "teaching"},
+    "processes": [
+      {"name": "a", "script": [{"op": "compute", "time": 10}, {"op": "join", "process": "b"}]},
+      {"name": "b", "script": [{"op": "join", "process": "a"}]}]})");
+  const DeadlockReport* report = run.kernel->deadlock();
+  REQUIRE(report != nullptr);
+  REQUIRE(report->waiters.size() == 2);
+  CHECK(report->waiters[0].thread == "a");
+  CHECK(report->waiters[0].waits_on == "exit of b");
+  CHECK(report->waiters[1].thread == "b");
+  CHECK(report->waiters[1].waits_on == "exit of a");
+}
+
+TEST_CASE("sleep blocks for exactly its time, plus the system call around it") {
+  auto run = run_text(R"({"machine": {"costs": "ideal"},
+    "processes": [{"name": "p", "script": [{"op": "begin", "name": "nap"}, {"op": "sleep", "time": "2us"}, {"op": "end", "name": "nap"}]}]})");
+  CHECK(run.kernel->records().at(0).end - run.kernel->records().at(0).start == 2000);
+  CHECK(run.thread("p").blocked_cycles == 2000);
+}
+
+TEST_CASE("same scenario, same seed: identical results") {
+  const char* text = R"({"machine": {"cores": 2, "costs": "teaching"},
+    "processes": [{"name": "a", "count": 5, "script": [{"op": "repeat", "count": 20, "body": [
+      {"op": "begin", "name": "x"}, {"op": "compute", "time": 333}, {"op": "yield"}, {"op": "sleep", "time": 77}, {"op": "end", "name": "x"}]}]}]})";
+  auto first = run_text(text);
+  auto second = run_text(text);
+  CHECK(summary_json(*first.scenario, *first.kernel).dump() ==
+        summary_json(*second.scenario, *second.kernel).dump());
+}
