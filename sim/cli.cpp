@@ -21,8 +21,8 @@ void print_table(std::ostream& out, const ParamTable& table, const std::string& 
     out << "; " << describe_default(p);
     if (p.min || p.max) {
       out << "; range";
-      out << (p.min ? " " + json(*p.min).dump() : std::string(" ..")) << " to "
-          << (p.max ? json(*p.max).dump() : std::string(".."));
+      out << (p.min ? " " + format_number(*p.min) : std::string(" ..")) << " to "
+          << (p.max ? format_number(*p.max) : std::string(".."));
     }
     out << "): " << p.description << "\n";
   }

@@ -43,6 +43,8 @@ const char* param_type_name(ParamType type) {
     return "list of core indices";
   case ParamType::Script:
     return "list of ops";
+  case ParamType::ObjectList:
+    return "list of objects";
   case ParamType::Object:
     return "object";
   }
@@ -63,8 +65,8 @@ std::string show(const json& value) {
 
 void check_range(const ReadContext& ctx, const std::string& path, const json& value, double number,
                  const ParamSpec& spec) {
-  if (spec.min && number < *spec.min) bad(ctx, path, value, "a value >= " + json(*spec.min).dump());
-  if (spec.max && number > *spec.max) bad(ctx, path, value, "a value <= " + json(*spec.max).dump());
+  if (spec.min && number < *spec.min) bad(ctx, path, value, "a value >= " + format_number(*spec.min));
+  if (spec.max && number > *spec.max) bad(ctx, path, value, "a value <= " + format_number(*spec.max));
 }
 
 const char* kTimeForms =
@@ -147,6 +149,9 @@ void check_value(const json& value, const std::string& path, const ParamSpec& sp
   case ParamType::Script:
     if (!value.is_array()) bad(ctx, path, value, "a list of ops");
     return;
+  case ParamType::ObjectList:
+    if (!value.is_array()) bad(ctx, path, value, "a list of objects");
+    return;
   case ParamType::Object:
     if (!value.is_object() && !value.is_string()) bad(ctx, path, value, "an object");
     return;
@@ -207,6 +212,12 @@ double read_frequency(const json& value) {
 std::uint64_t read_bytes(const json& value) {
   if (value.is_number()) return value.get<std::uint64_t>();
   return *parse_bytes(value.get<std::string>());
+}
+
+std::string format_number(double value) {
+  if (value == std::floor(value) && std::fabs(value) < 1e15)
+    return std::to_string(static_cast<long long>(value));
+  return json(value).dump();
 }
 
 std::string describe_default(const ParamSpec& spec) {

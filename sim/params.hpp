@@ -20,10 +20,11 @@ enum class ParamType {
   Bytes,     // whole bytes, or "4KiB"
   Bool,
   String,
-  Choice,   // one of `choices`
-  CoreList, // list of core indices
-  Script,   // list of ops
-  Object,   // a nested table, described elsewhere
+  Choice,     // one of `choices`
+  CoreList,   // list of core indices
+  Script,     // list of ops
+  ObjectList, // list of objects (processes, threads)
+  Object,     // a nested table, described elsewhere
 };
 
 struct ParamSpec {
@@ -68,6 +69,9 @@ std::uint64_t read_time_cycles(const json& value, double hz);
 std::vector<std::uint64_t> read_time_list(const json& value, double hz);
 double read_frequency(const json& value);
 std::uint64_t read_bytes(const json& value);
+
+// A number as a person writes it: 1024, not 1024.0.
+std::string format_number(double value);
 
 // "default 3GHz" style text for listings.
 std::string describe_default(const ParamSpec& spec);

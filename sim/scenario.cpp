@@ -22,7 +22,8 @@ const ParamTable& scenario_table() {
         "named values substituted for ${name} anywhere below"},
        {"seed", ParamType::Integer, 1, "", "seed of every random choice (overridden by --seed)", 0.0},
        {"machine", ParamType::Object, json::object(), "", "the simulated machine"},
-       {"processes", ParamType::Script, nullptr, "", "the processes to run (a list of process objects)"}}};
+       {"processes", ParamType::ObjectList, nullptr, "",
+        "the processes to run (a list of process objects)"}}};
   return table;
 }
 
@@ -78,7 +79,7 @@ const ParamTable& process_table() {
         {},
         "none: give `threads` instead"},
        {"threads",
-        ParamType::Script,
+        ParamType::ObjectList,
         nullptr,
         "",
         "its threads, each {name, count, priority, script}",
