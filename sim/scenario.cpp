@@ -269,6 +269,15 @@ std::unique_ptr<Scenario> load_scenario_text(const std::string& text, const std:
   scenario->file = file;
   json doc = parse_text(text, file);
   if (!doc.is_object()) fail_at(file, "", "a scenario is a JSON object with at least \"processes\"");
+  // Shorthands ("costs": "teaching", "scheduler": "fifo") become their object form first, so that
+  // --set machine.costs.preset=... works whichever form the file uses.
+  if (doc.contains("machine") && doc.at("machine").is_object()) {
+    json& machine = doc.at("machine");
+    if (machine.contains("costs") && machine.at("costs").is_string())
+      machine["costs"] = json::object({{"preset", machine.at("costs")}});
+    if (machine.contains("scheduler") && machine.at("scheduler").is_string())
+      machine["scheduler"] = json::object({{"policy", machine.at("scheduler")}});
+  }
   for (const auto& assignment : options.sets) apply_set(doc, assignment);
   if (options.seed) doc["seed"] = *options.seed;
 
