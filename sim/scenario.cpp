@@ -7,7 +7,6 @@
 #include <cctype>
 #include <cstdio>
 #include <fstream>
-#include <regex>
 #include <set>
 #include <sstream>
 
@@ -172,9 +171,9 @@ json substitute(const json& node, const json& params, const std::string& path, c
                   (names.empty() ? "; the scenario declares no params" : "; params: " + join_list(names)));
     return params.at(name);
   };
-  static const std::regex whole(R"(^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$)");
-  std::smatch match;
-  if (std::regex_match(text, match, whole)) return lookup(match[1]);
+  if (text.size() > 3 && text.rfind("${", 0) == 0 && text.back() == '}' &&
+      text.find_first_of("${}", 2) == text.size() - 1)
+    return lookup(text.substr(2, text.size() - 3));
   std::string out;
   std::size_t pos = 0;
   while (pos < text.size()) {
