@@ -1,0 +1,846 @@
+// Scenario loader: every mistake a user can make in a scenario file or with --set gets a message
+// naming the file, the place and what would have been accepted. These tests pin those messages.
+#include "costs.hpp"
+#include "error.hpp"
+#include "params.hpp"
+#include "scenario.hpp"
+#include "sched.hpp"
+#include "script.hpp"
+
+#include <doctest/doctest.h>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+
+using ipcsim::json;
+
+namespace {
+
+const std::string kCompute = R"({"op": "compute", "time": 100})";
+
+// A scenario with one process running `ops` (the inside of a JSON list) and `extra` top-level keys.
+std::string with_script(const std::string& ops, const std::string& extra = "") {
+  return R"({"processes": [{"name": "p", "script": [)" + ops + "]}]" + (extra.empty() ? "" : ", " + extra) +
+         "}";
+}
+
+// A scenario with one trivial process and the given "machine" object text.
+std::string with_machine(const std::string& machine) {
+  return with_script(kCompute, "\"machine\": " + machine);
+}
+
+// A scenario with the given processes list text.
+std::string with_processes(const std::string& processes) { return R"({"processes": )" + processes + "}"; }
+
+std::unique_ptr<ipcsim::Scenario> load(const std::string& text, std::vector<std::string> sets = {},
+                                       std::optional<std::uint64_t> seed = std::nullopt) {
+  ipcsim::LoadOptions options;
+  options.sets = std::move(sets);
+  options.seed = seed;
+  return ipcsim::load_scenario_text(text, "test.json", options);
+}
+
+// The UserError message loading `text` gives, or "<no error>". Any other exception fails the test
+// (it would be an internal error reaching the user).
+std::string load_error(const std::string& text, std::vector<std::string> sets = {}) {
+  try {
+    load(text, std::move(sets));
+  } catch (const ipcsim::UserError& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    FAIL("not a UserError: " << std::string(e.what()));
+  }
+  return "<no error>";
+}
+
+std::string set_error(json doc, const std::string& assignment) {
+  try {
+    ipcsim::apply_set(doc, assignment);
+  } catch (const ipcsim::UserError& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    FAIL("not a UserError: " << std::string(e.what()));
+  }
+  return "<no error>";
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+const std::string kTimeForms =
+    R"(a whole number of cycles or a duration such as "1.5us", "10ms", "300ns", "20 cycles")";
+const std::string kOps = "compute, sleep, yield, exit, join, repeat, begin, end";
+
+// A private directory under the system temp directory, removed at the end of the test.
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    path = std::filesystem::temp_directory_path() / ("ipcsim_test_loader_" + std::to_string(::getpid()));
+    std::filesystem::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  std::string write(const std::string& name, const std::string& text) const {
+    std::ofstream(path / name) << text;
+    return (path / name).string();
+  }
+};
+
+std::string read_text(const std::string& file) {
+  std::ifstream in(file);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// A copy of the teaching preset with `from` replaced by `to` (to make a broken preset file).
+std::string teaching_preset_with(const std::string& from, const std::string& to) {
+  std::string text = read_text(IPCSIM_SOURCE_DIR "/models/costs/teaching.json");
+  auto at = text.find(from);
+  REQUIRE(at != std::string::npos);
+  return text.replace(at, from.size(), to);
+}
+
+} // namespace
+
+// ---- JSON syntax -------------------------------------------------------------------------------
+
+TEST_CASE("loader: JSON syntax error names line and column") {
+  CHECK(load_error(R"({"processes": })") ==
+        "test.json:1:15: JSON syntax error: syntax error while parsing value - unexpected '}'; expected "
+        "'[', '{', or a literal");
+  CHECK(load_error("{\n  \"processes\": [\n    {\"name\": \"p\" \"script\": []}\n  ]\n}") ==
+        "test.json:3:25: JSON syntax error: syntax error while parsing object - unexpected string literal; "
+        "expected '}'");
+}
+
+TEST_CASE("loader: JSON syntax error at end of input") {
+  CHECK(load_error("") == "test.json:1:1: JSON syntax error: syntax error while parsing value - unexpected "
+                          "end of input; expected '[', '{', or a literal");
+  CHECK(load_error(R"({"processes":[1])") ==
+        "test.json:1:17: JSON syntax error: syntax error while parsing object - unexpected end of input; "
+        "expected '}'");
+}
+
+TEST_CASE("loader: a scenario must be a JSON object") {
+  CHECK(load_error("[1]") == R"(test.json: a scenario is a JSON object with at least "processes")");
+}
+
+TEST_CASE("BUG: duplicate JSON keys are silently accepted, the last one winning" * doctest::skip()) {
+  // BUG: nlohmann's parser keeps the last of two equal keys, so {"cores": 2, "cores": 4} silently runs
+  // with 4 cores. Fix in sim/scenario.cpp parse_text (a parser callback rejecting repeated keys).
+  CHECK(contains(load_error(with_machine(R"({"cores": 2, "cores": 4})")), "machine.cores"));
+  CHECK(contains(load_error(with_machine(R"({"cores": 2, "cores": 4})")), "duplicate"));
+}
+
+// ---- Unknown keys ------------------------------------------------------------------------------
+
+TEST_CASE("loader: unknown top-level key, with did-you-mean") {
+  CHECK(load_error(with_script(kCompute, R"("sed": 1)")) ==
+        R"(test.json: at sed: unknown key "sed" (did you mean "seed"?) in the scenario; accepted keys: )"
+        "description, params, seed, machine, processes");
+}
+
+TEST_CASE("loader: unknown machine key, with did-you-mean") {
+  CHECK(
+      load_error(with_machine(R"({"core": 2})")) ==
+      R"(test.json: at machine.core: unknown key "core" (did you mean "cores"?) in machine; accepted keys: )"
+      "cores, frequency, costs, scheduler");
+}
+
+TEST_CASE("loader: unknown process key, with did-you-mean") {
+  CHECK(load_error(with_processes(R"([{"name": "p", "arival": 1, "script": []}])")) ==
+        R"(test.json: at processes.0.arival: unknown key "arival" (did you mean "arrival"?) in process; )"
+        "accepted keys: name, count, affinity, arrival, priority, working_set_pages, script, threads");
+}
+
+TEST_CASE("loader: unknown thread key") {
+  CHECK(load_error(with_processes(
+            R"([{"name": "p", "threads": [{"name": "t", "affinity": [0], "script": []}]}])")) ==
+        R"(test.json: at processes.0.threads.0.affinity: unknown key "affinity" in thread; accepted keys: )"
+        "name, count, priority, script");
+  CHECK(contains(load_error(with_processes(R"([{"name": "p", "threads": [{"name": "t", "scrip": []}]}])")),
+                 R"(at processes.0.threads.0.scrip: unknown key "scrip" (did you mean "script"?))"));
+}
+
+TEST_CASE("loader: unknown op, with did-you-mean and the accepted ops") {
+  CHECK(load_error(with_script(R"({"op": "comput", "time": 100})")) ==
+        R"(test.json: at processes.0.script.0.op: unknown op "comput" (did you mean "compute"?); accepted )"
+        "ops: " +
+            kOps);
+  CHECK(load_error(with_script(R"({"op": "fork"})")) ==
+        R"(test.json: at processes.0.script.0.op: unknown op "fork"; accepted ops: )" + kOps);
+}
+
+TEST_CASE("loader: unknown op field, with did-you-mean") {
+  CHECK(load_error(with_script(R"({"op": "compute", "time": 100, "tme": 3})")) ==
+        R"(test.json: at processes.0.script.0.tme: unknown key "tme" (did you mean "time"?) in compute op; )"
+        "accepted keys: op, time");
+  CHECK(load_error(with_script(R"({"op": "yield", "time": 3})")) ==
+        R"(test.json: at processes.0.script.0.time: unknown key "time" in yield op; accepted keys: op)");
+}
+
+TEST_CASE("loader: unknown key inside a nested repeat body names the nested path") {
+  CHECK(
+      contains(load_error(with_script(R"({"op": "repeat", "count": 2, "body": [)" + kCompute +
+                                      R"(, {"op": "sleep", "tim": 5}]})")),
+               R"(test.json: at processes.0.script.0.body.1.tim: unknown key "tim" (did you mean "time"?))"));
+}
+
+TEST_CASE("loader: op missing or not an object") {
+  CHECK(load_error(with_script(R"({"time": 100})")) ==
+        R"(test.json: at processes.0.script.0: missing "op"; accepted ops: )" + kOps);
+  CHECK(
+      load_error(with_script("5")) ==
+      R"(test.json: at processes.0.script.0: expected an op object such as {"op": "compute", "time": 1000})");
+}
+
+TEST_CASE("BUG: an op name that is not a string is reported as missing" * doctest::skip()) {
+  // BUG: {"op": 5} says 'missing "op"' though "op" is there; the message should show the bad value.
+  // Fix in sim/script.cpp compile_ops (the `!op.at("op").is_string()` branch).
+  std::string message = load_error(with_script(R"({"op": 5})"));
+  CHECK(contains(message, "processes.0.script.0.op"));
+  CHECK(!contains(message, "missing"));
+}
+
+TEST_CASE("loader: missing required op field") {
+  CHECK(load_error(with_script(R"({"op": "compute"})")) ==
+        R"(test.json: at processes.0.script.0.time: missing required key "time" (time: how long: whole )"
+        "cycles, or a duration at the machine clock)");
+}
+
+// ---- Wrong types, one per parameter type -----------------------------------------------------------
+
+TEST_CASE("loader: integer fields reject non-integers") {
+  CHECK(load_error(with_machine(R"({"cores": 2.5})")) ==
+        "test.json: at machine.cores: invalid value 2.5; expected a whole number");
+  CHECK(load_error(with_machine(R"({"cores": "4"})")) ==
+        R"(test.json: at machine.cores: invalid value "4"; expected a whole number)");
+  CHECK(load_error(with_processes(R"([{"name": "p", "count": true, "script": []}])")) ==
+        "test.json: at processes.0.count: invalid value true; expected a whole number");
+}
+
+TEST_CASE("loader: time fields reject malformed durations") {
+  CHECK(load_error(with_script(R"({"op": "compute", "time": 1.5})")) ==
+        "test.json: at processes.0.script.0.time: invalid value 1.5; expected " + kTimeForms);
+  CHECK(load_error(with_script(R"({"op": "compute", "time": "5 min"})")) ==
+        R"(test.json: at processes.0.script.0.time: invalid value "5 min"; expected )" + kTimeForms);
+  CHECK(load_error(with_script(R"({"op": "sleep", "time": "1.5 cycles"})")) ==
+        R"(test.json: at processes.0.script.0.time: invalid value "1.5 cycles"; expected )" + kTimeForms);
+  CHECK(load_error(with_script(R"({"op": "sleep", "time": [1]})")) ==
+        R"(test.json: at processes.0.script.0.time: invalid value [1]; expected )" + kTimeForms);
+}
+
+TEST_CASE("loader: negative times are rejected") {
+  CHECK(load_error(with_script(R"({"op": "compute", "time": -5})")) ==
+        "test.json: at processes.0.script.0.time: invalid value -5; expected " + kTimeForms);
+  CHECK(load_error(with_processes(R"([{"name": "p", "arrival": "-1ms", "script": []}])")) ==
+        R"(test.json: at processes.0.arrival: invalid value "-1ms"; expected )" + kTimeForms);
+}
+
+TEST_CASE("BUG: a cycle count beyond 64 bits is accepted and silently wraps" * doctest::skip()) {
+  // BUG: "1e20 cycles" passes (the 9e15 limit only guards durations) and the out-of-range double to
+  // integer cast is undefined behaviour: the compute op silently ran 0 cycles. Fix in sim/units.cpp
+  // parse_time_cycles, the "cycles" branch (apply the same > 9e15 limit).
+  CHECK(contains(load_error(with_script(R"({"op": "compute", "time": "1e20 cycles"})")),
+                 "at processes.0.script.0.time: invalid value \"1e20 cycles\""));
+}
+
+TEST_CASE("loader: frequency fields reject malformed frequencies") {
+  const std::string accepted =
+      R"(expected a frequency such as "3GHz", "2.4GHz", "12.5MHz" or a number of Hz)";
+  CHECK(load_error(with_machine(R"({"frequency": "3 GHZ"})")) ==
+        R"(test.json: at machine.frequency: invalid value "3 GHZ"; )" + accepted);
+  CHECK(load_error(with_machine(R"({"frequency": 0})")) ==
+        "test.json: at machine.frequency: invalid value 0; " + accepted);
+  CHECK(load_error(with_machine(R"({"frequency": true})")) ==
+        "test.json: at machine.frequency: invalid value true; " + accepted);
+}
+
+TEST_CASE("BUG: a huge machine frequency is accepted and the run never ends" * doctest::skip()) {
+  // BUG: frequency has no upper bound and defaults are never checked against the clock: at "1e10GHz"
+  // the default rr quantum "10ms" exceeds the exact range, read_time_cycles dereferences an empty
+  // optional, and `ipcsim run` hangs. Fix in sim/params.cpp resolve_object (check defaults too, with
+  // check_value) and/or a `max` on machine.frequency in sim/scenario.cpp machine_table.
+  CHECK(contains(load_error(with_machine(R"({"frequency": "1e10GHz"})")), "machine"));
+}
+
+TEST_CASE("BUG: a tiny machine frequency makes the default quantum 0 cycles and the run hangs" *
+          doctest::skip()) {
+  // BUG: at "10Hz" the default rr quantum "10ms" rounds to 0 cycles, below the declared minimum 1,
+  // but defaults are not checked, and `ipcsim run` with two processes livelocks. Fix in
+  // sim/params.cpp resolve_object (check defaults with check_value as well).
+  CHECK(contains(load_error(with_machine(R"({"frequency": "10Hz"})")), "machine.scheduler.quantum"));
+}
+
+TEST_CASE("loader: size fields reject malformed sizes") {
+  const std::string ops = R"({"op": "begin", "name": "x"}, {"op": "end", "name": "x", "bytes": )";
+  CHECK(load_error(with_script(ops + R"("4KB!"})")) ==
+        R"(test.json: at processes.0.script.1.bytes: invalid value "4KB!"; expected a whole number of )"
+        R"(bytes or a size such as "4KiB", "1MiB", "512B")");
+  CHECK(contains(load_error(with_script(ops + "-1}")), "at processes.0.script.1.bytes: invalid value -1;"));
+  CHECK(contains(load_error(with_script(ops + R"("1.5B"})")), "invalid value \"1.5B\";"));
+}
+
+TEST_CASE("loader: boolean fields reject non-booleans") {
+  CHECK(load_error(with_machine(R"({"costs": {"tagged_tlb": "yes"}})")) ==
+        R"(test.json: at machine.costs.tagged_tlb: invalid value "yes"; expected true or false)");
+}
+
+TEST_CASE("loader: string fields reject non-strings and empty strings") {
+  CHECK(load_error(with_processes(R"([{"name": 5, "script": []}])")) ==
+        "test.json: at processes.0.name: invalid value 5; expected a non-empty string");
+  CHECK(load_error(with_script(R"({"op": "begin", "name": ""})")) ==
+        R"(test.json: at processes.0.script.0.name: invalid value ""; expected a non-empty string)");
+}
+
+TEST_CASE("loader: choice values name the accepted choices") {
+  // No built-in table declares a choice yet; check the declaration machinery directly.
+  ipcsim::ParamSpec spec{"mode", ipcsim::ParamType::Choice, "fast", "", "how", {}, {}, {"fast", "slow"}};
+  ipcsim::ReadContext ctx{"test.json", 1e9};
+  auto message = [&](const json& value) {
+    try {
+      ipcsim::check_value(value, "machine.mode", spec, ctx);
+    } catch (const ipcsim::UserError& e) {
+      return std::string(e.what());
+    }
+    return std::string("<no error>");
+  };
+  CHECK(message("fast") == "<no error>");
+  CHECK(message("fats") ==
+        R"(test.json: at machine.mode: unknown value "fats" (did you mean "fast"?); accepted: fast, slow)");
+  CHECK(message(3) == "test.json: at machine.mode: invalid value 3; expected one of: fast, slow");
+}
+
+TEST_CASE("loader: core lists reject non-lists, empty lists and negative cores") {
+  CHECK(load_error(with_processes(R"([{"name": "p", "affinity": "0", "script": []}])")) ==
+        R"(test.json: at processes.0.affinity: invalid value "0"; expected a non-empty list of core )"
+        "indices such as [0, 1]");
+  CHECK(load_error(with_processes(R"([{"name": "p", "affinity": [], "script": []}])")) ==
+        "test.json: at processes.0.affinity: invalid value []; expected a non-empty list of core indices "
+        "such as [0, 1]");
+  CHECK(load_error(with_processes(R"([{"name": "p", "affinity": [0, -1], "script": []}])")) ==
+        "test.json: at processes.0.affinity.1: invalid value -1; expected a core index (a whole number "
+        "from 0)");
+}
+
+TEST_CASE("loader: scripts must be lists of ops") {
+  CHECK(load_error(with_processes(R"([{"name": "p", "script": {"op": "exit"}}])")) ==
+        R"(test.json: at processes.0.script: invalid value {"op":"exit"}; expected a list of ops)");
+  CHECK(load_error(with_script(R"({"op": "repeat", "count": 2, "body": 5})")) ==
+        "test.json: at processes.0.script.0.body: invalid value 5; expected a list of ops");
+}
+
+TEST_CASE("loader: object fields reject other types") {
+  CHECK(load_error(with_script(kCompute, R"("machine": 5)")) ==
+        "test.json: at machine: invalid value 5; expected an object");
+  CHECK(load_error(with_script(kCompute, R"("machine": "big")")) ==
+        R"(test.json: at machine: expected an object (machine), got "big")");
+  CHECK(load_error(with_processes("[5]")) ==
+        "test.json: at processes.0: expected an object (process), got 5");
+}
+
+TEST_CASE("loader: processes and threads must be lists of objects") {
+  CHECK(load_error("{}") ==
+        R"(test.json: at processes: missing required key "processes" (list of objects: the )"
+        "processes to run (a list of process objects))");
+  CHECK(load_error(with_processes("5")) ==
+        "test.json: at processes: invalid value 5; expected a list of objects");
+  CHECK(load_error(with_processes(R"([{"name": "p", "threads": 5}])")) ==
+        "test.json: at processes.0.threads: invalid value 5; expected a list of objects");
+}
+
+// ---- Ranges ------------------------------------------------------------------------------------
+
+TEST_CASE("loader: cores out of range") {
+  CHECK(load_error(with_machine(R"({"cores": 0})")) ==
+        "test.json: at machine.cores: invalid value 0; expected a value >= 1");
+  CHECK(load_error(with_machine(R"({"cores": 2000})")) ==
+        "test.json: at machine.cores: invalid value 2000; expected a value <= 1024");
+}
+
+TEST_CASE("loader: other ranges") {
+  CHECK(load_error(with_script(kCompute, R"("seed": -1)")) ==
+        "test.json: at seed: invalid value -1; expected a value >= 0");
+  CHECK(load_error(with_script(R"({"op": "repeat", "count": -1, "body": []})")) ==
+        "test.json: at processes.0.script.0.count: invalid value -1; expected a value >= 0");
+  CHECK(load_error(with_processes(R"([{"name": "p", "count": 0, "script": []}])")) ==
+        "test.json: at processes.0.count: invalid value 0; expected a value >= 1");
+  CHECK(load_error(with_machine(R"({"scheduler": {"policy": "rr", "quantum": 0}})")) ==
+        "test.json: at machine.scheduler.quantum: invalid value 0; expected a value >= 1");
+  CHECK(load_error(with_machine(R"({"scheduler": {"policy": "mlfq", "levels": 65}})")) ==
+        "test.json: at machine.scheduler.levels: invalid value 65; expected a value <= 64");
+  CHECK(load_error(with_machine(R"({"costs": {"copy_bytes_per_cycle": 0}})")) ==
+        "test.json: at machine.costs.copy_bytes_per_cycle: invalid value 0; expected a value >= 1e-06");
+}
+
+TEST_CASE("loader: too many threads") {
+  CHECK(load_error(with_processes(R"([{"name": "p", "count": 10000000, "threads": [{"name": "t", "count": )"
+                                  R"(10, "script": []}]}])")) ==
+        "test.json: at processes.0: the scenario starts more than 50,000,000 threads; that is beyond what "
+        "ipcsim supports");
+}
+
+// ---- Schedulers --------------------------------------------------------------------------------
+
+TEST_CASE("loader: unknown scheduler policy, with did-you-mean") {
+  CHECK(load_error(with_machine(R"({"scheduler": {"policy": "fifoo"}})")) ==
+        R"(test.json: at machine.scheduler.policy: unknown scheduler policy "fifoo" (did you mean "fifo"?); )"
+        "accepted: fifo, rr, priority, mlfq");
+  CHECK(load_error(with_machine(R"({"scheduler": "robin"})")) ==
+        R"(test.json: at machine.scheduler.policy: unknown scheduler policy "robin"; accepted: fifo, rr, )"
+        "priority, mlfq");
+}
+
+TEST_CASE("BUG: a scheduler policy that is not a string escapes as an internal error" * doctest::skip()) {
+  // BUG: {"policy": 5} makes json::value("policy", "rr") throw nlohmann type_error 302, which reaches
+  // main() as "internal error" (exit 70). Fix in sim/scenario.cpp load_scenario_text, where
+  // scheduler_in.value("policy", "rr") is read: check that policy is a string first.
+  CHECK(contains(load_error(with_machine(R"({"scheduler": {"policy": 5}})")), "machine.scheduler.policy"));
+}
+
+TEST_CASE("loader: scheduler must be an object or a policy name") {
+  CHECK(load_error(with_machine(R"({"scheduler": 5})")) ==
+        "test.json: at machine.scheduler: invalid value 5; expected an object");
+}
+
+TEST_CASE("loader: scheduler parameter not valid for the policy") {
+  CHECK(load_error(with_machine(R"({"scheduler": {"policy": "fifo", "quantum": "1ms"}})")) ==
+        R"(test.json: at machine.scheduler.quantum: unknown key "quantum" in machine.scheduler (fifo); )"
+        "accepted keys: policy");
+  CHECK(load_error(with_machine(R"({"scheduler": {"policy": "rr", "levels": 3}})")) ==
+        R"(test.json: at machine.scheduler.levels: unknown key "levels" in machine.scheduler (rr); )"
+        "accepted keys: policy, quantum");
+}
+
+TEST_CASE("loader: mlfq quantum list length must match the levels") {
+  CHECK(load_error(with_machine(
+            R"({"scheduler": {"policy": "mlfq", "levels": 2, "quantum": ["1ms", "2ms", "3ms"]}})")) ==
+        "test.json: at machine.scheduler.quantum: gives 3 quanta for 2 levels; give one per level, or a "
+        "single time for all");
+  CHECK(load_error(with_machine(R"({"scheduler": {"policy": "mlfq", "quantum": []}})")) ==
+        "test.json: at machine.scheduler.quantum: invalid value []; expected a non-empty list of times");
+  CHECK(load_error(with_machine(R"({"scheduler": {"policy": "mlfq", "quantum": ["1ms", "x"]}})")) ==
+        R"(test.json: at machine.scheduler.quantum.1: invalid value "x"; expected )" + kTimeForms);
+}
+
+TEST_CASE("BUG: mlfq levels alone blames a quantum the user never wrote" * doctest::skip()) {
+  // BUG: {"policy": "mlfq", "levels": 5} fails with 'at machine.scheduler.quantum: gives 3 quanta for
+  // 5 levels' -- the 3 quanta are the default, which the message does not say. Fix in sim/scenario.cpp
+  // load_scenario_text (the mlfq check): say the default has 3, or extend the default to `levels`.
+  CHECK(contains(load_error(with_machine(R"({"scheduler": {"policy": "mlfq", "levels": 5}})")), "default"));
+}
+
+// ---- Costs -------------------------------------------------------------------------------------
+
+TEST_CASE("loader: unknown preset, with did-you-mean") {
+  std::vector<std::string> presets;
+  for (const auto& preset : ipcsim::list_presets()) presets.push_back(preset.name);
+  CHECK(load_error(with_machine(R"({"costs": "teachin"})")) ==
+        R"(test.json: at machine.costs.preset: unknown cost preset "teachin" (did you mean "teaching"?); )"
+        "built-in presets: " +
+            ipcsim::join_list(presets) + " (or a path to a preset file ending in .json)");
+  CHECK(contains(ipcsim::join_list(presets), "ideal, "));
+  CHECK(contains(load_error(with_machine(R"({"costs": {"preset": "idael"}})")), "(did you mean \"ideal\"?)"));
+}
+
+TEST_CASE("loader: preset file that does not exist") {
+  CHECK(load_error(with_machine(R"({"costs": "/nonexistent/dir/x.json"})")) ==
+        R"(test.json: at machine.costs.preset: cannot open cost preset file "/nonexistent/dir/x.json")");
+}
+
+TEST_CASE("loader: a preset file is loaded and checked as strictly as a scenario") {
+  TempDir dir;
+  auto good = dir.write("good.json", read_text(IPCSIM_SOURCE_DIR "/models/costs/teaching.json"));
+  auto scenario = load(with_machine(R"({"costs": ")" + good + R"("})"));
+  CHECK(scenario->model.costs.cycles(ipcsim::Primitive::trap_enter) == 100);
+
+  auto bad_json = dir.write("bad.json", "{");
+  CHECK(contains(load_error(with_machine(R"({"costs": ")" + bad_json + R"("})")),
+                 "test.json: at machine.costs.preset: preset file \"" + bad_json + "\" is not valid JSON"));
+  auto unknown = dir.write("unknown.json", teaching_preset_with("\"trap_exit\"", "\"trap_exti\""));
+  CHECK(contains(load_error(with_machine(R"({"costs": ")" + unknown + R"("})")),
+                 "preset file \"" + unknown +
+                     "\": unknown primitive \"trap_exti\" (did you mean \"trap_exit\"?)"));
+  auto extra = dir.write("extra.json", teaching_preset_with("\"tagged_tlb\"", "\"taged_tlb\""));
+  CHECK(contains(load_error(with_machine(R"({"costs": ")" + extra + R"("})")),
+                 "unknown key \"taged_tlb\"; accepted: description, frequency, tagged_tlb, primitives"));
+  auto negative = dir.write("negative.json", teaching_preset_with("\"value\": 100", "\"value\": -1"));
+  CHECK(contains(load_error(with_machine(R"({"costs": ")" + negative + R"("})")),
+                 "primitive \"trap_enter\" must be a number >= 0"));
+}
+
+TEST_CASE("BUG: a fractional cycle cost in a preset file is blamed on the scenario" * doctest::skip()) {
+  // BUG: a preset file giving trap_enter 100.5 fails with 'test.json: at machine.costs.trap_enter:
+  // cycles must be a whole number' -- a key the scenario does not contain, and the preset file is not
+  // named. Fix in sim/costs.cpp check_preset (reject fractional cycle primitives there, naming the
+  // preset file), or name the origin in build_cost_model's message.
+  TempDir dir;
+  auto file = dir.write("frac.json", teaching_preset_with("\"value\": 100", "\"value\": 100.5"));
+  CHECK(contains(load_error(with_machine(R"({"costs": ")" + file + R"("})")), "preset file \"" + file));
+}
+
+TEST_CASE("loader: cost override of an unknown primitive") {
+  CHECK(contains(
+      load_error(with_machine(R"({"costs": {"trap_entr": 1}})")),
+      R"(test.json: at machine.costs.trap_entr: unknown key "trap_entr" (did you mean "trap_enter"?) )"
+      "in machine.costs; accepted keys: preset, tagged_tlb, trap_enter, trap_exit,"));
+}
+
+TEST_CASE("loader: cycle overrides must be whole numbers") {
+  CHECK(load_error(with_machine(R"({"costs": {"trap_enter": 1.5}})")) ==
+        "test.json: at machine.costs.trap_enter: invalid value 1.5; expected a whole number");
+  CHECK(load_error(with_machine(R"({"costs": {"trap_enter": -1}})")) ==
+        "test.json: at machine.costs.trap_enter: invalid value -1; expected a value >= 0");
+}
+
+TEST_CASE("loader: uncached copy rate above the cached one") {
+  CHECK(load_error(with_machine(R"({"costs": {"copy_bytes_per_cycle_uncached": 16}})")) ==
+        "test.json: at machine.costs.copy_bytes_per_cycle_uncached: the uncached copy rate exceeds the "
+        "cached one (8.0 bytes/cycle); set it no higher");
+}
+
+TEST_CASE("loader: costs must be an object or a preset name") {
+  CHECK(load_error(with_machine(R"({"costs": 5})")) ==
+        "test.json: at machine.costs: invalid value 5; expected an object");
+  CHECK(load_error(with_machine(R"({"costs": {"preset": 5}})")) ==
+        "test.json: at machine.costs.preset: invalid value 5; expected a non-empty string");
+}
+
+// ---- Processes and threads ---------------------------------------------------------------------
+
+TEST_CASE("loader: affinity naming a core that does not exist") {
+  CHECK(load_error(
+            R"({"machine": {"cores": 2}, "processes": [{"name": "p", "affinity": [0, 3], "script": []}]})") ==
+        "test.json: at processes.0.affinity.1: core 3 does not exist; the machine has cores 0 to 1");
+}
+
+TEST_CASE("loader: duplicate process names") {
+  CHECK(load_error(with_processes(R"([{"name": "p", "script": []}, {"name": "p", "script": []}])")) ==
+        R"(test.json: at processes.1.name: duplicate process name "p")");
+}
+
+TEST_CASE("loader: duplicate thread names") {
+  CHECK(load_error(with_processes(
+            R"([{"name": "p", "threads": [{"name": "t", "script": []}, {"name": "t", "script": []}]}])")) ==
+        R"(test.json: at processes.0.threads.1.name: duplicate thread name "t" in this process)");
+}
+
+TEST_CASE("loader: invalid name characters") {
+  CHECK(load_error(with_processes(R"([{"name": "p q", "script": []}])")) ==
+        R"(test.json: at processes.0.name: invalid name "p q"; use letters, digits, _ and -)");
+  CHECK(load_error(with_processes(R"([{"name": "p[0]", "script": []}])")) ==
+        R"(test.json: at processes.0.name: invalid name "p[0]"; use letters, digits, _ and -)");
+  CHECK(load_error(with_processes(R"([{"name": "", "script": []}])")) ==
+        R"(test.json: at processes.0.name: invalid name ""; use letters, digits, _ and -)");
+  CHECK(load_error(with_processes(R"([{"name": "p", "threads": [{"name": "t.x", "script": []}]}])")) ==
+        R"(test.json: at processes.0.threads.0.name: invalid name "t.x"; use letters, digits, _ and -)");
+}
+
+TEST_CASE("loader: missing names") {
+  CHECK(load_error(with_processes(R"([{"script": []}])")) ==
+        R"(test.json: at processes.0.name: missing required key "name" (string: unique name (letters, )"
+        "digits, _ and -))");
+  CHECK(load_error(with_processes(R"([{"name": "p", "threads": [{"script": []}]}])")) ==
+        R"(test.json: at processes.0.threads.0.name: missing required key "name" (string: name, unique )"
+        "within the process)");
+}
+
+TEST_CASE("loader: both script and threads, or neither") {
+  CHECK(load_error(with_processes(R"([{"name": "p", "script": [], "threads": []}])")) ==
+        R"(test.json: at processes.0: give either "script" or "threads", not both)");
+  CHECK(load_error(with_processes(R"([{"name": "p"}])")) ==
+        R"(test.json: at processes.0: missing "script" (the ops its thread runs) or "threads")");
+  CHECK(load_error(with_processes(R"([{"name": "p", "threads": []}])")) ==
+        "test.json: at processes.0.threads: expected at least one thread");
+}
+
+TEST_CASE("loader: empty or missing processes") {
+  CHECK(load_error(with_processes("[]")) ==
+        R"(test.json: at processes: expected a non-empty list of processes, such as [{"name": "p", )"
+        R"("script": [...]}])");
+}
+
+// ---- ${param} substitution ---------------------------------------------------------------------
+
+TEST_CASE("loader: unknown ${param} lists the declared params") {
+  CHECK(load_error(with_script(kCompute, R"("params": {"n": 1, "m": 2}, "description": "x ${nn}")")) ==
+        R"(test.json: at description: unknown parameter "${nn}" (did you mean "n"?); params: n, m)");
+  CHECK(load_error(with_script(R"({"op": "compute", "time": "${t}"})")) ==
+        R"(test.json: at processes.0.script.0.time: unknown parameter "${t}"; the scenario declares no )"
+        "params");
+}
+
+TEST_CASE("loader: unterminated ${") {
+  CHECK(load_error(with_script(kCompute, R"("params": {"n": 1}, "description": "x ${n")")) ==
+        R"(test.json: at description: unterminated "${" in "x ${n")");
+}
+
+TEST_CASE("loader: params must be an object of plain values") {
+  CHECK(load_error(with_script(kCompute, R"("params": {"n": {"a": 1}})")) ==
+        "test.json: at params.n: a parameter is a number, string or boolean (without ${...})");
+  CHECK(load_error(with_script(kCompute, R"("params": {"n": [1]})")) ==
+        "test.json: at params.n: a parameter is a number, string or boolean (without ${...})");
+  CHECK(load_error(with_script(kCompute, R"("params": {"n": "${m}", "m": 1})")) ==
+        "test.json: at params.n: a parameter is a number, string or boolean (without ${...})");
+  CHECK(load_error(with_script(kCompute, R"("params": [1])")) ==
+        R"(test.json: at params: expected an object of named values, such as {"n": 10})");
+}
+
+TEST_CASE("BUG: a param name with a dash loses its type when used as a whole value" * doctest::skip()) {
+  // BUG: params names are not checked, and "${my-n}" does not match the whole-value pattern, so the
+  // number 5 is spliced as the text "5" and the error blames "5" rather than the name. Fix in
+  // sim/scenario.cpp: validate params names (params.my-n: use letters, digits and _) or widen the
+  // `whole` regex in substitute.
+  std::string message = load_error(
+      with_processes(R"([{"name": "p", "count": "${my-n}", "script": []}], "params": {"my-n": 5})"));
+  CHECK((message == "<no error>" || contains(message, "params.my-n")));
+}
+
+// ---- Intervals and joins -----------------------------------------------------------------------
+
+TEST_CASE("loader: begin without end") {
+  CHECK(
+      load_error(with_script(R"({"op": "begin", "name": "x"})")) ==
+      R"(test.json: at processes.0.script.0: interval "x" is begun but never ended in the same list of ops)");
+}
+
+TEST_CASE("loader: end without begin") {
+  CHECK(load_error(with_script(R"({"op": "end", "name": "x"})")) ==
+        R"(test.json: at processes.0.script.0: "end" of interval "x" with no "begin" before it in the same )"
+        "list of ops");
+  CHECK(load_error(with_script(R"({"op": "begin", "name": "x"}, {"op": "repeat", "count": 2, "body": )"
+                               R"([{"op": "end", "name": "x"}]})")) ==
+        R"(test.json: at processes.0.script.1.body.0: "end" of interval "x" with no "begin" before it in )"
+        "the same list of ops");
+}
+
+TEST_CASE("loader: interval begun twice") {
+  CHECK(
+      load_error(with_script(
+          R"({"op": "begin", "name": "x"}, {"op": "begin", "name": "x"}, {"op": "end", "name": "x"})")) ==
+      R"(test.json: at processes.0.script.1: interval "x" is already open (begun at processes.0.script.0))");
+}
+
+TEST_CASE("loader: join of an unknown process") {
+  CHECK(
+      load_error(with_script(R"({"op": "join", "process": "q"})")) ==
+      R"(test.json: at processes.0.script.0.process: unknown process "q" (did you mean "p"?); processes: p)");
+  CHECK(load_error(with_script(R"({"op": "join", "process": "server"})")) ==
+        R"(test.json: at processes.0.script.0.process: unknown process "server"; processes: p)");
+}
+
+// ---- --set -------------------------------------------------------------------------------------
+
+TEST_CASE("--set: missing '='") {
+  CHECK(set_error(json::object(), "machine.cores") ==
+        "--set machine.cores: expected dotted.path=value, such as machine.cores=4");
+  CHECK(set_error(json::object(), "=4") == "--set =4: expected dotted.path=value, such as machine.cores=4");
+}
+
+TEST_CASE("--set: empty path segment") {
+  CHECK(set_error(json::object(), "machine..cores=4") ==
+        R"(--set machine..cores=4: empty path segment in "machine..cores")");
+  CHECK(set_error(json::object(), ".cores=4") == R"(--set .cores=4: empty path segment in ".cores")");
+}
+
+TEST_CASE("--set: index out of range") {
+  json doc = json::parse(with_script(kCompute));
+  CHECK(set_error(doc, "processes.3.count=2") ==
+        R"(--set processes.3.count=2: index 3 is out of range at "processes" (1 items))");
+}
+
+TEST_CASE("BUG: --set with an index beyond unsigned long escapes as an internal error" * doctest::skip()) {
+  // BUG: std::stoul throws std::out_of_range for "99999999999999999999999", which reaches main() as
+  // "internal error: stoul" (exit 70). Fix in sim/scenario.cpp apply_set (the `numeric` branch).
+  json doc = json::parse(with_script(kCompute));
+  CHECK(contains(set_error(doc, "processes.99999999999999999999999.count=2"), "out of range"));
+}
+
+TEST_CASE("--set: unknown item name in an array") {
+  json doc =
+      json::parse(with_processes(R"([{"name": "client", "script": []}, {"name": "server", "script": []}])"));
+  CHECK(set_error(doc, "processes.clinet.count=2") ==
+        R"(--set processes.clinet.count=2: no item named "clinet" in "processes"; names: client, server)");
+  json nameless = json::parse(R"({"a": [1, 2]})");
+  CHECK(set_error(nameless, "a.x=1") == R"(--set a.x=1: no item named "x" in "a"; names: none)");
+}
+
+TEST_CASE("--set: setting into a non-object") {
+  json doc = json::parse(with_machine(R"({"cores": 2})"));
+  CHECK(set_error(doc, "machine.cores.x=1") ==
+        R"(--set machine.cores.x=1: "machine.cores" is not an object, cannot set "x" in it)");
+}
+
+TEST_CASE("--set: errors reach the loader") {
+  CHECK(load_error(with_script(kCompute), {"machine.cores"}) ==
+        "--set machine.cores: expected dotted.path=value, such as machine.cores=4");
+  CHECK(load_error(with_script(kCompute), {"machine.cpus=4"}) ==
+        R"(test.json: at machine.cpus: unknown key "cpus" in machine; accepted keys: cores, frequency, )"
+        "costs, scheduler");
+}
+
+TEST_CASE("BUG: a bad --set value is blamed on the scenario file" * doctest::skip()) {
+  // BUG: --set machine.cores=0 fails with 'test.json: at machine.cores: invalid value 0' -- the file
+  // does not say 0; the command line does. Fix in sim/scenario.cpp load_scenario_text: remember the
+  // paths apply_set wrote and name "--set machine.cores=0" when an error is at one of them.
+  CHECK(contains(load_error(with_script(kCompute), {"machine.cores=0"}), "--set"));
+}
+
+// ---- What loads, and how -----------------------------------------------------------------------
+
+TEST_CASE("loader: defaults are filled in the resolved scenario") {
+  auto scenario = load(with_script(kCompute));
+  const json& resolved = scenario->resolved;
+  CHECK(resolved.at("seed") == 1);
+  CHECK(resolved.at("description") == "");
+  CHECK(resolved.at("params") == json::object());
+  const json& machine = resolved.at("machine");
+  CHECK(machine.at("cores") == 1);
+  CHECK(machine.at("frequency") == "1GHz"); // the teaching preset's
+  CHECK(machine.at("costs").at("preset") == "teaching");
+  CHECK(machine.at("scheduler").at("policy") == "rr");
+  CHECK(machine.at("scheduler").at("quantum") == "10ms");
+  const json& process = resolved.at("processes").at(0);
+  CHECK(process.at("count") == 1);
+  CHECK(process.at("arrival") == 0);
+  CHECK(process.at("priority") == 0);
+  CHECK(process.at("working_set_pages") == 16);
+  CHECK(!process.contains("affinity"));
+  CHECK(scenario->model.cores == 1);
+  CHECK(scenario->model.hz == 1e9);
+  CHECK(scenario->model.scheduler_policy == "rr");
+  CHECK(scenario->model.costs.preset == "teaching");
+  CHECK(scenario->model.seed == 1);
+  CHECK(scenario->hash == ipcsim::fnv1a64_hex(resolved.dump()));
+}
+
+TEST_CASE("loader: policy defaults per scheduler") {
+  auto mlfq = load(with_machine(R"({"scheduler": "mlfq"})"));
+  CHECK(mlfq->resolved.at("machine").at("scheduler") ==
+        json::parse(
+            R"({"policy": "mlfq", "levels": 3, "quantum": ["10ms", "20ms", "40ms"], "boost_period": "1s"})"));
+  auto priority = load(with_machine(R"({"scheduler": {"policy": "priority"}})"));
+  CHECK(priority->resolved.at("machine").at("scheduler").at("quantum") == 0);
+  auto fifo = load(with_machine(R"({"scheduler": "fifo"})"));
+  CHECK(fifo->resolved.at("machine").at("scheduler") == json::parse(R"({"policy": "fifo"})"));
+  // A single time serves every mlfq level.
+  CHECK(load_error(with_machine(R"({"scheduler": {"policy": "mlfq", "levels": 5, "quantum": "1ms"}})")) ==
+        "<no error>");
+}
+
+TEST_CASE("loader: thread priority defaults to the process's") {
+  auto scenario = load(with_processes(
+      R"([{"name": "p", "priority": 7, "threads": [{"name": "a", "script": []}, {"name": "b", "priority": 2, "script": []}]}])"));
+  const auto& threads = scenario->model.processes.at(0)->threads;
+  REQUIRE(threads.size() == 2);
+  CHECK(threads[0].priority == 7);
+  CHECK(threads[1].priority == 2);
+  CHECK(scenario->resolved.at("processes").at(0).at("threads").at(0).at("priority") == 7);
+}
+
+TEST_CASE("--set: by item name and by index") {
+  auto by_name = load(with_script(kCompute), {"processes.p.count=3"});
+  CHECK(by_name->model.processes.at(0)->count == 3);
+  auto by_index = load(with_script(kCompute), {"processes.0.count=4"});
+  CHECK(by_index->model.processes.at(0)->count == 4);
+  CHECK(by_index->resolved.at("processes").at(0).at("count") == 4);
+  auto nested = load(with_script(kCompute), {"processes.p.script.0.time=250"});
+  CHECK(nested->resolved.at("processes").at(0).at("script").at(0).at("time") == 250);
+}
+
+TEST_CASE("--set: a value that is not JSON is a string") {
+  auto scenario = load(with_script(kCompute), {"machine.frequency=2GHz", "machine.scheduler=fifo"});
+  CHECK(scenario->model.hz == 2e9);
+  CHECK(scenario->resolved.at("machine").at("frequency") == "2GHz");
+  CHECK(scenario->model.scheduler_policy == "fifo");
+  json doc = json::object();
+  ipcsim::apply_set(doc, "a.b=true");
+  ipcsim::apply_set(doc, "a.c=[1, 2]");
+  ipcsim::apply_set(doc, "a.d=hello world");
+  CHECK(doc == json::parse(R"({"a": {"b": true, "c": [1, 2], "d": "hello world"}})"));
+}
+
+TEST_CASE("--set: into the costs and scheduler shorthand forms") {
+  auto scenario = load(with_machine(R"({"costs": "ideal", "scheduler": "mlfq"})"),
+                       {"machine.costs.trap_enter=9", "machine.scheduler.boost_period=0"});
+  CHECK(scenario->model.costs.preset == "ideal");
+  CHECK(scenario->model.costs.cycles(ipcsim::Primitive::trap_enter) == 9);
+  CHECK(scenario->model.scheduler_policy == "mlfq");
+  CHECK(scenario->model.scheduler_params.at("boost_period") == 0);
+  CHECK(load_error(with_machine(R"({"scheduler": "fifo"})"), {"machine.scheduler.quantum=5"}) ==
+        R"(test.json: at machine.scheduler.quantum: unknown key "quantum" in machine.scheduler (fifo); )"
+        "accepted keys: policy");
+}
+
+TEST_CASE("--set and --seed override the file") {
+  auto scenario = load(with_script(kCompute, R"("seed": 5)"), {"machine.cores=4"}, 9);
+  CHECK(scenario->model.cores == 4);
+  CHECK(scenario->model.seed == 9);
+  CHECK(scenario->resolved.at("seed") == 9);
+  auto params = load(with_processes(R"([{"name": "p", "count": "${n}", "script": []}], "params": {"n": 2})"),
+                     {"params.n=6"});
+  CHECK(params->model.processes.at(0)->count == 6);
+}
+
+TEST_CASE("loader: ${param} as a whole value keeps its type") {
+  auto scenario = load(with_processes(R"([{"name": "p", "count": "${n}", "script": [{"op": "compute", )"
+                                      R"("time": "${t}"}]}], "params": {"n": 3, "t": "2us"})"));
+  CHECK(scenario->model.processes.at(0)->count == 3);
+  CHECK(scenario->resolved.at("processes").at(0).at("count") == 3);
+  CHECK(scenario->resolved.at("processes").at(0).at("script").at(0).at("time") == "2us");
+  CHECK(scenario->resolved.at("params") == json::parse(R"({"n": 3, "t": "2us"})"));
+}
+
+TEST_CASE("loader: ${param} inside text is spliced in") {
+  auto scenario = load(with_processes(R"([{"name": "worker-${n}", "script": [{"op": "compute", "time": )"
+                                      R"("${k} cycles"}]}], "params": {"n": 3, "k": 20, "what": "pipes"}, )"
+                                      R"("description": "${n} ${what}")"));
+  CHECK(scenario->model.processes.at(0)->name == "worker-3");
+  CHECK(scenario->resolved.at("description") == "3 pipes");
+  CHECK(scenario->resolved.at("processes").at(0).at("script").at(0).at("time") == "20 cycles");
+}
+
+TEST_CASE("loader: durations are converted exactly at the machine clock") {
+  auto arrival = [](const std::string& time, const std::string& frequency) {
+    return load(R"({"machine": {"frequency": ")" + frequency +
+                R"("}, "processes": [{"name": "p", "arrival": )" + time + R"(, "script": []}]})")
+        ->model.processes.at(0)
+        ->arrival;
+  };
+  CHECK(arrival(R"("1.5us")", "3GHz") == 4500);
+  CHECK(arrival(R"("1ns")", "3GHz") == 3);
+  CHECK(arrival(R"("20 cycles")", "3GHz") == 20);
+  CHECK(arrival("20", "3GHz") == 20);
+  CHECK(arrival(R"("10ms")", "3GHz") == 30'000'000);
+  CHECK(arrival(R"("2s")", "2.4GHz") == 4'800'000'000ull);
+  CHECK(arrival(R"("300ns")", "1GHz") == 300);
+  CHECK(arrival(R"("1 us")", "12.5MHz") == 13); // 12.5 cycles, rounded to the nearest
+}
+
+TEST_CASE("loader: sizes") {
+  CHECK(ipcsim::read_bytes(json("4KiB")) == 4096);
+  CHECK(ipcsim::read_bytes(json("1MiB")) == 1048576);
+  CHECK(ipcsim::read_bytes(json("512B")) == 512);
+  CHECK(ipcsim::read_bytes(json("64 KB")) == 64000);
+  CHECK(ipcsim::read_bytes(json(100)) == 100);
+  CHECK(load_error(with_script(
+            R"({"op": "begin", "name": "x"}, {"op": "end", "name": "x", "bytes": "4KiB"})")) == "<no error>");
+}
+
+TEST_CASE("loader: cost overrides and presets") {
+  auto scenario =
+      load(with_machine(R"({"costs": {"preset": "ideal", "trap_enter": 7, "tagged_tlb": true}})"));
+  CHECK(scenario->model.costs.preset == "ideal");
+  CHECK(scenario->model.costs.cycles(ipcsim::Primitive::trap_enter) == 7);
+  CHECK(scenario->model.costs.tagged_tlb);
+  auto teaching = load(with_machine(R"({"costs": "teaching", "frequency": "3GHz"})"));
+  CHECK(teaching->model.hz == 3e9);
+  CHECK(teaching->model.costs.preset_hz == 1e9);
+}
+
+TEST_CASE("loader: load_scenario names a missing file") {
+  CHECK_THROWS_WITH_AS(ipcsim::load_scenario("/nonexistent/scenario.json", {}),
+                       "/nonexistent/scenario.json: cannot open the scenario file", ipcsim::UserError);
+}
