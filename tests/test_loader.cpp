@@ -588,14 +588,10 @@ TEST_CASE("loader: params must be an object of plain values") {
         R"(test.json: at params: expected an object of named values, such as {"n": 10})");
 }
 
-TEST_CASE("BUG: a param name with a dash loses its type when used as a whole value" * doctest::skip()) {
-  // BUG: params names are not checked, and "${my-n}" does not match the whole-value pattern, so the
-  // number 5 is spliced as the text "5" and the error blames "5" rather than the name. Fix in
-  // sim/scenario.cpp: validate params names (params.my-n: use letters, digits and _) or widen the
-  // `whole` regex in substitute.
-  std::string message = load_error(
-      with_processes(R"([{"name": "p", "count": "${my-n}", "script": []}], "params": {"my-n": 5})"));
-  CHECK((message == "<no error>" || contains(message, "params.my-n")));
+TEST_CASE("loader: a param name with a dash keeps its type as a whole value") {
+  auto scenario =
+      load(with_processes(R"([{"name": "p", "count": "${my-n}", "script": []}], "params": {"my-n": 5})"));
+  CHECK(scenario->model.processes.at(0)->count == 5);
 }
 
 // ---- Intervals and joins -----------------------------------------------------------------------
