@@ -8,6 +8,7 @@
 #include "script.hpp"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <sstream>
 
 namespace ipcsim {
@@ -76,7 +77,7 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
                                         ", " + engine_version() + ")");
   std::string scenario_file, out_dir, section;
   std::vector<std::string> sets;
-  std::uint64_t seed = 0;
+  std::string seed;
   bool quiet = false;
 
   auto add_scenario_options = [&](CLI::App* sub) {
@@ -85,7 +86,8 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
                     "override a scenario field by dotted path, e.g. machine.cores=4 (repeatable)")
         ->take_all()
         ->allow_extra_args(false);
-    sub->add_option("--seed", seed, "seed of every random choice (overrides the scenario's seed)");
+    sub->add_option("--seed", seed,
+                    "seed of every random choice, a whole number >= 0 (overrides the scenario's)");
   };
   CLI::App* run = app.add_subcommand("run", "simulate a scenario and print a summary");
   add_scenario_options(run);
@@ -128,7 +130,13 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     LoadOptions options;
     options.sets = sets;
     CLI::App* used = run->parsed() ? run : validate;
-    if (used->count("--seed")) options.seed = seed;
+    if (used->count("--seed")) {
+      bool digits = !seed.empty() && seed.size() <= 19 &&
+                    std::all_of(seed.begin(), seed.end(), [](char c) { return c >= '0' && c <= '9'; });
+      if (!digits)
+        throw UserError("--seed " + seed + ": expected a whole number from 0 to 9999999999999999999");
+      options.seed = std::stoull(seed);
+    }
     auto scenario = load_scenario(scenario_file, options);
     if (validate->parsed()) {
       std::size_t threads = 0;

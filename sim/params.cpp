@@ -108,8 +108,10 @@ void check_value(const json& value, const std::string& path, const ParamSpec& sp
     }
     return;
   case ParamType::Frequency:
-    if (value.is_number() && value.get<double>() >= 1) return;
-    if (value.is_string() && parse_frequency_hz(value.get<std::string>())) return;
+    // Up to 100 GHz: beyond that durations in cycles leave the exactly representable range.
+    if (value.is_number() && value.get<double>() >= 1 && value.get<double>() <= 1e11) return;
+    if (value.is_string())
+      if (auto hz = parse_frequency_hz(value.get<std::string>()); hz && *hz <= 1e11) return;
     bad(ctx, path, value, "a frequency such as \"3GHz\", \"2.4GHz\", \"12.5MHz\" or a number of Hz");
   case ParamType::Bytes:
     if (value.is_number_unsigned() || (value.is_number_integer() && value.get<std::int64_t>() >= 0)) {
@@ -180,6 +182,13 @@ json resolve_object(const json& object, const std::string& path, const ParamTabl
       check_value(object.at(spec.name), join_path(path, spec.name), spec, ctx);
       resolved[spec.name] = object.at(spec.name);
     } else if (!spec.default_value.is_null()) {
+      // Time defaults are checked too: a duration's default can leave its range at an unusual clock.
+      if (spec.type == ParamType::Time || spec.type == ParamType::TimeList) try {
+          check_value(spec.default_value, join_path(path, spec.name), spec, ctx);
+        } catch (const UserError& e) {
+          throw UserError(std::string(e.what()) + " (this is the default; at " + format_hz(ctx.hz) +
+                          " set \"" + spec.name + "\" explicitly)");
+        }
       resolved[spec.name] = spec.default_value;
     } else if (spec.default_note.empty()) {
       fail_at(ctx.file, join_path(path, spec.name),

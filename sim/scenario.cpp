@@ -6,6 +6,7 @@
 
 #include <cctype>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -118,9 +119,50 @@ std::string fnv1a64_hex(const std::string& text) {
 
 namespace {
 
+// JSON allows repeated keys and keeps the last; a scenario must not silently drop one.
+json parse_rejecting_duplicates(const std::string& text, const std::string& file) {
+  struct Frame {
+    bool is_object;
+    std::set<std::string> keys;
+    std::string key;
+    long index = -1;
+  };
+  std::vector<Frame> frames;
+  auto path = [&] {
+    std::string out;
+    for (const auto& f : frames)
+      if (f.is_object ? !f.key.empty() : f.index >= 0)
+        out = f.is_object ? join_path(out, f.key) : join_path(out, static_cast<std::size_t>(f.index));
+    return out;
+  };
+  json::parser_callback_t callback = [&](int, json::parse_event_t event, json& parsed) {
+    using E = json::parse_event_t;
+    if ((event == E::object_start || event == E::array_start || event == E::value) && !frames.empty() &&
+        !frames.back().is_object)
+      ++frames.back().index;
+    if (event == E::object_start)
+      frames.push_back({true, {}, "", -1});
+    else if (event == E::array_start)
+      frames.push_back({false, {}, "", -1});
+    else if (event == E::object_end || event == E::array_end)
+      frames.pop_back();
+    else if (event == E::key) {
+      auto key = parsed.get<std::string>();
+      if (!frames.back().keys.insert(key).second) {
+        frames.back().key.clear();
+        fail_at(file, join_path(path(), key),
+                "duplicate key \"" + key + "\": JSON would silently keep only the last one; give it once");
+      }
+      frames.back().key = key;
+    }
+    return true;
+  };
+  return json::parse(text, callback);
+}
+
 json parse_text(const std::string& text, const std::string& file) {
   try {
-    return json::parse(text);
+    return parse_rejecting_duplicates(text, file);
   } catch (const json::parse_error& e) {
     std::size_t line = 1, column = 1;
     for (std::size_t i = 0; i + 1 < e.byte && i < text.size(); ++i) {
@@ -230,6 +272,7 @@ void apply_set(json& doc, const std::string& assignment) {
       bool numeric = std::all_of(part.begin(), part.end(),
                                  [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
       if (numeric) {
+        if (part.size() > 9) fail("index " + part + " is out of range at \"" + walked + "\"");
         auto index = std::stoul(part);
         if (index >= node->size())
           fail("index " + part + " is out of range at \"" + walked + "\" (" + std::to_string(node->size()) +
@@ -255,6 +298,10 @@ void apply_set(json& doc, const std::string& assignment) {
 }
 
 std::unique_ptr<Scenario> load_scenario(const std::string& file, const LoadOptions& options) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(file, ec))
+    throw UserError(
+        file + ": is a directory, not a scenario file (give a .json file, e.g. scenarios/sched-rr.json)");
   std::ifstream in(file);
   if (!in) throw UserError(file + ": cannot open the scenario file");
   std::stringstream buffer;
@@ -312,6 +359,10 @@ std::unique_ptr<Scenario> load_scenario_text(const std::string& text, const std:
   if (scheduler_in.is_string()) scheduler_in = json::object({{"policy", scheduler_in}});
   if (!scheduler_in.is_object())
     fail_at(file, "machine.scheduler", "expected {\"policy\": NAME, ...} or a policy name");
+  if (scheduler_in.contains("policy") && !scheduler_in.at("policy").is_string())
+    fail_at(file, "machine.scheduler.policy",
+            "invalid value " + scheduler_in.at("policy").dump() +
+                "; expected one of: " + join_list(scheduler_names()));
   std::string policy = scheduler_in.value("policy", "rr");
   const SchedulerDecl* decl = find_scheduler(policy);
   if (!decl)
@@ -324,7 +375,9 @@ std::unique_ptr<Scenario> load_scenario_text(const std::string& text, const std:
       scheduler.at("quantum").size() != scheduler.at("levels").get<std::size_t>())
     fail_at(file, "machine.scheduler.quantum",
             "gives " + std::to_string(scheduler.at("quantum").size()) + " quanta for " +
-                scheduler.at("levels").dump() + " levels; give one per level, or a single time for all");
+                scheduler.at("levels").dump() + " levels" +
+                (scheduler_in.contains("quantum") ? "" : " (the default quantum list)") +
+                "; give one per level, or a single time for all");
   model.scheduler_policy = policy;
   model.scheduler_params = scheduler;
   machine["scheduler"] = scheduler;

@@ -305,8 +305,11 @@ void compile_ops(const json& ops, const std::string& path, CompileContext& ctx, 
     std::string op_path = join_path(path, i);
     if (!op.is_object())
       fail_at(ctx.read.file, op_path, "expected an op object such as {\"op\": \"compute\", \"time\": 1000}");
-    if (!op.contains("op") || !op.at("op").is_string())
+    if (!op.contains("op"))
       fail_at(ctx.read.file, op_path, "missing \"op\"; accepted ops: " + join_list(op_names()));
+    if (!op.at("op").is_string())
+      fail_at(ctx.read.file, join_path(op_path, "op"),
+              "invalid value " + op.at("op").dump() + "; expected an op name: " + join_list(op_names()));
     auto name = op.at("op").get<std::string>();
     const OpDecl* decl = find_op(name);
     if (!decl)

@@ -63,7 +63,7 @@ std::optional<Cycles> parse_time_cycles(const std::string& text, double hz) {
   auto [value, unit] = *parsed;
   double seconds_scale = 0;
   if (unit == "cycles" || unit == "cycle") {
-    if (value != std::floor(value)) return std::nullopt;
+    if (value != std::floor(value) || value > 9.0e15) return std::nullopt;
     return static_cast<Cycles>(value);
   }
   if (unit == "s")
