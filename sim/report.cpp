@@ -82,6 +82,28 @@ std::string scheduler_text(const json& scheduler) {
   return params.empty() ? text : text + " (" + params + ")";
 }
 
+struct ProcessGroup {
+  ThreadTimes sum{0, 0, 0};
+  std::size_t threads = 0;
+  Cycles last_finish = 0;
+  bool all_finished = true;
+};
+
+ProcessGroup group_of(const Kernel& kernel, const ProcessSpec& spec) {
+  ProcessGroup group;
+  for (const auto& t : kernel.threads()) {
+    if (t.process->spec != &spec) continue;
+    auto times = thread_times(t, kernel.makespan());
+    group.sum.run += times.run, group.sum.ready += times.ready, group.sum.blocked += times.blocked;
+    ++group.threads;
+    if (t.finished_at == kNever)
+      group.all_finished = false;
+    else
+      group.last_finish = std::max(group.last_finish, t.finished_at);
+  }
+  return group;
+}
+
 } // namespace
 
 ThreadTimes thread_times(const Thread& thread, Cycles end) {
@@ -202,24 +224,11 @@ void print_summary(std::ostream& out, const Scenario& scenario, const Kernel& ke
     }
   } else {
     for (const auto& spec : m.processes) {
-      ThreadTimes sum{0, 0, 0};
-      std::size_t count = 0;
-      Cycles last_finish = 0;
-      bool all_finished = true;
-      for (const auto& t : threads) {
-        if (t.process->spec != spec.get()) continue;
-        auto times = thread_times(t, end);
-        sum.run += times.run, sum.ready += times.ready, sum.blocked += times.blocked;
-        ++count;
-        if (t.finished_at == kNever)
-          all_finished = false;
-        else
-          last_finish = std::max(last_finish, t.finished_at);
-      }
-      out << "  " << pad(spec->name, 20, true) << pad(std::to_string(count), 9)
-          << pad(ns(static_cast<double>(sum.run)), 16) << pad(ns(static_cast<double>(sum.ready)), 16)
-          << pad(ns(static_cast<double>(sum.blocked)), 16)
-          << pad(all_finished ? ns(static_cast<double>(last_finish)) : "-", 16) << "\n";
+      ProcessGroup g = group_of(kernel, *spec);
+      out << "  " << pad(spec->name, 20, true) << pad(std::to_string(g.threads), 9)
+          << pad(ns(static_cast<double>(g.sum.run)), 16) << pad(ns(static_cast<double>(g.sum.ready)), 16)
+          << pad(ns(static_cast<double>(g.sum.blocked)), 16)
+          << pad(g.all_finished ? ns(static_cast<double>(g.last_finish)) : "-", 16) << "\n";
     }
   }
 
@@ -285,19 +294,12 @@ json summary_json(const Scenario& scenario, const Kernel& kernel) {
   // Per process group: a million threads would make a per-thread list unreadable; threads.csv has them.
   json groups = json::array();
   for (const auto& spec : m.processes) {
-    ThreadTimes sum{0, 0, 0};
-    std::size_t count = 0;
-    for (const auto& t : kernel.threads()) {
-      if (t.process->spec != spec.get()) continue;
-      auto times = thread_times(t, end);
-      sum.run += times.run, sum.ready += times.ready, sum.blocked += times.blocked;
-      ++count;
-    }
+    ProcessGroup g = group_of(kernel, *spec);
     groups.push_back({{"process", spec->name},
-                      {"threads", count},
-                      {"run_cycles", sum.run},
-                      {"ready_cycles", sum.ready},
-                      {"blocked_cycles", sum.blocked}});
+                      {"threads", g.threads},
+                      {"run_cycles", g.sum.run},
+                      {"ready_cycles", g.sum.ready},
+                      {"blocked_cycles", g.sum.blocked}});
   }
   out["processes"] = groups;
   json breakdown_totals = json::array();
