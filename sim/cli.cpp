@@ -2,6 +2,7 @@
 
 #include "costs.hpp"
 #include "error.hpp"
+#include "ipc.hpp"
 #include "report.hpp"
 #include "scenario.hpp"
 #include "sched.hpp"
@@ -35,7 +36,8 @@ void print_list(std::ostream& out, const std::string& section) {
   bool all = section.empty();
   if (all || section == "fields") {
     out << "SCENARIO FIELDS\n";
-    for (const ParamTable* table : {&scenario_table(), &machine_table(), &process_table(), &thread_table()}) {
+    for (const ParamTable* table :
+         {&scenario_table(), &machine_table(), &process_table(), &thread_table(), &channel_table()}) {
       out << "  " << table->title << ": " << table->description << "\n";
       print_table(out, *table, "    ");
     }
@@ -43,11 +45,27 @@ void print_list(std::ostream& out, const std::string& section) {
   }
   if (all || section == "ops") {
     out << "OPS (in a script: {\"op\": NAME, FIELD: value, ...})\n";
-    for (const auto& op : op_registry()) {
+    for (const auto& name : op_names()) {
+      const OpDecl& op = *find_op(name);
       out << "  " << op.name << ": " << op.description << "\n";
       print_table(out, op.params, "    ");
     }
     out << "\n";
+  }
+  if (all || section == "mechanisms") {
+    out << "MECHANISMS (a channel: {\"name\": NAME, \"mechanism\": MECHANISM, PARAM: value, ...})\n";
+    for (const auto& name : mechanism_names()) {
+      const MechanismDecl& m = *find_mechanism(name);
+      out << "  " << m.name << ": " << m.description << "\n";
+      print_table(out, m.params, "    ");
+    }
+    out << "\n";
+  }
+  if (all || section == "errors") {
+    out << "ERRORS (what {errno} and conditions such as \"errno == EAGAIN\" name)\n  ";
+    const auto& names = errno_names();
+    for (std::size_t i = 0; i < names.size(); ++i) out << (i ? ", " : "") << names[i];
+    out << "\n\n";
   }
   if (all || section == "schedulers") {
     out << "SCHEDULER POLICIES (machine.scheduler: {\"policy\": NAME, PARAM: value, ...})\n";
@@ -95,10 +113,11 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   run->add_flag("--quiet,-q", quiet, "print nothing on success (with --out)");
   CLI::App* validate = app.add_subcommand("validate", "check a scenario without running it");
   add_scenario_options(validate);
-  CLI::App* list =
-      app.add_subcommand("list", "show ops, scheduler policies, cost presets, primitives and fields");
+  CLI::App* list = app.add_subcommand(
+      "list", "show ops, mechanisms, errors, scheduler policies, cost presets, primitives and fields");
   list->add_option("section", section, "only one section")
-      ->check(CLI::IsMember({"fields", "ops", "schedulers", "presets", "primitives"}));
+      ->check(
+          CLI::IsMember({"fields", "ops", "mechanisms", "errors", "schedulers", "presets", "primitives"}));
 
   std::vector<std::string> reversed(args.rbegin(), args.rend());
   try {
@@ -148,6 +167,10 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     }
     Kernel kernel(scenario->model);
     kernel.run();
+    if (!kernel.runtime_error().empty()) {
+      err << "error: " << scenario_file << ": " << kernel.runtime_error() << "\n";
+      return kExitBadInput;
+    }
     if (!out_dir.empty()) write_outputs(out_dir, *scenario, kernel);
     if (!quiet || kernel.deadlock()) print_summary(out, *scenario, kernel);
     if (kernel.deadlock()) {

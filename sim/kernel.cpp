@@ -1,5 +1,6 @@
 #include "kernel.hpp"
 
+#include "ipc.hpp"
 #include "sched.hpp"
 
 #include <algorithm>
@@ -26,6 +27,37 @@ std::uint16_t register_activity(const std::string& name) {
   return static_cast<std::uint16_t>(names.size() - 1);
 }
 
+// ---- Script state and descriptors ------------------------------------------------------------
+
+Value* ScriptLocals::find(const std::string& name) {
+  for (auto& [n, v] : vars)
+    if (n == name) return &v;
+  return nullptr;
+}
+
+void ScriptLocals::set(const std::string& name, Value value) {
+  if (Value* v = find(name))
+    *v = std::move(value);
+  else
+    vars.emplace_back(name, std::move(value));
+}
+
+ScriptLocals& Thread::script_locals() {
+  if (!locals) locals = std::make_unique<ScriptLocals>();
+  return *locals;
+}
+
+Descriptor* Process::find_fd(const std::string& name) {
+  for (auto& d : fds)
+    if (d.name == name) return &d;
+  return nullptr;
+}
+
+std::size_t next_ipc_slot() {
+  static std::size_t next = 0;
+  return next++;
+}
+
 // ---- Names -----------------------------------------------------------------------------------
 
 std::string Process::display_name() const {
@@ -49,29 +81,94 @@ Kernel::Kernel(const MachineModel& model) : model_(model) {
     cores_.back()->index = i;
   }
   scheduler_ = find_scheduler(model.scheduler_policy)->make(model.cores, model.scheduler_params, model.hz);
+  spawn_counts_.assign(model.processes.size(), 0);
   for (const auto& spec : model.processes) {
+    if (spec->spawned) continue;
     for (std::uint32_t copy = 0; copy < spec->count; ++copy) {
       Process& process = processes_.emplace_back();
       process.id = static_cast<std::uint32_t>(processes_.size() - 1);
+      process.pid = 100 + process.id;
       process.copy = copy;
       process.spec = spec.get();
-      for (const auto& thread_spec : spec->threads) {
-        for (std::uint32_t thread_copy = 0; thread_copy < thread_spec.count; ++thread_copy) {
-          Thread& thread = threads_.emplace_back();
-          thread.id = static_cast<std::uint32_t>(threads_.size() - 1);
-          thread.copy = thread_copy;
-          thread.process = &process;
-          thread.spec = &thread_spec;
-          thread.priority = thread_spec.priority;
-          ++process.live_threads;
-          ++live_threads_;
-        }
-      }
+      add_threads(process);
+    }
+  }
+  for (const auto& spec : model.channels)
+    channels_.push_back(find_mechanism(spec.mechanism)->make(spec, *this));
+}
+
+void Kernel::add_threads(Process& process) {
+  process.first_thread = static_cast<std::uint32_t>(threads_.size());
+  for (const auto& thread_spec : process.spec->threads) {
+    for (std::uint32_t thread_copy = 0; thread_copy < thread_spec.count; ++thread_copy) {
+      Thread& thread = threads_.emplace_back();
+      thread.id = static_cast<std::uint32_t>(threads_.size() - 1);
+      thread.copy = thread_copy;
+      thread.process = &process;
+      thread.spec = &thread_spec;
+      thread.priority = thread_spec.priority;
+      ++process.live_threads;
+      ++process.thread_count;
+      ++live_threads_;
     }
   }
 }
 
 Kernel::~Kernel() = default;
+
+// ---- Processes at run time -------------------------------------------------------------------
+
+// fork + exec: the kernel copies the page tables of the working set (map_page per page) and the
+// descriptor table; the child's threads start ready.
+Process& Kernel::spawn(OpContext& ctx, const ProcessSpec& spec, std::vector<Descriptor> fds) {
+  std::size_t spec_index = 0;
+  while (model_.processes[spec_index].get() != &spec) ++spec_index;
+  Process& process = processes_.emplace_back();
+  process.id = static_cast<std::uint32_t>(processes_.size() - 1);
+  process.pid = 100 + process.id;
+  process.copy = spawn_counts_[spec_index]++;
+  process.spec = &spec;
+  process.fds = std::move(fds);
+  for (auto& d : process.fds) ++d.file->refs;
+  add_threads(process);
+  ctx.sync();
+  for (std::uint32_t i = 0; i < process.thread_count; ++i) {
+    Thread& thread = threads_[process.first_thread + i];
+    thread.state_since = engine_now();
+    make_ready(ctx.core, thread, &ctx.thread, ctx.thread.spec->program->ops[ctx.thread.pc]->activity,
+               static_cast<int>(EnqueueReason::New));
+  }
+  return process;
+}
+
+void Kernel::kill_process(OpContext& ctx, Process& process, int signal, std::uint16_t activity) {
+  if (process.killed_by) return;
+  process.killed_by = signal;
+  ctx.sync();
+  for (std::uint32_t i = 0; i < process.thread_count; ++i) {
+    Thread& thread = threads_[process.first_thread + i];
+    if (thread.state == ThreadState::Blocked)
+      wake(ctx.core, thread, &ctx.thread, activity, WaitResult::Woken);
+  }
+}
+
+void Kernel::close_descriptor(OpContext& ctx, Process& process, std::size_t index, std::uint16_t activity) {
+  std::shared_ptr<OpenFile> file = std::move(process.fds[index].file);
+  process.fds.erase(process.fds.begin() + static_cast<std::ptrdiff_t>(index));
+  if (--file->refs == 0) file->on_last_close(ctx, activity);
+}
+
+void Kernel::abort_run(const Thread& thread, const std::string& message) {
+  if (runtime_error_.empty()) runtime_error_ = thread.display_name() + ": " + message;
+  finish(false);
+}
+
+std::vector<IpcTable> Kernel::ipc_listing() const {
+  std::vector<IpcTable> tables;
+  for (const auto& state : ipc_)
+    if (state) state->list(tables);
+  return tables;
+}
 
 void Kernel::run() {
   // Threads that start at time zero are placed before the cores start; later arrivals are timers
@@ -354,8 +451,13 @@ void Kernel::exit_thread(Core& core, Thread& thread) {
   core.slice_end = kNever;
   --live_threads_;
   Process& process = *thread.process;
-  if (--process.live_threads == 0 && process.exit_waiters)
-    wake_all(core, *process.exit_waiters, &thread, kExit);
+  if (--process.live_threads == 0) {
+    // The process is gone: its descriptors close (a pipe's last writer leaving gives readers EOF).
+    OpContext ctx{*this, core, thread};
+    while (!process.fds.empty()) close_descriptor(ctx, process, process.fds.size() - 1, kExit);
+    sync(core);
+    if (process.exit_waiters) wake_all(core, *process.exit_waiters, &thread, kExit);
+  }
   if (live_threads_ == 0) finish(false);
 }
 
@@ -425,10 +527,28 @@ void Kernel::run_current(Core& core) {
   Thread& thread = *core.current;
   const Program& program = *thread.spec->program;
   OpContext ctx{*this, core, thread};
+  // A script looping without simulated time passing would hang the simulator: stop it instead.
+  constexpr std::uint32_t kMaxTimelessOps = 10'000'000;
+  std::uint32_t timeless_ops = 0;
+  Cycles last_now = now(core);
   for (;;) {
     // Interrupts are taken between ops: bring the clock forward when one may be due.
     if (core.need_resched) return;
     if (now(core) > core.slice_end || now(core) >= next_timer(core)) return;
+    if (thread.process->killed_by) { // a signal's default action: terminate
+      exit_thread(core, thread);
+      return;
+    }
+    if (now(core) != last_now) {
+      last_now = now(core);
+      timeless_ops = 0;
+    } else if (++timeless_ops > kMaxTimelessOps) {
+      sync(core);
+      abort_run(thread, "ran more than 10,000,000 ops without simulated time passing (an endless loop "
+                        "without a blocking or time-consuming op?), at op " +
+                            std::to_string(thread.pc) + " of its script");
+      return;
+    }
     if (thread.pc >= program.ops.size()) {
       exit_thread(core, thread);
       return;

@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 namespace ipcsim {
@@ -67,6 +68,9 @@ struct ProcessSpec {
   Cycles arrival = 0;
   std::uint32_t working_set_pages = 0;
   int priority = 0;
+  bool spawned = false; // created only by a spawn op, not at arrival
+  std::uint32_t uid = 1000, gid = 1000;
+  bool sigpipe_terminates = true; // SIGPIPE's default action; false: ignored, the write gets EPIPE
   std::vector<ThreadSpec> threads;
 };
 
@@ -80,12 +84,27 @@ struct WaitQueue {
   std::size_t size = 0;
 };
 
+// An open file description (a pipe end, a FIFO end, a socket): shared by every descriptor that
+// refers to it, in any process. Mechanisms in models/ derive from it; see ipc.hpp.
+class OpenFile;
+
+// A process's descriptor: scripts name descriptors ("r", "w", "sock") rather than numbering them.
+struct Descriptor {
+  std::string name;
+  std::shared_ptr<OpenFile> file;
+};
+
 struct Process {
   std::uint32_t id = 0;
-  std::uint32_t copy = 0; // which of spec->count copies
+  std::uint32_t pid = 0;  // what getpid() would say: 100 + id
+  std::uint32_t copy = 0; // which of spec->count copies (or spawns)
   const ProcessSpec* spec = nullptr;
+  std::uint32_t first_thread = 0, thread_count = 0; // its threads are contiguous in Kernel::threads()
   std::uint32_t live_threads = 0;
+  int killed_by = 0;                       // the signal that terminated it (0: none)
   std::unique_ptr<WaitQueue> exit_waiters; // created on first join
+  std::vector<Descriptor> fds;
+  Descriptor* find_fd(const std::string& name);
   std::string display_name() const;
 };
 
@@ -101,6 +120,34 @@ struct Charge {
 struct OpenInterval {
   std::uint32_t name;
   Cycles start;
+};
+
+// A message as the generic channel and the message-carrying mechanisms see it: its size is what is
+// copied and charged; type, priority and text are what scripts select on and print.
+struct Message {
+  std::uint64_t bytes = 0;
+  std::int64_t type = 0;
+  std::uint32_t priority = 0;
+  std::string text;
+  std::int32_t sender = -1; // the sending thread's id
+};
+
+using Value = std::variant<std::int64_t, std::string>;
+
+struct ErrorCount {
+  std::uint16_t activity;
+  int error;
+  std::uint64_t count;
+};
+
+// Script-visible state beyond the last call's result, created on first use.
+struct ScriptLocals {
+  std::vector<std::pair<std::string, Value>> vars; // set, add, and ops that store results
+  Message message;                                 // the last message received
+  std::string receiver;                            // who got the last message sent (mailboxes)
+  std::vector<ErrorCount> errors;                  // failed calls, per op and error
+  Value* find(const std::string& name);
+  void set(const std::string& name, Value value);
 };
 
 struct Thread {
@@ -129,6 +176,15 @@ struct Thread {
   std::uint32_t timer_generation = 0; // bumps cancel armed timers lazily
   bool timer_armed = false;
   WaitResult wait_result = WaitResult::None;
+  // The system call in progress: how far it got, and until when it may wait.
+  std::uint64_t op_progress = 0;
+  Cycles op_deadline = kNever;
+  bool op_nonblocking = false;
+  // What the last system call returned, as the script sees it: result >= 0, or -1 and error.
+  std::int64_t result = 0;
+  int error = 0;
+  std::unique_ptr<ScriptLocals> locals;
+  ScriptLocals& script_locals();
   // Accounting.
   Cycles state_since = 0;
   Cycles run_cycles = 0, ready_cycles = 0, blocked_cycles = 0;
@@ -177,6 +233,30 @@ struct IntervalRecord {
   std::uint64_t bytes;
 };
 
+// A line a script printed, stamped with the simulated time.
+struct ConsoleLine {
+  Cycles at;
+  std::uint32_t thread;
+  std::string text;
+};
+
+// Kernel-wide state of one mechanism (its IPC namespace: System V queues, FIFOs by path,
+// mailboxes): owned by the kernel, so it outlives the processes that created it.
+struct IpcTable {
+  std::string title; // "Message Queues"
+  std::vector<std::string> columns;
+  std::vector<std::vector<std::string>> rows;
+};
+class IpcState {
+public:
+  virtual ~IpcState() = default;
+  // Live objects at the end of a run, as `ipcs` would list them.
+  virtual void list(std::vector<IpcTable>&) const {}
+};
+std::size_t next_ipc_slot();
+
+class Channel;
+
 struct DeadlockReport {
   struct Waiter {
     std::string thread;
@@ -185,6 +265,14 @@ struct DeadlockReport {
   };
   Cycles at = 0;
   std::vector<Waiter> waiters;
+};
+
+// A channel declared by the scenario: a name, the mechanism that carries it, its resolved
+// parameters (checked against the mechanism's table at load time).
+struct ChannelSpec {
+  std::string name;
+  std::string mechanism;
+  json params;
 };
 
 // The model a scenario compiles into: everything the kernel needs to run.
@@ -197,6 +285,7 @@ struct MachineModel {
   std::vector<std::unique_ptr<ProcessSpec>> processes;
   std::vector<std::string> interval_names;
   std::uint64_t seed = 0;
+  std::vector<ChannelSpec> channels;
 };
 
 // ---- The kernel ------------------------------------------------------------------------------
@@ -218,6 +307,10 @@ public:
   const std::vector<std::unique_ptr<Core>>& cores() const { return cores_; }
   const std::vector<IntervalRecord>& records() const { return records_; }
   const DeadlockReport* deadlock() const { return deadlock_ ? &*deadlock_ : nullptr; }
+  const std::vector<ConsoleLine>& console() const { return console_; }
+  // A script error found while running (an endless loop without simulated time): the run stops.
+  const std::string& runtime_error() const { return runtime_error_; }
+  std::vector<IpcTable> ipc_listing() const;
 
   // ---- The facade ops and mechanisms use (through OpContext). ----
   void charge(Core& core, Thread& thread, std::uint16_t activity, Primitive primitive, Cycles cycles);
@@ -236,6 +329,25 @@ public:
   Process* find_process(const std::string& spec_name, std::uint32_t copy);
   WaitQueue& exit_queue(Process& process);
   Scheduler& scheduler() { return *scheduler_; }
+  void print(Cycles at, const Thread& thread, std::string text) {
+    console_.push_back({at, thread.id, std::move(text)});
+  }
+  // Creates a process from a `spawned` spec at run time with the given descriptors (fork + exec).
+  Process& spawn(OpContext& ctx, const ProcessSpec& spec, std::vector<Descriptor> fds);
+  // Terminates every thread of `process` by `signal`; the caller, if it is one of them, must
+  // return Step::Exit. Others exit at their next op boundary.
+  void kill_process(OpContext& ctx, Process& process, int signal, std::uint16_t activity);
+  // Drops a descriptor; the last close of an open file runs its on_last_close.
+  void close_descriptor(OpContext& ctx, Process& process, std::size_t index, std::uint16_t activity);
+  void abort_run(const Thread& thread, const std::string& message);
+  // The per-kernel state of mechanism T (an IpcState), created on first use.
+  template <class T> T& ipc() {
+    static const std::size_t slot = next_ipc_slot();
+    if (ipc_.size() <= slot) ipc_.resize(slot + 1);
+    if (!ipc_[slot]) ipc_[slot] = std::make_unique<T>(*this);
+    return static_cast<T&>(*ipc_[slot]);
+  }
+  Channel& channel(std::size_t index) { return *channels_[index]; }
 
   void core_main(std::size_t index);
 
@@ -249,6 +361,7 @@ private:
   void run_compute(Core& core, Thread& thread, Cycles cycles);
   void go_idle(Core& core);
   void exit_thread(Core& core, Thread& thread);
+  void add_threads(Process& process);
   void make_ready(Core& waker_core, Thread& thread, Thread* waker, std::uint16_t activity, int reason);
   Core& choose_core(const Thread& thread);
   bool allowed(const Thread& thread, std::size_t core) const;
@@ -264,7 +377,12 @@ private:
   std::deque<Thread> threads_;
   std::vector<IntervalRecord> records_;
   std::optional<DeadlockReport> deadlock_;
-  std::size_t running_cores_ = 0; // cores not idle
+  std::vector<ConsoleLine> console_;
+  std::string runtime_error_;
+  std::vector<std::unique_ptr<IpcState>> ipc_;
+  std::vector<std::unique_ptr<Channel>> channels_;
+  std::vector<std::uint32_t> spawn_counts_; // per process spec
+  std::size_t running_cores_ = 0;           // cores not idle
   std::size_t live_timers_ = 0;
   std::size_t live_threads_ = 0;
   std::uint64_t timer_seq_ = 0;
@@ -291,6 +409,12 @@ struct OpContext {
   void leave_syscall(std::uint16_t activity) { charge(activity, Primitive::trap_exit); }
   void sync() { kernel.sync(core); }
   Cycles now() const { return kernel.now(core); }
+  // The outcome of a system call, as the script sees it.
+  void succeed(std::int64_t value = 0) {
+    thread.result = value;
+    thread.error = 0;
+  }
+  void fail(std::uint16_t activity, int error);
 };
 
 } // namespace ipcsim

@@ -37,6 +37,8 @@ const char* param_type_name(ParamType type) {
     return "boolean";
   case ParamType::String:
     return "string";
+  case ParamType::Scalar:
+    return "whole number or string";
   case ParamType::Choice:
     return "choice";
   case ParamType::CoreList:
@@ -127,6 +129,10 @@ void check_value(const json& value, const std::string& path, const ParamSpec& sp
     bad(ctx, path, value, "a whole number of bytes or a size such as \"4KiB\", \"1MiB\", \"512B\"");
   case ParamType::Bool:
     if (!value.is_boolean()) bad(ctx, path, value, "true or false");
+    return;
+  case ParamType::Scalar:
+    if (!value.is_string() && !value.is_number_integer() && !value.is_number_unsigned())
+      bad(ctx, path, value, "a whole number or a string");
     return;
   case ParamType::String:
     if (!value.is_string() || value.get<std::string>().empty()) bad(ctx, path, value, "a non-empty string");

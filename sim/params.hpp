@@ -20,6 +20,7 @@ enum class ParamType {
   Bytes,     // whole bytes, or "4KiB"
   Bool,
   String,
+  Scalar,     // a whole number or a string (script variables)
   Choice,     // one of `choices`
   CoreList,   // list of core indices
   Script,     // list of ops

@@ -1,5 +1,7 @@
 #include "report.hpp"
 
+#include "ipc.hpp"
+
 #include "error.hpp"
 #include "sched.hpp"
 
@@ -180,6 +182,48 @@ void print_summary(std::ostream& out, const Scenario& scenario, const Kernel& ke
   } else {
     out << "result: completed, every thread exited\n";
   }
+  for (const auto& process : kernel.processes())
+    if (process.killed_by)
+      out << "  " << process.display_name() << " was terminated by "
+          << (process.killed_by == kSIGPIPE ? std::string("SIGPIPE")
+                                            : "signal " + std::to_string(process.killed_by))
+          << "\n";
+
+  const auto& console = kernel.console();
+  if (!console.empty()) {
+    out << "\nconsole (what the scripts printed)\n";
+    for (const auto& line : console)
+      out << "  " << pad(ns(static_cast<double>(line.at)) + " ns", 18) << "  "
+          << pad(kernel.threads()[line.thread].display_name(), 12, true) << " " << line.text << "\n";
+  }
+
+  auto failed = failed_calls(kernel);
+  if (!failed.empty()) {
+    out << "\nfailed calls\n  " << pad("thread", 20, true) << pad("op", 12, true) << pad("error", 14, true)
+        << pad("count", 10) << "\n";
+    for (const auto& f : failed)
+      out << "  " << pad(f.thread, 20, true) << pad(f.op, 12, true) << pad(f.error, 14, true)
+          << pad(std::to_string(f.count), 10) << "\n";
+  }
+
+  for (const auto& table : kernel.ipc_listing()) {
+    out << "\nIPC objects alive at the end: " << table.title << "\n";
+    std::vector<std::size_t> widths;
+    for (std::size_t c = 0; c < table.columns.size(); ++c) {
+      std::size_t w = table.columns[c].size();
+      for (const auto& row : table.rows) w = std::max(w, c < row.size() ? row[c].size() : 0);
+      widths.push_back(w + 2);
+    }
+    out << "  ";
+    for (std::size_t c = 0; c < table.columns.size(); ++c) out << pad(table.columns[c], widths[c], true);
+    out << "\n";
+    for (const auto& row : table.rows) {
+      out << "  ";
+      for (std::size_t c = 0; c < row.size() && c < widths.size(); ++c) out << pad(row[c], widths[c], true);
+      out << "\n";
+    }
+    if (table.rows.empty()) out << "  (none)\n";
+  }
 
   auto stats = interval_stats(kernel);
   if (!stats.empty()) {
@@ -242,6 +286,16 @@ void print_summary(std::ostream& out, const Scenario& scenario, const Kernel& ke
         << pad(percent(cycles, all), 8) << "\n";
 }
 
+std::vector<FailedCalls> failed_calls(const Kernel& kernel) {
+  std::vector<FailedCalls> out;
+  for (const auto& t : kernel.threads()) {
+    if (!t.locals) continue;
+    for (const auto& e : t.locals->errors)
+      out.push_back({t.display_name(), activity_names()[e.activity], errno_name(e.error), e.count});
+  }
+  return out;
+}
+
 json summary_json(const Scenario& scenario, const Kernel& kernel) {
   const MachineModel& m = kernel.model();
   Cycles end = kernel.makespan();
@@ -281,6 +335,33 @@ json summary_json(const Scenario& scenario, const Kernel& kernel) {
                          {"bytes_per_second", s.bytes_per_second}});
   }
   out["intervals"] = intervals;
+  json console = json::array();
+  for (const auto& line : kernel.console())
+    console.push_back({{"cycle", line.at},
+                       {"ns", to_ns(static_cast<double>(line.at))},
+                       {"thread", kernel.threads()[line.thread].display_name()},
+                       {"text", line.text}});
+  out["console"] = console;
+  json failed = json::array();
+  for (const auto& f : failed_calls(kernel))
+    failed.push_back({{"thread", f.thread}, {"op", f.op}, {"error", f.error}, {"count", f.count}});
+  out["failed_calls"] = failed;
+  json ipc = json::array();
+  for (const auto& table : kernel.ipc_listing()) {
+    json rows = json::array();
+    for (const auto& row : table.rows) {
+      json r = json::object();
+      for (std::size_t c = 0; c < row.size() && c < table.columns.size(); ++c) r[table.columns[c]] = row[c];
+      rows.push_back(r);
+    }
+    ipc.push_back({{"title", table.title}, {"objects", rows}});
+  }
+  out["ipc_objects"] = ipc;
+  json killed = json::array();
+  for (const auto& process : kernel.processes())
+    if (process.killed_by)
+      killed.push_back({{"process", process.display_name()}, {"signal", process.killed_by}});
+  out["killed"] = killed;
   json cores = json::array();
   for (const auto& core : kernel.cores()) {
     Cycles busy = std::min(core->busy_cycles, end);

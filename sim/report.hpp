@@ -26,6 +26,12 @@ struct ThreadTimes {
 };
 ThreadTimes thread_times(const Thread& thread, Cycles end);
 
+struct FailedCalls {
+  std::string thread, op, error;
+  std::uint64_t count;
+};
+std::vector<FailedCalls> failed_calls(const Kernel& kernel);
+
 void print_summary(std::ostream& out, const Scenario& scenario, const Kernel& kernel);
 json summary_json(const Scenario& scenario, const Kernel& kernel);
 // Writes summary.json, records.csv, breakdown.csv and threads.csv into `dir` (created if needed).

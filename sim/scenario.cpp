@@ -1,9 +1,11 @@
 #include "scenario.hpp"
 
 #include "error.hpp"
+#include "ipc.hpp"
 #include "sched.hpp"
 #include "script.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <filesystem>
@@ -22,8 +24,19 @@ const ParamTable& scenario_table() {
         "named values substituted for ${name} anywhere below"},
        {"seed", ParamType::Integer, 1, "", "seed of every random choice (overridden by --seed)", 0.0},
        {"machine", ParamType::Object, json::object(), "", "the simulated machine"},
+       {"channels", ParamType::ObjectList, json::array(), "",
+        "channels for the send and recv ops: each {name, mechanism, ...the mechanism's parameters}"},
        {"processes", ParamType::ObjectList, nullptr, "",
         "the processes to run (a list of process objects)"}}};
+  return table;
+}
+
+const ParamTable& channel_table() {
+  static const ParamTable table{
+      "channel",
+      "a channel: a named link the send and recv ops use, carried by one mechanism",
+      {{"name", ParamType::String, nullptr, "", "unique name (letters, digits, _ and -)"},
+       {"mechanism", ParamType::String, nullptr, "", "what carries it (see `ipcsim list mechanisms`)"}}};
   return table;
 }
 
@@ -69,6 +82,19 @@ const ParamTable& process_table() {
         -1000000.0, 1000000.0},
        {"working_set_pages", ParamType::Integer, 16, "pages",
         "pages it touches after being switched in: the TLB refills an untagged switch costs", 0.0, 1000000.0},
+       {"spawned", ParamType::Bool, false, "",
+        "true: it does not start by itself; a spawn op starts it (fork + exec), each spawn one more copy"},
+       {"uid", ParamType::Integer, 1000, "",
+        "user id (owner of the IPC objects it creates; permission checks)", 0.0, 4294967294.0},
+       {"gid", ParamType::Integer, 1000, "", "group id", 0.0, 4294967294.0},
+       {"sigpipe",
+        ParamType::Choice,
+        "terminate",
+        "",
+        "SIGPIPE's disposition: terminate (the default action) or ignore (the write just fails with EPIPE)",
+        std::nullopt,
+        std::nullopt,
+        {"terminate", "ignore"}},
        {"script",
         ParamType::Script,
         nullptr,
@@ -388,7 +414,42 @@ std::unique_ptr<Scenario> load_scenario_text(const std::string& text, const std:
   if (!processes.is_array() || processes.empty())
     fail_at(file, "processes",
             "expected a non-empty list of processes, such as [{\"name\": \"p\", \"script\": [...]}]");
-  CompileContext compile{ctx, &model.interval_names, {}};
+  CompileContext compile{ctx, &model.interval_names, {}, {}, {}, {}, {}};
+  // Channels, before the scripts that name them.
+  const json& channels = top.at("channels");
+  json resolved_channels = json::array();
+  for (std::size_t i = 0; i < channels.size(); ++i) {
+    std::string path = join_path("channels", i);
+    const json& in = channels[i];
+    if (!in.is_object())
+      fail_at(file, path, "expected a channel object such as {\"name\": \"c\", \"mechanism\": \"pipe\"}");
+    json head = json::object();
+    for (const char* key : {"name", "mechanism"})
+      if (in.contains(key)) head[key] = in.at(key);
+    head = resolve_object(head, path, channel_table(), ctx);
+    auto name = head.at("name").get<std::string>();
+    if (!valid_name(name))
+      fail_at(file, join_path(path, "name"), "invalid name \"" + name + "\"; use letters, digits, _ and -");
+    if (std::find(compile.channel_names.begin(), compile.channel_names.end(), name) !=
+        compile.channel_names.end())
+      fail_at(file, join_path(path, "name"), "duplicate channel name \"" + name + "\"");
+    auto mechanism = head.at("mechanism").get<std::string>();
+    const MechanismDecl* decl = find_mechanism(mechanism);
+    if (!decl)
+      fail_at(file, join_path(path, "mechanism"),
+              "unknown mechanism \"" + mechanism + "\"" + did_you_mean(mechanism, mechanism_names()) +
+                  "; accepted: " + join_list(mechanism_names()));
+    json params = resolve_object(in, path, decl->params, ctx, {"name", "mechanism"});
+    params.erase("name");
+    params.erase("mechanism");
+    if (decl->check) decl->check(params, path, ctx);
+    model.channels.push_back({name, mechanism, params});
+    compile.channel_names.push_back(name);
+    json out = head;
+    for (const auto& [key, value] : params.items()) out[key] = value;
+    resolved_channels.push_back(out);
+  }
+  top["channels"] = resolved_channels;
   std::set<std::string> seen;
   for (std::size_t i = 0; i < processes.size(); ++i) {
     std::string path = join_path("processes", i);
@@ -399,6 +460,8 @@ std::unique_ptr<Scenario> load_scenario_text(const std::string& text, const std:
       if (!seen.insert(name).second)
         fail_at(file, join_path(path, "name"), "duplicate process name \"" + name + "\"");
       compile.process_names.push_back(name);
+      if (processes[i].contains("spawned") && processes[i].at("spawned") == true)
+        compile.spawned_names.push_back(name);
     }
   }
   json resolved_processes = json::array();
@@ -412,6 +475,15 @@ std::unique_ptr<Scenario> load_scenario_text(const std::string& text, const std:
     spec->arrival = read_time_cycles(process.at("arrival"), ctx.hz);
     spec->priority = process.at("priority").get<int>();
     spec->working_set_pages = process.at("working_set_pages").get<std::uint32_t>();
+    spec->spawned = process.at("spawned").get<bool>();
+    spec->uid = process.at("uid").get<std::uint32_t>();
+    spec->gid = process.at("gid").get<std::uint32_t>();
+    spec->sigpipe_terminates = process.at("sigpipe") == "terminate";
+    if (spec->spawned && spec->count != 1)
+      fail_at(file, join_path(path, "count"),
+              "a spawned process starts one copy per spawn op; drop \"count\"");
+    if (spec->spawned && spec->arrival != 0)
+      fail_at(file, join_path(path, "arrival"), "a spawned process starts when spawned; drop \"arrival\"");
     if (process.contains("affinity")) {
       for (std::size_t k = 0; k < process.at("affinity").size(); ++k) {
         auto core = process.at("affinity")[k].get<std::uint64_t>();
@@ -463,6 +535,9 @@ std::unique_ptr<Scenario> load_scenario_text(const std::string& text, const std:
     resolved_processes.push_back(process);
     model.processes.push_back(std::move(spec));
   }
+  if (std::all_of(model.processes.begin(), model.processes.end(), [](const auto& p) { return p->spawned; }))
+    fail_at(file, "processes",
+            "every process is \"spawned\", so none starts; at least one must start by itself");
   top["processes"] = resolved_processes;
   top["params"] = params;
   scenario->resolved = top;

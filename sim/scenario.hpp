@@ -33,6 +33,7 @@ const ParamTable& scenario_table();
 const ParamTable& machine_table();
 const ParamTable& process_table();
 const ParamTable& thread_table();
+const ParamTable& channel_table();
 
 // Applies one "a.b.c=value" override to `doc` (exposed for tests).
 void apply_set(json& doc, const std::string& assignment);

@@ -1,9 +1,13 @@
 #include "script.hpp"
 
 #include "error.hpp"
+#include "ipc.hpp"
 #include "sched.hpp"
 
+#include <algorithm>
+#include <charconv>
 #include <map>
+#include <optional>
 
 namespace ipcsim {
 
@@ -277,6 +281,259 @@ const OpRegistrar
                                                                read_bytes(f.at("bytes"))));
                      }});
 
+// ---- Script variables, printing and branching ------------------------------------------------
+
+// A condition on the last call or a variable: "ok", "error", or NAME OP VALUE with OP one of
+// == != < <= > >= and VALUE a whole number or a word ("errno == EAGAIN", "msg.type == 2").
+struct Condition {
+  enum class Kind : std::uint8_t { Ok, Error, Compare } kind = Kind::Ok;
+  enum class Cmp : std::uint8_t { Eq, Ne, Lt, Le, Gt, Ge } cmp = Cmp::Eq;
+  std::string var;
+  Value literal;
+
+  bool holds(const Kernel& kernel, const Thread& thread) const {
+    if (kind == Kind::Ok) return thread.error == 0;
+    if (kind == Kind::Error) return thread.error != 0;
+    Value value = read_variable(var, kernel, thread);
+    int order;
+    const auto* a = std::get_if<std::int64_t>(&value);
+    const auto* b = std::get_if<std::int64_t>(&literal);
+    if (a && b) {
+      order = *a < *b ? -1 : (*a > *b ? 1 : 0);
+    } else {
+      std::string x = a ? std::to_string(*a) : std::get<std::string>(value);
+      std::string y = b ? std::to_string(*b) : std::get<std::string>(literal);
+      order = x.compare(y) < 0 ? -1 : (x.compare(y) > 0 ? 1 : 0);
+    }
+    switch (cmp) {
+    case Cmp::Eq:
+      return order == 0;
+    case Cmp::Ne:
+      return order != 0;
+    case Cmp::Lt:
+      return order < 0;
+    case Cmp::Le:
+      return order <= 0;
+    case Cmp::Gt:
+      return order > 0;
+    case Cmp::Ge:
+      return order >= 0;
+    }
+    return false;
+  }
+};
+
+Condition parse_condition(const std::string& text, const std::string& path, CompileContext& ctx) {
+  auto bad = [&](const std::string& why) {
+    fail_at(ctx.read.file, path,
+            "invalid condition \"" + text + "\": " + why +
+                "; expected \"ok\", \"error\", or NAME OP VALUE such as \"errno == EAGAIN\", "
+                "\"msg.type == 2\", \"count < 10\" (OP one of == != < <= > >=)");
+  };
+  std::vector<std::string> words;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    while (i < text.size() && text[i] == ' ') ++i;
+    std::size_t j = i;
+    while (j < text.size() && text[j] != ' ') ++j;
+    if (j > i) words.push_back(text.substr(i, j - i));
+    i = j;
+  }
+  Condition c;
+  if (words.size() == 1 && words[0] == "ok") return c;
+  if (words.size() == 1 && words[0] == "error") {
+    c.kind = Condition::Kind::Error;
+    return c;
+  }
+  if (words.size() != 3) bad("not three words");
+  c.kind = Condition::Kind::Compare;
+  c.var = words[0];
+  static const std::vector<std::pair<std::string, Condition::Cmp>> ops{
+      {"==", Condition::Cmp::Eq}, {"!=", Condition::Cmp::Ne}, {"<", Condition::Cmp::Lt},
+      {"<=", Condition::Cmp::Le}, {">", Condition::Cmp::Gt},  {">=", Condition::Cmp::Ge}};
+  bool found = false;
+  for (const auto& [name, cmp] : ops)
+    if (words[1] == name) c.cmp = cmp, found = true;
+  if (!found) bad("unknown comparison \"" + words[1] + "\"");
+  const std::string& lit = words[2];
+  std::int64_t number = 0;
+  auto [end, ec] = std::from_chars(lit.data(), lit.data() + lit.size(), number);
+  if (ec == std::errc() && end == lit.data() + lit.size())
+    c.literal = number;
+  else
+    c.literal = lit;
+  if (c.var == "errno" && lit != "0" && errno_from_name(lit) < 0)
+    fail_at(ctx.read.file, path,
+            "unknown error \"" + lit + "\"" + did_you_mean(lit, errno_names()) +
+                "; known: " + join_list(errno_names()));
+  if (c.var == "errno" && lit == "0") c.literal = std::string();
+  ctx.used.push_back({c.var, path});
+  return c;
+}
+
+class SetOp : public Op {
+public:
+  SetOp(std::uint16_t activity, std::string var, Value value, bool add)
+      : Op(activity), var_(std::move(var)), value_(std::move(value)), add_(add) {}
+  Step execute(OpContext& ctx) const override {
+    ScriptLocals& locals = ctx.thread.script_locals();
+    if (add_) {
+      Value* current = locals.find(var_);
+      std::int64_t base =
+          current && std::holds_alternative<std::int64_t>(*current) ? std::get<std::int64_t>(*current) : 0;
+      locals.set(var_, base + std::get<std::int64_t>(value_));
+    } else {
+      locals.set(var_, value_);
+    }
+    ++ctx.thread.pc;
+    return Step::Continue;
+  }
+
+private:
+  std::string var_;
+  Value value_;
+  bool add_;
+};
+
+class PrintOp : public Op {
+public:
+  PrintOp(std::uint16_t activity, std::string text) : Op(activity), text_(std::move(text)) {}
+  Step execute(OpContext& ctx) const override {
+    ctx.kernel.print(ctx.now(), ctx.thread, format_template(text_, ctx.kernel, ctx.thread));
+    ++ctx.thread.pc;
+    return Step::Continue;
+  }
+
+private:
+  std::string text_;
+};
+
+// Jumps to `target` when the condition does not hold (if, while), or always (the end of a while
+// body, the end of a then-branch).
+class BranchOp : public Op {
+public:
+  BranchOp(std::uint16_t activity, std::optional<Condition> condition)
+      : Op(activity), condition_(std::move(condition)) {}
+  std::uint32_t target = 0;
+  Step execute(OpContext& ctx) const override {
+    if (condition_ && condition_->holds(ctx.kernel, ctx.thread))
+      ++ctx.thread.pc;
+    else
+      ctx.thread.pc = target;
+    return Step::Continue;
+  }
+
+private:
+  std::optional<Condition> condition_;
+};
+
+bool valid_variable(const std::string& name) {
+  if (name.empty()) return false;
+  for (char c : name)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.'))
+      return false;
+  return true;
+}
+
+std::string checked_variable(const json& f, const std::string& path, CompileContext& ctx) {
+  auto name = f.at("var").get<std::string>();
+  if (!valid_variable(name))
+    fail_at(ctx.read.file, join_path(path, "var"),
+            "invalid variable name \"" + name + "\"; use letters, digits, _ and .");
+  for (const auto& builtin : builtin_variables())
+    if (name == builtin)
+      fail_at(ctx.read.file, join_path(path, "var"),
+              "\"" + name + "\" is set by the system calls themselves; choose another name");
+  ctx.assigned.push_back(name);
+  return name;
+}
+
+Value read_scalar(const json& value) {
+  if (value.is_string()) return value.get<std::string>();
+  return value.get<std::int64_t>();
+}
+
+const OpRegistrar register_set_op(
+    {"set",
+     "set a script variable (a whole number or a string), for print and conditions",
+     {"set op",
+      "",
+      {{"var", ParamType::String, nullptr, "", "the variable's name (letters, digits, _ and .)"},
+       {"value", ParamType::Scalar, nullptr, "", "its new value"}}},
+     [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
+       auto name = checked_variable(f, path, ctx);
+       p.ops.push_back(std::make_unique<SetOp>(a, name, read_scalar(f.at("value")), false));
+     }});
+
+const OpRegistrar register_add_op(
+    {"add",
+     "add to a whole-number script variable (counting; an unset variable counts from 0)",
+     {"add op",
+      "",
+      {{"var", ParamType::String, nullptr, "", "the variable's name"},
+       {"value", ParamType::Integer, 1, "", "what to add (negative subtracts)", -9.2e18, 9.2e18}}},
+     [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
+       auto name = checked_variable(f, path, ctx);
+       p.ops.push_back(std::make_unique<SetOp>(a, name, Value{f.at("value").get<std::int64_t>()}, true));
+     }});
+
+const OpRegistrar register_print_op(
+    {"print",
+     "print a line on the run's console, stamped with the simulated time (free: costs no cycles)",
+     {"print op",
+      "",
+      {{"text", ParamType::String, nullptr, "",
+        "the line; {NAME} is replaced by a variable: result, errno, pid, msg.type, msg.text, msg.bytes, "
+        "msg.priority, msg.sender, receiver, or one the script set"}}},
+     [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
+       auto text = f.at("text").get<std::string>();
+       check_template(text, join_path(path, "text"), ctx);
+       p.ops.push_back(std::make_unique<PrintOp>(a, text));
+     }});
+
+ParamSpec cond_param() {
+  return {"cond", ParamType::String, nullptr, "",
+          "\"ok\" or \"error\" (the last call's outcome), or NAME OP VALUE, e.g. \"errno == ETIMEDOUT\""};
+}
+
+const OpRegistrar register_if_op(
+    {"if",
+     "run `then` when the condition holds, else `else`",
+     {"if op",
+      "",
+      {cond_param(),
+       {"then", ParamType::Script, nullptr, "", "ops run when it holds"},
+       {"else", ParamType::Script, json::array(), "", "ops run when it does not"}}},
+     [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
+       auto branch =
+           std::make_unique<BranchOp>(a, parse_condition(f.at("cond"), join_path(path, "cond"), ctx));
+       auto* branch_raw = branch.get();
+       p.ops.push_back(std::move(branch));
+       compile_ops(f.at("then"), join_path(path, "then"), ctx, p);
+       auto jump = std::make_unique<BranchOp>(a, std::nullopt);
+       auto* jump_raw = jump.get();
+       p.ops.push_back(std::move(jump));
+       branch_raw->target = static_cast<std::uint32_t>(p.ops.size());
+       compile_ops(f.at("else"), join_path(path, "else"), ctx, p);
+       jump_raw->target = static_cast<std::uint32_t>(p.ops.size());
+     }});
+
+const OpRegistrar register_while_op(
+    {"while",
+     "run `body` again and again while the condition holds (tested before each run)",
+     {"while op", "", {cond_param(), {"body", ParamType::Script, nullptr, "", "the ops to repeat"}}},
+     [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
+       auto test_pc = static_cast<std::uint32_t>(p.ops.size());
+       auto test = std::make_unique<BranchOp>(a, parse_condition(f.at("cond"), join_path(path, "cond"), ctx));
+       auto* test_raw = test.get();
+       p.ops.push_back(std::move(test));
+       compile_ops(f.at("body"), join_path(path, "body"), ctx, p);
+       auto back = std::make_unique<BranchOp>(a, std::nullopt);
+       back->target = test_pc;
+       p.ops.push_back(std::move(back));
+       test_raw->target = static_cast<std::uint32_t>(p.ops.size());
+     }});
+
 } // namespace
 
 OpRegistrar::OpRegistrar(OpDecl decl) { registry().push_back(std::move(decl)); }
@@ -292,6 +549,7 @@ const OpDecl* find_op(const std::string& name) {
 std::vector<std::string> op_names() {
   std::vector<std::string> names;
   for (const auto& decl : registry()) names.push_back(decl.name);
+  std::sort(names.begin(), names.end()); // registration order depends on link order
   return names;
 }
 
@@ -340,7 +598,22 @@ void compile_ops(const json& ops, const std::string& path, CompileContext& ctx, 
 
 std::shared_ptr<const Program> compile_script(const json& ops, const std::string& path, CompileContext& ctx) {
   auto program = std::make_shared<Program>();
+  ctx.assigned.clear();
+  ctx.used.clear();
   compile_ops(ops, path, ctx, *program);
+  // A variable read but never set in this script is a typo, not a zero.
+  for (const auto& [name, use_path] : ctx.used) {
+    bool known =
+        std::find(ctx.assigned.begin(), ctx.assigned.end(), name) != ctx.assigned.end() ||
+        std::find(builtin_variables().begin(), builtin_variables().end(), name) != builtin_variables().end();
+    if (!known) {
+      std::vector<std::string> choices = builtin_variables();
+      choices.insert(choices.end(), ctx.assigned.begin(), ctx.assigned.end());
+      fail_at(ctx.read.file, use_path,
+              "variable \"" + name + "\" is never set in this script" + did_you_mean(name, choices) +
+                  "; known here: " + join_list(choices));
+    }
+  }
   return program;
 }
 

@@ -12,7 +12,19 @@ struct CompileContext {
   ReadContext read;
   std::vector<std::string>* interval_names; // interned measurement names
   std::vector<std::string> process_names;   // every process of the scenario
+  std::vector<std::string> channel_names;   // every channel of the scenario
+  std::vector<std::string> spawned_names;   // processes declared "spawned": true
+  // Script variables of the script being compiled: assigned (by set, add, or an op that stores
+  // results) and used (in conditions and print templates, with the path of the use). A use of a
+  // name never assigned in the same script is an error.
+  std::vector<std::string> assigned;
+  std::vector<std::pair<std::string, std::string>> used;
 };
+
+// Names every script can read without assigning them: the last call's outcome and message.
+const std::vector<std::string>& builtin_variables();
+// Checks "{name}" placeholders of a print template; records their uses.
+void check_template(const std::string& text, const std::string& path, CompileContext& ctx);
 
 struct OpDecl {
   std::string name;

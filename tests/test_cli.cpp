@@ -172,7 +172,9 @@ TEST_CASE("cli: list with an unknown section names the accepted sections") {
   auto r = cli({"list", "nope"});
   CHECK(r.status == ipcsim::kExitBadInput);
   CHECK(r.out.empty());
-  CHECK(r.err == "error: section: nope not in {fields,ops,schedulers,presets,primitives}\n" + kUsageHint);
+  CHECK(r.err ==
+        "error: section: nope not in {fields,ops,mechanisms,errors,schedulers,presets,primitives}\n" +
+            kUsageHint);
 }
 
 // ---- validate and run --------------------------------------------------------------------------

@@ -70,7 +70,9 @@ bool contains(const std::string& text, const std::string& part) {
 
 const std::string kTimeForms =
     R"(a whole number of cycles or a duration such as "1.5us", "10ms", "300ns", "20 cycles")";
-const std::string kOps = "compute, sleep, yield, exit, join, repeat, begin, end";
+// Every registered op, sorted (mechanisms add their own; the message lists them all).
+// (A function: the registry fills during static initialisation of other files.)
+std::string ops_list() { return ipcsim::join_list(ipcsim::op_names()); }
 
 // A private directory under the system temp directory, removed at the end of the test.
 struct TempDir {
@@ -139,7 +141,7 @@ TEST_CASE("fixed: duplicate JSON keys are silently accepted, the last one winnin
 TEST_CASE("loader: unknown top-level key, with did-you-mean") {
   CHECK(load_error(with_script(kCompute, R"("sed": 1)")) ==
         R"(test.json: at sed: unknown key "sed" (did you mean "seed"?) in the scenario; accepted keys: )"
-        "description, params, seed, machine, processes");
+        "description, params, seed, machine, channels, processes");
 }
 
 TEST_CASE("loader: unknown machine key, with did-you-mean") {
@@ -152,7 +154,9 @@ TEST_CASE("loader: unknown machine key, with did-you-mean") {
 TEST_CASE("loader: unknown process key, with did-you-mean") {
   CHECK(load_error(with_processes(R"([{"name": "p", "arival": 1, "script": []}])")) ==
         R"(test.json: at processes.0.arival: unknown key "arival" (did you mean "arrival"?) in process; )"
-        "accepted keys: name, count, affinity, arrival, priority, working_set_pages, script, threads");
+        "accepted keys: name, count, affinity, arrival, priority, working_set_pages, spawned, uid, gid, "
+        "sigpipe, "
+        "script, threads");
 }
 
 TEST_CASE("loader: unknown thread key") {
@@ -168,9 +172,9 @@ TEST_CASE("loader: unknown op, with did-you-mean and the accepted ops") {
   CHECK(load_error(with_script(R"({"op": "comput", "time": 100})")) ==
         R"(test.json: at processes.0.script.0.op: unknown op "comput" (did you mean "compute"?); accepted )"
         "ops: " +
-            kOps);
+            ops_list());
   CHECK(load_error(with_script(R"({"op": "fork"})")) ==
-        R"(test.json: at processes.0.script.0.op: unknown op "fork"; accepted ops: )" + kOps);
+        R"(test.json: at processes.0.script.0.op: unknown op "fork"; accepted ops: )" + ops_list());
 }
 
 TEST_CASE("loader: unknown op field, with did-you-mean") {
@@ -190,7 +194,7 @@ TEST_CASE("loader: unknown key inside a nested repeat body names the nested path
 
 TEST_CASE("loader: op missing or not an object") {
   CHECK(load_error(with_script(R"({"time": 100})")) ==
-        R"(test.json: at processes.0.script.0: missing "op"; accepted ops: )" + kOps);
+        R"(test.json: at processes.0.script.0: missing "op"; accepted ops: )" + ops_list());
   CHECK(
       load_error(with_script("5")) ==
       R"(test.json: at processes.0.script.0: expected an op object such as {"op": "compute", "time": 1000})");

@@ -1,0 +1,565 @@
+#include "ipc.hpp"
+
+#include "error.hpp"
+
+#include <algorithm>
+
+namespace ipcsim {
+
+// ---- Error numbers ----------------------------------------------------------------------------
+
+namespace {
+struct ErrnoEntry {
+  int number;
+  const char* name;
+};
+constexpr ErrnoEntry kErrnos[] = {
+    {EPERM, "EPERM"},
+    {ENOENT, "ENOENT"},
+    {ESRCH, "ESRCH"},
+    {EINTR, "EINTR"},
+    {ENXIO, "ENXIO"},
+    {E2BIG, "E2BIG"},
+    {EBADF, "EBADF"},
+    {EAGAIN, "EAGAIN"},
+    {EACCES, "EACCES"},
+    {EBUSY, "EBUSY"},
+    {EEXIST, "EEXIST"},
+    {ENOTDIR, "ENOTDIR"},
+    {EISDIR, "EISDIR"},
+    {EINVAL, "EINVAL"},
+    {ENFILE, "ENFILE"},
+    {ENOSPC, "ENOSPC"},
+    {ESPIPE, "ESPIPE"},
+    {EPIPE, "EPIPE"},
+    {ENAMETOOLONG, "ENAMETOOLONG"},
+    {ENOMSG, "ENOMSG"},
+    {EIDRM, "EIDRM"},
+    {ENOTSOCK, "ENOTSOCK"},
+    {EDESTADDRREQ, "EDESTADDRREQ"},
+    {EMSGSIZE, "EMSGSIZE"},
+    {EOPNOTSUPP, "EOPNOTSUPP"},
+    {EADDRINUSE, "EADDRINUSE"},
+    {ECONNRESET, "ECONNRESET"},
+    {EISCONN, "EISCONN"},
+    {ENOTCONN, "ENOTCONN"},
+    {ETIMEDOUT, "ETIMEDOUT"},
+    {ECONNREFUSED, "ECONNREFUSED"},
+};
+} // namespace
+
+const char* errno_name(int error) {
+  if (error == 0) return "";
+  for (const auto& e : kErrnos)
+    if (e.number == error) return e.name;
+  return "E?";
+}
+
+int errno_from_name(const std::string& name) {
+  for (const auto& e : kErrnos)
+    if (name == e.name) return e.number;
+  return -1;
+}
+
+const std::vector<std::string>& errno_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+    for (const auto& e : kErrnos) out.push_back(e.name);
+    return out;
+  }();
+  return names;
+}
+
+// ---- Calls ------------------------------------------------------------------------------------
+
+void OpContext::fail(std::uint16_t activity, int error) {
+  thread.result = -1;
+  thread.error = error;
+  auto& errors = thread.script_locals().errors;
+  for (auto& e : errors)
+    if (e.activity == activity && e.error == error) {
+      ++e.count;
+      return;
+    }
+  errors.push_back({activity, error, 1});
+}
+
+void begin_call(OpContext& ctx, CallTimeout timeout) {
+  Thread& thread = ctx.thread;
+  thread.op_progress = 0;
+  thread.op_nonblocking = timeout.cycles == 0;
+  thread.op_deadline = timeout.cycles == kNever ? kNever : ctx.now() + timeout.cycles;
+  thread.wait_result = WaitResult::None;
+  thread.result = 0;
+  thread.error = 0;
+}
+
+IoStatus wait_on(OpContext& ctx, WaitQueue& queue, std::uint16_t activity, int timeout_error) {
+  Thread& thread = ctx.thread;
+  if (thread.op_nonblocking) {
+    ctx.fail(activity, EAGAIN);
+    return IoStatus::Done;
+  }
+  ctx.sync();
+  Cycles now = ctx.now();
+  if (thread.wait_result == WaitResult::TimedOut || now >= thread.op_deadline) {
+    ctx.fail(activity, timeout_error);
+    return IoStatus::Done;
+  }
+  ctx.kernel.block(ctx.core, thread, &queue,
+                   thread.op_deadline == kNever ? kNever : thread.op_deadline - now);
+  return IoStatus::Blocked;
+}
+
+void charge_copy(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes) {
+  if (bytes == 0) return;
+  const CostModel& costs = ctx.kernel.model().costs;
+  ctx.charge(activity, Primitive::copy_setup);
+  ctx.charge(activity, Primitive::copy_bytes_per_cycle, costs.copy_cycles(bytes));
+}
+
+Step SyscallOp::execute(OpContext& ctx) const {
+  Thread& thread = ctx.thread;
+  if (thread.phase == 0) {
+    ctx.enter_syscall(activity);
+    begin_call(ctx, timeout_);
+    thread.phase = 1;
+  }
+  if (call(ctx) == IoStatus::Blocked) return Step::Block;
+  thread.phase = 0;
+  thread.op_progress = 0;
+  if (thread.process->killed_by) return Step::Exit; // e.g. SIGPIPE: the call never returns
+  ctx.leave_syscall(activity);
+  ++thread.pc;
+  return Step::Continue;
+}
+
+ParamSpec timeout_param() {
+  return {"timeout",
+          ParamType::Time,
+          nullptr,
+          "cycles or duration",
+          "how long the call may wait: absent blocks for as long as it takes, 0 never blocks "
+          "(EAGAIN), a time gives up with ETIMEDOUT",
+          0.0,
+          std::nullopt,
+          {},
+          "block"};
+}
+
+CallTimeout read_timeout(const json& fields, double hz) {
+  if (!fields.contains("timeout") || fields.at("timeout").is_null()) return {};
+  return {read_time_cycles(fields.at("timeout"), hz)};
+}
+
+// ---- Open files -------------------------------------------------------------------------------
+
+IoStatus OpenFile::read(OpContext& ctx, std::uint16_t activity, std::uint64_t) {
+  ctx.fail(activity, EBADF);
+  return IoStatus::Done;
+}
+
+IoStatus OpenFile::write(OpContext& ctx, std::uint16_t activity, const Message&) {
+  ctx.fail(activity, EBADF);
+  return IoStatus::Done;
+}
+
+void install_descriptor(OpContext& ctx, const std::string& name, std::shared_ptr<OpenFile> file,
+                        std::uint16_t activity) {
+  Process& process = *ctx.thread.process;
+  for (std::size_t i = 0; i < process.fds.size(); ++i)
+    if (process.fds[i].name == name) {
+      ctx.kernel.close_descriptor(ctx, process, i, activity);
+      break;
+    }
+  ++file->refs;
+  process.fds.push_back({name, std::move(file)});
+}
+
+OpenFile* lookup_descriptor(OpContext& ctx, const std::string& name) {
+  Descriptor* d = ctx.thread.process->find_fd(name);
+  return d ? d->file.get() : nullptr;
+}
+
+// ---- Mechanisms -------------------------------------------------------------------------------
+
+namespace {
+std::vector<MechanismDecl>& mechanisms() {
+  static std::vector<MechanismDecl> list;
+  return list;
+}
+} // namespace
+
+MechanismRegistrar::MechanismRegistrar(MechanismDecl decl) { mechanisms().push_back(std::move(decl)); }
+
+const std::vector<MechanismDecl>& mechanism_registry() { return mechanisms(); }
+
+const MechanismDecl* find_mechanism(const std::string& name) {
+  for (const auto& m : mechanisms())
+    if (m.name == name) return &m;
+  return nullptr;
+}
+
+std::vector<std::string> mechanism_names() {
+  std::vector<std::string> names;
+  for (const auto& m : mechanisms()) names.push_back(m.name);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// ---- Generic ops: the channel, descriptors, processes -----------------------------------------
+
+namespace {
+
+std::size_t channel_index(const json& f, const std::string& path, CompileContext& ctx) {
+  auto name = f.at("channel").get<std::string>();
+  for (std::size_t i = 0; i < ctx.channel_names.size(); ++i)
+    if (ctx.channel_names[i] == name) return i;
+  fail_at(ctx.read.file, join_path(path, "channel"),
+          "unknown channel \"" + name + "\"" + did_you_mean(name, ctx.channel_names) +
+              (ctx.channel_names.empty() ? std::string("; the scenario declares no \"channels\"")
+                                         : "; channels: " + join_list(ctx.channel_names)));
+}
+
+class SendOp : public SyscallOp {
+public:
+  SendOp(std::uint16_t activity, CallTimeout timeout, std::size_t channel, Message message)
+      : SyscallOp(activity, timeout), channel_(channel), message_(std::move(message)) {}
+  IoStatus call(OpContext& ctx) const override {
+    Message m = message_;
+    m.sender = static_cast<std::int32_t>(ctx.thread.id);
+    return ctx.kernel.channel(channel_).send(ctx, activity, m);
+  }
+
+private:
+  std::size_t channel_;
+  Message message_;
+};
+
+class RecvOp : public SyscallOp {
+public:
+  RecvOp(std::uint16_t activity, CallTimeout timeout, std::size_t channel, std::uint64_t bytes)
+      : SyscallOp(activity, timeout), channel_(channel), bytes_(bytes) {}
+  IoStatus call(OpContext& ctx) const override {
+    return ctx.kernel.channel(channel_).recv(ctx, activity, bytes_);
+  }
+
+private:
+  std::size_t channel_;
+  std::uint64_t bytes_;
+};
+
+ParamSpec bytes_param(const std::string& what) { return {"bytes", ParamType::Bytes, nullptr, "bytes", what}; }
+
+const OpRegistrar register_send_op(
+    {"send",
+     "send a message on a channel (whatever mechanism carries it)",
+     {"send op",
+      "",
+      {{"channel", ParamType::String, nullptr, "", "the channel's name (scenario \"channels\")"},
+       bytes_param("the message's size: what is copied"),
+       {"type", ParamType::Integer, 1, "", "message type (System V queues select on it; > 0)", 1.0, 9.2e18},
+       {"priority", ParamType::Integer, 0, "", "message priority (POSIX queues deliver the highest first)",
+        0.0, 32767.0},
+       {"text", ParamType::String, "", "", "text carried for print ({msg.text} at the receiver)"},
+       timeout_param()}},
+     [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
+       Message m;
+       m.bytes = read_bytes(f.at("bytes"));
+       m.type = f.at("type").get<std::int64_t>();
+       m.priority = f.at("priority").get<std::uint32_t>();
+       m.text = f.at("text").get<std::string>();
+       m.sender = -1;
+       p.ops.push_back(
+           std::make_unique<SendOp>(a, read_timeout(f, ctx.read.hz), channel_index(f, path, ctx), m));
+     }});
+
+const OpRegistrar register_recv_op(
+    {"recv",
+     "receive one message from a channel; {result} is its size, {msg.*} describe it",
+     {"recv op",
+      "",
+      {{"channel", ParamType::String, nullptr, "", "the channel's name"},
+       bytes_param("the receive buffer's size (a byte stream reads exactly this many)"),
+       timeout_param()}},
+     [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
+       p.ops.push_back(std::make_unique<RecvOp>(a, read_timeout(f, ctx.read.hz), channel_index(f, path, ctx),
+                                                read_bytes(f.at("bytes"))));
+     }});
+
+class ReadOp : public SyscallOp {
+public:
+  ReadOp(std::uint16_t activity, std::string fd, std::uint64_t bytes)
+      : SyscallOp(activity, {}), fd_(std::move(fd)), bytes_(bytes) {}
+  IoStatus call(OpContext& ctx) const override {
+    OpenFile* file = lookup_descriptor(ctx, fd_);
+    if (!file) {
+      ctx.fail(activity, EBADF);
+      return IoStatus::Done;
+    }
+    ctx.thread.op_nonblocking = file->nonblocking;
+    return file->read(ctx, activity, bytes_);
+  }
+
+private:
+  std::string fd_;
+  std::uint64_t bytes_;
+};
+
+class WriteOp : public SyscallOp {
+public:
+  WriteOp(std::uint16_t activity, std::string fd, Message message)
+      : SyscallOp(activity, {}), fd_(std::move(fd)), message_(std::move(message)) {}
+  IoStatus call(OpContext& ctx) const override {
+    OpenFile* file = lookup_descriptor(ctx, fd_);
+    if (!file) {
+      ctx.fail(activity, EBADF);
+      return IoStatus::Done;
+    }
+    ctx.thread.op_nonblocking = file->nonblocking;
+    Message m = message_;
+    m.sender = static_cast<std::int32_t>(ctx.thread.id);
+    return file->write(ctx, activity, m);
+  }
+
+private:
+  std::string fd_;
+  Message message_;
+};
+
+class CloseOp : public SyscallOp {
+public:
+  CloseOp(std::uint16_t activity, std::string fd) : SyscallOp(activity, {}), fd_(std::move(fd)) {}
+  IoStatus call(OpContext& ctx) const override {
+    Process& process = *ctx.thread.process;
+    for (std::size_t i = 0; i < process.fds.size(); ++i)
+      if (process.fds[i].name == fd_) {
+        ctx.kernel.close_descriptor(ctx, process, i, activity);
+        ctx.succeed();
+        return IoStatus::Done;
+      }
+    ctx.fail(activity, EBADF);
+    return IoStatus::Done;
+  }
+
+private:
+  std::string fd_;
+};
+
+class FcntlOp : public SyscallOp {
+public:
+  FcntlOp(std::uint16_t activity, std::string fd, bool nonblock)
+      : SyscallOp(activity, {}), fd_(std::move(fd)), nonblock_(nonblock) {}
+  IoStatus call(OpContext& ctx) const override {
+    OpenFile* file = lookup_descriptor(ctx, fd_);
+    if (!file) {
+      ctx.fail(activity, EBADF);
+      return IoStatus::Done;
+    }
+    file->nonblocking = nonblock_; // a flag of the open file description, shared across fork
+    ctx.succeed();
+    return IoStatus::Done;
+  }
+
+private:
+  std::string fd_;
+  bool nonblock_;
+};
+
+class SpawnOp : public SyscallOp {
+public:
+  SpawnOp(std::uint16_t activity, std::string process,
+          std::optional<std::vector<std::pair<std::string, std::string>>> fds)
+      : SyscallOp(activity, {}), process_(std::move(process)), fds_(std::move(fds)) {}
+  IoStatus call(OpContext& ctx) const override {
+    const ProcessSpec* spec = nullptr;
+    for (const auto& p : ctx.kernel.model().processes)
+      if (p->name == process_) spec = p.get();
+    Process& parent = *ctx.thread.process;
+    std::vector<Descriptor> fds;
+    if (!fds_) {
+      fds = parent.fds;
+    } else {
+      for (const auto& [child_name, parent_name] : *fds_) {
+        Descriptor* d = parent.find_fd(parent_name);
+        if (!d) {
+          ctx.fail(activity, EBADF);
+          return IoStatus::Done;
+        }
+        fds.push_back({child_name, d->file});
+      }
+    }
+    // fork copies the page tables of the working set.
+    const CostModel& costs = ctx.kernel.model().costs;
+    ctx.charge(activity, Primitive::map_page, costs.cycles(Primitive::map_page) * spec->working_set_pages);
+    Process& child = ctx.kernel.spawn(ctx, *spec, std::move(fds));
+    ctx.succeed(child.pid);
+    return IoStatus::Done;
+  }
+
+private:
+  std::string process_;
+  std::optional<std::vector<std::pair<std::string, std::string>>> fds_;
+};
+
+ParamSpec fd_param(const std::string& what) { return {"fd", ParamType::String, nullptr, "", what}; }
+
+const OpRegistrar register_read_op(
+    {"read",
+     "read up to `bytes` from a descriptor (a pipe, FIFO or stream socket); {result} is the count, 0 at end "
+     "of file",
+     {"read op", "", {fd_param("the descriptor's name"), bytes_param("the buffer's size")}},
+     [](const json& f, const std::string&, CompileContext&, Program& p, std::uint16_t a) {
+       p.ops.push_back(std::make_unique<ReadOp>(a, f.at("fd").get<std::string>(), read_bytes(f.at("bytes"))));
+     }});
+
+const OpRegistrar
+    register_write_op({"write",
+                       "write `bytes` to a descriptor; {result} is the count written",
+                       {"write op",
+                        "",
+                        {fd_param("the descriptor's name"),
+                         bytes_param("how many bytes"),
+                         {"text", ParamType::String, "", "", "text carried for print at the reader"}}},
+                       [](const json& f, const std::string&, CompileContext&, Program& p, std::uint16_t a) {
+                         Message m;
+                         m.bytes = read_bytes(f.at("bytes"));
+                         m.text = f.at("text").get<std::string>();
+                         p.ops.push_back(std::make_unique<WriteOp>(a, f.at("fd").get<std::string>(), m));
+                       }});
+
+const OpRegistrar register_close_op(
+    {"close",
+     "close a descriptor (the last close of a pipe's write end gives its readers end of file)",
+     {"close op", "", {fd_param("the descriptor's name")}},
+     [](const json& f, const std::string&, CompileContext&, Program& p, std::uint16_t a) {
+       p.ops.push_back(std::make_unique<CloseOp>(a, f.at("fd").get<std::string>()));
+     }});
+
+const OpRegistrar register_fcntl_op(
+    {"fcntl",
+     "set or clear O_NONBLOCK on a descriptor's open file (shared with every copy of it)",
+     {"fcntl op",
+      "",
+      {fd_param("the descriptor's name"),
+       {"nonblock", ParamType::Bool, nullptr, "", "true: every call that would block fails with EAGAIN"}}},
+     [](const json& f, const std::string&, CompileContext&, Program& p, std::uint16_t a) {
+       p.ops.push_back(
+           std::make_unique<FcntlOp>(a, f.at("fd").get<std::string>(), f.at("nonblock").get<bool>()));
+     }});
+
+const OpRegistrar register_spawn_op(
+    {"spawn",
+     "start a process declared with \"spawned\": true (fork + exec); it inherits descriptors; {result} is "
+     "its pid",
+     {"spawn op",
+      "",
+      {{"process", ParamType::String, nullptr, "", "the process to start"},
+       {"fds",
+        ParamType::Object,
+        nullptr,
+        "",
+        "the child's descriptors as {CHILD_NAME: PARENT_NAME}, as a shell's dup2 before exec; absent: all of "
+        "the parent's, under the same names (fork)",
+        std::nullopt,
+        std::nullopt,
+        {},
+        "all of the parent's"}}},
+     [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
+       auto name = f.at("process").get<std::string>();
+       if (std::find(ctx.spawned_names.begin(), ctx.spawned_names.end(), name) == ctx.spawned_names.end()) {
+         bool known =
+             std::find(ctx.process_names.begin(), ctx.process_names.end(), name) != ctx.process_names.end();
+         fail_at(ctx.read.file, join_path(path, "process"),
+                 known ? "process \"" + name +
+                             "\" is not declared with \"spawned\": true, so it starts on its own"
+                       : "unknown process \"" + name + "\"" + did_you_mean(name, ctx.process_names) +
+                             "; processes: " + join_list(ctx.process_names));
+       }
+       std::optional<std::vector<std::pair<std::string, std::string>>> fds;
+       if (f.contains("fds")) {
+         fds.emplace();
+         for (const auto& [child, parent] : f.at("fds").items()) {
+           if (!parent.is_string() || parent.get<std::string>().empty())
+             fail_at(ctx.read.file, join_path(join_path(path, "fds"), child),
+                     "invalid value " + parent.dump() +
+                         "; expected the name of one of the parent's descriptors");
+           fds->push_back({child, parent.get<std::string>()});
+         }
+       }
+       p.ops.push_back(std::make_unique<SpawnOp>(a, name, std::move(fds)));
+     }});
+
+} // namespace
+
+// ---- Templates --------------------------------------------------------------------------------
+
+namespace {
+
+bool name_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.';
+}
+
+std::string value_text(const Value& value) {
+  if (const auto* i = std::get_if<std::int64_t>(&value)) return std::to_string(*i);
+  return std::get<std::string>(value);
+}
+
+} // namespace
+
+Value read_variable(const std::string& name, const Kernel& kernel, const Thread& thread) {
+  if (name == "result") return thread.result;
+  if (name == "errno") return std::string(errno_name(thread.error));
+  if (name == "pid") return static_cast<std::int64_t>(thread.process->pid);
+  if (name.rfind("msg.", 0) == 0 || name == "receiver") {
+    static const Message empty;
+    const Message& m = thread.locals ? thread.locals->message : empty;
+    if (name == "msg.type") return m.type;
+    if (name == "msg.text") return m.text;
+    if (name == "msg.bytes") return static_cast<std::int64_t>(m.bytes);
+    if (name == "msg.priority") return static_cast<std::int64_t>(m.priority);
+    if (name == "msg.sender")
+      return m.sender >= 0 ? kernel.threads()[static_cast<std::size_t>(m.sender)].display_name()
+                           : std::string();
+    if (name == "receiver") return thread.locals ? thread.locals->receiver : std::string();
+  }
+  if (thread.locals)
+    if (const Value* v = thread.locals->find(name)) return *v;
+  return std::int64_t{0};
+}
+
+std::string format_template(const std::string& text, const Kernel& kernel, const Thread& thread) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '{') {
+      std::size_t j = i + 1;
+      while (j < text.size() && name_char(text[j])) ++j;
+      if (j < text.size() && text[j] == '}' && j > i + 1) {
+        out += value_text(read_variable(text.substr(i + 1, j - i - 1), kernel, thread));
+        i = j;
+        continue;
+      }
+    }
+    out += text[i];
+  }
+  return out;
+}
+
+void check_template(const std::string& text, const std::string& path, CompileContext& ctx) {
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '{') continue;
+    std::size_t j = i + 1;
+    while (j < text.size() && name_char(text[j])) ++j;
+    if (j < text.size() && text[j] == '}' && j > i + 1)
+      ctx.used.push_back({text.substr(i + 1, j - i - 1), path});
+  }
+}
+
+const std::vector<std::string>& builtin_variables() {
+  static const std::vector<std::string> names{"result",     "errno",        "pid",
+                                              "msg.type",   "msg.text",     "msg.bytes",
+                                              "msg.sender", "msg.priority", "receiver"};
+  return names;
+}
+
+} // namespace ipcsim

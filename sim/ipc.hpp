@@ -1,0 +1,127 @@
+// What every IPC mechanism in models/ builds on: error numbers scripts can test, open files
+// (descriptors), the generic channel, the mechanism registry, and the blocking-call helpers.
+//
+// A mechanism's system call is an Op whose execute() runs again each time the thread is woken.
+// The pattern (see SyscallOp below, and models/pipe.cpp for a full example):
+//   phase 0: enter the kernel (trap + dispatch), start the call (deadline, non-blocking flag);
+//   each run: try; if it must wait, `return wait_on(ctx, queue)` (Blocked, or Done with EAGAIN /
+//   ETIMEDOUT already set); when Done, the wrapper leaves the kernel and moves to the next op.
+#pragma once
+#include "kernel.hpp"
+#include "params.hpp"
+#include "script.hpp"
+
+#include <cerrno>
+#include <functional>
+
+namespace ipcsim {
+
+// ---- Error numbers (Linux's values, so a student can compare with errno(3)) -------------------
+
+// The host's <cerrno> values: ipcsim runs on Linux, and these are Linux's numbers.
+
+const char* errno_name(int error);             // "EAGAIN"; "" for 0
+int errno_from_name(const std::string& name);  // -1 when unknown
+const std::vector<std::string>& errno_names(); // every name above, for messages
+
+inline constexpr int kSIGPIPE = 13;
+
+// ---- Blocking calls ---------------------------------------------------------------------------
+
+enum class IoStatus : std::uint8_t {
+  Done,    // the call finished: ctx.succeed(...) or ctx.fail(...) was called
+  Blocked, // the thread was put to sleep with Kernel::block; the op runs again when woken
+};
+
+// How long a call may wait: the scenario's "timeout" field. kNever (absent): block; 0: do not
+// block (O_NONBLOCK / IPC_NOWAIT: EAGAIN); otherwise wait at most that long (ETIMEDOUT).
+struct CallTimeout {
+  Cycles cycles = kNever;
+};
+
+// Starts a call: records its deadline and clears what an earlier call left behind.
+void begin_call(OpContext& ctx, CallTimeout timeout);
+// Sleeps on `queue` until woken or the deadline; a non-blocking call fails with EAGAIN, an expired
+// one with `timeout_error` (ETIMEDOUT unless the mechanism's manual page says otherwise).
+IoStatus wait_on(OpContext& ctx, WaitQueue& queue, std::uint16_t activity, int timeout_error = ETIMEDOUT);
+
+// Copying a payload between user and kernel (or two address spaces): copy_setup + bytes at the
+// preset's copy rate, attributed to copy_setup and copy_bytes_per_cycle.
+void charge_copy(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes);
+
+// A script op that is one system call: enter, call() until Done, leave. Mechanisms derive from it
+// and implement call(); `timeout` comes from the op's optional "timeout" field.
+class SyscallOp : public Op {
+public:
+  SyscallOp(std::uint16_t activity, CallTimeout timeout) : Op(activity), timeout_(timeout) {}
+  Step execute(OpContext& ctx) const final;
+
+protected:
+  virtual IoStatus call(OpContext& ctx) const = 0;
+  CallTimeout timeout_;
+};
+
+// The "timeout" field every blocking op declares, and its reader.
+ParamSpec timeout_param();
+CallTimeout read_timeout(const json& fields, double hz);
+
+// ---- Open files -------------------------------------------------------------------------------
+
+class OpenFile {
+public:
+  virtual ~OpenFile() = default;
+  std::uint32_t refs = 0;   // descriptors referring to it, in every process
+  bool nonblocking = false; // O_NONBLOCK: every block becomes EAGAIN
+  virtual std::string describe() const = 0;
+  // read/write move `bytes` (write: msg.bytes); Blocked or Done as for any call. The defaults fail
+  // with EBADF (reading a write end, say).
+  virtual IoStatus read(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes);
+  virtual IoStatus write(OpContext& ctx, std::uint16_t activity, const Message& message);
+  // The last descriptor referring to it was closed (explicitly or at process exit).
+  virtual void on_last_close(OpContext&, std::uint16_t) {}
+};
+
+// Adds a descriptor named `name` to the calling thread's process; an existing descriptor of that
+// name is closed first, as dup2 would.
+void install_descriptor(OpContext& ctx, const std::string& name, std::shared_ptr<OpenFile> file,
+                        std::uint16_t activity);
+// The descriptor `name` of the calling process, or nullptr (the op then fails with EBADF).
+OpenFile* lookup_descriptor(OpContext& ctx, const std::string& name);
+
+// ---- The generic channel ----------------------------------------------------------------------
+
+// One workload runs over any mechanism by changing the channel's "mechanism" field: the send and
+// recv ops call these. A channel is created per run, from its ChannelSpec.
+class Channel {
+public:
+  virtual ~Channel() = default;
+  virtual IoStatus send(OpContext& ctx, std::uint16_t activity, const Message& message) = 0;
+  // Receives one message of at most `bytes` (a byte stream delivers exactly `bytes`, as readn()).
+  // On success: ctx.succeed(bytes received), the message in thread.script_locals().message.
+  virtual IoStatus recv(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes) = 0;
+};
+
+struct MechanismDecl {
+  std::string name;
+  std::string description;
+  ParamTable params; // the channel's parameters (beside "name" and "mechanism")
+  // Extra checks across fields, at load time (fail_at on a mistake); may be empty.
+  std::function<void(const json& params, const std::string& path, const ReadContext& ctx)> check;
+  std::function<std::unique_ptr<Channel>(const ChannelSpec& spec, Kernel& kernel)> make;
+};
+
+const std::vector<MechanismDecl>& mechanism_registry();
+const MechanismDecl* find_mechanism(const std::string& name);
+std::vector<std::string> mechanism_names();
+struct MechanismRegistrar {
+  explicit MechanismRegistrar(MechanismDecl decl);
+};
+
+// A script variable's value (the built-ins of builtin_variables(), or one set by the script; an
+// unset one reads as 0).
+Value read_variable(const std::string& name, const Kernel& kernel, const Thread& thread);
+// Formats "{name}" placeholders: result, errno, and the last message's msg.type, msg.text,
+// msg.bytes, msg.priority, msg.sender; any other name is a script variable.
+std::string format_template(const std::string& text, const Kernel& kernel, const Thread& thread);
+
+} // namespace ipcsim
