@@ -60,8 +60,10 @@ std::size_t next_ipc_slot() {
 
 // ---- Names -----------------------------------------------------------------------------------
 
+// A spawned process is NAME for its first spawn and NAME[k] for the k-th after it.
 std::string Process::display_name() const {
-  return spec->count > 1 ? spec->name + "[" + std::to_string(copy) + "]" : spec->name;
+  bool numbered = spec->count > 1 || (spec->spawned && copy > 0);
+  return numbered ? spec->name + "[" + std::to_string(copy) + "]" : spec->name;
 }
 
 std::string Thread::display_name() const {

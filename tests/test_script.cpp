@@ -1,0 +1,211 @@
+// The script language around IPC calls: variables, print, conditions, branching on a call's
+// error, spawn with inherited descriptors, the endless-loop guard, and their load-time errors.
+#include "error.hpp"
+#include "harness.hpp"
+#include "report.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace ipcsim;
+using ipcsim::test::run_text;
+
+namespace {
+
+// Console lines as "thread@cycle: text".
+std::vector<std::string> console(const ipcsim::test::Run& run) {
+  std::vector<std::string> lines;
+  for (const auto& line : run.kernel->console())
+    lines.push_back(run.kernel->threads()[line.thread].display_name() + "@" + std::to_string(line.at) + ": " +
+                    line.text);
+  return lines;
+}
+
+std::string one_process(const std::string& ops, const std::string& costs = "ideal") {
+  return R"({"machine": {"costs": ")" + costs + R"("}, "processes": [{"name": "p", "script": [)" + ops +
+         "]}]}";
+}
+
+std::string load_error(const std::string& text) {
+  try {
+    load_scenario_text(text, "test.json", {});
+  } catch (const UserError& e) {
+    return e.what();
+  }
+  return "<no error>";
+}
+
+} // namespace
+
+TEST_CASE("script: set, add, while and print count to three") {
+  auto run = run_text(one_process(R"(
+    {"op": "set", "var": "n", "value": 0},
+    {"op": "while", "cond": "n < 3", "body": [
+      {"op": "add", "var": "n"},
+      {"op": "print", "text": "n={n}"}]},
+    {"op": "set", "var": "who", "value": "done"},
+    {"op": "print", "text": "{who} at pid {pid}, {{n}} is not a variable"})"));
+  CHECK(console(run) == std::vector<std::string>{"p@0: n=1", "p@0: n=2", "p@0: n=3",
+                                                 "p@0: done at pid 100, {3} is not a variable"});
+}
+
+TEST_CASE("script: add subtracts with a negative value and counts from zero when unset") {
+  auto run = run_text(one_process(R"(
+    {"op": "add", "var": "c", "value": -5},
+    {"op": "add", "var": "c", "value": 2},
+    {"op": "print", "text": "{c}"})"));
+  CHECK(console(run) == std::vector<std::string>{"p@0: -3"});
+}
+
+TEST_CASE("script: a failed call sets result and errno, if branches on it, the report counts it") {
+  auto run = run_text(one_process(R"(
+    {"op": "read", "fd": "nothing", "bytes": 8},
+    {"op": "if", "cond": "errno == EBADF", "then": [{"op": "print", "text": "then {result} {errno}"}],
+     "else": [{"op": "print", "text": "else"}]},
+    {"op": "if", "cond": "ok", "then": [{"op": "print", "text": "ok?"}]},
+    {"op": "if", "cond": "error", "then": [{"op": "print", "text": "error"}]},
+    {"op": "close", "fd": "nothing"},
+    {"op": "unlink", "path": "/tmp/none"},
+    {"op": "creat", "path": "/tmp/f"},
+    {"op": "if", "cond": "errno == 0", "then": [{"op": "print", "text": "created: result {result}, errno '{errno}'"}]})"));
+  CHECK(console(run) ==
+        std::vector<std::string>{"p@0: then -1 EBADF", "p@0: error", "p@0: created: result 0, errno ''"});
+  auto failed = failed_calls(*run.kernel);
+  REQUIRE(failed.size() == 3);
+  CHECK(failed[0].op == "read");
+  CHECK(failed[0].error == "EBADF");
+  CHECK(failed[1].op == "close");
+  CHECK(failed[2].op == "unlink");
+  CHECK(failed[2].error == "ENOENT");
+}
+
+TEST_CASE("script: string comparisons and every comparison operator") {
+  auto run = run_text(one_process(R"(
+    {"op": "set", "var": "s", "value": "Nami"},
+    {"op": "set", "var": "x", "value": 5},
+    {"op": "if", "cond": "s == Nami", "then": [{"op": "print", "text": "eq"}]},
+    {"op": "if", "cond": "s != Zoro", "then": [{"op": "print", "text": "ne"}]},
+    {"op": "if", "cond": "x <= 5", "then": [{"op": "print", "text": "le"}]},
+    {"op": "if", "cond": "x >= 6", "then": [{"op": "print", "text": "ge?"}]},
+    {"op": "if", "cond": "x > -1", "then": [{"op": "print", "text": "gt"}]},
+    {"op": "if", "cond": "x < 5", "then": [{"op": "print", "text": "lt?"}], "else": [{"op": "print", "text": "not lt"}]})"));
+  CHECK(console(run) == std::vector<std::string>{"p@0: eq", "p@0: ne", "p@0: le", "p@0: gt", "p@0: not lt"});
+}
+
+TEST_CASE("script: print costs nothing and is stamped with the simulated time") {
+  // teaching: dispatch = sched_pick 100 + context_restore 200 + address_space_switch 500 + 16 pages
+  // x tlb_refill 20 = 1120; then compute 1000.
+  auto run = run_text(one_process(R"({"op": "print", "text": "a"}, {"op": "compute", "time": 1000},
+                                     {"op": "print", "text": "b"})",
+                                  "teaching"));
+  CHECK(console(run) == std::vector<std::string>{"p@1120: a", "p@2120: b"});
+}
+
+TEST_CASE("script: spawn starts a spawned process, returns its pid, and join waits for it") {
+  auto run = run_text(R"({"machine": {"costs": "ideal"}, "processes": [
+    {"name": "shell", "script": [
+      {"op": "spawn", "process": "child"}, {"op": "print", "text": "child pid {result}"},
+      {"op": "spawn", "process": "child"}, {"op": "print", "text": "child pid {result}"},
+      {"op": "join", "process": "child"}, {"op": "print", "text": "joined"}]},
+    {"name": "child", "spawned": true, "script": [{"op": "compute", "time": 50}, {"op": "print", "text": "I am {pid}"}]}]})");
+  CHECK(console(run) == std::vector<std::string>{"shell@0: child pid 101", "shell@0: child pid 102",
+                                                 "child@50: I am 101", "child[1]@100: I am 102",
+                                                 "shell@100: joined"});
+  CHECK(run.kernel->processes().size() == 3);
+}
+
+TEST_CASE("script: spawn charges map_page per working-set page (fork copies the page tables)") {
+  auto run = run_text(R"({"machine": {"costs": "teaching"}, "processes": [
+    {"name": "shell", "script": [{"op": "spawn", "process": "child"}]},
+    {"name": "child", "spawned": true, "working_set_pages": 3, "script": []}]})");
+  CHECK(run.charged("shell", "spawn", Primitive::map_page) == 600);
+  CHECK(run.charged("shell", "spawn", Primitive::trap_enter) == 100);
+}
+
+TEST_CASE("script: spawn with fds naming a missing parent descriptor fails with EBADF") {
+  auto run = run_text(R"({"machine": {"costs": "ideal"}, "processes": [
+    {"name": "shell", "script": [{"op": "spawn", "process": "child", "fds": {"stdin": "nope"}},
+                                 {"op": "print", "text": "{errno}"}]},
+    {"name": "child", "spawned": true, "script": []}]})");
+  CHECK(console(run) == std::vector<std::string>{"shell@0: EBADF"});
+  CHECK(run.kernel->processes().size() == 1);
+}
+
+TEST_CASE("script: an endless loop without simulated time stops the run with a message") {
+  auto run =
+      run_text(one_process(R"({"op": "compute", "time": 7}, {"op": "while", "cond": "ok", "body": []})"));
+  CHECK(
+      run.kernel->runtime_error() ==
+      "p: ran more than 10,000,000 ops without simulated time passing (an endless loop without a blocking or "
+      "time-consuming op?), at op 1 of its script");
+}
+
+TEST_CASE("script: load-time errors in conditions, variables and spawn") {
+  CHECK(load_error(one_process(R"({"op": "if", "cond": "errno = EAGAIN", "then": []})")) ==
+        "test.json: at processes.0.script.0.cond: invalid condition \"errno = EAGAIN\": unknown comparison "
+        "\"=\"; "
+        "expected \"ok\", \"error\", or NAME OP VALUE such as \"errno == EAGAIN\", \"msg.type == 2\", "
+        "\"count < "
+        "10\" (OP one of == != < <= > >=)");
+  CHECK(
+      load_error(one_process(R"({"op": "while", "cond": "n<3", "body": []})")) ==
+      "test.json: at processes.0.script.0.cond: invalid condition \"n<3\": not three words; expected \"ok\", "
+      "\"error\", or NAME OP VALUE such as \"errno == EAGAIN\", \"msg.type == 2\", \"count < 10\" (OP one of "
+      "== "
+      "!= < <= > >=)");
+  std::string unknown_errno =
+      load_error(one_process(R"({"op": "if", "cond": "errno == EAGIAN", "then": []})"));
+  CHECK(unknown_errno.rfind("test.json: at processes.0.script.0.cond: unknown error \"EAGIAN\" (did you mean "
+                            "\"EAGAIN\"?); known: EPERM, ENOENT,",
+                            0) == 0);
+  CHECK(
+      load_error(one_process(R"({"op": "set", "var": "n", "value": 1}, {"op": "print", "text": "{m}"})")) ==
+      "test.json: at processes.0.script.1.text: variable \"m\" is never set in this script (did you mean "
+      "\"n\"?); "
+      "known here: result, errno, pid, msg.type, msg.text, msg.bytes, msg.sender, msg.priority, receiver, n");
+  CHECK(
+      load_error(one_process(R"({"op": "if", "cond": "count > 0", "then": []})")) ==
+      "test.json: at processes.0.script.0.cond: variable \"count\" is never set in this script; known here: "
+      "result, errno, pid, msg.type, msg.text, msg.bytes, msg.sender, msg.priority, receiver");
+  CHECK(load_error(one_process(R"({"op": "set", "var": "errno", "value": 1})")) ==
+        "test.json: at processes.0.script.0.var: \"errno\" is set by the system calls themselves; choose "
+        "another "
+        "name");
+  CHECK(
+      load_error(one_process(R"({"op": "set", "var": "a b", "value": 1})")) ==
+      "test.json: at processes.0.script.0.var: invalid variable name \"a b\"; use letters, digits, _ and .");
+  CHECK(load_error(one_process(R"({"op": "set", "var": "a", "value": 1.5})")) ==
+        "test.json: at processes.0.script.0.value: invalid value 1.5; expected a whole number or a string");
+  CHECK(load_error(R"({"processes": [{"name": "p", "script": [{"op": "spawn", "process": "q"}]},
+                                    {"name": "q", "script": []}]})") ==
+        "test.json: at processes.0.script.0.process: process \"q\" is not declared with \"spawned\": true, "
+        "so it "
+        "starts on its own");
+  CHECK(load_error(R"({"processes": [{"name": "p", "script": [{"op": "spawn", "process": "qq"}]},
+                                    {"name": "q", "spawned": true, "script": []}]})") ==
+        "test.json: at processes.0.script.0.process: unknown process \"qq\" (did you mean \"q\"?); "
+        "processes: p, q");
+  CHECK(load_error(R"({"processes": [{"name": "q", "spawned": true, "script": []}]})") ==
+        "test.json: at processes: every process is \"spawned\", so none starts; at least one must start by "
+        "itself");
+  CHECK(
+      load_error(
+          R"({"processes": [{"name": "p", "script": []}, {"name": "q", "spawned": true, "count": 2, "script": []}]})") ==
+      "test.json: at processes.1.count: a spawned process starts one copy per spawn op; drop \"count\"");
+  CHECK(
+      load_error(
+          R"({"processes": [{"name": "p", "script": [{"op": "spawn", "process": "q", "fds": {"in": 3}}]},
+                                    {"name": "q", "spawned": true, "script": []}]})") ==
+      "test.json: at processes.0.script.0.fds.in: invalid value 3; expected the name of one of the parent's "
+      "descriptors");
+  CHECK(load_error(one_process(R"({"op": "creat", "path": "tmp/x"})")) ==
+        "test.json: at processes.0.script.0.path: invalid path \"tmp/x\"; expected an absolute path without "
+        "spaces, "
+        "at most 107 characters, such as \"/tmp/myfifo\"");
+  CHECK(load_error(one_process(R"({"op": "creat", "path": "/tmp/x", "mode": "0999"})")) ==
+        "test.json: at processes.0.script.0.mode: invalid value \"0999\"; expected permission bits in octal "
+        "as a "
+        "string, such as \"0666\"");
+  CHECK(load_error(one_process(R"({"op": "send", "channel": "c", "bytes": 8})")) ==
+        "test.json: at processes.0.script.0.channel: unknown channel \"c\"; the scenario declares no "
+        "\"channels\"");
+}
