@@ -66,7 +66,11 @@ std::optional<Cycles> parse_time_cycles(const std::string& text, double hz) {
     if (value != std::floor(value) || value > 9.0e15) return std::nullopt;
     return static_cast<Cycles>(value);
   }
-  if (unit == "s")
+  if (unit == "h")
+    seconds_scale = 3600;
+  else if (unit == "min")
+    seconds_scale = 60;
+  else if (unit == "s")
     seconds_scale = 1;
   else if (unit == "ms")
     seconds_scale = 1e-3;

@@ -209,3 +209,9 @@ TEST_CASE("script: load-time errors in conditions, variables and spawn") {
         "test.json: at processes.0.script.0.channel: unknown channel \"c\"; the scenario declares no "
         "\"channels\"");
 }
+
+TEST_CASE("script: durations in minutes and hours, as the courier's 15-minute wait") {
+  auto run = run_text(one_process(R"({"op": "sleep", "time": "15min"}, {"op": "print", "text": "a"},
+                                     {"op": "sleep", "time": "0.5h"}, {"op": "print", "text": "b"})"));
+  CHECK(console(run) == std::vector<std::string>{"p@900000000000: a", "p@2700000000000: b"});
+}
