@@ -17,6 +17,7 @@ namespace ipcsim {
 namespace {
 
 constexpr std::uint64_t kUnbounded = std::numeric_limits<std::uint64_t>::max();
+constexpr std::size_t kNone = std::numeric_limits<std::size_t>::max();
 constexpr const char* kWatchFd = "[mailbox]"; // the hidden descriptor that reports a process's exit
 
 enum class Policy : std::uint8_t { Shared, Pair, OneReceiver, RoundRobin, Random };
@@ -101,8 +102,8 @@ struct Box {
   std::vector<const Process*> users;   // "pair": the two processes allowed
   const Thread* receiving = nullptr;   // "one-receiver": the thread executing a receive
   std::vector<std::uint32_t> rotation; // "round-robin": receiving threads in order of first wait
-  std::size_t rotation_next = 0;
-  Process* from = nullptr; // a link direction: sender and receiver process
+  std::size_t rotation_last = kNone;   // index in rotation of the last receiver served
+  Process* from = nullptr;             // a link direction: sender and receiver process
   Process* to = nullptr;
 };
 
@@ -369,10 +370,11 @@ private:
         if (std::find(box.rotation.begin(), box.rotation.end(), t->id) == box.rotation.end())
           box.rotation.push_back(t->id);
       for (std::size_t k = 0; k < box.rotation.size(); ++k) {
-        std::size_t index = (box.rotation_next + k) % box.rotation.size();
+        std::size_t start = box.rotation_last == kNone ? 0 : box.rotation_last + 1;
+        std::size_t index = (start + k) % box.rotation.size();
         for (Thread* t : candidates)
           if (t->id == box.rotation[index]) {
-            box.rotation_next = (index + 1) % box.rotation.size();
+            box.rotation_last = index;
             return t;
           }
       }
