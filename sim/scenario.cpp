@@ -414,7 +414,7 @@ std::unique_ptr<Scenario> load_scenario_text(const std::string& text, const std:
   if (!processes.is_array() || processes.empty())
     fail_at(file, "processes",
             "expected a non-empty list of processes, such as [{\"name\": \"p\", \"script\": [...]}]");
-  CompileContext compile{ctx, &model.interval_names, {}, {}, {}, {}, {}};
+  CompileContext compile{ctx, &model.interval_names, {}, {}, {}, {}, {}, {}};
   // Channels, before the scripts that name them.
   const json& channels = top.at("channels");
   json resolved_channels = json::array();
@@ -535,6 +535,7 @@ std::unique_ptr<Scenario> load_scenario_text(const std::string& text, const std:
     resolved_processes.push_back(process);
     model.processes.push_back(std::move(spec));
   }
+  for (const auto& check : compile.after_scripts) check();
   if (std::all_of(model.processes.begin(), model.processes.end(), [](const auto& p) { return p->spawned; }))
     fail_at(file, "processes",
             "every process is \"spawned\", so none starts; at least one must start by itself");

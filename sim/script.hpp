@@ -19,6 +19,9 @@ struct CompileContext {
   // name never assigned in the same script is an error.
   std::vector<std::string> assigned;
   std::vector<std::pair<std::string, std::string>> used;
+  // Checks that need every script compiled first (a name created in one script and used in another):
+  // the loader runs them, in order, after the last process. Ops may add them while compiling.
+  std::vector<std::function<void()>> after_scripts;
 };
 
 // Names every script can read without assigning them: the last call's outcome and message.
