@@ -36,6 +36,7 @@ constexpr ErrnoEntry kErrnos[] = {
     {ENOMSG, "ENOMSG"},
     {EIDRM, "EIDRM"},
     {ENOTSOCK, "ENOTSOCK"},
+    {EPROTOTYPE, "EPROTOTYPE"},
     {EDESTADDRREQ, "EDESTADDRREQ"},
     {EMSGSIZE, "EMSGSIZE"},
     {EOPNOTSUPP, "EOPNOTSUPP"},

@@ -1,0 +1,464 @@
+// Unix domain sockets: stream and datagram semantics, every error, exact costs under the teaching
+// preset, the channels, the end-of-run listing and the load-time checks.
+#include "error.hpp"
+#include "harness.hpp"
+#include "ipc.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace ipcsim;
+using ipcsim::test::run_text;
+
+namespace {
+
+// One process running `script` (a JSON list of ops) on one core under the teaching preset.
+std::string one(const std::string& script, const std::string& extra = "") {
+  return R"({"machine": {"cores": 1}, )" + extra + R"("processes": [{"name": "p", "script": )" + script +
+         "}]}";
+}
+
+std::vector<std::string> lines(const ipcsim::test::Run& run) {
+  std::vector<std::string> out;
+  for (const auto& line : run.kernel->console()) out.push_back(line.text);
+  return out;
+}
+
+std::string load_error(const std::string& text) {
+  try {
+    load_scenario_text(text, "test.json", {});
+  } catch (const UserError& e) {
+    return e.what();
+  }
+  return "<no error>";
+}
+
+using Lines = std::vector<std::string>;
+
+} // namespace
+
+namespace doctest {
+template <> struct StringMaker<Lines> {
+  static String convert(const Lines& lines) {
+    std::string out = "[";
+    for (const auto& line : lines) out += "\"" + line + "\" ";
+    return (out + "]").c_str();
+  }
+};
+} // namespace doctest
+
+TEST_CASE("unix_socket: a stream socketpair is a byte stream with partial reads and end of file") {
+  auto run = run_text(one(R"([
+    {"op": "socketpair", "fds": ["a", "b"], "type": "stream"},
+    {"op": "write", "fd": "a", "bytes": 100, "text": "one"},
+    {"op": "write", "fd": "a", "bytes": 50, "text": "two"},
+    {"op": "read", "fd": "b", "bytes": 120},
+    {"op": "print", "text": "{result} {msg.text}"},
+    {"op": "read", "fd": "b", "bytes": 120},
+    {"op": "print", "text": "{result} {msg.text}"},
+    {"op": "close", "fd": "a"},
+    {"op": "read", "fd": "b", "bytes": 120},
+    {"op": "print", "text": "{result} {errno}"}])"));
+  // Boundaries are not kept: the first read takes all of "one" and 20 bytes of "two" (whose text goes
+  // with its first byte); the second the remaining 30; after the peer's close, end of file.
+  CHECK(lines(run) == Lines{"120 onetwo", "30 ", "0 "});
+}
+
+TEST_CASE("unix_socket: exact costs of a stream write and read under the teaching preset") {
+  auto run = run_text(one(R"([
+    {"op": "socketpair", "fds": ["a", "b"], "type": "stream"},
+    {"op": "begin", "name": "w"}, {"op": "write", "fd": "a", "bytes": 100}, {"op": "end", "name": "w"},
+    {"op": "begin", "name": "r"}, {"op": "read", "fd": "b", "bytes": 100}, {"op": "end", "name": "r"}])"));
+  const auto& records = run.kernel->records();
+  REQUIRE(records.size() == 2);
+  // write: trap_enter 100 + syscall_dispatch 50 + sk_buff copy_setup 50 + copy in (copy_setup 50 +
+  // ceil(100 / 8) = 13) + trap_exit 100 = 363.
+  CHECK(records[0].end - records[0].start == 363);
+  // read: 100 + 50 + copy out (50 + 13) + 100 = 313.
+  CHECK(records[1].end - records[1].start == 313);
+  CHECK(run.charged("p", "write", Primitive::copy_setup) == 100);
+  CHECK(run.charged("p", "write", Primitive::copy_bytes_per_cycle) == 13);
+  CHECK(run.charged("p", "read", Primitive::copy_setup) == 50);
+}
+
+TEST_CASE("unix_socket: a large stream write is split into 32 KiB sk_buffs") {
+  auto run = run_text(one(R"([
+    {"op": "socketpair", "fds": ["a", "b"], "type": "stream"},
+    {"op": "write", "fd": "a", "bytes": 70000},
+    {"op": "read", "fd": "b", "bytes": 70000},
+    {"op": "print", "text": "{result}"}])"));
+  CHECK(lines(run) == Lines{"70000"});
+  // Three sk_buffs (32768 + 32768 + 4464): 3 x (sk_buff 50 + copy_setup 50); bytes 4096 + 4096 + 558.
+  CHECK(run.charged("p", "write", Primitive::copy_setup) == 300);
+  CHECK(run.charged("p", "write", Primitive::copy_bytes_per_cycle) == 8750);
+  // The read copies out of each sk_buff in turn.
+  CHECK(run.charged("p", "read", Primitive::copy_setup) == 150);
+}
+
+TEST_CASE("unix_socket: a full stream buffer blocks the writer, which continues where it stopped") {
+  auto run = run_text(R"({"machine": {"cores": 1}, "processes": [
+    {"name": "w", "script": [
+      {"op": "socketpair", "fds": ["a", "b"], "type": "stream", "buffer": 100},
+      {"op": "spawn", "process": "r", "fds": {"b": "b"}},
+      {"op": "close", "fd": "b"},
+      {"op": "write", "fd": "a", "bytes": 250},
+      {"op": "print", "text": "wrote {result}"}]},
+    {"name": "r", "spawned": true, "script": [
+      {"op": "sleep", "time": "1us"},
+      {"op": "read", "fd": "b", "bytes": 1000}, {"op": "print", "text": "read {result}"},
+      {"op": "read", "fd": "b", "bytes": 1000}, {"op": "print", "text": "read {result}"},
+      {"op": "read", "fd": "b", "bytes": 1000}, {"op": "print", "text": "read {result}"},
+      {"op": "read", "fd": "b", "bytes": 1000}, {"op": "print", "text": "read {result}"}]}]})");
+  CHECK(lines(run) == Lines{"read 100", "read 100", "wrote 250", "read 50", "read 0"});
+}
+
+TEST_CASE("unix_socket: non-blocking stream writes return what fit, then EAGAIN") {
+  auto run = run_text(one(R"([
+    {"op": "socketpair", "fds": ["a", "b"], "type": "stream", "buffer": 100},
+    {"op": "fcntl", "fd": "a", "nonblock": true},
+    {"op": "write", "fd": "a", "bytes": 80}, {"op": "print", "text": "{result} {errno}"},
+    {"op": "write", "fd": "a", "bytes": 80}, {"op": "print", "text": "{result} {errno}"},
+    {"op": "write", "fd": "a", "bytes": 80}, {"op": "print", "text": "{result} {errno}"},
+    {"op": "fcntl", "fd": "b", "nonblock": true},
+    {"op": "read", "fd": "b", "bytes": 500}, {"op": "print", "text": "{result} {errno}"},
+    {"op": "read", "fd": "b", "bytes": 500}, {"op": "print", "text": "{result} {errno}"}])"));
+  CHECK(lines(run) == Lines{"80 ", "20 ", "-1 EAGAIN", "100 ", "-1 EAGAIN"});
+}
+
+TEST_CASE("unix_socket: writing to a closed peer raises SIGPIPE, or EPIPE when it is ignored") {
+  const std::string script = R"([
+    {"op": "socketpair", "fds": ["a", "b"], "type": "stream"},
+    {"op": "close", "fd": "b"},
+    {"op": "write", "fd": "a", "bytes": 10},
+    {"op": "print", "text": "{result} {errno}"}])";
+  auto killed = run_text(one(script));
+  CHECK(lines(killed).empty());
+  CHECK(killed.kernel->processes()[0].killed_by == kSIGPIPE);
+  auto ignored = run_text(R"({"processes": [{"name": "p", "sigpipe": "ignore", "script": )" + script + "}]}");
+  CHECK(lines(ignored) == Lines{"-1 EPIPE"});
+}
+
+TEST_CASE(
+    "unix_socket: shutdown of writing gives the peer end of file; of reading, the peer's writes EPIPE") {
+  auto run = run_text(R"({"processes": [{"name": "p", "sigpipe": "ignore", "script": [
+    {"op": "socketpair", "fds": ["a", "b"], "type": "stream"},
+    {"op": "write", "fd": "a", "bytes": 10},
+    {"op": "shutdown", "fd": "a", "how": "write"},
+    {"op": "read", "fd": "b", "bytes": 100}, {"op": "print", "text": "{result}"},
+    {"op": "read", "fd": "b", "bytes": 100}, {"op": "print", "text": "{result}"},
+    {"op": "write", "fd": "a", "bytes": 10}, {"op": "print", "text": "{result} {errno}"},
+    {"op": "write", "fd": "b", "bytes": 10}, {"op": "print", "text": "{result} {errno}"},
+    {"op": "shutdown", "fd": "a", "how": "read"},
+    {"op": "write", "fd": "b", "bytes": 10}, {"op": "print", "text": "{result} {errno}"}]}]})");
+  CHECK(lines(run) == Lines{"10", "0", "-1 EPIPE", "10 ", "-1 EPIPE"});
+}
+
+TEST_CASE("unix_socket: closing with unread data resets the peer: ECONNRESET once, then end of file") {
+  auto run = run_text(one(R"([
+    {"op": "socketpair", "fds": ["a", "b"], "type": "stream"},
+    {"op": "write", "fd": "b", "bytes": 10},
+    {"op": "close", "fd": "a"},
+    {"op": "read", "fd": "b", "bytes": 100}, {"op": "print", "text": "{result} {errno}"},
+    {"op": "read", "fd": "b", "bytes": 100}, {"op": "print", "text": "{result} {errno}"}])"));
+  CHECK(lines(run) == Lines{"-1 ECONNRESET", "0 "});
+}
+
+TEST_CASE("unix_socket: datagrams keep their boundaries; a short buffer truncates") {
+  auto run = run_text(one(R"([
+    {"op": "socketpair", "fds": ["a", "b"], "type": "dgram"},
+    {"op": "write", "fd": "a", "bytes": 100, "text": "x"},
+    {"op": "write", "fd": "a", "bytes": 100, "text": "y"},
+    {"op": "read", "fd": "b", "bytes": 1000}, {"op": "print", "text": "{result} {msg.text}"},
+    {"op": "read", "fd": "b", "bytes": 30}, {"op": "print", "text": "{result} {msg.text}"},
+    {"op": "fcntl", "fd": "b", "nonblock": true},
+    {"op": "read", "fd": "b", "bytes": 1000}, {"op": "print", "text": "{result} {errno}"}])"));
+  // The 70 bytes the 30-byte buffer could not hold are lost with their datagram.
+  CHECK(lines(run) == Lines{"100 x", "30 y", "-1 EAGAIN"});
+  // The truncated receive copies only what it returns: 50 + ceil(30 / 8) = 4.
+  CHECK(run.charged("p", "read", Primitive::copy_bytes_per_cycle) == 13 + 4);
+}
+
+TEST_CASE("unix_socket: a datagram larger than the send buffer minus 32 fails with EMSGSIZE") {
+  auto run = run_text(one(R"([
+    {"op": "socketpair", "fds": ["a", "b"], "type": "dgram", "buffer": 200},
+    {"op": "write", "fd": "a", "bytes": 169}, {"op": "print", "text": "{result} {errno}"},
+    {"op": "write", "fd": "a", "bytes": 168}, {"op": "print", "text": "{result} {errno}"}])"));
+  CHECK(lines(run) == Lines{"-1 EMSGSIZE", "168 "});
+}
+
+TEST_CASE("unix_socket: a receiver's queue takes max_dgram_qlen + 1 datagrams from others, then blocks") {
+  auto run = run_text(R"({"processes": [
+    {"name": "r", "script": [
+      {"op": "socket", "fd": "s", "type": "dgram", "max_dgram_qlen": 1},
+      {"op": "bind", "fd": "s", "path": "/tmp/r"},
+      {"op": "sleep", "time": "20us"},
+      {"op": "repeat", "count": 3, "body": [
+        {"op": "recvfrom", "fd": "s", "bytes": 10}, {"op": "print", "text": "got {msg.text} from {from}"}]}]},
+    {"name": "s", "arrival": "1us", "script": [
+      {"op": "socket", "fd": "c", "type": "dgram"},
+      {"op": "sendto", "fd": "c", "bytes": 10, "text": "1", "path": "/tmp/r"},
+      {"op": "sendto", "fd": "c", "bytes": 10, "text": "2", "path": "/tmp/r"},
+      {"op": "sendto", "fd": "c", "bytes": 10, "text": "3", "path": "/tmp/r", "timeout": 0},
+      {"op": "print", "text": "{result} {errno}"},
+      {"op": "sendto", "fd": "c", "bytes": 10, "text": "3", "path": "/tmp/r"},
+      {"op": "print", "text": "sent after waiting"}]}]})");
+  CHECK(lines(run) == Lines{"-1 EAGAIN", "got 1 from ", "got 2 from ", "sent after waiting", "got 3 from "});
+  // The waiting send looked its path up once: four sends, four lookups.
+  // (On one core the receiver keeps running after it wakes the sender, so "got 2" comes first.)
+  CHECK(run.charged("s", "sendto", Primitive::capability_lookup) == 80);
+}
+
+TEST_CASE("unix_socket: a datagram socketpair is limited by the sender's buffer, not max_dgram_qlen") {
+  auto run = run_text(one(R"([
+    {"op": "socketpair", "fds": ["a", "b"], "type": "dgram", "max_dgram_qlen": 0, "buffer": 300},
+    {"op": "fcntl", "fd": "a", "nonblock": true},
+    {"op": "write", "fd": "a", "bytes": 200}, {"op": "print", "text": "{result} {errno}"},
+    {"op": "write", "fd": "a", "bytes": 200}, {"op": "print", "text": "{result} {errno}"},
+    {"op": "write", "fd": "a", "bytes": 200}, {"op": "print", "text": "{result} {errno}"},
+    {"op": "read", "fd": "b", "bytes": 1000},
+    {"op": "write", "fd": "a", "bytes": 200}, {"op": "print", "text": "{result} {errno}"}])"));
+  // Linux lets a send start while less than the buffer is in flight: 0 then 200 < 300, not 400.
+  CHECK(lines(run) == Lines{"200 ", "200 ", "-1 EAGAIN", "200 "});
+}
+
+TEST_CASE(
+    "unix_socket: sendto errors: ENOENT, ECONNREFUSED, EPROTOTYPE, EPERM, ENOTCONN after a refused peer") {
+  auto run = run_text(one(R"([
+    {"op": "creat", "path": "/tmp/file"},
+    {"op": "socket", "fd": "st", "type": "stream"},
+    {"op": "bind", "fd": "st", "path": "/tmp/stream"},
+    {"op": "socket", "fd": "d", "type": "dgram"},
+    {"op": "bind", "fd": "d", "path": "/tmp/d"},
+    {"op": "socket", "fd": "e", "type": "dgram"},
+    {"op": "bind", "fd": "e", "path": "/tmp/e"},
+    {"op": "socket", "fd": "c", "type": "dgram"},
+    {"op": "sendto", "fd": "c", "bytes": 1, "path": "/tmp/none"}, {"op": "print", "text": "{errno}"},
+    {"op": "sendto", "fd": "c", "bytes": 1, "path": "/tmp/file"}, {"op": "print", "text": "{errno}"},
+    {"op": "sendto", "fd": "c", "bytes": 1, "path": "/tmp/stream"}, {"op": "print", "text": "{errno}"},
+    {"op": "connect", "fd": "e", "path": "/tmp/d"},
+    {"op": "sendto", "fd": "c", "bytes": 1, "path": "/tmp/e"}, {"op": "print", "text": "{errno}"},
+    {"op": "write", "fd": "c", "bytes": 1}, {"op": "print", "text": "{errno}"},
+    {"op": "connect", "fd": "c", "path": "/tmp/d"}, {"op": "print", "text": "connect {result}"},
+    {"op": "close", "fd": "d"},
+    {"op": "write", "fd": "c", "bytes": 1}, {"op": "print", "text": "{errno}"},
+    {"op": "write", "fd": "c", "bytes": 1}, {"op": "print", "text": "{errno}"},
+    {"op": "sendto", "fd": "c", "bytes": 1, "path": "/tmp/d"}, {"op": "print", "text": "{errno}"}])"));
+  CHECK(lines(run) == Lines{"ENOENT", "ECONNREFUSED", "EPROTOTYPE", "EPERM", "ENOTCONN", "connect 0",
+                            "ECONNREFUSED", "ENOTCONN", "ECONNREFUSED"});
+}
+
+TEST_CASE("unix_socket: bind, listen and accept errors") {
+  auto run = run_text(one(R"([
+    {"op": "socket", "fd": "s", "type": "stream"},
+    {"op": "listen", "fd": "s", "backlog": 1}, {"op": "print", "text": "listen unbound: {errno}"},
+    {"op": "accept", "fd": "s", "as": "c"}, {"op": "print", "text": "accept not listening: {errno}"},
+    {"op": "bind", "fd": "s", "path": "/tmp/s"}, {"op": "print", "text": "bind: {result}"},
+    {"op": "bind", "fd": "s", "path": "/tmp/s"}, {"op": "print", "text": "bind the same path: {errno}"},
+    {"op": "bind", "fd": "s", "path": "/tmp/t"}, {"op": "print", "text": "bind again: {errno}"},
+    {"op": "socket", "fd": "d", "type": "dgram"},
+    {"op": "bind", "fd": "d", "path": "/tmp/d"},
+    {"op": "listen", "fd": "d", "backlog": 1}, {"op": "print", "text": "listen dgram: {errno}"},
+    {"op": "accept", "fd": "d", "as": "c"}, {"op": "print", "text": "accept dgram: {errno}"},
+    {"op": "listen", "fd": "s", "backlog": 1},
+    {"op": "accept", "fd": "s", "as": "c", "timeout": 0}, {"op": "print", "text": "accept nothing: {errno}"},
+    {"op": "accept", "fd": "s", "as": "c", "timeout": "5us"}, {"op": "print", "text": "accept timed: {errno}"},
+    {"op": "listen", "fd": "nosuch", "backlog": 1}, {"op": "print", "text": "no descriptor: {errno}"},
+    {"op": "socketpair", "fds": ["x", "y"], "type": "stream"},
+    {"op": "bind", "fd": "x", "path": "/tmp/x"},
+    {"op": "listen", "fd": "x", "backlog": 1}, {"op": "print", "text": "listen connected: {errno}"}])"));
+  CHECK(lines(run) == Lines{"listen unbound: EINVAL", "accept not listening: EINVAL", "bind: 0",
+                            "bind the same path: EADDRINUSE", "bind again: EINVAL",
+                            "listen dgram: EOPNOTSUPP", "accept dgram: EOPNOTSUPP", "accept nothing: EAGAIN",
+                            "accept timed: EAGAIN", "no descriptor: EBADF", "listen connected: EINVAL"});
+}
+
+TEST_CASE("unix_socket: connect errors and a full backlog") {
+  auto run = run_text(one(R"([
+    {"op": "socket", "fd": "l", "type": "stream"},
+    {"op": "bind", "fd": "l", "path": "/tmp/l"},
+    {"op": "listen", "fd": "l", "backlog": 1},
+    {"op": "socket", "fd": "a", "type": "stream"},
+    {"op": "connect", "fd": "a", "path": "/tmp/l"}, {"op": "print", "text": "first: {result}"},
+    {"op": "connect", "fd": "a", "path": "/tmp/l"}, {"op": "print", "text": "again: {errno}"},
+    {"op": "connect", "fd": "l", "path": "/tmp/l"}, {"op": "print", "text": "listener: {errno}"},
+    {"op": "socket", "fd": "b", "type": "stream"},
+    {"op": "connect", "fd": "b", "path": "/tmp/l"}, {"op": "print", "text": "second: {result}"},
+    {"op": "socket", "fd": "c", "type": "stream"},
+    {"op": "fcntl", "fd": "c", "nonblock": true},
+    {"op": "connect", "fd": "c", "path": "/tmp/l"}, {"op": "print", "text": "backlog full: {errno}"},
+    {"op": "accept", "fd": "l", "as": "x"},
+    {"op": "connect", "fd": "c", "path": "/tmp/l"}, {"op": "print", "text": "after accept: {result}"},
+    {"op": "close", "fd": "l"},
+    {"op": "socket", "fd": "z", "type": "stream"},
+    {"op": "connect", "fd": "z", "path": "/tmp/l"}, {"op": "print", "text": "closed listener: {errno}"},
+    {"op": "read", "fd": "b", "bytes": 10}, {"op": "print", "text": "never accepted: {result} {errno}"},
+    {"op": "read", "fd": "b", "bytes": 10}, {"op": "print", "text": "then: {result} {errno}"},
+    {"op": "creat", "path": "/tmp/f"},
+    {"op": "connect", "fd": "z", "path": "/tmp/f"}, {"op": "print", "text": "a file: {errno}"},
+    {"op": "connect", "fd": "p", "path": "/tmp/f"}, {"op": "print", "text": "no descriptor: {errno}"}])"));
+  // Backlog 1 lets two connections wait: the queue is full when it holds MORE than the backlog.
+  CHECK(lines(run) == Lines{"first: 0", "again: EISCONN", "listener: EINVAL", "second: 0",
+                            "backlog full: EAGAIN", "after accept: 0", "closed listener: ECONNREFUSED",
+                            "never accepted: -1 ECONNRESET", "then: 0 ", "a file: ECONNREFUSED",
+                            "no descriptor: EBADF"});
+}
+
+TEST_CASE("unix_socket: a connect to a full listener waits for room, even from a connected socket") {
+  // Linux checks the listener's backlog before the caller's own state: this connect blocks for ever.
+  auto run = run_text(one(R"([
+    {"op": "socket", "fd": "l", "type": "stream"},
+    {"op": "bind", "fd": "l", "path": "/tmp/l"},
+    {"op": "listen", "fd": "l", "backlog": 0},
+    {"op": "socket", "fd": "a", "type": "stream"},
+    {"op": "connect", "fd": "a", "path": "/tmp/l"},
+    {"op": "connect", "fd": "a", "path": "/tmp/l"}])"));
+  REQUIRE(run.kernel->deadlock());
+  CHECK(run.kernel->deadlock()->waiters[0].waits_on == "unix socket 1: waiting for room in its backlog");
+}
+
+TEST_CASE("unix_socket: a blocked connect proceeds once accept makes room") {
+  auto run = run_text(R"({"processes": [
+    {"name": "server", "script": [
+      {"op": "socket", "fd": "l", "type": "stream"},
+      {"op": "bind", "fd": "l", "path": "/tmp/l"},
+      {"op": "listen", "fd": "l", "backlog": 0},
+      {"op": "sleep", "time": "50us"},
+      {"op": "accept", "fd": "l", "as": "c1"}, {"op": "print", "text": "accepted 1"},
+      {"op": "accept", "fd": "l", "as": "c2"}, {"op": "print", "text": "accepted 2"}]},
+    {"name": "client", "count": 2, "arrival": "1us", "script": [
+      {"op": "socket", "fd": "s", "type": "stream"},
+      {"op": "connect", "fd": "s", "path": "/tmp/l"},
+      {"op": "print", "text": "connected"}]}]})");
+  CHECK(lines(run) == Lines{"connected", "accepted 1", "connected", "accepted 2"});
+}
+
+TEST_CASE("unix_socket: calls on unconnected sockets, addresses on stream sockets, receive timeouts") {
+  auto run = run_text(one(R"([
+    {"op": "socketpair", "fds": ["a", "b"], "type": "stream"},
+    {"op": "socket", "fd": "s", "type": "stream"},
+    {"op": "write", "fd": "s", "bytes": 1}, {"op": "print", "text": "write: {errno}"},
+    {"op": "read", "fd": "s", "bytes": 1}, {"op": "print", "text": "read: {errno}"},
+    {"op": "sendto", "fd": "s", "bytes": 1, "path": "/tmp/f"}, {"op": "print", "text": "sendto unconnected: {errno}"},
+    {"op": "sendto", "fd": "a", "bytes": 1, "path": "/tmp/f"}, {"op": "print", "text": "sendto connected: {errno}"},
+    {"op": "recvfrom", "fd": "b", "bytes": 1, "timeout": "1us"}, {"op": "print", "text": "recvfrom: {errno}"},
+    {"op": "socket", "fd": "d", "type": "dgram"},
+    {"op": "write", "fd": "d", "bytes": 1}, {"op": "print", "text": "dgram write: {errno}"},
+    {"op": "recvfrom", "fd": "d", "bytes": 1, "timeout": 0}, {"op": "print", "text": "dgram recvfrom: {errno}"},
+    {"op": "shutdown", "fd": "d", "how": "both"},
+    {"op": "recvfrom", "fd": "d", "bytes": 1}, {"op": "print", "text": "after shutdown: {result}"},
+    {"op": "sendto", "fd": "d", "bytes": 1, "path": "/tmp/f"}, {"op": "print", "text": "after shutdown: {errno}"},
+    {"op": "shutdown", "fd": "x", "how": "both"}, {"op": "print", "text": "no descriptor: {errno}"}])"));
+  CHECK(lines(run) == Lines{"write: ENOTCONN", "read: EINVAL", "sendto unconnected: EOPNOTSUPP",
+                            "sendto connected: EISCONN", "recvfrom: EAGAIN", "dgram write: ENOTCONN",
+                            "dgram recvfrom: EAGAIN", "after shutdown: 0", "after shutdown: EPIPE",
+                            "no descriptor: EBADF"});
+}
+
+TEST_CASE("unix_socket: an echo over connect and accept, the sender's address, end of file") {
+  auto run = run_text(R"({"processes": [
+    {"name": "server", "script": [
+      {"op": "socket", "fd": "l", "type": "stream"},
+      {"op": "bind", "fd": "l", "path": "/tmp/srv"},
+      {"op": "listen", "fd": "l", "backlog": 5},
+      {"op": "accept", "fd": "l", "as": "c"},
+      {"op": "recvfrom", "fd": "c", "bytes": 64, "from": "peer"},
+      {"op": "print", "text": "server got {result} '{msg.text}' from '{peer}'"},
+      {"op": "sendto", "fd": "c", "bytes": 64, "text": "re: {msg.text}"},
+      {"op": "read", "fd": "c", "bytes": 64}, {"op": "print", "text": "server read {result}"}]},
+    {"name": "client", "arrival": "1us", "script": [
+      {"op": "socket", "fd": "s", "type": "stream"},
+      {"op": "connect", "fd": "s", "path": "/tmp/srv"},
+      {"op": "write", "fd": "s", "bytes": 64, "text": "ping"},
+      {"op": "recvfrom", "fd": "s", "bytes": 64},
+      {"op": "print", "text": "client got {result} '{msg.text}' from '{from}'"}]}]})");
+  CHECK(lines(run) ==
+        Lines{"server got 64 'ping' from ''", "client got 64 're: ping' from '/tmp/srv'", "server read 0"});
+}
+
+TEST_CASE("unix_socket: the unix_stream channel delivers exactly the bytes asked for") {
+  auto run = run_text(R"({"machine": {"cores": 2},
+    "channels": [{"name": "c", "mechanism": "unix_stream", "buffer": 4096}],
+    "processes": [
+      {"name": "tx", "script": [
+        {"op": "send", "channel": "c", "bytes": "1MiB", "text": "big"},
+        {"op": "print", "text": "sent {result}"}]},
+      {"name": "rx", "script": [
+        {"op": "recv", "channel": "c", "bytes": "1MiB"},
+        {"op": "print", "text": "received {result} {msg.text}"}]}]})");
+  CHECK(lines(run).size() == 2);
+  CHECK(run.thread("tx").result == 1048576);
+  CHECK(run.thread("rx").result == 1048576);
+  CHECK(run.kernel->console().back().text.find("received 1048576 big") == 0);
+}
+
+TEST_CASE("unix_socket: the unix_dgram channel keeps boundaries and blocks on a full queue") {
+  auto run = run_text(R"({"channels": [{"name": "c", "mechanism": "unix_dgram", "max_dgram_qlen": 0}],
+    "processes": [
+      {"name": "tx", "script": [
+        {"op": "send", "channel": "c", "bytes": 100, "text": "a"},
+        {"op": "send", "channel": "c", "bytes": 100, "text": "b", "timeout": 0},
+        {"op": "print", "text": "{errno}"},
+        {"op": "send", "channel": "c", "bytes": 212961},
+        {"op": "print", "text": "{errno}"},
+        {"op": "send", "channel": "c", "bytes": 100, "text": "b"}]},
+      {"name": "rx", "arrival": "10us", "script": [
+        {"op": "recv", "channel": "c", "bytes": 1000}, {"op": "print", "text": "{result} {msg.text}"},
+        {"op": "recv", "channel": "c", "bytes": 1000}, {"op": "print", "text": "{result} {msg.text}"}]}]})");
+  CHECK(lines(run) == Lines{"EAGAIN", "EMSGSIZE", "100 a", "100 b"});
+}
+
+TEST_CASE("unix_socket: the end-of-run listing shows live sockets like ss -x") {
+  auto run = run_text(R"({"channels": [{"name": "c", "mechanism": "unix_stream"}],
+    "processes": [{"name": "p", "script": [
+      {"op": "send", "channel": "c", "bytes": 10}]}]})");
+  auto tables = run.kernel->ipc_listing();
+  REQUIRE(tables.size() == 1);
+  CHECK(tables[0].title == "Unix domain sockets (ss -x)");
+  REQUIRE(tables[0].rows.size() == 2);
+  CHECK(tables[0].rows[0] == std::vector<std::string>{"u_str", "ESTAB", "0", "10", "*", "1", "2"});
+  CHECK(tables[0].rows[1] == std::vector<std::string>{"u_str", "ESTAB", "10", "0", "*", "2", "1"});
+}
+
+TEST_CASE("unix_socket: a blocked reader is woken across cores and charged its wakeup and copy") {
+  auto run = run_text(R"({"machine": {"cores": 2}, "processes": [
+    {"name": "w", "script": [
+      {"op": "socketpair", "fds": ["a", "b"], "type": "stream"},
+      {"op": "spawn", "process": "r", "fds": {"b": "b"}},
+      {"op": "sleep", "time": "10us"},
+      {"op": "write", "fd": "a", "bytes": 64}]},
+    {"name": "r", "spawned": true, "script": [{"op": "read", "fd": "b", "bytes": 64}]}]})");
+  // The writer wakes the reader on the idle core: wakeup 100 + ipi 1000, charged to the write.
+  CHECK(run.charged("w", "write", Primitive::wakeup) == 100);
+  CHECK(run.charged("w", "write", Primitive::ipi) == 1000);
+  CHECK(run.thread("r").result == 64);
+}
+
+TEST_CASE("unix_socket: load-time mistakes name the field and what is accepted") {
+  auto scenario = [](const std::string& op) {
+    return R"({"processes": [{"name": "p", "script": [)" + op + "]}]}";
+  };
+  CHECK(
+      load_error(scenario(R"({"op": "socketpair", "fds": ["a"], "type": "stream"})")) ==
+      "test.json: at processes.0.script.0.fds: expected two descriptor names such as [\"a\", \"b\"], got 1");
+  CHECK(load_error(scenario(R"({"op": "socketpair", "fds": ["a", "a"], "type": "stream"})")) ==
+        "test.json: at processes.0.script.0.fds.1: the two descriptors need different names");
+  CHECK(load_error(scenario(R"({"op": "socketpair", "fds": ["a", 2], "type": "stream"})")) ==
+        "test.json: at processes.0.script.0.fds.1: invalid value 2; expected a descriptor name such as "
+        "\"sock\"");
+  CHECK(load_error(scenario(R"({"op": "socket", "fd": "s", "type": "seqpacket"})")) ==
+        "test.json: at processes.0.script.0.type: unknown value \"seqpacket\"; accepted: stream, dgram");
+  CHECK(
+      load_error(scenario(R"({"op": "bind", "fd": "s", "path": "relative"})")) ==
+      "test.json: at processes.0.script.0.path: invalid path \"relative\"; expected an absolute path without "
+      "spaces, at most 107 characters, such as \"/tmp/myfifo\"");
+  CHECK(load_error(scenario(R"({"op": "recvfrom", "fd": "s", "bytes": 1, "from": "result"})")) ==
+        "test.json: at processes.0.script.0.from: invalid variable name \"result\"; use letters, digits, _ "
+        "and ., "
+        "and not a name the system calls set (result, errno, msg.*, ...)");
+  CHECK(load_error(scenario(R"({"op": "shutdown", "fd": "s", "how": "all"})")) ==
+        "test.json: at processes.0.script.0.how: unknown value \"all\"; accepted: read, write, both");
+  CHECK(load_error(scenario(R"({"op": "socket", "fd": "s", "type": "dgram", "buffer": 10})"))
+            .find("test.json: at processes.0.script.0.buffer:") == 0);
+  CHECK(load_error(R"({"channels": [{"name": "c", "mechanism": "unix_dgram", "max_dgram_qlen": -1}],
+    "processes": [{"name": "p", "script": []}]})")
+            .find("test.json: at channels.0.max_dgram_qlen:") == 0);
+}
