@@ -330,6 +330,7 @@ public:
   IoStatus call(OpContext& ctx) const override {
     MqOpenFile* file = mq_descriptor(ctx, activity, fd_);
     if (!file) return IoStatus::Done;
+    ctx.sync();
     file->nonblocking = nonblock_; // only O_NONBLOCK can change; the rest of mq_attr is ignored
     ctx.succeed(0);
     return IoStatus::Done;
@@ -414,15 +415,13 @@ const OpRegistrar register_mq_open(
         std::nullopt,
         {"O_RDONLY", "O_WRONLY", "O_RDWR"}},
        {"flags", ParamType::ObjectList, json::array(), "",
-        "a list of flags from O_CREAT (create when missing), O_EXCL (with O_CREAT: fail with EEXIST when it "
-        "exists), O_NONBLOCK (sends and receives that would block fail with EAGAIN)"},
+        "a list of strings (JSON), each one of O_CREAT (create when missing), O_EXCL (with O_CREAT: fail "
+        "with EEXIST when it exists), O_NONBLOCK (sends and receives that would block fail with EAGAIN)"},
        {"mode", ParamType::String, "0666", "", "permission bits of a queue it creates, octal (no umask)"},
        {"maxmsg", ParamType::Integer, kMsgMax, "",
-        "capacity in messages of a queue it creates (EINVAL when <= 0 or above 10; uid 0: above 65536)",
-        -9.2e18, 9.2e18},
+        "capacity in messages of a queue it creates (EINVAL when <= 0 or above 10; uid 0: above 65536)"},
        {"msgsize", ParamType::Integer, kMsgsizeMax, "bytes",
-        "largest message of a queue it creates (EINVAL when <= 0 or above 8192; uid 0: above 16 MiB)",
-        -9.2e18, 9.2e18}}},
+        "largest message of a queue it creates (EINVAL when <= 0 or above 8192; uid 0: above 16 MiB)"}}},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
        OpenSpec spec;
        spec.name = f.at("name").get<std::string>();

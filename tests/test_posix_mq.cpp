@@ -199,8 +199,10 @@ TEST_CASE("posix_mq: mq_getattr reports the queue's attributes and its count") {
     {"op": "mq_getattr", "fd": "q", "into": "attr"},
     {"op": "print", "text": "{attr.flags} {attr.maxmsg} {attr.msgsize} {attr.curmsgs}"},
     {"op": "mq_getattr", "fd": "nope", "into": "attr"}, )" +
-                                               std::string(kReport))));
-  CHECK(printed(run) == std::vector<std::string>{"0 4 128 2", "-1 EBADF"});
+                                               std::string(kReport) + R"(,
+    {"op": "mq_setattr", "fd": "nope", "nonblock": true}, )" +
+                                               kReport)));
+  CHECK(printed(run) == std::vector<std::string>{"0 4 128 2", "-1 EBADF", "-1 EBADF"});
   const IpcTable* table = mq_table(run.kernel->ipc_listing());
   REQUIRE(table != nullptr);
   CHECK(table->columns ==
@@ -233,9 +235,13 @@ TEST_CASE("posix_mq: mq_open EINVAL: sizes not above zero or above the limits; u
   std::string ops = attempt(0, 8192) + "," + attempt(10, 0) + "," + attempt(-1, 8192) + "," +
                     attempt(11, 8192) + "," + attempt(10, 8193) + "," + attempt(10, 8192) + "," +
                     attempt(1, 1);
+  // A number beyond a C long (2^64 - 1) reads as -1, as the kernel would see it: EINVAL.
+  ops += R"(, {"op": "mq_open", "name": "/q", "fd": "q", "access": "O_RDWR", "flags": ["O_CREAT"],
+             "maxmsg": 18446744073709551615}, )" +
+         std::string(kReport);
   auto user = run_text(machine(process("u", ops)));
   CHECK(printed(user) == std::vector<std::string>{"-1 EINVAL", "-1 EINVAL", "-1 EINVAL", "-1 EINVAL",
-                                                  "-1 EINVAL", "0 ", "0 "});
+                                                  "-1 EINVAL", "0 ", "0 ", "-1 EINVAL"});
   std::string root_ops = attempt(65536, 16777216) + "," + attempt(65537, 8192) + "," + attempt(10, 16777217) +
                          "," + attempt(11, 8193);
   auto root = run_text(machine(process("root", root_ops, R"("uid": 0, )")));
@@ -437,6 +443,11 @@ TEST_CASE("posix_mq: load-time mistakes name the field and what is accepted") {
                               "flags": ["O_CREAT", 1]})")) ==
         "test.json: at processes.0.script.0.flags.1: invalid value 1; expected a flag: O_CREAT, O_EXCL, "
         "O_NONBLOCK");
+  // flags is declared as a list (ParamType::ObjectList: sim/ has no list-of-strings type), so a
+  // bare string gets the generic list message.
+  CHECK(load_error(with_op(R"({"op": "mq_open", "name": "/q", "fd": "q", "access": "O_RDWR",
+                              "flags": "O_CREAT"})")) ==
+        "test.json: at processes.0.script.0.flags: invalid value \"O_CREAT\"; expected a list of objects");
   CHECK(load_error(with_op(R"({"op": "mq_open", "name": "/q", "fd": "q", "access": "O_RDWD"})")) ==
         "test.json: at processes.0.script.0.access: unknown value \"O_RDWD\" (did you mean \"O_RDWR\"?); "
         "accepted: O_RDONLY, O_WRONLY, O_RDWR");
