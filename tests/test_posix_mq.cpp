@@ -11,6 +11,7 @@
 #include "ipc.hpp"
 
 #include <doctest/doctest.h>
+#include <optional>
 
 using namespace ipcsim;
 using ipcsim::test::run_text;
@@ -56,10 +57,11 @@ const char* kOpenRw =
     R"({"op": "mq_open", "name": "/q", "fd": "q", "access": "O_RDWR", "flags": ["O_CREAT"]})";
 const char* kReport = R"({"op": "print", "text": "{result} {errno}"})";
 
-const IpcTable* mq_table(const std::vector<IpcTable>& tables) {
-  for (const auto& t : tables)
-    if (t.title == "POSIX message queues (/dev/mqueue)") return &t;
-  return nullptr;
+// The queue table of the end-of-run listing (a copy: the listing is built on each call).
+std::optional<IpcTable> mq_table(const ipcsim::test::Run& run) {
+  for (const auto& t : run.kernel->ipc_listing())
+    if (t.title == "POSIX message queues (/dev/mqueue)") return t;
+  return std::nullopt;
 }
 
 } // namespace
@@ -203,8 +205,8 @@ TEST_CASE("posix_mq: mq_getattr reports the queue's attributes and its count") {
     {"op": "mq_setattr", "fd": "nope", "nonblock": true}, )" +
                                                kReport)));
   CHECK(printed(run) == std::vector<std::string>{"0 4 128 2", "-1 EBADF", "-1 EBADF"});
-  const IpcTable* table = mq_table(run.kernel->ipc_listing());
-  REQUIRE(table != nullptr);
+  const auto table = mq_table(run);
+  REQUIRE(table);
   CHECK(table->columns ==
         std::vector<std::string>{"name", "owner", "perms", "messages", "bytes", "maxmsg", "msgsize"});
   CHECK(table->rows == std::vector<std::vector<std::string>>{{"/q", "1000", "666", "2", "30", "4", "128"}});
@@ -339,8 +341,8 @@ TEST_CASE("posix_mq: mq_unlink: ENOENT, EPERM for another user, and an open queu
                                                  "old queue 2", "new queue 0"});
   // At the end a's descriptors have closed (it exited): the unlinked queue is gone, the new one is
   // listed with its message.
-  const IpcTable* table = mq_table(run.kernel->ipc_listing());
-  REQUIRE(table != nullptr);
+  const auto table = mq_table(run);
+  REQUIRE(table);
   CHECK(table->rows == std::vector<std::vector<std::string>>{{"/q", "1000", "666", "1", "32", "3", "8192"}});
 }
 
@@ -354,8 +356,8 @@ TEST_CASE("posix_mq: the listing shows an unlinked queue while a descriptor keep
   REQUIRE(report != nullptr);
   REQUIRE(report->waiters.size() == 1);
   CHECK(report->waiters[0].waits_on == "posix mq /q: waiting for a message");
-  const IpcTable* table = mq_table(run.kernel->ipc_listing());
-  REQUIRE(table != nullptr);
+  const auto table = mq_table(run);
+  REQUIRE(table);
   CHECK(table->rows ==
         std::vector<std::vector<std::string>>{{"/q (unlinked)", "1000", "666", "0", "0", "10", "8192"}});
 }
@@ -396,8 +398,8 @@ TEST_CASE("posix_mq: the channel: priorities, EMSGSIZE both ways, a 1 MiB messag
   // 1 MiB in and out: 50 + 1048576 / 8 = 131122 cycles each way (within the 1 MiB cache).
   CHECK(run.charged("p", "send", Primitive::copy_bytes_per_cycle) == 1 + 1 + 131072);
   CHECK(run.charged("p", "recv", Primitive::copy_bytes_per_cycle) == 1 + 1 + 131072);
-  const IpcTable* table = mq_table(run.kernel->ipc_listing());
-  REQUIRE(table != nullptr);
+  const auto table = mq_table(run);
+  REQUIRE(table);
   CHECK(table->rows ==
         std::vector<std::vector<std::string>>{{"(channel c)", "0", "600", "0", "0", "10", "1024"},
                                               {"(channel big)", "0", "600", "0", "0", "1", "1048576"}});
