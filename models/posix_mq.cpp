@@ -7,10 +7,10 @@
 // mq_timedreceive; the limits (/proc/sys/fs/mqueue defaults for an unprivileged process, the hard
 // ceilings for uid 0); the copy into the kernel before the sender waits; a send to a queue with a
 // receiver waiting hands the message straight to that receiver (pipelined_send), so a woken
-// receiver always has its message. Simplified: a receiver freeing a slot wakes one waiting sender,
-// which tries again (Linux moves that sender's message into the queue for it); waiters queue in
-// arrival order (Linux orders them by scheduling priority); no umask (the mode is used as given);
-// no mq_notify; no RLIMIT_MSGQUEUE. See docs/posix-mq.md.
+// receiver always has its message; a receive from a full queue with a sender waiting moves that
+// sender's message into the freed slot and wakes it with its send done (pipelined_receive).
+// Simplified: waiters queue in arrival order (Linux orders them by scheduling priority); no umask (the mode
+// is used as given); no mq_notify; no RLIMIT_MSGQUEUE. See docs/posix-mq.md.
 #include "error.hpp"
 #include "fs.hpp"
 #include "ipc.hpp"
@@ -32,6 +32,7 @@ constexpr std::int64_t kHardMsgsizeMax = 16 * 1024 * 1024; // HARD_MSGSIZEMAX (1
 
 // Thread::op_progress bits of a send or receive in progress.
 constexpr std::uint64_t kCopiedIn = 1;  // mq_send: the message has been copied into the kernel
+constexpr std::uint64_t kQueuedFor = 2; // mq_send: a receiver queued this waiter's message for it
 constexpr std::uint64_t kDelivered = 1; // mq_receive: a sender handed a message to this waiter
 
 // The end of a receive that a sender completed while it waited (pipelined_send): copy the message
@@ -62,16 +63,19 @@ struct MqQueue {
   bool linked = true;           // still has its name
   std::uint32_t open_files = 0; // open file descriptions referring to it
   WaitQueue receivers, senders;
+  std::map<std::uint32_t, Message> waiting_sends; // by thread id: the message of each waiting sender
 
   // mq_timedsend after the descriptor and size checks: copy in, then hand the message to a waiting
   // receiver, or queue it, or wait for room.
   IoStatus send(OpContext& ctx, std::uint16_t activity, const Message& message) {
     Thread& thread = ctx.thread;
+    if (thread.op_progress & kQueuedFor) return sent(ctx);
     if (!(thread.op_progress & kCopiedIn)) {
       charge_copy(ctx, activity, message.bytes); // load_msg(): before the queue lock, once
       thread.op_progress |= kCopiedIn;
     }
     ctx.sync();
+    waiting_sends.erase(thread.id); // back from a wait: the message is ours to place again
     if (Thread* receiver = receivers.head) {
       // pipelined_send: the receiver waits only on an empty queue; it gets this message directly.
       receiver->script_locals().message = message;
@@ -87,7 +91,14 @@ struct MqQueue {
       ctx.succeed(0);
       return IoStatus::Done;
     }
-    return wait_on(ctx, senders, activity);
+    IoStatus status = wait_on(ctx, senders, activity);
+    if (status == IoStatus::Blocked) waiting_sends[thread.id] = message;
+    return status;
+  }
+
+  static IoStatus sent(OpContext& ctx) {
+    ctx.succeed(0);
+    return IoStatus::Done;
   }
 
   // mq_timedreceive after the descriptor and buffer checks.
@@ -104,8 +115,17 @@ struct MqQueue {
     bytes -= message.bytes;
     const std::uint64_t size = message.bytes;
     thread.script_locals().message = std::move(message);
-    ctx.kernel.wake_one(ctx.core, senders, &thread, activity); // there is room for one more
-    charge_copy(ctx, activity, size);                          // store_msg(): after the unlock
+    if (Thread* sender = senders.head) {
+      // pipelined_receive: the first waiting sender's message takes the freed slot.
+      auto it = waiting_sends.find(sender->id);
+      ++curmsgs;
+      bytes += it->second.bytes;
+      messages[it->second.priority].push_back(std::move(it->second));
+      waiting_sends.erase(it);
+      sender->op_progress |= kQueuedFor;
+      ctx.kernel.wake(ctx.core, *sender, &thread, activity, WaitResult::Woken);
+    }
+    charge_copy(ctx, activity, size); // store_msg(): after the unlock
     ctx.succeed(static_cast<std::int64_t>(size));
     return IoStatus::Done;
   }
@@ -255,6 +275,7 @@ public:
   MqSendOp(std::uint16_t activity, CallTimeout timeout, std::string fd, Message message)
       : SyscallOp(activity, timeout), fd_(std::move(fd)), message_(std::move(message)) {}
   IoStatus call(OpContext& ctx) const override {
+    if (ctx.thread.op_progress & kQueuedFor) return MqQueue::sent(ctx); // done while it waited
     MqOpenFile* file = mq_descriptor(ctx, activity, fd_);
     if (!file) return IoStatus::Done;
     if (!file->writable) {
@@ -547,6 +568,7 @@ class PosixMqChannel : public Channel {
 public:
   explicit PosixMqChannel(std::shared_ptr<MqQueue> queue) : queue_(std::move(queue)) {}
   IoStatus send(OpContext& ctx, std::uint16_t activity, const Message& message) override {
+    if (ctx.thread.op_progress & kQueuedFor) return MqQueue::sent(ctx);
     if (message.bytes > queue_->msgsize) {
       ctx.fail(activity, EMSGSIZE);
       return IoStatus::Done;

@@ -128,16 +128,35 @@ TEST_CASE("posix_mq: a full queue blocks the sender until a receive makes room")
   // "sent"; the third enters (150) and copies in (51) -> 1853, finds the queue full and blocks
   // (context_save 200 -> 2053). r arrives at 10000: idle_exit 1000 + dispatch 800 -> 11800,
   // mq_open -> 12050, mq_getattr -> 12300 "curmsgs 2"; mq_receive enters -> 12450, takes a
-  // message, wakes s (100) -> 12550, copies out 51 -> 12601, returns -> 12701 "got 8".
-  // r goes on: receive -> 13002 (the queue holds 1: s has not run yet), then the third receive
-  // finds the queue empty and blocks at 13152 + 200. s runs: dispatch 800 -> 14152, its send
-  // (already copied in) finds a receiver waiting and hands it over (wakeup 100) -> 14252, returns
-  // -> 14352 "sent" and exits -> 14502. r: dispatch 800 -> 15302, copy out 51 -> 15353, returns
-  // -> 15453, mq_getattr -> 15703 "curmsgs 0".
+  // message, moves s's waiting message into the freed slot and wakes s (100) -> 12550, copies out
+  // 51 -> 12601, returns -> 12701 "got 8". The queue still holds 2: r's next two receives (301
+  // each) take them without waiting -> 13303, mq_getattr -> 13553 "curmsgs 0", r exits (150) ->
+  // 13703. s: dispatch 800 -> 14503; its send was done by r: it only returns -> 14603 "sent".
   CHECK(console(run) == std::vector<std::string>{"1351 s: sent", "1652 s: sent", "12300 r: curmsgs 2",
-                                                 "12701 r: got 8", "14352 s: sent", "15703 r: curmsgs 0"});
+                                                 "12701 r: got 8", "13553 r: curmsgs 0", "14603 s: sent"});
   CHECK(run.charged("s", "mq_send", Primitive::copy_setup) == 150); // three copies in, not four
   CHECK(run.charged("s", "mq_send", Primitive::context_save) == 200);
+}
+
+TEST_CASE("posix_mq: waiting senders keep their order: a receive queues the first one's message") {
+  // Two senders block on a full queue of 1 ("a" is queued; "b" then "c" wait). The receiver's
+  // receives each take the head and move the first waiting sender's message in: a b c, no matter
+  // which sender runs first afterwards.
+  auto run = run_text(machine(
+      process("s1", R"({"op": "mq_open", "name": "/q", "fd": "q", "access": "O_WRONLY", "flags": ["O_CREAT"],
+        "maxmsg": 1}, {"op": "mq_send", "fd": "q", "bytes": 8, "text": "a"},
+        {"op": "mq_send", "fd": "q", "bytes": 8, "text": "b"})") +
+      "," +
+      process("s2", R"({"op": "mq_open", "name": "/q", "fd": "q", "access": "O_WRONLY"},
+        {"op": "mq_send", "fd": "q", "bytes": 8, "text": "c"})",
+              R"("arrival": 5000, )") +
+      "," +
+      process("r", R"({"op": "mq_open", "name": "/q", "fd": "q", "access": "O_RDONLY"},
+        {"op": "repeat", "count": 3, "body": [{"op": "mq_receive", "fd": "q", "bytes": 8192},
+        {"op": "print", "text": "{msg.text} from {msg.sender}"}]})",
+              R"("arrival": 10000, )")));
+  CHECK(printed(run) == std::vector<std::string>{"a from s1", "b from s1", "c from s2"});
+  CHECK(run.kernel->deadlock() == nullptr);
 }
 
 TEST_CASE("posix_mq: two waiting receivers get one message each, in the order they waited") {
