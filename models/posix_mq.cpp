@@ -9,8 +9,8 @@
 // receiver waiting hands the message straight to that receiver (pipelined_send), so a woken
 // receiver always has its message; a receive from a full queue with a sender waiting moves that
 // sender's message into the freed slot and wakes it with its send done (pipelined_receive).
-// Simplified: waiters queue in arrival order (Linux orders them by scheduling priority); no umask (the mode
-// is used as given); no mq_notify; no RLIMIT_MSGQUEUE. See docs/posix-mq.md.
+// Simplified: waiters queue in arrival order (Linux orders them by scheduling priority); no umask
+// (the mode is used as given); no mq_notify; no RLIMIT_MSGQUEUE. See docs/posix-mq.md.
 #include "error.hpp"
 #include "fs.hpp"
 #include "ipc.hpp"
