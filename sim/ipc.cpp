@@ -116,7 +116,9 @@ void charge_copy(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes) {
   if (bytes == 0) return;
   const CostModel& costs = ctx.kernel.model().costs;
   ctx.charge(activity, Primitive::copy_setup);
-  ctx.charge(activity, Primitive::copy_bytes_per_cycle, costs.copy_cycles(bytes));
+  // copy_cycles() already includes copy_setup: charge the rest to the byte rate.
+  ctx.charge(activity, Primitive::copy_bytes_per_cycle,
+             costs.copy_cycles(bytes) - costs.cycles(Primitive::copy_setup));
 }
 
 Step SyscallOp::execute(OpContext& ctx) const {

@@ -1,0 +1,612 @@
+// POSIX message queues (mq_overview(7)): named "/name" queues in their own namespace (Linux's
+// mqueue file system, mounted on /dev/mqueue), opened into descriptors, each message carrying a
+// priority; a receive takes the oldest message of the highest priority. Also the "posix_mq"
+// mechanism of the generic channel: a private queue per channel.
+//
+// What follows Linux (ipc/mqueue.c): the order of the checks in mq_open, mq_timedsend and
+// mq_timedreceive; the limits (/proc/sys/fs/mqueue defaults for an unprivileged process, the hard
+// ceilings for uid 0); the copy into the kernel before the sender waits; a send to a queue with a
+// receiver waiting hands the message straight to that receiver (pipelined_send), so a woken
+// receiver always has its message; a receive from a full queue with a sender waiting moves that
+// sender's message into the freed slot and wakes it with its send done (pipelined_receive).
+// Simplified: waiters queue in arrival order (Linux orders them by scheduling priority); no umask
+// (the mode is used as given); no mq_notify; no RLIMIT_MSGQUEUE. See docs/posix-mq.md.
+#include "error.hpp"
+#include "fs.hpp"
+#include "ipc.hpp"
+
+#include <cstdio>
+#include <deque>
+#include <map>
+
+namespace ipcsim {
+
+namespace {
+
+// /proc/sys/fs/mqueue defaults (mq_overview(7)): the ceilings for an unprivileged process, and
+// the attributes of a queue created without any.
+constexpr std::int64_t kMsgMax = 10;        // msg_max (and msg_default)
+constexpr std::int64_t kMsgsizeMax = 8192;  // msgsize_max (and msgsize_default)
+constexpr std::int64_t kHardMsgMax = 65536; // HARD_MSGMAX: the ceiling even for a privileged process
+constexpr std::int64_t kHardMsgsizeMax = 16 * 1024 * 1024; // HARD_MSGSIZEMAX (16 MiB)
+
+// Thread::op_progress bits of a send or receive in progress.
+constexpr std::uint64_t kCopiedIn = 1;  // mq_send: the message has been copied into the kernel
+constexpr std::uint64_t kQueuedFor = 2; // mq_send: a receiver queued this waiter's message for it
+constexpr std::uint64_t kDelivered = 1; // mq_receive: a sender handed a message to this waiter
+
+// The end of a receive that a sender completed while it waited (pipelined_send): copy the message
+// out. It needs nothing of the queue, whose descriptor another thread may have closed since.
+IoStatus finish_delivered(OpContext& ctx, std::uint16_t activity) {
+  const std::uint64_t size = ctx.thread.script_locals().message.bytes;
+  charge_copy(ctx, activity, size); // store_msg()
+  ctx.succeed(static_cast<std::int64_t>(size));
+  return IoStatus::Done;
+}
+
+// One queue: Linux's mqueue_inode_info.
+struct MqQueue {
+  MqQueue(std::string name, std::uint32_t uid, std::uint32_t gid, std::uint32_t mode, std::uint64_t maxmsg,
+          std::uint64_t msgsize)
+      : name(name), uid(uid), gid(gid), mode(mode), maxmsg(maxmsg), msgsize(msgsize),
+        receivers("posix mq " + name + ": waiting for a message"),
+        senders("posix mq " + name + ": waiting for room (full at " + std::to_string(maxmsg) + " messages)") {
+  }
+
+  std::string name;
+  std::uint32_t uid, gid, mode;
+  std::uint64_t maxmsg, msgsize;
+  // Messages by priority, highest first; FIFO within one priority (Linux: an rbtree of priority
+  // nodes, each with a list).
+  std::map<std::uint32_t, std::deque<Message>, std::greater<>> messages;
+  std::uint64_t curmsgs = 0, bytes = 0;
+  bool linked = true;           // still has its name
+  std::uint32_t open_files = 0; // open file descriptions referring to it
+  WaitQueue receivers, senders;
+  std::map<std::uint32_t, Message> waiting_sends; // by thread id: the message of each waiting sender
+
+  // mq_timedsend after the descriptor and size checks: copy in, then hand the message to a waiting
+  // receiver, or queue it, or wait for room.
+  IoStatus send(OpContext& ctx, std::uint16_t activity, const Message& message) {
+    Thread& thread = ctx.thread;
+    if (thread.op_progress & kQueuedFor) return sent(ctx);
+    if (!(thread.op_progress & kCopiedIn)) {
+      charge_copy(ctx, activity, message.bytes); // load_msg(): before the queue lock, once
+      thread.op_progress |= kCopiedIn;
+    }
+    ctx.sync();
+    waiting_sends.erase(thread.id); // back from a wait: the message is ours to place again
+    if (Thread* receiver = receivers.head) {
+      // pipelined_send: the receiver waits only on an empty queue; it gets this message directly.
+      receiver->script_locals().message = message;
+      receiver->op_progress |= kDelivered;
+      ctx.kernel.wake(ctx.core, *receiver, &thread, activity, WaitResult::Woken);
+      ctx.succeed(0);
+      return IoStatus::Done;
+    }
+    if (curmsgs < maxmsg) {
+      messages[message.priority].push_back(message);
+      ++curmsgs;
+      bytes += message.bytes;
+      ctx.succeed(0);
+      return IoStatus::Done;
+    }
+    IoStatus status = wait_on(ctx, senders, activity);
+    if (status == IoStatus::Blocked) waiting_sends[thread.id] = message;
+    return status;
+  }
+
+  static IoStatus sent(OpContext& ctx) {
+    ctx.succeed(0);
+    return IoStatus::Done;
+  }
+
+  // mq_timedreceive after the descriptor and buffer checks.
+  IoStatus receive(OpContext& ctx, std::uint16_t activity) {
+    Thread& thread = ctx.thread;
+    if (thread.op_progress & kDelivered) return finish_delivered(ctx, activity);
+    ctx.sync();
+    if (curmsgs == 0) return wait_on(ctx, receivers, activity);
+    auto first = messages.begin();
+    Message message = std::move(first->second.front());
+    first->second.pop_front();
+    if (first->second.empty()) messages.erase(first);
+    --curmsgs;
+    bytes -= message.bytes;
+    const std::uint64_t size = message.bytes;
+    thread.script_locals().message = std::move(message);
+    if (Thread* sender = senders.head) {
+      // pipelined_receive: the first waiting sender's message takes the freed slot.
+      auto it = waiting_sends.find(sender->id);
+      ++curmsgs;
+      bytes += it->second.bytes;
+      messages[it->second.priority].push_back(std::move(it->second));
+      waiting_sends.erase(it);
+      sender->op_progress |= kQueuedFor;
+      ctx.kernel.wake(ctx.core, *sender, &thread, activity, WaitResult::Woken);
+    }
+    charge_copy(ctx, activity, size); // store_msg(): after the unlock
+    ctx.succeed(static_cast<std::int64_t>(size));
+    return IoStatus::Done;
+  }
+};
+
+// An open queue description: what an mqd_t refers to.
+class MqOpenFile : public OpenFile {
+public:
+  MqOpenFile(std::shared_ptr<MqQueue> queue, bool readable, bool writable)
+      : queue(std::move(queue)), readable(readable), writable(writable) {
+    ++this->queue->open_files;
+  }
+  std::string describe() const override { return "posix mq " + queue->name; }
+  void on_last_close(OpContext&, std::uint16_t) override {
+    if (--queue->open_files == 0 && !queue->linked) { // the queue is gone: drop its messages
+      queue->messages.clear();
+      queue->curmsgs = 0;
+      queue->bytes = 0;
+    }
+  }
+  std::shared_ptr<MqQueue> queue;
+  bool readable, writable;
+};
+
+// The mqueue namespace of the kernel.
+class PosixMqState : public IpcState {
+public:
+  explicit PosixMqState(Kernel&) {}
+  std::map<std::string, std::shared_ptr<MqQueue>> names;
+  // Every queue ever made, in creation order: an unlinked queue lives while it is open, and a
+  // queue's wait queues must outlive any thread still on them.
+  std::vector<std::shared_ptr<MqQueue>> all;
+  std::vector<std::shared_ptr<MqQueue>> channels;
+
+  std::shared_ptr<MqQueue> make(std::string name, std::uint32_t uid, std::uint32_t gid, std::uint32_t mode,
+                                std::uint64_t maxmsg, std::uint64_t msgsize) {
+    all.push_back(std::make_shared<MqQueue>(std::move(name), uid, gid, mode, maxmsg, msgsize));
+    return all.back();
+  }
+
+  void list(std::vector<IpcTable>& tables) const override {
+    IpcTable table{"POSIX message queues (/dev/mqueue)",
+                   {"name", "owner", "perms", "messages", "bytes", "maxmsg", "msgsize"},
+                   {}};
+    auto row = [&](const MqQueue& q, const std::string& name) {
+      char perms[8];
+      std::snprintf(perms, sizeof perms, "%o", q.mode);
+      table.rows.push_back({name, std::to_string(q.uid), perms, std::to_string(q.curmsgs),
+                            std::to_string(q.bytes), std::to_string(q.maxmsg), std::to_string(q.msgsize)});
+    };
+    for (const auto& [name, q] : names) row(*q, name);
+    for (const auto& q : all)
+      if (!q->linked && q->open_files > 0) row(*q, q->name + " (unlinked)");
+    for (const auto& q : channels) row(*q, q->name);
+    if (!table.rows.empty()) tables.push_back(table);
+  }
+};
+
+// ---- Load-time checks ------------------------------------------------------------------------
+
+// mq_overview(7): "/somename": a slash, then 1 to 255 characters none of which is a slash.
+void check_queue_name(const std::string& name, const std::string& where, const CompileContext& ctx) {
+  bool ok = name.size() >= 2 && name.size() <= 256 && name[0] == '/' &&
+            name.find('/', 1) == std::string::npos && name.find(' ') == std::string::npos;
+  if (!ok)
+    fail_at(ctx.read.file, where,
+            "invalid queue name \"" + name +
+                "\"; expected \"/\" followed by 1 to 255 characters, none of them \"/\" or a space, such "
+                "as \"/myqueue\"");
+}
+
+bool valid_variable(const std::string& name) {
+  if (name.empty()) return false;
+  for (char c : name)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.'))
+      return false;
+  return true;
+}
+
+// The descriptor `fd` if it is a message queue, else nullptr after failing the call with EBADF.
+MqOpenFile* mq_descriptor(OpContext& ctx, std::uint16_t activity, const std::string& fd) {
+  auto* file = dynamic_cast<MqOpenFile*>(lookup_descriptor(ctx, fd));
+  if (!file) ctx.fail(activity, EBADF);
+  return file;
+}
+
+// Owner, group, other bits against the caller's uid and gid; uid 0 may do anything
+// (CAP_DAC_OVERRIDE). `want` is 4 (read), 2 (write) or 6.
+bool permitted(const MqQueue& q, const ProcessSpec& who, std::uint32_t want) {
+  if (who.uid == 0) return true;
+  std::uint32_t bits = who.uid == q.uid ? q.mode >> 6 : who.gid == q.gid ? q.mode >> 3 : q.mode;
+  return (bits & want) == want;
+}
+
+// ---- Ops -------------------------------------------------------------------------------------
+
+struct OpenSpec {
+  std::string name, fd;
+  bool read = false, write = false;
+  bool create = false, exclusive = false, nonblock = false;
+  std::uint32_t mode = 0666;
+  std::int64_t maxmsg = kMsgMax, msgsize = kMsgsizeMax;
+};
+
+class MqOpenOp : public SyscallOp {
+public:
+  MqOpenOp(std::uint16_t activity, OpenSpec spec) : SyscallOp(activity, {}), spec_(std::move(spec)) {}
+  IoStatus call(OpContext& ctx) const override {
+    PosixMqState& state = ctx.kernel.ipc<PosixMqState>();
+    const ProcessSpec& who = *ctx.thread.process->spec;
+    ctx.sync();
+    std::shared_ptr<MqQueue> queue;
+    if (auto it = state.names.find(spec_.name); it != state.names.end()) {
+      if (spec_.create && spec_.exclusive) return fail(ctx, EEXIST);
+      if (!permitted(*it->second, who, (spec_.read ? 4u : 0u) | (spec_.write ? 2u : 0u)))
+        return fail(ctx, EACCES);
+      queue = it->second;
+    } else {
+      if (!spec_.create) return fail(ctx, ENOENT);
+      const bool privileged = who.uid == 0; // CAP_SYS_RESOURCE
+      const std::int64_t max_msgs = privileged ? kHardMsgMax : kMsgMax;
+      const std::int64_t max_size = privileged ? kHardMsgsizeMax : kMsgsizeMax;
+      if (spec_.maxmsg <= 0 || spec_.msgsize <= 0 || spec_.maxmsg > max_msgs || spec_.msgsize > max_size)
+        return fail(ctx, EINVAL);
+      // The creator gets the access it asked for whatever the mode says, as with open(2).
+      queue = state.make(spec_.name, who.uid, who.gid, spec_.mode, static_cast<std::uint64_t>(spec_.maxmsg),
+                         static_cast<std::uint64_t>(spec_.msgsize));
+      state.names[spec_.name] = queue;
+    }
+    auto file = std::make_shared<MqOpenFile>(queue, spec_.read, spec_.write);
+    file->nonblocking = spec_.nonblock;
+    install_descriptor(ctx, spec_.fd, std::move(file), activity);
+    ctx.succeed(0);
+    return IoStatus::Done;
+  }
+
+private:
+  IoStatus fail(OpContext& ctx, int error) const {
+    ctx.fail(activity, error);
+    return IoStatus::Done;
+  }
+  OpenSpec spec_;
+};
+
+class MqSendOp : public SyscallOp {
+public:
+  MqSendOp(std::uint16_t activity, CallTimeout timeout, std::string fd, Message message)
+      : SyscallOp(activity, timeout), fd_(std::move(fd)), message_(std::move(message)) {}
+  IoStatus call(OpContext& ctx) const override {
+    if (ctx.thread.op_progress & kQueuedFor) return MqQueue::sent(ctx); // done while it waited
+    MqOpenFile* file = mq_descriptor(ctx, activity, fd_);
+    if (!file) return IoStatus::Done;
+    if (!file->writable) {
+      ctx.fail(activity, EBADF);
+      return IoStatus::Done;
+    }
+    if (message_.bytes > file->queue->msgsize) {
+      ctx.fail(activity, EMSGSIZE);
+      return IoStatus::Done;
+    }
+    if (file->nonblocking) ctx.thread.op_nonblocking = true;
+    Message m = message_;
+    m.sender = static_cast<std::int32_t>(ctx.thread.id);
+    return file->queue->send(ctx, activity, m);
+  }
+
+private:
+  std::string fd_;
+  Message message_;
+};
+
+class MqReceiveOp : public SyscallOp {
+public:
+  MqReceiveOp(std::uint16_t activity, CallTimeout timeout, std::string fd, std::uint64_t bytes)
+      : SyscallOp(activity, timeout), fd_(std::move(fd)), bytes_(bytes) {}
+  IoStatus call(OpContext& ctx) const override {
+    if (ctx.thread.op_progress & kDelivered) return finish_delivered(ctx, activity);
+    MqOpenFile* file = mq_descriptor(ctx, activity, fd_);
+    if (!file) return IoStatus::Done;
+    if (!file->readable) {
+      ctx.fail(activity, EBADF);
+      return IoStatus::Done;
+    }
+    if (bytes_ < file->queue->msgsize) {
+      ctx.fail(activity, EMSGSIZE);
+      return IoStatus::Done;
+    }
+    if (file->nonblocking) ctx.thread.op_nonblocking = true;
+    return file->queue->receive(ctx, activity);
+  }
+
+private:
+  std::string fd_;
+  std::uint64_t bytes_;
+};
+
+class MqGetattrOp : public SyscallOp {
+public:
+  MqGetattrOp(std::uint16_t activity, std::string fd, std::string into)
+      : SyscallOp(activity, {}), fd_(std::move(fd)), into_(std::move(into)) {}
+  IoStatus call(OpContext& ctx) const override {
+    MqOpenFile* file = mq_descriptor(ctx, activity, fd_);
+    if (!file) return IoStatus::Done;
+    ctx.sync();
+    ScriptLocals& locals = ctx.thread.script_locals();
+    locals.set(into_ + ".flags",
+               file->nonblocking ? Value{std::string("O_NONBLOCK")} : Value{std::int64_t{0}});
+    locals.set(into_ + ".maxmsg", static_cast<std::int64_t>(file->queue->maxmsg));
+    locals.set(into_ + ".msgsize", static_cast<std::int64_t>(file->queue->msgsize));
+    locals.set(into_ + ".curmsgs", static_cast<std::int64_t>(file->queue->curmsgs));
+    ctx.succeed(0);
+    return IoStatus::Done;
+  }
+
+private:
+  std::string fd_, into_;
+};
+
+class MqSetattrOp : public SyscallOp {
+public:
+  MqSetattrOp(std::uint16_t activity, std::string fd, bool nonblock)
+      : SyscallOp(activity, {}), fd_(std::move(fd)), nonblock_(nonblock) {}
+  IoStatus call(OpContext& ctx) const override {
+    MqOpenFile* file = mq_descriptor(ctx, activity, fd_);
+    if (!file) return IoStatus::Done;
+    ctx.sync();
+    file->nonblocking = nonblock_; // only O_NONBLOCK can change; the rest of mq_attr is ignored
+    ctx.succeed(0);
+    return IoStatus::Done;
+  }
+
+private:
+  std::string fd_;
+  bool nonblock_;
+};
+
+class MqCloseOp : public SyscallOp {
+public:
+  MqCloseOp(std::uint16_t activity, std::string fd) : SyscallOp(activity, {}), fd_(std::move(fd)) {}
+  IoStatus call(OpContext& ctx) const override {
+    Process& process = *ctx.thread.process;
+    for (std::size_t i = 0; i < process.fds.size(); ++i)
+      if (process.fds[i].name == fd_ && dynamic_cast<MqOpenFile*>(process.fds[i].file.get())) {
+        ctx.sync();
+        ctx.kernel.close_descriptor(ctx, process, i, activity);
+        ctx.succeed(0);
+        return IoStatus::Done;
+      }
+    ctx.fail(activity, EBADF);
+    return IoStatus::Done;
+  }
+
+private:
+  std::string fd_;
+};
+
+class MqUnlinkOp : public SyscallOp {
+public:
+  MqUnlinkOp(std::uint16_t activity, std::string name) : SyscallOp(activity, {}), name_(std::move(name)) {}
+  IoStatus call(OpContext& ctx) const override {
+    PosixMqState& state = ctx.kernel.ipc<PosixMqState>();
+    ctx.sync();
+    auto it = state.names.find(name_);
+    if (it == state.names.end()) {
+      ctx.fail(activity, ENOENT);
+      return IoStatus::Done;
+    }
+    // /dev/mqueue is a sticky directory (mode 1777): only the queue's owner or root may remove it.
+    const ProcessSpec& who = *ctx.thread.process->spec;
+    if (who.uid != 0 && who.uid != it->second->uid) {
+      ctx.fail(activity, EPERM);
+      return IoStatus::Done;
+    }
+    MqQueue& queue = *it->second;
+    queue.linked = false;
+    if (queue.open_files == 0) { // nobody has it open: it is gone now
+      queue.messages.clear();
+      queue.curmsgs = 0;
+      queue.bytes = 0;
+    }
+    state.names.erase(it);
+    ctx.succeed(0);
+    return IoStatus::Done;
+  }
+
+private:
+  std::string name_;
+};
+
+ParamSpec fd_param(const std::string& what) { return {"fd", ParamType::String, nullptr, "", what}; }
+ParamSpec name_param(const std::string& what) { return {"name", ParamType::String, nullptr, "", what}; }
+
+const std::vector<std::string> kOpenFlags{"O_CREAT", "O_EXCL", "O_NONBLOCK"};
+
+const OpRegistrar register_mq_open(
+    {"mq_open",
+     "open (or with O_CREAT create) a POSIX message queue \"/name\" into a descriptor",
+     {"mq_open op",
+      "",
+      {name_param("the queue's name: \"/\" and 1 to 255 characters other than \"/\""),
+       fd_param("the descriptor's name in the process (an existing one of that name is closed first)"),
+       {"access",
+        ParamType::Choice,
+        nullptr,
+        "",
+        "the access asked for",
+        std::nullopt,
+        std::nullopt,
+        {"O_RDONLY", "O_WRONLY", "O_RDWR"}},
+       {"flags", ParamType::ObjectList, json::array(), "",
+        "a list of strings (JSON), each one of O_CREAT (create when missing), O_EXCL (with O_CREAT: fail "
+        "with EEXIST when it exists), O_NONBLOCK (sends and receives that would block fail with EAGAIN)"},
+       {"mode", ParamType::String, "0666", "", "permission bits of a queue it creates, octal (no umask)"},
+       {"maxmsg", ParamType::Integer, kMsgMax, "",
+        "capacity in messages of a queue it creates (EINVAL when <= 0 or above 10; uid 0: above 65536)"},
+       {"msgsize", ParamType::Integer, kMsgsizeMax, "bytes",
+        "largest message of a queue it creates (EINVAL when <= 0 or above 8192; uid 0: above 16 MiB)"}}},
+     [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
+       OpenSpec spec;
+       spec.name = f.at("name").get<std::string>();
+       check_queue_name(spec.name, join_path(path, "name"), ctx);
+       spec.fd = f.at("fd").get<std::string>();
+       auto access = f.at("access").get<std::string>();
+       spec.read = access != "O_WRONLY";
+       spec.write = access != "O_RDONLY";
+       const json& flags = f.at("flags");
+       for (std::size_t i = 0; i < flags.size(); ++i) {
+         const std::string where = join_path(join_path(path, "flags"), i);
+         if (!flags[i].is_string())
+           fail_at(ctx.read.file, where,
+                   "invalid value " + flags[i].dump() + "; expected a flag: " + join_list(kOpenFlags));
+         auto flag = flags[i].get<std::string>();
+         if (flag == "O_CREAT")
+           spec.create = true;
+         else if (flag == "O_EXCL")
+           spec.exclusive = true;
+         else if (flag == "O_NONBLOCK")
+           spec.nonblock = true;
+         else
+           fail_at(ctx.read.file, where,
+                   "unknown flag \"" + flag + "\"" + did_you_mean(flag, kOpenFlags) +
+                       "; accepted: " + join_list(kOpenFlags));
+       }
+       spec.mode = read_mode(f, path, ctx);
+       spec.maxmsg = f.at("maxmsg").get<std::int64_t>();
+       spec.msgsize = f.at("msgsize").get<std::int64_t>();
+       p.ops.push_back(std::make_unique<MqOpenOp>(a, std::move(spec)));
+     }});
+
+const OpRegistrar register_mq_send(
+    {"mq_send",
+     "send a message with a priority on a POSIX queue (with a timeout: mq_timedsend); blocks while it is "
+     "full",
+     {"mq_send op",
+      "",
+      {fd_param("the queue's descriptor (opened O_WRONLY or O_RDWR)"),
+       {"bytes", ParamType::Bytes, nullptr, "bytes",
+        "the message's size (EMSGSIZE above the queue's msgsize)"},
+       {"priority", ParamType::Integer, 0, "", "0 to 32767; higher priorities are received first", 0.0,
+        32767.0},
+       {"text", ParamType::String, "", "", "text carried for print ({msg.text} at the receiver)"},
+       timeout_param()}},
+     [](const json& f, const std::string&, CompileContext& ctx, Program& p, std::uint16_t a) {
+       Message m;
+       m.bytes = read_bytes(f.at("bytes"));
+       m.priority = f.at("priority").get<std::uint32_t>();
+       m.text = f.at("text").get<std::string>();
+       p.ops.push_back(
+           std::make_unique<MqSendOp>(a, read_timeout(f, ctx.read.hz), f.at("fd").get<std::string>(), m));
+     }});
+
+const OpRegistrar register_mq_receive(
+    {"mq_receive",
+     "receive the oldest message of the highest priority (with a timeout: mq_timedreceive); {result} is "
+     "its size, {msg.priority} {msg.text} {msg.bytes} {msg.sender} describe it",
+     {"mq_receive op",
+      "",
+      {fd_param("the queue's descriptor (opened O_RDONLY or O_RDWR)"),
+       {"bytes", ParamType::Bytes, nullptr, "bytes",
+        "the buffer's size (EMSGSIZE below the queue's msgsize)"},
+       timeout_param()}},
+     [](const json& f, const std::string&, CompileContext& ctx, Program& p, std::uint16_t a) {
+       p.ops.push_back(std::make_unique<MqReceiveOp>(
+           a, read_timeout(f, ctx.read.hz), f.at("fd").get<std::string>(), read_bytes(f.at("bytes"))));
+     }});
+
+const OpRegistrar register_mq_getattr(
+    {"mq_getattr",
+     "read a queue's attributes into INTO.flags (O_NONBLOCK or 0), INTO.maxmsg, INTO.msgsize, INTO.curmsgs",
+     {"mq_getattr op",
+      "",
+      {fd_param("the queue's descriptor"),
+       {"into", ParamType::String, nullptr, "",
+        "prefix of the script variables set (letters, digits, _ and .)"}}},
+     [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
+       auto into = f.at("into").get<std::string>();
+       if (!valid_variable(into) || into.rfind("msg", 0) == 0)
+         fail_at(ctx.read.file, join_path(path, "into"),
+                 "invalid variable prefix \"" + into +
+                     "\"; use letters, digits, _ and . (not starting with \"msg\"), such as \"attr\"");
+       for (const char* field : {".flags", ".maxmsg", ".msgsize", ".curmsgs"})
+         ctx.assigned.push_back(into + field);
+       p.ops.push_back(std::make_unique<MqGetattrOp>(a, f.at("fd").get<std::string>(), into));
+     }});
+
+const OpRegistrar register_mq_setattr(
+    {"mq_setattr",
+     "set or clear O_NONBLOCK on a queue's descriptor (the only attribute mq_setattr changes)",
+     {"mq_setattr op",
+      "",
+      {fd_param("the queue's descriptor"),
+       {"nonblock", ParamType::Bool, nullptr, "",
+        "true: sends and receives that would block fail with EAGAIN"}}},
+     [](const json& f, const std::string&, CompileContext&, Program& p, std::uint16_t a) {
+       p.ops.push_back(
+           std::make_unique<MqSetattrOp>(a, f.at("fd").get<std::string>(), f.at("nonblock").get<bool>()));
+     }});
+
+const OpRegistrar
+    register_mq_close({"mq_close",
+                       "close a queue's descriptor (the queue and its messages stay until unlinked)",
+                       {"mq_close op", "", {fd_param("the queue's descriptor")}},
+                       [](const json& f, const std::string&, CompileContext&, Program& p, std::uint16_t a) {
+                         p.ops.push_back(std::make_unique<MqCloseOp>(a, f.at("fd").get<std::string>()));
+                       }});
+
+const OpRegistrar register_mq_unlink(
+    {"mq_unlink",
+     "remove a queue's name; the queue lives on until its last descriptor closes",
+     {"mq_unlink op", "", {name_param("the queue's name")}},
+     [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
+       auto name = f.at("name").get<std::string>();
+       check_queue_name(name, join_path(path, "name"), ctx);
+       p.ops.push_back(std::make_unique<MqUnlinkOp>(a, name));
+     }});
+
+// ---- The generic channel ---------------------------------------------------------------------
+
+class PosixMqChannel : public Channel {
+public:
+  explicit PosixMqChannel(std::shared_ptr<MqQueue> queue) : queue_(std::move(queue)) {}
+  IoStatus send(OpContext& ctx, std::uint16_t activity, const Message& message) override {
+    if (ctx.thread.op_progress & kQueuedFor) return MqQueue::sent(ctx);
+    if (message.bytes > queue_->msgsize) {
+      ctx.fail(activity, EMSGSIZE);
+      return IoStatus::Done;
+    }
+    return queue_->send(ctx, activity, message);
+  }
+  IoStatus recv(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes) override {
+    if (ctx.thread.op_progress & kDelivered) return finish_delivered(ctx, activity);
+    if (bytes < queue_->msgsize) {
+      ctx.fail(activity, EMSGSIZE);
+      return IoStatus::Done;
+    }
+    return queue_->receive(ctx, activity);
+  }
+
+private:
+  std::shared_ptr<MqQueue> queue_;
+};
+
+const MechanismRegistrar register_posix_mq(
+    {"posix_mq",
+     "POSIX message queue (mq_send / mq_receive): the highest priority first, FIFO within a priority",
+     ParamTable{"posix_mq channel",
+                "",
+                {{"maxmsg", ParamType::Integer, kMsgMax, "", "capacity in messages (senders block when full)",
+                  1.0, static_cast<double>(kHardMsgMax)},
+                 {"msgsize", ParamType::Bytes, kMsgsizeMax, "bytes",
+                  "largest message; recv needs a buffer at least this big (EMSGSIZE)", 1.0,
+                  static_cast<double>(kHardMsgsizeMax)}}},
+     nullptr, [](const ChannelSpec& spec, Kernel& kernel) -> std::unique_ptr<Channel> {
+       PosixMqState& state = kernel.ipc<PosixMqState>();
+       auto queue =
+           state.make("(channel " + spec.name + ")", 0, 0, 0600,
+                      spec.params.at("maxmsg").get<std::uint64_t>(), read_bytes(spec.params.at("msgsize")));
+       state.channels.push_back(queue);
+       return std::make_unique<PosixMqChannel>(queue);
+     }});
+
+} // namespace
+
+} // namespace ipcsim

@@ -1,0 +1,511 @@
+// POSIX message queues (models/posix_mq.cpp): every rule and error of docs/posix-mq.md, with exact
+// cycle counts under the teaching preset where the timeline is short enough to work out by hand.
+//
+// Teaching preset (models/costs/teaching.json): a system call is trap_enter 100 + syscall_dispatch
+// 50 on entry and trap_exit 100 on return (250 in all); a copy of n bytes is copy_setup 50 +
+// ceil(n / 8); a dispatch is sched_pick 100 + context_restore 200 (+ address_space_switch 500 when
+// another process's space was loaded); a block costs context_save 200; a wakeup 100; a timer
+// firing timer_interrupt 500. Processes here have "working_set_pages": 0, so no TLB refills.
+#include "error.hpp"
+#include "harness.hpp"
+#include "ipc.hpp"
+
+#include <doctest/doctest.h>
+#include <optional>
+
+using namespace ipcsim;
+using ipcsim::test::run_text;
+
+namespace {
+
+// A scenario on one teaching core; `processes` is the JSON list's inside.
+std::string machine(const std::string& processes, const std::string& extra = "") {
+  return R"({"machine": {"costs": "teaching"}, )" + extra + R"("processes": [)" + processes + "]}";
+}
+
+// One process named `name` running `ops` (the list's inside), with no TLB refills.
+std::string process(const std::string& name, const std::string& ops, const std::string& extra = "") {
+  return R"({"name": ")" + name + R"(", "working_set_pages": 0, )" + extra + R"("script": [)" + ops + "]}";
+}
+
+// The console as "CYCLE THREAD: TEXT" lines.
+std::vector<std::string> console(const ipcsim::test::Run& run) {
+  std::vector<std::string> lines;
+  for (const auto& line : run.kernel->console())
+    lines.push_back(std::to_string(line.at) + " " + run.kernel->threads()[line.thread].display_name() + ": " +
+                    line.text);
+  return lines;
+}
+
+// The text of every console line, without times.
+std::vector<std::string> printed(const ipcsim::test::Run& run) {
+  std::vector<std::string> lines;
+  for (const auto& line : run.kernel->console()) lines.push_back(line.text);
+  return lines;
+}
+
+std::string load_error(const std::string& text) {
+  try {
+    load_scenario_text(text, "test.json", {});
+  } catch (const UserError& e) {
+    return e.what();
+  }
+  return "<no error>";
+}
+
+const char* kOpenRw =
+    R"({"op": "mq_open", "name": "/q", "fd": "q", "access": "O_RDWR", "flags": ["O_CREAT"]})";
+const char* kReport = R"({"op": "print", "text": "{result} {errno}"})";
+
+// The queue table of the end-of-run listing (a copy: the listing is built on each call).
+std::optional<IpcTable> mq_table(const ipcsim::test::Run& run) {
+  for (const auto& t : run.kernel->ipc_listing())
+    if (t.title == "POSIX message queues (/dev/mqueue)") return t;
+  return std::nullopt;
+}
+
+} // namespace
+
+TEST_CASE("posix_mq: open, send, receive: the message, its size and the exact cycles") {
+  auto run = run_text(machine(process("p", std::string(kOpenRw) + R"(,
+    {"op": "mq_send", "fd": "q", "bytes": 100, "priority": 3, "text": "hello"},
+    {"op": "mq_receive", "fd": "q", "bytes": 8192},
+    {"op": "print", "text": "{result} {msg.text} {msg.priority} {msg.bytes} {msg.sender}"})")));
+  // dispatch 100 + 200 + 500 = 800; mq_open 250 -> 1050; mq_send 250 + copy in (50 + ceil(100/8)
+  // = 13) = 313 -> 1363; mq_receive 250 + copy out 63 = 313 -> 1676.
+  CHECK(console(run) == std::vector<std::string>{"1676 p: 100 hello 3 100 p"});
+  CHECK(run.charged("p", "mq_send", Primitive::copy_setup) == 50);
+  CHECK(run.charged("p", "mq_send", Primitive::copy_bytes_per_cycle) == 13);
+  CHECK(run.charged("p", "mq_receive", Primitive::copy_setup) == 50);
+  CHECK(run.charged("p", "mq_receive", Primitive::copy_bytes_per_cycle) == 13);
+  CHECK(run.charged("p", "mq_open", Primitive::trap_enter) == 100);
+  CHECK(run.charged("p", "mq_open", Primitive::copy_setup) == 0);
+}
+
+TEST_CASE("posix_mq: the highest priority first, FIFO within one priority") {
+  std::string ops = kOpenRw;
+  for (auto [prio, text] : std::vector<std::pair<int, std::string>>{
+           {1, "a"}, {5, "b"}, {1, "c"}, {5, "d"}, {0, "e"}, {32767, "f"}})
+    ops += R"(, {"op": "mq_send", "fd": "q", "bytes": 8, "priority": )" + std::to_string(prio) +
+           R"(, "text": ")" + text + R"("})";
+  ops += R"(, {"op": "repeat", "count": 6, "body": [{"op": "mq_receive", "fd": "q", "bytes": 8192},
+             {"op": "print", "text": "{msg.priority} {msg.text}"}]})";
+  auto run = run_text(machine(process("p", ops)));
+  CHECK(printed(run) == std::vector<std::string>{"32767 f", "5 b", "5 d", "1 a", "1 c", "0 e"});
+}
+
+TEST_CASE("posix_mq: a send wakes a waiting receiver and hands it the message") {
+  auto run = run_text(
+      machine(process("r", std::string(kOpenRw) + R"(, {"op": "mq_receive", "fd": "q", "bytes": 8192},
+        {"op": "print", "text": "{result} {msg.text} from {msg.sender}"})") +
+              "," +
+              process("s", R"({"op": "mq_open", "name": "/q", "fd": "q", "access": "O_WRONLY"},
+        {"op": "mq_send", "fd": "q", "bytes": 64, "text": "x"}, {"op": "print", "text": "sent {result}"})",
+                      R"("arrival": 5000, )")));
+  // r: dispatch 800, mq_open -> 1050, mq_receive enters (150) -> 1200, empty: blocks, context_save
+  // 200 -> 1400, the core idles. s arrives at 5000: idle_exit 1000 + dispatch 800 -> 6800, mq_open
+  // -> 7050, mq_send enters -> 7200, copies 50 + 8 -> 7258, hands the message to r, wakeup 100 ->
+  // 7358, returns (100) -> 7458: "sent 0". s exits (trap_enter + dispatch 150) -> 7608; r is
+  // dispatched (800) -> 8408, copies out 58 -> 8466, returns (100) -> 8566.
+  CHECK(console(run) == std::vector<std::string>{"7458 s: sent 0", "8566 r: 64 x from s"});
+  CHECK(run.charged("s", "mq_send", Primitive::wakeup) == 100);
+  CHECK(run.charged("r", "mq_receive", Primitive::copy_bytes_per_cycle) == 8);
+}
+
+TEST_CASE("posix_mq: a full queue blocks the sender until a receive makes room") {
+  auto run = run_text(machine(
+      process("s", R"({"op": "mq_open", "name": "/q", "fd": "q", "access": "O_WRONLY", "flags": ["O_CREAT"],
+        "maxmsg": 2}, {"op": "repeat", "count": 3, "body": [{"op": "mq_send", "fd": "q", "bytes": 8, "text": "m"},
+        {"op": "print", "text": "sent"}]})") +
+      "," +
+      process("r", R"({"op": "mq_open", "name": "/q", "fd": "q", "access": "O_RDONLY"},
+        {"op": "mq_getattr", "fd": "q", "into": "a"}, {"op": "print", "text": "curmsgs {a.curmsgs}"},
+        {"op": "mq_receive", "fd": "q", "bytes": 8192}, {"op": "print", "text": "got {result}"},
+        {"op": "mq_receive", "fd": "q", "bytes": 8192}, {"op": "mq_receive", "fd": "q", "bytes": 8192},
+        {"op": "mq_getattr", "fd": "q", "into": "a"}, {"op": "print", "text": "curmsgs {a.curmsgs}"})",
+              R"("arrival": 10000, )")));
+  // s: dispatch 800, mq_open -> 1050, two sends of 8 bytes (250 + 51 each) -> 1351 "sent", 1652
+  // "sent"; the third enters (150) and copies in (51) -> 1853, finds the queue full and blocks
+  // (context_save 200 -> 2053). r arrives at 10000: idle_exit 1000 + dispatch 800 -> 11800,
+  // mq_open -> 12050, mq_getattr -> 12300 "curmsgs 2"; mq_receive enters -> 12450, takes a
+  // message, moves s's waiting message into the freed slot and wakes s (100) -> 12550, copies out
+  // 51 -> 12601, returns -> 12701 "got 8". The queue still holds 2: r's next two receives (301
+  // each) take them without waiting -> 13303, mq_getattr -> 13553 "curmsgs 0", r exits (150) ->
+  // 13703. s: dispatch 800 -> 14503; its send was done by r: it only returns -> 14603 "sent".
+  CHECK(console(run) == std::vector<std::string>{"1351 s: sent", "1652 s: sent", "12300 r: curmsgs 2",
+                                                 "12701 r: got 8", "13553 r: curmsgs 0", "14603 s: sent"});
+  CHECK(run.charged("s", "mq_send", Primitive::copy_setup) == 150); // three copies in, not four
+  CHECK(run.charged("s", "mq_send", Primitive::context_save) == 200);
+}
+
+TEST_CASE("posix_mq: waiting senders keep their order: a receive queues the first one's message") {
+  // Two senders block on a full queue of 1 ("a" is queued; "b" then "c" wait). The receiver's
+  // receives each take the head and move the first waiting sender's message in: a b c, no matter
+  // which sender runs first afterwards.
+  auto run = run_text(machine(
+      process("s1", R"({"op": "mq_open", "name": "/q", "fd": "q", "access": "O_WRONLY", "flags": ["O_CREAT"],
+        "maxmsg": 1}, {"op": "mq_send", "fd": "q", "bytes": 8, "text": "a"},
+        {"op": "mq_send", "fd": "q", "bytes": 8, "text": "b"})") +
+      "," +
+      process("s2", R"({"op": "mq_open", "name": "/q", "fd": "q", "access": "O_WRONLY"},
+        {"op": "mq_send", "fd": "q", "bytes": 8, "text": "c"})",
+              R"("arrival": 5000, )") +
+      "," +
+      process("r", R"({"op": "mq_open", "name": "/q", "fd": "q", "access": "O_RDONLY"},
+        {"op": "repeat", "count": 3, "body": [{"op": "mq_receive", "fd": "q", "bytes": 8192},
+        {"op": "print", "text": "{msg.text} from {msg.sender}"}]})",
+              R"("arrival": 10000, )")));
+  CHECK(printed(run) == std::vector<std::string>{"a from s1", "b from s1", "c from s2"});
+  CHECK(run.kernel->deadlock() == nullptr);
+}
+
+TEST_CASE("posix_mq: two waiting receivers get one message each, in the order they waited") {
+  auto run = run_text(machine(
+      process("r", R"({"op": "mq_open", "name": "/q", "fd": "q", "access": "O_RDONLY", "flags": ["O_CREAT"]},
+        {"op": "mq_receive", "fd": "q", "bytes": 8192}, {"op": "print", "text": "{msg.text}"})",
+              R"("count": 2, )") +
+      "," +
+      process("s", R"({"op": "mq_open", "name": "/q", "fd": "q", "access": "O_WRONLY"},
+        {"op": "mq_send", "fd": "q", "bytes": 8, "text": "one"},
+        {"op": "mq_send", "fd": "q", "bytes": 8, "text": "two"})",
+              R"("arrival": 10000, )")));
+  CHECK(printed(run) == std::vector<std::string>{"one", "two"});
+  CHECK(run.kernel->console()[0].thread == run.thread("r[0]").id);
+  CHECK(run.kernel->console()[1].thread == run.thread("r[1]").id);
+}
+
+TEST_CASE("posix_mq: mq_timedreceive on an empty queue and mq_timedsend on a full one give ETIMEDOUT") {
+  auto run = run_text(machine(process("p", R"({"op": "mq_open", "name": "/q", "fd": "q", "access": "O_RDWR",
+      "flags": ["O_CREAT"], "maxmsg": 1},
+    {"op": "mq_receive", "fd": "q", "bytes": 8192, "timeout": 2000}, )" +
+                                               std::string(kReport) + R"(,
+    {"op": "mq_send", "fd": "q", "bytes": 8},
+    {"op": "mq_send", "fd": "q", "bytes": 8, "timeout": "3us"}, )" +
+                                               kReport)));
+  // dispatch 800, mq_open -> 1050; mq_receive enters -> 1200 (deadline 3200), blocks (200) ->
+  // 1400, idle. At 3200 the timer fires: timer_interrupt 500 + wakeup 100 -> 3800, idle_exit 1000
+  // + sched_pick 100 + context_restore 200 (its own space is still loaded) -> 5100, ETIMEDOUT,
+  // returns -> 5200. mq_send -> 5501. The timed send enters -> 5651, copies 51 -> 5702 (deadline
+  // 5651 + 3000 = 8651), blocks -> 5902; at 8651: 500 + 100 + 1000 + 300 -> 10551, returns ->
+  // 10651.
+  CHECK(console(run) == std::vector<std::string>{"5200 p: -1 ETIMEDOUT", "10651 p: -1 ETIMEDOUT"});
+  CHECK(run.charged("p", "timer", Primitive::timer_interrupt) == 1000);
+}
+
+TEST_CASE("posix_mq: O_NONBLOCK, mq_setattr and a zero timeout turn every wait into EAGAIN") {
+  auto run = run_text(machine(process("p", R"({"op": "mq_open", "name": "/q", "fd": "q", "access": "O_RDWR",
+      "flags": ["O_CREAT", "O_NONBLOCK"], "maxmsg": 1},
+    {"op": "mq_getattr", "fd": "q", "into": "a"}, {"op": "print", "text": "flags {a.flags}"},
+    {"op": "mq_receive", "fd": "q", "bytes": 8192}, )" +
+                                               std::string(kReport) + R"(,
+    {"op": "mq_send", "fd": "q", "bytes": 8}, {"op": "mq_send", "fd": "q", "bytes": 8}, )" +
+                                               kReport + R"(,
+    {"op": "mq_setattr", "fd": "q", "nonblock": false},
+    {"op": "mq_getattr", "fd": "q", "into": "a"}, {"op": "print", "text": "flags {a.flags}"},
+    {"op": "mq_send", "fd": "q", "bytes": 8, "timeout": 0}, )" +
+                                               kReport + R"(,
+    {"op": "mq_receive", "fd": "q", "bytes": 8192}, {"op": "mq_receive", "fd": "q", "bytes": 8192, "timeout": 0}, )" +
+                                               kReport)));
+  CHECK(printed(run) == std::vector<std::string>{"flags O_NONBLOCK", "-1 EAGAIN", "-1 EAGAIN", "flags 0",
+                                                 "-1 EAGAIN", "-1 EAGAIN"});
+  // A send that fails with EAGAIN has still copied its message in (Linux's load_msg comes first).
+  CHECK(run.charged("p", "mq_send", Primitive::copy_setup) == 150);
+  CHECK(run.thread("p").blocked_cycles == 0);
+}
+
+TEST_CASE("posix_mq: mq_getattr reports the queue's attributes and its count") {
+  auto run = run_text(machine(process("p", R"({"op": "mq_open", "name": "/q", "fd": "q", "access": "O_RDWR",
+      "flags": ["O_CREAT"], "maxmsg": 4, "msgsize": 128},
+    {"op": "mq_send", "fd": "q", "bytes": 10}, {"op": "mq_send", "fd": "q", "bytes": 20},
+    {"op": "mq_getattr", "fd": "q", "into": "attr"},
+    {"op": "print", "text": "{attr.flags} {attr.maxmsg} {attr.msgsize} {attr.curmsgs}"},
+    {"op": "mq_getattr", "fd": "nope", "into": "attr"}, )" +
+                                               std::string(kReport) + R"(,
+    {"op": "mq_setattr", "fd": "nope", "nonblock": true}, )" +
+                                               kReport)));
+  CHECK(printed(run) == std::vector<std::string>{"0 4 128 2", "-1 EBADF", "-1 EBADF"});
+  const auto table = mq_table(run);
+  REQUIRE(table);
+  CHECK(table->columns ==
+        std::vector<std::string>{"name", "owner", "perms", "messages", "bytes", "maxmsg", "msgsize"});
+  CHECK(table->rows == std::vector<std::vector<std::string>>{{"/q", "1000", "666", "2", "30", "4", "128"}});
+}
+
+TEST_CASE("posix_mq: mq_open errors: ENOENT, EEXIST, and O_CREAT alone opens the existing queue") {
+  auto run = run_text(machine(process("p", R"(
+    {"op": "mq_open", "name": "/q", "fd": "q", "access": "O_RDWR"}, )" +
+                                               std::string(kReport) + R"(,
+    {"op": "mq_open", "name": "/q", "fd": "q", "access": "O_RDWR", "flags": ["O_CREAT", "O_EXCL"]}, )" +
+                                               kReport + R"(,
+    {"op": "mq_send", "fd": "q", "bytes": 8, "text": "kept"},
+    {"op": "mq_open", "name": "/q", "fd": "q2", "access": "O_RDWR", "flags": ["O_CREAT", "O_EXCL"]}, )" +
+                                               kReport + R"(,
+    {"op": "mq_open", "name": "/q", "fd": "q2", "access": "O_RDONLY", "flags": ["O_CREAT"], "maxmsg": 99}, )" +
+                                               kReport + R"(,
+    {"op": "mq_getattr", "fd": "q2", "into": "a"}, {"op": "print", "text": "{a.maxmsg} {a.curmsgs}"},
+    {"op": "mq_receive", "fd": "q2", "bytes": 8192}, {"op": "print", "text": "{msg.text}"})")));
+  CHECK(printed(run) == std::vector<std::string>{"-1 ENOENT", "0 ", "-1 EEXIST", "0 ", "10 1", "kept"});
+}
+
+TEST_CASE("posix_mq: mq_open EINVAL: sizes not above zero or above the limits; uid 0 up to the hard ones") {
+  auto attempt = [](int maxmsg, long long msgsize) {
+    return R"({"op": "mq_open", "name": "/q", "fd": "q", "access": "O_RDWR", "flags": ["O_CREAT"], "maxmsg": )" +
+           std::to_string(maxmsg) + R"(, "msgsize": )" + std::to_string(msgsize) + "}, " + kReport +
+           R"(, {"op": "mq_unlink", "name": "/q"})";
+  };
+  std::string ops = attempt(0, 8192) + "," + attempt(10, 0) + "," + attempt(-1, 8192) + "," +
+                    attempt(11, 8192) + "," + attempt(10, 8193) + "," + attempt(10, 8192) + "," +
+                    attempt(1, 1);
+  // A number beyond a C long (2^64 - 1) reads as -1, as the kernel would see it: EINVAL.
+  ops += R"(, {"op": "mq_open", "name": "/q", "fd": "q", "access": "O_RDWR", "flags": ["O_CREAT"],
+             "maxmsg": 18446744073709551615}, )" +
+         std::string(kReport);
+  auto user = run_text(machine(process("u", ops)));
+  CHECK(printed(user) == std::vector<std::string>{"-1 EINVAL", "-1 EINVAL", "-1 EINVAL", "-1 EINVAL",
+                                                  "-1 EINVAL", "0 ", "0 ", "-1 EINVAL"});
+  std::string root_ops = attempt(65536, 16777216) + "," + attempt(65537, 8192) + "," + attempt(10, 16777217) +
+                         "," + attempt(11, 8193);
+  auto root = run_text(machine(process("root", root_ops, R"("uid": 0, )")));
+  CHECK(printed(root) == std::vector<std::string>{"0 ", "-1 EINVAL", "-1 EINVAL", "0 "});
+}
+
+TEST_CASE("posix_mq: mq_open EACCES: owner, group and other bits; the creator and uid 0 pass") {
+  auto open = [](const std::string& access) {
+    return R"({"op": "mq_open", "name": "/q", "fd": "q", "access": ")" + access + R"("}, )" + kReport;
+  };
+  auto run = run_text(machine(
+      process("owner", R"({"op": "mq_open", "name": "/q", "fd": "q", "access": "O_RDWR", "flags": ["O_CREAT"],
+        "mode": "0000"}, )" +
+                           std::string(kReport) + R"(, {"op": "mq_close", "fd": "q"},
+        {"op": "mq_unlink", "name": "/q"},
+        {"op": "mq_open", "name": "/q", "fd": "q", "access": "O_RDWR", "flags": ["O_CREAT"], "mode": "0640"},
+        {"op": "sleep", "time": 100000}, )" +
+                           open("O_RDWR") + "," + open("O_RDONLY")) +
+      "," +
+      process("group", open("O_RDONLY") + "," + open("O_WRONLY") + "," + open("O_RDWR"),
+              R"("arrival": 20000, "uid": 1001, "gid": 1000, )") +
+      "," + process("other", open("O_RDONLY"), R"("arrival": 30000, "uid": 1002, "gid": 1002, )") + "," +
+      process("root", open("O_RDWR"), R"("arrival": 40000, "uid": 0, "gid": 0, )")));
+  CHECK(printed(run) ==
+        std::vector<std::string>{"0 ", "0 ", "-1 EACCES", "-1 EACCES", "-1 EACCES", "0 ", "0 ", "0 "});
+  // owner: created with mode 0000 and still got O_RDWR; then the 0640 queue: the group may read
+  // only, others nothing, root anything; the owner may read and write its own.
+  CHECK(console(run)[6].find("owner") != std::string::npos);
+}
+
+TEST_CASE("posix_mq: EBADF on a descriptor without the access, or not a queue; EMSGSIZE both ways") {
+  auto run = run_text(machine(process("p", R"(
+    {"op": "mq_open", "name": "/q", "fd": "w", "access": "O_WRONLY", "flags": ["O_CREAT"], "msgsize": 64},
+    {"op": "mq_open", "name": "/q", "fd": "r", "access": "O_RDONLY"},
+    {"op": "mq_receive", "fd": "w", "bytes": 64}, )" +
+                                               std::string(kReport) + R"(,
+    {"op": "mq_send", "fd": "r", "bytes": 8}, )" +
+                                               kReport + R"(,
+    {"op": "mq_send", "fd": "none", "bytes": 8}, )" +
+                                               kReport + R"(,
+    {"op": "mq_send", "fd": "w", "bytes": 65}, )" +
+                                               kReport + R"(,
+    {"op": "mq_send", "fd": "w", "bytes": 64, "text": "full size"}, )" +
+                                               kReport + R"(,
+    {"op": "mq_receive", "fd": "r", "bytes": 63}, )" +
+                                               kReport + R"(,
+    {"op": "mq_receive", "fd": "r", "bytes": 64}, )" +
+                                               kReport + R"(,
+    {"op": "read", "fd": "r", "bytes": 64}, )" +
+                                               kReport + R"(,
+    {"op": "write", "fd": "w", "bytes": 8}, )" +
+                                               kReport)));
+  CHECK(printed(run) == std::vector<std::string>{"-1 EBADF", "-1 EBADF", "-1 EBADF", "-1 EMSGSIZE", "0 ",
+                                                 "-1 EMSGSIZE", "64 ", "-1 EBADF", "-1 EBADF"});
+  // A failed check comes before the copy: only the one good send copied anything in.
+  CHECK(run.charged("p", "mq_send", Primitive::copy_setup) == 50);
+}
+
+TEST_CASE("posix_mq: mq_close and close; a closed descriptor is EBADF; the queue keeps its messages") {
+  auto run = run_text(machine(process("p", std::string(kOpenRw) + R"(,
+    {"op": "mq_send", "fd": "q", "bytes": 8, "text": "stays"},
+    {"op": "mq_close", "fd": "q"}, )" + kReport +
+                                               R"(,
+    {"op": "mq_close", "fd": "q"}, )" + kReport +
+                                               R"(,
+    {"op": "mq_send", "fd": "q", "bytes": 8}, )" +
+                                               kReport + R"(,
+    {"op": "mq_open", "name": "/q", "fd": "q", "access": "O_RDONLY"},
+    {"op": "close", "fd": "q"}, )" + kReport + R"(,
+    {"op": "mq_open", "name": "/q", "fd": "q", "access": "O_RDONLY"},
+    {"op": "mq_receive", "fd": "q", "bytes": 8192}, {"op": "print", "text": "{msg.text}"})")));
+  CHECK(printed(run) == std::vector<std::string>{"0 ", "-1 EBADF", "-1 EBADF", "0 ", "stays"});
+}
+
+TEST_CASE("posix_mq: mq_unlink: ENOENT, EPERM for another user, and an open queue lives on unnamed") {
+  auto run = run_text(machine(process("a", std::string(kOpenRw) + R"(,
+        {"op": "mq_send", "fd": "q", "bytes": 8, "text": "old"},
+        {"op": "sleep", "time": 20000},
+        {"op": "mq_unlink", "name": "/q"}, )" + kReport +
+                                               R"(,
+        {"op": "mq_unlink", "name": "/q"}, )" + kReport +
+                                               R"(,
+        {"op": "mq_open", "name": "/q", "fd": "x", "access": "O_RDWR"}, )" +
+                                               kReport + R"(,
+        {"op": "mq_send", "fd": "q", "bytes": 16}, )" +
+                                               kReport + R"(,
+        {"op": "mq_getattr", "fd": "q", "into": "old"}, {"op": "print", "text": "old queue {old.curmsgs}"},
+        {"op": "mq_open", "name": "/q", "fd": "n", "access": "O_RDWR", "flags": ["O_CREAT"], "maxmsg": 3},
+        {"op": "mq_getattr", "fd": "n", "into": "new"}, {"op": "print", "text": "new queue {new.curmsgs}"},
+        {"op": "mq_send", "fd": "n", "bytes": 32})") +
+                              "," +
+                              process("b", R"({"op": "mq_unlink", "name": "/q"}, )" + std::string(kReport),
+                                      R"("arrival": 10000, "uid": 1001, )")));
+  CHECK(printed(run) == std::vector<std::string>{"-1 EPERM", "0 ", "-1 ENOENT", "-1 ENOENT", "0 ",
+                                                 "old queue 2", "new queue 0"});
+  // At the end a's descriptors have closed (it exited): the unlinked queue is gone, the new one is
+  // listed with its message.
+  const auto table = mq_table(run);
+  REQUIRE(table);
+  CHECK(table->rows == std::vector<std::vector<std::string>>{{"/q", "1000", "666", "1", "32", "3", "8192"}});
+}
+
+TEST_CASE("posix_mq: the listing shows an unlinked queue while a descriptor keeps it open") {
+  auto run =
+      run_text(machine(process("holder", std::string(kOpenRw) + R"(, {"op": "mq_send", "fd": "q", "bytes": 8},
+        {"op": "mq_unlink", "name": "/q"}, {"op": "mq_receive", "fd": "q", "bytes": 8192},
+        {"op": "mq_receive", "fd": "q", "bytes": 8192})")));
+  // holder blocks forever on its unlinked queue: a deadlock that names what it waits for.
+  const DeadlockReport* report = run.kernel->deadlock();
+  REQUIRE(report != nullptr);
+  REQUIRE(report->waiters.size() == 1);
+  CHECK(report->waiters[0].waits_on == "posix mq /q: waiting for a message");
+  const auto table = mq_table(run);
+  REQUIRE(table);
+  CHECK(table->rows ==
+        std::vector<std::vector<std::string>>{{"/q (unlinked)", "1000", "666", "0", "0", "10", "8192"}});
+}
+
+TEST_CASE("posix_mq: a full queue's blocked sender is named in the deadlock report") {
+  auto run = run_text(machine(process("p", R"({"op": "mq_open", "name": "/q", "fd": "q", "access": "O_RDWR",
+      "flags": ["O_CREAT"], "maxmsg": 1}, {"op": "mq_send", "fd": "q", "bytes": 8},
+      {"op": "mq_send", "fd": "q", "bytes": 8})")));
+  const DeadlockReport* report = run.kernel->deadlock();
+  REQUIRE(report != nullptr);
+  CHECK(report->waiters.at(0).waits_on == "posix mq /q: waiting for room (full at 1 messages)");
+}
+
+TEST_CASE("posix_mq: a spawned child inherits the queue descriptor") {
+  auto run = run_text(machine(
+      process("parent", std::string(kOpenRw) + R"(, {"op": "spawn", "process": "child"},
+        {"op": "mq_receive", "fd": "q", "bytes": 8192}, {"op": "print", "text": "{msg.text} from {msg.sender}"})") +
+      "," +
+      process("child", R"({"op": "mq_send", "fd": "q", "bytes": 8, "text": "hi"})", R"("spawned": true, )")));
+  CHECK(printed(run) == std::vector<std::string>{"hi from child"});
+}
+
+TEST_CASE("posix_mq: the channel: priorities, EMSGSIZE both ways, a 1 MiB message") {
+  auto run = run_text(
+      machine(process("p", R"({"op": "send", "channel": "c", "bytes": 8, "priority": 1, "text": "low"},
+        {"op": "send", "channel": "c", "bytes": 8, "priority": 9, "text": "high"},
+        {"op": "send", "channel": "c", "bytes": 2048}, )" +
+                               std::string(kReport) + R"(,
+        {"op": "recv", "channel": "c", "bytes": 1023}, )" +
+                               kReport + R"(,
+        {"op": "recv", "channel": "c", "bytes": 1024}, {"op": "print", "text": "{result} {msg.text}"},
+        {"op": "recv", "channel": "c", "bytes": 1024}, {"op": "print", "text": "{result} {msg.text}"},
+        {"op": "send", "channel": "big", "bytes": "1MiB"}, {"op": "recv", "channel": "big", "bytes": "1MiB"},
+        {"op": "print", "text": "{result}"})"),
+              R"("channels": [{"name": "c", "mechanism": "posix_mq", "msgsize": 1024},
+                      {"name": "big", "mechanism": "posix_mq", "maxmsg": 1, "msgsize": "1MiB"}], )"));
+  CHECK(printed(run) == std::vector<std::string>{"-1 EMSGSIZE", "-1 EMSGSIZE", "8 high", "8 low", "1048576"});
+  // 1 MiB in and out: 50 + 1048576 / 8 = 131122 cycles each way (within the 1 MiB cache).
+  CHECK(run.charged("p", "send", Primitive::copy_bytes_per_cycle) == 1 + 1 + 131072);
+  CHECK(run.charged("p", "recv", Primitive::copy_bytes_per_cycle) == 1 + 1 + 131072);
+  const auto table = mq_table(run);
+  REQUIRE(table);
+  CHECK(table->rows ==
+        std::vector<std::vector<std::string>>{{"(channel c)", "0", "600", "0", "0", "10", "1024"},
+                                              {"(channel big)", "0", "600", "0", "0", "1", "1048576"}});
+}
+
+TEST_CASE("posix_mq: the channel blocks a receiver until a send, and a sender while full") {
+  auto run = run_text(machine(
+      process("r", R"({"op": "repeat", "count": 3, "body": [{"op": "recv", "channel": "c", "bytes": 8192},
+        {"op": "print", "text": "{msg.text}"}]})") +
+          "," +
+          process("s", R"({"op": "send", "channel": "c", "bytes": 8, "text": "a"},
+        {"op": "send", "channel": "c", "bytes": 8, "text": "b"},
+        {"op": "send", "channel": "c", "bytes": 8, "text": "c"})",
+                  R"("arrival": 5000, )"),
+      R"("channels": [{"name": "c", "mechanism": "posix_mq", "maxmsg": 1}], )"));
+  CHECK(printed(run) == std::vector<std::string>{"a", "b", "c"});
+  CHECK(run.kernel->deadlock() == nullptr);
+}
+
+TEST_CASE("posix_mq: load-time mistakes name the field and what is accepted") {
+  auto with_op = [](const std::string& op) { return machine(process("p", op)); };
+  CHECK(load_error(with_op(R"({"op": "mq_open", "name": "q", "fd": "q", "access": "O_RDWR"})")) ==
+        "test.json: at processes.0.script.0.name: invalid queue name \"q\"; expected \"/\" followed by 1 to "
+        "255 "
+        "characters, none of them \"/\" or a space, such as \"/myqueue\"");
+  CHECK(
+      load_error(with_op(R"({"op": "mq_open", "name": "/a/b", "fd": "q", "access": "O_RDWR"})")) ==
+      "test.json: at processes.0.script.0.name: invalid queue name \"/a/b\"; expected \"/\" followed by 1 to "
+      "255 characters, none of them \"/\" or a space, such as \"/myqueue\"");
+  CHECK(load_error(with_op(R"({"op": "mq_unlink", "name": "/"})")) ==
+        "test.json: at processes.0.script.0.name: invalid queue name \"/\"; expected \"/\" followed by 1 to "
+        "255 "
+        "characters, none of them \"/\" or a space, such as \"/myqueue\"");
+  CHECK(load_error(with_op("{\"op\": \"mq_unlink\", \"name\": \"/" + std::string(256, 'x') + "\"}"))
+            .find("invalid queue name") != std::string::npos);
+  CHECK(load_error(with_op("{\"op\": \"mq_unlink\", \"name\": \"/" + std::string(255, 'x') + "\"}")) ==
+        "<no error>");
+  CHECK(load_error(with_op(R"({"op": "mq_open", "name": "/q", "fd": "q", "access": "O_RDWR",
+                              "flags": ["O_CREATE"]})")) ==
+        "test.json: at processes.0.script.0.flags.0: unknown flag \"O_CREATE\" (did you mean \"O_CREAT\"?); "
+        "accepted: O_CREAT, O_EXCL, O_NONBLOCK");
+  CHECK(load_error(with_op(R"({"op": "mq_open", "name": "/q", "fd": "q", "access": "O_RDWR",
+                              "flags": ["O_CREAT", 1]})")) ==
+        "test.json: at processes.0.script.0.flags.1: invalid value 1; expected a flag: O_CREAT, O_EXCL, "
+        "O_NONBLOCK");
+  // flags is declared as a list (ParamType::ObjectList: sim/ has no list-of-strings type), so a
+  // bare string gets the generic list message.
+  CHECK(load_error(with_op(R"({"op": "mq_open", "name": "/q", "fd": "q", "access": "O_RDWR",
+                              "flags": "O_CREAT"})")) ==
+        "test.json: at processes.0.script.0.flags: invalid value \"O_CREAT\"; expected a list of objects");
+  CHECK(load_error(with_op(R"({"op": "mq_open", "name": "/q", "fd": "q", "access": "O_RDWD"})")) ==
+        "test.json: at processes.0.script.0.access: unknown value \"O_RDWD\" (did you mean \"O_RDWR\"?); "
+        "accepted: O_RDONLY, O_WRONLY, O_RDWR");
+  CHECK(load_error(with_op(R"({"op": "mq_open", "name": "/q", "fd": "q"})")) ==
+        "test.json: at processes.0.script.0.access: missing required key \"access\" (choice: the access "
+        "asked for)");
+  CHECK(
+      load_error(with_op(R"({"op": "mq_open", "name": "/q", "fd": "q", "access": "O_RDWR",
+                              "mode": "0668"})")) ==
+      "test.json: at processes.0.script.0.mode: invalid value \"0668\"; expected permission bits in octal as "
+      "a string, such as \"0666\"");
+  CHECK(load_error(with_op(R"({"op": "mq_send", "fd": "q", "bytes": 8, "priority": 32768})")) ==
+        "test.json: at processes.0.script.0.priority: invalid value 32768; expected a value <= 32767");
+  CHECK(load_error(with_op(R"({"op": "mq_getattr", "fd": "q", "into": "a b"})")) ==
+        "test.json: at processes.0.script.0.into: invalid variable prefix \"a b\"; use letters, digits, _ "
+        "and . "
+        "(not starting with \"msg\"), such as \"attr\"");
+  CHECK(load_error(with_op(R"({"op": "mq_getattr", "fd": "q", "into": "msg"})"))
+            .find("invalid variable prefix \"msg\"") != std::string::npos);
+  CHECK(load_error(with_op(R"({"op": "mq_getattr", "fd": "q", "into": "a"},
+                              {"op": "print", "text": "{a.size}"})"))
+            .find("variable \"a.size\" is never set in this script") != std::string::npos);
+}
+
+TEST_CASE("posix_mq: channel parameters are checked at load time") {
+  auto with_channel = [](const std::string& params) {
+    return machine(process("p", R"({"op": "send", "channel": "c", "bytes": 8})"),
+                   R"("channels": [{"name": "c", "mechanism": "posix_mq", )" + params + "}], ");
+  };
+  CHECK(load_error(with_channel(R"("maxmsg": 0)")) ==
+        "test.json: at channels.0.maxmsg: invalid value 0; expected a value >= 1");
+  CHECK(load_error(with_channel(R"("maxmsg": 65537)")) ==
+        "test.json: at channels.0.maxmsg: invalid value 65537; expected a value <= 65536");
+  CHECK(load_error(with_channel(R"("msgsize": 0)")) ==
+        "test.json: at channels.0.msgsize: invalid value 0; expected a value >= 1");
+  CHECK(load_error(with_channel(R"("msgsize": "17MiB")")) ==
+        "test.json: at channels.0.msgsize: invalid value \"17MiB\"; expected a value <= 16777216");
+  CHECK(load_error(with_channel(R"("maxmsg": 65536, "msgsize": "16MiB")")) == "<no error>");
+  CHECK(find_mechanism("posix_mq") != nullptr);
+}
