@@ -115,7 +115,9 @@ void charge_copy(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes) {
   if (bytes == 0) return;
   const CostModel& costs = ctx.kernel.model().costs;
   ctx.charge(activity, Primitive::copy_setup);
-  ctx.charge(activity, Primitive::copy_bytes_per_cycle, costs.copy_cycles(bytes));
+  // copy_cycles(bytes) includes copy_setup, charged above on its own line.
+  ctx.charge(activity, Primitive::copy_bytes_per_cycle,
+             costs.copy_cycles(bytes) - costs.cycles(Primitive::copy_setup));
 }
 
 Step SyscallOp::execute(OpContext& ctx) const {
