@@ -6,6 +6,7 @@
 #include "harness.hpp"
 #include "ipc.hpp"
 #include "report.hpp"
+#include "script.hpp"
 
 #include <doctest/doctest.h>
 
@@ -514,4 +515,43 @@ TEST_CASE("pipe: load-time mistakes name the field and what would be accepted") 
         "spaces, at most 107 characters, such as \"/tmp/myfifo\"");
   CHECK(load_error(one_process(R"({"op": "print", "text": "{pipe.spurious}"})")).find("is never set") !=
         std::string::npos);
+}
+
+TEST_CASE("pipe: wake one passes the wakeup on when a reader leaves data for another") {
+  // Two readers asleep, one 16-byte write with wake "one": reader[0] wakes, takes 8 and wakes
+  // reader[1] for the other 8. Nobody is woken for nothing.
+  auto run = run_text(threads(R"(
+    {"name": "main", "script": [{"op": "pipe", "fds": ["r", "w"], "wake": "one"}]},
+    {"name": "reader", "count": 2, "script": [
+      {"op": "read", "fd": "r", "bytes": 8},
+      {"op": "print", "text": "{result} {msg.text}"}]},
+    {"name": "writer", "script": [
+      {"op": "sleep", "time": 10},
+      {"op": "write", "fd": "w", "bytes": 16, "text": "x"},
+      {"op": "sleep", "time": 10},
+      {"op": "pipe_stat", "fd": "w"},
+      {"op": "print", "text": "left {pipe.bytes} spurious {pipe.spurious}"}]})"));
+  CHECK(console(run) == Lines{"p/reader[0]@12: 8 x", "p/reader[1]@13: 8 ", "p/writer@21: left 0 spurious 0"});
+}
+
+TEST_CASE("pipe: the deadlock report says what each sleeper waits for") {
+  // The writer fills a 16-byte pipe and waits for room; the reader waits for data on a second pipe
+  // nobody writes to (both hold write ends, so no end of file).
+  auto run = run_text(threads(R"(
+    {"name": "writer", "script": [
+      {"op": "pipe", "fds": ["r", "w"], "capacity": 16, "pipe_buf": 0},
+      {"op": "pipe", "fds": ["r2", "w2"]},
+      {"op": "write", "fd": "w", "bytes": 20}]},
+    {"name": "reader", "script": [{"op": "read", "fd": "r2", "bytes": 1}]})"));
+  REQUIRE(run.kernel->deadlock());
+  const auto& waiters = run.kernel->deadlock()->waiters;
+  REQUIRE(waiters.size() == 2);
+  CHECK(waiters[0].waits_on == "pipe 1: waiting for room");
+  CHECK(waiters[1].waits_on == "pipe 2: waiting for data");
+}
+
+TEST_CASE("pipe: the mechanism and its ops are registered") {
+  REQUIRE(find_mechanism("pipe"));
+  CHECK(find_mechanism("pipe")->params.names() == std::vector<std::string>{"capacity", "pipe_buf", "wake"});
+  for (const char* op : {"pipe", "mkfifo", "open", "pipe_stat"}) CHECK(find_op(op));
 }
