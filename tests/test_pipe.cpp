@@ -3,6 +3,7 @@
 // SIGPIPE, O_NONBLOCK, named pipes and their rendezvous, the "pipe" channel, load-time errors and
 // exact cycle counts under the teaching preset.
 #include "error.hpp"
+#include "fs.hpp"
 #include "harness.hpp"
 #include "ipc.hpp"
 #include "report.hpp"
@@ -554,4 +555,32 @@ TEST_CASE("pipe: the mechanism and its ops are registered") {
   REQUIRE(find_mechanism("pipe"));
   CHECK(find_mechanism("pipe")->params.names() == std::vector<std::string>{"capacity", "pipe_buf", "wake"});
   for (const char* op : {"pipe", "mkfifo", "open", "pipe_stat"}) CHECK(find_op(op));
+}
+
+TEST_CASE("pipe: open of a socket file fails with ENXIO") {
+  // No socket op in this file: put a socket entry in the file system before the run, as bind would.
+  auto scenario = load_scenario_text(one_process(R"(
+    {"op": "open", "path": "/tmp/sock", "fd": "s", "mode": "write"},
+    {"op": "print", "text": "{errno}"})"),
+                                     "test.json", {});
+  Kernel kernel(scenario->model);
+  REQUIRE(kernel.ipc<FileSystem>().create("/tmp/sock", FileKind::Socket, kernel.processes()[0], 0777));
+  kernel.run();
+  REQUIRE(kernel.console().size() == 1);
+  CHECK(kernel.console()[0].text == "ENXIO");
+}
+
+TEST_CASE("pipe: a channel send that gives up returns the bytes it put in") {
+  // Nobody receives: 64 KiB fit, then the send waits. With a timeout it returns 65536 when the time
+  // is up; non-blocking, at once. A send that could put in nothing gets EAGAIN.
+  auto run = run_text(R"({"machine": {"costs": "ideal"},
+    "channels": [{"name": "a", "mechanism": "pipe"}, {"name": "b", "mechanism": "pipe"}],
+    "processes": [{"name": "p", "script": [
+      {"op": "send", "channel": "a", "bytes": "100KiB", "timeout": 50},
+      {"op": "print", "text": "{result} {errno}"},
+      {"op": "send", "channel": "b", "bytes": "100KiB", "timeout": 0},
+      {"op": "print", "text": "{result} {errno}"},
+      {"op": "send", "channel": "b", "bytes": 8, "timeout": 0},
+      {"op": "print", "text": "{result} {errno}"}]}]})");
+  CHECK(console(run) == Lines{"p@50: 65536 ", "p@51: 65536 ", "p@51: -1 EAGAIN"});
 }
