@@ -228,8 +228,8 @@ TEST_CASE("loader: integer fields reject non-integers") {
 TEST_CASE("loader: time fields reject malformed durations") {
   CHECK(load_error(with_script(R"({"op": "compute", "time": 1.5})")) ==
         "test.json: at processes.0.script.0.time: invalid value 1.5; expected " + kTimeForms);
-  CHECK(load_error(with_script(R"({"op": "compute", "time": "5 min"})")) ==
-        R"(test.json: at processes.0.script.0.time: invalid value "5 min"; expected )" + kTimeForms);
+  CHECK(load_error(with_script(R"({"op": "compute", "time": "5 fortnights"})")) ==
+        R"(test.json: at processes.0.script.0.time: invalid value "5 fortnights"; expected )" + kTimeForms);
   CHECK(load_error(with_script(R"({"op": "sleep", "time": "1.5 cycles"})")) ==
         R"(test.json: at processes.0.script.0.time: invalid value "1.5 cycles"; expected )" + kTimeForms);
   CHECK(load_error(with_script(R"({"op": "sleep", "time": [1]})")) ==
