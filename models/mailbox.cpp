@@ -34,13 +34,9 @@ Policy policy_from(const std::string& name) {
 
 enum class BoxKind : std::uint8_t { Mailbox, Port, Link };
 
-// A copy of a message between user and kernel: copy_setup + ceil(bytes / rate). (sim's charge_copy
-// charges copy_setup twice: CostModel::copy_cycles already includes it.)
+// A copy of a message between user and kernel: copy_setup + ceil(bytes / rate).
 void copy_message(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes) {
-  const CostModel& costs = ctx.kernel.model().costs;
-  Cycles setup = costs.cycles(Primitive::copy_setup);
-  ctx.charge(activity, Primitive::copy_setup, setup);
-  ctx.charge(activity, Primitive::copy_bytes_per_cycle, costs.copy_cycles(bytes) - setup);
+  charge_copy(ctx, activity, bytes);
 }
 
 std::string capacity_text(std::uint64_t capacity) {

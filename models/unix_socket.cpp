@@ -106,13 +106,7 @@ void charge_lookup(OpContext& ctx, std::uint16_t a) { ctx.charge(a, Primitive::c
 // Allocating an sk_buff and setting up its header.
 void charge_skb(OpContext& ctx, std::uint16_t a) { ctx.charge(a, Primitive::copy_setup); }
 // Copying a payload between user and kernel: copy_setup + ceil(bytes / rate) (docs/machine.md).
-void charge_data(OpContext& ctx, std::uint16_t a, std::uint64_t bytes) {
-  if (bytes == 0) return;
-  const CostModel& costs = ctx.kernel.model().costs;
-  ctx.charge(a, Primitive::copy_setup);
-  ctx.charge(a, Primitive::copy_bytes_per_cycle,
-             costs.copy_cycles(bytes) - costs.cycles(Primitive::copy_setup));
-}
+void charge_data(OpContext& ctx, std::uint16_t a, std::uint64_t bytes) { charge_copy(ctx, a, bytes); }
 
 // ---- Blocking ---------------------------------------------------------------------------------
 
