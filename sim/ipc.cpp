@@ -101,7 +101,10 @@ IoStatus wait_on(OpContext& ctx, WaitQueue& queue, std::uint16_t activity, int t
     ctx.fail(activity, EAGAIN);
     return IoStatus::Done;
   }
-  ctx.sync();
+  if (ctx.core.pending > 0) {
+    ctx.sync();
+    return IoStatus::Retry;
+  }
   Cycles now = ctx.now();
   if (thread.wait_result == WaitResult::TimedOut || now >= thread.op_deadline) {
     ctx.fail(activity, timeout_error);
@@ -128,7 +131,17 @@ Step SyscallOp::execute(OpContext& ctx) const {
     begin_call(ctx, timeout_);
     thread.phase = 1;
   }
-  if (call(ctx) == IoStatus::Blocked) return Step::Block;
+  IoStatus status = call(ctx);
+  // A retry finds the object as it is now; a call that charges cycles each time it decides to wait
+  // would never settle, and that is a bug in its mechanism.
+  for (int retries = 0; status == IoStatus::Retry; ++retries) {
+    if (retries == 1000) {
+      ctx.kernel.abort_run(thread, "internal error: a system call kept retrying without settling");
+      return Step::Exit;
+    }
+    status = call(ctx);
+  }
+  if (status == IoStatus::Blocked) return Step::Block;
   thread.phase = 0;
   thread.op_progress = 0;
   if (thread.process->killed_by) return Step::Exit; // e.g. SIGPIPE: the call never returns

@@ -31,6 +31,7 @@ inline constexpr int kSIGPIPE = 13;
 enum class IoStatus : std::uint8_t {
   Done,    // the call finished: ctx.succeed(...) or ctx.fail(...) was called
   Blocked, // the thread was put to sleep with Kernel::block; the op runs again when woken
+  Retry,   // wait_on had to let the core's pending cycles pass first: check the condition again
 };
 
 // How long a call may wait: the scenario's "timeout" field. kNever (absent): block; 0: do not
@@ -43,6 +44,9 @@ struct CallTimeout {
 void begin_call(OpContext& ctx, CallTimeout timeout);
 // Sleeps on `queue` until woken or the deadline; a non-blocking call fails with EAGAIN, an expired
 // one with `timeout_error` (ETIMEDOUT unless the mechanism's manual page says otherwise).
+// The condition the caller checked must still hold when the thread goes to sleep: if cycles the
+// call charged have not passed yet, wait_on lets them pass and returns Retry, and the call runs
+// again (another core may have changed the object meanwhile; sleeping now could lose its wakeup).
 IoStatus wait_on(OpContext& ctx, WaitQueue& queue, std::uint16_t activity, int timeout_error = ETIMEDOUT);
 
 // Copying a payload between user and kernel (or two address spaces): copy_setup + bytes at the
