@@ -638,7 +638,7 @@ struct SetFields {
 };
 
 const std::vector<std::string> kStatFields{"qnum",  "qbytes", "cbytes", "lspid", "lrpid", "stime",
-                                           "rtime", "ctime",  "uid",    "gid",   "mode"};
+                                           "rtime", "ctime",  "uid",    "gid",   "mode",  "perms"};
 
 class MsgctlOp : public SyscallOp {
 public:
@@ -674,6 +674,9 @@ public:
       set("uid", q->uid);
       set("gid", q->gid);
       set("mode", q->mode);
+      char perms[8];
+      std::snprintf(perms, sizeof perms, "%o", q->mode);
+      locals.set(into_ + ".perms", std::string(perms));
       copy_user(ctx, activity, kMsqidDsBytes);
       break;
     }
@@ -842,8 +845,7 @@ const OpRegistrar register_msgctl_op(
         nullptr,
         "",
         "IPC_STAT only: sets INTO.qnum, .qbytes, .cbytes, .lspid, .lrpid, .stime, .rtime, .ctime (ns), .uid, "
-        ".gid, "
-        ".mode",
+        ".gid, .mode (a number), .perms (octal text)",
         std::nullopt,
         std::nullopt,
         {},
