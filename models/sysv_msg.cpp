@@ -22,10 +22,11 @@ namespace {
 
 // ---- Limits (ipcs -l; include/uapi/linux/msg.h, ipc/util.h) ------------------------------------
 
-constexpr std::int64_t kMsgMax = 8192;       // MSGMAX: largest message
-constexpr std::int64_t kMsgMnb = 16384;      // MSGMNB: default qbytes of a new queue
-constexpr std::size_t kMsgMni = 32000;       // MSGMNI: queues system wide
-constexpr std::int64_t kIpcMni = 32768;      // ids: seq * 32768 + index
+constexpr std::int64_t kMsgMax = 8192;  // MSGMAX: largest message
+constexpr std::int64_t kMsgMnb = 16384; // MSGMNB: default qbytes of a new queue
+constexpr std::size_t kMsgMni = 32000;  // MSGMNI: queues system wide
+constexpr std::int64_t kIpcMni = 32768;
+constexpr std::uint64_t kSeqMax = 65535; // ipcid_seq_max(): INT_MAX / 32768      // ids: seq * 32768 + index
 constexpr std::uint64_t kMsqidDsBytes = 120; // sizeof(struct msqid_ds) on x86-64: IPC_STAT / IPC_SET copy it
 constexpr std::uint32_t kReadBits = 0444;    // S_IRUGO
 constexpr std::uint32_t kWriteBits = 0222;   // S_IWUGO
@@ -147,7 +148,7 @@ public:
   void remove(MsgQueue& q) {
     std::size_t index = q.index;
     slots_[index].reset();
-    ++seqs_[index];
+    if (++seqs_[index] > kSeqMax) seqs_[index] = 0; // ids stay positive ints
     --in_use_;
   }
 
@@ -271,6 +272,10 @@ bool pipelined_send(OpContext& ctx, MsgQueue& q, const Message& m, std::uint16_t
 
 IoStatus do_msgsnd(OpContext& ctx, std::uint16_t activity, std::int64_t id, std::int64_t size, Message m) {
   Thread& thread = ctx.thread;
+  if (thread.process->killed_by) { // woken to die: the call is interrupted, nothing is taken
+    ctx.fail(activity, EINTR);
+    return IoStatus::Done;
+  }
   MsgState& state = ctx.kernel.ipc<MsgState>();
   ctx.sync();
   state.senders.erase(thread.id);
@@ -323,6 +328,10 @@ void deliver(OpContext& ctx, std::uint16_t activity, Message m, std::uint64_t bu
 IoStatus do_msgrcv(OpContext& ctx, std::uint16_t activity, std::int64_t id, std::int64_t bufsz,
                    std::int64_t type, std::uint32_t flags) {
   Thread& thread = ctx.thread;
+  if (thread.process->killed_by) { // woken to die: the call is interrupted, nothing is taken
+    ctx.fail(activity, EINTR);
+    return IoStatus::Done;
+  }
   MsgState& state = ctx.kernel.ipc<MsgState>();
   ctx.sync();
   // Woken by a sender: the message it handed over, or the error it left.

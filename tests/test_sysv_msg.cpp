@@ -573,3 +573,44 @@ TEST_CASE("sysv: the registry names the sysv_msg mechanism and its ops") {
   for (const char* op : {"ftok", "msgget", "msgsnd", "msgrcv", "msgctl", "ipcs"})
     CHECK(find_op(op) != nullptr);
 }
+
+TEST_CASE("sysv: a slot's sequence number wraps after 65535 reuses, as ipcid_seq_max() does") {
+  auto run = run_text(machine(proc("p", R"(
+    {"op": "repeat", "count": 65535, "body": [{"op": "msgget", "key": "IPC_PRIVATE", "into": "q"},
+                                              {"op": "msgctl", "msqid": "q", "cmd": "IPC_RMID"}]},
+    {"op": "msgget", "key": "IPC_PRIVATE", "into": "q"},
+    {"op": "print", "text": "{q}"},
+    {"op": "msgctl", "msqid": "q", "cmd": "IPC_RMID"},
+    {"op": "msgget", "key": "IPC_PRIVATE", "into": "q"},
+    {"op": "print", "text": "{q}"})")));
+  // The 65536th queue in slot 0 has seq 65535: 65535 * 32768; the next starts again at 0.
+  CHECK(printed(run, "p") == std::vector<std::string>{"2147450880", "0"});
+}
+
+TEST_CASE("sysv: a receiver already handed a message keeps it when the queue is removed before it runs") {
+  // One core: s sends (the message goes straight to the sleeping r, which is made ready) and
+  // removes the queue before r runs again. r still returns the message.
+  auto run = run_text(machine(proc("r", kCreate + R"(,
+    {"op": "msgctl", "msqid": "q", "cmd": "IPC_STAT", "into": "st"},
+    {"op": "print", "text": "never: {st.stime} {st.rtime} {st.lspid}"},
+    {"op": "msgrcv", "msqid": "q", "bytes": 64},
+    {"op": "print", "text": "{result} {errno} {msg.text}"})") +
+                              "," +
+                              proc("s", kOpen + R"(,
+    {"op": "msgsnd", "msqid": "q", "type": 1, "bytes": 64, "text": "last"},
+    {"op": "msgctl", "msqid": "q", "cmd": "IPC_RMID"},
+    {"op": "print", "text": "removed"})",
+                                   R"("arrival": "10us", )")));
+  CHECK(all_printed(run) == std::vector<std::string>{"never: 0 0 0", "removed", "64  last"});
+}
+
+TEST_CASE("sysv: msgrcv refuses a negative buffer size and an unknown id with EINVAL") {
+  auto run = run_text(machine(proc("p", kCreate + R"(,
+    {"op": "msgrcv", "msqid": "q", "bytes": -1, "flags": ["IPC_NOWAIT"]},
+    {"op": "print", "text": "{errno}"},
+    {"op": "msgrcv", "msqid": 12345, "bytes": 8, "flags": ["IPC_NOWAIT"]},
+    {"op": "print", "text": "{errno}"},
+    {"op": "msgctl", "msqid": -1, "cmd": "IPC_RMID"},
+    {"op": "print", "text": "{errno}"})")));
+  CHECK(printed(run, "p") == std::vector<std::string>{"EINVAL", "EINVAL", "EINVAL"});
+}
