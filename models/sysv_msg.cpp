@@ -272,11 +272,13 @@ bool pipelined_send(OpContext& ctx, MsgQueue& q, const Message& m, std::uint16_t
 
 IoStatus do_msgsnd(OpContext& ctx, std::uint16_t activity, std::int64_t id, std::int64_t size, Message m) {
   Thread& thread = ctx.thread;
+  MsgState& state = ctx.kernel.ipc<MsgState>();
   if (thread.process->killed_by) { // woken to die: the call is interrupted, nothing is taken
+    state.senders.erase(thread.id);
+    state.receivers.erase(thread.id);
     ctx.fail(activity, EINTR);
     return IoStatus::Done;
   }
-  MsgState& state = ctx.kernel.ipc<MsgState>();
   ctx.sync();
   state.senders.erase(thread.id);
   MsgQueue* q = state.find_id(id);
@@ -328,11 +330,13 @@ void deliver(OpContext& ctx, std::uint16_t activity, Message m, std::uint64_t bu
 IoStatus do_msgrcv(OpContext& ctx, std::uint16_t activity, std::int64_t id, std::int64_t bufsz,
                    std::int64_t type, std::uint32_t flags) {
   Thread& thread = ctx.thread;
+  MsgState& state = ctx.kernel.ipc<MsgState>();
   if (thread.process->killed_by) { // woken to die: the call is interrupted, nothing is taken
+    state.senders.erase(thread.id);
+    state.receivers.erase(thread.id);
     ctx.fail(activity, EINTR);
     return IoStatus::Done;
   }
-  MsgState& state = ctx.kernel.ipc<MsgState>();
   ctx.sync();
   // Woken by a sender: the message it handed over, or the error it left.
   if (auto it = state.receivers.find(thread.id); it != state.receivers.end()) {

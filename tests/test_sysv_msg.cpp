@@ -614,3 +614,16 @@ TEST_CASE("sysv: msgrcv refuses a negative buffer size and an unknown id with EI
     {"op": "print", "text": "{errno}"})")));
   CHECK(printed(run, "p") == std::vector<std::string>{"EINVAL", "EINVAL", "EINVAL"});
 }
+
+TEST_CASE(
+    "sysv: the channel with timeout 0: recv on an empty queue gives ENOMSG, send on a full one EAGAIN") {
+  auto run = run_text(machine(proc("p", R"(
+    {"op": "recv", "channel": "c", "bytes": 64, "timeout": 0},
+    {"op": "print", "text": "recv: {errno}"},
+    {"op": "send", "channel": "c", "bytes": 100},
+    {"op": "send", "channel": "c", "bytes": 1, "timeout": 0},
+    {"op": "print", "text": "send: {errno}"})"),
+                              R"("channels": [{"name": "c", "mechanism": "sysv_msg", "qbytes": 100,
+                                   "msgmax": 100}], )"));
+  CHECK(printed(run, "p") == std::vector<std::string>{"recv: ENOMSG", "send: EAGAIN"});
+}
