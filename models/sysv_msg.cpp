@@ -1,0 +1,980 @@
+// System V message queues (msgget(2), msgsnd(2), msgrcv(2), msgctl(2), ftok(3), ipcs -q) and the
+// "sysv_msg" channel. The kernel objects follow Linux's ipc/msg.c and ipc/util.c: an IPC namespace
+// of queues found by key or by identifier (id = seq * 32768 + index), kern_ipc_perm permissions,
+// the MSGMAX / MSGMNB / MSGMNI limits, pipelined send (a sent message goes straight to the first
+// waiting receiver whose type filter matches) and ss_wakeup (a receive wakes the senders whose
+// message now fits). docs/sysv-msg.md describes the model, every op and every charge.
+#include "error.hpp"
+#include "fs.hpp"
+#include "ipc.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <list>
+#include <map>
+#include <optional>
+
+namespace ipcsim {
+
+namespace {
+
+// ---- Limits (ipcs -l; include/uapi/linux/msg.h, ipc/util.h) ------------------------------------
+
+constexpr std::int64_t kMsgMax = 8192;  // MSGMAX: largest message
+constexpr std::int64_t kMsgMnb = 16384; // MSGMNB: default qbytes of a new queue
+constexpr std::size_t kMsgMni = 32000;  // MSGMNI: queues system wide
+constexpr std::int64_t kIpcMni = 32768;
+constexpr std::uint64_t kSeqMax = 65535; // ipcid_seq_max(): INT_MAX / 32768      // ids: seq * 32768 + index
+constexpr std::uint64_t kMsqidDsBytes = 120; // sizeof(struct msqid_ds) on x86-64: IPC_STAT / IPC_SET copy it
+constexpr std::uint32_t kReadBits = 0444;    // S_IRUGO
+constexpr std::uint32_t kWriteBits = 0222;   // S_IWUGO
+constexpr std::int64_t kMaxBytesParam = 2147483647; // the sysctls are ints
+
+enum Flag : std::uint32_t {
+  kIpcCreat = 1,
+  kIpcExcl = 2,
+  kIpcNowait = 4,
+  kMsgNoerror = 8,
+  kMsgExcept = 16,
+};
+struct FlagName {
+  const char* name;
+  Flag flag;
+};
+constexpr FlagName kFlagNames[] = {{"IPC_CREAT", kIpcCreat},
+                                   {"IPC_EXCL", kIpcExcl},
+                                   {"IPC_NOWAIT", kIpcNowait},
+                                   {"MSG_NOERROR", kMsgNoerror},
+                                   {"MSG_EXCEPT", kMsgExcept}};
+
+// How msgrcv selects (ipc/msg.c convert_mode / testmsg).
+enum class Search : std::uint8_t { Any, Equal, NotEqual, LessEqual };
+
+bool test_message(std::int64_t mtype, std::int64_t type, Search mode) {
+  switch (mode) {
+  case Search::Any:
+    return true;
+  case Search::Equal:
+    return mtype == type;
+  case Search::NotEqual:
+    return mtype != type;
+  case Search::LessEqual:
+    return mtype <= type;
+  }
+  return false;
+}
+
+// ---- Kernel objects ---------------------------------------------------------------------------
+
+struct MsgQueue {
+  MsgQueue(std::int64_t id, const std::string& label)
+      : id(id), senders(label + ": waiting for room"), receivers(label + ": waiting for a message") {}
+  std::uint32_t key = 0; // 0 is IPC_PRIVATE
+  std::int64_t id;
+  std::size_t index = 0;
+  // kern_ipc_perm
+  std::uint32_t uid = 0, gid = 0, cuid = 0, cgid = 0, mode = 0;
+  // msg_queue
+  std::uint64_t qbytes = kMsgMnb;
+  std::uint64_t msgmax = kMsgMax; // the msgmax sysctl this queue's senders see (a channel may raise it)
+  std::uint64_t cbytes = 0;
+  std::list<Message> messages;
+  std::int64_t lspid = 0, lrpid = 0;
+  Cycles stime = 0, rtime = 0, ctime = 0;
+  WaitQueue senders, receivers;
+
+  bool fits(std::uint64_t bytes) const {
+    return cbytes + bytes <= qbytes && messages.size() + 1 <= qbytes; // msg_fits
+  }
+};
+
+// A receiver asleep in msgrcv (struct msg_receiver): what it accepts, and what a sender handed it.
+struct Receiver {
+  std::int64_t type = 0;
+  Search mode = Search::Any;
+  std::uint64_t maxsize = 0;
+  std::optional<Message> delivered;
+  int error = 0;
+};
+
+std::string hex_key(std::uint32_t key, bool padded) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, padded ? "0x%08x" : "0x%x", key);
+  return buf;
+}
+
+std::string owner_name(std::uint32_t uid) { return uid == 0 ? "root" : std::to_string(uid); }
+
+class MsgState : public IpcState {
+public:
+  explicit MsgState(Kernel& kernel) : kernel_(kernel) {}
+
+  MsgQueue* find_key(std::uint32_t key) {
+    for (auto& q : slots_)
+      if (q && q->key == key) return q.get();
+    return nullptr;
+  }
+  MsgQueue* find_id(std::int64_t id) {
+    if (id < 0) return nullptr;
+    auto index = static_cast<std::size_t>(id % kIpcMni);
+    auto seq = static_cast<std::uint64_t>(id / kIpcMni);
+    if (index >= slots_.size() || !slots_[index] || seqs_[index] != seq) return nullptr;
+    return slots_[index].get();
+  }
+  // newque(): the lowest free slot; nullptr at MSGMNI (ENOSPC).
+  MsgQueue* create(std::uint32_t key, std::uint32_t uid, std::uint32_t gid, std::uint32_t mode, Cycles now) {
+    if (in_use_ >= kMsgMni) return nullptr;
+    std::size_t index = 0;
+    while (index < slots_.size() && slots_[index]) ++index;
+    if (index == slots_.size()) {
+      slots_.emplace_back();
+      seqs_.push_back(0);
+    }
+    std::int64_t id = static_cast<std::int64_t>(seqs_[index]) * kIpcMni + static_cast<std::int64_t>(index);
+    slots_[index] = std::make_unique<MsgQueue>(id, "msg queue " + std::to_string(id));
+    MsgQueue& q = *slots_[index];
+    q.key = key;
+    q.index = index;
+    q.uid = q.cuid = uid;
+    q.gid = q.cgid = gid;
+    q.mode = mode & 0777;
+    q.ctime = now;
+    ++in_use_;
+    return &q;
+  }
+  // freeque(): the slot's next id differs (seq + 1), so a stale id is refused.
+  void remove(MsgQueue& q) {
+    std::size_t index = q.index;
+    slots_[index].reset();
+    if (++seqs_[index] > kSeqMax) seqs_[index] = 0; // ids stay positive ints
+    --in_use_;
+  }
+
+  std::map<std::uint32_t, Receiver> receivers;    // by thread id, while in msgrcv
+  std::map<std::uint32_t, std::uint64_t> senders; // by thread id: the size a sleeping sender needs
+
+  // `ipcs -q`'s lines (util-linux's column widths).
+  std::vector<std::string> ipcs_lines() const {
+    std::vector<std::string> lines{"----- Message Queues -----"};
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "%-10s %-10s %-10s %-10s %-12s %-12s", "key", "msqid", "owner", "perms",
+                  "used-bytes", "messages");
+    lines.push_back(trim(buf));
+    for (const auto& q : slots_) {
+      if (!q) continue;
+      std::snprintf(buf, sizeof buf, "%s %-10lld %-10s %-10o %-12llu %-12zu", hex_key(q->key, true).c_str(),
+                    static_cast<long long>(q->id), owner_name(q->uid).c_str(), q->mode,
+                    static_cast<unsigned long long>(q->cbytes), q->messages.size());
+      lines.push_back(trim(buf));
+    }
+    return lines;
+  }
+
+  void list(std::vector<IpcTable>& tables) const override {
+    IpcTable table{"Message Queues", {"key", "msqid", "owner", "perms", "used-bytes", "messages"}, {}};
+    for (const auto& q : slots_) {
+      if (!q) continue;
+      char perms[8];
+      std::snprintf(perms, sizeof perms, "%o", q->mode);
+      table.rows.push_back({hex_key(q->key, true), std::to_string(q->id), owner_name(q->uid), perms,
+                            std::to_string(q->cbytes), std::to_string(q->messages.size())});
+    }
+    tables.push_back(table);
+  }
+
+  std::int64_t ns(Cycles cycles) const {
+    return static_cast<std::int64_t>(std::llround(static_cast<double>(cycles) * 1e9 / kernel_.model().hz));
+  }
+
+private:
+  static std::string trim(std::string s) {
+    while (!s.empty() && s.back() == ' ') s.pop_back();
+    return s;
+  }
+
+  Kernel& kernel_;
+  std::vector<std::unique_ptr<MsgQueue>> slots_;
+  std::vector<std::uint64_t> seqs_; // per slot: how many queues it has held before
+  std::size_t in_use_ = 0;
+};
+
+// ---- Permissions (ipc/util.c ipcperms, ipcctl_obtain_check) ------------------------------------
+
+bool ipcperms(const MsgQueue& q, const Process& process, std::uint32_t flag) {
+  std::uint32_t uid = process.spec->uid, gid = process.spec->gid;
+  std::uint32_t requested = (flag >> 6) | (flag >> 3) | flag;
+  std::uint32_t granted = q.mode;
+  if (uid == q.cuid || uid == q.uid)
+    granted >>= 6;
+  else if (gid == q.cgid || gid == q.gid)
+    granted >>= 3;
+  return !((requested & ~granted & 0007) && uid != 0); // uid 0 has CAP_IPC_OWNER
+}
+
+bool owner_or_root(const MsgQueue& q, const Process& process) {
+  std::uint32_t uid = process.spec->uid;
+  return uid == 0 || uid == q.uid || uid == q.cuid;
+}
+
+// ---- Costs ------------------------------------------------------------------------------------
+
+// A copy between user and kernel: copy_setup, then the bytes at the preset's rate.
+// (CostModel::copy_cycles includes copy_setup; sim's charge_copy adds it a second time.)
+void copy_user(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes) {
+  if (bytes == 0) return;
+  const CostModel& costs = ctx.kernel.model().costs;
+  Cycles setup = costs.cycles(Primitive::copy_setup);
+  ctx.charge(activity, Primitive::copy_setup, setup);
+  ctx.charge(activity, Primitive::copy_bytes_per_cycle, costs.copy_cycles(bytes) - setup);
+}
+
+// ---- The calls --------------------------------------------------------------------------------
+
+// op_progress of msgsnd / msgrcv: set once the call has slept, so a queue gone since is EIDRM.
+constexpr std::uint64_t kCopied = 1, kSlept = 2;
+
+void wake_senders(OpContext& ctx, MsgQueue& q, std::uint16_t activity) { // ss_wakeup(msq, false)
+  MsgState& state = ctx.kernel.ipc<MsgState>();
+  for (Thread* t = q.senders.head; t;) {
+    Thread* next = t->wait_next;
+    auto it = state.senders.find(t->id);
+    if (it == state.senders.end() || q.fits(it->second))
+      ctx.kernel.wake(ctx.core, *t, &ctx.thread, activity, WaitResult::Woken);
+    t = next;
+  }
+}
+
+// pipelined_send: hands the message to the first sleeping receiver that accepts it; a matching
+// receiver whose buffer is too small is woken with E2BIG on the way.
+bool pipelined_send(OpContext& ctx, MsgQueue& q, const Message& m, std::uint16_t activity) {
+  MsgState& state = ctx.kernel.ipc<MsgState>();
+  for (Thread* t = q.receivers.head; t;) {
+    Thread* next = t->wait_next;
+    auto it = state.receivers.find(t->id);
+    if (it != state.receivers.end() && test_message(m.type, it->second.type, it->second.mode)) {
+      if (it->second.maxsize < m.bytes) {
+        it->second.error = E2BIG;
+        ctx.kernel.wake(ctx.core, *t, &ctx.thread, activity, WaitResult::Woken);
+      } else {
+        it->second.delivered = m;
+        q.lrpid = t->process->pid;
+        q.rtime = ctx.now();
+        ctx.kernel.wake(ctx.core, *t, &ctx.thread, activity, WaitResult::Woken);
+        return true;
+      }
+    }
+    t = next;
+  }
+  return false;
+}
+
+IoStatus do_msgsnd(OpContext& ctx, std::uint16_t activity, std::int64_t id, std::int64_t size, Message m) {
+  Thread& thread = ctx.thread;
+  MsgState& state = ctx.kernel.ipc<MsgState>();
+  if (thread.process->killed_by) { // woken to die: the call is interrupted, nothing is taken
+    state.senders.erase(thread.id);
+    state.receivers.erase(thread.id);
+    ctx.fail(activity, EINTR);
+    return IoStatus::Done;
+  }
+  ctx.sync();
+  state.senders.erase(thread.id);
+  MsgQueue* q = state.find_id(id);
+  if (!q) {
+    ctx.fail(activity, thread.op_progress & kSlept ? EIDRM : EINVAL);
+    return IoStatus::Done;
+  }
+  if (size < 0 || static_cast<std::uint64_t>(size) > q->msgmax || m.type < 1) {
+    ctx.fail(activity, EINVAL);
+    return IoStatus::Done;
+  }
+  if (!ipcperms(*q, *thread.process, kWriteBits)) {
+    ctx.fail(activity, EACCES);
+    return IoStatus::Done;
+  }
+  m.bytes = static_cast<std::uint64_t>(size);
+  if (!(thread.op_progress & kCopied)) { // load_msg: the message enters the kernel once
+    copy_user(ctx, activity, m.bytes);
+    thread.op_progress |= kCopied;
+    ctx.sync();
+  }
+  if (!q->fits(m.bytes)) {
+    state.senders[thread.id] = m.bytes;
+    thread.op_progress |= kSlept;
+    IoStatus status = wait_on(ctx, q->senders, activity);
+    if (status == IoStatus::Done) state.senders.erase(thread.id);
+    return status;
+  }
+  m.sender = static_cast<std::int32_t>(thread.id);
+  q->lspid = thread.process->pid;
+  q->stime = ctx.now();
+  if (!pipelined_send(ctx, *q, m, activity)) {
+    q->cbytes += m.bytes;
+    q->messages.push_back(std::move(m));
+  }
+  ctx.succeed(0);
+  return IoStatus::Done;
+}
+
+void deliver(OpContext& ctx, std::uint16_t activity, Message m, std::uint64_t bufsz) {
+  std::uint64_t n = std::min(m.bytes, bufsz); // MSG_NOERROR: the rest is lost
+  m.bytes = n;
+  if (m.text.size() > n) m.text.resize(n);
+  copy_user(ctx, activity, n);
+  ctx.thread.script_locals().message = std::move(m);
+  ctx.succeed(static_cast<std::int64_t>(n));
+}
+
+IoStatus do_msgrcv(OpContext& ctx, std::uint16_t activity, std::int64_t id, std::int64_t bufsz,
+                   std::int64_t type, std::uint32_t flags) {
+  Thread& thread = ctx.thread;
+  MsgState& state = ctx.kernel.ipc<MsgState>();
+  if (thread.process->killed_by) { // woken to die: the call is interrupted, nothing is taken
+    state.senders.erase(thread.id);
+    state.receivers.erase(thread.id);
+    ctx.fail(activity, EINTR);
+    return IoStatus::Done;
+  }
+  ctx.sync();
+  // Woken by a sender: the message it handed over, or the error it left.
+  if (auto it = state.receivers.find(thread.id); it != state.receivers.end()) {
+    Receiver r = std::move(it->second);
+    state.receivers.erase(it);
+    if (thread.op_progress & kSlept) {
+      if (r.delivered) {
+        deliver(ctx, activity, std::move(*r.delivered), static_cast<std::uint64_t>(bufsz));
+        return IoStatus::Done;
+      }
+      if (r.error) {
+        ctx.fail(activity, r.error);
+        return IoStatus::Done;
+      }
+    }
+  }
+  MsgQueue* q = state.find_id(id);
+  if (!q || bufsz < 0) {
+    ctx.fail(activity, q || !(thread.op_progress & kSlept) ? EINVAL : EIDRM);
+    return IoStatus::Done;
+  }
+  if (!ipcperms(*q, *thread.process, kReadBits)) {
+    ctx.fail(activity, EACCES);
+    return IoStatus::Done;
+  }
+  Search mode = Search::Equal;
+  if (type == 0) {
+    mode = Search::Any;
+  } else if (type < 0) {
+    mode = Search::LessEqual;
+    type = type == INT64_MIN ? INT64_MAX : -type;
+  } else if (flags & kMsgExcept) {
+    mode = Search::NotEqual;
+  }
+  // find_msg: the first match; for LessEqual the first of the lowest type.
+  auto found = q->messages.end();
+  std::int64_t bound = type;
+  for (auto it = q->messages.begin(); it != q->messages.end(); ++it) {
+    if (!test_message(it->type, bound, mode)) continue;
+    found = it;
+    if (mode != Search::LessEqual || it->type == 1) break;
+    bound = it->type - 1;
+  }
+  if (found != q->messages.end()) {
+    if (found->bytes > static_cast<std::uint64_t>(bufsz) && !(flags & kMsgNoerror)) {
+      ctx.fail(activity, E2BIG); // the message stays in the queue
+      return IoStatus::Done;
+    }
+    Message m = std::move(*found);
+    q->messages.erase(found);
+    q->cbytes -= m.bytes;
+    q->lrpid = thread.process->pid;
+    q->rtime = ctx.now();
+    wake_senders(ctx, *q, activity);
+    deliver(ctx, activity, std::move(m), static_cast<std::uint64_t>(bufsz));
+    return IoStatus::Done;
+  }
+  if ((flags & kIpcNowait) || thread.op_nonblocking) {
+    ctx.fail(activity, ENOMSG);
+    return IoStatus::Done;
+  }
+  Receiver& r = state.receivers[thread.id];
+  r.type = type;
+  r.mode = mode;
+  r.maxsize = flags & kMsgNoerror ? UINT64_MAX : static_cast<std::uint64_t>(bufsz);
+  thread.op_progress |= kSlept;
+  IoStatus status = wait_on(ctx, q->receivers, activity);
+  if (status == IoStatus::Done) state.receivers.erase(thread.id);
+  return status;
+}
+
+// ---- Op fields --------------------------------------------------------------------------------
+
+// A whole number given directly, or the name of a script variable that holds one.
+struct IntRef {
+  std::int64_t value = 0;
+  std::string var;
+  bool resolve(OpContext& ctx, std::int64_t& out) const {
+    if (var.empty()) {
+      out = value;
+      return true;
+    }
+    Value v = read_variable(var, ctx.kernel, ctx.thread);
+    if (const auto* i = std::get_if<std::int64_t>(&v)) {
+      out = *i;
+      return true;
+    }
+    return false;
+  }
+};
+
+bool variable_name(const std::string& name) {
+  if (name.empty() || (name[0] >= '0' && name[0] <= '9')) return false;
+  for (char c : name)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.'))
+      return false;
+  return true;
+}
+
+std::optional<std::int64_t> parse_hex(const std::string& text) {
+  if (text.size() < 3 || text.size() > 10 || text[0] != '0' || (text[1] != 'x' && text[1] != 'X'))
+    return std::nullopt;
+  std::int64_t v = 0;
+  for (std::size_t i = 2; i < text.size(); ++i) {
+    char c = text[i];
+    int d = c >= '0' && c <= '9'   ? c - '0'
+            : c >= 'a' && c <= 'f' ? c - 'a' + 10
+            : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                   : -1;
+    if (d < 0) return std::nullopt;
+    v = v * 16 + d;
+  }
+  return v;
+}
+
+IntRef read_ref(const json& f, const std::string& field, const std::string& path, CompileContext& ctx,
+                const std::string& expected, bool ipc_private) {
+  const json& value = f.at(field);
+  if (!value.is_string()) return {value.get<std::int64_t>(), ""};
+  auto text = value.get<std::string>();
+  if (ipc_private && text == "IPC_PRIVATE") return {0, ""};
+  if (auto hex = parse_hex(text)) return {*hex, ""};
+  if (!variable_name(text))
+    fail_at(ctx.read.file, join_path(path, field), "invalid value \"" + text + "\"; expected " + expected);
+  ctx.used.push_back({text, join_path(path, field)});
+  return {0, text};
+}
+
+std::uint32_t read_flags(const json& f, const std::string& path, const CompileContext& ctx,
+                         const std::vector<std::string>& accepted) {
+  std::uint32_t flags = 0;
+  const json& list = f.at("flags");
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    std::string where = join_path(join_path(path, "flags"), i);
+    if (!list[i].is_string())
+      fail_at(ctx.read.file, where,
+              "invalid value " + list[i].dump() + "; expected a flag name: " + join_list(accepted));
+    auto name = list[i].get<std::string>();
+    bool ok = false;
+    for (const auto& a : accepted) ok = ok || a == name;
+    if (!ok)
+      fail_at(ctx.read.file, where,
+              "unknown flag \"" + name + "\"" + did_you_mean(name, accepted) +
+                  "; accepted: " + join_list(accepted));
+    for (const auto& fl : kFlagNames)
+      if (name == fl.name) flags |= fl.flag;
+  }
+  return flags;
+}
+
+ParamSpec flags_param(const std::vector<std::string>& accepted) {
+  return {"flags", ParamType::ObjectList, json::array(), "flag names",
+          "a list of flags: " + join_list(accepted)};
+}
+
+// The variable an op stores its result in; `suffixes` are the fields it also sets (INTO.qnum).
+std::string read_into(const json& f, const std::string& path, CompileContext& ctx,
+                      const std::vector<std::string>& suffixes) {
+  auto name = f.at("into").get<std::string>();
+  if (!variable_name(name))
+    fail_at(ctx.read.file, join_path(path, "into"),
+            "invalid variable name \"" + name +
+                "\"; use letters, digits, _ and . (not starting with a digit)");
+  for (const auto& builtin : builtin_variables())
+    if (name == builtin)
+      fail_at(ctx.read.file, join_path(path, "into"),
+              "\"" + name + "\" is set by the system calls themselves; choose another name");
+  if (suffixes.empty()) ctx.assigned.push_back(name);
+  for (const auto& s : suffixes) ctx.assigned.push_back(s.empty() ? name : name + "." + s);
+  return name;
+}
+
+ParamSpec into_param(const std::string& what) { return {"into", ParamType::String, nullptr, "", what}; }
+
+const std::string kIdExpected =
+    "a msqid: a whole number, or the name of a script variable that holds one (msgget's \"into\")";
+
+// A size: whole bytes (negative ones reach the call, which refuses them with EINVAL) or "4KiB".
+std::int64_t read_size(const json& f, const std::string& path, const CompileContext& ctx) {
+  const json& value = f.at("bytes");
+  if (value.is_number_integer()) return value.get<std::int64_t>();
+  ParamSpec spec{"bytes", ParamType::Bytes, nullptr, "bytes", ""};
+  check_value(value, join_path(path, "bytes"), spec, ctx.read);
+  return static_cast<std::int64_t>(read_bytes(value));
+}
+
+// ---- Ops --------------------------------------------------------------------------------------
+
+class FtokOp : public SyscallOp {
+public:
+  FtokOp(std::uint16_t activity, std::string path, std::int64_t id, std::string into)
+      : SyscallOp(activity, {}), path_(std::move(path)), id_(id), into_(std::move(into)) {}
+  IoStatus call(OpContext& ctx) const override {
+    ctx.sync();
+    const FsEntry* entry = ctx.kernel.ipc<FileSystem>().find(path_);
+    if (!entry) {
+      ctx.fail(activity, ENOENT);
+      return IoStatus::Done;
+    }
+    std::uint32_t key = (static_cast<std::uint32_t>(id_ & 0xff) << 24) |
+                        ((FileSystem::kDevice & 0xff) << 16) | (entry->inode & 0xffff);
+    auto& locals = ctx.thread.script_locals();
+    locals.set(into_, static_cast<std::int64_t>(key));
+    locals.set(into_ + ".hex", hex_key(key, false));
+    ctx.succeed(key);
+    return IoStatus::Done;
+  }
+
+private:
+  std::string path_;
+  std::int64_t id_;
+  std::string into_;
+};
+
+class MsggetOp : public SyscallOp {
+public:
+  MsggetOp(std::uint16_t activity, IntRef key, std::uint32_t flags, std::uint32_t mode, std::string into)
+      : SyscallOp(activity, {}), key_(std::move(key)), flags_(flags), mode_(mode), into_(std::move(into)) {}
+  IoStatus call(OpContext& ctx) const override {
+    std::int64_t raw = 0;
+    if (!key_.resolve(ctx, raw)) {
+      ctx.fail(activity, EINVAL);
+      return IoStatus::Done;
+    }
+    auto key = static_cast<std::uint32_t>(raw); // key_t: 32 bits
+    ctx.sync();
+    MsgState& state = ctx.kernel.ipc<MsgState>();
+    const Process& process = *ctx.thread.process;
+    MsgQueue* q = key == 0 ? nullptr : state.find_key(key);
+    if (q) {
+      if ((flags_ & kIpcCreat) && (flags_ & kIpcExcl)) {
+        ctx.fail(activity, EEXIST);
+        return IoStatus::Done;
+      }
+      if (!ipcperms(*q, process, mode_)) {
+        ctx.fail(activity, EACCES);
+        return IoStatus::Done;
+      }
+    } else {
+      if (key != 0 && !(flags_ & kIpcCreat)) {
+        ctx.fail(activity, ENOENT);
+        return IoStatus::Done;
+      }
+      q = state.create(key, process.spec->uid, process.spec->gid, mode_, ctx.now());
+      if (!q) {
+        ctx.fail(activity, ENOSPC);
+        return IoStatus::Done;
+      }
+    }
+    ctx.thread.script_locals().set(into_, q->id);
+    ctx.succeed(q->id);
+    return IoStatus::Done;
+  }
+
+private:
+  IntRef key_;
+  std::uint32_t flags_, mode_;
+  std::string into_;
+};
+
+class MsgsndOp : public SyscallOp {
+public:
+  MsgsndOp(std::uint16_t activity, CallTimeout timeout, IntRef msqid, std::int64_t type, std::int64_t bytes,
+           std::string text, std::uint32_t flags)
+      : SyscallOp(activity, timeout), msqid_(std::move(msqid)), type_(type), bytes_(bytes),
+        text_(std::move(text)), flags_(flags) {}
+  IoStatus call(OpContext& ctx) const override {
+    if (flags_ & kIpcNowait) ctx.thread.op_nonblocking = true;
+    std::int64_t id = 0;
+    if (!msqid_.resolve(ctx, id)) {
+      ctx.fail(activity, EINVAL);
+      return IoStatus::Done;
+    }
+    Message m;
+    m.type = type_;
+    m.text = text_;
+    return do_msgsnd(ctx, activity, id, bytes_, m);
+  }
+
+private:
+  IntRef msqid_;
+  std::int64_t type_, bytes_;
+  std::string text_;
+  std::uint32_t flags_;
+};
+
+class MsgrcvOp : public SyscallOp {
+public:
+  MsgrcvOp(std::uint16_t activity, CallTimeout timeout, IntRef msqid, std::int64_t type, std::int64_t bytes,
+           std::uint32_t flags)
+      : SyscallOp(activity, timeout), msqid_(std::move(msqid)), type_(type), bytes_(bytes), flags_(flags) {}
+  IoStatus call(OpContext& ctx) const override {
+    std::int64_t id = 0;
+    if (!msqid_.resolve(ctx, id)) {
+      ctx.fail(activity, EINVAL);
+      return IoStatus::Done;
+    }
+    return do_msgrcv(ctx, activity, id, bytes_, type_, flags_);
+  }
+
+private:
+  IntRef msqid_;
+  std::int64_t type_, bytes_;
+  std::uint32_t flags_;
+};
+
+enum class Cmd : std::uint8_t { Stat, Set, Rmid };
+
+struct SetFields {
+  std::optional<std::int64_t> qbytes;
+  std::optional<std::uint32_t> uid, gid, mode;
+};
+
+const std::vector<std::string> kStatFields{"qnum",  "qbytes", "cbytes", "lspid", "lrpid", "stime",
+                                           "rtime", "ctime",  "uid",    "gid",   "mode",  "perms"};
+
+class MsgctlOp : public SyscallOp {
+public:
+  MsgctlOp(std::uint16_t activity, IntRef msqid, Cmd cmd, std::string into, SetFields set)
+      : SyscallOp(activity, {}), msqid_(std::move(msqid)), cmd_(cmd), into_(std::move(into)), set_(set) {}
+  IoStatus call(OpContext& ctx) const override {
+    const Process& process = *ctx.thread.process;
+    if (cmd_ == Cmd::Set) copy_user(ctx, activity, kMsqidDsBytes); // copy_msqid_from_user, first
+    std::int64_t id = 0;
+    ctx.sync();
+    MsgState& state = ctx.kernel.ipc<MsgState>();
+    MsgQueue* q = msqid_.resolve(ctx, id) ? state.find_id(id) : nullptr;
+    if (!q) {
+      ctx.fail(activity, EINVAL);
+      return IoStatus::Done;
+    }
+    switch (cmd_) {
+    case Cmd::Stat: {
+      if (!ipcperms(*q, process, kReadBits)) {
+        ctx.fail(activity, EACCES);
+        return IoStatus::Done;
+      }
+      auto& locals = ctx.thread.script_locals();
+      auto set = [&](const char* field, std::int64_t v) { locals.set(into_ + "." + field, v); };
+      set("qnum", static_cast<std::int64_t>(q->messages.size()));
+      set("qbytes", static_cast<std::int64_t>(q->qbytes));
+      set("cbytes", static_cast<std::int64_t>(q->cbytes));
+      set("lspid", q->lspid);
+      set("lrpid", q->lrpid);
+      set("stime", q->stime ? state.ns(q->stime) : 0);
+      set("rtime", q->rtime ? state.ns(q->rtime) : 0);
+      set("ctime", state.ns(q->ctime));
+      set("uid", q->uid);
+      set("gid", q->gid);
+      set("mode", q->mode);
+      char perms[8];
+      std::snprintf(perms, sizeof perms, "%o", q->mode);
+      locals.set(into_ + ".perms", std::string(perms));
+      copy_user(ctx, activity, kMsqidDsBytes);
+      break;
+    }
+    case Cmd::Set:
+      if (!owner_or_root(*q, process) || (set_.qbytes && *set_.qbytes > kMsgMnb && process.spec->uid != 0)) {
+        ctx.fail(activity, EPERM);
+        return IoStatus::Done;
+      }
+      if (set_.qbytes) q->qbytes = static_cast<std::uint64_t>(*set_.qbytes);
+      if (set_.uid) q->uid = *set_.uid;
+      if (set_.gid) q->gid = *set_.gid;
+      if (set_.mode) q->mode = *set_.mode & 0777;
+      q->ctime = ctx.now();
+      wake_senders(ctx, *q, activity); // a larger qbytes may let them in
+      break;
+    case Cmd::Rmid:
+      if (!owner_or_root(*q, process)) {
+        ctx.fail(activity, EPERM);
+        return IoStatus::Done;
+      }
+      // expunge_all(-EIDRM), ss_wakeup(kill): every sleeper wakes to find the queue gone.
+      ctx.kernel.wake_all(ctx.core, q->receivers, &ctx.thread, activity);
+      ctx.kernel.wake_all(ctx.core, q->senders, &ctx.thread, activity);
+      state.remove(*q);
+      break;
+    }
+    ctx.succeed(0);
+    return IoStatus::Done;
+  }
+
+private:
+  IntRef msqid_;
+  Cmd cmd_;
+  std::string into_;
+  SetFields set_;
+};
+
+class IpcsOp : public SyscallOp {
+public:
+  explicit IpcsOp(std::uint16_t activity) : SyscallOp(activity, {}) {}
+  IoStatus call(OpContext& ctx) const override {
+    ctx.sync();
+    for (auto& line : ctx.kernel.ipc<MsgState>().ipcs_lines()) ctx.kernel.print(ctx.now(), ctx.thread, line);
+    ctx.succeed(0);
+    return IoStatus::Done;
+  }
+};
+
+// ---- Registration -----------------------------------------------------------------------------
+
+ParamSpec msqid_param() {
+  return {"msqid", ParamType::Scalar, nullptr, "", "the queue: its id, or a script variable holding it"};
+}
+
+const OpRegistrar register_ftok_op(
+    {"ftok",
+     "make a System V IPC key from an existing file and a project id: (id & 0xff) << 24 | device << 16 | "
+     "inode",
+     {"ftok op",
+      "",
+      {{"path", ParamType::String, nullptr, "", "an existing file (creat it first)"},
+       {"id", ParamType::Scalar, nullptr, "",
+        "the project id (its low 8 bits count): a whole number or \"0x27\""},
+       into_param("variable for the key; INTO.hex gets it as text, \"0x27011c6c\"")}},
+     [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
+       auto file = f.at("path").get<std::string>();
+       check_path(file, join_path(path, "path"), ctx);
+       const json& idv = f.at("id");
+       std::int64_t id = 0;
+       if (idv.is_string()) {
+         auto hex = parse_hex(idv.get<std::string>());
+         if (!hex)
+           fail_at(ctx.read.file, join_path(path, "id"),
+                   "invalid value " + idv.dump() +
+                       "; expected a whole number or a hexadecimal string such as \"0x27\"");
+         id = *hex;
+       } else {
+         id = idv.get<std::int64_t>();
+       }
+       auto into = read_into(f, path, ctx, {"", "hex"});
+       p.ops.push_back(std::make_unique<FtokOp>(a, file, id, into));
+     }});
+
+const OpRegistrar register_msgget_op(
+    {"msgget",
+     "get (or create) a System V message queue by key; {result} and INTO are its msqid",
+     {"msgget op",
+      "",
+      {{"key", ParamType::Scalar, nullptr, "",
+        "a whole number, \"0x27011c6c\", \"IPC_PRIVATE\" (always a new queue), or a script variable (ftok's "
+        "into)"},
+       flags_param({"IPC_CREAT", "IPC_EXCL"}),
+       {"mode", ParamType::String, "0666", "",
+        "permission bits of a new queue, octal; also what access is asked for"},
+       into_param("variable for the msqid")}},
+     [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
+       auto key =
+           read_ref(f, "key", path, ctx,
+                    "a key: a whole number, a hexadecimal string such as \"0x27011c6c\", \"IPC_PRIVATE\", "
+                    "or the name of a script variable that holds one (ftok's \"into\")",
+                    true);
+       auto flags = read_flags(f, path, ctx, {"IPC_CREAT", "IPC_EXCL"});
+       auto mode = read_mode(f, path, ctx);
+       auto into = read_into(f, path, ctx, {});
+       p.ops.push_back(std::make_unique<MsggetOp>(a, key, flags, mode, into));
+     }});
+
+const OpRegistrar register_msgsnd_op(
+    {"msgsnd",
+     "send a typed message to a System V queue; blocks while it would not fit (qbytes)",
+     {"msgsnd op",
+      "",
+      {msqid_param(),
+       {"type", ParamType::Integer, nullptr, "", "the message type (mtype): must be > 0", -9.2e18, 9.2e18},
+       {"bytes", ParamType::Scalar, nullptr, "bytes",
+        "the message size (mtext): whole bytes or \"512B\"; at most MSGMAX"},
+       {"text", ParamType::String, "", "", "text carried for print ({msg.text} at the receiver)"},
+       flags_param({"IPC_NOWAIT"}),
+       timeout_param()}},
+     [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
+       auto msqid = read_ref(f, "msqid", path, ctx, kIdExpected, false);
+       auto bytes = read_size(f, path, ctx);
+       auto flags = read_flags(f, path, ctx, {"IPC_NOWAIT"});
+       p.ops.push_back(std::make_unique<MsgsndOp>(a, read_timeout(f, ctx.read.hz), msqid,
+                                                  f.at("type").get<std::int64_t>(), bytes,
+                                                  f.at("text").get<std::string>(), flags));
+     }});
+
+const OpRegistrar register_msgrcv_op(
+    {"msgrcv",
+     "receive a message from a System V queue by type; {result} is its size, {msg.*} describe it",
+     {"msgrcv op",
+      "",
+      {msqid_param(),
+       {"bytes", ParamType::Scalar, nullptr, "bytes", "the buffer's size (msgsz): whole bytes or \"512B\""},
+       {"type", ParamType::Integer, 0, "",
+        "0: the first message; > 0: the first of that type (MSG_EXCEPT: not of it); < 0: the lowest type up "
+        "to |type|",
+        -9.2e18, 9.2e18},
+       flags_param({"IPC_NOWAIT", "MSG_NOERROR", "MSG_EXCEPT"}),
+       timeout_param()}},
+     [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
+       auto msqid = read_ref(f, "msqid", path, ctx, kIdExpected, false);
+       auto bytes = read_size(f, path, ctx);
+       auto flags = read_flags(f, path, ctx, {"IPC_NOWAIT", "MSG_NOERROR", "MSG_EXCEPT"});
+       p.ops.push_back(std::make_unique<MsgrcvOp>(a, read_timeout(f, ctx.read.hz), msqid,
+                                                  f.at("type").get<std::int64_t>(), bytes, flags));
+     }});
+
+const OpRegistrar register_msgctl_op(
+    {"msgctl",
+     "IPC_STAT a queue into variables, IPC_SET its qbytes/uid/gid/mode, or IPC_RMID it",
+     {"msgctl op",
+      "",
+      {msqid_param(),
+       {"cmd",
+        ParamType::Choice,
+        nullptr,
+        "",
+        "what to do",
+        std::nullopt,
+        std::nullopt,
+        {"IPC_STAT", "IPC_SET", "IPC_RMID"}},
+       {"into",
+        ParamType::String,
+        nullptr,
+        "",
+        "IPC_STAT only: sets INTO.qnum, .qbytes, .cbytes, .lspid, .lrpid, .stime, .rtime, .ctime (ns), .uid, "
+        ".gid, .mode (a number), .perms (octal text)",
+        std::nullopt,
+        std::nullopt,
+        {},
+        "none"},
+       {"qbytes",
+        ParamType::Integer,
+        nullptr,
+        "bytes",
+        "IPC_SET: the queue's capacity (above MSGMNB: uid 0 only)",
+        0.0,
+        static_cast<double>(kMaxBytesParam),
+        {},
+        "unchanged"},
+       {"uid", ParamType::Integer, nullptr, "", "IPC_SET: the owner", 0.0, 4294967294.0, {}, "unchanged"},
+       {"gid",
+        ParamType::Integer,
+        nullptr,
+        "",
+        "IPC_SET: the owner's group",
+        0.0,
+        4294967294.0,
+        {},
+        "unchanged"},
+       {"mode",
+        ParamType::String,
+        nullptr,
+        "",
+        "IPC_SET: permission bits, octal",
+        std::nullopt,
+        std::nullopt,
+        {},
+        "unchanged"}}},
+     [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
+       auto msqid = read_ref(f, "msqid", path, ctx, kIdExpected, false);
+       auto cmd_name = f.at("cmd").get<std::string>();
+       Cmd cmd = cmd_name == "IPC_STAT" ? Cmd::Stat : cmd_name == "IPC_SET" ? Cmd::Set : Cmd::Rmid;
+       std::string into;
+       if (cmd == Cmd::Stat) {
+         if (!f.contains("into"))
+           fail_at(ctx.read.file, join_path(path, "into"),
+                   "IPC_STAT needs \"into\": the variable whose fields (INTO.qnum, ...) receive the queue's "
+                   "state");
+         into = read_into(f, path, ctx, kStatFields);
+       } else if (f.contains("into")) {
+         fail_at(ctx.read.file, join_path(path, "into"), "\"into\" goes with IPC_STAT only; drop it");
+       }
+       SetFields set;
+       for (const char* field : {"qbytes", "uid", "gid", "mode"}) {
+         if (!f.contains(field)) continue;
+         if (cmd != Cmd::Set)
+           fail_at(ctx.read.file, join_path(path, field),
+                   std::string("\"") + field + "\" goes with IPC_SET only; drop it");
+       }
+       if (cmd == Cmd::Set) {
+         if (f.contains("qbytes")) set.qbytes = f.at("qbytes").get<std::int64_t>();
+         if (f.contains("uid")) set.uid = f.at("uid").get<std::uint32_t>();
+         if (f.contains("gid")) set.gid = f.at("gid").get<std::uint32_t>();
+         if (f.contains("mode")) set.mode = read_mode(f, path, ctx);
+         if (!set.qbytes && !set.uid && !set.gid && !set.mode)
+           fail_at(ctx.read.file, path,
+                   "IPC_SET changes nothing; give at least one of qbytes, uid, gid, mode");
+       }
+       p.ops.push_back(std::make_unique<MsgctlOp>(a, msqid, cmd, into, set));
+     }});
+
+const OpRegistrar register_ipcs_op({"ipcs",
+                                    "print the System V message queues as `ipcs -q` does (key, msqid, owner, "
+                                    "perms, used-bytes, messages)",
+                                    {"ipcs op", "", {}},
+                                    [](const json&, const std::string&, CompileContext&, Program& p,
+                                       std::uint16_t a) { p.ops.push_back(std::make_unique<IpcsOp>(a)); }});
+
+// ---- The channel ------------------------------------------------------------------------------
+
+// A private queue (IPC_PRIVATE, owner root, mode 0666) per channel: send is msgsnd with the
+// message's type, recv is msgrcv of type 0 into a buffer of the given size.
+class SysvChannel : public Channel {
+public:
+  explicit SysvChannel(std::int64_t id) : id_(id) {}
+  IoStatus send(OpContext& ctx, std::uint16_t activity, const Message& message) override {
+    return do_msgsnd(ctx, activity, id_, static_cast<std::int64_t>(message.bytes), message);
+  }
+  IoStatus recv(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes) override {
+    return do_msgrcv(ctx, activity, id_, static_cast<std::int64_t>(bytes), 0, 0);
+  }
+
+private:
+  std::int64_t id_;
+};
+
+const MechanismRegistrar register_sysv_msg(
+    {"sysv_msg",
+     "System V message queue: typed messages up to msgmax bytes, a queue of qbytes (msgsnd / msgrcv type 0)",
+     ParamTable{
+         "sysv_msg channel",
+         "",
+         {{"qbytes", ParamType::Bytes, kMsgMnb, "bytes", "the queue's capacity (msg_qbytes; sysctl msgmnb)",
+           1.0, static_cast<double>(kMaxBytesParam)},
+          {"msgmax", ParamType::Bytes, kMsgMax, "bytes", "the largest message (sysctl msgmax)", 1.0,
+           static_cast<double>(kMaxBytesParam)}}},
+     [](const json& params, const std::string& path, const ReadContext& ctx) {
+       auto qbytes = read_bytes(params.at("qbytes"));
+       auto msgmax = read_bytes(params.at("msgmax"));
+       if (msgmax > qbytes)
+         fail_at(ctx.file, join_path(path, "msgmax"),
+                 "msgmax " + std::to_string(msgmax) + " is larger than qbytes " + std::to_string(qbytes) +
+                     ": a message of msgmax bytes could never fit; raise \"qbytes\" to at least " +
+                     std::to_string(msgmax) + " or lower \"msgmax\"");
+     },
+     [](const ChannelSpec& spec, Kernel& kernel) -> std::unique_ptr<Channel> {
+       MsgQueue* q = kernel.ipc<MsgState>().create(0, 0, 0, 0666, 0);
+       q->qbytes = read_bytes(spec.params.at("qbytes"));
+       q->msgmax = read_bytes(spec.params.at("msgmax"));
+       return std::make_unique<SysvChannel>(q->id);
+     }});
+
+} // namespace
+
+} // namespace ipcsim
