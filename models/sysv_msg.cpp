@@ -221,14 +221,7 @@ bool owner_or_root(const MsgQueue& q, const Process& process) {
 // ---- Costs ------------------------------------------------------------------------------------
 
 // A copy between user and kernel: copy_setup, then the bytes at the preset's rate.
-// (CostModel::copy_cycles includes copy_setup; sim's charge_copy adds it a second time.)
-void copy_user(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes) {
-  if (bytes == 0) return;
-  const CostModel& costs = ctx.kernel.model().costs;
-  Cycles setup = costs.cycles(Primitive::copy_setup);
-  ctx.charge(activity, Primitive::copy_setup, setup);
-  ctx.charge(activity, Primitive::copy_bytes_per_cycle, costs.copy_cycles(bytes) - setup);
-}
+void copy_user(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes) { charge_copy(ctx, activity, bytes); }
 
 // ---- The calls --------------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@
 #include "sched.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <map>
 #include <optional>
@@ -395,6 +396,145 @@ private:
   bool add_;
 };
 
+// Whole-number arithmetic over variables: + - * / % and parentheses, compiled to postfix at load
+// time. Integer division truncates, as in C.
+struct Expr {
+  struct Token {
+    enum class Kind : std::uint8_t { Number, Var, Op, Neg } kind;
+    std::int64_t number = 0;
+    std::string var;
+    char op = 0;
+  };
+  std::vector<Token> postfix;
+};
+
+Expr parse_expr(const std::string& text, const std::string& path, CompileContext& ctx) {
+  auto bad = [&](const std::string& why) {
+    fail_at(ctx.read.file, path,
+            "invalid expression \"" + text + "\": " + why +
+                "; expected whole numbers and variables with + - * / % and parentheses, such as "
+                "\"16384 / 512 - st.qnum\"");
+  };
+  Expr expr;
+  std::vector<char> ops; // operator stack; '(' and 'n' (unary minus) included
+  auto prec = [](char op) { return op == 'n' ? 3 : (op == '*' || op == '/' || op == '%') ? 2 : 1; };
+  auto pop = [&] {
+    char op = ops.back();
+    ops.pop_back();
+    expr.postfix.push_back(
+        {op == 'n' ? Expr::Token::Kind::Neg : Expr::Token::Kind::Op, 0, {}, op == 'n' ? '-' : op});
+  };
+  bool expect_operand = true;
+  std::size_t operands = 0;
+  for (std::size_t i = 0; i < text.size();) {
+    char c = text[i];
+    if (c == ' ') {
+      ++i;
+      continue;
+    }
+    if (expect_operand) {
+      if (c == '(') {
+        ops.push_back('(');
+        ++i;
+      } else if (c == '-') {
+        ops.push_back('n');
+        ++i;
+      } else if (c >= '0' && c <= '9') {
+        std::size_t j = i;
+        while (j < text.size() && text[j] >= '0' && text[j] <= '9') ++j;
+        std::int64_t number = 0;
+        auto [end, ec] = std::from_chars(text.data() + i, text.data() + j, number);
+        if (ec != std::errc()) bad("number out of range");
+        expr.postfix.push_back({Expr::Token::Kind::Number, number, {}, 0});
+        i = j;
+        expect_operand = false;
+        ++operands;
+      } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_') {
+        std::size_t j = i;
+        while (j < text.size() &&
+               (std::isalnum(static_cast<unsigned char>(text[j])) || text[j] == '_' || text[j] == '.'))
+          ++j;
+        std::string name = text.substr(i, j - i);
+        ctx.used.push_back({name, path});
+        expr.postfix.push_back({Expr::Token::Kind::Var, 0, name, 0});
+        i = j;
+        expect_operand = false;
+        ++operands;
+      } else {
+        bad(std::string("unexpected '") + c + "'");
+      }
+    } else {
+      if (c == ')') {
+        while (!ops.empty() && ops.back() != '(') pop();
+        if (ops.empty()) bad("unbalanced ')'");
+        ops.pop_back();
+        ++i;
+      } else if (c == '+' || c == '-' || c == '*' || c == '/' || c == '%') {
+        while (!ops.empty() && ops.back() != '(' && prec(ops.back()) >= prec(c)) pop();
+        ops.push_back(c);
+        expect_operand = true;
+        ++i;
+      } else {
+        bad(std::string("unexpected '") + c + "'");
+      }
+    }
+  }
+  if (operands == 0 || expect_operand) bad("it ends where a number or variable is expected");
+  while (!ops.empty()) {
+    if (ops.back() == '(') bad("unbalanced '('");
+    pop();
+  }
+  return expr;
+}
+
+class CalcOp : public Op {
+public:
+  CalcOp(std::uint16_t activity, std::string var, Expr expr, std::string text)
+      : Op(activity), var_(std::move(var)), expr_(std::move(expr)), text_(std::move(text)) {}
+  Step execute(OpContext& ctx) const override {
+    std::vector<std::int64_t> stack;
+    for (const auto& t : expr_.postfix) {
+      switch (t.kind) {
+      case Expr::Token::Kind::Number:
+        stack.push_back(t.number);
+        break;
+      case Expr::Token::Kind::Var: {
+        Value v = read_variable(t.var, ctx.kernel, ctx.thread);
+        if (!std::holds_alternative<std::int64_t>(v)) {
+          ctx.kernel.abort_run(ctx.thread,
+                               "calc \"" + text_ + "\": variable " + t.var + " holds text, not a number");
+          return Step::Exit;
+        }
+        stack.push_back(std::get<std::int64_t>(v));
+        break;
+      }
+      case Expr::Token::Kind::Neg:
+        stack.back() = -stack.back();
+        break;
+      case Expr::Token::Kind::Op: {
+        std::int64_t b = stack.back();
+        stack.pop_back();
+        std::int64_t& a = stack.back();
+        if ((t.op == '/' || t.op == '%') && b == 0) {
+          ctx.kernel.abort_run(ctx.thread, "calc \"" + text_ + "\": division by zero");
+          return Step::Exit;
+        }
+        a = t.op == '+' ? a + b : t.op == '-' ? a - b : t.op == '*' ? a * b : t.op == '/' ? a / b : a % b;
+        break;
+      }
+      }
+    }
+    ctx.thread.script_locals().set(var_, stack.back());
+    ++ctx.thread.pc;
+    return Step::Continue;
+  }
+
+private:
+  std::string var_;
+  Expr expr_;
+  std::string text_;
+};
+
 class PrintOp : public Op {
 public:
   PrintOp(std::uint16_t activity, std::string text) : Op(activity), text_(std::move(text)) {}
@@ -463,6 +603,20 @@ const OpRegistrar register_set_op(
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
        auto name = checked_variable(f, path, ctx);
        p.ops.push_back(std::make_unique<SetOp>(a, name, read_scalar(f.at("value")), false));
+     }});
+
+const OpRegistrar register_calc_op(
+    {"calc",
+     "set a variable to a whole-number expression over variables: + - * / % and parentheses",
+     {"calc op",
+      "",
+      {{"var", ParamType::String, nullptr, "", "the variable to set"},
+       {"expr", ParamType::String, nullptr, "", "the expression, such as \"16384 / 512 - st.qnum\""}}},
+     [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
+       auto text = f.at("expr").get<std::string>();
+       Expr expr = parse_expr(text, join_path(path, "expr"), ctx);
+       auto name = checked_variable(f, path, ctx);
+       p.ops.push_back(std::make_unique<CalcOp>(a, name, std::move(expr), text));
      }});
 
 const OpRegistrar register_add_op(

@@ -215,3 +215,40 @@ TEST_CASE("script: durations in minutes and hours, as the courier's 15-minute wa
                                      {"op": "sleep", "time": "0.5h"}, {"op": "print", "text": "b"})"));
   CHECK(console(run) == std::vector<std::string>{"p@900000000000: a", "p@2700000000000: b"});
 }
+
+TEST_CASE("script: calc evaluates whole-number expressions with precedence, parentheses and negation") {
+  auto run = run_text(one_process(R"(
+    {"op": "set", "var": "st.qnum", "value": 3},
+    {"op": "calc", "var": "slots", "expr": "16384 / 512 - st.qnum"},
+    {"op": "calc", "var": "x", "expr": "-(2 + 3) * 4 % 7"},
+    {"op": "calc", "var": "y", "expr": "7 / -2"},
+    {"op": "print", "text": "{slots} {x} {y}"})"));
+  CHECK(console(run) == std::vector<std::string>{"p@0: 29 -6 -3"}); // C semantics: -20 % 7 = -6
+}
+
+TEST_CASE("script: calc errors, at load time and at run time") {
+  auto expr_error = [](const std::string& expr) {
+    return load_error(one_process(
+        R"({"op": "set", "var": "a", "value": 1}, {"op": "calc", "var": "b", "expr": ")" + expr + R"("})"));
+  };
+  const std::string tail = "; expected whole numbers and variables with + - * / % and parentheses, such as "
+                           "\"16384 / 512 - st.qnum\"";
+  CHECK(expr_error("a +") ==
+        "test.json: at processes.0.script.1.expr: invalid expression \"a +\": it ends where a "
+        "number or variable is expected" +
+            tail);
+  CHECK(expr_error("(a + 1") ==
+        "test.json: at processes.0.script.1.expr: invalid expression \"(a + 1\": unbalanced '('" + tail);
+  CHECK(expr_error("a ^ 2") ==
+        "test.json: at processes.0.script.1.expr: invalid expression \"a ^ 2\": unexpected '^'" + tail);
+  CHECK(expr_error("count * 2") ==
+        "test.json: at processes.0.script.1.expr: variable \"count\" is never set in this script; known here: "
+        "result, "
+        "errno, pid, msg.type, msg.text, msg.bytes, msg.sender, msg.priority, receiver, a, b");
+  auto zero = run_text(
+      one_process(R"({"op": "set", "var": "z", "value": 0}, {"op": "calc", "var": "q", "expr": "1 / z"})"));
+  CHECK(zero.kernel->runtime_error() == "p: calc \"1 / z\": division by zero");
+  auto text = run_text(
+      one_process(R"({"op": "set", "var": "s", "value": "x"}, {"op": "calc", "var": "q", "expr": "s + 1"})"));
+  CHECK(text.kernel->runtime_error() == "p: calc \"s + 1\": variable s holds text, not a number");
+}
