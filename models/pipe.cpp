@@ -326,7 +326,7 @@ const OpRegistrar register_pipe_op(
      {"pipe op", "",
       [] {
         std::vector<ParamSpec> params{
-            {"fds", ParamType::ObjectList, nullptr, "",
+            {"fds", ParamType::StringList, nullptr, "",
              "the two descriptors' names, [READ_NAME, WRITE_NAME], as fd[0] and fd[1]"}};
         for (auto& p : config_params()) params.push_back(p);
         return params;

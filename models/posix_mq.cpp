@@ -435,8 +435,8 @@ const OpRegistrar register_mq_open(
         std::nullopt,
         std::nullopt,
         {"O_RDONLY", "O_WRONLY", "O_RDWR"}},
-       {"flags", ParamType::ObjectList, json::array(), "",
-        "a list of strings (JSON), each one of O_CREAT (create when missing), O_EXCL (with O_CREAT: fail "
+       {"flags", ParamType::StringList, json::array(), "",
+        "each one of O_CREAT (create when missing), O_EXCL (with O_CREAT: fail "
         "with EEXIST when it exists), O_NONBLOCK (sends and receives that would block fail with EAGAIN)"},
        {"mode", ParamType::String, "0666", "", "permission bits of a queue it creates, octal (no umask)"},
        {"maxmsg", ParamType::Integer, kMsgMax, "",

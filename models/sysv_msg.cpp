@@ -221,7 +221,9 @@ bool owner_or_root(const MsgQueue& q, const Process& process) {
 // ---- Costs ------------------------------------------------------------------------------------
 
 // A copy between user and kernel: copy_setup, then the bytes at the preset's rate.
-void copy_user(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes) { charge_copy(ctx, activity, bytes); }
+void copy_user(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes) {
+  charge_copy(ctx, activity, bytes);
+}
 
 // ---- The calls --------------------------------------------------------------------------------
 
@@ -481,7 +483,7 @@ std::uint32_t read_flags(const json& f, const std::string& path, const CompileCo
 }
 
 ParamSpec flags_param(const std::vector<std::string>& accepted) {
-  return {"flags", ParamType::ObjectList, json::array(), "flag names",
+  return {"flags", ParamType::StringList, json::array(), "flag names",
           "a list of flags: " + join_list(accepted)};
 }
 

@@ -677,7 +677,7 @@ const OpRegistrar register_socketpair_op(
      "create two connected unix sockets (socketpair(AF_UNIX, type)) as descriptors fds[0] and fds[1]",
      {"socketpair op",
       "",
-      {{"fds", ParamType::ObjectList, nullptr, "", "the two descriptors' names, such as [\"a\", \"b\"]"},
+      {{"fds", ParamType::StringList, nullptr, "", "the two descriptors' names, such as [\"a\", \"b\"]"},
        type_param(),
        buffer_param(),
        qlen_param()}},

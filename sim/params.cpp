@@ -47,6 +47,8 @@ const char* param_type_name(ParamType type) {
     return "list of ops";
   case ParamType::ObjectList:
     return "list of objects";
+  case ParamType::StringList:
+    return "list of strings";
   case ParamType::Object:
     return "object";
   }
@@ -159,6 +161,9 @@ void check_value(const json& value, const std::string& path, const ParamSpec& sp
     return;
   case ParamType::ObjectList:
     if (!value.is_array()) bad(ctx, path, value, "a list of objects");
+    return;
+  case ParamType::StringList:
+    if (!value.is_array()) bad(ctx, path, value, "a list of strings, such as [\"a\", \"b\"]");
     return;
   case ParamType::Object:
     if (!value.is_object() && !value.is_string()) bad(ctx, path, value, "an object");

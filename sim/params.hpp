@@ -25,6 +25,7 @@ enum class ParamType {
   CoreList,   // list of core indices
   Script,     // list of ops
   ObjectList, // list of objects (processes, threads)
+  StringList, // list of strings (descriptor names, flags); the op checks the items themselves
   Object,     // a nested table, described elsewhere
 };
 

@@ -468,7 +468,8 @@ TEST_CASE("posix_mq: load-time mistakes name the field and what is accepted") {
   // bare string gets the generic list message.
   CHECK(load_error(with_op(R"({"op": "mq_open", "name": "/q", "fd": "q", "access": "O_RDWR",
                               "flags": "O_CREAT"})")) ==
-        "test.json: at processes.0.script.0.flags: invalid value \"O_CREAT\"; expected a list of objects");
+        "test.json: at processes.0.script.0.flags: invalid value \"O_CREAT\"; expected a list of strings, "
+        "such as [\"a\", \"b\"]");
   CHECK(load_error(with_op(R"({"op": "mq_open", "name": "/q", "fd": "q", "access": "O_RDWD"})")) ==
         "test.json: at processes.0.script.0.access: unknown value \"O_RDWD\" (did you mean \"O_RDWR\"?); "
         "accepted: O_RDONLY, O_WRONLY, O_RDWR");

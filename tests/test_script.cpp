@@ -241,10 +241,11 @@ TEST_CASE("script: calc errors, at load time and at run time") {
         "test.json: at processes.0.script.1.expr: invalid expression \"(a + 1\": unbalanced '('" + tail);
   CHECK(expr_error("a ^ 2") ==
         "test.json: at processes.0.script.1.expr: invalid expression \"a ^ 2\": unexpected '^'" + tail);
-  CHECK(expr_error("count * 2") ==
-        "test.json: at processes.0.script.1.expr: variable \"count\" is never set in this script; known here: "
-        "result, "
-        "errno, pid, msg.type, msg.text, msg.bytes, msg.sender, msg.priority, receiver, a, b");
+  CHECK(
+      expr_error("count * 2") ==
+      "test.json: at processes.0.script.1.expr: variable \"count\" is never set in this script; known here: "
+      "result, "
+      "errno, pid, msg.type, msg.text, msg.bytes, msg.sender, msg.priority, receiver, a, b");
   auto zero = run_text(
       one_process(R"({"op": "set", "var": "z", "value": 0}, {"op": "calc", "var": "q", "expr": "1 / z"})"));
   CHECK(zero.kernel->runtime_error() == "p: calc \"1 / z\": division by zero");
