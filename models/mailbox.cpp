@@ -627,7 +627,8 @@ ParamSpec policy_param() {
 }
 
 ParamSpec message_bytes_param(const json& default_value, const std::string& what) {
-  return {"bytes", ParamType::Bytes, default_value, "bytes", what, 8.0, 1048576.0};
+  // The textbook mailbox sets no size limit of its own; 1 GiB keeps a run's memory sane.
+  return {"bytes", ParamType::Bytes, default_value, "bytes", what, 0.0, 1073741824.0};
 }
 
 // ---- Ops ---------------------------------------------------------------------------------------
@@ -756,7 +757,7 @@ const OpRegistrar register_send_op(
       "",
       {optional_string("to", "the receiving process (NAME, or NAME[K]): direct communication", "none"),
        optional_string("mailbox", "the mailbox: indirect communication", "none"),
-       message_bytes_param(64, "the message's size, 8 B to 1 MiB: what is copied"),
+       message_bytes_param(64, "the message's size: what is copied"),
        {"text", ParamType::String, "", "", "text carried for print ({msg.text} at the receiver)"},
        timeout_param()}},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
