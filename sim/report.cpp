@@ -192,8 +192,15 @@ void print_summary(std::ostream& out, const Scenario& scenario, const Kernel& ke
   const auto& console = kernel.console();
   if (!console.empty()) {
     out << "\nconsole (what the scripts printed)\n";
+    // Runs of a second or more (a courier's 15-minute wait) read better in seconds.
+    bool seconds = static_cast<double>(end) * 1e9 / hz >= 1e9;
+    auto stamp = [&](Cycles at) {
+      return seconds ? fixed(static_cast<double>(at) / hz, 9) + " s" : ns(static_cast<double>(at)) + " ns";
+    };
+    std::size_t width = 0;
+    for (const auto& line : console) width = std::max(width, stamp(line.at).size());
     for (const auto& line : console)
-      out << "  " << pad(ns(static_cast<double>(line.at)) + " ns", 18) << "  "
+      out << "  " << pad(stamp(line.at), std::max<std::size_t>(width, 18)) << "  "
           << pad(kernel.threads()[line.thread].display_name(), 12, true) << " " << line.text << "\n";
   }
 
