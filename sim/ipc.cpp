@@ -394,7 +394,8 @@ public:
     Process& parent = *ctx.thread.process;
     std::vector<Descriptor> fds;
     if (!fds_) {
-      fds = parent.fds;
+      for (const auto& d : parent.fds)
+        if (d.file->inherited) fds.push_back(d);
     } else {
       for (const auto& [child_name, parent_name] : *fds_) {
         Descriptor* d = parent.find_fd(parent_name);

@@ -76,6 +76,7 @@ public:
   virtual ~OpenFile() = default;
   std::uint32_t refs = 0;   // descriptors referring to it, in every process
   bool nonblocking = false; // O_NONBLOCK: every block becomes EAGAIN
+  bool inherited = true;    // false: spawn never passes it to a child (a mechanism's private handle)
   virtual std::string describe() const = 0;
   // read/write move `bytes` (write: msg.bytes); Blocked or Done as for any call. The defaults fail
   // with EBADF (reading a write end, say).

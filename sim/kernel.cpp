@@ -330,9 +330,16 @@ Thread* Kernel::wake_one(Core& core, WaitQueue& queue, Thread* waker, std::uint1
   return first;
 }
 
+// Wakes the threads waiting now, each once. A woken thread may run on another core while later
+// ones are being woken (each wake lets time pass) and sleep on the queue again: it must not be
+// woken a second time by this call, or a herd on three cores never ends.
 std::size_t Kernel::wake_all(Core& core, WaitQueue& queue, Thread* waker, std::uint16_t activity) {
+  std::vector<Thread*> waiting;
+  waiting.reserve(queue.size);
+  for (Thread* t = queue.head; t; t = t->wait_next) waiting.push_back(t);
   std::size_t woken = 0;
-  while (queue.head) woken += wake(core, *queue.head, waker, activity, WaitResult::Woken) ? 1 : 0;
+  for (Thread* t : waiting)
+    if (t->waiting_on == &queue) woken += wake(core, *t, waker, activity, WaitResult::Woken) ? 1 : 0;
   return woken;
 }
 
@@ -466,6 +473,9 @@ void Kernel::exit_thread(Core& core, Thread& thread) {
 void Kernel::finish(bool deadlocked) {
   done_ = true;
   end_time_ = engine_now();
+  // Cores run ahead of each other between synchronisations: put the console in time order.
+  std::stable_sort(console_.begin(), console_.end(),
+                   [](const ConsoleLine& a, const ConsoleLine& b) { return a.at < b.at; });
   if (deadlocked) {
     DeadlockReport report;
     report.at = end_time_;
