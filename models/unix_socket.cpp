@@ -369,7 +369,7 @@ ParamSpec type_param() {
           ParamType::Choice,
           nullptr,
           "",
-          "SOCK_STREAM (a byte stream) or SOCK_DGRAM (datagrams)",
+          "stream (SOCK_STREAM: a byte stream) or dgram (SOCK_DGRAM: datagrams)",
           std::nullopt,
           std::nullopt,
           {"stream", "dgram"}};

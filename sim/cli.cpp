@@ -21,6 +21,7 @@ void print_table(std::ostream& out, const ParamTable& table, const std::string& 
     out << indent << p.name << " (" << param_type_name(p.type);
     if (!p.unit.empty()) out << ", " << p.unit;
     out << "; " << describe_default(p);
+    if (p.type == ParamType::Choice) out << "; one of: " << join_list(p.choices);
     if (p.min || p.max) {
       out << "; range";
       out << (p.min ? " " + format_number(*p.min) : std::string(" ..")) << " to "

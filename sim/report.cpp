@@ -252,34 +252,42 @@ void print_summary(std::ostream& out, const Scenario& scenario, const Kernel& ke
     out << " as p50/p99/max)\n";
   }
 
-  out << "\ncores\n  " << pad("core", 6, true) << pad("busy %", 8) << pad("busy ns", 16) << pad("idle ns", 16)
+  // Time columns are 16 wide, wider when a long run needs it (a 25-minute story, many threads).
+  const auto& threads = kernel.threads();
+  Cycles longest = end;
+  if (threads.size() > 32)
+    for (const auto& spec : m.processes) {
+      ProcessGroup g = group_of(kernel, *spec);
+      longest = std::max({longest, g.sum.run, g.sum.ready, g.sum.blocked});
+    }
+  const std::size_t tw = std::max<std::size_t>(16, ns(static_cast<double>(longest)).size() + 2);
+  out << "\ncores\n  " << pad("core", 6, true) << pad("busy %", 8) << pad("busy ns", tw) << pad("idle ns", tw)
       << pad("switches", 10) << "\n";
   for (const auto& core : kernel.cores()) {
     Cycles busy = std::min(core->busy_cycles, end);
     out << "  " << pad(std::to_string(core->index), 6, true) << pad(percent(busy, end), 8)
-        << pad(ns(static_cast<double>(busy)), 16) << pad(ns(static_cast<double>(end - busy)), 16)
+        << pad(ns(static_cast<double>(busy)), tw) << pad(ns(static_cast<double>(end - busy)), tw)
         << pad(std::to_string(core->context_switches), 10) << "\n";
   }
 
-  const auto& threads = kernel.threads();
   out << "\nthreads" << (threads.size() > 32 ? " (grouped by process: totals over every copy)" : "") << "\n  "
-      << pad("thread", 20, true) << pad("count", 9) << pad("run ns", 16) << pad("ready ns", 16)
-      << pad("blocked ns", 16) << pad("finished ns", 16) << "\n";
+      << pad("thread", 20, true) << pad("count", 9) << pad("run ns", tw) << pad("ready ns", tw)
+      << pad("blocked ns", tw) << pad("finished ns", tw) << "\n";
   if (threads.size() <= 32) {
     for (const auto& t : threads) {
       auto times = thread_times(t, end);
       out << "  " << pad(t.display_name(), 20, true) << pad("1", 9)
-          << pad(ns(static_cast<double>(times.run)), 16) << pad(ns(static_cast<double>(times.ready)), 16)
-          << pad(ns(static_cast<double>(times.blocked)), 16)
-          << pad(t.finished_at == kNever ? "-" : ns(static_cast<double>(t.finished_at)), 16) << "\n";
+          << pad(ns(static_cast<double>(times.run)), tw) << pad(ns(static_cast<double>(times.ready)), tw)
+          << pad(ns(static_cast<double>(times.blocked)), tw)
+          << pad(t.finished_at == kNever ? "-" : ns(static_cast<double>(t.finished_at)), tw) << "\n";
     }
   } else {
     for (const auto& spec : m.processes) {
       ProcessGroup g = group_of(kernel, *spec);
       out << "  " << pad(spec->name, 20, true) << pad(std::to_string(g.threads), 9)
-          << pad(ns(static_cast<double>(g.sum.run)), 16) << pad(ns(static_cast<double>(g.sum.ready)), 16)
-          << pad(ns(static_cast<double>(g.sum.blocked)), 16)
-          << pad(g.all_finished ? ns(static_cast<double>(g.last_finish)) : "-", 16) << "\n";
+          << pad(ns(static_cast<double>(g.sum.run)), tw) << pad(ns(static_cast<double>(g.sum.ready)), tw)
+          << pad(ns(static_cast<double>(g.sum.blocked)), tw)
+          << pad(g.all_finished ? ns(static_cast<double>(g.last_finish)) : "-", tw) << "\n";
     }
   }
 
