@@ -244,8 +244,10 @@ public:
   IoStatus call(OpContext& ctx) const override {
     Message m = message_;
     m.sender = static_cast<std::int32_t>(ctx.thread.id);
+    if (templated_ && ctx.thread.op_progress == 0) m.text = format_template(m.text, ctx.kernel, ctx.thread);
     return ctx.kernel.channel(channel_).send(ctx, activity, m);
   }
+  bool templated_ = false;
 
 private:
   std::size_t channel_;
@@ -277,7 +279,8 @@ const OpRegistrar register_send_op(
        {"type", ParamType::Integer, 1, "", "message type (System V queues select on it; > 0)", 1.0, 9.2e18},
        {"priority", ParamType::Integer, 0, "", "message priority (POSIX queues deliver the highest first)",
         0.0, 32767.0},
-       {"text", ParamType::String, "", "", "text carried for print ({msg.text} at the receiver)"},
+       {"text", ParamType::String, "", "",
+        "text carried for print ({msg.text} at the receiver); {NAME} placeholders are filled in when sent"},
        timeout_param()}},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
        Message m;
@@ -286,8 +289,10 @@ const OpRegistrar register_send_op(
        m.priority = f.at("priority").get<std::uint32_t>();
        m.text = f.at("text").get<std::string>();
        m.sender = -1;
-       p.ops.push_back(
-           std::make_unique<SendOp>(a, read_timeout(f, ctx.read.hz), channel_index(f, path, ctx), m));
+       check_template(m.text, join_path(path, "text"), ctx);
+       auto op = std::make_unique<SendOp>(a, read_timeout(f, ctx.read.hz), channel_index(f, path, ctx), m);
+       op->templated_ = m.text.find('{') != std::string::npos;
+       p.ops.push_back(std::move(op));
      }});
 
 const OpRegistrar register_recv_op(
@@ -335,8 +340,10 @@ public:
     ctx.thread.op_nonblocking = file->nonblocking;
     Message m = message_;
     m.sender = static_cast<std::int32_t>(ctx.thread.id);
+    if (templated_ && ctx.thread.op_progress == 0) m.text = format_template(m.text, ctx.kernel, ctx.thread);
     return file->write(ctx, activity, m);
   }
+  bool templated_ = false;
 
 private:
   std::string fd_;
@@ -430,20 +437,24 @@ const OpRegistrar register_read_op(
        p.ops.push_back(std::make_unique<ReadOp>(a, f.at("fd").get<std::string>(), read_bytes(f.at("bytes"))));
      }});
 
-const OpRegistrar
-    register_write_op({"write",
-                       "write `bytes` to a descriptor; {result} is the count written",
-                       {"write op",
-                        "",
-                        {fd_param("the descriptor's name"),
-                         bytes_param("how many bytes"),
-                         {"text", ParamType::String, "", "", "text carried for print at the reader"}}},
-                       [](const json& f, const std::string&, CompileContext&, Program& p, std::uint16_t a) {
-                         Message m;
-                         m.bytes = read_bytes(f.at("bytes"));
-                         m.text = f.at("text").get<std::string>();
-                         p.ops.push_back(std::make_unique<WriteOp>(a, f.at("fd").get<std::string>(), m));
-                       }});
+const OpRegistrar register_write_op(
+    {"write",
+     "write `bytes` to a descriptor; {result} is the count written",
+     {"write op",
+      "",
+      {fd_param("the descriptor's name"),
+       bytes_param("how many bytes"),
+       {"text", ParamType::String, "", "",
+        "text carried for print at the reader; {NAME} placeholders are filled in when written"}}},
+     [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
+       Message m;
+       m.bytes = read_bytes(f.at("bytes"));
+       m.text = f.at("text").get<std::string>();
+       check_template(m.text, join_path(path, "text"), ctx);
+       auto op = std::make_unique<WriteOp>(a, f.at("fd").get<std::string>(), m);
+       op->templated_ = m.text.find('{') != std::string::npos;
+       p.ops.push_back(std::move(op));
+     }});
 
 const OpRegistrar register_close_op(
     {"close",

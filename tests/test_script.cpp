@@ -253,3 +253,20 @@ TEST_CASE("script: calc errors, at load time and at run time") {
       one_process(R"({"op": "set", "var": "s", "value": "x"}, {"op": "calc", "var": "q", "expr": "s + 1"})"));
   CHECK(text.kernel->runtime_error() == "p: calc \"s + 1\": variable s holds text, not a number");
 }
+
+TEST_CASE("script: the text of write and send fills in {NAME} placeholders when sent") {
+  auto run = run_text(R"({"machine": {"costs": "ideal"}, "channels": [{"name": "c", "mechanism": "pipe"}],
+    "processes": [{"name": "p", "script": [
+      {"op": "set", "var": "n", "value": 5},
+      {"op": "pipe", "fds": ["r", "w"]},
+      {"op": "write", "fd": "w", "bytes": 8, "text": "n={n} pid={pid}"},
+      {"op": "read", "fd": "r", "bytes": 8}, {"op": "print", "text": "{msg.text}"},
+      {"op": "send", "channel": "c", "bytes": 8, "text": "{n}{n}"},
+      {"op": "recv", "channel": "c", "bytes": 8}, {"op": "print", "text": "{msg.text}"}]}]})");
+  std::vector<std::string> lines;
+  for (const auto& line : run.kernel->console()) lines.push_back(line.text);
+  CHECK(lines == std::vector<std::string>{"n=5 pid=100", "55"});
+  CHECK(load_error(one_process(R"({"op": "write", "fd": "w", "bytes": 8, "text": "{nope}"})")) ==
+        "test.json: at processes.0.script.0.text: variable \"nope\" is never set in this script; known here: "
+        "result, errno, pid, msg.type, msg.text, msg.bytes, msg.sender, msg.priority, receiver");
+}
