@@ -120,6 +120,14 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
       ->check(
           CLI::IsMember({"fields", "ops", "mechanisms", "errors", "schedulers", "presets", "primitives"}));
 
+  // CLI11 reports an unknown subcommand as a missing one; name it and the accepted ones instead.
+  if (!args.empty() && !args[0].empty() && args[0][0] != '-' && args[0] != "run" && args[0] != "validate" &&
+      args[0] != "list") {
+    err << "error: unknown subcommand \"" << args[0] << "\""
+        << did_you_mean(args[0], {"run", "validate", "list"}) << "; accepted: run, validate, list\n"
+        << "run 'ipcsim --help' for usage\n";
+    return kExitBadInput;
+  }
   std::vector<std::string> reversed(args.rbegin(), args.rend());
   try {
     app.parse(reversed);

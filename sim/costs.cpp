@@ -155,9 +155,13 @@ CostModel build_cost_model(const json& costs, const std::string& path, const Rea
     const json& source =
         costs.contains(name) ? costs.at(name) : file.document.at("primitives").at(name).at("value");
     model.value[i] = source.get<double>();
-    if (!is_rate(static_cast<Primitive>(i)) && model.value[i] != std::floor(model.value[i]))
+    if (!is_rate(static_cast<Primitive>(i)) && model.value[i] != std::floor(model.value[i])) {
+      if (!costs.contains(name)) // the preset file's mistake, not the scenario's
+        throw UserError("preset file \"" + model.preset + "\": at primitives." + name +
+                        ".value: cycles must be a whole number, got " + source.dump());
       fail_at(ctx.file, join_path(path, name),
               std::string("cycles must be a whole number, got ") + source.dump());
+    }
   }
   // Consistency: copies must make progress, and the uncached rate cannot beat the cached one.
   if (model.value[static_cast<size_t>(Primitive::copy_bytes_per_cycle)] <= 0 ||

@@ -335,24 +335,11 @@ std::unique_ptr<Scenario> load_scenario(const std::string& file, const LoadOptio
   return load_scenario_text(buffer.str(), file, options);
 }
 
-std::unique_ptr<Scenario> load_scenario_text(const std::string& text, const std::string& file,
-                                             const LoadOptions& options) {
-  auto scenario = std::make_unique<Scenario>();
-  scenario->file = file;
-  json doc = parse_text(text, file);
-  if (!doc.is_object()) fail_at(file, "", "a scenario is a JSON object with at least \"processes\"");
-  // Shorthands ("costs": "teaching", "scheduler": "fifo") become their object form first, so that
-  // --set machine.costs.preset=... works whichever form the file uses.
-  if (doc.contains("machine") && doc.at("machine").is_object()) {
-    json& machine = doc.at("machine");
-    if (machine.contains("costs") && machine.at("costs").is_string())
-      machine["costs"] = json::object({{"preset", machine.at("costs")}});
-    if (machine.contains("scheduler") && machine.at("scheduler").is_string())
-      machine["scheduler"] = json::object({{"policy", machine.at("scheduler")}});
-  }
-  for (const auto& assignment : options.sets) apply_set(doc, assignment);
-  if (options.seed) doc["seed"] = *options.seed;
+namespace {
 
+// Everything after the raw document: ${param} substitution, validation, the machine model.
+void resolve_scenario(Scenario& out, json doc, const std::string& file) {
+  Scenario* scenario = &out;
   ReadContext ctx{file, 1e9};
   json params = doc.contains("params") ? doc.at("params") : json::object();
   if (!params.is_object()) fail_at(file, "params", "expected an object of named values, such as {\"n\": 10}");
@@ -543,6 +530,45 @@ std::unique_ptr<Scenario> load_scenario_text(const std::string& text, const std:
   top["params"] = params;
   scenario->resolved = top;
   scenario->hash = fnv1a64_hex(top.dump());
+}
+
+} // namespace
+
+std::unique_ptr<Scenario> load_scenario_text(const std::string& text, const std::string& file,
+                                             const LoadOptions& options) {
+  auto scenario = std::make_unique<Scenario>();
+  scenario->file = file;
+  json doc = parse_text(text, file);
+  if (!doc.is_object()) fail_at(file, "", "a scenario is a JSON object with at least \"processes\"");
+  // Shorthands ("costs": "teaching", "scheduler": "fifo") become their object form first, so that
+  // --set machine.costs.preset=... works whichever form the file uses.
+  if (doc.contains("machine") && doc.at("machine").is_object()) {
+    json& machine = doc.at("machine");
+    if (machine.contains("costs") && machine.at("costs").is_string())
+      machine["costs"] = json::object({{"preset", machine.at("costs")}});
+    if (machine.contains("scheduler") && machine.at("scheduler").is_string())
+      machine["scheduler"] = json::object({{"policy", machine.at("scheduler")}});
+  }
+  for (const auto& assignment : options.sets) apply_set(doc, assignment);
+  if (options.seed) doc["seed"] = *options.seed;
+  try {
+    resolve_scenario(*scenario, doc, file);
+  } catch (const UserError& e) {
+    // A mistake at a path a --set wrote is the command line's, not the file's: say so.
+    const std::string prefix = file + ": at ";
+    std::string message = e.what();
+    if (message.rfind(prefix, 0) == 0) {
+      std::string path = message.substr(prefix.size(), message.find(':', prefix.size()) - prefix.size());
+      for (const auto& assignment : options.sets) {
+        std::string set_path = assignment.substr(0, assignment.find('='));
+        if (path == set_path || path.rfind(set_path + ".", 0) == 0)
+          throw UserError("--set " + assignment + ": " + message.substr(prefix.size() + path.size() + 2) +
+                          " (at " + path + " in " + file + ")");
+      }
+    }
+    throw;
+  }
+
   return scenario;
 }
 

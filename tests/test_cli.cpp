@@ -345,12 +345,13 @@ TEST_CASE("fixed: a negative --seed silently wraps around") {
   CHECK(contains(r.err, "--seed"));
 }
 
-TEST_CASE("BUG: an unknown subcommand is reported as a missing one" * doctest::skip()) {
-  // BUG: `ipcsim frob x.json` says "A subcommand is required", naming neither "frob" nor the
-  // accepted subcommands. Fix in sim/cli.cpp run_cli: before parsing (or on RequiredError), when the
-  // first argument is not an option, say 'unknown subcommand "frob"; accepted: run, validate, list'.
+TEST_CASE("cli: an unknown subcommand is named, with the accepted ones") {
   auto r = cli({"frob", "x.json"});
   CHECK(r.status == ipcsim::kExitBadInput);
-  CHECK(contains(r.err, "frob"));
-  CHECK(contains(r.err, "run, validate, list"));
+  CHECK(r.err ==
+        "error: unknown subcommand \"frob\"; accepted: run, validate, list\nrun 'ipcsim --help' for usage\n");
+  auto typo = cli({"runn", "x.json"});
+  CHECK(typo.err == "error: unknown subcommand \"runn\" (did you mean \"run\"?); accepted: run, validate, "
+                    "list\nrun 'ipcsim --help' "
+                    "for usage\n");
 }

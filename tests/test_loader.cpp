@@ -474,14 +474,12 @@ TEST_CASE("loader: a preset file is loaded and checked as strictly as a scenario
                  "primitive \"trap_enter\" must be a number >= 0"));
 }
 
-TEST_CASE("BUG: a fractional cycle cost in a preset file is blamed on the scenario" * doctest::skip()) {
-  // BUG: a preset file giving trap_enter 100.5 fails with 'test.json: at machine.costs.trap_enter:
-  // cycles must be a whole number' -- a key the scenario does not contain, and the preset file is not
-  // named. Fix in sim/costs.cpp check_preset (reject fractional cycle primitives there, naming the
-  // preset file), or name the origin in build_cost_model's message.
+TEST_CASE("loader: a fractional cycle cost in a preset file names the preset file") {
   TempDir dir;
   auto file = dir.write("frac.json", teaching_preset_with("\"value\": 100", "\"value\": 100.5"));
-  CHECK(contains(load_error(with_machine(R"({"costs": ")" + file + R"("})")), "preset file \"" + file));
+  CHECK(load_error(with_machine(R"({"costs": ")" + file + R"("})")) ==
+        "preset file \"" + file +
+            "\": at primitives.trap_enter.value: cycles must be a whole number, got 100.5");
 }
 
 TEST_CASE("loader: cost override of an unknown primitive") {
@@ -676,15 +674,16 @@ TEST_CASE("--set: errors reach the loader") {
   CHECK(load_error(with_script(kCompute), {"machine.cores"}) ==
         "--set machine.cores: expected dotted.path=value, such as machine.cores=4");
   CHECK(load_error(with_script(kCompute), {"machine.cpus=4"}) ==
-        R"(test.json: at machine.cpus: unknown key "cpus" in machine; accepted keys: cores, frequency, )"
-        "costs, scheduler");
+        R"(--set machine.cpus=4: unknown key "cpus" in machine; accepted keys: cores, frequency, )"
+        "costs, scheduler (at machine.cpus in test.json)");
 }
 
-TEST_CASE("BUG: a bad --set value is blamed on the scenario file" * doctest::skip()) {
-  // BUG: --set machine.cores=0 fails with 'test.json: at machine.cores: invalid value 0' -- the file
-  // does not say 0; the command line does. Fix in sim/scenario.cpp load_scenario_text: remember the
-  // paths apply_set wrote and name "--set machine.cores=0" when an error is at one of them.
-  CHECK(contains(load_error(with_script(kCompute), {"machine.cores=0"}), "--set"));
+TEST_CASE("--set: a bad value is blamed on the --set that wrote it, not on the file") {
+  CHECK(load_error(with_script(kCompute), {"machine.cores=0"}) ==
+        "--set machine.cores=0: invalid value 0; expected a value >= 1 (at machine.cores in test.json)");
+  // A mistake elsewhere in the file is still the file's.
+  CHECK(load_error(with_machine(R"({"cores": 0})"), {"machine.frequency=2GHz"}) ==
+        "test.json: at machine.cores: invalid value 0; expected a value >= 1");
 }
 
 // ---- What loads, and how -----------------------------------------------------------------------
@@ -769,8 +768,8 @@ TEST_CASE("--set: into the costs and scheduler shorthand forms") {
   CHECK(scenario->model.scheduler_policy == "mlfq");
   CHECK(scenario->model.scheduler_params.at("boost_period") == 0);
   CHECK(load_error(with_machine(R"({"scheduler": "fifo"})"), {"machine.scheduler.quantum=5"}) ==
-        R"(test.json: at machine.scheduler.quantum: unknown key "quantum" in machine.scheduler (fifo); )"
-        "accepted keys: policy");
+        R"(--set machine.scheduler.quantum=5: unknown key "quantum" in machine.scheduler (fifo); )"
+        "accepted keys: policy (at machine.scheduler.quantum in test.json)");
 }
 
 TEST_CASE("--set and --seed override the file") {
