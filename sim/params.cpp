@@ -117,18 +117,23 @@ void check_value(const json& value, const std::string& path, const ParamSpec& sp
     if (value.is_string())
       if (auto hz = parse_frequency_hz(value.get<std::string>()); hz && *hz <= 1e11) return;
     bad(ctx, path, value, "a frequency such as \"3GHz\", \"2.4GHz\", \"12.5MHz\" or a number of Hz");
-  case ParamType::Bytes:
+  case ParamType::Bytes: {
+    // Sizes stop at 1 TiB unless declared otherwise: far beyond any IPC buffer, and a simulation
+    // of more would never end.
+    ParamSpec bounded = spec;
+    if (!bounded.max) bounded.max = 1099511627776.0;
     if (value.is_number_unsigned() || (value.is_number_integer() && value.get<std::int64_t>() >= 0)) {
-      check_range(ctx, path, value, value.get<double>(), spec);
+      check_range(ctx, path, value, value.get<double>(), bounded);
       return;
     }
     if (value.is_string()) {
       if (auto bytes = parse_bytes(value.get<std::string>())) {
-        check_range(ctx, path, value, static_cast<double>(*bytes), spec);
+        check_range(ctx, path, value, static_cast<double>(*bytes), bounded);
         return;
       }
     }
     bad(ctx, path, value, "a whole number of bytes or a size such as \"4KiB\", \"1MiB\", \"512B\"");
+  }
   case ParamType::Bool:
     if (!value.is_boolean()) bad(ctx, path, value, "true or false");
     return;

@@ -98,6 +98,8 @@ std::optional<std::uint64_t> parse_bytes(const std::string& text) {
     scale = 1024.0 * 1024;
   else if (unit == "GiB")
     scale = 1024.0 * 1024 * 1024;
+  else if (unit == "TiB")
+    scale = 1024.0 * 1024 * 1024 * 1024;
   else if (unit == "KB" || unit == "kB")
     scale = 1e3;
   else if (unit == "MB")

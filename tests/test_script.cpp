@@ -270,3 +270,13 @@ TEST_CASE("script: the text of write and send fills in {NAME} placeholders when 
         "test.json: at processes.0.script.0.text: variable \"nope\" is never set in this script; known here: "
         "result, errno, pid, msg.type, msg.text, msg.bytes, msg.sender, msg.priority, receiver");
 }
+
+TEST_CASE("script: sizes stop at 1 TiB unless a field says otherwise") {
+  CHECK(load_error(one_process(R"({"op": "write", "fd": "w", "bytes": 18446744073709551615})")) ==
+        "test.json: at processes.0.script.0.bytes: invalid value 18446744073709551615; expected a value <= "
+        "1099511627776");
+  CHECK(
+      load_error(one_process(R"({"op": "write", "fd": "w", "bytes": "2TiB"})")) ==
+      "test.json: at processes.0.script.0.bytes: invalid value \"2TiB\"; expected a value <= 1099511627776");
+  CHECK(load_error(one_process(R"({"op": "write", "fd": "w", "bytes": "1TiB"})")) == "<no error>");
+}
