@@ -540,8 +540,9 @@ const OpRegistrar register_open_op(
 
 // ---- The channel --------------------------------------------------------------------------------
 
-// send writes the whole message (continuing where it stopped); recv reads exactly `bytes`, over as
-// many partial reads as it takes (readn). The channel's ends never close: no end of file, no SIGPIPE.
+// send writes the whole message (continuing where it stopped); recv reads up to the next message
+// boundary (StreamFraming), over as many partial reads as it takes (readn). The channel's ends never close:
+// no end of file, no SIGPIPE.
 class PipeChannel : public Channel {
 public:
   PipeChannel(const ChannelSpec& spec, Kernel& kernel)
@@ -550,14 +551,16 @@ public:
     pipe_->readers = pipe_->writers = 1;
   }
   IoStatus send(OpContext& ctx, std::uint16_t activity, const Message& message) override {
-    return pipe_->write(ctx, activity, message);
+    return framing_.send(ctx, message.bytes, [&] { return pipe_->write(ctx, activity, message); });
   }
   IoStatus recv(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes) override {
-    return pipe_->read(ctx, activity, bytes, true);
+    return framing_.recv(ctx, bytes,
+                         [&](std::uint64_t target) { return pipe_->read(ctx, activity, target, true); });
   }
 
 private:
   std::shared_ptr<Pipe> pipe_;
+  StreamFraming framing_;
 };
 
 const MechanismRegistrar register_pipe_mechanism(

@@ -834,8 +834,8 @@ const OpRegistrar register_shutdown_op(
 
 // ---- Channels ---------------------------------------------------------------------------------
 
-// A socketpair of stream sockets: send writes the whole message on one end, recv reads exactly
-// `bytes` from the other.
+// A socketpair of stream sockets: send writes the whole message on one end, recv reads up to the
+// next message boundary (StreamFraming) from the other.
 class StreamChannel : public Channel {
 public:
   StreamChannel(Kernel& kernel, std::uint64_t buffer) {
@@ -847,14 +847,17 @@ public:
     a_->connected = b_->connected = true;
   }
   IoStatus send(OpContext& ctx, std::uint16_t a, const Message& m) override {
-    return stream_send(ctx, a, *a_, m, ETIMEDOUT);
+    return framing_.send(ctx, m.bytes, [&] { return stream_send(ctx, a, *a_, m, ETIMEDOUT); });
   }
   IoStatus recv(OpContext& ctx, std::uint16_t a, std::uint64_t bytes) override {
-    return stream_recv(ctx, a, *b_, bytes, bytes, ETIMEDOUT, nullptr);
+    return framing_.recv(ctx, bytes, [&](std::uint64_t target) {
+      return stream_recv(ctx, a, *b_, target, target, ETIMEDOUT, nullptr);
+    });
   }
 
 private:
   std::shared_ptr<Socket> a_, b_;
+  StreamFraming framing_;
 };
 
 // Two datagram sockets, the sender connected to the receiver but not the other way round (a client
@@ -881,7 +884,7 @@ private:
 
 const MechanismRegistrar register_stream_channel(
     {"unix_stream",
-     "a Unix domain stream socketpair: a byte stream, the receiver reads exactly the message's size",
+     "a Unix domain stream socketpair: a byte stream; recv reads up to the next message's boundary",
      ParamTable{"unix_stream channel", "", {buffer_param()}}, nullptr,
      [](const ChannelSpec& spec, Kernel& kernel) -> std::unique_ptr<Channel> {
        return std::make_unique<StreamChannel>(kernel, read_bytes(spec.params.at("buffer")));

@@ -197,6 +197,50 @@ OpenFile* lookup_descriptor(OpContext& ctx, const std::string& name) {
   return d ? d->file.get() : nullptr;
 }
 
+// ---- Message boundaries over a byte stream -----------------------------------------------------
+
+StreamFraming::Frame* StreamFraming::find(std::uint64_t id) {
+  for (auto& f : frames_)
+    if (f.id == id) return &f;
+  return nullptr;
+}
+
+IoStatus StreamFraming::send(OpContext& ctx, std::uint64_t bytes, const std::function<IoStatus()>& write) {
+  auto it = std::find_if(sending_.begin(), sending_.end(),
+                         [&](const Sending& s) { return s.thread == ctx.thread.id; });
+  if (it == sending_.end()) { // the call's first run: the header goes ahead of the bytes
+    frames_.push_back({next_id_, bytes});
+    sending_.push_back({ctx.thread.id, next_id_++, bytes});
+    it = sending_.end() - 1;
+  }
+  IoStatus status = write();
+  if (status != IoStatus::Done) return status;
+  // Sent in part (a timeout, EPIPE after some bytes) or not at all: the message is what was sent.
+  std::uint64_t sent = ctx.thread.result > 0 ? static_cast<std::uint64_t>(ctx.thread.result) : 0;
+  if (sent < it->bytes)
+    if (Frame* frame = find(it->frame)) frame->unread -= std::min(frame->unread, it->bytes - sent);
+  sending_.erase(it);
+  while (!frames_.empty() && frames_.front().unread == 0) frames_.pop_front();
+  return status;
+}
+
+IoStatus StreamFraming::recv(OpContext& ctx, std::uint64_t bytes,
+                             const std::function<IoStatus(std::uint64_t target)>& read) {
+  while (!frames_.empty() && frames_.front().unread == 0) frames_.pop_front();
+  // Before anything is sent there is no boundary yet: wait for bytes as the stream would.
+  std::uint64_t target = frames_.empty() ? bytes : std::min(bytes, frames_.front().unread);
+  IoStatus status = read(target);
+  if (status != IoStatus::Done || ctx.thread.result <= 0) return status;
+  auto got = static_cast<std::uint64_t>(ctx.thread.result);
+  while (got > 0 && !frames_.empty()) {
+    std::uint64_t take = std::min(got, frames_.front().unread);
+    frames_.front().unread -= take;
+    got -= take;
+    if (frames_.front().unread == 0) frames_.pop_front();
+  }
+  return status;
+}
+
 // ---- Mechanisms -------------------------------------------------------------------------------
 
 namespace {
@@ -301,7 +345,7 @@ const OpRegistrar register_recv_op(
      {"recv op",
       "",
       {{"channel", ParamType::String, nullptr, "", "the channel's name"},
-       bytes_param("the receive buffer's size (a byte stream reads exactly this many)"),
+       bytes_param("the receive buffer's size (over a byte stream: read up to the next message's end)"),
        timeout_param()}},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
        p.ops.push_back(std::make_unique<RecvOp>(a, read_timeout(f, ctx.read.hz), channel_index(f, path, ctx),

@@ -12,6 +12,7 @@
 #include "script.hpp"
 
 #include <cerrno>
+#include <deque>
 #include <functional>
 
 namespace ipcsim {
@@ -101,9 +102,37 @@ class Channel {
 public:
   virtual ~Channel() = default;
   virtual IoStatus send(OpContext& ctx, std::uint16_t activity, const Message& message) = 0;
-  // Receives one message of at most `bytes` (a byte stream delivers exactly `bytes`, as readn()).
+  // Receives one message into a buffer of `bytes` (over a byte stream: up to the next message
+  // boundary, see StreamFraming).
   // On success: ctx.succeed(bytes received), the message in thread.script_locals().message.
   virtual IoStatus recv(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes) = 0;
+};
+
+// Message boundaries for a channel carried by a byte stream (a pipe, a stream socket), so that the
+// same workload runs over a stream and a message queue alike: the channel remembers the length of
+// each message sent, as a length header would, and a recv reads up to the next boundary (at most
+// its buffer; a longer message is read in pieces, as from a stream). The header costs nothing.
+// With several senders, messages that the stream splits may interleave, as on the real thing.
+class StreamFraming {
+public:
+  // Wraps the stream's write for one send call (which may run several times before it is done).
+  IoStatus send(OpContext& ctx, std::uint64_t bytes, const std::function<IoStatus()>& write);
+  // Wraps the stream's exact read of `target` bytes for one recv call with buffer `bytes`.
+  IoStatus recv(OpContext& ctx, std::uint64_t bytes,
+                const std::function<IoStatus(std::uint64_t target)>& read);
+
+private:
+  struct Frame {
+    std::uint64_t id, unread;
+  };
+  struct Sending {
+    std::uint32_t thread;
+    std::uint64_t frame, bytes;
+  };
+  Frame* find(std::uint64_t id);
+  std::deque<Frame> frames_;
+  std::vector<Sending> sending_;
+  std::uint64_t next_id_ = 0;
 };
 
 struct MechanismDecl {

@@ -469,7 +469,7 @@ TEST_CASE("pipe: the channel carries 8 B to 1 MiB messages whole, with their tex
   CHECK(run.charged("receiver", "recv", Primitive::copy_bytes_per_cycle) == 20);
 }
 
-TEST_CASE("pipe: a channel recv with a timeout returns what it has, or ETIMEDOUT with nothing") {
+TEST_CASE("pipe: a channel recv stops at the message boundary; with nothing sent it times out") {
   auto run = run_text(R"({"machine": {"costs": "ideal"},
     "channels": [{"name": "c", "mechanism": "pipe"}],
     "processes": [
@@ -482,8 +482,23 @@ TEST_CASE("pipe: a channel recv with a timeout returns what it has, or ETIMEDOUT
         {"op": "recv", "channel": "c", "bytes": 16, "timeout": 0},
         {"op": "print", "text": "{result} {errno}"}]}]})");
   CHECK(console(run) ==
-        Lines{"receiver@101: 8 part ", "receiver@201: -1 ETIMEDOUT", "receiver@201: -1 EAGAIN"});
-  // The sender copies 8 bytes (0 -> 1); the receiver takes them (1 -> 2) and waits until 1 + 100.
+        Lines{"receiver@2: 8 part ", "receiver@102: -1 ETIMEDOUT", "receiver@102: -1 EAGAIN"});
+  // The sender copies 8 bytes (0 -> 1); the receiver, with a 16-byte buffer, takes the whole 8-byte
+  // message (1 -> 2) and returns at its boundary; its next recv waits 100 cycles for nothing.
+}
+
+TEST_CASE("pipe: a channel recv with a small buffer reads a long message in pieces, as from a stream") {
+  auto run = run_text(R"({"machine": {"costs": "ideal"},
+    "channels": [{"name": "c", "mechanism": "pipe"}],
+    "processes": [
+      {"name": "sender", "script": [{"op": "send", "channel": "c", "bytes": 20, "text": "a"},
+                                    {"op": "send", "channel": "c", "bytes": 8, "text": "b"}]},
+      {"name": "receiver", "script": [{"op": "sleep", "time": 10}, {"op": "repeat", "count": 4, "body": [
+        {"op": "recv", "channel": "c", "bytes": 8}, {"op": "print", "text": "{result} {msg.text}"}]}]}]})");
+  std::vector<std::string> texts;
+  for (const auto& line : run.kernel->console()) texts.push_back(line.text);
+  // 20 bytes in a buffer of 8: 8, 8, then the 4 up to the boundary; then the 8-byte message.
+  CHECK(texts == std::vector<std::string>{"8 a", "8 ", "4 ", "8 b"});
 }
 
 TEST_CASE("pipe: load-time mistakes name the field and what would be accepted") {
