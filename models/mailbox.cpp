@@ -101,6 +101,7 @@ struct Box {
   std::size_t rotation_last = kNone;   // index in rotation of the last receiver served
   Process* from = nullptr;             // a link direction: sender and receiver process
   Process* to = nullptr;
+  std::string channel; // a link direction declared by a channel: its name (listed even once unused)
 };
 
 // The one link between a pair of processes: p[0] has the lower id; dir[0] carries p[0] -> p[1].
@@ -111,6 +112,7 @@ struct Link {
 
 // A send or receive in progress, kept across the thread's blocks.
 struct Call {
+  Thread* thread = nullptr;  // the caller
   std::shared_ptr<Box> box;  // the mailbox, or the link direction used
   Process* peer = nullptr;   // direct communication: the other process
   bool any = false;          // receive from any process
@@ -120,6 +122,7 @@ struct Call {
   std::string taker;
   bool handed = false; // receive: a sender handed a message straight to this thread
   bool handed_in_kernel = true;
+  Box* handed_from = nullptr; // ... from this mailbox or link direction
   Message message;
 };
 
@@ -162,8 +165,8 @@ public:
     auto it = names_.find(name);
     return it == names_.end() ? nullptr : it->second;
   }
-  void declare_link(const ProcRef& a, const ProcRef& b, std::uint64_t capacity) {
-    declared_links_[link_key(a.key(), b.key())] = capacity;
+  void declare_link(const ProcRef& a, const ProcRef& b, std::uint64_t capacity, const std::string& channel) {
+    declared_links_[link_key(a.key(), b.key())] = {capacity, channel};
   }
 
   IoStatus send(OpContext& ctx, std::uint16_t activity, const Endpoint& to, const Message& message) {
@@ -199,6 +202,7 @@ public:
 
   // The process exited: its mailboxes and ports go; whoever waits on a link with it learns (ESRCH).
   void process_gone(OpContext& ctx, Process& process, std::uint16_t activity) {
+    reap(ctx, activity); // a killed process's threads left their calls unfinished
     auto boxes = boxes_;
     for (auto& box : boxes)
       if (box->alive && box->owner == &process) destroy(ctx, *box, activity);
@@ -221,6 +225,13 @@ public:
         {}};
     for (const auto& box : boxes_) {
       if (!box->alive) continue;
+      // A link outlives its processes only when a channel declared it.
+      if (box->kind == BoxKind::Link && box->channel.empty() && box->from->live_threads == 0 &&
+          box->to->live_threads == 0)
+        continue;
+      std::size_t queued = 0; // not counting a rendezvous offer whose sender was killed
+      for (const auto& pending : box->queue)
+        if (!pending.rendezvous_sender || !pending.rendezvous_sender->process->killed_by) ++queued;
       std::size_t receivers = box->receivers.size;
       if (box->kind == BoxKind::Link) {
         receivers = 0;
@@ -234,12 +245,12 @@ public:
       static const char* kinds[] = {"mailbox", "port", "link"};
       table.rows.push_back(
           {box->name, kinds[static_cast<int>(box->kind)],
-           box->kind == BoxKind::Link ? "-"
+           box->kind == BoxKind::Link ? (box->channel.empty() ? "-" : "channel " + box->channel)
            : box->owner               ? box->owner->display_name()
                                       : "system",
            capacity_text(box->capacity),
            box->kind == BoxKind::Link ? "direct" : policy_names()[static_cast<int>(box->policy)],
-           std::to_string(box->queue.size()), std::to_string(box->senders.size), std::to_string(receivers)});
+           std::to_string(queued), std::to_string(box->senders.size), std::to_string(receivers)});
     }
     if (!table.rows.empty()) tables.push_back(table);
   }
@@ -263,6 +274,7 @@ private:
   void watch(OpContext& ctx, Process& process, std::uint16_t activity) {
     if (process.find_fd(kWatchFd)) return;
     auto file = std::make_shared<ExitWatch>(*this, process);
+    file->inherited = false; // a spawned child must not keep its parent's mailboxes and links alive
     if (&process == ctx.thread.process) {
       install_descriptor(ctx, kWatchFd, file, activity);
     } else {
@@ -297,7 +309,7 @@ private:
     link->p[0] = a.id < b.id ? &a : &b;
     link->p[1] = a.id < b.id ? &b : &a;
     auto declared = declared_links_.find(link_key(process_key(a), process_key(b)));
-    std::uint64_t capacity = declared == declared_links_.end() ? kUnbounded : declared->second;
+    std::uint64_t capacity = declared == declared_links_.end() ? kUnbounded : declared->second.first;
     for (int d = 0; d < 2; ++d) {
       Process* from = link->p[d];
       Process* to = link->p[1 - d];
@@ -305,6 +317,7 @@ private:
                                        capacity, Policy::Shared);
       box->from = from;
       box->to = to;
+      if (declared != declared_links_.end()) box->channel = declared->second.second;
       boxes_.push_back(box);
       link->dir[d] = box;
     }
@@ -350,11 +363,12 @@ private:
     if (box.kind == BoxKind::Link) {
       for (Thread* t = inbox(*box.to).head; t; t = t->wait_next) {
         const Call& call = calls_[t->id];
-        if ((call.any || call.peer == box.from) && call.bytes >= message.bytes) candidates.push_back(t);
+        if ((call.any || call.peer == box.from) && call.bytes >= message.bytes && !t->process->killed_by)
+          candidates.push_back(t);
       }
     } else {
       for (Thread* t = box.receivers.head; t; t = t->wait_next)
-        if (calls_[t->id].bytes >= message.bytes) candidates.push_back(t);
+        if (calls_[t->id].bytes >= message.bytes && !t->process->killed_by) candidates.push_back(t);
     }
     if (candidates.empty()) return nullptr;
     if (box.policy == Policy::Random) {
@@ -382,7 +396,9 @@ private:
     Thread& thread = ctx.thread;
     if (thread.op_progress == 0) {
       ctx.sync();
+      reap(ctx, activity);
       Call call;
+      call.thread = &thread;
       if (to.kind == Endpoint::Kind::Mailbox) {
         call.box = find(to.mailbox);
         if (!call.box) return fail(ctx, activity, ENOENT);
@@ -394,11 +410,14 @@ private:
         call.peer = peer;
         call.box = direction(link_between(ctx, *thread.process, *peer, activity), *thread.process);
       }
+      watch(ctx, *thread.process, activity); // its exit reports calls a kill left unfinished
       calls_[thread.id] = call;
       thread.op_progress = 1;
       copy_message(ctx, activity, message.bytes); // into the kernel, or straight into a waiting receiver
       ctx.sync();
     }
+    reap(ctx, activity);
+    if (thread.process->killed_by) return fail(ctx, activity, EINTR); // it never returns anyway
     Call& call = calls_[thread.id];
     Box& box = *call.box;
     if (call.taken) {
@@ -414,6 +433,7 @@ private:
       rc.handed = true;
       rc.message = message;
       rc.handed_in_kernel = box.capacity != 0; // capacity 0: copied straight into its buffer
+      rc.handed_from = &box;
       thread.script_locals().receiver = receiver->display_name();
       ctx.kernel.wake(ctx.core, *receiver, &thread, activity, WaitResult::Woken);
       ctx.succeed();
@@ -437,7 +457,9 @@ private:
     Process& self = *thread.process;
     if (thread.op_progress == 0) {
       ctx.sync();
+      reap(ctx, activity);
       Call call;
+      call.thread = &thread;
       call.bytes = bytes;
       if (from.kind == Endpoint::Kind::Mailbox) {
         call.box = find(from.mailbox);
@@ -462,9 +484,12 @@ private:
         call.peer = peer;
         call.box = direction(*link, *peer);
       }
+      watch(ctx, self, activity); // its exit reports calls a kill left unfinished
       calls_[thread.id] = call;
       thread.op_progress = 1;
     }
+    reap(ctx, activity);
+    if (self.killed_by) return fail(ctx, activity, EINTR); // it never returns anyway
     Call& call = calls_[thread.id];
     if (call.handed) {
       if (call.handed_in_kernel) copy_message(ctx, activity, call.message.bytes);
@@ -513,25 +538,62 @@ private:
   void end_call(Thread& thread) {
     auto it = calls_.find(thread.id);
     if (it == calls_.end()) return;
-    Call& call = it->second;
-    if (call.box) {
-      if (call.offered && !call.taken) {
-        auto& queue = call.box->queue;
-        for (auto q = queue.begin(); q != queue.end(); ++q)
-          if (q->seq == call.offered) {
-            queue.erase(q);
-            break;
-          }
-      }
-      if (call.box->receiving == &thread) call.box->receiving = nullptr;
-    }
+    release(it->second);
     calls_.erase(it);
+  }
+
+  void release(const Call& call) {
+    if (!call.box) return;
+    if (call.offered && !call.taken) {
+      auto& queue = call.box->queue;
+      for (auto q = queue.begin(); q != queue.end(); ++q)
+        if (q->seq == call.offered) {
+          queue.erase(q);
+          break;
+        }
+    }
+    if (call.box->receiving == call.thread) call.box->receiving = nullptr;
+  }
+
+  // A thread of a killed process never finishes its call: Kernel::run_current ends it at its next op
+  // boundary without running the op again. Before anyone looks at a mailbox or link, and when the
+  // process's exit closes its watch, such calls end here: a rendezvous message nobody took is
+  // withdrawn (the send never completed), a "one-receiver" mailbox is free again, and a message
+  // handed to a receiver that then died goes to the next waiting receiver, or back to the head of
+  // the queue for the next receive.
+  void reap(OpContext& ctx, std::uint16_t activity) {
+    std::vector<std::uint32_t> dead;
+    for (const auto& [id, call] : calls_)
+      if (call.thread && call.thread->process->killed_by) dead.push_back(id);
+    for (std::uint32_t id : dead) {
+      auto it = calls_.find(id);
+      if (it == calls_.end()) continue;
+      Call call = std::move(it->second);
+      calls_.erase(it);
+      release(call);
+      if (call.handed && call.handed_from && call.handed_from->alive)
+        pass_on(ctx, *call.handed_from, call.message, activity);
+    }
+  }
+
+  // A message taken back from a receiver that died: the next receiver gets it.
+  void pass_on(OpContext& ctx, Box& box, const Message& message, std::uint16_t activity) {
+    if (Thread* receiver = pick_receiver(box, message)) {
+      Call& rc = calls_[receiver->id];
+      rc.handed = true;
+      rc.message = message;
+      rc.handed_in_kernel = true; // it is in the kernel now: the receiver copies it out
+      rc.handed_from = &box;
+      ctx.kernel.wake(ctx.core, *receiver, &ctx.thread, activity, WaitResult::Woken);
+      return;
+    }
+    box.queue.push_front({message, 0, nullptr}); // older than anything queued
   }
 
   std::map<std::string, std::shared_ptr<Box>> names_;
   std::vector<std::shared_ptr<Box>> boxes_; // creation order, for the listing
   std::vector<std::shared_ptr<Link>> links_;
-  std::map<std::string, std::uint64_t> declared_links_;
+  std::map<std::string, std::pair<std::uint64_t, std::string>> declared_links_; // capacity, channel
   std::map<std::uint32_t, std::unique_ptr<WaitQueue>> inboxes_;
   std::map<std::uint32_t, Call> calls_;
   std::uint64_t next_seq_ = 1;
@@ -855,7 +917,7 @@ const MechanismRegistrar register_mailbox(
              throw UserError("channel \"" + spec.name + "\": link: unknown process \"" + ref->name + "\"" +
                              did_you_mean(ref->name, names) + "; processes: " + join_list(names));
          }
-         state.declare_link(link.first, link.second, capacity);
+         state.declare_link(link.first, link.second, capacity, spec.name);
          end.kind = Endpoint::Kind::Link;
          end.link[0] = link.first;
          end.link[1] = link.second;

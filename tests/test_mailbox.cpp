@@ -150,12 +150,30 @@ TEST_CASE("mailbox: receive from any names the sender; the oldest message first"
 
 TEST_CASE("mailbox: exactly one link per pair, both directions, set up on first use") {
   auto run = run_text(ideal(R"(
-    {"name": "p", "script": [{"op": "mb_send", "to": "q"}, {"op": "mb_recv", "from": "q"}]},
-    {"name": "q", "script": [{"op": "mb_recv", "from": "p"}, {"op": "mb_send", "to": "p"}, {"op": "mb_send", "to": "p"}]})"));
+    {"name": "p", "script": [{"op": "mb_send", "to": "q"}, {"op": "mb_recv", "from": "q"},
+      {"op": "mb_recv", "mailbox": "never"}]},
+    {"name": "q", "script": [{"op": "mb_recv", "from": "p"}, {"op": "mb_send", "to": "p"}, {"op": "mb_send", "to": "p"}]})",
+                            R"([{"name": "never", "mechanism": "mailbox"}])"));
+  // p stays (blocked on "never": a deadlock), so the link is still listed after q exits.
+  REQUIRE(run.kernel->deadlock());
+  const auto rows = run.kernel->ipc_listing().at(0).rows;
+  REQUIRE(rows.size() == 3);
+  CHECK(rows[1] == std::vector<std::string>{"p->q", "link", "-", "unbounded", "direct", "0", "0", "0"});
+  CHECK(rows[2] == std::vector<std::string>{"q->p", "link", "-", "unbounded", "direct", "1", "0", "0"});
+}
+
+TEST_CASE("mailbox: a link goes from the listing when both its processes have exited, unless declared") {
+  // p and q talk over an undeclared link and a declared one ("ab" between a and b), then all exit.
+  auto run = run_text(ideal(R"(
+    {"name": "p", "script": [{"op": "mb_send", "to": "q", "text": "left behind"}]},
+    {"name": "q", "script": [{"op": "sleep", "time": 5}]},
+    {"name": "a", "script": [{"op": "send", "channel": "ab", "bytes": 64}]},
+    {"name": "b", "script": [{"op": "recv", "channel": "ab", "bytes": 64}]})",
+                            R"([{"name": "ab", "mechanism": "mailbox", "link": "a,b", "capacity": 0}])"));
   const auto rows = run.kernel->ipc_listing().at(0).rows;
   REQUIRE(rows.size() == 2);
-  CHECK(rows[0] == std::vector<std::string>{"p->q", "link", "-", "unbounded", "direct", "0", "0", "0"});
-  CHECK(rows[1] == std::vector<std::string>{"q->p", "link", "-", "unbounded", "direct", "1", "0", "0"});
+  CHECK(rows[0] == std::vector<std::string>{"a->b", "link", "channel ab", "0", "direct", "0", "0", "0"});
+  CHECK(rows[1] == std::vector<std::string>{"b->a", "link", "channel ab", "0", "direct", "0", "0", "0"});
 }
 
 TEST_CASE("mailbox: a process that has exited: ESRCH; a receiver waiting for it is told") {
@@ -385,6 +403,101 @@ TEST_CASE("mailbox: load-time errors name the place and what is accepted") {
   // A link's processes are checked when the run starts (the channel check cannot see processes).
   CHECK(channel(R"("link": "a,zz")") ==
         "channel \"l\": link: unknown process \"zz\" (did you mean \"a\"?); processes: a");
+}
+
+namespace {
+// A thread that kills its own process: a write to a pipe nobody reads raises SIGPIPE.
+const char* kSigpipe = R"({"op": "pipe", "fds": ["r", "w"]}, {"op": "close", "fd": "r"},
+      {"op": "write", "fd": "w", "bytes": 8})";
+} // namespace
+
+TEST_CASE("mailbox: a rendezvous sender killed while blocked: its message is withdrawn") {
+  // doomed's two senders block on the capacity-0 mailbox m (mb_send, then the channel send: one
+  // cycle each to copy the message in); at 10 its third thread's write raises SIGPIPE and the
+  // process dies. r, starting at 2, receives at 102 with a 50-cycle timeout: nothing was ever
+  // taken, so nothing is there (ETIMEDOUT at 152), and a second look finds nothing either.
+  auto run = run_text(ideal(std::string(R"(
+    {"name": "doomed", "threads": [
+      {"name": "t1", "script": [{"op": "mb_send", "mailbox": "m", "text": "one"}, {"op": "print", "text": "t1 sent"}]},
+      {"name": "t2", "script": [{"op": "send", "channel": "m", "bytes": 64, "text": "two"}, {"op": "print", "text": "t2 sent"}]},
+      {"name": "killer", "script": [{"op": "sleep", "time": 10}, )") +
+                                kSigpipe + R"(]}]},
+    {"name": "r", "script": [{"op": "sleep", "time": 100},
+      {"op": "mb_recv", "mailbox": "m", "timeout": 50}, {"op": "print", "text": "{result} {errno} {msg.text}"},
+      {"op": "mb_recv", "mailbox": "m", "timeout": 0}, {"op": "print", "text": "{result} {errno} {msg.text}"}]})",
+                            R"([{"name": "m", "mechanism": "mailbox", "capacity": 0}])"));
+  CHECK(console(run) == Lines{"152 r: -1 ETIMEDOUT ", "152 r: -1 EAGAIN "});
+  const Process& doomed = *run.thread("doomed/t1").process;
+  CHECK(doomed.killed_by == kSIGPIPE);
+  CHECK(run.kernel->ipc_listing().at(0).rows.at(0) ==
+        std::vector<std::string>{"m", "mailbox", "system", "0", "shared", "0", "0", "0"});
+  // A receive between the kill and the sender's exit: the sender, woken by the kill, has not run
+  // yet (r's timer fired with the killer's, so r runs first); its offer is withdrawn all the same.
+  auto between = run_text(ideal(std::string(R"(
+    {"name": "doomed", "threads": [
+      {"name": "t1", "script": [{"op": "mb_send", "mailbox": "m", "text": "one"}]},
+      {"name": "killer", "script": [{"op": "sleep", "time": 9}, )") +
+                                    kSigpipe + R"(]}]},
+    {"name": "r", "script": [{"op": "sleep", "time": 9},
+      {"op": "mb_recv", "mailbox": "m", "timeout": 0}, {"op": "print", "text": "{result} {errno} {msg.text}"}]})",
+                                R"([{"name": "m", "mechanism": "mailbox", "capacity": 0}])"));
+  CHECK(console(between) == Lines{"10 r: -1 EAGAIN "});
+}
+
+TEST_CASE("mailbox: a receiver killed after a message was handed to it: the next receiver gets it") {
+  // doomed/rx waits on m from 0, next from 5 (behind it). At 10 doomed/tx sends: the message is
+  // handed to rx, the receiver waiting longest; tx's write then kills doomed before rx runs. When
+  // doomed has exited, the message goes to the next waiting receiver: next gets it.
+  auto run = run_text(ideal(std::string(R"(
+    {"name": "doomed", "threads": [
+      {"name": "rx", "script": [{"op": "mb_recv", "mailbox": "m"}, {"op": "print", "text": "rx got {msg.text}"}]},
+      {"name": "tx", "script": [{"op": "sleep", "time": 10}, {"op": "mb_send", "mailbox": "m", "text": "x"},
+        {"op": "print", "text": "handed to {receiver}"}, )") +
+                                kSigpipe + R"(]}]},
+    {"name": "next", "script": [{"op": "sleep", "time": 5}, {"op": "mb_recv", "mailbox": "m"},
+      {"op": "print", "text": "next got {msg.text}, {result} B"}]
+})",
+                            R"([{"name": "m", "mechanism": "mailbox"}])"));
+  // tx: send at 10 (copy in, 1 cycle) prints at 11; the write fails (EPIPE, nothing copied) and
+  // kills doomed at 11; next, handed the message at doomed's exit, copies it out (1): 12.
+  CHECK(console(run) == Lines{"11 doomed/tx: handed to doomed/rx", "12 next: next got x, 64 B"});
+  // Without a receiver waiting, the message goes back to the queue for the next receive.
+  auto later = run_text(ideal(std::string(R"(
+    {"name": "doomed", "threads": [
+      {"name": "rx", "script": [{"op": "mb_recv", "mailbox": "m"}, {"op": "print", "text": "rx got {msg.text}"}]},
+      {"name": "tx", "script": [{"op": "sleep", "time": 10}, {"op": "mb_send", "mailbox": "m", "text": "x"}, )") +
+                                  kSigpipe + R"(]}]},
+    {"name": "next", "script": [{"op": "sleep", "time": 100}, {"op": "mb_recv", "mailbox": "m", "timeout": 0},
+      {"op": "print", "text": "next got {msg.text}"}]})",
+                              R"([{"name": "m", "mechanism": "mailbox"}])"));
+  CHECK(console(later) == Lines{"101 next: next got x"});
+}
+
+TEST_CASE("mailbox: one-receiver: a receiver killed while waiting frees the mailbox") {
+  // doomed/rx receives on g from 0 (g's one receiver); doomed dies at 10; y's receive at 20 is
+  // not refused with EBUSY: it finds no message (EAGAIN).
+  auto run = run_text(ideal(std::string(R"(
+    {"name": "doomed", "threads": [
+      {"name": "rx", "script": [{"op": "mb_recv", "mailbox": "g"}]},
+      {"name": "killer", "script": [{"op": "sleep", "time": 10}, )") +
+                                kSigpipe + R"(]}]},
+    {"name": "y", "script": [{"op": "sleep", "time": 20}, {"op": "mb_recv", "mailbox": "g", "timeout": 0},
+      {"op": "print", "text": "y {errno}"}]})",
+                            R"([{"name": "g", "mechanism": "mailbox", "policy": "one-receiver"}])"));
+  CHECK(console(run) == Lines{"20 y: y EAGAIN"});
+}
+
+TEST_CASE("mailbox: a spawned child does not keep its parent's mailboxes and links") {
+  // owner creates m, spawns child (inheriting every descriptor but the hidden "[mailbox]" watch)
+  // and exits at 10: m goes then, so child's send at 50 gets ENOENT; r, waiting in
+  // mb_recv(from: owner), learns ESRCH at 10, when owner exits, not at 100 when child does.
+  auto run = run_text(ideal(R"(
+    {"name": "owner", "script": [{"op": "mb_create", "mailbox": "m"}, {"op": "spawn", "process": "child"},
+      {"op": "sleep", "time": 10}]},
+    {"name": "child", "spawned": true, "script": [{"op": "sleep", "time": 50},
+      {"op": "mb_send", "mailbox": "m"}, {"op": "print", "text": "child send {errno}"}, {"op": "sleep", "time": 50}]},
+    {"name": "r", "script": [{"op": "mb_recv", "from": "owner"}, {"op": "print", "text": "r recv {errno}"}]})"));
+  CHECK(console(run) == Lines{"10 r: r recv ESRCH", "50 child: child send ENOENT"});
 }
 
 TEST_CASE("mailbox: registered names") {
