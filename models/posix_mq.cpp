@@ -130,8 +130,9 @@ struct MqQueue {
     ctx.sync();
     receiver_limits.erase(thread.id);
     if (curmsgs == 0) {
+      if (limit != UINT64_MAX) receiver_limits[thread.id] = limit;
       IoStatus status = wait_on(ctx, receivers, activity);
-      if (status == IoStatus::Blocked && limit != UINT64_MAX) receiver_limits[thread.id] = limit;
+      if (status != IoStatus::Blocked) receiver_limits.erase(thread.id);
       return status;
     }
     auto first = messages.begin();
