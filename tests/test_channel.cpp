@@ -71,3 +71,20 @@ TEST_CASE("channel: the same workload prints the same text over every mechanism"
     CHECK(printed(mechanism) == kExpected);
   }
 }
+
+TEST_CASE("channel: a 0-byte message keeps its text over every message mechanism") {
+  // Byte streams (pipe, unix_stream) are left out: a 0-byte write carries nothing there, and a recv
+  // waits for `bytes` bytes (docs/scripts.md), so no message arrives; that is a stream's nature.
+  for (const char* mechanism : {"sysv_msg", "posix_mq", "mailbox", "unix_dgram"}) {
+    CAPTURE(mechanism);
+    auto run = run_text(R"({"machine": {"costs": "teaching"},
+      "channels": [{"name": "c", "mechanism": ")" +
+                        std::string(mechanism) + R"("}],
+      "processes": [{"name": "p", "script": [
+        {"op": "send", "channel": "c", "bytes": 0, "text": "zero"},
+        {"op": "recv", "channel": "c", "bytes": 64, "timeout": 0},
+        {"op": "print", "text": "{result} {msg.bytes} {msg.text}"}]}]})");
+    REQUIRE(run.kernel->console().size() == 1);
+    CHECK(run.kernel->console()[0].text == "0 0 zero");
+  }
+}
