@@ -34,6 +34,7 @@ constexpr std::int64_t kHardMsgsizeMax = 16 * 1024 * 1024; // HARD_MSGSIZEMAX (1
 constexpr std::uint64_t kCopiedIn = 1;  // mq_send: the message has been copied into the kernel
 constexpr std::uint64_t kQueuedFor = 2; // mq_send: a receiver queued this waiter's message for it
 constexpr std::uint64_t kDelivered = 1; // mq_receive: a sender handed a message to this waiter
+constexpr std::uint64_t kTooBig = 2;    // channel recv: a sender's message was longer than the buffer
 
 // The end of a receive that a sender completed while it waited (pipelined_send): copy the message
 // out. It needs nothing of the queue, whose descriptor another thread may have closed since.
@@ -64,6 +65,9 @@ struct MqQueue {
   std::uint32_t open_files = 0; // open file descriptions referring to it
   WaitQueue receivers, senders;
   std::map<std::uint32_t, Message> waiting_sends; // by thread id: the message of each waiting sender
+  // By thread id: the buffer of each waiting channel recv (a waiter absent here takes any message:
+  // mq_receive's buffer is at least msgsize).
+  std::map<std::uint32_t, std::uint64_t> receiver_limits;
 
   // mq_timedsend after the descriptor and size checks: copy in, then hand the message to a waiting
   // receiver, or queue it, or wait for room.
@@ -76,8 +80,20 @@ struct MqQueue {
     }
     ctx.sync();
     waiting_sends.erase(thread.id); // back from a wait: the message is ours to place again
-    if (Thread* receiver = receivers.head) {
+    for (Thread* receiver = receivers.head; receiver;) {
       // pipelined_send: the receiver waits only on an empty queue; it gets this message directly.
+      // A channel recv whose buffer is too small is woken with E2BIG on the way (as a System V
+      // receiver is) and the message goes to the next waiter, or into the queue.
+      Thread* next = receiver->wait_next;
+      auto limit = receiver_limits.find(receiver->id);
+      if (limit != receiver_limits.end() && limit->second < message.bytes) {
+        receiver_limits.erase(limit);
+        receiver->op_progress |= kTooBig;
+        ctx.kernel.wake(ctx.core, *receiver, &thread, activity, WaitResult::Woken);
+        receiver = next;
+        continue;
+      }
+      receiver_limits.erase(receiver->id);
       receiver->script_locals().message = message;
       receiver->op_progress |= kDelivered;
       ctx.kernel.wake(ctx.core, *receiver, &thread, activity, WaitResult::Woken);
@@ -101,13 +117,29 @@ struct MqQueue {
     return IoStatus::Done;
   }
 
-  // mq_timedreceive after the descriptor and buffer checks.
-  IoStatus receive(OpContext& ctx, std::uint16_t activity) {
+  // mq_timedreceive after the descriptor and buffer checks. `limit`: the channel's recv buffer; a
+  // longer message fails the receive with E2BIG and stays queued (mq_receive: no limit, since its
+  // buffer is at least msgsize).
+  IoStatus receive(OpContext& ctx, std::uint16_t activity, std::uint64_t limit = UINT64_MAX) {
     Thread& thread = ctx.thread;
     if (thread.op_progress & kDelivered) return finish_delivered(ctx, activity);
+    if (thread.op_progress & kTooBig) {
+      ctx.fail(activity, E2BIG);
+      return IoStatus::Done;
+    }
     ctx.sync();
-    if (curmsgs == 0) return wait_on(ctx, receivers, activity);
+    receiver_limits.erase(thread.id);
+    if (curmsgs == 0) {
+      if (limit != UINT64_MAX) receiver_limits[thread.id] = limit;
+      IoStatus status = wait_on(ctx, receivers, activity);
+      if (status != IoStatus::Blocked) receiver_limits.erase(thread.id);
+      return status;
+    }
     auto first = messages.begin();
+    if (first->second.front().bytes > limit) {
+      ctx.fail(activity, E2BIG);
+      return IoStatus::Done;
+    }
     Message message = std::move(first->second.front());
     first->second.pop_front();
     if (first->second.empty()) messages.erase(first);
@@ -575,13 +607,12 @@ public:
     }
     return queue_->send(ctx, activity, message);
   }
+  // Unlike mq_receive (EMSGSIZE for a buffer below msgsize), recv behaves as the other message
+  // channels: the channel receives into a buffer of msgsize of its own, as a program would after
+  // mq_getattr, and hands over the next message when it fits in `bytes`; a longer one fails with
+  // E2BIG (as the sysv_msg channel) and stays queued.
   IoStatus recv(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes) override {
-    if (ctx.thread.op_progress & kDelivered) return finish_delivered(ctx, activity);
-    if (bytes < queue_->msgsize) {
-      ctx.fail(activity, EMSGSIZE);
-      return IoStatus::Done;
-    }
-    return queue_->receive(ctx, activity);
+    return queue_->receive(ctx, activity, bytes);
   }
 
 private:
@@ -596,7 +627,7 @@ const MechanismRegistrar register_posix_mq(
                 {{"maxmsg", ParamType::Integer, kMsgMax, "", "capacity in messages (senders block when full)",
                   1.0, static_cast<double>(kHardMsgMax)},
                  {"msgsize", ParamType::Bytes, kMsgsizeMax, "bytes",
-                  "largest message; recv needs a buffer at least this big (EMSGSIZE)", 1.0,
+                  "largest message (a longer send fails with EMSGSIZE)", 1.0,
                   static_cast<double>(kHardMsgsizeMax)}}},
      nullptr, [](const ChannelSpec& spec, Kernel& kernel) -> std::unique_ptr<Channel> {
        PosixMqState& state = kernel.ipc<PosixMqState>();

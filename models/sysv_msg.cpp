@@ -26,7 +26,8 @@ constexpr std::int64_t kMsgMax = 8192;  // MSGMAX: largest message
 constexpr std::int64_t kMsgMnb = 16384; // MSGMNB: default qbytes of a new queue
 constexpr std::size_t kMsgMni = 32000;  // MSGMNI: queues system wide
 constexpr std::int64_t kIpcMni = 32768;
-constexpr std::uint64_t kSeqMax = 65535; // ipcid_seq_max(): INT_MAX / 32768      // ids: seq * 32768 + index
+constexpr std::uint64_t kSeqMax = 65535;     // ipcid_seq_max(): INT_MAX / 32768; ids: seq * 32768 + index
+constexpr std::size_t kIpcMinCycle = 64;     // ipc_min_cycle: RADIX_TREE_MAP_SIZE
 constexpr std::uint64_t kMsqidDsBytes = 120; // sizeof(struct msqid_ds) on x86-64: IPC_STAT / IPC_SET copy it
 constexpr std::uint32_t kReadBits = 0444;    // S_IRUGO
 constexpr std::uint32_t kWriteBits = 0222;   // S_IWUGO
@@ -112,45 +113,52 @@ public:
   explicit MsgState(Kernel& kernel) : kernel_(kernel) {}
 
   MsgQueue* find_key(std::uint32_t key) {
-    for (auto& q : slots_)
-      if (q && q->key == key) return q.get();
+    for (auto& [index, q] : slots_)
+      if (q->key == key) return q.get();
     return nullptr;
   }
+  // ipc_obtain_object_check(): the object at the id's index, if its seq is the id's (ipc_checkid).
   MsgQueue* find_id(std::int64_t id) {
     if (id < 0) return nullptr;
-    auto index = static_cast<std::size_t>(id % kIpcMni);
-    auto seq = static_cast<std::uint64_t>(id / kIpcMni);
-    if (index >= slots_.size() || !slots_[index] || seqs_[index] != seq) return nullptr;
-    return slots_[index].get();
+    auto it = slots_.find(static_cast<std::size_t>(id % kIpcMni));
+    return it != slots_.end() && it->second->id == id ? it->second.get() : nullptr;
   }
-  // newque(): the lowest free slot; nullptr at MSGMNI (ENOSPC).
+  // newque() / ipc_addid() / ipc_idr_alloc() (Linux 5.1+): nullptr at MSGMNI (ENOSPC). The index
+  // comes from idr_alloc_cyclic(0, max_idx): the lowest free index from the one after the last
+  // allocation, wrapping around to 0 when none is free below max_idx = min(max(in_use * 3 / 2, 64),
+  // IPCMNI). The namespace's seq grows when the index is not above the last one (the allocation
+  // wrapped); it goes back to 0 at ipcid_seq_max().
   MsgQueue* create(std::uint32_t key, std::uint32_t uid, std::uint32_t gid, std::uint32_t mode, Cycles now) {
-    if (in_use_ >= kMsgMni) return nullptr;
-    std::size_t index = 0;
-    while (index < slots_.size() && slots_[index]) ++index;
-    if (index == slots_.size()) {
-      slots_.emplace_back();
-      seqs_.push_back(0);
-    }
-    std::int64_t id = static_cast<std::int64_t>(seqs_[index]) * kIpcMni + static_cast<std::int64_t>(index);
-    slots_[index] = std::make_unique<MsgQueue>(id, "msg queue " + std::to_string(id));
-    MsgQueue& q = *slots_[index];
+    if (slots_.size() >= kMsgMni) return nullptr;
+    const std::size_t max_idx =
+        std::min(std::max(slots_.size() * 3 / 2, kIpcMinCycle), static_cast<std::size_t>(kIpcMni));
+    auto lowest_free = [&](std::size_t from) -> std::optional<std::size_t> {
+      for (std::size_t index = from; index < max_idx; ++index)
+        if (!slots_.count(index)) return index;
+      return std::nullopt;
+    };
+    auto found = lowest_free(next_idx_);
+    if (!found && next_idx_ > 0) found = lowest_free(0);
+    if (!found) return nullptr; // cannot happen: fewer than max_idx queues exist
+    const std::size_t index = *found;
+    next_idx_ = index + 1; // idr->idr_next
+    if (static_cast<std::int64_t>(index) <= last_idx_ && ++seq_ >= kSeqMax) seq_ = 0;
+    last_idx_ = static_cast<std::int64_t>(index);
+    std::int64_t id = static_cast<std::int64_t>(seq_) * kIpcMni + static_cast<std::int64_t>(index);
+    auto& slot = slots_[index];
+    slot = std::make_unique<MsgQueue>(id, "msg queue " + std::to_string(id));
+    MsgQueue& q = *slot;
     q.key = key;
     q.index = index;
     q.uid = q.cuid = uid;
     q.gid = q.cgid = gid;
     q.mode = mode & 0777;
     q.ctime = now;
-    ++in_use_;
     return &q;
   }
-  // freeque(): the slot's next id differs (seq + 1), so a stale id is refused.
-  void remove(MsgQueue& q) {
-    std::size_t index = q.index;
-    slots_[index].reset();
-    if (++seqs_[index] > kSeqMax) seqs_[index] = 0; // ids stay positive ints
-    --in_use_;
-  }
+  // freeque(): the index is free again. A later queue reaches it only after the allocation has
+  // wrapped, with another seq, so the old id stays refused (EINVAL / EIDRM).
+  void remove(MsgQueue& q) { slots_.erase(q.index); }
 
   std::map<std::uint32_t, Receiver> receivers;    // by thread id, while in msgrcv
   std::map<std::uint32_t, std::uint64_t> senders; // by thread id: the size a sleeping sender needs
@@ -162,8 +170,7 @@ public:
     std::snprintf(buf, sizeof buf, "%-10s %-10s %-10s %-10s %-12s %-12s", "key", "msqid", "owner", "perms",
                   "used-bytes", "messages");
     lines.push_back(trim(buf));
-    for (const auto& q : slots_) {
-      if (!q) continue;
+    for (const auto& [index, q] : slots_) {
       std::snprintf(buf, sizeof buf, "%s %-10lld %-10s %-10o %-12llu %-12zu", hex_key(q->key, true).c_str(),
                     static_cast<long long>(q->id), owner_name(q->uid).c_str(), q->mode,
                     static_cast<unsigned long long>(q->cbytes), q->messages.size());
@@ -174,8 +181,7 @@ public:
 
   void list(std::vector<IpcTable>& tables) const override {
     IpcTable table{"Message Queues", {"key", "msqid", "owner", "perms", "used-bytes", "messages"}, {}};
-    for (const auto& q : slots_) {
-      if (!q) continue;
+    for (const auto& [index, q] : slots_) {
       char perms[8];
       std::snprintf(perms, sizeof perms, "%o", q->mode);
       table.rows.push_back({hex_key(q->key, true), std::to_string(q->id), owner_name(q->uid), perms,
@@ -195,9 +201,10 @@ private:
   }
 
   Kernel& kernel_;
-  std::vector<std::unique_ptr<MsgQueue>> slots_;
-  std::vector<std::uint64_t> seqs_; // per slot: how many queues it has held before
-  std::size_t in_use_ = 0;
+  std::map<std::size_t, std::unique_ptr<MsgQueue>> slots_; // by index: ipcs lists them in index order
+  std::size_t next_idx_ = 0;                               // idr_alloc_cyclic's idr_next
+  std::int64_t last_idx_ = -1;                             // ids->last_idx
+  std::uint64_t seq_ = 0;                                  // ids->seq
 };
 
 // ---- Permissions (ipc/util.c ipcperms, ipcctl_obtain_check) ------------------------------------
@@ -314,16 +321,19 @@ IoStatus do_msgsnd(OpContext& ctx, std::uint16_t activity, std::int64_t id, std:
 }
 
 void deliver(OpContext& ctx, std::uint16_t activity, Message m, std::uint64_t bufsz) {
-  std::uint64_t n = std::min(m.bytes, bufsz); // MSG_NOERROR: the rest is lost
-  m.bytes = n;
-  if (m.text.size() > n) m.text.resize(n);
+  std::uint64_t n = std::min(m.bytes, bufsz);
+  if (n < m.bytes) { // MSG_NOERROR: the rest is lost, and with it the text beyond n bytes
+    m.bytes = n;
+    if (m.text.size() > n) m.text.resize(n);
+  }
   copy_user(ctx, activity, n);
   ctx.thread.script_locals().message = std::move(m);
   ctx.succeed(static_cast<std::int64_t>(n));
 }
 
+// `nowait_error`: what a receive that may not wait gives on no match (msgrcv: ENOMSG).
 IoStatus do_msgrcv(OpContext& ctx, std::uint16_t activity, std::int64_t id, std::int64_t bufsz,
-                   std::int64_t type, std::uint32_t flags) {
+                   std::int64_t type, std::uint32_t flags, int nowait_error = ENOMSG) {
   Thread& thread = ctx.thread;
   MsgState& state = ctx.kernel.ipc<MsgState>();
   if (thread.process->killed_by) { // woken to die: the call is interrupted, nothing is taken
@@ -390,7 +400,7 @@ IoStatus do_msgrcv(OpContext& ctx, std::uint16_t activity, std::int64_t id, std:
     return IoStatus::Done;
   }
   if ((flags & kIpcNowait) || thread.op_nonblocking) {
-    ctx.fail(activity, ENOMSG);
+    ctx.fail(activity, nowait_error);
     return IoStatus::Done;
   }
   Receiver& r = state.receivers[thread.id];
@@ -929,7 +939,8 @@ const OpRegistrar register_ipcs_op({"ipcs",
 // ---- The channel ------------------------------------------------------------------------------
 
 // A private queue (IPC_PRIVATE, owner root, mode 0666) per channel: send is msgsnd with the
-// message's type, recv is msgrcv of type 0 into a buffer of the given size.
+// message's type, recv is msgrcv of type 0 into a buffer of the given size (a longer message stays
+// queued and the recv fails with E2BIG).
 class SysvChannel : public Channel {
 public:
   explicit SysvChannel(std::int64_t id) : id_(id) {}
@@ -937,7 +948,9 @@ public:
     return do_msgsnd(ctx, activity, id_, static_cast<std::int64_t>(message.bytes), message);
   }
   IoStatus recv(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes) override {
-    return do_msgrcv(ctx, activity, id_, static_cast<std::int64_t>(bytes), 0, 0);
+    // As every channel: a recv that may not wait (timeout 0) on an empty queue gives EAGAIN, where
+    // msgrcv with IPC_NOWAIT gives ENOMSG.
+    return do_msgrcv(ctx, activity, id_, static_cast<std::int64_t>(bytes), 0, 0, EAGAIN);
   }
 
 private:

@@ -399,29 +399,58 @@ TEST_CASE("posix_mq: a spawned child inherits the queue descriptor") {
   CHECK(printed(run) == std::vector<std::string>{"hi from child"});
 }
 
-TEST_CASE("posix_mq: the channel: priorities, EMSGSIZE both ways, a 1 MiB message") {
+TEST_CASE("posix_mq: the channel: priorities, EMSGSIZE above msgsize, E2BIG above the recv buffer, 1 MiB") {
   auto run = run_text(
       machine(process("p", R"({"op": "send", "channel": "c", "bytes": 8, "priority": 1, "text": "low"},
         {"op": "send", "channel": "c", "bytes": 8, "priority": 9, "text": "high"},
         {"op": "send", "channel": "c", "bytes": 2048}, )" +
                                std::string(kReport) + R"(,
-        {"op": "recv", "channel": "c", "bytes": 1023}, )" +
+        {"op": "send", "channel": "c", "bytes": 1000, "text": "big"},
+        {"op": "recv", "channel": "c", "bytes": 8}, {"op": "print", "text": "{result} {msg.text}"},
+        {"op": "recv", "channel": "c", "bytes": 8}, {"op": "print", "text": "{result} {msg.text}"},
+        {"op": "recv", "channel": "c", "bytes": 999}, )" +
                                kReport + R"(,
-        {"op": "recv", "channel": "c", "bytes": 1024}, {"op": "print", "text": "{result} {msg.text}"},
-        {"op": "recv", "channel": "c", "bytes": 1024}, {"op": "print", "text": "{result} {msg.text}"},
+        {"op": "recv", "channel": "c", "bytes": 1000}, {"op": "print", "text": "{result} {msg.text}"},
         {"op": "send", "channel": "big", "bytes": "1MiB"}, {"op": "recv", "channel": "big", "bytes": "1MiB"},
         {"op": "print", "text": "{result}"})"),
               R"("channels": [{"name": "c", "mechanism": "posix_mq", "msgsize": 1024},
                       {"name": "big", "mechanism": "posix_mq", "maxmsg": 1, "msgsize": "1MiB"}], )"));
-  CHECK(printed(run) == std::vector<std::string>{"-1 EMSGSIZE", "-1 EMSGSIZE", "8 high", "8 low", "1048576"});
-  // 1 MiB in and out: 50 + 1048576 / 8 = 131122 cycles each way (within the 1 MiB cache).
-  CHECK(run.charged("p", "send", Primitive::copy_bytes_per_cycle) == 1 + 1 + 131072);
-  CHECK(run.charged("p", "recv", Primitive::copy_bytes_per_cycle) == 1 + 1 + 131072);
+  // Buffers below msgsize are fine for the channel (unlike mq_receive); the 1000-byte message does
+  // not fit 999 bytes: E2BIG, and it stays queued for the next recv.
+  CHECK(printed(run) ==
+        std::vector<std::string>{"-1 EMSGSIZE", "8 high", "8 low", "-1 E2BIG", "1000 big", "1048576"});
+  // Copies: 8 / 8 = 1 each, 1000 / 8 = 125 (the E2BIG and EMSGSIZE calls copy nothing), 1 MiB:
+  // 1048576 / 8 = 131072 (within the 1 MiB cache), each way.
+  CHECK(run.charged("p", "send", Primitive::copy_bytes_per_cycle) == 1 + 1 + 125 + 131072);
+  CHECK(run.charged("p", "recv", Primitive::copy_bytes_per_cycle) == 1 + 1 + 125 + 131072);
   const auto table = mq_table(run);
   REQUIRE(table);
   CHECK(table->rows ==
         std::vector<std::vector<std::string>>{{"(channel c)", "0", "600", "0", "0", "10", "1024"},
                                               {"(channel big)", "0", "600", "0", "0", "1", "1048576"}});
+}
+
+TEST_CASE("posix_mq: a waiting channel recv too small for the message wakes with E2BIG; the next gets it") {
+  // small (16-byte buffer) and large (64) wait on the empty channel, small first. The 32-byte send
+  // wakes small with E2BIG on the way (as a System V receiver) and hands the message to large.
+  auto run = run_text(machine(process("small", R"({"op": "recv", "channel": "c", "bytes": 16},
+        {"op": "print", "text": "small {result} {errno}"})") +
+                                  "," +
+                                  process("large", R"({"op": "recv", "channel": "c", "bytes": 64},
+        {"op": "print", "text": "large {result} {msg.text}"})",
+                                          R"("arrival": "10us", )") +
+                                  "," +
+                                  process("s", R"({"op": "send", "channel": "c", "bytes": 32, "text": "x"},
+        {"op": "send", "channel": "c", "bytes": 32, "text": "queued"})",
+                                          R"("arrival": "20us", )"),
+                              R"("channels": [{"name": "c", "mechanism": "posix_mq", "msgsize": 64}], )"));
+  CHECK(printed(run) == std::vector<std::string>{"small -1 E2BIG", "large 32 x"});
+  CHECK(run.charged("s", "send", Primitive::wakeup) == 200); // small, then large
+  // No receiver waits for the second message: it stays in the queue.
+  const auto table = mq_table(run);
+  REQUIRE(table);
+  CHECK(table->rows ==
+        std::vector<std::vector<std::string>>{{"(channel c)", "0", "600", "1", "32", "10", "64"}});
 }
 
 TEST_CASE("posix_mq: the channel blocks a receiver until a send, and a sender while full") {
