@@ -14,15 +14,15 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 
 SIZES = [8, 64, 512, 4096, 8192, 65536, 1048576]
 
-# name: (channel parameters, largest message the defaults allow, receive buffer: "exact" for a byte
-# stream that reads exactly the message, or a fixed buffer size as a program would allocate, note)
+# name: (channel parameters, largest message the defaults allow, note). Every receive uses a buffer of
+# the message's size, so the scripts are the same for every mechanism.
 MECHANISMS = {
-    "pipe": ({}, 1048576, "exact", "a 64 KiB pipe: a 1 MiB message is written in 16 partial writes"),
-    "sysv_msg": ({}, 8192, 8192, "System V queues stop at MSGMAX = 8 KiB by default"),
-    "posix_mq": ({}, 8192, 8192, "POSIX queues stop at mq_msgsize = 8 KiB by default"),
-    "mailbox": ({"capacity": "unbounded"}, 1048576, "exact", "an unbounded textbook mailbox"),
-    "unix_stream": ({}, 1048576, "exact", "a stream socketpair: a byte stream like a pipe"),
-    "unix_dgram": ({}, 65536, 65536, "datagrams stop at 64 KiB here (the socket buffer is 208 KiB)"),
+    "pipe": ({}, 1048576, "a 64 KiB pipe: a 1 MiB message is written in 16 partial writes"),
+    "sysv_msg": ({}, 8192, "System V queues stop at MSGMAX = 8 KiB by default"),
+    "posix_mq": ({}, 8192, "POSIX queues stop at mq_msgsize = 8 KiB by default"),
+    "mailbox": ({"capacity": "unbounded"}, 1048576, "an unbounded textbook mailbox"),
+    "unix_stream": ({}, 1048576, "a stream socketpair: a byte stream like a pipe"),
+    "unix_dgram": ({}, 65536, "datagrams stop at 64 KiB here (the socket buffer is 208 KiB)"),
 }
 
 
@@ -44,11 +44,7 @@ def channel(name, mechanism, params):
     return c
 
 
-def buffer_for(size, recv):
-    return size if recv == "exact" else recv
-
-
-def pingpong(mechanism, params, max_size, recv, note):
+def pingpong(mechanism, params, max_size, note):
     sizes = [s for s in SIZES if s <= max_size]
     client, server = [], []
     for size in sizes:
@@ -57,10 +53,10 @@ def pingpong(mechanism, params, max_size, recv, note):
         client.append({"op": "repeat", "count": n, "body": [
             {"op": "begin", "name": name},
             {"op": "send", "channel": "ping", "bytes": size},
-            {"op": "recv", "channel": "pong", "bytes": buffer_for(size, recv)},
+            {"op": "recv", "channel": "pong", "bytes": size},
             {"op": "end", "name": name, "bytes": 2 * size}]})
         server.append({"op": "repeat", "count": n, "body": [
-            {"op": "recv", "channel": "ping", "bytes": buffer_for(size, recv)},
+            {"op": "recv", "channel": "ping", "bytes": size},
             {"op": "send", "channel": "pong", "bytes": size}]})
     return {
         "description": f"Ping-pong over {mechanism} ({note}): a client sends a message and waits for the reply "
@@ -74,7 +70,7 @@ def pingpong(mechanism, params, max_size, recv, note):
     }
 
 
-def stream(mechanism, params, max_size, recv, note):
+def stream(mechanism, params, max_size, note):
     sizes = [s for s in SIZES if s <= max_size]
     producer, consumer = [], []
     for size in sizes:
@@ -83,10 +79,10 @@ def stream(mechanism, params, max_size, recv, note):
         producer.append({"op": "repeat", "count": n, "body": [
             {"op": "send", "channel": "data", "bytes": size}]})
         # The consumer acknowledges each size's last message so that the next size starts clean.
-        producer.append({"op": "recv", "channel": "ack", "bytes": buffer_for(8, recv)})
+        producer.append({"op": "recv", "channel": "ack", "bytes": 8})
         consumer.append({"op": "begin", "name": name})
         consumer.append({"op": "repeat", "count": n, "body": [
-            {"op": "recv", "channel": "data", "bytes": buffer_for(size, recv)}]})
+            {"op": "recv", "channel": "data", "bytes": size}]})
         consumer.append({"op": "end", "name": name, "bytes": n * size})
         consumer.append({"op": "send", "channel": "ack", "bytes": 8})
     return {
@@ -107,11 +103,11 @@ def write(path, doc):
 
 
 def main():
-    for mechanism, (params, max_size, recv, note) in MECHANISMS.items():
+    for mechanism, (params, max_size, note) in MECHANISMS.items():
         slug = mechanism.replace("_", "-")
         for kind, make in (("pingpong", pingpong), ("stream", stream)):
             name = f"{kind}-{slug}"
-            write(os.path.join(ROOT, "scenarios", name + ".json"), make(mechanism, params, max_size, recv, note))
+            write(os.path.join(ROOT, "scenarios", name + ".json"), make(mechanism, params, max_size, note))
             with open(os.path.join(ROOT, "tests", "expected", name + ".variants"), "w") as f:
                 f.write("cores2 --set machine.cores=2\n")
 
