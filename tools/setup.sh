@@ -12,4 +12,4 @@ $SUDO apt-get install -y -qq --no-install-recommends \
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)"
 echo
-build/ipcsim run scenarios/machine-quickstart.json
+build/ipcsim run scenarios/sysv-msg-demo.json
