@@ -217,6 +217,24 @@ Sample compute_yield(std::uint64_t threads, Timing timing) {
                   timing, [threads](const ipcsim::Kernel&) { return threads * kSteps * 2; });
 }
 
+// A 64-byte ping-pong over two pipe channels between two processes on `cores` cores: each round
+// trip is two sends, two receives and (on one core) two context switches.
+Sample pipe_ping_pong(std::size_t cores, std::uint64_t round_trips, Timing timing) {
+  std::string n = std::to_string(round_trips);
+  std::string text =
+      R"({"description": "ipcsim_bench pipe ping-pong", "machine": {"cores": )" + std::to_string(cores) +
+      R"(, "costs": "teaching"}, "channels": [{"name": "ping", "mechanism": "pipe"},
+      {"name": "pong", "mechanism": "pipe"}], "processes": [
+      {"name": "client", "script": [{"op": "repeat", "count": )" +
+      n +
+      R"(, "body": [{"op": "send", "channel": "ping", "bytes": 64}, {"op": "recv", "channel": "pong", "bytes": 64}]}]},
+      {"name": "server", "script": [{"op": "repeat", "count": )" +
+      n +
+      R"(, "body": [{"op": "recv", "channel": "ping", "bytes": 64}, {"op": "send", "channel": "pong", "bytes": 64}]}]}]})";
+  return simulate("pipe-" + std::to_string(cores), text, timing,
+                  [round_trips](const ipcsim::Kernel&) { return round_trips; });
+}
+
 // ---- Reporting ---------------------------------------------------------------------------------
 
 std::string fixed(double value, int decimals) {
@@ -313,6 +331,12 @@ int main(int argc, char** argv) {
   Measurement yield2 = measure(
       {"yield: 4 threads, 2 cores (2 per core)", "context switch", {}},
       [&] { return yield_ping_pong(2, switches / 4, short_timing); }, base_rate);
+  Measurement pipe1 = measure(
+      {"pipe ping-pong, 2 processes, 1 core", "round trip", {}},
+      [&] { return pipe_ping_pong(1, switches / 4, short_timing); }, base_rate);
+  Measurement pipe2 = measure(
+      {"pipe ping-pong, 2 processes, 2 cores", "round trip", {}},
+      [&] { return pipe_ping_pong(2, switches / 4, short_timing); }, base_rate);
   std::vector<Measurement> many;
   for (const ManyThreads& size : sizes)
     many.push_back(measure(
@@ -336,6 +360,13 @@ int main(int argc, char** argv) {
   };
   ratio_check("yield, 1 core: switches/s / baseline round trips/s", yield1);
   ratio_check("yield, 2 cores: switches/s / baseline round trips/s", yield2);
+
+  auto info = [&](const std::string& what, const Measurement& m) {
+    verdicts.check(what, baseline.ok() && m.ok() ? fixed(m.rate() / base_rate, 2) : std::string("error"),
+                   "(info)", std::nullopt);
+  };
+  info("pipe ping-pong, 1 core: round trips/s / baseline round trips/s", pipe1);
+  info("pipe ping-pong, 2 cores: round trips/s / baseline round trips/s", pipe2);
 
   const Measurement& first = many.front();
   for (std::size_t i = 1; i < many.size(); ++i) {
