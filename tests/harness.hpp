@@ -1,5 +1,6 @@
 // Helpers shared by the tests: run a scenario given as JSON text and look at the results.
 #pragma once
+#include "error.hpp"
 #include "kernel.hpp"
 #include "report.hpp"
 #include "scenario.hpp"
@@ -28,6 +29,23 @@ struct Run {
     return total;
   }
 };
+
+// The message loading `text` gives ("test.json: at PATH: ..."), or "<no error>".
+inline std::string load_error(const std::string& text) {
+  try {
+    load_scenario_text(text, "test.json", {});
+  } catch (const UserError& e) {
+    return e.what();
+  }
+  return "<no error>";
+}
+
+// What the scripts printed, the text of each console line in time order.
+inline std::vector<std::string> console_texts(const Run& run) {
+  std::vector<std::string> texts;
+  for (const auto& line : run.kernel->console()) texts.push_back(line.text);
+  return texts;
+}
 
 inline Run run_text(const std::string& text, const LoadOptions& options = {}) {
   Run run;

@@ -51,14 +51,7 @@ std::string threads(const std::string& list, const std::string& process_extra = 
          process_extra + R"(, "threads": [)" + list + "]}]}";
 }
 
-std::string load_error(const std::string& text) {
-  try {
-    load_scenario_text(text, "test.json", {});
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
+using ipcsim::test::load_error;
 
 // The rows of the end-of-run listing of pipes.
 std::vector<std::vector<std::string>> pipe_rows(const ipcsim::test::Run& run) {

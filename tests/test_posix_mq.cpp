@@ -38,20 +38,9 @@ std::vector<std::string> console(const ipcsim::test::Run& run) {
 }
 
 // The text of every console line, without times.
-std::vector<std::string> printed(const ipcsim::test::Run& run) {
-  std::vector<std::string> lines;
-  for (const auto& line : run.kernel->console()) lines.push_back(line.text);
-  return lines;
-}
+std::vector<std::string> printed(const ipcsim::test::Run& run) { return ipcsim::test::console_texts(run); }
 
-std::string load_error(const std::string& text) {
-  try {
-    load_scenario_text(text, "test.json", {});
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
+using ipcsim::test::load_error;
 
 const char* kOpenRw =
     R"({"op": "mq_open", "name": "/q", "fd": "q", "access": "O_RDWR", "flags": ["O_CREAT"]})";

@@ -25,14 +25,7 @@ std::string one_process(const std::string& ops, const std::string& costs = "idea
          "]}]}";
 }
 
-std::string load_error(const std::string& text) {
-  try {
-    load_scenario_text(text, "test.json", {});
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
+using ipcsim::test::load_error;
 
 } // namespace
 

@@ -17,20 +17,9 @@ std::string one(const std::string& script, const std::string& extra = "") {
          "}]}";
 }
 
-std::vector<std::string> lines(const ipcsim::test::Run& run) {
-  std::vector<std::string> out;
-  for (const auto& line : run.kernel->console()) out.push_back(line.text);
-  return out;
-}
+std::vector<std::string> lines(const ipcsim::test::Run& run) { return ipcsim::test::console_texts(run); }
 
-std::string load_error(const std::string& text) {
-  try {
-    load_scenario_text(text, "test.json", {});
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
+using ipcsim::test::load_error;
 
 using Lines = std::vector<std::string>;
 
