@@ -153,7 +153,7 @@ IoStatus Pipe::read(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes,
   std::uint64_t done = t.op_progress;
   if (done == 0) message = Message{};
   for (;;) {
-    if (done == bytes) break;
+    if (done >= bytes) break;
     std::uint64_t available = buffered();
     if (available == 0) {
       if (writers == 0) break; // end of file: what we have (0 at once)
@@ -547,14 +547,15 @@ class PipeChannel : public Channel {
 public:
   PipeChannel(const ChannelSpec& spec, Kernel& kernel)
       : pipe_(kernel.ipc<PipeState>().create("channel", "channel " + spec.name,
-                                             read_config(spec.params, "channels", "?"))) {
+                                             read_config(spec.params, "channels", "?"))),
+        framing_(spec.name) {
     pipe_->readers = pipe_->writers = 1;
   }
   IoStatus send(OpContext& ctx, std::uint16_t activity, const Message& message) override {
-    return framing_.send(ctx, message.bytes, [&] { return pipe_->write(ctx, activity, message); });
+    return framing_.send(ctx, activity, message.bytes, [&] { return pipe_->write(ctx, activity, message); });
   }
   IoStatus recv(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes) override {
-    return framing_.recv(ctx, bytes,
+    return framing_.recv(ctx, activity, bytes,
                          [&](std::uint64_t target) { return pipe_->read(ctx, activity, target, true); });
   }
 

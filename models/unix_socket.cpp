@@ -838,7 +838,7 @@ const OpRegistrar register_shutdown_op(
 // next message boundary (StreamFraming) from the other.
 class StreamChannel : public Channel {
 public:
-  StreamChannel(Kernel& kernel, std::uint64_t buffer) {
+  StreamChannel(Kernel& kernel, std::uint64_t buffer, const std::string& name) : framing_(name) {
     auto& state = kernel.ipc<UnixState>();
     a_ = state.make(SockType::Stream, buffer, kDefaultQlen);
     b_ = state.make(SockType::Stream, buffer, kDefaultQlen);
@@ -847,10 +847,10 @@ public:
     a_->connected = b_->connected = true;
   }
   IoStatus send(OpContext& ctx, std::uint16_t a, const Message& m) override {
-    return framing_.send(ctx, m.bytes, [&] { return stream_send(ctx, a, *a_, m, ETIMEDOUT); });
+    return framing_.send(ctx, a, m.bytes, [&] { return stream_send(ctx, a, *a_, m, ETIMEDOUT); });
   }
   IoStatus recv(OpContext& ctx, std::uint16_t a, std::uint64_t bytes) override {
-    return framing_.recv(ctx, bytes, [&](std::uint64_t target) {
+    return framing_.recv(ctx, a, bytes, [&](std::uint64_t target) {
       return stream_recv(ctx, a, *b_, target, target, ETIMEDOUT, nullptr);
     });
   }
@@ -887,7 +887,7 @@ const MechanismRegistrar register_stream_channel(
      "a Unix domain stream socketpair: a byte stream; recv reads up to the next message's boundary",
      ParamTable{"unix_stream channel", "", {buffer_param()}}, nullptr,
      [](const ChannelSpec& spec, Kernel& kernel) -> std::unique_ptr<Channel> {
-       return std::make_unique<StreamChannel>(kernel, read_bytes(spec.params.at("buffer")));
+       return std::make_unique<StreamChannel>(kernel, read_bytes(spec.params.at("buffer")), spec.name);
      }});
 
 const MechanismRegistrar register_dgram_channel(

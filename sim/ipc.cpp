@@ -199,45 +199,75 @@ OpenFile* lookup_descriptor(OpContext& ctx, const std::string& name) {
 
 // ---- Message boundaries over a byte stream -----------------------------------------------------
 
-StreamFraming::Frame* StreamFraming::find(std::uint64_t id) {
-  for (auto& f : frames_)
-    if (f.id == id) return &f;
-  return nullptr;
+namespace {
+bool gone(const Thread* t) { return t->state == ThreadState::Exited || t->process->killed_by != 0; }
+} // namespace
+
+// A thread terminated in the middle of its turn never runs its call again: end the turn for it.
+// Its op_progress says how many bytes it had moved.
+void StreamFraming::drop_dead_turns() {
+  if (sender_ && gone(sender_)) {
+    std::uint64_t missing = sender_bytes_ - std::min(sender_bytes_, sender_->op_progress);
+    unread_.back() -= std::min(unread_.back(), missing);
+    sender_ = nullptr;
+  }
+  if (receiver_ && gone(receiver_)) {
+    std::uint64_t got = receiver_->op_progress;
+    while (got > 0 && !unread_.empty()) {
+      std::uint64_t take = std::min(got, unread_.front());
+      unread_.front() -= take;
+      got -= take;
+      if (unread_.front() == 0 && (unread_.size() > 1 || !sender_)) unread_.pop_front();
+    }
+    receiver_ = nullptr;
+  }
+  // Messages nobody will add to and nobody has left to read.
+  while (!unread_.empty() && unread_.front() == 0 && (unread_.size() > 1 || !sender_)) unread_.pop_front();
 }
 
-IoStatus StreamFraming::send(OpContext& ctx, std::uint64_t bytes, const std::function<IoStatus()>& write) {
-  auto it = std::find_if(sending_.begin(), sending_.end(),
-                         [&](const Sending& s) { return s.thread == ctx.thread.id; });
-  if (it == sending_.end()) { // the call's first run: the header goes ahead of the bytes
-    frames_.push_back({next_id_, bytes});
-    sending_.push_back({ctx.thread.id, next_id_++, bytes});
-    it = sending_.end() - 1;
+IoStatus StreamFraming::send(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes,
+                             const std::function<IoStatus()>& write) {
+  Thread& me = ctx.thread;
+  if (sender_ != &me) {
+    ctx.sync();
+    drop_dead_turns();
+    if (sender_) return wait_on(ctx, senders_, activity);
+    sender_ = &me; // our turn: the header goes into the stream ahead of the bytes
+    sender_bytes_ = bytes;
+    unread_.push_back(bytes);
   }
   IoStatus status = write();
   if (status != IoStatus::Done) return status;
   // Sent in part (a timeout, EPIPE after some bytes) or not at all: the message is what was sent.
-  std::uint64_t sent = ctx.thread.result > 0 ? static_cast<std::uint64_t>(ctx.thread.result) : 0;
-  if (sent < it->bytes)
-    if (Frame* frame = find(it->frame)) frame->unread -= std::min(frame->unread, it->bytes - sent);
-  sending_.erase(it);
-  while (!frames_.empty() && frames_.front().unread == 0) frames_.pop_front();
+  std::uint64_t sent = me.result > 0 ? static_cast<std::uint64_t>(me.result) : 0;
+  unread_.back() -= std::min(unread_.back(), bytes - std::min(bytes, sent));
+  sender_ = nullptr;
+  drop_dead_turns();
+  ctx.kernel.wake_one(ctx.core, senders_, &me, activity);
   return status;
 }
 
-IoStatus StreamFraming::recv(OpContext& ctx, std::uint64_t bytes,
+IoStatus StreamFraming::recv(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes,
                              const std::function<IoStatus(std::uint64_t target)>& read) {
-  while (!frames_.empty() && frames_.front().unread == 0) frames_.pop_front();
-  // Before anything is sent there is no boundary yet: wait for bytes as the stream would.
-  std::uint64_t target = frames_.empty() ? bytes : std::min(bytes, frames_.front().unread);
-  IoStatus status = read(target);
-  if (status != IoStatus::Done || ctx.thread.result <= 0) return status;
-  auto got = static_cast<std::uint64_t>(ctx.thread.result);
-  while (got > 0 && !frames_.empty()) {
-    std::uint64_t take = std::min(got, frames_.front().unread);
-    frames_.front().unread -= take;
-    got -= take;
-    if (frames_.front().unread == 0) frames_.pop_front();
+  Thread& me = ctx.thread;
+  if (receiver_ != &me) {
+    ctx.sync();
+    drop_dead_turns();
+    if (receiver_) return wait_on(ctx, receivers_, activity);
+    receiver_ = &me;
   }
+  // Up to the front message's end; before anything is sent there is no boundary yet, and the read
+  // waits for bytes as the stream would (a header always goes in ahead of its bytes). Never below
+  // what this call has already read.
+  std::uint64_t target = unread_.empty() ? bytes : std::min(bytes, unread_.front());
+  target = std::max(target, me.op_progress);
+  IoStatus status = read(target);
+  if (status != IoStatus::Done) return status;
+  std::uint64_t got = me.result > 0 ? static_cast<std::uint64_t>(me.result) : 0;
+  if (!unread_.empty()) unread_.front() -= std::min(unread_.front(), got);
+  receiver_ = nullptr;
+  drop_dead_turns();
+  ctx.kernel.wake_one(ctx.core, receivers_, &me, activity);
   return status;
 }
 
@@ -289,7 +319,11 @@ public:
     Message m = message_;
     m.sender = static_cast<std::int32_t>(ctx.thread.id);
     if (templated_ && ctx.thread.op_progress == 0) m.text = format_template(m.text, ctx.kernel, ctx.thread);
-    return ctx.kernel.channel(channel_).send(ctx, activity, m);
+    IoStatus status = ctx.kernel.channel(channel_).send(ctx, activity, m);
+    // The same result over every mechanism: the bytes sent (msgsnd and mq_send themselves return 0).
+    if (status == IoStatus::Done && ctx.thread.error == 0 && ctx.thread.result == 0)
+      ctx.thread.result = static_cast<std::int64_t>(m.bytes);
+    return status;
   }
   bool templated_ = false;
 
@@ -303,7 +337,10 @@ public:
   RecvOp(std::uint16_t activity, CallTimeout timeout, std::size_t channel, std::uint64_t bytes)
       : SyscallOp(activity, timeout), channel_(channel), bytes_(bytes) {}
   IoStatus call(OpContext& ctx) const override {
-    return ctx.kernel.channel(channel_).recv(ctx, activity, bytes_);
+    IoStatus status = ctx.kernel.channel(channel_).recv(ctx, activity, bytes_);
+    // The same over every mechanism: after a failed recv, {msg.*} describe no message.
+    if (status == IoStatus::Done && ctx.thread.error != 0) ctx.thread.script_locals().message = Message{};
+    return status;
   }
 
 private:

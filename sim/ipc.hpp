@@ -109,30 +109,32 @@ public:
 };
 
 // Message boundaries for a channel carried by a byte stream (a pipe, a stream socket), so that the
-// same workload runs over a stream and a message queue alike: the channel remembers the length of
-// each message sent, as a length header would, and a recv reads up to the next boundary (at most
-// its buffer; a longer message is read in pieces, as from a stream). The header costs nothing.
-// With several senders, messages that the stream splits may interleave, as on the real thing.
+// same workload runs over a stream and a message queue alike. The channel keeps each message's
+// length, as a length header would (free), and carries whole messages: senders take turns, each
+// writing its whole message before the next starts, and so do receivers, each reading up to the
+// next boundary (at most its buffer; a longer message is read in pieces by successive recvs), as a
+// program using a framed protocol over a stream serialises its writers and its readers with a lock.
+// Waiting for one's turn is a sleep on the channel (a wakeup when the turn comes). A sender or
+// receiver terminated mid-message gives up its turn; what it sent is a (shorter) message.
 class StreamFraming {
 public:
-  // Wraps the stream's write for one send call (which may run several times before it is done).
-  IoStatus send(OpContext& ctx, std::uint64_t bytes, const std::function<IoStatus()>& write);
-  // Wraps the stream's exact read of `target` bytes for one recv call with buffer `bytes`.
-  IoStatus recv(OpContext& ctx, std::uint64_t bytes,
+  explicit StreamFraming(const std::string& channel)
+      : senders_("channel " + channel + ": waiting for another sender's message to finish"),
+        receivers_("channel " + channel + ": waiting for another receiver to finish") {}
+  // Wraps the stream's write of the whole message for one send call (run again until it is done).
+  IoStatus send(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes,
+                const std::function<IoStatus()>& write);
+  // Wraps the stream's exact read of `target` bytes for one recv call with a buffer of `bytes`.
+  IoStatus recv(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes,
                 const std::function<IoStatus(std::uint64_t target)>& read);
 
 private:
-  struct Frame {
-    std::uint64_t id, unread;
-  };
-  struct Sending {
-    std::uint32_t thread;
-    std::uint64_t frame, bytes;
-  };
-  Frame* find(std::uint64_t id);
-  std::deque<Frame> frames_;
-  std::vector<Sending> sending_;
-  std::uint64_t next_id_ = 0;
+  void drop_dead_turns();
+  std::deque<std::uint64_t> unread_; // per message in the stream, in order: bytes not yet received
+  Thread* sender_ = nullptr;         // whose message is being written (its length is unread_.back())
+  std::uint64_t sender_bytes_ = 0;   // that message's full length
+  Thread* receiver_ = nullptr;       // who is reading the front message
+  WaitQueue senders_, receivers_;
 };
 
 struct MechanismDecl {

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <doctest/doctest.h>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -96,5 +97,104 @@ TEST_CASE("channel: a 0-byte message keeps its text over every message mechanism
         {"op": "print", "text": "{result} {msg.bytes} {msg.text}"}]}]})");
     REQUIRE(run.kernel->console().size() == 1);
     CHECK(run.kernel->console()[0].text == "0 0 zero");
+  }
+}
+
+namespace {
+
+std::vector<std::string> texts_of(const std::string& scenario, const std::vector<std::string>& sets = {}) {
+  LoadOptions options;
+  options.sets = sets;
+  auto run = run_text(scenario, options);
+  REQUIRE(run.kernel->deadlock() == nullptr);
+  return ipcsim::test::console_texts(run);
+}
+
+} // namespace
+
+TEST_CASE(
+    "channel: over a byte stream, senders take turns and receivers get whole messages, on 1 to 4 cores") {
+  // Three senders of four 3000-byte messages each, two receivers with 8 KiB buffers: every receive
+  // is one whole message with its sender's text, whatever the cores do.
+  const std::string scenario = R"({"channels": [{"name": "c", "mechanism": "pipe"}], "processes": [
+    {"name": "s", "count": 3, "script": [{"op": "repeat", "count": 4, "body": [
+      {"op": "send", "channel": "c", "bytes": 3000, "text": "m{pid}"}]}]},
+    {"name": "r", "count": 2, "script": [{"op": "repeat", "count": 6, "body": [
+      {"op": "recv", "channel": "c", "bytes": "8KiB"}, {"op": "print", "text": "{result} {msg.text}"}]}]}]})";
+  for (const char* mechanism : {"pipe", "unix_stream"})
+    for (int cores = 1; cores <= 4; ++cores) {
+      CAPTURE(mechanism);
+      CAPTURE(cores);
+      auto texts = texts_of(scenario, {std::string("channels.c.mechanism=") + mechanism,
+                                       "machine.cores=" + std::to_string(cores)});
+      REQUIRE(texts.size() == 12);
+      std::map<std::string, int> per_sender;
+      for (const auto& t : texts) ++per_sender[t];
+      CHECK(per_sender == std::map<std::string, int>{{"3000 m100", 4}, {"3000 m101", 4}, {"3000 m102", 4}});
+    }
+}
+
+TEST_CASE("channel: over a byte stream, a message longer than the buffers is read in pieces by turns") {
+  // Six 300000-byte messages, three receivers with 200000-byte buffers: each message is read as
+  // 200000 then 100000, never two messages in one receive.
+  const std::string scenario = R"({"channels": [{"name": "c", "mechanism": "pipe"}], "processes": [
+    {"name": "s", "script": [{"op": "repeat", "count": 6, "body": [{"op": "send", "channel": "c", "bytes": 300000}]}]},
+    {"name": "r", "count": 3, "script": [{"op": "repeat", "count": 4, "body": [
+      {"op": "recv", "channel": "c", "bytes": 200000}, {"op": "print", "text": "{result}"}]}]}]})";
+  for (const char* mechanism : {"pipe", "unix_stream"})
+    for (int cores = 1; cores <= 4; ++cores) {
+      CAPTURE(mechanism);
+      CAPTURE(cores);
+      auto texts = texts_of(scenario, {std::string("channels.c.mechanism=") + mechanism,
+                                       "machine.cores=" + std::to_string(cores)});
+      CHECK(std::count(texts.begin(), texts.end(), "200000") == 6);
+      CHECK(std::count(texts.begin(), texts.end(), "100000") == 6);
+    }
+}
+
+TEST_CASE("channel: over a byte stream, a sender's turn covers its whole message, even when it must wait") {
+  // A's 4000-byte write waits for room behind P's 2000 bytes (capacity 5000); B, arriving while A
+  // waits, waits for A's turn: the stream holds P, A, B, each whole.
+  auto texts = texts_of(R"({"channels": [{"name": "c", "mechanism": "pipe", "capacity": 5000}], "processes": [
+    {"name": "p", "script": [{"op": "send", "channel": "c", "bytes": 2000, "text": "P"}]},
+    {"name": "a", "arrival": "10us", "script": [{"op": "send", "channel": "c", "bytes": 4000, "text": "A"}]},
+    {"name": "b", "arrival": "20us", "script": [{"op": "send", "channel": "c", "bytes": 100, "text": "B"}]},
+    {"name": "r", "arrival": "50us", "script": [{"op": "repeat", "count": 4, "body": [
+      {"op": "recv", "channel": "c", "bytes": 8192, "timeout": "1ms"},
+      {"op": "print", "text": "{result} {msg.text} {errno}"}]}]}]})");
+  CHECK(texts == std::vector<std::string>{"2000 P ", "4000 A ", "100 B ", "-1  ETIMEDOUT"});
+}
+
+TEST_CASE("channel: over a byte stream, a sender terminated mid-message leaves what it sent as a message") {
+  // b's 2500-byte send fills the 1000-byte pipe and waits; a SIGPIPE from its sibling thread kills
+  // the process. The receiver gets the 1000 bytes as one message, then q's 10 bytes as the next.
+  for (const char* mechanism : {"pipe", "unix_stream"}) {
+    CAPTURE(mechanism);
+    const std::string params =
+        std::string(mechanism) == "pipe" ? R"("capacity": 1000, "pipe_buf": 0)" : R"("buffer": 1000)";
+    auto texts = texts_of(R"({"channels": [{"name": "c", "mechanism": ")" + std::string(mechanism) + "\", " +
+                          params + R"(}], "processes": [
+      {"name": "p", "threads": [
+        {"name": "a", "script": [{"op": "sleep", "time": "50us"}, {"op": "pipe", "fds": ["r", "w"]},
+                                 {"op": "close", "fd": "r"}, {"op": "write", "fd": "w", "bytes": 1}]},
+        {"name": "b", "script": [{"op": "send", "channel": "c", "bytes": 2500, "text": "P"}]}]},
+      {"name": "q", "arrival": "200us", "script": [{"op": "send", "channel": "c", "bytes": 10, "text": "Q"}]},
+      {"name": "r", "script": [{"op": "sleep", "time": "100us"}, {"op": "repeat", "count": 3, "body": [
+        {"op": "recv", "channel": "c", "bytes": 5000, "timeout": "1ms"},
+        {"op": "print", "text": "{result} {msg.text} {errno}"}]}]}]})");
+    CHECK(texts == std::vector<std::string>{"1000 P ", "10 Q ", "-1  ETIMEDOUT"});
+  }
+}
+
+TEST_CASE("channel: send returns the bytes sent and a failed recv leaves no message, over every mechanism") {
+  for (const auto& mechanism : mechanism_names()) {
+    CAPTURE(mechanism);
+    auto texts = texts_of(R"({"channels": [{"name": "c", "mechanism": ")" + mechanism + R"("}], "processes": [
+      {"name": "p", "script": [
+        {"op": "send", "channel": "c", "bytes": 64, "text": "hello"}, {"op": "print", "text": "sent {result}"},
+        {"op": "recv", "channel": "c", "bytes": 64}, {"op": "print", "text": "{result} {msg.text}"},
+        {"op": "recv", "channel": "c", "bytes": 64, "timeout": 0},
+        {"op": "print", "text": "{result} {errno} [{msg.text}] {msg.bytes}"}]}]})");
+    CHECK(texts == std::vector<std::string>{"sent 64", "64 hello", "-1 EAGAIN [] 0"});
   }
 }
