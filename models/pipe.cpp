@@ -501,10 +501,7 @@ private:
 const OpRegistrar register_mkfifo_op(
     {"mkfifo",
      "create a named pipe (FIFO) at a path (mkfifo(3)); EEXIST when the path exists",
-     {"mkfifo op",
-      "",
-      {{"path", ParamType::String, nullptr, "", "the FIFO's path"},
-       {"mode", ParamType::String, "0644", "", "permission bits, octal"}}},
+     {"mkfifo op", "", {path_param("the FIFO's path"), file_mode_param()}},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
        auto file = f.at("path").get<std::string>();
        check_path(file, join_path(path, "path"), ctx);
@@ -516,7 +513,7 @@ const OpRegistrar register_open_op(
      "open a FIFO by path as a descriptor; a reader waits for a writer and vice versa (fifo(7))",
      {"open op",
       "",
-      {{"path", ParamType::String, nullptr, "", "the FIFO's path (made by mkfifo)"},
+      {path_param("the FIFO's path (made by mkfifo)"),
        fd_name("the new descriptor's name"),
        {"mode",
         ParamType::Choice,

@@ -272,15 +272,20 @@ bool pipelined_send(OpContext& ctx, MsgQueue& q, const Message& m, std::uint16_t
   return false;
 }
 
+// A thread whose process was killed while its call retried: the call is interrupted (EINTR) and
+// leaves no record behind; nothing is taken.
+bool interrupted(OpContext& ctx, MsgState& state, std::uint16_t activity) {
+  if (!ctx.thread.process->killed_by) return false;
+  state.senders.erase(ctx.thread.id);
+  state.receivers.erase(ctx.thread.id);
+  ctx.fail(activity, EINTR);
+  return true;
+}
+
 IoStatus do_msgsnd(OpContext& ctx, std::uint16_t activity, std::int64_t id, std::int64_t size, Message m) {
   Thread& thread = ctx.thread;
   MsgState& state = ctx.kernel.ipc<MsgState>();
-  if (thread.process->killed_by) { // woken to die: the call is interrupted, nothing is taken
-    state.senders.erase(thread.id);
-    state.receivers.erase(thread.id);
-    ctx.fail(activity, EINTR);
-    return IoStatus::Done;
-  }
+  if (interrupted(ctx, state, activity)) return IoStatus::Done;
   ctx.sync();
   state.senders.erase(thread.id);
   MsgQueue* q = state.find_id(id);
@@ -336,12 +341,7 @@ IoStatus do_msgrcv(OpContext& ctx, std::uint16_t activity, std::int64_t id, std:
                    std::int64_t type, std::uint32_t flags, int nowait_error = ENOMSG) {
   Thread& thread = ctx.thread;
   MsgState& state = ctx.kernel.ipc<MsgState>();
-  if (thread.process->killed_by) { // woken to die: the call is interrupted, nothing is taken
-    state.senders.erase(thread.id);
-    state.receivers.erase(thread.id);
-    ctx.fail(activity, EINTR);
-    return IoStatus::Done;
-  }
+  if (interrupted(ctx, state, activity)) return IoStatus::Done;
   ctx.sync();
   // Woken by a sender: the message it handed over, or the error it left.
   if (auto it = state.receivers.find(thread.id); it != state.receivers.end()) {
@@ -755,7 +755,7 @@ const OpRegistrar register_ftok_op(
      "inode",
      {"ftok op",
       "",
-      {{"path", ParamType::String, nullptr, "", "an existing file (creat it first)"},
+      {path_param("an existing file (creat it first)"),
        {"id", ParamType::Scalar, nullptr, "",
         "the project id (its low 8 bits count): a whole number or \"0x27\""},
        into_param("variable for the key; INTO.hex gets it as text, \"0x27011c6c\"")}},

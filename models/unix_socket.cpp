@@ -395,7 +395,6 @@ ParamSpec qlen_param() {
           1000000.0};
 }
 ParamSpec fd_param(const std::string& what) { return {"fd", ParamType::String, nullptr, "", what}; }
-ParamSpec path_param(const std::string& what) { return {"path", ParamType::String, nullptr, "", what}; }
 ParamSpec socket_timeout_param() {
   return {"timeout",
           ParamType::Time,

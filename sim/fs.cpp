@@ -104,9 +104,11 @@ private:
   std::string path_;
 };
 
+} // namespace
+
 ParamSpec path_param(const std::string& what) { return {"path", ParamType::String, nullptr, "", what}; }
 
-} // namespace
+ParamSpec file_mode_param() { return {"mode", ParamType::String, "0644", "", "permission bits, octal"}; }
 
 std::uint32_t read_mode(const json& f, const std::string& path, const CompileContext& ctx) {
   const json& value = f.at("mode");
@@ -130,9 +132,7 @@ namespace {
 const OpRegistrar register_creat_op(
     {"creat",
      "create a regular file (ftok() needs one to exist); an existing file is kept",
-     {"creat op",
-      "",
-      {path_param("the file's path"), {"mode", ParamType::String, "0644", "", "permission bits, octal"}}},
+     {"creat op", "", {path_param("the file's path"), file_mode_param()}},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
        auto file = f.at("path").get<std::string>();
        check_path(file, join_path(path, "path"), ctx);

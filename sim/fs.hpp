@@ -44,6 +44,9 @@ private:
 
 // Checks a path field at load time: absolute, no spaces, at most 107 characters (sun_path).
 void check_path(const std::string& path, const std::string& where, const CompileContext& ctx);
+// The "path" field of an op that names a path, and the "mode" field of one that creates a file.
+ParamSpec path_param(const std::string& what);
+ParamSpec file_mode_param();
 // Reads an octal "mode" field ("0666") at load time.
 std::uint32_t read_mode(const json& fields, const std::string& op_path, const CompileContext& ctx);
 

@@ -282,8 +282,6 @@ std::vector<MechanismDecl>& mechanisms() {
 
 MechanismRegistrar::MechanismRegistrar(MechanismDecl decl) { mechanisms().push_back(std::move(decl)); }
 
-const std::vector<MechanismDecl>& mechanism_registry() { return mechanisms(); }
-
 const MechanismDecl* find_mechanism(const std::string& name) {
   for (const auto& m : mechanisms())
     if (m.name == name) return &m;
@@ -389,16 +387,20 @@ const OpRegistrar register_recv_op(
                                                 read_bytes(f.at("bytes"))));
      }});
 
+// The open file behind descriptor `fd`, or nullptr after failing the call with EBADF.
+OpenFile* file_or_ebadf(OpContext& ctx, const std::string& fd, std::uint16_t activity) {
+  OpenFile* file = lookup_descriptor(ctx, fd);
+  if (!file) ctx.fail(activity, EBADF);
+  return file;
+}
+
 class ReadOp : public SyscallOp {
 public:
   ReadOp(std::uint16_t activity, std::string fd, std::uint64_t bytes)
       : SyscallOp(activity, {}), fd_(std::move(fd)), bytes_(bytes) {}
   IoStatus call(OpContext& ctx) const override {
-    OpenFile* file = lookup_descriptor(ctx, fd_);
-    if (!file) {
-      ctx.fail(activity, EBADF);
-      return IoStatus::Done;
-    }
+    OpenFile* file = file_or_ebadf(ctx, fd_, activity);
+    if (!file) return IoStatus::Done;
     ctx.thread.op_nonblocking = file->nonblocking;
     return file->read(ctx, activity, bytes_);
   }
@@ -413,11 +415,8 @@ public:
   WriteOp(std::uint16_t activity, std::string fd, Message message)
       : SyscallOp(activity, {}), fd_(std::move(fd)), message_(std::move(message)) {}
   IoStatus call(OpContext& ctx) const override {
-    OpenFile* file = lookup_descriptor(ctx, fd_);
-    if (!file) {
-      ctx.fail(activity, EBADF);
-      return IoStatus::Done;
-    }
+    OpenFile* file = file_or_ebadf(ctx, fd_, activity);
+    if (!file) return IoStatus::Done;
     ctx.thread.op_nonblocking = file->nonblocking;
     Message m = message_;
     m.sender = static_cast<std::int32_t>(ctx.thread.id);
@@ -455,11 +454,8 @@ public:
   FcntlOp(std::uint16_t activity, std::string fd, bool nonblock)
       : SyscallOp(activity, {}), fd_(std::move(fd)), nonblock_(nonblock) {}
   IoStatus call(OpContext& ctx) const override {
-    OpenFile* file = lookup_descriptor(ctx, fd_);
-    if (!file) {
-      ctx.fail(activity, EBADF);
-      return IoStatus::Done;
-    }
+    OpenFile* file = file_or_ebadf(ctx, fd_, activity);
+    if (!file) return IoStatus::Done;
     file->nonblocking = nonblock_; // a flag of the open file description, shared across fork
     ctx.succeed();
     return IoStatus::Done;

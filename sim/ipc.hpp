@@ -97,7 +97,9 @@ OpenFile* lookup_descriptor(OpContext& ctx, const std::string& name);
 // ---- The generic channel ----------------------------------------------------------------------
 
 // One workload runs over any mechanism by changing the channel's "mechanism" field: the send and
-// recv ops call these. A channel is created per run, from its ChannelSpec.
+// recv ops call these. A channel is created per run, from its ChannelSpec. The ops make the
+// outcome uniform (docs/scripts.md): a successful send's result is the bytes sent (a queue's own
+// 0 becomes the message's size), and a failed recv leaves no message.
 class Channel {
 public:
   virtual ~Channel() = default;
@@ -146,7 +148,6 @@ struct MechanismDecl {
   std::function<std::unique_ptr<Channel>(const ChannelSpec& spec, Kernel& kernel)> make;
 };
 
-const std::vector<MechanismDecl>& mechanism_registry();
 const MechanismDecl* find_mechanism(const std::string& name);
 std::vector<std::string> mechanism_names();
 struct MechanismRegistrar {

@@ -334,6 +334,7 @@ Thread* Kernel::wake_one(Core& core, WaitQueue& queue, Thread* waker, std::uint1
 // ones are being woken (each wake lets time pass) and sleep on the queue again: it must not be
 // woken a second time by this call, or a herd on three cores never ends.
 std::size_t Kernel::wake_all(Core& core, WaitQueue& queue, Thread* waker, std::uint16_t activity) {
+  if (!queue.head) return 0; // the common case on every pipe read and write: nobody waits
   std::vector<Thread*> waiting;
   waiting.reserve(queue.size);
   for (Thread* t = queue.head; t; t = t->wait_next) waiting.push_back(t);
@@ -546,13 +547,14 @@ void Kernel::run_current(Core& core) {
   for (;;) {
     // Interrupts are taken between ops: bring the clock forward when one may be due.
     if (core.need_resched) return;
-    if (now(core) > core.slice_end || now(core) >= next_timer(core)) return;
+    const Cycles at = now(core);
+    if (at > core.slice_end || at >= next_timer(core)) return;
     if (thread.process->killed_by) { // a signal's default action: terminate
       exit_thread(core, thread);
       return;
     }
-    if (now(core) != last_now) {
-      last_now = now(core);
+    if (at != last_now) {
+      last_now = at;
       timeless_ops = 0;
     } else if (++timeless_ops > kMaxTimelessOps) {
       sync(core);
