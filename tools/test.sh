@@ -9,12 +9,12 @@ echo "== clang-format"
 git ls-files -- '*.cpp' '*.hpp' | xargs clang-format --dry-run -Werror
 
 echo "== build"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIPCSIM_WERROR=ON >/dev/null
 cmake --build build -j"$jobs"
 ctest --test-dir build --output-on-failure -j"$jobs"
 
 echo "== build with address and undefined-behaviour sanitizers"
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIPCSIM_SANITIZE=ON >/dev/null
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIPCSIM_SANITIZE=ON -DIPCSIM_WERROR=ON >/dev/null
 cmake --build build-asan -j"$jobs" --target ipcsim ipcsim_tests
 # SimGrid switches stacks under ASan's feet: tell it not to treat that as stack overflow.
 ASAN_OPTIONS=detect_stack_use_after_return=0:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

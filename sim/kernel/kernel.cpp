@@ -67,10 +67,11 @@ std::string Process::display_name() const {
 }
 
 std::string Thread::display_name() const {
+  // Appended piece by piece: GCC 12 at -O3 warns (-Wrestrict) about `name += "/" + spec->name`.
   std::string name = process->display_name();
   if (process->spec->threads.size() > 1 || spec->count > 1) {
-    name += "/" + spec->name;
-    if (spec->count > 1) name += "[" + std::to_string(copy) + "]";
+    name.append("/").append(spec->name);
+    if (spec->count > 1) name.append("[").append(std::to_string(copy)).append("]");
   }
   return name;
 }
