@@ -101,10 +101,8 @@ IoStatus wait_on(OpContext& ctx, WaitQueue& queue, std::uint16_t activity, int t
     ctx.fail(activity, EAGAIN);
     return IoStatus::Done;
   }
-  if (ctx.core.pending > 0) {
-    ctx.sync();
-    return IoStatus::Retry;
-  }
+  // Another core may have changed the object while the charged cycles passed: look again.
+  if (ctx.core.pending > 0 && ctx.sync()) return IoStatus::Retry;
   Cycles now = ctx.now();
   if (thread.wait_result == WaitResult::TimedOut || now >= thread.op_deadline) {
     ctx.fail(activity, timeout_error);

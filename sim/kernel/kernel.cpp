@@ -137,7 +137,7 @@ Process& Kernel::spawn(OpContext& ctx, const ProcessSpec& spec, std::vector<Desc
   ctx.sync();
   for (std::uint32_t i = 0; i < process.thread_count; ++i) {
     Thread& thread = threads_[process.first_thread + i];
-    thread.state_since = engine_now();
+    thread.state_since = clock(ctx.core);
     make_ready(ctx.core, thread, &ctx.thread, ctx.thread.spec->program->ops[ctx.thread.pc]->activity,
                static_cast<int>(EnqueueReason::New));
   }
@@ -163,7 +163,7 @@ void Kernel::close_descriptor(OpContext& ctx, Process& process, std::size_t inde
 
 void Kernel::abort_run(const Thread& thread, const std::string& message) {
   if (runtime_error_.empty()) runtime_error_ = thread.display_name() + ": " + message;
-  finish(false);
+  finish(*cores_[static_cast<std::size_t>(std::max(thread.last_core, 0))], false);
 }
 
 std::vector<IpcTable> Kernel::ipc_listing() const {
@@ -208,12 +208,57 @@ void Kernel::charge(Core& core, Thread& thread, std::uint16_t activity, Primitiv
   thread.charges.push_back({activity, prim, cycles});
 }
 
-void Kernel::sync(Core& core) {
-  if (core.pending == 0) return;
-  Cycles pending = core.pending;
+// Lazy synchronisation (conservative parallel discrete-event simulation). While this core's time
+// stays below the moment any other core next touches shared state (each records it before it
+// suspends in SimGrid), nothing it could observe happens meanwhile, so letting SimGrid's clock follow
+// would change nothing but cost a context switch: the core runs ahead (lag) instead. On one core it
+// never has to sleep. At a tie it does sleep, so simultaneous actions keep SimGrid's order.
+bool Kernel::sync(Core& core) {
+  if (core.pending == 0) return false;
+  core.busy_cycles += core.pending;
+  core.lag += core.pending;
   core.pending = 0;
-  core.busy_cycles += pending;
-  engine_advance(pending);
+  if (clock(core) < horizon(core)) return false;
+  catch_up(core);
+  return true;
+}
+
+Cycles Kernel::horizon(const Core& core, bool strict) const {
+  Cycles earliest = kNever;
+  for (const auto& other : cores_)
+    if (other.get() != &core) earliest = std::min(earliest, strict ? other->resume_at : other->shared_from);
+  return earliest;
+}
+
+void Kernel::catch_up(Core& core) {
+  if (core.lag == 0 && core.rings.empty()) return;
+  core.resume_at = core.shared_from = clock(core);
+  ring_deferred(core);
+  Cycles lag = core.lag;
+  core.lag = 0;
+  engine_advance(lag);
+}
+
+// Interrupts for other cores go out when this core next suspends in SimGrid (ringing is a SimGrid
+// call, which would let the woken core run before this one has said where it stands). They carry
+// the ringer's time, so the ringer need not sleep first.
+void Kernel::ring_deferred(Core& core) {
+  for (Core* target : core.rings) target->doorbell.ring();
+  core.rings.clear();
+}
+
+// Waiting needs no catch_up: the deadline is absolute, and a ring says the time it was sent (never
+// earlier than this core's time: the ringer could not act before it, see make_ready).
+bool Kernel::wait_doorbell(Core& core, Cycles deadline) {
+  Cycles from = clock(core);
+  core.resume_at = core.shared_from = deadline;
+  ring_deferred(core);
+  core.lag = 0;
+  bool rung = core.doorbell.wait_until(deadline);
+  Cycles at = std::max(from, rung ? core.rung_at : engine_now());
+  assert(at >= engine_now());
+  core.lag = at - engine_now();
+  return rung;
 }
 
 void Kernel::set_state(Thread& thread, ThreadState state, Cycles at) {
@@ -265,25 +310,35 @@ Core& Kernel::choose_core(const Thread& thread) {
 }
 
 void Kernel::make_ready(Core& waker_core, Thread& thread, Thread* waker, std::uint16_t activity, int reason) {
+  // Placement reads every core's state and the target's run queue: no core may act before this.
+  if (clock(waker_core) >= horizon(waker_core, true)) catch_up(waker_core);
   Core& target = choose_core(thread);
-  Cycles at = engine_now();
+  Cycles at = clock(waker_core);
   set_state(thread, ThreadState::Ready, at);
   scheduler_->enqueue(target.index, thread, static_cast<EnqueueReason>(reason), at);
   bool remote = &target != &waker_core;
   Thread& payer = waker ? *waker : thread;
+  bool interrupt = false;
+  bool from_idle = target.idle;
   if (target.idle) {
     target.idle = false;
     ++running_cores_;
-    if (remote) {
-      charge(waker_core, payer, activity, Primitive::ipi, model_.costs.cycles(Primitive::ipi));
-      target.doorbell.ring();
-    }
+    interrupt = remote;
   } else if (target.current && !target.need_resched && scheduler_->preempts(thread, *target.current)) {
     target.need_resched = true;
-    if (remote) {
-      charge(waker_core, payer, activity, Primitive::ipi, model_.costs.cycles(Primitive::ipi));
-      target.doorbell.ring();
-    }
+    interrupt = remote;
+  }
+  if (interrupt) {
+    charge(waker_core, payer, activity, Primitive::ipi, model_.costs.cycles(Primitive::ipi));
+    // Woken at `at`, the target fires its due timers and picks (its own state, which placement
+    // above guards), then pays for the dispatch before the picked thread can touch anything.
+    const CostModel& costs = model_.costs;
+    Cycles lookahead = costs.cycles(Primitive::sched_pick) + costs.cycles(Primitive::context_restore) +
+                       (from_idle ? costs.cycles(Primitive::idle_exit) : 0);
+    Cycles timer = next_timer(target);
+    target.rung_at = target.resume_at = at;
+    target.shared_from = timer <= at ? at : std::min(timer, at + lookahead);
+    waker_core.rings.push_back(&target);
   }
 }
 
@@ -298,7 +353,7 @@ void Kernel::block(Core& core, Thread& thread, WaitQueue* queue, Cycles timeout)
     queue->tail = &thread;
     ++queue->size;
   }
-  if (timeout != kNever) arm_timer(core, thread, engine_now() + timeout);
+  if (timeout != kNever) arm_timer(core, thread, clock(core) + timeout);
 }
 
 static void unlink(Thread& thread) {
@@ -366,7 +421,7 @@ Cycles Kernel::next_timer(Core& core) {
 }
 
 void Kernel::fire_timers(Core& core) {
-  while (next_timer(core) <= engine_now()) {
+  while (next_timer(core) <= clock(core)) {
     TimerEntry entry = core.timers.front();
     std::pop_heap(core.timers.begin(), core.timers.end(), std::greater<>());
     core.timers.pop_back();
@@ -386,11 +441,12 @@ void Kernel::fire_timers(Core& core) {
 // ---- Switching -------------------------------------------------------------------------------
 
 void Kernel::dispatch(Core& core, Thread& thread) {
-  Cycles at = engine_now();
+  Cycles at = clock(core);
   const CostModel& costs = model_.costs;
   charge(core, thread, kDispatch, Primitive::sched_pick, costs.cycles(Primitive::sched_pick));
   if (core.left_idle) {
     charge(core, thread, kDispatch, Primitive::idle_exit, costs.cycles(Primitive::idle_exit));
+    core.idle_exit_cycles += costs.cycles(Primitive::idle_exit);
     core.left_idle = false;
   }
   charge(core, thread, kDispatch, Primitive::context_restore, costs.cycles(Primitive::context_restore));
@@ -402,7 +458,7 @@ void Kernel::dispatch(Core& core, Thread& thread) {
              costs.cycles(Primitive::tlb_refill_per_page) * thread.process->spec->working_set_pages);
     core.loaded_space = thread.process;
   }
-  if (core.last_thread != &thread) ++core.context_switches;
+  ++core.context_switches; // every dispatch restores a context (and was preceded by a save)
   core.last_thread = &thread;
   core.current = &thread;
   thread.last_core = static_cast<std::int32_t>(core.index);
@@ -416,7 +472,7 @@ void Kernel::dispatch(Core& core, Thread& thread) {
 // wakeup from another core can never fall between "decided to sleep" and "asleep".
 void Kernel::switch_out(Core& core, ThreadState to) {
   Thread& thread = *core.current;
-  Cycles at = engine_now();
+  Cycles at = clock(core);
   charge(core, thread, thread.leave_activity, Primitive::context_save,
          model_.costs.cycles(Primitive::context_save));
   scheduler_->account(thread, at - core.accounted_from);
@@ -430,7 +486,7 @@ void Kernel::preempt(Core& core) {
   Thread& thread = *core.current;
   thread.leave_activity = kTick;
   switch_out(core, ThreadState::Ready);
-  scheduler_->enqueue(core.index, thread, EnqueueReason::Preempted, engine_now());
+  scheduler_->enqueue(core.index, thread, EnqueueReason::Preempted, clock(core));
 }
 
 // The time slice of the running thread ended.
@@ -438,13 +494,13 @@ void Kernel::tick(Core& core) {
   Thread& thread = *core.current;
   charge(core, thread, kTick, Primitive::timer_interrupt, model_.costs.cycles(Primitive::timer_interrupt));
   sync(core);
-  Cycles at = engine_now();
+  Cycles at = clock(core);
   scheduler_->account(thread, at - core.accounted_from);
   core.accounted_from = at;
   if (scheduler_->slice_expired(core.index, thread, at)) {
     thread.leave_activity = kTick;
     switch_out(core, ThreadState::Ready);
-    scheduler_->enqueue(core.index, thread, EnqueueReason::SliceExpired, engine_now());
+    scheduler_->enqueue(core.index, thread, EnqueueReason::SliceExpired, clock(core));
   } else {
     core.slice_end = scheduler_->slice_end(thread, at);
   }
@@ -454,7 +510,7 @@ void Kernel::exit_thread(Core& core, Thread& thread) {
   charge(core, thread, kExit, Primitive::trap_enter, model_.costs.cycles(Primitive::trap_enter));
   charge(core, thread, kExit, Primitive::syscall_dispatch, model_.costs.cycles(Primitive::syscall_dispatch));
   sync(core);
-  Cycles at = engine_now();
+  Cycles at = clock(core);
   scheduler_->account(thread, at - core.accounted_from);
   set_state(thread, ThreadState::Exited, at);
   thread.finished_at = at;
@@ -469,11 +525,13 @@ void Kernel::exit_thread(Core& core, Thread& thread) {
     sync(core);
     if (process.exit_waiters) wake_all(core, *process.exit_waiters, &thread, kExit);
   }
-  if (live_threads_ == 0) finish(false);
+  if (live_threads_ == 0) finish(core, false);
 }
 
-void Kernel::finish(bool deadlocked) {
+void Kernel::finish(Core& core, bool deadlocked) {
   done_ = true;
+  core.rings.clear(); // every core is rung below
+  catch_up(core);
   end_time_ = engine_now();
   // Cores run ahead of each other between synchronisations: put the console in time order.
   std::stable_sort(console_.begin(), console_.end(),
@@ -487,7 +545,13 @@ void Kernel::finish(bool deadlocked) {
             {thread.display_name(), thread.waiting_on ? thread.waiting_on->label : "?", thread.state_since});
     deadlock_ = std::move(report);
   }
-  for (auto& core : cores_) core->doorbell.ring();
+  for (auto& other : cores_) {
+    // A core leaving its idle state executes nothing yet: those cycles are idle time, though the
+    // breakdown shows them (dispatch / idle_exit) as the cost of the wakeup that caused them.
+    other->busy_cycles -= std::min(other->busy_cycles, other->idle_exit_cycles);
+    other->rung_at = end_time_;
+    other->doorbell.ring();
+  }
 }
 
 // ---- The core loop ---------------------------------------------------------------------------
@@ -499,10 +563,14 @@ void Kernel::go_idle(Core& core) {
   --running_cores_;
   if (running_cores_ == 0 && live_timers_ == 0) {
     // Nothing runs and nothing can wake anyone: either everyone is done or the system is stuck.
-    finish(live_threads_ > 0);
+    finish(core, live_threads_ > 0);
     return;
   }
-  core.doorbell.wait_until(next_timer(core));
+  Cycles wake_at = next_timer(core);
+  if (wake_at < horizon(core, true))
+    core.lag += wake_at > clock(core) ? wake_at - clock(core) : 0; // nobody can ring before it
+  else
+    wait_doorbell(core, wake_at);
   if (core.idle) { // woken by its own timer, not by another core
     core.idle = false;
     ++running_cores_;
@@ -521,11 +589,11 @@ void Kernel::core_main(std::size_t index) {
     // A slice ends mid-compute, or at the first op boundary after it: a burst that ends exactly
     // on the quantum finishes, as in the textbook examples.
     if (core.current &&
-        (engine_now() > core.slice_end || (engine_now() == core.slice_end && core.current->compute_left > 0)))
+        (clock(core) > core.slice_end || (clock(core) == core.slice_end && core.current->compute_left > 0)))
       tick(core);
     if (!core.current) {
       core.need_resched = false;
-      Thread* next = scheduler_->pick(core.index, engine_now());
+      Thread* next = scheduler_->pick(core.index, clock(core));
       if (!next) {
         go_idle(core);
         continue;
@@ -582,7 +650,7 @@ void Kernel::run_current(Core& core) {
     case Step::Yield:
       thread.leave_activity = op.activity;
       switch_out(core, ThreadState::Ready);
-      scheduler_->enqueue(core.index, thread, EnqueueReason::Yielded, engine_now());
+      scheduler_->enqueue(core.index, thread, EnqueueReason::Yielded, clock(core));
       return;
     case Step::Exit:
       exit_thread(core, thread);
@@ -595,12 +663,20 @@ void Kernel::run_current(Core& core) {
 // end of the slice or another core's doorbell. Progress is kept in thread.compute_left.
 void Kernel::run_compute(Core& core, Thread& thread, Cycles cycles) {
   if (thread.compute_left == 0) thread.compute_left = cycles;
-  Cycles start = engine_now();
+  Cycles start = clock(core);
   Cycles kernel_part = core.pending;
   Cycles finish_at = start + kernel_part + thread.compute_left;
   Cycles deadline = std::min({finish_at, core.slice_end, next_timer(core)});
-  if (deadline > start && !core.need_resched) core.doorbell.wait_until(deadline);
-  Cycles elapsed = engine_now() - start;
+  Cycles elapsed = 0;
+  if (deadline > start && !core.need_resched) {
+    if (deadline < horizon(core, true)) { // no other core can interrupt before the deadline
+      core.lag += deadline - start;
+      elapsed = deadline - start;
+    } else {
+      wait_doorbell(core, deadline);
+      elapsed = clock(core) - start;
+    }
+  }
   Cycles kernel_done = std::min(elapsed, kernel_part);
   core.pending -= kernel_done;
   Cycles user_done = elapsed - kernel_done;

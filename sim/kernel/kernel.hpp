@@ -216,12 +216,23 @@ struct Core {
   bool idle = false;
   bool left_idle = false; // next dispatch pays idle_exit
   bool need_resched = false;
-  Cycles pending = 0; // charged kernel cycles not yet slept
+  Cycles pending = 0; // charged kernel cycles not yet passed
+  // Cycles this core has passed that SimGrid's clock has not: a core runs ahead of the engine for
+  // as long as no other core can act before it (see Kernel::sync). Its time is engine + lag.
+  Cycles lag = 0;
+  // While this core is suspended in SimGrid: the time at which it next acts unless rung (reads its
+  // run queue, fires its timers), and the time before which it touches nothing else shared (a core
+  // woken from idle first pays for its dispatch: the lookahead that lets its waker run on).
+  Cycles resume_at = 0;
+  Cycles shared_from = 0;
+  Cycles rung_at = 0;       // when another core rang this one (its clock then; SimGrid's may lag behind)
+  std::vector<Core*> rings; // interrupts this core sent, rung when it next suspends in SimGrid
   Cycles dispatched_at = 0, accounted_from = 0, slice_end = kNever;
   std::vector<TimerEntry> timers; // min-heap
   // Statistics.
-  Cycles busy_cycles = 0;
-  std::uint64_t context_switches = 0;
+  Cycles busy_cycles = 0;             // at the end of a run: executing, idle_exit excluded
+  Cycles idle_exit_cycles = 0;        // leaving the idle state
+  std::uint64_t context_switches = 0; // dispatches: each restores a context
 };
 
 // ---- Results ---------------------------------------------------------------------------------
@@ -314,8 +325,14 @@ public:
 
   // ---- The facade ops and mechanisms use (through OpContext). ----
   void charge(Core& core, Thread& thread, std::uint16_t activity, Primitive primitive, Cycles cycles);
-  void sync(Core& core);
-  Cycles now(const Core& core) const { return engine_now() + core.pending; }
+  // Lets the cycles charged so far pass: the core's clock reaches the moment of the next action.
+  // Only when another core may act before that moment does SimGrid's clock have to follow (a
+  // sleep that lets it run first); otherwise the core just runs ahead. True when it slept, so
+  // other cores may have changed shared state meanwhile.
+  bool sync(Core& core);
+  // The core's time: what has passed on it (engine + lag), and with the pending cycles.
+  Cycles clock(const Core& core) const { return engine_now() + core.lag; }
+  Cycles now(const Core& core) const { return clock(core) + core.pending; }
   // Puts the running thread on `queue` (or none: a plain sleep); with a timeout, a timer wakes it
   // with WaitResult::TimedOut. The op then returns Step::Block; it runs again once woken.
   void block(Core& core, Thread& thread, WaitQueue* queue, Cycles timeout = kNever);
@@ -367,8 +384,15 @@ private:
   bool allowed(const Thread& thread, std::size_t core) const;
   bool is_free(const Core& core) const;
   void set_state(Thread& thread, ThreadState state, Cycles at);
-  void finish(bool deadlocked);
+  void finish(Core& core, bool deadlocked);
   Cycles next_timer(Core& core);
+  // The earliest time at which another core may touch shared state; `strict`: act at all.
+  Cycles horizon(const Core& core, bool strict = false) const;
+  // Brings SimGrid's clock to the core's (before it rings another core or waits in SimGrid).
+  void catch_up(Core& core);
+  void ring_deferred(Core& core);
+  // Waits in SimGrid until `deadline` or a ring: true when rung.
+  bool wait_doorbell(Core& core, Cycles deadline);
 
   const MachineModel& model_;
   std::vector<std::unique_ptr<Core>> cores_;
@@ -407,7 +431,7 @@ struct OpContext {
     charge(activity, Primitive::syscall_dispatch);
   }
   void leave_syscall(std::uint16_t activity) { charge(activity, Primitive::trap_exit); }
-  void sync() { kernel.sync(core); }
+  bool sync() { return kernel.sync(core); }
   Cycles now() const { return kernel.now(core); }
   // The outcome of a system call, as the script sees it.
   void succeed(std::int64_t value = 0) {
