@@ -18,7 +18,6 @@ namespace {
 
 constexpr std::uint64_t kUnbounded = std::numeric_limits<std::uint64_t>::max();
 constexpr std::size_t kNone = std::numeric_limits<std::size_t>::max();
-constexpr const char* kWatchFd = "[mailbox]"; // the hidden descriptor that reports a process's exit
 
 enum class Policy : std::uint8_t { Shared, Pair, OneReceiver, RoundRobin, Random };
 
@@ -135,23 +134,14 @@ struct Endpoint {
 
 class MailboxState;
 
-// Reports a process's exit to the mailbox state: its last descriptor closes when the process exits.
-class ExitWatch : public OpenFile {
+// Mailboxes outlive nothing of their owner: the state hears every process exit (an event
+// subscriber), and the exit of an owner or a link's end acts as below.
+class MailboxState : public IpcState, public Observer {
 public:
-  ExitWatch(MailboxState& state, Process& process) : state_(state), process_(process) {}
-  std::string describe() const override {
-    return "mailbox ownership and links of " + process_.display_name();
+  explicit MailboxState(Kernel& kernel) : rng_(kernel.model().seed ^ 0x6d61696c626f7821ULL) {
+    kernel.subscribe(*this);
   }
-  void on_last_close(OpContext& ctx, std::uint16_t activity) override;
-
-private:
-  MailboxState& state_;
-  Process& process_;
-};
-
-class MailboxState : public IpcState {
-public:
-  explicit MailboxState(Kernel& kernel) : rng_(kernel.model().seed ^ 0x6d61696c626f7821ULL) {}
+  void on_process_exit(OpContext& ctx, Process& process) override { process_gone(ctx, process, kExit); }
 
   std::shared_ptr<Box> create(const std::string& name, BoxKind kind, std::uint64_t capacity, Policy policy,
                               const Process* owner) {
@@ -185,7 +175,6 @@ public:
     ctx.sync();
     if (names_.count(name)) return fail(ctx, activity, EEXIST);
     create(name, port ? BoxKind::Port : BoxKind::Mailbox, capacity, policy, ctx.thread.process);
-    watch(ctx, *ctx.thread.process, activity);
     ctx.succeed();
     return IoStatus::Done;
   }
@@ -271,18 +260,6 @@ private:
     return *queue;
   }
 
-  void watch(OpContext& ctx, Process& process, std::uint16_t activity) {
-    if (process.find_fd(kWatchFd)) return;
-    auto file = std::make_shared<ExitWatch>(*this, process);
-    file->inherited = false; // a spawned child must not keep its parent's mailboxes and links alive
-    if (&process == ctx.thread.process) {
-      install_descriptor(ctx, kWatchFd, file, activity);
-    } else {
-      ++file->refs;
-      process.fds.push_back({kWatchFd, file});
-    }
-  }
-
   void destroy(OpContext& ctx, Box& box, std::uint16_t activity) {
     box.alive = false;
     names_.erase(box.name);
@@ -302,7 +279,7 @@ private:
 
   Process* resolve(OpContext& ctx, const ProcRef& ref) { return ctx.kernel.find_process(ref.name, ref.copy); }
 
-  Link& link_between(OpContext& ctx, Process& a, Process& b, std::uint16_t activity) {
+  Link& link_between(Process& a, Process& b) {
     for (auto& link : links_)
       if ((link->p[0] == &a && link->p[1] == &b) || (link->p[0] == &b && link->p[1] == &a)) return *link;
     auto link = std::make_shared<Link>();
@@ -322,8 +299,6 @@ private:
       link->dir[d] = box;
     }
     links_.push_back(link);
-    watch(ctx, a, activity);
-    watch(ctx, b, activity);
     return *links_.back();
   }
 
@@ -408,9 +383,8 @@ private:
         if (!peer) return IoStatus::Done;
         if (peer->live_threads == 0) return fail(ctx, activity, ESRCH);
         call.peer = peer;
-        call.box = direction(link_between(ctx, *thread.process, *peer, activity), *thread.process);
+        call.box = direction(link_between(*thread.process, *peer), *thread.process);
       }
-      watch(ctx, *thread.process, activity); // its exit reports calls a kill left unfinished
       calls_[thread.id] = call;
       thread.op_progress = 1;
       copy_message(ctx, activity, message.bytes); // into the kernel, or straight into a waiting receiver
@@ -480,11 +454,10 @@ private:
         for (auto& l : links_)
           if ((l->p[0] == peer && l->p[1] == &self) || (l->p[1] == peer && l->p[0] == &self)) link = l.get();
         if (!link && peer->live_threads == 0) return fail(ctx, activity, ESRCH);
-        if (!link) link = &link_between(ctx, self, *peer, activity);
+        if (!link) link = &link_between(self, *peer);
         call.peer = peer;
         call.box = direction(*link, *peer);
       }
-      watch(ctx, self, activity); // its exit reports calls a kill left unfinished
       calls_[thread.id] = call;
       thread.op_progress = 1;
     }
@@ -599,10 +572,6 @@ private:
   std::uint64_t next_seq_ = 1;
   std::mt19937_64 rng_;
 };
-
-void ExitWatch::on_last_close(OpContext& ctx, std::uint16_t activity) {
-  state_.process_gone(ctx, process_, activity);
-}
 
 // ---- Load-time reading -------------------------------------------------------------------------
 

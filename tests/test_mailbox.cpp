@@ -488,9 +488,9 @@ TEST_CASE("mailbox: one-receiver: a receiver killed while waiting frees the mail
 }
 
 TEST_CASE("mailbox: a spawned child does not keep its parent's mailboxes and links") {
-  // owner creates m, spawns child (inheriting every descriptor but the hidden "[mailbox]" watch)
-  // and exits at 10: m goes then, so child's send at 50 gets ENOENT; r, waiting in
-  // mb_recv(from: owner), learns ESRCH at 10, when owner exits, not at 100 when child does.
+  // owner creates m, spawns child (inheriting every descriptor) and exits at 10: m goes then, so child's send
+  // at 50 gets ENOENT; r, waiting in mb_recv(from: owner), learns ESRCH at 10, when owner exits, not at 100
+  // when child does.
   auto run = run_text(ideal(R"(
     {"name": "owner", "script": [{"op": "mb_create", "mailbox": "m"}, {"op": "spawn", "process": "child"},
       {"op": "sleep", "time": 10}]},
@@ -498,6 +498,15 @@ TEST_CASE("mailbox: a spawned child does not keep its parent's mailboxes and lin
       {"op": "mb_send", "mailbox": "m"}, {"op": "print", "text": "child send {errno}"}, {"op": "sleep", "time": 50}]},
     {"name": "r", "script": [{"op": "mb_recv", "from": "owner"}, {"op": "print", "text": "r recv {errno}"}]})"));
   CHECK(console(run) == Lines{"10 r: r recv ESRCH", "50 child: child send ENOENT"});
+}
+
+TEST_CASE("mailbox: a process's hold on its mailboxes is no descriptor a script can close or pass on") {
+  // Once a hidden "[mailbox]" descriptor: closing it destroyed the caller's own mailbox.
+  auto run = run_text(ideal(R"(
+    {"name": "owner", "script": [{"op": "mb_create", "mailbox": "m"}, {"op": "close", "fd": "[mailbox]"},
+      {"op": "print", "text": "close {errno}"}, {"op": "mb_send", "mailbox": "m"},
+      {"op": "print", "text": "send {result}"}]})"));
+  CHECK(console(run) == Lines{"0 owner: close EBADF", "1 owner: send 0"});
 }
 
 TEST_CASE("mailbox: registered names") {

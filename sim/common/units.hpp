@@ -1,13 +1,12 @@
 // Quantities with units, parsed once at the scenario boundary. Inside the simulator time is an
 // integer number of machine cycles; nanoseconds exist only in reports.
 #pragma once
-#include <cstdint>
+#include "cycles.hpp"
+
 #include <optional>
 #include <string>
 
 namespace ipcsim {
-
-using Cycles = std::uint64_t;
 
 // "3GHz", "2.4 GHz", "12.5MHz", or a plain number of Hz. nullopt when malformed.
 std::optional<double> parse_frequency_hz(const std::string& text);

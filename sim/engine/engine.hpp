@@ -2,15 +2,13 @@
 // time unit is one machine cycle, so doubles hold exact integers (up to 2^53 cycles, about 35 days
 // at 3 GHz) and a single cycle always advances the clock.
 #pragma once
-#include "units.hpp"
+#include "cycles.hpp"
 
+#include <cstddef>
 #include <functional>
-#include <limits>
 #include <memory>
 
 namespace ipcsim {
-
-constexpr Cycles kNever = std::numeric_limits<Cycles>::max();
 
 // A core's doorbell: the core actor sleeps on it, other cores ring it (an interrupt).
 class Doorbell {

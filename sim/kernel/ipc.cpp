@@ -76,13 +76,8 @@ const std::vector<std::string>& errno_names() {
 void OpContext::fail(std::uint16_t activity, int error) {
   thread.result = -1;
   thread.error = error;
-  auto& errors = thread.script_locals().errors;
-  for (auto& e : errors)
-    if (e.activity == activity && e.error == error) {
-      ++e.count;
-      return;
-    }
-  errors.push_back({activity, error, 1});
+  Cycles at = now();
+  kernel.notify([&](Observer& o) { o.on_call_failed(thread, activity, error, at); });
 }
 
 void begin_call(OpContext& ctx, CallTimeout timeout) {

@@ -58,6 +58,33 @@ std::size_t next_ipc_slot() {
   return next++;
 }
 
+// ---- The run's record -----------------------------------------------------------------------
+
+void RunRecord::on_print(const Thread& thread, const std::string& text, Cycles at) {
+  console.push_back({at, thread.id, text});
+}
+
+void RunRecord::on_call_failed(const Thread& thread, std::uint16_t activity, int error, Cycles) {
+  for (auto& f : failed)
+    if (f.thread == thread.id && f.activity == activity && f.error == error) {
+      ++f.count;
+      return;
+    }
+  failed.push_back({thread.id, activity, error, 1});
+}
+
+void RunRecord::on_interval(const Thread& thread, std::uint32_t name, Cycles start, Cycles end,
+                            std::uint64_t bytes) {
+  records.push_back({name, thread.id, start, end, bytes});
+}
+
+void RunRecord::finish() {
+  std::stable_sort(console.begin(), console.end(),
+                   [](const ConsoleLine& a, const ConsoleLine& b) { return a.at < b.at; });
+  std::stable_sort(failed.begin(), failed.end(),
+                   [](const FailureCount& a, const FailureCount& b) { return a.thread < b.thread; });
+}
+
 // ---- Names -----------------------------------------------------------------------------------
 
 // A spawned process is NAME for its first spawn and NAME[k] for the k-th after it.
@@ -79,6 +106,7 @@ std::string Thread::display_name() const {
 // ---- Construction ----------------------------------------------------------------------------
 
 Kernel::Kernel(const MachineModel& model) : model_(model) {
+  subscribe(record_);
   for (std::size_t i = 0; i < model.cores; ++i) {
     cores_.push_back(std::make_unique<Core>());
     cores_.back()->index = i;
@@ -262,6 +290,7 @@ bool Kernel::wait_doorbell(Core& core, Cycles deadline) {
 }
 
 void Kernel::set_state(Thread& thread, ThreadState state, Cycles at) {
+  notify([&](Observer& o) { o.on_thread_state(thread, thread.state, state, thread.waiting_on, at); });
   Cycles spent = at - thread.state_since;
   switch (thread.state) {
   case ThreadState::Ready:
@@ -376,6 +405,7 @@ bool Kernel::wake(Core& core, Thread& thread, Thread* waker, std::uint16_t activ
   thread.wait_result = result;
   charge(core, waker ? *waker : thread, activity, Primitive::wakeup, model_.costs.cycles(Primitive::wakeup));
   sync(core);
+  notify([&](Observer& o) { o.on_wakeup(thread, waker, clock(core)); });
   make_ready(core, thread, waker, activity, static_cast<int>(EnqueueReason::Woken));
   return true;
 }
@@ -465,6 +495,7 @@ void Kernel::dispatch(Core& core, Thread& thread) {
   set_state(thread, ThreadState::Running, at);
   core.dispatched_at = core.accounted_from = at;
   core.slice_end = scheduler_->slice_end(thread, at);
+  notify([&](Observer& o) { o.on_dispatch(core, thread, at); });
 }
 
 // The running thread leaves the core: it pays context_save, the scheduler accounts its run. The
@@ -473,6 +504,7 @@ void Kernel::dispatch(Core& core, Thread& thread) {
 void Kernel::switch_out(Core& core, ThreadState to) {
   Thread& thread = *core.current;
   Cycles at = clock(core);
+  notify([&](Observer& o) { o.on_switch_out(core, thread, at); });
   charge(core, thread, thread.leave_activity, Primitive::context_save,
          model_.costs.cycles(Primitive::context_save));
   scheduler_->account(thread, at - core.accounted_from);
@@ -511,6 +543,7 @@ void Kernel::exit_thread(Core& core, Thread& thread) {
   charge(core, thread, kExit, Primitive::syscall_dispatch, model_.costs.cycles(Primitive::syscall_dispatch));
   sync(core);
   Cycles at = clock(core);
+  notify([&](Observer& o) { o.on_switch_out(core, thread, at); });
   scheduler_->account(thread, at - core.accounted_from);
   set_state(thread, ThreadState::Exited, at);
   thread.finished_at = at;
@@ -522,6 +555,7 @@ void Kernel::exit_thread(Core& core, Thread& thread) {
     // The process is gone: its descriptors close (a pipe's last writer leaving gives readers EOF).
     OpContext ctx{*this, core, thread};
     while (!process.fds.empty()) close_descriptor(ctx, process, process.fds.size() - 1, kExit);
+    notify([&](Observer& o) { o.on_process_exit(ctx, process); });
     sync(core);
     if (process.exit_waiters) wake_all(core, *process.exit_waiters, &thread, kExit);
   }
@@ -533,9 +567,7 @@ void Kernel::finish(Core& core, bool deadlocked) {
   core.rings.clear(); // every core is rung below
   catch_up(core);
   end_time_ = engine_now();
-  // Cores run ahead of each other between synchronisations: put the console in time order.
-  std::stable_sort(console_.begin(), console_.end(),
-                   [](const ConsoleLine& a, const ConsoleLine& b) { return a.at < b.at; });
+  record_.finish();
   if (deadlocked) {
     DeadlockReport report;
     report.at = end_time_;
@@ -682,6 +714,7 @@ void Kernel::run_compute(Core& core, Thread& thread, Cycles cycles) {
   Cycles user_done = elapsed - kernel_done;
   core.busy_cycles += elapsed;
   if (user_done > 0) {
+    notify([&](Observer& o) { o.on_user_run(core, thread, start + kernel_done, start + elapsed); });
     thread.compute_left -= user_done;
     // Already on the clock: attribute without adding to pending.
     charge(core, thread, thread.spec->program->ops[thread.pc]->activity, Primitive::user, user_done);

@@ -6,6 +6,7 @@
 #pragma once
 #include "costs.hpp"
 #include "engine.hpp"
+#include "events.hpp"
 
 #include <deque>
 #include <memory>
@@ -134,18 +135,11 @@ struct Message {
 
 using Value = std::variant<std::int64_t, std::string>;
 
-struct ErrorCount {
-  std::uint16_t activity;
-  int error;
-  std::uint64_t count;
-};
-
 // Script-visible state beyond the last call's result, created on first use.
 struct ScriptLocals {
   std::vector<std::pair<std::string, Value>> vars; // set, add, and ops that store results
   Message message;                                 // the last message received
   std::string receiver;                            // who got the last message sent (mailboxes)
-  std::vector<ErrorCount> errors;                  // failed calls, per op and error
   Value* find(const std::string& name);
   void set(const std::string& name, Value value);
 };
@@ -251,6 +245,29 @@ struct ConsoleLine {
   std::string text;
 };
 
+// Failed calls of one thread, per op and error.
+struct FailureCount {
+  std::uint32_t thread;
+  std::uint16_t activity;
+  int error;
+  std::uint64_t count;
+};
+
+// The run's record for the summary: what the scripts printed, the closed intervals, the failed
+// calls. A subscriber like any other (the kernel's first).
+class RunRecord : public Observer {
+public:
+  void on_print(const Thread& thread, const std::string& text, Cycles at) override;
+  void on_call_failed(const Thread& thread, std::uint16_t activity, int error, Cycles at) override;
+  void on_interval(const Thread& thread, std::uint32_t name, Cycles start, Cycles end,
+                   std::uint64_t bytes) override;
+  // Cores run ahead of each other between synchronisations: put the console in time order.
+  void finish();
+  std::vector<ConsoleLine> console;
+  std::vector<IntervalRecord> records;
+  std::vector<FailureCount> failed; // in thread order, then first failure
+};
+
 // Kernel-wide state of one mechanism (its IPC namespace: System V queues, FIFOs by path,
 // mailboxes): owned by the kernel, so it outlives the processes that created it.
 struct IpcTable {
@@ -316,9 +333,16 @@ public:
   const std::deque<Thread>& threads() const { return threads_; }
   const std::deque<Process>& processes() const { return processes_; }
   const std::vector<std::unique_ptr<Core>>& cores() const { return cores_; }
-  const std::vector<IntervalRecord>& records() const { return records_; }
+  const std::vector<IntervalRecord>& records() const { return record_.records; }
   const DeadlockReport* deadlock() const { return deadlock_ ? &*deadlock_ : nullptr; }
-  const std::vector<ConsoleLine>& console() const { return console_; }
+  const std::vector<ConsoleLine>& console() const { return record_.console; }
+  const std::vector<FailureCount>& failed_calls() const { return record_.failed; }
+
+  // Events: `observer` hears everything that happens from now on (it must outlive the run).
+  void subscribe(Observer& observer) { observers_.push_back(&observer); }
+  template <class Event> void notify(const Event& event) const {
+    for (Observer* observer : observers_) event(*observer);
+  }
   // A script error found while running (an endless loop without simulated time): the run stops.
   const std::string& runtime_error() const { return runtime_error_; }
   std::vector<IpcTable> ipc_listing() const;
@@ -342,12 +366,15 @@ public:
   Thread* wake_one(Core& core, WaitQueue& queue, Thread* waker, std::uint16_t activity);
   std::size_t wake_all(Core& core, WaitQueue& queue, Thread* waker, std::uint16_t activity);
   void arm_timer(Core& core, Thread& thread, Cycles when, bool arrival = false);
-  void record_interval(const IntervalRecord& record) { records_.push_back(record); }
+  void record_interval(const Thread& thread, std::uint32_t name, Cycles start, Cycles end,
+                       std::uint64_t bytes) {
+    notify([&](Observer& o) { o.on_interval(thread, name, start, end, bytes); });
+  }
   Process* find_process(const std::string& spec_name, std::uint32_t copy);
   WaitQueue& exit_queue(Process& process);
   Scheduler& scheduler() { return *scheduler_; }
-  void print(Cycles at, const Thread& thread, std::string text) {
-    console_.push_back({at, thread.id, std::move(text)});
+  void print(Cycles at, const Thread& thread, const std::string& text) {
+    notify([&](Observer& o) { o.on_print(thread, text, at); });
   }
   // Creates a process from a `spawned` spec at run time with the given descriptors (fork + exec).
   Process& spawn(OpContext& ctx, const ProcessSpec& spec, std::vector<Descriptor> fds);
@@ -399,9 +426,9 @@ private:
   std::unique_ptr<Scheduler> scheduler_;
   std::deque<Process> processes_;
   std::deque<Thread> threads_;
-  std::vector<IntervalRecord> records_;
+  RunRecord record_;
+  std::vector<Observer*> observers_;
   std::optional<DeadlockReport> deadlock_;
-  std::vector<ConsoleLine> console_;
   std::string runtime_error_;
   std::vector<std::unique_ptr<IpcState>> ipc_;
   std::vector<std::unique_ptr<Channel>> channels_;
@@ -427,10 +454,16 @@ struct OpContext {
   }
   // Entering and leaving a system call: trap_enter + syscall_dispatch, and trap_exit.
   void enter_syscall(std::uint16_t activity) {
+    Cycles at = now();
+    kernel.notify([&](Observer& o) { o.on_syscall_enter(core, thread, activity, at); });
     charge(activity, Primitive::trap_enter);
     charge(activity, Primitive::syscall_dispatch);
   }
-  void leave_syscall(std::uint16_t activity) { charge(activity, Primitive::trap_exit); }
+  void leave_syscall(std::uint16_t activity) {
+    charge(activity, Primitive::trap_exit);
+    Cycles at = now();
+    kernel.notify([&](Observer& o) { o.on_return_to_user(core, thread, activity, at); });
+  }
   bool sync() { return kernel.sync(core); }
   Cycles now() const { return kernel.now(core); }
   // The outcome of a system call, as the script sees it.

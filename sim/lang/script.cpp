@@ -177,7 +177,7 @@ public:
     auto& open = ctx.thread.open_intervals;
     for (auto it = open.rbegin(); it != open.rend(); ++it) {
       if (it->name != name_) continue;
-      ctx.kernel.record_interval({name_, ctx.thread.id, it->start, ctx.now(), bytes_});
+      ctx.kernel.record_interval(ctx.thread, name_, it->start, ctx.now(), bytes_);
       open.erase(std::next(it).base());
       break;
     }

@@ -303,11 +303,9 @@ void print_summary(std::ostream& out, const Scenario& scenario, const Kernel& ke
 
 std::vector<FailedCalls> failed_calls(const Kernel& kernel) {
   std::vector<FailedCalls> out;
-  for (const auto& t : kernel.threads()) {
-    if (!t.locals) continue;
-    for (const auto& e : t.locals->errors)
-      out.push_back({t.display_name(), activity_names()[e.activity], errno_name(e.error), e.count});
-  }
+  for (const auto& f : kernel.failed_calls())
+    out.push_back({kernel.threads()[f.thread].display_name(), activity_names()[f.activity],
+                   errno_name(f.error), f.count});
   return out;
 }
 

@@ -1,0 +1,60 @@
+// What happens on the machine, as events that anything may subscribe to: the run's record (console,
+// intervals, failed calls), the timeline (sim/out/trace.cpp), and mechanisms that must act when a
+// process exits. Every event carries the simulated time at which it happened, on the core where it
+// happened; cores run ahead of each other between synchronisations (docs/architecture.md), so events
+// of different cores may arrive out of time order, while those of one core or one thread never do.
+#pragma once
+#include "cycles.hpp"
+
+#include <cstdint>
+#include <string>
+
+namespace ipcsim {
+
+struct Thread;
+struct Core;
+struct Process;
+struct WaitQueue;
+struct Message;
+struct OpContext;
+enum class ThreadState : std::uint8_t;
+
+class Observer {
+public:
+  virtual ~Observer() = default;
+  // A thread changed state (NotStarted, Ready, Running, Blocked, Exited); `queue` is what a blocked
+  // thread waits on (nullptr: a plain sleep, or not blocked).
+  virtual void on_thread_state(const Thread&, ThreadState /*from*/, ThreadState /*to*/,
+                               const WaitQueue* /*queue*/, Cycles /*at*/) {}
+  // A thread was given the core (its dispatch costs follow) / left it.
+  virtual void on_dispatch(const Core&, const Thread&, Cycles /*at*/) {}
+  virtual void on_switch_out(const Core&, const Thread&, Cycles /*at*/) {}
+  // User code ran on the core from `start` to `end` (a compute op, or part of one).
+  virtual void on_user_run(const Core&, const Thread&, Cycles /*start*/, Cycles /*end*/) {}
+  // A system call trapped into the kernel / returned to user mode (where signals will be delivered).
+  virtual void on_syscall_enter(const Core&, const Thread&, std::uint16_t /*activity*/, Cycles /*at*/) {}
+  virtual void on_return_to_user(const Core&, const Thread&, std::uint16_t /*activity*/, Cycles /*at*/) {}
+  // `waker` (nullptr: a timer) made `woken` ready.
+  virtual void on_wakeup(const Thread& /*woken*/, const Thread* /*waker*/, Cycles /*at*/) {}
+  // A message left its sender / reached its receiver; `message.id` pairs the two. `object` names
+  // what carried it ("channel ping", "pipe", "msqid 0").
+  virtual void on_message_sent(const Thread&, const Message&, const std::string& /*object*/, Cycles /*at*/) {}
+  virtual void on_message_received(const Thread&, const Message&, const std::string& /*object*/,
+                                   Cycles /*at*/) {}
+  // How full an IPC object is now (bytes in a pipe, messages in a queue).
+  virtual void on_fill(const std::string& /*object*/, const char* /*unit*/, std::uint64_t /*value*/,
+                       Cycles /*at*/) {}
+  // A script printed a line.
+  virtual void on_print(const Thread&, const std::string& /*text*/, Cycles /*at*/) {}
+  // A system call failed with `error`.
+  virtual void on_call_failed(const Thread&, std::uint16_t /*activity*/, int /*error*/, Cycles /*at*/) {}
+  // A measured interval closed.
+  virtual void on_interval(const Thread&, std::uint32_t /*name*/, Cycles /*start*/, Cycles /*end*/,
+                           std::uint64_t /*bytes*/) {}
+  // The last thread of a process exited, its descriptors closed; `ctx` is its last thread's, on the
+  // core where it exited: a mechanism may clean up (wake, charge) there, before the process's
+  // joiners are woken.
+  virtual void on_process_exit(OpContext& /*ctx*/, Process&) {}
+};
+
+} // namespace ipcsim
