@@ -136,7 +136,7 @@ class MailboxState;
 
 // Mailboxes outlive nothing of their owner: the state hears every process exit (an event
 // subscriber), and the exit of an owner or a link's end acts as below.
-class MailboxState : public IpcState, public Observer {
+class MailboxState : public IpcState, public Observer, public CallHolder {
 public:
   explicit MailboxState(Kernel& kernel) : rng_(kernel.model().seed ^ 0x6d61696c626f7821ULL) {
     kernel.subscribe(*this);
@@ -191,7 +191,6 @@ public:
 
   // The process exited: its mailboxes and ports go; whoever waits on a link with it learns (ESRCH).
   void process_gone(OpContext& ctx, Process& process, std::uint16_t activity) {
-    reap(ctx, activity); // a killed process's threads left their calls unfinished
     auto boxes = boxes_;
     for (auto& box : boxes)
       if (box->alive && box->owner == &process) destroy(ctx, *box, activity);
@@ -371,7 +370,6 @@ private:
     Thread& thread = ctx.thread;
     if (thread.op_progress == 0) {
       ctx.sync();
-      reap(ctx, activity);
       Call call;
       call.thread = &thread;
       if (to.kind == Endpoint::Kind::Mailbox) {
@@ -386,11 +384,11 @@ private:
         call.box = direction(link_between(*thread.process, *peer), *thread.process);
       }
       calls_[thread.id] = call;
+      ctx.kernel.hold_call(thread, *this);
       thread.op_progress = 1;
       copy_message(ctx, activity, message.bytes); // into the kernel, or straight into a waiting receiver
       ctx.sync();
     }
-    reap(ctx, activity);
     if (thread.process->killed_by) return fail(ctx, activity, EINTR); // it never returns anyway
     Call& call = calls_[thread.id];
     Box& box = *call.box;
@@ -431,7 +429,6 @@ private:
     Process& self = *thread.process;
     if (thread.op_progress == 0) {
       ctx.sync();
-      reap(ctx, activity);
       Call call;
       call.thread = &thread;
       call.bytes = bytes;
@@ -459,9 +456,9 @@ private:
         call.box = direction(*link, *peer);
       }
       calls_[thread.id] = call;
+      ctx.kernel.hold_call(thread, *this);
       thread.op_progress = 1;
     }
-    reap(ctx, activity);
     if (self.killed_by) return fail(ctx, activity, EINTR); // it never returns anyway
     Call& call = calls_[thread.id];
     if (call.handed) {
@@ -528,27 +525,22 @@ private:
     if (call.box->receiving == call.thread) call.box->receiving = nullptr;
   }
 
-  // A thread of a killed process never finishes its call: Kernel::run_current ends it at its next op
-  // boundary without running the op again. Before anyone looks at a mailbox or link, and when the
-  // process's exit closes its watch, such calls end here: a rendezvous message nobody took is
-  // withdrawn (the send never completed), a "one-receiver" mailbox is free again, and a message
-  // handed to a receiver that then died goes to the next waiting receiver, or back to the head of
-  // the queue for the next receive.
-  void reap(OpContext& ctx, std::uint16_t activity) {
-    std::vector<std::uint32_t> dead;
-    for (const auto& [id, call] : calls_)
-      if (call.thread && call.thread->process->killed_by) dead.push_back(id);
-    for (std::uint32_t id : dead) {
-      auto it = calls_.find(id);
-      if (it == calls_.end()) continue;
-      Call call = std::move(it->second);
-      calls_.erase(it);
-      release(call);
-      if (call.handed && call.handed_from && call.handed_from->alive)
-        pass_on(ctx, *call.handed_from, call.message, activity);
-    }
+public:
+  // A call that never finishes (its caller was killed; the kernel cancels it at once): a
+  // rendezvous message nobody took is withdrawn (the send never completed), a "one-receiver"
+  // mailbox is free again, and a message handed to a receiver that then died goes to the next
+  // waiting receiver, or back to the head of the queue for the next receive.
+  void cancel(OpContext& ctx, Thread& caller, std::uint16_t activity) override {
+    auto it = calls_.find(caller.id);
+    if (it == calls_.end()) return;
+    Call call = std::move(it->second);
+    calls_.erase(it);
+    release(call);
+    if (call.handed && call.handed_from && call.handed_from->alive)
+      pass_on(ctx, *call.handed_from, call.message, activity);
   }
 
+private:
   // A message taken back from a receiver that died: the next receiver gets it.
   void pass_on(OpContext& ctx, Box& box, const Message& message, std::uint16_t activity) {
     if (Thread* receiver = pick_receiver(box, message)) {

@@ -96,6 +96,10 @@ IoStatus wait_on(OpContext& ctx, WaitQueue& queue, std::uint16_t activity, int t
     ctx.fail(activity, EAGAIN);
     return IoStatus::Done;
   }
+  if (thread.wait_result == WaitResult::Interrupted) { // Kernel::interrupt: its holder cancelled it
+    ctx.fail(activity, EINTR);
+    return IoStatus::Done;
+  }
   // Another core may have changed the object while the charged cycles passed: look again.
   if (ctx.core.pending > 0 && ctx.sync()) return IoStatus::Retry;
   Cycles now = ctx.now();
@@ -137,6 +141,7 @@ Step SyscallOp::execute(OpContext& ctx) const {
   if (status == IoStatus::Blocked) return Step::Block;
   thread.phase = 0;
   thread.op_progress = 0;
+  thread.call = nullptr;                            // the call is over: nothing left for a holder to cancel
   if (thread.process->killed_by) return Step::Exit; // e.g. SIGPIPE: the call never returns
   ctx.leave_syscall(activity);
   ++thread.pc;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <utility>
 
 namespace ipcsim {
 
@@ -40,6 +41,37 @@ void ScriptLocals::set(const std::string& name, Value value) {
     *v = std::move(value);
   else
     vars.emplace_back(name, std::move(value));
+}
+
+void Thread::push_frame(const Program& next, AddressSpace& in) {
+  interrupted.push_back({program, space, pc, phase, compute_left, std::move(loops), op_progress, op_deadline,
+                         op_nonblocking, result, error});
+  program = &next;
+  space = &in;
+  pc = 0;
+  phase = 0;
+  compute_left = 0;
+  loops.clear();
+  op_progress = 0;
+  op_deadline = kNever;
+  op_nonblocking = false;
+}
+
+void Thread::pop_frame() {
+  assert(!interrupted.empty());
+  Frame& f = interrupted.back();
+  program = f.program;
+  space = f.space;
+  pc = f.pc;
+  phase = f.phase;
+  compute_left = f.compute_left;
+  loops = std::move(f.loops);
+  op_progress = f.op_progress;
+  op_deadline = f.op_deadline;
+  op_nonblocking = f.op_nonblocking;
+  result = f.result;
+  error = f.error;
+  interrupted.pop_back();
 }
 
 ScriptLocals& Thread::script_locals() {
@@ -121,6 +153,7 @@ Kernel::Kernel(const MachineModel& model) : model_(model) {
       process.pid = 100 + process.id;
       process.copy = copy;
       process.spec = spec.get();
+      process.space = &new_space(process);
       add_threads(process);
     }
   }
@@ -137,6 +170,8 @@ void Kernel::add_threads(Process& process) {
       thread.copy = thread_copy;
       thread.process = &process;
       thread.spec = &thread_spec;
+      thread.program = thread_spec.program.get();
+      thread.space = process.space;
       thread.priority = thread_spec.priority;
       ++process.live_threads;
       ++process.thread_count;
@@ -146,6 +181,16 @@ void Kernel::add_threads(Process& process) {
 }
 
 Kernel::~Kernel() = default;
+
+AddressSpace& Kernel::new_space(const Process& process) {
+  AddressSpace& space = spaces_.emplace_back();
+  space.id = static_cast<std::uint32_t>(spaces_.size() - 1);
+  space.owner = process.display_name();
+  space.working_set_pages = process.spec->working_set_pages;
+  if (space.working_set_pages > 0)
+    space.mappings.push_back({"working set", 0, space.working_set_pages, false, ""});
+  return space;
+}
 
 // ---- Processes at run time -------------------------------------------------------------------
 
@@ -159,6 +204,7 @@ Process& Kernel::spawn(OpContext& ctx, const ProcessSpec& spec, std::vector<Desc
   process.pid = 100 + process.id;
   process.copy = spawn_counts_[spec_index]++;
   process.spec = &spec;
+  process.space = &new_space(process);
   process.fds = std::move(fds);
   for (auto& d : process.fds) ++d.file->refs;
   add_threads(process);
@@ -166,7 +212,7 @@ Process& Kernel::spawn(OpContext& ctx, const ProcessSpec& spec, std::vector<Desc
   for (std::uint32_t i = 0; i < process.thread_count; ++i) {
     Thread& thread = threads_[process.first_thread + i];
     thread.state_since = clock(ctx.core);
-    make_ready(ctx.core, thread, &ctx.thread, ctx.thread.spec->program->ops[ctx.thread.pc]->activity,
+    make_ready(ctx.core, thread, &ctx.thread, ctx.thread.program->ops[ctx.thread.pc]->activity,
                static_cast<int>(EnqueueReason::New));
   }
   return process;
@@ -178,6 +224,9 @@ void Kernel::kill_process(OpContext& ctx, Process& process, int signal, std::uin
   ctx.sync();
   for (std::uint32_t i = 0; i < process.thread_count; ++i) {
     Thread& thread = threads_[process.first_thread + i];
+    // Its call never completes (blocked, or woken but not yet run again): the mechanism holding it
+    // undoes it now. The thread exits at its next op boundary.
+    if (CallHolder* holder = std::exchange(thread.call, nullptr)) holder->cancel(ctx, thread, activity);
     if (thread.state == ThreadState::Blocked)
       wake(ctx.core, thread, &ctx.thread, activity, WaitResult::Woken);
   }
@@ -394,6 +443,39 @@ static void unlink(Thread& thread) {
   thread.wait_next = thread.wait_prev = nullptr;
 }
 
+bool Kernel::interrupt(OpContext& ctx, Thread& thread, std::uint16_t activity) {
+  if (thread.state != ThreadState::Blocked) return false;
+  ctx.sync();
+  if (CallHolder* holder = std::exchange(thread.call, nullptr)) holder->cancel(ctx, thread, activity);
+  return wake(ctx.core, thread, &ctx.thread, activity, WaitResult::Interrupted);
+}
+
+void Kernel::direct_switch(OpContext& ctx, Thread& next, ThreadState leaving) {
+  Core& core = ctx.core;
+  Thread& me = ctx.thread;
+  assert(core.current == &me && next.state == ThreadState::Blocked && &next != &me);
+  assert(leaving == ThreadState::Ready || leaving == ThreadState::Blocked);
+  sync(core);
+  // Off its wait queue and its timer, as a wakeup does, but not onto a run queue.
+  if (next.waiting_on) unlink(next);
+  if (next.timer_armed) {
+    next.timer_armed = false;
+    ++next.timer_generation;
+    --live_timers_;
+  }
+  next.wait_result = WaitResult::Woken;
+  next.call = nullptr;
+  notify([&](Observer& o) { o.on_wakeup(next, &me, clock(core)); });
+  me.leave_activity = me.program->ops[me.pc]->activity;
+  switch_out(core, leaving);
+  if (leaving == ThreadState::Ready) scheduler_->enqueue(core.index, me, EnqueueReason::Yielded, clock(core));
+  if (!allowed(next, core.index)) { // its affinity forbids this core: an ordinary wakeup instead
+    make_ready(core, next, &me, me.leave_activity, static_cast<int>(EnqueueReason::Woken));
+    return;
+  }
+  dispatch(core, next, false);
+}
+
 bool Kernel::wake(Core& core, Thread& thread, Thread* waker, std::uint16_t activity, WaitResult result) {
   if (thread.state != ThreadState::Blocked) return false;
   if (thread.waiting_on) unlink(thread);
@@ -470,24 +552,17 @@ void Kernel::fire_timers(Core& core) {
 
 // ---- Switching -------------------------------------------------------------------------------
 
-void Kernel::dispatch(Core& core, Thread& thread) {
+void Kernel::dispatch(Core& core, Thread& thread, bool picked) {
   Cycles at = clock(core);
   const CostModel& costs = model_.costs;
-  charge(core, thread, kDispatch, Primitive::sched_pick, costs.cycles(Primitive::sched_pick));
+  if (picked) charge(core, thread, kDispatch, Primitive::sched_pick, costs.cycles(Primitive::sched_pick));
   if (core.left_idle) {
     charge(core, thread, kDispatch, Primitive::idle_exit, costs.cycles(Primitive::idle_exit));
     core.idle_exit_cycles += costs.cycles(Primitive::idle_exit);
     core.left_idle = false;
   }
   charge(core, thread, kDispatch, Primitive::context_restore, costs.cycles(Primitive::context_restore));
-  if (core.loaded_space != thread.process) {
-    charge(core, thread, kDispatch, Primitive::address_space_switch,
-           costs.cycles(Primitive::address_space_switch));
-    if (!costs.tagged_tlb)
-      charge(core, thread, kDispatch, Primitive::tlb_refill_per_page,
-             costs.cycles(Primitive::tlb_refill_per_page) * thread.process->spec->working_set_pages);
-    core.loaded_space = thread.process;
-  }
+  load_space(core, thread, kDispatch);
   ++core.context_switches; // every dispatch restores a context (and was preceded by a save)
   core.last_thread = &thread;
   core.current = &thread;
@@ -496,6 +571,24 @@ void Kernel::dispatch(Core& core, Thread& thread) {
   core.dispatched_at = core.accounted_from = at;
   core.slice_end = scheduler_->slice_end(thread, at);
   notify([&](Observer& o) { o.on_dispatch(core, thread, at); });
+}
+
+void Kernel::load_space(Core& core, Thread& thread, std::uint16_t activity) {
+  if (core.loaded_space == thread.space) return;
+  const CostModel& costs = model_.costs;
+  charge(core, thread, activity, Primitive::address_space_switch,
+         costs.cycles(Primitive::address_space_switch));
+  // An untagged TLB was flushed: the space's working set is refilled, a page walk per page. A
+  // tagged one keeps every space's entries across switches.
+  if (!costs.tagged_tlb)
+    charge(core, thread, activity, Primitive::tlb_refill_per_page,
+           costs.cycles(Primitive::tlb_refill_per_page) * thread.space->working_set_pages);
+  core.loaded_space = thread.space;
+}
+
+void Kernel::push_frame(OpContext& ctx, const Program& program, AddressSpace& space, std::uint16_t activity) {
+  ctx.thread.push_frame(program, space);
+  load_space(ctx.core, ctx.thread, activity);
 }
 
 // The running thread leaves the core: it pays context_save, the scheduler accounts its run. The
@@ -630,7 +723,7 @@ void Kernel::core_main(std::size_t index) {
         go_idle(core);
         continue;
       }
-      dispatch(core, *next);
+      dispatch(core, *next, true);
     }
     run_current(core);
   }
@@ -639,7 +732,6 @@ void Kernel::core_main(std::size_t index) {
 // Interprets the current thread's script until it must leave the core or compute for a while.
 void Kernel::run_current(Core& core) {
   Thread& thread = *core.current;
-  const Program& program = *thread.spec->program;
   OpContext ctx{*this, core, thread};
   // A script looping without simulated time passing would hang the simulator: stop it instead.
   constexpr std::uint32_t kMaxTimelessOps = 10'000'000;
@@ -664,11 +756,16 @@ void Kernel::run_current(Core& core) {
                             std::to_string(thread.pc) + " of its script");
       return;
     }
-    if (thread.pc >= program.ops.size()) {
+    if (thread.pc >= thread.program->ops.size()) {
+      if (!thread.interrupted.empty()) { // a frame ends: back to the one it interrupted
+        thread.pop_frame();
+        load_space(core, thread, thread.program->ops[thread.pc]->activity);
+        continue;
+      }
       exit_thread(core, thread);
       return;
     }
-    const Op& op = *program.ops[thread.pc];
+    const Op& op = *thread.program->ops[thread.pc];
     switch (op.execute(ctx)) {
     case Step::Continue:
       continue;
@@ -678,6 +775,8 @@ void Kernel::run_current(Core& core) {
     case Step::Block:
       thread.leave_activity = op.activity;
       switch_out(core, ThreadState::Blocked);
+      return;
+    case Step::Switched: // the core is another thread's now (or free, when it could not run here)
       return;
     case Step::Yield:
       thread.leave_activity = op.activity;
@@ -717,7 +816,7 @@ void Kernel::run_compute(Core& core, Thread& thread, Cycles cycles) {
     notify([&](Observer& o) { o.on_user_run(core, thread, start + kernel_done, start + elapsed); });
     thread.compute_left -= user_done;
     // Already on the clock: attribute without adding to pending.
-    charge(core, thread, thread.spec->program->ops[thread.pc]->activity, Primitive::user, user_done);
+    charge(core, thread, thread.program->ops[thread.pc]->activity, Primitive::user, user_done);
     core.pending -= user_done;
   }
   if (thread.compute_left == 0 && core.pending == 0) ++thread.pc;

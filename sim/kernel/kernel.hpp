@@ -30,6 +30,7 @@ enum class Step : std::uint8_t {
   Continue, // op finished (or jumped): run the next one
   Compute,  // burn ctx.compute cycles of user time, interruptibly; pc moves on when they are done
   Block,    // the thread sleeps on a wait queue; the same op runs again when it is woken
+  Switched, // the op handed the core to another thread (Kernel::direct_switch)
   Yield,    // back to the run queue; the same op runs again when the thread is next dispatched
   Exit,     // the thread ends
 };
@@ -89,6 +90,27 @@ struct WaitQueue {
 // refers to it, in any process. Mechanisms in models/ derive from it; see ipc.hpp.
 class OpenFile;
 
+// ---- Address spaces --------------------------------------------------------------------------
+
+// A region of an address space: private to it, or a shared segment mapped into several spaces
+// (shared memory, docs/architecture.md). `segment` names what is mapped ("" for private memory).
+struct Mapping {
+  std::string name;
+  std::uint64_t first_page = 0, pages = 0;
+  bool shared = false;
+  std::string segment;
+};
+
+// An address space is an object of its own: a process has one, and a thread runs in a space that
+// need not be its process's (the server half of an LRPC or a ChCore migrating call runs in the
+// server's). A core tracks which space its page tables hold (Core::loaded_space).
+struct AddressSpace {
+  std::uint32_t id = 0;
+  std::string owner;                   // the process it was made for
+  std::uint32_t working_set_pages = 0; // TLB entries refilled after an untagged flush
+  std::vector<Mapping> mappings;
+};
+
 // A process's descriptor: scripts name descriptors ("r", "w", "sock") rather than numbering them.
 struct Descriptor {
   std::string name;
@@ -105,12 +127,13 @@ struct Process {
   int killed_by = 0;                       // the signal that terminated it (0: none)
   std::unique_ptr<WaitQueue> exit_waiters; // created on first join
   std::vector<Descriptor> fds;
+  AddressSpace* space = nullptr; // its own address space (owned by the kernel)
   Descriptor* find_fd(const std::string& name);
   std::string display_name() const;
 };
 
 enum class ThreadState : std::uint8_t { NotStarted, Ready, Running, Blocked, Exited };
-enum class WaitResult : std::uint8_t { None, Woken, TimedOut };
+enum class WaitResult : std::uint8_t { None, Woken, TimedOut, Interrupted };
 
 struct Charge {
   std::uint16_t activity;
@@ -144,17 +167,51 @@ struct ScriptLocals {
   void set(const std::string& name, Value value);
 };
 
+// A blocking system call in flight, as the mechanism that holds it sees it. The kernel calls
+// cancel() when the caller dies (its process is killed) or its wait is interrupted, so that the
+// mechanism undoes what the call left half done (a rendezvous offer, a turn, a handed message), in
+// one place instead of each mechanism looking for dead callers itself.
+class CallHolder {
+public:
+  virtual ~CallHolder() = default;
+  virtual void cancel(OpContext& ctx, Thread& caller, std::uint16_t activity) = 0;
+};
+
+// One activation of a script on a thread: where it is in its program and in which address space it
+// runs. The running frame's state lives in the Thread itself (the hot path reads it there); the
+// frames it interrupted (a signal handler over a blocked call, the server half of a migrating call
+// over the client's) are saved below it and resume exactly where they were.
+struct Frame {
+  const Program* program = nullptr;
+  AddressSpace* space = nullptr;
+  std::uint32_t pc = 0;
+  std::uint8_t phase = 0;
+  Cycles compute_left = 0;
+  std::vector<std::uint32_t> loops;
+  std::uint64_t op_progress = 0;
+  Cycles op_deadline = kNever;
+  bool op_nonblocking = false;
+  std::int64_t result = 0;
+  int error = 0;
+};
+
 struct Thread {
   std::uint32_t id = 0;
   std::uint32_t copy = 0; // which of spec->count copies within the process
   Process* process = nullptr;
   const ThreadSpec* spec = nullptr;
   ThreadState state = ThreadState::NotStarted;
-  // Interpreter state.
+  // The running frame: its program, the address space it runs in, and its interpreter state.
+  const Program* program = nullptr;
+  AddressSpace* space = nullptr;
   std::uint32_t pc = 0;
   std::uint8_t phase = 0; // progress inside a multi-step op (0: not started)
   Cycles compute_left = 0;
   std::vector<std::uint32_t> loops; // remaining iterations of each open repeat
+  std::vector<Frame> interrupted;   // the activation stack below the running frame
+  // Starts `program` on top of the running frame, in `space`; it returns (pops) when it ends.
+  void push_frame(const Program& program, AddressSpace& space);
+  void pop_frame();
   std::vector<OpenInterval> open_intervals;
   // Scheduling.
   int priority = 0;
@@ -174,6 +231,7 @@ struct Thread {
   std::uint64_t op_progress = 0;
   Cycles op_deadline = kNever;
   bool op_nonblocking = false;
+  CallHolder* call = nullptr; // the mechanism holding its blocking call, while it has one
   // What the last system call returned, as the script sees it: result >= 0, or -1 and error.
   std::int64_t result = 0;
   int error = 0;
@@ -206,7 +264,7 @@ struct Core {
   Doorbell doorbell;
   Thread* current = nullptr;
   Thread* last_thread = nullptr;
-  const Process* loaded_space = nullptr; // the address space whose page tables are loaded
+  const AddressSpace* loaded_space = nullptr; // the address space whose page tables are loaded
   bool idle = false;
   bool left_idle = false; // next dispatch pays idle_exit
   bool need_resched = false;
@@ -366,6 +424,23 @@ public:
   Thread* wake_one(Core& core, WaitQueue& queue, Thread* waker, std::uint16_t activity);
   std::size_t wake_all(Core& core, WaitQueue& queue, Thread* waker, std::uint16_t activity);
   void arm_timer(Core& core, Thread& thread, Cycles when, bool arrival = false);
+  // Direct switch (L4's fast path, ChCore's ipc_call): the running thread gives this core to
+  // `next`, a blocked thread, without the scheduler's pick: `next` runs here at once. The switch
+  // charges context_save and context_restore (and an address-space switch when the spaces
+  // differ), leaves the run queues untouched and counts a context switch. The running thread
+  // leaves as `leaving`: Blocked (it must already be on a wait queue, or timed) or Ready (to the
+  // back of this core's run queue). The op then returns Step::Switched.
+  void direct_switch(OpContext& ctx, Thread& next, ThreadState leaving);
+  // Runs `program` on the running thread on top of its current frame, in `space` (a handler in its
+  // own space; the server half of a migrating call in the server's): the core loads the space if
+  // it is not loaded (address_space_switch, and TLB refills when untagged), charged to `activity`.
+  // When the program ends, the thread returns to the interrupted frame and its space, intact.
+  void push_frame(OpContext& ctx, const Program& program, AddressSpace& space, std::uint16_t activity);
+  // The running thread's blocking call is held by `holder` until the call ends.
+  void hold_call(Thread& thread, CallHolder& holder) { thread.call = &holder; }
+  // Ends a blocked thread's wait at once: its holder cancels the call, and the call fails with
+  // EINTR (wait_on reports it). False when the thread was not blocked.
+  bool interrupt(OpContext& ctx, Thread& thread, std::uint16_t activity);
   void record_interval(const Thread& thread, std::uint32_t name, Cycles start, Cycles end,
                        std::uint64_t bytes) {
     notify([&](Observer& o) { o.on_interval(thread, name, start, end, bytes); });
@@ -397,7 +472,7 @@ public:
 
 private:
   void fire_timers(Core& core);
-  void dispatch(Core& core, Thread& thread);
+  void dispatch(Core& core, Thread& thread, bool picked);
   void switch_out(Core& core, ThreadState to);
   void preempt(Core& core);
   void tick(Core& core);
@@ -431,6 +506,9 @@ private:
   std::optional<DeadlockReport> deadlock_;
   std::string runtime_error_;
   std::vector<std::unique_ptr<IpcState>> ipc_;
+  std::deque<AddressSpace> spaces_;
+  AddressSpace& new_space(const Process& process);
+  void load_space(Core& core, Thread& thread, std::uint16_t activity);
   std::vector<std::unique_ptr<Channel>> channels_;
   std::vector<std::uint32_t> spawn_counts_; // per process spec
   std::size_t running_cores_ = 0;           // cores not idle

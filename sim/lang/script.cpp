@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <charconv>
 #include <map>
 #include <optional>
@@ -50,6 +51,10 @@ public:
       return Step::Block;
     }
     thread.phase = 0;
+    if (thread.wait_result == WaitResult::Interrupted) // nanosleep: EINTR
+      ctx.fail(activity, EINTR);
+    else
+      ctx.succeed();
     ctx.leave_syscall(activity);
     ++thread.pc;
     return Step::Continue;
