@@ -25,6 +25,7 @@ std::uint16_t register_activity(const std::string& name) {
   for (std::size_t i = 0; i < names.size(); ++i)
     if (names[i] == name) return static_cast<std::uint16_t>(i);
   names.push_back(name);
+  assert(names.size() <= (1u << Charge::kActivityBits)); // an activity must fit a Charge
   return static_cast<std::uint16_t>(names.size() - 1);
 }
 
@@ -277,12 +278,17 @@ void Kernel::charge(Core& core, Thread& thread, std::uint16_t activity, Primitiv
   core.pending += cycles;
   auto prim = static_cast<std::uint8_t>(primitive);
   for (auto& entry : thread.charges) {
-    if (entry.activity == activity && entry.primitive == prim) {
+    if (entry.activity == activity && entry.primitive == prim &&
+        entry.cycles <= Charge::kMaxCycles - cycles) {
       entry.cycles += cycles;
       return;
     }
   }
-  thread.charges.push_back({activity, prim, cycles});
+  while (cycles > 0) {
+    Cycles part = std::min(cycles, Charge::kMaxCycles);
+    thread.charges.push_back({activity, prim, part});
+    cycles -= part;
+  }
 }
 
 // Lazy synchronisation (conservative parallel discrete-event simulation). While this core's time

@@ -61,8 +61,14 @@ std::vector<BreakdownRow> breakdown(const Thread& thread) {
                                                   : a.primitive < b.primitive;
   });
   std::vector<BreakdownRow> rows;
-  for (const auto& c : charges)
-    rows.push_back({names[c.activity], primitive_name(static_cast<Primitive>(c.primitive)), c.cycles});
+  for (std::size_t i = 0; i < charges.size(); ++i) {
+    const Charge& c = charges[i];
+    Cycles cycles = c.cycles;
+    while (i + 1 < charges.size() && charges[i + 1].activity == c.activity &&
+           charges[i + 1].primitive == c.primitive)
+      cycles += charges[++i].cycles; // a total past Charge::kMaxCycles spans entries
+    rows.push_back({names[c.activity], primitive_name(static_cast<Primitive>(c.primitive)), cycles});
+  }
   return rows;
 }
 
