@@ -1,6 +1,7 @@
 #include "ipc.hpp"
 
 #include "error.hpp"
+#include "registry.hpp"
 
 #include <algorithm>
 
@@ -274,26 +275,19 @@ IoStatus StreamFraming::recv(OpContext& ctx, std::uint16_t activity, std::uint64
 // ---- Mechanisms -------------------------------------------------------------------------------
 
 namespace {
-std::vector<MechanismDecl>& mechanisms() {
-  static std::vector<MechanismDecl> list;
-  return list;
+Registry<MechanismDecl>& mechanisms() {
+  static Registry<MechanismDecl> registry;
+  return registry;
 }
 } // namespace
 
-MechanismRegistrar::MechanismRegistrar(MechanismDecl decl) { mechanisms().push_back(std::move(decl)); }
+MechanismRegistrar::MechanismRegistrar(MechanismDecl decl) { mechanisms().add(std::move(decl)); }
 
-const MechanismDecl* find_mechanism(const std::string& name) {
-  for (const auto& m : mechanisms())
-    if (m.name == name) return &m;
-  return nullptr;
-}
+const std::vector<MechanismDecl>& mechanism_registry() { return mechanisms().all(); }
 
-std::vector<std::string> mechanism_names() {
-  std::vector<std::string> names;
-  for (const auto& m : mechanisms()) names.push_back(m.name);
-  std::sort(names.begin(), names.end());
-  return names;
-}
+const MechanismDecl* find_mechanism(const std::string& name) { return mechanisms().find(name); }
+
+std::vector<std::string> mechanism_names() { return mechanisms().names(); }
 
 // ---- Generic ops: the channel, descriptors, processes -----------------------------------------
 

@@ -148,8 +148,11 @@ struct MechanismDecl {
   std::function<std::unique_ptr<Channel>(const ChannelSpec& spec, Kernel& kernel)> make;
 };
 
+// Every mechanism in name order (registration order follows link order).
+const std::vector<MechanismDecl>& mechanism_registry();
 const MechanismDecl* find_mechanism(const std::string& name);
 std::vector<std::string> mechanism_names();
+// Registers a mechanism at static-initialisation time, as OpRegistrar does an op.
 struct MechanismRegistrar {
   explicit MechanismRegistrar(MechanismDecl decl);
 };

@@ -2,6 +2,7 @@
 
 #include "error.hpp"
 #include "ipc.hpp"
+#include "registry.hpp"
 #include "sched.hpp"
 
 #include <algorithm>
@@ -14,8 +15,8 @@ namespace ipcsim {
 
 namespace {
 
-std::vector<OpDecl>& registry() {
-  static std::vector<OpDecl> ops;
+Registry<OpDecl>& registry() {
+  static Registry<OpDecl> ops;
   return ops;
 }
 
@@ -690,22 +691,13 @@ const OpRegistrar register_while_op(
 
 } // namespace
 
-OpRegistrar::OpRegistrar(OpDecl decl) { registry().push_back(std::move(decl)); }
+OpRegistrar::OpRegistrar(OpDecl decl) { registry().add(std::move(decl)); }
 
-const std::vector<OpDecl>& op_registry() { return registry(); }
+const std::vector<OpDecl>& op_registry() { return registry().all(); }
 
-const OpDecl* find_op(const std::string& name) {
-  for (const auto& decl : registry())
-    if (decl.name == name) return &decl;
-  return nullptr;
-}
+const OpDecl* find_op(const std::string& name) { return registry().find(name); }
 
-std::vector<std::string> op_names() {
-  std::vector<std::string> names;
-  for (const auto& decl : registry()) names.push_back(decl.name);
-  std::sort(names.begin(), names.end()); // registration order depends on link order
-  return names;
-}
+std::vector<std::string> op_names() { return registry().names(); }
 
 void compile_ops(const json& ops, const std::string& path, CompileContext& ctx, Program& program) {
   if (!ops.is_array()) fail_at(ctx.read.file, path, "expected a list of ops, got " + ops.dump());

@@ -40,6 +40,7 @@ struct OpDecl {
       compile;
 };
 
+// Every op in name order (registration order follows link order; see sim/common/registry.hpp).
 const std::vector<OpDecl>& op_registry();
 const OpDecl* find_op(const std::string& name);
 std::vector<std::string> op_names();
