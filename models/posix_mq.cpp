@@ -14,6 +14,7 @@
 #include "error.hpp"
 #include "fs.hpp"
 #include "ipc.hpp"
+#include "names.hpp"
 
 #include <cstdio>
 #include <deque>
@@ -227,14 +228,6 @@ void check_queue_name(const std::string& name, const std::string& where, const C
             "invalid queue name \"" + name +
                 "\"; expected \"/\" followed by 1 to 255 characters, none of them \"/\" or a space, such "
                 "as \"/myqueue\"");
-}
-
-bool valid_variable(const std::string& name) {
-  if (name.empty()) return false;
-  for (char c : name)
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.'))
-      return false;
-  return true;
 }
 
 // The descriptor `fd` if it is a message queue, else nullptr after failing the call with EBADF.

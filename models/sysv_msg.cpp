@@ -7,6 +7,7 @@
 #include "error.hpp"
 #include "fs.hpp"
 #include "ipc.hpp"
+#include "names.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -433,14 +434,6 @@ struct IntRef {
   }
 };
 
-bool variable_name(const std::string& name) {
-  if (name.empty() || (name[0] >= '0' && name[0] <= '9')) return false;
-  for (char c : name)
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.'))
-      return false;
-  return true;
-}
-
 std::optional<std::int64_t> parse_hex(const std::string& text) {
   if (text.size() < 3 || text.size() > 10 || text[0] != '0' || (text[1] != 'x' && text[1] != 'X'))
     return std::nullopt;
@@ -464,7 +457,7 @@ IntRef read_ref(const json& f, const std::string& field, const std::string& path
   auto text = value.get<std::string>();
   if (ipc_private && text == "IPC_PRIVATE") return {0, ""};
   if (auto hex = parse_hex(text)) return {*hex, ""};
-  if (!variable_name(text))
+  if (!valid_variable_not_number(text))
     fail_at(ctx.read.file, join_path(path, field), "invalid value \"" + text + "\"; expected " + expected);
   ctx.used.push_back({text, join_path(path, field)});
   return {0, text};
@@ -501,14 +494,13 @@ ParamSpec flags_param(const std::vector<std::string>& accepted) {
 std::string read_into(const json& f, const std::string& path, CompileContext& ctx,
                       const std::vector<std::string>& suffixes) {
   auto name = f.at("into").get<std::string>();
-  if (!variable_name(name))
+  if (!valid_variable_not_number(name))
     fail_at(ctx.read.file, join_path(path, "into"),
             "invalid variable name \"" + name +
                 "\"; use letters, digits, _ and . (not starting with a digit)");
-  for (const auto& builtin : builtin_variables())
-    if (name == builtin)
-      fail_at(ctx.read.file, join_path(path, "into"),
-              "\"" + name + "\" is set by the system calls themselves; choose another name");
+  if (is_builtin_variable(name))
+    fail_at(ctx.read.file, join_path(path, "into"),
+            "\"" + name + "\" is set by the system calls themselves; choose another name");
   if (suffixes.empty()) ctx.assigned.push_back(name);
   for (const auto& s : suffixes) ctx.assigned.push_back(s.empty() ? name : name + "." + s);
   return name;

@@ -5,6 +5,7 @@
 #include "error.hpp"
 #include "fs.hpp"
 #include "ipc.hpp"
+#include "names.hpp"
 
 #include <algorithm>
 #include <deque>
@@ -795,12 +796,7 @@ const OpRegistrar register_recvfrom_op(
        socket_timeout_param()}},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
        auto var = f.at("from").get<std::string>();
-       bool valid = true;
-       for (char c : var)
-         valid = valid && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                           c == '_' || c == '.');
-       if (!valid || std::find(builtin_variables().begin(), builtin_variables().end(), var) !=
-                         builtin_variables().end())
+       if (!valid_variable(var) || is_builtin_variable(var))
          fail_at(ctx.read.file, join_path(path, "from"),
                  "invalid variable name \"" + var +
                      "\"; use letters, digits, _ and ., and not a name the system calls set (result, errno, "

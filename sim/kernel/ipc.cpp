@@ -1,6 +1,7 @@
 #include "ipc.hpp"
 
 #include "error.hpp"
+#include "names.hpp"
 #include "registry.hpp"
 
 #include <algorithm>
@@ -595,10 +596,6 @@ const OpRegistrar register_spawn_op(
 
 namespace {
 
-bool name_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.';
-}
-
 std::string value_text(const Value& value) {
   if (const auto* i = std::get_if<std::int64_t>(&value)) return std::to_string(*i);
   return std::get<std::string>(value);
@@ -632,7 +629,7 @@ std::string format_template(const std::string& text, const Kernel& kernel, const
   for (std::size_t i = 0; i < text.size(); ++i) {
     if (text[i] == '{') {
       std::size_t j = i + 1;
-      while (j < text.size() && name_char(text[j])) ++j;
+      while (j < text.size() && variable_char(text[j])) ++j;
       if (j < text.size() && text[j] == '}' && j > i + 1) {
         out += value_text(read_variable(text.substr(i + 1, j - i - 1), kernel, thread));
         i = j;
@@ -648,7 +645,7 @@ void check_template(const std::string& text, const std::string& path, CompileCon
   for (std::size_t i = 0; i < text.size(); ++i) {
     if (text[i] != '{') continue;
     std::size_t j = i + 1;
-    while (j < text.size() && name_char(text[j])) ++j;
+    while (j < text.size() && variable_char(text[j])) ++j;
     if (j < text.size() && text[j] == '}' && j > i + 1)
       ctx.used.push_back({text.substr(i + 1, j - i - 1), path});
   }
@@ -659,6 +656,10 @@ const std::vector<std::string>& builtin_variables() {
                                               "msg.type",   "msg.text",     "msg.bytes",
                                               "msg.sender", "msg.priority", "receiver"};
   return names;
+}
+
+bool is_builtin_variable(const std::string& name) {
+  return std::find(builtin_variables().begin(), builtin_variables().end(), name) != builtin_variables().end();
 }
 
 } // namespace ipcsim

@@ -2,11 +2,11 @@
 
 #include "error.hpp"
 #include "ipc.hpp"
+#include "names.hpp"
 #include "registry.hpp"
 #include "sched.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <charconv>
 #include <map>
 #include <optional>
@@ -452,9 +452,7 @@ Expr parse_expr(const std::string& text, const std::string& path, CompileContext
         ++operands;
       } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_') {
         std::size_t j = i;
-        while (j < text.size() &&
-               (std::isalnum(static_cast<unsigned char>(text[j])) || text[j] == '_' || text[j] == '.'))
-          ++j;
+        while (j < text.size() && variable_char(text[j])) ++j;
         std::string name = text.substr(i, j - i);
         ctx.used.push_back({name, path});
         expr.postfix.push_back({Expr::Token::Kind::Var, 0, name, 0});
@@ -568,23 +566,14 @@ private:
   std::optional<Condition> condition_;
 };
 
-bool valid_variable(const std::string& name) {
-  if (name.empty()) return false;
-  for (char c : name)
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.'))
-      return false;
-  return true;
-}
-
 std::string checked_variable(const json& f, const std::string& path, CompileContext& ctx) {
   auto name = f.at("var").get<std::string>();
   if (!valid_variable(name))
     fail_at(ctx.read.file, join_path(path, "var"),
             "invalid variable name \"" + name + "\"; use letters, digits, _ and .");
-  for (const auto& builtin : builtin_variables())
-    if (name == builtin)
-      fail_at(ctx.read.file, join_path(path, "var"),
-              "\"" + name + "\" is set by the system calls themselves; choose another name");
+  if (is_builtin_variable(name))
+    fail_at(ctx.read.file, join_path(path, "var"),
+            "\"" + name + "\" is set by the system calls themselves; choose another name");
   ctx.assigned.push_back(name);
   return name;
 }
@@ -749,9 +738,8 @@ std::shared_ptr<const Program> compile_script(const json& ops, const std::string
   compile_ops(ops, path, ctx, *program);
   // A variable read but never set in this script is a typo, not a zero.
   for (const auto& [name, use_path] : ctx.used) {
-    bool known =
-        std::find(ctx.assigned.begin(), ctx.assigned.end(), name) != ctx.assigned.end() ||
-        std::find(builtin_variables().begin(), builtin_variables().end(), name) != builtin_variables().end();
+    bool known = std::find(ctx.assigned.begin(), ctx.assigned.end(), name) != ctx.assigned.end() ||
+                 is_builtin_variable(name);
     if (!known) {
       std::vector<std::string> choices = builtin_variables();
       choices.insert(choices.end(), ctx.assigned.begin(), ctx.assigned.end());
