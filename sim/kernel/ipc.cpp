@@ -99,19 +99,14 @@ void begin_call(OpContext& ctx, CallTimeout timeout) {
 
 IoStatus wait_on(OpContext& ctx, WaitQueue& queue, std::uint16_t activity, int timeout_error) {
   Thread& thread = ctx.thread;
-  if (thread.op_nonblocking) {
-    ctx.fail(activity, EAGAIN);
-    return IoStatus::Done;
-  }
+  if (thread.op_nonblocking) return fail_call(ctx, activity, EAGAIN);
   if (ctx.core.pending > 0) {
     ctx.sync();
     return IoStatus::Retry;
   }
   Cycles now = ctx.now();
-  if (thread.wait_result == WaitResult::TimedOut || now >= thread.op_deadline) {
-    ctx.fail(activity, timeout_error);
-    return IoStatus::Done;
-  }
+  if (thread.wait_result == WaitResult::TimedOut || now >= thread.op_deadline)
+    return fail_call(ctx, activity, timeout_error);
   ctx.kernel.block(ctx.core, thread, &queue,
                    thread.op_deadline == kNever ? kNever : thread.op_deadline - now);
   return IoStatus::Blocked;
@@ -173,13 +168,11 @@ CallTimeout read_timeout(const json& fields, double hz) {
 // ---- Open files -------------------------------------------------------------------------------
 
 IoStatus OpenFile::read(OpContext& ctx, std::uint16_t activity, std::uint64_t) {
-  ctx.fail(activity, EBADF);
-  return IoStatus::Done;
+  return fail_call(ctx, activity, EBADF);
 }
 
 IoStatus OpenFile::write(OpContext& ctx, std::uint16_t activity, const Message&) {
-  ctx.fail(activity, EBADF);
-  return IoStatus::Done;
+  return fail_call(ctx, activity, EBADF);
 }
 
 void install_descriptor(OpContext& ctx, const std::string& name, std::shared_ptr<OpenFile> file,
@@ -436,8 +429,7 @@ public:
         ctx.succeed();
         return IoStatus::Done;
       }
-    ctx.fail(activity, EBADF);
-    return IoStatus::Done;
+    return fail_call(ctx, activity, EBADF);
   }
 
 private:
@@ -478,10 +470,7 @@ public:
     } else {
       for (const auto& [child_name, parent_name] : *fds_) {
         Descriptor* d = parent.find_fd(parent_name);
-        if (!d) {
-          ctx.fail(activity, EBADF);
-          return IoStatus::Done;
-        }
+        if (!d) return fail_call(ctx, activity, EBADF);
         fds.push_back({child_name, d->file});
       }
     }

@@ -35,6 +35,13 @@ enum class IoStatus : std::uint8_t {
   Retry,   // wait_on had to let the core's pending cycles pass first: check the condition again
 };
 
+// Fails the call with `error` (the script sees it in {errno}) and finishes it:
+// `if (!file) return fail_call(ctx, activity, EBADF);`.
+inline IoStatus fail_call(OpContext& ctx, std::uint16_t activity, int error) {
+  ctx.fail(activity, error);
+  return IoStatus::Done;
+}
+
 // How long a call may wait: the scenario's "timeout" field. kNever (absent): block; 0: do not
 // block (O_NONBLOCK / IPC_NOWAIT: EAGAIN); otherwise wait at most that long (ETIMEDOUT).
 struct CallTimeout {
