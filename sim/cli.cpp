@@ -177,8 +177,12 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
       err << "error: " << scenario_file << ": " << kernel.runtime_error() << "\n";
       return kExitBadInput;
     }
-    if (!out_dir.empty()) write_outputs(out_dir, *scenario, kernel);
-    if (!quiet || kernel.deadlock()) print_summary(out, *scenario, kernel);
+    bool print = !quiet || kernel.deadlock();
+    if (print || !out_dir.empty()) {
+      Summary summary = summarize(*scenario, kernel);
+      if (!out_dir.empty()) write_outputs(out_dir, summary, kernel);
+      if (print) print_summary(out, summary);
+    }
     if (kernel.deadlock()) {
       err << "error: " << scenario_file << ": the simulated system deadlocked (see the report above)\n";
       return kExitDeadlock;
