@@ -173,7 +173,7 @@ public:
   IoStatus create_op(OpContext& ctx, std::uint16_t activity, const std::string& name, std::uint64_t capacity,
                      Policy policy, bool port) {
     ctx.sync();
-    if (names_.count(name)) return fail(ctx, activity, EEXIST);
+    if (names_.count(name)) return fail_call(ctx, activity, EEXIST);
     create(name, port ? BoxKind::Port : BoxKind::Mailbox, capacity, policy, ctx.thread.process);
     ctx.succeed();
     return IoStatus::Done;
@@ -182,8 +182,8 @@ public:
   IoStatus destroy_op(OpContext& ctx, std::uint16_t activity, const std::string& name) {
     ctx.sync();
     auto box = find(name);
-    if (!box) return fail(ctx, activity, ENOENT);
-    if (box->owner != ctx.thread.process) return fail(ctx, activity, EPERM);
+    if (!box) return fail_call(ctx, activity, ENOENT);
+    if (box->owner != ctx.thread.process) return fail_call(ctx, activity, EPERM);
     destroy(ctx, *box, activity);
     ctx.succeed();
     return IoStatus::Done;
@@ -246,11 +246,6 @@ public:
 private:
   static std::string link_key(const std::string& a, const std::string& b) {
     return a < b ? a + "|" + b : b + "|" + a;
-  }
-
-  static IoStatus fail(OpContext& ctx, std::uint16_t activity, int error) {
-    ctx.fail(activity, error);
-    return IoStatus::Done;
   }
 
   WaitQueue& inbox(const Process& process) {
@@ -374,12 +369,12 @@ private:
       call.thread = &thread;
       if (to.kind == Endpoint::Kind::Mailbox) {
         call.box = find(to.mailbox);
-        if (!call.box) return fail(ctx, activity, ENOENT);
-        if (!admit(*call.box, *thread.process)) return fail(ctx, activity, EPERM);
+        if (!call.box) return fail_call(ctx, activity, ENOENT);
+        if (!admit(*call.box, *thread.process)) return fail_call(ctx, activity, EPERM);
       } else {
         Process* peer = peer_of(ctx, activity, to);
         if (!peer) return IoStatus::Done;
-        if (peer->live_threads == 0) return fail(ctx, activity, ESRCH);
+        if (peer->live_threads == 0) return fail_call(ctx, activity, ESRCH);
         call.peer = peer;
         call.box = direction(link_between(*thread.process, *peer), *thread.process);
       }
@@ -389,7 +384,7 @@ private:
       copy_message(ctx, activity, message.bytes); // into the kernel, or straight into a waiting receiver
       ctx.sync();
     }
-    if (thread.process->killed_by) return fail(ctx, activity, EINTR); // it never returns anyway
+    if (thread.process->killed_by) return fail_call(ctx, activity, EINTR); // it never returns anyway
     Call& call = calls_[thread.id];
     Box& box = *call.box;
     if (call.taken) {
@@ -397,8 +392,8 @@ private:
       ctx.succeed();
       return IoStatus::Done;
     }
-    if (!box.alive) return fail(ctx, activity, EIDRM);
-    if (call.peer && call.peer->live_threads == 0) return fail(ctx, activity, ESRCH);
+    if (!box.alive) return fail_call(ctx, activity, EIDRM);
+    if (call.peer && call.peer->live_threads == 0) return fail_call(ctx, activity, ESRCH);
     if (call.offered) return wait_on(ctx, box.senders, activity);
     if (Thread* receiver = pick_receiver(box, message)) {
       Call& rc = calls_[receiver->id];
@@ -434,12 +429,12 @@ private:
       call.bytes = bytes;
       if (from.kind == Endpoint::Kind::Mailbox) {
         call.box = find(from.mailbox);
-        if (!call.box) return fail(ctx, activity, ENOENT);
+        if (!call.box) return fail_call(ctx, activity, ENOENT);
         Box& box = *call.box;
-        if (box.kind == BoxKind::Port && box.owner != &self) return fail(ctx, activity, EPERM);
-        if (!admit(box, self)) return fail(ctx, activity, EPERM);
+        if (box.kind == BoxKind::Port && box.owner != &self) return fail_call(ctx, activity, EPERM);
+        if (!admit(box, self)) return fail_call(ctx, activity, EPERM);
         if (box.policy == Policy::OneReceiver) {
-          if (box.receiving && box.receiving != &thread) return fail(ctx, activity, EBUSY);
+          if (box.receiving && box.receiving != &thread) return fail_call(ctx, activity, EBUSY);
           box.receiving = &thread;
         }
       } else if (from.kind == Endpoint::Kind::Any) {
@@ -450,7 +445,7 @@ private:
         Link* link = nullptr;
         for (auto& l : links_)
           if ((l->p[0] == peer && l->p[1] == &self) || (l->p[1] == peer && l->p[0] == &self)) link = l.get();
-        if (!link && peer->live_threads == 0) return fail(ctx, activity, ESRCH);
+        if (!link && peer->live_threads == 0) return fail_call(ctx, activity, ESRCH);
         if (!link) link = &link_between(self, *peer);
         call.peer = peer;
         call.box = direction(*link, *peer);
@@ -459,7 +454,7 @@ private:
       ctx.kernel.hold_call(thread, *this);
       thread.op_progress = 1;
     }
-    if (self.killed_by) return fail(ctx, activity, EINTR); // it never returns anyway
+    if (self.killed_by) return fail_call(ctx, activity, EINTR); // it never returns anyway
     Call& call = calls_[thread.id];
     if (call.handed) {
       if (call.handed_in_kernel) copy_message(ctx, activity, call.message.bytes);
@@ -467,7 +462,7 @@ private:
       ctx.succeed(static_cast<std::int64_t>(call.message.bytes));
       return IoStatus::Done;
     }
-    if (call.box && !call.box->alive) return fail(ctx, activity, EIDRM);
+    if (call.box && !call.box->alive) return fail_call(ctx, activity, EIDRM);
     // The oldest message waiting for this receive.
     Box* source = nullptr;
     if (call.any) {
@@ -482,7 +477,7 @@ private:
       source = call.box.get();
     }
     if (source) {
-      if (source->queue.front().message.bytes > bytes) return fail(ctx, activity, E2BIG);
+      if (source->queue.front().message.bytes > bytes) return fail_call(ctx, activity, E2BIG);
       Pending pending = std::move(source->queue.front());
       source->queue.pop_front();
       if (pending.rendezvous_sender) {
@@ -499,7 +494,7 @@ private:
       ctx.succeed(static_cast<std::int64_t>(pending.message.bytes));
       return IoStatus::Done;
     }
-    if (call.peer && call.peer->live_threads == 0) return fail(ctx, activity, ESRCH);
+    if (call.peer && call.peer->live_threads == 0) return fail_call(ctx, activity, ESRCH);
     WaitQueue& queue = call.box && call.box->kind != BoxKind::Link ? call.box->receivers : inbox(self);
     return wait_on(ctx, queue, activity);
   }

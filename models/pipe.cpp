@@ -362,10 +362,7 @@ public:
   PipeStatOp(std::uint16_t activity, std::string fd) : SyscallOp(activity, {}), fd_(std::move(fd)) {}
   IoStatus call(OpContext& ctx) const override {
     auto* end = dynamic_cast<PipeEnd*>(lookup_descriptor(ctx, fd_));
-    if (!end) {
-      ctx.fail(activity, EBADF);
-      return IoStatus::Done;
-    }
+    if (!end) return fail_call(ctx, activity, EBADF);
     ctx.sync();
     const Pipe& pipe = *end->pipe;
     auto& locals = ctx.thread.script_locals();
@@ -400,10 +397,7 @@ public:
   IoStatus call(OpContext& ctx) const override {
     ctx.sync();
     FsEntry* entry = ctx.kernel.ipc<FileSystem>().create(path_, FileKind::Fifo, *ctx.thread.process, mode_);
-    if (!entry) {
-      ctx.fail(activity, EEXIST);
-      return IoStatus::Done;
-    }
+    if (!entry) return fail_call(ctx, activity, EEXIST);
     entry->object = std::make_shared<FifoNode>(path_);
     ctx.succeed();
     return IoStatus::Done;
@@ -442,7 +436,7 @@ public:
 private:
   IoStatus start(OpContext& ctx, PipeState& state) const {
     FsEntry* entry = ctx.kernel.ipc<FileSystem>().find(path_);
-    if (!entry) return fail(ctx, ENOENT);
+    if (!entry) return fail_call(ctx, activity, ENOENT);
     const Process& process = *ctx.thread.process;
     std::uint32_t bits = entry->mode;
     if (process.spec->uid == entry->uid)
@@ -450,12 +444,13 @@ private:
     else if (process.spec->gid == entry->gid)
       bits >>= 3;
     std::uint32_t need = (mode_ != OpenMode::Write ? 4u : 0u) | (mode_ != OpenMode::Read ? 2u : 0u);
-    if (process.spec->uid != 0 && (bits & need) != need) return fail(ctx, EACCES);
-    if (entry->kind == FileKind::Socket) return fail(ctx, ENXIO);       // open(2) on a socket file
-    if (entry->kind == FileKind::Regular) return fail(ctx, EOPNOTSUPP); // no file contents modelled
+    if (process.spec->uid != 0 && (bits & need) != need) return fail_call(ctx, activity, EACCES);
+    if (entry->kind == FileKind::Socket) return fail_call(ctx, activity, ENXIO); // open(2) on a socket file
+    if (entry->kind == FileKind::Regular)
+      return fail_call(ctx, activity, EOPNOTSUPP); // no file contents modelled
     auto node = std::static_pointer_cast<FifoNode>(entry->object);
     if (mode_ == OpenMode::Write && nonblock_ && (!node->pipe || node->pipe->readers == 0))
-      return fail(ctx, ENXIO);
+      return fail_call(ctx, activity, ENXIO);
     if (!node->pipe) {
       node->pipe = state.create("fifo", "fifo " + path_, PipeConfig{});
       node->pipe->fifo = node;
@@ -485,11 +480,6 @@ private:
     end->nonblocking = nonblock_;
     install_descriptor(ctx, fd_, end, activity);
     ctx.succeed();
-    return IoStatus::Done;
-  }
-
-  IoStatus fail(OpContext& ctx, int error) const {
-    ctx.fail(activity, error);
     return IoStatus::Done;
   }
 

@@ -14,6 +14,7 @@
 #include "error.hpp"
 #include "fs.hpp"
 #include "ipc.hpp"
+#include "names.hpp"
 
 #include <cstdio>
 #include <deque>
@@ -123,10 +124,7 @@ struct MqQueue {
   IoStatus receive(OpContext& ctx, std::uint16_t activity, std::uint64_t limit = UINT64_MAX) {
     Thread& thread = ctx.thread;
     if (thread.op_progress & kDelivered) return finish_delivered(ctx, activity);
-    if (thread.op_progress & kTooBig) {
-      ctx.fail(activity, E2BIG);
-      return IoStatus::Done;
-    }
+    if (thread.op_progress & kTooBig) return fail_call(ctx, activity, E2BIG);
     ctx.sync();
     receiver_limits.erase(thread.id);
     if (curmsgs == 0) {
@@ -136,10 +134,7 @@ struct MqQueue {
       return status;
     }
     auto first = messages.begin();
-    if (first->second.front().bytes > limit) {
-      ctx.fail(activity, E2BIG);
-      return IoStatus::Done;
-    }
+    if (first->second.front().bytes > limit) return fail_call(ctx, activity, E2BIG);
     Message message = std::move(first->second.front());
     first->second.pop_front();
     if (first->second.empty()) messages.erase(first);
@@ -229,14 +224,6 @@ void check_queue_name(const std::string& name, const std::string& where, const C
                 "as \"/myqueue\"");
 }
 
-bool valid_variable(const std::string& name) {
-  if (name.empty()) return false;
-  for (char c : name)
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.'))
-      return false;
-  return true;
-}
-
 // The descriptor `fd` if it is a message queue, else nullptr after failing the call with EBADF.
 MqOpenFile* mq_descriptor(OpContext& ctx, std::uint16_t activity, const std::string& fd) {
   auto* file = dynamic_cast<MqOpenFile*>(lookup_descriptor(ctx, fd));
@@ -271,17 +258,17 @@ public:
     ctx.sync();
     std::shared_ptr<MqQueue> queue;
     if (auto it = state.names.find(spec_.name); it != state.names.end()) {
-      if (spec_.create && spec_.exclusive) return fail(ctx, EEXIST);
+      if (spec_.create && spec_.exclusive) return fail_call(ctx, activity, EEXIST);
       if (!permitted(*it->second, who, (spec_.read ? 4u : 0u) | (spec_.write ? 2u : 0u)))
-        return fail(ctx, EACCES);
+        return fail_call(ctx, activity, EACCES);
       queue = it->second;
     } else {
-      if (!spec_.create) return fail(ctx, ENOENT);
+      if (!spec_.create) return fail_call(ctx, activity, ENOENT);
       const bool privileged = who.uid == 0; // CAP_SYS_RESOURCE
       const std::int64_t max_msgs = privileged ? kHardMsgMax : kMsgMax;
       const std::int64_t max_size = privileged ? kHardMsgsizeMax : kMsgsizeMax;
       if (spec_.maxmsg <= 0 || spec_.msgsize <= 0 || spec_.maxmsg > max_msgs || spec_.msgsize > max_size)
-        return fail(ctx, EINVAL);
+        return fail_call(ctx, activity, EINVAL);
       // The creator gets the access it asked for whatever the mode says, as with open(2).
       queue = state.make(spec_.name, who.uid, who.gid, spec_.mode, static_cast<std::uint64_t>(spec_.maxmsg),
                          static_cast<std::uint64_t>(spec_.msgsize));
@@ -295,10 +282,6 @@ public:
   }
 
 private:
-  IoStatus fail(OpContext& ctx, int error) const {
-    ctx.fail(activity, error);
-    return IoStatus::Done;
-  }
   OpenSpec spec_;
 };
 
@@ -310,14 +293,8 @@ public:
     if (ctx.thread.op_progress & kQueuedFor) return MqQueue::sent(ctx); // done while it waited
     MqOpenFile* file = mq_descriptor(ctx, activity, fd_);
     if (!file) return IoStatus::Done;
-    if (!file->writable) {
-      ctx.fail(activity, EBADF);
-      return IoStatus::Done;
-    }
-    if (message_.bytes > file->queue->msgsize) {
-      ctx.fail(activity, EMSGSIZE);
-      return IoStatus::Done;
-    }
+    if (!file->writable) return fail_call(ctx, activity, EBADF);
+    if (message_.bytes > file->queue->msgsize) return fail_call(ctx, activity, EMSGSIZE);
     if (file->nonblocking) ctx.thread.op_nonblocking = true;
     Message m = message_;
     m.sender = static_cast<std::int32_t>(ctx.thread.id);
@@ -337,14 +314,8 @@ public:
     if (ctx.thread.op_progress & kDelivered) return finish_delivered(ctx, activity);
     MqOpenFile* file = mq_descriptor(ctx, activity, fd_);
     if (!file) return IoStatus::Done;
-    if (!file->readable) {
-      ctx.fail(activity, EBADF);
-      return IoStatus::Done;
-    }
-    if (bytes_ < file->queue->msgsize) {
-      ctx.fail(activity, EMSGSIZE);
-      return IoStatus::Done;
-    }
+    if (!file->readable) return fail_call(ctx, activity, EBADF);
+    if (bytes_ < file->queue->msgsize) return fail_call(ctx, activity, EMSGSIZE);
     if (file->nonblocking) ctx.thread.op_nonblocking = true;
     return file->queue->receive(ctx, activity);
   }
@@ -406,8 +377,7 @@ public:
         ctx.succeed(0);
         return IoStatus::Done;
       }
-    ctx.fail(activity, EBADF);
-    return IoStatus::Done;
+    return fail_call(ctx, activity, EBADF);
   }
 
 private:
@@ -421,16 +391,10 @@ public:
     PosixMqState& state = ctx.kernel.ipc<PosixMqState>();
     ctx.sync();
     auto it = state.names.find(name_);
-    if (it == state.names.end()) {
-      ctx.fail(activity, ENOENT);
-      return IoStatus::Done;
-    }
+    if (it == state.names.end()) return fail_call(ctx, activity, ENOENT);
     // /dev/mqueue is a sticky directory (mode 1777): only the queue's owner or root may remove it.
     const ProcessSpec& who = *ctx.thread.process->spec;
-    if (who.uid != 0 && who.uid != it->second->uid) {
-      ctx.fail(activity, EPERM);
-      return IoStatus::Done;
-    }
+    if (who.uid != 0 && who.uid != it->second->uid) return fail_call(ctx, activity, EPERM);
     MqQueue& queue = *it->second;
     queue.linked = false;
     if (queue.open_files == 0) { // nobody has it open: it is gone now
@@ -601,10 +565,7 @@ public:
   explicit PosixMqChannel(std::shared_ptr<MqQueue> queue) : queue_(std::move(queue)) {}
   IoStatus send(OpContext& ctx, std::uint16_t activity, const Message& message) override {
     if (ctx.thread.op_progress & kQueuedFor) return MqQueue::sent(ctx);
-    if (message.bytes > queue_->msgsize) {
-      ctx.fail(activity, EMSGSIZE);
-      return IoStatus::Done;
-    }
+    if (message.bytes > queue_->msgsize) return fail_call(ctx, activity, EMSGSIZE);
     return queue_->send(ctx, activity, message);
   }
   // Unlike mq_receive (EMSGSIZE for a buffer below msgsize), recv behaves as the other message

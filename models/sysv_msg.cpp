@@ -7,6 +7,7 @@
 #include "error.hpp"
 #include "fs.hpp"
 #include "ipc.hpp"
+#include "names.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -289,18 +290,10 @@ IoStatus do_msgsnd(OpContext& ctx, std::uint16_t activity, std::int64_t id, std:
   ctx.sync();
   state.senders.erase(thread.id);
   MsgQueue* q = state.find_id(id);
-  if (!q) {
-    ctx.fail(activity, thread.op_progress & kSlept ? EIDRM : EINVAL);
-    return IoStatus::Done;
-  }
-  if (size < 0 || static_cast<std::uint64_t>(size) > q->msgmax || m.type < 1) {
-    ctx.fail(activity, EINVAL);
-    return IoStatus::Done;
-  }
-  if (!ipcperms(*q, *thread.process, kWriteBits)) {
-    ctx.fail(activity, EACCES);
-    return IoStatus::Done;
-  }
+  if (!q) return fail_call(ctx, activity, thread.op_progress & kSlept ? EIDRM : EINVAL);
+  if (size < 0 || static_cast<std::uint64_t>(size) > q->msgmax || m.type < 1)
+    return fail_call(ctx, activity, EINVAL);
+  if (!ipcperms(*q, *thread.process, kWriteBits)) return fail_call(ctx, activity, EACCES);
   m.bytes = static_cast<std::uint64_t>(size);
   if (!(thread.op_progress & kCopied)) { // load_msg: the message enters the kernel once
     copy_user(ctx, activity, m.bytes);
@@ -352,21 +345,12 @@ IoStatus do_msgrcv(OpContext& ctx, std::uint16_t activity, std::int64_t id, std:
         deliver(ctx, activity, std::move(*r.delivered), static_cast<std::uint64_t>(bufsz));
         return IoStatus::Done;
       }
-      if (r.error) {
-        ctx.fail(activity, r.error);
-        return IoStatus::Done;
-      }
+      if (r.error) return fail_call(ctx, activity, r.error);
     }
   }
   MsgQueue* q = state.find_id(id);
-  if (!q || bufsz < 0) {
-    ctx.fail(activity, q || !(thread.op_progress & kSlept) ? EINVAL : EIDRM);
-    return IoStatus::Done;
-  }
-  if (!ipcperms(*q, *thread.process, kReadBits)) {
-    ctx.fail(activity, EACCES);
-    return IoStatus::Done;
-  }
+  if (!q || bufsz < 0) return fail_call(ctx, activity, q || !(thread.op_progress & kSlept) ? EINVAL : EIDRM);
+  if (!ipcperms(*q, *thread.process, kReadBits)) return fail_call(ctx, activity, EACCES);
   Search mode = Search::Equal;
   if (type == 0) {
     mode = Search::Any;
@@ -386,10 +370,8 @@ IoStatus do_msgrcv(OpContext& ctx, std::uint16_t activity, std::int64_t id, std:
     bound = it->type - 1;
   }
   if (found != q->messages.end()) {
-    if (found->bytes > static_cast<std::uint64_t>(bufsz) && !(flags & kMsgNoerror)) {
-      ctx.fail(activity, E2BIG); // the message stays in the queue
-      return IoStatus::Done;
-    }
+    if (found->bytes > static_cast<std::uint64_t>(bufsz) && !(flags & kMsgNoerror))
+      return fail_call(ctx, activity, E2BIG); // the message stays in the queue
     Message m = std::move(*found);
     q->messages.erase(found);
     q->cbytes -= m.bytes;
@@ -399,10 +381,7 @@ IoStatus do_msgrcv(OpContext& ctx, std::uint16_t activity, std::int64_t id, std:
     deliver(ctx, activity, std::move(m), static_cast<std::uint64_t>(bufsz));
     return IoStatus::Done;
   }
-  if ((flags & kIpcNowait) || thread.op_nonblocking) {
-    ctx.fail(activity, nowait_error);
-    return IoStatus::Done;
-  }
+  if ((flags & kIpcNowait) || thread.op_nonblocking) return fail_call(ctx, activity, nowait_error);
   Receiver& r = state.receivers[thread.id];
   r.type = type;
   r.mode = mode;
@@ -433,14 +412,6 @@ struct IntRef {
   }
 };
 
-bool variable_name(const std::string& name) {
-  if (name.empty() || (name[0] >= '0' && name[0] <= '9')) return false;
-  for (char c : name)
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.'))
-      return false;
-  return true;
-}
-
 std::optional<std::int64_t> parse_hex(const std::string& text) {
   if (text.size() < 3 || text.size() > 10 || text[0] != '0' || (text[1] != 'x' && text[1] != 'X'))
     return std::nullopt;
@@ -464,7 +435,7 @@ IntRef read_ref(const json& f, const std::string& field, const std::string& path
   auto text = value.get<std::string>();
   if (ipc_private && text == "IPC_PRIVATE") return {0, ""};
   if (auto hex = parse_hex(text)) return {*hex, ""};
-  if (!variable_name(text))
+  if (!valid_variable_not_number(text))
     fail_at(ctx.read.file, join_path(path, field), "invalid value \"" + text + "\"; expected " + expected);
   ctx.used.push_back({text, join_path(path, field)});
   return {0, text};
@@ -501,14 +472,13 @@ ParamSpec flags_param(const std::vector<std::string>& accepted) {
 std::string read_into(const json& f, const std::string& path, CompileContext& ctx,
                       const std::vector<std::string>& suffixes) {
   auto name = f.at("into").get<std::string>();
-  if (!variable_name(name))
+  if (!valid_variable_not_number(name))
     fail_at(ctx.read.file, join_path(path, "into"),
             "invalid variable name \"" + name +
                 "\"; use letters, digits, _ and . (not starting with a digit)");
-  for (const auto& builtin : builtin_variables())
-    if (name == builtin)
-      fail_at(ctx.read.file, join_path(path, "into"),
-              "\"" + name + "\" is set by the system calls themselves; choose another name");
+  if (is_builtin_variable(name))
+    fail_at(ctx.read.file, join_path(path, "into"),
+            "\"" + name + "\" is set by the system calls themselves; choose another name");
   if (suffixes.empty()) ctx.assigned.push_back(name);
   for (const auto& s : suffixes) ctx.assigned.push_back(s.empty() ? name : name + "." + s);
   return name;
@@ -537,10 +507,7 @@ public:
   IoStatus call(OpContext& ctx) const override {
     ctx.sync();
     const FsEntry* entry = ctx.kernel.ipc<FileSystem>().find(path_);
-    if (!entry) {
-      ctx.fail(activity, ENOENT);
-      return IoStatus::Done;
-    }
+    if (!entry) return fail_call(ctx, activity, ENOENT);
     std::uint32_t key = (static_cast<std::uint32_t>(id_ & 0xff) << 24) |
                         ((FileSystem::kDevice & 0xff) << 16) | (entry->inode & 0xffff);
     auto& locals = ctx.thread.script_locals();
@@ -562,34 +529,19 @@ public:
       : SyscallOp(activity, {}), key_(std::move(key)), flags_(flags), mode_(mode), into_(std::move(into)) {}
   IoStatus call(OpContext& ctx) const override {
     std::int64_t raw = 0;
-    if (!key_.resolve(ctx, raw)) {
-      ctx.fail(activity, EINVAL);
-      return IoStatus::Done;
-    }
+    if (!key_.resolve(ctx, raw)) return fail_call(ctx, activity, EINVAL);
     auto key = static_cast<std::uint32_t>(raw); // key_t: 32 bits
     ctx.sync();
     MsgState& state = ctx.kernel.ipc<MsgState>();
     const Process& process = *ctx.thread.process;
     MsgQueue* q = key == 0 ? nullptr : state.find_key(key);
     if (q) {
-      if ((flags_ & kIpcCreat) && (flags_ & kIpcExcl)) {
-        ctx.fail(activity, EEXIST);
-        return IoStatus::Done;
-      }
-      if (!ipcperms(*q, process, mode_)) {
-        ctx.fail(activity, EACCES);
-        return IoStatus::Done;
-      }
+      if ((flags_ & kIpcCreat) && (flags_ & kIpcExcl)) return fail_call(ctx, activity, EEXIST);
+      if (!ipcperms(*q, process, mode_)) return fail_call(ctx, activity, EACCES);
     } else {
-      if (key != 0 && !(flags_ & kIpcCreat)) {
-        ctx.fail(activity, ENOENT);
-        return IoStatus::Done;
-      }
+      if (key != 0 && !(flags_ & kIpcCreat)) return fail_call(ctx, activity, ENOENT);
       q = state.create(key, process.spec->uid, process.spec->gid, mode_, ctx.now());
-      if (!q) {
-        ctx.fail(activity, ENOSPC);
-        return IoStatus::Done;
-      }
+      if (!q) return fail_call(ctx, activity, ENOSPC);
     }
     ctx.thread.script_locals().set(into_, q->id);
     ctx.succeed(q->id);
@@ -611,10 +563,7 @@ public:
   IoStatus call(OpContext& ctx) const override {
     if (flags_ & kIpcNowait) ctx.thread.op_nonblocking = true;
     std::int64_t id = 0;
-    if (!msqid_.resolve(ctx, id)) {
-      ctx.fail(activity, EINVAL);
-      return IoStatus::Done;
-    }
+    if (!msqid_.resolve(ctx, id)) return fail_call(ctx, activity, EINVAL);
     Message m;
     m.type = type_;
     m.text = text_;
@@ -635,10 +584,7 @@ public:
       : SyscallOp(activity, timeout), msqid_(std::move(msqid)), type_(type), bytes_(bytes), flags_(flags) {}
   IoStatus call(OpContext& ctx) const override {
     std::int64_t id = 0;
-    if (!msqid_.resolve(ctx, id)) {
-      ctx.fail(activity, EINVAL);
-      return IoStatus::Done;
-    }
+    if (!msqid_.resolve(ctx, id)) return fail_call(ctx, activity, EINVAL);
     return do_msgrcv(ctx, activity, id, bytes_, type_, flags_);
   }
 
@@ -669,16 +615,10 @@ public:
     ctx.sync();
     MsgState& state = ctx.kernel.ipc<MsgState>();
     MsgQueue* q = msqid_.resolve(ctx, id) ? state.find_id(id) : nullptr;
-    if (!q) {
-      ctx.fail(activity, EINVAL);
-      return IoStatus::Done;
-    }
+    if (!q) return fail_call(ctx, activity, EINVAL);
     switch (cmd_) {
     case Cmd::Stat: {
-      if (!ipcperms(*q, process, kReadBits)) {
-        ctx.fail(activity, EACCES);
-        return IoStatus::Done;
-      }
+      if (!ipcperms(*q, process, kReadBits)) return fail_call(ctx, activity, EACCES);
       auto& locals = ctx.thread.script_locals();
       auto set = [&](const char* field, std::int64_t v) { locals.set(into_ + "." + field, v); };
       set("qnum", static_cast<std::int64_t>(q->messages.size()));
@@ -699,10 +639,8 @@ public:
       break;
     }
     case Cmd::Set:
-      if (!owner_or_root(*q, process) || (set_.qbytes && *set_.qbytes > kMsgMnb && process.spec->uid != 0)) {
-        ctx.fail(activity, EPERM);
-        return IoStatus::Done;
-      }
+      if (!owner_or_root(*q, process) || (set_.qbytes && *set_.qbytes > kMsgMnb && process.spec->uid != 0))
+        return fail_call(ctx, activity, EPERM);
       if (set_.qbytes) q->qbytes = static_cast<std::uint64_t>(*set_.qbytes);
       if (set_.uid) q->uid = *set_.uid;
       if (set_.gid) q->gid = *set_.gid;
@@ -711,10 +649,7 @@ public:
       wake_senders(ctx, *q, activity); // a larger qbytes may let them in
       break;
     case Cmd::Rmid:
-      if (!owner_or_root(*q, process)) {
-        ctx.fail(activity, EPERM);
-        return IoStatus::Done;
-      }
+      if (!owner_or_root(*q, process)) return fail_call(ctx, activity, EPERM);
       // expunge_all(-EIDRM), ss_wakeup(kill): every sleeper wakes to find the queue gone.
       ctx.kernel.wake_all(ctx.core, q->receivers, &ctx.thread, activity);
       ctx.kernel.wake_all(ctx.core, q->senders, &ctx.thread, activity);

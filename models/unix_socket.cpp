@@ -5,6 +5,7 @@
 #include "error.hpp"
 #include "fs.hpp"
 #include "ipc.hpp"
+#include "names.hpp"
 
 #include <algorithm>
 #include <deque>
@@ -122,11 +123,6 @@ IoStatus wait_partial(OpContext& ctx, WaitQueue& queue, std::uint16_t a, int tim
   return wait_on(ctx, queue, a, timeout_error);
 }
 
-IoStatus fail(OpContext& ctx, std::uint16_t a, int error) {
-  ctx.fail(a, error);
-  return IoStatus::Done;
-}
-
 IoStatus done(OpContext& ctx, std::uint64_t value) {
   ctx.succeed(static_cast<std::int64_t>(value));
   return IoStatus::Done;
@@ -151,7 +147,7 @@ IoStatus broken_pipe(OpContext& ctx, std::uint16_t a) {
   if (ctx.thread.op_progress > 0) return done(ctx, ctx.thread.op_progress);
   if (ctx.thread.process->spec->sigpipe_terminates)
     ctx.kernel.kill_process(ctx, *ctx.thread.process, kSIGPIPE, a);
-  return fail(ctx, a, EPIPE);
+  return fail_call(ctx, a, EPIPE);
 }
 
 // unix_stream_sendmsg: the payload goes into the peer's receive queue in sk_buffs of at most 32 KiB;
@@ -160,7 +156,7 @@ IoStatus broken_pipe(OpContext& ctx, std::uint16_t a) {
 IoStatus stream_send(OpContext& ctx, std::uint16_t a, Socket& s, const Message& m, int timeout_error) {
   Thread& t = ctx.thread;
   ctx.sync();
-  if (!s.connected) return fail(ctx, a, ENOTCONN);
+  if (!s.connected) return fail_call(ctx, a, ENOTCONN);
   auto peer = s.peer.lock();
   for (;;) {
     if (s.snd_shutdown || !peer || peer->closed || peer->rcv_shutdown) return broken_pipe(ctx, a);
@@ -191,7 +187,7 @@ IoStatus stream_recv(OpContext& ctx, std::uint16_t a, Socket& s, std::uint64_t w
                      int timeout_error, const std::string* from_var) {
   Thread& t = ctx.thread;
   ctx.sync();
-  if (!s.connected) return fail(ctx, a, EINVAL);
+  if (!s.connected) return fail_call(ctx, a, EINVAL);
   Message& message = t.script_locals().message;
   if (t.op_progress == 0) message = Message{};
   if (from_var) {
@@ -224,7 +220,7 @@ IoStatus stream_recv(OpContext& ctx, std::uint16_t a, Socket& s, std::uint64_t w
   if (s.pending_error) {
     int error = s.pending_error;
     s.pending_error = 0;
-    return t.op_progress > 0 ? done(ctx, t.op_progress) : fail(ctx, a, error);
+    return t.op_progress > 0 ? done(ctx, t.op_progress) : fail_call(ctx, a, error);
   }
   if (s.rcv_shutdown) return done(ctx, t.op_progress); // end of file
   return wait_partial(ctx, s.readers, a, timeout_error);
@@ -237,27 +233,27 @@ IoStatus dgram_send(OpContext& ctx, std::uint16_t a, const std::shared_ptr<Socke
                     const std::string* path, int timeout_error) {
   Thread& t = ctx.thread;
   ctx.sync();
-  if (!path && !s->connected) return fail(ctx, a, ENOTCONN);
-  if (m.bytes + kDgramOverhead > s->buffer) return fail(ctx, a, EMSGSIZE);
-  if (s->snd_shutdown) return fail(ctx, a, EPIPE);
+  if (!path && !s->connected) return fail_call(ctx, a, ENOTCONN);
+  if (m.bytes + kDgramOverhead > s->buffer) return fail_call(ctx, a, EMSGSIZE);
+  if (s->snd_shutdown) return fail_call(ctx, a, EPIPE);
   // sock_alloc_send_pskb: wait while the datagrams this socket sent still fill its send buffer.
   if (s->wmem >= s->buffer) return wait_on(ctx, s->wmem_wait, a, timeout_error);
   std::shared_ptr<Socket> other;
   if (path) {
     if (t.op_progress == 0) charge_lookup(ctx, a); // once, even when the call waits and retries
     t.op_progress = 1;
-    if (int error = lookup(ctx, *path, SockType::Dgram, other)) return fail(ctx, a, error);
+    if (int error = lookup(ctx, *path, SockType::Dgram, other)) return fail_call(ctx, a, error);
   } else {
     other = s->peer.lock();
     if (!other || other->closed) { // the peer is gone: disconnect, as unix_dgram_disconnected
       s->peer.reset();
       s->connected = false;
-      return fail(ctx, a, ECONNREFUSED);
+      return fail_call(ctx, a, ECONNREFUSED);
     }
   }
   auto others_peer = other->peer.lock();
-  if (other->connected && others_peer != s && other != s) return fail(ctx, a, EPERM); // unix_may_send
-  if (other->rcv_shutdown) return fail(ctx, a, EPIPE);
+  if (other->connected && others_peer != s && other != s) return fail_call(ctx, a, EPERM); // unix_may_send
+  if (other->rcv_shutdown) return fail_call(ctx, a, EPIPE);
   // unix_recvq_full: the queue is full when it holds MORE than max_dgram_qlen; skipped when the
   // receiver is connected back to the sender (a socketpair).
   if (other != s && others_peer != s && other->rx.size() + other->reserved_dgrams > other->qlen)
@@ -481,8 +477,8 @@ public:
     FileSystem& fs = ctx.kernel.ipc<FileSystem>();
     // unix_bind_bsd creates the file first (EEXIST, reported as EADDRINUSE), then finds the socket
     // already bound (EINVAL).
-    if (fs.find(path_)) return fail(ctx, activity, EADDRINUSE);
-    if (!s.path.empty()) return fail(ctx, activity, EINVAL);
+    if (fs.find(path_)) return fail_call(ctx, activity, EADDRINUSE);
+    if (!s.path.empty()) return fail_call(ctx, activity, EINVAL);
     FsEntry* entry = fs.create(path_, FileKind::Socket, *ctx.thread.process, 0755);
     entry->object = std::make_shared<Binding>(Binding{file->socket});
     s.path = path_;
@@ -502,8 +498,8 @@ public:
     if (!file) return IoStatus::Done;
     Socket& s = *file->socket;
     ctx.sync();
-    if (s.type != SockType::Stream) return fail(ctx, activity, EOPNOTSUPP);
-    if (s.path.empty() || s.connected) return fail(ctx, activity, EINVAL); // unbound, or connected
+    if (s.type != SockType::Stream) return fail_call(ctx, activity, EOPNOTSUPP);
+    if (s.path.empty() || s.connected) return fail_call(ctx, activity, EINVAL); // unbound, or connected
     std::uint32_t backlog = std::min(backlog_, kSomaxconn);
     if (s.listening && backlog > s.backlog)
       ctx.kernel.wake_all(ctx.core, s.connectors, &ctx.thread, activity);
@@ -526,8 +522,8 @@ public:
     if (!file) return IoStatus::Done;
     auto listener = file->socket; // keeps it alive across install_descriptor
     ctx.sync();
-    if (listener->type != SockType::Stream) return fail(ctx, activity, EOPNOTSUPP);
-    if (!listener->listening) return fail(ctx, activity, EINVAL);
+    if (listener->type != SockType::Stream) return fail_call(ctx, activity, EOPNOTSUPP);
+    if (!listener->listening) return fail_call(ctx, activity, EINVAL);
     if (listener->pending.empty()) return wait_on(ctx, listener->acceptors, activity, EAGAIN);
     auto e = std::move(listener->pending.front());
     listener->pending.pop_front();
@@ -553,19 +549,19 @@ public:
     if (t.op_progress == 0) charge_lookup(ctx, activity); // once, even when the call waits
     t.op_progress = 1;
     std::shared_ptr<Socket> other;
-    if (int error = lookup(ctx, path_, s->type, other)) return fail(ctx, activity, error);
+    if (int error = lookup(ctx, path_, s->type, other)) return fail_call(ctx, activity, error);
     if (s->type == SockType::Dgram) { // unix_dgram_connect: sets the default destination
       auto others_peer = other->peer.lock();
-      if (other->connected && others_peer != s && other != s) return fail(ctx, activity, EPERM);
+      if (other->connected && others_peer != s && other != s) return fail_call(ctx, activity, EPERM);
       s->peer = other;
       s->connected = true;
       return done(ctx, 0);
     }
     // unix_stream_connect: the listener, then room in its backlog, then this socket's own state.
-    if (!other->listening) return fail(ctx, activity, ECONNREFUSED);
+    if (!other->listening) return fail_call(ctx, activity, ECONNREFUSED);
     if (other->pending.size() > other->backlog) return wait_on(ctx, other->connectors, activity, EAGAIN);
-    if (s->connected) return fail(ctx, activity, EISCONN);
-    if (s->listening) return fail(ctx, activity, EINVAL);
+    if (s->connected) return fail_call(ctx, activity, EISCONN);
+    if (s->listening) return fail_call(ctx, activity, EINVAL);
     auto e = ctx.kernel.ipc<UnixState>().make(SockType::Stream, other->buffer, other->qlen);
     e->path = other->path;
     e->connected = s->connected = true;
@@ -597,7 +593,7 @@ public:
     m.sender = static_cast<std::int32_t>(ctx.thread.id);
     if (file->socket->type == SockType::Stream) {
       // unix_stream_sendmsg refuses an address: EISCONN when connected, else EOPNOTSUPP.
-      if (path_) return fail(ctx, activity, file->socket->connected ? EISCONN : EOPNOTSUPP);
+      if (path_) return fail_call(ctx, activity, file->socket->connected ? EISCONN : EOPNOTSUPP);
       return stream_send(ctx, activity, *file->socket, m, EAGAIN);
     }
     return dgram_send(ctx, activity, file->socket, m, path_ ? &*path_ : nullptr, EAGAIN);
@@ -795,12 +791,7 @@ const OpRegistrar register_recvfrom_op(
        socket_timeout_param()}},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
        auto var = f.at("from").get<std::string>();
-       bool valid = true;
-       for (char c : var)
-         valid = valid && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                           c == '_' || c == '.');
-       if (!valid || std::find(builtin_variables().begin(), builtin_variables().end(), var) !=
-                         builtin_variables().end())
+       if (!valid_variable(var) || is_builtin_variable(var))
          fail_at(ctx.read.file, join_path(path, "from"),
                  "invalid variable name \"" + var +
                      "\"; use letters, digits, _ and ., and not a name the system calls set (result, errno, "

@@ -31,6 +31,14 @@ void print_table(std::ostream& out, const ParamTable& table, const std::string& 
   }
 }
 
+// Ops, mechanisms, scheduler policies: each with its description and its parameters.
+template <class Decl> void print_decls(std::ostream& out, const std::vector<Decl>& decls) {
+  for (const auto& decl : decls) {
+    out << "  " << decl.name << ": " << decl.description << "\n";
+    print_table(out, decl.params, "    ");
+  }
+}
+
 } // namespace
 
 void print_list(std::ostream& out, const std::string& section) {
@@ -46,20 +54,12 @@ void print_list(std::ostream& out, const std::string& section) {
   }
   if (all || section == "ops") {
     out << "OPS (in a script: {\"op\": NAME, FIELD: value, ...})\n";
-    for (const auto& name : op_names()) {
-      const OpDecl& op = *find_op(name);
-      out << "  " << op.name << ": " << op.description << "\n";
-      print_table(out, op.params, "    ");
-    }
+    print_decls(out, op_registry());
     out << "\n";
   }
   if (all || section == "mechanisms") {
     out << "MECHANISMS (a channel: {\"name\": NAME, \"mechanism\": MECHANISM, PARAM: value, ...})\n";
-    for (const auto& name : mechanism_names()) {
-      const MechanismDecl& m = *find_mechanism(name);
-      out << "  " << m.name << ": " << m.description << "\n";
-      print_table(out, m.params, "    ");
-    }
+    print_decls(out, mechanism_registry());
     out << "\n";
   }
   if (all || section == "errors") {
@@ -70,10 +70,7 @@ void print_list(std::ostream& out, const std::string& section) {
   }
   if (all || section == "schedulers") {
     out << "SCHEDULER POLICIES (machine.scheduler: {\"policy\": NAME, PARAM: value, ...})\n";
-    for (const auto& s : scheduler_registry()) {
-      out << "  " << s.name << ": " << s.description << "\n";
-      print_table(out, s.params, "    ");
-    }
+    print_decls(out, scheduler_registry());
     out << "\n";
   }
   if (all || section == "presets") {
@@ -180,8 +177,12 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
       err << "error: " << scenario_file << ": " << kernel.runtime_error() << "\n";
       return kExitBadInput;
     }
-    if (!out_dir.empty()) write_outputs(out_dir, *scenario, kernel);
-    if (!quiet || kernel.deadlock()) print_summary(out, *scenario, kernel);
+    bool print = !quiet || kernel.deadlock();
+    if (print || !out_dir.empty()) {
+      Summary summary = summarize(*scenario, kernel);
+      if (!out_dir.empty()) write_outputs(out_dir, summary, kernel);
+      if (print) print_summary(out, summary);
+    }
     if (kernel.deadlock()) {
       err << "error: " << scenario_file << ": the simulated system deadlocked (see the report above)\n";
       return kExitDeadlock;

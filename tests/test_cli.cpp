@@ -131,6 +131,17 @@ TEST_CASE("cli: list schedulers names every policy with its parameters and defau
   CHECK(contains(r.out, "levels (integer; default: 3; range 1 to 64)"));
 }
 
+TEST_CASE("cli: list schedulers keeps the textbook order, whatever the registration order") {
+  CHECK(ipcsim::scheduler_names() == std::vector<std::string>{"fifo", "rr", "priority", "mlfq"});
+  auto r = cli({"list", "schedulers"});
+  auto fifo = r.out.find("  fifo: "), rr = r.out.find("  rr: "), priority = r.out.find("  priority: "),
+       mlfq = r.out.find("  mlfq: ");
+  CHECK(fifo < rr);
+  CHECK(rr < priority);
+  CHECK(priority < mlfq);
+  CHECK(mlfq != std::string::npos);
+}
+
 TEST_CASE("cli: list presets names every preset with its clock") {
   auto r = cli({"list", "presets"});
   CHECK(r.status == ipcsim::kExitOk);

@@ -228,6 +228,31 @@ TEST_CASE("sleep blocks for exactly its time, plus the system call around it") {
   CHECK(run.thread("p").blocked_cycles == 2000);
 }
 
+TEST_CASE("the summary: per core, per thread or per process, and a breakdown adding up to the busy time") {
+  auto small = run_text(R"({"machine": {"cores": 2, "costs": "teaching"},
+    "processes": [{"name": "a", "count": 3, "script": [{"op": "compute", "time": 500}, {"op": "yield"}]}]})");
+  Summary s = summarize(*small.scenario, *small.kernel);
+  CHECK(!s.threads_grouped);
+  CHECK(s.per_thread.size() == 3);
+  REQUIRE(s.per_process.size() == 1);
+  CHECK(s.per_process[0].threads == 3);
+  CHECK(s.per_process[0].all_finished);
+  REQUIRE(s.per_core.size() == 2);
+  Cycles busy = 0;
+  for (const auto& core : s.per_core) {
+    CHECK(core.busy + core.idle == s.end);
+    busy += core.busy;
+  }
+  CHECK(s.breakdown_cycles == busy);
+  auto many = run_text(R"({"machine": {"costs": "ideal"},
+    "processes": [{"name": "w", "count": 33, "script": [{"op": "compute", "time": 10}]}]})");
+  Summary grouped = summarize(*many.scenario, *many.kernel);
+  CHECK(grouped.threads_grouped);
+  CHECK(grouped.per_thread.empty());
+  CHECK(grouped.per_process.at(0).threads == 33);
+  CHECK(grouped.per_process.at(0).last_finish == grouped.end);
+}
+
 TEST_CASE("same scenario, same seed: identical results") {
   const char* text = R"({"machine": {"cores": 2, "costs": "teaching"},
     "processes": [{"name": "a", "count": 5, "script": [{"op": "repeat", "count": 20, "body": [

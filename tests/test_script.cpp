@@ -2,7 +2,9 @@
 // error, spawn with inherited descriptors, the endless-loop guard, and their load-time errors.
 #include "error.hpp"
 #include "harness.hpp"
+#include "names.hpp"
 #include "report.hpp"
+#include "script.hpp"
 
 #include <doctest/doctest.h>
 
@@ -272,4 +274,21 @@ TEST_CASE("script: sizes stop at 1 TiB unless a field says otherwise") {
       load_error(one_process(R"({"op": "write", "fd": "w", "bytes": "2TiB"})")) ==
       "test.json: at processes.0.script.0.bytes: invalid value \"2TiB\"; expected a value <= 1099511627776");
   CHECK(load_error(one_process(R"({"op": "write", "fd": "w", "bytes": "1TiB"})")) == "<no error>");
+}
+
+TEST_CASE("script: the name rules, each in one place (names.hpp)") {
+  CHECK(valid_name("worker-1_b"));
+  CHECK(!valid_name(""));
+  CHECK(!valid_name("a.b"));
+  CHECK(!valid_name("caf\xc3\xa9"));
+  CHECK(valid_variable("msg.type"));
+  CHECK(valid_variable("1st"));
+  CHECK(!valid_variable(""));
+  CHECK(!valid_variable("a-b"));
+  CHECK(valid_variable_not_number("st.qnum"));
+  CHECK(valid_variable_not_number("_x"));
+  CHECK(!valid_variable_not_number("1st"));
+  CHECK(!valid_variable_not_number(""));
+  CHECK(is_builtin_variable("msg.text"));
+  CHECK(!is_builtin_variable("msg.textual"));
 }

@@ -1,6 +1,8 @@
 #include "ipc.hpp"
 
 #include "error.hpp"
+#include "names.hpp"
+#include "registry.hpp"
 
 #include <algorithm>
 
@@ -92,21 +94,14 @@ void begin_call(OpContext& ctx, CallTimeout timeout) {
 
 IoStatus wait_on(OpContext& ctx, WaitQueue& queue, std::uint16_t activity, int timeout_error) {
   Thread& thread = ctx.thread;
-  if (thread.op_nonblocking) {
-    ctx.fail(activity, EAGAIN);
-    return IoStatus::Done;
-  }
-  if (thread.wait_result == WaitResult::Interrupted) { // Kernel::interrupt: its holder cancelled it
-    ctx.fail(activity, EINTR);
-    return IoStatus::Done;
-  }
+  if (thread.op_nonblocking) return fail_call(ctx, activity, EAGAIN);
+  if (thread.wait_result == WaitResult::Interrupted) // Kernel::interrupt: its holder cancelled it
+    return fail_call(ctx, activity, EINTR);
   // Another core may have changed the object while the charged cycles passed: look again.
   if (ctx.core.pending > 0 && ctx.sync()) return IoStatus::Retry;
   Cycles now = ctx.now();
-  if (thread.wait_result == WaitResult::TimedOut || now >= thread.op_deadline) {
-    ctx.fail(activity, timeout_error);
-    return IoStatus::Done;
-  }
+  if (thread.wait_result == WaitResult::TimedOut || now >= thread.op_deadline)
+    return fail_call(ctx, activity, timeout_error);
   ctx.kernel.block(ctx.core, thread, &queue,
                    thread.op_deadline == kNever ? kNever : thread.op_deadline - now);
   return IoStatus::Blocked;
@@ -169,13 +164,11 @@ CallTimeout read_timeout(const json& fields, double hz) {
 // ---- Open files -------------------------------------------------------------------------------
 
 IoStatus OpenFile::read(OpContext& ctx, std::uint16_t activity, std::uint64_t) {
-  ctx.fail(activity, EBADF);
-  return IoStatus::Done;
+  return fail_call(ctx, activity, EBADF);
 }
 
 IoStatus OpenFile::write(OpContext& ctx, std::uint16_t activity, const Message&) {
-  ctx.fail(activity, EBADF);
-  return IoStatus::Done;
+  return fail_call(ctx, activity, EBADF);
 }
 
 void install_descriptor(OpContext& ctx, const std::string& name, std::shared_ptr<OpenFile> file,
@@ -272,26 +265,19 @@ IoStatus StreamFraming::recv(OpContext& ctx, std::uint16_t activity, std::uint64
 // ---- Mechanisms -------------------------------------------------------------------------------
 
 namespace {
-std::vector<MechanismDecl>& mechanisms() {
-  static std::vector<MechanismDecl> list;
-  return list;
+Registry<MechanismDecl>& mechanisms() {
+  static Registry<MechanismDecl> registry;
+  return registry;
 }
 } // namespace
 
-MechanismRegistrar::MechanismRegistrar(MechanismDecl decl) { mechanisms().push_back(std::move(decl)); }
+MechanismRegistrar::MechanismRegistrar(MechanismDecl decl) { mechanisms().add(std::move(decl)); }
 
-const MechanismDecl* find_mechanism(const std::string& name) {
-  for (const auto& m : mechanisms())
-    if (m.name == name) return &m;
-  return nullptr;
-}
+const std::vector<MechanismDecl>& mechanism_registry() { return mechanisms().all(); }
 
-std::vector<std::string> mechanism_names() {
-  std::vector<std::string> names;
-  for (const auto& m : mechanisms()) names.push_back(m.name);
-  std::sort(names.begin(), names.end());
-  return names;
-}
+const MechanismDecl* find_mechanism(const std::string& name) { return mechanisms().find(name); }
+
+std::vector<std::string> mechanism_names() { return mechanisms().names(); }
 
 // ---- Generic ops: the channel, descriptors, processes -----------------------------------------
 
@@ -439,8 +425,7 @@ public:
         ctx.succeed();
         return IoStatus::Done;
       }
-    ctx.fail(activity, EBADF);
-    return IoStatus::Done;
+    return fail_call(ctx, activity, EBADF);
   }
 
 private:
@@ -481,10 +466,7 @@ public:
     } else {
       for (const auto& [child_name, parent_name] : *fds_) {
         Descriptor* d = parent.find_fd(parent_name);
-        if (!d) {
-          ctx.fail(activity, EBADF);
-          return IoStatus::Done;
-        }
+        if (!d) return fail_call(ctx, activity, EBADF);
         fds.push_back({child_name, d->file});
       }
     }
@@ -599,10 +581,6 @@ const OpRegistrar register_spawn_op(
 
 namespace {
 
-bool name_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.';
-}
-
 std::string value_text(const Value& value) {
   if (const auto* i = std::get_if<std::int64_t>(&value)) return std::to_string(*i);
   return std::get<std::string>(value);
@@ -636,7 +614,7 @@ std::string format_template(const std::string& text, const Kernel& kernel, const
   for (std::size_t i = 0; i < text.size(); ++i) {
     if (text[i] == '{') {
       std::size_t j = i + 1;
-      while (j < text.size() && name_char(text[j])) ++j;
+      while (j < text.size() && variable_char(text[j])) ++j;
       if (j < text.size() && text[j] == '}' && j > i + 1) {
         out += value_text(read_variable(text.substr(i + 1, j - i - 1), kernel, thread));
         i = j;
@@ -652,7 +630,7 @@ void check_template(const std::string& text, const std::string& path, CompileCon
   for (std::size_t i = 0; i < text.size(); ++i) {
     if (text[i] != '{') continue;
     std::size_t j = i + 1;
-    while (j < text.size() && name_char(text[j])) ++j;
+    while (j < text.size() && variable_char(text[j])) ++j;
     if (j < text.size() && text[j] == '}' && j > i + 1)
       ctx.used.push_back({text.substr(i + 1, j - i - 1), path});
   }
@@ -663,6 +641,10 @@ const std::vector<std::string>& builtin_variables() {
                                               "msg.type",   "msg.text",     "msg.bytes",
                                               "msg.sender", "msg.priority", "receiver"};
   return names;
+}
+
+bool is_builtin_variable(const std::string& name) {
+  return std::find(builtin_variables().begin(), builtin_variables().end(), name) != builtin_variables().end();
 }
 
 } // namespace ipcsim

@@ -35,6 +35,13 @@ enum class IoStatus : std::uint8_t {
   Retry,   // wait_on had to let the core's pending cycles pass first: check the condition again
 };
 
+// Fails the call with `error` (the script sees it in {errno}) and finishes it:
+// `if (!file) return fail_call(ctx, activity, EBADF);`.
+inline IoStatus fail_call(OpContext& ctx, std::uint16_t activity, int error) {
+  ctx.fail(activity, error);
+  return IoStatus::Done;
+}
+
 // How long a call may wait: the scenario's "timeout" field. kNever (absent): block; 0: do not
 // block (O_NONBLOCK / IPC_NOWAIT: EAGAIN); otherwise wait at most that long (ETIMEDOUT).
 struct CallTimeout {
@@ -72,10 +79,23 @@ CallTimeout read_timeout(const json& fields, double hz);
 
 // ---- Open files -------------------------------------------------------------------------------
 
+// An open file is counted twice, on purpose, and the two counts answer different questions.
+//  - Ownership: each Descriptor holds it through a std::shared_ptr, and so does whoever needs it
+//    for a moment outside any descriptor table: Kernel::close_descriptor, which has already erased
+//    the descriptor, keeps it alive while on_last_close runs; a spawn's list of the descriptors to
+//    pass holds them until the child's table does; install_descriptor holds the new file while it
+//    closes an old descriptor of the same name. The object is freed when the last holder lets go.
+//  - Last close: `refs` counts descriptors only, in every process. on_last_close runs when it
+//    drops to 0 (a pipe's readers see end of file when its last write descriptor is closed),
+//    whoever else still holds the object; shared_ptr::use_count() would count those holders too,
+//    so "last close" would then depend on every temporary copy anyone makes.
+// Adding a descriptor increments `refs` (install_descriptor, Kernel::spawn, the mailbox's exit
+// watch installed in another process); Kernel::close_descriptor decrements it. A call in progress
+// holds neither: each run of it that needs the file looks its descriptor up again, by name.
 class OpenFile {
 public:
   virtual ~OpenFile() = default;
-  std::uint32_t refs = 0;   // descriptors referring to it, in every process
+  std::uint32_t refs = 0;   // descriptors referring to it, in every process (see above)
   bool nonblocking = false; // O_NONBLOCK: every block becomes EAGAIN
   bool inherited = true;    // false: spawn never passes it to a child (a mechanism's private handle)
   virtual std::string describe() const = 0;
@@ -148,8 +168,11 @@ struct MechanismDecl {
   std::function<std::unique_ptr<Channel>(const ChannelSpec& spec, Kernel& kernel)> make;
 };
 
+// Every mechanism in name order (registration order follows link order).
+const std::vector<MechanismDecl>& mechanism_registry();
 const MechanismDecl* find_mechanism(const std::string& name);
 std::vector<std::string> mechanism_names();
+// Registers a mechanism at static-initialisation time, as OpRegistrar does an op.
 struct MechanismRegistrar {
   explicit MechanismRegistrar(MechanismDecl decl);
 };

@@ -2,6 +2,7 @@
 
 #include "error.hpp"
 #include "ipc.hpp"
+#include "names.hpp"
 #include "sched.hpp"
 #include "script.hpp"
 
@@ -203,13 +204,6 @@ json parse_text(const std::string& text, const std::string& file) {
     throw UserError(file + ":" + std::to_string(line) + ":" + std::to_string(column) +
                     ": JSON syntax error: " + reason);
   }
-}
-
-bool valid_name(const std::string& name) {
-  if (name.empty()) return false;
-  for (char c : name)
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-') return false;
-  return true;
 }
 
 // ${name} substitution. A string that is exactly "${name}" takes the parameter's value and type;

@@ -2,6 +2,8 @@
 
 #include "error.hpp"
 #include "ipc.hpp"
+#include "names.hpp"
+#include "registry.hpp"
 #include "sched.hpp"
 
 #include <algorithm>
@@ -15,8 +17,8 @@ namespace ipcsim {
 
 namespace {
 
-std::vector<OpDecl>& registry() {
-  static std::vector<OpDecl> ops;
+Registry<OpDecl>& registry() {
+  static Registry<OpDecl> ops;
   return ops;
 }
 
@@ -456,9 +458,7 @@ Expr parse_expr(const std::string& text, const std::string& path, CompileContext
         ++operands;
       } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_') {
         std::size_t j = i;
-        while (j < text.size() &&
-               (std::isalnum(static_cast<unsigned char>(text[j])) || text[j] == '_' || text[j] == '.'))
-          ++j;
+        while (j < text.size() && variable_char(text[j])) ++j;
         std::string name = text.substr(i, j - i);
         ctx.used.push_back({name, path});
         expr.postfix.push_back({Expr::Token::Kind::Var, 0, name, 0});
@@ -572,23 +572,14 @@ private:
   std::optional<Condition> condition_;
 };
 
-bool valid_variable(const std::string& name) {
-  if (name.empty()) return false;
-  for (char c : name)
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.'))
-      return false;
-  return true;
-}
-
 std::string checked_variable(const json& f, const std::string& path, CompileContext& ctx) {
   auto name = f.at("var").get<std::string>();
   if (!valid_variable(name))
     fail_at(ctx.read.file, join_path(path, "var"),
             "invalid variable name \"" + name + "\"; use letters, digits, _ and .");
-  for (const auto& builtin : builtin_variables())
-    if (name == builtin)
-      fail_at(ctx.read.file, join_path(path, "var"),
-              "\"" + name + "\" is set by the system calls themselves; choose another name");
+  if (is_builtin_variable(name))
+    fail_at(ctx.read.file, join_path(path, "var"),
+            "\"" + name + "\" is set by the system calls themselves; choose another name");
   ctx.assigned.push_back(name);
   return name;
 }
@@ -695,22 +686,13 @@ const OpRegistrar register_while_op(
 
 } // namespace
 
-OpRegistrar::OpRegistrar(OpDecl decl) { registry().push_back(std::move(decl)); }
+OpRegistrar::OpRegistrar(OpDecl decl) { registry().add(std::move(decl)); }
 
-const std::vector<OpDecl>& op_registry() { return registry(); }
+const std::vector<OpDecl>& op_registry() { return registry().all(); }
 
-const OpDecl* find_op(const std::string& name) {
-  for (const auto& decl : registry())
-    if (decl.name == name) return &decl;
-  return nullptr;
-}
+const OpDecl* find_op(const std::string& name) { return registry().find(name); }
 
-std::vector<std::string> op_names() {
-  std::vector<std::string> names;
-  for (const auto& decl : registry()) names.push_back(decl.name);
-  std::sort(names.begin(), names.end()); // registration order depends on link order
-  return names;
-}
+std::vector<std::string> op_names() { return registry().names(); }
 
 void compile_ops(const json& ops, const std::string& path, CompileContext& ctx, Program& program) {
   if (!ops.is_array()) fail_at(ctx.read.file, path, "expected a list of ops, got " + ops.dump());
@@ -762,9 +744,8 @@ std::shared_ptr<const Program> compile_script(const json& ops, const std::string
   compile_ops(ops, path, ctx, *program);
   // A variable read but never set in this script is a typo, not a zero.
   for (const auto& [name, use_path] : ctx.used) {
-    bool known =
-        std::find(ctx.assigned.begin(), ctx.assigned.end(), name) != ctx.assigned.end() ||
-        std::find(builtin_variables().begin(), builtin_variables().end(), name) != builtin_variables().end();
+    bool known = std::find(ctx.assigned.begin(), ctx.assigned.end(), name) != ctx.assigned.end() ||
+                 is_builtin_variable(name);
     if (!known) {
       std::vector<std::string> choices = builtin_variables();
       choices.insert(choices.end(), ctx.assigned.begin(), ctx.assigned.end());

@@ -26,6 +26,7 @@ struct CompileContext {
 
 // Names every script can read without assigning them: the last call's outcome and message.
 const std::vector<std::string>& builtin_variables();
+bool is_builtin_variable(const std::string& name);
 // Checks "{name}" placeholders of a print template; records their uses.
 void check_template(const std::string& text, const std::string& path, CompileContext& ctx);
 
@@ -40,6 +41,7 @@ struct OpDecl {
       compile;
 };
 
+// Every op in name order (registration order follows link order; see sim/common/registry.hpp).
 const std::vector<OpDecl>& op_registry();
 const OpDecl* find_op(const std::string& name);
 std::vector<std::string> op_names();

@@ -1,6 +1,7 @@
 #include "costs.hpp"
 
 #include "error.hpp"
+#include "registry.hpp"
 
 #include <cmath>
 #include <fstream>
@@ -26,12 +27,26 @@ struct PresetFile {
   std::string origin;
 };
 
+// The built-in presets, parsed once.
+const Registry<PresetInfo>& builtin_presets() {
+  static const Registry<PresetInfo> presets = [] {
+    Registry<PresetInfo> registry;
+    for (const auto& [name, text] : builtin_preset_texts()) {
+      json doc = json::parse(text);
+      std::string description = doc.value("description", "");
+      std::string frequency = doc.at("frequency").at("value").get<std::string>();
+      registry.add({name, std::move(description), std::move(frequency), std::move(doc)});
+    }
+    return registry;
+  }();
+  return presets;
+}
+
 PresetFile load_preset(const std::string& name, const std::string& path, const ReadContext& ctx) {
-  for (const auto& [builtin, text] : builtin_preset_texts())
-    if (builtin == name) return {json::parse(text), "built-in preset \"" + name + "\""};
+  if (const PresetInfo* builtin = builtin_presets().find(name))
+    return {builtin->document, "built-in preset \"" + name + "\""};
   if (name.find('/') == std::string::npos && name.find(".json") == std::string::npos) {
-    std::vector<std::string> names;
-    for (const auto& preset : list_presets()) names.push_back(preset.name);
+    std::vector<std::string> names = builtin_presets().names();
     fail_at(ctx.file, path,
             "unknown cost preset \"" + name + "\"" + did_you_mean(name, names) +
                 "; built-in presets: " + join_list(names) + " (or a path to a preset file ending in .json)");
@@ -92,14 +107,7 @@ std::vector<std::string> primitive_names() {
   return out;
 }
 
-std::vector<PresetInfo> list_presets() {
-  std::vector<PresetInfo> out;
-  for (const auto& [name, text] : builtin_preset_texts()) {
-    json doc = json::parse(text);
-    out.push_back({name, doc.value("description", ""), doc.at("frequency").at("value").get<std::string>()});
-  }
-  return out;
-}
+const std::vector<PresetInfo>& list_presets() { return builtin_presets().all(); }
 
 Cycles CostModel::copy_cycles(std::uint64_t bytes) const {
   if (bytes == 0) return 0;

@@ -61,8 +61,10 @@ struct PresetInfo {
   std::string name;
   std::string description;
   std::string frequency;
+  json document; // the preset file
 };
-std::vector<PresetInfo> list_presets();
+// The built-in presets, by name.
+const std::vector<PresetInfo>& list_presets();
 
 struct CostModel {
   std::string preset;

@@ -1,5 +1,7 @@
 #include "sched.hpp"
 
+#include "registry.hpp"
+
 #include <algorithm>
 #include <deque>
 #include <map>
@@ -7,6 +9,21 @@
 namespace ipcsim {
 
 namespace {
+
+struct ByRank {
+  bool operator()(const SchedulerDecl& a, const SchedulerDecl& b) const { return a.rank < b.rank; }
+};
+
+Registry<SchedulerDecl, ByRank>& registry() {
+  static Registry<SchedulerDecl, ByRank> policies;
+  return policies;
+}
+
+ParamSpec quantum_param(json default_value, double min, const std::string& description) {
+  ParamSpec spec{"quantum", ParamType::Time, std::move(default_value), "cycles or duration", description};
+  spec.min = min;
+  return spec;
+}
 
 using RunQueue = std::deque<Thread*>;
 
@@ -32,6 +49,13 @@ protected:
   std::vector<RunQueue> queues_;
 };
 
+const SchedulerRegistrar register_fifo(
+    {"fifo",
+     "first come first served: a thread runs until it blocks, yields or exits",
+     {"machine.scheduler (fifo)", "", {}},
+     [](std::size_t cores, const json&, double) { return std::make_unique<FifoScheduler>(cores); },
+     1});
+
 // Round robin: FIFO order, and a thread that uses up its quantum goes to the back of the queue.
 class RoundRobinScheduler : public FifoScheduler {
 public:
@@ -43,6 +67,18 @@ public:
 private:
   Cycles quantum_;
 };
+
+const SchedulerRegistrar
+    register_rr({"rr",
+                 "round robin with a time quantum",
+                 {"machine.scheduler (rr)",
+                  "",
+                  {quantum_param("10ms", 1, "time slice before the running thread goes to the back")}},
+                 [](std::size_t cores, const json& params, double hz) {
+                   return std::make_unique<RoundRobinScheduler>(cores,
+                                                                read_time_cycles(params.at("quantum"), hz));
+                 },
+                 2});
 
 // Static priority, preemptive: the highest priority (largest number) ready thread runs; a thread
 // made ready with a higher priority than the running one takes its core at once. Equal priorities
@@ -84,6 +120,18 @@ private:
   std::vector<std::size_t> sizes_ = std::vector<std::size_t>(queues_.size(), 0);
   Cycles quantum_;
 };
+
+const SchedulerRegistrar register_priority(
+    {"priority",
+     "static priority with preemption: the largest priority runs; equal ones FIFO, or round "
+     "robin when quantum > 0",
+     {"machine.scheduler (priority)",
+      "",
+      {quantum_param(0, 0, "time slice among equal priorities; 0: none (FIFO)")}},
+     [](std::size_t cores, const json& params, double hz) {
+       return std::make_unique<PriorityScheduler>(cores, read_time_cycles(params.at("quantum"), hz));
+     },
+     3});
 
 // Multi-level feedback queue (OSTEP ch. 8, with the anti-gaming accounting): new threads enter the
 // top level; a thread that has used its level's allotment (across any number of blockings) moves
@@ -165,78 +213,39 @@ private:
   Cycles boost_period_;
 };
 
-ParamSpec quantum_param(json default_value, const std::string& description) {
-  ParamSpec spec{"quantum", ParamType::Time, std::move(default_value), "cycles or duration", description};
-  spec.min = 0;
-  return spec;
-}
-
-std::vector<SchedulerDecl> make_registry() {
-  std::vector<SchedulerDecl> out;
-  out.push_back(
-      {"fifo",
-       "first come first served: a thread runs until it blocks, yields or exits",
-       {"machine.scheduler (fifo)", "", {}},
-       [](std::size_t cores, const json&, double) { return std::make_unique<FifoScheduler>(cores); }});
-  SchedulerDecl rr{"rr", "round robin with a time quantum", {"machine.scheduler (rr)", "", {}}, nullptr};
-  rr.params.params.push_back(quantum_param("10ms", "time slice before the running thread goes to the back"));
-  rr.params.params.back().min = 1;
-  rr.make = [](std::size_t cores, const json& params, double hz) {
-    return std::make_unique<RoundRobinScheduler>(cores, read_time_cycles(params.at("quantum"), hz));
-  };
-  out.push_back(std::move(rr));
-  SchedulerDecl priority{
-      "priority",
-      "static priority with preemption: the largest priority runs; equal ones FIFO, or round "
-      "robin when quantum > 0",
-      {"machine.scheduler (priority)", "", {}},
-      nullptr};
-  priority.params.params.push_back(quantum_param(0, "time slice among equal priorities; 0: none (FIFO)"));
-  priority.make = [](std::size_t cores, const json& params, double hz) {
-    return std::make_unique<PriorityScheduler>(cores, read_time_cycles(params.at("quantum"), hz));
-  };
-  out.push_back(std::move(priority));
-  SchedulerDecl mlfq{"mlfq",
-                     "multi-level feedback queue with per-level quantum and periodic priority boost",
-                     {"machine.scheduler (mlfq)", "", {}},
-                     nullptr};
-  mlfq.params.params.push_back({"levels", ParamType::Integer, 3, "", "number of priority levels", 1.0, 64.0});
+ParamTable mlfq_params() {
+  ParamTable table{"machine.scheduler (mlfq)", "", {}};
+  table.params.push_back({"levels", ParamType::Integer, 3, "", "number of priority levels", 1.0, 64.0});
   ParamSpec quanta{
       "quantum", ParamType::TimeList, json::array({"10ms", "20ms", "40ms"}), "cycles or duration",
       "allotment per level, top level first: one time for all levels or a list of `levels` times"};
   quanta.min = 1;
-  mlfq.params.params.push_back(quanta);
-  mlfq.params.params.push_back({"boost_period", ParamType::Time, "1s", "cycles or duration",
-                                "every thread returns to the top level this "
-                                "often; 0: never",
-                                0.0});
-  mlfq.make = [](std::size_t cores, const json& params, double hz) {
-    auto levels = params.at("levels").get<std::size_t>();
-    auto quanta = read_time_list(params.at("quantum"), hz);
-    if (quanta.size() == 1) quanta.resize(levels, quanta[0]);
-    return std::make_unique<MlfqScheduler>(cores, quanta, read_time_cycles(params.at("boost_period"), hz));
-  };
-  out.push_back(std::move(mlfq));
-  return out;
+  table.params.push_back(quanta);
+  table.params.push_back({"boost_period", ParamType::Time, "1s", "cycles or duration",
+                          "every thread returns to the top level this "
+                          "often; 0: never",
+                          0.0});
+  return table;
 }
+
+const SchedulerRegistrar register_mlfq(
+    {"mlfq", "multi-level feedback queue with per-level quantum and periodic priority boost", mlfq_params(),
+     [](std::size_t cores, const json& params, double hz) {
+       auto levels = params.at("levels").get<std::size_t>();
+       auto quanta = read_time_list(params.at("quantum"), hz);
+       if (quanta.size() == 1) quanta.resize(levels, quanta[0]);
+       return std::make_unique<MlfqScheduler>(cores, quanta, read_time_cycles(params.at("boost_period"), hz));
+     },
+     4});
 
 } // namespace
 
-const std::vector<SchedulerDecl>& scheduler_registry() {
-  static const std::vector<SchedulerDecl> registry = make_registry();
-  return registry;
-}
+SchedulerRegistrar::SchedulerRegistrar(SchedulerDecl decl) { registry().add(std::move(decl)); }
 
-const SchedulerDecl* find_scheduler(const std::string& name) {
-  for (const auto& decl : scheduler_registry())
-    if (decl.name == name) return &decl;
-  return nullptr;
-}
+const std::vector<SchedulerDecl>& scheduler_registry() { return registry().all(); }
 
-std::vector<std::string> scheduler_names() {
-  std::vector<std::string> out;
-  for (const auto& decl : scheduler_registry()) out.push_back(decl.name);
-  return out;
-}
+const SchedulerDecl* find_scheduler(const std::string& name) { return registry().find(name); }
+
+std::vector<std::string> scheduler_names() { return registry().names(); }
 
 } // namespace ipcsim

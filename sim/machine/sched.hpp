@@ -1,6 +1,6 @@
-// Scheduler policies, registered by name with their parameters declared once. Run queues are per
-// core; placement (which core a thread goes to) is the kernel's, ordering within a core is the
-// policy's.
+// Scheduler policies, each registered by name beside its class (sched.cpp) with its parameters
+// declared once. Run queues are per core; placement (which core a thread goes to) is the kernel's,
+// ordering within a core is the policy's.
 #pragma once
 #include "kernel.hpp"
 #include "params.hpp"
@@ -32,10 +32,17 @@ struct SchedulerDecl {
   std::string description;
   ParamTable params; // beside "policy"
   std::function<std::unique_ptr<Scheduler>(std::size_t cores, const json& params, double hz)> make;
+  int rank = 0; // place in `ipcsim list schedulers`, smallest first
 };
 
+// Every policy, by rank (the textbook order: fifo, rr, priority, mlfq).
 const std::vector<SchedulerDecl>& scheduler_registry();
 const SchedulerDecl* find_scheduler(const std::string& name);
-std::vector<std::string> scheduler_names();
+std::vector<std::string> scheduler_names(); // by rank
+
+// Registers a policy at static-initialisation time, beside its class, as OpRegistrar does an op.
+struct SchedulerRegistrar {
+  explicit SchedulerRegistrar(SchedulerDecl decl);
+};
 
 } // namespace ipcsim

@@ -90,26 +90,27 @@ std::string scheduler_text(const json& scheduler) {
   return params.empty() ? text : text + " (" + params + ")";
 }
 
-struct ProcessGroup {
-  ThreadTimes sum{0, 0, 0};
-  std::size_t threads = 0;
-  Cycles last_finish = 0;
-  bool all_finished = true;
-};
-
-ProcessGroup group_of(const Kernel& kernel, const ProcessSpec& spec) {
-  ProcessGroup group;
+// Per process declaration, in declaration order: thread times summed over every copy.
+std::vector<Summary::ProcessRow> process_rows(const Kernel& kernel) {
+  std::vector<Summary::ProcessRow> rows;
+  std::map<const ProcessSpec*, std::size_t> row_of;
+  for (const auto& spec : kernel.model().processes) {
+    row_of[spec.get()] = rows.size();
+    rows.push_back({spec->name});
+  }
   for (const auto& t : kernel.threads()) {
-    if (t.process->spec != &spec) continue;
+    auto row = row_of.find(t.process->spec);
+    if (row == row_of.end()) continue;
+    Summary::ProcessRow& group = rows[row->second];
     auto times = thread_times(t, kernel.makespan());
-    group.sum.run += times.run, group.sum.ready += times.ready, group.sum.blocked += times.blocked;
+    group.times.run += times.run, group.times.ready += times.ready, group.times.blocked += times.blocked;
     ++group.threads;
     if (t.finished_at == kNever)
       group.all_finished = false;
     else
       group.last_finish = std::max(group.last_finish, t.finished_at);
   }
-  return group;
+  return rows;
 }
 
 } // namespace
@@ -168,35 +169,78 @@ std::vector<IntervalStats> interval_stats(const Kernel& kernel) {
   return stats;
 }
 
-void print_summary(std::ostream& out, const Scenario& scenario, const Kernel& kernel) {
+std::vector<FailedCalls> failed_calls(const Kernel& kernel) {
+  std::vector<FailedCalls> out;
+  for (const auto& f : kernel.failed_calls())
+    out.push_back({kernel.threads()[f.thread].display_name(), activity_names()[f.activity], errno_name(f.error),
+                   f.count});
+  return out;
+}
+
+Summary summarize(const Scenario& scenario, const Kernel& kernel) {
   const MachineModel& m = kernel.model();
-  double hz = m.hz;
+  const Cycles end = kernel.makespan();
+  Summary s;
+  s.scenario_file = scenario.file;
+  s.scenario_hash = scenario.hash;
+  s.scenario = scenario.resolved;
+  s.description = scenario.resolved.value("description", "");
+  s.seed = m.seed;
+  s.cores = m.cores;
+  s.hz = m.hz;
+  s.costs_preset = m.costs.preset;
+  s.tagged_tlb = m.costs.tagged_tlb;
+  s.scheduler = m.scheduler_params;
+  s.end = end;
+  if (const DeadlockReport* d = kernel.deadlock()) s.deadlock = *d;
+  for (const auto& process : kernel.processes())
+    if (process.killed_by) s.killed.push_back({process.display_name(), process.killed_by});
+  for (const auto& line : kernel.console())
+    s.console.push_back({line.at, kernel.threads()[line.thread].display_name(), line.text});
+  s.failed_calls = failed_calls(kernel);
+  s.ipc_objects = kernel.ipc_listing();
+  s.intervals = interval_stats(kernel);
+  for (const auto& core : kernel.cores()) {
+    Cycles busy = std::min(core->busy_cycles, end);
+    s.per_core.push_back({core->index, busy, end - busy,
+                          end ? static_cast<double>(busy) / static_cast<double>(end) : 0.0,
+                          core->context_switches});
+  }
+  s.threads_grouped = kernel.threads().size() > Summary::kMaxListedThreads;
+  if (!s.threads_grouped)
+    for (const auto& t : kernel.threads())
+      s.per_thread.push_back({t.display_name(), thread_times(t, end), t.finished_at});
+  s.per_process = process_rows(kernel);
+  for (const auto& [key, cycles] : total_breakdown(kernel)) {
+    s.breakdown.push_back({key.first, key.second, cycles});
+    s.breakdown_cycles += cycles;
+  }
+  return s;
+}
+
+void print_summary(std::ostream& out, const Summary& s) {
+  const double hz = s.hz;
   auto ns = [&](double cycles) { return fixed(cycles * 1e9 / hz, 3); };
-  Cycles end = kernel.makespan();
-  out << "ipcsim " << ipcsim_version() << ": " << scenario.file << " (seed " << m.seed << ")\n";
-  std::string description = scenario.resolved.value("description", "");
-  if (!description.empty()) out << "  " << description << "\n";
-  out << "machine: " << m.cores << (m.cores == 1 ? " core" : " cores") << " at " << format_hz(hz)
-      << ", costs " << m.costs.preset << (m.costs.tagged_tlb ? " (tagged TLB)" : "") << ", scheduler "
-      << scheduler_text(m.scheduler_params) << "\n";
+  const Cycles end = s.end;
+  out << "ipcsim " << ipcsim_version() << ": " << s.scenario_file << " (seed " << s.seed << ")\n";
+  if (!s.description.empty()) out << "  " << s.description << "\n";
+  out << "machine: " << s.cores << (s.cores == 1 ? " core" : " cores") << " at " << format_hz(hz)
+      << ", costs " << s.costs_preset << (s.tagged_tlb ? " (tagged TLB)" : "") << ", scheduler "
+      << scheduler_text(s.scheduler) << "\n";
   out << "simulated time: " << end << " cycles = " << ns(static_cast<double>(end)) << " ns\n";
-  if (const DeadlockReport* d = kernel.deadlock()) {
-    out << "result: DEADLOCK at cycle " << d->at
+  if (s.deadlock) {
+    out << "result: DEADLOCK at cycle " << s.deadlock->at
         << ": every live thread is blocked and no timer is pending\n";
-    for (const auto& w : d->waiters)
+    for (const auto& w : s.deadlock->waiters)
       out << "  " << w.thread << " waits for " << w.waits_on << " since cycle " << w.since << "\n";
   } else {
     out << "result: completed, every thread exited\n";
   }
-  for (const auto& process : kernel.processes())
-    if (process.killed_by)
-      out << "  " << process.display_name() << " was terminated by "
-          << (process.killed_by == kSIGPIPE ? std::string("SIGPIPE")
-                                            : "signal " + std::to_string(process.killed_by))
-          << "\n";
+  for (const auto& k : s.killed)
+    out << "  " << k.process << " was terminated by "
+        << (k.signal == kSIGPIPE ? std::string("SIGPIPE") : "signal " + std::to_string(k.signal)) << "\n";
 
-  const auto& console = kernel.console();
-  if (!console.empty()) {
+  if (!s.console.empty()) {
     out << "\nconsole (what the scripts printed)\n";
     // Runs of a second or more (a courier's 15-minute wait) read better in seconds.
     bool seconds = static_cast<double>(end) * 1e9 / hz >= 1e9;
@@ -204,22 +248,21 @@ void print_summary(std::ostream& out, const Scenario& scenario, const Kernel& ke
       return seconds ? fixed(static_cast<double>(at) / hz, 9) + " s" : ns(static_cast<double>(at)) + " ns";
     };
     std::size_t width = 0;
-    for (const auto& line : console) width = std::max(width, stamp(line.at).size());
-    for (const auto& line : console)
+    for (const auto& line : s.console) width = std::max(width, stamp(line.at).size());
+    for (const auto& line : s.console)
       out << "  " << pad(stamp(line.at), std::max<std::size_t>(width, 18)) << "  "
-          << pad(kernel.threads()[line.thread].display_name(), 12, true) << " " << line.text << "\n";
+          << pad(line.thread, 12, true) << " " << line.text << "\n";
   }
 
-  auto failed = failed_calls(kernel);
-  if (!failed.empty()) {
+  if (!s.failed_calls.empty()) {
     out << "\nfailed calls\n  " << pad("thread", 20, true) << pad("op", 12, true) << pad("error", 14, true)
         << pad("count", 10) << "\n";
-    for (const auto& f : failed)
+    for (const auto& f : s.failed_calls)
       out << "  " << pad(f.thread, 20, true) << pad(f.op, 12, true) << pad(f.error, 14, true)
           << pad(std::to_string(f.count), 10) << "\n";
   }
 
-  for (const auto& table : kernel.ipc_listing()) {
+  for (const auto& table : s.ipc_objects) {
     out << "\nIPC objects alive at the end: " << table.title << "\n";
     std::vector<std::size_t> widths;
     for (std::size_t c = 0; c < table.columns.size(); ++c) {
@@ -238,18 +281,18 @@ void print_summary(std::ostream& out, const Scenario& scenario, const Kernel& ke
     if (table.rows.empty()) out << "  (none)\n";
   }
 
-  auto stats = interval_stats(kernel);
+  const auto& stats = s.intervals;
   if (!stats.empty()) {
     out << "\nmeasured intervals\n";
     out << "  " << pad("interval", 16, true) << pad("count", 9) << pad("mean ns", 14) << pad("p50 ns", 14)
         << pad("p99 ns", 14) << pad("max ns", 14) << pad("mean cycles", 14) << pad("per second", 14) << "\n";
-    for (const auto& s : stats) {
-      out << "  " << pad(s.name, 16, true) << pad(std::to_string(s.count), 9) << pad(ns(s.mean_cycles), 14)
-          << pad(ns(static_cast<double>(s.p50)), 14) << pad(ns(static_cast<double>(s.p99)), 14)
-          << pad(ns(static_cast<double>(s.max)), 14) << pad(fixed(s.mean_cycles, 1), 14)
-          << pad(fixed(s.per_second, 1), 14) << "\n";
-      if (s.bytes)
-        out << "  " << pad("", 16, true) << " throughput " << fixed(s.bytes_per_second / 1e6, 3) << " MB/s\n";
+    for (const auto& i : stats) {
+      out << "  " << pad(i.name, 16, true) << pad(std::to_string(i.count), 9) << pad(ns(i.mean_cycles), 14)
+          << pad(ns(static_cast<double>(i.p50)), 14) << pad(ns(static_cast<double>(i.p99)), 14)
+          << pad(ns(static_cast<double>(i.max)), 14) << pad(fixed(i.mean_cycles, 1), 14)
+          << pad(fixed(i.per_second, 1), 14) << "\n";
+      if (i.bytes)
+        out << "  " << pad("", 16, true) << " throughput " << fixed(i.bytes_per_second / 1e6, 3) << " MB/s\n";
     }
     out << "  (cycles: p50 ";
     for (std::size_t i = 0; i < stats.size(); ++i)
@@ -259,114 +302,93 @@ void print_summary(std::ostream& out, const Scenario& scenario, const Kernel& ke
   }
 
   // Time columns are 16 wide, wider when a long run needs it (a 25-minute story, many threads).
-  const auto& threads = kernel.threads();
   Cycles longest = end;
-  if (threads.size() > 32)
-    for (const auto& spec : m.processes) {
-      ProcessGroup g = group_of(kernel, *spec);
-      longest = std::max({longest, g.sum.run, g.sum.ready, g.sum.blocked});
-    }
+  if (s.threads_grouped)
+    for (const auto& g : s.per_process)
+      longest = std::max({longest, g.times.run, g.times.ready, g.times.blocked});
   const std::size_t tw = std::max<std::size_t>(16, ns(static_cast<double>(longest)).size() + 2);
   out << "\ncores\n  " << pad("core", 6, true) << pad("busy %", 8) << pad("busy ns", tw) << pad("idle ns", tw)
       << pad("switches", 10) << "\n";
-  for (const auto& core : kernel.cores()) {
-    Cycles busy = std::min(core->busy_cycles, end);
-    out << "  " << pad(std::to_string(core->index), 6, true) << pad(percent(busy, end), 8)
-        << pad(ns(static_cast<double>(busy)), tw) << pad(ns(static_cast<double>(end - busy)), tw)
-        << pad(std::to_string(core->context_switches), 10) << "\n";
-  }
+  for (const auto& c : s.per_core)
+    out << "  " << pad(std::to_string(c.core), 6, true) << pad(percent(c.busy, end), 8)
+        << pad(ns(static_cast<double>(c.busy)), tw) << pad(ns(static_cast<double>(c.idle)), tw)
+        << pad(std::to_string(c.context_switches), 10) << "\n";
 
-  out << "\nthreads" << (threads.size() > 32 ? " (grouped by process: totals over every copy)" : "") << "\n  "
+  out << "\nthreads" << (s.threads_grouped ? " (grouped by process: totals over every copy)" : "") << "\n  "
       << pad("thread", 20, true) << pad("count", 9) << pad("run ns", tw) << pad("ready ns", tw)
       << pad("blocked ns", tw) << pad("finished ns", tw) << "\n";
-  if (threads.size() <= 32) {
-    for (const auto& t : threads) {
-      auto times = thread_times(t, end);
-      out << "  " << pad(t.display_name(), 20, true) << pad("1", 9)
-          << pad(ns(static_cast<double>(times.run)), tw) << pad(ns(static_cast<double>(times.ready)), tw)
-          << pad(ns(static_cast<double>(times.blocked)), tw)
+  if (!s.threads_grouped) {
+    for (const auto& t : s.per_thread)
+      out << "  " << pad(t.thread, 20, true) << pad("1", 9) << pad(ns(static_cast<double>(t.times.run)), tw)
+          << pad(ns(static_cast<double>(t.times.ready)), tw)
+          << pad(ns(static_cast<double>(t.times.blocked)), tw)
           << pad(t.finished_at == kNever ? "-" : ns(static_cast<double>(t.finished_at)), tw) << "\n";
-    }
   } else {
-    for (const auto& spec : m.processes) {
-      ProcessGroup g = group_of(kernel, *spec);
-      out << "  " << pad(spec->name, 20, true) << pad(std::to_string(g.threads), 9)
-          << pad(ns(static_cast<double>(g.sum.run)), tw) << pad(ns(static_cast<double>(g.sum.ready)), tw)
-          << pad(ns(static_cast<double>(g.sum.blocked)), tw)
+    for (const auto& g : s.per_process)
+      out << "  " << pad(g.process, 20, true) << pad(std::to_string(g.threads), 9)
+          << pad(ns(static_cast<double>(g.times.run)), tw) << pad(ns(static_cast<double>(g.times.ready)), tw)
+          << pad(ns(static_cast<double>(g.times.blocked)), tw)
           << pad(g.all_finished ? ns(static_cast<double>(g.last_finish)) : "-", tw) << "\n";
-    }
   }
 
-  auto totals = total_breakdown(kernel);
-  Cycles all = 0;
-  for (const auto& [key, cycles] : totals) all += cycles;
-  out << "\nwhere the cycles went (all threads; " << all << " cycles)\n  " << pad("activity", 12, true)
-      << pad("primitive", 24, true) << pad("cycles", 16) << pad("%", 8) << "\n";
-  for (const auto& [key, cycles] : totals)
-    out << "  " << pad(key.first, 12, true) << pad(key.second, 24, true) << pad(std::to_string(cycles), 16)
-        << pad(percent(cycles, all), 8) << "\n";
+  out << "\nwhere the cycles went (all threads; " << s.breakdown_cycles << " cycles)\n  "
+      << pad("activity", 12, true) << pad("primitive", 24, true) << pad("cycles", 16) << pad("%", 8) << "\n";
+  for (const auto& b : s.breakdown)
+    out << "  " << pad(b.activity, 12, true) << pad(b.primitive, 24, true)
+        << pad(std::to_string(b.cycles), 16) << pad(percent(b.cycles, s.breakdown_cycles), 8) << "\n";
 }
 
-std::vector<FailedCalls> failed_calls(const Kernel& kernel) {
-  std::vector<FailedCalls> out;
-  for (const auto& f : kernel.failed_calls())
-    out.push_back({kernel.threads()[f.thread].display_name(), activity_names()[f.activity],
-                   errno_name(f.error), f.count});
-  return out;
-}
-
-json summary_json(const Scenario& scenario, const Kernel& kernel) {
-  const MachineModel& m = kernel.model();
-  Cycles end = kernel.makespan();
-  auto to_ns = [&](double cycles) { return std::round(cycles * 1e9 / m.hz * 1000.0) / 1000.0; };
+json summary_json(const Summary& s) {
+  const Cycles end = s.end;
+  auto to_ns = [&](double cycles) { return std::round(cycles * 1e9 / s.hz * 1000.0) / 1000.0; };
   json out;
   out["context"] = {{"ipcsim_version", ipcsim_version()},
                     {"git_revision", ipcsim_git_revision()},
                     {"simgrid_version", engine_version()},
-                    {"scenario_file", scenario.file},
-                    {"scenario_hash", "fnv1a64:" + scenario.hash},
-                    {"seed", m.seed},
-                    {"scenario", scenario.resolved}};
-  out["result"] = kernel.deadlock() ? "deadlock" : "completed";
+                    {"scenario_file", s.scenario_file},
+                    {"scenario_hash", "fnv1a64:" + s.scenario_hash},
+                    {"seed", s.seed},
+                    {"scenario", s.scenario}};
+  out["result"] = s.deadlock ? "deadlock" : "completed";
   out["simulated_cycles"] = end;
   out["simulated_ns"] = to_ns(static_cast<double>(end));
-  if (const DeadlockReport* d = kernel.deadlock()) {
+  if (s.deadlock) {
     json waiters = json::array();
-    for (const auto& w : d->waiters)
+    for (const auto& w : s.deadlock->waiters)
       waiters.push_back({{"thread", w.thread}, {"waits_for", w.waits_on}, {"since_cycle", w.since}});
-    out["deadlock"] = {{"at_cycle", d->at}, {"waiters", waiters}};
+    out["deadlock"] = {{"at_cycle", s.deadlock->at}, {"waiters", waiters}};
   }
   json intervals = json::array();
-  for (const auto& s : interval_stats(kernel)) {
-    intervals.push_back({{"name", s.name},
-                         {"count", s.count},
-                         {"mean_cycles", s.mean_cycles},
-                         {"p50_cycles", s.p50},
-                         {"p99_cycles", s.p99},
-                         {"max_cycles", s.max},
-                         {"min_cycles", s.min},
-                         {"mean_ns", to_ns(s.mean_cycles)},
-                         {"p50_ns", to_ns(static_cast<double>(s.p50))},
-                         {"p99_ns", to_ns(static_cast<double>(s.p99))},
-                         {"max_ns", to_ns(static_cast<double>(s.max))},
-                         {"per_second", s.per_second},
-                         {"bytes", s.bytes},
-                         {"bytes_per_second", s.bytes_per_second}});
+  for (const auto& i : s.intervals) {
+    intervals.push_back({{"name", i.name},
+                         {"count", i.count},
+                         {"mean_cycles", i.mean_cycles},
+                         {"p50_cycles", i.p50},
+                         {"p99_cycles", i.p99},
+                         {"max_cycles", i.max},
+                         {"min_cycles", i.min},
+                         {"mean_ns", to_ns(i.mean_cycles)},
+                         {"p50_ns", to_ns(static_cast<double>(i.p50))},
+                         {"p99_ns", to_ns(static_cast<double>(i.p99))},
+                         {"max_ns", to_ns(static_cast<double>(i.max))},
+                         {"per_second", i.per_second},
+                         {"bytes", i.bytes},
+                         {"bytes_per_second", i.bytes_per_second}});
   }
   out["intervals"] = intervals;
   json console = json::array();
-  for (const auto& line : kernel.console())
+  for (const auto& line : s.console)
     console.push_back({{"cycle", line.at},
                        {"ns", to_ns(static_cast<double>(line.at))},
-                       {"thread", kernel.threads()[line.thread].display_name()},
+                       {"thread", line.thread},
                        {"text", line.text}});
   out["console"] = console;
   json failed = json::array();
-  for (const auto& f : failed_calls(kernel))
+  for (const auto& f : s.failed_calls)
     failed.push_back({{"thread", f.thread}, {"op", f.op}, {"error", f.error}, {"count", f.count}});
   out["failed_calls"] = failed;
   json ipc = json::array();
-  for (const auto& table : kernel.ipc_listing()) {
+  for (const auto& table : s.ipc_objects) {
     json rows = json::array();
     for (const auto& row : table.rows) {
       json r = json::object();
@@ -377,39 +399,37 @@ json summary_json(const Scenario& scenario, const Kernel& kernel) {
   }
   out["ipc_objects"] = ipc;
   json killed = json::array();
-  for (const auto& process : kernel.processes())
-    if (process.killed_by)
-      killed.push_back({{"process", process.display_name()}, {"signal", process.killed_by}});
+  for (const auto& k : s.killed) killed.push_back({{"process", k.process}, {"signal", k.signal}});
   out["killed"] = killed;
   json cores = json::array();
-  for (const auto& core : kernel.cores()) {
-    Cycles busy = std::min(core->busy_cycles, end);
-    cores.push_back({{"core", core->index},
-                     {"busy_cycles", busy},
-                     {"idle_cycles", end - busy},
-                     {"utilisation", end ? static_cast<double>(busy) / static_cast<double>(end) : 0.0},
-                     {"context_switches", core->context_switches}});
-  }
+  for (const auto& c : s.per_core)
+    cores.push_back({{"core", c.core},
+                     {"busy_cycles", c.busy},
+                     {"idle_cycles", c.idle},
+                     {"utilisation", c.utilisation},
+                     {"context_switches", c.context_switches}});
   out["cores"] = cores;
   // Per process group: a million threads would make a per-thread list unreadable; threads.csv has them.
   json groups = json::array();
-  for (const auto& spec : m.processes) {
-    ProcessGroup g = group_of(kernel, *spec);
-    groups.push_back({{"process", spec->name},
+  for (const auto& g : s.per_process)
+    groups.push_back({{"process", g.process},
                       {"threads", g.threads},
-                      {"run_cycles", g.sum.run},
-                      {"ready_cycles", g.sum.ready},
-                      {"blocked_cycles", g.sum.blocked}});
-  }
+                      {"run_cycles", g.times.run},
+                      {"ready_cycles", g.times.ready},
+                      {"blocked_cycles", g.times.blocked}});
   out["processes"] = groups;
   json breakdown_totals = json::array();
-  for (const auto& [key, cycles] : total_breakdown(kernel))
-    breakdown_totals.push_back({{"activity", key.first}, {"primitive", key.second}, {"cycles", cycles}});
+  for (const auto& b : s.breakdown)
+    breakdown_totals.push_back({{"activity", b.activity}, {"primitive", b.primitive}, {"cycles", b.cycles}});
   out["breakdown"] = breakdown_totals;
   return out;
 }
 
-void write_outputs(const std::string& dir, const Scenario& scenario, const Kernel& kernel) {
+json summary_json(const Scenario& scenario, const Kernel& kernel) {
+  return summary_json(summarize(scenario, kernel));
+}
+
+void write_outputs(const std::string& dir, const Summary& summary, const Kernel& kernel) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) throw UserError("--out " + dir + ": cannot create the directory: " + ec.message());
@@ -422,7 +442,7 @@ void write_outputs(const std::string& dir, const Scenario& scenario, const Kerne
   const auto& threads = kernel.threads();
   {
     auto file = open("summary.json");
-    file << summary_json(scenario, kernel).dump(2) << "\n";
+    file << summary_json(summary).dump(2) << "\n";
   }
   {
     auto file = open("records.csv");

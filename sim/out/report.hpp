@@ -5,6 +5,7 @@
 #include "kernel.hpp"
 #include "scenario.hpp"
 
+#include <optional>
 #include <ostream>
 
 namespace ipcsim {
@@ -32,10 +33,75 @@ struct FailedCalls {
 };
 std::vector<FailedCalls> failed_calls(const Kernel& kernel);
 
-void print_summary(std::ostream& out, const Scenario& scenario, const Kernel& kernel);
-json summary_json(const Scenario& scenario, const Kernel& kernel);
+// Everything the summary reports, computed once from a finished run: the text summary
+// (print_summary) and summary.json (summary_json) only format it.
+struct Summary {
+  // Where the run came from.
+  std::string scenario_file;
+  std::string scenario_hash;
+  json scenario; // fully resolved
+  std::string description;
+  std::uint64_t seed = 0;
+  // The machine.
+  std::size_t cores = 0;
+  double hz = 0;
+  std::string costs_preset;
+  bool tagged_tlb = false;
+  json scheduler; // the policy and its resolved parameters
+  // The outcome.
+  Cycles end = 0; // the simulated time
+  std::optional<DeadlockReport> deadlock;
+  struct Killed {
+    std::string process;
+    int signal;
+  };
+  std::vector<Killed> killed; // processes terminated by a signal
+  struct PrintedLine {
+    Cycles at;
+    std::string thread, text;
+  };
+  std::vector<PrintedLine> console;
+  std::vector<FailedCalls> failed_calls;
+  std::vector<IpcTable> ipc_objects; // alive at the end
+  std::vector<IntervalStats> intervals;
+  struct CoreTimes {
+    std::size_t core;
+    Cycles busy, idle;
+    double utilisation; // busy / end (0 when nothing ran)
+    std::uint64_t context_switches;
+  };
+  std::vector<CoreTimes> per_core;
+  // Threads are listed one by one up to kMaxListedThreads; beyond, only per process.
+  static constexpr std::size_t kMaxListedThreads = 32;
+  bool threads_grouped = false;
+  struct ThreadRow {
+    std::string thread;
+    ThreadTimes times;
+    Cycles finished_at; // kNever: did not finish
+  };
+  std::vector<ThreadRow> per_thread; // empty when threads_grouped
+  struct ProcessRow {
+    std::string process; // the declaration's name, totals over every copy
+    std::size_t threads = 0;
+    ThreadTimes times{0, 0, 0};
+    Cycles last_finish = 0;
+    bool all_finished = true;
+  };
+  std::vector<ProcessRow> per_process; // in declaration order
+  struct BreakdownTotal {
+    std::string activity, primitive;
+    Cycles cycles;
+  };
+  std::vector<BreakdownTotal> breakdown; // by activity, then primitive name
+  Cycles breakdown_cycles = 0;           // their sum: the busy time of every core
+};
+
+Summary summarize(const Scenario& scenario, const Kernel& kernel);
+void print_summary(std::ostream& out, const Summary& summary);
+json summary_json(const Summary& summary);
+json summary_json(const Scenario& scenario, const Kernel& kernel); // summarize, then summary_json
 // Writes summary.json, records.csv, breakdown.csv and threads.csv into `dir` (created if needed).
-void write_outputs(const std::string& dir, const Scenario& scenario, const Kernel& kernel);
+void write_outputs(const std::string& dir, const Summary& summary, const Kernel& kernel);
 
 const char* ipcsim_version();
 const char* ipcsim_git_revision();
