@@ -4,6 +4,7 @@
 #include "units.hpp"
 
 #include <cmath>
+#include <cstdint>
 
 namespace ipcsim {
 
@@ -140,6 +141,9 @@ void check_value(const json& value, const std::string& path, const ParamSpec& sp
   case ParamType::Scalar:
     if (!value.is_string() && !value.is_number_integer() && !value.is_number_unsigned())
       bad(ctx, path, value, "a whole number or a string");
+    // Script numbers are signed 64-bit: a larger one would wrap around to a negative number.
+    if (value.is_number_unsigned() && value.get<std::uint64_t>() > std::uint64_t{INT64_MAX})
+      bad(ctx, path, value, "a whole number from -9223372036854775808 to 9223372036854775807, or a string");
     return;
   case ParamType::String:
     if (!value.is_string() || value.get<std::string>().empty()) bad(ctx, path, value, "a non-empty string");
