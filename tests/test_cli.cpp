@@ -291,6 +291,25 @@ TEST_CASE("fixed: a directory given as the scenario is reported as a JSON syntax
   CHECK(contains(r.err, "directory"));
 }
 
+TEST_CASE("fixed: a number too large for a double exits 70 as an internal error") {
+  // Was a bug: "1e400" in a scenario or a --set escaped as nlohmann's out_of_range, exit 70. Fix in
+  // sim/lang/scenario.cpp parse_text and apply_set: a UserError with the place, exit 2.
+  TempDir dir;
+  auto file = dir.write("huge.json",
+                        R"({"processes": [{"name": "p", "script": [{"op": "compute", "time": 1e400}]}]})");
+  auto r = cli({"run", file});
+  CHECK(r.status == ipcsim::kExitBadInput);
+  CHECK(r.err ==
+        "error: " + file +
+            ":1:67: at processes.0.script.0.time: number 1e400 is too large to read (a number must be "
+            "below 1.8e308 in magnitude)\n");
+  auto good = dir.write("good.json", kGood);
+  auto set = cli({"validate", good, "--set", "machine.cores=1e400"});
+  CHECK(set.status == ipcsim::kExitBadInput);
+  CHECK(set.err == "error: --set machine.cores=1e400: number 1e400 is too large to read (a number must be "
+                   "below 1.8e308 in magnitude)\n");
+}
+
 // ---- Bad usage ---------------------------------------------------------------------------------
 
 TEST_CASE("cli: no subcommand") {

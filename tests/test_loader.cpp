@@ -7,6 +7,7 @@
 #include "sched.hpp"
 #include "script.hpp"
 
+#include <algorithm>
 #include <doctest/doctest.h>
 #include <filesystem>
 #include <fstream>
@@ -123,6 +124,38 @@ TEST_CASE("loader: JSON syntax error at end of input") {
   CHECK(load_error(R"({"processes":[1])") ==
         "test.json:1:17: JSON syntax error: syntax error while parsing object - unexpected end of input; "
         "expected '}'");
+}
+
+TEST_CASE("fixed: a number too large for a double is an internal error with no place") {
+  // Was a bug: nlohmann's parser throws out_of_range 406 ("number overflow parsing '1e400'") where only
+  // parse_error was caught, so main() said "internal error (please report it)", exit 70, with no file or
+  // place. Fix in sim/lang/scenario.cpp parse_text and apply_set, sim/machine/costs.cpp load_preset;
+  // find_number_overflow (sim/common/params.cpp) locates the number.
+  const std::string tail = " is too large to read (a number must be below 1.8e308 in magnitude)";
+  CHECK(load_error(with_script(R"({"op": "compute", "time": 1e400})")) ==
+        "test.json:1:67: at processes.0.script.0.time: number 1e400" + tail);
+  CHECK(load_error("{\n  \"seed\": 1,\n  \"params\": {\"n\": [0, [1, -2E+999]]}}") ==
+        "test.json:3:27: at params.n.1.1: number -2E+999" + tail);
+  CHECK(load_error("1e400") == "test.json:1:1: number 1e400" + tail);
+  CHECK(load_error(with_script(kCompute), {"processes.p.script.0.time=1e400"}) ==
+        "--set processes.p.script.0.time=1e400: number 1e400" + tail);
+  CHECK(set_error(json::object(), "a=[1, 2e308]") == "--set a=[1, 2e308]: number 2e308" + tail);
+  // Small numbers are fine: 1e-400 reads as 0.
+  CHECK(load_error(with_script(kCompute, R"("params": {"tiny": 1e-400})")) == "<no error>");
+}
+
+TEST_CASE("fixed: a number too large for a double in a preset file is an internal error") {
+  // Was a bug: as above, in sim/machine/costs.cpp load_preset.
+  TempDir dir;
+  std::string text = teaching_preset_with("\"value\": 100", "\"value\": 1e400");
+  auto at = text.find("1e400");
+  auto line = std::count(text.begin(), text.begin() + static_cast<long>(at), '\n') + 1;
+  auto column = at - text.rfind('\n', at);
+  auto file = dir.write("huge.json", text);
+  CHECK(load_error(with_machine(R"({"costs": ")" + file + R"("})")) ==
+        "preset file \"" + file + "\" (line " + std::to_string(line) + ", column " + std::to_string(column) +
+            "): at primitives.trap_enter.value: number 1e400 is too large to read (a number must be below "
+            "1.8e308 in magnitude)");
 }
 
 TEST_CASE("loader: a scenario must be a JSON object") {

@@ -243,6 +243,93 @@ std::uint64_t read_bytes(const json& value) {
   return *parse_bytes(value.get<std::string>());
 }
 
+namespace {
+
+// Parses without building anything, keeping the path to the value being read.
+class OverflowLocator : public nlohmann::json_sax<json> {
+public:
+  std::optional<NumberOverflow> found;
+  explicit OverflowLocator(const std::string& text) : text_(text) {}
+
+  bool null() override { return value(); }
+  bool boolean(bool) override { return value(); }
+  bool number_integer(number_integer_t) override { return value(); }
+  bool number_unsigned(number_unsigned_t) override { return value(); }
+  bool number_float(number_float_t, const string_t&) override { return value(); }
+  bool string(string_t&) override { return value(); }
+  bool binary(binary_t&) override { return value(); }
+  bool start_object(std::size_t) override {
+    value();
+    frames_.push_back({true, "", 0});
+    return true;
+  }
+  bool key(string_t& key) override {
+    frames_.back().key = key;
+    return true;
+  }
+  bool end_object() override {
+    frames_.pop_back();
+    return true;
+  }
+  bool start_array(std::size_t) override {
+    value();
+    frames_.push_back({false, "", 0});
+    return true;
+  }
+  bool end_array() override {
+    frames_.pop_back();
+    return true;
+  }
+  bool parse_error(std::size_t position, const std::string& token,
+                   const nlohmann::detail::exception& e) override {
+    if (e.id != 406) return false; // a syntax error: the caller reports those itself
+    NumberOverflow overflow;
+    overflow.number = token;
+    // The failing number has no value event: in an array it is the next index, while every outer
+    // array's last counted item is the one still open.
+    for (std::size_t i = 0; i < frames_.size(); ++i) {
+      const Frame& f = frames_[i];
+      overflow.path = f.object ? join_path(overflow.path, f.key)
+                               : join_path(overflow.path, i + 1 == frames_.size() ? f.count : f.count - 1);
+    }
+    // `position` is just past the token.
+    std::size_t start = position >= token.size() ? position - token.size() : 0;
+    for (std::size_t i = 0; i < start && i < text_.size(); ++i) {
+      if (text_[i] == '\n')
+        ++overflow.line, overflow.column = 1;
+      else
+        ++overflow.column;
+    }
+    found = overflow;
+    return false;
+  }
+
+private:
+  struct Frame {
+    bool object;
+    std::string key;
+    std::size_t count; // array items begun so far
+  };
+  bool value() {
+    if (!frames_.empty() && !frames_.back().object) ++frames_.back().count;
+    return true;
+  }
+  const std::string& text_;
+  std::vector<Frame> frames_;
+};
+
+} // namespace
+
+std::optional<NumberOverflow> find_number_overflow(const std::string& text) {
+  OverflowLocator locator(text);
+  json::sax_parse(text, &locator);
+  return locator.found;
+}
+
+std::string number_overflow_message(const NumberOverflow& overflow) {
+  return "number " + overflow.number + " is too large to read (a number must be below 1.8e308 in magnitude)";
+}
+
 std::string format_number(double value) {
   if (value == std::floor(value) && std::fabs(value) < 1e15)
     return std::to_string(static_cast<long long>(value));

@@ -189,6 +189,12 @@ json parse_rejecting_duplicates(const std::string& text, const std::string& file
 json parse_text(const std::string& text, const std::string& file) {
   try {
     return parse_rejecting_duplicates(text, file);
+  } catch (const json::out_of_range& e) {
+    // A number too large for a double; the parser does not say where.
+    auto overflow = find_number_overflow(text);
+    if (!overflow) throw;
+    std::string where = file + ":" + std::to_string(overflow->line) + ":" + std::to_string(overflow->column);
+    fail_at(where, overflow->path, number_overflow_message(*overflow));
   } catch (const json::parse_error& e) {
     std::size_t line = 1, column = 1;
     for (std::size_t i = 0; i + 1 < e.byte && i < text.size(); ++i) {
@@ -281,6 +287,10 @@ void apply_set(json& doc, const std::string& assignment) {
     value = json::parse(text);
   } catch (const json::parse_error&) {
     value = text; // not JSON: a plain string such as 3GHz or rr
+  } catch (const json::out_of_range&) {
+    auto overflow = find_number_overflow(text);
+    if (!overflow) throw;
+    fail(number_overflow_message(*overflow));
   }
   std::vector<std::string> parts;
   std::stringstream stream(path);

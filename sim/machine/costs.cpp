@@ -44,6 +44,12 @@ PresetFile load_preset(const std::string& name, const std::string& path, const R
     return {json::parse(buffer.str()), "preset file \"" + name + "\""};
   } catch (const json::parse_error& e) {
     fail_at(ctx.file, path, "preset file \"" + name + "\" is not valid JSON: " + e.what());
+  } catch (const json::out_of_range&) { // a number too large for a double: the preset file's mistake
+    auto overflow = find_number_overflow(buffer.str());
+    if (!overflow) throw;
+    fail_at("preset file \"" + name + "\" (line " + std::to_string(overflow->line) + ", column " +
+                std::to_string(overflow->column) + ")",
+            overflow->path, number_overflow_message(*overflow));
   }
 }
 
