@@ -290,7 +290,7 @@ TEST_CASE("loader: frequency fields reject malformed frequencies") {
   CHECK(load_error(with_machine(R"({"frequency": "3 GHZ"})")) ==
         R"(test.json: at machine.frequency: invalid value "3 GHZ"; )" + accepted);
   CHECK(load_error(with_machine(R"({"frequency": 0})")) ==
-        "test.json: at machine.frequency: invalid value 0; " + accepted);
+        "test.json: at machine.frequency: invalid value 0; expected a frequency from 1kHz to 100GHz");
   CHECK(load_error(with_machine(R"({"frequency": true})")) ==
         "test.json: at machine.frequency: invalid value true; " + accepted);
 }
@@ -306,8 +306,87 @@ TEST_CASE("fixed: a huge machine frequency is accepted and the run never ends") 
 TEST_CASE("fixed: a tiny machine frequency makes the default quantum 0 cycles and the run hangs") {
   // Was a bug: at "10Hz" the default rr quantum "10ms" rounds to 0 cycles, below the declared minimum 1,
   // but defaults are not checked, and `ipcsim run` with two processes livelocks. Fix in
-  // sim/params.cpp resolve_object (check defaults with check_value as well).
-  CHECK(contains(load_error(with_machine(R"({"frequency": "10Hz"})")), "machine.scheduler.quantum"));
+  // sim/params.cpp resolve_object (check defaults with check_value as well). Clocks now start at 1 kHz,
+  // where every built-in default time is at least a cycle, so "10Hz" is refused as a frequency, and the
+  // check of defaults is exercised on a declaration of its own.
+  CHECK(load_error(with_machine(R"({"frequency": "10Hz"})")) ==
+        R"(test.json: at machine.frequency: invalid value "10Hz"; expected a frequency from 1kHz to 100GHz)");
+  ipcsim::ParamTable table{"t", "", {{"quantum", ipcsim::ParamType::Time, "10us", "", "a slice", 1.0}}};
+  std::string message = "<no error>";
+  try {
+    ipcsim::resolve_object(json::object(), "machine.scheduler", table, {"test.json", 1e3});
+  } catch (const ipcsim::UserError& e) {
+    message = e.what();
+  }
+  CHECK(message == R"(test.json: at machine.scheduler.quantum: invalid value "10us"; expected a value >= 1 )"
+                   R"((this is the default; at 1kHz set "quantum" explicitly))");
+}
+
+TEST_CASE("fixed: a time beyond the clock's exact range hangs the run") {
+  // Was a bug: an integer time had no upper bound, and a duration only 9e15 cycles: {"op": "compute",
+  // "time": 9007199254740993} (2^53 + 1) hung `ipcsim run`, since SimGrid's clock, a double, cannot reach
+  // that cycle. Fix in sim/common/params.cpp check_time and sim/common/units.cpp parse_time_cycles: every
+  // time is at most kMaxTimeCycles = 2^50 cycles.
+  const std::string at_1ghz = R"(; expected a time of at most 1125899906842624 cycles (2^50), which is )"
+                              R"("312.749h" at 1GHz)";
+  CHECK(load_error(with_script(R"({"op": "compute", "time": 9007199254740993})")) ==
+        "test.json: at processes.0.script.0.time: invalid value 9007199254740993" + at_1ghz);
+  CHECK(load_error(with_script(R"({"op": "compute", "time": 18446744073709551615})")) ==
+        "test.json: at processes.0.script.0.time: invalid value 18446744073709551615" + at_1ghz);
+  CHECK(load_error(with_script(R"({"op": "sleep", "time": 1125899906842625})")) ==
+        "test.json: at processes.0.script.0.time: invalid value 1125899906842625" + at_1ghz);
+  CHECK(load_error(with_script(R"({"op": "sleep", "time": 1125899906842624})")) == "<no error>");
+  CHECK(load_error(with_script(R"({"op": "sleep", "time": "10000000000s"})")) ==
+        R"(test.json: at processes.0.script.0.time: invalid value "10000000000s")" + at_1ghz);
+  CHECK(load_error(with_script(R"({"op": "sleep", "time": "1125899906842625 cycles"})")) ==
+        R"(test.json: at processes.0.script.0.time: invalid value "1125899906842625 cycles")" + at_1ghz);
+  CHECK(load_error(with_script(R"({"op": "sleep", "time": "1e300h"})")) ==
+        R"(test.json: at processes.0.script.0.time: invalid value "1e300h")" + at_1ghz);
+  CHECK(load_error(with_script(R"({"op": "sleep", "time": "312.749h"})")) == "<no error>");
+  CHECK(load_error(with_script(R"({"op": "sleep", "time": "312.75h"})")) ==
+        R"(test.json: at processes.0.script.0.time: invalid value "312.75h")" + at_1ghz);
+  // Every time field, at the machine's clock.
+  CHECK(load_error(with_processes(R"([{"name": "p", "arrival": "105h", "script": []}], )"
+                                  R"("machine": {"frequency": "3GHz"})")) ==
+        R"(test.json: at processes.0.arrival: invalid value "105h"; expected a time of at most )"
+        R"(1125899906842624 cycles (2^50), which is "104.249h" at 3GHz)");
+  CHECK(load_error(with_machine(R"({"scheduler": {"policy": "mlfq", "quantum": ["1ms", "400h"]}})")) ==
+        R"(test.json: at machine.scheduler.quantum.1: invalid value "400h")" + at_1ghz);
+  CHECK(load_error(with_machine(R"({"scheduler": {"policy": "mlfq", "boost_period": "400h"}})")) ==
+        R"(test.json: at machine.scheduler.boost_period: invalid value "400h")" + at_1ghz);
+  CHECK(load_error(with_script(R"({"op": "recv", "channel": "c", "bytes": 8, "timeout": "400h"})",
+                               R"("channels": [{"name": "c", "mechanism": "pipe"}])")) ==
+        R"(test.json: at processes.0.script.0.timeout: invalid value "400h")" + at_1ghz);
+  CHECK(load_error(with_machine(R"({"frequency": "100GHz"})"), {"processes.0.script.0.time=3.2h"}) ==
+        R"(--set processes.0.script.0.time=3.2h: invalid value "3.2h"; expected a time of at most )"
+        R"(1125899906842624 cycles (2^50), which is "3.127h" at 100GHz (at processes.0.script.0.time in )"
+        "test.json)");
+}
+
+TEST_CASE("fixed: a frequency out of range gets the message for a malformed one") {
+  // Was a bug: "1e30Hz" was refused with 'expected a frequency such as "3GHz" ...', though it is well
+  // formed. Fix in sim/common/params.cpp check_value (ParamType::Frequency): the range, 1 kHz to 100 GHz
+  // (units.hpp), has its own message; and a preset file's frequency is held to it too.
+  const std::string range = "; expected a frequency from 1kHz to 100GHz";
+  CHECK(load_error(with_machine(R"({"frequency": "1e30Hz"})")) ==
+        R"(test.json: at machine.frequency: invalid value "1e30Hz")" + range);
+  CHECK(load_error(with_machine(R"({"frequency": "101GHz"})")) ==
+        R"(test.json: at machine.frequency: invalid value "101GHz")" + range);
+  CHECK(load_error(with_machine(R"({"frequency": 999})")) ==
+        "test.json: at machine.frequency: invalid value 999" + range);
+  CHECK(load_error(with_machine(R"({"frequency": "0GHz"})")) ==
+        R"(test.json: at machine.frequency: invalid value "0GHz")" + range);
+  CHECK(load_error(with_machine(R"({"frequency": "1kHz"})")) == "<no error>");
+  CHECK(load_error(with_machine(R"({"frequency": "100GHz"})")) == "<no error>");
+  CHECK(load_error(with_machine(R"({"frequency": 1e11})")) == "<no error>");
+  CHECK(load_error(with_script(kCompute), {"machine.frequency=1e30Hz"}) ==
+        R"(--set machine.frequency=1e30Hz: invalid value "1e30Hz"; expected a frequency from 1kHz to 100GHz )"
+        "(at machine.frequency in test.json)");
+  TempDir dir;
+  auto file = dir.write("fast.json", teaching_preset_with("\"1GHz\"", "\"1e30Hz\""));
+  CHECK(load_error(with_machine(R"({"costs": ")" + file + R"("})")) ==
+        "test.json: at machine.costs.preset: preset file \"" + file +
+            "\": frequency must be from 1kHz to 100GHz, got \"1e30Hz\"");
 }
 
 TEST_CASE("loader: size fields reject malformed sizes") {

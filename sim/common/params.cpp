@@ -77,15 +77,26 @@ void check_range(const ReadContext& ctx, const std::string& path, const json& va
 const char* kTimeForms =
     "a whole number of cycles or a duration such as \"1.5us\", \"10ms\", \"300ns\", \"20 cycles\"";
 
+// Every time is at most kMaxTimeCycles (units.hpp says why): the message gives it in cycles and as
+// a duration at the machine's clock.
+[[noreturn]] void too_long(const ReadContext& ctx, const std::string& path, const json& value) {
+  bad(ctx, path, value,
+      "a time of at most " + std::to_string(kMaxTimeCycles) + " cycles (2^50), which is \"" +
+          format_duration(kMaxTimeCycles, ctx.hz) + "\" at " + format_hz(ctx.hz));
+}
+
 void check_time(const json& value, const std::string& path, const ParamSpec& spec, const ReadContext& ctx) {
   if (value.is_number_integer() || value.is_number_unsigned()) {
-    if (value.is_number_integer() && value.get<std::int64_t>() < 0) bad(ctx, path, value, kTimeForms);
+    if (!value.is_number_unsigned() && value.get<std::int64_t>() < 0) bad(ctx, path, value, kTimeForms);
+    if (value.get<std::uint64_t>() > kMaxTimeCycles) too_long(ctx, path, value);
     check_range(ctx, path, value, value.get<double>(), spec);
     return;
   }
   if (!value.is_string()) bad(ctx, path, value, kTimeForms);
-  auto cycles = parse_time_cycles(value.get<std::string>(), ctx.hz);
-  if (!cycles) bad(ctx, path, value, kTimeForms);
+  auto text = value.get<std::string>();
+  if (!parse_duration_cycles(text, ctx.hz)) bad(ctx, path, value, kTimeForms);
+  auto cycles = parse_time_cycles(text, ctx.hz);
+  if (!cycles) too_long(ctx, path, value);
   check_range(ctx, path, value, static_cast<double>(*cycles), spec);
 }
 
@@ -112,12 +123,18 @@ void check_value(const json& value, const std::string& path, const ParamSpec& sp
       check_time(value, path, spec, ctx);
     }
     return;
-  case ParamType::Frequency:
-    // Up to 100 GHz: beyond that durations in cycles leave the exactly representable range.
-    if (value.is_number() && value.get<double>() >= 1 && value.get<double>() <= 1e11) return;
-    if (value.is_string())
-      if (auto hz = parse_frequency_hz(value.get<std::string>()); hz && *hz <= 1e11) return;
-    bad(ctx, path, value, "a frequency such as \"3GHz\", \"2.4GHz\", \"12.5MHz\" or a number of Hz");
+  case ParamType::Frequency: {
+    std::optional<double> hz;
+    if (value.is_number())
+      hz = value.get<double>();
+    else if (value.is_string())
+      hz = parse_frequency_hz(value.get<std::string>());
+    if (!hz) bad(ctx, path, value, "a frequency such as \"3GHz\", \"2.4GHz\", \"12.5MHz\" or a number of Hz");
+    // The accepted range and why: units.hpp.
+    if (*hz < kMinFrequencyHz || *hz > kMaxFrequencyHz)
+      bad(ctx, path, value, "a frequency " + frequency_range_text());
+    return;
+  }
   case ParamType::Bytes: {
     // Sizes stop at 1 TiB unless declared otherwise: far beyond any IPC buffer, and a simulation
     // of more would never end.
@@ -331,7 +348,7 @@ std::string number_overflow_message(const NumberOverflow& overflow) {
 }
 
 std::string format_number(double value) {
-  if (value == std::floor(value) && std::fabs(value) < 1e15)
+  if (value == std::floor(value) && std::fabs(value) <= 9007199254740992.0) // exact up to 2^53
     return std::to_string(static_cast<long long>(value));
   return json(value).dump();
 }

@@ -162,8 +162,20 @@ void Kernel::close_descriptor(OpContext& ctx, Process& process, std::size_t inde
 }
 
 void Kernel::abort_run(const Thread& thread, const std::string& message) {
-  if (runtime_error_.empty()) runtime_error_ = thread.display_name() + ": " + message;
+  abort_run(thread.display_name() + ": " + message);
+}
+
+void Kernel::abort_run(const std::string& message) {
+  if (runtime_error_.empty()) runtime_error_ = message;
   finish(false);
+}
+
+// SimGrid's clock cannot count single cycles past kClockLimitCycles: a run that would go further
+// stops, before its clock rounds (a compute op of 2^53 + 1 cycles used to spin there forever).
+void Kernel::stop_at_clock_limit() {
+  abort_run("simulated time would pass " + std::to_string(engine_clock_limit()) + " cycles (\"" +
+            format_duration(engine_clock_limit(), model_.hz) + "\" at " + format_hz(model_.hz) +
+            "), the most the simulator's clock counts exactly; the run stops there");
 }
 
 std::vector<IpcTable> Kernel::ipc_listing() const {
@@ -195,25 +207,49 @@ void Kernel::run() {
 
 // ---- Accounting ------------------------------------------------------------------------------
 
+namespace {
+// Pending cycles stop growing past the clock limit (the next sync stops the run anyway), so that
+// sums of charges and clock values never wrap around.
+constexpr Cycles kPendingCap = kClockLimitCycles + 1;
+Cycles capped_sum(Cycles a, Cycles b) {
+  return b >= kPendingCap - std::min(a, kPendingCap) ? kPendingCap : a + b;
+}
+} // namespace
+
 void Kernel::charge(Core& core, Thread& thread, std::uint16_t activity, Primitive primitive, Cycles cycles) {
   if (cycles == 0) return;
-  core.pending += cycles;
+  core.pending = capped_sum(core.pending, cycles);
   auto prim = static_cast<std::uint8_t>(primitive);
   for (auto& entry : thread.charges) {
     if (entry.activity == activity && entry.primitive == prim) {
-      entry.cycles += cycles;
+      entry.cycles = capped_sum(entry.cycles, cycles);
       return;
     }
   }
-  thread.charges.push_back({activity, prim, cycles});
+  thread.charges.push_back({activity, prim, std::min(cycles, kPendingCap)});
 }
 
 void Kernel::sync(Core& core) {
   if (core.pending == 0) return;
   Cycles pending = core.pending;
   core.pending = 0;
+  if (pending > engine_clock_limit() - engine_now()) {
+    stop_at_clock_limit();
+    return;
+  }
   core.busy_cycles += pending;
   engine_advance(pending);
+}
+
+// Sleeps the core until `deadline` (kNever: until rung) or a ring; true when rung. A deadline
+// past the clock limit would round on SimGrid's clock: the core sleeps to the limit instead, and
+// if nothing has rung it by then, the run stops there.
+bool Kernel::wait(Core& core, Cycles deadline) {
+  const Cycles limit = engine_clock_limit();
+  if (deadline == kNever || deadline <= limit) return core.doorbell.wait_until(deadline);
+  bool rung = core.doorbell.wait_until(limit);
+  if (!rung && !done_) stop_at_clock_limit();
+  return rung;
 }
 
 void Kernel::set_state(Thread& thread, ThreadState state, Cycles at) {
@@ -502,7 +538,7 @@ void Kernel::go_idle(Core& core) {
     finish(live_threads_ > 0);
     return;
   }
-  core.doorbell.wait_until(next_timer(core));
+  wait(core, next_timer(core));
   if (core.idle) { // woken by its own timer, not by another core
     core.idle = false;
     ++running_cores_;
@@ -547,7 +583,7 @@ void Kernel::run_current(Core& core) {
   Cycles last_now = now(core);
   for (;;) {
     // Interrupts are taken between ops: bring the clock forward when one may be due.
-    if (core.need_resched) return;
+    if (core.need_resched || done_) return; // done_: an op stopped the run
     const Cycles at = now(core);
     if (at > core.slice_end || at >= next_timer(core)) return;
     if (thread.process->killed_by) { // a signal's default action: terminate
@@ -599,7 +635,7 @@ void Kernel::run_compute(Core& core, Thread& thread, Cycles cycles) {
   Cycles kernel_part = core.pending;
   Cycles finish_at = start + kernel_part + thread.compute_left;
   Cycles deadline = std::min({finish_at, core.slice_end, next_timer(core)});
-  if (deadline > start && !core.need_resched) core.doorbell.wait_until(deadline);
+  if (deadline > start && !core.need_resched) wait(core, deadline);
   Cycles elapsed = engine_now() - start;
   Cycles kernel_done = std::min(elapsed, kernel_part);
   core.pending -= kernel_done;

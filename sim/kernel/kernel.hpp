@@ -339,7 +339,9 @@ public:
   void kill_process(OpContext& ctx, Process& process, int signal, std::uint16_t activity);
   // Drops a descriptor; the last close of an open file runs its on_last_close.
   void close_descriptor(OpContext& ctx, Process& process, std::size_t index, std::uint16_t activity);
+  // Stops the run with an error (runtime_error()): "THREAD: MESSAGE", or MESSAGE for the machine's own.
   void abort_run(const Thread& thread, const std::string& message);
+  void abort_run(const std::string& message);
   // The per-kernel state of mechanism T (an IpcState), created on first use.
   template <class T> T& ipc() {
     static const std::size_t slot = next_ipc_slot();
@@ -369,6 +371,8 @@ private:
   void set_state(Thread& thread, ThreadState state, Cycles at);
   void finish(bool deadlocked);
   Cycles next_timer(Core& core);
+  bool wait(Core& core, Cycles deadline);
+  void stop_at_clock_limit();
 
   const MachineModel& model_;
   std::vector<std::unique_ptr<Core>> cores_;

@@ -71,6 +71,8 @@ void check_preset(const PresetFile& preset, const ReadContext& ctx, const std::s
   const json& hz = field(doc.at("frequency"), "frequency");
   if (!hz.is_string() || !parse_frequency_hz(hz.get<std::string>()))
     complain("frequency must be like \"3GHz\"");
+  if (double f = *parse_frequency_hz(hz.get<std::string>()); f < kMinFrequencyHz || f > kMaxFrequencyHz)
+    complain("frequency must be " + frequency_range_text() + ", got " + hz.dump());
   if (!field(doc.at("tagged_tlb"), "tagged_tlb").is_boolean()) complain("tagged_tlb must be true or false");
   const json& primitives = doc.at("primitives");
   auto names = primitive_names();
