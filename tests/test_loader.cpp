@@ -608,6 +608,45 @@ TEST_CASE("loader: cycle overrides must be whole numbers") {
         "test.json: at machine.costs.trap_enter: invalid value -1; expected a value >= 0");
 }
 
+TEST_CASE("fixed: a cost of 2^64 - 1 cycles is accepted and charges 0") {
+  // Was a bug: primitives had no upper bound; 18446744073709551615 (in a preset file, an override or a
+  // --set) became a double, 2^64, whose conversion back to cycles is undefined: it charged 0. Fix in
+  // sim/machine/costs.cpp costs_table and build_cost_model: every cycle-valued primitive is at most
+  // kMaxPrimitiveCycles = 2^32 cycles, copy_cache_bytes at most 1 TiB, and a preset file is held to the
+  // same bounds.
+  CHECK(load_error(with_machine(R"({"costs": {"trap_enter": 18446744073709551615}})")) ==
+        "test.json: at machine.costs.trap_enter: invalid value 18446744073709551615; expected a value <= "
+        "4294967296");
+  CHECK(load_error(with_machine(R"({"costs": {"tlb_refill_per_page": 4294967297}})")) ==
+        "test.json: at machine.costs.tlb_refill_per_page: invalid value 4294967297; expected a value <= "
+        "4294967296");
+  CHECK(load(with_machine(R"({"costs": {"trap_enter": 4294967296}})"))
+            ->model.costs.cycles(ipcsim::Primitive::trap_enter) == 4294967296);
+  CHECK(load_error(with_machine(R"({"costs": {"copy_cache_bytes": 1099511627777}})")) ==
+        "test.json: at machine.costs.copy_cache_bytes: invalid value 1099511627777; expected a value <= "
+        "1099511627776");
+  CHECK(load_error(with_script(kCompute), {"machine.costs.trap_enter=18446744073709551615"}) ==
+        "--set machine.costs.trap_enter=18446744073709551615: invalid value 18446744073709551615; expected a "
+        "value <= 4294967296 (at machine.costs.trap_enter in test.json)");
+  TempDir dir;
+  auto huge =
+      dir.write("huge.json", teaching_preset_with("\"value\": 100", "\"value\": 18446744073709551615"));
+  CHECK(load_error(with_machine(R"({"costs": ")" + huge + R"("})")) ==
+        "preset file \"" + huge +
+            "\": at primitives.trap_enter.value: invalid value 18446744073709551615; expected a value <= "
+            "4294967296");
+  // An override replaces the preset's value before it is checked.
+  CHECK(load_error(with_machine(R"({"costs": {"preset": ")" + huge + R"(", "trap_enter": 5}})")) ==
+        "<no error>");
+  auto slow =
+      dir.write("slow.json", teaching_preset_with("\"copy_bytes_per_cycle_uncached\": {\"value\": 2",
+                                                  "\"copy_bytes_per_cycle_uncached\": {\"value\": 0"));
+  CHECK(load_error(with_machine(R"({"costs": ")" + slow + R"("})")) ==
+        "preset file \"" + slow +
+            "\": at primitives.copy_bytes_per_cycle_uncached.value: invalid value 0; expected a value >= "
+            "1e-06");
+}
+
 TEST_CASE("loader: uncached copy rate above the cached one") {
   CHECK(load_error(with_machine(R"({"costs": {"copy_bytes_per_cycle_uncached": 16}})")) ==
         "test.json: at machine.costs.copy_bytes_per_cycle_uncached: the uncached copy rate exceeds the "

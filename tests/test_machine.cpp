@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <doctest/doctest.h>
+#include <functional>
 #include <iostream>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -34,7 +35,9 @@ void expect_finish(const ipcsim::test::Run& run, const std::string& name, Cycles
 // Runs `text` in a child process: "LIMIT\nRUNTIME_ERROR\nCONSOLE LINES...", LIMIT being the child's
 // engine_clock_limit(). A run that reaches the clock limit leaves SimGrid's clock, which keeps
 // running from one run to the next in a process (engine.hpp), near 2^53 for every later test.
-std::string run_in_child(const std::string& text) {
+// `report` adds a line of its own after the console.
+std::string run_in_child(const std::string& text,
+                         const std::function<std::string(const ipcsim::test::Run&)>& report = nullptr) {
   int fds[2];
   REQUIRE(::pipe(fds) == 0);
   std::cout.flush(); // or the child, flushing on its way, prints it again
@@ -48,6 +51,7 @@ std::string run_in_child(const std::string& text) {
       auto run = run_text(text);
       out = std::to_string(engine_clock_limit()) + "\n" + run.kernel->runtime_error() + "\n";
       for (const auto& line : run.kernel->console()) out += line.text + "\n";
+      if (report) out += report(run) + "\n";
     } catch (const std::exception& e) {
       out = std::string("exception: ") + e.what();
     }
@@ -212,6 +216,37 @@ TEST_CASE("fixed: a run whose clock passes 2^53 cycles hangs") {
                                  most + R"(}]},
       {"op": "sleep", "time": 562949953421312}, {"op": "send", "channel": "c", "bytes": 8}]}]})");
   CHECK(out.substr(out.find('\n') + 1) == "\n8 \n");
+}
+
+TEST_CASE("fixed: a cost times a count can overflow the charge") {
+  // Was a bug: nothing bounded a primitive, so tlb_refill_per_page * working_set_pages (dispatch) and
+  // map_page * working_set_pages (spawn) could wrap, and a copy's cycles come from a double. Fix in
+  // sim/machine/costs.hpp: primitives at most 2^32 cycles and working sets at most 10^6 pages, so the
+  // largest product, 4294967296000000 cycles, is exact and inside the clock's range; a copy longer
+  // than the clock's range saturates in CostModel::copy_cycles and the kernel stops the run.
+  std::string out = run_in_child(
+      R"({"machine": {"costs": {"preset": "ideal", "tagged_tlb": false, "tlb_refill_per_page": 4294967296}},
+    "processes": [{"name": "p", "working_set_pages": 1000000, "script": []}]})",
+      [](const ipcsim::test::Run& run) {
+        return std::to_string(run.charged("p", "dispatch", Primitive::tlb_refill_per_page)) + " " +
+               std::to_string(run.kernel->makespan());
+      });
+  CHECK(out.substr(out.find('\n') + 1) == "\n4294967296000000 4294967296000000\n");
+  out = run_in_child(R"({"machine": {"costs": {"preset": "ideal", "map_page": 4294967296}},
+    "processes": [{"name": "p", "script": [{"op": "spawn", "process": "c"}]},
+                  {"name": "c", "spawned": true, "working_set_pages": 1000000, "script": []}]})",
+                     [](const ipcsim::test::Run& run) {
+                       return std::to_string(run.charged("p", "spawn", Primitive::map_page)) + " " +
+                              std::to_string(run.kernel->makespan());
+                     });
+  CHECK(out.substr(out.find('\n') + 1) == "\n4294967296000000 4294967296000000\n");
+
+  out = run_in_child(R"({"machine": {"costs": {"preset": "teaching", "copy_bytes_per_cycle": 1e-6,
+      "copy_bytes_per_cycle_uncached": 1e-6}}, "channels": [{"name": "c", "mechanism": "mailbox"}],
+    "processes": [{"name": "p", "script": [{"op": "send", "channel": "c", "bytes": "1TiB"},
+                                           {"op": "print", "text": "sent {result}"}]}]})");
+  CHECK(out.find("simulated time would pass ") != std::string::npos);
+  CHECK(out.find("sent") == std::string::npos);
 }
 
 TEST_CASE("attribution: the breakdown adds up to the busy time of every core") {

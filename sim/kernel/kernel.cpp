@@ -433,7 +433,7 @@ void Kernel::dispatch(Core& core, Thread& thread) {
   if (core.loaded_space != thread.process) {
     charge(core, thread, kDispatch, Primitive::address_space_switch,
            costs.cycles(Primitive::address_space_switch));
-    if (!costs.tagged_tlb)
+    if (!costs.tagged_tlb) // at most 2^32 x 10^6 cycles, bounded at load (costs.hpp)
       charge(core, thread, kDispatch, Primitive::tlb_refill_per_page,
              costs.cycles(Primitive::tlb_refill_per_page) * thread.process->spec->working_set_pages);
     core.loaded_space = thread.process;
