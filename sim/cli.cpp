@@ -22,10 +22,17 @@ void print_table(std::ostream& out, const ParamTable& table, const std::string& 
     if (!p.unit.empty()) out << ", " << p.unit;
     out << "; " << describe_default(p);
     if (p.type == ParamType::Choice) out << "; one of: " << join_list(p.choices);
-    if (p.min || p.max) {
+    std::optional<double> min = p.min, max = p.max;
+    if (p.type == ParamType::Time || p.type == ParamType::TimeList) { // every time, in cycles: units.hpp
+      if (!min) min = 0;
+      if (!max || *max > static_cast<double>(kMaxTimeCycles)) max = static_cast<double>(kMaxTimeCycles);
+    }
+    if (p.type == ParamType::Frequency)
+      out << "; range " << format_hz(kMinFrequencyHz) << " to " << format_hz(kMaxFrequencyHz);
+    if (min || max) {
       out << "; range";
-      out << (p.min ? " " + format_number(*p.min) : std::string(" ..")) << " to "
-          << (p.max ? format_number(*p.max) : std::string(".."));
+      out << (min ? " " + format_number(*min) : std::string(" ..")) << " to "
+          << (max ? format_number(*max) : std::string(".."));
     }
     out << "): " << p.description << "\n";
   }

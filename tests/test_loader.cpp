@@ -7,6 +7,7 @@
 #include "sched.hpp"
 #include "script.hpp"
 
+#include <algorithm>
 #include <doctest/doctest.h>
 #include <filesystem>
 #include <fstream>
@@ -123,6 +124,38 @@ TEST_CASE("loader: JSON syntax error at end of input") {
   CHECK(load_error(R"({"processes":[1])") ==
         "test.json:1:17: JSON syntax error: syntax error while parsing object - unexpected end of input; "
         "expected '}'");
+}
+
+TEST_CASE("fixed: a number too large for a double is an internal error with no place") {
+  // Was a bug: nlohmann's parser throws out_of_range 406 ("number overflow parsing '1e400'") where only
+  // parse_error was caught, so main() said "internal error (please report it)", exit 70, with no file or
+  // place. Fix in sim/lang/scenario.cpp parse_text and apply_set, sim/machine/costs.cpp load_preset;
+  // find_number_overflow (sim/common/params.cpp) locates the number.
+  const std::string tail = " is too large to read (a number must be below 1.8e308 in magnitude)";
+  CHECK(load_error(with_script(R"({"op": "compute", "time": 1e400})")) ==
+        "test.json:1:67: at processes.0.script.0.time: number 1e400" + tail);
+  CHECK(load_error("{\n  \"seed\": 1,\n  \"params\": {\"n\": [0, [1, -2E+999]]}}") ==
+        "test.json:3:27: at params.n.1.1: number -2E+999" + tail);
+  CHECK(load_error("1e400") == "test.json:1:1: number 1e400" + tail);
+  CHECK(load_error(with_script(kCompute), {"processes.p.script.0.time=1e400"}) ==
+        "--set processes.p.script.0.time=1e400: number 1e400" + tail);
+  CHECK(set_error(json::object(), "a=[1, 2e308]") == "--set a=[1, 2e308]: number 2e308" + tail);
+  // Small numbers are fine: 1e-400 reads as 0.
+  CHECK(load_error(with_script(kCompute, R"("params": {"tiny": 1e-400})")) == "<no error>");
+}
+
+TEST_CASE("fixed: a number too large for a double in a preset file is an internal error") {
+  // Was a bug: as above, in sim/machine/costs.cpp load_preset.
+  TempDir dir;
+  std::string text = teaching_preset_with("\"value\": 100", "\"value\": 1e400");
+  auto at = text.find("1e400");
+  auto line = std::count(text.begin(), text.begin() + static_cast<long>(at), '\n') + 1;
+  auto column = at - text.rfind('\n', at);
+  auto file = dir.write("huge.json", text);
+  CHECK(load_error(with_machine(R"({"costs": ")" + file + R"("})")) ==
+        "preset file \"" + file + "\" (line " + std::to_string(line) + ", column " + std::to_string(column) +
+            "): at primitives.trap_enter.value: number 1e400 is too large to read (a number must be below "
+            "1.8e308 in magnitude)");
 }
 
 TEST_CASE("loader: a scenario must be a JSON object") {
@@ -257,7 +290,7 @@ TEST_CASE("loader: frequency fields reject malformed frequencies") {
   CHECK(load_error(with_machine(R"({"frequency": "3 GHZ"})")) ==
         R"(test.json: at machine.frequency: invalid value "3 GHZ"; )" + accepted);
   CHECK(load_error(with_machine(R"({"frequency": 0})")) ==
-        "test.json: at machine.frequency: invalid value 0; " + accepted);
+        "test.json: at machine.frequency: invalid value 0; expected a frequency from 1kHz to 100GHz");
   CHECK(load_error(with_machine(R"({"frequency": true})")) ==
         "test.json: at machine.frequency: invalid value true; " + accepted);
 }
@@ -273,8 +306,87 @@ TEST_CASE("fixed: a huge machine frequency is accepted and the run never ends") 
 TEST_CASE("fixed: a tiny machine frequency makes the default quantum 0 cycles and the run hangs") {
   // Was a bug: at "10Hz" the default rr quantum "10ms" rounds to 0 cycles, below the declared minimum 1,
   // but defaults are not checked, and `ipcsim run` with two processes livelocks. Fix in
-  // sim/params.cpp resolve_object (check defaults with check_value as well).
-  CHECK(contains(load_error(with_machine(R"({"frequency": "10Hz"})")), "machine.scheduler.quantum"));
+  // sim/params.cpp resolve_object (check defaults with check_value as well). Clocks now start at 1 kHz,
+  // where every built-in default time is at least a cycle, so "10Hz" is refused as a frequency, and the
+  // check of defaults is exercised on a declaration of its own.
+  CHECK(load_error(with_machine(R"({"frequency": "10Hz"})")) ==
+        R"(test.json: at machine.frequency: invalid value "10Hz"; expected a frequency from 1kHz to 100GHz)");
+  ipcsim::ParamTable table{"t", "", {{"quantum", ipcsim::ParamType::Time, "10us", "", "a slice", 1.0}}};
+  std::string message = "<no error>";
+  try {
+    ipcsim::resolve_object(json::object(), "machine.scheduler", table, {"test.json", 1e3});
+  } catch (const ipcsim::UserError& e) {
+    message = e.what();
+  }
+  CHECK(message == R"(test.json: at machine.scheduler.quantum: invalid value "10us"; expected a value >= 1 )"
+                   R"((this is the default; at 1kHz set "quantum" explicitly))");
+}
+
+TEST_CASE("fixed: a time beyond the clock's exact range hangs the run") {
+  // Was a bug: an integer time had no upper bound, and a duration only 9e15 cycles: {"op": "compute",
+  // "time": 9007199254740993} (2^53 + 1) hung `ipcsim run`, since SimGrid's clock, a double, cannot reach
+  // that cycle. Fix in sim/common/params.cpp check_time and sim/common/units.cpp parse_time_cycles: every
+  // time is at most kMaxTimeCycles = 2^50 cycles.
+  const std::string at_1ghz = R"(; expected a time of at most 1125899906842624 cycles (2^50), which is )"
+                              R"("312.749h" at 1GHz)";
+  CHECK(load_error(with_script(R"({"op": "compute", "time": 9007199254740993})")) ==
+        "test.json: at processes.0.script.0.time: invalid value 9007199254740993" + at_1ghz);
+  CHECK(load_error(with_script(R"({"op": "compute", "time": 18446744073709551615})")) ==
+        "test.json: at processes.0.script.0.time: invalid value 18446744073709551615" + at_1ghz);
+  CHECK(load_error(with_script(R"({"op": "sleep", "time": 1125899906842625})")) ==
+        "test.json: at processes.0.script.0.time: invalid value 1125899906842625" + at_1ghz);
+  CHECK(load_error(with_script(R"({"op": "sleep", "time": 1125899906842624})")) == "<no error>");
+  CHECK(load_error(with_script(R"({"op": "sleep", "time": "10000000000s"})")) ==
+        R"(test.json: at processes.0.script.0.time: invalid value "10000000000s")" + at_1ghz);
+  CHECK(load_error(with_script(R"({"op": "sleep", "time": "1125899906842625 cycles"})")) ==
+        R"(test.json: at processes.0.script.0.time: invalid value "1125899906842625 cycles")" + at_1ghz);
+  CHECK(load_error(with_script(R"({"op": "sleep", "time": "1e300h"})")) ==
+        R"(test.json: at processes.0.script.0.time: invalid value "1e300h")" + at_1ghz);
+  CHECK(load_error(with_script(R"({"op": "sleep", "time": "312.749h"})")) == "<no error>");
+  CHECK(load_error(with_script(R"({"op": "sleep", "time": "312.75h"})")) ==
+        R"(test.json: at processes.0.script.0.time: invalid value "312.75h")" + at_1ghz);
+  // Every time field, at the machine's clock.
+  CHECK(load_error(with_processes(R"([{"name": "p", "arrival": "105h", "script": []}], )"
+                                  R"("machine": {"frequency": "3GHz"})")) ==
+        R"(test.json: at processes.0.arrival: invalid value "105h"; expected a time of at most )"
+        R"(1125899906842624 cycles (2^50), which is "104.249h" at 3GHz)");
+  CHECK(load_error(with_machine(R"({"scheduler": {"policy": "mlfq", "quantum": ["1ms", "400h"]}})")) ==
+        R"(test.json: at machine.scheduler.quantum.1: invalid value "400h")" + at_1ghz);
+  CHECK(load_error(with_machine(R"({"scheduler": {"policy": "mlfq", "boost_period": "400h"}})")) ==
+        R"(test.json: at machine.scheduler.boost_period: invalid value "400h")" + at_1ghz);
+  CHECK(load_error(with_script(R"({"op": "recv", "channel": "c", "bytes": 8, "timeout": "400h"})",
+                               R"("channels": [{"name": "c", "mechanism": "pipe"}])")) ==
+        R"(test.json: at processes.0.script.0.timeout: invalid value "400h")" + at_1ghz);
+  CHECK(load_error(with_machine(R"({"frequency": "100GHz"})"), {"processes.0.script.0.time=3.2h"}) ==
+        R"(--set processes.0.script.0.time=3.2h: invalid value "3.2h"; expected a time of at most )"
+        R"(1125899906842624 cycles (2^50), which is "3.127h" at 100GHz (at processes.0.script.0.time in )"
+        "test.json)");
+}
+
+TEST_CASE("fixed: a frequency out of range gets the message for a malformed one") {
+  // Was a bug: "1e30Hz" was refused with 'expected a frequency such as "3GHz" ...', though it is well
+  // formed. Fix in sim/common/params.cpp check_value (ParamType::Frequency): the range, 1 kHz to 100 GHz
+  // (units.hpp), has its own message; and a preset file's frequency is held to it too.
+  const std::string range = "; expected a frequency from 1kHz to 100GHz";
+  CHECK(load_error(with_machine(R"({"frequency": "1e30Hz"})")) ==
+        R"(test.json: at machine.frequency: invalid value "1e30Hz")" + range);
+  CHECK(load_error(with_machine(R"({"frequency": "101GHz"})")) ==
+        R"(test.json: at machine.frequency: invalid value "101GHz")" + range);
+  CHECK(load_error(with_machine(R"({"frequency": 999})")) ==
+        "test.json: at machine.frequency: invalid value 999" + range);
+  CHECK(load_error(with_machine(R"({"frequency": "0GHz"})")) ==
+        R"(test.json: at machine.frequency: invalid value "0GHz")" + range);
+  CHECK(load_error(with_machine(R"({"frequency": "1kHz"})")) == "<no error>");
+  CHECK(load_error(with_machine(R"({"frequency": "100GHz"})")) == "<no error>");
+  CHECK(load_error(with_machine(R"({"frequency": 1e11})")) == "<no error>");
+  CHECK(load_error(with_script(kCompute), {"machine.frequency=1e30Hz"}) ==
+        R"(--set machine.frequency=1e30Hz: invalid value "1e30Hz"; expected a frequency from 1kHz to 100GHz )"
+        "(at machine.frequency in test.json)");
+  TempDir dir;
+  auto file = dir.write("fast.json", teaching_preset_with("\"1GHz\"", "\"1e30Hz\""));
+  CHECK(load_error(with_machine(R"({"costs": ")" + file + R"("})")) ==
+        "test.json: at machine.costs.preset: preset file \"" + file +
+            "\": frequency must be from 1kHz to 100GHz, got \"1e30Hz\"");
 }
 
 TEST_CASE("loader: size fields reject malformed sizes") {
@@ -494,6 +606,45 @@ TEST_CASE("loader: cycle overrides must be whole numbers") {
         "test.json: at machine.costs.trap_enter: invalid value 1.5; expected a whole number");
   CHECK(load_error(with_machine(R"({"costs": {"trap_enter": -1}})")) ==
         "test.json: at machine.costs.trap_enter: invalid value -1; expected a value >= 0");
+}
+
+TEST_CASE("fixed: a cost of 2^64 - 1 cycles is accepted and charges 0") {
+  // Was a bug: primitives had no upper bound; 18446744073709551615 (in a preset file, an override or a
+  // --set) became a double, 2^64, whose conversion back to cycles is undefined: it charged 0. Fix in
+  // sim/machine/costs.cpp costs_table and build_cost_model: every cycle-valued primitive is at most
+  // kMaxPrimitiveCycles = 2^32 cycles, copy_cache_bytes at most 1 TiB, and a preset file is held to the
+  // same bounds.
+  CHECK(load_error(with_machine(R"({"costs": {"trap_enter": 18446744073709551615}})")) ==
+        "test.json: at machine.costs.trap_enter: invalid value 18446744073709551615; expected a value <= "
+        "4294967296");
+  CHECK(load_error(with_machine(R"({"costs": {"tlb_refill_per_page": 4294967297}})")) ==
+        "test.json: at machine.costs.tlb_refill_per_page: invalid value 4294967297; expected a value <= "
+        "4294967296");
+  CHECK(load(with_machine(R"({"costs": {"trap_enter": 4294967296}})"))
+            ->model.costs.cycles(ipcsim::Primitive::trap_enter) == 4294967296);
+  CHECK(load_error(with_machine(R"({"costs": {"copy_cache_bytes": 1099511627777}})")) ==
+        "test.json: at machine.costs.copy_cache_bytes: invalid value 1099511627777; expected a value <= "
+        "1099511627776");
+  CHECK(load_error(with_script(kCompute), {"machine.costs.trap_enter=18446744073709551615"}) ==
+        "--set machine.costs.trap_enter=18446744073709551615: invalid value 18446744073709551615; expected a "
+        "value <= 4294967296 (at machine.costs.trap_enter in test.json)");
+  TempDir dir;
+  auto huge =
+      dir.write("huge.json", teaching_preset_with("\"value\": 100", "\"value\": 18446744073709551615"));
+  CHECK(load_error(with_machine(R"({"costs": ")" + huge + R"("})")) ==
+        "preset file \"" + huge +
+            "\": at primitives.trap_enter.value: invalid value 18446744073709551615; expected a value <= "
+            "4294967296");
+  // An override replaces the preset's value before it is checked.
+  CHECK(load_error(with_machine(R"({"costs": {"preset": ")" + huge + R"(", "trap_enter": 5}})")) ==
+        "<no error>");
+  auto slow =
+      dir.write("slow.json", teaching_preset_with("\"copy_bytes_per_cycle_uncached\": {\"value\": 2",
+                                                  "\"copy_bytes_per_cycle_uncached\": {\"value\": 0"));
+  CHECK(load_error(with_machine(R"({"costs": ")" + slow + R"("})")) ==
+        "preset file \"" + slow +
+            "\": at primitives.copy_bytes_per_cycle_uncached.value: invalid value 0; expected a value >= "
+            "1e-06");
 }
 
 TEST_CASE("loader: uncached copy rate above the cached one") {

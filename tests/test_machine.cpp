@@ -2,8 +2,12 @@
 // attribution, affinity, cross-core wakeups and preemption, and the deadlock report.
 #include "harness.hpp"
 
+#include <cstdio>
 #include <doctest/doctest.h>
+#include <functional>
 #include <iostream>
+#include <sys/wait.h>
+#include <unistd.h>
 
 using namespace ipcsim;
 using ipcsim::test::run_text;
@@ -26,6 +30,48 @@ std::string ideal_machine(const std::string& scheduler, const std::string& jobs)
 void expect_finish(const ipcsim::test::Run& run, const std::string& name, Cycles expected) {
   INFO("thread " << name << ": expected to finish at cycle " << expected);
   CHECK(run.finished(name) == expected);
+}
+
+// Runs `text` in a child process: "LIMIT\nRUNTIME_ERROR\nCONSOLE LINES...", LIMIT being the child's
+// engine_clock_limit(). A run that reaches the clock limit leaves SimGrid's clock, which keeps
+// running from one run to the next in a process (engine.hpp), near 2^53 for every later test.
+// `report` adds a line of its own after the console.
+std::string run_in_child(const std::string& text,
+                         const std::function<std::string(const ipcsim::test::Run&)>& report = nullptr) {
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  std::cout.flush(); // or the child, flushing on its way, prints it again
+  std::fflush(nullptr);
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::close(fds[0]);
+    std::string out;
+    try {
+      auto run = run_text(text);
+      out = std::to_string(engine_clock_limit()) + "\n" + run.kernel->runtime_error() + "\n";
+      for (const auto& line : run.kernel->console()) out += line.text + "\n";
+      if (report) out += report(run) + "\n";
+    } catch (const std::exception& e) {
+      out = std::string("exception: ") + e.what();
+    }
+    for (std::size_t done = 0; done < out.size();) {
+      auto n = ::write(fds[1], out.data() + done, out.size() - done);
+      if (n <= 0) break;
+      done += static_cast<std::size_t>(n);
+    }
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  std::string out;
+  char buffer[4096];
+  for (ssize_t n; (n = ::read(fds[0], buffer, sizeof buffer)) > 0;)
+    out.append(buffer, static_cast<std::size_t>(n));
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  CHECK(WIFEXITED(status));
+  return out;
 }
 
 } // namespace
@@ -123,6 +169,84 @@ TEST_CASE("time is exact: one cycle at 3 GHz counts, and totals are sums of thei
   CHECK(records[1].end - records[1].start == 3); // 1 ns at 3 GHz
   CHECK(run.kernel->makespan() == 1099511627776ull + 1 + 100000 + 3);
   CHECK(run.thread("p").charges.size() == 1); // compute/user only: the ideal preset charges nothing else
+}
+
+TEST_CASE("fixed: a run whose clock passes 2^53 cycles hangs") {
+  // Was a bug: SimGrid's clock is a double, so past 2^53 cycles a deadline rounds to a time already
+  // reached and the core waits for it forever (a compute of 2^53 + 1 cycles hung). Single times are now
+  // at most 2^50 cycles (test_loader.cpp), and the kernel stops a run that would pass the limit: in
+  // sim/kernel/kernel.cpp Kernel::sync (kernel cycles), Kernel::wait (a compute's end, a timer).
+  auto expect_stop = [](const std::string& text) {
+    std::string out = run_in_child(text);
+    auto newline = out.find('\n');
+    REQUIRE(newline != std::string::npos);
+    auto limit = std::stoull(out.substr(0, newline));
+    // The limit is 2^53 less where the child's SimGrid clock started (the tests before it).
+    CHECK(limit <= (Cycles{1} << 53));
+    CHECK(limit > (Cycles{1} << 53) - (Cycles{1} << 45));
+    CHECK(out.substr(newline + 1) ==
+          "simulated time would pass " + std::to_string(limit) + " cycles (\"" + format_duration(limit, 1e9) +
+              "\" at 1GHz), the most the simulator's clock counts exactly; the run "
+              "stops there\n");
+  };
+  const std::string most = "1125899906842624"; // 2^50, the longest time
+  // An idle core waiting for a timer past the limit.
+  expect_stop(R"({"machine": {"costs": "ideal"}, "processes": [{"name": "p", "script": [
+    {"op": "repeat", "count": 9, "body": [{"op": "sleep", "time": )" +
+              most + "}]}]}]}");
+  // A compute ending past it.
+  expect_stop(R"({"machine": {"costs": "ideal", "scheduler": "fifo"}, "processes": [{"name": "p", "script": [
+    {"op": "repeat", "count": 9, "body": [{"op": "compute", "time": )" +
+              most + "}]}]}]}");
+  // Kernel cycles (2^32 per system call) carrying the clock past it.
+  expect_stop(
+      R"({"machine": {"costs": {"preset": "ideal", "trap_enter": 4294967296}, "scheduler": "fifo"},
+    "processes": [{"name": "p", "script": [{"op": "repeat", "count": 7, "body": [{"op": "compute", "time": )" +
+      most + R"(}]}, {"op": "while", "cond": "ok", "body": [{"op": "yield"}]}]}]})");
+  // A timeout past the limit is fine while something else wakes the thread first.
+  std::string out = run_in_child(R"({"machine": {"cores": 2, "costs": "ideal", "scheduler": "fifo"},
+    "channels": [{"name": "c", "mechanism": "pipe"}], "processes": [
+    {"name": "a", "affinity": [0], "script": [
+      {"op": "repeat", "count": 7, "body": [{"op": "compute", "time": )" +
+                                 most + R"(}]},
+      {"op": "recv", "channel": "c", "bytes": 8, "timeout": )" +
+                                 most + R"(}, {"op": "print", "text": "{result} {errno}"}]},
+    {"name": "b", "affinity": [1], "script": [
+      {"op": "repeat", "count": 7, "body": [{"op": "sleep", "time": )" +
+                                 most + R"(}]},
+      {"op": "sleep", "time": 562949953421312}, {"op": "send", "channel": "c", "bytes": 8}]}]})");
+  CHECK(out.substr(out.find('\n') + 1) == "\n8 \n");
+}
+
+TEST_CASE("fixed: a cost times a count can overflow the charge") {
+  // Was a bug: nothing bounded a primitive, so tlb_refill_per_page * working_set_pages (dispatch) and
+  // map_page * working_set_pages (spawn) could wrap, and a copy's cycles come from a double. Fix in
+  // sim/machine/costs.hpp: primitives at most 2^32 cycles and working sets at most 10^6 pages, so the
+  // largest product, 4294967296000000 cycles, is exact and inside the clock's range; a copy longer
+  // than the clock's range saturates in CostModel::copy_cycles and the kernel stops the run.
+  std::string out = run_in_child(
+      R"({"machine": {"costs": {"preset": "ideal", "tagged_tlb": false, "tlb_refill_per_page": 4294967296}},
+    "processes": [{"name": "p", "working_set_pages": 1000000, "script": []}]})",
+      [](const ipcsim::test::Run& run) {
+        return std::to_string(run.charged("p", "dispatch", Primitive::tlb_refill_per_page)) + " " +
+               std::to_string(run.kernel->makespan());
+      });
+  CHECK(out.substr(out.find('\n') + 1) == "\n4294967296000000 4294967296000000\n");
+  out = run_in_child(R"({"machine": {"costs": {"preset": "ideal", "map_page": 4294967296}},
+    "processes": [{"name": "p", "script": [{"op": "spawn", "process": "c"}]},
+                  {"name": "c", "spawned": true, "working_set_pages": 1000000, "script": []}]})",
+                     [](const ipcsim::test::Run& run) {
+                       return std::to_string(run.charged("p", "spawn", Primitive::map_page)) + " " +
+                              std::to_string(run.kernel->makespan());
+                     });
+  CHECK(out.substr(out.find('\n') + 1) == "\n4294967296000000 4294967296000000\n");
+
+  out = run_in_child(R"({"machine": {"costs": {"preset": "teaching", "copy_bytes_per_cycle": 1e-6,
+      "copy_bytes_per_cycle_uncached": 1e-6}}, "channels": [{"name": "c", "mechanism": "mailbox"}],
+    "processes": [{"name": "p", "script": [{"op": "send", "channel": "c", "bytes": "1TiB"},
+                                           {"op": "print", "text": "sent {result}"}]}]})");
+  CHECK(out.find("simulated time would pass ") != std::string::npos);
+  CHECK(out.find("sent") == std::string::npos);
 }
 
 TEST_CASE("attribution: the breakdown adds up to the busy time of every core") {

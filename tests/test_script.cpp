@@ -27,6 +27,7 @@ std::string one_process(const std::string& ops, const std::string& costs = "idea
          "]}]}";
 }
 
+using ipcsim::test::console_texts;
 using ipcsim::test::load_error;
 
 } // namespace
@@ -247,6 +248,60 @@ TEST_CASE("script: calc errors, at load time and at run time") {
   auto text = run_text(
       one_process(R"({"op": "set", "var": "s", "value": "x"}, {"op": "calc", "var": "q", "expr": "s + 1"})"));
   CHECK(text.kernel->runtime_error() == "p: calc \"s + 1\": variable s holds text, not a number");
+}
+
+TEST_CASE("fixed: calc and add overflow wraps silently, and INT64_MIN / -1 kills the simulator") {
+  // Was a bug: calc computed with plain int64 arithmetic, so "9223372036854775807 + 1" gave
+  // -9223372036854775808, and INT64_MIN / -1 (or % -1) raised SIGFPE. Fix in sim/lang/script.cpp CalcOp
+  // and SetOp (__builtin_*_overflow): an overflow stops the run, as a division by zero does.
+  auto calc_error = [](const std::string& expr) {
+    auto run = run_text(one_process(R"({"op": "set", "var": "max", "value": 9223372036854775807},
+      {"op": "calc", "var": "min", "expr": "-max - 1"},
+      {"op": "calc", "var": "q", "expr": ")" +
+                                    expr + R"("}, {"op": "print", "text": "{q}"})"));
+    CHECK(console_texts(run).empty());
+    return run.kernel->runtime_error();
+  };
+  const std::string range = " (whole numbers run from -9223372036854775808 to 9223372036854775807)";
+  CHECK(calc_error("9223372036854775807 + 1") ==
+        "p: calc \"9223372036854775807 + 1\": integer overflow in 9223372036854775807 + 1" + range);
+  CHECK(calc_error("min - 1") == "p: calc \"min - 1\": integer overflow in -9223372036854775808 - 1" + range);
+  CHECK(calc_error("max * 2") == "p: calc \"max * 2\": integer overflow in 9223372036854775807 * 2" + range);
+  CHECK(calc_error("min * -1") ==
+        "p: calc \"min * -1\": integer overflow in -9223372036854775808 * -1" + range);
+  CHECK(calc_error("min / -1") ==
+        "p: calc \"min / -1\": integer overflow in -9223372036854775808 / -1" + range);
+  CHECK(calc_error("-min") == "p: calc \"-min\": integer overflow in -(-9223372036854775808)" + range);
+  CHECK(calc_error("-(min)") == "p: calc \"-(min)\": integer overflow in -(-9223372036854775808)" + range);
+
+  // The edges themselves are fine, and INT64_MIN % -1 is 0 (the division's remainder is exact).
+  auto edges = run_text(one_process(R"js({"op": "set", "var": "max", "value": 9223372036854775807},
+    {"op": "calc", "var": "min", "expr": "-max - 1"}, {"op": "calc", "var": "r", "expr": "min % -1"},
+    {"op": "calc", "var": "s", "expr": "min / 1 + max"}, {"op": "calc", "var": "t", "expr": "-(min + 1)"},
+    {"op": "print", "text": "{min} {r} {s} {t}"})js"));
+  CHECK(edges.kernel->runtime_error().empty());
+  CHECK(console_texts(edges) == std::vector<std::string>{"-9223372036854775808 0 -1 9223372036854775807"});
+
+  auto add = run_text(one_process(R"({"op": "set", "var": "n", "value": 9223372036854775000},
+    {"op": "add", "var": "n", "value": 807}, {"op": "print", "text": "{n}"},
+    {"op": "add", "var": "n"}, {"op": "print", "text": "{n}"})"));
+  CHECK(console_texts(add) == std::vector<std::string>{"9223372036854775807"});
+  CHECK(add.kernel->runtime_error() == "p: add to n: integer overflow in 9223372036854775807 + 1" + range);
+  auto subtract = run_text(one_process(R"({"op": "set", "var": "n", "value": -9223372036854775000},
+    {"op": "add", "var": "n", "value": -809})"));
+  CHECK(subtract.kernel->runtime_error() ==
+        "p: add to n: integer overflow in -9223372036854775000 + -809" + range);
+}
+
+TEST_CASE("fixed: a set value beyond 64 bits wraps around to a negative number") {
+  // Was a bug: {"op": "set", "value": 18446744073709551615} set -1 (the JSON number is unsigned and
+  // was read as int64). Fix in sim/common/params.cpp check_value (ParamType::Scalar).
+  CHECK(load_error(one_process(R"({"op": "set", "var": "n", "value": 18446744073709551615})")) ==
+        "test.json: at processes.0.script.0.value: invalid value 18446744073709551615; expected a whole "
+        "number from -9223372036854775808 to 9223372036854775807, or a string");
+  CHECK(load_error(one_process(R"({"op": "set", "var": "n", "value": 9223372036854775808})")) ==
+        "test.json: at processes.0.script.0.value: invalid value 9223372036854775808; expected a whole "
+        "number from -9223372036854775808 to 9223372036854775807, or a string");
 }
 
 TEST_CASE("script: the text of write and send fills in {NAME} placeholders when sent") {

@@ -4,6 +4,7 @@
 #include "units.hpp"
 
 #include <cmath>
+#include <cstdint>
 
 namespace ipcsim {
 
@@ -76,15 +77,26 @@ void check_range(const ReadContext& ctx, const std::string& path, const json& va
 const char* kTimeForms =
     "a whole number of cycles or a duration such as \"1.5us\", \"10ms\", \"300ns\", \"20 cycles\"";
 
+// Every time is at most kMaxTimeCycles (units.hpp says why): the message gives it in cycles and as
+// a duration at the machine's clock.
+[[noreturn]] void too_long(const ReadContext& ctx, const std::string& path, const json& value) {
+  bad(ctx, path, value,
+      "a time of at most " + std::to_string(kMaxTimeCycles) + " cycles (2^50), which is \"" +
+          format_duration(kMaxTimeCycles, ctx.hz) + "\" at " + format_hz(ctx.hz));
+}
+
 void check_time(const json& value, const std::string& path, const ParamSpec& spec, const ReadContext& ctx) {
   if (value.is_number_integer() || value.is_number_unsigned()) {
-    if (value.is_number_integer() && value.get<std::int64_t>() < 0) bad(ctx, path, value, kTimeForms);
+    if (!value.is_number_unsigned() && value.get<std::int64_t>() < 0) bad(ctx, path, value, kTimeForms);
+    if (value.get<std::uint64_t>() > kMaxTimeCycles) too_long(ctx, path, value);
     check_range(ctx, path, value, value.get<double>(), spec);
     return;
   }
   if (!value.is_string()) bad(ctx, path, value, kTimeForms);
-  auto cycles = parse_time_cycles(value.get<std::string>(), ctx.hz);
-  if (!cycles) bad(ctx, path, value, kTimeForms);
+  auto text = value.get<std::string>();
+  if (!parse_duration_cycles(text, ctx.hz)) bad(ctx, path, value, kTimeForms);
+  auto cycles = parse_time_cycles(text, ctx.hz);
+  if (!cycles) too_long(ctx, path, value);
   check_range(ctx, path, value, static_cast<double>(*cycles), spec);
 }
 
@@ -111,12 +123,18 @@ void check_value(const json& value, const std::string& path, const ParamSpec& sp
       check_time(value, path, spec, ctx);
     }
     return;
-  case ParamType::Frequency:
-    // Up to 100 GHz: beyond that durations in cycles leave the exactly representable range.
-    if (value.is_number() && value.get<double>() >= 1 && value.get<double>() <= 1e11) return;
-    if (value.is_string())
-      if (auto hz = parse_frequency_hz(value.get<std::string>()); hz && *hz <= 1e11) return;
-    bad(ctx, path, value, "a frequency such as \"3GHz\", \"2.4GHz\", \"12.5MHz\" or a number of Hz");
+  case ParamType::Frequency: {
+    std::optional<double> hz;
+    if (value.is_number())
+      hz = value.get<double>();
+    else if (value.is_string())
+      hz = parse_frequency_hz(value.get<std::string>());
+    if (!hz) bad(ctx, path, value, "a frequency such as \"3GHz\", \"2.4GHz\", \"12.5MHz\" or a number of Hz");
+    // The accepted range and why: units.hpp.
+    if (*hz < kMinFrequencyHz || *hz > kMaxFrequencyHz)
+      bad(ctx, path, value, "a frequency " + frequency_range_text());
+    return;
+  }
   case ParamType::Bytes: {
     // Sizes stop at 1 TiB unless declared otherwise: far beyond any IPC buffer, and a simulation
     // of more would never end.
@@ -140,6 +158,9 @@ void check_value(const json& value, const std::string& path, const ParamSpec& sp
   case ParamType::Scalar:
     if (!value.is_string() && !value.is_number_integer() && !value.is_number_unsigned())
       bad(ctx, path, value, "a whole number or a string");
+    // Script numbers are signed 64-bit: a larger one would wrap around to a negative number.
+    if (value.is_number_unsigned() && value.get<std::uint64_t>() > std::uint64_t{INT64_MAX})
+      bad(ctx, path, value, "a whole number from -9223372036854775808 to 9223372036854775807, or a string");
     return;
   case ParamType::String:
     if (!value.is_string() || value.get<std::string>().empty()) bad(ctx, path, value, "a non-empty string");
@@ -239,8 +260,95 @@ std::uint64_t read_bytes(const json& value) {
   return *parse_bytes(value.get<std::string>());
 }
 
+namespace {
+
+// Parses without building anything, keeping the path to the value being read.
+class OverflowLocator : public nlohmann::json_sax<json> {
+public:
+  std::optional<NumberOverflow> found;
+  explicit OverflowLocator(const std::string& text) : text_(text) {}
+
+  bool null() override { return value(); }
+  bool boolean(bool) override { return value(); }
+  bool number_integer(number_integer_t) override { return value(); }
+  bool number_unsigned(number_unsigned_t) override { return value(); }
+  bool number_float(number_float_t, const string_t&) override { return value(); }
+  bool string(string_t&) override { return value(); }
+  bool binary(binary_t&) override { return value(); }
+  bool start_object(std::size_t) override {
+    value();
+    frames_.push_back({true, "", 0});
+    return true;
+  }
+  bool key(string_t& key) override {
+    frames_.back().key = key;
+    return true;
+  }
+  bool end_object() override {
+    frames_.pop_back();
+    return true;
+  }
+  bool start_array(std::size_t) override {
+    value();
+    frames_.push_back({false, "", 0});
+    return true;
+  }
+  bool end_array() override {
+    frames_.pop_back();
+    return true;
+  }
+  bool parse_error(std::size_t position, const std::string& token,
+                   const nlohmann::detail::exception& e) override {
+    if (e.id != 406) return false; // a syntax error: the caller reports those itself
+    NumberOverflow overflow;
+    overflow.number = token;
+    // The failing number has no value event: in an array it is the next index, while every outer
+    // array's last counted item is the one still open.
+    for (std::size_t i = 0; i < frames_.size(); ++i) {
+      const Frame& f = frames_[i];
+      overflow.path = f.object ? join_path(overflow.path, f.key)
+                               : join_path(overflow.path, i + 1 == frames_.size() ? f.count : f.count - 1);
+    }
+    // `position` is just past the token.
+    std::size_t start = position >= token.size() ? position - token.size() : 0;
+    for (std::size_t i = 0; i < start && i < text_.size(); ++i) {
+      if (text_[i] == '\n')
+        ++overflow.line, overflow.column = 1;
+      else
+        ++overflow.column;
+    }
+    found = overflow;
+    return false;
+  }
+
+private:
+  struct Frame {
+    bool object;
+    std::string key;
+    std::size_t count; // array items begun so far
+  };
+  bool value() {
+    if (!frames_.empty() && !frames_.back().object) ++frames_.back().count;
+    return true;
+  }
+  const std::string& text_;
+  std::vector<Frame> frames_;
+};
+
+} // namespace
+
+std::optional<NumberOverflow> find_number_overflow(const std::string& text) {
+  OverflowLocator locator(text);
+  json::sax_parse(text, &locator);
+  return locator.found;
+}
+
+std::string number_overflow_message(const NumberOverflow& overflow) {
+  return "number " + overflow.number + " is too large to read (a number must be below 1.8e308 in magnitude)";
+}
+
 std::string format_number(double value) {
-  if (value == std::floor(value) && std::fabs(value) < 1e15)
+  if (value == std::floor(value) && std::fabs(value) <= 9007199254740992.0) // exact up to 2^53
     return std::to_string(static_cast<long long>(value));
   return json(value).dump();
 }

@@ -72,6 +72,17 @@ std::vector<std::uint64_t> read_time_list(const json& value, double hz);
 double read_frequency(const json& value);
 std::uint64_t read_bytes(const json& value);
 
+// A number in JSON text too large for a double (1e400): nlohmann's parser rejects it with
+// out_of_range 406 and no position. This finds where it is, for a message naming the place.
+struct NumberOverflow {
+  std::size_t line = 1, column = 1; // of the number's first character
+  std::string path;                 // "processes.0.script.0.time"; "" at top level
+  std::string number;               // as written
+};
+std::optional<NumberOverflow> find_number_overflow(const std::string& text);
+// "number 1e400 is too large ..." (the place is the caller's to add).
+std::string number_overflow_message(const NumberOverflow& overflow);
+
 // A number as a person writes it: 1024, not 1024.0.
 std::string format_number(double value);
 

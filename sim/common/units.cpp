@@ -52,19 +52,21 @@ std::optional<double> parse_frequency_hz(const std::string& text) {
     scale = 1e9;
   else
     return std::nullopt;
-  double hz = value * scale;
-  if (hz < 1) return std::nullopt;
-  return hz;
+  return value * scale;
 }
 
-std::optional<Cycles> parse_time_cycles(const std::string& text, double hz) {
+std::string frequency_range_text() {
+  return "from " + format_hz(kMinFrequencyHz) + " to " + format_hz(kMaxFrequencyHz);
+}
+
+std::optional<double> parse_duration_cycles(const std::string& text, double hz) {
   auto parsed = split_number_unit(text);
   if (!parsed) return std::nullopt;
   auto [value, unit] = *parsed;
   double seconds_scale = 0;
   if (unit == "cycles" || unit == "cycle") {
-    if (value != std::floor(value) || value > 9.0e15) return std::nullopt;
-    return static_cast<Cycles>(value);
+    if (value != std::floor(value)) return std::nullopt;
+    return value;
   }
   if (unit == "h")
     seconds_scale = 3600;
@@ -80,9 +82,15 @@ std::optional<Cycles> parse_time_cycles(const std::string& text, double hz) {
     seconds_scale = 1e-9;
   else
     return std::nullopt;
-  double cycles = value * seconds_scale * hz;
-  if (cycles > 9.0e15) return std::nullopt; // beyond exact double integers
-  return static_cast<Cycles>(std::llround(cycles));
+  return value * seconds_scale * hz;
+}
+
+std::optional<Cycles> parse_time_cycles(const std::string& text, double hz) {
+  auto cycles = parse_duration_cycles(text, hz);
+  // Rounded to the nearest, kMaxTimeCycles + 0.5 would be kMaxTimeCycles + 1 (exact: 2^50 + 0.5 is a
+  // double). The test comes first: llround of a larger double may not fit.
+  if (!cycles || *cycles >= static_cast<double>(kMaxTimeCycles) + 0.5) return std::nullopt;
+  return static_cast<Cycles>(std::llround(*cycles));
 }
 
 std::optional<std::uint64_t> parse_bytes(const std::string& text) {
@@ -132,6 +140,25 @@ std::string format_hz(double hz) {
   else
     std::snprintf(buffer, sizeof buffer, "%gHz", hz);
   return buffer;
+}
+
+std::string format_duration(Cycles cycles, double hz) {
+  static const std::pair<const char*, double> kUnits[] = {{"h", 3600},  {"min", 60},  {"s", 1},
+                                                          {"ms", 1e-3}, {"us", 1e-6}, {"ns", 1e-9}};
+  double seconds = static_cast<double>(cycles) / hz;
+  const auto* unit = &kUnits[5];
+  for (const auto& u : kUnits)
+    if (seconds >= u.second) {
+      unit = &u;
+      break;
+    }
+  double value = std::floor(seconds / unit->second * 1000) / 1000;
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%.3f", value);
+  std::string text = buffer;
+  while (text.back() == '0') text.pop_back();
+  if (text.back() == '.') text.pop_back();
+  return text + unit->first;
 }
 
 } // namespace ipcsim

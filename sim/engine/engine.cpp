@@ -73,6 +73,11 @@ void Doorbell::ring() {
 
 Cycles engine_now() { return g_now; }
 
+Cycles engine_clock_limit() {
+  auto origin = static_cast<Cycles>(g_origin);
+  return origin < kClockLimitCycles ? kClockLimitCycles - origin : 0;
+}
+
 void engine_advance(Cycles cycles) {
   if (cycles == 0) return;
   sg4::this_actor::sleep_for(static_cast<double>(cycles));

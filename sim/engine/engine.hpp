@@ -28,6 +28,10 @@ private:
 
 // Cycles since the current run started.
 Cycles engine_now();
+// The latest engine_now() whose clock value is still exact: kClockLimitCycles (units.hpp) less
+// where this run started on SimGrid's clock. That start is 0 for the command line; unit tests run
+// many scenarios in one process, and SimGrid's clock keeps running from one to the next.
+Cycles engine_clock_limit();
 // Uninterruptible passage of time on the calling core (kernel code runs with interrupts off).
 void engine_advance(Cycles cycles);
 // Builds one host per core, starts one actor per core running core_main(index), runs to the end.

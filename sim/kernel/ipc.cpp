@@ -472,6 +472,7 @@ public:
     }
     // fork copies the page tables of the working set.
     const CostModel& costs = ctx.kernel.model().costs;
+    // At most 2^32 x 10^6 cycles, bounded at load (costs.hpp).
     ctx.charge(activity, Primitive::map_page, costs.cycles(Primitive::map_page) * spec->working_set_pages);
     Process& child = ctx.kernel.spawn(ctx, *spec, std::move(fds));
     ctx.succeed(child.pid);

@@ -240,8 +240,21 @@ void Kernel::close_descriptor(OpContext& ctx, Process& process, std::size_t inde
 }
 
 void Kernel::abort_run(const Thread& thread, const std::string& message) {
-  if (runtime_error_.empty()) runtime_error_ = thread.display_name() + ": " + message;
-  finish(*cores_[static_cast<std::size_t>(std::max(thread.last_core, 0))], false);
+  abort_run(*cores_[static_cast<std::size_t>(std::max(thread.last_core, 0))],
+            thread.display_name() + ": " + message);
+}
+
+void Kernel::abort_run(Core& core, const std::string& message) {
+  if (runtime_error_.empty()) runtime_error_ = message;
+  finish(core, false);
+}
+
+// SimGrid's clock cannot count single cycles past kClockLimitCycles: a run that would go further
+// stops, before its clock rounds (a compute op of 2^53 + 1 cycles used to spin there forever).
+void Kernel::stop_at_clock_limit(Core& core) {
+  abort_run(core, "simulated time would pass " + std::to_string(engine_clock_limit()) + " cycles (\"" +
+                      format_duration(engine_clock_limit(), model_.hz) + "\" at " + format_hz(model_.hz) +
+                      "), the most the simulator's clock counts exactly; the run stops there");
 }
 
 std::vector<IpcTable> Kernel::ipc_listing() const {
@@ -273,9 +286,18 @@ void Kernel::run() {
 
 // ---- Accounting ------------------------------------------------------------------------------
 
+namespace {
+// Pending cycles stop growing past the clock limit (the next sync stops the run anyway), so that
+// sums of charges and clock values never wrap around.
+constexpr Cycles kPendingCap = kClockLimitCycles + 1;
+Cycles capped_sum(Cycles a, Cycles b) {
+  return b >= kPendingCap - std::min(a, kPendingCap) ? kPendingCap : a + b;
+}
+} // namespace
+
 void Kernel::charge(Core& core, Thread& thread, std::uint16_t activity, Primitive primitive, Cycles cycles) {
   if (cycles == 0) return;
-  core.pending += cycles;
+  core.pending = capped_sum(core.pending, cycles);
   auto prim = static_cast<std::uint8_t>(primitive);
   for (auto& entry : thread.charges) {
     if (entry.activity == activity && entry.primitive == prim &&
@@ -298,9 +320,14 @@ void Kernel::charge(Core& core, Thread& thread, std::uint16_t activity, Primitiv
 // never has to sleep. At a tie it does sleep, so simultaneous actions keep SimGrid's order.
 bool Kernel::sync(Core& core) {
   if (core.pending == 0) return false;
-  core.busy_cycles += core.pending;
-  core.lag += core.pending;
+  Cycles pending = core.pending;
   core.pending = 0;
+  if (pending > engine_clock_limit() - std::min(clock(core), engine_clock_limit())) {
+    stop_at_clock_limit(core);
+    return true;
+  }
+  core.busy_cycles += pending;
+  core.lag += pending;
   if (clock(core) < horizon(core)) return false;
   catch_up(core);
   return true;
@@ -333,6 +360,10 @@ void Kernel::ring_deferred(Core& core) {
 // Waiting needs no catch_up: the deadline is absolute, and a ring says the time it was sent (never
 // earlier than this core's time: the ringer could not act before it, see make_ready).
 bool Kernel::wait_doorbell(Core& core, Cycles deadline) {
+  // Never past the clock's exact range: reaching it unrung ends the run there.
+  const Cycles limit = engine_clock_limit();
+  const bool capped = deadline != kNever && deadline > limit;
+  if (capped) deadline = limit;
   Cycles from = clock(core);
   core.resume_at = core.shared_from = deadline;
   ring_deferred(core);
@@ -341,6 +372,7 @@ bool Kernel::wait_doorbell(Core& core, Cycles deadline) {
   Cycles at = std::max(from, rung ? core.rung_at : engine_now());
   assert(at >= engine_now());
   core.lag = at - engine_now();
+  if (capped && !rung && !done_) stop_at_clock_limit(core);
   return rung;
 }
 
@@ -698,7 +730,7 @@ void Kernel::go_idle(Core& core) {
     return;
   }
   Cycles wake_at = next_timer(core);
-  if (wake_at < horizon(core, true))
+  if (wake_at < horizon(core, true) && wake_at <= engine_clock_limit())
     core.lag += wake_at > clock(core) ? wake_at - clock(core) : 0; // nobody can ring before it
   else
     wait_doorbell(core, wake_at);
@@ -745,7 +777,7 @@ void Kernel::run_current(Core& core) {
   Cycles last_now = now(core);
   for (;;) {
     // Interrupts are taken between ops: bring the clock forward when one may be due.
-    if (core.need_resched) return;
+    if (core.need_resched || done_) return; // done_: an op stopped the run
     const Cycles at = now(core);
     if (at > core.slice_end || at >= next_timer(core)) return;
     if (thread.process->killed_by) { // a signal's default action: terminate
@@ -806,7 +838,7 @@ void Kernel::run_compute(Core& core, Thread& thread, Cycles cycles) {
   Cycles deadline = std::min({finish_at, core.slice_end, next_timer(core)});
   Cycles elapsed = 0;
   if (deadline > start && !core.need_resched) {
-    if (deadline < horizon(core, true)) { // no other core can interrupt before the deadline
+    if (deadline < horizon(core, true) && deadline <= engine_clock_limit()) { // nobody can interrupt
       core.lag += deadline - start;
       elapsed = deadline - start;
     } else {

@@ -466,6 +466,7 @@ public:
   void kill_process(OpContext& ctx, Process& process, int signal, std::uint16_t activity);
   // Drops a descriptor; the last close of an open file runs its on_last_close.
   void close_descriptor(OpContext& ctx, Process& process, std::size_t index, std::uint16_t activity);
+  // Stops the run with an error (runtime_error()): "THREAD: MESSAGE", or MESSAGE for the machine's own.
   void abort_run(const Thread& thread, const std::string& message);
   // The per-kernel state of mechanism T (an IpcState), created on first use.
   template <class T> T& ipc() {
@@ -503,6 +504,9 @@ private:
   void ring_deferred(Core& core);
   // Waits in SimGrid until `deadline` or a ring: true when rung.
   bool wait_doorbell(Core& core, Cycles deadline);
+  // Stops the run: its clock would pass what SimGrid's double clock counts exactly.
+  void stop_at_clock_limit(Core& core);
+  void abort_run(Core& core, const std::string& message);
 
   const MachineModel& model_;
   std::vector<std::unique_ptr<Core>> cores_;

@@ -82,7 +82,8 @@ const ParamTable& process_table() {
        {"priority", ParamType::Integer, 0, "", "static priority of its threads (larger runs first)",
         -1000000.0, 1000000.0},
        {"working_set_pages", ParamType::Integer, 16, "pages",
-        "pages it touches after being switched in: the TLB refills an untagged switch costs", 0.0, 1000000.0},
+        "pages it touches after being switched in: the TLB refills an untagged switch costs", 0.0,
+        static_cast<double>(kMaxWorkingSetPages)},
        {"spawned", ParamType::Bool, false, "",
         "true: it does not start by itself; a spawn op starts it (fork + exec), each spawn one more copy"},
        {"uid", ParamType::Integer, 1000, "",
@@ -190,6 +191,12 @@ json parse_rejecting_duplicates(const std::string& text, const std::string& file
 json parse_text(const std::string& text, const std::string& file) {
   try {
     return parse_rejecting_duplicates(text, file);
+  } catch (const json::out_of_range& e) {
+    // A number too large for a double; the parser does not say where.
+    auto overflow = find_number_overflow(text);
+    if (!overflow) throw;
+    std::string where = file + ":" + std::to_string(overflow->line) + ":" + std::to_string(overflow->column);
+    fail_at(where, overflow->path, number_overflow_message(*overflow));
   } catch (const json::parse_error& e) {
     std::size_t line = 1, column = 1;
     for (std::size_t i = 0; i + 1 < e.byte && i < text.size(); ++i) {
@@ -275,6 +282,10 @@ void apply_set(json& doc, const std::string& assignment) {
     value = json::parse(text);
   } catch (const json::parse_error&) {
     value = text; // not JSON: a plain string such as 3GHz or rr
+  } catch (const json::out_of_range&) {
+    auto overflow = find_number_overflow(text);
+    if (!overflow) throw;
+    fail(number_overflow_message(*overflow));
   }
   std::vector<std::string> parts;
   std::stringstream stream(path);

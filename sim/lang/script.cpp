@@ -10,6 +10,7 @@
 #include <cctype>
 #include <cerrno>
 #include <charconv>
+#include <limits>
 #include <map>
 #include <optional>
 
@@ -379,6 +380,17 @@ Condition parse_condition(const std::string& text, const std::string& path, Comp
   return c;
 }
 
+// Script arithmetic is on 64-bit whole numbers; a result beyond them stops the run, as a division
+// by zero does, rather than wrapping around. `operation` is what overflowed, such as "x + 1".
+std::string overflow_message(const std::string& operation) {
+  return "integer overflow in " + operation +
+         " (whole numbers run from -9223372036854775808 to 9223372036854775807)";
+}
+
+std::string show_operation(std::int64_t a, char op, std::int64_t b) {
+  return std::to_string(a) + " " + op + " " + std::to_string(b);
+}
+
 class SetOp : public Op {
 public:
   SetOp(std::uint16_t activity, std::string var, Value value, bool add)
@@ -389,7 +401,14 @@ public:
       Value* current = locals.find(var_);
       std::int64_t base =
           current && std::holds_alternative<std::int64_t>(*current) ? std::get<std::int64_t>(*current) : 0;
-      locals.set(var_, base + std::get<std::int64_t>(value_));
+      std::int64_t sum = 0;
+      if (__builtin_add_overflow(base, std::get<std::int64_t>(value_), &sum)) {
+        ctx.kernel.abort_run(ctx.thread,
+                             "add to " + var_ + ": " +
+                                 overflow_message(show_operation(base, '+', std::get<std::int64_t>(value_))));
+        return Step::Exit;
+      }
+      locals.set(var_, sum);
     } else {
       locals.set(var_, value_);
     }
@@ -513,9 +532,15 @@ public:
         stack.push_back(std::get<std::int64_t>(v));
         break;
       }
-      case Expr::Token::Kind::Neg:
-        stack.back() = -stack.back();
+      case Expr::Token::Kind::Neg: {
+        std::int64_t v = stack.back();
+        if (__builtin_sub_overflow(std::int64_t{0}, v, &stack.back())) {
+          ctx.kernel.abort_run(ctx.thread,
+                               "calc \"" + text_ + "\": " + overflow_message("-(" + std::to_string(v) + ")"));
+          return Step::Exit;
+        }
         break;
+      }
       case Expr::Token::Kind::Op: {
         std::int64_t b = stack.back();
         stack.pop_back();
@@ -524,7 +549,32 @@ public:
           ctx.kernel.abort_run(ctx.thread, "calc \"" + text_ + "\": division by zero");
           return Step::Exit;
         }
-        a = t.op == '+' ? a + b : t.op == '-' ? a - b : t.op == '*' ? a * b : t.op == '/' ? a / b : a % b;
+        std::int64_t r = 0;
+        bool overflow = false;
+        switch (t.op) {
+        case '+':
+          overflow = __builtin_add_overflow(a, b, &r);
+          break;
+        case '-':
+          overflow = __builtin_sub_overflow(a, b, &r);
+          break;
+        case '*':
+          overflow = __builtin_mul_overflow(a, b, &r);
+          break;
+        case '/': // only INT64_MIN / -1 leaves the range (and traps on x86)
+          overflow = a == std::numeric_limits<std::int64_t>::min() && b == -1;
+          r = overflow ? 0 : a / b;
+          break;
+        default: // '%': INT64_MIN % -1 is 0, but C++ leaves it undefined (it traps on x86)
+          r = b == -1 ? 0 : a % b;
+          break;
+        }
+        if (overflow) {
+          ctx.kernel.abort_run(ctx.thread,
+                               "calc \"" + text_ + "\": " + overflow_message(show_operation(a, t.op, b)));
+          return Step::Exit;
+        }
+        a = r;
         break;
       }
       }

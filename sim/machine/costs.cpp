@@ -59,6 +59,12 @@ PresetFile load_preset(const std::string& name, const std::string& path, const R
     return {json::parse(buffer.str()), "preset file \"" + name + "\""};
   } catch (const json::parse_error& e) {
     fail_at(ctx.file, path, "preset file \"" + name + "\" is not valid JSON: " + e.what());
+  } catch (const json::out_of_range&) { // a number too large for a double: the preset file's mistake
+    auto overflow = find_number_overflow(buffer.str());
+    if (!overflow) throw;
+    fail_at("preset file \"" + name + "\" (line " + std::to_string(overflow->line) + ", column " +
+                std::to_string(overflow->column) + ")",
+            overflow->path, number_overflow_message(*overflow));
   }
 }
 
@@ -80,6 +86,8 @@ void check_preset(const PresetFile& preset, const ReadContext& ctx, const std::s
   const json& hz = field(doc.at("frequency"), "frequency");
   if (!hz.is_string() || !parse_frequency_hz(hz.get<std::string>()))
     complain("frequency must be like \"3GHz\"");
+  if (double f = *parse_frequency_hz(hz.get<std::string>()); f < kMinFrequencyHz || f > kMaxFrequencyHz)
+    complain("frequency must be " + frequency_range_text() + ", got " + hz.dump());
   if (!field(doc.at("tagged_tlb"), "tagged_tlb").is_boolean()) complain("tagged_tlb must be true or false");
   const json& primitives = doc.at("primitives");
   auto names = primitive_names();
@@ -114,7 +122,10 @@ Cycles CostModel::copy_cycles(std::uint64_t bytes) const {
   bool cached = static_cast<double>(bytes) <= value[static_cast<size_t>(Primitive::copy_cache_bytes)];
   double rate = value[static_cast<size_t>(cached ? Primitive::copy_bytes_per_cycle
                                                  : Primitive::copy_bytes_per_cycle_uncached)];
-  return cycles(Primitive::copy_setup) + static_cast<Cycles>(std::ceil(static_cast<double>(bytes) / rate));
+  double byte_cycles = std::ceil(static_cast<double>(bytes) / rate);
+  // 1 TiB at 1e-6 bytes/cycle would not even fit in Cycles: saturate past the clock limit.
+  if (!(byte_cycles <= static_cast<double>(kClockLimitCycles))) byte_cycles = kClockLimitCycles + 1.0;
+  return cycles(Primitive::copy_setup) + static_cast<Cycles>(byte_cycles);
 }
 
 const ParamTable& costs_table() {
@@ -136,6 +147,10 @@ const ParamTable& costs_table() {
       ParamSpec spec{primitive_info(p).name, is_rate(p) ? ParamType::Number : ParamType::Integer, nullptr,
                      primitive_info(p).unit, primitive_info(p).description};
       spec.min = is_rate(p) ? 1e-6 : 0.0;
+      if (p == Primitive::copy_cache_bytes)
+        spec.max = kMaxCacheBytes;
+      else if (!is_rate(p))
+        spec.max = static_cast<double>(kMaxPrimitiveCycles);
       spec.default_note = "the preset's";
       t.params.push_back(spec);
     }
@@ -170,11 +185,17 @@ CostModel build_cost_model(const json& costs, const std::string& path, const Rea
       fail_at(ctx.file, join_path(path, name),
               std::string("cycles must be a whole number, got ") + source.dump());
     }
+    // A preset file's values are held to the bounds an override is (costs_table): cycles at most
+    // kMaxPrimitiveCycles, copy rates at least 1e-6 bytes/cycle (copies make progress).
+    const ParamSpec& spec = *costs_table().find(name);
+    std::string bound = spec.min && model.value[i] < *spec.min   ? ">= " + format_number(*spec.min)
+                        : spec.max && model.value[i] > *spec.max ? "<= " + format_number(*spec.max)
+                                                                 : "";
+    if (!bound.empty() && !costs.contains(name))
+      throw UserError("preset file \"" + model.preset + "\": at primitives." + name +
+                      ".value: invalid value " + source.dump() + "; expected a value " + bound);
   }
-  // Consistency: copies must make progress, and the uncached rate cannot beat the cached one.
-  if (model.value[static_cast<size_t>(Primitive::copy_bytes_per_cycle)] <= 0 ||
-      model.value[static_cast<size_t>(Primitive::copy_bytes_per_cycle_uncached)] <= 0)
-    fail_at(ctx.file, path, "copy rates must be > 0 bytes/cycle");
+  // Consistency: the uncached rate cannot beat the cached one.
   if (model.value[static_cast<size_t>(Primitive::copy_bytes_per_cycle_uncached)] >
       model.value[static_cast<size_t>(Primitive::copy_bytes_per_cycle)])
     fail_at(ctx.file, join_path(path, "copy_bytes_per_cycle_uncached"),

@@ -36,6 +36,16 @@ namespace ipcsim {
   X(procedure_call, "cycles", "a plain procedure call and return")                                           \
   X(stub, "cycles", "an RPC stub's marshalling work for a null call")
 
+// The largest value of a cycle-valued primitive: 2^32 cycles (4.3 s at 1 GHz), far beyond any real
+// kernel path. A cost times a count the kernel multiplies it by (working-set pages, at most
+// kMaxWorkingSetPages) then stays inside the clock's exact range (units.hpp), without overflow.
+constexpr Cycles kMaxPrimitiveCycles = Cycles{1} << 32;
+// Working sets stop at 10^6 pages (about 4 GiB of 4 KiB pages).
+constexpr std::uint32_t kMaxWorkingSetPages = 1'000'000;
+static_assert(kMaxPrimitiveCycles * kMaxWorkingSetPages < kClockLimitCycles);
+// copy_cache_bytes stops where sizes do: 1 TiB.
+constexpr double kMaxCacheBytes = 1099511627776.0;
+
 enum class Primitive : std::uint8_t {
 #define IPCSIM_ENUM(name, unit, description) name,
   IPCSIM_PRIMITIVES(IPCSIM_ENUM)
@@ -73,7 +83,8 @@ struct CostModel {
   std::array<double, kPrimitiveCount> value{};
 
   Cycles cycles(Primitive p) const { return static_cast<Cycles>(value[static_cast<size_t>(p)]); }
-  // copy_setup plus the bytes at the cached or uncached rate, rounded up to whole cycles.
+  // copy_setup plus the bytes at the cached or uncached rate, rounded up to whole cycles; a copy
+  // longer than the clock's exact range counts as just past it (the kernel then stops the run).
   Cycles copy_cycles(std::uint64_t bytes) const;
 };
 

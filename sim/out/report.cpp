@@ -172,8 +172,8 @@ std::vector<IntervalStats> interval_stats(const Kernel& kernel) {
 std::vector<FailedCalls> failed_calls(const Kernel& kernel) {
   std::vector<FailedCalls> out;
   for (const auto& f : kernel.failed_calls())
-    out.push_back({kernel.threads()[f.thread].display_name(), activity_names()[f.activity], errno_name(f.error),
-                   f.count});
+    out.push_back({kernel.threads()[f.thread].display_name(), activity_names()[f.activity],
+                   errno_name(f.error), f.count});
   return out;
 }
 
