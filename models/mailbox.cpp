@@ -194,15 +194,24 @@ public:
     auto boxes = boxes_;
     for (auto& box : boxes)
       if (box->alive && box->owner == &process) destroy(ctx, *box, activity);
-    for (auto& link : links_) {
+    // Each wake lets time pass, and other cores run meanwhile: they may add links, and a woken
+    // thread may sleep again. Iterate over a snapshot, and wake only who still waits for this.
+    auto links = links_;
+    for (auto& link : links) {
       int side = link->p[0] == &process ? 0 : link->p[1] == &process ? 1 : -1;
       if (side < 0) continue;
       Process& other = *link->p[1 - side];
       ctx.kernel.wake_all(ctx.core, link->dir[1 - side]->senders, &ctx.thread, activity);
+      WaitQueue& queue = inbox(other);
+      auto waits_for_exited = [&](const Thread* t) {
+        auto call = calls_.find(t->id);
+        return t->waiting_on == &queue && call != calls_.end() && call->second.peer == &process;
+      };
       std::vector<Thread*> waiting;
-      for (Thread* t = inbox(other).head; t; t = t->wait_next)
-        if (calls_.count(t->id) && calls_[t->id].peer == &process) waiting.push_back(t);
-      for (Thread* t : waiting) ctx.kernel.wake(ctx.core, *t, &ctx.thread, activity, WaitResult::Woken);
+      for (Thread* t = queue.head; t; t = t->wait_next)
+        if (waits_for_exited(t)) waiting.push_back(t);
+      for (Thread* t : waiting)
+        if (waits_for_exited(t)) ctx.kernel.wake(ctx.core, *t, &ctx.thread, activity, WaitResult::Woken);
     }
   }
 
