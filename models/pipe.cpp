@@ -141,6 +141,7 @@ void Pipe::take_text(OpContext& ctx, Message& into, std::uint64_t from, std::uin
         into.type = s.meta.type;
         into.priority = s.meta.priority;
         into.sender = s.meta.sender;
+        into.id = s.meta.id;
         had_sender = true;
       }
     }

@@ -216,6 +216,7 @@ IoStatus stream_recv(OpContext& ctx, std::uint16_t a, Socket& s, std::uint64_t w
       if (skb.message.id != 0) message_received(ctx, skb.message, s.object); // a write's first byte
       if (message.sender < 0) {
         message.sender = skb.message.sender;
+        message.id = skb.message.id;
         message.type = skb.message.type;
         message.priority = skb.message.priority;
       }

@@ -354,6 +354,23 @@ TEST_CASE("trace: pipe ping-pong on one core and on two") {
   }
 }
 
+TEST_CASE("trace: a message keeps its id from its send to its receive, over every mechanism") {
+  // Every ping-pong message is numbered as it is sent: pings odd, pongs even. The last message the
+  // client receives is the last pong, and the script's received message carries its id.
+  for (const char* mechanism : {"pipe", "sysv-msg", "posix-mq", "mailbox", "unix-stream", "unix-dgram"}) {
+    CAPTURE(mechanism);
+    auto t = trace_file(std::string("pingpong-") + mechanism);
+    auto r = read_trace(t.json, *t.kernel);
+    CHECK_RULES(r);
+    const std::uint64_t messages = 2 * t.kernel->records().size();
+    CHECK(r.flows.size() == messages);
+    CHECK(r.flows.rbegin()->first == messages);
+    const Thread& client = t.kernel->threads()[0];
+    REQUIRE(client.locals);
+    CHECK(client.locals->message.id == messages);
+  }
+}
+
 TEST_CASE("trace: System V and POSIX message queues") {
   SUBCASE("sysv-msg-demo: ten typed messages, two taken by type, the rest in order") {
     auto t = trace_file("sysv-msg-demo");
