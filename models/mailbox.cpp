@@ -81,6 +81,10 @@ struct Pending {
 struct Box {
   Box(std::string name, BoxKind kind, std::uint64_t capacity, Policy policy)
       : name(std::move(name)), kind(kind), capacity(capacity), policy(policy),
+        object((kind == BoxKind::Mailbox ? "mailbox "
+                : kind == BoxKind::Port  ? "port "
+                                         : "link ") +
+               this->name),
         senders(this->name + ": " +
                 (capacity == 0 ? std::string("a receiver to take the message (rendezvous)")
                                : "room for a message (" + capacity_text(capacity) + " queued)")),
@@ -89,9 +93,11 @@ struct Box {
   BoxKind kind;
   std::uint64_t capacity;
   Policy policy;
+  std::string object;             // what the timeline calls it: "mailbox courier", "link a->b"
   const Process* owner = nullptr; // nullptr: the system (declared by the scenario, or a link)
   bool alive = true;
   std::deque<Pending> queue;
+  void filled(OpContext& ctx) const { fill_changed(ctx, object, "messages", queue.size()); }
   WaitQueue senders;   // waiting for room, or for a receiver to take their message
   WaitQueue receivers; // waiting for a message (mailboxes and ports; a link's receivers wait in an inbox)
   std::vector<const Process*> users;   // "pair": the two processes allowed
@@ -161,12 +167,12 @@ public:
 
   IoStatus send(OpContext& ctx, std::uint16_t activity, const Endpoint& to, const Message& message) {
     IoStatus status = send_step(ctx, activity, to, message);
-    if (status == IoStatus::Done) end_call(ctx.thread);
+    if (status == IoStatus::Done) end_call(ctx);
     return status;
   }
   IoStatus recv(OpContext& ctx, std::uint16_t activity, const Endpoint& from, std::uint64_t bytes) {
     IoStatus status = recv_step(ctx, activity, from, bytes);
-    if (status == IoStatus::Done) end_call(ctx.thread);
+    if (status == IoStatus::Done) end_call(ctx);
     return status;
   }
 
@@ -266,6 +272,7 @@ private:
   void destroy(OpContext& ctx, Box& box, std::uint16_t activity) {
     box.alive = false;
     names_.erase(box.name);
+    if (!box.queue.empty()) fill_changed(ctx, box.object, "messages", 0);
     box.queue.clear();
     ctx.kernel.wake_all(ctx.core, box.senders, &ctx.thread, activity);
     ctx.kernel.wake_all(ctx.core, box.receivers, &ctx.thread, activity);
@@ -404,10 +411,12 @@ private:
     if (!box.alive) return fail_call(ctx, activity, EIDRM);
     if (call.peer && call.peer->live_threads == 0) return fail_call(ctx, activity, ESRCH);
     if (call.offered) return wait_on(ctx, box.senders, activity);
+    Message sent = message;
     if (Thread* receiver = pick_receiver(box, message)) {
       Call& rc = calls_[receiver->id];
       rc.handed = true;
-      rc.message = message;
+      message_sent(ctx, sent, box.object);
+      rc.message = std::move(sent);
       rc.handed_in_kernel = box.capacity != 0; // capacity 0: copied straight into its buffer
       rc.handed_from = &box;
       thread.script_locals().receiver = receiver->display_name();
@@ -417,13 +426,17 @@ private:
     }
     thread.script_locals().receiver.clear();
     if (box.capacity != 0 && (box.capacity == kUnbounded || box.queue.size() < box.capacity)) {
-      box.queue.push_back({message, next_seq_++, nullptr});
+      message_sent(ctx, sent, box.object);
+      box.queue.push_back({std::move(sent), next_seq_++, nullptr});
+      box.filled(ctx);
       ctx.succeed();
       return IoStatus::Done;
     }
-    if (box.capacity == 0 && !thread.op_nonblocking) {
+    if (box.capacity == 0 && !thread.op_nonblocking) { // offered: a receiver takes it from the queue
       call.offered = next_seq_++;
-      box.queue.push_back({message, call.offered, &thread});
+      message_sent(ctx, sent, box.object);
+      box.queue.push_back({std::move(sent), call.offered, &thread});
+      box.filled(ctx);
     }
     return wait_on(ctx, box.senders, activity);
   }
@@ -466,6 +479,7 @@ private:
     if (self.killed_by) return fail_call(ctx, activity, EINTR); // it never returns anyway
     Call& call = calls_[thread.id];
     if (call.handed) {
+      message_received(ctx, call.message, call.handed_from->object);
       if (call.handed_in_kernel) copy_message(ctx, activity, call.message.bytes);
       thread.script_locals().message = call.message;
       ctx.succeed(static_cast<std::int64_t>(call.message.bytes));
@@ -489,6 +503,8 @@ private:
       if (source->queue.front().message.bytes > bytes) return fail_call(ctx, activity, E2BIG);
       Pending pending = std::move(source->queue.front());
       source->queue.pop_front();
+      message_received(ctx, pending.message, source->object);
+      source->filled(ctx);
       if (pending.rendezvous_sender) {
         Call& sc = calls_[pending.rendezvous_sender->id];
         sc.taken = true;
@@ -509,20 +525,21 @@ private:
   }
 
   // A call finished: withdraw a rendezvous message nobody took, let the next receiver in.
-  void end_call(Thread& thread) {
-    auto it = calls_.find(thread.id);
+  void end_call(OpContext& ctx) {
+    auto it = calls_.find(ctx.thread.id);
     if (it == calls_.end()) return;
-    release(it->second);
+    release(ctx, it->second);
     calls_.erase(it);
   }
 
-  void release(const Call& call) {
+  void release(OpContext& ctx, const Call& call) {
     if (!call.box) return;
     if (call.offered && !call.taken) {
       auto& queue = call.box->queue;
       for (auto q = queue.begin(); q != queue.end(); ++q)
         if (q->seq == call.offered) {
           queue.erase(q);
+          call.box->filled(ctx);
           break;
         }
     }
@@ -539,7 +556,7 @@ public:
     if (it == calls_.end()) return;
     Call call = std::move(it->second);
     calls_.erase(it);
-    release(call);
+    release(ctx, call);
     if (call.handed && call.handed_from && call.handed_from->alive)
       pass_on(ctx, *call.handed_from, call.message, activity);
   }
@@ -557,6 +574,7 @@ private:
       return;
     }
     box.queue.push_front({message, 0, nullptr}); // older than anything queued
+    box.filled(ctx);
   }
 
   std::map<std::string, std::shared_ptr<Box>> names_;

@@ -66,7 +66,8 @@ private:
     else
       ctx.kernel.wake_one(ctx.core, queue, &ctx.thread, activity);
   }
-  void take_text(Message& into, std::uint64_t from, std::uint64_t to);
+  void take_text(OpContext& ctx, Message& into, std::uint64_t from, std::uint64_t to);
+  void filled(OpContext& ctx) { fill_changed(ctx, name, "bytes", buffered()); }
 };
 
 // A named pipe's file-system node: the pipe while some descriptor (or a pending open) refers to
@@ -128,16 +129,19 @@ bool cannot_wait(OpContext& ctx) {
   return t.op_nonblocking || t.wait_result == WaitResult::TimedOut || ctx.now() >= t.op_deadline;
 }
 
-void Pipe::take_text(Message& into, std::uint64_t from, std::uint64_t to) {
+// The read of bytes [from, to) takes every write whose first byte is among them: it receives it.
+void Pipe::take_text(OpContext& ctx, Message& into, std::uint64_t from, std::uint64_t to) {
   bool had_sender = into.sender >= 0;
   for (const auto& s : segments) {
     if (s.start >= to) break;
     if (s.first && s.start >= from) {
+      message_received(ctx, s.meta, name);
       into.text += s.meta.text;
       if (!had_sender) {
         into.type = s.meta.type;
         into.priority = s.meta.priority;
         into.sender = s.meta.sender;
+        into.id = s.meta.id;
         had_sender = true;
       }
     }
@@ -162,8 +166,9 @@ IoStatus Pipe::read(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes,
       return wait_on(ctx, read_wait, activity);
     }
     std::uint64_t n = std::min(available, bytes - done);
-    take_text(message, nread, nread + n);
+    take_text(ctx, message, nread, nread + n);
     nread += n;
+    filled(ctx);
     done += n;
     t.op_progress = done;
     woken = false;
@@ -208,8 +213,11 @@ IoStatus Pipe::write(OpContext& ctx, std::uint16_t activity, const Message& mess
       return wait_on(ctx, write_wait, activity);
     }
     std::uint64_t chunk = std::min(room, left);
-    segments.push_back({nwrite, nwrite + chunk, done == 0, message});
+    Segment segment{nwrite, nwrite + chunk, done == 0, message};
+    if (segment.first) message_sent(ctx, segment.meta, name);
+    segments.push_back(std::move(segment));
     nwrite += chunk;
+    filled(ctx);
     done += chunk;
     t.op_progress = done;
     woken = false;

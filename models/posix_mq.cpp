@@ -39,7 +39,9 @@ constexpr std::uint64_t kTooBig = 2;    // channel recv: a sender's message was 
 
 // The end of a receive that a sender completed while it waited (pipelined_send): copy the message
 // out. It needs nothing of the queue, whose descriptor another thread may have closed since.
-IoStatus finish_delivered(OpContext& ctx, std::uint16_t activity) {
+// `object`: the queue's name for the timeline.
+IoStatus finish_delivered(OpContext& ctx, std::uint16_t activity, const std::string& object) {
+  message_received(ctx, ctx.thread.script_locals().message, object);
   const std::uint64_t size = ctx.thread.script_locals().message.bytes;
   charge_copy(ctx, activity, size); // store_msg()
   ctx.succeed(static_cast<std::int64_t>(size));
@@ -50,12 +52,13 @@ IoStatus finish_delivered(OpContext& ctx, std::uint16_t activity) {
 struct MqQueue {
   MqQueue(std::string name, std::uint32_t uid, std::uint32_t gid, std::uint32_t mode, std::uint64_t maxmsg,
           std::uint64_t msgsize)
-      : name(name), uid(uid), gid(gid), mode(mode), maxmsg(maxmsg), msgsize(msgsize),
-        receivers("posix mq " + name + ": waiting for a message"),
+      : name(name), object("posix mq " + name), uid(uid), gid(gid), mode(mode), maxmsg(maxmsg),
+        msgsize(msgsize), receivers("posix mq " + name + ": waiting for a message"),
         senders("posix mq " + name + ": waiting for room (full at " + std::to_string(maxmsg) + " messages)") {
   }
 
   std::string name;
+  std::string object; // what the timeline calls it
   std::uint32_t uid, gid, mode;
   std::uint64_t maxmsg, msgsize;
   // Messages by priority, highest first; FIFO within one priority (Linux: an rbtree of priority
@@ -71,16 +74,25 @@ struct MqQueue {
   std::map<std::uint32_t, std::uint64_t> receiver_limits;
 
   // mq_timedsend after the descriptor and size checks: copy in, then hand the message to a waiting
-  // receiver, or queue it, or wait for room.
-  IoStatus send(OpContext& ctx, std::uint16_t activity, const Message& message) {
+  // receiver, or queue it, or wait for room. The message is sent (given its id) when it first
+  // reaches the queue: handed to a receiver, queued, or left with its waiting sender, where a
+  // receive takes it (pipelined_receive).
+  IoStatus send(OpContext& ctx, std::uint16_t activity, const Message& original) {
     Thread& thread = ctx.thread;
     if (thread.op_progress & kQueuedFor) return sent(ctx);
     if (!(thread.op_progress & kCopiedIn)) {
-      charge_copy(ctx, activity, message.bytes); // load_msg(): before the queue lock, once
+      charge_copy(ctx, activity, original.bytes); // load_msg(): before the queue lock, once
       thread.op_progress |= kCopiedIn;
     }
     ctx.sync();
-    waiting_sends.erase(thread.id); // back from a wait: the message is ours to place again
+    Message message = original;
+    if (auto it = waiting_sends.find(thread.id); it != waiting_sends.end()) {
+      message.id = it->second.id; // back from a wait: the message is ours to place again
+      waiting_sends.erase(it);
+    }
+    auto reaches_queue = [&] {
+      if (message.id == 0) message_sent(ctx, message, object);
+    };
     for (Thread* receiver = receivers.head; receiver;) {
       // pipelined_send: the receiver waits only on an empty queue; it gets this message directly.
       // A channel recv whose buffer is too small is woken with E2BIG on the way (as a System V
@@ -95,6 +107,7 @@ struct MqQueue {
         continue;
       }
       receiver_limits.erase(receiver->id);
+      reaches_queue();
       receiver->script_locals().message = message;
       receiver->op_progress |= kDelivered;
       ctx.kernel.wake(ctx.core, *receiver, &thread, activity, WaitResult::Woken);
@@ -102,16 +115,23 @@ struct MqQueue {
       return IoStatus::Done;
     }
     if (curmsgs < maxmsg) {
+      reaches_queue();
       messages[message.priority].push_back(message);
       ++curmsgs;
       bytes += message.bytes;
+      filled(ctx);
       ctx.succeed(0);
       return IoStatus::Done;
     }
     IoStatus status = wait_on(ctx, senders, activity);
-    if (status == IoStatus::Blocked) waiting_sends[thread.id] = message;
+    if (status == IoStatus::Blocked) {
+      reaches_queue();
+      waiting_sends[thread.id] = message;
+    }
     return status;
   }
+
+  void filled(OpContext& ctx) const { fill_changed(ctx, object, "messages", curmsgs); }
 
   static IoStatus sent(OpContext& ctx) {
     ctx.succeed(0);
@@ -123,7 +143,7 @@ struct MqQueue {
   // buffer is at least msgsize).
   IoStatus receive(OpContext& ctx, std::uint16_t activity, std::uint64_t limit = UINT64_MAX) {
     Thread& thread = ctx.thread;
-    if (thread.op_progress & kDelivered) return finish_delivered(ctx, activity);
+    if (thread.op_progress & kDelivered) return finish_delivered(ctx, activity, object);
     if (thread.op_progress & kTooBig) return fail_call(ctx, activity, E2BIG);
     ctx.sync();
     receiver_limits.erase(thread.id);
@@ -141,6 +161,7 @@ struct MqQueue {
     --curmsgs;
     bytes -= message.bytes;
     const std::uint64_t size = message.bytes;
+    message_received(ctx, message, object);
     thread.script_locals().message = std::move(message);
     if (Thread* sender = senders.head) {
       // pipelined_receive: the first waiting sender's message takes the freed slot.
@@ -152,6 +173,7 @@ struct MqQueue {
       sender->op_progress |= kQueuedFor;
       ctx.kernel.wake(ctx.core, *sender, &thread, activity, WaitResult::Woken);
     }
+    filled(ctx);
     charge_copy(ctx, activity, size); // store_msg(): after the unlock
     ctx.succeed(static_cast<std::int64_t>(size));
     return IoStatus::Done;
@@ -166,8 +188,9 @@ public:
     ++this->queue->open_files;
   }
   std::string describe() const override { return "posix mq " + queue->name; }
-  void on_last_close(OpContext&, std::uint16_t) override {
+  void on_last_close(OpContext& ctx, std::uint16_t) override {
     if (--queue->open_files == 0 && !queue->linked) { // the queue is gone: drop its messages
+      if (queue->curmsgs > 0) fill_changed(ctx, queue->object, "messages", 0);
       queue->messages.clear();
       queue->curmsgs = 0;
       queue->bytes = 0;
@@ -311,7 +334,11 @@ public:
   MqReceiveOp(std::uint16_t activity, CallTimeout timeout, std::string fd, std::uint64_t bytes)
       : SyscallOp(activity, timeout), fd_(std::move(fd)), bytes_(bytes) {}
   IoStatus call(OpContext& ctx) const override {
-    if (ctx.thread.op_progress & kDelivered) return finish_delivered(ctx, activity);
+    if (ctx.thread.op_progress & kDelivered) {
+      // The descriptor may have been closed meanwhile: the message is ours all the same.
+      auto* file = dynamic_cast<MqOpenFile*>(lookup_descriptor(ctx, fd_));
+      return finish_delivered(ctx, activity, file ? file->queue->object : "posix mq");
+    }
     MqOpenFile* file = mq_descriptor(ctx, activity, fd_);
     if (!file) return IoStatus::Done;
     if (!file->readable) return fail_call(ctx, activity, EBADF);
@@ -398,6 +425,7 @@ public:
     MqQueue& queue = *it->second;
     queue.linked = false;
     if (queue.open_files == 0) { // nobody has it open: it is gone now
+      if (queue.curmsgs > 0) fill_changed(ctx, queue.object, "messages", 0);
       queue.messages.clear();
       queue.curmsgs = 0;
       queue.bytes = 0;

@@ -72,9 +72,13 @@ bool test_message(std::int64_t mtype, std::int64_t type, Search mode) {
 
 struct MsgQueue {
   MsgQueue(std::int64_t id, const std::string& label)
-      : id(id), senders(label + ": waiting for room"), receivers(label + ": waiting for a message") {}
+      : id(id), object(object_name(id)), senders(label + ": waiting for room"),
+        receivers(label + ": waiting for a message") {}
+  // What the timeline calls it, as the listing's msqid column does.
+  static std::string object_name(std::int64_t id) { return "msqid " + std::to_string(id); }
   std::uint32_t key = 0; // 0 is IPC_PRIVATE
   std::int64_t id;
+  std::string object;
   std::size_t index = 0;
   // kern_ipc_perm
   std::uint32_t uid = 0, gid = 0, cuid = 0, cgid = 0, mode = 0;
@@ -90,6 +94,7 @@ struct MsgQueue {
   bool fits(std::uint64_t bytes) const {
     return cbytes + bytes <= qbytes && messages.size() + 1 <= qbytes; // msg_fits
   }
+  void filled(OpContext& ctx) const { fill_changed(ctx, object, "messages", messages.size()); }
 };
 
 // A receiver asleep in msgrcv (struct msg_receiver): what it accepts, and what a sender handed it.
@@ -310,15 +315,19 @@ IoStatus do_msgsnd(OpContext& ctx, std::uint16_t activity, std::int64_t id, std:
   m.sender = static_cast<std::int32_t>(thread.id);
   q->lspid = thread.process->pid;
   q->stime = ctx.now();
+  message_sent(ctx, m, q->object);
   if (!pipelined_send(ctx, *q, m, activity)) {
     q->cbytes += m.bytes;
     q->messages.push_back(std::move(m));
+    q->filled(ctx);
   }
   ctx.succeed(0);
   return IoStatus::Done;
 }
 
-void deliver(OpContext& ctx, std::uint16_t activity, Message m, std::uint64_t bufsz) {
+void deliver(OpContext& ctx, std::uint16_t activity, Message m, std::uint64_t bufsz,
+             const std::string& object) {
+  message_received(ctx, m, object);
   std::uint64_t n = std::min(m.bytes, bufsz);
   if (n < m.bytes) { // MSG_NOERROR: the rest is lost, and with it the text beyond n bytes
     m.bytes = n;
@@ -342,7 +351,8 @@ IoStatus do_msgrcv(OpContext& ctx, std::uint16_t activity, std::int64_t id, std:
     state.receivers.erase(it);
     if (thread.op_progress & kSlept) {
       if (r.delivered) {
-        deliver(ctx, activity, std::move(*r.delivered), static_cast<std::uint64_t>(bufsz));
+        deliver(ctx, activity, std::move(*r.delivered), static_cast<std::uint64_t>(bufsz),
+                MsgQueue::object_name(id));
         return IoStatus::Done;
       }
       if (r.error) return fail_call(ctx, activity, r.error);
@@ -375,10 +385,11 @@ IoStatus do_msgrcv(OpContext& ctx, std::uint16_t activity, std::int64_t id, std:
     Message m = std::move(*found);
     q->messages.erase(found);
     q->cbytes -= m.bytes;
+    q->filled(ctx);
     q->lrpid = thread.process->pid;
     q->rtime = ctx.now();
     wake_senders(ctx, *q, activity);
-    deliver(ctx, activity, std::move(m), static_cast<std::uint64_t>(bufsz));
+    deliver(ctx, activity, std::move(m), static_cast<std::uint64_t>(bufsz), q->object);
     return IoStatus::Done;
   }
   if ((flags & kIpcNowait) || thread.op_nonblocking) return fail_call(ctx, activity, nowait_error);
@@ -653,6 +664,7 @@ public:
       // expunge_all(-EIDRM), ss_wakeup(kill): every sleeper wakes to find the queue gone.
       ctx.kernel.wake_all(ctx.core, q->receivers, &ctx.thread, activity);
       ctx.kernel.wake_all(ctx.core, q->senders, &ctx.thread, activity);
+      if (!q->messages.empty()) fill_changed(ctx, q->object, "messages", 0); // discarded
       state.remove(*q);
       break;
     }

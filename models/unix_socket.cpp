@@ -33,8 +33,8 @@ struct Skb {
 
 struct Socket {
   Socket(std::uint32_t id, SockType type, std::uint64_t buffer, std::uint32_t qlen)
-      : id(id), type(type), buffer(buffer), qlen(qlen), readers(label("waiting for data")),
-        room(label("waiting for room in its receive queue")),
+      : id(id), type(type), buffer(buffer), qlen(qlen), object("unix socket " + std::to_string(id)),
+        readers(label("waiting for data")), room(label("waiting for room in its receive queue")),
         wmem_wait(label("waiting for send buffer space")), acceptors(label("waiting for a connection")),
         connectors(label("waiting for room in its backlog")) {}
   std::string label(const std::string& what) const {
@@ -46,6 +46,7 @@ struct Socket {
   SockType type;
   std::uint64_t buffer; // sk_sndbuf
   std::uint32_t qlen;   // sk_max_ack_backlog of a datagram socket (max_dgram_qlen)
+  std::string object;   // what the timeline calls it, as the listing's socket column
   std::string path;     // its address: bound, or inherited from the listener by an accepted socket
   bool listening = false;
   std::uint32_t backlog = 0;
@@ -59,6 +60,13 @@ struct Socket {
   std::uint64_t reserved = 0;        // stream bytes being copied in by a writer, not yet queued
   std::uint32_t reserved_dgrams = 0; // datagrams being copied in, not yet queued
   std::uint64_t wmem = 0;            // datagram bytes this socket sent that are still queued somewhere
+  // Its receive queue's fill for the timeline: bytes of a stream, datagrams.
+  void filled(OpContext& ctx) const {
+    if (type == SockType::Stream)
+      fill_changed(ctx, object, "bytes", rx_bytes);
+    else
+      fill_changed(ctx, object, "datagrams", rx.size());
+  }
   std::deque<std::shared_ptr<Socket>> pending; // a listener's connections not yet accepted
   WaitQueue readers, room, wmem_wait, acceptors, connectors;
 };
@@ -171,11 +179,13 @@ IoStatus stream_send(OpContext& ctx, std::uint16_t a, Socket& s, const Message& 
     peer->reserved -= chunk;
     Skb skb;
     skb.message = m;
+    if (t.op_progress == 0) message_sent(ctx, skb.message, peer->object);
     skb.message.bytes = chunk;
     if (t.op_progress > 0) skb.message.text.clear(); // the text travels with the write's first byte
     skb.from_path = s.path;
     peer->rx.push_back(std::move(skb));
     peer->rx_bytes += chunk;
+    peer->filled(ctx);
     t.op_progress += chunk;
     ctx.kernel.wake_all(ctx.core, peer->readers, &t, a);
   }
@@ -199,8 +209,10 @@ IoStatus stream_recv(OpContext& ctx, std::uint16_t a, Socket& s, std::uint64_t w
     Skb& skb = s.rx.front();
     std::uint64_t take = std::min(skb.message.bytes, want - t.op_progress);
     if (!skb.started) {
+      if (skb.message.id != 0) message_received(ctx, skb.message, s.object); // a write's first byte
       if (message.sender < 0) {
         message.sender = skb.message.sender;
+        message.id = skb.message.id;
         message.type = skb.message.type;
         message.priority = skb.message.priority;
       }
@@ -215,7 +227,10 @@ IoStatus stream_recv(OpContext& ctx, std::uint16_t a, Socket& s, std::uint64_t w
     charge_data(ctx, a, take);
     took = true;
   }
-  if (took) ctx.kernel.wake_all(ctx.core, s.room, &t, a);
+  if (took) {
+    s.filled(ctx);
+    ctx.kernel.wake_all(ctx.core, s.room, &t, a);
+  }
   if (t.op_progress >= std::min(target, want)) return done(ctx, t.op_progress);
   if (s.pending_error) {
     int error = s.pending_error;
@@ -266,10 +281,12 @@ IoStatus dgram_send(OpContext& ctx, std::uint16_t a, const std::shared_ptr<Socke
   --other->reserved_dgrams;
   Skb skb;
   skb.message = m;
+  message_sent(ctx, skb.message, other->object);
   skb.from = s;
   skb.from_path = s->path;
   other->rx.push_back(std::move(skb));
   other->rx_bytes += m.bytes;
+  other->filled(ctx);
   ctx.kernel.wake_all(ctx.core, other->readers, &t, a);
   return done(ctx, m.bytes);
 }
@@ -297,6 +314,8 @@ IoStatus dgram_recv(OpContext& ctx, std::uint16_t a, Socket& s, std::uint64_t wa
   Skb skb = std::move(s.rx.front());
   s.rx.pop_front();
   s.rx_bytes -= skb.message.bytes;
+  message_received(ctx, skb.message, s.object);
+  s.filled(ctx);
   std::uint64_t n = std::min(want, skb.message.bytes);
   release_wmem(ctx, a, skb);
   ctx.kernel.wake_all(ctx.core, s.room, &t, a);
@@ -327,8 +346,10 @@ void release(OpContext& ctx, std::uint16_t a, Socket& s, bool embryo) {
       ctx.kernel.wake_all(ctx.core, p->readers, &ctx.thread, a);
     }
   for (const auto& skb : s.rx) release_wmem(ctx, a, skb);
+  bool had_data = !s.rx.empty();
   s.rx.clear();
   s.rx_bytes = 0;
+  if (had_data) s.filled(ctx);
   for (WaitQueue* q : {&s.readers, &s.room, &s.wmem_wait, &s.acceptors, &s.connectors})
     ctx.kernel.wake_all(ctx.core, *q, &ctx.thread, a);
 }

@@ -7,9 +7,13 @@
 #include "scenario.hpp"
 #include "sched.hpp"
 #include "script.hpp"
+#include "trace.hpp"
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <memory>
 #include <sstream>
 
 namespace ipcsim {
@@ -98,7 +102,7 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("ipcsim ") + ipcsim_version() + " (" + ipcsim_git_revision() +
                                         ", " + engine_version() + ")");
-  std::string scenario_file, out_dir, section;
+  std::string scenario_file, out_dir, trace_path, section;
   std::vector<std::string> sets;
   std::string seed;
   bool quiet = false;
@@ -115,6 +119,9 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   CLI::App* run = app.add_subcommand("run", "simulate a scenario and print a summary");
   add_scenario_options(run);
   run->add_option("--out", out_dir, "also write summary.json, records.csv, breakdown.csv, threads.csv here");
+  run->add_option("--trace", trace_path,
+                  "also write the run's timeline to this file: Chrome Trace Event Format JSON, for Perfetto "
+                  "(ui.perfetto.dev) or chrome://tracing");
   run->add_flag("--quiet,-q", quiet, "print nothing on success (with --out)");
   CLI::App* validate = app.add_subcommand("validate", "check a scenario without running it");
   add_scenario_options(validate);
@@ -179,7 +186,20 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
       return kExitOk;
     }
     Kernel kernel(scenario->model);
+    // The trace file is opened before the run, so that a path that cannot be written costs no run.
+    std::unique_ptr<std::FILE, int (*)(std::FILE*)> trace_file(nullptr, std::fclose);
+    std::unique_ptr<TraceRecorder> trace;
+    if (!trace_path.empty()) {
+      trace_file.reset(open_trace_file(trace_path));
+      trace = std::make_unique<TraceRecorder>(kernel);
+      kernel.subscribe(*trace);
+    }
     kernel.run();
+    if (trace) { // however the run ended: a deadlock or a runtime error is worth seeing
+      trace->write(trace_file.get(), trace_path, *scenario);
+      if (std::fclose(trace_file.release()) != 0)
+        throw UserError("--trace " + trace_path + ": cannot write: " + std::strerror(errno));
+    }
     if (!kernel.runtime_error().empty()) {
       err << "error: " << scenario_file << ": " << kernel.runtime_error() << "\n";
       return kExitBadInput;

@@ -75,7 +75,8 @@ TEST_CASE("cli: --help on every subcommand") {
   auto run = cli({"run", "--help"});
   CHECK(run.status == ipcsim::kExitOk);
   CHECK(contains(run.out, "Usage: ipcsim run [OPTIONS] scenario"));
-  for (const char* option : {"--set", "--seed", "--out", "--quiet"}) CHECK(contains(run.out, option));
+  for (const char* option : {"--set", "--seed", "--out", "--trace", "--quiet"})
+    CHECK(contains(run.out, option));
 
   auto validate = cli({"validate", "--help"});
   CHECK(validate.status == ipcsim::kExitOk);

@@ -116,6 +116,26 @@ void charge_copy(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes) {
              costs.copy_cycles(bytes) - costs.cycles(Primitive::copy_setup));
 }
 
+void message_sent(OpContext& ctx, Message& message, const std::string& object) {
+  message.id = ctx.kernel.next_message_id();
+  Cycles at = ctx.now();
+  ctx.kernel.notify([&](Observer& o) { o.on_message_sent(ctx.thread, message, object, at); });
+}
+
+void message_received(OpContext& ctx, const Message& message, const std::string& object) {
+  Cycles at = ctx.now();
+  ctx.kernel.notify([&](Observer& o) { o.on_message_received(ctx.thread, message, object, at); });
+}
+
+// Stamped with the core's clock, not the caller's time (which counts cycles charged but not passed
+// yet): a call may touch an object again before its charges pass (a copy loop), while another core
+// touches it at a time in between; at the clock, the changes of every core are in the order they
+// happened.
+void fill_changed(OpContext& ctx, const std::string& object, const char* unit, std::uint64_t value) {
+  Cycles at = ctx.kernel.clock(ctx.core);
+  ctx.kernel.notify([&](Observer& o) { o.on_fill(object, unit, value, at); });
+}
+
 Step SyscallOp::execute(OpContext& ctx) const {
   Thread& thread = ctx.thread;
   if (thread.phase == 0) {

@@ -61,6 +61,19 @@ IoStatus wait_on(OpContext& ctx, WaitQueue& queue, std::uint16_t activity, int t
 // preset's copy rate, attributed to copy_setup and copy_bytes_per_cycle.
 void charge_copy(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes);
 
+// ---- Events for subscribers (the timeline, sim/out/trace.cpp) ---------------------------------
+
+// `object` names the IPC object, as the listing at the end of a run does ("pipe 1", "channel ping",
+// "msqid 0", "posix mq /q", "mailbox courier", "unix socket 2").
+//
+// A message entered a mechanism (a queue, a pipe's buffer, a waiting receiver's hands): gives it
+// its id and tells subscribers. Called once per message, when its first byte goes in.
+void message_sent(OpContext& ctx, Message& message, const std::string& object);
+// A receive took `message` (over a byte stream: the first read that takes part of it).
+void message_received(OpContext& ctx, const Message& message, const std::string& object);
+// How full `object` is now: bytes in a pipe or stream socket, messages in a queue.
+void fill_changed(OpContext& ctx, const std::string& object, const char* unit, std::uint64_t value);
+
 // A script op that is one system call: enter, call() until Done, leave. Mechanisms derive from it
 // and implement call(); `timeout` comes from the op's optional "timeout" field.
 class SyscallOp : public Op {

@@ -160,6 +160,7 @@ struct Message {
   std::uint32_t priority = 0;
   std::string text;
   std::int32_t sender = -1; // the sending thread's id
+  std::uint64_t id = 0;     // given when it is sent (Kernel::next_message_id); 0: none
 };
 
 using Value = std::variant<std::int64_t, std::string>;
@@ -409,6 +410,8 @@ public:
   template <class Event> void notify(const Event& event) const {
     for (Observer* observer : observers_) event(*observer);
   }
+  // A new message's id (1, 2, ...): what pairs its send and its receive for subscribers.
+  std::uint64_t next_message_id() { return ++message_ids_; }
   // A script error found while running (an endless loop without simulated time): the run stops.
   const std::string& runtime_error() const { return runtime_error_; }
   std::vector<IpcTable> ipc_listing() const;
@@ -515,6 +518,7 @@ private:
   std::deque<Thread> threads_;
   RunRecord record_;
   std::vector<Observer*> observers_;
+  std::uint64_t message_ids_ = 0;
   std::optional<DeadlockReport> deadlock_;
   std::string runtime_error_;
   std::vector<std::unique_ptr<IpcState>> ipc_;
