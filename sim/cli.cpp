@@ -190,7 +190,7 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     std::unique_ptr<std::FILE, int (*)(std::FILE*)> trace_file(nullptr, std::fclose);
     std::unique_ptr<TraceRecorder> trace;
     if (!trace_path.empty()) {
-      trace_file.reset(open_trace_file(trace_path));
+      trace_file.reset(open_trace_file(trace_path, scenario_file));
       trace = std::make_unique<TraceRecorder>(kernel);
       kernel.subscribe(*trace);
     }

@@ -540,6 +540,12 @@ TEST_CASE("trace: ipcsim run --trace") {
                      ": cannot write the trace: it is a directory; give a file name\n");
     CHECK(out.empty()); // nothing ran
   }
+  SUBCASE("the scenario itself") {
+    auto [status, out, err] = cli({"run", scenario, "--trace", scenario});
+    CHECK(status == kExitBadInput);
+    CHECK(err == "error: --trace " + scenario + ": that is the scenario file; give the trace another name\n");
+    CHECK(read_text(scenario).find("compute") != std::string::npos); // untouched
+  }
   SUBCASE("a path through a file") {
     const std::string path = (dir / "good.json" / "run.json").string();
     auto [status, out, err] = cli({"run", scenario, "--trace", path});

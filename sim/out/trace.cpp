@@ -369,11 +369,13 @@ void TraceRecorder::write(std::FILE* out, const std::string& path, const Scenari
   if (std::fflush(out) != 0) throw UserError("--trace " + path + ": cannot write: " + std::strerror(errno));
 }
 
-std::FILE* open_trace_file(const std::string& path) {
+std::FILE* open_trace_file(const std::string& path, const std::string& scenario_file) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (fs::is_directory(path, ec))
     throw UserError("--trace " + path + ": cannot write the trace: it is a directory; give a file name");
+  if (fs::equivalent(path, scenario_file, ec))
+    throw UserError("--trace " + path + ": that is the scenario file; give the trace another name");
   fs::path parent = fs::path(path).parent_path();
   if (!parent.empty() && !fs::is_directory(parent, ec)) {
     fs::create_directories(parent, ec);

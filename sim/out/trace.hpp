@@ -105,7 +105,8 @@ private:
 };
 
 // Opens `path` for the trace before a run (its directory is created when missing), so that a path
-// that cannot be written fails at once. Throws UserError naming the path and the reason.
-std::FILE* open_trace_file(const std::string& path);
+// that cannot be written fails at once; never the scenario file itself. Throws UserError naming the
+// path and the reason.
+std::FILE* open_trace_file(const std::string& path, const std::string& scenario_file);
 
 } // namespace ipcsim
