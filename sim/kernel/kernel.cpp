@@ -694,6 +694,7 @@ void Kernel::exit_thread(Core& core, Thread& thread) {
 }
 
 void Kernel::finish(Core& core, bool deadlocked) {
+  if (done_) return; // once: a second call would take the idle exits off the busy time again
   done_ = true;
   core.rings.clear(); // every core is rung below
   catch_up(core);
