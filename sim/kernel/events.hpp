@@ -55,6 +55,9 @@ public:
   // core where it exited: a mechanism may clean up (wake, charge) there, before the process's
   // joiners are woken.
   virtual void on_process_exit(OpContext& /*ctx*/, Process&) {}
+  // `parent` spawned `child` (its threads are ready, not yet run): a mechanism may give the child
+  // what a fork passes on (shared memory mappings).
+  virtual void on_process_spawn(OpContext& /*ctx*/, Process& /*parent*/, Process& /*child*/) {}
 };
 
 } // namespace ipcsim

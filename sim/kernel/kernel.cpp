@@ -209,6 +209,7 @@ Process& Kernel::spawn(OpContext& ctx, const ProcessSpec& spec, std::vector<Desc
   process.fds = std::move(fds);
   for (auto& d : process.fds) ++d.file->refs;
   add_threads(process);
+  notify([&](Observer& o) { o.on_process_spawn(ctx, *ctx.thread.process, process); });
   ctx.sync();
   for (std::uint32_t i = 0; i < process.thread_count; ++i) {
     Thread& thread = threads_[process.first_thread + i];
@@ -456,6 +457,13 @@ void Kernel::make_ready(Core& waker_core, Thread& thread, Thread* waker, std::ui
     target.shared_from = timer <= at ? at : std::min(timer, at + lookahead);
     waker_core.rings.push_back(&target);
   }
+}
+
+void Kernel::poke(Core& from, Core& target) {
+  if (&from == &target) return;
+  Cycles at = clock(from);
+  target.rung_at = target.resume_at = target.shared_from = at;
+  from.rings.push_back(&target);
 }
 
 void Kernel::block(Core& core, Thread& thread, WaitQueue* queue, Cycles timeout) {

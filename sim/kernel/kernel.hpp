@@ -447,6 +447,9 @@ public:
   // it is not loaded (address_space_switch, and TLB refills when untagged), charged to `activity`.
   // When the program ends, the thread returns to the interrupted frame and its space, intact.
   void push_frame(OpContext& ctx, const Program& program, AddressSpace& space, std::uint16_t activity);
+  // Makes `target` look at the world again at `from`'s time, without an interrupt's cost: a store
+  // seen by a thread spinning there through the cache (its compute ends, its op runs again).
+  void poke(Core& from, Core& target);
   // The running thread's blocking call is held by `holder` until the call ends.
   void hold_call(Thread& thread, CallHolder& holder) { thread.call = &holder; }
   // Ends a blocked thread's wait at once: its holder cancels the call, and the call fails with

@@ -1,0 +1,106 @@
+// Shared memory as the models see it: segments (System V shm, POSIX shm objects, anonymous
+// mappings), their mappings into address spaces, and user-space access to their bytes with what it
+// costs (first-touch page faults, zeroing, the copy rate, cache-line transfers between cores). The
+// memory ops, busy polling (models/shm.cpp) and the futex (models/futex.cpp) build on this.
+// docs/shm.md describes the model and every charge.
+#pragma once
+#include "ipc.hpp"
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <unordered_map>
+
+namespace ipcsim {
+
+inline constexpr std::uint64_t kPageBytes = 4096;
+inline constexpr std::uint64_t kCacheLineBytes = 64;
+inline constexpr int kSIGBUS = 7;
+inline constexpr int kSIGSEGV = 11;
+
+// The memory behind one or more mappings: tmpfs pages allocated (and zeroed) on first touch, and
+// each cache line's coherence state (who wrote it last, and which cores read it since).
+struct Segment {
+  std::string name;         // "shmid 0", "posix shm /ring", "anonymous 1": Mapping::segment
+  std::uint64_t serial = 0; // unique in the run: what a futex's key names (a name may come back)
+  std::uint64_t size = 0;   // bytes (a POSIX object's file size; accesses beyond it raise SIGBUS)
+  std::unordered_map<std::uint64_t, std::unique_ptr<std::uint8_t[]>> pages; // allocated pages
+  struct Line {
+    std::int32_t writer = -1;  // the core that wrote it last (-1: never written)
+    std::uint32_t version = 0; // counts writes: a core's copy is valid while it saw this version
+  };
+  std::unordered_map<std::uint64_t, Line> lines;
+  std::unordered_map<std::uint64_t, std::uint32_t> seen; // (line * 1024 + core) -> version read
+  std::uint32_t mappings = 0;                            // how many mappings refer to it
+  bool anonymous = false; // MAP_ANONYMOUS: its memory goes with its last mapping
+};
+
+// One mapping of a segment in an address space, found by the name the script gave it.
+struct Attachment {
+  std::string name;
+  std::shared_ptr<Segment> segment;
+  std::uint64_t address = 0, length = 0; // length: whole pages
+  bool writable = true;
+  bool shared = true;
+  std::int64_t shmid = -1;   // a System V attachment: shm_nattch counts it
+  std::vector<bool> present; // pages whose page-table entry this space has
+};
+
+// A range of a mapping an op touches, checked.
+struct Access {
+  Attachment* attachment = nullptr;
+  std::uint64_t offset = 0; // in the segment
+};
+
+// What busy polling waits for: a store to the word at (segment, offset).
+struct Spinner {
+  Thread* thread;
+  Segment* segment;
+  std::uint64_t offset;
+};
+
+class ShmState;
+
+// Finds mapping `map` of the running thread's space and checks [offset, offset + bytes): outside
+// the mapping is SIGSEGV, beyond the end of a POSIX object's file is SIGBUS, a store to a read-only
+// attachment is SIGSEGV. On a fault the process is terminated and nullopt returned (the op returns
+// Step::Exit); with `fault` (a system call's access) the signal is stored there instead, and the
+// call fails with EFAULT.
+std::optional<Access> user_access(OpContext& ctx, const std::string& map, std::int64_t offset,
+                                  std::uint64_t bytes, bool write, std::uint16_t activity,
+                                  int* fault = nullptr);
+// Charges touching [offset, offset + bytes) of a checked access from user space: a page fault per
+// page not yet present in this space (and zeroing a page never touched anywhere), a cache-line
+// transfer per line another core wrote last, and the bytes at the copy rate. `write` makes this
+// core the lines' last writer.
+void charge_touch(OpContext& ctx, const Access& access, std::uint64_t bytes, bool write,
+                  std::uint16_t activity);
+// The 8-byte little-endian word at a checked access (no charge).
+std::int64_t peek_word(const Segment& segment, std::uint64_t offset);
+// Stores a word (no charge) and lets every thread spinning on it see the store.
+void poke_word(OpContext& ctx, Segment& segment, std::uint64_t offset, std::int64_t value);
+// Writes `text` and then zeros over [offset, offset + bytes); spinners on those bytes look again.
+void write_bytes(OpContext& ctx, Segment& segment, std::uint64_t offset, const std::string& text,
+                 std::uint64_t bytes);
+// The text at [offset, offset + bytes), up to its first zero byte.
+std::string read_text(const Segment& segment, std::uint64_t offset, std::uint64_t bytes);
+
+// ---- Op fields shared by the memory, spin and futex ops ----
+
+// A whole number given directly, or the name of a script variable that holds one.
+struct IntRef {
+  std::int64_t value = 0;
+  std::string var;
+  // False when the variable holds text (the run stops: the script is wrong).
+  bool resolve(OpContext& ctx, std::int64_t& out, const char* op) const;
+};
+IntRef read_int_ref(const json& fields, const std::string& field, const std::string& path,
+                    CompileContext& ctx);
+ParamSpec int_ref_param(const std::string& name, const std::string& what, json default_value = nullptr);
+// The mapping named by a "map" field.
+ParamSpec map_param();
+// A variable an op stores a value in ("into").
+std::string read_into_var(const json& fields, const std::string& field, const std::string& path,
+                          CompileContext& ctx);
+
+} // namespace ipcsim

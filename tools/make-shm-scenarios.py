@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""Writes the shared-memory ring-buffer scenarios (scenarios/shm-ring-*.json): the course's ring
+buffer (BUFFER_SIZE slots, in/out, one slot kept empty) as a ping-pong between a client and a server
+through two rings in one System V segment, once per way of waiting for the other side. Run from the
+repository root; review the diff."""
+import json
+
+BUFFER_SIZE = 10
+ROUNDS = 4
+# Ring A carries requests (client -> server), ring B replies. Each ring is laid out as in the
+# slides: item buffer[BUFFER_SIZE]; int in; int out (8-byte words here).
+RINGS = {"A": 0, "B": 128}
+
+
+def in_off(ring):
+    return RINGS[ring] + BUFFER_SIZE * 8
+
+
+def out_off(ring):
+    return RINGS[ring] + BUFFER_SIZE * 8 + 8
+
+
+def wait_while_equal(strategy, offset, var):
+    """Ops that wait while the word at `offset` equals variable `var`."""
+    if strategy == "spin":
+        return [{"op": "spin", "map": "ring", "offset": offset, "while": "== " + var}]
+    # Conditions compare a variable with a constant: compare seen - var with 0.
+    load = [{"op": "mem_load", "map": "ring", "offset": offset, "into": "seen"},
+            {"op": "calc", "var": "same", "expr": f"seen - {var}"}]
+    if strategy == "sleep":
+        body = [{"op": "sleep", "time": "100us"}] + load
+    elif strategy == "yield":
+        body = [{"op": "yield"}] + load
+    else:  # futex: sleep in the kernel while the word still holds what we saw
+        body = [{"op": "futex_wait", "map": "ring", "offset": offset, "value": var}] + load
+    return load + [{"op": "while", "cond": "same == 0", "body": body}]
+
+
+def notify(strategy, offset):
+    if strategy == "futex":
+        return [{"op": "futex_wake", "map": "ring", "offset": offset, "count": 1}]
+    return []
+
+
+def put(strategy, ring, item):
+    """while (((in + 1) % BUFFER_SIZE) == out) ; buffer[in] = item; in = (in + 1) % BUFFER_SIZE;"""
+    i = "in" + ring
+    return ([{"op": "calc", "var": "next", "expr": f"({i} + 1) % {BUFFER_SIZE}"}]
+            + wait_while_equal(strategy, out_off(ring), "next")
+            + [{"op": "calc", "var": "slot", "expr": f"{RINGS[ring]} + {i} * 8"},
+               {"op": "mem_store", "map": "ring", "offset": "slot", "value": item},
+               {"op": "mem_store", "map": "ring", "offset": in_off(ring), "value": "next"},
+               {"op": "calc", "var": i, "expr": "next"}]
+            + notify(strategy, in_off(ring)))
+
+
+def get(strategy, ring):
+    """while (in == out) ; item = buffer[out]; out = (out + 1) % BUFFER_SIZE;"""
+    o = "out" + ring
+    return (wait_while_equal(strategy, in_off(ring), o)
+            + [{"op": "calc", "var": "slot", "expr": f"{RINGS[ring]} + {o} * 8"},
+               {"op": "mem_load", "map": "ring", "offset": "slot", "into": "item"},
+               {"op": "calc", "var": o, "expr": f"({o} + 1) % {BUFFER_SIZE}"},
+               {"op": "mem_store", "map": "ring", "offset": out_off(ring), "value": o}]
+            + notify(strategy, out_off(ring)))
+
+
+def attach():
+    return [{"op": "shmget", "key": "0x5249", "bytes": 4096, "flags": ["IPC_CREAT"], "mode": "0600",
+             "into": "shmid"},
+            {"op": "shmat", "shmid": "shmid", "as": "ring"},
+            {"op": "set", "var": "inA", "value": 0}, {"op": "set", "var": "outA", "value": 0},
+            {"op": "set", "var": "inB", "value": 0}, {"op": "set", "var": "outB", "value": 0}]
+
+
+DESCRIPTIONS = {
+    "spin": "Busy polling, as in the slides: each side spins on the other's index word. The spin burns its core "
+            "(user time under 'spin') until the store it waits for, the end of its slice or a preemption. On one "
+            "core (round robin, 4 ms slice) the spinner holds the CPU until its slice ends, so each hand-off costs "
+            "a whole slice: a round trip takes about 8 ms. Variant cores2: each side on its own core sees the "
+            "other's store through the cache (a cache-line transfer), and a round trip takes well under a microsecond.",
+    "sleep": "Polling with a 100 us sleep between checks: the waiting side gives its core away, so one core is no "
+             "longer wasted, but every hand-off waits for the poller's next wake-up (about 100 us) and each check is a "
+             "system call and two context switches. Variant cores2: the same latency, since the sleep, not the core, "
+             "is what it waits for.",
+    "yield": "Polling with sched_yield between checks: on one core the other side runs at once, so a round trip "
+             "costs a few context switches; variant cores2: with nobody else on its core, sched_yield returns at "
+             "once and the poller spins through system calls (its core stays busy, in the kernel).",
+    "futex": "Waiting in the kernel with a futex: the reader sleeps in FUTEX_WAIT while the index still holds what it "
+             "saw, the writer stores and calls FUTEX_WAKE. Nobody burns a core; each hand-off costs two system calls "
+             "and a wakeup (and on one core a context switch; variant cores2: an IPI and an idle exit instead).",
+}
+
+
+def scenario(strategy):
+    client = attach() + [{"op": "set", "var": "n", "value": 0}, {"op": "repeat", "count": ROUNDS, "body":
+        [{"op": "add", "var": "n"}, {"op": "begin", "name": "round trip"}]
+        + put(strategy, "A", "n") + get(strategy, "B")
+        + [{"op": "end", "name": "round trip"},
+           {"op": "print", "text": "request {n}: reply {item}"}]},
+        {"op": "shmdt", "map": "ring"},
+        {"op": "shmctl", "shmid": "shmid", "cmd": "IPC_RMID"}]
+    server = attach() + [{"op": "repeat", "count": ROUNDS, "body":
+        get(strategy, "A") + [{"op": "calc", "var": "reply", "expr": "item * 10"}] + put(strategy, "B", "reply")}]
+    return {
+        "description": DESCRIPTIONS[strategy] + " The ring buffer is the course's (BUFFER_SIZE 10, in/out, one slot kept "
+                       "empty), used twice: ring A at offset 0 carries requests, ring B at offset 128 replies; the "
+                       "client sends 1..4 and gets 10..40 back.",
+        "machine": {"cores": 1, "costs": "teaching", "scheduler": {"policy": "rr", "quantum": "4ms"}},
+        "processes": [
+            {"name": "client", "working_set_pages": 0, "script": client},
+            {"name": "server", "working_set_pages": 0, "script": server},
+        ],
+    }
+
+
+for strategy in ["spin", "sleep", "yield", "futex"]:
+    name = f"scenarios/shm-ring-{strategy}.json"
+    with open(name, "w") as f:
+        json.dump(scenario(strategy), f, indent=1)
+        f.write("\n")
+    with open(f"tests/expected/shm-ring-{strategy}.variants", "w") as f:
+        f.write("cores2 --set machine.cores=2\n")
