@@ -152,6 +152,7 @@ std::optional<Access> touch(OpContext& ctx, std::uint16_t activity, const std::s
   if (!access) return std::nullopt;
   charge_touch(ctx, *access, 8, write, activity);
   if (rmw) ctx.charge(activity, Primitive::atomic_rmw);
+  ctx.sync(); // the access takes effect once its cycles have passed
   return access;
 }
 

@@ -580,6 +580,7 @@ public:
     if (kind_ == MemKind::AtomicStore || kind_ == MemKind::Cas || kind_ == MemKind::Add ||
         kind_ == MemKind::Xchg)
       ctx.charge(activity, Primitive::atomic_rmw);
+    ctx.sync(); // the access takes effect once its cycles (a fault, a transfer) have passed
     Segment& segment = *access->attachment->segment;
     const std::uint64_t at = access->offset;
     auto& locals = ctx.thread.script_locals();
@@ -769,6 +770,7 @@ public:
     auto access = user_access(ctx, map_, offset, 8, false, activity);
     if (!access) return Step::Exit;
     charge_touch(ctx, *access, 8, false, activity);
+    ctx.sync(); // the word is read once the access's cycles have passed
     Segment& segment = *access->attachment->segment;
     std::int64_t word = peek_word(segment, access->offset);
     if (!cond_.holds(word, value)) {

@@ -106,7 +106,7 @@ def scenario(strategy):
         "description": DESCRIPTIONS[strategy] + " The ring buffer is the course's (BUFFER_SIZE 10, in/out, one slot kept "
                        "empty), used twice: ring A at offset 0 carries requests, ring B at offset 128 replies; the "
                        "client sends 1..4 and gets 10..40 back.",
-        "machine": {"cores": 1, "costs": "teaching", "scheduler": {"policy": "rr", "quantum": "4ms"}},
+        "machine": {"cores": 1, "costs": "linux-x86", "scheduler": {"policy": "rr", "quantum": "4ms"}},
         "processes": [
             {"name": "client", "working_set_pages": 0, "script": client},
             {"name": "server", "working_set_pages": 0, "script": server},
