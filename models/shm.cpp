@@ -380,11 +380,25 @@ void charge_touch(OpContext& ctx, const Access& access, std::uint64_t bytes, boo
       seen = it->second.version;
     }
   }
-  if (transfers)
-    ctx.charge(activity, Primitive::cache_line_transfer,
-               costs.cycles(Primitive::cache_line_transfer) * transfers);
-  ctx.charge(activity, Primitive::copy_bytes_per_cycle,
-             costs.copy_cycles(bytes) - costs.cycles(Primitive::copy_setup));
+  const Cycles byte_cycles = costs.copy_cycles(bytes) - costs.cycles(Primitive::copy_setup);
+  if (transfers == 0 || bytes <= kCacheLineBytes) { // a word: each foreign line is a transfer's latency
+    if (transfers)
+      ctx.charge(activity, Primitive::cache_line_transfer,
+                 costs.cycles(Primitive::cache_line_transfer) * transfers);
+    ctx.charge(activity, Primitive::copy_bytes_per_cycle, byte_cycles);
+    return;
+  }
+  // A range streams: the hardware prefetcher overlaps the line transfers, so the range pays one
+  // transfer's latency, and its foreign lines come at the uncached rate (from another core's cache
+  // or memory) instead of this core's cached one.
+  ctx.charge(activity, Primitive::cache_line_transfer, costs.cycles(Primitive::cache_line_transfer));
+  const std::uint64_t foreign = std::min(bytes, transfers * kCacheLineBytes);
+  const double uncached = costs.value[static_cast<std::size_t>(Primitive::copy_bytes_per_cycle_uncached)];
+  const double foreign_at_uncached = std::ceil(static_cast<double>(foreign) / uncached);
+  const double foreign_at_rate =
+      static_cast<double>(byte_cycles) * static_cast<double>(foreign) / static_cast<double>(bytes);
+  const auto extra = static_cast<Cycles>(std::max(0.0, foreign_at_uncached - std::floor(foreign_at_rate)));
+  ctx.charge(activity, Primitive::copy_bytes_per_cycle, byte_cycles + extra);
 }
 
 namespace {
