@@ -241,7 +241,7 @@ void StreamFraming::drop_dead_turns() {
 }
 
 IoStatus StreamFraming::send(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes,
-                             const std::function<IoStatus()>& write) {
+                             FunctionRef<IoStatus()> write) {
   Thread& me = ctx.thread;
   if (sender_ != &me) {
     ctx.sync();
@@ -263,7 +263,7 @@ IoStatus StreamFraming::send(OpContext& ctx, std::uint16_t activity, std::uint64
 }
 
 IoStatus StreamFraming::recv(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes,
-                             const std::function<IoStatus(std::uint64_t target)>& read) {
+                             FunctionRef<IoStatus(std::uint64_t target)> read) {
   Thread& me = ctx.thread;
   if (receiver_ != &me) {
     ctx.sync();
@@ -314,7 +314,8 @@ std::size_t channel_index(const json& f, const std::string& path, CompileContext
   fail_at(ctx.read.file, join_path(path, "channel"),
           "unknown channel \"" + name + "\"" + did_you_mean(name, ctx.channel_names) +
               (ctx.channel_names.empty() ? std::string("; the scenario declares no \"channels\"")
-                                         : "; channels: " + join_list(ctx.channel_names)));
+                                         : "; channels: " + join_list(ctx.channel_names)) +
+              elsewhere_note(ctx, name));
 }
 
 class SendOp : public SyscallOp {
@@ -584,7 +585,7 @@ const OpRegistrar register_spawn_op(
                  known ? "process \"" + name +
                              "\" is not declared with \"spawned\": true, so it starts on its own"
                        : "unknown process \"" + name + "\"" + did_you_mean(name, ctx.process_names) +
-                             "; processes: " + join_list(ctx.process_names));
+                             "; processes: " + join_list(ctx.process_names) + elsewhere_note(ctx, name));
        }
        std::optional<std::vector<std::pair<std::string, std::string>>> fds;
        if (f.contains("fds")) {
