@@ -342,12 +342,12 @@ TEST_CASE("shm: the ring buffer's busy polling in numbers: about 8 ms a round tr
     LoadOptions options;
     options.sets.push_back("machine.cores=" + std::to_string(cores));
     auto scenario = load_scenario(path, options);
-    Kernel kernel(scenario->model);
+    Kernel kernel(scenario->model());
     kernel.run();
     std::vector<Cycles> trips;
     for (const auto& r : kernel.records()) trips.push_back(r.end - r.start);
     REQUIRE(trips.size() == 4);
-    const double ns_per_cycle = 1e9 / scenario->model.hz;
+    const double ns_per_cycle = 1e9 / scenario->model().hz;
     for (std::size_t i = 1; i < trips.size(); ++i) { // the first round also pays the page faults
       double ns = static_cast<double>(trips[i]) * ns_per_cycle;
       if (cores == 1) {
