@@ -338,10 +338,14 @@ void print_summary(std::ostream& out, const Summary& s) {
           << pad(g.all_finished ? ns(static_cast<double>(g.last_finish)) : "-", tw) << "\n";
   }
 
+  // Wide enough for the longest activity ("mutex_unlock", "cond_broadcast") and a space.
+  std::size_t width = 12;
+  for (const auto& b : s.breakdown) width = std::max(width, b.activity.size() + 1);
   out << "\nwhere the cycles went (all threads; " << s.breakdown_cycles << " cycles)\n  "
-      << pad("activity", 12, true) << pad("primitive", 24, true) << pad("cycles", 16) << pad("%", 8) << "\n";
+      << pad("activity", width, true) << pad("primitive", 24, true) << pad("cycles", 16) << pad("%", 8)
+      << "\n";
   for (const auto& b : s.breakdown)
-    out << "  " << pad(b.activity, 12, true) << pad(b.primitive, 24, true)
+    out << "  " << pad(b.activity, width, true) << pad(b.primitive, 24, true)
         << pad(std::to_string(b.cycles), 16) << pad(percent(b.cycles, s.breakdown_cycles), 8) << "\n";
 }
 
