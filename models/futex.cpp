@@ -31,6 +31,7 @@ public:
     return it == queues_.end() ? nullptr : it->second.get();
   }
   std::map<std::uint32_t, std::int64_t> cond_seq; // by thread id: the sequence a cond_wait saw
+  std::map<std::uint32_t, bool> cond_timed_out;   // by thread id: its wait timed out (reported at the end)
 
 private:
   std::map<std::pair<std::uint64_t, std::uint64_t>, std::unique_ptr<WaitQueue>> queues_;
@@ -314,7 +315,7 @@ public:
       ctx.leave_syscall(activity);
       if (thread.process->killed_by) return Step::Exit;
       // pthread_cond_timedwait reports a timeout after taking the mutex again.
-      timed_out_[thread.id] = thread.error == ETIMEDOUT;
+      state.cond_timed_out[thread.id] = thread.error == ETIMEDOUT;
       state.cond_seq.erase(thread.id);
       auto waiters = touch(ctx, activity, map_, offset + 8, true, true); // waiters -= 1
       if (!waiters) return Step::Exit;
@@ -339,8 +340,9 @@ public:
 
 private:
   Step done(OpContext& ctx) const {
-    bool timed_out = timed_out_[ctx.thread.id];
-    timed_out_.erase(ctx.thread.id);
+    auto& timed = ctx.kernel.ipc<FutexState>().cond_timed_out;
+    bool timed_out = timed[ctx.thread.id];
+    timed.erase(ctx.thread.id);
     finish(ctx);
     if (timed_out) {
       ctx.thread.result = ETIMEDOUT;
@@ -351,7 +353,6 @@ private:
   CallTimeout timeout_;
   std::string map_;
   IntRef offset_, mutex_;
-  mutable std::map<std::uint32_t, bool> timed_out_;
 };
 
 class CondSignalOp : public Op {
@@ -402,7 +403,8 @@ const OpRegistrar register_futex_wake(
      {"futex_wake op",
       "",
       {map_param(), offset_param("byte offset of the word (4-byte aligned)"),
-       int_ref_param("count", "how many to wake at most (INT_MAX: all; 0 wakes one, as in Linux)", 1)}},
+       int_ref_param("count", "how many to wake at most (2147483647, INT_MAX: all; 0 wakes one, as in Linux)",
+                     1)}},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
        p.ops.push_back(std::make_unique<FutexWakeOp>(a, f.at("map").get<std::string>(),
                                                      read_int_ref(f, "offset", path, ctx),
