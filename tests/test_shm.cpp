@@ -474,3 +474,83 @@ TEST_CASE(
         std::vector<std::string>{"zero: EINVAL", "no fd: EBADF", "pipe: ENODEV", "munmap unknown: 0"});
   CHECK(killed_by(run, "p") == 11);
 }
+
+TEST_CASE(
+    "shm: IPC_SET changes the permissions (owner only: EPERM otherwise); IPC_STAT needs read permission") {
+  auto run = run_text(machine(proc("owner", R"(
+    {"op": "shmget", "key": 21, "bytes": 64, "flags": ["IPC_CREAT"], "mode": "0666", "into": "id"},
+    {"op": "sleep", "time": "100us"},
+    {"op": "shmctl", "shmid": "id", "cmd": "IPC_SET", "mode": "0600"},
+    {"op": "shmctl", "shmid": "id", "cmd": "IPC_STAT", "into": "st"},
+    {"op": "print", "text": "mode {st.perms}"},
+    {"op": "sleep", "time": "1ms"})") +
+                              "," +
+                              proc("other", R"(
+    {"op": "sleep", "time": "50us"},
+    {"op": "shmget", "key": 21, "bytes": 64, "into": "id"},
+    {"op": "shmctl", "shmid": "id", "cmd": "IPC_SET", "uid": 2000},
+    {"op": "print", "text": "IPC_SET by another user: {errno}"},
+    {"op": "sleep", "time": "100us"},
+    {"op": "shmget", "key": 21, "bytes": 64, "into": "id2"},
+    {"op": "print", "text": "shmget after 0600: {errno}"},
+    {"op": "shmctl", "shmid": "id", "cmd": "IPC_STAT", "into": "st"},
+    {"op": "print", "text": "IPC_STAT after 0600: {errno}"})",
+                                   R"("uid": 2000, )")));
+  CHECK(printed(run, "owner") == std::vector<std::string>{"mode 600"});
+  CHECK(printed(run, "other") == std::vector<std::string>{"IPC_SET by another user: EPERM",
+                                                          "shmget after 0600: EACCES",
+                                                          "IPC_STAT after 0600: EACCES"});
+}
+
+TEST_CASE(
+    "shm: O_TRUNC empties an object (its mapping then faults with SIGBUS); shm_unlink removes the name while "
+    "the mapping lives on") {
+  auto run = run_text(machine(proc("p", R"(
+    {"op": "shm_open", "name": "/t", "flags": ["O_RDWR", "O_CREAT"], "fd": "f"},
+    {"op": "ftruncate", "fd": "f", "bytes": 4096},
+    {"op": "mmap", "fd": "f", "bytes": 4096, "flags": ["MAP_SHARED"], "as": "m"},
+    {"op": "mem_store", "map": "m", "offset": 0, "value": 3},
+    {"op": "shm_unlink", "name": "/t"},
+    {"op": "shm_open", "name": "/t", "flags": ["O_RDWR"], "fd": "g"},
+    {"op": "print", "text": "reopen after unlink: {errno}"},
+    {"op": "mem_load", "map": "m", "offset": 0, "into": "v"},
+    {"op": "print", "text": "mapping still holds {v}"},
+    {"op": "shm_open", "name": "/u", "flags": ["O_RDWR", "O_CREAT"], "fd": "u"},
+    {"op": "ftruncate", "fd": "u", "bytes": 100},
+    {"op": "mmap", "fd": "u", "bytes": 100, "flags": ["MAP_SHARED"], "as": "n"},
+    {"op": "mem_store", "map": "n", "offset": 88, "value": 1},
+    {"op": "shm_open", "name": "/u", "flags": ["O_RDONLY", "O_TRUNC"], "fd": "w"},
+    {"op": "print", "text": "truncated"},
+    {"op": "mem_load", "map": "n", "offset": 0, "into": "v"},
+    {"op": "print", "text": "not reached"})")));
+  CHECK(printed(run, "p") ==
+        std::vector<std::string>{"reopen after unlink: ENOENT", "mapping still holds 3", "truncated"});
+  CHECK(killed_by(run, "p") == 7);
+}
+
+TEST_CASE("shm: spin compares with a variable and any of == != < <= > >=; atomic_add wraps around like the "
+          "hardware") {
+  auto run = run_text(machine(proc("p", kAttach + R"(,
+    {"op": "mem_store", "map": "m", "offset": 0, "value": 5},
+    {"op": "set", "var": "limit", "value": 5},
+    {"op": "spin", "map": "m", "offset": 0, "while": "< limit", "into": "a"},
+    {"op": "spin", "map": "m", "offset": 0, "while": "!= 5", "into": "b"},
+    {"op": "spin", "map": "m", "offset": 0, "while": ">= 6", "into": "c"},
+    {"op": "spin", "map": "m", "offset": 0, "while": "<= -1"},
+    {"op": "mem_store", "map": "m", "offset": 8, "value": 9223372036854775807},
+    {"op": "atomic_add", "map": "m", "offset": 8, "value": 1},
+    {"op": "mem_load", "map": "m", "offset": 8, "into": "w"},
+    {"op": "print", "text": "{a} {b} {c} {w}"})")));
+  CHECK(printed(run, "p") == std::vector<std::string>{"5 5 5 -9223372036854775808"});
+  CHECK(run.charged("p", "spin", Primitive::user) == 0); // no condition held: no spinning
+}
+
+TEST_CASE("shm: a spinner whose only possible storer sleeps forever is a livelock too") {
+  auto run = run_text(
+      machine(proc("a", kAttach + R"(, {"op": "spin", "map": "m", "offset": 0, "while": "== 0"})") + "," +
+              proc("b", R"({"op": "pipe", "fds": ["r", "w"]}, {"op": "read", "fd": "r", "bytes": 1},
+                                             {"op": "mem_store", "map": "m", "offset": 0, "value": 1})")));
+  CHECK(run.kernel->runtime_error() == "a: livelock: every thread spins on a word no other thread will store "
+                                       "to, or sleeps with nothing left to wake "
+                                       "it (spin on m offset 0 while the word == 0, and it is 0)");
+}
