@@ -645,10 +645,14 @@ void Kernel::load_space(Core& core, Thread& thread, std::uint16_t activity) {
   charge(core, thread, activity, Primitive::address_space_switch,
          costs.cycles(Primitive::address_space_switch));
   // An untagged TLB was flushed: the space's working set is refilled, a page walk per page. A
-  // tagged one keeps every space's entries across switches.
-  if (!costs.tagged_tlb)
+  // tagged one keeps each space's entries across switches, so only a space's first run on this
+  // core refills it (no tag is ever recycled: see docs/machine.md).
+  AddressSpace& space = *thread.space;
+  if (!costs.tagged_tlb || !space.tlb_warm_on(core.index)) {
     charge(core, thread, activity, Primitive::tlb_refill_per_page,
-           costs.cycles(Primitive::tlb_refill_per_page) * thread.space->working_set_pages);
+           costs.cycles(Primitive::tlb_refill_per_page) * space.working_set_pages);
+    if (costs.tagged_tlb) space.set_tlb_warm(core.index);
+  }
   core.loaded_space = thread.space;
 }
 

@@ -109,6 +109,16 @@ struct AddressSpace {
   std::string owner;                   // the process it was made for
   std::uint32_t working_set_pages = 0; // TLB entries refilled after an untagged flush
   std::vector<Mapping> mappings;
+  // The cores whose tagged TLB holds this space's entries (a bit per core): its working set is
+  // refilled the first time it runs on a core, and never again there.
+  std::vector<std::uint64_t> tlb_warm;
+  bool tlb_warm_on(std::size_t core) const {
+    return core / 64 < tlb_warm.size() && (tlb_warm[core / 64] >> (core % 64) & 1);
+  }
+  void set_tlb_warm(std::size_t core) {
+    if (tlb_warm.size() <= core / 64) tlb_warm.resize(core / 64 + 1);
+    tlb_warm[core / 64] |= std::uint64_t{1} << (core % 64);
+  }
 };
 
 // A process's descriptor: scripts name descriptors ("r", "w", "sock") rather than numbering them.
