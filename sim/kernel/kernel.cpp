@@ -204,6 +204,7 @@ Process& Kernel::spawn(OpContext& ctx, const ProcessSpec& spec, std::vector<Desc
   process.id = static_cast<std::uint32_t>(processes_.size() - 1);
   process.pid = 100 + process.id;
   process.copy = spawn_counts_[spec_index]++;
+  process.parent_pid = ctx.thread.process->pid;
   process.spec = &spec;
   process.space = &new_space(process);
   process.fds = std::move(fds);
@@ -784,6 +785,19 @@ void Kernel::run_current(Core& core) {
     if (thread.process->killed_by) { // a signal's default action: terminate
       exit_thread(core, thread);
       return;
+    }
+    if (thread.signal_pending && user_return_work_) { // back to user mode: signals first
+      switch (user_return_work_->on_user_return(ctx)) {
+      case Step::Block:
+        switch_out(core, ThreadState::Blocked);
+        return;
+      case Step::Exit:
+        exit_thread(core, thread);
+        return;
+      default:
+        break;
+      }
+      if (done_ || thread.process->killed_by) continue;
     }
     if (at != last_now) {
       last_now = at;
