@@ -226,7 +226,7 @@ struct ThreadSignals {
 // What the breakdown calls the kernel's work of delivering a signal (registered with the first
 // sigaction compiled, so that scenarios without signals keep their activity numbering).
 std::uint16_t delivery_activity() {
-  static const std::uint16_t activity = register_activity("signal delivery");
+  static const std::uint16_t activity = register_activity("signal");
   return activity;
 }
 

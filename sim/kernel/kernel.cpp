@@ -786,7 +786,8 @@ void Kernel::run_current(Core& core) {
       exit_thread(core, thread);
       return;
     }
-    if (thread.signal_pending && user_return_work_) { // back to user mode: signals first
+    // Back in user mode (not inside a call that is waking up to finish): signals first.
+    if (thread.signal_pending && thread.phase == 0 && user_return_work_) {
       switch (user_return_work_->on_user_return(ctx)) {
       case Step::Block:
         switch_out(core, ThreadState::Blocked);
