@@ -320,7 +320,8 @@ std::size_t channel_index(const json& f, const std::string& path, CompileContext
   fail_at(ctx.read.file, join_path(path, "channel"),
           "unknown channel \"" + name + "\"" + did_you_mean(name, ctx.channel_names) +
               (ctx.channel_names.empty() ? std::string("; the scenario declares no \"channels\"")
-                                         : "; channels: " + join_list(ctx.channel_names)));
+                                         : "; channels: " + join_list(ctx.channel_names)) +
+              elsewhere_note(ctx, name));
 }
 
 class SendOp : public SyscallOp {
@@ -607,7 +608,7 @@ const OpRegistrar register_spawn_op(
                  known ? "process \"" + name +
                              "\" is not declared with \"spawned\": true, so it starts on its own"
                        : "unknown process \"" + name + "\"" + did_you_mean(name, ctx.process_names) +
-                             "; processes: " + join_list(ctx.process_names));
+                             "; processes: " + join_list(ctx.process_names) + elsewhere_note(ctx, name));
        }
        std::optional<std::vector<std::pair<std::string, std::string>>> fds;
        if (f.contains("fds")) {

@@ -265,7 +265,7 @@ std::vector<IpcTable> Kernel::ipc_listing() const {
   return tables;
 }
 
-void Kernel::run() {
+void Kernel::start() {
   // Threads that start at time zero are placed before the cores start; later arrivals are timers
   // on the first core they may use.
   for (auto& thread : threads_) {
@@ -281,7 +281,15 @@ void Kernel::run() {
   }
   running_cores_ = cores_.size();
   if (live_threads_ == 0) done_ = true;
-  engine_run(cores_.size(), [this](std::size_t index) { core_main(index); });
+}
+
+EngineMachine Kernel::engine_machine() {
+  return {model_.name, cores_.size(), [this](std::size_t index) { core_main(index); }};
+}
+
+void Kernel::run() {
+  start();
+  engine_run({engine_machine()});
   assert(done_);
 }
 

@@ -379,8 +379,10 @@ struct ChannelSpec {
   json params;
 };
 
-// The model a scenario compiles into: everything the kernel needs to run.
+// A machine as a scenario describes it, with the processes and channels it runs: everything one
+// kernel needs. A scenario compiles into one or more (Scenario::machines).
 struct MachineModel {
+  std::string name = "machine"; // unique in the scenario
   std::size_t cores = 1;
   double hz = 1e9;
   CostModel costs;
@@ -401,7 +403,13 @@ public:
   Kernel(const Kernel&) = delete;
   Kernel& operator=(const Kernel&) = delete;
 
-  void run(); // the whole simulation, on SimGrid
+  // A run on SimGrid: start() places the threads that start at time zero; then the engine runs
+  // the cores (engine_machine(), beside other machines' in a Simulation) until every core ends.
+  // run() does both for a kernel alone.
+  void start();
+  EngineMachine engine_machine();
+  void run();
+  bool done() const { return done_; }
 
   // Results.
   const MachineModel& model() const { return model_; }

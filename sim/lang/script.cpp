@@ -16,6 +16,15 @@
 
 namespace ipcsim {
 
+std::string elsewhere_note(const CompileContext& ctx, const std::string& name) {
+  if (!ctx.placed || ctx.machine.empty()) return "";
+  for (const auto& [placed, machine] : *ctx.placed)
+    if (placed == name && machine != ctx.machine)
+      return " (\"" + name + "\" is on machine " + machine + "; this script runs on machine " + ctx.machine +
+             ", and machines share no kernel objects)";
+  return "";
+}
+
 namespace {
 
 Registry<OpDecl>& registry() {
@@ -253,7 +262,7 @@ const OpRegistrar register_join_op(
        if (!known)
          fail_at(ctx.read.file, join_path(path, "process"),
                  "unknown process \"" + name + "\"" + did_you_mean(name, ctx.process_names) +
-                     "; processes: " + join_list(ctx.process_names));
+                     "; processes: " + join_list(ctx.process_names) + elsewhere_note(ctx, name));
        p.ops.push_back(std::make_unique<JoinOp>(a, name));
      }});
 
