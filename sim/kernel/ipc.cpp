@@ -247,7 +247,7 @@ void StreamFraming::drop_dead_turns() {
 }
 
 IoStatus StreamFraming::send(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes,
-                             const std::function<IoStatus()>& write) {
+                             FunctionRef<IoStatus()> write) {
   Thread& me = ctx.thread;
   if (sender_ != &me) {
     ctx.sync();
@@ -269,7 +269,7 @@ IoStatus StreamFraming::send(OpContext& ctx, std::uint16_t activity, std::uint64
 }
 
 IoStatus StreamFraming::recv(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes,
-                             const std::function<IoStatus(std::uint64_t target)>& read) {
+                             FunctionRef<IoStatus(std::uint64_t target)> read) {
   Thread& me = ctx.thread;
   if (receiver_ != &me) {
     ctx.sync();

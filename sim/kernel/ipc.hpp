@@ -7,6 +7,7 @@
 //   each run: try; if it must wait, `return wait_on(ctx, queue)` (Blocked, or Done with EAGAIN /
 //   ETIMEDOUT already set); when Done, the wrapper leaves the kernel and moves to the next op.
 #pragma once
+#include "function_ref.hpp"
 #include "kernel.hpp"
 #include "params.hpp"
 #include "script.hpp"
@@ -172,11 +173,10 @@ public:
       : senders_("channel " + channel + ": waiting for another sender's message to finish"),
         receivers_("channel " + channel + ": waiting for another receiver to finish") {}
   // Wraps the stream's write of the whole message for one send call (run again until it is done).
-  IoStatus send(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes,
-                const std::function<IoStatus()>& write);
+  IoStatus send(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes, FunctionRef<IoStatus()> write);
   // Wraps the stream's exact read of `target` bytes for one recv call with a buffer of `bytes`.
   IoStatus recv(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes,
-                const std::function<IoStatus(std::uint64_t target)>& read);
+                FunctionRef<IoStatus(std::uint64_t target)> read);
 
 private:
   void drop_dead_turns();

@@ -308,13 +308,23 @@ void Kernel::charge(Core& core, Thread& thread, std::uint16_t activity, Primitiv
   if (cycles == 0) return;
   core.pending = capped_sum(core.pending, cycles);
   auto prim = static_cast<std::uint8_t>(primitive);
-  for (auto& entry : thread.charges) {
+  // A thread's charges come in the same order op after op (trap_enter, syscall_dispatch, copies,
+  // trap_exit...): the entry after the last one charged is nearly always the next one, so the
+  // search starts there instead of at the front.
+  auto& charges = thread.charges;
+  const std::size_t n = charges.size();
+  std::size_t i = thread.next_charge < n ? thread.next_charge : 0;
+  for (std::size_t k = 0; k < n; ++k) {
+    Charge& entry = charges[i];
     if (entry.activity == activity && entry.primitive == prim &&
         entry.cycles <= Charge::kMaxCycles - cycles) {
       entry.cycles += cycles;
+      thread.next_charge = static_cast<std::uint16_t>(i + 1);
       return;
     }
+    i = i + 1 == n ? 0 : i + 1;
   }
+  thread.next_charge = 0;
   while (cycles > 0) {
     Cycles part = std::min(cycles, Charge::kMaxCycles);
     thread.charges.push_back({activity, prim, part});
@@ -550,12 +560,22 @@ Thread* Kernel::wake_one(Core& core, WaitQueue& queue, Thread* waker, std::uint1
 // woken a second time by this call, or a herd on three cores never ends.
 std::size_t Kernel::wake_all(Core& core, WaitQueue& queue, Thread* waker, std::uint16_t activity) {
   if (!queue.head) return 0; // the common case on every pipe read and write: nobody waits
-  std::vector<Thread*> waiting;
-  waiting.reserve(queue.size);
-  for (Thread* t = queue.head; t; t = t->wait_next) waiting.push_back(t);
+  // Each wake may let time pass (other cores change the queue): wake a snapshot, on the stack when
+  // it is small (the usual one or two waiters).
+  constexpr std::size_t kOnStack = 8;
+  Thread* on_stack[kOnStack];
+  std::vector<Thread*> on_heap;
+  Thread** waiting = on_stack;
+  if (queue.size > kOnStack) {
+    on_heap.resize(queue.size);
+    waiting = on_heap.data();
+  }
+  std::size_t count = 0;
+  for (Thread* t = queue.head; t; t = t->wait_next) waiting[count++] = t;
   std::size_t woken = 0;
-  for (Thread* t : waiting)
-    if (t->waiting_on == &queue) woken += wake(core, *t, waker, activity, WaitResult::Woken) ? 1 : 0;
+  for (std::size_t i = 0; i < count; ++i)
+    if (waiting[i]->waiting_on == &queue)
+      woken += wake(core, *waiting[i], waker, activity, WaitResult::Woken) ? 1 : 0;
   return woken;
 }
 

@@ -246,6 +246,7 @@ struct Thread {
   std::uint32_t timer_generation = 0; // bumps cancel armed timers lazily
   int error = 0;
   std::uint16_t leave_activity = kDispatch; // what the next context_save is attributed to
+  std::uint16_t next_charge = 0;            // where Kernel::charge looks first
   ThreadState state = ThreadState::NotStarted;
   std::uint8_t phase = 0; // progress inside a multi-step op (0: not started)
   std::uint8_t level = 0; // MLFQ level (0 = top)
