@@ -204,6 +204,7 @@ Process& Kernel::spawn(OpContext& ctx, const ProcessSpec& spec, std::vector<Desc
   process.id = static_cast<std::uint32_t>(processes_.size() - 1);
   process.pid = 100 + process.id;
   process.copy = spawn_counts_[spec_index]++;
+  process.parent_pid = ctx.thread.process->pid;
   process.spec = &spec;
   process.space = &new_space(process);
   process.fds = std::move(fds);
@@ -816,6 +817,20 @@ void Kernel::run_current(Core& core) {
     if (thread.process->killed_by) { // a signal's default action: terminate
       exit_thread(core, thread);
       return;
+    }
+    // Back in user mode (not inside a call that is waking up to finish): signals first.
+    if (thread.signal_pending && thread.phase == 0 && user_return_work_) {
+      switch (user_return_work_->on_user_return(ctx)) {
+      case Step::Block:
+        switch_out(core, ThreadState::Blocked);
+        return;
+      case Step::Exit:
+        exit_thread(core, thread);
+        return;
+      default:
+        break;
+      }
+      if (done_ || thread.process->killed_by) continue;
     }
     if (at != last_now) {
       last_now = at;
