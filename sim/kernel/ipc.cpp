@@ -23,6 +23,7 @@ constexpr ErrnoEntry kErrnos[] = {
     {ENXIO, "ENXIO"},
     {E2BIG, "E2BIG"},
     {EBADF, "EBADF"},
+    {ECHILD, "ECHILD"},
     {EAGAIN, "EAGAIN"},
     {ENOMEM, "ENOMEM"},
     {EACCES, "EACCES"},
@@ -32,15 +33,19 @@ constexpr ErrnoEntry kErrnos[] = {
     {ENODEV, "ENODEV"},
     {ENOTDIR, "ENOTDIR"},
     {EISDIR, "EISDIR"},
+    {EFBIG, "EFBIG"},
     {EINVAL, "EINVAL"},
     {ENFILE, "ENFILE"},
     {EFBIG, "EFBIG"},
     {ENOSPC, "ENOSPC"},
     {ESPIPE, "ESPIPE"},
     {EPIPE, "EPIPE"},
+    {ERANGE, "ERANGE"},
+    {EDEADLK, "EDEADLK"},
     {ENAMETOOLONG, "ENAMETOOLONG"},
     {ENOMSG, "ENOMSG"},
     {EIDRM, "EIDRM"},
+    {EOVERFLOW, "EOVERFLOW"},
     {ENOTSOCK, "ENOTSOCK"},
     {EPROTOTYPE, "EPROTOTYPE"},
     {EDESTADDRREQ, "EDESTADDRREQ"},
@@ -99,6 +104,11 @@ void begin_call(OpContext& ctx, CallTimeout timeout) {
 IoStatus wait_on(OpContext& ctx, WaitQueue& queue, std::uint16_t activity, int timeout_error) {
   Thread& thread = ctx.thread;
   if (thread.op_nonblocking) return fail_call(ctx, activity, EAGAIN);
+  if (thread.signal_pending) { // a signal to handle: the delivery restarts the call or fails it (EINTR)
+    thread.result = -1;
+    thread.error = kERESTARTSYS;
+    return IoStatus::Done;
+  }
   if (thread.wait_result == WaitResult::Interrupted) // Kernel::interrupt: its holder cancelled it
     return fail_call(ctx, activity, EINTR);
   // Another core may have changed the object while the charged cycles passed: look again.
@@ -333,6 +343,7 @@ public:
     return status;
   }
   bool templated_ = false;
+  std::size_t channel() const { return channel_; }
 
 private:
   std::size_t channel_;
@@ -349,11 +360,27 @@ public:
     if (status == IoStatus::Done && ctx.thread.error != 0) ctx.thread.script_locals().message = Message{};
     return status;
   }
+  std::size_t channel() const { return channel_; }
 
 private:
   std::size_t channel_;
   std::uint64_t bytes_;
 };
+
+} // namespace
+
+const std::string* op_channel_mechanism(const Kernel& kernel, const Op& op) {
+  std::size_t channel = 0;
+  if (const auto* send = dynamic_cast<const SendOp*>(&op))
+    channel = send->channel();
+  else if (const auto* recv = dynamic_cast<const RecvOp*>(&op))
+    channel = recv->channel();
+  else
+    return nullptr;
+  return &kernel.model().channels.at(channel).mechanism;
+}
+
+namespace {
 
 ParamSpec bytes_param(const std::string& what) { return {"bytes", ParamType::Bytes, nullptr, "bytes", what}; }
 

@@ -204,6 +204,7 @@ Process& Kernel::spawn(OpContext& ctx, const ProcessSpec& spec, std::vector<Desc
   process.id = static_cast<std::uint32_t>(processes_.size() - 1);
   process.pid = 100 + process.id;
   process.copy = spawn_counts_[spec_index]++;
+  process.parent_pid = ctx.thread.process->pid;
   process.spec = &spec;
   process.space = &new_space(process);
   process.fds = std::move(fds);
@@ -653,10 +654,14 @@ void Kernel::load_space(Core& core, Thread& thread, std::uint16_t activity) {
   charge(core, thread, activity, Primitive::address_space_switch,
          costs.cycles(Primitive::address_space_switch));
   // An untagged TLB was flushed: the space's working set is refilled, a page walk per page. A
-  // tagged one keeps every space's entries across switches.
-  if (!costs.tagged_tlb)
+  // tagged one keeps each space's entries across switches, so only a space's first run on this
+  // core refills it (no tag is ever recycled: see docs/machine.md).
+  AddressSpace& space = *thread.space;
+  if (!costs.tagged_tlb || !space.tlb_warm_on(core.index)) {
     charge(core, thread, activity, Primitive::tlb_refill_per_page,
-           costs.cycles(Primitive::tlb_refill_per_page) * thread.space->working_set_pages);
+           costs.cycles(Primitive::tlb_refill_per_page) * space.working_set_pages);
+    if (costs.tagged_tlb) space.set_tlb_warm(core.index);
+  }
   core.loaded_space = thread.space;
 }
 
@@ -820,6 +825,20 @@ void Kernel::run_current(Core& core) {
     if (thread.process->killed_by) { // a signal's default action: terminate
       exit_thread(core, thread);
       return;
+    }
+    // Back in user mode (not inside a call that is waking up to finish): signals first.
+    if (thread.signal_pending && thread.phase == 0 && user_return_work_) {
+      switch (user_return_work_->on_user_return(ctx)) {
+      case Step::Block:
+        switch_out(core, ThreadState::Blocked);
+        return;
+      case Step::Exit:
+        exit_thread(core, thread);
+        return;
+      default:
+        break;
+      }
+      if (done_ || thread.process->killed_by) continue;
     }
     if (at != last_now) {
       last_now = at;

@@ -123,7 +123,12 @@ public:
       if (!target) break;
       if (target->live_threads == 0) continue;
       if (target == ctx.thread.process && target->live_threads == 1)
-        break; // joining itself: nothing to wait for
+        break;                     // joining itself: nothing to wait for
+      if (thread.signal_pending) { // a handler to run first: the delivery restarts the wait (waitpid)
+        thread.result = -1;
+        thread.error = kERESTARTSYS;
+        break;
+      }
       ctx.kernel.block(ctx.core, thread, &ctx.kernel.exit_queue(*target));
       return Step::Block;
     }

@@ -35,9 +35,11 @@ namespace ipcsim {
   X(capability_lookup, "cycles", "looking up and checking a capability")                                     \
   X(procedure_call, "cycles", "a plain procedure call and return")                                           \
   X(stub, "cycles", "an RPC stub's marshalling work for a null call")                                        \
+  X(signal_frame, "cycles", "building a signal frame on the user stack (context, siginfo, mask)")            \
+  X(sigreturn, "cycles", "sigreturn restoring the context and mask saved in the signal frame")               \
+  X(atomic_rmw, "cycles", "an uncontended atomic read-modify-write in user space (lock cmpxchg)")            \
   X(page_zero, "cycles", "clearing a newly allocated 4 KiB page (first touch of a shared page anywhere)")    \
-  X(cache_line_transfer, "cycles", "moving a 64-byte cache line last written by another core to this one")   \
-  X(atomic_rmw, "cycles", "a locked read-modify-write instruction (compare-and-swap, fetch-and-add, xchg)")
+  X(cache_line_transfer, "cycles", "moving a 64-byte cache line last written by another core to this one")
 
 // The largest value of a cycle-valued primitive: 2^32 cycles (4.3 s at 1 GHz), far beyond any real
 // kernel path. A cost times a count the kernel multiplies it by (working-set pages, at most

@@ -244,8 +244,7 @@ void print_summary(std::ostream& out, const Summary& s) {
     out << "result: completed, every thread exited\n";
   }
   for (const auto& k : s.killed)
-    out << "  " << k.process << " was terminated by "
-        << (k.signal == kSIGPIPE ? std::string("SIGPIPE") : "signal " + std::to_string(k.signal)) << "\n";
+    out << "  " << k.process << " was terminated by " << signal_name(k.signal) << "\n";
 
   if (!s.console.empty()) {
     out << "\nconsole (what the scripts printed)\n";
