@@ -11,6 +11,7 @@
 #include <climits>
 #include <functional>
 #include <map>
+#include <set>
 
 namespace ipcsim {
 
@@ -32,6 +33,7 @@ public:
   }
   std::map<std::uint32_t, std::int64_t> cond_seq; // by thread id: the sequence a cond_wait saw
   std::map<std::uint32_t, bool> cond_timed_out;   // by thread id: its wait timed out (reported at the end)
+  std::set<std::uint32_t> relocking;              // by thread id: a cond_wait taking its mutex again
 
 private:
   std::map<std::pair<std::uint64_t, std::uint64_t>, std::unique_ptr<WaitQueue>> queues_;
@@ -44,10 +46,8 @@ private:
 IoStatus futex_wait_call(OpContext& ctx, std::uint16_t activity, const std::string& map, std::int64_t offset,
                          std::int64_t expected) {
   Thread& thread = ctx.thread;
-  if (thread.op_progress & kSlept) {
-    if (thread.wait_result == WaitResult::Interrupted) return fail_call(ctx, activity, EINTR);
-    if (thread.wait_result == WaitResult::TimedOut) return fail_call(ctx, activity, ETIMEDOUT);
-    ctx.succeed(0);
+  if ((thread.op_progress & kSlept) && thread.wait_result == WaitResult::Woken && !thread.signal_pending) {
+    ctx.succeed(0); // a FUTEX_WAKE
     return IoStatus::Done;
   }
   ctx.sync();
@@ -55,15 +55,19 @@ IoStatus futex_wait_call(OpContext& ctx, std::uint16_t activity, const std::stri
   auto access = user_access(ctx, map, offset, 8, false, activity, &fault);
   if (!access) return fail_call(ctx, activity, EFAULT);
   if (offset % 4) return fail_call(ctx, activity, EINVAL);
+  WaitQueue& queue = ctx.kernel.ipc<FutexState>().queue(*access->attachment->segment, access->offset);
+  // Woken by a signal, interrupted or timed out: wait_on says which (a signal to handle gives
+  // ERESTARTSYS, and the delivery restarts the call under SA_RESTART, as signal(7) lists FUTEX_WAIT).
+  if (thread.op_progress & kSlept) return wait_on(ctx, queue, activity);
   if (!(thread.op_progress & kCharged)) { // get_user(): once, however often the call looks again
     charge_touch(ctx, *access, 8, false, activity);
     thread.op_progress |= kCharged;
     ctx.sync();
   }
-  const Segment& segment = *access->attachment->segment;
-  if (peek_word(segment, access->offset) != expected) return fail_call(ctx, activity, EAGAIN);
+  if (peek_word(*access->attachment->segment, access->offset) != expected)
+    return fail_call(ctx, activity, EAGAIN);
   if (thread.op_nonblocking) return fail_call(ctx, activity, ETIMEDOUT);
-  IoStatus status = wait_on(ctx, ctx.kernel.ipc<FutexState>().queue(segment, access->offset), activity);
+  IoStatus status = wait_on(ctx, queue, activity);
   if (status == IoStatus::Blocked) thread.op_progress |= kSlept;
   return status;
 }
@@ -192,6 +196,19 @@ Step finish(OpContext& ctx) {
   return Step::Continue;
 }
 
+// A FUTEX_WAIT inside a library op ended for a signal: the op goes back to an op boundary (phase
+// 0, pc unchanged) so that the handler runs now, as it would on the system call's return, and the
+// op then carries on where glibc's loop would: mutex_lock tries its CAS again; a cond_wait that was
+// taking its mutex again (FutexState::relocking) goes on doing so.
+Step handle_signal(OpContext& ctx) {
+  Thread& thread = ctx.thread;
+  thread.phase = kStart;
+  thread.op_progress = 0;
+  thread.result = 0;
+  thread.error = 0;
+  return Step::Continue;
+}
+
 // lll_lock's slow path, from phase kLockWait on: the word becomes 2 (locked, maybe waiters) and the
 // thread sleeps in FUTEX_WAIT(2) until its xchg finds the lock free.
 Step lock_slow_path(OpContext& ctx, std::uint16_t activity, const std::string& map, std::int64_t offset) {
@@ -217,6 +234,7 @@ Step lock_slow_path(OpContext& ctx, std::uint16_t activity, const std::string& m
     case kLockFutex:
       if (!wait_syscall(ctx, activity, map, offset, 2)) return Step::Block;
       if (thread.process->killed_by) return Step::Exit;
+      if (thread.signal_pending) return handle_signal(ctx);
       thread.phase = kLockXchg;
       break;
     default:
@@ -291,6 +309,8 @@ public:
       return Step::Exit;
     Thread& thread = ctx.thread;
     FutexState& state = ctx.kernel.ipc<FutexState>();
+    if (thread.phase == kStart && state.relocking.count(thread.id))
+      thread.phase = kLockWait; // after a handler
     if (thread.phase == kStart) {
       auto waiters = touch(ctx, activity, map_, offset + 8, true, true); // waiters += 1
       if (!waiters) return Step::Exit;
@@ -329,9 +349,11 @@ public:
         return done(ctx);
       }
       thread.phase = kLockWait;
+      state.relocking.insert(thread.id);
     }
+    const std::uint32_t pc = thread.pc;
     Step step = lock_slow_path(ctx, activity, map_, mutex);
-    if (step == Step::Continue) { // finish() ran: report a timeout, as pthread_cond_timedwait does
+    if (step == Step::Continue && thread.pc != pc) { // finish() ran: report a timeout, as timedwait does
       --thread.pc;
       return done(ctx);
     }
@@ -340,6 +362,7 @@ public:
 
 private:
   Step done(OpContext& ctx) const {
+    ctx.kernel.ipc<FutexState>().relocking.erase(ctx.thread.id);
     auto& timed = ctx.kernel.ipc<FutexState>().cond_timed_out;
     bool timed_out = timed[ctx.thread.id];
     timed.erase(ctx.thread.id);

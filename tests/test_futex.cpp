@@ -172,3 +172,46 @@ TEST_CASE(
   // the first wait left its word at 2 (lll_cond_lock), so the second cond_wait's unlock wakes.
   CHECK(calls(run, "consumer", "cond_wait") == 3);
 }
+
+TEST_CASE("futex: a handled signal ends FUTEX_WAIT with EINTR, or restarts it under SA_RESTART; a mutex_lock "
+          "asleep "
+          "in the kernel runs the handler and goes on waiting for the lock") {
+  auto scenario = [](const std::string& restart) {
+    return machine(proc("w", kAttach + R"(,
+      {"op": "sigaction", "signal": "SIGUSR1", "restart": )" +
+                                 restart + R"(, "handler": [
+        {"op": "print", "text": "handler"}]},
+      {"op": "futex_wait", "map": "m", "offset": 0, "value": 0},
+      {"op": "print", "text": "futex_wait: {result} {errno}"})") +
+                   "," + proc("k", kAttach + R"(,
+      {"op": "sleep", "time": "50us"},
+      {"op": "kill", "process": "w", "signal": "SIGUSR1"},
+      {"op": "sleep", "time": "50us"},
+      {"op": "futex_wake", "map": "m", "offset": 0},
+      {"op": "print", "text": "woke {result}"})"));
+  };
+  auto plain = run_text(scenario("false"));
+  CHECK(printed(plain, "w") == std::vector<std::string>{"handler", "futex_wait: -1 EINTR"});
+  CHECK(printed(plain, "k") == std::vector<std::string>{"woke 0"});
+  auto restarted = run_text(scenario("true"));
+  CHECK(printed(restarted, "w") == std::vector<std::string>{"handler", "futex_wait: 0 "});
+  CHECK(printed(restarted, "k") == std::vector<std::string>{"woke 1"});
+
+  auto lock = run_text(machine(proc("a", kAttach + R"(,
+      {"op": "mutex_lock", "map": "m", "offset": 0},
+      {"op": "sleep", "time": "100us"},
+      {"op": "mutex_unlock", "map": "m", "offset": 0})") +
+                               "," + proc("b", kAttach + R"(,
+      {"op": "sigaction", "signal": "SIGUSR1", "handler": [{"op": "print", "text": "handler"}]},
+      {"op": "sleep", "time": "10us"},
+      {"op": "mutex_lock", "map": "m", "offset": 0},
+      {"op": "print", "text": "b has the lock"})") +
+                               "," + proc("k", R"({"op": "sleep", "time": "50us"},
+      {"op": "kill", "process": "b", "signal": "SIGUSR1"})")));
+  CHECK(printed(lock, "b") == std::vector<std::string>{"handler", "b has the lock"});
+  // b slept in FUTEX_WAIT twice: before the signal and after its handler.
+  CHECK(calls(lock, "b", "mutex_lock") == 2);
+  // ... and took it only once a had slept its 100 us and unlocked.
+  for (const auto& line : lock.kernel->console())
+    if (line.text == "b has the lock") CHECK(line.at > 100'000);
+}
