@@ -288,6 +288,27 @@ public:
     }
   }
 
+  // `ipcs -m`'s lines (util-linux's column widths).
+  std::vector<std::string> ipcs_lines() const {
+    std::vector<std::string> lines{"------ Shared Memory Segments --------"};
+    char buf[200];
+    std::snprintf(buf, sizeof buf, "%-10s %-10s %-10s %-10s %-10s %-10s %-12s", "key", "shmid", "owner",
+                  "perms", "bytes", "nattch", "status");
+    lines.push_back(trim(buf));
+    for (const auto& [index, s] : slots_) {
+      std::snprintf(buf, sizeof buf, "%s %-10lld %-10s %-10o %-10llu %-10llu %-6s", hex_key(s->key).c_str(),
+                    static_cast<long long>(s->id), owner_name(s->uid).c_str(), s->mode & 0777,
+                    static_cast<unsigned long long>(s->segsz), static_cast<unsigned long long>(s->nattch),
+                    s->mode & kShmDest ? "dest" : "");
+      lines.push_back(trim(buf));
+    }
+    return lines;
+  }
+  static std::string trim(std::string s) {
+    while (!s.empty() && s.back() == ' ') s.pop_back();
+    return s;
+  }
+
   void list(std::vector<IpcTable>& tables) const override {
     if (!slots_.empty()) {
       IpcTable t{
@@ -1217,6 +1238,26 @@ public:
 private:
   std::string name_;
 };
+
+class IpcsShmOp : public SyscallOp {
+public:
+  explicit IpcsShmOp(std::uint16_t activity) : SyscallOp(activity, {}) {}
+  IoStatus call(OpContext& ctx) const override {
+    ctx.sync();
+    for (auto& line : ctx.kernel.ipc<ShmState>().ipcs_lines()) ctx.kernel.print(ctx.now(), ctx.thread, line);
+    ctx.succeed(0);
+    return IoStatus::Done;
+  }
+};
+
+const OpRegistrar register_ipcs_shm(
+    {"ipcs_shm",
+     "print the System V shared memory segments as `ipcs -m` does (key, shmid, owner, perms, bytes, nattch, "
+     "status)",
+     {"ipcs_shm op", "", {}},
+     [](const json&, const std::string&, CompileContext&, Program& p, std::uint16_t a) {
+       p.ops.push_back(std::make_unique<IpcsShmOp>(a));
+     }});
 
 ParamSpec as_param() {
   return {"as", ParamType::String, nullptr, "",

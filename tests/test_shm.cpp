@@ -554,3 +554,18 @@ TEST_CASE("shm: a spinner whose only possible storer sleeps forever is a liveloc
                                        "to, or sleeps with nothing left to wake "
                                        "it (spin on m offset 0 while the word == 0, and it is 0)");
 }
+
+TEST_CASE(
+    "shm: ipcs_shm prints the segments as `ipcs -m` does, a removed one still attached with status dest") {
+  auto run = run_text(machine(proc("p", R"(
+    {"op": "shmget", "key": "0x1234", "bytes": 100, "flags": ["IPC_CREAT"], "mode": "0640", "into": "a"},
+    {"op": "shmget", "key": "IPC_PRIVATE", "bytes": 8192, "into": "b"},
+    {"op": "shmat", "shmid": "b", "as": "m"},
+    {"op": "shmctl", "shmid": "b", "cmd": "IPC_RMID"},
+    {"op": "ipcs_shm"})")));
+  CHECK(printed(run, "p") ==
+        std::vector<std::string>{"------ Shared Memory Segments --------",
+                                 "key        shmid      owner      perms      bytes      nattch     status",
+                                 "0x00001234 0          1000       640        100        0",
+                                 "0x00000000 1          1000       666        8192       1          dest"});
+}
