@@ -1113,6 +1113,11 @@ void send_sigpipe(OpContext& ctx, std::uint16_t activity) {
                                      {kSIGPIPE, 0, ctx.thread.process->pid, kSI_KERNEL}, activity);
 }
 
+int read_signal_field(const json& f, const std::string& field, const std::string& path,
+                      const CompileContext& ctx) {
+  return checked_signal(f, field, path, ctx, false);
+}
+
 void kernel_signal(OpContext& ctx, Process& process, int signal, std::int64_t value, int code,
                    std::uint16_t activity) {
   ctx.kernel.ipc<SignalState>().send(ctx, process, nullptr, {signal, value, ctx.thread.process->pid, code},

@@ -237,6 +237,7 @@ void Kernel::kill_process(OpContext& ctx, Process& process, int signal, std::uin
 void Kernel::close_descriptor(OpContext& ctx, Process& process, std::size_t index, std::uint16_t activity) {
   std::shared_ptr<OpenFile> file = std::move(process.fds[index].file);
   process.fds.erase(process.fds.begin() + static_cast<std::ptrdiff_t>(index));
+  file->on_close(ctx, process);
   if (--file->refs == 0) file->on_last_close(ctx, activity);
 }
 
