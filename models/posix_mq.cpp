@@ -72,6 +72,21 @@ struct MqQueue {
   // By thread id: the buffer of each waiting channel recv (a waiter absent here takes any message:
   // mq_receive's buffer is at least msgsize).
   std::map<std::uint32_t, std::uint64_t> receiver_limits;
+  // mq_notify's registration (Linux: notify_owner and its sigevent): one process at a time,
+  // notified once, when a message arrives on the empty queue with no receiver waiting.
+  struct Notify {
+    Process* owner = nullptr;
+    int signal = 0; // 0: SIGEV_NONE
+    std::int64_t value = 0;
+  } notify;
+
+  // __do_notify: the first message of an empty queue, with nobody waiting in mq_receive.
+  void notify_arrival(OpContext& ctx, std::uint16_t activity) {
+    if (!notify.owner || curmsgs != 1) return;
+    Notify n = std::exchange(notify, {});
+    if (n.signal && !n.owner->killed_by && n.owner->live_threads > 0)
+      kernel_signal(ctx, *n.owner, n.signal, n.value, kSI_MESGQ, activity);
+  }
 
   // mq_timedsend after the descriptor and size checks: copy in, then hand the message to a waiting
   // receiver, or queue it, or wait for room. The message is sent (given its id) when it first
@@ -120,6 +135,7 @@ struct MqQueue {
       ++curmsgs;
       bytes += message.bytes;
       filled(ctx);
+      notify_arrival(ctx, activity);
       ctx.succeed(0);
       return IoStatus::Done;
     }
@@ -188,6 +204,10 @@ public:
     ++this->queue->open_files;
   }
   std::string describe() const override { return "posix mq " + queue->name; }
+  // mqueue_flush_file: a close by the registered process drops its registration.
+  void on_close(OpContext&, Process& process) override {
+    if (queue->notify.owner == &process) queue->notify = {};
+  }
   void on_last_close(OpContext& ctx, std::uint16_t) override {
     if (--queue->open_files == 0 && !queue->linked) { // the queue is gone: drop its messages
       if (queue->curmsgs > 0) fill_changed(ctx, queue->object, "messages", 0);
@@ -439,6 +459,37 @@ private:
   std::string name_;
 };
 
+// mq_notify(mqdes, sevp): register (a signal, or SIGEV_NONE) or, with "remove", unregister.
+class MqNotifyOp : public SyscallOp {
+public:
+  enum class How : std::uint8_t { Signal, None, Remove };
+  MqNotifyOp(std::uint16_t activity, std::string fd, How how, int signal, std::int64_t value)
+      : SyscallOp(activity, {}), fd_(std::move(fd)), how_(how), signal_(signal), value_(value) {}
+  IoStatus call(OpContext& ctx) const override {
+    Descriptor* d = ctx.thread.process->find_fd(fd_);
+    auto* file = d ? dynamic_cast<MqOpenFile*>(d->file.get()) : nullptr;
+    if (!file) return fail_call(ctx, activity, EBADF);
+    ctx.sync();
+    MqQueue::Notify& notify = file->queue->notify;
+    Process* me = ctx.thread.process;
+    if (how_ == How::Remove) { // only the registered process's own registration goes
+      if (notify.owner == me) notify = {};
+      ctx.succeed(0);
+      return IoStatus::Done;
+    }
+    if (notify.owner) return fail_call(ctx, activity, EBUSY);
+    notify = {me, how_ == How::Signal ? signal_ : 0, value_};
+    ctx.succeed(0);
+    return IoStatus::Done;
+  }
+
+private:
+  std::string fd_;
+  How how_;
+  int signal_;
+  std::int64_t value_;
+};
+
 ParamSpec fd_param(const std::string& what) { return {"fd", ParamType::String, nullptr, "", what}; }
 ParamSpec name_param(const std::string& what) { return {"name", ParamType::String, nullptr, "", what}; }
 
@@ -575,6 +626,55 @@ const OpRegistrar
                        [](const json& f, const std::string&, CompileContext&, Program& p, std::uint16_t a) {
                          p.ops.push_back(std::make_unique<MqCloseOp>(a, f.at("fd").get<std::string>()));
                        }});
+
+const OpRegistrar register_mq_notify(
+    {"mq_notify",
+     "ask for a signal when a message arrives on the empty queue and nobody waits in mq_receive (once; "
+     "one process at a time: EBUSY), or with \"notify\": \"remove\" drop this process's request",
+     {"mq_notify op",
+      "",
+      {fd_param("the queue's descriptor"),
+       {"notify",
+        ParamType::Choice,
+        "signal",
+        "",
+        "signal (SIGEV_SIGNAL), none (SIGEV_NONE: register without a notification) or remove (sevp NULL); "
+        "SIGEV_THREAD is not modelled",
+        std::nullopt,
+        std::nullopt,
+        {"signal", "none", "remove"}},
+       {"signal",
+        ParamType::Scalar,
+        nullptr,
+        "",
+        "the signal (SIGEV_SIGNAL's sigev_signo)",
+        std::nullopt,
+        std::nullopt,
+        {},
+        "SIGUSR1"},
+       {"value",
+        ParamType::Integer,
+        nullptr,
+        "",
+        "si_value, which the handler sees as {sig.value}",
+        -9.2e18,
+        9.2e18,
+        {},
+        "0"}}},
+     [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
+       auto notify = f.at("notify").get<std::string>();
+       auto how = notify == "signal" ? MqNotifyOp::How::Signal
+                  : notify == "none" ? MqNotifyOp::How::None
+                                     : MqNotifyOp::How::Remove;
+       if (how != MqNotifyOp::How::Signal)
+         for (const char* field : {"signal", "value"})
+           if (f.contains(field))
+             fail_at(ctx.read.file, join_path(path, field),
+                     std::string("\"") + field + "\" goes with \"notify\": \"signal\"; drop it");
+       int sig = f.contains("signal") ? read_signal_field(f, "signal", path, ctx) : 10; // SIGUSR1
+       p.ops.push_back(std::make_unique<MqNotifyOp>(a, f.at("fd").get<std::string>(), how, sig,
+                                                    f.value("value", std::int64_t{0})));
+     }});
 
 const OpRegistrar register_mq_unlink(
     {"mq_unlink",

@@ -528,3 +528,66 @@ TEST_CASE("posix_mq: channel parameters are checked at load time") {
   CHECK(load_error(with_channel(R"("maxmsg": 65536, "msgsize": "16MiB")")) == "<no error>");
   CHECK(find_mechanism("posix_mq") != nullptr);
 }
+
+TEST_CASE("mq_notify: a signal when a message reaches the empty queue; once; one process at a time") {
+  // The registered process sends to itself: the notification is a signal from the kernel (si_code
+  // SI_MESGQ, si_pid the sender) delivered when mq_send returns: send 302, then the frame 300.
+  auto self = run_text(machine(process("p", R"(
+    {"op": "sigaction", "signal": "SIGUSR2", "handler": [{"op": "print", "text": "note {sig.value} {sig.code} {sig.pid}"}]},
+    {"op": "mq_open", "fd": "q", "name": "/q", "access": "O_RDWR", "flags": ["O_CREAT"]},
+    {"op": "mq_notify", "fd": "q", "signal": "SIGUSR2", "value": 42},
+    {"op": "mq_notify", "fd": "q"}, {"op": "print", "text": "again {errno}"},
+    {"op": "mq_send", "fd": "q", "bytes": 16}, {"op": "mq_send", "fd": "q", "bytes": 16},
+    {"op": "mq_receive", "fd": "q", "bytes": 8192}, {"op": "mq_receive", "fd": "q", "bytes": 8192},
+    {"op": "mq_send", "fd": "q", "bytes": 16}, {"op": "print", "text": "done"})")));
+  auto lines = console(self);
+  REQUIRE(lines.size() == 3);
+  CHECK(lines[0].substr(lines[0].find(' ')) == " p: again EBUSY");
+  Cycles again = std::stoull(lines[0]);
+  // mq_notify (EBUSY) has returned at `again`; the first send returns at again + 302.
+  CHECK(lines[1] == std::to_string(again + 302 + 300) + " p: note 42 -3 100");
+  // One-shot: the second send (queue not empty) and the later send to the emptied queue are silent.
+  CHECK(lines[2].substr(lines[2].find(' ')) == " p: done");
+
+  // A receiver waiting in mq_receive takes the message directly (pipelined_send): no notification.
+  auto waiting =
+      run_text(machine(process("r", R"(
+        {"op": "sigaction", "signal": "SIGUSR1", "handler": [{"op": "print", "text": "note"}]},
+        {"op": "mq_open", "fd": "q", "name": "/q", "access": "O_RDWR", "flags": ["O_CREAT"]},
+        {"op": "mq_notify", "fd": "q"},
+        {"op": "mq_receive", "fd": "q", "bytes": 8192}, {"op": "print", "text": "got {result}"})") +
+                       ", " +
+                       process("s", R"({"op": "mq_open", "fd": "q", "name": "/q", "access": "O_RDWR"},
+                             {"op": "mq_send", "fd": "q", "bytes": 8})",
+                               R"("arrival": "20us", )")));
+  CHECK(ipcsim::test::console_texts(waiting) == std::vector<std::string>{"got 8"});
+
+  // SIGEV_NONE registers without a signal and keeps others out; "remove" drops the caller's own
+  // registration; closing a descriptor of the queue drops it too (mqueue_flush_file).
+  auto forms = run_text(machine(process("p", R"(
+    {"op": "sigaction", "signal": "SIGUSR1", "handler": [{"op": "print", "text": "note"}]},
+    {"op": "mq_open", "fd": "q", "name": "/q", "access": "O_RDWR", "flags": ["O_CREAT"]},
+    {"op": "mq_notify", "fd": "q", "notify": "none"}, {"op": "print", "text": "none {result}"},
+    {"op": "mq_notify", "fd": "q"}, {"op": "print", "text": "signal {errno}"},
+    {"op": "mq_notify", "fd": "q", "notify": "remove"}, {"op": "print", "text": "remove {result}"},
+    {"op": "mq_notify", "fd": "q"}, {"op": "print", "text": "signal {result}"},
+    {"op": "mq_open", "fd": "q2", "name": "/q", "access": "O_RDWR"}, {"op": "mq_close", "fd": "q"},
+    {"op": "mq_send", "fd": "q2", "bytes": 8}, {"op": "print", "text": "sent, none after the close"},
+    {"op": "mq_receive", "fd": "q2", "bytes": 8192},
+    {"op": "mq_notify", "fd": "q2"}, {"op": "mq_send", "fd": "q2", "bytes": 8})")));
+  CHECK(ipcsim::test::console_texts(forms) == std::vector<std::string>{"none 0", "signal EBUSY", "remove 0",
+                                                                       "signal 0",
+                                                                       "sent, none after the close", "note"});
+}
+
+TEST_CASE("mq_notify: errors") {
+  auto run = run_text(
+      machine(process("p", R"({"op": "mq_notify", "fd": "nope"}, {"op": "print", "text": "{errno}"})")));
+  CHECK(ipcsim::test::console_texts(run) == std::vector<std::string>{"EBADF"});
+  CHECK(ipcsim::test::load_error(
+            machine(process("p", R"({"op": "mq_notify", "fd": "q", "notify": "none", "value": 1})"))) ==
+        "test.json: at processes.0.script.0.value: \"value\" goes with \"notify\": \"signal\"; drop it");
+  CHECK(ipcsim::test::load_error(
+            machine(process("p", R"({"op": "mq_notify", "fd": "q", "signal": "SIGNOPE"})")))
+            .rfind("test.json: at processes.0.script.0.signal: invalid signal \"SIGNOPE\"", 0) == 0);
+}

@@ -39,6 +39,10 @@ void send_sigpipe(OpContext& ctx, std::uint16_t activity);
 void kernel_signal(OpContext& ctx, Process& process, int signal, std::int64_t value, int code,
                    std::uint16_t activity);
 inline constexpr int kSI_MESGQ = -3;
+// Reads a signal named by f[field] ("SIGUSR1", "USR1", "SIGRTMIN+2", a number); a load error
+// naming the place otherwise.
+int read_signal_field(const json& f, const std::string& field, const std::string& path,
+                      const CompileContext& ctx);
 // The mechanism carrying a generic send / recv op's channel ("pipe", "sysv_msg"), or nullptr for
 // any other op: whether SA_RESTART restarts it depends on the call underneath (signal(7)).
 const std::string* op_channel_mechanism(const Kernel& kernel, const Op& op);
@@ -132,6 +136,9 @@ public:
   // with EBADF (reading a write end, say).
   virtual IoStatus read(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes);
   virtual IoStatus write(OpContext& ctx, std::uint16_t activity, const Message& message);
+  // A descriptor referring to it was closed by `process` (each close, explicit or at exit: Linux's
+  // f_op->flush), before on_last_close if it was the last.
+  virtual void on_close(OpContext&, Process& /*process*/) {}
   // The last descriptor referring to it was closed (explicitly or at process exit).
   virtual void on_last_close(OpContext&, std::uint16_t) {}
 };
