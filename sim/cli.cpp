@@ -3,6 +3,7 @@
 #include "costs.hpp"
 #include "error.hpp"
 #include "ipc.hpp"
+#include "limits.hpp"
 #include "report.hpp"
 #include "scenario.hpp"
 #include "sched.hpp"
@@ -93,6 +94,15 @@ void print_list(std::ostream& out, const std::string& section) {
   if (all || section == "primitives") {
     out << "COST PRIMITIVES (each overridable in machine.costs)\n";
     print_table(out, costs_table(), "  ");
+    if (all) out << "\n";
+  }
+  if (all || section == "limits") {
+    out << "LIMITS (each run's bounds; override with --limit NAME=VALUE, see docs/limits.md)\n";
+    const Limits defaults;
+    for (const auto& limit : limit_infos())
+      out << "  " << limit.name << " (" << limit.unit
+          << "; default: " << limit_value_text(defaults, limit.name)
+          << (limit.option.empty() ? "" : "; also " + limit.option) << "): " << limit.description << "\n";
   }
 }
 
@@ -104,7 +114,8 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
                                         ", " + engine_version() + ")");
   std::string scenario_file, out_dir, trace_path, section;
   std::vector<std::string> sets;
-  std::string seed;
+  std::string seed, max_time, timeout;
+  std::vector<std::string> limits;
   bool quiet = false;
 
   auto add_scenario_options = [&](CLI::App* sub) {
@@ -115,6 +126,15 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
         ->allow_extra_args(false);
     sub->add_option("--seed", seed,
                     "seed of every random choice, a whole number >= 0 (overrides the scenario's)");
+    sub->add_option("--limit", limits,
+                    "change a limit, e.g. threads=2000000 (repeatable; `ipcsim list limits` shows them)")
+        ->take_all()
+        ->allow_extra_args(false);
+    sub->add_option("--max-time", max_time,
+                    "stop the run at this simulated time, e.g. 1s (default 1d; 0: no limit)");
+    sub->add_option("--timeout", timeout,
+                    "stop the run after this much wall-clock time, e.g. 30s (default "
+                    "10min; 0: no limit)");
   };
   CLI::App* run = app.add_subcommand("run", "simulate a scenario and print a summary");
   add_scenario_options(run);
@@ -126,10 +146,11 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   CLI::App* validate = app.add_subcommand("validate", "check a scenario without running it");
   add_scenario_options(validate);
   CLI::App* list = app.add_subcommand(
-      "list", "show ops, mechanisms, errors, scheduler policies, cost presets, primitives and fields");
+      "list",
+      "show ops, mechanisms, errors, scheduler policies, cost presets, primitives, fields and limits");
   list->add_option("section", section, "only one section")
-      ->check(
-          CLI::IsMember({"fields", "ops", "mechanisms", "errors", "schedulers", "presets", "primitives"}));
+      ->check(CLI::IsMember(
+          {"fields", "ops", "mechanisms", "errors", "schedulers", "presets", "primitives", "limits"}));
 
   // CLI11 reports an unknown subcommand as a missing one; name it and the accepted ones instead.
   if (!args.empty() && !args[0].empty() && args[0][0] != '-' && args[0] != "run" && args[0] != "validate" &&
@@ -168,6 +189,9 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     }
     LoadOptions options;
     options.sets = sets;
+    for (const auto& assignment : limits) apply_limit(options.limits, assignment);
+    if (!max_time.empty()) set_max_time(options.limits, max_time);
+    if (!timeout.empty()) set_timeout(options.limits, timeout);
     CLI::App* used = run->parsed() ? run : validate;
     if (used->count("--seed")) {
       bool digits = !seed.empty() && seed.size() <= 19 &&
@@ -177,6 +201,7 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
       options.seed = std::stoull(seed);
     }
     auto scenario = load_scenario(scenario_file, options);
+    for (const auto& warning : scenario->warnings) err << "warning: " << warning << "\n";
     if (validate->parsed()) {
       std::size_t threads = 0;
       for (const auto& p : scenario->model.processes)

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <chrono>
 #include <utility>
 
 namespace ipcsim {
@@ -250,11 +251,89 @@ void Kernel::abort_run(Core& core, const std::string& message) {
 }
 
 // SimGrid's clock cannot count single cycles past kClockLimitCycles: a run that would go further
-// stops, before its clock rounds (a compute op of 2^53 + 1 cycles used to spin there forever).
+// stops, before its clock rounds (a compute op of 2^53 + 1 cycles used to spin there forever). A
+// run stops the same way at --max-time.
 void Kernel::stop_at_clock_limit(Core& core) {
+  if (max_time_cycles_ < engine_clock_limit()) {
+    abort_run(core, "simulated time would pass " + std::to_string(max_time_cycles_) + " cycles (\"" +
+                        format_duration(max_time_cycles_, model_.hz) + "\" at " + format_hz(model_.hz) +
+                        "), the run's limit of simulated time; the run stops there" + limit_hint("max_time"));
+    return;
+  }
   abort_run(core, "simulated time would pass " + std::to_string(engine_clock_limit()) + " cycles (\"" +
                       format_duration(engine_clock_limit(), model_.hz) + "\" at " + format_hz(model_.hz) +
                       "), the most the simulator's clock counts exactly; the run stops there");
+}
+
+Cycles Kernel::time_limit() const { return std::min(engine_clock_limit(), max_time_cycles_); }
+
+bool Kernel::add_output(const Thread& thread, std::uint64_t bytes) {
+  output_bytes_ += bytes;
+  if (output_bytes_ <= model_.limits.output_bytes) return true;
+  abort_run(thread, "the run recorded more than " + limit_value_text(model_.limits, "output_bytes") +
+                        " of output (printed lines, measured intervals)" + limit_hint("output_bytes"));
+  return false;
+}
+
+bool Kernel::count_event(Core& core) {
+  ++events_;
+  if (events_ > model_.limits.events) {
+    abort_run(core, "the run took more than " + std::to_string(model_.limits.events) +
+                        " events (ops executed and dispatches), at cycle " + std::to_string(clock(core)) +
+                        limit_hint("events"));
+    return false;
+  }
+  if (wall_deadline_ > 0 && (events_ & 0xfff) == 0) {
+    double now = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    if (now > wall_deadline_) {
+      abort_run(core, "the run took more than " + limit_value_text(model_.limits, "timeout") +
+                          " of wall-clock time, at cycle " + std::to_string(clock(core)) +
+                          limit_hint("timeout"));
+      return false;
+    }
+  }
+  return true;
+}
+
+Cycles Kernel::switch_cycles(const MachineModel& model) {
+  const CostModel& costs = model.costs;
+  std::uint64_t pages = 0;
+  for (const auto& spec : model.processes) pages = std::max<std::uint64_t>(pages, spec->working_set_pages);
+  Cycles total = costs.cycles(Primitive::timer_interrupt) + costs.cycles(Primitive::context_save) +
+                 costs.cycles(Primitive::sched_pick) + costs.cycles(Primitive::context_restore);
+  if (model.processes.size() > 1 || (!model.processes.empty() && model.processes.front()->count > 1))
+    total += costs.cycles(Primitive::address_space_switch) +
+             (costs.tagged_tlb ? 0 : costs.cycles(Primitive::tlb_refill_per_page) * pages);
+  return total;
+}
+
+void Kernel::stop_livelock(Core& core) {
+  std::string quantum = model_.scheduler_params.contains("quantum")
+                            ? " (" + model_.scheduler_params.at("quantum").dump() + ")"
+                            : "";
+  abort_run(core, "no progress: the last " + std::to_string(dispatches_without_progress_) +
+                      " dispatches each ended before their thread ran a single op, the time slice spent on "
+                      "switching in (a switch costs up to " +
+                      std::to_string(switch_cycles(model_)) +
+                      " cycles here: timer_interrupt, context_save, sched_pick, context_restore, and between "
+                      "processes address_space_switch and, with an untagged TLB, tlb_refill_per_page per "
+                      "working-set page); raise machine.scheduler.quantum" +
+                      quantum + " well above that, or lower working_set_pages or the switch costs");
+}
+
+bool Kernel::may_spawn(const ProcessSpec& spec) const {
+  std::uint64_t threads = 0;
+  for (const auto& t : spec.threads) threads += t.count;
+  return processes_.size() + 1 <= model_.limits.processes &&
+         threads_.size() + threads <= model_.limits.threads;
+}
+
+bool Kernel::new_ipc_object(OpContext& ctx, const std::string& what) {
+  if (++ipc_objects_ <= model_.limits.ipc_objects) return true;
+  abort_run(ctx.thread, "creating " + what + ": the run created more than " +
+                            std::to_string(model_.limits.ipc_objects) + " IPC objects" +
+                            limit_hint("ipc_objects"));
+  return false;
 }
 
 std::vector<IpcTable> Kernel::ipc_listing() const {
@@ -279,6 +358,15 @@ void Kernel::run() {
     }
   }
   running_cores_ = cores_.size();
+  if (model_.limits.max_time_seconds > 0) {
+    double cycles = model_.limits.max_time_seconds * model_.hz;
+    max_time_cycles_ =
+        cycles >= static_cast<double>(kClockLimitCycles) ? kNever : static_cast<Cycles>(cycles);
+  }
+  if (model_.limits.timeout_seconds > 0)
+    wall_deadline_ =
+        std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count() +
+        model_.limits.timeout_seconds;
   if (live_threads_ == 0) done_ = true;
   engine_run(cores_.size(), [this](std::size_t index) { core_main(index); });
   assert(done_);
@@ -322,7 +410,7 @@ bool Kernel::sync(Core& core) {
   if (core.pending == 0) return false;
   Cycles pending = core.pending;
   core.pending = 0;
-  if (pending > engine_clock_limit() - std::min(clock(core), engine_clock_limit())) {
+  if (pending > time_limit() - std::min(clock(core), time_limit())) {
     stop_at_clock_limit(core);
     return true;
   }
@@ -361,7 +449,7 @@ void Kernel::ring_deferred(Core& core) {
 // earlier than this core's time: the ringer could not act before it, see make_ready).
 bool Kernel::wait_doorbell(Core& core, Cycles deadline) {
   // Never past the clock's exact range: reaching it unrung ends the run there.
-  const Cycles limit = engine_clock_limit();
+  const Cycles limit = time_limit();
   const bool capped = deadline != kNever && deadline > limit;
   if (capped) deadline = limit;
   Cycles from = clock(core);
@@ -720,6 +808,12 @@ void Kernel::finish(Core& core, bool deadlocked) {
 
 // ---- The core loop ---------------------------------------------------------------------------
 
+namespace {
+// Dispatches in a row, on all cores together, whose threads ran nothing: a livelock (every slice
+// spent switching in). A real run has a few in a row at most (a thread preempted as it arrives).
+constexpr std::uint64_t kMaxDispatchesWithoutProgress = 100'000;
+} // namespace
+
 void Kernel::go_idle(Core& core) {
   sync(core);
   if (done_) return;
@@ -731,7 +825,7 @@ void Kernel::go_idle(Core& core) {
     return;
   }
   Cycles wake_at = next_timer(core);
-  if (wake_at < horizon(core, true) && wake_at <= engine_clock_limit())
+  if (wake_at < horizon(core, true) && wake_at <= time_limit())
     core.lag += wake_at > clock(core) ? wake_at - clock(core) : 0; // nobody can ring before it
   else
     wait_doorbell(core, wake_at);
@@ -763,6 +857,13 @@ void Kernel::core_main(std::size_t index) {
         continue;
       }
       dispatch(core, *next, true);
+      // Every slice over before its thread runs anything: time passes, nothing else does.
+      if (++dispatches_without_progress_ > kMaxDispatchesWithoutProgress) {
+        sync(core);
+        stop_livelock(core);
+        break;
+      }
+      if (!count_event(core)) break;
     }
     run_current(core);
   }
@@ -805,6 +906,8 @@ void Kernel::run_current(Core& core) {
       return;
     }
     const Op& op = *thread.program->ops[thread.pc];
+    note_progress();
+    if (!count_event(core)) return;
     switch (op.execute(ctx)) {
     case Step::Continue:
       continue;
@@ -839,7 +942,7 @@ void Kernel::run_compute(Core& core, Thread& thread, Cycles cycles) {
   Cycles deadline = std::min({finish_at, core.slice_end, next_timer(core)});
   Cycles elapsed = 0;
   if (deadline > start && !core.need_resched) {
-    if (deadline < horizon(core, true) && deadline <= engine_clock_limit()) { // nobody can interrupt
+    if (deadline < horizon(core, true) && deadline <= time_limit()) { // nobody can interrupt
       core.lag += deadline - start;
       elapsed = deadline - start;
     } else {
@@ -852,6 +955,7 @@ void Kernel::run_compute(Core& core, Thread& thread, Cycles cycles) {
   Cycles user_done = elapsed - kernel_done;
   core.busy_cycles += elapsed;
   if (user_done > 0) {
+    note_progress();
     notify([&](Observer& o) { o.on_user_run(core, thread, start + kernel_done, start + elapsed); });
     thread.compute_left -= user_done;
     // Already on the clock: attribute without adding to pending.

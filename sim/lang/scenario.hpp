@@ -13,6 +13,7 @@ namespace ipcsim {
 struct LoadOptions {
   std::vector<std::string> sets; // "dotted.path=value"
   std::optional<std::uint64_t> seed;
+  Limits limits{}; // sim/common/limits.hpp; the run's part goes into the model
 };
 
 struct Scenario {
@@ -20,6 +21,8 @@ struct Scenario {
   json resolved;    // every default filled in, overrides and params applied
   std::string hash; // of resolved
   MachineModel model;
+  // Valid but probably not what was meant ("FILE: at PATH: ..."); the command line prints them.
+  std::vector<std::string> warnings;
 };
 
 // Throws UserError with file and place on any mistake.
@@ -36,7 +39,7 @@ const ParamTable& thread_table();
 const ParamTable& channel_table();
 
 // Applies one "a.b.c=value" override to `doc` (exposed for tests).
-void apply_set(json& doc, const std::string& assignment);
+void apply_set(json& doc, const std::string& assignment, const Limits& limits = {});
 
 std::string fnv1a64_hex(const std::string& text);
 

@@ -5,6 +5,7 @@
 #include "params.hpp"
 
 #include <functional>
+#include <unordered_map>
 
 namespace ipcsim {
 
@@ -22,6 +23,9 @@ struct CompileContext {
   // Checks that need every script compiled first (a name created in one script and used in another):
   // the loader runs them, in order, after the last process. Ops may add them while compiling.
   std::vector<std::function<void()>> after_scripts;
+  // Ops compiled so far in every script, against read.limits.script_ops.
+  std::uint64_t ops = 0;
+  std::unordered_map<std::string, std::uint32_t> interval_index; // into *interval_names
 };
 
 // Names every script can read without assigning them: the last call's outcome and message.
