@@ -899,6 +899,15 @@ const MechanismRegistrar register_mailbox(
          if (params.at("policy") != "shared")
            fail_at(ctx.file, join_path(path, "policy"),
                    "a direct link has exactly two processes and one receiver each way: drop \"policy\"");
+         // Named here, with the file and place, rather than when the kernel builds the channel.
+         auto link = *parse_link(params.at("link").get<std::string>());
+         if (ctx.process_names)
+           for (const ProcRef* ref : {&link.first, &link.second})
+             if (std::find(ctx.process_names->begin(), ctx.process_names->end(), ref->name) ==
+                 ctx.process_names->end())
+               fail_at(ctx.file, join_path(path, "link"),
+                       "unknown process \"" + ref->name + "\"" + did_you_mean(ref->name, *ctx.process_names) +
+                           "; processes: " + join_list(*ctx.process_names));
        }
      },
      [](const ChannelSpec& spec, Kernel& kernel) -> std::unique_ptr<Channel> {

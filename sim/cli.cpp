@@ -236,7 +236,19 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
       if (print) print_summary(out, summary);
     }
     if (kernel.deadlock()) {
-      err << "error: " << scenario_file << ": the simulated system deadlocked (see the report above)\n";
+      err << "error: " << scenario_file << ": the simulated system deadlocked (see the report above)";
+      // A call that failed is often why the others wait (a send refused as too large, and its
+      // receiver waiting for it): say so here, not only in the failed-calls table.
+      const auto& failed = kernel.failed_calls();
+      if (!failed.empty()) {
+        err << "; calls failed before it, which may be the cause: ";
+        for (std::size_t i = 0; i < failed.size() && i < 3; ++i)
+          err << (i ? ", " : "") << kernel.threads()[failed[i].thread].display_name() << " "
+              << activity_names()[failed[i].activity] << " " << errno_name(failed[i].error) << " (x"
+              << failed[i].count << ")";
+        if (failed.size() > 3) err << ", and " << failed.size() - 3 << " more";
+      }
+      err << "\n";
       return kExitDeadlock;
     }
     return kExitOk;

@@ -405,6 +405,46 @@ TEST_CASE("fixed: a thread that joins its own process returns at once with succe
   CHECK(run.finished("p/t") < run.finished("p/u"));
 }
 
+// ---- Messages without a place or a reason ---------------------------------------------------------
+
+TEST_CASE("fixed: the add op's bound prints as -9.2e+18") {
+  // Was a double bound, printed -9.2e+18, that refused INT64_MIN and let values just past it through.
+  auto add = [](const std::string& value) {
+    return error_of(one_process(R"({"op": "add", "var": "n", "value": )" + value + "}"));
+  };
+  CHECK(add("-9223372036854775808") == "<no error>");
+  CHECK(add("9223372036854775807") == "<no error>");
+  CHECK(add("9223372036854775808") ==
+        "test.json: at processes.0.script.0.value: invalid value 9223372036854775808; "
+        "expected a whole number from -9223372036854775808 to 9223372036854775807");
+}
+
+TEST_CASE("fixed: --out that cannot be written gives no reason") {
+  TempDir dir;
+  auto file = dir.write("s.json", one_process(R"({"op": "compute", "time": 1})"));
+  auto out = dir.path / "out";
+  fs::create_directories(out / "summary.json"); // a directory where the file goes
+  auto r = cli({"run", file, "--out", out.string(), "-q"});
+  CHECK(r.status == ipcsim::kExitBadInput);
+  CHECK(r.err == "error: --out " + out.string() + ": cannot write summary.json: Is a directory\n");
+}
+
+TEST_CASE("fixed: a deadlock caused by a failed send names only DEADLOCK") {
+  // A ping-pong moved to a mechanism whose size limit the message exceeds: the send fails (EINVAL,
+  // msgsnd above MSGMAX), the server waits for it forever. The error line now names the failure.
+  TempDir dir;
+  auto file = dir.write("s.json", R"({"machine": {"costs": "ideal"},
+    "channels": [{"name": "c", "mechanism": "sysv_msg"}],
+    "processes": [{"name": "client", "script": [{"op": "send", "channel": "c", "bytes": "64KiB"}]},
+                  {"name": "server", "script": [{"op": "recv", "channel": "c", "bytes": "64KiB"}]}]})");
+  auto r = cli({"run", file, "-q"});
+  CHECK(r.status == ipcsim::kExitDeadlock);
+  CHECK(r.err ==
+        "error: " + file +
+            ": the simulated system deadlocked (see the report above); calls failed before it, which "
+            "may be the cause: client send EINVAL (x1)\n");
+}
+
 // ---- The command line ----------------------------------------------------------------------------
 
 TEST_CASE("cli: limits are listed, and overridden by --limit, --max-time and --timeout") {

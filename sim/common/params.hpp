@@ -58,6 +58,8 @@ struct ReadContext {
   std::string file;
   double hz = 3e9;
   Limits limits{}; // input size and nesting of preset files read on the way
+  // The scenario's process names, once known (channels that name processes check them).
+  const std::vector<std::string>* process_names = nullptr;
 };
 
 // Checks `object` against `table`: it must be an object, every key declared, every required key

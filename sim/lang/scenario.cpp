@@ -520,6 +520,21 @@ void resolve_scenario(Scenario& out, json doc, const std::string& file, const Li
     fail_at(file, "processes",
             "expected a non-empty list of processes, such as [{\"name\": \"p\", \"script\": [...]}]");
   CompileContext compile{ctx, &model.interval_names, {}, {}, {}, {}, {}, {}, 0, {}};
+  std::set<std::string> seen;
+  for (std::size_t i = 0; i < processes.size(); ++i) {
+    std::string path = join_path("processes", i);
+    if (processes[i].is_object() && processes[i].contains("name") && processes[i].at("name").is_string()) {
+      auto name = processes[i].at("name").get<std::string>();
+      if (!valid_name(name))
+        fail_at(file, join_path(path, "name"), "invalid name \"" + name + "\"; use letters, digits, _ and -");
+      if (!seen.insert(name).second)
+        fail_at(file, join_path(path, "name"), "duplicate process name \"" + name + "\"");
+      compile.process_names.push_back(name);
+      if (processes[i].contains("spawned") && processes[i].at("spawned") == true)
+        compile.spawned_names.push_back(name);
+    }
+  }
+  ctx.process_names = &compile.process_names; // for channels that name processes
   // Channels, before the scripts that name them.
   const json& channels = top.at("channels");
   json resolved_channels = json::array();
@@ -555,20 +570,6 @@ void resolve_scenario(Scenario& out, json doc, const std::string& file, const Li
     resolved_channels.push_back(out);
   }
   top["channels"] = resolved_channels;
-  std::set<std::string> seen;
-  for (std::size_t i = 0; i < processes.size(); ++i) {
-    std::string path = join_path("processes", i);
-    if (processes[i].is_object() && processes[i].contains("name") && processes[i].at("name").is_string()) {
-      auto name = processes[i].at("name").get<std::string>();
-      if (!valid_name(name))
-        fail_at(file, join_path(path, "name"), "invalid name \"" + name + "\"; use letters, digits, _ and -");
-      if (!seen.insert(name).second)
-        fail_at(file, join_path(path, "name"), "duplicate process name \"" + name + "\"");
-      compile.process_names.push_back(name);
-      if (processes[i].contains("spawned") && processes[i].at("spawned") == true)
-        compile.spawned_names.push_back(name);
-    }
-  }
   json resolved_processes = json::array();
   std::uint64_t total_threads = 0, total_processes = 0;
   for (std::size_t i = 0; i < processes.size(); ++i) {

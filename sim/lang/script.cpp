@@ -678,8 +678,17 @@ const OpRegistrar register_add_op(
      {"add op",
       "",
       {{"var", ParamType::String, nullptr, "", "the variable's name"},
-       {"value", ParamType::Integer, 1, "", "what to add (negative subtracts)", -9.2e18, 9.2e18}}},
+       {"value", ParamType::Integer, 1, "",
+        "what to add (negative subtracts): a whole number from -9223372036854775808 to "
+        "9223372036854775807"}}},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
+       // The exact 64-bit range, checked here: as a double bound it printed as -9.2e+18, which values
+       // just outside seemed to satisfy, and refused values inside.
+       const json& value = f.at("value");
+       if (value.is_number_unsigned() && value.get<std::uint64_t>() > std::uint64_t{INT64_MAX})
+         fail_at(ctx.read.file, join_path(path, "value"),
+                 "invalid value " + value.dump() +
+                     "; expected a whole number from -9223372036854775808 to 9223372036854775807");
        auto name = checked_variable(f, path, ctx);
        p.ops.push_back(std::make_unique<SetOp>(a, name, Value{f.at("value").get<std::int64_t>()}, true));
      }});
