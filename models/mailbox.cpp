@@ -611,7 +611,8 @@ ProcRef read_process(const std::string& text, const std::string& path, const Com
     fail_at(ctx.read.file, path,
             "unknown process \"" + text + "\"" + did_you_mean(text, ctx.process_names) +
                 "; accepted: " + (any_allowed ? std::string("\"any\" or ") : std::string()) +
-                "a process (NAME, or NAME[K] for one copy): " + join_list(ctx.process_names));
+                "a process (NAME, or NAME[K] for one copy): " + join_list(ctx.process_names) +
+                elsewhere_note(ctx, ref ? ref->name : text));
   return *ref;
 }
 

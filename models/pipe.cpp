@@ -195,8 +195,7 @@ IoStatus Pipe::write(OpContext& ctx, std::uint16_t activity, const Message& mess
   while (done < total) {
     if (readers == 0) {
       // pipe(7): SIGPIPE, and EPIPE unless some bytes were already written (then their count).
-      Process& process = *t.process;
-      if (process.spec->sigpipe_terminates) ctx.kernel.kill_process(ctx, process, kSIGPIPE, activity);
+      send_sigpipe(ctx, activity);
       if (done > 0) {
         ++writes;
         ctx.succeed(static_cast<std::int64_t>(done));

@@ -153,8 +153,7 @@ int lookup(OpContext& ctx, const std::string& path, SockType type, std::shared_p
 // A write on a broken stream: the bytes already sent, or EPIPE and SIGPIPE.
 IoStatus broken_pipe(OpContext& ctx, std::uint16_t a) {
   if (ctx.thread.op_progress > 0) return done(ctx, ctx.thread.op_progress);
-  if (ctx.thread.process->spec->sigpipe_terminates)
-    ctx.kernel.kill_process(ctx, *ctx.thread.process, kSIGPIPE, a);
+  send_sigpipe(ctx, a);
   return fail_call(ctx, a, EPIPE);
 }
 

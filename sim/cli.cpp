@@ -8,12 +8,14 @@
 #include "scenario.hpp"
 #include "sched.hpp"
 #include "script.hpp"
+#include "simulation.hpp"
 #include "trace.hpp"
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <sstream>
 
@@ -203,49 +205,74 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     auto scenario = load_scenario(scenario_file, options);
     for (const auto& warning : scenario->warnings) err << "warning: " << warning << "\n";
     if (validate->parsed()) {
-      std::size_t threads = 0;
-      for (const auto& p : scenario->model.processes)
-        for (const auto& t : p->threads) threads += static_cast<std::size_t>(p->count) * t.count;
-      out << scenario_file << ": valid (" << scenario->model.processes.size() << " process declarations, "
-          << threads << " threads, " << scenario->model.cores << " cores)\n";
+      std::size_t threads = 0, cores = 0;
+      std::size_t declarations = 0;
+      for (const auto& machine : scenario->machines) {
+        cores += machine.cores;
+        declarations += machine.processes.size();
+        for (const auto& p : machine.processes)
+          for (const auto& t : p->threads) threads += static_cast<std::size_t>(p->count) * t.count;
+      }
+      out << scenario_file << ": valid (";
+      if (scenario->machines.size() > 1) out << scenario->machines.size() << " machines, ";
+      out << declarations << " process declarations, " << threads << " threads, " << cores << " cores)\n";
       return kExitOk;
     }
-    Kernel kernel(scenario->model);
-    // The trace file is opened before the run, so that a path that cannot be written costs no run.
-    std::unique_ptr<std::FILE, int (*)(std::FILE*)> trace_file(nullptr, std::fclose);
-    std::unique_ptr<TraceRecorder> trace;
+    Simulation simulation(scenario->machines);
+    const auto& kernels = simulation.machines();
+    // Trace files are opened before the run, so that a path that cannot be written costs no run.
+    // With several machines, each machine has its own file: FILE with the machine's name before
+    // its extension (run.json: run.a.json, run.b.json).
+    using TraceFile = std::unique_ptr<std::FILE, int (*)(std::FILE*)>;
+    std::vector<std::string> trace_paths;
+    std::vector<TraceFile> trace_files;
+    std::vector<std::unique_ptr<TraceRecorder>> traces;
     if (!trace_path.empty()) {
-      trace_file.reset(open_trace_file(trace_path, scenario_file));
-      trace = std::make_unique<TraceRecorder>(kernel);
-      kernel.subscribe(*trace);
+      for (const auto& kernel : kernels) {
+        std::string path = trace_path;
+        if (kernels.size() > 1) {
+          std::filesystem::path p(trace_path);
+          path = (p.parent_path() / (p.stem().string() + "." + kernel->model().name + p.extension().string()))
+                     .string();
+        }
+        trace_paths.push_back(path);
+        trace_files.emplace_back(open_trace_file(path, scenario_file), std::fclose);
+        traces.push_back(std::make_unique<TraceRecorder>(*kernel));
+        kernel->subscribe(*traces.back());
+      }
     }
-    kernel.run();
-    if (trace) { // however the run ended: a deadlock or a runtime error is worth seeing
-      trace->write(trace_file.get(), trace_path, *scenario);
-      if (std::fclose(trace_file.release()) != 0)
-        throw UserError("--trace " + trace_path + ": cannot write: " + std::strerror(errno));
+    simulation.run();
+    for (std::size_t i = 0; i < traces.size();
+         ++i) { // however the run ended: a deadlock or an error is worth seeing
+      traces[i]->write(trace_files[i].get(), trace_paths[i], *scenario);
+      if (std::fclose(trace_files[i].release()) != 0)
+        throw UserError("--trace " + trace_paths[i] + ": cannot write: " + std::strerror(errno));
     }
-    if (!kernel.runtime_error().empty()) {
-      err << "error: " << scenario_file << ": " << kernel.runtime_error() << "\n";
+    if (std::string error = simulation.runtime_error(); !error.empty()) {
+      err << "error: " << scenario_file << ": " << error << "\n";
       return kExitBadInput;
     }
-    bool print = !quiet || kernel.deadlock();
+    bool print = !quiet || simulation.deadlocked();
     if (print || !out_dir.empty()) {
-      Summary summary = summarize(*scenario, kernel);
-      if (!out_dir.empty()) write_outputs(out_dir, summary, kernel);
-      if (print) print_summary(out, summary);
+      std::vector<Summary> summaries = summarize(*scenario, simulation);
+      std::vector<const Kernel*> finished;
+      for (const auto& kernel : kernels) finished.push_back(kernel.get());
+      if (!out_dir.empty()) write_outputs(out_dir, summaries, finished);
+      if (print)
+        for (const auto& summary : summaries) print_summary(out, summary);
     }
-    if (kernel.deadlock()) {
+    if (simulation.deadlocked()) {
       err << "error: " << scenario_file << ": the simulated system deadlocked (see the report above)";
       // A call that failed is often why the others wait (a send refused as too large, and its
       // receiver waiting for it): say so here, not only in the failed-calls table.
-      const auto& failed = kernel.failed_calls();
+      std::vector<std::string> failed;
+      for (const auto& kernel : kernels)
+        for (const auto& f : kernel->failed_calls())
+          failed.push_back(kernel->threads()[f.thread].display_name() + " " + activity_names()[f.activity] +
+                           " " + errno_name(f.error) + " (x" + std::to_string(f.count) + ")");
       if (!failed.empty()) {
         err << "; calls failed before it, which may be the cause: ";
-        for (std::size_t i = 0; i < failed.size() && i < 3; ++i)
-          err << (i ? ", " : "") << kernel.threads()[failed[i].thread].display_name() << " "
-              << activity_names()[failed[i].activity] << " " << errno_name(failed[i].error) << " (x"
-              << failed[i].count << ")";
+        for (std::size_t i = 0; i < failed.size() && i < 3; ++i) err << (i ? ", " : "") << failed[i];
         if (failed.size() > 3) err << ", and " << failed.size() - 3 << " more";
       }
       err << "\n";

@@ -50,7 +50,7 @@ inline std::vector<std::string> console_texts(const Run& run) {
 inline Run run_text(const std::string& text, const LoadOptions& options = {}) {
   Run run;
   run.scenario = load_scenario_text(text, "test.json", options);
-  run.kernel = std::make_unique<Kernel>(run.scenario->model);
+  run.kernel = std::make_unique<Kernel>(run.scenario->model());
   run.kernel->run();
   return run;
 }

@@ -215,7 +215,7 @@ TEST_CASE("kernel: observers hear dispatches, prints, user time and process exit
   auto scenario = load_scenario_text(R"({"machine": {"costs": "ideal"}, "processes": [
       {"name": "p", "count": 3, "script": [{"op": "compute", "time": 70}, {"op": "print", "text": "hi"}]}]})",
                                      "test.json", {});
-  Kernel kernel(scenario->model);
+  Kernel kernel(scenario->model());
   Counter counter;
   kernel.subscribe(counter);
   kernel.run();

@@ -176,20 +176,21 @@ TEST_CASE("fixed: duplicate JSON keys are silently accepted, the last one winnin
 TEST_CASE("loader: unknown top-level key, with did-you-mean") {
   CHECK(load_error(with_script(kCompute, R"("sed": 1)")) ==
         R"(test.json: at sed: unknown key "sed" (did you mean "seed"?) in the scenario; accepted keys: )"
-        "description, params, seed, machine, channels, processes");
+        "description, params, seed, machine, machines, channels, processes");
 }
 
 TEST_CASE("loader: unknown machine key, with did-you-mean") {
   CHECK(
       load_error(with_machine(R"({"core": 2})")) ==
       R"(test.json: at machine.core: unknown key "core" (did you mean "cores"?) in machine; accepted keys: )"
-      "cores, frequency, costs, scheduler");
+      "name, cores, frequency, costs, scheduler");
 }
 
 TEST_CASE("loader: unknown process key, with did-you-mean") {
   CHECK(load_error(with_processes(R"([{"name": "p", "arival": 1, "script": []}])")) ==
         R"(test.json: at processes.0.arival: unknown key "arival" (did you mean "arrival"?) in process; )"
-        "accepted keys: name, count, affinity, arrival, priority, working_set_pages, spawned, uid, gid, "
+        "accepted keys: name, machine, count, affinity, arrival, priority, working_set_pages, spawned, uid, "
+        "gid, "
         "sigpipe, "
         "script, threads");
 }
@@ -572,7 +573,7 @@ TEST_CASE("loader: a preset file is loaded and checked as strictly as a scenario
   TempDir dir;
   auto good = dir.write("good.json", read_text(IPCSIM_SOURCE_DIR "/models/costs/teaching.json"));
   auto scenario = load(with_machine(R"({"costs": ")" + good + R"("})"));
-  CHECK(scenario->model.costs.cycles(ipcsim::Primitive::trap_enter) == 100);
+  CHECK(scenario->model().costs.cycles(ipcsim::Primitive::trap_enter) == 100);
 
   auto bad_json = dir.write("bad.json", "{");
   CHECK(contains(load_error(with_machine(R"({"costs": ")" + bad_json + R"("})")),
@@ -624,7 +625,8 @@ TEST_CASE("fixed: a cost of 2^64 - 1 cycles is accepted and charges 0") {
         "test.json: at machine.costs.tlb_refill_per_page: invalid value 4294967297; expected a value <= "
         "4294967296");
   CHECK(load(with_machine(R"({"costs": {"trap_enter": 4294967296}})"))
-            ->model.costs.cycles(ipcsim::Primitive::trap_enter) == 4294967296);
+            ->model()
+            .costs.cycles(ipcsim::Primitive::trap_enter) == 4294967296);
   CHECK(load_error(with_machine(R"({"costs": {"copy_cache_bytes": 1099511627777}})")) ==
         "test.json: at machine.costs.copy_cache_bytes: invalid value 1099511627777; expected a value <= "
         "1099511627776");
@@ -746,7 +748,7 @@ TEST_CASE("loader: params must be an object of plain values") {
 TEST_CASE("loader: a param name with a dash keeps its type as a whole value") {
   auto scenario =
       load(with_processes(R"([{"name": "p", "count": "${my-n}", "script": []}], "params": {"my-n": 5})"));
-  CHECK(scenario->model.processes.at(0)->count == 5);
+  CHECK(scenario->model().processes.at(0)->count == 5);
 }
 
 // ---- Intervals and joins -----------------------------------------------------------------------
@@ -834,7 +836,7 @@ TEST_CASE("--set: errors reach the loader") {
   CHECK(load_error(with_script(kCompute), {"machine.cores"}) ==
         "--set machine.cores: expected dotted.path=value, such as machine.cores=4");
   CHECK(load_error(with_script(kCompute), {"machine.cpus=4"}) ==
-        R"(--set machine.cpus=4: unknown key "cpus" in machine; accepted keys: cores, frequency, )"
+        R"(--set machine.cpus=4: unknown key "cpus" in machine; accepted keys: name, cores, frequency, )"
         "costs, scheduler (at machine.cpus in test.json)");
 }
 
@@ -866,11 +868,11 @@ TEST_CASE("loader: defaults are filled in the resolved scenario") {
   CHECK(process.at("priority") == 0);
   CHECK(process.at("working_set_pages") == 16);
   CHECK(!process.contains("affinity"));
-  CHECK(scenario->model.cores == 1);
-  CHECK(scenario->model.hz == 1e9);
-  CHECK(scenario->model.scheduler_policy == "rr");
-  CHECK(scenario->model.costs.preset == "teaching");
-  CHECK(scenario->model.seed == 1);
+  CHECK(scenario->model().cores == 1);
+  CHECK(scenario->model().hz == 1e9);
+  CHECK(scenario->model().scheduler_policy == "rr");
+  CHECK(scenario->model().costs.preset == "teaching");
+  CHECK(scenario->model().seed == 1);
   CHECK(scenario->hash == ipcsim::fnv1a64_hex(resolved.dump()));
 }
 
@@ -891,7 +893,7 @@ TEST_CASE("loader: policy defaults per scheduler") {
 TEST_CASE("loader: thread priority defaults to the process's") {
   auto scenario = load(with_processes(
       R"([{"name": "p", "priority": 7, "threads": [{"name": "a", "script": []}, {"name": "b", "priority": 2, "script": []}]}])"));
-  const auto& threads = scenario->model.processes.at(0)->threads;
+  const auto& threads = scenario->model().processes.at(0)->threads;
   REQUIRE(threads.size() == 2);
   CHECK(threads[0].priority == 7);
   CHECK(threads[1].priority == 2);
@@ -900,9 +902,9 @@ TEST_CASE("loader: thread priority defaults to the process's") {
 
 TEST_CASE("--set: by item name and by index") {
   auto by_name = load(with_script(kCompute), {"processes.p.count=3"});
-  CHECK(by_name->model.processes.at(0)->count == 3);
+  CHECK(by_name->model().processes.at(0)->count == 3);
   auto by_index = load(with_script(kCompute), {"processes.0.count=4"});
-  CHECK(by_index->model.processes.at(0)->count == 4);
+  CHECK(by_index->model().processes.at(0)->count == 4);
   CHECK(by_index->resolved.at("processes").at(0).at("count") == 4);
   auto nested = load(with_script(kCompute), {"processes.p.script.0.time=250"});
   CHECK(nested->resolved.at("processes").at(0).at("script").at(0).at("time") == 250);
@@ -910,9 +912,9 @@ TEST_CASE("--set: by item name and by index") {
 
 TEST_CASE("--set: a value that is not JSON is a string") {
   auto scenario = load(with_script(kCompute), {"machine.frequency=2GHz", "machine.scheduler=fifo"});
-  CHECK(scenario->model.hz == 2e9);
+  CHECK(scenario->model().hz == 2e9);
   CHECK(scenario->resolved.at("machine").at("frequency") == "2GHz");
-  CHECK(scenario->model.scheduler_policy == "fifo");
+  CHECK(scenario->model().scheduler_policy == "fifo");
   json doc = json::object();
   ipcsim::apply_set(doc, "a.b=true");
   ipcsim::apply_set(doc, "a.c=[1, 2]");
@@ -923,10 +925,10 @@ TEST_CASE("--set: a value that is not JSON is a string") {
 TEST_CASE("--set: into the costs and scheduler shorthand forms") {
   auto scenario = load(with_machine(R"({"costs": "ideal", "scheduler": "mlfq"})"),
                        {"machine.costs.trap_enter=9", "machine.scheduler.boost_period=0"});
-  CHECK(scenario->model.costs.preset == "ideal");
-  CHECK(scenario->model.costs.cycles(ipcsim::Primitive::trap_enter) == 9);
-  CHECK(scenario->model.scheduler_policy == "mlfq");
-  CHECK(scenario->model.scheduler_params.at("boost_period") == 0);
+  CHECK(scenario->model().costs.preset == "ideal");
+  CHECK(scenario->model().costs.cycles(ipcsim::Primitive::trap_enter) == 9);
+  CHECK(scenario->model().scheduler_policy == "mlfq");
+  CHECK(scenario->model().scheduler_params.at("boost_period") == 0);
   CHECK(load_error(with_machine(R"({"scheduler": "fifo"})"), {"machine.scheduler.quantum=5"}) ==
         R"(--set machine.scheduler.quantum=5: unknown key "quantum" in machine.scheduler (fifo); )"
         "accepted keys: policy (at machine.scheduler.quantum in test.json)");
@@ -934,18 +936,18 @@ TEST_CASE("--set: into the costs and scheduler shorthand forms") {
 
 TEST_CASE("--set and --seed override the file") {
   auto scenario = load(with_script(kCompute, R"("seed": 5)"), {"machine.cores=4"}, 9);
-  CHECK(scenario->model.cores == 4);
-  CHECK(scenario->model.seed == 9);
+  CHECK(scenario->model().cores == 4);
+  CHECK(scenario->model().seed == 9);
   CHECK(scenario->resolved.at("seed") == 9);
   auto params = load(with_processes(R"([{"name": "p", "count": "${n}", "script": []}], "params": {"n": 2})"),
                      {"params.n=6"});
-  CHECK(params->model.processes.at(0)->count == 6);
+  CHECK(params->model().processes.at(0)->count == 6);
 }
 
 TEST_CASE("loader: ${param} as a whole value keeps its type") {
   auto scenario = load(with_processes(R"([{"name": "p", "count": "${n}", "script": [{"op": "compute", )"
                                       R"("time": "${t}"}]}], "params": {"n": 3, "t": "2us"})"));
-  CHECK(scenario->model.processes.at(0)->count == 3);
+  CHECK(scenario->model().processes.at(0)->count == 3);
   CHECK(scenario->resolved.at("processes").at(0).at("count") == 3);
   CHECK(scenario->resolved.at("processes").at(0).at("script").at(0).at("time") == "2us");
   CHECK(scenario->resolved.at("params") == json::parse(R"({"n": 3, "t": "2us"})"));
@@ -955,7 +957,7 @@ TEST_CASE("loader: ${param} inside text is spliced in") {
   auto scenario = load(with_processes(R"([{"name": "worker-${n}", "script": [{"op": "compute", "time": )"
                                       R"("${k} cycles"}]}], "params": {"n": 3, "k": 20, "what": "pipes"}, )"
                                       R"("description": "${n} ${what}")"));
-  CHECK(scenario->model.processes.at(0)->name == "worker-3");
+  CHECK(scenario->model().processes.at(0)->name == "worker-3");
   CHECK(scenario->resolved.at("description") == "3 pipes");
   CHECK(scenario->resolved.at("processes").at(0).at("script").at(0).at("time") == "20 cycles");
 }
@@ -964,7 +966,8 @@ TEST_CASE("loader: durations are converted exactly at the machine clock") {
   auto arrival = [](const std::string& time, const std::string& frequency) {
     return load(R"({"machine": {"frequency": ")" + frequency +
                 R"("}, "processes": [{"name": "p", "arrival": )" + time + R"(, "script": []}]})")
-        ->model.processes.at(0)
+        ->model()
+        .processes.at(0)
         ->arrival;
   };
   CHECK(arrival(R"("1.5us")", "3GHz") == 4500);
@@ -990,12 +993,12 @@ TEST_CASE("loader: sizes") {
 TEST_CASE("loader: cost overrides and presets") {
   auto scenario =
       load(with_machine(R"({"costs": {"preset": "ideal", "trap_enter": 7, "tagged_tlb": true}})"));
-  CHECK(scenario->model.costs.preset == "ideal");
-  CHECK(scenario->model.costs.cycles(ipcsim::Primitive::trap_enter) == 7);
-  CHECK(scenario->model.costs.tagged_tlb);
+  CHECK(scenario->model().costs.preset == "ideal");
+  CHECK(scenario->model().costs.cycles(ipcsim::Primitive::trap_enter) == 7);
+  CHECK(scenario->model().costs.tagged_tlb);
   auto teaching = load(with_machine(R"({"costs": "teaching", "frequency": "3GHz"})"));
-  CHECK(teaching->model.hz == 3e9);
-  CHECK(teaching->model.costs.preset_hz == 1e9);
+  CHECK(teaching->model().hz == 3e9);
+  CHECK(teaching->model().costs.preset_hz == 1e9);
 }
 
 TEST_CASE("loader: load_scenario names a missing file") {

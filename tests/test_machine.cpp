@@ -294,10 +294,28 @@ TEST_CASE("switching between threads of one process costs no address-space switc
   auto tagged = run_text(R"({"machine": {"costs": {"preset": "teaching", "tagged_tlb": true}},
     "processes": [{"name": "p", "count": 2, "script": [{"op": "yield"}]}]})");
   // Two processes: 4 dispatches (p0, p1, p0, p1), each an address-space switch + 16-page refill.
-  // Two threads: only the first dispatch loads the space. Tagged TLB: switches but no refills.
+  // Two threads: only the first dispatch loads the space. Tagged TLB: four switches, and a refill
+  // only on each space's first run on the core (a cold TLB): p0 and p1 once each.
   Cycles as = 500, refill = 16 * 20;
   CHECK(two_processes.kernel->makespan() - two_threads.kernel->makespan() == 3 * (as + refill));
-  CHECK(two_processes.kernel->makespan() - tagged.kernel->makespan() == 4 * refill);
+  CHECK(two_processes.kernel->makespan() - tagged.kernel->makespan() == 2 * refill);
+  CHECK(tagged.charged("p[0]", "dispatch", Primitive::tlb_refill_per_page) == refill);
+  CHECK(tagged.charged("p[1]", "dispatch", Primitive::tlb_refill_per_page) == refill);
+}
+
+TEST_CASE("a tagged TLB is warm per core: a space's first run on each core refills it") {
+  // a and b take turns on core 0, c runs alone on core 1: each space is cold on its core once, and
+  // the turns on core 0 refill nothing more.
+  auto run = run_text(R"({"machine": {"cores": 2, "costs": {"preset": "teaching", "tagged_tlb": true}},
+    "processes": [{"name": "a", "affinity": [0], "script": [{"op": "yield"}, {"op": "yield"}]},
+                  {"name": "b", "affinity": [0], "script": [{"op": "yield"}, {"op": "yield"}]},
+                  {"name": "c", "affinity": [1], "script": [{"op": "yield"}]}]})");
+  const Cycles refill = 16 * 20;
+  CHECK(run.charged("a", "dispatch", Primitive::tlb_refill_per_page) == refill);
+  CHECK(run.charged("b", "dispatch", Primitive::tlb_refill_per_page) == refill);
+  CHECK(run.charged("c", "dispatch", Primitive::tlb_refill_per_page) == refill);
+  // a and b alternate on core 0: every dispatch but the first of each switches spaces.
+  CHECK(run.charged("a", "dispatch", Primitive::address_space_switch) == 3 * 500);
 }
 
 TEST_CASE("affinity keeps threads on their cores") {

@@ -571,7 +571,7 @@ TEST_CASE("pipe: open of a socket file fails with ENXIO") {
     {"op": "open", "path": "/tmp/sock", "fd": "s", "mode": "write"},
     {"op": "print", "text": "{errno}"})"),
                                      "test.json", {});
-  Kernel kernel(scenario->model);
+  Kernel kernel(scenario->model());
   REQUIRE(kernel.ipc<FileSystem>().create("/tmp/sock", FileKind::Socket, kernel.processes()[0], 0777));
   kernel.run();
   REQUIRE(kernel.console().size() == 1);

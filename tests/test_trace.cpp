@@ -39,7 +39,7 @@ struct Traced {
 Traced trace_run(std::unique_ptr<Scenario> scenario) {
   Traced t;
   t.scenario = std::move(scenario);
-  t.kernel = std::make_unique<Kernel>(t.scenario->model);
+  t.kernel = std::make_unique<Kernel>(t.scenario->model());
   TraceRecorder recorder(*t.kernel);
   t.kernel->subscribe(recorder);
   t.kernel->run();

@@ -175,7 +175,7 @@ Sample simulate(const std::string& name, const std::string& text, Timing timing,
     Sample sample;
     while (sample.runs == 0 || sample.wall < timing.min_wall) {
       auto start = Clock::now();
-      ipcsim::Kernel kernel(scenario->model);
+      ipcsim::Kernel kernel(scenario->model());
       kernel.run();
       sample.wall += seconds_since(start);
       if (kernel.deadlock()) throw std::runtime_error(name + ": the simulated system deadlocked");

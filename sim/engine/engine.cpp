@@ -84,7 +84,7 @@ void engine_advance(Cycles cycles) {
   refresh_now();
 }
 
-void engine_run(size_t cores, const std::function<void(size_t)>& core_main) {
+void engine_run(const std::vector<EngineMachine>& machines) {
   int argc = 1;
   char name[] = "ipcsim";
   char* argv[] = {name, nullptr};
@@ -94,15 +94,24 @@ void engine_run(size_t cores, const std::function<void(size_t)>& core_main) {
   sg4::Engine::set_config("contexts/factory:raw");
   g_origin = sg4::Engine::get_clock();
   g_now = 0;
-  auto* zone = sg4::create_full_zone("machine");
-  std::vector<sg4::Host*> hosts;
-  for (size_t i = 0; i < cores; ++i) hosts.push_back(zone->create_host("cpu" + std::to_string(i), 1.0));
-  zone->seal();
-  for (size_t i = 0; i < cores; ++i)
-    sg4::Actor::create("core" + std::to_string(i), hosts[i], [&core_main, i] {
-      refresh_now();
-      core_main(i);
-    });
+  auto* root = sg4::create_full_zone("simulation");
+  std::vector<std::vector<sg4::Host*>> hosts;
+  for (const auto& machine : machines) {
+    auto* zone = sg4::create_full_zone(machine.name);
+    zone->set_parent(root);
+    auto& cores = hosts.emplace_back();
+    for (size_t i = 0; i < machine.cores; ++i)
+      cores.push_back(zone->create_host(machine.name + ".cpu" + std::to_string(i), 1.0));
+    zone->seal();
+  }
+  root->seal();
+  for (size_t m = 0; m < machines.size(); ++m)
+    for (size_t i = 0; i < machines[m].cores; ++i)
+      sg4::Actor::create(machines[m].name + ".core" + std::to_string(i), hosts[m][i],
+                         [&core_main = machines[m].core_main, i] {
+                           refresh_now();
+                           core_main(i);
+                         });
   engine.run();
 }
 

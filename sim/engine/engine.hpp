@@ -7,6 +7,8 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 namespace ipcsim {
 
@@ -34,8 +36,17 @@ Cycles engine_now();
 Cycles engine_clock_limit();
 // Uninterruptible passage of time on the calling core (kernel code runs with interrupts off).
 void engine_advance(Cycles cycles);
-// Builds one host per core, starts one actor per core running core_main(index), runs to the end.
-void engine_run(size_t cores, const std::function<void(size_t)>& core_main);
+// A simulated machine as the engine sees it: a name and its cores, each played by an actor that
+// runs core_main(index).
+struct EngineMachine {
+  std::string name;
+  size_t cores = 1;
+  std::function<void(size_t)> core_main;
+};
+// Builds a zone per machine with a host per core, starts one actor per core, and runs every
+// machine side by side on one clock until the last actor ends. The zones are joined under one root
+// zone, where the network of remote RPC will go.
+void engine_run(const std::vector<EngineMachine>& machines);
 const char* engine_version();
 
 } // namespace ipcsim

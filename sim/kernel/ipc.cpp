@@ -23,21 +23,25 @@ constexpr ErrnoEntry kErrnos[] = {
     {ENXIO, "ENXIO"},
     {E2BIG, "E2BIG"},
     {EBADF, "EBADF"},
+    {ECHILD, "ECHILD"},
     {EAGAIN, "EAGAIN"},
     {EACCES, "EACCES"},
     {EBUSY, "EBUSY"},
     {EEXIST, "EEXIST"},
     {ENOTDIR, "ENOTDIR"},
     {EISDIR, "EISDIR"},
+    {EFBIG, "EFBIG"},
     {EINVAL, "EINVAL"},
     {ENFILE, "ENFILE"},
     {ENOSPC, "ENOSPC"},
     {ESPIPE, "ESPIPE"},
     {EPIPE, "EPIPE"},
+    {ERANGE, "ERANGE"},
     {EDEADLK, "EDEADLK"},
     {ENAMETOOLONG, "ENAMETOOLONG"},
     {ENOMSG, "ENOMSG"},
     {EIDRM, "EIDRM"},
+    {EOVERFLOW, "EOVERFLOW"},
     {ENOTSOCK, "ENOTSOCK"},
     {EPROTOTYPE, "EPROTOTYPE"},
     {EDESTADDRREQ, "EDESTADDRREQ"},
@@ -96,6 +100,11 @@ void begin_call(OpContext& ctx, CallTimeout timeout) {
 IoStatus wait_on(OpContext& ctx, WaitQueue& queue, std::uint16_t activity, int timeout_error) {
   Thread& thread = ctx.thread;
   if (thread.op_nonblocking) return fail_call(ctx, activity, EAGAIN);
+  if (thread.signal_pending) { // a signal to handle: the delivery restarts the call or fails it (EINTR)
+    thread.result = -1;
+    thread.error = kERESTARTSYS;
+    return IoStatus::Done;
+  }
   if (thread.wait_result == WaitResult::Interrupted) // Kernel::interrupt: its holder cancelled it
     return fail_call(ctx, activity, EINTR);
   // Another core may have changed the object while the charged cycles passed: look again.
@@ -238,7 +247,7 @@ void StreamFraming::drop_dead_turns() {
 }
 
 IoStatus StreamFraming::send(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes,
-                             const std::function<IoStatus()>& write) {
+                             FunctionRef<IoStatus()> write) {
   Thread& me = ctx.thread;
   if (sender_ != &me) {
     ctx.sync();
@@ -260,7 +269,7 @@ IoStatus StreamFraming::send(OpContext& ctx, std::uint16_t activity, std::uint64
 }
 
 IoStatus StreamFraming::recv(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes,
-                             const std::function<IoStatus(std::uint64_t target)>& read) {
+                             FunctionRef<IoStatus(std::uint64_t target)> read) {
   Thread& me = ctx.thread;
   if (receiver_ != &me) {
     ctx.sync();
@@ -311,7 +320,8 @@ std::size_t channel_index(const json& f, const std::string& path, CompileContext
   fail_at(ctx.read.file, join_path(path, "channel"),
           "unknown channel \"" + name + "\"" + did_you_mean(name, ctx.channel_names) +
               (ctx.channel_names.empty() ? std::string("; the scenario declares no \"channels\"")
-                                         : "; channels: " + join_list(ctx.channel_names)));
+                                         : "; channels: " + join_list(ctx.channel_names)) +
+              elsewhere_note(ctx, name));
 }
 
 class SendOp : public SyscallOp {
@@ -329,6 +339,7 @@ public:
     return status;
   }
   bool templated_ = false;
+  std::size_t channel() const { return channel_; }
 
 private:
   std::size_t channel_;
@@ -345,11 +356,27 @@ public:
     if (status == IoStatus::Done && ctx.thread.error != 0) ctx.thread.script_locals().message = Message{};
     return status;
   }
+  std::size_t channel() const { return channel_; }
 
 private:
   std::size_t channel_;
   std::uint64_t bytes_;
 };
+
+} // namespace
+
+const std::string* op_channel_mechanism(const Kernel& kernel, const Op& op) {
+  std::size_t channel = 0;
+  if (const auto* send = dynamic_cast<const SendOp*>(&op))
+    channel = send->channel();
+  else if (const auto* recv = dynamic_cast<const RecvOp*>(&op))
+    channel = recv->channel();
+  else
+    return nullptr;
+  return &kernel.model().channels.at(channel).mechanism;
+}
+
+namespace {
 
 ParamSpec bytes_param(const std::string& what) { return {"bytes", ParamType::Bytes, nullptr, "bytes", what}; }
 
@@ -584,7 +611,7 @@ const OpRegistrar register_spawn_op(
                  known ? "process \"" + name +
                              "\" is not declared with \"spawned\": true, so it starts on its own"
                        : "unknown process \"" + name + "\"" + did_you_mean(name, ctx.process_names) +
-                             "; processes: " + join_list(ctx.process_names));
+                             "; processes: " + join_list(ctx.process_names) + elsewhere_note(ctx, name));
        }
        std::optional<std::vector<std::pair<std::string, std::string>>> fds;
        if (f.contains("fds")) {

@@ -7,6 +7,7 @@
 //   each run: try; if it must wait, `return wait_on(ctx, queue)` (Blocked, or Done with EAGAIN /
 //   ETIMEDOUT already set); when Done, the wrapper leaves the kernel and moves to the next op.
 #pragma once
+#include "function_ref.hpp"
 #include "kernel.hpp"
 #include "params.hpp"
 #include "script.hpp"
@@ -25,7 +26,22 @@ const char* errno_name(int error);             // "EAGAIN"; "" for 0
 int errno_from_name(const std::string& name);  // -1 when unknown
 const std::vector<std::string>& errno_names(); // every name above, for messages
 
+// ---- Signals (models/signal.cpp; docs/signals.md) ----------------------------------------------
+
 inline constexpr int kSIGPIPE = 13;
+// "SIGPIPE", "SIGRTMIN+2" (Linux's numbers, signal(7)).
+std::string signal_name(int signal);
+// A write found no reader (a pipe, a stream socket): SIGPIPE to the writing thread, as its
+// process's disposition says (terminate by default, ignore, or a handler once the write returns).
+void send_sigpipe(OpContext& ctx, std::uint16_t activity);
+// The kernel signals a process on an event (mq_notify's SIGEV_SIGNAL): `value` is si_value and
+// `code` si_code (SI_MESGQ, ...), as a handler or sigwait sees them.
+void kernel_signal(OpContext& ctx, Process& process, int signal, std::int64_t value, int code,
+                   std::uint16_t activity);
+inline constexpr int kSI_MESGQ = -3;
+// The mechanism carrying a generic send / recv op's channel ("pipe", "sysv_msg"), or nullptr for
+// any other op: whether SA_RESTART restarts it depends on the call underneath (signal(7)).
+const std::string* op_channel_mechanism(const Kernel& kernel, const Op& op);
 
 // ---- Blocking calls ---------------------------------------------------------------------------
 
@@ -157,11 +173,10 @@ public:
       : senders_("channel " + channel + ": waiting for another sender's message to finish"),
         receivers_("channel " + channel + ": waiting for another receiver to finish") {}
   // Wraps the stream's write of the whole message for one send call (run again until it is done).
-  IoStatus send(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes,
-                const std::function<IoStatus()>& write);
+  IoStatus send(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes, FunctionRef<IoStatus()> write);
   // Wraps the stream's exact read of `target` bytes for one recv call with a buffer of `bytes`.
   IoStatus recv(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes,
-                const std::function<IoStatus(std::uint64_t target)>& read);
+                FunctionRef<IoStatus(std::uint64_t target)> read);
 
 private:
   void drop_dead_turns();

@@ -205,6 +205,7 @@ Process& Kernel::spawn(OpContext& ctx, const ProcessSpec& spec, std::vector<Desc
   process.id = static_cast<std::uint32_t>(processes_.size() - 1);
   process.pid = 100 + process.id;
   process.copy = spawn_counts_[spec_index]++;
+  process.parent_pid = ctx.thread.process->pid;
   process.spec = &spec;
   process.space = &new_space(process);
   process.fds = std::move(fds);
@@ -343,7 +344,7 @@ std::vector<IpcTable> Kernel::ipc_listing() const {
   return tables;
 }
 
-void Kernel::run() {
+void Kernel::start() {
   // Threads that start at time zero are placed before the cores start; later arrivals are timers
   // on the first core they may use.
   for (auto& thread : threads_) {
@@ -368,7 +369,15 @@ void Kernel::run() {
         std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count() +
         model_.limits.timeout_seconds;
   if (live_threads_ == 0) done_ = true;
-  engine_run(cores_.size(), [this](std::size_t index) { core_main(index); });
+}
+
+EngineMachine Kernel::engine_machine() {
+  return {model_.name, cores_.size(), [this](std::size_t index) { core_main(index); }};
+}
+
+void Kernel::run() {
+  start();
+  engine_run({engine_machine()});
   assert(done_);
 }
 
@@ -387,13 +396,23 @@ void Kernel::charge(Core& core, Thread& thread, std::uint16_t activity, Primitiv
   if (cycles == 0) return;
   core.pending = capped_sum(core.pending, cycles);
   auto prim = static_cast<std::uint8_t>(primitive);
-  for (auto& entry : thread.charges) {
+  // A thread's charges come in the same order op after op (trap_enter, syscall_dispatch, copies,
+  // trap_exit...): the entry after the last one charged is nearly always the next one, so the
+  // search starts there instead of at the front.
+  auto& charges = thread.charges;
+  const std::size_t n = charges.size();
+  std::size_t i = thread.next_charge < n ? thread.next_charge : 0;
+  for (std::size_t k = 0; k < n; ++k) {
+    Charge& entry = charges[i];
     if (entry.activity == activity && entry.primitive == prim &&
         entry.cycles <= Charge::kMaxCycles - cycles) {
       entry.cycles += cycles;
+      thread.next_charge = static_cast<std::uint16_t>(i + 1);
       return;
     }
+    i = i + 1 == n ? 0 : i + 1;
   }
+  thread.next_charge = 0;
   while (cycles > 0) {
     Cycles part = std::min(cycles, Charge::kMaxCycles);
     thread.charges.push_back({activity, prim, part});
@@ -629,12 +648,22 @@ Thread* Kernel::wake_one(Core& core, WaitQueue& queue, Thread* waker, std::uint1
 // woken a second time by this call, or a herd on three cores never ends.
 std::size_t Kernel::wake_all(Core& core, WaitQueue& queue, Thread* waker, std::uint16_t activity) {
   if (!queue.head) return 0; // the common case on every pipe read and write: nobody waits
-  std::vector<Thread*> waiting;
-  waiting.reserve(queue.size);
-  for (Thread* t = queue.head; t; t = t->wait_next) waiting.push_back(t);
+  // Each wake may let time pass (other cores change the queue): wake a snapshot, on the stack when
+  // it is small (the usual one or two waiters).
+  constexpr std::size_t kOnStack = 8;
+  Thread* on_stack[kOnStack];
+  std::vector<Thread*> on_heap;
+  Thread** waiting = on_stack;
+  if (queue.size > kOnStack) {
+    on_heap.resize(queue.size);
+    waiting = on_heap.data();
+  }
+  std::size_t count = 0;
+  for (Thread* t = queue.head; t; t = t->wait_next) waiting[count++] = t;
   std::size_t woken = 0;
-  for (Thread* t : waiting)
-    if (t->waiting_on == &queue) woken += wake(core, *t, waker, activity, WaitResult::Woken) ? 1 : 0;
+  for (std::size_t i = 0; i < count; ++i)
+    if (waiting[i]->waiting_on == &queue)
+      woken += wake(core, *waiting[i], waker, activity, WaitResult::Woken) ? 1 : 0;
   return woken;
 }
 
@@ -705,10 +734,14 @@ void Kernel::load_space(Core& core, Thread& thread, std::uint16_t activity) {
   charge(core, thread, activity, Primitive::address_space_switch,
          costs.cycles(Primitive::address_space_switch));
   // An untagged TLB was flushed: the space's working set is refilled, a page walk per page. A
-  // tagged one keeps every space's entries across switches.
-  if (!costs.tagged_tlb)
+  // tagged one keeps each space's entries across switches, so only a space's first run on this
+  // core refills it (no tag is ever recycled: see docs/machine.md).
+  AddressSpace& space = *thread.space;
+  if (!costs.tagged_tlb || !space.tlb_warm_on(core.index)) {
     charge(core, thread, activity, Primitive::tlb_refill_per_page,
-           costs.cycles(Primitive::tlb_refill_per_page) * thread.space->working_set_pages);
+           costs.cycles(Primitive::tlb_refill_per_page) * space.working_set_pages);
+    if (costs.tagged_tlb) space.set_tlb_warm(core.index);
+  }
   core.loaded_space = thread.space;
 }
 
@@ -885,6 +918,20 @@ void Kernel::run_current(Core& core) {
     if (thread.process->killed_by) { // a signal's default action: terminate
       exit_thread(core, thread);
       return;
+    }
+    // Back in user mode (not inside a call that is waking up to finish): signals first.
+    if (thread.signal_pending && thread.phase == 0 && user_return_work_) {
+      switch (user_return_work_->on_user_return(ctx)) {
+      case Step::Block:
+        switch_out(core, ThreadState::Blocked);
+        return;
+      case Step::Exit:
+        exit_thread(core, thread);
+        return;
+      default:
+        break;
+      }
+      if (done_ || thread.process->killed_by) continue;
     }
     if (at != last_now) {
       last_now = at;

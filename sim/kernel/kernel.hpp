@@ -110,6 +110,16 @@ struct AddressSpace {
   std::string owner;                   // the process it was made for
   std::uint32_t working_set_pages = 0; // TLB entries refilled after an untagged flush
   std::vector<Mapping> mappings;
+  // The cores whose tagged TLB holds this space's entries (a bit per core): its working set is
+  // refilled the first time it runs on a core, and never again there.
+  std::vector<std::uint64_t> tlb_warm;
+  bool tlb_warm_on(std::size_t core) const {
+    return core / 64 < tlb_warm.size() && (tlb_warm[core / 64] >> (core % 64) & 1);
+  }
+  void set_tlb_warm(std::size_t core) {
+    if (tlb_warm.size() <= core / 64) tlb_warm.resize(core / 64 + 1);
+    tlb_warm[core / 64] |= std::uint64_t{1} << (core % 64);
+  }
 };
 
 // A process's descriptor: scripts name descriptors ("r", "w", "sock") rather than numbering them.
@@ -125,6 +135,7 @@ struct Process {
   const ProcessSpec* spec = nullptr;
   std::uint32_t first_thread = 0, thread_count = 0; // its threads are contiguous in Kernel::threads()
   std::uint32_t live_threads = 0;
+  std::uint32_t parent_pid = 0;            // who spawned it (0: started by the machine)
   int killed_by = 0;                       // the signal that terminated it (0: none)
   std::unique_ptr<WaitQueue> exit_waiters; // created on first join
   std::vector<Descriptor> fds;
@@ -246,15 +257,24 @@ struct Thread {
   std::uint32_t timer_generation = 0; // bumps cancel armed timers lazily
   int error = 0;
   std::uint16_t leave_activity = kDispatch; // what the next context_save is attributed to
+  std::uint16_t next_charge = 0;            // where Kernel::charge looks first
   ThreadState state = ThreadState::NotStarted;
   std::uint8_t phase = 0; // progress inside a multi-step op (0: not started)
   std::uint8_t level = 0; // MLFQ level (0 = top)
   bool timer_armed = false;
   WaitResult wait_result = WaitResult::None;
   bool op_nonblocking = false;
+  // A signal waits that will run a handler or stop the thread (set by models/signal.cpp, as
+  // Linux's TIF_SIGPENDING): the thread takes it at its next op boundary (Kernel::UserReturnWork),
+  // and a blocking call ends at once (wait_on) with kERESTARTSYS for the delivery to sort out.
+  bool signal_pending = false;
 
   std::string display_name() const;
 };
+
+// A call ended by a signal, before the delivery decides whether it restarts (SA_RESTART, and the
+// call allows it) or fails with EINTR: Linux's ERESTARTSYS, which never reaches user space.
+inline constexpr int kERESTARTSYS = 512;
 
 // ---- Cores -----------------------------------------------------------------------------------
 
@@ -371,8 +391,10 @@ struct ChannelSpec {
   json params;
 };
 
-// The model a scenario compiles into: everything the kernel needs to run.
+// A machine as a scenario describes it, with the processes and channels it runs: everything one
+// kernel needs. A scenario compiles into one or more (Scenario::machines).
 struct MachineModel {
+  std::string name = "machine"; // unique in the scenario
   std::size_t cores = 1;
   double hz = 1e9;
   CostModel costs;
@@ -394,7 +416,13 @@ public:
   Kernel(const Kernel&) = delete;
   Kernel& operator=(const Kernel&) = delete;
 
-  void run(); // the whole simulation, on SimGrid
+  // A run on SimGrid: start() places the threads that start at time zero; then the engine runs
+  // the cores (engine_machine(), beside other machines' in a Simulation) until every core ends.
+  // run() does both for a kernel alone.
+  void start();
+  EngineMachine engine_machine();
+  void run();
+  bool done() const { return done_; }
 
   // Results.
   const MachineModel& model() const { return model_; }
@@ -449,6 +477,16 @@ public:
   // it is not loaded (address_space_switch, and TLB refills when untagged), charged to `activity`.
   // When the program ends, the thread returns to the interrupted frame and its space, intact.
   void push_frame(OpContext& ctx, const Program& program, AddressSpace& space, std::uint16_t activity);
+  // Work done when a thread with Thread::signal_pending returns to user mode, at its next op
+  // boundary (Linux's exit_to_user_mode_loop; signal delivery in models/signal.cpp). It returns
+  // what the thread does next: Continue (its next op, or a pushed frame's first), Block (it was put
+  // to sleep with block()), or Exit.
+  class UserReturnWork {
+  public:
+    virtual ~UserReturnWork() = default;
+    virtual Step on_user_return(OpContext& ctx) = 0;
+  };
+  void set_user_return_work(UserReturnWork& work) { user_return_work_ = &work; }
   // The running thread's blocking call is held by `holder` until the call ends.
   void hold_call(Thread& thread, CallHolder& holder) { thread.call = &holder; }
   // Ends a blocked thread's wait at once: its holder cancels the call, and the call fails with
@@ -542,6 +580,7 @@ private:
   std::deque<Thread> threads_;
   RunRecord record_;
   std::vector<Observer*> observers_;
+  UserReturnWork* user_return_work_ = nullptr;
   std::uint64_t message_ids_ = 0;
   std::optional<DeadlockReport> deadlock_;
   std::string runtime_error_;

@@ -27,7 +27,25 @@ const ParamTable& scenario_table() {
        {"params", ParamType::Object, json::object(), "",
         "named values substituted for ${name} anywhere below"},
        {"seed", ParamType::Integer, 1, "", "seed of every random choice (overridden by --seed)", 0.0},
-       {"machine", ParamType::Object, json::object(), "", "the simulated machine"},
+       {"machine",
+        ParamType::Object,
+        nullptr,
+        "",
+        "the simulated machine (or give `machines`)",
+        {},
+        {},
+        {},
+        "one machine with every default"},
+       {"machines",
+        ParamType::ObjectList,
+        nullptr,
+        "",
+        "several machines side by side on one clock, each a machine object with a `name`; every "
+        "process and channel then names its `machine`",
+        {},
+        {},
+        {},
+        "none: one `machine`"},
        {"channels", ParamType::ObjectList, json::array(), "",
         "channels for the send and recv ops: each {name, mechanism, ...the mechanism's parameters}"},
        {"processes", ParamType::ObjectList, nullptr, "",
@@ -40,7 +58,16 @@ const ParamTable& channel_table() {
       "channel",
       "a channel: a named link the send and recv ops use, carried by one mechanism",
       {{"name", ParamType::String, nullptr, "", "unique name (letters, digits, _ and -)"},
-       {"mechanism", ParamType::String, nullptr, "", "what carries it (see `ipcsim list mechanisms`)"}}};
+       {"mechanism", ParamType::String, nullptr, "", "what carries it (see `ipcsim list mechanisms`)"},
+       {"machine",
+        ParamType::String,
+        nullptr,
+        "",
+        "the machine whose kernel holds it (a name from `machines`)",
+        {},
+        {},
+        {},
+        "the only machine"}}};
   return table;
 }
 
@@ -48,7 +75,16 @@ const ParamTable& machine_table() {
   static const ParamTable table{
       "machine",
       "the simulated machine",
-      {{"cores", ParamType::Integer, 1, "", "number of cores", 1.0, 1024.0},
+      {{"name",
+        ParamType::String,
+        nullptr,
+        "",
+        "its name, which processes and channels give as their `machine` (required in `machines`)",
+        {},
+        {},
+        {},
+        "\"machine\""},
+       {"cores", ParamType::Integer, 1, "", "number of cores", 1.0, 1024.0},
        {"frequency",
         ParamType::Frequency,
         nullptr,
@@ -70,6 +106,15 @@ const ParamTable& process_table() {
       "process",
       "a process: an address space with one or more threads",
       {{"name", ParamType::String, nullptr, "", "unique name (letters, digits, _ and -)"},
+       {"machine",
+        ParamType::String,
+        nullptr,
+        "",
+        "the machine it runs on (a name from `machines`)",
+        {},
+        {},
+        {},
+        "the only machine"},
        {"count", ParamType::Integer, 1, "", "start this many copies, named NAME[0], NAME[1], ...", 1.0,
         10000000.0},
        {"affinity",
@@ -440,6 +485,76 @@ std::unique_ptr<Scenario> load_scenario(const std::string& file, const LoadOptio
 
 namespace {
 
+// One machine: costs first, for the preset's clock is the machine's default clock. Fills `model`'s
+// machine fields and `ctx.hz`; returns the resolved object.
+json resolve_machine(const json& in, const std::string& path, ReadContext& ctx, MachineModel& model) {
+  const std::string& file = ctx.file;
+  json machine = resolve_object(in, path, machine_table(), ctx);
+  if (machine.contains("name")) model.name = machine.at("name").get<std::string>();
+  json costs_in = machine.at("costs");
+  if (costs_in.is_string()) costs_in = json::object({{"preset", costs_in}});
+  json costs = resolve_object(costs_in, join_path(path, "costs"), costs_table(), ctx);
+  double preset_hz = preset_frequency_hz(costs.at("preset"), join_path(path, "costs.preset"), ctx);
+  model.hz = machine.contains("frequency") ? read_frequency(machine.at("frequency")) : preset_hz;
+  ctx.hz = model.hz;
+  machine["frequency"] = machine.contains("frequency") ? machine.at("frequency") : json(format_hz(preset_hz));
+  model.costs = build_cost_model(costs, join_path(path, "costs"), ctx);
+  machine["costs"] = costs;
+  model.cores = machine.at("cores").get<std::size_t>();
+
+  json scheduler_in = machine.at("scheduler");
+  const std::string scheduler_path = join_path(path, "scheduler");
+  if (scheduler_in.is_string()) scheduler_in = json::object({{"policy", scheduler_in}});
+  if (!scheduler_in.is_object())
+    fail_at(file, scheduler_path, "expected {\"policy\": NAME, ...} or a policy name");
+  if (scheduler_in.contains("policy") && !scheduler_in.at("policy").is_string())
+    fail_at(file, join_path(scheduler_path, "policy"),
+            "invalid value " + scheduler_in.at("policy").dump() +
+                "; expected one of: " + join_list(scheduler_names()));
+  std::string policy = scheduler_in.value("policy", "rr");
+  const SchedulerDecl* decl = find_scheduler(policy);
+  if (!decl)
+    fail_at(file, join_path(scheduler_path, "policy"),
+            "unknown scheduler policy \"" + policy + "\"" + did_you_mean(policy, scheduler_names()) +
+                "; accepted: " + join_list(scheduler_names()));
+  json scheduler = resolve_object(scheduler_in, scheduler_path, decl->params, ctx, {"policy"});
+  scheduler["policy"] = policy;
+  if (policy == "mlfq" && scheduler.at("quantum").is_array() &&
+      scheduler.at("quantum").size() != scheduler.at("levels").get<std::size_t>())
+    fail_at(file, join_path(scheduler_path, "quantum"),
+            "gives " + std::to_string(scheduler.at("quantum").size()) + " quanta for " +
+                scheduler.at("levels").dump() + " levels" +
+                (scheduler_in.contains("quantum") ? "" : " (the default quantum list)") +
+                "; give one per level, or a single time for all");
+  model.scheduler_policy = policy;
+  model.scheduler_params = scheduler;
+  machine["scheduler"] = scheduler;
+  return machine;
+}
+
+// Which machine a process or channel at `path` runs on: its "machine" key, required (and checked)
+// when the scenario has several.
+std::size_t machine_of(const json& object, const std::string& path, const std::vector<MachineModel>& machines,
+                       const std::string& file) {
+  std::vector<std::string> names;
+  for (const auto& m : machines) names.push_back(m.name);
+  if (!object.is_object() || !object.contains("machine")) {
+    if (machines.size() == 1) return 0;
+    fail_at(file, path,
+            "missing \"machine\": the scenario has several machines; name the one it is on: " +
+                join_list(names));
+  }
+  const json& value = object.at("machine");
+  if (!value.is_string())
+    fail_at(file, join_path(path, "machine"), "expected a machine name: " + join_list(names));
+  auto name = value.get<std::string>();
+  for (std::size_t i = 0; i < machines.size(); ++i)
+    if (machines[i].name == name) return i;
+  fail_at(file, join_path(path, "machine"),
+          "unknown machine \"" + name + "\"" + did_you_mean(name, names) + "; machines: " + join_list(names));
+  return 0;
+}
+
 // Everything after the raw document: ${param} substitution, validation, the machine model.
 void resolve_scenario(Scenario& out, json doc, const std::string& file, const Limits& limits) {
   Scenario* scenario = &out;
@@ -469,60 +584,62 @@ void resolve_scenario(Scenario& out, json doc, const std::string& file, const Li
   }
 
   json top = resolve_object(body, "", scenario_table(), ctx);
-  MachineModel& model = scenario->model;
-  model.limits = limits;
-  model.seed = top.at("seed").get<std::uint64_t>();
-
-  // Machine: costs first, for the preset's clock is the machine's default clock.
-  json machine = resolve_object(top.at("machine"), "machine", machine_table(), ctx);
-  json costs_in = machine.at("costs");
-  if (costs_in.is_string()) costs_in = json::object({{"preset", costs_in}});
-  json costs = resolve_object(costs_in, "machine.costs", costs_table(), ctx);
-  double preset_hz = preset_frequency_hz(costs.at("preset"), "machine.costs.preset", ctx);
-  model.hz = machine.contains("frequency") ? read_frequency(machine.at("frequency")) : preset_hz;
-  ctx.hz = model.hz;
-  machine["frequency"] = machine.contains("frequency") ? machine.at("frequency") : json(format_hz(preset_hz));
-  model.costs = build_cost_model(costs, "machine.costs", ctx);
-  machine["costs"] = costs;
-  model.cores = machine.at("cores").get<std::size_t>();
-
-  json scheduler_in = machine.at("scheduler");
-  if (scheduler_in.is_string()) scheduler_in = json::object({{"policy", scheduler_in}});
-  if (!scheduler_in.is_object())
-    fail_at(file, "machine.scheduler", "expected {\"policy\": NAME, ...} or a policy name");
-  if (scheduler_in.contains("policy") && !scheduler_in.at("policy").is_string())
-    fail_at(file, "machine.scheduler.policy",
-            "invalid value " + scheduler_in.at("policy").dump() +
-                "; expected one of: " + join_list(scheduler_names()));
-  std::string policy = scheduler_in.value("policy", "rr");
-  const SchedulerDecl* decl = find_scheduler(policy);
-  if (!decl)
-    fail_at(file, "machine.scheduler.policy",
-            "unknown scheduler policy \"" + policy + "\"" + did_you_mean(policy, scheduler_names()) +
-                "; accepted: " + join_list(scheduler_names()));
-  json scheduler = resolve_object(scheduler_in, "machine.scheduler", decl->params, ctx, {"policy"});
-  scheduler["policy"] = policy;
-  if (policy == "mlfq" && scheduler.at("quantum").is_array() &&
-      scheduler.at("quantum").size() != scheduler.at("levels").get<std::size_t>())
-    fail_at(file, "machine.scheduler.quantum",
-            "gives " + std::to_string(scheduler.at("quantum").size()) + " quanta for " +
-                scheduler.at("levels").dump() + " levels" +
-                (scheduler_in.contains("quantum") ? "" : " (the default quantum list)") +
-                "; give one per level, or a single time for all");
-  model.scheduler_policy = policy;
-  model.scheduler_params = scheduler;
-  machine["scheduler"] = scheduler;
-  top["machine"] = machine;
-
+  // Machines: `machine` (one) or `machines` (several, each named).
+  if (top.contains("machine") && top.contains("machines"))
+    fail_at(file, "machines", "give either \"machine\" (one machine) or \"machines\" (a list), not both");
+  std::vector<MachineModel>& machines = scenario->machines;
+  std::vector<ReadContext> machine_ctx;
+  if (top.contains("machines")) {
+    const json& list = top.at("machines");
+    if (list.empty()) fail_at(file, "machines", "expected at least one machine, such as [{\"name\": \"a\"}]");
+    machines.resize(list.size());
+    json resolved = json::array();
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      std::string path = join_path("machines", i);
+      if (!list[i].is_object() || !list[i].contains("name"))
+        fail_at(file, path,
+                "expected a machine object with a \"name\", such as {\"name\": \"a\", \"cores\": 2}");
+      ReadContext mctx = ctx;
+      resolved.push_back(resolve_machine(list[i], path, mctx, machines[i]));
+      const std::string& name = machines[i].name;
+      if (!valid_name(name))
+        fail_at(file, join_path(path, "name"), "invalid name \"" + name + "\"; use letters, digits, _ and -");
+      for (std::size_t k = 0; k < i; ++k)
+        if (machines[k].name == name)
+          fail_at(file, join_path(path, "name"), "duplicate machine name \"" + name + "\"");
+      machine_ctx.push_back(mctx);
+    }
+    top["machines"] = resolved;
+  } else {
+    machines.resize(1);
+    ReadContext mctx = ctx;
+    top["machine"] = resolve_machine(top.value("machine", json::object()), "machine", mctx, machines[0]);
+    if (!valid_name(machines[0].name))
+      fail_at(file, "machine.name",
+              "invalid name \"" + machines[0].name + "\"; use letters, digits, _ and -");
+    machine_ctx.push_back(mctx);
+  }
+  for (auto& m : machines) {
+    m.seed = top.at("seed").get<std::uint64_t>();
+    m.limits = limits;
+  }
   // Processes.
   const json& processes = top.at("processes");
   if (!processes.is_array() || processes.empty())
     fail_at(file, "processes",
             "expected a non-empty list of processes, such as [{\"name\": \"p\", \"script\": [...]}]");
-  CompileContext compile{ctx, &model.interval_names, {}, {}, {}, {}, {}, {}, 0, {}};
+  // A compile context per machine: each kernel has its own processes, channels and intervals.
+  std::vector<CompileContext> compiles;
+  for (std::size_t m = 0; m < machines.size(); ++m)
+    compiles.push_back(
+        {machine_ctx[m], &machines[m].interval_names, {}, {}, {}, {}, {}, {}, {}, nullptr, 0, {}});
+  std::vector<std::pair<std::string, std::string>> placed; // every process and channel: its machine
   std::set<std::string> seen;
+  std::vector<std::size_t> process_machine;
   for (std::size_t i = 0; i < processes.size(); ++i) {
     std::string path = join_path("processes", i);
+    process_machine.push_back(machine_of(processes[i], path, machines, file));
+    CompileContext& compile = compiles[process_machine.back()];
     if (processes[i].is_object() && processes[i].contains("name") && processes[i].at("name").is_string()) {
       auto name = processes[i].at("name").get<std::string>();
       if (!valid_name(name))
@@ -530,11 +647,18 @@ void resolve_scenario(Scenario& out, json doc, const std::string& file, const Li
       if (!seen.insert(name).second)
         fail_at(file, join_path(path, "name"), "duplicate process name \"" + name + "\"");
       compile.process_names.push_back(name);
+      placed.emplace_back(name, machines[process_machine.back()].name);
       if (processes[i].contains("spawned") && processes[i].at("spawned") == true)
         compile.spawned_names.push_back(name);
     }
   }
-  ctx.process_names = &compile.process_names; // for channels that name processes
+  if (machines.size() > 1)
+    for (std::size_t m = 0; m < machines.size(); ++m) {
+      compiles[m].machine = machines[m].name;
+      compiles[m].placed = &placed;
+    }
+  // Channels that name processes (a mailbox link) check them with the file and place.
+  for (auto& compile : compiles) compile.read.process_names = &compile.process_names;
   // Channels, before the scripts that name them.
   const json& channels = top.at("channels");
   json resolved_channels = json::array();
@@ -543,28 +667,33 @@ void resolve_scenario(Scenario& out, json doc, const std::string& file, const Li
     const json& in = channels[i];
     if (!in.is_object())
       fail_at(file, path, "expected a channel object such as {\"name\": \"c\", \"mechanism\": \"pipe\"}");
+    const std::size_t m = machine_of(in, path, machines, file);
+    CompileContext& compile = compiles[m];
+    const ReadContext& ctx = compile.read;
     json head = json::object();
-    for (const char* key : {"name", "mechanism"})
+    for (const char* key : {"name", "mechanism", "machine"})
       if (in.contains(key)) head[key] = in.at(key);
     head = resolve_object(head, path, channel_table(), ctx);
     auto name = head.at("name").get<std::string>();
     if (!valid_name(name))
       fail_at(file, join_path(path, "name"), "invalid name \"" + name + "\"; use letters, digits, _ and -");
-    if (std::find(compile.channel_names.begin(), compile.channel_names.end(), name) !=
-        compile.channel_names.end())
-      fail_at(file, join_path(path, "name"), "duplicate channel name \"" + name + "\"");
+    for (const auto& c : compiles)
+      if (std::find(c.channel_names.begin(), c.channel_names.end(), name) != c.channel_names.end())
+        fail_at(file, join_path(path, "name"), "duplicate channel name \"" + name + "\"");
     auto mechanism = head.at("mechanism").get<std::string>();
     const MechanismDecl* decl = find_mechanism(mechanism);
     if (!decl)
       fail_at(file, join_path(path, "mechanism"),
               "unknown mechanism \"" + mechanism + "\"" + did_you_mean(mechanism, mechanism_names()) +
                   "; accepted: " + join_list(mechanism_names()));
-    json params = resolve_object(in, path, decl->params, ctx, {"name", "mechanism"});
+    json params = resolve_object(in, path, decl->params, ctx, {"name", "mechanism", "machine"});
     params.erase("name");
     params.erase("mechanism");
+    params.erase("machine");
     if (decl->check) decl->check(params, path, ctx);
-    model.channels.push_back({name, mechanism, params});
+    machines[m].channels.push_back({name, mechanism, params});
     compile.channel_names.push_back(name);
+    placed.emplace_back(name, machines[m].name);
     json out = head;
     for (const auto& [key, value] : params.items()) out[key] = value;
     resolved_channels.push_back(out);
@@ -574,6 +703,10 @@ void resolve_scenario(Scenario& out, json doc, const std::string& file, const Li
   std::uint64_t total_threads = 0, total_processes = 0;
   for (std::size_t i = 0; i < processes.size(); ++i) {
     std::string path = join_path("processes", i);
+    const std::size_t m = process_machine[i];
+    MachineModel& model = machines[m];
+    CompileContext& compile = compiles[m];
+    const ReadContext& ctx = compile.read;
     json process = resolve_object(processes[i], path, process_table(), ctx);
     auto spec = std::make_unique<ProcessSpec>();
     spec->name = process.at("name");
@@ -651,22 +784,33 @@ void resolve_scenario(Scenario& out, json doc, const std::string& file, const Li
     resolved_processes.push_back(process);
     model.processes.push_back(std::move(spec));
   }
-  for (const auto& check : compile.after_scripts) check();
-  if (std::all_of(model.processes.begin(), model.processes.end(), [](const auto& p) { return p->spawned; }))
-    fail_at(file, "processes",
-            "every process is \"spawned\", so none starts; at least one must start by itself");
+  for (auto& compile : compiles)
+    for (const auto& check : compile.after_scripts) check();
+  for (const auto& model : machines) {
+    const std::string on = machines.size() == 1 ? "" : " on machine " + model.name;
+    if (model.processes.empty())
+      fail_at(file, "processes", "no process runs" + on + "; give each machine at least one");
+    if (std::all_of(model.processes.begin(), model.processes.end(), [](const auto& p) { return p->spawned; }))
+      fail_at(file, "processes",
+              "every process" + on + " is \"spawned\", so none starts; at least one must start by itself");
+  }
   top["processes"] = resolved_processes;
   top["params"] = params;
   // A slice barely longer than a context switch is spent switching; a shorter one livelocks (the
   // kernel stops such a run). Warn while the scenario can still be fixed.
-  if (model.scheduler_params.contains("quantum")) {
+  for (std::size_t m = 0; m < machines.size(); ++m) {
+    const MachineModel& model = machines[m];
+    if (!model.scheduler_params.contains("quantum")) continue;
     const Cycles switch_cost = Kernel::switch_cycles(model);
     Cycles shortest = kNever;
     for (Cycles q : read_time_list(model.scheduler_params.at("quantum"), model.hz))
       if (q > 0) shortest = std::min(shortest, q);
+    const std::string where = top.contains("machines")
+                                  ? join_path(join_path("machines", m), "scheduler.quantum")
+                                  : std::string("machine.scheduler.quantum");
     if (switch_cost > 0 && shortest != kNever && shortest < 10 * switch_cost)
       scenario->warnings.push_back(
-          file + ": at machine.scheduler.quantum: a time slice of " + std::to_string(shortest) +
+          file + ": at " + where + ": a time slice of " + std::to_string(shortest) +
           " cycles is less than 10 context switches (one costs up to " + std::to_string(switch_cost) +
           " cycles here, switching in and out); threads spend " +
           (shortest <= switch_cost ? "every slice switching and never run (the run will stop)"
@@ -698,7 +842,15 @@ std::unique_ptr<Scenario> load_scenario_text(const std::string& text, const std:
     if (machine.contains("scheduler") && machine.at("scheduler").is_string())
       machine["scheduler"] = json::object({{"policy", machine.at("scheduler")}});
   }
-  for (const auto& assignment : options.sets) apply_set(doc, assignment, options.limits);
+  for (const auto& assignment : options.sets) {
+    // `machine` is the one-machine form: with a `machines` list it would add a second description.
+    if ((assignment.rfind("machine.", 0) == 0 || assignment.rfind("machine=", 0) == 0) &&
+        doc.contains("machines"))
+      throw UserError("--set " + assignment + ": " + file +
+                      " lists several \"machines\"; set one of them, such as machines.0." +
+                      assignment.substr(assignment.find_first_of(".=") + 1));
+    apply_set(doc, assignment, options.limits);
+  }
   // A long dotted path deepens the document too.
   if (!options.sets.empty() && json_depth(doc) > options.limits.nesting_depth)
     throw UserError("--set: the paths given make the scenario nest arrays and objects more than " +

@@ -18,9 +18,11 @@ struct LoadOptions {
 
 struct Scenario {
   std::string file;
-  json resolved;    // every default filled in, overrides and params applied
-  std::string hash; // of resolved
-  MachineModel model;
+  json resolved;                      // every default filled in, overrides and params applied
+  std::string hash;                   // of resolved
+  std::vector<MachineModel> machines; // one, or what `machines` lists, in its order
+  const MachineModel& model() const { return machines.front(); } // the first machine
+  MachineModel& model() { return machines.front(); }
   // Valid but probably not what was meant ("FILE: at PATH: ..."); the command line prints them.
   std::vector<std::string> warnings;
 };

@@ -17,6 +17,15 @@
 
 namespace ipcsim {
 
+std::string elsewhere_note(const CompileContext& ctx, const std::string& name) {
+  if (!ctx.placed || ctx.machine.empty()) return "";
+  for (const auto& [placed, machine] : *ctx.placed)
+    if (placed == name && machine != ctx.machine)
+      return " (\"" + name + "\" is on machine " + machine + "; this script runs on machine " + ctx.machine +
+             ", and machines share no kernel objects)";
+  return "";
+}
+
 namespace {
 
 Registry<OpDecl>& registry() {
@@ -118,15 +127,22 @@ public:
       thread.phase = 1;
     }
     ctx.sync();
+    bool interrupted = false;
     for (std::uint32_t copy = 0;; ++copy) {
       Process* target = ctx.kernel.find_process(process_, copy);
       if (!target) break;
       if (target->live_threads == 0) continue;
+      if (thread.signal_pending) { // a handler to run first: the delivery restarts the wait (waitpid)
+        thread.result = -1;
+        thread.error = kERESTARTSYS;
+        interrupted = true;
+        break;
+      }
       ctx.kernel.block(ctx.core, thread, &ctx.kernel.exit_queue(*target));
       return Step::Block;
     }
     thread.phase = 0;
-    ctx.succeed();
+    if (!interrupted) ctx.succeed();
     ctx.leave_syscall(activity);
     ++thread.pc;
     return Step::Continue;
@@ -256,7 +272,7 @@ const OpRegistrar register_join_op(
        if (!known)
          fail_at(ctx.read.file, join_path(path, "process"),
                  "unknown process \"" + name + "\"" + did_you_mean(name, ctx.process_names) +
-                     "; processes: " + join_list(ctx.process_names));
+                     "; processes: " + join_list(ctx.process_names) + elsewhere_note(ctx, name));
        p.ops.push_back(std::make_unique<JoinOp>(a, name));
      }});
 

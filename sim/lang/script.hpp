@@ -23,10 +23,16 @@ struct CompileContext {
   // Checks that need every script compiled first (a name created in one script and used in another):
   // the loader runs them, in order, after the last process. Ops may add them while compiling.
   std::vector<std::function<void()>> after_scripts;
+  // With several machines: the machine being compiled, and every process and channel's machine.
+  std::string machine;
+  const std::vector<std::pair<std::string, std::string>>* placed = nullptr;
   // Ops compiled so far in every script, against read.limits.script_ops.
   std::uint64_t ops = 0;
   std::unordered_map<std::string, std::uint32_t> interval_index; // into *interval_names
 };
+
+// For an unknown process or channel `name`: a note when it exists on another machine ("" if not).
+std::string elsewhere_note(const CompileContext& ctx, const std::string& name);
 
 // Names every script can read without assigning them: the last call's outcome and message.
 const std::vector<std::string>& builtin_variables();

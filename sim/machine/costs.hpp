@@ -34,7 +34,10 @@ namespace ipcsim {
   X(map_page, "cycles", "mapping one page into an address space")                                            \
   X(capability_lookup, "cycles", "looking up and checking a capability")                                     \
   X(procedure_call, "cycles", "a plain procedure call and return")                                           \
-  X(stub, "cycles", "an RPC stub's marshalling work for a null call")
+  X(stub, "cycles", "an RPC stub's marshalling work for a null call")                                        \
+  X(signal_frame, "cycles", "building a signal frame on the user stack (context, siginfo, mask)")            \
+  X(sigreturn, "cycles", "sigreturn restoring the context and mask saved in the signal frame")               \
+  X(atomic_rmw, "cycles", "an uncontended atomic read-modify-write in user space (lock cmpxchg)")
 
 // The largest value of a cycle-valued primitive: 2^32 cycles (4.3 s at 1 GHz), far beyond any real
 // kernel path. A cost times a count the kernel multiplies it by (working-set pages, at most

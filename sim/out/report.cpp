@@ -188,6 +188,10 @@ Summary summarize(const Scenario& scenario, const Kernel& kernel) {
   s.scenario = scenario.resolved;
   s.description = scenario.resolved.value("description", "");
   s.seed = m.seed;
+  s.machine_name = m.name;
+  for (std::size_t i = 0; i < scenario.machines.size(); ++i)
+    if (&scenario.machines[i] == &m) s.machine_index = i;
+  s.machine_count = scenario.machines.size();
   s.cores = m.cores;
   s.hz = m.hz;
   s.costs_preset = m.costs.preset;
@@ -224,8 +228,11 @@ void print_summary(std::ostream& out, const Summary& s) {
   const double hz = s.hz;
   auto ns = [&](double cycles) { return fixed(cycles * 1e9 / hz, 3); };
   const Cycles end = s.end;
-  out << "ipcsim " << ipcsim_version() << ": " << s.scenario_file << " (seed " << s.seed << ")\n";
-  if (!s.description.empty()) out << "  " << s.description << "\n";
+  if (s.machine_index == 0) {
+    out << "ipcsim " << ipcsim_version() << ": " << s.scenario_file << " (seed " << s.seed << ")\n";
+    if (!s.description.empty()) out << "  " << s.description << "\n";
+  }
+  if (s.machine_count > 1) out << "\n=== machine " << s.machine_name << " ===\n";
   out << "machine: " << s.cores << (s.cores == 1 ? " core" : " cores") << " at " << format_hz(hz)
       << ", costs " << s.costs_preset << (s.tagged_tlb ? " (tagged TLB)" : "") << ", scheduler "
       << scheduler_text(s.scheduler) << "\n";
@@ -239,8 +246,7 @@ void print_summary(std::ostream& out, const Summary& s) {
     out << "result: completed, every thread exited\n";
   }
   for (const auto& k : s.killed)
-    out << "  " << k.process << " was terminated by "
-        << (k.signal == kSIGPIPE ? std::string("SIGPIPE") : "signal " + std::to_string(k.signal)) << "\n";
+    out << "  " << k.process << " was terminated by " << signal_name(k.signal) << "\n";
 
   if (!s.console.empty()) {
     out << "\nconsole (what the scripts printed)\n";
@@ -431,7 +437,30 @@ json summary_json(const Scenario& scenario, const Kernel& kernel) {
   return summary_json(summarize(scenario, kernel));
 }
 
-void write_outputs(const std::string& dir, const Summary& summary, const Kernel& kernel) {
+std::vector<Summary> summarize(const Scenario& scenario, const Simulation& simulation) {
+  std::vector<Summary> summaries;
+  for (const auto& kernel : simulation.machines()) summaries.push_back(summarize(scenario, *kernel));
+  return summaries;
+}
+
+json summary_json(const std::vector<Summary>& summaries) {
+  if (summaries.size() == 1) return summary_json(summaries.front());
+  json out;
+  json machines = json::array();
+  for (const auto& s : summaries) {
+    json one = summary_json(s);
+    if (out.empty()) out["context"] = one.at("context");
+    one.erase("context");
+    json named = {{"machine", s.machine_name}};
+    named.update(one);
+    machines.push_back(named);
+  }
+  out["machines"] = machines;
+  return out;
+}
+
+void write_outputs(const std::string& dir, const std::vector<Summary>& summaries,
+                   const std::vector<const Kernel*>& kernels) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) throw UserError("--out " + dir + ": cannot create the directory: " + ec.message());
@@ -440,36 +469,47 @@ void write_outputs(const std::string& dir, const Summary& summary, const Kernel&
     if (!file) throw UserError("--out " + dir + ": cannot write " + name + ": " + std::strerror(errno));
     return file;
   };
-  const auto& names = kernel.model().interval_names;
-  const auto& threads = kernel.threads();
+  // With several machines every row says which one it is from (thread names repeat across them).
+  const bool several = kernels.size() > 1;
+  auto machine_column = [&](const Kernel& kernel) {
+    return several ? kernel.model().name + "," : std::string();
+  };
+  const std::string machine_head = several ? "machine," : "";
   {
     auto file = open("summary.json");
-    file << summary_json(summary).dump(2) << "\n";
+    file << summary_json(summaries).dump(2) << "\n";
   }
   {
     auto file = open("records.csv");
-    file << "interval,thread,start_cycle,end_cycle,cycles,bytes\n";
-    for (const auto& r : kernel.records())
-      file << names[r.name] << "," << threads[r.thread].display_name() << "," << r.start << "," << r.end
-           << "," << (r.end - r.start) << "," << r.bytes << "\n";
+    file << machine_head << "interval,thread,start_cycle,end_cycle,cycles,bytes\n";
+    for (const Kernel* kernel : kernels) {
+      const auto& names = kernel->model().interval_names;
+      for (const auto& r : kernel->records())
+        file << machine_column(*kernel) << names[r.name] << "," << kernel->threads()[r.thread].display_name()
+             << "," << r.start << "," << r.end << "," << (r.end - r.start) << "," << r.bytes << "\n";
+    }
   }
   {
     auto file = open("breakdown.csv");
-    file << "thread,activity,primitive,cycles\n";
-    for (const auto& t : threads)
-      for (const auto& row : breakdown(t))
-        file << t.display_name() << "," << row.activity << "," << row.primitive << "," << row.cycles << "\n";
+    file << machine_head << "thread,activity,primitive,cycles\n";
+    for (const Kernel* kernel : kernels)
+      for (const auto& t : kernel->threads())
+        for (const auto& row : breakdown(t))
+          file << machine_column(*kernel) << t.display_name() << "," << row.activity << "," << row.primitive
+               << "," << row.cycles << "\n";
   }
   {
     auto file = open("threads.csv");
-    file << "thread,process,state,run_cycles,ready_cycles,blocked_cycles,finished_cycle\n";
+    file << machine_head << "thread,process,state,run_cycles,ready_cycles,blocked_cycles,finished_cycle\n";
     static const char* states[] = {"not_started", "ready", "running", "blocked", "exited"};
-    for (const auto& t : threads) {
-      auto times = thread_times(t, kernel.makespan());
-      file << t.display_name() << "," << t.process->display_name() << "," << states[static_cast<int>(t.state)]
-           << "," << times.run << "," << times.ready << "," << times.blocked << ","
-           << (t.finished_at == kNever ? std::string("") : std::to_string(t.finished_at)) << "\n";
-    }
+    for (const Kernel* kernel : kernels)
+      for (const auto& t : kernel->threads()) {
+        auto times = thread_times(t, kernel->makespan());
+        file << machine_column(*kernel) << t.display_name() << "," << t.process->display_name() << ","
+             << states[static_cast<int>(t.state)] << "," << times.run << "," << times.ready << ","
+             << times.blocked << ","
+             << (t.finished_at == kNever ? std::string("") : std::to_string(t.finished_at)) << "\n";
+      }
   }
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 #include "kernel.hpp"
 #include "scenario.hpp"
+#include "simulation.hpp"
 
 #include <optional>
 #include <ostream>
@@ -42,7 +43,9 @@ struct Summary {
   json scenario; // fully resolved
   std::string description;
   std::uint64_t seed = 0;
-  // The machine.
+  // The machine (one of `machine_count`, in the scenario's order).
+  std::string machine_name;
+  std::size_t machine_index = 0, machine_count = 1;
   std::size_t cores = 0;
   double hz = 0;
   std::string costs_preset;
@@ -97,11 +100,19 @@ struct Summary {
 };
 
 Summary summarize(const Scenario& scenario, const Kernel& kernel);
+// Every machine's summary, in the scenario's order.
+std::vector<Summary> summarize(const Scenario& scenario, const Simulation& simulation);
+// One machine's summary. With several machines, the first prints the scenario's heading and each
+// its own section, headed by its name.
 void print_summary(std::ostream& out, const Summary& summary);
+// One machine: its summary. Several: the run's context once, and "machines": each one's summary.
+json summary_json(const std::vector<Summary>& summaries);
 json summary_json(const Summary& summary);
 json summary_json(const Scenario& scenario, const Kernel& kernel); // summarize, then summary_json
 // Writes summary.json, records.csv, breakdown.csv and threads.csv into `dir` (created if needed).
-void write_outputs(const std::string& dir, const Summary& summary, const Kernel& kernel);
+// With several machines, each CSV row starts with its machine's name.
+void write_outputs(const std::string& dir, const std::vector<Summary>& summaries,
+                   const std::vector<const Kernel*>& kernels);
 
 const char* ipcsim_version();
 const char* ipcsim_git_revision();

@@ -1,0 +1,200 @@
+// Semaphores: System V arrays (atomic semop, SEM_UNDO, IPC_NOWAIT, sleepers completed by
+// update_queue, semctl, IPC_RMID, errors) and POSIX semaphores (the user-space fast path, the futex
+// slow path, named and unnamed, errors). Cycle counts from the teaching preset (1 GHz).
+#include "error.hpp"
+#include "harness.hpp"
+#include "ipc.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace ipcsim;
+using ipcsim::test::run_text;
+
+namespace {
+
+std::string machine(const std::string& processes) {
+  return R"({"machine": {"cores": 1}, "processes": [)" + processes + "]}";
+}
+std::string proc(const std::string& name, const std::string& script, const std::string& extra = "") {
+  return R"({"name": ")" + name + R"(", "working_set_pages": 0, )" + extra + R"("script": [)" + script + "]}";
+}
+std::vector<std::string> texts(const ipcsim::test::Run& run) { return ipcsim::test::console_texts(run); }
+std::string load_error(const std::string& text) {
+  try {
+    run_text(text);
+  } catch (const UserError& e) {
+    return e.what();
+  }
+  return "<no error>";
+}
+
+const std::string kArray = R"({"op": "semget", "key": 7, "nsems": 2, "flags": ["IPC_CREAT"], "into": "s"})";
+
+} // namespace
+
+TEST_CASE("sysv sem: a semop applies all of its operations or none; errors as ipc/sem.c gives them") {
+  auto run = run_text(machine(proc("p", kArray + R"(,
+    {"op": "semctl", "semid": "s", "cmd": "SETALL", "values": [1, 0]},
+    {"op": "semop", "semid": "s", "ops": [{"sem_num": 0, "sem_op": -1}, {"sem_num": 1, "sem_op": -1, "sem_flg": ["IPC_NOWAIT"]}]},
+    {"op": "print", "text": "both: {errno}"},
+    {"op": "semctl", "semid": "s", "cmd": "GETVAL", "semnum": 0},
+    {"op": "print", "text": "sem 0 still {result}"},
+    {"op": "semop", "semid": "s", "ops": [{"sem_num": 2, "sem_op": 1}]},
+    {"op": "print", "text": "sem 2: {errno}"},
+    {"op": "semop", "semid": "s", "ops": [{"sem_num": 0, "sem_op": 32767}]},
+    {"op": "print", "text": "past SEMVMX: {errno}"},
+    {"op": "semctl", "semid": "s", "cmd": "SETVAL", "semnum": 1, "value": 40000},
+    {"op": "print", "text": "SETVAL 40000: {errno}"},
+    {"op": "semget", "key": 7, "nsems": 3, "into": "t"},
+    {"op": "print", "text": "nsems 3 of 2: {errno}"},
+    {"op": "semget", "key": 7, "nsems": 2, "flags": ["IPC_CREAT", "IPC_EXCL"], "into": "t"},
+    {"op": "print", "text": "IPC_EXCL: {errno}"},
+    {"op": "semget", "key": 8, "nsems": 1, "into": "t"},
+    {"op": "print", "text": "key 8: {errno}"},
+    {"op": "semop", "semid": 99, "ops": [{"sem_num": 0, "sem_op": 1}]},
+    {"op": "print", "text": "semid 99: {errno}"},
+    {"op": "semop", "semid": "s", "ops": [{"sem_num": 0, "sem_op": 0}], "timeout": "1us"},
+    {"op": "print", "text": "wait for zero, 1 us: {errno}"},
+    {"op": "semctl", "semid": "s", "cmd": "GETALL", "into": "v"},
+    {"op": "print", "text": "values {v.0} {v.1}"})")));
+  CHECK(texts(run) == std::vector<std::string>{
+                          "both: EAGAIN", "sem 0 still 1", "sem 2: EFBIG", "past SEMVMX: ERANGE",
+                          "SETVAL 40000: ERANGE", "nsems 3 of 2: EINVAL", "IPC_EXCL: EEXIST", "key 8: ENOENT",
+                          "semid 99: EINVAL", "wait for zero, 1 us: EAGAIN", "values 1 0"});
+}
+
+TEST_CASE("sysv sem: a V completes the sleeper's P for it and wakes it; costs of an uncontended semop") {
+  auto run = run_text(machine(proc("waiter", kArray + R"(,
+      {"op": "begin", "name": "p"},
+      {"op": "semop", "semid": "s", "ops": [{"sem_num": 0, "sem_op": -1}]},
+      {"op": "end", "name": "p"},
+      {"op": "semctl", "semid": "s", "cmd": "GETVAL", "semnum": 0},
+      {"op": "print", "text": "after P: {result}"})") +
+                              "," + proc("poster", R"(
+      {"op": "semget", "key": 7, "nsems": 0, "into": "s"},
+      {"op": "semctl", "semid": "s", "cmd": "GETNCNT", "semnum": 0},
+      {"op": "print", "text": "waiting for it: {result}"},
+      {"op": "begin", "name": "v"},
+      {"op": "semop", "semid": "s", "ops": [{"sem_num": 0, "sem_op": 1}]},
+      {"op": "end", "name": "v"})")));
+  CHECK(texts(run) == std::vector<std::string>{"waiting for it: 1", "after P: 0"});
+  // The V: trap 150 + the sembuf copy (copy_setup 50 + 6 bytes at 8 a cycle = 1) + the sleeper's
+  // wakeup 100 + trap_exit 100 = 401.
+  Cycles p = 0, v = 0;
+  for (const auto& r : run.kernel->records())
+    (run.scenario->model().interval_names[r.name] == "v" ? v : p) = r.end - r.start;
+  CHECK(v == 401);
+  CHECK(p > v); // the P waited through the poster's whole turn
+}
+
+TEST_CASE("sysv sem: SEM_UNDO is applied when the process exits; IPC_RMID wakes a sleeper with EIDRM") {
+  auto run = run_text(machine(proc("a", kArray + R"(,
+      {"op": "semop", "semid": "s", "ops": [{"sem_num": 0, "sem_op": 2, "sem_flg": ["SEM_UNDO"]}, {"sem_num": 1, "sem_op": 1}]})") +
+                              "," + proc("b", R"(
+      {"op": "sleep", "time": "10us"},
+      {"op": "semget", "key": 7, "nsems": 0, "into": "s"},
+      {"op": "semctl", "semid": "s", "cmd": "GETALL", "into": "v"},
+      {"op": "print", "text": "after a exited: {v.0} {v.1}"},
+      {"op": "semop", "semid": "s", "ops": [{"sem_num": 0, "sem_op": -1}]},
+      {"op": "print", "text": "semop: {errno}"})") +
+                              "," + proc("c", R"(
+      {"op": "sleep", "time": "20us"},
+      {"op": "semget", "key": 7, "nsems": 0, "into": "s"},
+      {"op": "semctl", "semid": "s", "cmd": "IPC_RMID"})")));
+  CHECK(texts(run) == std::vector<std::string>{"after a exited: 0 1", "semop: EIDRM"});
+}
+
+TEST_CASE("sysv sem: semop is never restarted after a handler (EINTR even under SA_RESTART)") {
+  auto run = run_text(machine(proc("p", kArray + R"(,
+      {"op": "sigaction", "signal": "SIGUSR1", "restart": true, "handler": [{"op": "print", "text": "handler"}]},
+      {"op": "semop", "semid": "s", "ops": [{"sem_num": 0, "sem_op": -1}]},
+      {"op": "print", "text": "semop: {errno}"})") +
+                              "," + proc("q", R"({"op": "kill", "process": "p", "signal": "SIGUSR1"})")));
+  CHECK(texts(run) == std::vector<std::string>{"handler", "semop: EINTR"});
+}
+
+TEST_CASE("posix sem: uncontended sem_wait and sem_post stay in user space: one atomic_rmw each") {
+  auto run = run_text(machine(proc("p", R"(
+    {"op": "sem_init", "sem": "m", "value": 1},
+    {"op": "begin", "name": "pair"},
+    {"op": "sem_wait", "sem": "m"},
+    {"op": "sem_post", "sem": "m"},
+    {"op": "end", "name": "pair"},
+    {"op": "sem_trywait", "sem": "m"},
+    {"op": "sem_trywait", "sem": "m"},
+    {"op": "print", "text": "second trywait: {errno}"},
+    {"op": "sem_timedwait", "sem": "m", "timeout": "2us"},
+    {"op": "print", "text": "timedwait: {errno}"},
+    {"op": "sem_getvalue", "sem": "m"},
+    {"op": "print", "text": "value {result}"},
+    {"op": "sem_wait", "sem": "nothing"},
+    {"op": "print", "text": "unknown: {errno}"})")));
+  REQUIRE(run.kernel->records().size() == 1);
+  CHECK(run.kernel->records()[0].end - run.kernel->records()[0].start == 40);
+  CHECK(run.charged("p", "sem_wait", Primitive::trap_enter) == 0);
+  CHECK(run.charged("p", "sem_post", Primitive::trap_enter) == 0);
+  CHECK(texts(run) == std::vector<std::string>{"second trywait: EAGAIN", "timedwait: ETIMEDOUT", "value 0",
+                                               "unknown: EINVAL"});
+}
+
+TEST_CASE(
+    "posix sem: a named semaphore between processes: the waiter sleeps in the futex, the post wakes it") {
+  auto run = run_text(machine(proc("waiter", R"(
+      {"op": "sem_open", "name": "/s", "sem": "s"},
+      {"op": "print", "text": "open before create: {errno}"},
+      {"op": "sem_open", "name": "/s", "sem": "s", "flags": ["O_CREAT"], "value": 0},
+      {"op": "sem_wait", "sem": "s"},
+      {"op": "print", "text": "got it"})") +
+                              "," + proc("poster", R"(
+      {"op": "sleep", "time": "5us"},
+      {"op": "sem_open", "name": "/s", "sem": "x", "flags": ["O_CREAT", "O_EXCL"]},
+      {"op": "print", "text": "O_EXCL: {errno}"},
+      {"op": "sem_open", "name": "/s", "sem": "x"},
+      {"op": "sem_post", "sem": "x"},
+      {"op": "sem_unlink", "name": "/s"},
+      {"op": "sem_unlink", "name": "/s"},
+      {"op": "print", "text": "unlink twice: {errno}"})")));
+  CHECK(texts(run) == std::vector<std::string>{"open before create: ENOENT", "O_EXCL: EEXIST",
+                                               "unlink twice: ENOENT", "got it"});
+  // The post found a waiter: one futex wake system call (trap 150 + wakeup 100 + exit 100).
+  CHECK(run.charged("poster", "sem_post", Primitive::atomic_rmw) == 20);
+  CHECK(run.charged("poster", "sem_post", Primitive::trap_enter) == 100);
+  CHECK(run.charged("poster", "sem_post", Primitive::wakeup) == 100);
+  // The waiter: CAS, waiter registration, futex wait, and the CAS after the wake: 3 atomics.
+  CHECK(run.charged("waiter", "sem_wait", Primitive::atomic_rmw) == 60);
+}
+
+TEST_CASE("posix sem: sem_wait interrupted by a handler: EINTR, or restarted under SA_RESTART") {
+  auto scenario = [](bool restart) {
+    return machine(proc("p", R"({"op": "sem_init", "sem": "s"},
+      {"op": "sigaction", "signal": "SIGUSR1", "restart": )" +
+                                 std::string(restart ? "true" : "false") +
+                                 R"(, "handler": [{"op": "sem_post", "sem": "s"}]},
+      {"op": "sem_wait", "sem": "s"},
+      {"op": "print", "text": "sem_wait: {result} {errno}"})") +
+                   "," + proc("q", R"({"op": "kill", "process": "p", "signal": "SIGUSR1"})"));
+  };
+  CHECK(texts(run_text(scenario(false))) == std::vector<std::string>{"sem_wait: -1 EINTR"});
+  CHECK(texts(run_text(scenario(true))) == std::vector<std::string>{"sem_wait: 0 "});
+}
+
+TEST_CASE("semaphores: load-time mistakes are named; pshared 1 is refused until shared memory") {
+  CHECK(load_error(machine(proc("p", R"({"op": "sem_init", "sem": "s", "pshared": 1})"))) ==
+        "test.json: at processes.0.script.0.pshared: pshared 1 puts the semaphore in memory shared between "
+        "processes, and ipcsim does not model shared memory yet; share a named semaphore (sem_open) between "
+        "processes, or use pshared 0 between the threads of one process");
+  CHECK(load_error(machine(proc("p", R"({"op": "sem_open", "name": "s", "sem": "s"})"))) ==
+        "test.json: at processes.0.script.0.name: invalid semaphore name \"s\"; expected \"/name\": a slash, "
+        "then at "
+        "least one character, no other slash (sem_overview(7))");
+  CHECK(load_error(machine(proc("p", R"({"op": "semop", "semid": 0, "ops": []})"))) ==
+        "test.json: at processes.0.script.0.ops: semop needs at least one operation (nsops 0 is EINVAL)");
+  CHECK(
+      load_error(machine(proc(
+          "p",
+          R"({"op": "semop", "semid": 0, "ops": [{"sem_num": 0, "sem_op": 1, "sem_flg": ["SEM_FOO"]}]})"))) ==
+      "test.json: at processes.0.script.0.ops.0.sem_flg.0: unknown flag \"SEM_FOO\"; "
+      "accepted: IPC_NOWAIT, SEM_UNDO");
+  CHECK(load_error(machine(proc("p", R"({"op": "semctl", "semid": 0, "cmd": "SETVAL"})"))) ==
+        "test.json: at processes.0.script.0.value: SETVAL needs \"value\": the semaphore's new value");
+}

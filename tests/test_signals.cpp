@@ -1,0 +1,242 @@
+// Signals: delivery and its costs, handlers over interrupted calls (EINTR, SA_RESTART per
+// signal(7)), masks and pending sets, sigsuspend, sigwait, default actions, SIGKILL/SIGSTOP,
+// SIGPIPE with a handler, SIGCHLD and waitpid, and load-time mistakes. Cycle counts are worked out
+// from the teaching preset (1 GHz: a cycle is a nanosecond).
+#include "error.hpp"
+#include "harness.hpp"
+#include "ipc.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace ipcsim;
+using ipcsim::test::run_text;
+
+namespace {
+
+std::string machine(const std::string& processes) {
+  return R"({"machine": {"cores": 1}, "processes": [)" + processes + "]}";
+}
+
+// No working set: a dispatch costs sched_pick 100 + context_restore 200 + address_space_switch 500.
+std::string proc(const std::string& name, const std::string& script, const std::string& extra = "") {
+  return R"({"name": ")" + name + R"(", "working_set_pages": 0, )" + extra + R"("script": [)" + script + "]}";
+}
+
+std::vector<std::pair<Cycles, std::string>> timed(const ipcsim::test::Run& run) {
+  std::vector<std::pair<Cycles, std::string>> out;
+  for (const auto& line : run.kernel->console()) out.push_back({line.at, line.text});
+  return out;
+}
+
+std::vector<std::string> texts(const ipcsim::test::Run& run) { return ipcsim::test::console_texts(run); }
+
+std::string load_error(const std::string& text) {
+  try {
+    run_text(text);
+  } catch (const UserError& e) {
+    return e.what();
+  }
+  return "<no error>";
+}
+
+const std::string kHandler =
+    R"({"op": "sigaction", "signal": "SIGUSR1", "handler": [{"op": "print", "text": "handler {sig.signo}"}]})";
+
+} // namespace
+
+TEST_CASE("signals: raise runs the handler before the next op: frame 300, handler, sigreturn 450") {
+  auto run = run_text(machine(proc("p", kHandler + R"(,
+    {"op": "print", "text": "before"},
+    {"op": "raise", "signal": "SIGUSR1"},
+    {"op": "print", "text": "after {result}"})")));
+  // Dispatch 800; sigaction 250 (trap_enter 100 + dispatch 50 + trap_exit 100) -> 1050. raise 250 ->
+  // 1300; signal_frame 300 -> the handler at 1600; sigreturn: trap 150 + sigreturn 200 + exit 100 =
+  // 450 -> 2050, and raise's result (0) is back.
+  auto lines = timed(run);
+  REQUIRE(lines.size() == 3);
+  CHECK(lines[0] == std::pair<Cycles, std::string>{1050, "before"});
+  CHECK(lines[1] == std::pair<Cycles, std::string>{1600, "handler 10"});
+  CHECK(lines[2] == std::pair<Cycles, std::string>{2050, "after 0"});
+  CHECK(run.charged("p", "signal", Primitive::signal_frame) == 300);
+  CHECK(run.charged("p", "sigreturn", Primitive::sigreturn) == 200);
+  CHECK(run.charged("p", "sigreturn", Primitive::trap_enter) == 100);
+}
+
+TEST_CASE("signals: a blocked signal stays pending (once, for a standard one) until unblocked") {
+  auto run = run_text(machine(proc("p", kHandler + R"(,
+    {"op": "sigprocmask", "how": "SIG_BLOCK", "signals": ["SIGUSR1"]},
+    {"op": "raise", "signal": "SIGUSR1"},
+    {"op": "raise", "signal": "SIGUSR1"},
+    {"op": "print", "text": "still blocked"},
+    {"op": "sigprocmask", "how": "SIG_UNBLOCK", "signals": ["SIGUSR1"]},
+    {"op": "print", "text": "old mask {sig.oldmask}"})")));
+  // SIGUSR1 is bit 9: the old mask is 512. Two raises, one pending instance, one handler run.
+  CHECK(texts(run) == std::vector<std::string>{"still blocked", "handler 10", "old mask 512"});
+}
+
+TEST_CASE(
+    "signals: real-time signals queue with their values, standard ones do not; sigwait takes the lowest") {
+  auto run = run_text(machine(proc("p", R"(
+    {"op": "sigprocmask", "how": "SIG_BLOCK", "signals": ["SIGUSR1", "SIGRTMIN"]},
+    {"op": "sigqueue", "process": "p", "signal": "SIGRTMIN", "value": 7},
+    {"op": "sigqueue", "process": "p", "signal": "SIGRTMIN", "value": 8},
+    {"op": "sigqueue", "process": "p", "signal": "SIGUSR1", "value": 1},
+    {"op": "sigqueue", "process": "p", "signal": "SIGUSR1", "value": 2},
+    {"op": "repeat", "count": 3, "body": [
+      {"op": "sigwait", "signals": ["SIGUSR1", "SIGRTMIN"]},
+      {"op": "print", "text": "{result} value {sig.value} from {sig.pid}"}
+    ]},
+    {"op": "sigwait", "signals": ["SIGUSR1", "SIGRTMIN"], "timeout": 0},
+    {"op": "print", "text": "{errno}"})")));
+  CHECK(texts(run) == std::vector<std::string>{"10 value 1 from 100", "34 value 7 from 100",
+                                               "34 value 8 from 100", "EAGAIN"});
+}
+
+TEST_CASE("signals: SIGKILL and SIGSTOP cannot be caught or blocked; SIGKILL ends a blocked process") {
+  auto run = run_text(machine(proc("victim", R"(
+      {"op": "sigaction", "signal": "SIGKILL", "action": "ignore"},
+      {"op": "print", "text": "sigaction SIGKILL: {errno}"},
+      {"op": "sigaction", "signal": "SIGSTOP", "handler": [{"op": "print", "text": "never"}]},
+      {"op": "print", "text": "sigaction SIGSTOP: {errno}"},
+      {"op": "sigprocmask", "how": "SIG_SETMASK", "signals": ["SIGKILL", "SIGSTOP", "SIGTERM"]},
+      {"op": "sigprocmask", "how": "SIG_BLOCK", "signals": []},
+      {"op": "print", "text": "mask {sig.oldmask}"},
+      {"op": "sleep", "time": "100us"},
+      {"op": "print", "text": "never printed"})") +
+                              "," + proc("killer", R"(
+      {"op": "sleep", "time": "10us"},
+      {"op": "kill", "process": "victim", "signal": "SIGTERM"},
+      {"op": "kill", "process": "victim", "signal": "SIGKILL"},
+      {"op": "kill", "process": "victim", "signal": 0},
+      {"op": "print", "text": "after the kill: {errno}"})")));
+  // The mask keeps SIGTERM only (bit 14: 16384); SIGTERM stays pending; SIGKILL ends the sleep.
+  CHECK(texts(run) == std::vector<std::string>{"sigaction SIGKILL: EINVAL", "sigaction SIGSTOP: EINVAL",
+                                               "mask 16384", "after the kill: ESRCH"});
+  CHECK(run.kernel->processes()[0].killed_by == 9);
+}
+
+TEST_CASE("signals: default actions: ignore (SIGCHLD, SIG_IGN), terminate (SIGTERM), stop and continue") {
+  auto run = run_text(machine(proc("target", R"(
+      {"op": "sigaction", "signal": "SIGUSR2", "action": "ignore"},
+      {"op": "sleep", "time": "10us"},
+      {"op": "print", "text": "woke"},
+      {"op": "sleep", "time": "30us"},
+      {"op": "print", "text": "never"})") +
+                              "," + proc("control", R"(
+      {"op": "sleep", "time": "1us"},
+      {"op": "kill", "process": "target", "signal": "SIGCHLD"},
+      {"op": "kill", "process": "target", "signal": "SIGUSR2"},
+      {"op": "kill", "process": "target", "signal": "SIGSTOP"},
+      {"op": "sleep", "time": "20us"},
+      {"op": "print", "text": "continuing"},
+      {"op": "kill", "process": "target", "signal": "SIGCONT"},
+      {"op": "sleep", "time": "5us"},
+      {"op": "kill", "process": "target", "signal": "SIGTERM"})")));
+  // Stopped at 1 us, its sleep ends at 10 us, but it stays stopped until SIGCONT (after 21 us).
+  CHECK(texts(run) == std::vector<std::string>{"continuing", "woke"});
+  CHECK(run.kernel->processes()[0].killed_by == 15);
+  CHECK(run.kernel->failed_calls().empty());
+}
+
+TEST_CASE("signals: a handler ends a blocked msgrcv with EINTR, SA_RESTART or not; a pipe read restarts") {
+  auto scenario = [](const std::string& mechanism, bool restart) {
+    return R"({"machine": {"cores": 1}, "channels": [{"name": "c", "mechanism": ")" + mechanism +
+           R"("}], "processes": [)" +
+           proc("r", R"({"op": "sigaction", "signal": "SIGUSR1", "restart": )" +
+                         std::string(restart ? "true" : "false") +
+                         R"(, "handler": [{"op": "print", "text": "handler"}]},
+             {"op": "recv", "channel": "c", "bytes": 64},
+             {"op": "print", "text": "recv {result} {errno}"})") +
+           "," +
+           proc("s", R"({"op": "sleep", "time": "10us"}, {"op": "kill", "process": "r", "signal": "SIGUSR1"},
+             {"op": "sleep", "time": "10us"}, {"op": "send", "channel": "c", "bytes": 64})") +
+           "]}";
+  };
+  CHECK(texts(run_text(scenario("sysv_msg", false))) == std::vector<std::string>{"handler", "recv -1 EINTR"});
+  CHECK(texts(run_text(scenario("sysv_msg", true))) == std::vector<std::string>{"handler", "recv -1 EINTR"});
+  CHECK(texts(run_text(scenario("pipe", false))) == std::vector<std::string>{"handler", "recv -1 EINTR"});
+  CHECK(texts(run_text(scenario("pipe", true))) == std::vector<std::string>{"handler", "recv 64 "});
+  CHECK(texts(run_text(scenario("posix_mq", true))) == std::vector<std::string>{"handler", "recv 64 "});
+}
+
+TEST_CASE("signals: SIGPIPE with a handler: the write fails with EPIPE and the handler runs") {
+  auto run = run_text(machine(proc("p", R"(
+    {"op": "sigaction", "signal": "SIGPIPE", "handler": [{"op": "print", "text": "caught {sig.signo}"}]},
+    {"op": "pipe", "fds": ["r", "w"]},
+    {"op": "close", "fd": "r"},
+    {"op": "write", "fd": "w", "bytes": 10},
+    {"op": "print", "text": "write: {errno}"})")));
+  CHECK(texts(run) == std::vector<std::string>{"caught 13", "write: EPIPE"});
+  CHECK(run.kernel->processes()[0].killed_by == 0);
+}
+
+TEST_CASE("signals: SIGCHLD when a child exits, and waitpid's status; ECHILD when none is left") {
+  auto run =
+      run_text(machine(proc("parent", R"(
+      {"op": "sigaction", "signal": "SIGCHLD", "handler": [{"op": "print", "text": "SIGCHLD from {sig.pid}"}]},
+      {"op": "spawn", "process": "child"},
+      {"op": "calc", "var": "first", "expr": "result"},
+      {"op": "spawn", "process": "child"},
+      {"op": "kill", "pid": "first", "signal": "SIGQUIT"},
+      {"op": "waitpid", "pid": "first"},
+      {"op": "print", "text": "{result}: exited {status.exited} signal {status.signal} core {status.core}"},
+      {"op": "waitpid"},
+      {"op": "print", "text": "{result}: exited {status.exited} signal {status.signal} core {status.core}"},
+      {"op": "waitpid", "nohang": true},
+      {"op": "print", "text": "{errno}"})") +
+                       "," + proc("child", R"({"op": "sleep", "time": "5us"})", R"("spawned": true, )")));
+  CHECK(texts(run) == std::vector<std::string>{"SIGCHLD from 101", "101: exited 0 signal 3 core 1",
+                                               "SIGCHLD from 102", "102: exited 1 signal 0 core 0",
+                                               "ECHILD"});
+}
+
+TEST_CASE(
+    "signals: sigsuspend ping-pong round trip is 4,700 cycles on the teaching preset (no working set)") {
+  auto run = ipcsim::test::run_text(
+      R"({"machine": {"cores": 1}, "processes": [)" +
+      proc("ping", R"({"op": "sigprocmask", "how": "SIG_BLOCK", "signals": ["SIGUSR1"]},
+        {"op": "sigaction", "signal": "SIGUSR1", "handler": []},
+        {"op": "sleep", "time": "5us"},
+        {"op": "repeat", "count": 5, "body": [{"op": "begin", "name": "round"},
+          {"op": "kill", "process": "pong", "signal": "SIGUSR1"}, {"op": "sigsuspend"}, {"op": "end", "name": "round"}]})") +
+      "," + proc("pong", R"({"op": "sigprocmask", "how": "SIG_BLOCK", "signals": ["SIGUSR1"]},
+        {"op": "sigaction", "signal": "SIGUSR1", "handler": []},
+        {"op": "repeat", "count": 5, "body": [{"op": "sigsuspend"}, {"op": "kill", "process": "ping", "signal": "SIGUSR1"}]})") +
+      "]}");
+  // Half a round: kill 350 (trap 150 + wakeup 100 + exit 100), sigsuspend's entry 150 and
+  // context_save 200, the other's dispatch 800, its sigsuspend's exit 100 (EINTR), signal_frame
+  // 300, sigreturn 450 = 2,350; a round is two halves: 4,700. In the last round pong exits after its
+  // kill (exit's trap 150, no context_save 200) instead of waiting again: 4,500.
+  const auto& records = run.kernel->records();
+  REQUIRE(records.size() == 5);
+  for (std::size_t i = 1; i < 4; ++i) CHECK(records[i].end - records[i].start == 4700);
+  CHECK(records[4].end - records[4].start == 4500);
+}
+
+TEST_CASE("signals: load-time mistakes are named") {
+  CHECK(load_error(machine(proc("p", R"({"op": "raise", "signal": "SIGFOO"})"))) ==
+        "test.json: at processes.0.script.0.signal: invalid signal \"SIGFOO\"; expected a name (SIGHUP, "
+        "SIGINT, "
+        "SIGQUIT, SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE, SIGKILL, SIGUSR1, SIGSEGV, SIGUSR2, SIGPIPE, "
+        "SIGALRM, "
+        "SIGTERM, SIGSTKFLT, SIGCHLD, SIGCONT, SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU, SIGURG, SIGXCPU, SIGXFSZ, "
+        "SIGVTALRM, SIGPROF, SIGWINCH, SIGIO, SIGPWR, SIGSYS, SIGRTMIN, SIGRTMIN+N, SIGRTMAX) or a number "
+        "from 1 to "
+        "64");
+  CHECK(load_error(machine(proc("p", R"({"op": "sigaction", "signal": "SIGUSR1"})"))) ==
+        "test.json: at processes.0.script.0: \"action\": \"handler\" needs \"handler\": the ops to run when "
+        "the "
+        "signal is delivered");
+  CHECK(load_error(
+            machine(proc("p", R"({"op": "sigaction", "signal": 1, "action": "ignore", "restart": true})"))) ==
+        "test.json: at processes.0.script.0.restart: SA_RESTART goes with a handler only; drop it");
+  CHECK(
+      load_error(machine(proc("p", R"({"op": "kill", "process": "p", "pid": 100})"))) ==
+      "test.json: at processes.0.script.0: give exactly one of \"process\" (a process's name) and \"pid\" (a "
+      "number, or a variable holding one, such as spawn's result)");
+  CHECK(load_error(machine(proc("p", R"({"op": "kill", "process": "q"})"))) ==
+        "test.json: at processes.0.script.0.process: unknown process \"q\" (did you mean \"p\"?); processes: "
+        "p");
+  CHECK(load_error(machine(proc("p", R"({"op": "sigwait", "signals": []})"))) ==
+        "test.json: at processes.0.script.0.signals: an empty set would wait forever; name a signal");
+}
