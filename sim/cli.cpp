@@ -118,7 +118,7 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   std::vector<std::string> sets;
   std::string seed, max_time, timeout;
   std::vector<std::string> limits;
-  bool quiet = false;
+  bool quiet = false, check_invariants = false;
 
   auto add_scenario_options = [&](CLI::App* sub) {
     sub->add_option("scenario", scenario_file, "scenario JSON file")->required();
@@ -145,6 +145,10 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
                   "also write the run's timeline to this file: Chrome Trace Event Format JSON, for Perfetto "
                   "(ui.perfetto.dev) or chrome://tracing");
   run->add_flag("--quiet,-q", quiet, "print nothing on success (with --out)");
+  run->add_flag(
+      "--check-invariants", check_invariants,
+      "debug: check the simulator's invariants at every dispatch, switch and wakeup (slow); they are "
+      "always checked at the end of a run");
   CLI::App* validate = app.add_subcommand("validate", "check a scenario without running it");
   add_scenario_options(validate);
   CLI::App* list = app.add_subcommand(
@@ -194,6 +198,7 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     for (const auto& assignment : limits) apply_limit(options.limits, assignment);
     if (!max_time.empty()) set_max_time(options.limits, max_time);
     if (!timeout.empty()) set_timeout(options.limits, timeout);
+    options.debug_invariants = check_invariants;
     CLI::App* used = run->parsed() ? run : validate;
     if (used->count("--seed")) {
       bool digits = !seed.empty() && seed.size() <= 19 &&
@@ -250,7 +255,10 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     }
     if (std::string error = simulation.runtime_error(); !error.empty()) {
       err << "error: " << scenario_file << ": " << error << "\n";
-      return kExitBadInput;
+      // A broken invariant is ipcsim's bug, not the scenario's.
+      return error.find("internal error: the simulator broke an invariant") != std::string::npos
+                 ? kExitInternal
+                 : kExitBadInput;
     }
     bool print = !quiet || simulation.deadlocked();
     if (print || !out_dir.empty()) {

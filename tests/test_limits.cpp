@@ -2,6 +2,7 @@
 // that names it. Limits (sim/common/limits.hpp), progress, silently ignored input, wrong results.
 #include "cli.hpp"
 #include "harness.hpp"
+#include "invariants.hpp"
 #include "limits.hpp"
 
 #include <algorithm>
@@ -488,4 +489,74 @@ TEST_CASE("cli: limits are listed, and overridden by --limit, --max-time and --t
   CHECK(warned.status == ipcsim::kExitOk);
   CHECK(warned.err.rfind("warning: " + file + ": at machine.scheduler.quantum: a time slice of 1000 cycles",
                          0) == 0);
+}
+
+// ---- Invariants --------------------------------------------------------------------------------
+
+TEST_CASE("fixed: a charge larger than an entry overflows it (found by the end-of-run invariant)") {
+  // Was a bug: Kernel::charge tested entry.cycles <= kMaxCycles - cycles, which wraps around when
+  // cycles > kMaxCycles (2^48 - 1), so a second compute of 2^49 cycles overflowed a 48-bit entry
+  // and lost its cycles. The end-of-run check (attributed == passed) caught it in test_machine.
+  auto scenario = ipcsim::load_scenario_text(one_process(R"({"op": "compute", "time": 1})"), "test.json", {});
+  ipcsim::Kernel kernel(scenario->model());
+  auto& core = const_cast<ipcsim::Core&>(*kernel.cores()[0]);
+  auto& thread = const_cast<ipcsim::Thread&>(kernel.threads()[0]);
+  const ipcsim::Cycles half = ipcsim::Cycles{1} << 49;
+  kernel.charge(core, thread, 0, ipcsim::Primitive::user, half);
+  kernel.charge(core, thread, 0, ipcsim::Primitive::user, half);
+  ipcsim::Cycles total = 0;
+  for (const auto& charge : thread.charges) total += charge.cycles;
+  CHECK(total == 2 * half);
+  CHECK(core.pending == 2 * half);
+}
+
+TEST_CASE("invariants: a broken one is named") {
+  auto scenario = ipcsim::load_scenario_text(one_process(R"({"op": "compute", "time": 1})"), "test.json", {});
+  ipcsim::Kernel kernel(scenario->model());
+  const ipcsim::Core& core = *kernel.cores()[0];
+  const ipcsim::Thread& thread = kernel.threads()[0];
+  {
+    ipcsim::InvariantChecker checker(kernel, false);
+    checker.on_dispatch(core, thread, 10);
+    checker.on_switch_out(core, thread, 5);
+    CHECK(checker.violation() ==
+          "the clock went back on core 0: a switch-out at cycle 5 after an event at cycle 10");
+  }
+  {
+    ipcsim::InvariantChecker checker(kernel, false);
+    ipcsim::Message message;
+    message.id = 7;
+    checker.on_message_received(thread, message, "pipe 1", 3);
+    CHECK(checker.violation() == "message 7 was received by p on pipe 1 but never sent");
+    ipcsim::InvariantChecker later(kernel, false);
+    later.on_message_sent(thread, message, "pipe 1", 9);
+    later.on_message_received(thread, message, "pipe 1", 3);
+    CHECK(later.violation() == "message 7 was received by p at cycle 3, before it was sent (cycle 9)");
+  }
+  {
+    // A thread that says it waits on a queue that does not link it: in two places at once.
+    ipcsim::WaitQueue queue("test queue");
+    auto& t = const_cast<ipcsim::Thread&>(thread);
+    t.waiting_on = &queue;
+    t.state = ipcsim::ThreadState::Blocked;
+    ipcsim::InvariantChecker checker(kernel, false);
+    CHECK(checker.check_end() == "1 threads wait on queues that link 0: a thread is in two queues");
+    t.state = ipcsim::ThreadState::Ready;
+    CHECK(checker.check_end() ==
+          "thread p is on the wait queue \"test queue\" but neither blocked nor going to sleep");
+    t.waiting_on = nullptr;
+    t.state = ipcsim::ThreadState::NotStarted;
+  }
+}
+
+TEST_CASE("invariants: every scenario run holds them, continuously checked with --check-invariants") {
+  TempDir dir;
+  auto file =
+      dir.write("s.json", R"({"machine": {"cores": 2}, "channels": [{"name": "c", "mechanism": "pipe"}],
+    "processes": [{"name": "a", "script": [{"op": "repeat", "count": 20, "body": [
+      {"op": "send", "channel": "c", "bytes": 64}]}]},
+      {"name": "b", "script": [{"op": "repeat", "count": 20, "body": [{"op": "recv", "channel": "c", "bytes": 64}]}]}]})");
+  auto r = cli({"run", file, "--check-invariants", "-q"});
+  CHECK(r.status == ipcsim::kExitOk);
+  CHECK(r.err.empty());
 }

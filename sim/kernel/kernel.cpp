@@ -1,5 +1,6 @@
 #include "kernel.hpp"
 
+#include "invariants.hpp"
 #include "ipc.hpp"
 #include "sched.hpp"
 
@@ -359,6 +360,8 @@ void Kernel::start() {
     }
   }
   running_cores_ = cores_.size();
+  invariants_ = std::make_unique<InvariantChecker>(*this, model_.debug_invariants);
+  subscribe(*invariants_);
   if (model_.limits.max_time_seconds > 0) {
     double cycles = model_.limits.max_time_seconds * model_.hz;
     max_time_cycles_ =
@@ -379,6 +382,15 @@ void Kernel::run() {
   start();
   engine_run({engine_machine()});
   assert(done_);
+  check_invariants();
+}
+
+void Kernel::check_invariants() {
+  if (!invariants_) return;
+  std::string broken = invariants_->check_end();
+  if (broken.empty() || runtime_error_.find(broken) != std::string::npos) return; // stopped for it already
+  std::string message = "internal error: the simulator broke an invariant (please report it): " + broken;
+  runtime_error_ = runtime_error_.empty() ? message : runtime_error_ + "; and " + message;
 }
 
 // ---- Accounting ------------------------------------------------------------------------------
@@ -404,7 +416,9 @@ void Kernel::charge(Core& core, Thread& thread, std::uint16_t activity, Primitiv
   std::size_t i = thread.next_charge < n ? thread.next_charge : 0;
   for (std::size_t k = 0; k < n; ++k) {
     Charge& entry = charges[i];
-    if (entry.activity == activity && entry.primitive == prim &&
+    // `cycles` may exceed what an entry holds (a compute of 2^50): then kMaxCycles - cycles would
+    // wrap around and the 48-bit entry overflow, losing cycles (found by the end-of-run invariant).
+    if (entry.activity == activity && entry.primitive == prim && cycles <= Charge::kMaxCycles &&
         entry.cycles <= Charge::kMaxCycles - cycles) {
       entry.cycles += cycles;
       thread.next_charge = static_cast<std::uint16_t>(i + 1);
@@ -897,6 +911,11 @@ void Kernel::core_main(std::size_t index) {
         break;
       }
       if (!count_event(core)) break;
+      if (invariants_ && !invariants_->violation().empty()) { // the debug mode's continuous checks
+        abort_run(core, "internal error: the simulator broke an invariant (please report it): " +
+                            invariants_->violation());
+        break;
+      }
     }
     run_current(core);
   }

@@ -23,6 +23,7 @@ struct Core;
 class Kernel;
 class Scheduler;
 struct OpContext;
+class InvariantChecker;
 
 // ---- Scripts ---------------------------------------------------------------------------------
 
@@ -404,7 +405,8 @@ struct MachineModel {
   std::vector<std::string> interval_names;
   std::uint64_t seed = 0;
   std::vector<ChannelSpec> channels;
-  Limits limits{}; // what the run may create and spend (sim/common/limits.hpp)
+  Limits limits{};               // what the run may create and spend (sim/common/limits.hpp)
+  bool debug_invariants = false; // check the invariants at every dispatch, switch and wakeup (slow)
 };
 
 // ---- The kernel ------------------------------------------------------------------------------
@@ -420,6 +422,9 @@ public:
   // the cores (engine_machine(), beside other machines' in a Simulation) until every core ends.
   // run() does both for a kernel alone.
   void start();
+  // After the run: checks its invariants (sim/kernel/invariants.hpp); a violation becomes the run's
+  // error, "internal error: ...". Kernel::run and Simulation::run call it.
+  void check_invariants();
   EngineMachine engine_machine();
   void run();
   bool done() const { return done_; }
@@ -595,6 +600,7 @@ private:
   std::size_t live_threads_ = 0;
   std::uint64_t timer_seq_ = 0;
   bool done_ = false;
+  std::unique_ptr<InvariantChecker> invariants_;
   Cycles end_time_ = 0;
   // Limits (model_.limits) and progress.
   std::uint64_t output_bytes_ = 0;

@@ -859,6 +859,7 @@ std::unique_ptr<Scenario> load_scenario_text(const std::string& text, const std:
   if (options.seed) doc["seed"] = *options.seed;
   try {
     resolve_scenario(*scenario, doc, file, options.limits);
+    for (auto& machine : scenario->machines) machine.debug_invariants = options.debug_invariants;
   } catch (const UserError& e) {
     // A mistake at a path a --set wrote is the command line's, not the file's: say so.
     const std::string prefix = file + ": at ";

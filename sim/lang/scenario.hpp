@@ -13,7 +13,8 @@ namespace ipcsim {
 struct LoadOptions {
   std::vector<std::string> sets; // "dotted.path=value"
   std::optional<std::uint64_t> seed;
-  Limits limits{}; // sim/common/limits.hpp; the run's part goes into the model
+  Limits limits{};               // sim/common/limits.hpp; the run's part goes into the model
+  bool debug_invariants = false; // check the invariants continuously (--check-invariants)
 };
 
 struct Scenario {
