@@ -51,7 +51,9 @@ const std::vector<Entry>& entries() {
        &Limits::threads,
        nullptr},
       {{"ipc_objects", "objects",
-        "IPC objects a run creates: pipes, FIFOs, sockets, message queues, mailboxes (the run stops past it)",
+        "IPC objects a run creates: pipes, FIFOs, sockets, message queues, semaphores, mailboxes (the run "
+        "stops past "
+        "it)",
         ""},
        Kind::Count,
        &Limits::ipc_objects,
