@@ -27,7 +27,7 @@ namespace ipcsim {
 namespace {
 
 constexpr int kNSig = 64;
-constexpr int kSIGKILL = 9, kSIGCHLD = 17, kSIGCONT = 18, kSIGSTOP = 19, kSIGRTMIN = 34;
+constexpr int kSIGKILL = 9, kSIGALRM = 14, kSIGCHLD = 17, kSIGCONT = 18, kSIGSTOP = 19, kSIGRTMIN = 34;
 // si_code values (include/uapi/asm-generic/siginfo.h).
 constexpr int kSI_USER = 0, kSI_QUEUE = -1, kSI_TKILL = -6, kSI_KERNEL = 0x80, kCLD_EXITED = 1,
               kCLD_KILLED = 2, kCLD_DUMPED = 3;
@@ -454,6 +454,7 @@ public:
 
   // A child's exit: SIGCHLD to its parent (do_notify_parent), and its waitpid wakes.
   void on_process_exit(OpContext& ctx, Process& child) override {
+    cancel_alarm(child);
     Process* parent = find_pid(child.parent_pid);
     if (!child.parent_pid || !parent || parent->live_threads == 0 || parent->killed_by) return;
     Zombie z = status(child);
@@ -498,8 +499,46 @@ public:
 
   Kernel& kernel() { return kernel_; }
 
+  // A process's real-time alarm (alarm(2), setitimer's ITIMER_REAL one-shot): SIGALRM from the
+  // kernel when it expires, on a timer of the core that armed it.
+  class Alarm : public TimerCall {
+  public:
+    Alarm(SignalState& state, Process& process) : state_(state), process_(process) {}
+    void fire(OpContext& ctx) override {
+      if (process_.killed_by || process_.live_threads == 0) return;
+      state_.send(ctx, process_, nullptr, {kSIGALRM, 0, 0, kSI_KERNEL}, kTimer);
+    }
+    Cycles when = 0;
+
+  private:
+    SignalState& state_;
+    Process& process_;
+  };
+
+  // Arms (or with `after` 0, cancels) the calling process's alarm; returns what was left of the
+  // previous one, in cycles (0: none was pending).
+  Cycles set_alarm(OpContext& ctx, Cycles after) {
+    auto& slot = alarms_[ctx.thread.process->id];
+    if (!slot) slot = std::make_unique<Alarm>(*this, *ctx.thread.process);
+    Alarm& alarm = *slot;
+    const Cycles now = ctx.now();
+    Cycles left = alarm.armed() && alarm.when > now ? alarm.when - now : 0;
+    kernel_.cancel_call(alarm);
+    if (after > 0) {
+      alarm.when = now + after;
+      kernel_.arm_call(ctx.core, ctx.thread, alarm.when, alarm);
+    }
+    return left;
+  }
+
+  // An exiting process's alarm goes with it.
+  void cancel_alarm(const Process& process) {
+    if (auto it = alarms_.find(process.id); it != alarms_.end()) kernel_.cancel_call(*it->second);
+  }
+
 private:
   Kernel& kernel_;
+  std::map<std::uint32_t, std::unique_ptr<Alarm>> alarms_;
   std::map<std::uint32_t, std::unique_ptr<ProcSignals>> procs_;
   std::map<std::uint32_t, std::unique_ptr<ThreadSignals>> threads_;
   std::set<std::uint32_t> reaped_; // children whose status a waitpid took
@@ -946,6 +985,30 @@ const OpRegistrar register_raise_op(
      {"raise op", "", {signal_param("the signal")}},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
        p.ops.push_back(std::make_unique<RaiseOp>(a, checked_signal(f, "signal", path, ctx, false)));
+     }});
+
+class AlarmOp : public SyscallOp {
+public:
+  AlarmOp(std::uint16_t activity, Cycles after) : SyscallOp(activity, {}), after_(after) {}
+  IoStatus call(OpContext& ctx) const override {
+    ctx.sync();
+    ctx.succeed(static_cast<std::int64_t>(signals(ctx).set_alarm(ctx, after_)));
+    return IoStatus::Done;
+  }
+
+private:
+  Cycles after_;
+};
+
+const OpRegistrar register_alarm_op(
+    {"alarm",
+     "SIGALRM to this process after `time` (alarm(2), to the cycle rather than in whole seconds); 0 cancels; "
+     "a new alarm replaces the pending one; {result} is the previous alarm's time left, in cycles (0: none)",
+     {"alarm op",
+      "",
+      {{"time", ParamType::Time, nullptr, "cycles or duration", "when SIGALRM comes, from now (0: cancel)"}}},
+     [](const json& f, const std::string&, CompileContext& ctx, Program& p, std::uint16_t a) {
+       p.ops.push_back(std::make_unique<AlarmOp>(a, read_time_cycles(f.at("time"), ctx.read.hz)));
      }});
 
 const OpRegistrar register_sigprocmask_op(

@@ -222,6 +222,15 @@ TEST_CASE("script: calc evaluates whole-number expressions with precedence, pare
   CHECK(console(run) == std::vector<std::string>{"p@0: 29 -6 -3"}); // C semantics: -20 % 7 = -6
 }
 
+TEST_CASE("script: calc evaluates expressions deeper than its on-stack buffer") {
+  // 1 + (2 + (3 + ... (40))): 40 values on the evaluation stack at once.
+  std::string expr = "40";
+  for (int i = 39; i >= 1; --i) expr = std::to_string(i) + " + (" + expr + ")";
+  auto run = run_text(one_process(R"({"op": "calc", "var": "sum", "expr": ")" + expr +
+                                  R"("}, {"op": "print", "text": "{sum}"})"));
+  CHECK(console(run) == std::vector<std::string>{"p@0: 820"});
+}
+
 TEST_CASE("script: calc errors, at load time and at run time") {
   auto expr_error = [](const std::string& expr) {
     return load_error(one_process(

@@ -240,3 +240,35 @@ TEST_CASE("signals: load-time mistakes are named") {
   CHECK(load_error(machine(proc("p", R"({"op": "sigwait", "signals": []})"))) ==
         "test.json: at processes.0.script.0.signals: an empty set would wait forever; name a signal");
 }
+
+TEST_CASE("alarm: SIGALRM from a kernel timer, to the cycle; a new alarm replaces the pending one") {
+  auto run = run_text(machine(proc("p", R"(
+    {"op": "sigaction", "signal": "SIGALRM", "handler": [{"op": "print", "text": "ring"}]},
+    {"op": "alarm", "time": "10us"}, {"op": "alarm", "time": "20us"}, {"op": "print", "text": "left {result}"},
+    {"op": "pause"}, {"op": "print", "text": "after pause {errno}"})")));
+  // dispatch 800; sigaction 250 (1050); the first alarm is armed at 1200 for 11200 and returns at
+  // 1300; the second, armed at 1450 for 21450, finds 11200 - 1450 = 9750 left (1550).
+  // pause: 150 in, then idle. At 21450 the timer interrupt (500) sends SIGALRM and wakes p
+  // (wakeup 100): 22050; dispatch after idle: idle_exit 1000 + sched_pick 100 + restore 200
+  // (the space is still loaded): 23350; pause's trap_exit 100 and the signal frame 300: the
+  // handler prints at 23750; sigreturn 450: pause fails with EINTR at 24200.
+  CHECK(timed(run) == std::vector<std::pair<Cycles, std::string>>{
+                          {1550, "left 9750"}, {23750, "ring"}, {24200, "after pause EINTR"}});
+  CHECK(run.charged("p", "timer", Primitive::timer_interrupt) == 500);
+}
+
+TEST_CASE("alarm: 0 cancels; an exiting process's alarm goes with it; unhandled, SIGALRM terminates") {
+  auto cancelled = run_text(machine(proc("p", R"({"op": "alarm", "time": "10us"}, {"op": "alarm", "time": 0},
+    {"op": "print", "text": "left {result}"}, {"op": "sleep", "time": "20us"})")));
+  // armed at 950 for 10950, cancelled at 1200: 9750 left.
+  CHECK(texts(cancelled) == std::vector<std::string>{"left 9750"});
+  CHECK(cancelled.kernel->processes()[0].killed_by == 0);
+  // The run ends when p exits (1250), not when its alarm would have rung.
+  auto exits = run_text(machine(proc("p", R"({"op": "alarm", "time": "1ms"})")));
+  CHECK(exits.kernel->makespan() == 800 + 250 + 150);
+  auto killed =
+      run_text(machine(proc("p", R"({"op": "alarm", "time": "10us"}, {"op": "sleep", "time": "20us"},
+    {"op": "print", "text": "never"})")));
+  CHECK(texts(killed).empty());
+  CHECK(killed.kernel->processes()[0].killed_by == 14);
+}

@@ -687,14 +687,31 @@ void Kernel::arm_timer(Core& core, Thread& thread, Cycles when, bool arrival) {
   assert(!thread.timer_armed);
   thread.timer_armed = true;
   ++live_timers_;
-  core.timers.push_back({when, timer_seq_++, &thread, thread.timer_generation, arrival});
+  core.timers.push_back({when, timer_seq_++, &thread, nullptr, thread.timer_generation, arrival});
   std::push_heap(core.timers.begin(), core.timers.end(), std::greater<>());
+}
+
+void Kernel::arm_call(Core& core, Thread& owner, Cycles when, TimerCall& call) {
+  assert(!call.armed_);
+  call.armed_ = true;
+  ++live_timers_;
+  core.timers.push_back({when, timer_seq_++, &owner, &call, call.generation_, false});
+  std::push_heap(core.timers.begin(), core.timers.end(), std::greater<>());
+}
+
+void Kernel::cancel_call(TimerCall& call) {
+  if (!call.armed_) return;
+  call.armed_ = false;
+  ++call.generation_;
+  --live_timers_;
 }
 
 Cycles Kernel::next_timer(Core& core) {
   while (!core.timers.empty()) {
     const TimerEntry& top = core.timers.front();
-    if (top.thread->timer_armed && top.generation == top.thread->timer_generation) return top.when;
+    if (top.call ? top.call->armed_ && top.generation == top.call->generation_
+                 : top.thread->timer_armed && top.generation == top.thread->timer_generation)
+      return top.when;
     std::pop_heap(core.timers.begin(), core.timers.end(), std::greater<>());
     core.timers.pop_back();
   }
@@ -707,6 +724,16 @@ void Kernel::fire_timers(Core& core) {
     std::pop_heap(core.timers.begin(), core.timers.end(), std::greater<>());
     core.timers.pop_back();
     Thread& thread = *entry.thread;
+    if (TimerCall* call = entry.call) {
+      call->armed_ = false;
+      ++call->generation_;
+      --live_timers_;
+      charge(core, thread, kTimer, Primitive::timer_interrupt,
+             model_.costs.cycles(Primitive::timer_interrupt));
+      OpContext ctx{*this, core, thread};
+      call->fire(ctx);
+      continue;
+    }
     thread.timer_armed = false;
     ++thread.timer_generation;
     --live_timers_;

@@ -279,10 +279,28 @@ inline constexpr int kERESTARTSYS = 512;
 
 // ---- Cores -----------------------------------------------------------------------------------
 
+// A timer that runs kernel code when it expires (an alarm's signal; later a network arrival)
+// instead of waking a thread. Armed with Kernel::arm_call, cancelled with Kernel::cancel_call; at
+// most one expiry is pending per object.
+class TimerCall {
+public:
+  virtual ~TimerCall() = default;
+  // Runs on the core it was armed on, in interrupt context: ctx.thread is the owner given to
+  // arm_call (what the interrupt is charged to), not necessarily the thread running there.
+  virtual void fire(OpContext& ctx) = 0;
+  bool armed() const { return armed_; }
+
+private:
+  friend class Kernel;
+  bool armed_ = false;
+  std::uint32_t generation_ = 0; // bumped by a cancel: a stale heap entry is skipped
+};
+
 struct TimerEntry {
   Cycles when;
   std::uint64_t seq; // ties fire in arming order
-  Thread* thread;
+  Thread* thread;    // the thread woken, or a TimerCall's owner
+  TimerCall* call;   // nullptr: a wake-up timer
   std::uint32_t generation;
   bool arrival;
   bool operator>(const TimerEntry& other) const {
@@ -470,6 +488,10 @@ public:
   Thread* wake_one(Core& core, WaitQueue& queue, Thread* waker, std::uint16_t activity);
   std::size_t wake_all(Core& core, WaitQueue& queue, Thread* waker, std::uint16_t activity);
   void arm_timer(Core& core, Thread& thread, Cycles when, bool arrival = false);
+  // Runs call.fire at time `when` on `core`, charging timer_interrupt to `owner`. The owner must
+  // outlive the timer: cancel it when the owner's process exits.
+  void arm_call(Core& core, Thread& owner, Cycles when, TimerCall& call);
+  void cancel_call(TimerCall& call);
   // Direct switch (L4's fast path, ChCore's ipc_call): the running thread gives this core to
   // `next`, a blocked thread, without the scheduler's pick: `next` runs here at once. The switch
   // charges context_save and context_restore (and an address-space switch when the spaces

@@ -455,6 +455,7 @@ struct Expr {
     char op = 0;
   };
   std::vector<Token> postfix;
+  std::size_t depth = 0; // the most values on the evaluation stack at once
 };
 
 Expr parse_expr(const std::string& text, const std::string& path, CompileContext& ctx) {
@@ -531,6 +532,12 @@ Expr parse_expr(const std::string& text, const std::string& path, CompileContext
     if (ops.back() == '(') bad("unbalanced '('");
     pop();
   }
+  std::size_t on_stack = 0;
+  for (const auto& t : expr.postfix) {
+    if (t.kind == Expr::Token::Kind::Number || t.kind == Expr::Token::Kind::Var) ++on_stack;
+    if (t.kind == Expr::Token::Kind::Op) --on_stack;
+    expr.depth = std::max(expr.depth, on_stack);
+  }
   return expr;
 }
 
@@ -539,7 +546,23 @@ public:
   CalcOp(std::uint16_t activity, std::string var, Expr expr, std::string text)
       : Op(activity), var_(std::move(var)), expr_(std::move(expr)), text_(std::move(text)) {}
   Step execute(OpContext& ctx) const override {
-    std::vector<std::int64_t> stack;
+    // The evaluation stack, on the C++ stack for every expression but the deepest (its depth is
+    // known from the compiled expression).
+    constexpr std::size_t kOnStack = 32;
+    std::int64_t on_stack[kOnStack];
+    std::vector<std::int64_t> on_heap;
+    std::int64_t* base = on_stack;
+    if (expr_.depth > kOnStack) {
+      on_heap.resize(expr_.depth);
+      base = on_heap.data();
+    }
+    struct {
+      std::int64_t* base;
+      std::size_t size = 0;
+      void push_back(std::int64_t v) { base[size++] = v; }
+      void pop_back() { --size; }
+      std::int64_t& back() { return base[size - 1]; }
+    } stack{base};
     for (const auto& t : expr_.postfix) {
       switch (t.kind) {
       case Expr::Token::Kind::Number:
