@@ -11,6 +11,7 @@
 #include <limits>
 #include <map>
 #include <random>
+#include <unordered_set>
 
 namespace ipcsim {
 
@@ -180,6 +181,8 @@ public:
                      Policy policy, bool port) {
     ctx.sync();
     if (names_.count(name)) return fail_call(ctx, activity, EEXIST);
+    if (!ctx.kernel.new_ipc_object(ctx, "a mailbox"))
+      return fail_call(ctx, activity, ENOSPC); // the run stops
     create(name, port ? BoxKind::Port : BoxKind::Mailbox, capacity, policy, ctx.thread.process);
     ctx.succeed();
     return IoStatus::Done;
@@ -625,10 +628,11 @@ struct NameCheck {
   std::shared_ptr<Data> data;
   void operator()() const {
     std::vector<std::string> known = data->channels;
+    std::unordered_set<std::string> names(known.begin(), known.end()); // linear in the script's size
     for (const auto& name : data->created)
-      if (std::find(known.begin(), known.end(), name) == known.end()) known.push_back(name);
+      if (names.insert(name).second) known.push_back(name);
     for (const auto& [name, path] : data->uses) {
-      if (std::find(known.begin(), known.end(), name) != known.end()) continue;
+      if (names.count(name)) continue;
       fail_at(data->file, path,
               "unknown mailbox \"" + name + "\"" + did_you_mean(name, known) +
                   (known.empty()
@@ -637,6 +641,18 @@ struct NameCheck {
     }
   }
 };
+
+// Mailbox names are matched at load (every use against the mb_creates and channels), so a name
+// cannot be filled in as the call runs, as paths and queue names are: braces are refused rather
+// than taken literally.
+void reject_placeholder(const std::string& name, const std::string& where, const CompileContext& ctx) {
+  if (name.find_first_of("{}") != std::string::npos)
+    fail_at(ctx.read.file, where,
+            "mailbox name \"" + name +
+                "\" has braces: mailbox names are fixed when the scenario loads (each use is checked against "
+                "mb_create and the channels), so {NAME} placeholders are not filled in here; give the name "
+                "itself");
+}
 
 NameCheck::Data& name_check(CompileContext& ctx) {
   for (auto& check : ctx.after_scripts)
@@ -735,6 +751,7 @@ private:
 
 std::string mailbox_field(const json& f, const std::string& path, CompileContext& ctx) {
   auto name = f.at("mailbox").get<std::string>();
+  reject_placeholder(name, join_path(path, "mailbox"), ctx);
   name_check(ctx).uses.push_back({name, join_path(path, "mailbox")});
   return name;
 }
@@ -777,6 +794,7 @@ const OpRegistrar register_create_op(
         "a port: its owner is its only receiver (a receive by another process fails with EPERM)"}}},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
        auto name = f.at("mailbox").get<std::string>();
+       reject_placeholder(name, join_path(path, "mailbox"), ctx);
        name_check(ctx).created.push_back(name);
        auto capacity = read_capacity(f.at("capacity"), ctx.read.file, join_path(path, "capacity"));
        auto policy = f.at("policy").get<std::string>();
@@ -882,6 +900,15 @@ const MechanismRegistrar register_mailbox(
          if (params.at("policy") != "shared")
            fail_at(ctx.file, join_path(path, "policy"),
                    "a direct link has exactly two processes and one receiver each way: drop \"policy\"");
+         // Named here, with the file and place, rather than when the kernel builds the channel.
+         auto link = *parse_link(params.at("link").get<std::string>());
+         if (ctx.process_names)
+           for (const ProcRef* ref : {&link.first, &link.second})
+             if (std::find(ctx.process_names->begin(), ctx.process_names->end(), ref->name) ==
+                 ctx.process_names->end())
+               fail_at(ctx.file, join_path(path, "link"),
+                       "unknown process \"" + ref->name + "\"" + did_you_mean(ref->name, *ctx.process_names) +
+                           "; processes: " + join_list(*ctx.process_names));
        }
      },
      [](const ChannelSpec& spec, Kernel& kernel) -> std::unique_ptr<Channel> {

@@ -314,6 +314,7 @@ public:
         config_(config) {}
   IoStatus call(OpContext& ctx) const override {
     ctx.sync();
+    if (!ctx.kernel.new_ipc_object(ctx, "a pipe")) return fail_call(ctx, activity, ENFILE); // the run stops
     auto pipe = ctx.kernel.ipc<PipeState>().create("pipe", "", config_);
     pipe->readers = pipe->writers = 1;
     install_descriptor(ctx, read_name_, std::make_shared<PipeEnd>(pipe, true, false), activity);
@@ -402,10 +403,13 @@ public:
   MkfifoOp(std::uint16_t activity, std::string path, std::uint32_t mode)
       : SyscallOp(activity, {}), path_(std::move(path)), mode_(mode) {}
   IoStatus call(OpContext& ctx) const override {
+    const std::string file_path = expand_name(path_, ctx);
     ctx.sync();
-    FsEntry* entry = ctx.kernel.ipc<FileSystem>().create(path_, FileKind::Fifo, *ctx.thread.process, mode_);
+    if (!ctx.kernel.new_ipc_object(ctx, "a FIFO")) return fail_call(ctx, activity, ENOSPC); // the run stops
+    FsEntry* entry =
+        ctx.kernel.ipc<FileSystem>().create(file_path, FileKind::Fifo, *ctx.thread.process, mode_);
     if (!entry) return fail_call(ctx, activity, EEXIST);
-    entry->object = std::make_shared<FifoNode>(path_);
+    entry->object = std::make_shared<FifoNode>(file_path);
     ctx.succeed();
     return IoStatus::Done;
   }
@@ -442,7 +446,8 @@ public:
 
 private:
   IoStatus start(OpContext& ctx, PipeState& state) const {
-    FsEntry* entry = ctx.kernel.ipc<FileSystem>().find(path_);
+    const std::string file_path = expand_name(path_, ctx);
+    FsEntry* entry = ctx.kernel.ipc<FileSystem>().find(file_path);
     if (!entry) return fail_call(ctx, activity, ENOENT);
     const Process& process = *ctx.thread.process;
     std::uint32_t bits = entry->mode;
@@ -459,7 +464,7 @@ private:
     if (mode_ == OpenMode::Write && nonblock_ && (!node->pipe || node->pipe->readers == 0))
       return fail_call(ctx, activity, ENXIO);
     if (!node->pipe) {
-      node->pipe = state.create("fifo", "fifo " + path_, PipeConfig{});
+      node->pipe = state.create("fifo", "fifo " + file_path, PipeConfig{});
       node->pipe->fifo = node;
     }
     Pipe& pipe = *node->pipe;

@@ -257,7 +257,7 @@ public:
 // ---- Load-time checks ------------------------------------------------------------------------
 
 // mq_overview(7): "/somename": a slash, then 1 to 255 characters none of which is a slash.
-void check_queue_name(const std::string& name, const std::string& where, const CompileContext& ctx) {
+void check_queue_name(const std::string& name, const std::string& where, CompileContext& ctx) {
   bool ok = name.size() >= 2 && name.size() <= 256 && name[0] == '/' &&
             name.find('/', 1) == std::string::npos && name.find(' ') == std::string::npos;
   if (!ok)
@@ -265,6 +265,7 @@ void check_queue_name(const std::string& name, const std::string& where, const C
             "invalid queue name \"" + name +
                 "\"; expected \"/\" followed by 1 to 255 characters, none of them \"/\" or a space, such "
                 "as \"/myqueue\"");
+  check_template(name, where, ctx); // its {NAME} placeholders must name variables
 }
 
 // The descriptor `fd` if it is a message queue, else nullptr after failing the call with EBADF.
@@ -296,11 +297,12 @@ class MqOpenOp : public SyscallOp {
 public:
   MqOpenOp(std::uint16_t activity, OpenSpec spec) : SyscallOp(activity, {}), spec_(std::move(spec)) {}
   IoStatus call(OpContext& ctx) const override {
+    const std::string queue_name = expand_name(spec_.name, ctx);
     PosixMqState& state = ctx.kernel.ipc<PosixMqState>();
     const ProcessSpec& who = *ctx.thread.process->spec;
     ctx.sync();
     std::shared_ptr<MqQueue> queue;
-    if (auto it = state.names.find(spec_.name); it != state.names.end()) {
+    if (auto it = state.names.find(queue_name); it != state.names.end()) {
       if (spec_.create && spec_.exclusive) return fail_call(ctx, activity, EEXIST);
       if (!permitted(*it->second, who, (spec_.read ? 4u : 0u) | (spec_.write ? 2u : 0u)))
         return fail_call(ctx, activity, EACCES);
@@ -312,10 +314,12 @@ public:
       const std::int64_t max_size = privileged ? kHardMsgsizeMax : kMsgsizeMax;
       if (spec_.maxmsg <= 0 || spec_.msgsize <= 0 || spec_.maxmsg > max_msgs || spec_.msgsize > max_size)
         return fail_call(ctx, activity, EINVAL);
+      if (!ctx.kernel.new_ipc_object(ctx, "a POSIX message queue"))
+        return fail_call(ctx, activity, ENOSPC); // the run stops
       // The creator gets the access it asked for whatever the mode says, as with open(2).
-      queue = state.make(spec_.name, who.uid, who.gid, spec_.mode, static_cast<std::uint64_t>(spec_.maxmsg),
+      queue = state.make(queue_name, who.uid, who.gid, spec_.mode, static_cast<std::uint64_t>(spec_.maxmsg),
                          static_cast<std::uint64_t>(spec_.msgsize));
-      state.names[spec_.name] = queue;
+      state.names[queue_name] = queue;
     }
     auto file = std::make_shared<MqOpenFile>(queue, spec_.read, spec_.write);
     file->nonblocking = spec_.nonblock;
@@ -435,9 +439,10 @@ class MqUnlinkOp : public SyscallOp {
 public:
   MqUnlinkOp(std::uint16_t activity, std::string name) : SyscallOp(activity, {}), name_(std::move(name)) {}
   IoStatus call(OpContext& ctx) const override {
+    const std::string queue_name = expand_name(name_, ctx);
     PosixMqState& state = ctx.kernel.ipc<PosixMqState>();
     ctx.sync();
-    auto it = state.names.find(name_);
+    auto it = state.names.find(queue_name);
     if (it == state.names.end()) return fail_call(ctx, activity, ENOENT);
     // /dev/mqueue is a sticky directory (mode 1777): only the queue's owner or root may remove it.
     const ProcessSpec& who = *ctx.thread.process->spec;

@@ -95,6 +95,8 @@ public:
     } else {
       if (!create_) return fail_call(ctx, activity, ENOENT);
       if (value_ < 0 || value_ > kSemValueMax) return fail_call(ctx, activity, EINVAL);
+      if (!ctx.kernel.new_ipc_object(ctx, "a POSIX semaphore"))
+        return fail_call(ctx, activity, ENOSPC); // the run stops
       sem = std::make_shared<PSem>(name_, value_);
       sem->uid = process.spec->uid;
       sem->gid = process.spec->gid;

@@ -516,8 +516,9 @@ public:
   FtokOp(std::uint16_t activity, std::string path, std::int64_t id, std::string into)
       : SyscallOp(activity, {}), path_(std::move(path)), id_(id), into_(std::move(into)) {}
   IoStatus call(OpContext& ctx) const override {
+    const std::string file_path = expand_name(path_, ctx);
     ctx.sync();
-    const FsEntry* entry = ctx.kernel.ipc<FileSystem>().find(path_);
+    const FsEntry* entry = ctx.kernel.ipc<FileSystem>().find(file_path);
     if (!entry) return fail_call(ctx, activity, ENOENT);
     std::uint32_t key = (static_cast<std::uint32_t>(id_ & 0xff) << 24) |
                         ((FileSystem::kDevice & 0xff) << 16) | (entry->inode & 0xffff);
@@ -551,6 +552,8 @@ public:
       if (!ipcperms(*q, process, mode_)) return fail_call(ctx, activity, EACCES);
     } else {
       if (key != 0 && !(flags_ & kIpcCreat)) return fail_call(ctx, activity, ENOENT);
+      if (!ctx.kernel.new_ipc_object(ctx, "a System V message queue"))
+        return fail_call(ctx, activity, ENOSPC); // the run stops
       q = state.create(key, process.spec->uid, process.spec->gid, mode_, ctx.now());
       if (!q) return fail_call(ctx, activity, ENOSPC);
     }

@@ -398,6 +398,8 @@ public:
     } else {
       if (key != 0 && !(flags_ & kIpcCreat)) return fail_call(ctx, activity, ENOENT);
       if (nsems_ == 0) return fail_call(ctx, activity, EINVAL); // newary
+      if (!ctx.kernel.new_ipc_object(ctx, "a System V semaphore set"))
+        return fail_call(ctx, activity, ENOSPC); // the run stops
       a = state.create(key, static_cast<std::size_t>(nsems_), process, mode_, ctx.now());
       if (!a) return fail_call(ctx, activity, ENOSPC);
     }

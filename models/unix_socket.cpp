@@ -450,6 +450,8 @@ public:
         qlen_(qlen) {}
   IoStatus call(OpContext& ctx) const override {
     auto& state = ctx.kernel.ipc<UnixState>();
+    if (!ctx.kernel.new_ipc_object(ctx, "a socket pair"))
+      return fail_call(ctx, activity, ENFILE); // the run stops
     auto x = state.make(type_, buffer_, qlen_);
     auto y = state.make(type_, buffer_, qlen_);
     x->peer = y;
@@ -472,6 +474,7 @@ public:
   SocketOp(std::uint16_t a, std::string fd, SockType type, std::uint64_t buffer, std::uint32_t qlen)
       : SyscallOp(a, {}), fd_(std::move(fd)), type_(type), buffer_(buffer), qlen_(qlen) {}
   IoStatus call(OpContext& ctx) const override {
+    if (!ctx.kernel.new_ipc_object(ctx, "a socket")) return fail_call(ctx, activity, ENFILE); // the run stops
     auto socket = ctx.kernel.ipc<UnixState>().make(type_, buffer_, qlen_);
     install_descriptor(ctx, fd_, std::make_shared<SocketFile>(socket), activity);
     return done(ctx, 0);
@@ -489,6 +492,7 @@ public:
   BindOp(std::uint16_t a, std::string fd, std::string path)
       : SyscallOp(a, {}), fd_(std::move(fd)), path_(std::move(path)) {}
   IoStatus call(OpContext& ctx) const override {
+    const std::string file_path = expand_name(path_, ctx);
     SocketFile* file = socket_file(ctx, activity, fd_);
     if (!file) return IoStatus::Done;
     Socket& s = *file->socket;
@@ -497,11 +501,11 @@ public:
     FileSystem& fs = ctx.kernel.ipc<FileSystem>();
     // unix_bind_bsd creates the file first (EEXIST, reported as EADDRINUSE), then finds the socket
     // already bound (EINVAL).
-    if (fs.find(path_)) return fail_call(ctx, activity, EADDRINUSE);
+    if (fs.find(file_path)) return fail_call(ctx, activity, EADDRINUSE);
     if (!s.path.empty()) return fail_call(ctx, activity, EINVAL);
-    FsEntry* entry = fs.create(path_, FileKind::Socket, *ctx.thread.process, 0755);
+    FsEntry* entry = fs.create(file_path, FileKind::Socket, *ctx.thread.process, 0755);
     entry->object = std::make_shared<Binding>(Binding{file->socket});
-    s.path = path_;
+    s.path = file_path;
     return done(ctx, 0);
   }
 
@@ -561,6 +565,7 @@ public:
   ConnectOp(std::uint16_t a, std::string fd, std::string path)
       : SyscallOp(a, {}), fd_(std::move(fd)), path_(std::move(path)) {}
   IoStatus call(OpContext& ctx) const override {
+    const std::string file_path = expand_name(path_, ctx);
     SocketFile* file = socket_file(ctx, activity, fd_);
     if (!file) return IoStatus::Done;
     auto s = file->socket;
@@ -569,7 +574,7 @@ public:
     if (t.op_progress == 0) charge_lookup(ctx, activity); // once, even when the call waits
     t.op_progress = 1;
     std::shared_ptr<Socket> other;
-    if (int error = lookup(ctx, path_, s->type, other)) return fail_call(ctx, activity, error);
+    if (int error = lookup(ctx, file_path, s->type, other)) return fail_call(ctx, activity, error);
     if (s->type == SockType::Dgram) { // unix_dgram_connect: sets the default destination
       auto others_peer = other->peer.lock();
       if (other->connected && others_peer != s && other != s) return fail_call(ctx, activity, EPERM);
@@ -582,6 +587,8 @@ public:
     if (other->pending.size() > other->backlog) return wait_on(ctx, other->connectors, activity, EAGAIN);
     if (s->connected) return fail_call(ctx, activity, EISCONN);
     if (s->listening) return fail_call(ctx, activity, EINVAL);
+    if (!ctx.kernel.new_ipc_object(ctx, "a connected socket"))
+      return fail_call(ctx, activity, ENFILE); // the run stops
     auto e = ctx.kernel.ipc<UnixState>().make(SockType::Stream, other->buffer, other->qlen);
     e->path = other->path;
     e->connected = s->connected = true;
@@ -616,7 +623,8 @@ public:
       if (path_) return fail_call(ctx, activity, file->socket->connected ? EISCONN : EOPNOTSUPP);
       return stream_send(ctx, activity, *file->socket, m, EAGAIN);
     }
-    return dgram_send(ctx, activity, file->socket, m, path_ ? &*path_ : nullptr, EAGAIN);
+    const std::string to = path_ ? expand_name(*path_, ctx) : std::string();
+    return dgram_send(ctx, activity, file->socket, m, path_ ? &to : nullptr, EAGAIN);
   }
 
 private:
@@ -681,7 +689,7 @@ std::string checked_fd(const json& value, const std::string& path, const Compile
   return value.get<std::string>();
 }
 
-std::string checked_path(const json& f, const std::string& op_path, const CompileContext& ctx) {
+std::string checked_path(const json& f, const std::string& op_path, CompileContext& ctx) {
   auto path = f.at("path").get<std::string>();
   check_path(path, join_path(op_path, "path"), ctx);
   return path;

@@ -3,6 +3,7 @@
 #include "costs.hpp"
 #include "error.hpp"
 #include "ipc.hpp"
+#include "limits.hpp"
 #include "report.hpp"
 #include "scenario.hpp"
 #include "sched.hpp"
@@ -95,6 +96,15 @@ void print_list(std::ostream& out, const std::string& section) {
   if (all || section == "primitives") {
     out << "COST PRIMITIVES (each overridable in machine.costs)\n";
     print_table(out, costs_table(), "  ");
+    if (all) out << "\n";
+  }
+  if (all || section == "limits") {
+    out << "LIMITS (each run's bounds; override with --limit NAME=VALUE, see docs/limits.md)\n";
+    const Limits defaults;
+    for (const auto& limit : limit_infos())
+      out << "  " << limit.name << " (" << limit.unit
+          << "; default: " << limit_value_text(defaults, limit.name)
+          << (limit.option.empty() ? "" : "; also " + limit.option) << "): " << limit.description << "\n";
   }
 }
 
@@ -106,8 +116,9 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
                                         ", " + engine_version() + ")");
   std::string scenario_file, out_dir, trace_path, section;
   std::vector<std::string> sets;
-  std::string seed;
-  bool quiet = false;
+  std::string seed, max_time, timeout;
+  std::vector<std::string> limits;
+  bool quiet = false, check_invariants = false;
 
   auto add_scenario_options = [&](CLI::App* sub) {
     sub->add_option("scenario", scenario_file, "scenario JSON file")->required();
@@ -117,6 +128,15 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
         ->allow_extra_args(false);
     sub->add_option("--seed", seed,
                     "seed of every random choice, a whole number >= 0 (overrides the scenario's)");
+    sub->add_option("--limit", limits,
+                    "change a limit, e.g. threads=2000000 (repeatable; `ipcsim list limits` shows them)")
+        ->take_all()
+        ->allow_extra_args(false);
+    sub->add_option("--max-time", max_time,
+                    "stop the run at this simulated time, e.g. 1s (default 1d; 0: no limit)");
+    sub->add_option("--timeout", timeout,
+                    "stop the run after this much wall-clock time, e.g. 30s (default "
+                    "10min; 0: no limit)");
   };
   CLI::App* run = app.add_subcommand("run", "simulate a scenario and print a summary");
   add_scenario_options(run);
@@ -125,13 +145,18 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
                   "also write the run's timeline to this file: Chrome Trace Event Format JSON, for Perfetto "
                   "(ui.perfetto.dev) or chrome://tracing");
   run->add_flag("--quiet,-q", quiet, "print nothing on success (with --out)");
+  run->add_flag(
+      "--check-invariants", check_invariants,
+      "debug: check the simulator's invariants at every dispatch, switch and wakeup (slow); they are "
+      "always checked at the end of a run");
   CLI::App* validate = app.add_subcommand("validate", "check a scenario without running it");
   add_scenario_options(validate);
   CLI::App* list = app.add_subcommand(
-      "list", "show ops, mechanisms, errors, scheduler policies, cost presets, primitives and fields");
+      "list",
+      "show ops, mechanisms, errors, scheduler policies, cost presets, primitives, fields and limits");
   list->add_option("section", section, "only one section")
-      ->check(
-          CLI::IsMember({"fields", "ops", "mechanisms", "errors", "schedulers", "presets", "primitives"}));
+      ->check(CLI::IsMember(
+          {"fields", "ops", "mechanisms", "errors", "schedulers", "presets", "primitives", "limits"}));
 
   // CLI11 reports an unknown subcommand as a missing one; name it and the accepted ones instead.
   if (!args.empty() && !args[0].empty() && args[0][0] != '-' && args[0] != "run" && args[0] != "validate" &&
@@ -170,6 +195,10 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     }
     LoadOptions options;
     options.sets = sets;
+    for (const auto& assignment : limits) apply_limit(options.limits, assignment);
+    if (!max_time.empty()) set_max_time(options.limits, max_time);
+    if (!timeout.empty()) set_timeout(options.limits, timeout);
+    options.debug_invariants = check_invariants;
     CLI::App* used = run->parsed() ? run : validate;
     if (used->count("--seed")) {
       bool digits = !seed.empty() && seed.size() <= 19 &&
@@ -179,6 +208,7 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
       options.seed = std::stoull(seed);
     }
     auto scenario = load_scenario(scenario_file, options);
+    for (const auto& warning : scenario->warnings) err << "warning: " << warning << "\n";
     if (validate->parsed()) {
       std::size_t threads = 0, cores = 0;
       std::size_t declarations = 0;
@@ -225,7 +255,10 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     }
     if (std::string error = simulation.runtime_error(); !error.empty()) {
       err << "error: " << scenario_file << ": " << error << "\n";
-      return kExitBadInput;
+      // A broken invariant is ipcsim's bug, not the scenario's.
+      return error.find("internal error: the simulator broke an invariant") != std::string::npos
+                 ? kExitInternal
+                 : kExitBadInput;
     }
     bool print = !quiet || simulation.deadlocked();
     if (print || !out_dir.empty()) {
@@ -237,7 +270,20 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
         for (const auto& summary : summaries) print_summary(out, summary);
     }
     if (simulation.deadlocked()) {
-      err << "error: " << scenario_file << ": the simulated system deadlocked (see the report above)\n";
+      err << "error: " << scenario_file << ": the simulated system deadlocked (see the report above)";
+      // A call that failed is often why the others wait (a send refused as too large, and its
+      // receiver waiting for it): say so here, not only in the failed-calls table.
+      std::vector<std::string> failed;
+      for (const auto& kernel : kernels)
+        for (const auto& f : kernel->failed_calls())
+          failed.push_back(kernel->threads()[f.thread].display_name() + " " + activity_names()[f.activity] +
+                           " " + errno_name(f.error) + " (x" + std::to_string(f.count) + ")");
+      if (!failed.empty()) {
+        err << "; calls failed before it, which may be the cause: ";
+        for (std::size_t i = 0; i < failed.size() && i < 3; ++i) err << (i ? ", " : "") << failed[i];
+        if (failed.size() > 3) err << ", and " << failed.size() - 3 << " more";
+      }
+      err << "\n";
       return kExitDeadlock;
     }
     return kExitOk;

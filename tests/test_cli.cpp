@@ -189,7 +189,7 @@ TEST_CASE("cli: list with an unknown section names the accepted sections") {
   CHECK(r.status == ipcsim::kExitBadInput);
   CHECK(r.out.empty());
   CHECK(r.err ==
-        "error: section: nope not in {fields,ops,mechanisms,errors,schedulers,presets,primitives}\n" +
+        "error: section: nope not in {fields,ops,mechanisms,errors,schedulers,presets,primitives,limits}\n" +
             kUsageHint);
 }
 
@@ -292,7 +292,7 @@ TEST_CASE("cli: run or validate a missing file") {
     auto r = cli({sub, missing});
     CHECK(r.status == ipcsim::kExitBadInput);
     CHECK(r.out.empty());
-    CHECK(r.err == "error: " + missing + ": cannot open the scenario file\n");
+    CHECK(r.err == "error: " + missing + ": cannot open the scenario file: No such file or directory\n");
   }
 }
 

@@ -141,7 +141,9 @@ TEST_CASE("fixed: a number too large for a double is an internal error with no p
         "--set processes.p.script.0.time=1e400: number 1e400" + tail);
   CHECK(set_error(json::object(), "a=[1, 2e308]") == "--set a=[1, 2e308]: number 2e308" + tail);
   // Small numbers are fine: 1e-400 reads as 0.
-  CHECK(load_error(with_script(kCompute, R"("params": {"tiny": 1e-400})")) == "<no error>");
+  CHECK(load_error(with_script(R"({"op": "compute", "time": "${tiny}"})", R"("params": {"tiny": 1e-400})")) ==
+        "test.json: at processes.0.script.0.time: invalid value 0.0; expected a whole number of cycles or a "
+        "duration such as \"1.5us\", \"10ms\", \"300ns\", \"20 cycles\"");
 }
 
 TEST_CASE("fixed: a number too large for a double in a preset file is an internal error") {
@@ -494,8 +496,8 @@ TEST_CASE("loader: other ranges") {
 TEST_CASE("loader: too many threads") {
   CHECK(load_error(with_processes(R"([{"name": "p", "count": 10000000, "threads": [{"name": "t", "count": )"
                                   R"(10, "script": []}]}])")) ==
-        "test.json: at processes.0: the scenario starts more than 50,000,000 threads; that is beyond what "
-        "ipcsim supports");
+        "test.json: at processes.0: the scenario starts 100000000 threads, more than the limit of 1000000 "
+        "(--limit threads=N raises it)");
 }
 
 // ---- Schedulers --------------------------------------------------------------------------------
@@ -563,7 +565,8 @@ TEST_CASE("loader: unknown preset, with did-you-mean") {
 
 TEST_CASE("loader: preset file that does not exist") {
   CHECK(load_error(with_machine(R"({"costs": "/nonexistent/dir/x.json"})")) ==
-        R"(test.json: at machine.costs.preset: cannot open cost preset file "/nonexistent/dir/x.json")");
+        R"(test.json: at machine.costs.preset: cannot open cost preset file "/nonexistent/dir/x.json": )"
+        "No such file or directory");
 }
 
 TEST_CASE("loader: a preset file is loaded and checked as strictly as a scenario") {
@@ -790,9 +793,15 @@ TEST_CASE("--set: missing '='") {
 }
 
 TEST_CASE("--set: empty path segment") {
+  const std::string kSegments =
+      "; expected names and indices joined by single dots, such as machine.cores or processes.0.count";
   CHECK(set_error(json::object(), "machine..cores=4") ==
-        R"(--set machine..cores=4: empty path segment in "machine..cores")");
-  CHECK(set_error(json::object(), ".cores=4") == R"(--set .cores=4: empty path segment in ".cores")");
+        R"(--set machine..cores=4: empty path segment in "machine..cores")" + kSegments);
+  CHECK(set_error(json::object(), ".cores=4") ==
+        R"(--set .cores=4: empty path segment in ".cores")" + kSegments);
+  // Was accepted as machine.cores=2: getline drops a trailing empty segment.
+  CHECK(set_error(json::object(), "machine.cores.=2") ==
+        R"(--set machine.cores.=2: empty path segment in "machine.cores.")" + kSegments);
 }
 
 TEST_CASE("--set: index out of range") {
@@ -994,5 +1003,6 @@ TEST_CASE("loader: cost overrides and presets") {
 
 TEST_CASE("loader: load_scenario names a missing file") {
   CHECK_THROWS_WITH_AS(ipcsim::load_scenario("/nonexistent/scenario.json", {}),
-                       "/nonexistent/scenario.json: cannot open the scenario file", ipcsim::UserError);
+                       "/nonexistent/scenario.json: cannot open the scenario file: No such file or directory",
+                       ipcsim::UserError);
 }

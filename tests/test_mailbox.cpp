@@ -400,9 +400,10 @@ TEST_CASE("mailbox: load-time errors name the place and what is accepted") {
   CHECK(channel(R"("capacity": "many")") == "test.json: at channels.0.capacity: invalid value \"many\"; "
                                             "expected a whole number of messages from 0 (a "
                                             "rendezvous) to 1000000000, or \"unbounded\"");
-  // A link's processes are checked when the run starts (the channel check cannot see processes).
+  // Was named without file or place, when the run started (issue 8): the channel check sees the
+  // scenario's processes now.
   CHECK(channel(R"("link": "a,zz")") ==
-        "channel \"l\": link: unknown process \"zz\" (did you mean \"a\"?); processes: a");
+        "test.json: at channels.0.link: unknown process \"zz\" (did you mean \"a\"?); processes: a");
 }
 
 namespace {

@@ -153,15 +153,15 @@ TEST_CASE("script: load-time errors in conditions, variables and spawn") {
   CHECK(unknown_errno.rfind("test.json: at processes.0.script.0.cond: unknown error \"EAGIAN\" (did you mean "
                             "\"EAGAIN\"?); known: EPERM, ENOENT,",
                             0) == 0);
-  CHECK(
-      load_error(one_process(R"({"op": "set", "var": "n", "value": 1}, {"op": "print", "text": "{m}"})")) ==
-      "test.json: at processes.0.script.1.text: variable \"m\" is never set in this script (did you mean "
-      "\"n\"?); "
-      "known here: result, errno, pid, msg.type, msg.text, msg.bytes, msg.sender, msg.priority, receiver, n");
+  CHECK(load_error(one_process(R"({"op": "set", "var": "n", "value": 1}, {"op": "print", "text": "{m}"})")) ==
+        "test.json: at processes.0.script.1.text: variable \"m\" is never set in this script (did you mean "
+        "\"n\"?); "
+        "known here: result, errno, pid, index, msg.type, msg.text, msg.bytes, msg.sender, msg.priority, "
+        "receiver, n");
   CHECK(
       load_error(one_process(R"({"op": "if", "cond": "count > 0", "then": []})")) ==
       "test.json: at processes.0.script.0.cond: variable \"count\" is never set in this script; known here: "
-      "result, errno, pid, msg.type, msg.text, msg.bytes, msg.sender, msg.priority, receiver");
+      "result, errno, pid, index, msg.type, msg.text, msg.bytes, msg.sender, msg.priority, receiver");
   CHECK(load_error(one_process(R"({"op": "set", "var": "errno", "value": 1})")) ==
         "test.json: at processes.0.script.0.var: \"errno\" is set by the system calls themselves; choose "
         "another "
@@ -250,7 +250,7 @@ TEST_CASE("script: calc errors, at load time and at run time") {
       expr_error("count * 2") ==
       "test.json: at processes.0.script.1.expr: variable \"count\" is never set in this script; known here: "
       "result, "
-      "errno, pid, msg.type, msg.text, msg.bytes, msg.sender, msg.priority, receiver, a, b");
+      "errno, pid, index, msg.type, msg.text, msg.bytes, msg.sender, msg.priority, receiver, a, b");
   auto zero = run_text(
       one_process(R"({"op": "set", "var": "z", "value": 0}, {"op": "calc", "var": "q", "expr": "1 / z"})"));
   CHECK(zero.kernel->runtime_error() == "p: calc \"1 / z\": division by zero");
@@ -327,7 +327,7 @@ TEST_CASE("script: the text of write and send fills in {NAME} placeholders when 
   CHECK(lines == std::vector<std::string>{"n=5 pid=100", "55"});
   CHECK(load_error(one_process(R"({"op": "write", "fd": "w", "bytes": 8, "text": "{nope}"})")) ==
         "test.json: at processes.0.script.0.text: variable \"nope\" is never set in this script; known here: "
-        "result, errno, pid, msg.type, msg.text, msg.bytes, msg.sender, msg.priority, receiver");
+        "result, errno, pid, index, msg.type, msg.text, msg.bytes, msg.sender, msg.priority, receiver");
 }
 
 TEST_CASE("script: sizes stop at 1 TiB unless a field says otherwise") {

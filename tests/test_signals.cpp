@@ -193,7 +193,7 @@ TEST_CASE("signals: SIGCHLD when a child exits, and waitpid's status; ECHILD whe
 TEST_CASE(
     "signals: sigsuspend ping-pong round trip is 4,700 cycles on the teaching preset (no working set)") {
   auto run = ipcsim::test::run_text(
-      R"({"params": {"rounds": 5}, "machine": {"cores": 1}, "processes": [)" +
+      R"({"machine": {"cores": 1}, "processes": [)" +
       proc("ping", R"({"op": "sigprocmask", "how": "SIG_BLOCK", "signals": ["SIGUSR1"]},
         {"op": "sigaction", "signal": "SIGUSR1", "handler": []},
         {"op": "sleep", "time": "5us"},

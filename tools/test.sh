@@ -19,3 +19,17 @@ cmake --build build-asan -j"$jobs" --target ipcsim ipcsim_tests
 # SimGrid switches stacks under ASan's feet: tell it not to treat that as stack overflow.
 ASAN_OPTIONS=detect_stack_use_after_return=0:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j"$jobs"
+
+# A minute of fuzzing the loader, --set and a bounded run (docs/limits.md), when clang is there
+# (tools/setup.sh installs it). The corpus starts from the scenarios.
+if command -v clang++ >/dev/null; then
+  echo "== fuzzing (60 s)"
+  CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIPCSIM_FUZZ=ON >/dev/null
+  cmake --build build-fuzz -j"$jobs" --target ipcsim_fuzz
+  mkdir -p build-fuzz/corpus
+  ASAN_OPTIONS=detect_stack_use_after_return=0:detect_leaks=0 \
+    build-fuzz/ipcsim_fuzz -max_total_time=60 -max_len=65536 -timeout=20 -rss_limit_mb=4096 \
+    -print_final_stats=1 build-fuzz/corpus scenarios
+else
+  echo "== fuzzing skipped: clang++ not installed (tools/setup.sh installs it)"
+fi

@@ -2,6 +2,8 @@
 // (name, type, default, unit, description) and everything else -- validation, defaults, `ipcsim
 // list`, the docs -- reads that one declaration.
 #pragma once
+#include "limits.hpp"
+
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -55,6 +57,9 @@ const char* param_type_name(ParamType type);
 struct ReadContext {
   std::string file;
   double hz = 3e9;
+  Limits limits{}; // input size and nesting of preset files read on the way
+  // The scenario's process names, once known (channels that name processes check them).
+  const std::vector<std::string>* process_names = nullptr;
 };
 
 // Checks `object` against `table`: it must be an object, every key declared, every required key

@@ -53,12 +53,13 @@ void FileSystem::list(std::vector<IpcTable>& tables) const {
   tables.push_back(table);
 }
 
-void check_path(const std::string& path, const std::string& where, const CompileContext& ctx) {
+void check_path(const std::string& path, const std::string& where, CompileContext& ctx) {
   if (path.empty() || path[0] != '/' || path.find(' ') != std::string::npos || path.size() > 107)
     fail_at(ctx.read.file, where,
             "invalid path \"" + path +
                 "\"; expected an absolute path without spaces, at most 107 characters, "
                 "such as \"/tmp/myfifo\"");
+  check_template(path, where, ctx); // its {NAME} placeholders must name variables
 }
 
 namespace {
@@ -69,8 +70,9 @@ public:
   CreatOp(std::uint16_t activity, std::string path, std::uint32_t mode)
       : SyscallOp(activity, {}), path_(std::move(path)), mode_(mode) {}
   IoStatus call(OpContext& ctx) const override {
+    const std::string file_path = expand_name(path_, ctx);
     FileSystem& fs = ctx.kernel.ipc<FileSystem>();
-    if (FsEntry* existing = fs.find(path_)) {
+    if (FsEntry* existing = fs.find(file_path)) {
       // creat() truncates an existing regular file: same inode, success.
       if (existing->kind == FileKind::Regular) {
         ctx.succeed();
@@ -79,7 +81,7 @@ public:
       }
       return IoStatus::Done;
     }
-    fs.create(path_, FileKind::Regular, *ctx.thread.process, mode_);
+    fs.create(file_path, FileKind::Regular, *ctx.thread.process, mode_);
     ctx.succeed();
     return IoStatus::Done;
   }
@@ -93,7 +95,8 @@ class UnlinkOp : public SyscallOp {
 public:
   UnlinkOp(std::uint16_t activity, std::string path) : SyscallOp(activity, {}), path_(std::move(path)) {}
   IoStatus call(OpContext& ctx) const override {
-    if (ctx.kernel.ipc<FileSystem>().unlink(path_))
+    const std::string file_path = expand_name(path_, ctx);
+    if (ctx.kernel.ipc<FileSystem>().unlink(file_path))
       ctx.succeed();
     else
       ctx.fail(activity, ENOENT);

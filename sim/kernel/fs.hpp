@@ -43,7 +43,7 @@ private:
 };
 
 // Checks a path field at load time: absolute, no spaces, at most 107 characters (sun_path).
-void check_path(const std::string& path, const std::string& where, const CompileContext& ctx);
+void check_path(const std::string& path, const std::string& where, CompileContext& ctx);
 // The "path" field of an op that names a path, and the "mode" field of one that creates a file.
 ParamSpec path_param(const std::string& what);
 ParamSpec file_mode_param();

@@ -510,6 +510,9 @@ public:
     const ProcessSpec* spec = nullptr;
     for (const auto& p : ctx.kernel.model().processes)
       if (p->name == process_) spec = p.get();
+    // fork at RLIMIT_NPROC: EAGAIN. Here the run's process and thread limits (a child that spawns
+    // itself twice grew without bound).
+    if (!ctx.kernel.may_spawn(*spec)) return fail_call(ctx, activity, EAGAIN);
     Process& parent = *ctx.thread.process;
     std::vector<Descriptor> fds;
     if (!fds_) {
@@ -645,6 +648,7 @@ Value read_variable(const std::string& name, const Kernel& kernel, const Thread&
   if (name == "result") return thread.result;
   if (name == "errno") return std::string(errno_name(thread.error));
   if (name == "pid") return static_cast<std::int64_t>(thread.process->pid);
+  if (name == "index") return static_cast<std::int64_t>(thread.process->copy); // NAME[index]
   if (name.rfind("msg.", 0) == 0 || name == "receiver") {
     static const Message empty;
     const Message& m = thread.locals ? thread.locals->message : empty;
@@ -679,6 +683,11 @@ std::string format_template(const std::string& text, const Kernel& kernel, const
   return out;
 }
 
+std::string expand_name(const std::string& text, const OpContext& ctx) {
+  if (text.find('{') == std::string::npos) return text;
+  return format_template(text, ctx.kernel, ctx.thread);
+}
+
 void check_template(const std::string& text, const std::string& path, CompileContext& ctx) {
   for (std::size_t i = 0; i < text.size(); ++i) {
     if (text[i] != '{') continue;
@@ -690,9 +699,9 @@ void check_template(const std::string& text, const std::string& path, CompileCon
 }
 
 const std::vector<std::string>& builtin_variables() {
-  static const std::vector<std::string> names{"result",     "errno",        "pid",
-                                              "msg.type",   "msg.text",     "msg.bytes",
-                                              "msg.sender", "msg.priority", "receiver"};
+  static const std::vector<std::string> names{"result",       "errno",    "pid",       "index",
+                                              "msg.type",     "msg.text", "msg.bytes", "msg.sender",
+                                              "msg.priority", "receiver"};
   return names;
 }
 

@@ -218,5 +218,9 @@ Value read_variable(const std::string& name, const Kernel& kernel, const Thread&
 // Formats "{name}" placeholders: result, errno, and the last message's msg.type, msg.text,
 // msg.bytes, msg.priority, msg.sender; any other name is a script variable.
 std::string format_template(const std::string& text, const Kernel& kernel, const Thread& thread);
+// A path or an object name with its {NAME} placeholders filled in as the call runs, as in print
+// texts ({pid}, {index}, a script variable): `count: 3` clients binding "/tmp/cli{pid}" get one
+// socket file each. Checked at load by check_path / check_template.
+std::string expand_name(const std::string& text, const OpContext& ctx);
 
 } // namespace ipcsim

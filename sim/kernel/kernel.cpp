@@ -1,10 +1,12 @@
 #include "kernel.hpp"
 
+#include "invariants.hpp"
 #include "ipc.hpp"
 #include "sched.hpp"
 
 #include <algorithm>
 #include <cassert>
+#include <chrono>
 #include <utility>
 
 namespace ipcsim {
@@ -253,11 +255,89 @@ void Kernel::abort_run(Core& core, const std::string& message) {
 }
 
 // SimGrid's clock cannot count single cycles past kClockLimitCycles: a run that would go further
-// stops, before its clock rounds (a compute op of 2^53 + 1 cycles used to spin there forever).
+// stops, before its clock rounds (a compute op of 2^53 + 1 cycles used to spin there forever). A
+// run stops the same way at --max-time.
 void Kernel::stop_at_clock_limit(Core& core) {
+  if (max_time_cycles_ < engine_clock_limit()) {
+    abort_run(core, "simulated time would pass " + std::to_string(max_time_cycles_) + " cycles (\"" +
+                        format_duration(max_time_cycles_, model_.hz) + "\" at " + format_hz(model_.hz) +
+                        "), the run's limit of simulated time; the run stops there" + limit_hint("max_time"));
+    return;
+  }
   abort_run(core, "simulated time would pass " + std::to_string(engine_clock_limit()) + " cycles (\"" +
                       format_duration(engine_clock_limit(), model_.hz) + "\" at " + format_hz(model_.hz) +
                       "), the most the simulator's clock counts exactly; the run stops there");
+}
+
+Cycles Kernel::time_limit() const { return std::min(engine_clock_limit(), max_time_cycles_); }
+
+bool Kernel::add_output(const Thread& thread, std::uint64_t bytes) {
+  output_bytes_ += bytes;
+  if (output_bytes_ <= model_.limits.output_bytes) return true;
+  abort_run(thread, "the run recorded more than " + limit_value_text(model_.limits, "output_bytes") +
+                        " of output (printed lines, measured intervals)" + limit_hint("output_bytes"));
+  return false;
+}
+
+bool Kernel::count_event(Core& core) {
+  ++events_;
+  if (events_ > model_.limits.events) {
+    abort_run(core, "the run took more than " + std::to_string(model_.limits.events) +
+                        " events (ops executed and dispatches), at cycle " + std::to_string(clock(core)) +
+                        limit_hint("events"));
+    return false;
+  }
+  if (wall_deadline_ > 0 && (events_ & 0xfff) == 0) {
+    double now = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    if (now > wall_deadline_) {
+      abort_run(core, "the run took more than " + limit_value_text(model_.limits, "timeout") +
+                          " of wall-clock time, at cycle " + std::to_string(clock(core)) +
+                          limit_hint("timeout"));
+      return false;
+    }
+  }
+  return true;
+}
+
+Cycles Kernel::switch_cycles(const MachineModel& model) {
+  const CostModel& costs = model.costs;
+  std::uint64_t pages = 0;
+  for (const auto& spec : model.processes) pages = std::max<std::uint64_t>(pages, spec->working_set_pages);
+  Cycles total = costs.cycles(Primitive::timer_interrupt) + costs.cycles(Primitive::context_save) +
+                 costs.cycles(Primitive::sched_pick) + costs.cycles(Primitive::context_restore);
+  if (model.processes.size() > 1 || (!model.processes.empty() && model.processes.front()->count > 1))
+    total += costs.cycles(Primitive::address_space_switch) +
+             (costs.tagged_tlb ? 0 : costs.cycles(Primitive::tlb_refill_per_page) * pages);
+  return total;
+}
+
+void Kernel::stop_livelock(Core& core) {
+  std::string quantum = model_.scheduler_params.contains("quantum")
+                            ? " (" + model_.scheduler_params.at("quantum").dump() + ")"
+                            : "";
+  abort_run(core, "no progress: the last " + std::to_string(dispatches_without_progress_) +
+                      " dispatches each ended before their thread ran a single op, the time slice spent on "
+                      "switching in (a switch costs up to " +
+                      std::to_string(switch_cycles(model_)) +
+                      " cycles here: timer_interrupt, context_save, sched_pick, context_restore, and between "
+                      "processes address_space_switch and, with an untagged TLB, tlb_refill_per_page per "
+                      "working-set page); raise machine.scheduler.quantum" +
+                      quantum + " well above that, or lower working_set_pages or the switch costs");
+}
+
+bool Kernel::may_spawn(const ProcessSpec& spec) const {
+  std::uint64_t threads = 0;
+  for (const auto& t : spec.threads) threads += t.count;
+  return processes_.size() + 1 <= model_.limits.processes &&
+         threads_.size() + threads <= model_.limits.threads;
+}
+
+bool Kernel::new_ipc_object(OpContext& ctx, const std::string& what) {
+  if (++ipc_objects_ <= model_.limits.ipc_objects) return true;
+  abort_run(ctx.thread, "creating " + what + ": the run created more than " +
+                            std::to_string(model_.limits.ipc_objects) + " IPC objects" +
+                            limit_hint("ipc_objects"));
+  return false;
 }
 
 std::vector<IpcTable> Kernel::ipc_listing() const {
@@ -282,6 +362,17 @@ void Kernel::start() {
     }
   }
   running_cores_ = cores_.size();
+  invariants_ = std::make_unique<InvariantChecker>(*this, model_.debug_invariants);
+  subscribe(*invariants_);
+  if (model_.limits.max_time_seconds > 0) {
+    double cycles = model_.limits.max_time_seconds * model_.hz;
+    max_time_cycles_ =
+        cycles >= static_cast<double>(kClockLimitCycles) ? kNever : static_cast<Cycles>(cycles);
+  }
+  if (model_.limits.timeout_seconds > 0)
+    wall_deadline_ =
+        std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count() +
+        model_.limits.timeout_seconds;
   if (live_threads_ == 0) done_ = true;
 }
 
@@ -293,6 +384,15 @@ void Kernel::run() {
   start();
   engine_run({engine_machine()});
   assert(done_);
+  check_invariants();
+}
+
+void Kernel::check_invariants() {
+  if (!invariants_) return;
+  std::string broken = invariants_->check_end();
+  if (broken.empty() || runtime_error_.find(broken) != std::string::npos) return; // stopped for it already
+  std::string message = "internal error: the simulator broke an invariant (please report it): " + broken;
+  runtime_error_ = runtime_error_.empty() ? message : runtime_error_ + "; and " + message;
 }
 
 // ---- Accounting ------------------------------------------------------------------------------
@@ -318,7 +418,9 @@ void Kernel::charge(Core& core, Thread& thread, std::uint16_t activity, Primitiv
   std::size_t i = thread.next_charge < n ? thread.next_charge : 0;
   for (std::size_t k = 0; k < n; ++k) {
     Charge& entry = charges[i];
-    if (entry.activity == activity && entry.primitive == prim &&
+    // `cycles` may exceed what an entry holds (a compute of 2^50): then kMaxCycles - cycles would
+    // wrap around and the 48-bit entry overflow, losing cycles (found by the end-of-run invariant).
+    if (entry.activity == activity && entry.primitive == prim && cycles <= Charge::kMaxCycles &&
         entry.cycles <= Charge::kMaxCycles - cycles) {
       entry.cycles += cycles;
       thread.next_charge = static_cast<std::uint16_t>(i + 1);
@@ -343,7 +445,7 @@ bool Kernel::sync(Core& core) {
   if (core.pending == 0) return false;
   Cycles pending = core.pending;
   core.pending = 0;
-  if (pending > engine_clock_limit() - std::min(clock(core), engine_clock_limit())) {
+  if (pending > time_limit() - std::min(clock(core), time_limit())) {
     stop_at_clock_limit(core);
     return true;
   }
@@ -382,7 +484,7 @@ void Kernel::ring_deferred(Core& core) {
 // earlier than this core's time: the ringer could not act before it, see make_ready).
 bool Kernel::wait_doorbell(Core& core, Cycles deadline) {
   // Never past the clock's exact range: reaching it unrung ends the run there.
-  const Cycles limit = engine_clock_limit();
+  const Cycles limit = time_limit();
   const bool capped = deadline != kNever && deadline > limit;
   if (capped) deadline = limit;
   Cycles from = clock(core);
@@ -789,6 +891,12 @@ void Kernel::finish(Core& core, bool deadlocked) {
 
 // ---- The core loop ---------------------------------------------------------------------------
 
+namespace {
+// Dispatches in a row, on all cores together, whose threads ran nothing: a livelock (every slice
+// spent switching in). A real run has a few in a row at most (a thread preempted as it arrives).
+constexpr std::uint64_t kMaxDispatchesWithoutProgress = 100'000;
+} // namespace
+
 void Kernel::go_idle(Core& core) {
   sync(core);
   if (done_) return;
@@ -800,7 +908,7 @@ void Kernel::go_idle(Core& core) {
     return;
   }
   Cycles wake_at = next_timer(core);
-  if (wake_at < horizon(core, true) && wake_at <= engine_clock_limit())
+  if (wake_at < horizon(core, true) && wake_at <= time_limit())
     core.lag += wake_at > clock(core) ? wake_at - clock(core) : 0; // nobody can ring before it
   else
     wait_doorbell(core, wake_at);
@@ -832,6 +940,18 @@ void Kernel::core_main(std::size_t index) {
         continue;
       }
       dispatch(core, *next, true);
+      // Every slice over before its thread runs anything: time passes, nothing else does.
+      if (++dispatches_without_progress_ > kMaxDispatchesWithoutProgress) {
+        sync(core);
+        stop_livelock(core);
+        break;
+      }
+      if (!count_event(core)) break;
+      if (invariants_ && !invariants_->violation().empty()) { // the debug mode's continuous checks
+        abort_run(core, "internal error: the simulator broke an invariant (please report it): " +
+                            invariants_->violation());
+        break;
+      }
     }
     run_current(core);
   }
@@ -888,6 +1008,8 @@ void Kernel::run_current(Core& core) {
       return;
     }
     const Op& op = *thread.program->ops[thread.pc];
+    note_progress();
+    if (!count_event(core)) return;
     switch (op.execute(ctx)) {
     case Step::Continue:
       continue;
@@ -922,7 +1044,7 @@ void Kernel::run_compute(Core& core, Thread& thread, Cycles cycles) {
   Cycles deadline = std::min({finish_at, core.slice_end, next_timer(core)});
   Cycles elapsed = 0;
   if (deadline > start && !core.need_resched) {
-    if (deadline < horizon(core, true) && deadline <= engine_clock_limit()) { // nobody can interrupt
+    if (deadline < horizon(core, true) && deadline <= time_limit()) { // nobody can interrupt
       core.lag += deadline - start;
       elapsed = deadline - start;
     } else {
@@ -935,6 +1057,7 @@ void Kernel::run_compute(Core& core, Thread& thread, Cycles cycles) {
   Cycles user_done = elapsed - kernel_done;
   core.busy_cycles += elapsed;
   if (user_done > 0) {
+    note_progress();
     notify([&](Observer& o) { o.on_user_run(core, thread, start + kernel_done, start + elapsed); });
     thread.compute_left -= user_done;
     // Already on the clock: attribute without adding to pending.

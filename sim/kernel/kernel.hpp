@@ -7,6 +7,7 @@
 #include "costs.hpp"
 #include "engine.hpp"
 #include "events.hpp"
+#include "limits.hpp"
 
 #include <deque>
 #include <memory>
@@ -22,6 +23,7 @@ struct Core;
 class Kernel;
 class Scheduler;
 struct OpContext;
+class InvariantChecker;
 
 // ---- Scripts ---------------------------------------------------------------------------------
 
@@ -230,7 +232,7 @@ struct Thread {
   void pop_frame();
   std::vector<OpenInterval> open_intervals;
   // Scheduling.
-  Cycles level_used = 0; // MLFQ allotment used at this level
+  Cycles level_used = 0; // MLFQ: allotment used at this level; priority: time slice used
   std::uint64_t boost_epoch = 0;
   // Waiting.
   WaitQueue* waiting_on = nullptr;
@@ -421,6 +423,8 @@ struct MachineModel {
   std::vector<std::string> interval_names;
   std::uint64_t seed = 0;
   std::vector<ChannelSpec> channels;
+  Limits limits{};               // what the run may create and spend (sim/common/limits.hpp)
+  bool debug_invariants = false; // check the invariants at every dispatch, switch and wakeup (slow)
 };
 
 // ---- The kernel ------------------------------------------------------------------------------
@@ -436,6 +440,9 @@ public:
   // the cores (engine_machine(), beside other machines' in a Simulation) until every core ends.
   // run() does both for a kernel alone.
   void start();
+  // After the run: checks its invariants (sim/kernel/invariants.hpp); a violation becomes the run's
+  // error, "internal error: ...". Kernel::run and Simulation::run call it.
+  void check_invariants();
   EngineMachine engine_machine();
   void run();
   bool done() const { return done_; }
@@ -517,16 +524,29 @@ public:
   bool interrupt(OpContext& ctx, Thread& thread, std::uint16_t activity);
   void record_interval(const Thread& thread, std::uint32_t name, Cycles start, Cycles end,
                        std::uint64_t bytes) {
+    if (!add_output(thread, kIntervalOutputBytes)) return;
     notify([&](Observer& o) { o.on_interval(thread, name, start, end, bytes); });
   }
+  static constexpr std::uint64_t kIntervalOutputBytes = 64; // what an interval counts against output_bytes
   Process* find_process(const std::string& spec_name, std::uint32_t copy);
   WaitQueue& exit_queue(Process& process);
   Scheduler& scheduler() { return *scheduler_; }
   void print(Cycles at, const Thread& thread, const std::string& text) {
+    if (!add_output(thread, text.size() + 1)) return;
     notify([&](Observer& o) { o.on_print(thread, text, at); });
   }
   // Creates a process from a `spawned` spec at run time with the given descriptors (fork + exec).
   Process& spawn(OpContext& ctx, const ProcessSpec& spec, std::vector<Descriptor> fds);
+  // Whether one more copy of `spec` stays within the run's process and thread limits (fork gives
+  // EAGAIN past them). Exited processes count: their records stay for the report.
+  bool may_spawn(const ProcessSpec& spec) const;
+  // A mechanism is about to create an IPC object (a pipe, a queue, a socket, a mailbox...): false,
+  // with the run stopped, past the run's limit. The op then returns Step::Exit.
+  bool new_ipc_object(OpContext& ctx, const std::string& what);
+  // The time at which the run stops: the clock's exact range, or --max-time when sooner.
+  Cycles time_limit() const;
+  // Cycles of a dispatch and the switch before it, with the largest working set (messages).
+  static Cycles switch_cycles(const MachineModel& model);
   // Terminates every thread of `process` by `signal`; the caller, if it is one of them, must
   // return Step::Exit. Others exit at their next op boundary.
   void kill_process(OpContext& ctx, Process& process, int signal, std::uint16_t activity);
@@ -573,6 +593,15 @@ private:
   // Stops the run: its clock would pass what SimGrid's double clock counts exactly.
   void stop_at_clock_limit(Core& core);
   void abort_run(Core& core, const std::string& message);
+  // Counts `bytes` of recorded output against the limit; false, with the run stopped, past it.
+  bool add_output(const Thread& thread, std::uint64_t bytes);
+  // Counts an event (an op executed, a dispatch) against the event limit and, now and then, the
+  // wall clock against the timeout; false, with the run stopped, past either.
+  bool count_event(Core& core);
+  // A dispatch that ends before its thread runs anything (the slice is over before the switch in
+  // is paid for): many in a row with no progress anywhere is a livelock.
+  void note_progress() { dispatches_without_progress_ = 0; }
+  void stop_livelock(Core& core);
 
   const MachineModel& model_;
   std::vector<std::unique_ptr<Core>> cores_;
@@ -596,7 +625,15 @@ private:
   std::size_t live_threads_ = 0;
   std::uint64_t timer_seq_ = 0;
   bool done_ = false;
+  std::unique_ptr<InvariantChecker> invariants_;
   Cycles end_time_ = 0;
+  // Limits (model_.limits) and progress.
+  std::uint64_t output_bytes_ = 0;
+  std::uint64_t events_ = 0;
+  std::uint64_t ipc_objects_ = 0;
+  std::uint64_t dispatches_without_progress_ = 0;
+  Cycles max_time_cycles_ = kNever;
+  double wall_deadline_ = 0; // steady-clock seconds; 0: none
 };
 
 // What an op sees of the machine while it runs: a narrow facade over the kernel.

@@ -16,7 +16,10 @@ void Simulation::run() {
     engine_machines.push_back(kernel->engine_machine());
   }
   engine_run(engine_machines);
-  for ([[maybe_unused]] auto& kernel : kernels_) assert(kernel->done());
+  for (auto& kernel : kernels_) {
+    assert(kernel->done());
+    kernel->check_invariants();
+  }
 }
 
 std::string Simulation::runtime_error() const {

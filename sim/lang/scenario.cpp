@@ -2,6 +2,7 @@
 
 #include "error.hpp"
 #include "ipc.hpp"
+#include "limits.hpp"
 #include "names.hpp"
 #include "sched.hpp"
 #include "script.hpp"
@@ -13,6 +14,8 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <unordered_map>
+#include <unordered_set>
 
 namespace ipcsim {
 
@@ -192,79 +195,166 @@ std::string fnv1a64_hex(const std::string& text) {
 
 namespace {
 
-// JSON allows repeated keys and keeps the last; a scenario must not silently drop one.
-json parse_rejecting_duplicates(const std::string& text, const std::string& file) {
-  struct Frame {
-    bool is_object;
-    std::set<std::string> keys;
-    std::string key;
-    long index = -1;
-  };
-  std::vector<Frame> frames;
-  auto path = [&] {
-    std::string out;
-    for (const auto& f : frames)
-      if (f.is_object ? !f.key.empty() : f.index >= 0)
-        out = f.is_object ? join_path(out, f.key) : join_path(out, static_cast<std::size_t>(f.index));
-    return out;
-  };
-  json::parser_callback_t callback = [&](int, json::parse_event_t event, json& parsed) {
-    using E = json::parse_event_t;
-    if ((event == E::object_start || event == E::array_start || event == E::value) && !frames.empty() &&
-        !frames.back().is_object)
-      ++frames.back().index;
-    if (event == E::object_start)
-      frames.push_back({true, {}, "", -1});
-    else if (event == E::array_start)
-      frames.push_back({false, {}, "", -1});
-    else if (event == E::object_end || event == E::array_end)
-      frames.pop_back();
-    else if (event == E::key) {
-      auto key = parsed.get<std::string>();
-      if (!frames.back().keys.insert(key).second) {
-        frames.back().key.clear();
-        fail_at(file, join_path(path(), key),
-                "duplicate key \"" + key + "\": JSON would silently keep only the last one; give it once");
-      }
-      frames.back().key = key;
-    }
+// Builds the document from SAX events, as nlohmann's own DOM parser does, and refuses repeated keys
+// (JSON allows them and keeps the last; a scenario must not silently drop one). Its own builder,
+// because nlohmann's parser with a callback scans every finished object's parent, which makes
+// parsing quadratic in the length of a list (10^5 ops took seconds), and an ordered_json object's
+// operator[] searches its keys, which makes objects quadratic in their size.
+class ScenarioBuilder : public nlohmann::json_sax<json> {
+public:
+  ScenarioBuilder(json& root, const std::string& file) : root_(root), file_(file) {}
+
+  bool null() override { return add(nullptr); }
+  bool boolean(bool value) override { return add(value); }
+  bool number_integer(number_integer_t value) override { return add(value); }
+  bool number_unsigned(number_unsigned_t value) override { return add(value); }
+  bool number_float(number_float_t value, const string_t&) override { return add(value); }
+  bool string(string_t& value) override { return add(std::move(value)); }
+  bool binary(binary_t&) override { return false; } // never produced by a text parser
+  bool start_object(std::size_t) override { return open(json::object()); }
+  bool start_array(std::size_t) override { return open(json::array()); }
+  bool end_object() override { return close(); }
+  bool end_array() override { return close(); }
+  bool key(string_t& key) override {
+    Frame& frame = frames_.back();
+    if (!frame.keys.insert(key).second)
+      fail_at(file_, join_path(path(), key),
+              "duplicate key \"" + key + "\": JSON would silently keep only the last one; give it once");
+    frame.key = key;
     return true;
+  }
+  bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception& e) override {
+    error_id = e.id;
+    error_position = position;
+    error_text = e.what();
+    return false;
+  }
+
+  int error_id = 0;
+  std::size_t error_position = 0;
+  std::string error_text;
+
+private:
+  struct Frame {
+    json* node;
+    std::unordered_set<std::string> keys; // objects
+    std::string key;                      // the key whose value comes next (objects)
   };
-  return json::parse(text, callback);
+  // Appends to the innermost container (or sets the root); returns where the value went. A
+  // container's address stays valid while values go into it only, i.e. while it is innermost.
+  json* place(json&& value) {
+    if (frames_.empty()) {
+      root_ = std::move(value);
+      return &root_;
+    }
+    Frame& frame = frames_.back();
+    if (frame.node->is_array()) {
+      auto& items = frame.node->get_ref<json::array_t&>();
+      items.push_back(std::move(value));
+      return &items.back();
+    }
+    // The ordered map's own insertion searches its keys; duplicates are refused in key() already.
+    auto& members =
+        static_cast<std::vector<std::pair<const std::string, json>>&>(frame.node->get_ref<json::object_t&>());
+    members.emplace_back(frame.key, std::move(value));
+    return &members.back().second;
+  }
+  bool add(json&& value) {
+    place(std::move(value));
+    return true;
+  }
+  bool open(json&& container) {
+    json* node = place(std::move(container));
+    frames_.push_back({node, {}, {}});
+    return true;
+  }
+  bool close() {
+    frames_.pop_back();
+    return true;
+  }
+  std::string path() const {
+    std::string out;
+    for (const auto& f : frames_) {
+      if (f.node->is_object()) {
+        if (&f != &frames_.back()) out = join_path(out, f.key);
+      } else if (!f.node->empty()) {
+        out = join_path(out, f.node->size() - 1);
+      }
+    }
+    return out;
+  }
+
+  json& root_;
+  const std::string& file_;
+  std::vector<Frame> frames_;
+};
+
+// "FILE:LINE:COLUMN" of a byte offset.
+std::string text_place(const std::string& text, const std::string& file, std::size_t offset) {
+  std::size_t line = 1, column = 1;
+  for (std::size_t i = 0; i < offset && i < text.size(); ++i) {
+    if (text[i] == '\n')
+      ++line, column = 1;
+    else
+      ++column;
+  }
+  return file + ":" + std::to_string(line) + ":" + std::to_string(column);
 }
 
-json parse_text(const std::string& text, const std::string& file) {
-  try {
-    return parse_rejecting_duplicates(text, file);
-  } catch (const json::out_of_range& e) {
-    // A number too large for a double; the parser does not say where.
+json parse_text(const std::string& text, const std::string& file, const Limits& limits) {
+  // Depth first, on the raw text: nothing below recurses deeper than this.
+  std::size_t deep_at = 0;
+  if (json_text_depth(text, limits.nesting_depth, &deep_at) > limits.nesting_depth)
+    throw UserError(text_place(text, file, deep_at) + ": arrays and objects nested more than " +
+                    std::to_string(limits.nesting_depth) + " levels deep" + limit_hint("nesting_depth"));
+  json doc;
+  ScenarioBuilder builder(doc, file);
+  if (json::sax_parse(text, &builder)) return doc;
+  if (builder.error_id == 406) { // a number too large for a double; the parser does not say where
     auto overflow = find_number_overflow(text);
-    if (!overflow) throw;
-    std::string where = file + ":" + std::to_string(overflow->line) + ":" + std::to_string(overflow->column);
-    fail_at(where, overflow->path, number_overflow_message(*overflow));
-  } catch (const json::parse_error& e) {
-    std::size_t line = 1, column = 1;
-    for (std::size_t i = 0; i + 1 < e.byte && i < text.size(); ++i) {
-      if (text[i] == '\n')
-        ++line, column = 1;
-      else
-        ++column;
+    if (overflow) {
+      std::string where =
+          file + ":" + std::to_string(overflow->line) + ":" + std::to_string(overflow->column);
+      fail_at(where, overflow->path, number_overflow_message(*overflow));
     }
-    std::string reason = e.what();
-    auto colon = reason.find(": ", reason.find("parse error"));
-    if (colon != std::string::npos) reason = reason.substr(colon + 2);
-    throw UserError(file + ":" + std::to_string(line) + ":" + std::to_string(column) +
-                    ": JSON syntax error: " + reason);
   }
+  std::string reason = builder.error_text;
+  auto colon = reason.find(": ", reason.find("parse error"));
+  if (colon != std::string::npos) reason = reason.substr(colon + 2);
+  throw UserError(text_place(text, file, builder.error_position > 0 ? builder.error_position - 1 : 0) +
+                  ": JSON syntax error: " + reason);
 }
+
+// The depth of a document (after --set may have deepened it), without recursion.
+std::uint64_t json_depth(const json& doc) {
+  std::uint64_t deepest = 0;
+  std::vector<std::pair<const json*, std::uint64_t>> stack{{&doc, 1}};
+  while (!stack.empty()) {
+    auto [node, depth] = stack.back();
+    stack.pop_back();
+    if (!node->is_structured()) continue;
+    deepest = std::max(deepest, depth);
+    for (const auto& child : *node) stack.push_back({&child, depth + 1});
+  }
+  return deepest;
+}
+
+// The scenario's params by name, and which of them a ${name} used.
+struct ParamIndex {
+  std::unordered_map<std::string, const json*> values;
+  std::unordered_set<std::string> used;
+  std::vector<std::string> names; // in declaration order, for messages
+};
 
 // ${name} substitution. A string that is exactly "${name}" takes the parameter's value and type;
 // elsewhere the value is spliced into the text.
-json substitute(const json& node, const json& params, const std::string& path, const std::string& file) {
+json substitute(const json& node, ParamIndex& params, const std::string& path, const std::string& file) {
   if (node.is_object()) {
     json out = json::object();
+    auto& members = static_cast<std::vector<std::pair<const std::string, json>>&>(
+        out.get_ref<json::object_t&>()); // keys are unique already: no search per key
     for (const auto& [key, value] : node.items())
-      out[key] = substitute(value, params, join_path(path, key), file);
+      members.emplace_back(key, substitute(value, params, join_path(path, key), file));
     return out;
   }
   if (node.is_array()) {
@@ -274,16 +364,17 @@ json substitute(const json& node, const json& params, const std::string& path, c
     return out;
   }
   if (!node.is_string()) return node;
-  const auto text = node.get<std::string>();
+  const auto& text = node.get_ref<const std::string&>();
   if (text.find("${") == std::string::npos) return node;
-  std::vector<std::string> names;
-  for (const auto& [key, value] : params.items()) names.push_back(key);
   auto lookup = [&](const std::string& name) -> const json& {
-    if (!params.contains(name))
+    auto found = params.values.find(name);
+    if (found == params.values.end())
       fail_at(file, path,
-              "unknown parameter \"${" + name + "}\"" + did_you_mean(name, names) +
-                  (names.empty() ? "; the scenario declares no params" : "; params: " + join_list(names)));
-    return params.at(name);
+              "unknown parameter \"${" + name + "}\"" + did_you_mean(name, params.names) +
+                  (params.names.empty() ? "; the scenario declares no params"
+                                        : "; params: " + join_list(params.names)));
+    params.used.insert(name);
+    return *found->second;
   };
   if (text.size() > 3 && text.rfind("${", 0) == 0 && text.back() == '}' &&
       text.find_first_of("${}", 2) == text.size() - 1)
@@ -316,12 +407,15 @@ std::string show_names(const json& array) {
 
 } // namespace
 
-void apply_set(json& doc, const std::string& assignment) {
+void apply_set(json& doc, const std::string& assignment, const Limits& limits) {
   auto eq = assignment.find('=');
   auto fail = [&](const std::string& what) { throw UserError("--set " + assignment + ": " + what); };
   if (eq == std::string::npos || eq == 0) fail("expected dotted.path=value, such as machine.cores=4");
   std::string path = assignment.substr(0, eq);
   std::string text = assignment.substr(eq + 1);
+  if (json_text_depth(text, limits.nesting_depth) > limits.nesting_depth)
+    fail("the value nests arrays and objects more than " + std::to_string(limits.nesting_depth) +
+         " levels deep" + limit_hint("nesting_depth"));
   json value;
   try {
     value = json::parse(text);
@@ -332,11 +426,18 @@ void apply_set(json& doc, const std::string& assignment) {
     if (!overflow) throw;
     fail(number_overflow_message(*overflow));
   }
+  // Split by hand: getline drops a trailing empty segment, so "machine.cores.=2" set machine.cores.
   std::vector<std::string> parts;
-  std::stringstream stream(path);
-  for (std::string part; std::getline(stream, part, '.');) {
-    if (part.empty()) fail("empty path segment in \"" + path + "\"");
+  for (std::size_t from = 0;;) {
+    auto dot = path.find('.', from);
+    std::string part = path.substr(from, dot == std::string::npos ? std::string::npos : dot - from);
+    if (part.empty())
+      fail("empty path segment in \"" + path +
+           "\"; expected names and indices joined by single dots, such as "
+           "machine.cores or processes.0.count");
     parts.push_back(part);
+    if (dot == std::string::npos) break;
+    from = dot + 1;
   }
   json* node = &doc;
   std::string walked;
@@ -378,11 +479,8 @@ std::unique_ptr<Scenario> load_scenario(const std::string& file, const LoadOptio
   if (std::filesystem::is_directory(file, ec))
     throw UserError(
         file + ": is a directory, not a scenario file (give a .json file, e.g. scenarios/sched-rr.json)");
-  std::ifstream in(file);
-  if (!in) throw UserError(file + ": cannot open the scenario file");
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return load_scenario_text(buffer.str(), file, options);
+  return load_scenario_text(read_input_file(file, "scenario file", options.limits.input_bytes), file,
+                            options);
 }
 
 namespace {
@@ -458,18 +556,32 @@ std::size_t machine_of(const json& object, const std::string& path, const std::v
 }
 
 // Everything after the raw document: ${param} substitution, validation, the machine model.
-void resolve_scenario(Scenario& out, json doc, const std::string& file) {
+void resolve_scenario(Scenario& out, json doc, const std::string& file, const Limits& limits) {
   Scenario* scenario = &out;
-  ReadContext ctx{file, 1e9};
+  ReadContext ctx{file, 1e9, limits};
   json params = doc.contains("params") ? doc.at("params") : json::object();
   if (!params.is_object()) fail_at(file, "params", "expected an object of named values, such as {\"n\": 10}");
   for (const auto& [key, value] : params.items())
     if (value.is_object() || value.is_array() ||
         (value.is_string() && value.get<std::string>().find("${") != std::string::npos))
       fail_at(file, join_path("params", key), "a parameter is a number, string or boolean (without ${...})");
+  ParamIndex index;
+  for (const auto& [key, value] : params.items()) {
+    index.values[key] = &value;
+    index.names.push_back(key);
+  }
   json body = json::object();
   for (const auto& [key, value] : doc.items())
-    body[key] = key == "params" ? value : substitute(value, params, key, file);
+    body[key] = key == "params" ? value : substitute(value, index, key, file);
+  // A param no ${name} uses is a typo or a leftover (--set params.round=50 meant "rounds").
+  for (const auto& name : index.names) {
+    if (index.used.count(name)) continue;
+    std::vector<std::string> used(index.used.begin(), index.used.end());
+    std::sort(used.begin(), used.end());
+    fail_at(file, join_path("params", name),
+            "parameter \"" + name + "\" is never used (no ${" + name + "} in the scenario)" +
+                did_you_mean(name, used) + "; remove it, or use it as \"${" + name + "}\"");
+  }
 
   json top = resolve_object(body, "", scenario_table(), ctx);
   // Machines: `machine` (one) or `machines` (several, each named).
@@ -507,7 +619,10 @@ void resolve_scenario(Scenario& out, json doc, const std::string& file) {
               "invalid name \"" + machines[0].name + "\"; use letters, digits, _ and -");
     machine_ctx.push_back(mctx);
   }
-  for (auto& m : machines) m.seed = top.at("seed").get<std::uint64_t>();
+  for (auto& m : machines) {
+    m.seed = top.at("seed").get<std::uint64_t>();
+    m.limits = limits;
+  }
   // Processes.
   const json& processes = top.at("processes");
   if (!processes.is_array() || processes.empty())
@@ -516,8 +631,34 @@ void resolve_scenario(Scenario& out, json doc, const std::string& file) {
   // A compile context per machine: each kernel has its own processes, channels and intervals.
   std::vector<CompileContext> compiles;
   for (std::size_t m = 0; m < machines.size(); ++m)
-    compiles.push_back({machine_ctx[m], &machines[m].interval_names, {}, {}, {}, {}, {}, {}, {}, nullptr});
+    compiles.push_back(
+        {machine_ctx[m], &machines[m].interval_names, {}, {}, {}, {}, {}, {}, {}, nullptr, 0, {}});
   std::vector<std::pair<std::string, std::string>> placed; // every process and channel: its machine
+  std::set<std::string> seen;
+  std::vector<std::size_t> process_machine;
+  for (std::size_t i = 0; i < processes.size(); ++i) {
+    std::string path = join_path("processes", i);
+    process_machine.push_back(machine_of(processes[i], path, machines, file));
+    CompileContext& compile = compiles[process_machine.back()];
+    if (processes[i].is_object() && processes[i].contains("name") && processes[i].at("name").is_string()) {
+      auto name = processes[i].at("name").get<std::string>();
+      if (!valid_name(name))
+        fail_at(file, join_path(path, "name"), "invalid name \"" + name + "\"; use letters, digits, _ and -");
+      if (!seen.insert(name).second)
+        fail_at(file, join_path(path, "name"), "duplicate process name \"" + name + "\"");
+      compile.process_names.push_back(name);
+      placed.emplace_back(name, machines[process_machine.back()].name);
+      if (processes[i].contains("spawned") && processes[i].at("spawned") == true)
+        compile.spawned_names.push_back(name);
+    }
+  }
+  if (machines.size() > 1)
+    for (std::size_t m = 0; m < machines.size(); ++m) {
+      compiles[m].machine = machines[m].name;
+      compiles[m].placed = &placed;
+    }
+  // Channels that name processes (a mailbox link) check them with the file and place.
+  for (auto& compile : compiles) compile.read.process_names = &compile.process_names;
   // Channels, before the scripts that name them.
   const json& channels = top.at("channels");
   json resolved_channels = json::array();
@@ -558,31 +699,8 @@ void resolve_scenario(Scenario& out, json doc, const std::string& file) {
     resolved_channels.push_back(out);
   }
   top["channels"] = resolved_channels;
-  std::set<std::string> seen;
-  std::vector<std::size_t> process_machine;
-  for (std::size_t i = 0; i < processes.size(); ++i) {
-    std::string path = join_path("processes", i);
-    process_machine.push_back(machine_of(processes[i], path, machines, file));
-    CompileContext& compile = compiles[process_machine.back()];
-    if (processes[i].is_object() && processes[i].contains("name") && processes[i].at("name").is_string()) {
-      auto name = processes[i].at("name").get<std::string>();
-      if (!valid_name(name))
-        fail_at(file, join_path(path, "name"), "invalid name \"" + name + "\"; use letters, digits, _ and -");
-      if (!seen.insert(name).second)
-        fail_at(file, join_path(path, "name"), "duplicate process name \"" + name + "\"");
-      compile.process_names.push_back(name);
-      placed.emplace_back(name, machines[process_machine.back()].name);
-      if (processes[i].contains("spawned") && processes[i].at("spawned") == true)
-        compile.spawned_names.push_back(name);
-    }
-  }
-  if (machines.size() > 1)
-    for (std::size_t m = 0; m < machines.size(); ++m) {
-      compiles[m].machine = machines[m].name;
-      compiles[m].placed = &placed;
-    }
   json resolved_processes = json::array();
-  std::uint64_t total_threads = 0;
+  std::uint64_t total_threads = 0, total_processes = 0;
   for (std::size_t i = 0; i < processes.size(); ++i) {
     std::string path = join_path("processes", i);
     const std::size_t m = process_machine[i];
@@ -649,10 +767,20 @@ void resolve_scenario(Scenario& out, json doc, const std::string& file) {
     }
     std::uint64_t per_copy = 0;
     for (const auto& thread : spec->threads) per_copy += thread.count;
-    total_threads += per_copy * spec->count;
-    if (total_threads > 50'000'000)
+    // Only what starts by itself: spawns are counted as they happen (Kernel::spawn).
+    if (!spec->spawned) {
+      total_threads += per_copy * spec->count;
+      total_processes += spec->count;
+    }
+    if (total_threads > limits.threads)
       fail_at(file, path,
-              "the scenario starts more than 50,000,000 threads; that is beyond what ipcsim supports");
+              "the scenario starts " + std::to_string(total_threads) + " threads, more than the limit of " +
+                  std::to_string(limits.threads) + limit_hint("threads"));
+    if (total_processes > limits.processes)
+      fail_at(file, join_path(path, "count"),
+              "the scenario starts " + std::to_string(total_processes) +
+                  " processes, more than the limit of " + std::to_string(limits.processes) +
+                  limit_hint("processes"));
     resolved_processes.push_back(process);
     model.processes.push_back(std::move(spec));
   }
@@ -668,6 +796,27 @@ void resolve_scenario(Scenario& out, json doc, const std::string& file) {
   }
   top["processes"] = resolved_processes;
   top["params"] = params;
+  // A slice barely longer than a context switch is spent switching; a shorter one livelocks (the
+  // kernel stops such a run). Warn while the scenario can still be fixed.
+  for (std::size_t m = 0; m < machines.size(); ++m) {
+    const MachineModel& model = machines[m];
+    if (!model.scheduler_params.contains("quantum")) continue;
+    const Cycles switch_cost = Kernel::switch_cycles(model);
+    Cycles shortest = kNever;
+    for (Cycles q : read_time_list(model.scheduler_params.at("quantum"), model.hz))
+      if (q > 0) shortest = std::min(shortest, q);
+    const std::string where = top.contains("machines")
+                                  ? join_path(join_path("machines", m), "scheduler.quantum")
+                                  : std::string("machine.scheduler.quantum");
+    if (switch_cost > 0 && shortest != kNever && shortest < 10 * switch_cost)
+      scenario->warnings.push_back(
+          file + ": at " + where + ": a time slice of " + std::to_string(shortest) +
+          " cycles is less than 10 context switches (one costs up to " + std::to_string(switch_cost) +
+          " cycles here, switching in and out); threads spend " +
+          (shortest <= switch_cost ? "every slice switching and never run (the run will stop)"
+                                   : "much of each slice switching") +
+          "; a quantum of at least " + format_duration(10 * switch_cost, model.hz) + " is sensible");
+  }
   scenario->resolved = top;
   scenario->hash = fnv1a64_hex(top.dump());
 }
@@ -678,7 +827,11 @@ std::unique_ptr<Scenario> load_scenario_text(const std::string& text, const std:
                                              const LoadOptions& options) {
   auto scenario = std::make_unique<Scenario>();
   scenario->file = file;
-  json doc = parse_text(text, file);
+  if (text.size() > options.limits.input_bytes)
+    throw UserError(file + ": the scenario file is larger than " +
+                    limit_value_text(options.limits, "input_bytes") + ", the most ipcsim reads" +
+                    limit_hint("input_bytes"));
+  json doc = parse_text(text, file, options.limits);
   if (!doc.is_object()) fail_at(file, "", "a scenario is a JSON object with at least \"processes\"");
   // Shorthands ("costs": "teaching", "scheduler": "fifo") become their object form first, so that
   // --set machine.costs.preset=... works whichever form the file uses.
@@ -696,11 +849,17 @@ std::unique_ptr<Scenario> load_scenario_text(const std::string& text, const std:
       throw UserError("--set " + assignment + ": " + file +
                       " lists several \"machines\"; set one of them, such as machines.0." +
                       assignment.substr(assignment.find_first_of(".=") + 1));
-    apply_set(doc, assignment);
+    apply_set(doc, assignment, options.limits);
   }
+  // A long dotted path deepens the document too.
+  if (!options.sets.empty() && json_depth(doc) > options.limits.nesting_depth)
+    throw UserError("--set: the paths given make the scenario nest arrays and objects more than " +
+                    std::to_string(options.limits.nesting_depth) + " levels deep" +
+                    limit_hint("nesting_depth"));
   if (options.seed) doc["seed"] = *options.seed;
   try {
-    resolve_scenario(*scenario, doc, file);
+    resolve_scenario(*scenario, doc, file, options.limits);
+    for (auto& machine : scenario->machines) machine.debug_invariants = options.debug_invariants;
   } catch (const UserError& e) {
     // A mistake at a path a --set wrote is the command line's, not the file's: say so.
     const std::string prefix = file + ": at ";

@@ -13,6 +13,8 @@ namespace ipcsim {
 struct LoadOptions {
   std::vector<std::string> sets; // "dotted.path=value"
   std::optional<std::uint64_t> seed;
+  Limits limits{};               // sim/common/limits.hpp; the run's part goes into the model
+  bool debug_invariants = false; // check the invariants continuously (--check-invariants)
 };
 
 struct Scenario {
@@ -22,6 +24,8 @@ struct Scenario {
   std::vector<MachineModel> machines; // one, or what `machines` lists, in its order
   const MachineModel& model() const { return machines.front(); } // the first machine
   MachineModel& model() { return machines.front(); }
+  // Valid but probably not what was meant ("FILE: at PATH: ..."); the command line prints them.
+  std::vector<std::string> warnings;
 };
 
 // Throws UserError with file and place on any mistake.
@@ -38,7 +42,7 @@ const ParamTable& thread_table();
 const ParamTable& channel_table();
 
 // Applies one "a.b.c=value" override to `doc` (exposed for tests).
-void apply_set(json& doc, const std::string& assignment);
+void apply_set(json& doc, const std::string& assignment, const Limits& limits = {});
 
 std::string fnv1a64_hex(const std::string& text);
 

@@ -13,6 +13,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <unordered_set>
 
 namespace ipcsim {
 
@@ -115,24 +116,33 @@ public:
     Thread& thread = ctx.thread;
     if (thread.phase == 0) {
       ctx.enter_syscall(activity);
+      // Waiting for its own process would wait for itself to exit: fail at once, as pthread_join
+      // of the calling thread does (EDEADLK), instead of returning as if the wait were over.
+      if (thread.process->spec->name == process_) {
+        ctx.fail(activity, EDEADLK);
+        ctx.leave_syscall(activity);
+        ++thread.pc;
+        return Step::Continue;
+      }
       thread.phase = 1;
     }
     ctx.sync();
+    bool interrupted = false;
     for (std::uint32_t copy = 0;; ++copy) {
       Process* target = ctx.kernel.find_process(process_, copy);
       if (!target) break;
       if (target->live_threads == 0) continue;
-      if (target == ctx.thread.process && target->live_threads == 1)
-        break;                     // joining itself: nothing to wait for
       if (thread.signal_pending) { // a handler to run first: the delivery restarts the wait (waitpid)
         thread.result = -1;
         thread.error = kERESTARTSYS;
+        interrupted = true;
         break;
       }
       ctx.kernel.block(ctx.core, thread, &ctx.kernel.exit_queue(*target));
       return Step::Block;
     }
     thread.phase = 0;
+    if (!interrupted) ctx.succeed();
     ctx.leave_syscall(activity);
     ++thread.pc;
     return Step::Continue;
@@ -212,11 +222,11 @@ private:
   std::uint64_t bytes_;
 };
 
-std::uint32_t intern(std::vector<std::string>& names, const std::string& name) {
-  for (std::size_t i = 0; i < names.size(); ++i)
-    if (names[i] == name) return static_cast<std::uint32_t>(i);
-  names.push_back(name);
-  return static_cast<std::uint32_t>(names.size() - 1);
+std::uint32_t intern(CompileContext& ctx, const std::string& name) {
+  auto [it, added] =
+      ctx.interval_index.try_emplace(name, static_cast<std::uint32_t>(ctx.interval_names->size()));
+  if (added) ctx.interval_names->push_back(name);
+  return it->second;
 }
 
 ParamSpec time_param(const std::string& description) {
@@ -289,20 +299,19 @@ const OpRegistrar register_begin_op(
      "open a measured interval (free: measuring costs nothing)",
      {"begin op", "", {{"name", ParamType::String, nullptr, "", "the interval's name"}}},
      [](const json& f, const std::string&, CompileContext& ctx, Program& p, std::uint16_t a) {
-       p.ops.push_back(std::make_unique<BeginOp>(a, intern(*ctx.interval_names, f.at("name"))));
+       p.ops.push_back(std::make_unique<BeginOp>(a, intern(ctx, f.at("name"))));
      }});
 
-const OpRegistrar
-    register_end_op({"end",
-                     "close the innermost open interval of that name and record it",
-                     {"end op",
-                      "",
-                      {{"name", ParamType::String, nullptr, "", "the interval's name"},
-                       {"bytes", ParamType::Bytes, 0, "bytes", "work done in the interval, for throughput"}}},
-                     [](const json& f, const std::string&, CompileContext& ctx, Program& p, std::uint16_t a) {
-                       p.ops.push_back(std::make_unique<EndOp>(a, intern(*ctx.interval_names, f.at("name")),
-                                                               read_bytes(f.at("bytes"))));
-                     }});
+const OpRegistrar register_end_op(
+    {"end",
+     "close the innermost open interval of that name and record it",
+     {"end op",
+      "",
+      {{"name", ParamType::String, nullptr, "", "the interval's name"},
+       {"bytes", ParamType::Bytes, 0, "bytes", "work done in the interval, for throughput"}}},
+     [](const json& f, const std::string&, CompileContext& ctx, Program& p, std::uint16_t a) {
+       p.ops.push_back(std::make_unique<EndOp>(a, intern(ctx, f.at("name")), read_bytes(f.at("bytes"))));
+     }});
 
 // ---- Script variables, printing and branching ------------------------------------------------
 
@@ -708,8 +717,17 @@ const OpRegistrar register_add_op(
      {"add op",
       "",
       {{"var", ParamType::String, nullptr, "", "the variable's name"},
-       {"value", ParamType::Integer, 1, "", "what to add (negative subtracts)", -9.2e18, 9.2e18}}},
+       {"value", ParamType::Integer, 1, "",
+        "what to add (negative subtracts): a whole number from -9223372036854775808 to "
+        "9223372036854775807"}}},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
+       // The exact 64-bit range, checked here: as a double bound it printed as -9.2e+18, which values
+       // just outside seemed to satisfy, and refused values inside.
+       const json& value = f.at("value");
+       if (value.is_number_unsigned() && value.get<std::uint64_t>() > std::uint64_t{INT64_MAX})
+         fail_at(ctx.read.file, join_path(path, "value"),
+                 "invalid value " + value.dump() +
+                     "; expected a whole number from -9223372036854775808 to 9223372036854775807");
        auto name = checked_variable(f, path, ctx);
        p.ops.push_back(std::make_unique<SetOp>(a, name, Value{f.at("value").get<std::int64_t>()}, true));
      }});
@@ -796,6 +814,10 @@ void compile_ops(const json& ops, const std::string& path, CompileContext& ctx, 
     if (!op.at("op").is_string())
       fail_at(ctx.read.file, join_path(op_path, "op"),
               "invalid value " + op.at("op").dump() + "; expected an op name: " + join_list(op_names()));
+    if (++ctx.ops > ctx.read.limits.script_ops)
+      fail_at(ctx.read.file, op_path,
+              "the scripts have more than " + std::to_string(ctx.read.limits.script_ops) + " ops in all" +
+                  limit_hint("script_ops"));
     auto name = op.at("op").get<std::string>();
     const OpDecl* decl = find_op(name);
     if (!decl)
@@ -829,13 +851,16 @@ std::shared_ptr<const Program> compile_script(const json& ops, const std::string
   ctx.assigned.clear();
   ctx.used.clear();
   compile_ops(ops, path, ctx, *program);
-  // A variable read but never set in this script is a typo, not a zero.
+  // A variable read but never set in this script is a typo, not a zero. A set, not a search per use:
+  // a script of 10^5 adds and prints would otherwise take 10^10 steps to check.
+  const std::unordered_set<std::string> assigned(ctx.assigned.begin(), ctx.assigned.end());
   for (const auto& [name, use_path] : ctx.used) {
-    bool known = std::find(ctx.assigned.begin(), ctx.assigned.end(), name) != ctx.assigned.end() ||
-                 is_builtin_variable(name);
+    bool known = assigned.count(name) > 0 || is_builtin_variable(name);
     if (!known) {
       std::vector<std::string> choices = builtin_variables();
-      choices.insert(choices.end(), ctx.assigned.begin(), ctx.assigned.end());
+      std::unordered_set<std::string> listed(choices.begin(), choices.end());
+      for (const auto& a : ctx.assigned)
+        if (listed.insert(a).second) choices.push_back(a);
       fail_at(ctx.read.file, use_path,
               "variable \"" + name + "\" is never set in this script" + did_you_mean(name, choices) +
                   "; known here: " + join_list(choices));

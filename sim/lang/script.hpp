@@ -5,6 +5,7 @@
 #include "params.hpp"
 
 #include <functional>
+#include <unordered_map>
 
 namespace ipcsim {
 
@@ -25,6 +26,9 @@ struct CompileContext {
   // With several machines: the machine being compiled, and every process and channel's machine.
   std::string machine;
   const std::vector<std::pair<std::string, std::string>>* placed = nullptr;
+  // Ops compiled so far in every script, against read.limits.script_ops.
+  std::uint64_t ops = 0;
+  std::unordered_map<std::string, std::uint32_t> interval_index; // into *interval_names
 };
 
 // For an unknown process or channel `name`: a note when it exists on another machine ("" if not).

@@ -4,6 +4,7 @@
 #include "registry.hpp"
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -51,16 +52,37 @@ PresetFile load_preset(const std::string& name, const std::string& path, const R
             "unknown cost preset \"" + name + "\"" + did_you_mean(name, names) +
                 "; built-in presets: " + join_list(names) + " (or a path to a preset file ending in .json)");
   }
-  std::ifstream in(name);
-  if (!in) fail_at(ctx.file, path, "cannot open cost preset file \"" + name + "\"");
-  std::stringstream buffer;
-  buffer << in.rdbuf();
+  std::string text;
   try {
-    return {json::parse(buffer.str()), "preset file \"" + name + "\""};
+    text = read_input_file(name, "cost preset file", ctx.limits.input_bytes);
+  } catch (const InputFileError& e) {
+    // A relative path is taken from the working directory, which may not be where the user thinks.
+    std::string looked;
+    if (std::filesystem::path(name).is_relative()) {
+      std::error_code ec;
+      looked = " (a relative path is taken from the working directory: looked at " +
+               (std::filesystem::current_path(ec) / name).lexically_normal().string() + ")";
+    }
+    // "cannot open cost preset file "x.json": No such file or directory", as the scenario's says it.
+    const std::string open_prefix = "cannot open the cost preset file: ";
+    if (e.reason.rfind(open_prefix, 0) == 0)
+      fail_at(ctx.file, path,
+              "cannot open cost preset file \"" + name + "\": " + e.reason.substr(open_prefix.size()) +
+                  looked);
+    fail_at(ctx.file, path, "cost preset file \"" + name + "\" " + e.reason + looked);
+  }
+  std::size_t deep_at = 0;
+  if (json_text_depth(text, ctx.limits.nesting_depth, &deep_at) > ctx.limits.nesting_depth)
+    fail_at(ctx.file, path,
+            "preset file \"" + name + "\" nests arrays and objects more than " +
+                std::to_string(ctx.limits.nesting_depth) + " levels deep (at byte " +
+                std::to_string(deep_at) + ")" + limit_hint("nesting_depth"));
+  try {
+    return {json::parse(text), "preset file \"" + name + "\""};
   } catch (const json::parse_error& e) {
     fail_at(ctx.file, path, "preset file \"" + name + "\" is not valid JSON: " + e.what());
   } catch (const json::out_of_range&) { // a number too large for a double: the preset file's mistake
-    auto overflow = find_number_overflow(buffer.str());
+    auto overflow = find_number_overflow(text);
     if (!overflow) throw;
     fail_at("preset file \"" + name + "\" (line " + std::to_string(overflow->line) + ", column " +
                 std::to_string(overflow->column) + ")",

@@ -106,11 +106,19 @@ public:
     return next;
   }
   std::size_t queued(std::size_t core) const override { return sizes_[core]; }
-  Cycles slice_end(const Thread&, Cycles now) const override { return quantum_ ? now + quantum_ : kNever; }
+  // As Linux's SCHED_RR (task_tick_rt): a slice is refilled only when it runs out, so a thread
+  // preempted by a higher priority, or blocked, resumes with what was left of it.
+  Cycles slice_end(const Thread& thread, Cycles now) const override {
+    return quantum_ ? now + (quantum_ - std::min(thread.level_used, quantum_)) : kNever;
+  }
   bool preempts(const Thread& woken, const Thread& running) const override {
     return woken.priority > running.priority;
   }
+  void account(Thread& thread, Cycles ran) override {
+    if (quantum_) thread.level_used += ran;
+  }
   bool slice_expired(std::size_t core, Thread& thread, Cycles) override {
+    thread.level_used = 0; // a new slice, here or after the others of its priority
     const auto& levels = queues_[core];
     return !levels.empty() && levels.begin()->first >= thread.priority;
   }

@@ -6,8 +6,10 @@
 #include "sched.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -468,7 +470,7 @@ void write_outputs(const std::string& dir, const std::vector<Summary>& summaries
   if (ec) throw UserError("--out " + dir + ": cannot create the directory: " + ec.message());
   auto open = [&](const std::string& name) {
     std::ofstream file(std::filesystem::path(dir) / name, std::ios::binary);
-    if (!file) throw UserError("--out " + dir + ": cannot write " + name);
+    if (!file) throw UserError("--out " + dir + ": cannot write " + name + ": " + std::strerror(errno));
     return file;
   };
   // With several machines every row says which one it is from (thread names repeat across them).

@@ -1,0 +1,131 @@
+#include "invariants.hpp"
+
+#include "kernel.hpp"
+
+#include <unordered_set>
+
+namespace ipcsim {
+
+void InvariantChecker::fail(const std::string& what) {
+  if (violation_.empty()) violation_ = what;
+}
+
+// The clock never goes back: on one core, events come in time order.
+void InvariantChecker::core_time(const Core& core, Cycles at, const char* event) {
+  if (core_clock_.size() <= core.index) core_clock_.resize(core.index + 1, 0);
+  if (at < core_clock_[core.index])
+    fail("the clock went back on core " + std::to_string(core.index) + ": " + event + " at cycle " +
+         std::to_string(at) + " after an event at cycle " + std::to_string(core_clock_[core.index]));
+  core_clock_[core.index] = at;
+  if (continuous_ && violation_.empty()) fail(check_queues());
+}
+
+void InvariantChecker::on_thread_state(const Thread& thread, ThreadState, ThreadState, const WaitQueue*,
+                                       Cycles at) {
+  auto [it, added] = thread_clock_.try_emplace(thread.id, at);
+  if (!added && at < it->second)
+    fail("the clock went back for thread " + thread.display_name() + ": a state change at cycle " +
+         std::to_string(at) + " after one at cycle " + std::to_string(it->second));
+  it->second = at;
+}
+
+void InvariantChecker::on_dispatch(const Core& core, const Thread&, Cycles at) {
+  core_time(core, at, "a dispatch");
+}
+
+void InvariantChecker::on_switch_out(const Core& core, const Thread&, Cycles at) {
+  core_time(core, at, "a switch-out");
+}
+
+void InvariantChecker::on_user_run(const Core& core, const Thread& thread, Cycles start, Cycles end) {
+  if (end < start)
+    fail("user time of " + thread.display_name() + " ends (cycle " + std::to_string(end) +
+         ") before it starts (" + std::to_string(start) + ")");
+  core_time(core, start, "user time");
+  core_time(core, end, "the end of user time");
+}
+
+void InvariantChecker::on_wakeup(const Thread&, const Thread*, Cycles) {
+  if (continuous_ && violation_.empty()) fail(check_queues());
+}
+
+void InvariantChecker::on_message_sent(const Thread& thread, const Message& message,
+                                       const std::string& object, Cycles at) {
+  if (message.id == 0) return;
+  if (!sent_.try_emplace(message.id, at).second)
+    fail("message " + std::to_string(message.id) + " was sent twice (by " + thread.display_name() + " on " +
+         object + ")");
+}
+
+// A receive takes only what was sent, never before it was sent.
+void InvariantChecker::on_message_received(const Thread& thread, const Message& message,
+                                           const std::string& object, Cycles at) {
+  if (message.id == 0) return;
+  ++received_;
+  auto it = sent_.find(message.id);
+  if (it == sent_.end())
+    fail("message " + std::to_string(message.id) + " was received by " + thread.display_name() + " on " +
+         object + " but never sent");
+  else if (at < it->second)
+    fail("message " + std::to_string(message.id) + " was received by " + thread.display_name() +
+         " at cycle " + std::to_string(at) + ", before it was sent (cycle " + std::to_string(it->second) +
+         ")");
+}
+
+std::string InvariantChecker::check_queues() const {
+  std::unordered_set<const WaitQueue*> queues;
+  std::size_t waiting = 0;
+  for (const auto& thread : kernel_.threads()) {
+    if (!thread.waiting_on) continue;
+    ++waiting;
+    // Blocked, or still running on its way to sleep (block() queues it before the switch-out).
+    if (thread.state != ThreadState::Blocked && thread.state != ThreadState::Running)
+      return "thread " + thread.display_name() + " is on the wait queue \"" + thread.waiting_on->label +
+             "\" but neither blocked nor going to sleep";
+    queues.insert(thread.waiting_on);
+  }
+  std::size_t linked = 0;
+  for (const WaitQueue* queue : queues) {
+    std::size_t length = 0;
+    const Thread* previous = nullptr;
+    for (const Thread* t = queue->head; t; t = t->wait_next) {
+      if (t->waiting_on != queue)
+        return "thread " + t->display_name() + " is linked into the wait queue \"" + queue->label +
+               "\" while it waits on another";
+      if (t->wait_prev != previous) return "the wait queue \"" + queue->label + "\" has broken back links";
+      previous = t;
+      if (++length > kernel_.threads().size()) return "the wait queue \"" + queue->label + "\" loops";
+    }
+    if (length != queue->size)
+      return "the wait queue \"" + queue->label + "\" holds " + std::to_string(length) +
+             " threads but counts " + std::to_string(queue->size);
+    linked += length;
+  }
+  if (linked != waiting)
+    return std::to_string(waiting) + " threads wait on queues that link " + std::to_string(linked) +
+           ": a thread is in two queues";
+  return "";
+}
+
+std::string InvariantChecker::check_end() {
+  if (!violation_.empty()) return violation_;
+  if (std::string queues = check_queues(); !queues.empty()) return queues;
+  if (!kernel_.runtime_error().empty()) return "";
+  // Every cycle a core passed is attributed to a thread: the breakdown adds up to the busy time and
+  // the idle exits, and no core is busy longer than the run.
+  Cycles charged = 0, busy = 0;
+  for (const auto& thread : kernel_.threads())
+    for (const auto& charge : thread.charges) charged += charge.cycles;
+  for (const auto& core : kernel_.cores()) {
+    if (core->busy_cycles > kernel_.makespan())
+      return "core " + std::to_string(core->index) + " was busy " + std::to_string(core->busy_cycles) +
+             " cycles in a run of " + std::to_string(kernel_.makespan());
+    busy += core->busy_cycles + core->idle_exit_cycles;
+  }
+  if (charged != busy)
+    return "the cycles attributed to threads (" + std::to_string(charged) +
+           ") differ from the cycles the cores passed (" + std::to_string(busy) + ", idle exits included)";
+  return "";
+}
+
+} // namespace ipcsim

@@ -1,0 +1,51 @@
+// Invariants of a run, checked after every run and, in the debug mode (--check-invariants), at every
+// dispatch, switch and wakeup: a violation stops the run naming the invariant, never a silent wrong
+// number. docs/limits.md lists what is checked and what is not.
+#pragma once
+#include "events.hpp"
+
+#include <cstddef>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace ipcsim {
+
+class Kernel;
+
+class InvariantChecker : public Observer {
+public:
+  InvariantChecker(const Kernel& kernel, bool continuous) : kernel_(kernel), continuous_(continuous) {}
+
+  // The first violation seen while the run went on ("" when none).
+  const std::string& violation() const { return violation_; }
+  // Checks the finished run (a run stopped by an error skips the accounting checks: its pending
+  // cycles never passed). Returns the first violation, "" when none.
+  std::string check_end();
+
+  void on_thread_state(const Thread&, ThreadState, ThreadState, const WaitQueue*, Cycles at) override;
+  void on_dispatch(const Core& core, const Thread&, Cycles at) override;
+  void on_switch_out(const Core& core, const Thread&, Cycles at) override;
+  void on_user_run(const Core& core, const Thread&, Cycles start, Cycles end) override;
+  void on_wakeup(const Thread&, const Thread*, Cycles at) override;
+  void on_message_sent(const Thread&, const Message& message, const std::string& object, Cycles at) override;
+  void on_message_received(const Thread&, const Message& message, const std::string& object,
+                           Cycles at) override;
+
+private:
+  void fail(const std::string& what);
+  void core_time(const Core& core, Cycles at, const char* event);
+  // No thread is on two wait queues; every queue's links and size agree; a thread on a queue is
+  // blocked. O(threads): after the run, or at every event in the debug mode.
+  std::string check_queues() const;
+
+  const Kernel& kernel_;
+  bool continuous_;
+  std::string violation_;
+  std::vector<Cycles> core_clock_;                         // the last event time seen on each core
+  std::unordered_map<std::uint32_t, Cycles> thread_clock_; // the last state change of each thread
+  std::unordered_map<std::uint64_t, Cycles> sent_;         // message id -> when sent
+  std::size_t received_ = 0;
+};
+
+} // namespace ipcsim
