@@ -940,6 +940,10 @@ public:
       if (key != 0 && !creat_) return fail_call(ctx, activity, ENOENT);
       if (usize < kShmMin || usize > kShmMax) return fail_call(ctx, activity, EINVAL);
       if (state.segments() >= kShmMni || !state.reserve(0, usize)) return fail_call(ctx, activity, ENOSPC);
+      if (!ctx.kernel.new_ipc_object(ctx, "a System V shared memory segment")) {
+        state.release(usize);
+        return fail_call(ctx, activity, ENOSPC); // the run stops
+      }
       s = state.create(key, process, mode_, usize, ctx.now());
       if (!s) {
         state.release(usize);
@@ -1125,6 +1129,8 @@ public:
       }
     } else {
       if (!creat_) return fail_call(ctx, activity, ENOENT);
+      if (!ctx.kernel.new_ipc_object(ctx, "a POSIX shared memory object"))
+        return fail_call(ctx, activity, ENFILE); // the run stops
       object = std::make_shared<PosixShm>();
       object->name = name_;
       object->uid = process.spec->uid;
@@ -1193,6 +1199,10 @@ public:
     std::shared_ptr<Segment> memory;
     if (fd_.empty()) { // MAP_ANONYMOUS: a fresh zero-filled segment (shmem for MAP_SHARED)
       if (!state.reserve(0, bytes)) return fail_call(ctx, activity, ENOMEM);
+      if (!ctx.kernel.new_ipc_object(ctx, "an anonymous mapping")) {
+        state.release(bytes);
+        return fail_call(ctx, activity, ENOMEM); // the run stops
+      }
       memory = state.new_memory("anonymous " + std::to_string(state.next_anonymous()), bytes);
       memory->anonymous = true;
     } else {

@@ -569,3 +569,21 @@ TEST_CASE(
                                  "0x00001234 0          1000       640        100        0",
                                  "0x00000000 1          1000       666        8192       1          dest"});
 }
+
+TEST_CASE("shm: segments, objects and anonymous mappings count against the run's ipc_objects limit") {
+  LoadOptions o;
+  o.limits.ipc_objects = 3;
+  auto run = run_text(machine(proc("p", R"({"op": "repeat", "count": 5, "body": [
+    {"op": "mmap", "bytes": 1, "flags": ["MAP_SHARED", "MAP_ANONYMOUS"], "as": "m"}]})")),
+                      o);
+  CHECK(run.kernel->runtime_error() ==
+        "p: creating an anonymous mapping: the run created more than 3 IPC objects (--limit ipc_objects=N "
+        "raises it)");
+  auto segments = run_text(machine(proc("p", R"({"op": "repeat", "count": 5, "body": [
+    {"op": "shmget", "key": "IPC_PRIVATE", "bytes": 1, "into": "id"},
+    {"op": "shmctl", "shmid": "id", "cmd": "IPC_RMID"}]})")),
+                           o);
+  CHECK(segments.kernel->runtime_error() ==
+        "p: creating a System V shared memory segment: the run created more than 3 IPC objects (--limit "
+        "ipc_objects=N raises it)");
+}
