@@ -441,9 +441,9 @@ const OpRegistrar register_sem_init_op(
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
        if (f.at("pshared") != 0)
          fail_at(ctx.read.file, join_path(path, "pshared"),
-                 "pshared 1 puts the semaphore in memory shared between processes, and ipcsim does not model "
-                 "shared memory yet; share a named semaphore (sem_open) between processes, or use pshared 0 "
-                 "between the threads of one process");
+                 "pshared 1 puts the semaphore in a shared-memory segment, and ipcsim does not place "
+                 "semaphores in its shared memory yet; share a named semaphore (sem_open) between processes, "
+                 "or use pshared 0 between the threads of one process");
        p.ops.push_back(
            std::make_unique<SemInitOp>(a, read_handle(f, path, ctx), f.at("value").get<std::int64_t>()));
      }});

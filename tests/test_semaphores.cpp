@@ -179,10 +179,11 @@ TEST_CASE("posix sem: sem_wait interrupted by a handler: EINTR, or restarted und
 }
 
 TEST_CASE("semaphores: load-time mistakes are named; pshared 1 is refused until shared memory") {
-  CHECK(load_error(machine(proc("p", R"({"op": "sem_init", "sem": "s", "pshared": 1})"))) ==
-        "test.json: at processes.0.script.0.pshared: pshared 1 puts the semaphore in memory shared between "
-        "processes, and ipcsim does not model shared memory yet; share a named semaphore (sem_open) between "
-        "processes, or use pshared 0 between the threads of one process");
+  CHECK(
+      load_error(machine(proc("p", R"({"op": "sem_init", "sem": "s", "pshared": 1})"))) ==
+      "test.json: at processes.0.script.0.pshared: pshared 1 puts the semaphore in a shared-memory segment, "
+      "and ipcsim does not place semaphores in its shared memory yet; share a named semaphore (sem_open) "
+      "between processes, or use pshared 0 between the threads of one process");
   CHECK(load_error(machine(proc("p", R"({"op": "sem_open", "name": "s", "sem": "s"})"))) ==
         "test.json: at processes.0.script.0.name: invalid semaphore name \"s\"; expected \"/name\": a slash, "
         "then at "

@@ -272,3 +272,13 @@ TEST_CASE("alarm: 0 cancels; an exiting process's alarm goes with it; unhandled,
   CHECK(texts(killed).empty());
   CHECK(killed.kernel->processes()[0].killed_by == 14);
 }
+
+TEST_CASE("fixed: a handler run at the script's end returned to an op past the end (UBSan)") {
+  // raise is the last op: the handler runs, and its sigreturn pops back to a frame with nothing left.
+  auto run = run_text(machine(proc("p", R"(
+    {"op": "sigaction", "signal": "SIGUSR1", "handler": [{"op": "print", "text": "handled"}]},
+    {"op": "raise", "signal": "SIGUSR1"})")));
+  CHECK(texts(run) == std::vector<std::string>{"handled"});
+  // dispatch 800, sigaction 250, raise 250, frame 300, sigreturn 450, exit 150.
+  CHECK(run.kernel->makespan() == 800 + 250 + 250 + 300 + 450 + 150);
+}

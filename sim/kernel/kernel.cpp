@@ -1001,7 +1001,9 @@ void Kernel::run_current(Core& core) {
     if (thread.pc >= thread.program->ops.size()) {
       if (!thread.interrupted.empty()) { // a frame ends: back to the one it interrupted
         thread.pop_frame();
-        load_space(core, thread, thread.program->ops[thread.pc]->activity);
+        // The interrupted frame may itself be at its end (a handler run just before the exit).
+        const auto& ops = thread.program->ops;
+        load_space(core, thread, thread.pc < ops.size() ? ops[thread.pc]->activity : std::uint16_t{kExit});
         continue;
       }
       exit_thread(core, thread);

@@ -263,7 +263,7 @@ const OpRegistrar register_exit_op({"exit",
 
 const OpRegistrar register_join_op(
     {"join",
-     "block until every copy of a process has exited (waitpid)",
+     "block until every copy of a process has exited (waitpid); its own process: EDEADLK",
      {"join op", "", {{"process", ParamType::String, nullptr, "", "name of the process to wait for"}}},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
        auto name = f.at("process").get<std::string>();
