@@ -43,7 +43,6 @@ private:
   bool continuous_;
   std::string violation_;
   std::vector<Cycles> core_clock_;                         // the last event time seen on each core
-  std::unordered_map<std::uint32_t, Cycles> thread_clock_; // the last state change of each thread
   std::unordered_map<std::uint64_t, Cycles> sent_;         // message id -> when sent
   std::size_t received_ = 0;
 };
