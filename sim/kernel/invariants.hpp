@@ -42,8 +42,8 @@ private:
   const Kernel& kernel_;
   bool continuous_;
   std::string violation_;
-  std::vector<Cycles> core_clock_;                         // the last event time seen on each core
-  std::unordered_map<std::uint64_t, Cycles> sent_;         // message id -> when sent
+  std::vector<Cycles> core_clock_;                 // the last event time seen on each core
+  std::unordered_map<std::uint64_t, Cycles> sent_; // message id -> when sent
   std::size_t received_ = 0;
 };
 
