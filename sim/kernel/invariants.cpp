@@ -2,6 +2,7 @@
 
 #include "kernel.hpp"
 
+#include <algorithm>
 #include <unordered_set>
 
 namespace ipcsim {
@@ -52,9 +53,11 @@ void InvariantChecker::on_wakeup(const Thread&, const Thread*, Cycles) {
 void InvariantChecker::on_message_sent(const Thread& thread, const Message& message,
                                        const std::string& object, Cycles at) {
   if (message.id == 0) return;
-  if (!sent_.try_emplace(message.id, at).second)
+  // Ids are given in sending order: one not above the last was sent before.
+  if (message.id <= last_sent_ || !sent_.try_emplace(message.id, at).second)
     fail("message " + std::to_string(message.id) + " was sent twice (by " + thread.display_name() + " on " +
          object + ")");
+  last_sent_ = std::max(last_sent_, message.id);
 }
 
 // A receive takes only what was sent, never before it was sent.
@@ -63,13 +66,19 @@ void InvariantChecker::on_message_received(const Thread& thread, const Message& 
   if (message.id == 0) return;
   ++received_;
   auto it = sent_.find(message.id);
-  if (it == sent_.end())
-    fail("message " + std::to_string(message.id) + " was received by " + thread.display_name() + " on " +
-         object + " but never sent");
-  else if (at < it->second)
+  if (it == sent_.end()) {
+    // Not in flight: a later piece of a message received in parts (its first receive was
+    // checked), or never sent at all.
+    if (message.id > last_sent_)
+      fail("message " + std::to_string(message.id) + " was received by " + thread.display_name() + " on " +
+           object + " but never sent");
+    return;
+  }
+  if (at < it->second)
     fail("message " + std::to_string(message.id) + " was received by " + thread.display_name() +
          " at cycle " + std::to_string(at) + ", before it was sent (cycle " + std::to_string(it->second) +
          ")");
+  sent_.erase(it); // only messages in flight are kept: memory stays bounded over a long run
 }
 
 std::string InvariantChecker::check_queues() const {

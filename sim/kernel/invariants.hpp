@@ -43,7 +43,8 @@ private:
   bool continuous_;
   std::string violation_;
   std::vector<Cycles> core_clock_;                 // the last event time seen on each core
-  std::unordered_map<std::uint64_t, Cycles> sent_; // message id -> when sent
+  std::unordered_map<std::uint64_t, Cycles> sent_; // in flight: message id -> when sent
+  std::uint64_t last_sent_ = 0;                    // the highest id sent
   std::size_t received_ = 0;
 };
 
