@@ -560,22 +560,6 @@ ParamSpec flag_list_param(const std::string& name, const std::vector<std::string
   return {name, ParamType::StringList, std::move(def), "flag names", "a list of: " + join_list(accepted)};
 }
 
-std::optional<std::int64_t> parse_hex(const std::string& text) {
-  if (text.size() < 3 || text.size() > 10 || text[0] != '0' || (text[1] != 'x' && text[1] != 'X'))
-    return std::nullopt;
-  std::int64_t v = 0;
-  for (std::size_t i = 2; i < text.size(); ++i) {
-    char c = text[i];
-    int d = c >= '0' && c <= '9'   ? c - '0'
-            : c >= 'a' && c <= 'f' ? c - 'a' + 10
-            : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                   : -1;
-    if (d < 0) return std::nullopt;
-    v = v * 16 + d;
-  }
-  return v;
-}
-
 // shmget's key: a number, "0x1234", "IPC_PRIVATE", or a variable (ftok's into).
 IntRef read_key(const json& f, const std::string& path, CompileContext& ctx) {
   const json& value = f.at("key");

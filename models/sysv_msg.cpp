@@ -405,53 +405,6 @@ IoStatus do_msgrcv(OpContext& ctx, std::uint16_t activity, std::int64_t id, std:
 
 // ---- Op fields --------------------------------------------------------------------------------
 
-// A whole number given directly, or the name of a script variable that holds one.
-struct IntRef {
-  std::int64_t value = 0;
-  std::string var;
-  bool resolve(OpContext& ctx, std::int64_t& out) const {
-    if (var.empty()) {
-      out = value;
-      return true;
-    }
-    Value v = read_variable(var, ctx.kernel, ctx.thread);
-    if (const auto* i = std::get_if<std::int64_t>(&v)) {
-      out = *i;
-      return true;
-    }
-    return false;
-  }
-};
-
-std::optional<std::int64_t> parse_hex(const std::string& text) {
-  if (text.size() < 3 || text.size() > 10 || text[0] != '0' || (text[1] != 'x' && text[1] != 'X'))
-    return std::nullopt;
-  std::int64_t v = 0;
-  for (std::size_t i = 2; i < text.size(); ++i) {
-    char c = text[i];
-    int d = c >= '0' && c <= '9'   ? c - '0'
-            : c >= 'a' && c <= 'f' ? c - 'a' + 10
-            : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                   : -1;
-    if (d < 0) return std::nullopt;
-    v = v * 16 + d;
-  }
-  return v;
-}
-
-IntRef read_ref(const json& f, const std::string& field, const std::string& path, CompileContext& ctx,
-                const std::string& expected, bool ipc_private) {
-  const json& value = f.at(field);
-  if (!value.is_string()) return {value.get<std::int64_t>(), ""};
-  auto text = value.get<std::string>();
-  if (ipc_private && text == "IPC_PRIVATE") return {0, ""};
-  if (auto hex = parse_hex(text)) return {*hex, ""};
-  if (!valid_variable_not_number(text))
-    fail_at(ctx.read.file, join_path(path, field), "invalid value \"" + text + "\"; expected " + expected);
-  ctx.used.push_back({text, join_path(path, field)});
-  return {0, text};
-}
-
 std::uint32_t read_flags(const json& f, const std::string& path, const CompileContext& ctx,
                          const std::vector<std::string>& accepted) {
   std::uint32_t flags = 0;
@@ -537,7 +490,7 @@ private:
 
 class MsggetOp : public SyscallOp {
 public:
-  MsggetOp(std::uint16_t activity, IntRef key, std::uint32_t flags, std::uint32_t mode, std::string into)
+  MsggetOp(std::uint16_t activity, SysvIntRef key, std::uint32_t flags, std::uint32_t mode, std::string into)
       : SyscallOp(activity, {}), key_(std::move(key)), flags_(flags), mode_(mode), into_(std::move(into)) {}
   IoStatus call(OpContext& ctx) const override {
     std::int64_t raw = 0;
@@ -563,15 +516,15 @@ public:
   }
 
 private:
-  IntRef key_;
+  SysvIntRef key_;
   std::uint32_t flags_, mode_;
   std::string into_;
 };
 
 class MsgsndOp : public SyscallOp {
 public:
-  MsgsndOp(std::uint16_t activity, CallTimeout timeout, IntRef msqid, std::int64_t type, std::int64_t bytes,
-           std::string text, std::uint32_t flags)
+  MsgsndOp(std::uint16_t activity, CallTimeout timeout, SysvIntRef msqid, std::int64_t type,
+           std::int64_t bytes, std::string text, std::uint32_t flags)
       : SyscallOp(activity, timeout), msqid_(std::move(msqid)), type_(type), bytes_(bytes),
         text_(std::move(text)), flags_(flags) {}
   IoStatus call(OpContext& ctx) const override {
@@ -585,7 +538,7 @@ public:
   }
 
 private:
-  IntRef msqid_;
+  SysvIntRef msqid_;
   std::int64_t type_, bytes_;
   std::string text_;
   std::uint32_t flags_;
@@ -593,8 +546,8 @@ private:
 
 class MsgrcvOp : public SyscallOp {
 public:
-  MsgrcvOp(std::uint16_t activity, CallTimeout timeout, IntRef msqid, std::int64_t type, std::int64_t bytes,
-           std::uint32_t flags)
+  MsgrcvOp(std::uint16_t activity, CallTimeout timeout, SysvIntRef msqid, std::int64_t type,
+           std::int64_t bytes, std::uint32_t flags)
       : SyscallOp(activity, timeout), msqid_(std::move(msqid)), type_(type), bytes_(bytes), flags_(flags) {}
   IoStatus call(OpContext& ctx) const override {
     std::int64_t id = 0;
@@ -603,7 +556,7 @@ public:
   }
 
 private:
-  IntRef msqid_;
+  SysvIntRef msqid_;
   std::int64_t type_, bytes_;
   std::uint32_t flags_;
 };
@@ -620,7 +573,7 @@ const std::vector<std::string> kStatFields{"qnum",  "qbytes", "cbytes", "lspid",
 
 class MsgctlOp : public SyscallOp {
 public:
-  MsgctlOp(std::uint16_t activity, IntRef msqid, Cmd cmd, std::string into, SetFields set)
+  MsgctlOp(std::uint16_t activity, SysvIntRef msqid, Cmd cmd, std::string into, SetFields set)
       : SyscallOp(activity, {}), msqid_(std::move(msqid)), cmd_(cmd), into_(std::move(into)), set_(set) {}
   IoStatus call(OpContext& ctx) const override {
     const Process& process = *ctx.thread.process;
@@ -676,7 +629,7 @@ public:
   }
 
 private:
-  IntRef msqid_;
+  SysvIntRef msqid_;
   Cmd cmd_;
   std::string into_;
   SetFields set_;
@@ -741,11 +694,11 @@ const OpRegistrar register_msgget_op(
         "permission bits of a new queue, octal; also what access is asked for"},
        into_param("variable for the msqid")}},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
-       auto key =
-           read_ref(f, "key", path, ctx,
-                    "a key: a whole number, a hexadecimal string such as \"0x27011c6c\", \"IPC_PRIVATE\", "
-                    "or the name of a script variable that holds one (ftok's \"into\")",
-                    true);
+       auto key = read_sysv_ref(
+           f, "key", path, ctx,
+           "a key: a whole number, a hexadecimal string such as \"0x27011c6c\", \"IPC_PRIVATE\", "
+           "or the name of a script variable that holds one (ftok's \"into\")",
+           true);
        auto flags = read_flags(f, path, ctx, {"IPC_CREAT", "IPC_EXCL"});
        auto mode = read_mode(f, path, ctx);
        auto into = read_into(f, path, ctx, {});
@@ -765,7 +718,7 @@ const OpRegistrar register_msgsnd_op(
        flags_param({"IPC_NOWAIT"}),
        timeout_param()}},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
-       auto msqid = read_ref(f, "msqid", path, ctx, kIdExpected, false);
+       auto msqid = read_sysv_ref(f, "msqid", path, ctx, kIdExpected, false);
        auto bytes = read_size(f, path, ctx);
        auto flags = read_flags(f, path, ctx, {"IPC_NOWAIT"});
        p.ops.push_back(std::make_unique<MsgsndOp>(a, read_timeout(f, ctx.read.hz), msqid,
@@ -787,7 +740,7 @@ const OpRegistrar register_msgrcv_op(
        flags_param({"IPC_NOWAIT", "MSG_NOERROR", "MSG_EXCEPT"}),
        timeout_param()}},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
-       auto msqid = read_ref(f, "msqid", path, ctx, kIdExpected, false);
+       auto msqid = read_sysv_ref(f, "msqid", path, ctx, kIdExpected, false);
        auto bytes = read_size(f, path, ctx);
        auto flags = read_flags(f, path, ctx, {"IPC_NOWAIT", "MSG_NOERROR", "MSG_EXCEPT"});
        p.ops.push_back(std::make_unique<MsgrcvOp>(a, read_timeout(f, ctx.read.hz), msqid,
@@ -847,7 +800,7 @@ const OpRegistrar register_msgctl_op(
         {},
         "unchanged"}}},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
-       auto msqid = read_ref(f, "msqid", path, ctx, kIdExpected, false);
+       auto msqid = read_sysv_ref(f, "msqid", path, ctx, kIdExpected, false);
        auto cmd_name = f.at("cmd").get<std::string>();
        Cmd cmd = cmd_name == "IPC_STAT" ? Cmd::Stat : cmd_name == "IPC_SET" ? Cmd::Set : Cmd::Rmid;
        std::string into;

@@ -285,52 +285,6 @@ private:
 
 // ---- Op fields ----------------------------------------------------------------------------------
 
-struct IntRef { // a whole number, or a script variable holding one
-  std::int64_t value = 0;
-  std::string var;
-  bool resolve(OpContext& ctx, std::int64_t& out) const {
-    if (var.empty()) {
-      out = value;
-      return true;
-    }
-    Value v = read_variable(var, ctx.kernel, ctx.thread);
-    if (const auto* i = std::get_if<std::int64_t>(&v)) {
-      out = *i;
-      return true;
-    }
-    return false;
-  }
-};
-
-std::optional<std::int64_t> parse_hex(const std::string& text) {
-  if (text.size() < 3 || text.size() > 10 || text[0] != '0' || (text[1] != 'x' && text[1] != 'X'))
-    return std::nullopt;
-  std::int64_t v = 0;
-  for (std::size_t i = 2; i < text.size(); ++i) {
-    char c = text[i];
-    int d = c >= '0' && c <= '9'   ? c - '0'
-            : c >= 'a' && c <= 'f' ? c - 'a' + 10
-            : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                   : -1;
-    if (d < 0) return std::nullopt;
-    v = v * 16 + d;
-  }
-  return v;
-}
-
-IntRef read_ref(const json& f, const std::string& field, const std::string& path, CompileContext& ctx,
-                const std::string& expected, bool ipc_private) {
-  const json& value = f.at(field);
-  if (!value.is_string()) return {value.get<std::int64_t>(), ""};
-  auto text = value.get<std::string>();
-  if (ipc_private && text == "IPC_PRIVATE") return {0, ""};
-  if (auto hex = parse_hex(text)) return {*hex, ""};
-  if (!valid_variable_not_number(text))
-    fail_at(ctx.read.file, join_path(path, field), "invalid value \"" + text + "\"; expected " + expected);
-  ctx.used.push_back({text, join_path(path, field)});
-  return {0, text};
-}
-
 std::uint32_t read_flags(const json& list, const std::string& where, const CompileContext& ctx,
                          const std::vector<std::string>& accepted) {
   static const std::vector<std::pair<std::string, Flag>> names{
@@ -377,8 +331,8 @@ SemState& sems(OpContext& ctx) { return ctx.kernel.ipc<SemState>(); }
 
 class SemgetOp : public SyscallOp {
 public:
-  SemgetOp(std::uint16_t activity, IntRef key, std::int64_t nsems, std::uint32_t flags, std::uint32_t mode,
-           std::string into)
+  SemgetOp(std::uint16_t activity, SysvIntRef key, std::int64_t nsems, std::uint32_t flags,
+           std::uint32_t mode, std::string into)
       : SyscallOp(activity, {}), key_(std::move(key)), nsems_(nsems), flags_(flags), mode_(mode),
         into_(std::move(into)) {}
   IoStatus call(OpContext& ctx) const override {
@@ -409,7 +363,7 @@ public:
   }
 
 private:
-  IntRef key_;
+  SysvIntRef key_;
   std::int64_t nsems_;
   std::uint32_t flags_, mode_;
   std::string into_;
@@ -420,7 +374,7 @@ constexpr std::uint64_t kSlept = 1;
 
 class SemopOp : public SyscallOp {
 public:
-  SemopOp(std::uint16_t activity, CallTimeout timeout, IntRef semid, std::vector<SemOp> ops)
+  SemopOp(std::uint16_t activity, CallTimeout timeout, SysvIntRef semid, std::vector<SemOp> ops)
       : SyscallOp(activity, timeout), semid_(std::move(semid)), ops_(std::move(ops)) {}
   IoStatus call(OpContext& ctx) const override {
     Thread& t = ctx.thread;
@@ -473,7 +427,7 @@ public:
   }
 
 private:
-  IntRef semid_;
+  SysvIntRef semid_;
   std::vector<SemOp> ops_;
 };
 
@@ -481,8 +435,8 @@ enum class Cmd : std::uint8_t { GetVal, SetVal, GetAll, SetAll, GetPid, GetNcnt,
 
 class SemctlOp : public SyscallOp {
 public:
-  SemctlOp(std::uint16_t activity, IntRef semid, Cmd cmd, std::int64_t num, std::vector<std::int64_t> values,
-           std::string into)
+  SemctlOp(std::uint16_t activity, SysvIntRef semid, Cmd cmd, std::int64_t num,
+           std::vector<std::int64_t> values, std::string into)
       : SyscallOp(activity, {}), semid_(std::move(semid)), cmd_(cmd), num_(num), values_(std::move(values)),
         into_(std::move(into)) {}
   IoStatus call(OpContext& ctx) const override {
@@ -564,7 +518,7 @@ public:
   }
 
 private:
-  IntRef semid_;
+  SysvIntRef semid_;
   Cmd cmd_;
   std::int64_t num_;
   std::vector<std::int64_t> values_;
@@ -614,11 +568,11 @@ const OpRegistrar register_semget_op(
         "permission bits of a new array, octal; also the access asked for"},
        {"into", ParamType::String, nullptr, "", "variable for the semid"}}},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
-       auto key =
-           read_ref(f, "key", path, ctx,
-                    "a key: a whole number, a hexadecimal string such as \"0x1234\", \"IPC_PRIVATE\", or the "
-                    "name of a script variable that holds one",
-                    true);
+       auto key = read_sysv_ref(
+           f, "key", path, ctx,
+           "a key: a whole number, a hexadecimal string such as \"0x1234\", \"IPC_PRIVATE\", or the "
+           "name of a script variable that holds one",
+           true);
        auto flags = read_flags(f.at("flags"), join_path(path, "flags"), ctx, {"IPC_CREAT", "IPC_EXCL"});
        auto mode = read_mode_field(f, path, ctx);
        auto into = read_into(f, path, ctx, {});
@@ -637,7 +591,7 @@ const OpRegistrar register_semop_op(
         "the operations, each {\"sem_num\": N, \"sem_op\": V, \"sem_flg\": [\"IPC_NOWAIT\", \"SEM_UNDO\"]}"},
        timeout_param()}},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
-       auto semid = read_ref(f, "semid", path, ctx, kIdExpected, false);
+       auto semid = read_sysv_ref(f, "semid", path, ctx, kIdExpected, false);
        std::vector<SemOp> ops;
        const json& list = f.at("ops");
        if (list.empty())
@@ -712,7 +666,7 @@ const OpRegistrar register_semctl_op(
        Cmd cmd = Cmd::GetVal;
        for (const auto& [n, c] : cmds)
          if (n == name) cmd = c;
-       auto semid = read_ref(f, "semid", path, ctx, kIdExpected, false);
+       auto semid = read_sysv_ref(f, "semid", path, ctx, kIdExpected, false);
        auto need = [&](const char* field, bool wanted, const std::string& why) {
          if (wanted && !f.contains(field))
            fail_at(ctx.read.file, join_path(path, field), name + " needs \"" + field + "\": " + why);

@@ -709,4 +709,48 @@ bool is_builtin_variable(const std::string& name) {
   return std::find(builtin_variables().begin(), builtin_variables().end(), name) != builtin_variables().end();
 }
 
+// ---- System V op fields ------------------------------------------------------------------------
+
+bool SysvIntRef::resolve(OpContext& ctx, std::int64_t& out) const {
+  if (var.empty()) {
+    out = value;
+    return true;
+  }
+  Value v = read_variable(var, ctx.kernel, ctx.thread);
+  if (const auto* i = std::get_if<std::int64_t>(&v)) {
+    out = *i;
+    return true;
+  }
+  return false;
+}
+
+std::optional<std::int64_t> parse_hex(const std::string& text) {
+  if (text.size() < 3 || text.size() > 10 || text[0] != '0' || (text[1] != 'x' && text[1] != 'X'))
+    return std::nullopt;
+  std::int64_t v = 0;
+  for (std::size_t i = 2; i < text.size(); ++i) {
+    char c = text[i];
+    int d = c >= '0' && c <= '9'   ? c - '0'
+            : c >= 'a' && c <= 'f' ? c - 'a' + 10
+            : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                   : -1;
+    if (d < 0) return std::nullopt;
+    v = v * 16 + d;
+  }
+  return v;
+}
+
+SysvIntRef read_sysv_ref(const json& f, const std::string& field, const std::string& path,
+                         CompileContext& ctx, const std::string& expected, bool ipc_private) {
+  const json& value = f.at(field);
+  if (!value.is_string()) return {value.get<std::int64_t>(), ""};
+  auto text = value.get<std::string>();
+  if (ipc_private && text == "IPC_PRIVATE") return {0, ""};
+  if (auto hex = parse_hex(text)) return {*hex, ""};
+  if (!valid_variable_not_number(text))
+    fail_at(ctx.read.file, join_path(path, field), "invalid value \"" + text + "\"; expected " + expected);
+  ctx.used.push_back({text, join_path(path, field)});
+  return {0, text};
+}
+
 } // namespace ipcsim

@@ -223,4 +223,21 @@ std::string format_template(const std::string& text, const Kernel& kernel, const
 // socket file each. Checked at load by check_path / check_template.
 std::string expand_name(const std::string& text, const OpContext& ctx);
 
+// ---- System V op fields (the message queues, semaphores and shared memory share them) ------------
+
+// A whole number given directly, or the name of a script variable that holds one (a key from ftok,
+// an id from msgget).
+struct SysvIntRef {
+  std::int64_t value = 0;
+  std::string var;
+  // False when the variable holds text.
+  bool resolve(OpContext& ctx, std::int64_t& out) const;
+};
+// "0x1234" (up to 8 hex digits), as ipcs prints keys.
+std::optional<std::int64_t> parse_hex(const std::string& text);
+// f[field]: a number, "0x..." hex, "IPC_PRIVATE" when `ipc_private`, or a variable's name (recorded
+// as used); a load error naming `expected` otherwise.
+SysvIntRef read_sysv_ref(const json& f, const std::string& field, const std::string& path,
+                         CompileContext& ctx, const std::string& expected, bool ipc_private);
+
 } // namespace ipcsim
