@@ -239,6 +239,18 @@ TEST_CASE("machines: loader errors") {
   json same_name = doc;
   same_name["processes"][2]["name"] = "client1";
   CHECK(load_error(same_name.dump()) == "test.json: at processes.2.name: duplicate process name \"client1\"");
+  // Every core is a SimGrid actor: the machines together have at most 4096 (64 x 1024 aborted
+  // SimGrid, out of memory mappings).
+  json huge = doc;
+  for (auto& m : huge["machines"]) m["cores"] = 1024;
+  for (int i = 0; i < 3; ++i) {
+    huge["machines"].push_back({{"name", "x" + std::to_string(i)}, {"cores", 1024}});
+    huge["processes"].push_back(
+        {{"name", "q" + std::to_string(i)}, {"machine", "x" + std::to_string(i)}, {"script", json::array()}});
+  }
+  CHECK(load_error(huge.dump()) ==
+        "test.json: at machines: the machines have 5120 cores in all; at most 4096 are "
+        "simulated in one run (each core is a SimGrid actor)");
   // Affinity is checked against the process's own machine.
   json affinity = doc;
   affinity["processes"][0]["affinity"] = {1};

@@ -619,6 +619,14 @@ void resolve_scenario(Scenario& out, json doc, const std::string& file, const Li
               "invalid name \"" + machines[0].name + "\"; use letters, digits, _ and -");
     machine_ctx.push_back(mctx);
   }
+  // Each core is a SimGrid actor with its own stack: past a few thousand, the host runs out of
+  // memory mappings (SimGrid aborts), so the machines together are bounded as one machine is.
+  std::size_t total_cores = 0;
+  for (const auto& m : machines) total_cores += m.cores;
+  if (total_cores > kMaxTotalCores)
+    fail_at(file, "machines",
+            "the machines have " + std::to_string(total_cores) + " cores in all; at most " +
+                std::to_string(kMaxTotalCores) + " are simulated in one run (each core is a SimGrid actor)");
   for (auto& m : machines) {
     m.seed = top.at("seed").get<std::uint64_t>();
     m.limits = limits;

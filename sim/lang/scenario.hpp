@@ -17,6 +17,9 @@ struct LoadOptions {
   bool debug_invariants = false; // check the invariants continuously (--check-invariants)
 };
 
+// Cores of every machine of a scenario together (one machine has at most 1024).
+inline constexpr std::size_t kMaxTotalCores = 4096;
+
 struct Scenario {
   std::string file;
   json resolved;                      // every default filled in, overrides and params applied
