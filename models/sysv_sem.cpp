@@ -258,7 +258,10 @@ public:
       char perms[8];
       std::snprintf(perms, sizeof perms, "%o", a->mode);
       std::string values;
-      for (const auto& s : a->sems) values += (values.empty() ? "" : ",") + std::to_string(s.value);
+      for (const auto& s : a->sems) {
+        if (!values.empty()) values += ','; // appended in steps: GCC 12 -O3 warns (-Wrestrict) on ("," + x)
+        values += std::to_string(s.value);
+      }
       table.rows.push_back({hex_key(a->key), std::to_string(a->id), owner_name(a->uid), perms,
                             std::to_string(a->sems.size()), values});
     }
