@@ -124,9 +124,12 @@ bool consume_woken(Thread& thread) {
 }
 
 // A call that has already moved bytes returns that count instead of EAGAIN / ETIMEDOUT.
+// A call that has moved bytes returns their count instead of waiting on: non-blocking, timed out, or
+// with a signal to handle (pipe_write and pipe_read return what they did rather than -ERESTARTSYS).
 bool cannot_wait(OpContext& ctx) {
   const Thread& t = ctx.thread;
-  return t.op_nonblocking || t.wait_result == WaitResult::TimedOut || ctx.now() >= t.op_deadline;
+  return t.op_nonblocking || t.wait_result == WaitResult::TimedOut ||
+         t.wait_result == WaitResult::Interrupted || t.signal_pending || ctx.now() >= t.op_deadline;
 }
 
 // The read of bytes [from, to) takes every write whose first byte is among them: it receives it.

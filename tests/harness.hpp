@@ -20,10 +20,11 @@ struct Run {
     throw std::runtime_error("no thread " + name);
   }
   Cycles finished(const std::string& name) const { return thread(name).finished_at; }
+  const ThreadAccount& account(const std::string& name) const { return kernel->account(thread(name)); }
   // Cycles charged to a thread for one activity and primitive.
   Cycles charged(const std::string& name, const std::string& activity, Primitive primitive) const {
     Cycles total = 0;
-    for (const auto& c : thread(name).charges)
+    for (const auto& c : account(name).charges)
       if (activity_names()[c.activity] == activity && c.primitive == static_cast<std::uint8_t>(primitive))
         total += c.cycles;
     return total;

@@ -186,6 +186,43 @@ TEST_CASE("channel: over a byte stream, a sender terminated mid-message leaves w
   }
 }
 
+TEST_CASE("channel: over a byte stream, a sender killed mid-message hands its turn to the sender waiting") {
+  // b's 2500-byte send fills the 1000-byte stream and waits; q, from 20us, waits for b's turn. b is
+  // killed at 50us: q takes the turn then (it used to wait for good, ending in a deadlock).
+  for (const char* mechanism : {"pipe", "unix_stream"}) {
+    CAPTURE(mechanism);
+    const std::string params =
+        std::string(mechanism) == "pipe" ? R"("capacity": 1000, "pipe_buf": 0)" : R"("buffer": 1000)";
+    auto texts = texts_of(R"({"channels": [{"name": "c", "mechanism": ")" + std::string(mechanism) + "\", " +
+                          params + R"(}], "processes": [
+      {"name": "b", "script": [{"op": "send", "channel": "c", "bytes": 2500, "text": "B"}]},
+      {"name": "q", "arrival": "20us", "script": [{"op": "send", "channel": "c", "bytes": 10, "text": "Q"}]},
+      {"name": "k", "arrival": "50us", "script": [{"op": "kill", "process": "b", "signal": "SIGKILL"}]},
+      {"name": "r", "arrival": "100us", "script": [{"op": "repeat", "count": 3, "body": [
+        {"op": "recv", "channel": "c", "bytes": 5000, "timeout": "1ms"},
+        {"op": "print", "text": "{result} {msg.text} {errno}"}]}]}]})");
+    CHECK(texts == std::vector<std::string>{"1000 B ", "10 Q ", "-1  ETIMEDOUT"});
+  }
+}
+
+TEST_CASE("channel: over a byte stream, an interrupted sender keeps its turn until its call returns") {
+  // A handled SIGUSR1 interrupts b's send after 1000 of its 2500 bytes: the write returns 1000 (a
+  // partial write is not EINTR), the stream holds a 1000-byte message, and only then does q, waiting
+  // since 20us, take the turn.
+  auto texts = texts_of(R"({"channels": [{"name": "c", "mechanism": "pipe", "capacity": 1000, "pipe_buf": 0}],
+    "processes": [
+      {"name": "b", "script": [
+        {"op": "sigaction", "signal": "SIGUSR1", "handler": [{"op": "print", "text": "handler"}]},
+        {"op": "send", "channel": "c", "bytes": 2500, "text": "B"},
+        {"op": "print", "text": "b sent {result} {errno}"}]},
+      {"name": "q", "arrival": "20us", "script": [{"op": "send", "channel": "c", "bytes": 10, "text": "Q"}]},
+      {"name": "k", "arrival": "50us", "script": [{"op": "kill", "process": "b", "signal": "SIGUSR1"}]},
+      {"name": "r", "arrival": "100us", "script": [{"op": "repeat", "count": 3, "body": [
+        {"op": "recv", "channel": "c", "bytes": 5000, "timeout": "1ms"},
+        {"op": "print", "text": "{result} {msg.text} {errno}"}]}]}]})");
+  CHECK(texts == std::vector<std::string>{"handler", "b sent 1000 ", "1000 B ", "10 Q ", "-1  ETIMEDOUT"});
+}
+
 TEST_CASE("channel: send returns the bytes sent and a failed recv leaves no message, over every mechanism") {
   for (const auto& mechanism : mechanism_names()) {
     CAPTURE(mechanism);

@@ -137,7 +137,7 @@ TEST_CASE(
   CHECK(calls(run, "a", "mutex_unlock") == 1);
   CHECK(calls(run, "b", "mutex_unlock") == 1);
   // b slept from its FUTEX_WAIT until a's wake.
-  CHECK(run.thread("b").blocked_cycles > 0);
+  CHECK(run.account("b").blocked_cycles > 0);
 }
 
 TEST_CASE(

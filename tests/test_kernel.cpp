@@ -116,7 +116,7 @@ const OpRegistrar register_upcall(
 
 Cycles charged_total(const Run& run, const std::string& thread, Primitive primitive) {
   Cycles total = 0;
-  for (const auto& c : run.thread(thread).charges)
+  for (const auto& c : run.account(thread).charges)
     if (c.primitive == static_cast<std::uint8_t>(primitive)) total += c.cycles;
   return total;
 }

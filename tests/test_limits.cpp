@@ -505,7 +505,7 @@ TEST_CASE("fixed: a charge larger than an entry overflows it (found by the end-o
   kernel.charge(core, thread, 0, ipcsim::Primitive::user, half);
   kernel.charge(core, thread, 0, ipcsim::Primitive::user, half);
   ipcsim::Cycles total = 0;
-  for (const auto& charge : thread.charges) total += charge.cycles;
+  for (const auto& charge : kernel.account(thread).charges) total += charge.cycles;
   CHECK(total == 2 * half);
   CHECK(core.pending == 2 * half);
 }

@@ -85,7 +85,7 @@ TEST_CASE("fifo runs jobs to completion in arrival order") {
   expect_finish(run, "A", 30);
   expect_finish(run, "B", 50);
   expect_finish(run, "C", 60);
-  CHECK(run.thread("C").ready_cycles == 40); // arrived at 10, ran at 50
+  CHECK(run.account("C").ready_cycles == 40); // arrived at 10, ran at 50
 }
 
 TEST_CASE("round robin rotates on the quantum; an arrival joins the tail") {
@@ -114,7 +114,7 @@ TEST_CASE("static priority preempts the running thread at the arrival of a highe
   expect_finish(run, "H", 25);
   expect_finish(run, "M", 30);
   expect_finish(run, "L", 80);
-  CHECK(run.thread("M").ready_cycles == 10);
+  CHECK(run.account("M").ready_cycles == 10);
 }
 
 TEST_CASE("priority with a quantum round-robins equal priorities only") {
@@ -170,7 +170,7 @@ TEST_CASE("time is exact: one cycle at 3 GHz counts, and totals are sums of thei
   CHECK(records[0].end - records[0].start == 1);
   CHECK(records[1].end - records[1].start == 3); // 1 ns at 3 GHz
   CHECK(run.kernel->makespan() == 1099511627776ull + 1 + 100000 + 3);
-  CHECK(run.thread("p").charges.size() == 1); // compute/user only: the ideal preset charges nothing else
+  CHECK(run.account("p").charges.size() == 1); // compute/user only: the ideal preset charges nothing else
 }
 
 TEST_CASE("fixed: a run whose clock passes 2^53 cycles hangs") {
@@ -260,7 +260,7 @@ TEST_CASE("attribution: the breakdown adds up to the busy time of every core") {
   // Leaving the idle state is charged (to the dispatch it delays) but is idle time on the core.
   Cycles charged = 0, idle_exit = 0, busy = 0;
   for (const auto& t : run.kernel->threads())
-    for (const auto& c : t.charges) {
+    for (const auto& c : run.kernel->account(t).charges) {
       charged += c.cycles;
       if (c.primitive == static_cast<std::uint8_t>(Primitive::idle_exit)) idle_exit += c.cycles;
     }
@@ -272,7 +272,7 @@ TEST_CASE("attribution: the breakdown adds up to the busy time of every core") {
   // User work is exactly what the scripts asked for: 3*5*700 + 2*3000.
   Cycles user = 0;
   for (const auto& t : run.kernel->threads())
-    for (const auto& c : t.charges)
+    for (const auto& c : run.kernel->account(t).charges)
       if (c.primitive == static_cast<std::uint8_t>(Primitive::user)) user += c.cycles;
   CHECK(user == 3 * 5 * 700 + 2 * 3000);
 }
@@ -335,7 +335,7 @@ TEST_CASE("a woken thread goes to an idle core, paying an IPI and the idle exit"
   CHECK(run.charged("x", "exit", Primitive::ipi) == 1000);
   CHECK(run.charged("x", "exit", Primitive::wakeup) == 100);
   CHECK(run.charged("w", "dispatch", Primitive::idle_exit) == 1000);
-  CHECK(run.thread("w").blocked_cycles > 5000);
+  CHECK(run.account("w").blocked_cycles > 5000);
 }
 
 TEST_CASE("a wakeup on another core preempts a lower priority at that moment") {
@@ -369,7 +369,7 @@ TEST_CASE("sleep blocks for exactly its time, plus the system call around it") {
   auto run = run_text(R"({"machine": {"costs": "ideal"},
     "processes": [{"name": "p", "script": [{"op": "begin", "name": "nap"}, {"op": "sleep", "time": "2us"}, {"op": "end", "name": "nap"}]}]})");
   CHECK(run.kernel->records().at(0).end - run.kernel->records().at(0).start == 2000);
-  CHECK(run.thread("p").blocked_cycles == 2000);
+  CHECK(run.account("p").blocked_cycles == 2000);
 }
 
 TEST_CASE("the summary: per core, per thread or per process, and a breakdown adding up to the busy time") {
@@ -419,7 +419,7 @@ TEST_CASE("counters agree with the charges: a switch per context restored, idle 
         {"op": "recv", "channel": "ping", "bytes": 8}, {"op": "send", "channel": "pong", "bytes": 8}]}]}]})");
   Cycles restore = 0, idle_exit = 0;
   for (const auto& t : run.kernel->threads())
-    for (const auto& c : t.charges) {
+    for (const auto& c : run.kernel->account(t).charges) {
       if (c.primitive == static_cast<std::uint8_t>(Primitive::context_restore)) restore += c.cycles;
       if (c.primitive == static_cast<std::uint8_t>(Primitive::idle_exit)) idle_exit += c.cycles;
     }

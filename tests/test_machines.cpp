@@ -73,9 +73,10 @@ std::string outcome(const Kernel& kernel) {
   std::ostringstream out;
   out << "end " << kernel.makespan() << "\n";
   for (const auto& t : kernel.threads()) {
-    out << t.display_name() << " finished " << t.finished_at << " run " << t.run_cycles << " ready "
-        << t.ready_cycles << " blocked " << t.blocked_cycles << "\n";
-    for (const auto& c : t.charges)
+    const auto& account = kernel.account(t);
+    out << t.display_name() << " finished " << t.finished_at << " run " << account.run_cycles << " ready "
+        << account.ready_cycles << " blocked " << account.blocked_cycles << "\n";
+    for (const auto& c : account.charges)
       out << "  " << activity_names()[c.activity] << " " << int(c.primitive) << " " << c.cycles << "\n";
   }
   for (const auto& r : kernel.records()) out << "rtt " << r.start << ".." << r.end << "\n";

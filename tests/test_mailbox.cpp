@@ -73,7 +73,7 @@ TEST_CASE("mailbox: direct receive blocks until the send; exact cycles on the te
   CHECK(run.charged("courier", "mb_send", Primitive::wakeup) == 100);
   CHECK(run.charged("xiaoming", "mb_recv", Primitive::copy_setup) == 50);
   CHECK(run.charged("xiaoming", "mb_recv", Primitive::copy_bytes_per_cycle) == 8);
-  CHECK(run.thread("xiaoming").blocked_cycles == 3898 - 1270);
+  CHECK(run.account("xiaoming").blocked_cycles == 3898 - 1270);
 }
 
 TEST_CASE("mailbox: capacity 0 with a receiver waiting copies once, straight into its buffer") {
@@ -98,7 +98,7 @@ TEST_CASE("mailbox: capacity 0 without a receiver: the send waits until one take
       {"op": "print", "text": "got {msg.text}"}]})",
             R"([{"name": "phone", "mechanism": "mailbox", "link": "courier,xiaoming", "capacity": 0}])"));
   CHECK(console(run) == Lines{"502 xiaoming: got p", "502 courier: taken by xiaoming"});
-  CHECK(run.thread("courier").blocked_cycles == 500);
+  CHECK(run.account("courier").blocked_cycles == 500);
 }
 
 TEST_CASE("mailbox: non-blocking and timed sends and receives") {

@@ -124,7 +124,7 @@ TEST_CASE("pipe: an empty pipe blocks its reader; end of file once the last writ
   // One cycle per copy: the writer's at 100 -> 101, the reader's -> 102; the writer sleeps from 101
   // to 201, copies -> 202, the reader -> 203; the close at 302 wakes the reader with end of file.
   CHECK(console(run) == Lines{"p/reader@102: 5 a", "p/reader@203: 6 b", "p/reader@302: eof 0"});
-  CHECK(run.thread("p/reader").blocked_cycles == 101 + 100 + 99);
+  CHECK(run.account("p/reader").blocked_cycles == 101 + 100 + 99);
 }
 
 TEST_CASE("pipe: a read with no writer left returns 0 at once; wrong ends and unknown names give EBADF") {
@@ -159,7 +159,7 @@ TEST_CASE("pipe: a writer blocks on a full pipe and continues where it stopped")
   // one cycle per copy; only the chunk with the write's first byte carries its text.
   CHECK(console(run) == Lines{"p/reader@12: 64 big", "p/reader@14: 64 ", "p/reader@16: 64 ",
                               "p/writer@17: wrote 200", "p/reader@18: 8 ", "p/reader@18: eof 0"});
-  CHECK(run.thread("p/writer").blocked_cycles == 11 + 1 + 1);
+  CHECK(run.account("p/writer").blocked_cycles == 11 + 1 + 1);
 }
 
 TEST_CASE("pipe: a write longer than pipe_buf is split and interleaves with another writer's") {
@@ -396,7 +396,7 @@ TEST_CASE("pipe: opening a FIFO is a rendezvous, whichever side comes first") {
                               "reader@52: 5 hi", "late@300: read open returned at once",
                               "late@300: readwrite open returned 0",
                               "writer@300: second write open returned"});
-  CHECK(run.thread("writer").blocked_cycles == 100 + 149);
+  CHECK(run.account("writer").blocked_cycles == 100 + 149);
 }
 
 TEST_CASE("pipe: unlink removes only the name; the FIFO's pipe lives while a descriptor refers to it") {

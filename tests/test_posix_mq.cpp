@@ -199,7 +199,7 @@ TEST_CASE("posix_mq: O_NONBLOCK, mq_setattr and a zero timeout turn every wait i
                                                  "-1 EAGAIN", "-1 EAGAIN"});
   // A send that fails with EAGAIN has still copied its message in (Linux's load_msg comes first).
   CHECK(run.charged("p", "mq_send", Primitive::copy_setup) == 150);
-  CHECK(run.thread("p").blocked_cycles == 0);
+  CHECK(run.account("p").blocked_cycles == 0);
 }
 
 TEST_CASE("posix_mq: mq_getattr reports the queue's attributes and its count") {

@@ -318,7 +318,7 @@ TEST_CASE("sysv: a full queue (MSGMNB) blocks the sender, or gives EAGAIN; a rec
   // The blocked send copied its message in once, before it slept: 3 sends of 8192 + 2 of 1 byte.
   CHECK(run.charged("s", "msgsnd", Primitive::copy_bytes_per_cycle) == 3 * 1024 + 2 * 1);
   CHECK(run.charged("r", "msgrcv", Primitive::wakeup) == 100);
-  CHECK(run.thread("s").blocked_cycles > 90000);
+  CHECK(run.account("s").blocked_cycles > 90000);
 }
 
 TEST_CASE("sysv: the queue also holds at most qbytes messages (Linux's msg_fits)") {

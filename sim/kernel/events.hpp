@@ -26,6 +26,11 @@ public:
   // thread waits on (nullptr: a plain sleep, or not blocked).
   virtual void on_thread_state(const Thread&, ThreadState /*from*/, ThreadState /*to*/,
                                const WaitQueue* /*queue*/, Cycles /*at*/) {}
+  // `cycles` of kernel or user work were charged to `thread`, attributed to `activity` (an op's, or
+  // dispatch / tick / timer / exit) and a cost primitive (sim/machine/costs.hpp). Charges come
+  // before the cycles pass on the core. Delivered only to observers given to subscribe_charges.
+  virtual void on_charge(const Thread&, std::uint16_t /*activity*/, std::uint8_t /*primitive*/,
+                         Cycles /*cycles*/) {}
   // A thread was given the core (its dispatch costs follow) / left it.
   virtual void on_dispatch(const Core&, const Thread&, Cycles /*at*/) {}
   virtual void on_switch_out(const Core&, const Thread&, Cycles /*at*/) {}

@@ -124,7 +124,7 @@ std::string InvariantChecker::check_end() {
   // the idle exits, and no core is busy longer than the run.
   Cycles charged = 0, busy = 0;
   for (const auto& thread : kernel_.threads())
-    for (const auto& charge : thread.charges) charged += charge.cycles;
+    for (const auto& charge : kernel_.account(thread).charges) charged += charge.cycles;
   for (const auto& core : kernel_.cores()) {
     if (core->busy_cycles > kernel_.makespan())
       return "core " + std::to_string(core->index) + " was busy " + std::to_string(core->busy_cycles) +

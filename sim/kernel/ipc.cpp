@@ -224,30 +224,36 @@ OpenFile* lookup_descriptor(OpContext& ctx, const std::string& name) {
 
 // ---- Message boundaries over a byte stream -----------------------------------------------------
 
-namespace {
-bool gone(const Thread* t) { return t->state == ThreadState::Exited || t->process->killed_by != 0; }
-} // namespace
-
-// A thread terminated in the middle of its turn never runs its call again: end the turn for it.
-// Its op_progress says how many bytes it had moved.
-void StreamFraming::drop_dead_turns() {
-  if (sender_ && gone(sender_)) {
-    std::uint64_t missing = sender_bytes_ - std::min(sender_bytes_, sender_->op_progress);
-    unread_.back() -= std::min(unread_.back(), missing);
-    sender_ = nullptr;
-  }
-  if (receiver_ && gone(receiver_)) {
-    std::uint64_t got = receiver_->op_progress;
-    while (got > 0 && !unread_.empty()) {
-      std::uint64_t take = std::min(got, unread_.front());
-      unread_.front() -= take;
-      got -= take;
-      if (unread_.front() == 0 && (unread_.size() > 1 || !sender_)) unread_.pop_front();
-    }
-    receiver_ = nullptr;
-  }
+// The sender's message is what it sent: a turn that ends short (a timeout, EPIPE, its death) leaves
+// a shorter message.
+void StreamFraming::end_send_turn(std::uint64_t sent) {
+  unread_.back() -= std::min(unread_.back(), sender_bytes_ - std::min(sender_bytes_, sent));
+  sender_ = nullptr;
   // Messages nobody will add to and nobody has left to read.
   while (!unread_.empty() && unread_.front() == 0 && (unread_.size() > 1 || !sender_)) unread_.pop_front();
+}
+
+void StreamFraming::end_recv_turn(std::uint64_t got) {
+  while (got > 0 && !unread_.empty()) {
+    std::uint64_t take = std::min(got, unread_.front());
+    unread_.front() -= take;
+    got -= take;
+    if (unread_.front() == 0 && (unread_.size() > 1 || !sender_)) unread_.pop_front();
+  }
+  receiver_ = nullptr;
+  while (!unread_.empty() && unread_.front() == 0 && (unread_.size() > 1 || !sender_)) unread_.pop_front();
+}
+
+// The caller was killed in its turn: its call never returns, and op_progress says how many bytes it
+// had moved. The next in line takes the turn.
+void StreamFraming::cancel(OpContext& ctx, Thread& caller, std::uint16_t activity) {
+  if (sender_ == &caller) {
+    end_send_turn(caller.op_progress);
+    ctx.kernel.wake_one(ctx.core, senders_, &ctx.thread, activity);
+  } else if (receiver_ == &caller) {
+    end_recv_turn(caller.op_progress);
+    ctx.kernel.wake_one(ctx.core, receivers_, &ctx.thread, activity);
+  }
 }
 
 IoStatus StreamFraming::send(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes,
@@ -255,19 +261,16 @@ IoStatus StreamFraming::send(OpContext& ctx, std::uint16_t activity, std::uint64
   Thread& me = ctx.thread;
   if (sender_ != &me) {
     ctx.sync();
-    drop_dead_turns();
     if (sender_) return wait_on(ctx, senders_, activity);
     sender_ = &me; // our turn: the header goes into the stream ahead of the bytes
     sender_bytes_ = bytes;
     unread_.push_back(bytes);
+    ctx.kernel.hold_call(me, *this);
   }
   IoStatus status = write();
   if (status != IoStatus::Done) return status;
   // Sent in part (a timeout, EPIPE after some bytes) or not at all: the message is what was sent.
-  std::uint64_t sent = me.result > 0 ? static_cast<std::uint64_t>(me.result) : 0;
-  unread_.back() -= std::min(unread_.back(), bytes - std::min(bytes, sent));
-  sender_ = nullptr;
-  drop_dead_turns();
+  end_send_turn(me.result > 0 ? static_cast<std::uint64_t>(me.result) : 0);
   ctx.kernel.wake_one(ctx.core, senders_, &me, activity);
   return status;
 }
@@ -277,9 +280,9 @@ IoStatus StreamFraming::recv(OpContext& ctx, std::uint16_t activity, std::uint64
   Thread& me = ctx.thread;
   if (receiver_ != &me) {
     ctx.sync();
-    drop_dead_turns();
     if (receiver_) return wait_on(ctx, receivers_, activity);
     receiver_ = &me;
+    ctx.kernel.hold_call(me, *this);
   }
   // Up to the front message's end; before anything is sent there is no boundary yet, and the read
   // waits for bytes as the stream would (a header always goes in ahead of its bytes). Never below
@@ -288,10 +291,7 @@ IoStatus StreamFraming::recv(OpContext& ctx, std::uint16_t activity, std::uint64
   target = std::max(target, me.op_progress);
   IoStatus status = read(target);
   if (status != IoStatus::Done) return status;
-  std::uint64_t got = me.result > 0 ? static_cast<std::uint64_t>(me.result) : 0;
-  if (!unread_.empty()) unread_.front() -= std::min(unread_.front(), got);
-  receiver_ = nullptr;
-  drop_dead_turns();
+  end_recv_turn(me.result > 0 ? static_cast<std::uint64_t>(me.result) : 0);
   ctx.kernel.wake_one(ctx.core, receivers_, &me, activity);
   return status;
 }

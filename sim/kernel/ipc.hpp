@@ -172,9 +172,10 @@ public:
 // writing its whole message before the next starts, and so do receivers, each reading up to the
 // next boundary (at most its buffer; a longer message is read in pieces by successive recvs), as a
 // program using a framed protocol over a stream serialises its writers and its readers with a lock.
-// Waiting for one's turn is a sleep on the channel (a wakeup when the turn comes). A sender or
-// receiver terminated mid-message gives up its turn; what it sent is a (shorter) message.
-class StreamFraming {
+// Waiting for one's turn is a sleep on the channel (a wakeup when the turn comes). The turn's holder
+// holds its call (CallHolder): a sender or receiver killed mid-message gives up its turn at once,
+// and what it sent is a (shorter) message; an interrupted one keeps it until its call returns.
+class StreamFraming : public CallHolder {
 public:
   explicit StreamFraming(const std::string& channel)
       : senders_("channel " + channel + ": waiting for another sender's message to finish"),
@@ -184,9 +185,12 @@ public:
   // Wraps the stream's exact read of `target` bytes for one recv call with a buffer of `bytes`.
   IoStatus recv(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes,
                 FunctionRef<IoStatus(std::uint64_t target)> read);
+  void cancel(OpContext& ctx, Thread& caller, std::uint16_t activity) override;
+  bool interrupted(OpContext&, Thread&, std::uint16_t) override { return false; }
 
 private:
-  void drop_dead_turns();
+  void end_send_turn(std::uint64_t sent);
+  void end_recv_turn(std::uint64_t got);
   std::deque<std::uint64_t> unread_; // per message in the stream, in order: bytes not yet received
   Thread* sender_ = nullptr;         // whose message is being written (its length is unread_.back())
   std::uint64_t sender_bytes_ = 0;   // that message's full length

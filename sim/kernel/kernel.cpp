@@ -141,6 +141,8 @@ std::string Thread::display_name() const {
 // ---- Construction ----------------------------------------------------------------------------
 
 Kernel::Kernel(const MachineModel& model) : model_(model) {
+  subscribe(statistics_);
+  subscribe_charges(statistics_);
   subscribe(record_);
   for (std::size_t i = 0; i < model.cores; ++i) {
     cores_.push_back(std::make_unique<Core>());
@@ -413,30 +415,7 @@ void Kernel::charge(Core& core, Thread& thread, std::uint16_t activity, Primitiv
   if (cycles == 0) return;
   core.pending = capped_sum(core.pending, cycles);
   auto prim = static_cast<std::uint8_t>(primitive);
-  // A thread's charges come in the same order op after op (trap_enter, syscall_dispatch, copies,
-  // trap_exit...): the entry after the last one charged is nearly always the next one, so the
-  // search starts there instead of at the front.
-  auto& charges = thread.charges;
-  const std::size_t n = charges.size();
-  std::size_t i = thread.next_charge < n ? thread.next_charge : 0;
-  for (std::size_t k = 0; k < n; ++k) {
-    Charge& entry = charges[i];
-    // `cycles` may exceed what an entry holds (a compute of 2^50): then kMaxCycles - cycles would
-    // wrap around and the 48-bit entry overflow, losing cycles (found by the end-of-run invariant).
-    if (entry.activity == activity && entry.primitive == prim && cycles <= Charge::kMaxCycles &&
-        entry.cycles <= Charge::kMaxCycles - cycles) {
-      entry.cycles += cycles;
-      thread.next_charge = static_cast<std::uint16_t>(i + 1);
-      return;
-    }
-    i = i + 1 == n ? 0 : i + 1;
-  }
-  thread.next_charge = 0;
-  while (cycles > 0) {
-    Cycles part = std::min(cycles, Charge::kMaxCycles);
-    thread.charges.push_back({activity, prim, part});
-    cycles -= part;
-  }
+  for (Observer* observer : charge_observers_) observer->on_charge(thread, activity, prim, cycles);
 }
 
 // Synchronisation by hand-off (conservative discrete-event simulation without timed actions).
@@ -511,20 +490,6 @@ bool Kernel::wait_doorbell(Core& core, Cycles deadline) {
 
 void Kernel::set_state(Thread& thread, ThreadState state, Cycles at) {
   notify([&](Observer& o) { o.on_thread_state(thread, thread.state, state, thread.waiting_on, at); });
-  Cycles spent = at - thread.state_since;
-  switch (thread.state) {
-  case ThreadState::Ready:
-    thread.ready_cycles += spent;
-    break;
-  case ThreadState::Running:
-    thread.run_cycles += spent;
-    break;
-  case ThreadState::Blocked:
-    thread.blocked_cycles += spent;
-    break;
-  default:
-    break;
-  }
   thread.state = state;
   thread.state_since = at;
 }
@@ -627,7 +592,8 @@ static void unlink(Thread& thread) {
 bool Kernel::interrupt(OpContext& ctx, Thread& thread, std::uint16_t activity) {
   if (thread.state != ThreadState::Blocked) return false;
   ctx.sync();
-  if (CallHolder* holder = std::exchange(thread.call, nullptr)) holder->cancel(ctx, thread, activity);
+  if (CallHolder* holder = thread.call; holder && holder->interrupted(ctx, thread, activity))
+    thread.call = nullptr;
   return wake(ctx.core, thread, &ctx.thread, activity, WaitResult::Interrupted);
 }
 

@@ -8,6 +8,7 @@
 #include "engine.hpp"
 #include "events.hpp"
 #include "limits.hpp"
+#include "statistics.hpp"
 
 #include <deque>
 #include <memory>
@@ -151,14 +152,6 @@ enum class WaitResult : std::uint8_t { None, Woken, TimedOut, Interrupted };
 // Cycles charged to one (activity, primitive) of a thread, packed in 8 bytes (a thread holds a
 // dozen of these; a million threads, a dozen million). A total past 2^48 cycles (26 hours at
 // 3 GHz) continues in a second entry with the same key: readers sum entries by key.
-struct Charge {
-  static constexpr unsigned kActivityBits = 10;
-  static constexpr Cycles kMaxCycles = (Cycles{1} << 48) - 1;
-  std::uint64_t activity : kActivityBits;
-  std::uint64_t primitive : 6;
-  std::uint64_t cycles : 48;
-};
-static_assert(sizeof(Charge) == 8);
 
 struct OpenInterval {
   std::uint32_t name;
@@ -195,6 +188,12 @@ class CallHolder {
 public:
   virtual ~CallHolder() = default;
   virtual void cancel(OpContext& ctx, Thread& caller, std::uint16_t activity) = 0;
+  // The caller's wait was interrupted (a signal): cancel and let go, as by default, or keep holding
+  // the call (false) when it will return through the holder (a framed write returns its count).
+  virtual bool interrupted(OpContext& ctx, Thread& caller, std::uint16_t activity) {
+    cancel(ctx, caller, activity);
+    return true;
+  }
 };
 
 // One activation of a script on a thread: where it is in its program and in which address space it
@@ -247,10 +246,8 @@ struct Thread {
   std::unique_ptr<ScriptLocals> locals;
   ScriptLocals& script_locals();
   // Accounting.
-  Cycles state_since = 0;
-  Cycles run_cycles = 0, ready_cycles = 0, blocked_cycles = 0;
+  Cycles state_since = 0; // the times spent in each state and the charges: Kernel::account
   Cycles finished_at = kNever;
-  std::vector<Charge> charges;
   // The small fields.
   std::uint32_t pc = 0;
   int priority = 0;
@@ -258,7 +255,6 @@ struct Thread {
   std::uint32_t timer_generation = 0; // bumps cancel armed timers lazily
   int error = 0;
   std::uint16_t leave_activity = kDispatch; // what the next context_save is attributed to
-  std::uint16_t next_charge = 0;            // where Kernel::charge looks first
   ThreadState state = ThreadState::NotStarted;
   std::uint8_t phase = 0; // progress inside a multi-step op (0: not started)
   std::uint8_t level = 0; // MLFQ level (0 = top)
@@ -460,6 +456,9 @@ public:
 
   // Events: `observer` hears everything that happens from now on (it must outlive the run).
   void subscribe(Observer& observer) { observers_.push_back(&observer); }
+  // Charges are the most frequent event: only these observers get on_charge.
+  void subscribe_charges(Observer& observer) { charge_observers_.push_back(&observer); }
+  const ThreadAccount& account(const Thread& thread) const { return statistics_.account(thread); }
   template <class Event> void notify(const Event& event) const {
     for (Observer* observer : observers_) event(*observer);
   }
@@ -612,7 +611,9 @@ private:
   std::deque<Process> processes_;
   std::deque<Thread> threads_;
   RunRecord record_;
+  Statistics statistics_;
   std::vector<Observer*> observers_;
+  std::vector<Observer*> charge_observers_;
   UserReturnWork* user_return_work_ = nullptr;
   std::uint64_t message_ids_ = 0;
   std::optional<DeadlockReport> deadlock_;

@@ -55,8 +55,8 @@ struct BreakdownRow {
 };
 
 // A thread's charges, ordered by activity name then primitive declaration order.
-std::vector<BreakdownRow> breakdown(const Thread& thread) {
-  std::vector<Charge> charges = thread.charges;
+std::vector<BreakdownRow> breakdown(const Kernel& kernel, const Thread& thread) {
+  std::vector<Charge> charges = kernel.account(thread).charges;
   const auto& names = activity_names();
   std::sort(charges.begin(), charges.end(), [&](const Charge& a, const Charge& b) {
     return names[a.activity] != names[b.activity] ? names[a.activity] < names[b.activity]
@@ -78,7 +78,7 @@ std::vector<BreakdownRow> breakdown(const Thread& thread) {
 std::map<std::pair<std::string, std::string>, Cycles> total_breakdown(const Kernel& kernel) {
   std::map<std::pair<std::string, std::string>, Cycles> totals;
   for (const auto& thread : kernel.threads())
-    for (const auto& row : breakdown(thread)) totals[{row.activity, row.primitive}] += row.cycles;
+    for (const auto& row : breakdown(kernel, thread)) totals[{row.activity, row.primitive}] += row.cycles;
   return totals;
 }
 
@@ -104,7 +104,7 @@ std::vector<Summary::ProcessRow> process_rows(const Kernel& kernel) {
     auto row = row_of.find(t.process->spec);
     if (row == row_of.end()) continue;
     Summary::ProcessRow& group = rows[row->second];
-    auto times = thread_times(t, kernel.makespan());
+    auto times = thread_times(kernel, t, kernel.makespan());
     group.times.run += times.run, group.times.ready += times.ready, group.times.blocked += times.blocked;
     ++group.threads;
     if (t.finished_at == kNever)
@@ -117,8 +117,9 @@ std::vector<Summary::ProcessRow> process_rows(const Kernel& kernel) {
 
 } // namespace
 
-ThreadTimes thread_times(const Thread& thread, Cycles end) {
-  ThreadTimes times{thread.run_cycles, thread.ready_cycles, thread.blocked_cycles};
+ThreadTimes thread_times(const Kernel& kernel, const Thread& thread, Cycles end) {
+  const ThreadAccount& account = kernel.account(thread);
+  ThreadTimes times{account.run_cycles, account.ready_cycles, account.blocked_cycles};
   Cycles open = end > thread.state_since ? end - thread.state_since : 0;
   switch (thread.state) {
   case ThreadState::Running:
@@ -215,7 +216,7 @@ Summary summarize(const Scenario& scenario, const Kernel& kernel) {
   s.threads_grouped = kernel.threads().size() > Summary::kMaxListedThreads;
   if (!s.threads_grouped)
     for (const auto& t : kernel.threads())
-      s.per_thread.push_back({t.display_name(), thread_times(t, end), t.finished_at});
+      s.per_thread.push_back({t.display_name(), thread_times(kernel, t, end), t.finished_at});
   s.per_process = process_rows(kernel);
   for (const auto& [key, cycles] : total_breakdown(kernel)) {
     s.breakdown.push_back({key.first, key.second, cycles});
@@ -498,7 +499,7 @@ void write_outputs(const std::string& dir, const std::vector<Summary>& summaries
     file << machine_head << "thread,activity,primitive,cycles\n";
     for (const Kernel* kernel : kernels)
       for (const auto& t : kernel->threads())
-        for (const auto& row : breakdown(t))
+        for (const auto& row : breakdown(*kernel, t))
           file << machine_column(*kernel) << t.display_name() << "," << row.activity << "," << row.primitive
                << "," << row.cycles << "\n";
   }
@@ -508,7 +509,7 @@ void write_outputs(const std::string& dir, const std::vector<Summary>& summaries
     static const char* states[] = {"not_started", "ready", "running", "blocked", "exited"};
     for (const Kernel* kernel : kernels)
       for (const auto& t : kernel->threads()) {
-        auto times = thread_times(t, kernel->makespan());
+        auto times = thread_times(*kernel, t, kernel->makespan());
         file << machine_column(*kernel) << t.display_name() << "," << t.process->display_name() << ","
              << states[static_cast<int>(t.state)] << "," << times.run << "," << times.ready << ","
              << times.blocked << ","

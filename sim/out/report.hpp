@@ -26,7 +26,7 @@ std::vector<IntervalStats> interval_stats(const Kernel& kernel);
 struct ThreadTimes {
   Cycles run, ready, blocked;
 };
-ThreadTimes thread_times(const Thread& thread, Cycles end);
+ThreadTimes thread_times(const Kernel& kernel, const Thread& thread, Cycles end);
 
 struct FailedCalls {
   std::string thread, op, error;

@@ -1,0 +1,58 @@
+#include "statistics.hpp"
+
+#include "kernel.hpp"
+
+#include <algorithm>
+
+namespace ipcsim {
+
+ThreadAccount& Statistics::account_of(const Thread& thread) {
+  if (thread.id >= accounts_.size()) accounts_.resize(thread.id + 1);
+  return accounts_[thread.id];
+}
+
+const ThreadAccount& Statistics::account(const Thread& thread) const {
+  return thread.id < accounts_.size() ? accounts_[thread.id] : empty_;
+}
+
+// The kernel notifies before it updates the thread: state_since is still when `from` began.
+void Statistics::on_thread_state(const Thread& thread, ThreadState from, ThreadState, const WaitQueue*,
+                                 Cycles at) {
+  if (from != ThreadState::Ready && from != ThreadState::Running && from != ThreadState::Blocked) return;
+  ThreadAccount& account = account_of(thread);
+  Cycles spent = at - thread.state_since;
+  (from == ThreadState::Ready     ? account.ready_cycles
+   : from == ThreadState::Running ? account.run_cycles
+                                  : account.blocked_cycles) += spent;
+}
+
+void Statistics::on_charge(const Thread& thread, std::uint16_t activity, std::uint8_t primitive,
+                           Cycles cycles) {
+  ThreadAccount& account = account_of(thread);
+  // A thread's charges come in the same order op after op (trap_enter, syscall_dispatch, copies,
+  // trap_exit...): the entry after the last one charged is nearly always the next one, so the
+  // search starts there instead of at the front.
+  auto& charges = account.charges;
+  const std::size_t n = charges.size();
+  std::size_t i = account.next_charge < n ? account.next_charge : 0;
+  for (std::size_t k = 0; k < n; ++k) {
+    Charge& entry = charges[i];
+    // `cycles` may exceed what an entry holds (a compute of 2^50): then kMaxCycles - cycles would
+    // wrap around and the 48-bit entry overflow, losing cycles (found by the end-of-run invariant).
+    if (entry.activity == activity && entry.primitive == primitive && cycles <= Charge::kMaxCycles &&
+        entry.cycles <= Charge::kMaxCycles - cycles) {
+      entry.cycles += cycles;
+      account.next_charge = static_cast<std::uint16_t>(i + 1);
+      return;
+    }
+    i = i + 1 == n ? 0 : i + 1;
+  }
+  account.next_charge = 0;
+  while (cycles > 0) {
+    Cycles part = std::min(cycles, Charge::kMaxCycles);
+    charges.push_back({activity, primitive, part});
+    cycles -= part;
+  }
+}
+
+} // namespace ipcsim
