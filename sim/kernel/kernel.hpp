@@ -501,6 +501,9 @@ public:
   // when an interrupt does it). Returns false when it was not blocked.
   bool wake(Core& core, Thread& thread, Thread* waker, std::uint16_t activity, WaitResult result);
   Thread* wake_one(Core& core, WaitQueue& queue, Thread* waker, std::uint16_t activity);
+  // Moves a thread blocked on a wait queue to the tail of `to`, still asleep, its timeout kept
+  // (FUTEX_REQUEUE). False when it was not blocked on a queue.
+  bool move_waiter(Thread& thread, WaitQueue& to);
   std::size_t wake_all(Core& core, WaitQueue& queue, Thread* waker, std::uint16_t activity);
   void arm_timer(Core& core, Thread& thread, Cycles when, bool arrival = false);
   // Runs call.fire at time `when` on `core`, charging timer_interrupt to `owner`. The owner must
