@@ -716,6 +716,11 @@ std::string expand_name(const std::string& text, const OpContext& ctx) {
   return format_template(text, ctx.kernel, ctx.thread);
 }
 
+int posix_name_error(const std::string& name, std::size_t max) {
+  if (name.size() < 2 || name[0] != '/' || name.find('/', 1) != std::string::npos) return EINVAL;
+  return name.size() - 1 > max ? ENAMETOOLONG : 0;
+}
+
 void check_template(const std::string& text, const std::string& path, CompileContext& ctx) {
   for (std::size_t i = 0; i < text.size(); ++i) {
     if (text[i] != '{') continue;
