@@ -96,6 +96,60 @@ IoStatus futex_wake_call(OpContext& ctx, std::uint16_t activity, const std::stri
   return IoStatus::Done;
 }
 
+// FUTEX_REQUEUE / FUTEX_CMP_REQUEUE (kernel/futex/requeue.c, futex_requeue without PI): of the
+// threads waiting on the first word, in the order they came, wakes the first `nr_wake` and moves up
+// to `nr_requeue` more to the second word's queue, where they sleep on (a FUTEX_WAKE of the second
+// word wakes them; their timeouts stand). With `cmpval` (CMP_REQUEUE) the first word is read first
+// and must still hold it, else EAGAIN and nobody moves. Result: woken + requeued, for both, as the
+// kernel returns task_count. Unlike FUTEX_WAKE, nr_wake 0 wakes nobody.
+IoStatus futex_requeue_call(OpContext& ctx, std::uint16_t activity, const std::string& map,
+                            std::int64_t offset, const std::string& map2, std::int64_t offset2,
+                            std::int64_t nr_wake, std::int64_t nr_requeue,
+                            const std::optional<std::int64_t>& cmpval) {
+  if (nr_wake < 0 || nr_requeue < 0 || nr_wake > INT_MAX || nr_requeue > INT_MAX)
+    return fail_call(ctx, activity, EINVAL);
+  ctx.sync();
+  int fault = 0;
+  auto from = user_access(ctx, map, offset, 8, false, activity, &fault); // get_futex_key(uaddr1)
+  if (!from) return fail_call(ctx, activity, EFAULT);
+  if (offset % 4) return fail_call(ctx, activity, EINVAL);
+  auto to = user_access(ctx, map2, offset2, 8, false, activity, &fault); // get_futex_key(uaddr2)
+  if (!to) return fail_call(ctx, activity, EFAULT);
+  if (offset2 % 4) return fail_call(ctx, activity, EINVAL);
+  if (cmpval) { // futex_get_value_locked(uaddr1): a read like any access
+    charge_touch(ctx, *from, 8, false, activity);
+    ctx.sync();
+    if (peek_word(*from->attachment->segment, from->offset) != *cmpval)
+      return fail_call(ctx, activity, EAGAIN);
+  }
+  FutexState& state = ctx.kernel.ipc<FutexState>();
+  WaitQueue* source = state.find(*from->attachment->segment, from->offset);
+  std::vector<Thread*> wake;
+  std::int64_t moved = 0;
+  if (source) {
+    // The moves happen at once (Linux holds both hash buckets' locks); the wakes then let time pass.
+    std::vector<Thread*> waiting;
+    for (Thread* t = source->head; t; t = t->wait_next) waiting.push_back(t);
+    WaitQueue& target = state.queue(*to->attachment->segment, to->offset);
+    for (Thread* t : waiting) {
+      if (static_cast<std::int64_t>(wake.size()) < nr_wake)
+        wake.push_back(t);
+      else if (moved < nr_requeue && &target != source)
+        moved += ctx.kernel.move_waiter(*t, target);
+      else if (moved < nr_requeue) // requeued onto its own queue: it stays, counted (as Linux does)
+        ++moved;
+      else
+        break;
+    }
+  }
+  std::int64_t woken = 0;
+  for (Thread* t : wake)
+    if (t->waiting_on == source && ctx.kernel.wake(ctx.core, *t, &ctx.thread, activity, WaitResult::Woken))
+      ++woken;
+  ctx.succeed(woken + moved);
+  return IoStatus::Done;
+}
+
 IoStatus settle(const std::function<IoStatus()>& call) {
   IoStatus status = call();
   for (int retries = 0; status == IoStatus::Retry && retries < 1000; ++retries) status = call();
@@ -133,6 +187,30 @@ public:
 private:
   std::string map_;
   IntRef offset_, count_;
+};
+
+class FutexRequeueOp : public SyscallOp {
+public:
+  FutexRequeueOp(std::uint16_t activity, std::string map, IntRef offset, std::string map2, IntRef offset2,
+                 IntRef count, IntRef requeue, std::optional<IntRef> value)
+      : SyscallOp(activity, {}), map_(std::move(map)), map2_(std::move(map2)), offset_(std::move(offset)),
+        offset2_(std::move(offset2)), count_(std::move(count)), requeue_(std::move(requeue)),
+        value_(std::move(value)) {}
+  IoStatus call(OpContext& ctx) const override {
+    const char* op = value_ ? "futex_cmp_requeue" : "futex_requeue";
+    std::int64_t offset = 0, offset2 = 0, count = 0, requeue = 0, value = 0;
+    if (!offset_.resolve(ctx, offset, op) || !offset2_.resolve(ctx, offset2, op) ||
+        !count_.resolve(ctx, count, op) || !requeue_.resolve(ctx, requeue, op) ||
+        (value_ && !value_->resolve(ctx, value, op)))
+      return fail_call(ctx, activity, EINVAL);
+    return futex_requeue_call(ctx, activity, map_, offset, map2_.empty() ? map_ : map2_, offset2, count,
+                              requeue, value_ ? std::optional<std::int64_t>(value) : std::nullopt);
+  }
+
+private:
+  std::string map_, map2_;
+  IntRef offset_, offset2_, count_, requeue_;
+  std::optional<IntRef> value_;
 };
 
 // ---- The library: pthread mutex and condition variable over futexes ---------------------------
@@ -488,6 +566,45 @@ const OpRegistrar register_cond_broadcast(
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
        p.ops.push_back(std::make_unique<CondSignalOp>(a, f.at("map").get<std::string>(),
                                                       read_int_ref(f, "offset", path, ctx), true));
+     }});
+
+std::vector<ParamSpec> requeue_params(bool cmp) {
+  std::vector<ParamSpec> params{
+      map_param(),
+      offset_param("byte offset of the word whose waiters are woken or moved (4-byte aligned)"),
+      {"map2", ParamType::String, "", "", "the mapping of the word they move to (default: map)"},
+      int_ref_param("offset2", "byte offset of the word they move to (4-byte aligned)"),
+      int_ref_param("count", "how many to wake at most (val; 0 wakes none)", 1),
+      int_ref_param("requeue", "how many more to move at most (val2; 2147483647, INT_MAX: all)", 2147483647)};
+  if (cmp)
+    params.push_back(int_ref_param("value", "the value the first word must still hold (val3), else EAGAIN"));
+  return params;
+}
+
+void compile_requeue(const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a,
+                     bool cmp) {
+  p.ops.push_back(std::make_unique<FutexRequeueOp>(
+      a, f.at("map").get<std::string>(), read_int_ref(f, "offset", path, ctx),
+      f.at("map2").get<std::string>(), read_int_ref(f, "offset2", path, ctx),
+      read_int_ref(f, "count", path, ctx), read_int_ref(f, "requeue", path, ctx),
+      cmp ? std::optional<IntRef>(read_int_ref(f, "value", path, ctx)) : std::nullopt));
+}
+
+const OpRegistrar register_futex_requeue(
+    {"futex_requeue",
+     "FUTEX_REQUEUE: wake up to `count` threads waiting on the word and move up to `requeue` more to the "
+     "word at offset2, asleep; {result} is how many were woken or moved",
+     {"futex_requeue op", "", requeue_params(false)},
+     [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
+       compile_requeue(f, path, ctx, p, a, false);
+     }});
+
+const OpRegistrar register_futex_cmp_requeue(
+    {"futex_cmp_requeue",
+     "FUTEX_CMP_REQUEUE: futex_requeue if the word still holds `value`, else EAGAIN and nobody moves",
+     {"futex_cmp_requeue op", "", requeue_params(true)},
+     [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
+       compile_requeue(f, path, ctx, p, a, true);
      }});
 
 } // namespace

@@ -261,6 +261,16 @@ public:
     if (!table.rows.empty()) tables.push_back(table);
   }
 
+  void held(std::vector<Held>& out) const override {
+    for (const auto& box : boxes_) {
+      std::uint64_t bytes = 0;
+      for (const auto& pending : box->queue) bytes += pending.message.bytes;
+      if (!box->queue.empty()) out.push_back({box->object, box->queue.size(), bytes});
+    }
+    for (const auto& [thread, call] : calls_) // handed to a woken receiver that has not taken it yet
+      if (call.handed && call.handed_from) out.push_back({call.handed_from->object, 1, call.message.bytes});
+  }
+
 private:
   static std::string link_key(const std::string& a, const std::string& b) {
     return a < b ? a + "|" + b : b + "|" + a;
@@ -276,6 +286,10 @@ private:
     box.alive = false;
     names_.erase(box.name);
     if (!box.queue.empty()) fill_changed(ctx, box.object, "messages", 0);
+    std::uint64_t bytes = 0;
+    for (const auto& pending : box.queue) bytes += pending.message.bytes;
+    message_dropped(ctx, box.object, box.queue.size(), bytes,
+                    "the mailbox was destroyed (by its owner, or at its owner's exit) with messages in it");
     box.queue.clear();
     ctx.kernel.wake_all(ctx.core, box.senders, &ctx.thread, activity);
     ctx.kernel.wake_all(ctx.core, box.receivers, &ctx.thread, activity);
@@ -482,7 +496,7 @@ private:
     if (self.killed_by) return fail_call(ctx, activity, EINTR); // it never returns anyway
     Call& call = calls_[thread.id];
     if (call.handed) {
-      message_received(ctx, call.message, call.handed_from->object);
+      message_received(ctx, call.message, call.handed_from->object, call.message.bytes);
       if (call.handed_in_kernel) copy_message(ctx, activity, call.message.bytes);
       thread.script_locals().message = call.message;
       ctx.succeed(static_cast<std::int64_t>(call.message.bytes));
@@ -506,7 +520,7 @@ private:
       if (source->queue.front().message.bytes > bytes) return fail_call(ctx, activity, E2BIG);
       Pending pending = std::move(source->queue.front());
       source->queue.pop_front();
-      message_received(ctx, pending.message, source->object);
+      message_received(ctx, pending.message, source->object, pending.message.bytes);
       source->filled(ctx);
       if (pending.rendezvous_sender) {
         Call& sc = calls_[pending.rendezvous_sender->id];
@@ -541,6 +555,8 @@ private:
       auto& queue = call.box->queue;
       for (auto q = queue.begin(); q != queue.end(); ++q)
         if (q->seq == call.offered) {
+          message_dropped(ctx, call.box->object, 1, q->message.bytes,
+                          "a rendezvous send ended (timeout, signal or kill) before a receiver took it");
           queue.erase(q);
           call.box->filled(ctx);
           break;
@@ -562,6 +578,9 @@ public:
     release(ctx, call);
     if (call.handed && call.handed_from && call.handed_from->alive)
       pass_on(ctx, *call.handed_from, call.message, activity);
+    else if (call.handed && call.handed_from)
+      message_dropped(ctx, call.handed_from->object, 1, call.message.bytes,
+                      "the receiver's process was killed holding it, and its mailbox is gone");
   }
 
 private:

@@ -54,6 +54,12 @@ public:
   std::weak_ptr<FifoNode> fifo; // the FIFO this pipe belongs to, if any
 
   std::uint64_t buffered() const { return nwrite - nread; }
+  // Writes none of whose bytes was read yet (a write read in part keeps its segment, first byte gone).
+  std::uint64_t unread_messages() const {
+    std::uint64_t n = 0;
+    for (const auto& s : segments) n += s.first && s.start >= nread;
+    return n;
+  }
   IoStatus read(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes, bool exact);
   IoStatus write(OpContext& ctx, std::uint16_t activity, const Message& message);
   void close_reader(OpContext& ctx, std::uint16_t activity);
@@ -111,6 +117,11 @@ public:
     }
     if (!table.rows.empty()) tables.push_back(table);
   }
+  void held(std::vector<Held>& out) const override {
+    for (const auto& weak : pipes_)
+      if (auto p = weak.lock(); p && p->buffered() > 0)
+        out.push_back({p->name, p->unread_messages(), p->buffered()});
+  }
 
 private:
   std::vector<std::weak_ptr<Pipe>> pipes_;
@@ -138,7 +149,7 @@ void Pipe::take_text(OpContext& ctx, Message& into, std::uint64_t from, std::uin
   for (const auto& s : segments) {
     if (s.start >= to) break;
     if (s.first && s.start >= from) {
-      message_received(ctx, s.meta, name);
+      message_received(ctx, s.meta, name, 0); // its bytes are counted by the read (bytes_received)
       into.text += s.meta.text;
       if (!had_sender) {
         into.type = s.meta.type;
@@ -170,6 +181,7 @@ IoStatus Pipe::read(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes,
     }
     std::uint64_t n = std::min(available, bytes - done);
     take_text(ctx, message, nread, nread + n);
+    bytes_received(ctx, name, n);
     nread += n;
     filled(ctx);
     done += n;
@@ -216,7 +228,10 @@ IoStatus Pipe::write(OpContext& ctx, std::uint16_t activity, const Message& mess
     }
     std::uint64_t chunk = std::min(room, left);
     Segment segment{nwrite, nwrite + chunk, done == 0, message};
-    if (segment.first) message_sent(ctx, segment.meta, name);
+    if (segment.first)
+      message_sent(ctx, segment.meta, name, chunk);
+    else
+      bytes_sent(ctx, name, chunk);
     segments.push_back(std::move(segment));
     nwrite += chunk;
     filled(ctx);
@@ -267,8 +282,14 @@ public:
   void on_last_close(OpContext& ctx, std::uint16_t activity) override {
     if (can_read) pipe->close_reader(ctx, activity);
     if (can_write) pipe->close_writer(ctx, activity);
-    if (pipe->readers == 0 && pipe->writers == 0)
-      if (auto node = pipe->fifo.lock(); node && node->pipe == pipe) node->pipe.reset(); // data discarded
+    if (pipe->readers == 0 && pipe->writers == 0) {
+      // free_pipe_info: the buffer goes with the pipe (a FIFO's too: its next open makes a new one).
+      message_dropped(ctx, pipe->name, pipe->unread_messages(), pipe->buffered(),
+                      "the pipe's last descriptor was closed with data unread");
+      pipe->segments.clear();
+      pipe->nread = pipe->nwrite;
+      if (auto node = pipe->fifo.lock(); node && node->pipe == pipe) node->pipe.reset();
+    }
   }
 };
 

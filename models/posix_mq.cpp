@@ -37,12 +37,45 @@ constexpr std::uint64_t kQueuedFor = 2; // mq_send: a receiver queued this waite
 constexpr std::uint64_t kDelivered = 1; // mq_receive: a sender handed a message to this waiter
 constexpr std::uint64_t kTooBig = 2;    // channel recv: a sender's message was longer than the buffer
 
+// Messages a sender handed to a waiting receiver (pipelined_send) that the receiver has not taken
+// yet, by the receiver's thread id: held by the queue they came from (conservation).
+class MqHandedState : public IpcState, public Observer {
+public:
+  explicit MqHandedState(Kernel& kernel) : kernel_(kernel) { kernel.subscribe(*this); }
+  // A killed thread exits without running its call again: the message dies with it.
+  void on_process_exit(OpContext& ctx, Process& process) override {
+    for (auto it = by_thread.begin(); it != by_thread.end();) {
+      if (kernel_.threads()[it->first].process != &process) {
+        ++it;
+        continue;
+      }
+      message_dropped(ctx, it->second.object, 1, it->second.bytes,
+                      "the receiver's process was killed holding it (handed over by mq_send)");
+      it = by_thread.erase(it);
+    }
+  }
+  struct Handed {
+    std::string object;
+    std::uint64_t bytes;
+  };
+  std::map<std::uint32_t, Handed> by_thread;
+  void held(std::vector<Held>& out) const override {
+    for (const auto& [thread, h] : by_thread) out.push_back({h.object, 1, h.bytes});
+  }
+
+private:
+  Kernel& kernel_;
+};
+
 // The end of a receive that a sender completed while it waited (pipelined_send): copy the message
 // out. It needs nothing of the queue, whose descriptor another thread may have closed since.
-// `object`: the queue's name for the timeline.
-IoStatus finish_delivered(OpContext& ctx, std::uint16_t activity, const std::string& object) {
-  message_received(ctx, ctx.thread.script_locals().message, object);
+IoStatus finish_delivered(OpContext& ctx, std::uint16_t activity) {
+  auto& handed = ctx.kernel.ipc<MqHandedState>().by_thread;
+  auto it = handed.find(ctx.thread.id);
+  const std::string object = it != handed.end() ? it->second.object : "posix mq";
+  if (it != handed.end()) handed.erase(it);
   const std::uint64_t size = ctx.thread.script_locals().message.bytes;
+  message_received(ctx, ctx.thread.script_locals().message, object, size);
   charge_copy(ctx, activity, size); // store_msg()
   ctx.succeed(static_cast<std::int64_t>(size));
   return IoStatus::Done;
@@ -124,6 +157,7 @@ struct MqQueue {
       receiver_limits.erase(receiver->id);
       reaches_queue();
       receiver->script_locals().message = message;
+      ctx.kernel.ipc<MqHandedState>().by_thread[receiver->id] = {object, message.bytes};
       receiver->op_progress |= kDelivered;
       ctx.kernel.wake(ctx.core, *receiver, &thread, activity, WaitResult::Woken);
       ctx.succeed(0);
@@ -143,6 +177,12 @@ struct MqQueue {
     if (status == IoStatus::Blocked) {
       reaches_queue();
       waiting_sends[thread.id] = message;
+    } else if (message.id != 0 && status == IoStatus::Retry) {
+      waiting_sends[thread.id] = message; // still ours to place when the call runs again
+    } else if (message.id != 0) {
+      // It reached the queue while its sender waited; the send ends without placing it.
+      message_dropped(ctx, object, 1, message.bytes,
+                      "its sender stopped waiting for room (timeout, signal or kill) before it was queued");
     }
     return status;
   }
@@ -159,7 +199,7 @@ struct MqQueue {
   // buffer is at least msgsize).
   IoStatus receive(OpContext& ctx, std::uint16_t activity, std::uint64_t limit = UINT64_MAX) {
     Thread& thread = ctx.thread;
-    if (thread.op_progress & kDelivered) return finish_delivered(ctx, activity, object);
+    if (thread.op_progress & kDelivered) return finish_delivered(ctx, activity);
     if (thread.op_progress & kTooBig) return fail_call(ctx, activity, E2BIG);
     ctx.sync();
     receiver_limits.erase(thread.id);
@@ -177,7 +217,7 @@ struct MqQueue {
     --curmsgs;
     bytes -= message.bytes;
     const std::uint64_t size = message.bytes;
-    message_received(ctx, message, object);
+    message_received(ctx, message, object, size);
     thread.script_locals().message = std::move(message);
     if (Thread* sender = senders.head) {
       // pipelined_receive: the first waiting sender's message takes the freed slot.
@@ -211,6 +251,9 @@ public:
   void on_last_close(OpContext& ctx, std::uint16_t) override {
     if (--queue->open_files == 0 && !queue->linked) { // the queue is gone: drop its messages
       if (queue->curmsgs > 0) fill_changed(ctx, queue->object, "messages", 0);
+      message_dropped(
+          ctx, queue->object, queue->curmsgs, queue->bytes,
+          "the queue was unlinked (mq_unlink) and its last descriptor closed with messages in it");
       queue->messages.clear();
       queue->curmsgs = 0;
       queue->bytes = 0;
@@ -221,9 +264,23 @@ public:
 };
 
 // The mqueue namespace of the kernel.
-class PosixMqState : public IpcState {
+class PosixMqState : public IpcState, public Observer {
 public:
-  explicit PosixMqState(Kernel&) {}
+  explicit PosixMqState(Kernel& kernel) : kernel_(kernel) { kernel.subscribe(*this); }
+  // A sender killed while it waited for room exits without running its call again: its message,
+  // sent when it went to sleep, dies with it.
+  void on_process_exit(OpContext& ctx, Process& process) override {
+    for (const auto& q : all)
+      for (auto it = q->waiting_sends.begin(); it != q->waiting_sends.end();) {
+        if (kernel_.threads()[it->first].process != &process) {
+          ++it;
+          continue;
+        }
+        message_dropped(ctx, q->object, 1, it->second.bytes,
+                        "its sender's process was killed while it waited for room");
+        it = q->waiting_sends.erase(it);
+      }
+  }
   std::map<std::string, std::shared_ptr<MqQueue>> names;
   // Every queue ever made, in creation order: an unlinked queue lives while it is open, and a
   // queue's wait queues must outlive any thread still on them.
@@ -252,6 +309,16 @@ public:
     for (const auto& q : channels) row(*q, q->name);
     if (!table.rows.empty()) tables.push_back(table);
   }
+  void held(std::vector<Held>& out) const override {
+    for (const auto& q : all) {
+      out.push_back({q->object, q->curmsgs, q->bytes});
+      for (const auto& [thread, m] : q->waiting_sends)
+        out.push_back({q->object, 1, m.bytes}); // sent, waiting
+    }
+  }
+
+private:
+  Kernel& kernel_;
 };
 
 // ---- Load-time checks ------------------------------------------------------------------------
@@ -358,11 +425,8 @@ public:
   MqReceiveOp(std::uint16_t activity, CallTimeout timeout, std::string fd, std::uint64_t bytes)
       : SyscallOp(activity, timeout), fd_(std::move(fd)), bytes_(bytes) {}
   IoStatus call(OpContext& ctx) const override {
-    if (ctx.thread.op_progress & kDelivered) {
-      // The descriptor may have been closed meanwhile: the message is ours all the same.
-      auto* file = dynamic_cast<MqOpenFile*>(lookup_descriptor(ctx, fd_));
-      return finish_delivered(ctx, activity, file ? file->queue->object : "posix mq");
-    }
+    // The descriptor may have been closed meanwhile: the message is ours all the same.
+    if (ctx.thread.op_progress & kDelivered) return finish_delivered(ctx, activity);
     MqOpenFile* file = mq_descriptor(ctx, activity, fd_);
     if (!file) return IoStatus::Done;
     if (!file->readable) return fail_call(ctx, activity, EBADF);

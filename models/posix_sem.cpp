@@ -6,13 +6,15 @@
 // the value is 0 (futex wait on the word); sem_post adds a unit atomically and enters the kernel
 // only when someone waits (futex wake of one). So an uncontended wait or post costs one atomic_rmw
 // and no system call; a woken waiter competes again for the unit (another thread may take it
-// first, and it waits again). sem_init with pshared = 1 needs the semaphore in memory shared
-// between processes, which ipcsim does not model yet: it is refused when the scenario loads.
+// first, and it waits again). sem_init with pshared = 1 places the sem_t in shared memory (a mapping
+// and an offset, models/shm.cpp): every process that maps the segment reaches the same semaphore
+// there, and its atomics touch that memory like any access (page faults, cache-line transfers).
 // docs/semaphores.md.
 #include "error.hpp"
 #include "fs.hpp"
 #include "ipc.hpp"
 #include "names.hpp"
+#include "shm.hpp"
 
 #include <algorithm>
 #include <climits>
@@ -25,6 +27,8 @@ namespace {
 
 constexpr std::int64_t kSemValueMax = INT_MAX; // SEM_VALUE_MAX
 constexpr std::size_t kNameMax = 251;          // NAME_MAX minus "sem."
+constexpr std::uint64_t kSemBytes = 32;        // sizeof(sem_t) on x86-64: where it may be placed
+constexpr std::uint64_t kSemWord = 8;          // its data word (value and waiters): what atomics touch
 
 struct PSem {
   PSem(std::string name, std::int64_t value)
@@ -47,6 +51,16 @@ public:
   // By (process id, handle): what a script's sem_t refers to in that process.
   std::map<std::pair<std::uint32_t, std::string>, std::shared_ptr<PSem>> handles;
   std::vector<std::shared_ptr<PSem>> unnamed; // alive, for the listing
+  // pshared 1: by (segment serial, offset), the sem_t's place in shared memory.
+  std::map<std::pair<std::uint64_t, std::uint64_t>, std::shared_ptr<PSem>> shared;
+  // Destroyed while threads may still sleep on them (undefined in POSIX): kept so that no wait
+  // queue is freed under a sleeper.
+  std::vector<std::shared_ptr<PSem>> retired;
+
+  PSem* find_shared(const Segment& segment, std::uint64_t offset) {
+    auto it = shared.find({segment.serial, offset});
+    return it == shared.end() ? nullptr : it->second.get();
+  }
 
   PSem* find(const Thread& t, const std::string& handle) {
     auto it = handles.find({t.process->id, handle});
@@ -64,11 +78,47 @@ public:
     for (const auto& [name, s] : names) row(*s, true);
     for (const auto& s : unnamed)
       if (s->owner->live_threads > 0) row(*s, false); // else gone with its process's memory
+    for (const auto& [place, s] : shared) row(*s, false);
     tables.push_back(table);
   }
 };
 
 PSemState& psems(OpContext& ctx) { return ctx.kernel.ipc<PSemState>(); }
+
+// How an op names its semaphore: a handle of this process (sem_open, sem_init), or the sem_t's
+// place in a shared mapping (a pointer into shared memory, as another process holds it).
+struct SemRef {
+  std::string handle;
+  std::string map; // "": by handle
+  IntRef offset;
+};
+
+// The semaphore an op names, and the access to its word when it lives in shared memory. False: the
+// op must stop (a user-space access outside the mapping killed the process with SIGSEGV, or the
+// run stopped). `fault` (inside the futex call): no signal, the semaphore is just not found.
+bool find_sem(OpContext& ctx, std::uint16_t activity, const SemRef& ref, const char* op, bool write,
+              PSem*& sem, std::optional<Access>& access, bool in_kernel = false) {
+  sem = nullptr;
+  access.reset();
+  if (ref.map.empty()) {
+    sem = psems(ctx).find(ctx.thread, ref.handle);
+    return true;
+  }
+  std::int64_t offset = 0;
+  if (!ref.offset.resolve(ctx, offset, op)) return false;
+  int fault = 0;
+  access = user_access(ctx, ref.map, offset, kSemBytes, write, activity, in_kernel ? &fault : nullptr);
+  if (!access) return in_kernel;
+  sem = psems(ctx).find_shared(*access->attachment->segment, access->offset);
+  return true;
+}
+
+// One atomic instruction on the semaphore's word: the locked instruction, and for a semaphore in
+// shared memory the access itself (a page fault on the first touch, a line another core wrote).
+void atomic_on(OpContext& ctx, std::uint16_t activity, const std::optional<Access>& access) {
+  if (access) charge_touch(ctx, *access, kSemWord, true, activity);
+  ctx.charge(activity, Primitive::atomic_rmw);
+}
 
 // ---- Named semaphores ---------------------------------------------------------------------------
 
@@ -84,9 +134,10 @@ public:
     ctx.sync();
     PSemState& state = psems(ctx);
     const Process& process = *ctx.thread.process;
-    if (name_.size() > kNameMax) return fail_call(ctx, activity, ENAMETOOLONG);
+    const std::string name = expand_name(name_, ctx); // {pid}, {index}, variables: checked again
+    if (int error = posix_name_error(name, kNameMax - 1)) return fail_call(ctx, activity, error);
     std::shared_ptr<PSem> sem;
-    if (auto it = state.names.find(name_); it != state.names.end()) {
+    if (auto it = state.names.find(name); it != state.names.end()) {
       if (create_ && exclusive_) return fail_call(ctx, activity, EEXIST);
       sem = it->second;
       std::uint32_t uid = process.spec->uid, gid = process.spec->gid;
@@ -97,12 +148,12 @@ public:
       if (value_ < 0 || value_ > kSemValueMax) return fail_call(ctx, activity, EINVAL);
       if (!ctx.kernel.new_ipc_object(ctx, "a POSIX semaphore"))
         return fail_call(ctx, activity, ENOSPC); // the run stops
-      sem = std::make_shared<PSem>(name_, value_);
+      sem = std::make_shared<PSem>(name, value_);
       sem->uid = process.spec->uid;
       sem->gid = process.spec->gid;
       sem->mode = mode_;
       sem->named = sem->linked = true;
-      state.names[name_] = sem;
+      state.names[name] = sem;
     }
     ctx.charge(activity, Primitive::map_page); // the semaphore's page, mapped into the process
     auto& slot = state.handles[{process.id, handle_}];
@@ -148,7 +199,9 @@ public:
   IoStatus call(OpContext& ctx) const override {
     ctx.sync();
     PSemState& state = psems(ctx);
-    auto it = state.names.find(name_);
+    const std::string name = expand_name(name_, ctx);
+    if (int error = posix_name_error(name, kNameMax - 1)) return fail_call(ctx, activity, error);
+    auto it = state.names.find(name);
     if (it == state.names.end()) return fail_call(ctx, activity, ENOENT);
     std::uint32_t uid = ctx.thread.process->spec->uid;
     if (uid != 0 && uid != it->second->uid) return fail_call(ctx, activity, EACCES); // /dev/shm is sticky
@@ -164,14 +217,18 @@ private:
 
 // ---- Unnamed semaphores ---------------------------------------------------------------------------
 
-// sem_init / sem_destroy: stores into the process's memory, no system call and nothing to charge.
+// sem_init / sem_destroy: stores into the process's memory, no system call. A pshared 0 semaphore
+// costs nothing (ipcsim does not model the process's private memory); a pshared 1 one is a store
+// into the shared mapping, charged as one (a page fault on the first touch, a cache-line transfer).
 class SemInitOp : public Op {
 public:
-  SemInitOp(std::uint16_t activity, std::string handle, std::int64_t value)
-      : Op(activity), handle_(std::move(handle)), value_(value) {}
+  SemInitOp(std::uint16_t activity, std::string handle, std::int64_t value, std::string map, IntRef offset)
+      : Op(activity), handle_(std::move(handle)), value_(value), map_(std::move(map)),
+        offset_(std::move(offset)) {}
   Step execute(OpContext& ctx) const override {
     PSemState& state = psems(ctx);
     Thread& t = ctx.thread;
+    if (!map_.empty()) return init_shared(ctx);
     if (value_ < 0 || value_ > kSemValueMax) {
       ctx.fail(activity, EINVAL);
     } else {
@@ -179,7 +236,7 @@ public:
           std::make_shared<PSem>("(unnamed " + handle_ + " in " + t.process->display_name() + ")", value_);
       sem->owner = t.process;
       auto& slot = state.handles[{t.process->id, handle_}];
-      if (slot) std::erase(state.unnamed, slot);
+      if (slot) forget(state, slot);
       slot = sem;
       state.unnamed.push_back(sem);
       ctx.succeed();
@@ -188,22 +245,74 @@ public:
     return Step::Continue;
   }
 
+  // A handle given another semaphore lets go of its old one (kept alive if threads may sleep on it).
+  static void forget(PSemState& state, const std::shared_ptr<PSem>& old) {
+    std::erase(state.unnamed, old);
+    state.retired.push_back(old);
+  }
+
 private:
+  // glibc's sem_init(sem, 1, value): stores the value into the sem_t in shared memory. Every process
+  // mapping the segment reaches it at the same offset; an existing one there is initialised again
+  // (undefined in POSIX: the value is set, sleepers stay).
+  Step init_shared(OpContext& ctx) const {
+    Thread& t = ctx.thread;
+    PSemState& state = psems(ctx);
+    std::int64_t offset = 0;
+    if (!offset_.resolve(ctx, offset, "sem_init")) return Step::Exit;
+    auto access = user_access(ctx, map_, offset, kSemBytes, true, activity);
+    if (!access) return Step::Exit; // SIGSEGV
+    if (value_ < 0 || value_ > kSemValueMax || offset % 4 != 0) {
+      ctx.fail(activity, EINVAL); // misaligned: its futex calls could never work (EINVAL there)
+    } else {
+      charge_touch(ctx, *access, kSemWord, true, activity);
+      ctx.sync();
+      const Segment& segment = *access->attachment->segment;
+      auto& sem = state.shared[{segment.serial, access->offset}];
+      if (!sem)
+        sem = std::make_shared<PSem>(
+            "(unnamed at " + segment.name + " offset " + std::to_string(access->offset) + ")", value_);
+      sem->value = value_;
+      ctx.succeed();
+    }
+    ++t.pc;
+    return Step::Continue;
+  }
+
   std::string handle_;
   std::int64_t value_;
+  std::string map_;
+  IntRef offset_;
 };
 
 class SemDestroyOp : public Op {
 public:
-  SemDestroyOp(std::uint16_t activity, std::string handle) : Op(activity), handle_(std::move(handle)) {}
+  SemDestroyOp(std::uint16_t activity, SemRef ref) : Op(activity), ref_(std::move(ref)) {}
   Step execute(OpContext& ctx) const override {
     PSemState& state = psems(ctx);
-    auto it = state.handles.find({ctx.thread.process->id, handle_});
-    if (it == state.handles.end() || it->second->named) {
+    PSem* sem = nullptr;
+    std::optional<Access> access;
+    if (!find_sem(ctx, activity, ref_, "sem_destroy", true, sem, access)) return Step::Exit;
+    if (!sem || sem->named) {
       ctx.fail(activity, EINVAL);
     } else {
-      std::erase(state.unnamed, it->second);
-      state.handles.erase(it);
+      // Every handle to it goes (in a shared one's case, those of every process).
+      std::shared_ptr<PSem> keep;
+      for (auto it = state.handles.begin(); it != state.handles.end();)
+        if (it->second.get() == sem) {
+          keep = it->second;
+          it = state.handles.erase(it);
+        } else {
+          ++it;
+        }
+      for (auto it = state.shared.begin(); it != state.shared.end(); ++it)
+        if (it->second.get() == sem) {
+          keep = it->second;
+          state.shared.erase(it);
+          break;
+        }
+      std::erase(state.unnamed, keep);
+      state.retired.push_back(keep);
       ctx.succeed();
     }
     ++ctx.thread.pc;
@@ -211,7 +320,7 @@ public:
   }
 
 private:
-  std::string handle_;
+  SemRef ref_;
 };
 
 // ---- Waiting and posting --------------------------------------------------------------------------
@@ -221,25 +330,28 @@ enum class WaitKind : std::uint8_t { Wait, TryWait, TimedWait };
 // Phases of a sem_wait: 0 start (the atomic attempt, user space); 1 in the futex wait system call.
 class SemWaitOp : public Op {
 public:
-  SemWaitOp(std::uint16_t activity, std::string handle, WaitKind kind, Cycles timeout)
-      : Op(activity), handle_(std::move(handle)), kind_(kind), timeout_(timeout) {}
+  SemWaitOp(std::uint16_t activity, SemRef ref, WaitKind kind, Cycles timeout)
+      : Op(activity), ref_(std::move(ref)), kind_(kind), timeout_(timeout) {}
   Step execute(OpContext& ctx) const override {
     Thread& t = ctx.thread;
-    PSemState& state = psems(ctx);
-    PSem* sem = state.find(t, handle_);
+    PSem* sem = nullptr;
+    std::optional<Access> access;
+    // In the futex call (phase 1) an address gone since is no signal: the semaphore is just gone.
+    if (!find_sem(ctx, activity, ref_, kNames[static_cast<int>(kind_)], true, sem, access, t.phase != 0))
+      return Step::Exit;
     if (t.phase == 0) {
       t.result = 0;
       t.error = 0;
       if (!sem) return finish(ctx, EINVAL, false);
       t.op_deadline = kind_ == WaitKind::TimedWait ? ctx.now() + timeout_ : kNever;
-      ctx.charge(activity, Primitive::atomic_rmw); // compare-and-swap: take a unit if there is one
+      atomic_on(ctx, activity, access); // compare-and-swap: take a unit if there is one
       ctx.sync();
       if (sem->value > 0) {
         --sem->value;
         return finish(ctx, 0, false);
       }
       if (kind_ == WaitKind::TryWait) return finish(ctx, EAGAIN, false);
-      ctx.charge(activity, Primitive::atomic_rmw); // register as a waiter (nwaiters + 1)
+      atomic_on(ctx, activity, access); // register as a waiter (nwaiters + 1)
       ++sem->nwaiters;
       t.phase = 1;
       ctx.enter_syscall(activity); // futex(FUTEX_WAIT) while the value is 0
@@ -251,14 +363,14 @@ public:
     if (!sem) return finish(ctx, EINVAL, true); // its process destroyed it meanwhile: undefined in POSIX
     if (t.wait_result == WaitResult::Woken && sem->value == 0) { // another took the unit: user, CAS, wait
       ctx.leave_syscall(activity);
-      ctx.charge(activity, Primitive::atomic_rmw);
+      atomic_on(ctx, activity, access);
       ctx.enter_syscall(activity);
       t.wait_result = WaitResult::None;
       ctx.sync();
     }
     if (sem->value > 0) {
       ctx.leave_syscall(activity);
-      ctx.charge(activity, Primitive::atomic_rmw); // back in user space: the CAS again
+      atomic_on(ctx, activity, access); // back in user space: the CAS again
       --sem->value;
       --sem->nwaiters;
       t.phase = 0;
@@ -300,22 +412,24 @@ private:
     return Step::Continue;
   }
 
-  std::string handle_;
+  static constexpr const char* kNames[] = {"sem_wait", "sem_trywait", "sem_timedwait"};
+  SemRef ref_;
   WaitKind kind_;
   Cycles timeout_;
 };
 
 class SemPostOp : public Op {
 public:
-  SemPostOp(std::uint16_t activity, std::string handle) : Op(activity), handle_(std::move(handle)) {}
+  SemPostOp(std::uint16_t activity, SemRef ref) : Op(activity), ref_(std::move(ref)) {}
   Step execute(OpContext& ctx) const override {
     Thread& t = ctx.thread;
-    PSemState& state = psems(ctx);
-    PSem* sem = state.find(t, handle_);
+    PSem* sem = nullptr;
+    std::optional<Access> access;
+    if (!find_sem(ctx, activity, ref_, "sem_post", true, sem, access)) return Step::Exit;
     if (!sem) {
       ctx.fail(activity, EINVAL);
     } else {
-      ctx.charge(activity, Primitive::atomic_rmw); // fetch-and-add of one unit
+      atomic_on(ctx, activity, access); // fetch-and-add of one unit
       ctx.sync();
       if (sem->value == kSemValueMax) {
         ctx.fail(activity, EOVERFLOW);
@@ -335,14 +449,17 @@ public:
   }
 
 private:
-  std::string handle_;
+  SemRef ref_;
 };
 
 class SemGetvalueOp : public Op { // a load in user space
 public:
-  SemGetvalueOp(std::uint16_t activity, std::string handle) : Op(activity), handle_(std::move(handle)) {}
+  SemGetvalueOp(std::uint16_t activity, SemRef ref) : Op(activity), ref_(std::move(ref)) {}
   Step execute(OpContext& ctx) const override {
-    PSem* sem = psems(ctx).find(ctx.thread, handle_);
+    PSem* sem = nullptr;
+    std::optional<Access> access;
+    if (!find_sem(ctx, activity, ref_, "sem_getvalue", false, sem, access)) return Step::Exit;
+    if (sem && access) charge_touch(ctx, *access, kSemWord, false, activity);
     ctx.sync();
     if (!sem)
       ctx.fail(activity, EINVAL);
@@ -353,7 +470,7 @@ public:
   }
 
 private:
-  std::string handle_;
+  SemRef ref_;
 };
 
 // ---- Registration ---------------------------------------------------------------------------------
@@ -361,6 +478,14 @@ private:
 ParamSpec sem_param() {
   return {"sem", ParamType::String, nullptr, "",
           "the semaphore's handle in this process (the sem_t variable)"};
+}
+// An op on a semaphore takes a handle, or the sem_t's place in shared memory.
+std::vector<ParamSpec> sem_ref_params() {
+  return {
+      {"sem", ParamType::String, "", "", "the semaphore's handle in this process (sem_open, sem_init)"},
+      {"map", ParamType::String, "", "",
+       "or: the shared mapping holding the sem_t of a pshared semaphore (by the name shmat or mmap gave it)"},
+      int_ref_param("offset", "with map: the sem_t's byte offset in the mapping", 0)};
 }
 
 std::string read_handle(const json& f, const std::string& path, const CompileContext& ctx) {
@@ -372,7 +497,28 @@ std::string read_handle(const json& f, const std::string& path, const CompileCon
   return name;
 }
 
-std::string read_sem_name(const json& f, const std::string& path, const CompileContext& ctx) {
+SemRef read_sem_ref(const json& f, const std::string& path, CompileContext& ctx) {
+  SemRef ref;
+  ref.map = f.at("map").get<std::string>();
+  const bool by_handle = !f.at("sem").get<std::string>().empty();
+  if (by_handle == !ref.map.empty())
+    fail_at(ctx.read.file, path,
+            by_handle ? "give the semaphore as \"sem\" (a handle) or as \"map\" and \"offset\" (a sem_t in "
+                        "shared memory), not both"
+                      : "which semaphore? give \"sem\" (a handle from sem_open or sem_init) or \"map\" and "
+                        "\"offset\" (a sem_t that sem_init placed in shared memory)");
+  if (by_handle) {
+    if (f.at("offset") != json(0)) // the default
+      fail_at(ctx.read.file, join_path(path, "offset"),
+              "\"offset\" goes with \"map\" (a sem_t in shared memory); a handle needs none: drop it");
+    ref.handle = read_handle(f, path, ctx);
+  } else {
+    ref.offset = read_int_ref(f, "offset", path, ctx);
+  }
+  return ref;
+}
+
+std::string read_sem_name(const json& f, const std::string& path, CompileContext& ctx) {
   auto name = f.at("name").get<std::string>();
   bool ok = name.size() >= 2 && name[0] == '/' && name.find('/', 1) == std::string::npos;
   if (!ok)
@@ -380,6 +526,7 @@ std::string read_sem_name(const json& f, const std::string& path, const CompileC
             "invalid semaphore name \"" + name +
                 "\"; expected \"/name\": a slash, then at least one character, no "
                 "other slash (sem_overview(7))");
+  check_template(name, join_path(path, "name"), ctx); // {pid}, {index}, variables: filled at the call
   return name;
 }
 
@@ -431,72 +578,102 @@ const OpRegistrar register_sem_unlink_op(
 
 const OpRegistrar register_sem_init_op(
     {"sem_init",
-     "initialise an unnamed POSIX semaphore shared by the threads of this process (pshared 0)",
+     "initialise an unnamed POSIX semaphore: shared by the threads of this process (pshared 0), or placed in "
+     "shared memory at `map` and `offset` and shared by every process mapping it (pshared 1)",
      {"sem_init op",
       "",
-      {sem_param(),
+      {{"sem", ParamType::String, "", "",
+        "pshared 0: the semaphore's handle in this process (a pshared 1 one is named by map and offset)"},
        {"pshared", ParamType::Integer, 0, "",
-        "0: threads of this process; 1 (between processes) needs shared memory", 0.0, 1.0},
-       {"value", ParamType::Integer, 0, "", "the initial value (at most SEM_VALUE_MAX)", -9.2e18, 9.2e18}}},
+        "0: threads of this process; 1: processes, the sem_t placed in shared memory (map, offset)", 0.0,
+        1.0},
+       {"value", ParamType::Integer, 0, "", "the initial value (at most SEM_VALUE_MAX)", -9.2e18, 9.2e18},
+       {"map", ParamType::String, "", "",
+        "pshared 1: the shared mapping the sem_t is placed in (by the name shmat or mmap gave it)"},
+       int_ref_param("offset", "pshared 1: the sem_t's byte offset in the mapping (4-byte aligned)", 0)}},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
-       if (f.at("pshared") != 0)
-         fail_at(ctx.read.file, join_path(path, "pshared"),
-                 "pshared 1 puts the semaphore in a shared-memory segment, and ipcsim does not place "
-                 "semaphores in its shared memory yet; share a named semaphore (sem_open) between processes, "
-                 "or use pshared 0 between the threads of one process");
+       const bool pshared = f.at("pshared") != 0;
+       auto map = f.at("map").get<std::string>();
+       if (pshared && map.empty())
+         fail_at(
+             ctx.read.file, join_path(path, "pshared"),
+             "pshared 1 shares the semaphore between processes, so it lives in shared memory: give \"map\" "
+             "(a mapping of a shared segment, from shmat or mmap) and \"offset\" (where its sem_t is), as a "
+             "program places a sem_t");
+       if (!pshared && !map.empty())
+         fail_at(ctx.read.file, join_path(path, "map"),
+                 "a semaphore placed in shared memory is there to be shared between processes: set pshared 1 "
+                 "(a pshared 0 semaphore is the process's own: drop map and offset)");
+       std::string handle;
+       if (!f.at("sem").get<std::string>().empty()) handle = read_handle(f, path, ctx);
+       if (pshared && !handle.empty())
+         fail_at(
+             ctx.read.file, join_path(path, "sem"),
+             "a semaphore in shared memory is named by its place, as every process reaches it: drop \"sem\" "
+             "and give the other sem ops \"map\" and \"offset\"");
+       if (!pshared && handle.empty())
+         fail_at(ctx.read.file, path,
+                 "give the semaphore's handle, \"sem\" (the sem_t variable of this process)");
+       if (!pshared && f.at("offset") != json(0))
+         fail_at(ctx.read.file, join_path(path, "offset"),
+                 "\"offset\" goes with pshared 1 and \"map\"; drop it");
        p.ops.push_back(
-           std::make_unique<SemInitOp>(a, read_handle(f, path, ctx), f.at("value").get<std::int64_t>()));
+           std::make_unique<SemInitOp>(a, handle, f.at("value").get<std::int64_t>(), map,
+                                       pshared ? read_int_ref(f, "offset", path, ctx) : IntRef{}));
      }});
 
 const OpRegistrar register_sem_destroy_op(
     {"sem_destroy",
      "destroy an unnamed POSIX semaphore",
-     {"sem_destroy op", "", {sem_param()}},
+     {"sem_destroy op", "", sem_ref_params()},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
-       p.ops.push_back(std::make_unique<SemDestroyOp>(a, read_handle(f, path, ctx)));
+       p.ops.push_back(std::make_unique<SemDestroyOp>(a, read_sem_ref(f, path, ctx)));
      }});
 
 const OpRegistrar register_sem_wait_op(
     {"sem_wait",
      "take a unit of a POSIX semaphore, waiting while it is 0 (in user space when there is one)",
-     {"sem_wait op", "", {sem_param()}},
+     {"sem_wait op", "", sem_ref_params()},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
-       p.ops.push_back(std::make_unique<SemWaitOp>(a, read_handle(f, path, ctx), WaitKind::Wait, kNever));
+       p.ops.push_back(std::make_unique<SemWaitOp>(a, read_sem_ref(f, path, ctx), WaitKind::Wait, kNever));
      }});
 
 const OpRegistrar register_sem_trywait_op(
     {"sem_trywait",
      "take a unit of a POSIX semaphore if there is one, else fail with EAGAIN",
-     {"sem_trywait op", "", {sem_param()}},
+     {"sem_trywait op", "", sem_ref_params()},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
-       p.ops.push_back(std::make_unique<SemWaitOp>(a, read_handle(f, path, ctx), WaitKind::TryWait, kNever));
+       p.ops.push_back(std::make_unique<SemWaitOp>(a, read_sem_ref(f, path, ctx), WaitKind::TryWait, kNever));
      }});
 
 const OpRegistrar register_sem_timedwait_op(
     {"sem_timedwait",
      "sem_wait for at most `timeout` (ETIMEDOUT)",
-     {"sem_timedwait op",
-      "",
-      {sem_param(), {"timeout", ParamType::Time, nullptr, "cycles or duration", "how long it may wait"}}},
+     {"sem_timedwait op", "",
+      [] {
+        auto params = sem_ref_params();
+        params.push_back({"timeout", ParamType::Time, nullptr, "cycles or duration", "how long it may wait"});
+        return params;
+      }()},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
-       p.ops.push_back(std::make_unique<SemWaitOp>(a, read_handle(f, path, ctx), WaitKind::TimedWait,
+       p.ops.push_back(std::make_unique<SemWaitOp>(a, read_sem_ref(f, path, ctx), WaitKind::TimedWait,
                                                    read_time_cycles(f.at("timeout"), ctx.read.hz)));
      }});
 
 const OpRegistrar register_sem_post_op(
     {"sem_post",
      "add a unit to a POSIX semaphore (a system call only to wake a waiter); EOVERFLOW at SEM_VALUE_MAX",
-     {"sem_post op", "", {sem_param()}},
+     {"sem_post op", "", sem_ref_params()},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
-       p.ops.push_back(std::make_unique<SemPostOp>(a, read_handle(f, path, ctx)));
+       p.ops.push_back(std::make_unique<SemPostOp>(a, read_sem_ref(f, path, ctx)));
      }});
 
 const OpRegistrar register_sem_getvalue_op(
     {"sem_getvalue",
      "read a POSIX semaphore's value into {result}",
-     {"sem_getvalue op", "", {sem_param()}},
+     {"sem_getvalue op", "", sem_ref_params()},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
-       p.ops.push_back(std::make_unique<SemGetvalueOp>(a, read_handle(f, path, ctx)));
+       p.ops.push_back(std::make_unique<SemGetvalueOp>(a, read_sem_ref(f, path, ctx)));
      }});
 
 } // namespace

@@ -1074,7 +1074,7 @@ private:
 
 // shm_open's name: "/name", one component (glibc's __shm_get_name: EINVAL otherwise), at most
 // NAME_MAX characters after the slash (ENAMETOOLONG). Checked at load time.
-void check_shm_name(const std::string& name, const std::string& where, const CompileContext& ctx) {
+void check_shm_name(const std::string& name, const std::string& where, CompileContext& ctx) {
   if (name.size() < 2 || name[0] != '/' || name.find('/', 1) != std::string::npos)
     fail_at(ctx.read.file, where,
             "invalid name \"" + name +
@@ -1083,6 +1083,7 @@ void check_shm_name(const std::string& name, const std::string& where, const Com
   if (name.size() - 1 > kNameMax)
     fail_at(ctx.read.file, where,
             "name \"" + name.substr(0, 20) + "...\" is longer than NAME_MAX (255) after the slash");
+  check_template(name, where, ctx); // {pid}, {index}, variables: filled, and checked again, at the call
 }
 
 class ShmOpenOp : public SyscallOp {
@@ -1092,10 +1093,12 @@ public:
       : SyscallOp(activity, {}), name_(std::move(name)), rdwr_(rdwr), creat_(creat), excl_(excl),
         trunc_(trunc), mode_(mode), fd_(std::move(fd)) {}
   IoStatus call(OpContext& ctx) const override {
+    const std::string name = expand_name(name_, ctx);
+    if (int error = posix_name_error(name, kNameMax)) return fail_call(ctx, activity, error);
     ctx.sync();
     ShmState& state = ctx.kernel.ipc<ShmState>();
     const Process& process = *ctx.thread.process;
-    auto it = state.posix.find(name_);
+    auto it = state.posix.find(name);
     std::shared_ptr<PosixShm> object;
     if (it != state.posix.end()) {
       if (creat_ && excl_) return fail_call(ctx, activity, EEXIST);
@@ -1116,12 +1119,12 @@ public:
       if (!ctx.kernel.new_ipc_object(ctx, "a POSIX shared memory object"))
         return fail_call(ctx, activity, ENFILE); // the run stops
       object = std::make_shared<PosixShm>();
-      object->name = name_;
+      object->name = name;
       object->uid = process.spec->uid;
       object->gid = process.spec->gid;
       object->mode = mode_ & 0777;
-      object->memory = state.new_memory("posix shm " + name_, 0);
-      state.posix[name_] = object;
+      object->memory = state.new_memory("posix shm " + name, 0);
+      state.posix[name] = object;
     }
     install_descriptor(ctx, fd_, std::make_shared<ShmFile>(object, rdwr_), activity);
     ctx.succeed(0);
@@ -1215,9 +1218,11 @@ class ShmUnlinkOp : public SyscallOp {
 public:
   ShmUnlinkOp(std::uint16_t activity, std::string name) : SyscallOp(activity, {}), name_(std::move(name)) {}
   IoStatus call(OpContext& ctx) const override {
+    const std::string name = expand_name(name_, ctx);
+    if (int error = posix_name_error(name, kNameMax)) return fail_call(ctx, activity, error);
     ctx.sync();
     ShmState& state = ctx.kernel.ipc<ShmState>();
-    auto it = state.posix.find(name_);
+    auto it = state.posix.find(name);
     if (it == state.posix.end()) return fail_call(ctx, activity, ENOENT);
     std::uint32_t uid = ctx.thread.process->spec->uid;
     if (uid != 0 && uid != it->second->uid)

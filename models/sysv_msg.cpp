@@ -103,6 +103,7 @@ struct Receiver {
   Search mode = Search::Any;
   std::uint64_t maxsize = 0;
   std::optional<Message> delivered;
+  std::string from; // the queue it was delivered from (its object name)
   int error = 0;
 };
 
@@ -114,9 +115,25 @@ std::string hex_key(std::uint32_t key, bool padded) {
 
 std::string owner_name(std::uint32_t uid) { return uid == 0 ? "root" : std::to_string(uid); }
 
-class MsgState : public IpcState {
+class MsgState : public IpcState, public Observer {
 public:
-  explicit MsgState(Kernel& kernel) : kernel_(kernel) {}
+  explicit MsgState(Kernel& kernel) : kernel_(kernel) { kernel.subscribe(*this); }
+
+  // A killed thread exits without running its call again: what a sender handed it dies with it.
+  void on_process_exit(OpContext& ctx, Process& process) override {
+    for (auto it = receivers.begin(); it != receivers.end();) {
+      if (kernel_.threads()[it->first].process != &process) {
+        ++it;
+        continue;
+      }
+      if (it->second.delivered)
+        message_dropped(ctx, it->second.from, 1, it->second.delivered->bytes,
+                        "the receiver's process was killed holding it (handed over by msgsnd)");
+      it = receivers.erase(it);
+    }
+    for (auto it = senders.begin(); it != senders.end();)
+      it = kernel_.threads()[it->first].process == &process ? senders.erase(it) : std::next(it);
+  }
 
   MsgQueue* find_key(std::uint32_t key) {
     for (auto& [index, q] : slots_)
@@ -195,6 +212,11 @@ public:
     }
     tables.push_back(table);
   }
+  void held(std::vector<Held>& out) const override {
+    for (const auto& [index, q] : slots_) out.push_back({q->object, q->messages.size(), q->cbytes});
+    for (const auto& [thread, r] : receivers) // handed over by msgsnd, not yet taken
+      if (r.delivered) out.push_back({r.from, 1, r.delivered->bytes});
+  }
 
   std::int64_t ns(Cycles cycles) const {
     return static_cast<std::int64_t>(std::llround(static_cast<double>(cycles) * 1e9 / kernel_.model().hz));
@@ -267,6 +289,7 @@ bool pipelined_send(OpContext& ctx, MsgQueue& q, const Message& m, std::uint16_t
         ctx.kernel.wake(ctx.core, *t, &ctx.thread, activity, WaitResult::Woken);
       } else {
         it->second.delivered = m;
+        it->second.from = q.object;
         q.lrpid = t->process->pid;
         q.rtime = ctx.now();
         ctx.kernel.wake(ctx.core, *t, &ctx.thread, activity, WaitResult::Woken);
@@ -283,7 +306,12 @@ bool pipelined_send(OpContext& ctx, MsgQueue& q, const Message& m, std::uint16_t
 bool interrupted(OpContext& ctx, MsgState& state, std::uint16_t activity) {
   if (!ctx.thread.process->killed_by) return false;
   state.senders.erase(ctx.thread.id);
-  state.receivers.erase(ctx.thread.id);
+  if (auto it = state.receivers.find(ctx.thread.id); it != state.receivers.end()) {
+    if (it->second.delivered)
+      message_dropped(ctx, it->second.from, 1, it->second.delivered->bytes,
+                      "the receiver's process was killed holding it (handed over by msgsnd)");
+    state.receivers.erase(it);
+  }
   ctx.fail(activity, EINTR);
   return true;
 }
@@ -327,9 +355,10 @@ IoStatus do_msgsnd(OpContext& ctx, std::uint16_t activity, std::int64_t id, std:
 
 void deliver(OpContext& ctx, std::uint16_t activity, Message m, std::uint64_t bufsz,
              const std::string& object) {
-  message_received(ctx, m, object);
   std::uint64_t n = std::min(m.bytes, bufsz);
+  message_received(ctx, m, object, n);
   if (n < m.bytes) { // MSG_NOERROR: the rest is lost, and with it the text beyond n bytes
+    message_dropped(ctx, object, 0, m.bytes - n, "cut off by msgrcv's MSG_NOERROR (a buffer too small)");
     m.bytes = n;
     if (m.text.size() > n) m.text.resize(n);
   }
@@ -621,6 +650,8 @@ public:
       ctx.kernel.wake_all(ctx.core, q->receivers, &ctx.thread, activity);
       ctx.kernel.wake_all(ctx.core, q->senders, &ctx.thread, activity);
       if (!q->messages.empty()) fill_changed(ctx, q->object, "messages", 0); // discarded
+      message_dropped(ctx, q->object, q->messages.size(), q->cbytes,
+                      "the queue was removed (IPC_RMID) with messages in it");
       state.remove(*q);
       break;
     }

@@ -71,6 +71,14 @@ struct Socket {
   WaitQueue readers, room, wmem_wait, acceptors, connectors;
 };
 
+// Messages in a receive queue none of whose bytes was read: a stream write's first sk_buff (the
+// later ones carry no id), every datagram.
+std::uint64_t unread_messages(const Socket& s) {
+  std::uint64_t n = 0;
+  for (const auto& skb : s.rx) n += skb.message.id != 0 && !skb.started;
+  return n;
+}
+
 // The file-system entry of a bound socket points here; the socket may be gone (ECONNREFUSED).
 struct Binding {
   std::weak_ptr<Socket> socket;
@@ -80,7 +88,12 @@ class UnixState : public IpcState {
 public:
   explicit UnixState(Kernel&) {}
   std::shared_ptr<Socket> make(SockType type, std::uint64_t buffer, std::uint32_t qlen) {
-    std::erase_if(sockets_, [](const std::weak_ptr<Socket>& s) { return s.expired(); });
+    // Forget closed sockets now and then, when the list has doubled since the last time: each
+    // make stays O(1) amortised (sweeping at every make was quadratic in live sockets).
+    if (sockets_.size() >= sweep_at_) {
+      std::erase_if(sockets_, [](const std::weak_ptr<Socket>& s) { return s.expired(); });
+      sweep_at_ = std::max<std::size_t>(64, 2 * sockets_.size());
+    }
     auto socket = std::make_shared<Socket>(next_id_++, type, buffer, qlen);
     sockets_.push_back(socket);
     return socket;
@@ -102,9 +115,15 @@ public:
     }
     if (!table.rows.empty()) tables.push_back(table);
   }
+  void held(std::vector<Held>& out) const override {
+    for (const auto& weak : sockets_)
+      if (auto s = weak.lock(); s && s->rx_bytes + s->rx.size() > 0)
+        out.push_back({s->object, unread_messages(*s), s->rx_bytes});
+  }
 
 private:
   std::vector<std::weak_ptr<Socket>> sockets_;
+  std::size_t sweep_at_ = 64;
   std::uint32_t next_id_ = 1;
 };
 
@@ -178,7 +197,10 @@ IoStatus stream_send(OpContext& ctx, std::uint16_t a, Socket& s, const Message& 
     peer->reserved -= chunk;
     Skb skb;
     skb.message = m;
-    if (t.op_progress == 0) message_sent(ctx, skb.message, peer->object);
+    if (t.op_progress == 0)
+      message_sent(ctx, skb.message, peer->object, chunk);
+    else
+      bytes_sent(ctx, peer->object, chunk);
     skb.message.bytes = chunk;
     if (t.op_progress > 0) skb.message.text.clear(); // the text travels with the write's first byte
     skb.from_path = s.path;
@@ -203,12 +225,12 @@ IoStatus stream_recv(OpContext& ctx, std::uint16_t a, Socket& s, std::uint64_t w
     auto peer = s.peer.lock();
     t.script_locals().set(*from_var, peer ? peer->path : std::string());
   }
-  bool took = false;
+  std::uint64_t took = 0;
   while (!s.rx.empty() && t.op_progress < want) {
     Skb& skb = s.rx.front();
     std::uint64_t take = std::min(skb.message.bytes, want - t.op_progress);
     if (!skb.started) {
-      if (skb.message.id != 0) message_received(ctx, skb.message, s.object); // a write's first byte
+      if (skb.message.id != 0) message_received(ctx, skb.message, s.object, 0); // a write's first byte
       if (message.sender < 0) {
         message.sender = skb.message.sender;
         message.id = skb.message.id;
@@ -224,9 +246,10 @@ IoStatus stream_recv(OpContext& ctx, std::uint16_t a, Socket& s, std::uint64_t w
     message.bytes = t.op_progress;
     if (skb.message.bytes == 0) s.rx.pop_front();
     charge_data(ctx, a, take);
-    took = true;
+    took += take;
   }
-  if (took) {
+  if (took > 0) {
+    bytes_received(ctx, s.object, took);
     s.filled(ctx);
     ctx.kernel.wake_all(ctx.core, s.room, &t, a);
   }
@@ -313,9 +336,11 @@ IoStatus dgram_recv(OpContext& ctx, std::uint16_t a, Socket& s, std::uint64_t wa
   Skb skb = std::move(s.rx.front());
   s.rx.pop_front();
   s.rx_bytes -= skb.message.bytes;
-  message_received(ctx, skb.message, s.object);
-  s.filled(ctx);
   std::uint64_t n = std::min(want, skb.message.bytes);
+  message_received(ctx, skb.message, s.object, n);
+  message_dropped(ctx, s.object, 0, skb.message.bytes - n,
+                  "the rest of a datagram longer than the receive buffer (MSG_TRUNC)");
+  s.filled(ctx);
   release_wmem(ctx, a, skb);
   ctx.kernel.wake_all(ctx.core, s.room, &t, a);
   Message& message = t.script_locals().message;
@@ -345,6 +370,9 @@ void release(OpContext& ctx, std::uint16_t a, Socket& s, bool embryo) {
       ctx.kernel.wake_all(ctx.core, p->readers, &ctx.thread, a);
     }
   for (const auto& skb : s.rx) release_wmem(ctx, a, skb);
+  message_dropped(ctx, s.object, unread_messages(s), s.rx_bytes,
+                  embryo ? "the connection was never accepted: its listener was closed with data unread"
+                         : "the socket was closed with data unread");
   bool had_data = !s.rx.empty();
   s.rx.clear();
   s.rx_bytes = 0;

@@ -215,3 +215,61 @@ TEST_CASE("futex: a handled signal ends FUTEX_WAIT with EINTR, or restarts it un
   for (const auto& line : lock.kernel->console())
     if (line.text == "b has the lock") CHECK(line.at > 100'000);
 }
+
+TEST_CASE("futex: FUTEX_REQUEUE wakes `count` and moves `requeue` more to another word, asleep; "
+          "FUTEX_CMP_REQUEUE fails with EAGAIN when the word changed") {
+  const std::string waiter = kAttach + R"(,
+    {"op": "futex_wait", "map": "m", "offset": 0, "value": 0},
+    {"op": "print", "text": "woken: {result}"})";
+  auto run = run_text(machine(proc("w1", waiter) + "," + proc("w2", waiter) + "," + proc("w3", waiter) + "," +
+                              proc("waker", kAttach + R"(,
+    {"op": "begin", "name": "cmp"},
+    {"op": "futex_cmp_requeue", "map": "m", "offset": 0, "offset2": 8, "value": 1},
+    {"op": "end", "name": "cmp"},
+    {"op": "print", "text": "changed: {result} {errno}"},
+    {"op": "futex_requeue", "map": "m", "offset": 0, "offset2": 8, "count": -1},
+    {"op": "print", "text": "negative: {errno}"},
+    {"op": "futex_requeue", "map": "m", "offset": 0, "map2": "nope", "offset2": 8},
+    {"op": "print", "text": "unmapped: {errno}"},
+    {"op": "futex_requeue", "map": "m", "offset": 0, "offset2": 6},
+    {"op": "print", "text": "misaligned: {errno}"},
+    {"op": "begin", "name": "requeue"},
+    {"op": "futex_cmp_requeue", "map": "m", "offset": 0, "offset2": 8, "count": 1, "requeue": 1, "value": 0},
+    {"op": "end", "name": "requeue"},
+    {"op": "print", "text": "requeue: {result}"},
+    {"op": "futex_wake", "map": "m", "offset": 0, "count": 5},
+    {"op": "print", "text": "left on 0: {result}"},
+    {"op": "futex_wake", "map": "m", "offset": 8, "count": 5},
+    {"op": "print", "text": "moved to 8: {result}"},
+    {"op": "futex_requeue", "map": "m", "offset": 0, "offset2": 8, "count": 0},
+    {"op": "print", "text": "nobody: {result}"})",
+                                   R"("arrival": "100us", )")));
+  CHECK(printed(run, "waker") == std::vector<std::string>{"changed: -1 EAGAIN", "negative: EINVAL",
+                                                          "unmapped: EFAULT", "misaligned: EINVAL",
+                                                          "requeue: 2", "left on 0: 1", "moved to 8: 1",
+                                                          "nobody: 0"});
+  for (const char* w : {"w1", "w2", "w3"}) CHECK(printed(run, w) == std::vector<std::string>{"woken: 0"});
+  auto& r = run.kernel->records();
+  // The compare reads the first word: entry 150 + the waker's first touch of the page (page_fault
+  // 1000; the waiters' reads allocated it, so no zeroing) + 8 bytes 1, then EAGAIN: exit 100. 1,251.
+  CHECK(r[0].end - r[0].start == 1251);
+  // The requeue: entry 150 + the read 1 (present now) + one wakeup 100 (w1; one core: no IPI) + the
+  // exit 100: 351. The move of w2 costs nothing beyond the call.
+  CHECK(r[1].end - r[1].start == 351);
+  // w1 was woken by the requeue, w3 by the wake of word 0, w2 (moved) by the wake of word 8.
+  CHECK(run.finished("w1") < run.finished("w3"));
+  CHECK(run.finished("w3") < run.finished("w2"));
+}
+
+TEST_CASE("futex: a waiter moved by FUTEX_REQUEUE keeps its timeout") {
+  auto run = run_text(machine(proc("w", kAttach + R"(,
+    {"op": "futex_wait", "map": "m", "offset": 0, "value": 0, "timeout": "50us"},
+    {"op": "print", "text": "w: {errno}"})") +
+                              "," +
+                              proc("r", kAttach + R"(,
+    {"op": "futex_requeue", "map": "m", "offset": 0, "offset2": 64, "count": 0},
+    {"op": "print", "text": "moved {result}"})",
+                                   R"("arrival": "10us", )")));
+  CHECK(printed(run, "r") == std::vector<std::string>{"moved 1"});
+  CHECK(printed(run, "w") == std::vector<std::string>{"w: ETIMEDOUT"});
+}

@@ -458,3 +458,12 @@ TEST_CASE("cores acting at the same cycle act in core order: core 0 first") {
   CHECK(console_texts(run) == std::vector<std::string>{"from core 0", "from core 1"});
   CHECK(run.finished("zero") == run.finished("one")); // a true tie
 }
+
+TEST_CASE("fixed: format_duration showed 333 cycles at 1 GHz as \"332.999ns\" (floating-point noise)") {
+  CHECK(format_duration(333, 1e9) == "333ns");
+  CHECK(format_duration(1, 3e9) == "0.333ns"); // a third of a nanosecond, rounded down
+  CHECK(format_duration(2, 3e9) == "0.666ns"); // 0.6666...: down, never up
+  CHECK(format_duration(1500, 1e9) == "1.5us");
+  CHECK(format_duration(4000000, 1e9) == "4ms");
+  CHECK(format_duration(999999, 1e9) == "999.999us"); // truly below 1 ms: stays below
+}

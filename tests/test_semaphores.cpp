@@ -178,12 +178,39 @@ TEST_CASE("posix sem: sem_wait interrupted by a handler: EINTR, or restarted und
   CHECK(texts(run_text(scenario(true))) == std::vector<std::string>{"sem_wait: 0 "});
 }
 
-TEST_CASE("semaphores: load-time mistakes are named; pshared 1 is refused until shared memory") {
+TEST_CASE("semaphores: load-time mistakes are named; pshared 1 needs a place in shared memory") {
+  CHECK(load_error(machine(proc("p", R"({"op": "sem_init", "sem": "s", "pshared": 1})"))) ==
+        "test.json: at processes.0.script.0.pshared: pshared 1 shares the semaphore between processes, so it "
+        "lives in shared memory: give \"map\" (a mapping of a shared segment, from shmat or mmap) and "
+        "\"offset\" (where its sem_t is), as a program places a sem_t");
+  CHECK(load_error(machine(proc("p", R"({"op": "sem_init", "sem": "s", "map": "m"})"))) ==
+        "test.json: at processes.0.script.0.map: a semaphore placed in shared memory is there to be shared "
+        "between processes: set pshared 1 (a pshared 0 semaphore is the process's own: drop map and offset)");
   CHECK(
-      load_error(machine(proc("p", R"({"op": "sem_init", "sem": "s", "pshared": 1})"))) ==
-      "test.json: at processes.0.script.0.pshared: pshared 1 puts the semaphore in a shared-memory segment, "
-      "and ipcsim does not place semaphores in its shared memory yet; share a named semaphore (sem_open) "
-      "between processes, or use pshared 0 between the threads of one process");
+      load_error(machine(proc("p", R"({"op": "sem_init", "sem": "s", "map": "m", "pshared": 1})"))) ==
+      "test.json: at processes.0.script.0.sem: a semaphore in shared memory is named by its place, as every "
+      "process reaches it: drop \"sem\" and give the other sem ops \"map\" and \"offset\"");
+  CHECK(
+      load_error(machine(proc("p", R"({"op": "sem_init", "value": 1})"))) ==
+      "test.json: at processes.0.script.0: give the semaphore's handle, \"sem\" (the sem_t variable of this "
+      "process)");
+  CHECK(load_error(machine(proc("p", R"({"op": "sem_init", "sem": "s", "offset": 8})"))) ==
+        "test.json: at processes.0.script.0.offset: \"offset\" goes with pshared 1 and \"map\"; drop it");
+  CHECK(load_error(machine(proc("p", R"({"op": "sem_wait"})"))) ==
+        "test.json: at processes.0.script.0: which semaphore? give \"sem\" (a handle from sem_open or "
+        "sem_init) "
+        "or \"map\" and \"offset\" (a sem_t that sem_init placed in shared memory)");
+  CHECK(load_error(machine(proc("p", R"({"op": "sem_post", "sem": "s", "map": "m"})"))) ==
+        "test.json: at processes.0.script.0: give the semaphore as \"sem\" (a handle) or as \"map\" and "
+        "\"offset\" (a sem_t in shared memory), not both");
+  CHECK(
+      load_error(machine(proc("p", R"({"op": "sem_getvalue", "sem": "s", "offset": 4})"))) ==
+      "test.json: at processes.0.script.0.offset: \"offset\" goes with \"map\" (a sem_t in shared memory); a "
+      "handle needs none: drop it");
+  CHECK(
+      load_error(machine(proc("p", R"({"op": "semctl", "semid": 0, "cmd": "SETALL", "values": 3})"))) ==
+      "test.json: at processes.0.script.0.values: invalid value 3; expected a list of whole numbers, such as "
+      "[1, 0]");
   CHECK(load_error(machine(proc("p", R"({"op": "sem_open", "name": "s", "sem": "s"})"))) ==
         "test.json: at processes.0.script.0.name: invalid semaphore name \"s\"; expected \"/name\": a slash, "
         "then at "
@@ -198,4 +225,73 @@ TEST_CASE("semaphores: load-time mistakes are named; pshared 1 is refused until 
       "accepted: IPC_NOWAIT, SEM_UNDO");
   CHECK(load_error(machine(proc("p", R"({"op": "semctl", "semid": 0, "cmd": "SETVAL"})"))) ==
         "test.json: at processes.0.script.0.value: SETVAL needs \"value\": the semaphore's new value");
+}
+
+TEST_CASE(
+    "semaphores: sem_init with pshared 1 places a semaphore in shared memory, used by every process that "
+    "maps it") {
+  // The parent places the semaphore (value 0) at offset 64 of an anonymous shared mapping, which a
+  // spawned child inherits; the child waits on it by its place, the parent posts.
+  auto run = run_text(machine(proc("parent", R"(
+    {"op": "mmap", "bytes": 4096, "flags": ["MAP_SHARED", "MAP_ANONYMOUS"], "as": "m"},
+    {"op": "begin", "name": "init"},
+    {"op": "sem_init", "map": "m", "offset": 64, "pshared": 1, "value": 0},
+    {"op": "end", "name": "init"},
+    {"op": "spawn", "process": "child"},
+    {"op": "sleep", "time": "100us"},
+    {"op": "sem_post", "map": "m", "offset": 64},
+    {"op": "join", "process": "child"},
+    {"op": "sem_getvalue", "map": "m", "offset": 64},
+    {"op": "print", "text": "parent: value {result}"})") +
+                              "," +
+                              proc("child", R"(
+    {"op": "sem_trywait", "map": "m", "offset": 64}, {"op": "print", "text": "child: trywait {errno}"},
+    {"op": "sem_wait", "map": "m", "offset": 64}, {"op": "print", "text": "child: got it"},
+    {"op": "sem_post", "map": "m", "offset": 64},
+    {"op": "sem_wait", "map": "m", "offset": 0}, {"op": "print", "text": "child: nothing at 0: {errno}"},
+    {"op": "sem_post", "map": "nope", "offset": 64}, {"op": "print", "text": "not reached"})",
+                                   R"("spawned": true, )")));
+  CHECK(texts(run) == std::vector<std::string>{"child: trywait EAGAIN", "child: got it",
+                                               "child: nothing at 0: EINVAL", "parent: value 1"});
+  // sem_init is a store into the fresh page: page_fault 1000 + page_zero 500 + the 8-byte word 1.
+  auto& r = run.kernel->records();
+  CHECK(r[0].end - r[0].start == 1501);
+  // The child's first access (its trywait's CAS) faults the page into its own page tables (1000, no
+  // zeroing); every atomic charges the word (1) and atomic_rmw (20).
+  CHECK(run.charged("child", "sem_trywait", Primitive::page_fault) == 1000);
+  CHECK(run.charged("child", "sem_trywait", Primitive::page_zero) == 0);
+  CHECK(run.charged("child", "sem_trywait", Primitive::atomic_rmw) == 20);
+  // sem_post outside any mapping: SIGSEGV, as the user-space atomic would be.
+  CHECK(run.thread("child").process->killed_by == 11);
+}
+
+TEST_CASE("semaphores: an uncontended wait and post on a semaphore in shared memory cost 21 cycles each") {
+  auto run = run_text(machine(proc("p", R"(
+    {"op": "shmget", "key": 5, "bytes": 4096, "flags": ["IPC_CREAT"], "into": "id"},
+    {"op": "shmat", "shmid": "id", "as": "m"},
+    {"op": "sem_init", "map": "m", "offset": 8, "pshared": 1, "value": 1},
+    {"op": "begin", "name": "wait"}, {"op": "sem_wait", "map": "m", "offset": 8}, {"op": "end", "name": "wait"},
+    {"op": "begin", "name": "post"}, {"op": "sem_post", "map": "m", "offset": 8}, {"op": "end", "name": "post"},
+    {"op": "sem_init", "map": "m", "offset": 6, "pshared": 1, "value": 1}, {"op": "print", "text": "misaligned {errno}"},
+    {"op": "sem_destroy", "map": "m", "offset": 8}, {"op": "print", "text": "destroy {result}"},
+    {"op": "sem_getvalue", "map": "m", "offset": 8}, {"op": "print", "text": "gone {errno}"})")));
+  auto& r = run.kernel->records();
+  CHECK(r[0].end - r[0].start == 21); // the word (1) + atomic_rmw (20): no system call
+  CHECK(r[1].end - r[1].start == 21);
+  CHECK(texts(run) == std::vector<std::string>{"misaligned EINVAL", "destroy 0", "gone EINVAL"});
+}
+
+TEST_CASE("semaphores: sem_open and shm_open names take {pid} and variables, checked again once filled") {
+  auto run = run_text(machine(proc("p", R"(
+    {"op": "sem_open", "name": "/s{pid}", "sem": "a", "flags": ["O_CREAT"], "value": 2},
+    {"op": "sem_getvalue", "sem": "a"}, {"op": "print", "text": "opened {result}"},
+    {"op": "set", "var": "bad", "value": "x/y"},
+    {"op": "sem_open", "name": "/{bad}", "sem": "b", "flags": ["O_CREAT"]}, {"op": "print", "text": "slash {errno}"},
+    {"op": "shm_open", "name": "/{bad}", "fd": "f", "flags": ["O_CREAT", "O_RDWR"]}, {"op": "print", "text": "shm slash {errno}"},
+    {"op": "shm_open", "name": "/shm{pid}", "fd": "f", "flags": ["O_CREAT", "O_RDWR"]}, {"op": "print", "text": "shm {result}"},
+    {"op": "shm_unlink", "name": "/shm{pid}"}, {"op": "print", "text": "unlinked {result}"},
+    {"op": "sem_unlink", "name": "/s{pid}"}, {"op": "print", "text": "sem unlinked {result}"},
+    {"op": "sem_unlink", "name": "/s{pid}"}, {"op": "print", "text": "again {errno}"})")));
+  CHECK(texts(run) == std::vector<std::string>{"opened 2", "slash EINVAL", "shm slash EINVAL", "shm 0",
+                                               "unlinked 0", "sem unlinked 0", "again ENOENT"});
 }

@@ -50,6 +50,8 @@ const char* param_type_name(ParamType type) {
     return "list of objects";
   case ParamType::StringList:
     return "list of strings";
+  case ParamType::IntegerList:
+    return "list of whole numbers";
   case ParamType::Object:
     return "object";
   }
@@ -190,6 +192,9 @@ void check_value(const json& value, const std::string& path, const ParamSpec& sp
     return;
   case ParamType::StringList:
     if (!value.is_array()) bad(ctx, path, value, "a list of strings, such as [\"a\", \"b\"]");
+    return;
+  case ParamType::IntegerList:
+    if (!value.is_array()) bad(ctx, path, value, "a list of whole numbers, such as [1, 0]");
     return;
   case ParamType::Object:
     if (!value.is_object() && !value.is_string()) bad(ctx, path, value, "an object");

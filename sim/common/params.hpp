@@ -22,13 +22,14 @@ enum class ParamType {
   Bytes,     // whole bytes, or "4KiB"
   Bool,
   String,
-  Scalar,     // a whole number or a string (script variables)
-  Choice,     // one of `choices`
-  CoreList,   // list of core indices
-  Script,     // list of ops
-  ObjectList, // list of objects (processes, threads)
-  StringList, // list of strings (descriptor names, flags); the op checks the items themselves
-  Object,     // a nested table, described elsewhere
+  Scalar,      // a whole number or a string (script variables)
+  Choice,      // one of `choices`
+  CoreList,    // list of core indices
+  Script,      // list of ops
+  ObjectList,  // list of objects (processes, threads)
+  StringList,  // list of strings (descriptor names, flags); the op checks the items themselves
+  IntegerList, // list of whole numbers (semctl SETALL's values); the op checks the items themselves
+  Object,      // a nested table, described elsewhere
 };
 
 struct ParamSpec {

@@ -1,5 +1,6 @@
 #include "units.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
@@ -152,7 +153,15 @@ std::string format_duration(Cycles cycles, double hz) {
       unit = &u;
       break;
     }
-  double value = std::floor(seconds / unit->second * 1000) / 1000;
+  // Thousandths of the unit, rounded down (a bound shown never looks larger than it is), except
+  // that a quotient within floating-point noise of a whole thousandth is that thousandth: 333
+  // cycles at 1 GHz are 332.99999999999994 ns in doubles, and "333ns", not "332.999ns".
+  double thousandths = seconds / unit->second * 1000;
+  double nearest = std::round(thousandths);
+  double value =
+      (std::fabs(thousandths - nearest) <= 1e-9 * std::max(1.0, nearest) ? nearest
+                                                                         : std::floor(thousandths)) /
+      1000;
   char buffer[64];
   std::snprintf(buffer, sizeof buffer, "%.3f", value);
   std::string text = buffer;

@@ -19,6 +19,10 @@ struct Message;
 struct OpContext;
 enum class ThreadState : std::uint8_t;
 
+// What happened to messages and bytes on an IPC object, for the conservation invariant (every
+// message and byte sent is received, still held, or dropped with a reason: docs/limits.md).
+enum class Flow : std::uint8_t { Sent, Received, Dropped };
+
 class Observer {
 public:
   virtual ~Observer() = default;
@@ -46,6 +50,10 @@ public:
   virtual void on_message_sent(const Thread&, const Message&, const std::string& /*object*/, Cycles /*at*/) {}
   virtual void on_message_received(const Thread&, const Message&, const std::string& /*object*/,
                                    Cycles /*at*/) {}
+  // `messages` and `bytes` went into `object` (Sent), came out to a receiver (Received: a message
+  // counts when its first byte does), or were thrown away (Dropped, with `reason`).
+  virtual void on_flow(const std::string& /*object*/, Flow, std::uint64_t /*messages*/,
+                       std::uint64_t /*bytes*/, const char* /*reason*/, Cycles /*at*/) {}
   // How full an IPC object is now (bytes in a pipe, messages in a queue).
   virtual void on_fill(const std::string& /*object*/, const char* /*unit*/, std::uint64_t /*value*/,
                        Cycles /*at*/) {}

@@ -81,6 +81,78 @@ void InvariantChecker::on_message_received(const Thread& thread, const Message& 
   sent_.erase(it); // only messages in flight are kept: memory stays bounded over a long run
 }
 
+namespace {
+std::string flows(std::uint64_t messages, std::uint64_t bytes) {
+  return std::to_string(messages) + (messages == 1 ? " message (" : " messages (") + std::to_string(bytes) +
+         (bytes == 1 ? " byte)" : " bytes)");
+}
+} // namespace
+
+// Whatever was received or dropped was sent first: checked at every flow (cheap); the full balance
+// needs every mechanism's holdings and waits for the end of the run (check_conservation).
+void InvariantChecker::on_flow(const std::string& object, Flow kind, std::uint64_t messages,
+                               std::uint64_t bytes, const char* reason, Cycles) {
+  Ledger& l = ledger_[object];
+  switch (kind) {
+  case Flow::Sent:
+    l.sent_messages += messages;
+    l.sent_bytes += bytes;
+    return;
+  case Flow::Received:
+    l.received_messages += messages;
+    l.received_bytes += bytes;
+    break;
+  case Flow::Dropped: {
+    l.dropped_messages += messages;
+    l.dropped_bytes += bytes;
+    auto& drop = l.drops[reason];
+    drop.first += messages;
+    drop.second += bytes;
+    break;
+  }
+  }
+  if (l.received_messages + l.dropped_messages > l.sent_messages ||
+      l.received_bytes + l.dropped_bytes > l.sent_bytes)
+    fail("conservation on " + object + ": " + flows(l.received_messages, l.received_bytes) +
+         " received and " + flows(l.dropped_messages, l.dropped_bytes) + " dropped, but only " +
+         flows(l.sent_messages, l.sent_bytes) + " sent");
+}
+
+std::string InvariantChecker::check_conservation() const {
+  std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> held;
+  std::vector<Held> reported;
+  for (const auto& state : kernel_.ipc_states())
+    if (state) state->held(reported);
+  for (const auto& h : reported) {
+    auto& total = held[h.object];
+    total.first += h.messages;
+    total.second += h.bytes;
+  }
+  auto balance = [&](const std::string& object, const Ledger& l,
+                     std::pair<std::uint64_t, std::uint64_t> h) -> std::string {
+    if (l.sent_messages == l.received_messages + h.first + l.dropped_messages &&
+        l.sent_bytes == l.received_bytes + h.second + l.dropped_bytes)
+      return "";
+    std::string drops;
+    for (const auto& [reason, counts] : l.drops)
+      drops += "; " + flows(counts.first, counts.second) + " dropped: " + reason;
+    return "conservation on " + object + ": " + flows(l.sent_messages, l.sent_bytes) + " sent, but " +
+           flows(l.received_messages, l.received_bytes) + " received, " + flows(h.first, h.second) +
+           " still held and " + flows(l.dropped_messages, l.dropped_bytes) + " dropped" + drops;
+  };
+  static const Ledger kNothing;
+  for (const auto& [object, l] : ledger_) {
+    auto it = held.find(object);
+    std::string broken =
+        balance(object, l, it == held.end() ? std::pair<std::uint64_t, std::uint64_t>{} : it->second);
+    if (!broken.empty()) return broken;
+  }
+  for (const auto& [object, h] : held) // held where nothing was ever sent
+    if (!ledger_.count(object))
+      if (std::string broken = balance(object, kNothing, h); !broken.empty()) return broken;
+  return "";
+}
+
 std::string InvariantChecker::check_queues() const {
   std::unordered_set<const WaitQueue*> queues;
   std::size_t waiting = 0;
@@ -119,6 +191,7 @@ std::string InvariantChecker::check_queues() const {
 std::string InvariantChecker::check_end() {
   if (!violation_.empty()) return violation_;
   if (std::string queues = check_queues(); !queues.empty()) return queues;
+  if (std::string conservation = check_conservation(); !conservation.empty()) return conservation;
   if (!kernel_.runtime_error().empty()) return "";
   // Every cycle a core passed is attributed to a thread: the breakdown adds up to the busy time and
   // the idle exits, and no core is busy longer than the run.

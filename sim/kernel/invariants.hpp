@@ -5,6 +5,7 @@
 #include "events.hpp"
 
 #include <cstddef>
+#include <map>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -15,6 +16,14 @@ class Kernel;
 
 class InvariantChecker : public Observer {
 public:
+  // One object's flows (conservation: sent = received + held + dropped, in messages and in bytes).
+  struct Ledger {
+    std::uint64_t sent_messages = 0, sent_bytes = 0;
+    std::uint64_t received_messages = 0, received_bytes = 0;
+    std::uint64_t dropped_messages = 0, dropped_bytes = 0;
+    std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> drops; // reason -> messages, bytes
+  };
+
   InvariantChecker(const Kernel& kernel, bool continuous) : kernel_(kernel), continuous_(continuous) {}
 
   // The first violation seen while the run went on ("" when none).
@@ -22,6 +31,10 @@ public:
   // Checks the finished run (a run stopped by an error skips the accounting checks: its pending
   // cycles never passed). Returns the first violation, "" when none.
   std::string check_end();
+  // Sent = received + held (each mechanism's IpcState::held) + dropped, per object; "" when it holds.
+  std::string check_conservation() const;
+  // Every object's flows so far, by name.
+  const std::map<std::string, Ledger>& ledger() const { return ledger_; }
 
   void on_thread_state(const Thread&, ThreadState, ThreadState, const WaitQueue*, Cycles at) override;
   void on_dispatch(const Core& core, const Thread&, Cycles at) override;
@@ -31,6 +44,8 @@ public:
   void on_message_sent(const Thread&, const Message& message, const std::string& object, Cycles at) override;
   void on_message_received(const Thread&, const Message& message, const std::string& object,
                            Cycles at) override;
+  void on_flow(const std::string& object, Flow kind, std::uint64_t messages, std::uint64_t bytes,
+               const char* reason, Cycles at) override;
 
 private:
   void fail(const std::string& what);
@@ -46,6 +61,7 @@ private:
   std::unordered_map<std::uint64_t, Cycles> sent_; // in flight: message id -> when sent
   std::uint64_t last_sent_ = 0;                    // the highest id sent
   std::size_t received_ = 0;
+  std::map<std::string, Ledger> ledger_;
 };
 
 } // namespace ipcsim

@@ -130,15 +130,43 @@ void charge_copy(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes) {
              costs.copy_cycles(bytes) - costs.cycles(Primitive::copy_setup));
 }
 
+namespace {
+void flow(OpContext& ctx, const std::string& object, Flow kind, std::uint64_t messages, std::uint64_t bytes,
+          const char* reason = "") {
+  Cycles at = ctx.now();
+  ctx.kernel.notify([&](Observer& o) { o.on_flow(object, kind, messages, bytes, reason, at); });
+}
+} // namespace
+
 void message_sent(OpContext& ctx, Message& message, const std::string& object) {
+  message_sent(ctx, message, object, message.bytes);
+}
+
+void message_sent(OpContext& ctx, Message& message, const std::string& object, std::uint64_t bytes) {
   message.id = ctx.kernel.next_message_id();
   Cycles at = ctx.now();
   ctx.kernel.notify([&](Observer& o) { o.on_message_sent(ctx.thread, message, object, at); });
+  flow(ctx, object, Flow::Sent, 1, bytes);
 }
 
-void message_received(OpContext& ctx, const Message& message, const std::string& object) {
+void bytes_sent(OpContext& ctx, const std::string& object, std::uint64_t bytes) {
+  if (bytes > 0) flow(ctx, object, Flow::Sent, 0, bytes);
+}
+
+void message_received(OpContext& ctx, const Message& message, const std::string& object,
+                      std::uint64_t bytes) {
   Cycles at = ctx.now();
   ctx.kernel.notify([&](Observer& o) { o.on_message_received(ctx.thread, message, object, at); });
+  flow(ctx, object, Flow::Received, 1, bytes);
+}
+
+void bytes_received(OpContext& ctx, const std::string& object, std::uint64_t bytes) {
+  if (bytes > 0) flow(ctx, object, Flow::Received, 0, bytes);
+}
+
+void message_dropped(OpContext& ctx, const std::string& object, std::uint64_t messages, std::uint64_t bytes,
+                     const char* reason) {
+  if (messages > 0 || bytes > 0) flow(ctx, object, Flow::Dropped, messages, bytes, reason);
 }
 
 // Stamped with the core's clock, not the caller's time (which counts cycles charged but not passed
@@ -686,6 +714,11 @@ std::string format_template(const std::string& text, const Kernel& kernel, const
 std::string expand_name(const std::string& text, const OpContext& ctx) {
   if (text.find('{') == std::string::npos) return text;
   return format_template(text, ctx.kernel, ctx.thread);
+}
+
+int posix_name_error(const std::string& name, std::size_t max) {
+  if (name.size() < 2 || name[0] != '/' || name.find('/', 1) != std::string::npos) return EINVAL;
+  return name.size() - 1 > max ? ENAMETOOLONG : 0;
 }
 
 void check_template(const std::string& text, const std::string& path, CompileContext& ctx) {

@@ -86,11 +86,26 @@ void charge_copy(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes);
 // `object` names the IPC object, as the listing at the end of a run does ("pipe 1", "channel ping",
 // "msqid 0", "posix mq /q", "mailbox courier", "unix socket 2").
 //
+// Conservation (docs/limits.md): every message and byte that enters an object leaves it to a
+// receiver, is still held there at the end (IpcState::held), or is dropped with a reason. Each
+// mechanism reports the three flows through these calls, and the checker balances them per object.
+//
 // A message entered a mechanism (a queue, a pipe's buffer, a waiting receiver's hands): gives it
-// its id and tells subscribers. Called once per message, when its first byte goes in.
+// its id and tells subscribers. Called once per message, when its first byte goes in; `bytes`
+// (default: message.bytes) is what went in with it, and bytes_sent the rest of it (a pipe's later
+// chunks).
 void message_sent(OpContext& ctx, Message& message, const std::string& object);
-// A receive took `message` (over a byte stream: the first read that takes part of it).
-void message_received(OpContext& ctx, const Message& message, const std::string& object);
+void message_sent(OpContext& ctx, Message& message, const std::string& object, std::uint64_t bytes);
+void bytes_sent(OpContext& ctx, const std::string& object, std::uint64_t bytes);
+// A receive took `message` (over a byte stream: the first read that takes part of it), and `bytes`
+// of it; bytes_received: more bytes (of it, or of messages already counted).
+void message_received(OpContext& ctx, const Message& message, const std::string& object, std::uint64_t bytes);
+void bytes_received(OpContext& ctx, const std::string& object, std::uint64_t bytes);
+// `messages` (none of whose bytes was received) and `bytes` left `object` for nobody: the queue was
+// removed, the last descriptor closed with data unread, a receiver died holding it... `reason`
+// says which, as the checker's message will.
+void message_dropped(OpContext& ctx, const std::string& object, std::uint64_t messages, std::uint64_t bytes,
+                     const char* reason);
 // How full `object` is now: bytes in a pipe or stream socket, messages in a queue.
 void fill_changed(OpContext& ctx, const std::string& object, const char* unit, std::uint64_t value);
 
@@ -226,6 +241,10 @@ std::string format_template(const std::string& text, const Kernel& kernel, const
 // texts ({pid}, {index}, a script variable): `count: 3` clients binding "/tmp/cli{pid}" get one
 // socket file each. Checked at load by check_path / check_template.
 std::string expand_name(const std::string& text, const OpContext& ctx);
+// A POSIX object's name ("/name": sem_open, shm_open and their unlinks) once its placeholders are
+// filled, checked again as the call would check it: 0 when it is "/" and 1 to `max` characters
+// without a slash; else EINVAL (no name, or a slash inside: glibc's __shm_get_name) or ENAMETOOLONG.
+int posix_name_error(const std::string& name, std::size_t max);
 
 // ---- System V op fields (the message queues, semaphores and shared memory share them) ------------
 

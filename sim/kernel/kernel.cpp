@@ -589,6 +589,18 @@ static void unlink(Thread& thread) {
   thread.wait_next = thread.wait_prev = nullptr;
 }
 
+bool Kernel::move_waiter(Thread& thread, WaitQueue& to) {
+  if (thread.state != ThreadState::Blocked || !thread.waiting_on) return false;
+  unlink(thread);
+  thread.waiting_on = &to;
+  thread.wait_prev = to.tail;
+  thread.wait_next = nullptr;
+  (to.tail ? to.tail->wait_next : to.head) = &thread;
+  to.tail = &thread;
+  ++to.size;
+  return true;
+}
+
 bool Kernel::interrupt(OpContext& ctx, Thread& thread, std::uint16_t activity) {
   if (thread.state != ThreadState::Blocked) return false;
   ctx.sync();

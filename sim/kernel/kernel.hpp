@@ -378,11 +378,22 @@ struct IpcTable {
   std::vector<std::string> columns;
   std::vector<std::vector<std::string>> rows;
 };
+// What a mechanism still holds on one object: messages none of whose bytes was received, and the
+// bytes not received (of those messages and of messages read in part). Counted where the messages
+// are: in queues and buffers, and in the hands of a woken receiver that has not taken them yet.
+struct Held {
+  std::string object; // as the flow events name it ("pipe 1", "msg queue 0")
+  std::uint64_t messages = 0, bytes = 0;
+};
 class IpcState {
 public:
   virtual ~IpcState() = default;
   // Live objects at the end of a run, as `ipcs` would list them.
   virtual void list(std::vector<IpcTable>&) const {}
+  // The conservation invariant's one hook (sim/kernel/invariants.cpp): what this mechanism still
+  // holds, per object (objects holding nothing may be left out). What it dropped, and why, it
+  // reports as it drops (message_dropped, sim/kernel/ipc.hpp).
+  virtual void held(std::vector<Held>&) const {}
 };
 std::size_t next_ipc_slot();
 
@@ -466,6 +477,10 @@ public:
   std::uint64_t next_message_id() { return ++message_ids_; }
   // A script error found while running (an endless loop without simulated time): the run stops.
   const std::string& runtime_error() const { return runtime_error_; }
+  // Every mechanism's state created so far (nullptr slots for mechanisms not used).
+  const std::vector<std::unique_ptr<IpcState>>& ipc_states() const { return ipc_; }
+  // The run's invariant checker (nullptr before the run starts).
+  const InvariantChecker* invariants() const { return invariants_.get(); }
   std::vector<IpcTable> ipc_listing() const;
 
   // ---- The facade ops and mechanisms use (through OpContext). ----
@@ -485,6 +500,9 @@ public:
   // when an interrupt does it). Returns false when it was not blocked.
   bool wake(Core& core, Thread& thread, Thread* waker, std::uint16_t activity, WaitResult result);
   Thread* wake_one(Core& core, WaitQueue& queue, Thread* waker, std::uint16_t activity);
+  // Moves a thread blocked on a wait queue to the tail of `to`, still asleep, its timeout kept
+  // (FUTEX_REQUEUE). False when it was not blocked on a queue.
+  bool move_waiter(Thread& thread, WaitQueue& to);
   std::size_t wake_all(Core& core, WaitQueue& queue, Thread* waker, std::uint16_t activity);
   void arm_timer(Core& core, Thread& thread, Cycles when, bool arrival = false);
   // Runs call.fire at time `when` on `core`, charging timer_interrupt to `owner`. The owner must
