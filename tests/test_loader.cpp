@@ -183,7 +183,7 @@ TEST_CASE("loader: unknown machine key, with did-you-mean") {
   CHECK(
       load_error(with_machine(R"({"core": 2})")) ==
       R"(test.json: at machine.core: unknown key "core" (did you mean "cores"?) in machine; accepted keys: )"
-      "name, cores, frequency, costs, scheduler");
+      "name, cores, frequency, frequency_scaling, costs, scheduler");
 }
 
 TEST_CASE("loader: unknown process key, with did-you-mean") {
@@ -627,8 +627,8 @@ TEST_CASE("fixed: a cost of 2^64 - 1 cycles is accepted and charges 0") {
   CHECK(load(with_machine(R"({"costs": {"trap_enter": 4294967296}})"))
             ->model()
             .costs.cycles(ipcsim::Primitive::trap_enter) == 4294967296);
-  CHECK(load_error(with_machine(R"({"costs": {"copy_cache_bytes": 1099511627777}})")) ==
-        "test.json: at machine.costs.copy_cache_bytes: invalid value 1099511627777; expected a value <= "
+  CHECK(load_error(with_machine(R"({"costs": {"cache_l3_bytes": 1099511627777}})")) ==
+        "test.json: at machine.costs.cache_l3_bytes: invalid value 1099511627777; expected a value <= "
         "1099511627776");
   CHECK(load_error(with_script(kCompute), {"machine.costs.trap_enter=18446744073709551615"}) ==
         "--set machine.costs.trap_enter=18446744073709551615: invalid value 18446744073709551615; expected a "
@@ -644,7 +644,7 @@ TEST_CASE("fixed: a cost of 2^64 - 1 cycles is accepted and charges 0") {
   CHECK(load_error(with_machine(R"({"costs": {"preset": ")" + huge + R"(", "trap_enter": 5}})")) ==
         "<no error>");
   auto slow =
-      dir.write("slow.json", teaching_preset_with("\"copy_bytes_per_cycle_uncached\": {\"value\": 2",
+      dir.write("slow.json", teaching_preset_with("\"copy_bytes_per_cycle_uncached\": {\"value\": 1",
                                                   "\"copy_bytes_per_cycle_uncached\": {\"value\": 0"));
   CHECK(load_error(with_machine(R"({"costs": ")" + slow + R"("})")) ==
         "preset file \"" + slow +
@@ -652,10 +652,30 @@ TEST_CASE("fixed: a cost of 2^64 - 1 cycles is accepted and charges 0") {
             "1e-06");
 }
 
-TEST_CASE("loader: uncached copy rate above the cached one") {
+TEST_CASE("loader: copy rates may not increase from L1 to memory; cache sizes may not decrease") {
+  // Raising the memory rate alone: the faster rates it passed are named.
   CHECK(load_error(with_machine(R"({"costs": {"copy_bytes_per_cycle_uncached": 16}})")) ==
-        "test.json: at machine.costs.copy_bytes_per_cycle_uncached: the uncached copy rate exceeds the "
-        "cached one (8.0 bytes/cycle); set it no higher");
+        "test.json: at machine.costs.copy_bytes_per_cycle_uncached: copy_bytes_per_cycle_uncached (16 "
+        "bytes/cycle, set here) exceeds copy_bytes_per_cycle_l3 (2 bytes/cycle, the preset's): a copy cannot "
+        "get faster as its data moves further from the core; the rates must not increase from "
+        "copy_bytes_per_cycle to copy_bytes_per_cycle_uncached (set copy_bytes_per_cycle, "
+        "copy_bytes_per_cycle_l2, copy_bytes_per_cycle_l3 no lower too)");
+  // Issue 10: overriding only copy_bytes_per_cycle names the rates to set with it, the uncached one
+  // among them.
+  CHECK(load_error(with_machine(R"({"costs": {"preset": "linux-x86", "copy_bytes_per_cycle": 1}})")) ==
+        "test.json: at machine.costs.copy_bytes_per_cycle: copy_bytes_per_cycle_l2 (17.5 bytes/cycle, the "
+        "preset's) exceeds copy_bytes_per_cycle (1 bytes/cycle, set here): a copy cannot get faster as its "
+        "data moves further from the core; the rates must not increase from copy_bytes_per_cycle to "
+        "copy_bytes_per_cycle_uncached (set copy_bytes_per_cycle_l2, copy_bytes_per_cycle_l3, "
+        "copy_bytes_per_cycle_uncached no higher too)");
+  // All four together are accepted.
+  CHECK(load_error(with_machine(R"({"costs": {"preset": "linux-x86", "copy_bytes_per_cycle": 1,
+        "copy_bytes_per_cycle_l2": 1, "copy_bytes_per_cycle_l3": 1, "copy_bytes_per_cycle_uncached": 1}})")) ==
+        "<no error>");
+  CHECK(load_error(with_machine(R"({"costs": {"cache_l2_bytes": 1000}})")) ==
+        "test.json: at machine.costs.cache_l2_bytes: cache_l2_bytes (1000, set here) is smaller than "
+        "cache_l1_bytes (65536, the preset's): cache sizes must not decrease from cache_l1_bytes to "
+        "cache_l3_bytes");
 }
 
 TEST_CASE("loader: costs must be an object or a preset name") {
@@ -837,7 +857,7 @@ TEST_CASE("--set: errors reach the loader") {
         "--set machine.cores: expected dotted.path=value, such as machine.cores=4");
   CHECK(load_error(with_script(kCompute), {"machine.cpus=4"}) ==
         R"(--set machine.cpus=4: unknown key "cpus" in machine; accepted keys: name, cores, frequency, )"
-        "costs, scheduler (at machine.cpus in test.json)");
+        "frequency_scaling, costs, scheduler (at machine.cpus in test.json)");
 }
 
 TEST_CASE("--set: a bad value is blamed on the --set that wrote it, not on the file") {
