@@ -2,6 +2,7 @@
 // naming the file, the place and what would have been accepted. These tests pin those messages.
 #include "costs.hpp"
 #include "error.hpp"
+#include "harness.hpp"
 #include "params.hpp"
 #include "scenario.hpp"
 #include "sched.hpp"
@@ -1025,4 +1026,76 @@ TEST_CASE("loader: load_scenario names a missing file") {
   CHECK_THROWS_WITH_AS(ipcsim::load_scenario("/nonexistent/scenario.json", {}),
                        "/nonexistent/scenario.json: cannot open the scenario file: No such file or directory",
                        ipcsim::UserError);
+}
+
+TEST_CASE("costs: copies by footprint, by hand on the teaching preset") {
+  // Teaching: L1 64 KiB at 8 B/cycle, L2 1 MiB at 4, L3 8 MiB at 2, memory at 1; the footprint is
+  // twice the transfer; the time per byte moves linearly from one level's to the next's as the
+  // footprint grows from a cache's size to twice it (docs/costs.md).
+  const ipcsim::CostModel costs = load(with_machine(R"({"costs": "teaching"})"))->model().costs;
+  CHECK(costs.copy_cycles(100) == 50 + 13);          // footprint 200 B: L1, ceil(100 / 8)
+  CHECK(costs.copy_cycles(32768) == 50 + 4096);      // footprint 64 KiB: still L1
+  CHECK(costs.copy_cycles(49152) == 50 + 9216);      // 96 KiB: halfway to L2, 3/16 cycle a byte
+  CHECK(costs.copy_cycles(65536) == 50 + 16384);     // 128 KiB = 2 x L1: the L2 rate
+  CHECK(costs.copy_cycles(1048576) == 50 + 524288);  // 2 MiB = 2 x L2: the L3 rate, 1/2 a byte
+  CHECK(costs.copy_cycles(1048577) == 50 + 524289);  // one more byte costs one byte's worth (issue 10)
+  CHECK(costs.copy_cycles(8388608) == 50 + 8388608); // 16 MiB = 2 x L3: memory, 1 a byte
+  // A 4 KiB piece of a 1 MiB transfer goes at the whole transfer's rate, each level's share under
+  // its own name: 512 at the L1 rate, + 512 for L2, + 1024 for L3.
+  CHECK(costs.copy_cycles(4096, 1048576) == 50 + 2048);
+  auto split = costs.copy_split(4096, 1048576);
+  CHECK(split[0] == std::pair{ipcsim::Primitive::copy_bytes_per_cycle, ipcsim::Cycles{512}});
+  CHECK(split[1] == std::pair{ipcsim::Primitive::copy_bytes_per_cycle_l2, ipcsim::Cycles{512}});
+  CHECK(split[2] == std::pair{ipcsim::Primitive::copy_bytes_per_cycle_l3, ipcsim::Cycles{1024}});
+  CHECK(split[3] == std::pair{ipcsim::Primitive::copy_bytes_per_cycle_uncached, ipcsim::Cycles{0}});
+}
+
+TEST_CASE("costs: idle states: the exit latency of the deepest state the idle period reached") {
+  TempDir dir;
+  auto deep =
+      dir.write("deep.json", teaching_preset_with("\"primitives\": {",
+                                                  "\"idle_states\": {\"value\": [{\"name\": \"C6\", "
+                                                  "\"target_residency\": 10000, \"exit_latency\": 50000}], "
+                                                  "\"source\": \"test\"},\n  \"primitives\": {"));
+  const ipcsim::CostModel costs = load(with_machine(R"({"costs": ")" + deep + R"("})"))->model().costs;
+  CHECK(costs.idle_exit_after(0) == 1000); // idle_exit: the shallow state
+  CHECK(costs.idle_exit_after(9999) == 1000);
+  CHECK(costs.idle_exit_after(10000) == 50000);
+  // Two sleeps: the core idles 5000 - 200 (the context_save) = 4800 cycles, then 19800: idle_exit
+  // 1000 for the first wake, C6's 50000 for the second.
+  auto run = ipcsim::test::run_text(R"({"machine": {"costs": ")" + deep + R"("}, "processes": [{"name": "p",
+      "working_set_pages": 0, "script": [{"op": "sleep", "time": 5000}, {"op": "sleep", "time": 20000}]}]})");
+  CHECK(run.charged("p", "dispatch", ipcsim::Primitive::idle_exit) == 1000 + 50000);
+  auto shallower =
+      dir.write("bad.json", teaching_preset_with("\"primitives\": {",
+                                                 "\"idle_states\": {\"value\": [{\"name\": \"C6\", "
+                                                 "\"target_residency\": 10000, \"exit_latency\": 500}], "
+                                                 "\"source\": \"test\"},\n  \"primitives\": {"));
+  CHECK(
+      load_error(with_machine(R"({"costs": ")" + shallower + R"("})")) ==
+      "test.json: at machine.costs.preset: preset file \"" + shallower +
+          "\": idle_states.value.0: exit_latency must be at least the shallower state's (1000, idle_exit for "
+          "the first)");
+}
+
+TEST_CASE("costs: machine.frequency_scaling keeps cycles (the default) or times") {
+  // teaching is written for 1 GHz. At 2 GHz, "cycles" keeps trap_enter at 100 cycles (50 ns);
+  // "time" keeps its 100 ns: 200 cycles, and the L1 copy rate 8 B/cycle becomes 4.
+  auto kept = load(with_machine(R"({"costs": "teaching", "frequency": "2GHz"})"))->model().costs;
+  CHECK(kept.cycles(ipcsim::Primitive::trap_enter) == 100);
+  auto timed =
+      load(with_machine(R"({"costs": "teaching", "frequency": "2GHz", "frequency_scaling": "time"})"))
+          ->model()
+          .costs;
+  CHECK(timed.cycles(ipcsim::Primitive::trap_enter) == 200);
+  CHECK(timed.get(ipcsim::Primitive::copy_bytes_per_cycle) == 4);
+  CHECK(timed.get(ipcsim::Primitive::cache_l1_bytes) == 65536);
+  CHECK(load_error(with_machine(R"({"costs": {"preset": "teaching", "trap_enter": 4294967296},
+      "frequency": "2GHz", "frequency_scaling": "time"})")) ==
+        "test.json: at machine.frequency_scaling: trap_enter scaled to the machine's clock is 8589934592 "
+        "cycles, "
+        "above the largest accepted 4294967296 (2^32); lower machine.frequency or use frequency_scaling "
+        "\"cycles\"");
+  CHECK(load_error(with_machine(R"({"frequency_scaling": "both"})")).find("machine.frequency_scaling") !=
+        std::string::npos);
 }
