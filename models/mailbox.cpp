@@ -418,6 +418,10 @@ private:
       ctx.sync();
     }
     if (thread.process->killed_by) return fail_call(ctx, activity, EINTR); // it never returns anyway
+    if (ctx.resumed()) { // the mailbox's lock, again after a wait
+      ctx.charge(activity, Primitive::lock_acquire);
+      ctx.sync();
+    }
     Call& call = calls_[thread.id];
     Box& box = *call.box;
     if (call.taken) {
@@ -446,6 +450,8 @@ private:
       message_sent(ctx, sent, box.object);
       box.queue.push_back({std::move(sent), next_seq_++, nullptr});
       box.filled(ctx);
+      ctx.charge(activity, Primitive::slab_alloc); // the kernel's buffer for the message
+      ctx.charge(activity, Primitive::list_op);    // appended to the mailbox's queue
       ctx.succeed();
       return IoStatus::Done;
     }
@@ -495,6 +501,10 @@ private:
     }
     if (self.killed_by) return fail_call(ctx, activity, EINTR); // it never returns anyway
     Call& call = calls_[thread.id];
+    if (ctx.resumed() && !call.handed) { // the mailbox's lock
+      ctx.charge(activity, Primitive::lock_acquire);
+      ctx.sync();
+    }
     if (call.handed) {
       message_received(ctx, call.message, call.handed_from->object, call.message.bytes);
       if (call.handed_in_kernel) copy_message(ctx, activity, call.message.bytes);
@@ -520,6 +530,7 @@ private:
       if (source->queue.front().message.bytes > bytes) return fail_call(ctx, activity, E2BIG);
       Pending pending = std::move(source->queue.front());
       source->queue.pop_front();
+      ctx.charge(activity, Primitive::list_op); // taken off the mailbox's queue
       message_received(ctx, pending.message, source->object, pending.message.bytes);
       source->filled(ctx);
       if (pending.rendezvous_sender) {

@@ -52,6 +52,12 @@ public:
   WaitQueue read_wait, write_wait;
   std::deque<Segment> segments;
   std::weak_ptr<FifoNode> fifo; // the FIFO this pipe belongs to, if any
+  // The buffer's pages (fs/pipe.c: one pipe_buffer per page): the unread bytes of each, oldest
+  // first; whether the last one takes more (a write merges into it, PIPE_BUF_FLAG_CAN_MERGE);
+  // and pipe->tmp_page, the one freed page a pipe keeps for its next write.
+  std::deque<std::uint64_t> pages;
+  bool last_page_open = false;
+  bool tmp_page = false;
 
   std::uint64_t buffered() const { return nwrite - nread; }
   // Writes none of whose bytes was read yet (a write read in part keeps its segment, first byte gone).
@@ -73,6 +79,9 @@ private:
       ctx.kernel.wake_one(ctx.core, queue, &ctx.thread, activity);
   }
   void take_text(OpContext& ctx, Message& into, std::uint64_t from, std::uint64_t to);
+  void enter(OpContext& ctx, std::uint16_t activity, bool woken);
+  void store_pages(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes);
+  void release_pages(std::uint64_t bytes);
   void filled(OpContext& ctx) { fill_changed(ctx, name, "bytes", buffered()); }
 };
 
@@ -163,9 +172,57 @@ void Pipe::take_text(OpContext& ctx, Message& into, std::uint64_t from, std::uin
   while (!segments.empty() && segments.front().end <= to) segments.pop_front();
 }
 
+// pipe_read / anon_pipe_write up to the loop: the descriptor (fdget_pos), rw_verify_area's
+// security_file_permission, then the pipe's mutex (__pipe_lock), taken again after every sleep.
+void Pipe::enter(OpContext& ctx, std::uint16_t activity, bool woken) {
+  if (ctx.first_run()) {
+    ctx.charge(activity, Primitive::fd_lookup);
+    ctx.charge(activity, Primitive::security_hook);
+  }
+  if (ctx.first_run() || woken) ctx.charge(activity, Primitive::lock_acquire);
+}
+
+// anon_pipe_write: the head of a write merges into the last page when all of it fits there (the
+// write's length modulo the page size, as Linux checks `offset + chars <= PAGE_SIZE`); the rest
+// takes new pages, the pipe's tmp_page first, then alloc_page.
+void Pipe::store_pages(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes) {
+  constexpr std::uint64_t kPage = 4096;
+  std::uint64_t head = bytes % kPage;
+  if (head > 0 && last_page_open && !pages.empty() && pages.back() + head <= kPage) {
+    pages.back() += head;
+    bytes -= head;
+  }
+  while (bytes > 0) {
+    std::uint64_t n = std::min(bytes, kPage);
+    if (tmp_page)
+      tmp_page = false;
+    else
+      ctx.charge(activity, Primitive::page_alloc);
+    pages.push_back(n);
+    bytes -= n;
+  }
+  last_page_open = !pages.empty() && pages.back() < kPage;
+}
+
+// pipe_read: a page read empty is released (anon_pipe_buf_release keeps one as tmp_page and frees
+// the others; their freeing is counted in page_alloc).
+void Pipe::release_pages(std::uint64_t bytes) {
+  while (bytes > 0 && !pages.empty()) {
+    std::uint64_t n = std::min(bytes, pages.front());
+    pages.front() -= n;
+    bytes -= n;
+    if (pages.front() == 0) {
+      pages.pop_front();
+      tmp_page = true;
+    }
+  }
+  if (pages.empty()) last_page_open = false;
+}
+
 IoStatus Pipe::read(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes, bool exact) {
   Thread& t = ctx.thread;
   bool woken = consume_woken(t);
+  enter(ctx, activity, woken);
   ctx.sync();
   Message& message = t.script_locals().message;
   std::uint64_t done = t.op_progress;
@@ -180,14 +237,18 @@ IoStatus Pipe::read(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes,
       return wait_on(ctx, read_wait, activity);
     }
     std::uint64_t n = std::min(available, bytes - done);
+    const bool was_full = available == config.capacity;
     take_text(ctx, message, nread, nread + n);
     bytes_received(ctx, name, n);
     nread += n;
+    release_pages(n);
     filled(ctx);
     done += n;
     t.op_progress = done;
     woken = false;
-    charge_copy(ctx, activity, n); // kernel buffer -> user buffer
+    charge_copy(ctx, activity, n, bytes); // kernel buffer -> user buffer
+    // A pipe that was full wakes its writers: __wake_up takes the queue's lock, sleepers or not.
+    if (was_full) ctx.charge(activity, Primitive::waitqueue_op);
     wake(ctx, write_wait, activity);
     if (!exact) break;
   }
@@ -203,6 +264,7 @@ IoStatus Pipe::read(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes,
 IoStatus Pipe::write(OpContext& ctx, std::uint16_t activity, const Message& message) {
   Thread& t = ctx.thread;
   bool woken = consume_woken(t);
+  enter(ctx, activity, woken);
   ctx.sync();
   const std::uint64_t total = message.bytes;
   std::uint64_t done = t.op_progress;
@@ -227,6 +289,7 @@ IoStatus Pipe::write(OpContext& ctx, std::uint16_t activity, const Message& mess
       return wait_on(ctx, write_wait, activity);
     }
     std::uint64_t chunk = std::min(room, left);
+    const bool was_empty = buffered() == 0;
     Segment segment{nwrite, nwrite + chunk, done == 0, message};
     if (segment.first)
       message_sent(ctx, segment.meta, name, chunk);
@@ -238,8 +301,13 @@ IoStatus Pipe::write(OpContext& ctx, std::uint16_t activity, const Message& mess
     done += chunk;
     t.op_progress = done;
     woken = false;
-    charge_copy(ctx, activity, chunk); // user buffer -> kernel buffer
-    wake(ctx, read_wait, activity);    // after each chunk, as pipewrite does
+    // Charged once the bytes are in (they are visible from the start of their copy, as the
+    // message is sent then): the pages they need, then the copy.
+    store_pages(ctx, activity, chunk);
+    charge_copy(ctx, activity, chunk, total); // user buffer -> kernel buffer
+    // A pipe that was empty wakes its readers: __wake_up takes the queue's lock, sleepers or not.
+    if (was_empty) ctx.charge(activity, Primitive::waitqueue_op);
+    wake(ctx, read_wait, activity); // after each chunk, as pipewrite does
   }
   if (config.wake == WakePolicy::One && buffered() < config.capacity && write_wait.head)
     ctx.kernel.wake_one(ctx.core, write_wait, &t, activity);

@@ -77,6 +77,7 @@ IoStatus finish_delivered(OpContext& ctx, std::uint16_t activity) {
   const std::uint64_t size = ctx.thread.script_locals().message.bytes;
   message_received(ctx, ctx.thread.script_locals().message, object, size);
   charge_copy(ctx, activity, size); // store_msg()
+  charge_msg_free(ctx, activity);
   ctx.succeed(static_cast<std::int64_t>(size));
   return IoStatus::Done;
 }
@@ -128,10 +129,13 @@ struct MqQueue {
   IoStatus send(OpContext& ctx, std::uint16_t activity, const Message& original) {
     Thread& thread = ctx.thread;
     if (thread.op_progress & kQueuedFor) return sent(ctx);
+    if (ctx.first_run()) ctx.charge(activity, Primitive::fd_lookup); // fdget
     if (!(thread.op_progress & kCopiedIn)) {
+      charge_msg_alloc(ctx, activity, original.bytes);
       charge_copy(ctx, activity, original.bytes); // load_msg(): before the queue lock, once
       thread.op_progress |= kCopiedIn;
     }
+    if (ctx.resumed()) ctx.charge(activity, Primitive::lock_acquire); // spin_lock(&info->lock)
     ctx.sync();
     Message message = original;
     if (auto it = waiting_sends.find(thread.id); it != waiting_sends.end()) {
@@ -156,6 +160,7 @@ struct MqQueue {
       }
       receiver_limits.erase(receiver->id);
       reaches_queue();
+      ctx.charge(activity, Primitive::list_op); // pipelined_send: the waiter off info->e_wait_q
       receiver->script_locals().message = message;
       ctx.kernel.ipc<MqHandedState>().by_thread[receiver->id] = {object, message.bytes};
       receiver->op_progress |= kDelivered;
@@ -165,6 +170,8 @@ struct MqQueue {
     }
     if (curmsgs < maxmsg) {
       reaches_queue();
+      // msg_insert: a new priority is a node of the rbtree; an existing one, a list append
+      ctx.charge(activity, messages.count(message.priority) ? Primitive::list_op : Primitive::tree_op);
       messages[message.priority].push_back(message);
       ++curmsgs;
       bytes += message.bytes;
@@ -201,6 +208,8 @@ struct MqQueue {
     Thread& thread = ctx.thread;
     if (thread.op_progress & kDelivered) return finish_delivered(ctx, activity);
     if (thread.op_progress & kTooBig) return fail_call(ctx, activity, E2BIG);
+    if (ctx.first_run()) ctx.charge(activity, Primitive::fd_lookup);  // fdget
+    if (ctx.resumed()) ctx.charge(activity, Primitive::lock_acquire); // spin_lock(&info->lock)
     ctx.sync();
     receiver_limits.erase(thread.id);
     if (curmsgs == 0) {
@@ -213,6 +222,8 @@ struct MqQueue {
     if (first->second.front().bytes > limit) return fail_call(ctx, activity, E2BIG);
     Message message = std::move(first->second.front());
     first->second.pop_front();
+    // msg_get: off its priority's list; the last of its priority takes the node out of the tree
+    ctx.charge(activity, first->second.empty() ? Primitive::tree_op : Primitive::list_op);
     if (first->second.empty()) messages.erase(first);
     --curmsgs;
     bytes -= message.bytes;
@@ -231,6 +242,7 @@ struct MqQueue {
     }
     filled(ctx);
     charge_copy(ctx, activity, size); // store_msg(): after the unlock
+    charge_msg_free(ctx, activity);
     ctx.succeed(static_cast<std::int64_t>(size));
     return IoStatus::Done;
   }

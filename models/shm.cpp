@@ -401,17 +401,23 @@ void charge_touch(OpContext& ctx, const Access& access, std::uint64_t bytes, boo
       seen = it->second.version;
     }
   }
-  const Cycles byte_cycles = costs.copy_cycles(bytes) - costs.cycles(Primitive::copy_setup);
+  const auto split = costs.copy_split(bytes, bytes);
+  Cycles byte_cycles = 0;
+  for (const auto& part : split) byte_cycles += part.second;
+  auto charge_split = [&] { // each level's share under its own rate's name
+    for (const auto& [primitive, cycles] : split)
+      if (cycles > 0) ctx.charge(activity, primitive, cycles);
+  };
   if (transfers == 0 || bytes <= kCacheLineBytes) { // a word: each foreign line is a transfer's latency
     if (transfers)
       ctx.charge(activity, Primitive::cache_line_transfer,
                  costs.cycles(Primitive::cache_line_transfer) * transfers);
-    ctx.charge(activity, Primitive::copy_bytes_per_cycle, byte_cycles);
+    charge_split();
     return;
   }
   // A range streams: the hardware prefetcher overlaps the line transfers, so the range pays one
   // transfer's latency, and its foreign lines come at the uncached rate (from another core's cache
-  // or memory) instead of this core's cached one.
+  // or memory) instead of this core's cached one: the difference is booked as uncached.
   ctx.charge(activity, Primitive::cache_line_transfer, costs.cycles(Primitive::cache_line_transfer));
   const std::uint64_t foreign = std::min(bytes, transfers * kCacheLineBytes);
   const double uncached = costs.value[static_cast<std::size_t>(Primitive::copy_bytes_per_cycle_uncached)];
@@ -419,7 +425,8 @@ void charge_touch(OpContext& ctx, const Access& access, std::uint64_t bytes, boo
   const double foreign_at_rate =
       static_cast<double>(byte_cycles) * static_cast<double>(foreign) / static_cast<double>(bytes);
   const auto extra = static_cast<Cycles>(std::max(0.0, foreign_at_uncached - std::floor(foreign_at_rate)));
-  ctx.charge(activity, Primitive::copy_bytes_per_cycle, byte_cycles + extra);
+  charge_split();
+  if (extra > 0) ctx.charge(activity, Primitive::copy_bytes_per_cycle_uncached, extra);
 }
 
 namespace {

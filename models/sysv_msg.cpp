@@ -260,6 +260,17 @@ void copy_user(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes) {
   charge_copy(ctx, activity, bytes);
 }
 
+// The entry of msgsnd / msgrcv: the queue found by id once (ipc_obtain_object_check); on the first
+// run and again after every sleep, the queue's lock (ipc_lock_object) and ipcperms, which ends in
+// security_ipc_permission.
+void charge_entry(OpContext& ctx, std::uint16_t activity) {
+  if (ctx.first_run()) ctx.charge(activity, Primitive::ipc_id_lookup);
+  if (!ctx.resumed()) return;
+  ctx.charge(activity, Primitive::lock_acquire);
+  ctx.charge(activity, Primitive::permission_check);
+  ctx.charge(activity, Primitive::security_hook);
+}
+
 // ---- The calls --------------------------------------------------------------------------------
 
 // op_progress of msgsnd / msgrcv: set once the call has slept, so a queue gone since is EIDRM.
@@ -320,6 +331,9 @@ IoStatus do_msgsnd(OpContext& ctx, std::uint16_t activity, std::int64_t id, std:
   Thread& thread = ctx.thread;
   MsgState& state = ctx.kernel.ipc<MsgState>();
   if (interrupted(ctx, state, activity)) return IoStatus::Done;
+  const bool resumed = ctx.resumed();
+  charge_entry(ctx, activity);
+  if (resumed) ctx.charge(activity, Primitive::security_hook); // security_msg_queue_msgsnd
   ctx.sync();
   state.senders.erase(thread.id);
   MsgQueue* q = state.find_id(id);
@@ -329,6 +343,7 @@ IoStatus do_msgsnd(OpContext& ctx, std::uint16_t activity, std::int64_t id, std:
   if (!ipcperms(*q, *thread.process, kWriteBits)) return fail_call(ctx, activity, EACCES);
   m.bytes = static_cast<std::uint64_t>(size);
   if (!(thread.op_progress & kCopied)) { // load_msg: the message enters the kernel once
+    charge_msg_alloc(ctx, activity, m.bytes);
     copy_user(ctx, activity, m.bytes);
     thread.op_progress |= kCopied;
     ctx.sync();
@@ -349,6 +364,8 @@ IoStatus do_msgsnd(OpContext& ctx, std::uint16_t activity, std::int64_t id, std:
     q->messages.push_back(std::move(m));
     q->filled(ctx);
   }
+  // list_add_tail on q_messages, or list_del of the sleeping receiver it went to
+  ctx.charge(activity, Primitive::list_op);
   ctx.succeed(0);
   return IoStatus::Done;
 }
@@ -362,7 +379,8 @@ void deliver(OpContext& ctx, std::uint16_t activity, Message m, std::uint64_t bu
     m.bytes = n;
     if (m.text.size() > n) m.text.resize(n);
   }
-  copy_user(ctx, activity, n);
+  copy_user(ctx, activity, n); // store_msg
+  charge_msg_free(ctx, activity);
   ctx.thread.script_locals().message = std::move(m);
   ctx.succeed(static_cast<std::int64_t>(n));
 }
@@ -387,6 +405,10 @@ IoStatus do_msgrcv(OpContext& ctx, std::uint16_t activity, std::int64_t id, std:
       if (r.error) return fail_call(ctx, activity, r.error);
     }
   }
+  // Not handed a message while asleep: the queue's lock and permissions (the lockless receive of
+  // a handed message takes neither).
+  charge_entry(ctx, activity);
+  ctx.sync();
   MsgQueue* q = state.find_id(id);
   if (!q || bufsz < 0) return fail_call(ctx, activity, q || !(thread.op_progress & kSlept) ? EINVAL : EIDRM);
   if (!ipcperms(*q, *thread.process, kReadBits)) return fail_call(ctx, activity, EACCES);
@@ -410,7 +432,9 @@ IoStatus do_msgrcv(OpContext& ctx, std::uint16_t activity, std::int64_t id, std:
   }
   if (found != q->messages.end()) {
     if (found->bytes > static_cast<std::uint64_t>(bufsz) && !(flags & kMsgNoerror))
-      return fail_call(ctx, activity, E2BIG); // the message stays in the queue
+      return fail_call(ctx, activity, E2BIG);       // the message stays in the queue
+    ctx.charge(activity, Primitive::security_hook); // find_msg: security_msg_queue_msgrcv
+    ctx.charge(activity, Primitive::list_op);       // list_del
     Message m = std::move(*found);
     q->messages.erase(found);
     q->cbytes -= m.bytes;

@@ -131,8 +131,43 @@ private:
 
 // Looking a path up (bind, connect, sendto with an address): a name lookup with a permission check.
 void charge_lookup(OpContext& ctx, std::uint16_t a) { ctx.charge(a, Primitive::capability_lookup); }
-// Allocating an sk_buff and setting up its header.
-void charge_skb(OpContext& ctx, std::uint16_t a) { ctx.charge(a, Primitive::copy_setup); }
+// sock_alloc_send_pskb: an sk_buff is two slab objects (its head from skbuff_head_cache, its
+// linear data from kmalloc), and the part of the payload beyond `linear` goes into page
+// fragments, one allocation per order-3 (32 KiB) block as alloc_skb_with_frags tries first.
+// Freed by consume_skb on the receiving side; that is counted here.
+void charge_skb(OpContext& ctx, std::uint16_t a, std::uint64_t bytes = 0, std::uint64_t linear = 0) {
+  const CostModel& costs = ctx.kernel.model().costs;
+  ctx.charge(a, Primitive::slab_alloc, 2 * costs.cycles(Primitive::slab_alloc));
+  if (bytes > linear) {
+    constexpr std::uint64_t kFragBlock = 32768;
+    ctx.charge(a, Primitive::page_alloc,
+               costs.cycles(Primitive::page_alloc) * ((bytes - linear + kFragBlock - 1) / kFragBlock));
+  }
+}
+// SKB_MAX_HEAD(0): the linear part a stream skb gets (a page less skb_shared_info), and
+// SKB_MAX_ALLOC: a datagram's (an order-2 allocation less it).
+constexpr std::uint64_t kStreamLinear = 4096 - 320, kDgramLinear = 16384 - 320;
+
+// The entry of a send or receive on a socket, once per call: the descriptor
+// (sockfd_lookup_light), the socket layer (sock_sendmsg / sock_recvmsg: the msghdr and iov_iter,
+// the proto_ops call, scm_send / scm_recv) and its LSM hook (security_socket_sendmsg / _recvmsg).
+void charge_socket_entry(OpContext& ctx, std::uint16_t a) {
+  if (!ctx.first_run()) return;
+  ctx.charge(a, Primitive::fd_lookup);
+  ctx.charge(a, Primitive::socket_dispatch);
+  ctx.charge(a, Primitive::security_hook);
+}
+// A message's credentials: the pid and cred references unix_scm_to_skb takes for the skb (send)
+// and scm_recv / the skb's destructor drops (receive).
+void charge_credentials(OpContext& ctx, std::uint16_t a) {
+  ctx.charge(a, Primitive::atomic_rmw, 2 * ctx.kernel.model().costs.cycles(Primitive::atomic_rmw));
+}
+// Queueing an skb on the peer: unix_state_lock(other), then skb_queue_tail under the receive
+// queue's own lock.
+void charge_enqueue(OpContext& ctx, std::uint16_t a) {
+  ctx.charge(a, Primitive::lock_acquire, 2 * ctx.kernel.model().costs.cycles(Primitive::lock_acquire));
+  ctx.charge(a, Primitive::list_op);
+}
 // Copying a payload between user and kernel: copy_setup + ceil(bytes / rate) (docs/machine.md).
 void charge_data(OpContext& ctx, std::uint16_t a, std::uint64_t bytes) { charge_copy(ctx, a, bytes); }
 
@@ -181,6 +216,8 @@ IoStatus broken_pipe(OpContext& ctx, std::uint16_t a) {
 // which continues where it stopped (thread.op_progress: bytes sent so far).
 IoStatus stream_send(OpContext& ctx, std::uint16_t a, Socket& s, const Message& m, int timeout_error) {
   Thread& t = ctx.thread;
+  charge_socket_entry(ctx, a);
+  if (ctx.first_run()) charge_credentials(ctx, a);
   ctx.sync();
   if (!s.connected) return fail_call(ctx, a, ENOTCONN);
   auto peer = s.peer.lock();
@@ -191,8 +228,9 @@ IoStatus stream_send(OpContext& ctx, std::uint16_t a, Socket& s, const Message& 
     if (queued >= s.buffer) return wait_partial(ctx, peer->room, a, timeout_error);
     std::uint64_t chunk = std::min({m.bytes - t.op_progress, s.buffer - queued, kSkbMax});
     peer->reserved += chunk;
-    charge_skb(ctx, a);
-    charge_data(ctx, a, chunk);
+    charge_skb(ctx, a, chunk, kStreamLinear);
+    charge_copy(ctx, a, chunk, m.bytes);
+    charge_enqueue(ctx, a);
     ctx.sync();
     peer->reserved -= chunk;
     Skb skb;
@@ -217,6 +255,10 @@ IoStatus stream_send(OpContext& ctx, std::uint16_t a, Socket& s, const Message& 
 IoStatus stream_recv(OpContext& ctx, std::uint16_t a, Socket& s, std::uint64_t want, std::uint64_t target,
                      int timeout_error, const std::string* from_var) {
   Thread& t = ctx.thread;
+  charge_socket_entry(ctx, a);
+  // unix_stream_read_generic: the reader's u->iolock, then unix_state_lock, again after a sleep
+  if (ctx.resumed())
+    ctx.charge(a, Primitive::lock_acquire, 2 * ctx.kernel.model().costs.cycles(Primitive::lock_acquire));
   ctx.sync();
   if (!s.connected) return fail_call(ctx, a, EINVAL);
   Message& message = t.script_locals().message;
@@ -244,8 +286,14 @@ IoStatus stream_recv(OpContext& ctx, std::uint16_t a, Socket& s, std::uint64_t w
     s.rx_bytes -= take;
     t.op_progress += take;
     message.bytes = t.op_progress;
-    if (skb.message.bytes == 0) s.rx.pop_front();
-    charge_data(ctx, a, take);
+    const bool consumed = skb.message.bytes == 0;
+    if (consumed) s.rx.pop_front();
+    charge_copy(ctx, a, take, want);
+    if (consumed) { // skb_unlink under the queue's lock, then consume_skb drops its credentials
+      ctx.charge(a, Primitive::lock_acquire);
+      ctx.charge(a, Primitive::list_op);
+      charge_credentials(ctx, a);
+    }
     took += take;
   }
   if (took > 0) {
@@ -269,6 +317,11 @@ IoStatus stream_recv(OpContext& ctx, std::uint16_t a, Socket& s, std::uint64_t w
 IoStatus dgram_send(OpContext& ctx, std::uint16_t a, const std::shared_ptr<Socket>& s, const Message& m,
                     const std::string* path, int timeout_error) {
   Thread& t = ctx.thread;
+  charge_socket_entry(ctx, a);
+  if (ctx.first_run()) {
+    ctx.charge(a, Primitive::security_hook); // security_unix_may_send
+    charge_credentials(ctx, a);
+  }
   ctx.sync();
   if (!path && !s->connected) return fail_call(ctx, a, ENOTCONN);
   if (m.bytes + kDgramOverhead > s->buffer) return fail_call(ctx, a, EMSGSIZE);
@@ -297,8 +350,9 @@ IoStatus dgram_send(OpContext& ctx, std::uint16_t a, const std::shared_ptr<Socke
     return wait_on(ctx, other->room, a, timeout_error);
   ++other->reserved_dgrams;
   s->wmem += m.bytes;
-  charge_skb(ctx, a);
+  charge_skb(ctx, a, m.bytes, kDgramLinear);
   charge_data(ctx, a, m.bytes);
+  charge_enqueue(ctx, a);
   ctx.sync();
   --other->reserved_dgrams;
   Skb skb;
@@ -325,6 +379,10 @@ void release_wmem(OpContext& ctx, std::uint16_t a, const Skb& skb) {
 IoStatus dgram_recv(OpContext& ctx, std::uint16_t a, Socket& s, std::uint64_t want, int timeout_error,
                     const std::string* from_var) {
   Thread& t = ctx.thread;
+  charge_socket_entry(ctx, a);
+  // unix_dgram_recvmsg: u->iolock, and the receive queue's lock in __skb_try_recv_datagram
+  if (ctx.resumed())
+    ctx.charge(a, Primitive::lock_acquire, 2 * ctx.kernel.model().costs.cycles(Primitive::lock_acquire));
   ctx.sync();
   if (s.rx.empty()) {
     if (s.rcv_shutdown) {
@@ -348,6 +406,8 @@ IoStatus dgram_recv(OpContext& ctx, std::uint16_t a, Socket& s, std::uint64_t wa
   message.bytes = n;
   if (from_var) t.script_locals().set(*from_var, skb.from_path);
   charge_data(ctx, a, n);
+  ctx.charge(a, Primitive::list_op); // __skb_unlink
+  charge_credentials(ctx, a);
   return done(ctx, n);
 }
 

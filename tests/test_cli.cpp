@@ -170,7 +170,7 @@ TEST_CASE("cli: list primitives names every primitive with its unit") {
   }
   CHECK(contains(r.out, "  trap_enter (integer, cycles; default: the preset's; range 0 to 4294967296): "));
   CHECK(contains(r.out,
-                 "  copy_cache_bytes (integer, bytes; default: the preset's; range 0 to 1099511627776): "));
+                 "  cache_l3_bytes (integer, bytes; default: the preset's; range 0 to 1099511627776): "));
   CHECK(contains(r.out, "  copy_bytes_per_cycle (number, bytes/cycle; default: the preset's"));
   CHECK(contains(r.out, R"(  preset (string; default: "teaching"): )"));
 }

@@ -2,6 +2,7 @@
 // naming the file, the place and what would have been accepted. These tests pin those messages.
 #include "costs.hpp"
 #include "error.hpp"
+#include "harness.hpp"
 #include "params.hpp"
 #include "scenario.hpp"
 #include "sched.hpp"
@@ -183,7 +184,7 @@ TEST_CASE("loader: unknown machine key, with did-you-mean") {
   CHECK(
       load_error(with_machine(R"({"core": 2})")) ==
       R"(test.json: at machine.core: unknown key "core" (did you mean "cores"?) in machine; accepted keys: )"
-      "name, cores, frequency, costs, scheduler");
+      "name, cores, frequency, frequency_scaling, costs, scheduler");
 }
 
 TEST_CASE("loader: unknown process key, with did-you-mean") {
@@ -627,8 +628,8 @@ TEST_CASE("fixed: a cost of 2^64 - 1 cycles is accepted and charges 0") {
   CHECK(load(with_machine(R"({"costs": {"trap_enter": 4294967296}})"))
             ->model()
             .costs.cycles(ipcsim::Primitive::trap_enter) == 4294967296);
-  CHECK(load_error(with_machine(R"({"costs": {"copy_cache_bytes": 1099511627777}})")) ==
-        "test.json: at machine.costs.copy_cache_bytes: invalid value 1099511627777; expected a value <= "
+  CHECK(load_error(with_machine(R"({"costs": {"cache_l3_bytes": 1099511627777}})")) ==
+        "test.json: at machine.costs.cache_l3_bytes: invalid value 1099511627777; expected a value <= "
         "1099511627776");
   CHECK(load_error(with_script(kCompute), {"machine.costs.trap_enter=18446744073709551615"}) ==
         "--set machine.costs.trap_enter=18446744073709551615: invalid value 18446744073709551615; expected a "
@@ -644,7 +645,7 @@ TEST_CASE("fixed: a cost of 2^64 - 1 cycles is accepted and charges 0") {
   CHECK(load_error(with_machine(R"({"costs": {"preset": ")" + huge + R"(", "trap_enter": 5}})")) ==
         "<no error>");
   auto slow =
-      dir.write("slow.json", teaching_preset_with("\"copy_bytes_per_cycle_uncached\": {\"value\": 2",
+      dir.write("slow.json", teaching_preset_with("\"copy_bytes_per_cycle_uncached\": {\"value\": 1",
                                                   "\"copy_bytes_per_cycle_uncached\": {\"value\": 0"));
   CHECK(load_error(with_machine(R"({"costs": ")" + slow + R"("})")) ==
         "preset file \"" + slow +
@@ -652,10 +653,30 @@ TEST_CASE("fixed: a cost of 2^64 - 1 cycles is accepted and charges 0") {
             "1e-06");
 }
 
-TEST_CASE("loader: uncached copy rate above the cached one") {
+TEST_CASE("loader: copy rates may not increase from L1 to memory; cache sizes may not decrease") {
+  // Raising the memory rate alone: the faster rates it passed are named.
   CHECK(load_error(with_machine(R"({"costs": {"copy_bytes_per_cycle_uncached": 16}})")) ==
-        "test.json: at machine.costs.copy_bytes_per_cycle_uncached: the uncached copy rate exceeds the "
-        "cached one (8.0 bytes/cycle); set it no higher");
+        "test.json: at machine.costs.copy_bytes_per_cycle_uncached: copy_bytes_per_cycle_uncached (16 "
+        "bytes/cycle, set here) exceeds copy_bytes_per_cycle_l3 (2 bytes/cycle, the preset's): a copy cannot "
+        "get faster as its data moves further from the core; the rates must not increase from "
+        "copy_bytes_per_cycle to copy_bytes_per_cycle_uncached (set copy_bytes_per_cycle, "
+        "copy_bytes_per_cycle_l2, copy_bytes_per_cycle_l3 no lower too)");
+  // Issue 10: overriding only copy_bytes_per_cycle names the rates to set with it, the uncached one
+  // among them.
+  CHECK(load_error(with_machine(R"({"costs": {"preset": "linux-x86", "copy_bytes_per_cycle": 1}})")) ==
+        "test.json: at machine.costs.copy_bytes_per_cycle: copy_bytes_per_cycle_l2 (17.5 bytes/cycle, the "
+        "preset's) exceeds copy_bytes_per_cycle (1 bytes/cycle, set here): a copy cannot get faster as its "
+        "data moves further from the core; the rates must not increase from copy_bytes_per_cycle to "
+        "copy_bytes_per_cycle_uncached (set copy_bytes_per_cycle_l2, copy_bytes_per_cycle_l3, "
+        "copy_bytes_per_cycle_uncached no higher too)");
+  // All four together are accepted.
+  CHECK(load_error(with_machine(R"({"costs": {"preset": "linux-x86", "copy_bytes_per_cycle": 1,
+        "copy_bytes_per_cycle_l2": 1, "copy_bytes_per_cycle_l3": 1, "copy_bytes_per_cycle_uncached": 1}})")) ==
+        "<no error>");
+  CHECK(load_error(with_machine(R"({"costs": {"cache_l2_bytes": 1000}})")) ==
+        "test.json: at machine.costs.cache_l2_bytes: cache_l2_bytes (1000, set here) is smaller than "
+        "cache_l1_bytes (65536, the preset's): cache sizes must not decrease from cache_l1_bytes to "
+        "cache_l3_bytes");
 }
 
 TEST_CASE("loader: costs must be an object or a preset name") {
@@ -837,7 +858,7 @@ TEST_CASE("--set: errors reach the loader") {
         "--set machine.cores: expected dotted.path=value, such as machine.cores=4");
   CHECK(load_error(with_script(kCompute), {"machine.cpus=4"}) ==
         R"(--set machine.cpus=4: unknown key "cpus" in machine; accepted keys: name, cores, frequency, )"
-        "costs, scheduler (at machine.cpus in test.json)");
+        "frequency_scaling, costs, scheduler (at machine.cpus in test.json)");
 }
 
 TEST_CASE("--set: a bad value is blamed on the --set that wrote it, not on the file") {
@@ -1005,4 +1026,76 @@ TEST_CASE("loader: load_scenario names a missing file") {
   CHECK_THROWS_WITH_AS(ipcsim::load_scenario("/nonexistent/scenario.json", {}),
                        "/nonexistent/scenario.json: cannot open the scenario file: No such file or directory",
                        ipcsim::UserError);
+}
+
+TEST_CASE("costs: copies by footprint, by hand on the teaching preset") {
+  // Teaching: L1 64 KiB at 8 B/cycle, L2 1 MiB at 4, L3 8 MiB at 2, memory at 1; the footprint is
+  // twice the transfer; the time per byte moves linearly from one level's to the next's as the
+  // footprint grows from a cache's size to twice it (docs/costs.md).
+  const ipcsim::CostModel costs = load(with_machine(R"({"costs": "teaching"})"))->model().costs;
+  CHECK(costs.copy_cycles(100) == 50 + 13);          // footprint 200 B: L1, ceil(100 / 8)
+  CHECK(costs.copy_cycles(32768) == 50 + 4096);      // footprint 64 KiB: still L1
+  CHECK(costs.copy_cycles(49152) == 50 + 9216);      // 96 KiB: halfway to L2, 3/16 cycle a byte
+  CHECK(costs.copy_cycles(65536) == 50 + 16384);     // 128 KiB = 2 x L1: the L2 rate
+  CHECK(costs.copy_cycles(1048576) == 50 + 524288);  // 2 MiB = 2 x L2: the L3 rate, 1/2 a byte
+  CHECK(costs.copy_cycles(1048577) == 50 + 524289);  // one more byte costs one byte's worth (issue 10)
+  CHECK(costs.copy_cycles(8388608) == 50 + 8388608); // 16 MiB = 2 x L3: memory, 1 a byte
+  // A 4 KiB piece of a 1 MiB transfer goes at the whole transfer's rate, each level's share under
+  // its own name: 512 at the L1 rate, + 512 for L2, + 1024 for L3.
+  CHECK(costs.copy_cycles(4096, 1048576) == 50 + 2048);
+  auto split = costs.copy_split(4096, 1048576);
+  CHECK(split[0] == std::pair{ipcsim::Primitive::copy_bytes_per_cycle, ipcsim::Cycles{512}});
+  CHECK(split[1] == std::pair{ipcsim::Primitive::copy_bytes_per_cycle_l2, ipcsim::Cycles{512}});
+  CHECK(split[2] == std::pair{ipcsim::Primitive::copy_bytes_per_cycle_l3, ipcsim::Cycles{1024}});
+  CHECK(split[3] == std::pair{ipcsim::Primitive::copy_bytes_per_cycle_uncached, ipcsim::Cycles{0}});
+}
+
+TEST_CASE("costs: idle states: the exit latency of the deepest state the idle period reached") {
+  TempDir dir;
+  auto deep =
+      dir.write("deep.json", teaching_preset_with("\"primitives\": {",
+                                                  "\"idle_states\": {\"value\": [{\"name\": \"C6\", "
+                                                  "\"target_residency\": 10000, \"exit_latency\": 50000}], "
+                                                  "\"source\": \"test\"},\n  \"primitives\": {"));
+  const ipcsim::CostModel costs = load(with_machine(R"({"costs": ")" + deep + R"("})"))->model().costs;
+  CHECK(costs.idle_exit_after(0) == 1000); // idle_exit: the shallow state
+  CHECK(costs.idle_exit_after(9999) == 1000);
+  CHECK(costs.idle_exit_after(10000) == 50000);
+  // Two sleeps: the core idles 5000 - 200 (the context_save) = 4800 cycles, then 19800: idle_exit
+  // 1000 for the first wake, C6's 50000 for the second.
+  auto run = ipcsim::test::run_text(R"({"machine": {"costs": ")" + deep + R"("}, "processes": [{"name": "p",
+      "working_set_pages": 0, "script": [{"op": "sleep", "time": 5000}, {"op": "sleep", "time": 20000}]}]})");
+  CHECK(run.charged("p", "dispatch", ipcsim::Primitive::idle_exit) == 1000 + 50000);
+  auto shallower =
+      dir.write("bad.json", teaching_preset_with("\"primitives\": {",
+                                                 "\"idle_states\": {\"value\": [{\"name\": \"C6\", "
+                                                 "\"target_residency\": 10000, \"exit_latency\": 500}], "
+                                                 "\"source\": \"test\"},\n  \"primitives\": {"));
+  CHECK(
+      load_error(with_machine(R"({"costs": ")" + shallower + R"("})")) ==
+      "test.json: at machine.costs.preset: preset file \"" + shallower +
+          "\": idle_states.value.0: exit_latency must be at least the shallower state's (1000, idle_exit for "
+          "the first)");
+}
+
+TEST_CASE("costs: machine.frequency_scaling keeps cycles (the default) or times") {
+  // teaching is written for 1 GHz. At 2 GHz, "cycles" keeps trap_enter at 100 cycles (50 ns);
+  // "time" keeps its 100 ns: 200 cycles, and the L1 copy rate 8 B/cycle becomes 4.
+  auto kept = load(with_machine(R"({"costs": "teaching", "frequency": "2GHz"})"))->model().costs;
+  CHECK(kept.cycles(ipcsim::Primitive::trap_enter) == 100);
+  auto timed =
+      load(with_machine(R"({"costs": "teaching", "frequency": "2GHz", "frequency_scaling": "time"})"))
+          ->model()
+          .costs;
+  CHECK(timed.cycles(ipcsim::Primitive::trap_enter) == 200);
+  CHECK(timed.get(ipcsim::Primitive::copy_bytes_per_cycle) == 4);
+  CHECK(timed.get(ipcsim::Primitive::cache_l1_bytes) == 65536);
+  CHECK(load_error(with_machine(R"({"costs": {"preset": "teaching", "trap_enter": 4294967296},
+      "frequency": "2GHz", "frequency_scaling": "time"})")) ==
+        "test.json: at machine.frequency_scaling: trap_enter scaled to the machine's clock is 8589934592 "
+        "cycles, "
+        "above the largest accepted 4294967296 (2^32); lower machine.frequency or use frequency_scaling "
+        "\"cycles\"");
+  CHECK(load_error(with_machine(R"({"frequency_scaling": "both"})")).find("machine.frequency_scaling") !=
+        std::string::npos);
 }

@@ -244,7 +244,8 @@ TEST_CASE("fixed: a cost times a count can overflow the charge") {
   CHECK(out.substr(out.find('\n') + 1) == "\n4294967296000000 4294967296000000\n");
 
   out = run_in_child(R"({"machine": {"costs": {"preset": "teaching", "copy_bytes_per_cycle": 1e-6,
-      "copy_bytes_per_cycle_uncached": 1e-6}}, "channels": [{"name": "c", "mechanism": "mailbox"}],
+      "copy_bytes_per_cycle_l2": 1e-6, "copy_bytes_per_cycle_l3": 1e-6, "copy_bytes_per_cycle_uncached": 1e-6}},
+    "channels": [{"name": "c", "mechanism": "mailbox"}],
     "processes": [{"name": "p", "script": [{"op": "send", "channel": "c", "bytes": "1TiB"},
                                            {"op": "print", "text": "sent {result}"}]}]})");
   CHECK(out.find("simulated time would pass ") != std::string::npos);
@@ -409,11 +410,14 @@ TEST_CASE("same scenario, same seed: identical results") {
 
 TEST_CASE("counters agree with the charges: a switch per context restored, idle exits are idle time") {
   // A ping-pong across two cores: each side runs alone on its core, sleeping between messages, so
-  // every message costs its receiver a save, an idle exit and a restore of the same thread.
+  // every message costs its receiver a save, an idle exit and a restore of the same thread. (a
+  // computes before each send, so b is asleep when the message comes: with no gap the two cores
+  // could run in lock step, each finding the other's message already there.)
   auto run = run_text(R"({"machine": {"cores": 2, "costs": "teaching"},
     "channels": [{"name": "ping", "mechanism": "pipe"}, {"name": "pong", "mechanism": "pipe"}],
     "processes": [
       {"name": "a", "affinity": [0], "script": [{"op": "repeat", "count": 20, "body": [
+        {"op": "compute", "time": 1000},
         {"op": "send", "channel": "ping", "bytes": 8}, {"op": "recv", "channel": "pong", "bytes": 8}]}]},
       {"name": "b", "affinity": [1], "script": [{"op": "repeat", "count": 20, "body": [
         {"op": "recv", "channel": "ping", "bytes": 8}, {"op": "send", "channel": "pong", "bytes": 8}]}]}]})");

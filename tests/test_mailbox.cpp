@@ -53,10 +53,11 @@ using Lines = std::vector<std::string>;
 TEST_CASE("mailbox: direct receive blocks until the send; exact cycles on the teaching preset") {
   // Teaching preset, 16-page working sets: a dispatch is sched_pick 100 + context_restore 200 +
   // address_space_switch 500 + 16 x 20 tlb refills = 1120. xiaoming: dispatched (1120), prints,
-  // traps (150) and blocks at 1270. courier: dispatched after xiaoming's context_save (200) at
-  // 1470 + 1120 = 2590; computes 1000 -> 3590; traps (150) 3740; copies 64 B in (50 + 8) 3798;
-  // wakes xiaoming (100) 3898; returns (100) 3998 and prints; exits (150) 4148. xiaoming:
-  // dispatched 5268, copies out (58) 5326, returns (100) 5426.
+  // traps (150), takes the mailbox's lock (20) and blocks at 1290. courier: dispatched after
+  // xiaoming's waitqueue_op (20) and context_save (200) at 1510 + 1120 = 2630; computes 1000 ->
+  // 3630; traps (150) 3780; copies 64 B in (50 + 8) 3838; the lock (20) 3858; wakes xiaoming
+  // (100) 3958; returns (100) 4058 and prints; exits (150) 4208. xiaoming: dispatched 5328, copies
+  // out (58) 5386, returns (100) 5486.
   auto run = run_text(R"({"processes": [
     {"name": "xiaoming", "script": [
       {"op": "print", "text": "waiting"},
@@ -66,14 +67,14 @@ TEST_CASE("mailbox: direct receive blocks until the send; exact cycles on the te
       {"op": "compute", "time": 1000},
       {"op": "mb_send", "to": "xiaoming", "bytes": 64, "text": "package"},
       {"op": "print", "text": "sent to {receiver}"}]}]})");
-  CHECK(console(run) == Lines{"1120 xiaoming: waiting", "3998 courier: sent to xiaoming",
-                              "5426 xiaoming: got package 64 from courier"});
+  CHECK(console(run) == Lines{"1120 xiaoming: waiting", "4058 courier: sent to xiaoming",
+                              "5486 xiaoming: got package 64 from courier"});
   CHECK(run.charged("courier", "mb_send", Primitive::copy_setup) == 50);
   CHECK(run.charged("courier", "mb_send", Primitive::copy_bytes_per_cycle) == 8);
   CHECK(run.charged("courier", "mb_send", Primitive::wakeup) == 100);
   CHECK(run.charged("xiaoming", "mb_recv", Primitive::copy_setup) == 50);
   CHECK(run.charged("xiaoming", "mb_recv", Primitive::copy_bytes_per_cycle) == 8);
-  CHECK(run.account("xiaoming").blocked_cycles == 3898 - 1270);
+  CHECK(run.account("xiaoming").blocked_cycles == 3958 - 1290);
 }
 
 TEST_CASE("mailbox: capacity 0 with a receiver waiting copies once, straight into its buffer") {

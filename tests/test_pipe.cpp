@@ -79,15 +79,45 @@ TEST_CASE("pipe: a write then a read, cycle by cycle under the teaching preset")
                                   "teaching"));
   // dispatch: sched_pick 100 + context_restore 200 + address_space_switch 500 = 800
   // pipe: trap_enter 100 + syscall_dispatch 50 + trap_exit 100 = 250 -> 1050
-  // write 100 B: 150 + copy_setup 50 + ceil(100 / 8) = 13 + trap_exit 100 = 313 -> 1363
-  // read 100 B: the same 313 -> 1676; exit: trap_enter 100 + syscall_dispatch 50 -> 1826
-  CHECK(console(run) == Lines{"p@1363: wrote 100", "p@1676: read 100 hello from p"});
+  // write 100 B: 150 + fd_lookup 20 + security_hook 10 + lock_acquire 20 + page_alloc 200 (a new
+  //   pipe has no tmp_page) + copy_setup 50 + ceil(100 / 8) = 13 + waitqueue_op 20 (the pipe was
+  //   empty: __wake_up on its readers) + trap_exit 100 = 583 -> 1633
+  // read 100 B: 150 + 20 + 10 + 20 + 50 + 13 + trap_exit 100 = 363 -> 1996 (the emptied page
+  //   becomes the pipe's tmp_page); exit: trap_enter 100 + syscall_dispatch 50 -> 2146
+  CHECK(console(run) == Lines{"p@1633: wrote 100", "p@1996: read 100 hello from p"});
   CHECK(run.charged("p", "write", Primitive::copy_setup) == 50);
   CHECK(run.charged("p", "write", Primitive::copy_bytes_per_cycle) == 13);
+  CHECK(run.charged("p", "write", Primitive::page_alloc) == 200);
+  CHECK(run.charged("p", "write", Primitive::waitqueue_op) == 20);
   CHECK(run.charged("p", "read", Primitive::copy_setup) == 50);
   CHECK(run.charged("p", "read", Primitive::copy_bytes_per_cycle) == 13);
+  CHECK(run.charged("p", "read", Primitive::fd_lookup) == 20);
+  CHECK(run.charged("p", "read", Primitive::security_hook) == 10);
+  CHECK(run.charged("p", "read", Primitive::lock_acquire) == 20);
+  CHECK(run.charged("p", "read", Primitive::waitqueue_op) == 0);
   CHECK(run.charged("p", "pipe", Primitive::trap_enter) == 100);
-  CHECK(run.finished("p") == 1826);
+  CHECK(run.finished("p") == 2146);
+}
+
+TEST_CASE("pipe: an emptied page is kept as tmp_page; a write that merges takes no page") {
+  // Teaching. Writes of 100 B: the first takes a page (page_alloc 200); the second merges into it
+  // (100 + 100 <= 4096: no page). The read of 200 B empties the page: it becomes tmp_page. The
+  // next write takes tmp_page (no page_alloc); a write of 8192 B then needs two more pages: its
+  // head fragment (8192 % 4096 = 0) does not merge, and there is no tmp_page left: 2 x 200.
+  auto run = run_text(one_process(R"(
+    {"op": "pipe", "fds": ["r", "w"]},
+    {"op": "write", "fd": "w", "bytes": 100},
+    {"op": "write", "fd": "w", "bytes": 100},
+    {"op": "read", "fd": "r", "bytes": 200},
+    {"op": "write", "fd": "w", "bytes": 100},
+    {"op": "write", "fd": "w", "bytes": 8192})",
+                                  "teaching"));
+  CHECK(run.charged("p", "write", Primitive::page_alloc) == 200 + 0 + 0 + 2 * 200);
+  // __wake_up on the readers only when the pipe was empty: the first write and the third.
+  CHECK(run.charged("p", "write", Primitive::waitqueue_op) == 2 * 20);
+  // 8192 B: footprint 16 KiB fits the 64 KiB L1: 1024 cycles at 8 B/cycle, nothing at slower levels.
+  CHECK(run.charged("p", "write", Primitive::copy_bytes_per_cycle) == 13 + 13 + 13 + 1024);
+  CHECK(run.charged("p", "write", Primitive::copy_bytes_per_cycle_l2) == 0);
 }
 
 TEST_CASE("pipe: reads are partial; a read's text is the text of every write whose first byte it takes") {

@@ -60,9 +60,13 @@ TEST_CASE("posix_mq: open, send, receive: the message, its size and the exact cy
     {"op": "mq_send", "fd": "q", "bytes": 100, "priority": 3, "text": "hello"},
     {"op": "mq_receive", "fd": "q", "bytes": 8192},
     {"op": "print", "text": "{result} {msg.text} {msg.priority} {msg.bytes} {msg.sender}"})")));
-  // dispatch 100 + 200 + 500 = 800; mq_open 250 -> 1050; mq_send 250 + copy in (50 + ceil(100/8)
-  // = 13) = 313 -> 1363; mq_receive 250 + copy out 63 = 313 -> 1676.
-  CHECK(console(run) == std::vector<std::string>{"1676 p: 100 hello 3 100 p"});
+  // dispatch 100 + 200 + 500 = 800; mq_open 250 -> 1050; mq_send 250 + fd_lookup 20 + load_msg
+  // (slab_alloc 100 + security_hook 10 + copy in 50 + ceil(100/8) = 13) + spin_lock 20 + a new
+  // priority's tree node (tree_op 50) = 513 -> 1563; mq_receive 250 + fd_lookup 20 + spin_lock 20 +
+  // the node erased (tree_op 50) + copy out 63 + free_msg's security_hook 10 = 413 -> 1976.
+  CHECK(console(run) == std::vector<std::string>{"1976 p: 100 hello 3 100 p"});
+  CHECK(run.charged("p", "mq_send", Primitive::tree_op) == 50);
+  CHECK(run.charged("p", "mq_receive", Primitive::tree_op) == 50);
   CHECK(run.charged("p", "mq_send", Primitive::copy_setup) == 50);
   CHECK(run.charged("p", "mq_send", Primitive::copy_bytes_per_cycle) == 13);
   CHECK(run.charged("p", "mq_receive", Primitive::copy_setup) == 50);
@@ -91,12 +95,14 @@ TEST_CASE("posix_mq: a send wakes a waiting receiver and hands it the message") 
               process("s", R"({"op": "mq_open", "name": "/q", "fd": "q", "access": "O_WRONLY"},
         {"op": "mq_send", "fd": "q", "bytes": 64, "text": "x"}, {"op": "print", "text": "sent {result}"})",
                       R"("arrival": 5000, )")));
-  // r: dispatch 800, mq_open -> 1050, mq_receive enters (150) -> 1200, empty: blocks, context_save
-  // 200 -> 1400, the core idles. s arrives at 5000: idle_exit 1000 + dispatch 800 -> 6800, mq_open
-  // -> 7050, mq_send enters -> 7200, copies 50 + 8 -> 7258, hands the message to r, wakeup 100 ->
-  // 7358, returns (100) -> 7458: "sent 0". s exits (trap_enter + dispatch 150) -> 7608; r is
-  // dispatched (800) -> 8408, copies out 58 -> 8466, returns (100) -> 8566.
-  CHECK(console(run) == std::vector<std::string>{"7458 s: sent 0", "8566 r: 64 x from s"});
+  // r: dispatch 800, mq_open -> 1050, mq_receive enters (150) -> 1200, fd_lookup 20 + spin_lock 20
+  // -> 1240, empty: blocks, waitqueue_op 20 + context_save 200 -> 1460, the core idles. s arrives
+  // at 5000: idle_exit 1000 + dispatch 800 -> 6800, mq_open -> 7050, mq_send enters -> 7200,
+  // fd_lookup 20, load_msg (slab_alloc 100 + security_hook 10 + copy 50 + 8), spin_lock 20 -> 7408,
+  // hands the message to r (list_op 10, wakeup 100) -> 7518, returns (100) -> 7618: "sent 0". s
+  // exits (trap_enter + dispatch 150) -> 7768; r is dispatched (800) -> 8568, copies out 58 and
+  // frees the message (security_hook 10) -> 8636, returns (100) -> 8736.
+  CHECK(console(run) == std::vector<std::string>{"7618 s: sent 0", "8736 r: 64 x from s"});
   CHECK(run.charged("s", "mq_send", Primitive::wakeup) == 100);
   CHECK(run.charged("r", "mq_receive", Primitive::copy_bytes_per_cycle) == 8);
 }
@@ -113,16 +119,21 @@ TEST_CASE("posix_mq: a full queue blocks the sender until a receive makes room")
         {"op": "mq_receive", "fd": "q", "bytes": 8192}, {"op": "mq_receive", "fd": "q", "bytes": 8192},
         {"op": "mq_getattr", "fd": "q", "into": "a"}, {"op": "print", "text": "curmsgs {a.curmsgs}"})",
               R"("arrival": 10000, )")));
-  // s: dispatch 800, mq_open -> 1050, two sends of 8 bytes (250 + 51 each) -> 1351 "sent", 1652
-  // "sent"; the third enters (150) and copies in (51) -> 1853, finds the queue full and blocks
-  // (context_save 200 -> 2053). r arrives at 10000: idle_exit 1000 + dispatch 800 -> 11800,
-  // mq_open -> 12050, mq_getattr -> 12300 "curmsgs 2"; mq_receive enters -> 12450, takes a
-  // message, moves s's waiting message into the freed slot and wakes s (100) -> 12550, copies out
-  // 51 -> 12601, returns -> 12701 "got 8". The queue still holds 2: r's next two receives (301
-  // each) take them without waiting -> 13303, mq_getattr -> 13553 "curmsgs 0", r exits (150) ->
-  // 13703. s: dispatch 800 -> 14503; its send was done by r: it only returns -> 14603 "sent".
-  CHECK(console(run) == std::vector<std::string>{"1351 s: sent", "1652 s: sent", "12300 r: curmsgs 2",
-                                                 "12701 r: got 8", "13553 r: curmsgs 0", "14603 s: sent"});
+  // A send of 8 bytes: 250 + fd_lookup 20 + load_msg (slab_alloc 100 + security_hook 10 + 51) +
+  // spin_lock 20, then tree_op 50 for the first message of priority 0 (-> 501) or list_op 10 for
+  // the next (-> 461). A receive: 250 + 20 + 20, list_op 10 (or tree_op 50 for the last of its
+  // priority), copy out 51, free_msg's security_hook 10.
+  // s: dispatch 800, mq_open -> 1050, two sends -> 1551 "sent", 2012 "sent"; the third enters
+  // (150) and takes 20 + 110 + 51 + 20 -> 2363, finds the queue full and blocks (waitqueue_op 20,
+  // context_save 200 -> 2583). r arrives at 10000: idle_exit 1000 + dispatch 800 -> 11800, mq_open
+  // -> 12050, mq_getattr -> 12300 "curmsgs 2"; mq_receive enters -> 12450, + 40 -> 12490, takes a
+  // message (list_op 10) -> 12500, moves s's waiting message into the freed slot and wakes s (100)
+  // -> 12600, copies out 51 and frees 10 -> 12661, returns -> 12761 "got 8". The queue still holds
+  // 2: r's next two receives (361, then 401 with the last node's tree_op) take them without
+  // waiting -> 13523, mq_getattr -> 13773 "curmsgs 0", r exits (150) -> 13923. s: dispatch 800 ->
+  // 14723; its send was done by r: it only returns -> 14823 "sent".
+  CHECK(console(run) == std::vector<std::string>{"1551 s: sent", "2012 s: sent", "12300 r: curmsgs 2",
+                                                 "12761 r: got 8", "13773 r: curmsgs 0", "14823 s: sent"});
   CHECK(run.charged("s", "mq_send", Primitive::copy_setup) == 150); // three copies in, not four
   CHECK(run.charged("s", "mq_send", Primitive::context_save) == 200);
 }
@@ -171,13 +182,14 @@ TEST_CASE("posix_mq: mq_timedreceive on an empty queue and mq_timedsend on a ful
     {"op": "mq_send", "fd": "q", "bytes": 8},
     {"op": "mq_send", "fd": "q", "bytes": 8, "timeout": "3us"}, )" +
                                                kReport)));
-  // dispatch 800, mq_open -> 1050; mq_receive enters -> 1200 (deadline 3200), blocks (200) ->
-  // 1400, idle. At 3200 the timer fires: timer_interrupt 500 + wakeup 100 -> 3800, idle_exit 1000
-  // + sched_pick 100 + context_restore 200 (its own space is still loaded) -> 5100, ETIMEDOUT,
-  // returns -> 5200. mq_send -> 5501. The timed send enters -> 5651, copies 51 -> 5702 (deadline
-  // 5651 + 3000 = 8651), blocks -> 5902; at 8651: 500 + 100 + 1000 + 300 -> 10551, returns ->
-  // 10651.
-  CHECK(console(run) == std::vector<std::string>{"5200 p: -1 ETIMEDOUT", "10651 p: -1 ETIMEDOUT"});
+  // dispatch 800, mq_open -> 1050; mq_receive enters -> 1200 (deadline 3200), fd_lookup 20 +
+  // spin_lock 20, blocks (waitqueue_op 20 + context_save 200) -> 1460, idle. At 3200 the timer
+  // fires: timer_interrupt 500 + wakeup 100 -> 3800, idle_exit 1000 + sched_pick 100 +
+  // context_restore 200 (its own space is still loaded) -> 5100, spin_lock again 20 (wq_sleep),
+  // ETIMEDOUT, returns -> 5220. mq_send (a new priority node) -> 5721. The timed send enters ->
+  // 5871 (deadline 5871 + 3000 = 8871), 20 + 110 + 51 + 20 -> 6072, blocks -> 6292; at 8871: 500
+  // + 100 + 1000 + 300 -> 10771, spin_lock 20, returns -> 10891.
+  CHECK(console(run) == std::vector<std::string>{"5220 p: -1 ETIMEDOUT", "10891 p: -1 ETIMEDOUT"});
   CHECK(run.charged("p", "timer", Primitive::timer_interrupt) == 1000);
 }
 
@@ -531,7 +543,8 @@ TEST_CASE("posix_mq: channel parameters are checked at load time") {
 
 TEST_CASE("mq_notify: a signal when a message reaches the empty queue; once; one process at a time") {
   // The registered process sends to itself: the notification is a signal from the kernel (si_code
-  // SI_MESGQ, si_pid the sender) delivered when mq_send returns: send 302, then the frame 300.
+  // SI_MESGQ, si_pid the sender) delivered when mq_send returns: send 502 (250 + fd_lookup 20 +
+  // load_msg 100 + 10 + 52 + spin_lock 20 + tree_op 50), then the frame 300.
   auto self = run_text(machine(process("p", R"(
     {"op": "sigaction", "signal": "SIGUSR2", "handler": [{"op": "print", "text": "note {sig.value} {sig.code} {sig.pid}"}]},
     {"op": "mq_open", "fd": "q", "name": "/q", "access": "O_RDWR", "flags": ["O_CREAT"]},
@@ -544,8 +557,8 @@ TEST_CASE("mq_notify: a signal when a message reaches the empty queue; once; one
   REQUIRE(lines.size() == 3);
   CHECK(lines[0].substr(lines[0].find(' ')) == " p: again EBUSY");
   Cycles again = std::stoull(lines[0]);
-  // mq_notify (EBUSY) has returned at `again`; the first send returns at again + 302.
-  CHECK(lines[1] == std::to_string(again + 302 + 300) + " p: note 42 -3 100");
+  // mq_notify (EBUSY) has returned at `again`; the first send returns at again + 502.
+  CHECK(lines[1] == std::to_string(again + 502 + 300) + " p: note 42 -3 100");
   // One-shot: the second send (queue not empty) and the later send to the emptied queue are silent.
   CHECK(lines[2].substr(lines[2].find(' ')) == " p: done");
 

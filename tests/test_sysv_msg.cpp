@@ -188,9 +188,17 @@ TEST_CASE("sysv: a send and a receive cost the trap, the dispatch, the copy and 
     {"op": "end", "name": "rmid"})")));
   const auto& r = run.kernel->records();
   REQUIRE(r.size() == 5);
-  // trap_enter 100 + syscall_dispatch 50 + copy (copy_setup 50 + 512 / 8 = 64) + trap_exit 100 = 364.
-  CHECK(r[0].end - r[0].start == 364);
-  CHECK(r[1].end - r[1].start == 364);
+  // msgsnd: trap_enter 100 + syscall_dispatch 50 + ipc_id_lookup 50 + ipc_lock_object 20 + ipcperms
+  // (permission_check 20 + security_hook 10) + security_msg_queue_msgsnd 10 + load_msg (slab_alloc
+  // 100 + security_msg_msg_alloc 10 + copy_setup 50 + 512 / 8 = 64) + list_add_tail 10 + trap_exit
+  // 100 = 594.
+  CHECK(r[0].end - r[0].start == 594);
+  // msgrcv: 150 + 50 + 20 + 20 + 10 + security_msg_queue_msgrcv 10 + list_del 10 + store_msg (50 +
+  // 64) + free_msg's security_msg_msg_free 10 + 100 = 494.
+  CHECK(r[1].end - r[1].start == 494);
+  CHECK(run.charged("p", "msgsnd", Primitive::slab_alloc) == 100);
+  CHECK(run.charged("p", "msgsnd", Primitive::security_hook) == 30);
+  CHECK(run.charged("p", "msgrcv", Primitive::security_hook) == 30);
   // IPC_STAT and IPC_SET copy a struct msqid_ds (120 bytes): 250 + 50 + 15 = 315.
   CHECK(r[2].end - r[2].start == 315);
   CHECK(r[3].end - r[3].start == 315);
@@ -203,8 +211,11 @@ TEST_CASE("sysv: a send and a receive cost the trap, the dispatch, the copy and 
 
 TEST_CASE("sysv: IPC_STAT reports counts, pids, times in ns, owner and mode") {
   // Dispatch 800. msgget: enters at 800 + 150 = 950 (ctime), returns at 1050. msgsnd of 10 bytes:
-  // 1050 + 150 + copy (50 + 2) = 1252 (stime), returns at 1352. msgsnd of 20 bytes: 1352 + 150 +
-  // 53 = 1555, returns at 1655. msgrcv: 1655 + 150 = 1805 (rtime; the copy out follows).
+  // 1050 + 150 + the entry (ipc_id_lookup 50, lock 20, ipcperms 20 + 10, msgsnd hook 10) 110 +
+  // load_msg (slab 100 + hook 10 + copy 50 + 2) = 1472 (stime), list_op 10, returns at 1582.
+  // msgsnd of 20 bytes: 1582 + 150 + 110 + 110 + 53 = 2005 (stime), returns at 2115. msgrcv: 2115
+  // + 150 + the entry (50 + 20 + 20 + 10) + msgrcv hook 10 + list_del 10 = 2385 (rtime; the copy
+  // out follows).
   auto run = run_text(machine(proc("p", kCreate + R"(,
     {"op": "msgsnd", "msqid": "q", "type": 1, "bytes": 10},
     {"op": "msgsnd", "msqid": "q", "type": 1, "bytes": 20},
@@ -215,7 +226,7 @@ TEST_CASE("sysv: IPC_STAT reports counts, pids, times in ns, owner and mode") {
     {"op": "print", "text": "{st.uid} {st.gid} {st.mode} {st.perms}"})",
                                    R"("uid": 1234, "gid": 99, )")));
   CHECK(printed(run, "p") ==
-        std::vector<std::string>{"1 20 16384 100 100", "950 1555 1805", "1234 99 438 666"});
+        std::vector<std::string>{"1 20 16384 100 100", "950 2005 2385", "1234 99 438 666"});
 }
 
 TEST_CASE("sysv: msgsnd refuses a type below 1, a size above MSGMAX or below 0, an unknown id: EINVAL") {
@@ -471,14 +482,16 @@ TEST_CASE("sysv: a larger qbytes (IPC_SET) lets a blocked sender in") {
 }
 
 TEST_CASE("sysv: a blocked receive gives up with ETIMEDOUT after its timeout") {
-  // Dispatch 800, msgget 250: the receive enters at 1050 + 150 = 1200 and sleeps (context_save
-  // 200) with its timer at 2200. Then timer_interrupt 500 + wakeup 100, idle_exit 1000, sched_pick
-  // 100 + context_restore 200 (same address space: no switch), trap_exit 100: it returns at 4200.
+  // Dispatch 800, msgget 250: the receive enters at 1050 + 150 = 1200 (its timer at 2200), takes
+  // the entry (ipc_id_lookup 50, lock 20, ipcperms 20 + 10) -> 1300 and sleeps (waitqueue_op 20,
+  // context_save 200). At 2200: timer_interrupt 500 + wakeup 100, idle_exit 1000, sched_pick 100 +
+  // context_restore 200 (same address space: no switch) -> 4100; after the sleep the lock and
+  // ipcperms again (50), then trap_exit 100: it returns at 4250.
   auto run = run_text(machine(proc("p", kCreate + R"(,
     {"op": "msgrcv", "msqid": "q", "bytes": 8, "timeout": "1us"},
     {"op": "print", "text": "{result} {errno}"})")));
   CHECK(printed(run, "p") == std::vector<std::string>{"-1 ETIMEDOUT"});
-  CHECK(run.kernel->console()[0].at == 4200);
+  CHECK(run.kernel->console()[0].at == 4250);
 }
 
 TEST_CASE("sysv: a receiver waiting for ever is named in the deadlock report") {

@@ -59,14 +59,21 @@ TEST_CASE("unix_socket: exact costs of a stream write and read under the teachin
     {"op": "begin", "name": "r"}, {"op": "read", "fd": "b", "bytes": 100}, {"op": "end", "name": "r"}])"));
   const auto& records = run.kernel->records();
   REQUIRE(records.size() == 2);
-  // write: trap_enter 100 + syscall_dispatch 50 + sk_buff copy_setup 50 + copy in (copy_setup 50 +
-  // ceil(100 / 8) = 13) + trap_exit 100 = 363.
-  CHECK(records[0].end - records[0].start == 363);
-  // read: 100 + 50 + copy out (50 + 13) + 100 = 313.
-  CHECK(records[1].end - records[1].start == 313);
-  CHECK(run.charged("p", "write", Primitive::copy_setup) == 100);
+  // write: trap_enter 100 + syscall_dispatch 50 + fd_lookup 20 + socket_dispatch 100 +
+  // security_hook 10 + credentials 2 x atomic_rmw 20 + sk_buff 2 x slab_alloc 100 + copy in
+  // (copy_setup 50 + ceil(100 / 8) = 13) + enqueue (2 x lock_acquire 20 + list_op 10) + trap_exit
+  // 100 = 733.
+  CHECK(records[0].end - records[0].start == 733);
+  // read: 150 + 20 + 100 + 10 + 2 x lock_acquire 20 (iolock, unix_state_lock) + copy out (50 +
+  // 13) + skb_unlink (lock_acquire 20 + list_op 10) + credentials dropped 2 x 20 + 100 = 553.
+  CHECK(records[1].end - records[1].start == 553);
+  CHECK(run.charged("p", "write", Primitive::copy_setup) == 50);
+  CHECK(run.charged("p", "write", Primitive::slab_alloc) == 200);
+  CHECK(run.charged("p", "write", Primitive::socket_dispatch) == 100);
   CHECK(run.charged("p", "write", Primitive::copy_bytes_per_cycle) == 13);
   CHECK(run.charged("p", "read", Primitive::copy_setup) == 50);
+  CHECK(run.charged("p", "read", Primitive::lock_acquire) == 60);
+  CHECK(run.charged("p", "read", Primitive::atomic_rmw) == 40);
 }
 
 TEST_CASE("unix_socket: a large stream write is split into 32 KiB sk_buffs") {
@@ -76,9 +83,16 @@ TEST_CASE("unix_socket: a large stream write is split into 32 KiB sk_buffs") {
     {"op": "read", "fd": "b", "bytes": 70000},
     {"op": "print", "text": "{result}"}])"));
   CHECK(lines(run) == Lines{"70000"});
-  // Three sk_buffs (32768 + 32768 + 4464): 3 x (sk_buff 50 + copy_setup 50); bytes 4096 + 4096 + 558.
-  CHECK(run.charged("p", "write", Primitive::copy_setup) == 300);
+  // Three sk_buffs (32768 + 32768 + 4464): 3 x (2 slab_alloc + copy_setup 50), and each has bytes
+  // beyond its 3776 linear ones in one 32 KiB page fragment: 3 page_alloc. The bytes: the whole
+  // write's footprint, 140000 B, is past twice the 64 KiB L1: each piece at the L2 rate (4 B/cycle),
+  // booked as ceil(n / 8) under copy_bytes_per_cycle (4096 + 4096 + 558) and as much again under
+  // copy_bytes_per_cycle_l2.
+  CHECK(run.charged("p", "write", Primitive::copy_setup) == 150);
+  CHECK(run.charged("p", "write", Primitive::slab_alloc) == 600);
+  CHECK(run.charged("p", "write", Primitive::page_alloc) == 600);
   CHECK(run.charged("p", "write", Primitive::copy_bytes_per_cycle) == 8750);
+  CHECK(run.charged("p", "write", Primitive::copy_bytes_per_cycle_l2) == 8750);
   // The read copies out of each sk_buff in turn.
   CHECK(run.charged("p", "read", Primitive::copy_setup) == 150);
 }

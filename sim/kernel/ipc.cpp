@@ -118,16 +118,35 @@ IoStatus wait_on(OpContext& ctx, WaitQueue& queue, std::uint16_t activity, int t
     return fail_call(ctx, activity, timeout_error);
   ctx.kernel.block(ctx.core, thread, &queue,
                    thread.op_deadline == kNever ? kNever : thread.op_deadline - now);
+  // The enqueue under the queue's lock (prepare_to_wait_event; msg.c's list of sleeping receivers;
+  // futex_queue on its hash bucket), charged as the thread leaves, with its context_save. Its
+  // removal is part of the waker's `wakeup`.
+  thread.enqueue_due = true;
   return IoStatus::Blocked;
 }
 
-void charge_copy(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes) {
+void charge_copy(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes, std::uint64_t transfer) {
   if (bytes == 0) return;
   const CostModel& costs = ctx.kernel.model().costs;
   ctx.charge(activity, Primitive::copy_setup);
-  // copy_cycles() already includes copy_setup: charge the rest to the byte rate.
-  ctx.charge(activity, Primitive::copy_bytes_per_cycle,
-             costs.copy_cycles(bytes) - costs.cycles(Primitive::copy_setup));
+  // Each level's share under its own rate's name (CostModel::copy_split).
+  for (const auto& [primitive, cycles] : costs.copy_split(bytes, std::max(bytes, transfer)))
+    if (cycles > 0) ctx.charge(activity, primitive, cycles);
+}
+
+// ipc/msgutil.c alloc_msg: a msg_msg holding the first DATALEN_MSG bytes (a page less its
+// header), then one msg_msgseg per further DATALEN_SEG bytes; each is a kmalloc.
+void charge_msg_alloc(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes) {
+  constexpr std::uint64_t kDatalenMsg = 4096 - 48, kDatalenSeg = 4096 - 8;
+  std::uint64_t segments =
+      1 + (bytes > kDatalenMsg ? (bytes - kDatalenMsg + kDatalenSeg - 1) / kDatalenSeg : 0);
+  ctx.charge(activity, Primitive::slab_alloc,
+             ctx.kernel.model().costs.cycles(Primitive::slab_alloc) * segments);
+  ctx.charge(activity, Primitive::security_hook); // security_msg_msg_alloc
+}
+
+void charge_msg_free(OpContext& ctx, std::uint16_t activity) {
+  ctx.charge(activity, Primitive::security_hook); // free_msg: security_msg_msg_free (kfree: in slab_alloc)
 }
 
 namespace {
@@ -186,6 +205,7 @@ Step SyscallOp::execute(OpContext& ctx) const {
     thread.phase = 1;
   }
   IoStatus status = call(ctx);
+  thread.phase = 2; // OpContext::first_run, resumed: this run's entry work is done
   // A retry finds the object as it is now; a call that charges cycles each time it decides to wait
   // would never settle, and that is a bug in its mechanism.
   for (int retries = 0; status == IoStatus::Retry; ++retries) {
@@ -195,7 +215,10 @@ Step SyscallOp::execute(OpContext& ctx) const {
     }
     status = call(ctx);
   }
-  if (status == IoStatus::Blocked) return Step::Block;
+  if (status == IoStatus::Blocked) {
+    thread.phase = 3; // OpContext::resumed: the next run follows a wait
+    return Step::Block;
+  }
   thread.phase = 0;
   thread.op_progress = 0;
   thread.call = nullptr;                            // the call is over: nothing left for a holder to cancel

@@ -78,8 +78,16 @@ void begin_call(OpContext& ctx, CallTimeout timeout);
 IoStatus wait_on(OpContext& ctx, WaitQueue& queue, std::uint16_t activity, int timeout_error = ETIMEDOUT);
 
 // Copying a payload between user and kernel (or two address spaces): copy_setup + bytes at the
-// preset's copy rate, attributed to copy_setup and copy_bytes_per_cycle.
-void charge_copy(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes);
+// copy rate of the transfer's footprint (CostModel::copy_cycles). `transfer` is the size of the
+// whole transfer the copy is a piece of (a pipe write in chunks): its footprint decides the rate;
+// 0 means the copy is the whole transfer.
+void charge_copy(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes, std::uint64_t transfer = 0);
+
+// A message entering the kernel (load_msg's alloc_msg: slab_alloc per msg_msg / msg_msgseg, and
+// security_msg_msg_alloc) and leaving it (free_msg's security_msg_msg_free; the kfree is counted in
+// slab_alloc): System V and POSIX message queues share ipc/msgutil.c.
+void charge_msg_alloc(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes);
+void charge_msg_free(OpContext& ctx, std::uint16_t activity);
 
 // ---- Events for subscribers (the timeline, sim/out/trace.cpp) ---------------------------------
 

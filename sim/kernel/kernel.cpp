@@ -538,6 +538,7 @@ void Kernel::make_ready(Core& waker_core, Thread& thread, Thread* waker, std::ui
     target.idle = false;
     ++running_cores_;
     interrupt = remote;
+    target.idle_exit_due = model_.costs.idle_exit_after(at > target.idle_since ? at - target.idle_since : 0);
   } else if (target.current && !target.need_resched && scheduler_->preempts(thread, *target.current)) {
     target.need_resched = true;
     interrupt = remote;
@@ -548,7 +549,7 @@ void Kernel::make_ready(Core& waker_core, Thread& thread, Thread* waker, std::ui
     // above guards), then pays for the dispatch before the picked thread can touch anything.
     const CostModel& costs = model_.costs;
     Cycles lookahead = costs.cycles(Primitive::sched_pick) + costs.cycles(Primitive::context_restore) +
-                       (from_idle ? costs.cycles(Primitive::idle_exit) : 0);
+                       (from_idle ? target.idle_exit_due : 0);
     Cycles timer = next_timer(target);
     // A core parked in let_others_pass acts next at its own time, which may be later.
     target.rung = true;
@@ -753,8 +754,8 @@ void Kernel::dispatch(Core& core, Thread& thread, bool picked) {
   const CostModel& costs = model_.costs;
   if (picked) charge(core, thread, kDispatch, Primitive::sched_pick, costs.cycles(Primitive::sched_pick));
   if (core.left_idle) {
-    charge(core, thread, kDispatch, Primitive::idle_exit, costs.cycles(Primitive::idle_exit));
-    core.idle_exit_cycles += costs.cycles(Primitive::idle_exit);
+    charge(core, thread, kDispatch, Primitive::idle_exit, core.idle_exit_due);
+    core.idle_exit_cycles += core.idle_exit_due;
     core.left_idle = false;
   }
   charge(core, thread, kDispatch, Primitive::context_restore, costs.cycles(Primitive::context_restore));
@@ -798,6 +799,9 @@ void Kernel::switch_out(Core& core, ThreadState to) {
   Thread& thread = *core.current;
   Cycles at = clock(core);
   notify([&](Observer& o) { o.on_switch_out(core, thread, at); });
+  if (std::exchange(thread.enqueue_due, false))
+    charge(core, thread, thread.leave_activity, Primitive::waitqueue_op,
+           model_.costs.cycles(Primitive::waitqueue_op));
   charge(core, thread, thread.leave_activity, Primitive::context_save,
          model_.costs.cycles(Primitive::context_save));
   scheduler_->account(thread, at - core.accounted_from);
@@ -895,6 +899,7 @@ void Kernel::go_idle(Core& core) {
   sync(core);
   if (done_) return;
   core.idle = true;
+  core.idle_since = clock(core);
   --running_cores_;
   if (running_cores_ == 0 && live_timers_ == 0) {
     // Nothing runs and nothing can wake anyone: either everyone is done or the system is stuck.
@@ -909,6 +914,8 @@ void Kernel::go_idle(Core& core) {
   if (core.idle) { // woken by its own timer, not by another core
     core.idle = false;
     ++running_cores_;
+    Cycles now = clock(core);
+    core.idle_exit_due = model_.costs.idle_exit_after(now > core.idle_since ? now - core.idle_since : 0);
   }
   core.left_idle = true;
 }

@@ -256,8 +256,9 @@ struct Thread {
   int error = 0;
   std::uint16_t leave_activity = kDispatch; // what the next context_save is attributed to
   ThreadState state = ThreadState::NotStarted;
-  std::uint8_t phase = 0; // progress inside a multi-step op (0: not started)
-  std::uint8_t level = 0; // MLFQ level (0 = top)
+  std::uint8_t phase = 0;   // progress inside a multi-step op (0: not started)
+  bool enqueue_due = false; // wait_on put it on a wait queue: switch_out charges waitqueue_op
+  std::uint8_t level = 0;   // MLFQ level (0 = top)
   bool timer_armed = false;
   WaitResult wait_result = WaitResult::None;
   bool op_nonblocking = false;
@@ -311,7 +312,9 @@ struct Core {
   Thread* last_thread = nullptr;
   const AddressSpace* loaded_space = nullptr; // the address space whose page tables are loaded
   bool idle = false;
-  bool left_idle = false; // next dispatch pays idle_exit
+  bool left_idle = false;   // next dispatch pays idle_exit_due
+  Cycles idle_since = 0;    // when the core last went idle
+  Cycles idle_exit_due = 0; // what leaving its idle state costs (CostModel::idle_exit_after)
   bool need_resched = false;
   Cycles pending = 0; // charged kernel cycles not yet passed
   Cycles time = 0;    // what has passed on this core: its simulated time
@@ -682,6 +685,13 @@ struct OpContext {
     Cycles at = now();
     kernel.notify([&](Observer& o) { o.on_return_to_user(core, thread, activity, at); });
   }
+  // The first run of a system call's body (SyscallOp): not a retry, not a run after a wait. The
+  // kernel's entry work (fdget, ipc_obtain_object_check, ipcperms ...) is charged then only, as
+  // Linux loops inside the call without redoing it.
+  bool first_run() const { return thread.phase == 1; }
+  // The first run, or the first after a wait: Linux takes the object's lock (and, System V, checks
+  // permissions) again after every sleep.
+  bool resumed() const { return thread.phase == 1 || thread.phase == 3; }
   bool sync() { return kernel.sync(core); }
   Cycles now() const { return kernel.now(core); }
   // The outcome of a system call, as the script sees it.

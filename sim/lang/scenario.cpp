@@ -94,6 +94,16 @@ const ParamTable& machine_table() {
         {},
         {},
         "the preset's"},
+       {"frequency_scaling",
+        ParamType::Choice,
+        "cycles",
+        "",
+        "what a frequency other than the preset's keeps: \"cycles\" (every cost keeps its cycle count, so "
+        "times stretch or shrink) or \"time\" (every cost keeps its time: cycle counts and copy rates "
+        "scale with the clock, as a faster clock would if memory and devices kept pace)",
+        {},
+        {},
+        {"cycles", "time"}},
        {"costs", ParamType::Object, json::object(), "",
         "cost preset and overrides: {\"preset\": NAME, PRIMITIVE: value, ...}, or just a preset name"},
        {"scheduler", ParamType::Object, json::object({{"policy", "rr"}}), "",
@@ -499,6 +509,8 @@ json resolve_machine(const json& in, const std::string& path, ReadContext& ctx, 
   ctx.hz = model.hz;
   machine["frequency"] = machine.contains("frequency") ? machine.at("frequency") : json(format_hz(preset_hz));
   model.costs = build_cost_model(costs, join_path(path, "costs"), ctx);
+  if (machine.at("frequency_scaling").get<std::string>() == "time")
+    scale_to_clock(model.costs, model.hz / preset_hz, join_path(path, "frequency_scaling"), ctx);
   machine["costs"] = costs;
   model.cores = machine.at("cores").get<std::size_t>();
 

@@ -3,6 +3,7 @@
 #include "error.hpp"
 #include "registry.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -18,8 +19,22 @@ const PrimitiveInfo kPrimitives[] = {
 #undef IPCSIM_INFO
 };
 
+constexpr Primitive kCopyRates[] = {Primitive::copy_bytes_per_cycle, Primitive::copy_bytes_per_cycle_l2,
+                                    Primitive::copy_bytes_per_cycle_l3,
+                                    Primitive::copy_bytes_per_cycle_uncached};
+constexpr Primitive kCacheSizes[] = {Primitive::cache_l1_bytes, Primitive::cache_l2_bytes,
+                                     Primitive::cache_l3_bytes};
+
 bool is_rate(Primitive p) {
-  return p == Primitive::copy_bytes_per_cycle || p == Primitive::copy_bytes_per_cycle_uncached;
+  for (Primitive r : kCopyRates)
+    if (p == r) return true;
+  return false;
+}
+
+bool is_size(Primitive p) {
+  for (Primitive c : kCacheSizes)
+    if (p == c) return true;
+  return false;
 }
 
 // A preset file parsed and checked. `origin` names it in errors.
@@ -96,8 +111,10 @@ void check_preset(const PresetFile& preset, const ReadContext& ctx, const std::s
   auto complain = [&](const std::string& what) { fail_at(ctx.file, path, preset.origin + ": " + what); };
   if (!doc.is_object()) complain("expected an object");
   for (const auto& [key, value] : doc.items())
-    if (key != "description" && key != "frequency" && key != "tagged_tlb" && key != "primitives")
-      complain("unknown key \"" + key + "\"; accepted: description, frequency, tagged_tlb, primitives");
+    if (key != "description" && key != "frequency" && key != "tagged_tlb" && key != "primitives" &&
+        key != "idle_states" && key != "calibration")
+      complain("unknown key \"" + key +
+               "\"; accepted: description, frequency, tagged_tlb, primitives, idle_states, calibration");
   for (const char* key : {"description", "frequency", "tagged_tlb", "primitives"})
     if (!doc.contains(key)) complain(std::string("missing key \"") + key + "\"");
   auto field = [&](const json& entry, const std::string& name) -> const json& {
@@ -123,6 +140,36 @@ void check_preset(const PresetFile& preset, const ReadContext& ctx, const std::s
   }
   for (const auto& n : names)
     if (!primitives.contains(n)) complain("missing primitive \"" + n + "\"");
+  if (doc.contains("idle_states")) {
+    const json& states = field(doc.at("idle_states"), "idle_states");
+    const std::string expected =
+        "idle_states must be a list of {\"name\": \"C6\", \"target_residency\": "
+        "CYCLES, \"exit_latency\": CYCLES}, by increasing target_residency (each > 0)";
+    if (!states.is_array()) complain(expected);
+    double last_residency = 0, last_exit = primitives.at("idle_exit").at("value").get<double>();
+    for (std::size_t i = 0; i < states.size(); ++i) {
+      const json& st = states[i];
+      const std::string where = "idle_states.value." + std::to_string(i) + ": ";
+      auto whole = [](const json& v) {
+        return v.is_number() && v.get<double>() >= 0 &&
+               v.get<double>() <= static_cast<double>(kMaxPrimitiveCycles) &&
+               v.get<double>() == std::floor(v.get<double>());
+      };
+      if (!st.is_object() || st.size() != 3 || !st.contains("name") || !st.at("name").is_string() ||
+          !st.contains("target_residency") || !whole(st.at("target_residency")) ||
+          !st.contains("exit_latency") || !whole(st.at("exit_latency")))
+        complain(where + expected + " (cycles: whole numbers up to 2^32)");
+      double residency = st.at("target_residency").get<double>(), exit = st.at("exit_latency").get<double>();
+      if (residency <= last_residency)
+        complain(where + "target_residency must exceed the previous state's (" +
+                 format_number(last_residency) + ")");
+      if (exit < last_exit)
+        complain(where + "exit_latency must be at least the shallower state's (" + format_number(last_exit) +
+                 ", idle_exit for the first)");
+      last_residency = residency;
+      last_exit = exit;
+    }
+  }
 }
 
 } // namespace
@@ -139,15 +186,43 @@ std::vector<std::string> primitive_names() {
 
 const std::vector<PresetInfo>& list_presets() { return builtin_presets().all(); }
 
-Cycles CostModel::copy_cycles(std::uint64_t bytes) const {
+double CostModel::cycles_per_byte(std::uint64_t transfer) const {
+  const double footprint = 2.0 * static_cast<double>(transfer);
+  double t = 1.0 / get(kCopyRates[0]);
+  for (size_t k = 0; k < 3; ++k) {
+    const double size = get(kCacheSizes[k]);
+    const double step = 1.0 / get(kCopyRates[k + 1]) - 1.0 / get(kCopyRates[k]);
+    const double share = size <= 0 ? 1.0 : std::clamp((footprint - size) / size, 0.0, 1.0);
+    t += step * share;
+  }
+  return t;
+}
+
+std::array<std::pair<Primitive, Cycles>, 4> CostModel::copy_split(std::uint64_t bytes,
+                                                                  std::uint64_t transfer) const {
+  std::array<std::pair<Primitive, Cycles>, 4> out{};
+  const double n = static_cast<double>(bytes);
+  const double t = cycles_per_byte(std::max(bytes, transfer));
+  // Cumulative whole cycles up to each level, so the parts add up to ceil(n * t).
+  double before = 0;
+  for (size_t k = 0; k < 4; ++k) {
+    double level_t = std::min(t, 1.0 / get(kCopyRates[k]));
+    if (k == 3) level_t = t;
+    double upto = std::ceil(n * level_t);
+    // 1 TiB at 1e-6 bytes/cycle would not even fit in Cycles: saturate past the clock limit.
+    if (!(upto <= static_cast<double>(kClockLimitCycles))) upto = kClockLimitCycles + 1.0;
+    upto = std::max(upto, before);
+    out[k] = {kCopyRates[k], static_cast<Cycles>(upto - before)};
+    before = upto;
+  }
+  return out;
+}
+
+Cycles CostModel::copy_cycles(std::uint64_t bytes, std::uint64_t transfer) const {
   if (bytes == 0) return 0;
-  bool cached = static_cast<double>(bytes) <= value[static_cast<size_t>(Primitive::copy_cache_bytes)];
-  double rate = value[static_cast<size_t>(cached ? Primitive::copy_bytes_per_cycle
-                                                 : Primitive::copy_bytes_per_cycle_uncached)];
-  double byte_cycles = std::ceil(static_cast<double>(bytes) / rate);
-  // 1 TiB at 1e-6 bytes/cycle would not even fit in Cycles: saturate past the clock limit.
-  if (!(byte_cycles <= static_cast<double>(kClockLimitCycles))) byte_cycles = kClockLimitCycles + 1.0;
-  return cycles(Primitive::copy_setup) + static_cast<Cycles>(byte_cycles);
+  Cycles total = cycles(Primitive::copy_setup);
+  for (const auto& part : copy_split(bytes, transfer)) total += part.second;
+  return total;
 }
 
 const ParamTable& costs_table() {
@@ -169,7 +244,7 @@ const ParamTable& costs_table() {
       ParamSpec spec{primitive_info(p).name, is_rate(p) ? ParamType::Number : ParamType::Integer, nullptr,
                      primitive_info(p).unit, primitive_info(p).description};
       spec.min = is_rate(p) ? 1e-6 : 0.0;
-      if (p == Primitive::copy_cache_bytes)
+      if (is_size(p))
         spec.max = kMaxCacheBytes;
       else if (!is_rate(p))
         spec.max = static_cast<double>(kMaxPrimitiveCycles);
@@ -187,6 +262,32 @@ double preset_frequency_hz(const std::string& preset, const std::string& path, c
   return *parse_frequency_hz(file.document.at("frequency").at("value").get<std::string>());
 }
 
+void scale_to_clock(CostModel& model, double ratio, const std::string& path, const ReadContext& ctx) {
+  auto scale = [&](double cycles, const std::string& what) {
+    double scaled = std::round(cycles * ratio);
+    if (scaled > static_cast<double>(kMaxPrimitiveCycles))
+      fail_at(ctx.file, path,
+              what + " scaled to the machine's clock is " + format_number(scaled) +
+                  " cycles, above the largest accepted 4294967296 (2^32); lower machine.frequency or use "
+                  "frequency_scaling \"cycles\"");
+    return scaled;
+  };
+  for (size_t i = 0; i < kPrimitiveCount; ++i) {
+    auto p = static_cast<Primitive>(i);
+    if (is_size(p)) continue;
+    if (is_rate(p))
+      model.value[i] /= ratio;
+    else
+      model.value[i] = scale(model.value[i], primitive_info(p).name);
+  }
+  for (auto& state : model.idle_states) {
+    state.target_residency = static_cast<Cycles>(scale(static_cast<double>(state.target_residency),
+                                                       "idle state " + state.name + "'s target_residency"));
+    state.exit_latency = static_cast<Cycles>(
+        scale(static_cast<double>(state.exit_latency), "idle state " + state.name + "'s exit_latency"));
+  }
+}
+
 CostModel build_cost_model(const json& costs, const std::string& path, const ReadContext& ctx) {
   CostModel model;
   model.preset = costs.at("preset").get<std::string>();
@@ -194,6 +295,10 @@ CostModel build_cost_model(const json& costs, const std::string& path, const Rea
   check_preset(file, ctx, join_path(path, "preset"));
   model.preset_hz = *parse_frequency_hz(file.document.at("frequency").at("value").get<std::string>());
   model.tagged_tlb = file.document.at("tagged_tlb").at("value").get<bool>();
+  if (file.document.contains("idle_states"))
+    for (const json& st : file.document.at("idle_states").at("value"))
+      model.idle_states.push_back({st.at("name").get<std::string>(), st.at("target_residency").get<Cycles>(),
+                                   st.at("exit_latency").get<Cycles>()});
   if (costs.contains("tagged_tlb")) model.tagged_tlb = costs.at("tagged_tlb").get<bool>();
   for (size_t i = 0; i < kPrimitiveCount; ++i) {
     const char* name = kPrimitives[i].name;
@@ -217,13 +322,41 @@ CostModel build_cost_model(const json& costs, const std::string& path, const Rea
       throw UserError("preset file \"" + model.preset + "\": at primitives." + name +
                       ".value: invalid value " + source.dump() + "; expected a value " + bound);
   }
-  // Consistency: the uncached rate cannot beat the cached one.
-  if (model.value[static_cast<size_t>(Primitive::copy_bytes_per_cycle_uncached)] >
-      model.value[static_cast<size_t>(Primitive::copy_bytes_per_cycle)])
-    fail_at(ctx.file, join_path(path, "copy_bytes_per_cycle_uncached"),
-            "the uncached copy rate exceeds the cached one (" +
-                json(model.value[static_cast<size_t>(Primitive::copy_bytes_per_cycle)]).dump() +
-                " bytes/cycle); set it no higher");
+  // Consistency: a copy never gets faster as its data moves further out, and the caches grow
+  // outwards. An override of one rate or size is checked against the preset's others, and the
+  // message names them, so a user knows which to set together.
+  auto name_of = [](Primitive p) { return std::string(primitive_info(p).name); };
+  auto origin = [&](Primitive p) {
+    return costs.contains(name_of(p)) ? std::string("set here") : "the preset's";
+  };
+  for (size_t k = 0; k + 1 < 4; ++k) {
+    Primitive faster = kCopyRates[k], slower = kCopyRates[k + 1];
+    if (model.get(slower) > model.get(faster)) {
+      Primitive at = costs.contains(name_of(faster)) && !costs.contains(name_of(slower)) ? faster : slower;
+      // Lowering a faster rate needs the slower ones lowered with it; raising a slower rate, the
+      // faster ones raised.
+      std::string others;
+      if (at == faster)
+        for (size_t j = k + 1; j < 4; ++j) others += (others.empty() ? "" : ", ") + name_of(kCopyRates[j]);
+      else
+        for (size_t j = 0; j <= k; ++j) others += (others.empty() ? "" : ", ") + name_of(kCopyRates[j]);
+      fail_at(ctx.file, join_path(path, name_of(at)),
+              name_of(slower) + " (" + format_number(model.get(slower)) + " bytes/cycle, " + origin(slower) +
+                  ") exceeds " + name_of(faster) + " (" + format_number(model.get(faster)) +
+                  " bytes/cycle, " + origin(faster) +
+                  "): a copy cannot get faster as its data moves further from the core; the rates "
+                  "must not increase from copy_bytes_per_cycle to copy_bytes_per_cycle_uncached (set " +
+                  others + (at == faster ? " no higher" : " no lower") + " too)");
+    }
+  }
+  for (size_t k = 0; k + 1 < 3; ++k) {
+    Primitive inner = kCacheSizes[k], outer = kCacheSizes[k + 1];
+    if (model.get(outer) < model.get(inner))
+      fail_at(ctx.file, join_path(path, name_of(costs.contains(name_of(inner)) ? inner : outer)),
+              name_of(outer) + " (" + format_number(model.get(outer)) + ", " + origin(outer) +
+                  ") is smaller than " + name_of(inner) + " (" + format_number(model.get(inner)) + ", " +
+                  origin(inner) + "): cache sizes must not decrease from cache_l1_bytes to cache_l3_bytes");
+  }
   return model;
 }
 

@@ -27,9 +27,13 @@ namespace ipcsim {
   X(idle_exit, "cycles", "an idle core leaving its idle state")                                              \
   X(timer_interrupt, "cycles", "handling a timer interrupt (slice end, sleep expiry)")                       \
   X(copy_setup, "cycles", "fixed cost of one user/kernel copy")                                              \
-  X(copy_bytes_per_cycle, "bytes/cycle", "copy throughput while the data fits in cache")                     \
-  X(copy_bytes_per_cycle_uncached, "bytes/cycle", "copy throughput beyond the cache")                        \
-  X(copy_cache_bytes, "bytes", "copies up to this size run at the cached rate")                              \
+  X(copy_bytes_per_cycle, "bytes/cycle", "copy rate while the footprint fits the L1 cache")                  \
+  X(copy_bytes_per_cycle_l2, "bytes/cycle", "copy rate while the footprint fits the L2 cache")               \
+  X(copy_bytes_per_cycle_l3, "bytes/cycle", "copy rate while the footprint fits the L3 cache")               \
+  X(copy_bytes_per_cycle_uncached, "bytes/cycle", "copy rate from memory, the footprint beyond every cache") \
+  X(cache_l1_bytes, "bytes", "size of the L1 data cache")                                                    \
+  X(cache_l2_bytes, "bytes", "size of the L2 cache")                                                         \
+  X(cache_l3_bytes, "bytes", "size of the L3 cache (the last level)")                                        \
   X(page_fault, "cycles", "handling a minor page fault")                                                     \
   X(map_page, "cycles", "mapping one page into an address space")                                            \
   X(capability_lookup, "cycles", "looking up and checking a capability")                                     \
@@ -37,9 +41,21 @@ namespace ipcsim {
   X(stub, "cycles", "an RPC stub's marshalling work for a null call")                                        \
   X(signal_frame, "cycles", "building a signal frame on the user stack (context, siginfo, mask)")            \
   X(sigreturn, "cycles", "sigreturn restoring the context and mask saved in the signal frame")               \
-  X(atomic_rmw, "cycles", "an uncontended atomic read-modify-write in user space (lock cmpxchg)")            \
+  X(atomic_rmw, "cycles", "an uncontended atomic read-modify-write (lock cmpxchg; a reference count)")       \
   X(page_zero, "cycles", "clearing a newly allocated 4 KiB page (first touch of a shared page anywhere)")    \
-  X(cache_line_transfer, "cycles", "moving a 64-byte cache line last written by another core to this one")
+  X(cache_line_transfer, "cycles", "moving a 64-byte cache line last written by another core to this one")   \
+  X(fd_lookup, "cycles", "finding the open file behind a descriptor (fdget, sockfd_lookup_light)")           \
+  X(ipc_id_lookup, "cycles",                                                                                 \
+    "finding a System V object by id (ipc_obtain_object_check: idr_find, seq check)")                        \
+  X(permission_check, "cycles", "checking the caller's credentials against an object's mode (ipcperms)")     \
+  X(security_hook, "cycles", "one Linux Security Module hook (security_file_permission, ..._msgsnd, ...)")   \
+  X(lock_acquire, "cycles", "taking and releasing an uncontended kernel lock (spin_lock, mutex_lock)")       \
+  X(slab_alloc, "cycles", "allocating a small kernel object and freeing it later (kmalloc / kfree)")         \
+  X(page_alloc, "cycles", "allocating a page and freeing it later (alloc_page / put_page)")                  \
+  X(list_op, "cycles", "linking or unlinking an entry of a kernel list (list_add_tail, skb_queue_tail)")     \
+  X(tree_op, "cycles", "inserting or erasing a red-black tree node with rebalancing (rb_insert_color)")      \
+  X(waitqueue_op, "cycles", "a wait-queue operation under its lock (prepare_to_wait_event, __wake_up)")      \
+  X(socket_dispatch, "cycles", "the socket layer around a send or receive (sock_sendmsg, msghdr, scm)")
 
 // The largest value of a cycle-valued primitive: 2^32 cycles (4.3 s at 1 GHz), far beyond any real
 // kernel path. A cost times a count the kernel multiplies it by (working-set pages, at most
@@ -48,7 +64,7 @@ constexpr Cycles kMaxPrimitiveCycles = Cycles{1} << 32;
 // Working sets stop at 10^6 pages (about 4 GiB of 4 KiB pages).
 constexpr std::uint32_t kMaxWorkingSetPages = 1'000'000;
 static_assert(kMaxPrimitiveCycles * kMaxWorkingSetPages < kClockLimitCycles);
-// copy_cache_bytes stops where sizes do: 1 TiB.
+// Cache sizes stop where sizes do: 1 TiB.
 constexpr double kMaxCacheBytes = 1099511627776.0;
 
 enum class Primitive : std::uint8_t {
@@ -81,16 +97,45 @@ struct PresetInfo {
 // The built-in presets, by name.
 const std::vector<PresetInfo>& list_presets();
 
+// A deeper idle state than the one idle_exit leaves (a preset's "idle_states", like cpuidle's
+// table): a core idle for at least target_residency cycles is in it, and leaving it takes
+// exit_latency cycles.
+struct IdleState {
+  std::string name;
+  Cycles target_residency = 0;
+  Cycles exit_latency = 0;
+};
+
 struct CostModel {
   std::string preset;
   double preset_hz = 0;
   bool tagged_tlb = false;
   std::array<double, kPrimitiveCount> value{};
+  std::vector<IdleState> idle_states; // deeper states, by increasing target residency
+
+  // What leaving idle costs a core idle for `idle_for` cycles: idle_exit, or the exit latency of
+  // the deepest state whose target residency that idle period reached.
+  Cycles idle_exit_after(Cycles idle_for) const {
+    Cycles exit = cycles(Primitive::idle_exit);
+    for (const auto& state : idle_states)
+      if (idle_for >= state.target_residency) exit = state.exit_latency;
+    return exit;
+  }
 
   Cycles cycles(Primitive p) const { return static_cast<Cycles>(value[static_cast<size_t>(p)]); }
-  // copy_setup plus the bytes at the cached or uncached rate, rounded up to whole cycles; a copy
-  // longer than the clock's exact range counts as just past it (the kernel then stops the run).
-  Cycles copy_cycles(std::uint64_t bytes) const;
+  double get(Primitive p) const { return value[static_cast<size_t>(p)]; }
+  // The byte cycles of copying `bytes` that are part of a transfer of `transfer` bytes, by level:
+  // (copy_bytes_per_cycle, the cycles at the L1 rate), then for each slower level the cycles it
+  // adds (copy_bytes_per_cycle_l2, _l3, _uncached). The footprint is source plus destination,
+  // 2 x transfer; the time per byte stays at a level's rate while the footprint fits that cache,
+  // and moves linearly to the next level's as the footprint grows from the cache's size to twice
+  // it (docs/machine.md). Rounded up to whole cycles; a copy longer than the clock's exact range
+  // counts as just past it (the kernel then stops the run).
+  std::array<std::pair<Primitive, Cycles>, 4> copy_split(std::uint64_t bytes, std::uint64_t transfer) const;
+  // copy_setup plus every level's byte cycles.
+  Cycles copy_cycles(std::uint64_t bytes, std::uint64_t transfer = 0) const;
+  // The time per byte (cycles) of a transfer of `transfer` bytes.
+  double cycles_per_byte(std::uint64_t transfer) const;
 };
 
 // The machine.costs table: "preset" plus any primitive name as an override.
@@ -99,6 +144,12 @@ const ParamTable& costs_table();
 // Builds the model from a resolved machine.costs object: preset (a built-in name, or a path to a
 // preset file), then overrides, then a consistency check. Errors name file and path.
 CostModel build_cost_model(const json& costs, const std::string& path, const ReadContext& ctx);
+
+// machine.frequency_scaling "time": the model at `ratio` times its preset's clock with the same
+// times: cycle counts (and idle states) times ratio, rounded to whole cycles; copy rates in bytes
+// per cycle divided by it; cache sizes unchanged. A cost scaled past 2^32 cycles is an error at
+// `path`.
+void scale_to_clock(CostModel& model, double ratio, const std::string& path, const ReadContext& ctx);
 
 // The frequency a preset was written for ("3GHz"): the machine's default clock.
 double preset_frequency_hz(const std::string& preset, const std::string& path, const ReadContext& ctx);
