@@ -356,3 +356,88 @@ TEST_CASE("script: the name rules, each in one place (names.hpp)") {
   CHECK(is_builtin_variable("msg.text"));
   CHECK(!is_builtin_variable("msg.textual"));
 }
+
+// ---- Measured intervals: keyed across threads, and their statistics --------------------------------
+
+TEST_CASE("script: a keyed interval begins in one thread and ends in another, first in first out") {
+  // Two cores, no kernel costs: the producer begins key 1 at 0 and key 2 at 1000 (and key 2 again at
+  // 2000); the consumer, after a 3000-cycle sleep, ends 1 at 3000, then 2 at 3500 and 2 at 4000, each
+  // end taking the oldest begin of its key.
+  auto run = run_text(R"({"machine": {"cores": 2, "costs": "ideal"}, "processes": [
+    {"name": "producer", "script": [
+      {"op": "set", "var": "n", "value": 0},
+      {"op": "repeat", "count": 2, "body": [{"op": "add", "var": "n"}, {"op": "begin", "name": "lat", "key": "{n}"},
+                                            {"op": "compute", "time": 1000}]},
+      {"op": "begin", "name": "lat", "key": "2"}]},
+    {"name": "consumer", "script": [
+      {"op": "sleep", "time": 3000},
+      {"op": "set", "var": "k", "value": 1},
+      {"op": "end", "name": "lat", "key": "{k}", "bytes": 10},
+      {"op": "compute", "time": 500}, {"op": "end", "name": "lat", "key": "2"},
+      {"op": "compute", "time": 500}, {"op": "end", "name": "lat", "key": "2"}]}]})");
+  const auto& records = run.kernel->records();
+  REQUIRE(records.size() == 3);
+  CHECK(records[0].start == 0);
+  CHECK(records[0].end == 3000);
+  CHECK(records[1].start == 1000); // the first begin of key 2
+  CHECK(records[1].end == 3500);
+  CHECK(records[2].start == 2000);
+  CHECK(records[2].end == 4000);
+  for (const auto& r : records) {
+    CHECK(run.kernel->threads()[r.thread].display_name() == "consumer");
+    CHECK(run.kernel->threads()[r.begun_by].display_name() == "producer");
+  }
+  // Durations 3000, 2500, 2000: mean 2500, population standard deviation sqrt((500^2 + 0 + 500^2) / 3).
+  auto stats = interval_stats(*run.kernel);
+  REQUIRE(stats.size() == 1);
+  CHECK(stats[0].count == 3);
+  CHECK(stats[0].min == 2000);
+  CHECK(stats[0].mean_cycles == 2500.0);
+  CHECK(stats[0].p50 == 2500); // nearest rank: ceil(0.5 * 3) = the 2nd
+  CHECK(stats[0].p99 == 3000);
+  CHECK(stats[0].max == 3000);
+  CHECK(stats[0].stddev_cycles == doctest::Approx(408.248290463863).epsilon(1e-12));
+  // 3 intervals and 10 bytes over [0, 4000] cycles = 4 us: 750000 per second, 2500000 bytes per second.
+  CHECK(interval_csv_row(stats[0], 1e9) == "lat,3,2000,2500.000,2500,3000,3000,408.248,2000.000,2500.000,"
+                                           "2500.000,3000.000,3000.000,408.248,750000.000,"
+                                           "10,2500000.000");
+}
+
+TEST_CASE("script: times in the interval table take the unit that fits") {
+  CHECK(format_time_fit(999, 1e9) == "999.000 ns");
+  CHECK(format_time_fit(1000, 1e9) == "1.000 \xC2\xB5s");
+  CHECK(format_time_fit(4136 * 3, 3e9) == "4.136 \xC2\xB5s");
+  CHECK(format_time_fit(2.5e6, 1e9) == "2.500 ms");
+  CHECK(format_time_fit(15 * 60e9, 1e9) == "900.000 s");
+  CHECK(csv_field("a,b") == "\"a,b\"");
+  CHECK(csv_field("say \"hi\"") == "\"say \"\"hi\"\"\"");
+  CHECK(csv_field("plain") == "plain");
+}
+
+TEST_CASE("script: keyed interval errors, at load time and at run time") {
+  auto two = [](const std::string& a, const std::string& b) {
+    return R"({"machine": {"costs": "ideal"}, "processes": [{"name": "a", "script": [)" + a +
+           R"(]}, {"name": "b", "script": [)" + b + "]}]}";
+  };
+  CHECK(load_error(two(R"({"op": "end", "name": "lat", "key": "1"})", R"({"op": "yield"})")) ==
+        "test.json: at processes.0.script.0: keyed \"end\" of interval \"lat\" with no keyed \"begin\" of it "
+        "in "
+        "any script");
+  CHECK(
+      load_error(two(R"({"op": "begin", "name": "lat", "key": "1"})", R"({"op": "yield"})")) ==
+      "test.json: at processes.0.script.0: keyed interval \"lat\" is begun but no script ends it with a key");
+  CHECK(load_error(two(R"({"op": "begin", "name": "lat", "key": "{nope}"})",
+                       R"({"op": "end", "name": "lat", "key": "1"})")) ==
+        "test.json: at processes.0.script.0.key: variable \"nope\" is never set in this script; known here: "
+        "result, errno, pid, index, msg.type, msg.text, msg.bytes, msg.sender, msg.priority, receiver");
+  // Unkeyed intervals still pair within one list of ops.
+  CHECK(load_error(two(R"({"op": "begin", "name": "lat"})", R"({"op": "end", "name": "lat", "key": "1"})")) ==
+        "test.json: at processes.0.script.0: interval \"lat\" is begun but never ended in the same list of "
+        "ops");
+  // An end whose key nobody began stops the run.
+  auto run = run_text(two(R"({"op": "begin", "name": "lat", "key": "1"})",
+                          R"({"op": "sleep", "time": 10}, {"op": "end", "name": "lat", "key": "2"})"));
+  CHECK(run.kernel->runtime_error() ==
+        "b: end of interval \"lat\" with key \"2\": no begin with that name and key "
+        "is open (a keyed interval is begun once for each end, in any thread)");
+}

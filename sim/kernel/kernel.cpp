@@ -109,8 +109,8 @@ void RunRecord::on_call_failed(const Thread& thread, std::uint16_t activity, int
 }
 
 void RunRecord::on_interval(const Thread& thread, std::uint32_t name, Cycles start, Cycles end,
-                            std::uint64_t bytes) {
-  records.push_back({name, thread.id, start, end, bytes});
+                            std::uint64_t bytes, std::uint32_t begun_by) {
+  records.push_back({name, thread.id, start, end, bytes, begun_by});
 }
 
 void RunRecord::finish() {

@@ -640,7 +640,7 @@ void resolve_scenario(Scenario& out, json doc, const std::string& file, const Li
   std::vector<CompileContext> compiles;
   for (std::size_t m = 0; m < machines.size(); ++m)
     compiles.push_back(
-        {machine_ctx[m], &machines[m].interval_names, {}, {}, {}, {}, {}, {}, {}, nullptr, 0, {}});
+        {machine_ctx[m], &machines[m].interval_names, {}, {}, {}, {}, {}, {}, {}, nullptr, 0, {}, {}});
   std::vector<std::pair<std::string, std::string>> placed; // every process and channel: its machine
   std::set<std::string> seen;
   std::vector<std::size_t> process_machine;
