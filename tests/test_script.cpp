@@ -6,7 +6,9 @@
 #include "report.hpp"
 #include "script.hpp"
 
+#include <algorithm>
 #include <doctest/doctest.h>
+#include <set>
 
 using namespace ipcsim;
 using ipcsim::test::run_text;
@@ -440,4 +442,45 @@ TEST_CASE("script: keyed interval errors, at load time and at run time") {
   CHECK(run.kernel->runtime_error() ==
         "b: end of interval \"lat\" with key \"2\": no begin with that name and key "
         "is open (a keyed interval is begun once for each end, in any thread)");
+}
+
+TEST_CASE("script: jitter lengthens kernel costs by a seeded fraction, off by default") {
+  // The teaching ping-pong of tests/test_compare.cpp: a 64-byte round trip is 4072 cycles, all of it
+  // kernel costs. With jitter 0.25 each cost is 1 to 1.25 times the preset's.
+  auto text = [](const std::string& jitter) {
+    return R"({"machine": {"costs": "teaching")" + jitter + R"(},
+      "channels": [{"name": "ping", "mechanism": "pipe"}, {"name": "pong", "mechanism": "pipe"}],
+      "processes": [
+        {"name": "client", "script": [{"op": "repeat", "count": 50, "body": [{"op": "begin", "name": "rtt"},
+          {"op": "send", "channel": "ping", "bytes": 64}, {"op": "recv", "channel": "pong", "bytes": 64},
+          {"op": "end", "name": "rtt"}]}]},
+        {"name": "server", "script": [{"op": "repeat", "count": 50, "body": [
+          {"op": "recv", "channel": "ping", "bytes": 64}, {"op": "send", "channel": "pong", "bytes": 64}]}]}]})";
+  };
+  auto durations = [](const ipcsim::test::Run& run) {
+    std::vector<Cycles> d;
+    for (const auto& r : run.kernel->records()) d.push_back(r.end - r.start);
+    return d;
+  };
+  auto exact = run_text(text(""));
+  auto plain = durations(exact);
+  CHECK(interval_stats(*exact.kernel)[0].p50 == 4072); // deterministic: the worked-out round trip
+  LoadOptions seed7, seed8;
+  seed7.seed = 7;
+  seed8.seed = 8;
+  auto a = durations(run_text(text(R"(, "jitter": 0.25)"), seed7));
+  auto b = durations(run_text(text(R"(, "jitter": 0.25)"), seed7));
+  auto c = durations(run_text(text(R"(, "jitter": 0.25)"), seed8));
+  CHECK(a == b); // the same seed, the same run
+  CHECK(a != c); // another seed, another draw
+  REQUIRE(a.size() == plain.size());
+  std::set<Cycles> distinct(a.begin(), a.end());
+  CHECK(distinct.size() > 10);
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    CHECK(a[i] >= plain[i]);
+    // Each cost rounds to the nearest cycle: at most half a cycle more per charge (30 charges a round trip).
+    CHECK(static_cast<double>(a[i]) <= static_cast<double>(plain[i]) * 1.25 + 15);
+  }
+  CHECK(load_error(text(R"(, "jitter": 1.5)")) ==
+        "test.json: at machine.jitter: invalid value 1.5; expected a value <= 1");
 }

@@ -423,6 +423,9 @@ struct MachineModel {
   std::vector<std::unique_ptr<ProcessSpec>> processes;
   std::vector<std::string> interval_names;
   std::uint64_t seed = 0;
+  // Each kernel cost charged is lengthened by a fraction drawn uniformly from [0, cost_jitter), from
+  // the seed: real machines vary (caches, interrupts), and percentiles then mean something. 0: off.
+  double cost_jitter = 0;
   std::vector<ChannelSpec> channels;
   Limits limits{};               // what the run may create and spend (sim/common/limits.hpp)
   bool debug_invariants = false; // check the invariants at every dispatch, switch and wakeup (slow)
@@ -617,6 +620,7 @@ private:
   std::vector<Observer*> observers_;
   UserReturnWork* user_return_work_ = nullptr;
   std::uint64_t message_ids_ = 0;
+  std::uint64_t jitter_state_ = 0; // splitmix64 state for cost_jitter, from the seed
   std::optional<DeadlockReport> deadlock_;
   std::string runtime_error_;
   std::vector<std::unique_ptr<IpcState>> ipc_;

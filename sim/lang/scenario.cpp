@@ -97,7 +97,12 @@ const ParamTable& machine_table() {
        {"costs", ParamType::Object, json::object(), "",
         "cost preset and overrides: {\"preset\": NAME, PRIMITIVE: value, ...}, or just a preset name"},
        {"scheduler", ParamType::Object, json::object({{"policy", "rr"}}), "",
-        "scheduler policy and its parameters: {\"policy\": NAME, PARAM: value, ...}"}}};
+        "scheduler policy and its parameters: {\"policy\": NAME, PARAM: value, ...}"},
+       {"jitter", ParamType::Number, 0, "fraction",
+        "seeded variation of kernel costs: each cost charged is lengthened by a fraction drawn uniformly "
+        "from 0 "
+        "to this, from the run's seed (0: off; every cost exactly the preset's)",
+        0.0, 1.0}}};
   return table;
 }
 
@@ -501,6 +506,7 @@ json resolve_machine(const json& in, const std::string& path, ReadContext& ctx, 
   model.costs = build_cost_model(costs, join_path(path, "costs"), ctx);
   machine["costs"] = costs;
   model.cores = machine.at("cores").get<std::size_t>();
+  model.cost_jitter = machine.at("jitter").get<double>();
 
   json scheduler_in = machine.at("scheduler");
   const std::string scheduler_path = join_path(path, "scheduler");
