@@ -2,6 +2,7 @@
 
 #include "costs.hpp"
 #include "error.hpp"
+#include "experiment.hpp"
 #include "ipc.hpp"
 #include "limits.hpp"
 #include "report.hpp"
@@ -151,6 +152,38 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
       "always checked at the end of a run");
   CLI::App* validate = app.add_subcommand("validate", "check a scenario without running it");
   add_scenario_options(validate);
+  // Experiments over many runs (docs/compare.md, docs/sweep.md).
+  std::string mechanisms;
+  CLI::App* compare = app.add_subcommand("compare", "run one workload over each mechanism, side by side");
+  add_scenario_options(compare);
+  compare->add_option("--mechanisms", mechanisms, "mechanisms to compare, e.g. pipe,sysv_msg,posix_mq")
+      ->required();
+  compare->add_option("--out", out_dir,
+                      "also write compare.json, mechanisms.csv, intervals.csv, primitives.csv, runs/");
+  compare->add_flag("--quiet,-q", quiet, "print nothing on success (with --out)");
+  SweepOptions sweep_options;
+  std::string jobs_text, repeat_text, seed_from_text;
+  CLI::App* sweep = app.add_subcommand("sweep", "run a grid of points, each in its own process, in parallel");
+  add_scenario_options(sweep);
+  sweep->add_option("--vary", sweep_options.vary, "PATH=v1,v2,... or PATH=FROM..TO*FACTOR (repeatable)")
+      ->take_all()
+      ->allow_extra_args(false)
+      ->required();
+  sweep->add_option("-j,--jobs", jobs_text, "points run at once (default: the number of cores)");
+  sweep->add_option("--repeat", repeat_text,
+                    "runs of each point, with seeds --seed-from, +1, ... (default 1)");
+  sweep->add_option("--seed-from", seed_from_text, "the first seed of each point's runs");
+  sweep->add_option("--out", sweep_options.out_dir, "the sweep's directory (default sweep-out)");
+  sweep->add_flag("--emit-jobs", sweep_options.emit_jobs,
+                  "write DIR/jobs.txt (one command per point) and DIR/merge.txt, and run nothing");
+  std::string point_dir, point_index;
+  CLI::App* sweep_point =
+      app.add_subcommand("sweep-point", "run one point of a sweep (what sweep and jobs.txt run)");
+  sweep_point->add_option("dir", point_dir, "the sweep's directory")->required();
+  sweep_point->add_option("point", point_index, "the point's number")->required();
+  CLI::App* sweep_merge =
+      app.add_subcommand("sweep-merge", "gather a sweep's points into sweep.csv and intervals.csv");
+  sweep_merge->add_option("dir", point_dir, "the sweep's directory")->required();
   CLI::App* list = app.add_subcommand(
       "list",
       "show ops, mechanisms, errors, scheduler policies, cost presets, primitives, fields and limits");
@@ -159,10 +192,12 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
           {"fields", "ops", "mechanisms", "errors", "schedulers", "presets", "primitives", "limits"}));
 
   // CLI11 reports an unknown subcommand as a missing one; name it and the accepted ones instead.
-  if (!args.empty() && !args[0].empty() && args[0][0] != '-' && args[0] != "run" && args[0] != "validate" &&
-      args[0] != "list") {
-    err << "error: unknown subcommand \"" << args[0] << "\""
-        << did_you_mean(args[0], {"run", "validate", "list"}) << "; accepted: run, validate, list\n"
+  const std::vector<std::string> subcommands{"run",   "validate",    "list",       "compare",
+                                             "sweep", "sweep-point", "sweep-merge"};
+  if (!args.empty() && !args[0].empty() && args[0][0] != '-' &&
+      std::find(subcommands.begin(), subcommands.end(), args[0]) == subcommands.end()) {
+    err << "error: unknown subcommand \"" << args[0] << "\"" << did_you_mean(args[0], subcommands)
+        << "; accepted: " << join_list(subcommands) << "\n"
         << "run 'ipcsim --help' for usage\n";
     return kExitBadInput;
   }
@@ -193,19 +228,60 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
       print_list(out, section);
       return kExitOk;
     }
+    if (sweep_point->parsed()) return run_sweep_point(point_dir, point_index, out, err);
+    if (sweep_merge->parsed()) return run_sweep_merge(point_dir, out, err);
     LoadOptions options;
     options.sets = sets;
     for (const auto& assignment : limits) apply_limit(options.limits, assignment);
     if (!max_time.empty()) set_max_time(options.limits, max_time);
     if (!timeout.empty()) set_timeout(options.limits, timeout);
     options.debug_invariants = check_invariants;
-    CLI::App* used = run->parsed() ? run : validate;
+    CLI::App* used = run->parsed() ? run : compare->parsed() ? compare : sweep->parsed() ? sweep : validate;
     if (used->count("--seed")) {
       bool digits = !seed.empty() && seed.size() <= 19 &&
                     std::all_of(seed.begin(), seed.end(), [](char c) { return c >= '0' && c <= '9'; });
       if (!digits)
         throw UserError("--seed " + seed + ": expected a whole number from 0 to 9999999999999999999");
       options.seed = std::stoull(seed);
+    }
+    if (compare->parsed()) {
+      CompareOptions compare_options{scenario_file, {}, options, out_dir, quiet};
+      std::stringstream list_text(mechanisms);
+      for (std::string m; std::getline(list_text, m, ',');) compare_options.mechanisms.push_back(m);
+      return run_compare(compare_options, out, err);
+    }
+    if (sweep->parsed()) {
+      sweep_options.scenario_file = scenario_file;
+      sweep_options.sets = sets;
+      sweep_options.load = options;
+      for (const auto& limit : limits)
+        sweep_options.run_flags.insert(sweep_options.run_flags.end(), {"--limit", limit});
+      if (!max_time.empty())
+        sweep_options.run_flags.insert(sweep_options.run_flags.end(), {"--max-time", max_time});
+      if (!timeout.empty())
+        sweep_options.run_flags.insert(sweep_options.run_flags.end(), {"--timeout", timeout});
+      auto whole = [](const std::string& option, const std::string& text, std::uint64_t min,
+                      std::uint64_t max) {
+        bool digits = !text.empty() && text.size() <= 19 &&
+                      std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+        if (!digits || std::stoull(text) < min || std::stoull(text) > max)
+          throw UserError(option + " " + text + ": expected a whole number from " + std::to_string(min) +
+                          " to " + std::to_string(max));
+        return std::stoull(text);
+      };
+      if (sweep->count("--jobs")) sweep_options.jobs = static_cast<unsigned>(whole("-j", jobs_text, 1, 1024));
+      if (sweep->count("--repeat"))
+        sweep_options.repeat = static_cast<unsigned>(whole("--repeat", repeat_text, 1, 100000));
+      if (sweep->count("--seed-from"))
+        sweep_options.seed_from = whole("--seed-from", seed_from_text, 0, 9999999999999999999ull);
+      if (sweep_options.repeat > 1 && !sweep_options.seed_from)
+        throw UserError("--repeat " + repeat_text +
+                        ": each run of a point needs its own seed: give --seed-from S (seeds S, S+1, ...)");
+      if (sweep->count("--seed"))
+        throw UserError(
+            "--seed: a sweep gives each point its seed: use --seed-from (with --repeat), or vary seed "
+            "with --vary seed=1,2,3");
+      return run_sweep(sweep_options, out, err);
     }
     auto scenario = load_scenario(scenario_file, options);
     for (const auto& warning : scenario->warnings) err << "warning: " << warning << "\n";

@@ -387,10 +387,72 @@ TEST_CASE("fixed: a negative --seed silently wraps around") {
 TEST_CASE("cli: an unknown subcommand is named, with the accepted ones") {
   auto r = cli({"frob", "x.json"});
   CHECK(r.status == ipcsim::kExitBadInput);
-  CHECK(r.err ==
-        "error: unknown subcommand \"frob\"; accepted: run, validate, list\nrun 'ipcsim --help' for usage\n");
+  CHECK(r.err == "error: unknown subcommand \"frob\"; accepted: run, validate, list, compare, sweep, "
+                 "sweep-point, sweep-merge\nrun 'ipcsim --help' for usage\n");
   auto typo = cli({"runn", "x.json"});
   CHECK(typo.err == "error: unknown subcommand \"runn\" (did you mean \"run\"?); accepted: run, validate, "
-                    "list\nrun 'ipcsim --help' "
+                    "list, compare, sweep, sweep-point, sweep-merge\nrun 'ipcsim --help' "
                     "for usage\n");
+}
+
+// ---- The README ------------------------------------------------------------------------------------
+
+namespace {
+
+std::string read_source(const std::string& relative) {
+  std::ifstream file(std::string(IPCSIM_SOURCE_DIR) + "/" + relative);
+  std::stringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+// The README's jsonc without its // notes (outside strings), as tools/readme-example.py strips them.
+std::string strip_notes(const std::string& text) {
+  std::string out;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (in_string && c == '\\') {
+      out += text.substr(i, 2);
+      ++i;
+      continue;
+    }
+    if (c == '"') in_string = !in_string;
+    if (!in_string && c == '/' && i + 1 < text.size() && text[i + 1] == '/') {
+      while (i < text.size() && text[i] != '\n') ++i;
+      out += '\n';
+      continue;
+    }
+    if (c == '\n') in_string = false;
+    out += c;
+  }
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("cli: the README's annotated scenario is scenarios/readme-example.json and runs as given") {
+  std::string readme = read_source("README.md");
+  auto begin = readme.find("```jsonc\n");
+  REQUIRE(begin != std::string::npos);
+  begin += 9;
+  auto end = readme.find("```", begin);
+  auto annotated = ipcsim::json::parse(strip_notes(readme.substr(begin, end - begin)));
+  auto copy = ipcsim::json::parse(read_source("scenarios/readme-example.json"));
+  CHECK(annotated == copy);
+  auto r = cli({"run", std::string(IPCSIM_SOURCE_DIR) + "/scenarios/readme-example.json", "-q"});
+  CHECK(r.status == ipcsim::kExitOk);
+  CHECK(r.err.empty());
+}
+
+TEST_CASE("cli: every op is in the README's list of ops") {
+  std::string readme = read_source("README.md");
+  auto begin = readme.find("Ops, every one");
+  REQUIRE(begin != std::string::npos);
+  std::string list = readme.substr(begin, readme.find("`ipcsim list ops`", begin) - begin);
+  for (const auto& name : ipcsim::op_names()) {
+    if (name.rfind("test_", 0) == 0) continue; // registered by the tests themselves
+    INFO(name);
+    CHECK(list.find("`" + name + "`") != std::string::npos);
+  }
 }

@@ -318,7 +318,9 @@ TEST_CASE("machines: the command line reports each machine") {
   CHECK(summary["machines"][0]["intervals"][0]["count"] == 20);
   CHECK(summary["machines"][1]["intervals"][0]["count"] == 30);
   std::string records = dir.read("out/records.csv");
-  CHECK(records.rfind("machine,interval,thread,start_cycle,end_cycle,cycles,bytes\na,rtt,client1,", 0) == 0);
+  CHECK(records.rfind(
+            "machine,interval,thread,start_cycle,end_cycle,cycles,bytes,ns,begin_thread\na,rtt,client1,",
+            0) == 0);
   CHECK(records.find("\nb,rtt,client2,") != std::string::npos);
   CHECK(dir.read("out/threads.csv").rfind("machine,thread,process,", 0) == 0);
   CHECK(dir.read("out/breakdown.csv").rfind("machine,thread,activity,", 0) == 0);

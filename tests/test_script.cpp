@@ -6,7 +6,9 @@
 #include "report.hpp"
 #include "script.hpp"
 
+#include <algorithm>
 #include <doctest/doctest.h>
+#include <set>
 
 using namespace ipcsim;
 using ipcsim::test::run_text;
@@ -355,4 +357,130 @@ TEST_CASE("script: the name rules, each in one place (names.hpp)") {
   CHECK(!valid_variable_not_number(""));
   CHECK(is_builtin_variable("msg.text"));
   CHECK(!is_builtin_variable("msg.textual"));
+}
+
+// ---- Measured intervals: keyed across threads, and their statistics --------------------------------
+
+TEST_CASE("script: a keyed interval begins in one thread and ends in another, first in first out") {
+  // Two cores, no kernel costs: the producer begins key 1 at 0 and key 2 at 1000 (and key 2 again at
+  // 2000); the consumer, after a 3000-cycle sleep, ends 1 at 3000, then 2 at 3500 and 2 at 4000, each
+  // end taking the oldest begin of its key.
+  auto run = run_text(R"({"machine": {"cores": 2, "costs": "ideal"}, "processes": [
+    {"name": "producer", "script": [
+      {"op": "set", "var": "n", "value": 0},
+      {"op": "repeat", "count": 2, "body": [{"op": "add", "var": "n"}, {"op": "begin", "name": "lat", "key": "{n}"},
+                                            {"op": "compute", "time": 1000}]},
+      {"op": "begin", "name": "lat", "key": "2"}]},
+    {"name": "consumer", "script": [
+      {"op": "sleep", "time": 3000},
+      {"op": "set", "var": "k", "value": 1},
+      {"op": "end", "name": "lat", "key": "{k}", "bytes": 10},
+      {"op": "compute", "time": 500}, {"op": "end", "name": "lat", "key": "2"},
+      {"op": "compute", "time": 500}, {"op": "end", "name": "lat", "key": "2"}]}]})");
+  const auto& records = run.kernel->records();
+  REQUIRE(records.size() == 3);
+  CHECK(records[0].start == 0);
+  CHECK(records[0].end == 3000);
+  CHECK(records[1].start == 1000); // the first begin of key 2
+  CHECK(records[1].end == 3500);
+  CHECK(records[2].start == 2000);
+  CHECK(records[2].end == 4000);
+  for (const auto& r : records) {
+    CHECK(run.kernel->threads()[r.thread].display_name() == "consumer");
+    CHECK(run.kernel->threads()[r.begun_by].display_name() == "producer");
+  }
+  // Durations 3000, 2500, 2000: mean 2500, population standard deviation sqrt((500^2 + 0 + 500^2) / 3).
+  auto stats = interval_stats(*run.kernel);
+  REQUIRE(stats.size() == 1);
+  CHECK(stats[0].count == 3);
+  CHECK(stats[0].min == 2000);
+  CHECK(stats[0].mean_cycles == 2500.0);
+  CHECK(stats[0].p50 == 2500); // nearest rank: ceil(0.5 * 3) = the 2nd
+  CHECK(stats[0].p99 == 3000);
+  CHECK(stats[0].max == 3000);
+  CHECK(stats[0].stddev_cycles == doctest::Approx(408.248290463863).epsilon(1e-12));
+  // 3 intervals and 10 bytes over [0, 4000] cycles = 4 us: 750000 per second, 2500000 bytes per second.
+  CHECK(interval_csv_row(stats[0], 1e9) == "lat,3,2000,2500.000,2500,3000,3000,408.248,2000.000,2500.000,"
+                                           "2500.000,3000.000,3000.000,408.248,750000.000,"
+                                           "10,2500000.000");
+}
+
+TEST_CASE("script: times in the interval table take the unit that fits") {
+  CHECK(format_time_fit(999, 1e9) == "999.000 ns");
+  CHECK(format_time_fit(1000, 1e9) == "1.000 \xC2\xB5s");
+  CHECK(format_time_fit(4136 * 3, 3e9) == "4.136 \xC2\xB5s");
+  CHECK(format_time_fit(2.5e6, 1e9) == "2.500 ms");
+  CHECK(format_time_fit(15 * 60e9, 1e9) == "900.000 s");
+  CHECK(csv_field("a,b") == "\"a,b\"");
+  CHECK(csv_field("say \"hi\"") == "\"say \"\"hi\"\"\"");
+  CHECK(csv_field("plain") == "plain");
+}
+
+TEST_CASE("script: keyed interval errors, at load time and at run time") {
+  auto two = [](const std::string& a, const std::string& b) {
+    return R"({"machine": {"costs": "ideal"}, "processes": [{"name": "a", "script": [)" + a +
+           R"(]}, {"name": "b", "script": [)" + b + "]}]}";
+  };
+  CHECK(load_error(two(R"({"op": "end", "name": "lat", "key": "1"})", R"({"op": "yield"})")) ==
+        "test.json: at processes.0.script.0: keyed \"end\" of interval \"lat\" with no keyed \"begin\" of it "
+        "in "
+        "any script");
+  CHECK(
+      load_error(two(R"({"op": "begin", "name": "lat", "key": "1"})", R"({"op": "yield"})")) ==
+      "test.json: at processes.0.script.0: keyed interval \"lat\" is begun but no script ends it with a key");
+  CHECK(load_error(two(R"({"op": "begin", "name": "lat", "key": "{nope}"})",
+                       R"({"op": "end", "name": "lat", "key": "1"})")) ==
+        "test.json: at processes.0.script.0.key: variable \"nope\" is never set in this script; known here: "
+        "result, errno, pid, index, msg.type, msg.text, msg.bytes, msg.sender, msg.priority, receiver");
+  // Unkeyed intervals still pair within one list of ops.
+  CHECK(load_error(two(R"({"op": "begin", "name": "lat"})", R"({"op": "end", "name": "lat", "key": "1"})")) ==
+        "test.json: at processes.0.script.0: interval \"lat\" is begun but never ended in the same list of "
+        "ops");
+  // An end whose key nobody began stops the run.
+  auto run = run_text(two(R"({"op": "begin", "name": "lat", "key": "1"})",
+                          R"({"op": "sleep", "time": 10}, {"op": "end", "name": "lat", "key": "2"})"));
+  CHECK(run.kernel->runtime_error() ==
+        "b: end of interval \"lat\" with key \"2\": no begin with that name and key "
+        "is open (a keyed interval is begun once for each end, in any thread)");
+}
+
+TEST_CASE("script: jitter lengthens kernel costs by a seeded fraction, off by default") {
+  // The teaching ping-pong of tests/test_compare.cpp: a 64-byte round trip is 4072 cycles, all of it
+  // kernel costs. With jitter 0.25 each cost is 1 to 1.25 times the preset's.
+  auto text = [](const std::string& jitter) {
+    return R"({"machine": {"costs": "teaching")" + jitter + R"(},
+      "channels": [{"name": "ping", "mechanism": "pipe"}, {"name": "pong", "mechanism": "pipe"}],
+      "processes": [
+        {"name": "client", "script": [{"op": "repeat", "count": 50, "body": [{"op": "begin", "name": "rtt"},
+          {"op": "send", "channel": "ping", "bytes": 64}, {"op": "recv", "channel": "pong", "bytes": 64},
+          {"op": "end", "name": "rtt"}]}]},
+        {"name": "server", "script": [{"op": "repeat", "count": 50, "body": [
+          {"op": "recv", "channel": "ping", "bytes": 64}, {"op": "send", "channel": "pong", "bytes": 64}]}]}]})";
+  };
+  auto durations = [](const ipcsim::test::Run& run) {
+    std::vector<Cycles> d;
+    for (const auto& r : run.kernel->records()) d.push_back(r.end - r.start);
+    return d;
+  };
+  auto exact = run_text(text(""));
+  auto plain = durations(exact);
+  CHECK(interval_stats(*exact.kernel)[0].p50 == 4072); // deterministic: the worked-out round trip
+  LoadOptions seed7, seed8;
+  seed7.seed = 7;
+  seed8.seed = 8;
+  auto a = durations(run_text(text(R"(, "jitter": 0.25)"), seed7));
+  auto b = durations(run_text(text(R"(, "jitter": 0.25)"), seed7));
+  auto c = durations(run_text(text(R"(, "jitter": 0.25)"), seed8));
+  CHECK(a == b); // the same seed, the same run
+  CHECK(a != c); // another seed, another draw
+  REQUIRE(a.size() == plain.size());
+  std::set<Cycles> distinct(a.begin(), a.end());
+  CHECK(distinct.size() > 10);
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    CHECK(a[i] >= plain[i]);
+    // Each cost rounds to the nearest cycle: at most half a cycle more per charge (30 charges a round trip).
+    CHECK(static_cast<double>(a[i]) <= static_cast<double>(plain[i]) * 1.25 + 15);
+  }
+  CHECK(load_error(text(R"(, "jitter": 1.5)")) ==
+        "test.json: at machine.jitter: invalid value 1.5; expected a value <= 1");
 }

@@ -4,6 +4,7 @@
 // ipcsim workloads, and prints their rates as ratios to the baseline measured in the same run, so
 // the verdicts do not depend on how fast the machine is. Every measurement runs in its own forked
 // child: each gets a fresh SimGrid, and its peak resident memory is its own (wait4's ru_maxrss).
+#include "experiment.hpp"
 #include "kernel.hpp"
 #include "scenario.hpp"
 
@@ -16,13 +17,17 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <iostream>
 #include <optional>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <thread>
 #include <unistd.h>
 #include <vector>
 
@@ -252,6 +257,43 @@ std::string with_commas(std::uint64_t value) {
   return out;
 }
 
+// `ipcsim sweep` of `points` short points (a pipe ping-pong of `rounds` round trips, each point its
+// own ipcsim process) with `jobs` at a time: events = points, wall = the whole sweep.
+Sample sweep_points(unsigned jobs, std::uint64_t points, std::uint64_t rounds) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / ("ipcsim_bench_sweep_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::ofstream(dir / "s.json") << R"({"machine": {"costs": "teaching"},
+    "channels": [{"name": "ping", "mechanism": "pipe"}, {"name": "pong", "mechanism": "pipe"}],
+    "processes": [
+      {"name": "client", "script": [{"op": "repeat", "count": )"
+                                << rounds << R"(, "body": [
+        {"op": "send", "channel": "ping", "bytes": 64}, {"op": "recv", "channel": "pong", "bytes": 64}]}]},
+      {"name": "server", "script": [{"op": "repeat", "count": )"
+                                << rounds << R"(, "body": [
+        {"op": "recv", "channel": "ping", "bytes": 64}, {"op": "send", "channel": "pong", "bytes": 64}]}]}]})";
+  ipcsim::SweepOptions options;
+  options.scenario_file = (dir / "s.json").string();
+  options.vary = {"machine.cores=1"};
+  options.repeat = static_cast<unsigned>(points);
+  options.seed_from = 1;
+  options.jobs = jobs;
+  options.out_dir = (dir / "out").string();
+  // The ipcsim binary beside this one runs the points.
+  options.self = (fs::read_symlink("/proc/self/exe").parent_path() / "ipcsim").string();
+  std::ostringstream out, err;
+  auto start = Clock::now();
+  int status = ipcsim::run_sweep(options, out, err);
+  Sample sample;
+  sample.wall = seconds_since(start);
+  sample.events = points;
+  sample.runs = 1;
+  fs::remove_all(dir);
+  if (status != 0) std::snprintf(sample.error, sizeof sample.error, "sweep: %s", err.str().c_str());
+  return sample;
+}
+
 struct Row {
   std::string workload;
   std::string counted; // what one event is
@@ -346,6 +388,13 @@ int main(int argc, char** argv) {
         },
         base_rate));
 
+  // The sweep's parallel speed-up: the same 40 points with -j1 and -j2, in this run.
+  const std::uint64_t sweep_rounds = 20'000;
+  Measurement sweep1 = measure(
+      {"sweep of 40 points, -j1", "point", {}}, [&] { return sweep_points(1, 40, sweep_rounds); }, 0);
+  Measurement sweep2 = measure(
+      {"sweep of 40 points, -j2", "point", {}}, [&] { return sweep_points(2, 40, sweep_rounds); }, 0);
+
   std::printf("\ncompute+yield workloads: %zu cores, each thread repeats 10 x {compute %llu cycles, yield}; "
               "events = threads x 10 x 2.\n",
               kManyCores, static_cast<unsigned long long>(kComputeCycles));
@@ -364,6 +413,18 @@ int main(int argc, char** argv) {
   ratio_check("yield, 2 cores: switches/s / baseline round trips/s", yield2, 2.0);
   ratio_check("pipe ping-pong, 1 core: round trips/s / baseline round trips/s", pipe1, 3.0);
   ratio_check("pipe ping-pong, 2 cores: round trips/s / baseline round trips/s", pipe2, 1.5);
+
+  {
+    const std::string what = "sweep of 40 points: -j2 points/s / -j1 points/s";
+    if (!sweep1.ok() || !sweep2.ok() || sweep1.rate() <= 0)
+      verdicts.check(what, "error", ">= 1.8", false);
+    else if (std::thread::hardware_concurrency() < 2)
+      verdicts.check(what, fixed(sweep2.rate() / sweep1.rate(), 2), ">= 1.8",
+                     std::nullopt); // one core: not judged
+    else
+      verdicts.check(what, fixed(sweep2.rate() / sweep1.rate(), 2), ">= 1.8",
+                     sweep2.rate() / sweep1.rate() >= 1.8);
+  }
 
   const Measurement& first = many.front();
   for (std::size_t i = 1; i < many.size(); ++i) {

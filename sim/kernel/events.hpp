@@ -61,9 +61,10 @@ public:
   virtual void on_print(const Thread&, const std::string& /*text*/, Cycles /*at*/) {}
   // A system call failed with `error`.
   virtual void on_call_failed(const Thread&, std::uint16_t /*activity*/, int /*error*/, Cycles /*at*/) {}
-  // A measured interval closed.
+  // A measured interval closed, ended by `thread`, begun by thread `begun_by` (the same one unless
+  // the interval is keyed: producer to consumer).
   virtual void on_interval(const Thread&, std::uint32_t /*name*/, Cycles /*start*/, Cycles /*end*/,
-                           std::uint64_t /*bytes*/) {}
+                           std::uint64_t /*bytes*/, std::uint32_t /*begun_by*/) {}
   // The last thread of a process exited, its descriptors closed; `ctx` is its last thread's, on the
   // core where it exited: a mechanism may clean up (wake, charge) there, before the process's
   // joiners are woken.

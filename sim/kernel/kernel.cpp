@@ -109,8 +109,8 @@ void RunRecord::on_call_failed(const Thread& thread, std::uint16_t activity, int
 }
 
 void RunRecord::on_interval(const Thread& thread, std::uint32_t name, Cycles start, Cycles end,
-                            std::uint64_t bytes) {
-  records.push_back({name, thread.id, start, end, bytes});
+                            std::uint64_t bytes, std::uint32_t begun_by) {
+  records.push_back({name, thread.id, start, end, bytes, begun_by});
 }
 
 void RunRecord::finish() {
@@ -140,7 +140,7 @@ std::string Thread::display_name() const {
 
 // ---- Construction ----------------------------------------------------------------------------
 
-Kernel::Kernel(const MachineModel& model) : model_(model) {
+Kernel::Kernel(const MachineModel& model) : model_(model), jitter_state_(model.seed ^ 0x6A09E667F3BCC909ull) {
   subscribe(statistics_);
   subscribe_charges(statistics_);
   subscribe(record_);
@@ -413,6 +413,16 @@ Cycles capped_sum(Cycles a, Cycles b) {
 
 void Kernel::charge(Core& core, Thread& thread, std::uint16_t activity, Primitive primitive, Cycles cycles) {
   if (cycles == 0) return;
+  // Jitter only lengthens a cost: the lookahead (docs/architecture.md) counts on the least a
+  // dispatch costs, so a cost is never made shorter than the preset says.
+  if (model_.cost_jitter > 0 && primitive < Primitive::count && cycles < kMaxTimeCycles) {
+    std::uint64_t z = (jitter_state_ += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    double fraction = static_cast<double>(z >> 11) * 0x1.0p-53 * model_.cost_jitter;
+    cycles += static_cast<Cycles>(static_cast<double>(cycles) * fraction + 0.5);
+  }
   core.pending = capped_sum(core.pending, cycles);
   auto prim = static_cast<std::uint8_t>(primitive);
   for (Observer* observer : charge_observers_) observer->on_charge(thread, activity, prim, cycles);

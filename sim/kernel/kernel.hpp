@@ -339,9 +339,10 @@ struct Core {
 
 struct IntervalRecord {
   std::uint32_t name;
-  std::uint32_t thread;
+  std::uint32_t thread; // the thread that ended it
   Cycles start, end;
   std::uint64_t bytes;
+  std::uint32_t begun_by; // the thread that began it: another one for a keyed interval
 };
 
 // A line a script printed, stamped with the simulated time.
@@ -365,8 +366,8 @@ class RunRecord : public Observer {
 public:
   void on_print(const Thread& thread, const std::string& text, Cycles at) override;
   void on_call_failed(const Thread& thread, std::uint16_t activity, int error, Cycles at) override;
-  void on_interval(const Thread& thread, std::uint32_t name, Cycles start, Cycles end,
-                   std::uint64_t bytes) override;
+  void on_interval(const Thread& thread, std::uint32_t name, Cycles start, Cycles end, std::uint64_t bytes,
+                   std::uint32_t begun_by) override;
   // Cores run ahead of each other between synchronisations: put the console in time order.
   void finish();
   std::vector<ConsoleLine> console;
@@ -432,6 +433,9 @@ struct MachineModel {
   std::vector<std::unique_ptr<ProcessSpec>> processes;
   std::vector<std::string> interval_names;
   std::uint64_t seed = 0;
+  // Each kernel cost charged is lengthened by a fraction drawn uniformly from [0, cost_jitter), from
+  // the seed: real machines vary (caches, interrupts), and percentiles then mean something. 0: off.
+  double cost_jitter = 0;
   std::vector<ChannelSpec> channels;
   Limits limits{};               // what the run may create and spend (sim/common/limits.hpp)
   bool debug_invariants = false; // check the invariants at every dispatch, switch and wakeup (slow)
@@ -542,10 +546,11 @@ public:
   // Ends a blocked thread's wait at once: its holder cancels the call, and the call fails with
   // EINTR (wait_on reports it). False when the thread was not blocked.
   bool interrupt(OpContext& ctx, Thread& thread, std::uint16_t activity);
+  // `begun_by`: the thread that began the interval (a keyed interval ends in another thread).
   void record_interval(const Thread& thread, std::uint32_t name, Cycles start, Cycles end,
-                       std::uint64_t bytes) {
+                       std::uint64_t bytes, std::uint32_t begun_by) {
     if (!add_output(thread, kIntervalOutputBytes)) return;
-    notify([&](Observer& o) { o.on_interval(thread, name, start, end, bytes); });
+    notify([&](Observer& o) { o.on_interval(thread, name, start, end, bytes, begun_by); });
   }
   static constexpr std::uint64_t kIntervalOutputBytes = 64; // what an interval counts against output_bytes
   Process* find_process(const std::string& spec_name, std::uint32_t copy);
@@ -637,6 +642,7 @@ private:
   std::vector<Observer*> charge_observers_;
   UserReturnWork* user_return_work_ = nullptr;
   std::uint64_t message_ids_ = 0;
+  std::uint64_t jitter_state_ = 0; // splitmix64 state for cost_jitter, from the seed
   std::optional<DeadlockReport> deadlock_;
   std::string runtime_error_;
   std::vector<std::unique_ptr<IpcState>> ipc_;

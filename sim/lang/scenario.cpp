@@ -107,7 +107,12 @@ const ParamTable& machine_table() {
        {"costs", ParamType::Object, json::object(), "",
         "cost preset and overrides: {\"preset\": NAME, PRIMITIVE: value, ...}, or just a preset name"},
        {"scheduler", ParamType::Object, json::object({{"policy", "rr"}}), "",
-        "scheduler policy and its parameters: {\"policy\": NAME, PARAM: value, ...}"}}};
+        "scheduler policy and its parameters: {\"policy\": NAME, PARAM: value, ...}"},
+       {"jitter", ParamType::Number, 0, "fraction",
+        "seeded variation of kernel costs: each cost charged is lengthened by a fraction drawn uniformly "
+        "from 0 "
+        "to this, from the run's seed (0: off; every cost exactly the preset's)",
+        0.0, 1.0}}};
   return table;
 }
 
@@ -513,6 +518,7 @@ json resolve_machine(const json& in, const std::string& path, ReadContext& ctx, 
     scale_to_clock(model.costs, model.hz / preset_hz, join_path(path, "frequency_scaling"), ctx);
   machine["costs"] = costs;
   model.cores = machine.at("cores").get<std::size_t>();
+  model.cost_jitter = machine.at("jitter").get<double>();
 
   json scheduler_in = machine.at("scheduler");
   const std::string scheduler_path = join_path(path, "scheduler");
@@ -652,7 +658,7 @@ void resolve_scenario(Scenario& out, json doc, const std::string& file, const Li
   std::vector<CompileContext> compiles;
   for (std::size_t m = 0; m < machines.size(); ++m)
     compiles.push_back(
-        {machine_ctx[m], &machines[m].interval_names, {}, {}, {}, {}, {}, {}, {}, nullptr, 0, {}});
+        {machine_ctx[m], &machines[m].interval_names, {}, {}, {}, {}, {}, {}, {}, nullptr, 0, {}, {}});
   std::vector<std::pair<std::string, std::string>> placed; // every process and channel: its machine
   std::set<std::string> seen;
   std::vector<std::size_t> process_machine;

@@ -10,6 +10,7 @@
 #include <cctype>
 #include <cerrno>
 #include <charconv>
+#include <deque>
 #include <limits>
 #include <map>
 #include <optional>
@@ -209,7 +210,7 @@ public:
     auto& open = ctx.thread.open_intervals;
     for (auto it = open.rbegin(); it != open.rend(); ++it) {
       if (it->name != name_) continue;
-      ctx.kernel.record_interval(ctx.thread, name_, it->start, ctx.now(), bytes_);
+      ctx.kernel.record_interval(ctx.thread, name_, it->start, ctx.now(), bytes_, ctx.thread.id);
       open.erase(std::next(it).base());
       break;
     }
@@ -219,6 +220,63 @@ public:
 
 private:
   std::uint32_t name_;
+  std::uint64_t bytes_;
+};
+
+// Keyed intervals, open across threads: a begin with a key ("{n}", the text a message carries)
+// and an end with the same name and key, in any thread of the machine (producer to consumer).
+// Several begins with one key are ended first in, first out.
+struct KeyedIntervals : IpcState {
+  explicit KeyedIntervals(Kernel&) {}
+  struct Open {
+    Cycles start;
+    std::uint32_t thread;
+  };
+  std::map<std::pair<std::uint32_t, std::string>, std::deque<Open>> open;
+};
+
+class KeyedBeginOp : public Op {
+public:
+  KeyedBeginOp(std::uint16_t activity, std::uint32_t name, std::string key)
+      : Op(activity), name_(name), key_(std::move(key)) {}
+  Step execute(OpContext& ctx) const override {
+    auto key = format_template(key_, ctx.kernel, ctx.thread);
+    ctx.kernel.ipc<KeyedIntervals>().open[{name_, key}].push_back({ctx.now(), ctx.thread.id});
+    ++ctx.thread.pc;
+    return Step::Continue;
+  }
+
+private:
+  std::uint32_t name_;
+  std::string key_;
+};
+
+class KeyedEndOp : public Op {
+public:
+  KeyedEndOp(std::uint16_t activity, std::uint32_t name, std::string key, std::uint64_t bytes)
+      : Op(activity), name_(name), key_(std::move(key)), bytes_(bytes) {}
+  Step execute(OpContext& ctx) const override {
+    auto key = format_template(key_, ctx.kernel, ctx.thread);
+    auto& open = ctx.kernel.ipc<KeyedIntervals>().open;
+    auto found = open.find({name_, key});
+    if (found == open.end()) {
+      ctx.kernel.abort_run(ctx.thread, "end of interval \"" + ctx.kernel.model().interval_names[name_] +
+                                           "\" with key \"" + key +
+                                           "\": no begin with that name and key is open (a keyed interval "
+                                           "is begun once for each end, in any thread)");
+      return Step::Exit;
+    }
+    auto begun = found->second.front();
+    found->second.pop_front();
+    if (found->second.empty()) open.erase(found);
+    ctx.kernel.record_interval(ctx.thread, name_, begun.start, ctx.now(), bytes_, begun.thread);
+    ++ctx.thread.pc;
+    return Step::Continue;
+  }
+
+private:
+  std::uint32_t name_;
+  std::string key_;
   std::uint64_t bytes_;
 };
 
@@ -294,23 +352,66 @@ const OpRegistrar register_repeat_op(
        begin_raw->end_pc = static_cast<std::uint32_t>(p.ops.size());
      }});
 
+ParamSpec key_param() {
+  return {
+      "key", ParamType::String, "", "",
+      "pairs a begin and an end in different threads: the same name and key ({NAME} placeholders filled "
+      "in, such as \"{n}\" or \"{msg.text}\"); empty: this thread's innermost open interval of that name"};
+}
+
+// Keyed intervals are paired across the scripts of a machine: every keyed end's name needs a keyed
+// begin somewhere, and the other way round (checked once every script is compiled).
+CompileContext::KeyedNames& keyed_names(CompileContext& ctx) {
+  if (!ctx.keyed) {
+    ctx.keyed = std::make_shared<CompileContext::KeyedNames>();
+    ctx.after_scripts.push_back([keyed = ctx.keyed, file = ctx.read.file] {
+      for (const auto& [name, path] : keyed->ended)
+        if (!keyed->begun.count(name))
+          fail_at(file, path,
+                  "keyed \"end\" of interval \"" + name + "\" with no keyed \"begin\" of it in any script");
+      for (const auto& [name, path] : keyed->begun)
+        if (!keyed->ended.count(name))
+          fail_at(file, path, "keyed interval \"" + name + "\" is begun but no script ends it with a key");
+    });
+  }
+  return *ctx.keyed;
+}
+
 const OpRegistrar register_begin_op(
     {"begin",
-     "open a measured interval (free: measuring costs nothing)",
-     {"begin op", "", {{"name", ParamType::String, nullptr, "", "the interval's name"}}},
-     [](const json& f, const std::string&, CompileContext& ctx, Program& p, std::uint16_t a) {
-       p.ops.push_back(std::make_unique<BeginOp>(a, intern(ctx, f.at("name"))));
+     "open a measured interval (free: measuring costs nothing); with a key, one that another thread may end",
+     {"begin op", "", {{"name", ParamType::String, nullptr, "", "the interval's name"}, key_param()}},
+     [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
+       auto key = f.at("key").get<std::string>();
+       auto name = f.at("name").get<std::string>();
+       if (key.empty()) {
+         p.ops.push_back(std::make_unique<BeginOp>(a, intern(ctx, name)));
+         return;
+       }
+       check_template(key, join_path(path, "key"), ctx);
+       keyed_names(ctx).begun.try_emplace(name, path);
+       p.ops.push_back(std::make_unique<KeyedBeginOp>(a, intern(ctx, name), key));
      }});
 
 const OpRegistrar register_end_op(
     {"end",
-     "close the innermost open interval of that name and record it",
+     "close the innermost open interval of that name (or, with a key, the one begun with that key) and "
+     "record it",
      {"end op",
       "",
       {{"name", ParamType::String, nullptr, "", "the interval's name"},
-       {"bytes", ParamType::Bytes, 0, "bytes", "work done in the interval, for throughput"}}},
-     [](const json& f, const std::string&, CompileContext& ctx, Program& p, std::uint16_t a) {
-       p.ops.push_back(std::make_unique<EndOp>(a, intern(ctx, f.at("name")), read_bytes(f.at("bytes"))));
+       {"bytes", ParamType::Bytes, 0, "bytes", "work done in the interval, for throughput"},
+       key_param()}},
+     [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
+       auto key = f.at("key").get<std::string>();
+       auto name = f.at("name").get<std::string>();
+       if (key.empty()) {
+         p.ops.push_back(std::make_unique<EndOp>(a, intern(ctx, name), read_bytes(f.at("bytes"))));
+         return;
+       }
+       check_template(key, join_path(path, "key"), ctx);
+       keyed_names(ctx).ended.try_emplace(name, path);
+       p.ops.push_back(std::make_unique<KeyedEndOp>(a, intern(ctx, name), key, read_bytes(f.at("bytes"))));
      }});
 
 // ---- Script variables, printing and branching ------------------------------------------------
@@ -826,7 +927,7 @@ void compile_ops(const json& ops, const std::string& path, CompileContext& ctx, 
                   "; accepted ops: " + join_list(op_names()));
     json fields = resolve_object(op, op_path, decl->params, ctx.read, {"op"});
     fields.erase("op");
-    if (name == "begin" || name == "end") {
+    if ((name == "begin" || name == "end") && fields.at("key").get<std::string>().empty()) {
       auto interval = fields.at("name").get<std::string>();
       if (name == "begin") {
         if (open.count(interval))

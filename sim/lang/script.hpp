@@ -5,6 +5,8 @@
 #include "params.hpp"
 
 #include <functional>
+#include <map>
+#include <memory>
 #include <unordered_map>
 
 namespace ipcsim {
@@ -29,6 +31,11 @@ struct CompileContext {
   // Ops compiled so far in every script, against read.limits.script_ops.
   std::uint64_t ops = 0;
   std::unordered_map<std::string, std::uint32_t> interval_index; // into *interval_names
+  // Keyed intervals (begin and end in different threads): where each name is first begun and ended.
+  struct KeyedNames {
+    std::map<std::string, std::string> begun, ended;
+  };
+  std::shared_ptr<KeyedNames> keyed;
 };
 
 // For an unknown process or channel `name`: a note when it exists on another machine ("" if not).

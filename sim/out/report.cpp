@@ -44,6 +44,13 @@ std::string pad(const std::string& text, std::size_t width, bool left = false) {
   return left ? text + std::string(width - text.size(), ' ') : std::string(width - text.size(), ' ') + text;
 }
 
+// Pads to a width in characters on screen: UTF-8 continuation bytes ("µ") take no column.
+std::string pad_display(const std::string& text, std::size_t width) {
+  std::size_t columns = 0;
+  for (unsigned char c : text) columns += (c & 0xC0) != 0x80;
+  return columns >= width ? text : std::string(width - columns, ' ') + text;
+}
+
 std::string percent(Cycles part, Cycles whole) {
   return whole ? fixed(100.0 * static_cast<double>(part) / static_cast<double>(whole), 1) : "0.0";
 }
@@ -163,6 +170,12 @@ std::vector<IntervalStats> interval_stats(const Kernel& kernel) {
     s.max = d.back();
     s.p50 = percentile(d, 50);
     s.p99 = percentile(d, 99);
+    long double squares = 0;
+    for (Cycles c : d) {
+      long double diff = static_cast<long double>(c) - static_cast<long double>(s.mean_cycles);
+      squares += diff * diff;
+    }
+    s.stddev_cycles = static_cast<double>(std::sqrt(squares / d.size()));
     Cycles window = last[i] - first[i];
     if (window > 0) {
       s.per_second = static_cast<double>(s.count) * hz / static_cast<double>(window);
@@ -170,6 +183,60 @@ std::vector<IntervalStats> interval_stats(const Kernel& kernel) {
     }
   }
   return stats;
+}
+
+const char* interval_csv_header() {
+  return "interval,count,min_cycles,mean_cycles,p50_cycles,p99_cycles,max_cycles,stddev_cycles,min_ns,mean_"
+         "ns,"
+         "p50_ns,p99_ns,max_ns,stddev_ns,per_second,bytes,bytes_per_second";
+}
+
+std::string fixed3(double value) { return fixed(value, 3); }
+
+std::string csv_field(const std::string& text) {
+  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
+  std::string out = "\"";
+  for (char c : text) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+std::string interval_csv_row(const IntervalStats& i, double hz) {
+  auto ns = [&](double cycles) { return fixed(cycles * 1e9 / hz, 3); };
+  return csv_field(i.name) + "," + std::to_string(i.count) + "," + std::to_string(i.min) + "," +
+         fixed(i.mean_cycles, 3) + "," + std::to_string(i.p50) + "," + std::to_string(i.p99) + "," +
+         std::to_string(i.max) + "," + fixed(i.stddev_cycles, 3) + "," + ns(static_cast<double>(i.min)) +
+         "," + ns(i.mean_cycles) + "," + ns(static_cast<double>(i.p50)) + "," +
+         ns(static_cast<double>(i.p99)) + "," + ns(static_cast<double>(i.max)) + "," + ns(i.stddev_cycles) +
+         "," + fixed(i.per_second, 3) + "," + std::to_string(i.bytes) + "," + fixed(i.bytes_per_second, 3);
+}
+
+json interval_json(const IntervalStats& i, double hz) {
+  auto to_ns = [&](double cycles) { return std::round(cycles * 1e9 / hz * 1000.0) / 1000.0; };
+  return {{"name", i.name},
+          {"count", i.count},
+          {"mean_cycles", i.mean_cycles},
+          {"p50_cycles", i.p50},
+          {"p99_cycles", i.p99},
+          {"max_cycles", i.max},
+          {"min_cycles", i.min},
+          {"stddev_cycles", std::round(i.stddev_cycles * 1000.0) / 1000.0},
+          {"mean_ns", to_ns(i.mean_cycles)},
+          {"p50_ns", to_ns(static_cast<double>(i.p50))},
+          {"p99_ns", to_ns(static_cast<double>(i.p99))},
+          {"max_ns", to_ns(static_cast<double>(i.max))},
+          {"min_ns", to_ns(static_cast<double>(i.min))},
+          {"stddev_ns", to_ns(i.stddev_cycles)},
+          {"per_second", i.per_second},
+          {"bytes", i.bytes},
+          {"bytes_per_second", i.bytes_per_second}};
+}
+
+std::string format_time_fit(double cycles, double hz) {
+  double ns = cycles * 1e9 / hz;
+  if (ns < 1e3) return fixed(ns, 3) + " ns";
+  if (ns < 1e6) return fixed(ns / 1e3, 3) + " \xC2\xB5s";
+  if (ns < 1e9) return fixed(ns / 1e6, 3) + " ms";
+  return fixed(ns / 1e9, 3) + " s";
 }
 
 std::vector<FailedCalls> failed_calls(const Kernel& kernel) {
@@ -292,22 +359,26 @@ void print_summary(std::ostream& out, const Summary& s) {
 
   const auto& stats = s.intervals;
   if (!stats.empty()) {
+    // Each time in the unit that fits it; the exact cycles follow on one line.
     out << "\nmeasured intervals\n";
-    out << "  " << pad("interval", 16, true) << pad("count", 9) << pad("mean ns", 14) << pad("p50 ns", 14)
-        << pad("p99 ns", 14) << pad("max ns", 14) << pad("mean cycles", 14) << pad("per second", 14) << "\n";
+    out << "  " << pad("interval", 16, true) << pad("count", 9) << pad("min", 13) << pad("mean", 13)
+        << pad("p50", 13) << pad("p99", 13) << pad("max", 13) << pad("stddev", 13) << pad("per second", 14)
+        << "\n";
+    auto time = [&](double cycles) { return pad_display(format_time_fit(cycles, hz), 13); };
     for (const auto& i : stats) {
-      out << "  " << pad(i.name, 16, true) << pad(std::to_string(i.count), 9) << pad(ns(i.mean_cycles), 14)
-          << pad(ns(static_cast<double>(i.p50)), 14) << pad(ns(static_cast<double>(i.p99)), 14)
-          << pad(ns(static_cast<double>(i.max)), 14) << pad(fixed(i.mean_cycles, 1), 14)
+      out << "  " << pad(i.name, 16, true) << pad(std::to_string(i.count), 9)
+          << time(static_cast<double>(i.min)) << time(i.mean_cycles) << time(static_cast<double>(i.p50))
+          << time(static_cast<double>(i.p99)) << time(static_cast<double>(i.max)) << time(i.stddev_cycles)
           << pad(fixed(i.per_second, 1), 14) << "\n";
       if (i.bytes)
         out << "  " << pad("", 16, true) << " throughput " << fixed(i.bytes_per_second / 1e6, 3) << " MB/s\n";
     }
-    out << "  (cycles: p50 ";
+    out << "  (cycles as min/mean/p50/p99/max/stddev: ";
     for (std::size_t i = 0; i < stats.size(); ++i)
-      out << (i ? ", " : "") << stats[i].name << " " << stats[i].p50 << "/" << stats[i].p99 << "/"
-          << stats[i].max;
-    out << " as p50/p99/max)\n";
+      out << (i ? ", " : "") << stats[i].name << " " << stats[i].min << "/" << fixed(stats[i].mean_cycles, 1)
+          << "/" << stats[i].p50 << "/" << stats[i].p99 << "/" << stats[i].max << "/"
+          << fixed(stats[i].stddev_cycles, 1);
+    out << ")\n";
   }
 
   // Time columns are 16 wide, wider when a long run needs it (a 25-minute story, many threads).
@@ -372,22 +443,7 @@ json summary_json(const Summary& s) {
     out["deadlock"] = {{"at_cycle", s.deadlock->at}, {"waiters", waiters}};
   }
   json intervals = json::array();
-  for (const auto& i : s.intervals) {
-    intervals.push_back({{"name", i.name},
-                         {"count", i.count},
-                         {"mean_cycles", i.mean_cycles},
-                         {"p50_cycles", i.p50},
-                         {"p99_cycles", i.p99},
-                         {"max_cycles", i.max},
-                         {"min_cycles", i.min},
-                         {"mean_ns", to_ns(i.mean_cycles)},
-                         {"p50_ns", to_ns(static_cast<double>(i.p50))},
-                         {"p99_ns", to_ns(static_cast<double>(i.p99))},
-                         {"max_ns", to_ns(static_cast<double>(i.max))},
-                         {"per_second", i.per_second},
-                         {"bytes", i.bytes},
-                         {"bytes_per_second", i.bytes_per_second}});
-  }
+  for (const auto& i : s.intervals) intervals.push_back(interval_json(i, s.hz));
   out["intervals"] = intervals;
   json console = json::array();
   for (const auto& line : s.console)
@@ -486,13 +542,25 @@ void write_outputs(const std::string& dir, const std::vector<Summary>& summaries
   }
   {
     auto file = open("records.csv");
-    file << machine_head << "interval,thread,start_cycle,end_cycle,cycles,bytes\n";
+    file << machine_head << "interval,thread,start_cycle,end_cycle,cycles,bytes,ns,begin_thread\n";
     for (const Kernel* kernel : kernels) {
       const auto& names = kernel->model().interval_names;
+      const double hz = kernel->model().hz;
       for (const auto& r : kernel->records())
-        file << machine_column(*kernel) << names[r.name] << "," << kernel->threads()[r.thread].display_name()
-             << "," << r.start << "," << r.end << "," << (r.end - r.start) << "," << r.bytes << "\n";
+        file << machine_column(*kernel) << csv_field(names[r.name]) << ","
+             << kernel->threads()[r.thread].display_name() << "," << r.start << "," << r.end << ","
+             << (r.end - r.start) << "," << r.bytes << ","
+             << fixed(static_cast<double>(r.end - r.start) * 1e9 / hz, 3) << ","
+             << kernel->threads()[r.begun_by].display_name() << "\n";
     }
+  }
+  {
+    auto file = open("intervals.csv");
+    file << machine_head << interval_csv_header() << "\n";
+    for (const Summary& summary : summaries)
+      for (const auto& i : summary.intervals)
+        file << (several ? csv_field(summary.machine_name) + "," : std::string())
+             << interval_csv_row(i, summary.hz) << "\n";
   }
   {
     auto file = open("breakdown.csv");

@@ -16,12 +16,25 @@ struct IntervalStats {
   std::size_t count = 0;
   double mean_cycles = 0;
   Cycles p50 = 0, p99 = 0, max = 0, min = 0;
+  double stddev_cycles = 0;    // population standard deviation (over every interval, divided by count)
   double per_second = 0;       // intervals closed per simulated second, over [first begin, last end]
   double bytes_per_second = 0; // when the intervals carry bytes
   std::uint64_t bytes = 0;
 };
 
 std::vector<IntervalStats> interval_stats(const Kernel& kernel);
+// intervals.csv's columns, and one interval's values for them (cycles whole, the rest "%.3f"): the
+// run's intervals.csv, and compare's and sweep's, share them.
+const char* interval_csv_header(); // "interval,count,min_cycles,...,bytes_per_second"
+std::string interval_csv_row(const IntervalStats& stats, double hz);
+// The interval's statistics as summary.json gives them.
+json interval_json(const IntervalStats& stats, double hz);
+// A time in the unit that fits it (ns below 1 µs, µs below 1 ms, ms below 1 s, then s), 3 decimals.
+std::string format_time_fit(double cycles, double hz);
+// A CSV field, quoted as RFC 4180 says when it holds a comma, a quote or a line break.
+std::string csv_field(const std::string& text);
+// "%.3f"
+std::string fixed3(double value);
 // Run, ready-wait and blocked cycles of a thread, counting an unfinished state up to the end.
 struct ThreadTimes {
   Cycles run, ready, blocked;
@@ -109,8 +122,8 @@ void print_summary(std::ostream& out, const Summary& summary);
 json summary_json(const std::vector<Summary>& summaries);
 json summary_json(const Summary& summary);
 json summary_json(const Scenario& scenario, const Kernel& kernel); // summarize, then summary_json
-// Writes summary.json, records.csv, breakdown.csv and threads.csv into `dir` (created if needed).
-// With several machines, each CSV row starts with its machine's name.
+// Writes summary.json, records.csv, intervals.csv, breakdown.csv and threads.csv into `dir` (created if
+// needed). With several machines, each CSV row starts with its machine's name.
 void write_outputs(const std::string& dir, const std::vector<Summary>& summaries,
                    const std::vector<const Kernel*>& kernels);
 
