@@ -240,6 +240,9 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     }
     if (homework->parsed()) {
       std::uint64_t first = parse_seed("-s " + homework_seed, homework_seed);
+      if (scenario_only && (answers || markdown || homework_count > 1))
+        throw UserError("--scenario-only prints one problem's scenario, as JSON: it takes no -c, --markdown "
+                        "or --count");
       // Seeds have at most 19 digits: SEED + 999 stays below 2^64.
       for (std::size_t i = 0; i < homework_count; ++i) {
         HomeworkProblem problem = make_homework(topic, first + i);

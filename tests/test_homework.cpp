@@ -220,6 +220,16 @@ TEST_CASE("homework: command-line errors") {
   auto missing = cli({"homework", "pipes"});
   CHECK(missing.status == kExitBadInput);
   CHECK(missing.err.find("--seed is required") != std::string::npos);
+  for (const std::vector<std::string>& extra :
+       {std::vector<std::string>{"-c"}, {"--markdown"}, {"--count", "2"}}) {
+    std::vector<std::string> args{"homework", "pipes", "-s", "1", "--scenario-only"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto only = cli(args);
+    CHECK(only.status == kExitBadInput);
+    CHECK(only.err ==
+          "error: --scenario-only prints one problem's scenario, as JSON: it takes no -c, --markdown "
+          "or --count\n");
+  }
   auto count = cli({"homework", "pipes", "-s", "1", "--count", "0"});
   CHECK(count.status == kExitBadInput);
   CHECK(count.err.find("--count") != std::string::npos);

@@ -144,6 +144,15 @@ TEST_CASE("report: stacked bars and a timeline") {
   CHECK(count(svg, ">50</text>") == 1);
   CHECK(count(svg, ">150</text>") == 1);
 
+  // Shares that add up to 100 give an axis to 100, even a rounding error above it.
+  BarChart shares;
+  shares.y_title = "share (%)";
+  shares.bars = {{"a", {{"x", 100.0 / 3}, {"y", 100.0 / 3}, {"z", 100.0 / 3 + 1e-12}}}};
+  std::string percent = render(shares);
+  CHECK(count(percent, ">100</text>") == 1);
+  CHECK(count(percent, ">120</text>") == 0);
+  CHECK(count(percent, ">150</text>") == 0);
+
   Timeline t;
   t.title = "Timeline";
   t.x_title = "simulated time (µs)";

@@ -79,8 +79,9 @@ std::vector<double> linear_ticks(double lo, double hi) {
   double raw = span / 5;
   double mag = std::pow(10.0, std::floor(std::log10(raw)));
   double step = mag;
+  // A relative slack, so that a sum of percentages a rounding error above 100 still fits 0..100.
   for (double m : {1.0, 2.0, 5.0, 10.0})
-    if (m * mag >= raw) {
+    if (m * mag >= raw * (1 - 1e-9)) {
       step = m * mag;
       break;
     }
@@ -136,8 +137,8 @@ void fit(Scale& s, const Axis& axis, double lo, double hi, bool from_zero) {
   if (!(hi > lo)) hi = lo + 1;
   auto ticks = linear_ticks(lo, hi);
   double step = ticks.size() > 1 ? ticks[1] - ticks[0] : 1;
-  s.lo = std::floor(lo / step) * step;
-  s.hi = std::ceil(hi / step) * step;
+  s.lo = std::floor(lo / step + 1e-9) * step;
+  s.hi = std::ceil(hi / step - 1e-9) * step;
 }
 
 class Svg {
