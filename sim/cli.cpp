@@ -3,9 +3,11 @@
 #include "costs.hpp"
 #include "error.hpp"
 #include "experiment.hpp"
+#include "homework.hpp"
 #include "ipc.hpp"
 #include "limits.hpp"
 #include "report.hpp"
+#include "report_dir.hpp"
 #include "scenario.hpp"
 #include "sched.hpp"
 #include "script.hpp"
@@ -52,6 +54,14 @@ template <class Decl> void print_decls(std::ostream& out, const std::vector<Decl
     out << "  " << decl.name << ": " << decl.description << "\n";
     print_table(out, decl.params, "    ");
   }
+}
+
+// A seed on the command line: digits only, at most 19 of them (below 2^64).
+std::uint64_t parse_seed(const std::string& option, const std::string& text) {
+  bool digits = !text.empty() && text.size() <= 19 &&
+                std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (!digits) throw UserError(option + ": expected a whole number from 0 to 9999999999999999999");
+  return std::stoull(text);
 }
 
 } // namespace
@@ -191,9 +201,37 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
       ->check(CLI::IsMember(
           {"fields", "ops", "mechanisms", "errors", "schedulers", "presets", "primitives", "limits"}));
 
+  // Homework (sim/out/homework.*): a drawn scenario, its questions, and answers read from its run.
+  std::string topic, homework_seed;
+  std::size_t homework_count = 1;
+  bool answers = false, markdown = false, scenario_only = false;
+  CLI::App* homework =
+      app.add_subcommand("homework", "generate a problem with questions the simulator answers");
+  std::string topic_help = "one of:";
+  for (const auto& t : homework_topics()) topic_help += " " + t.name;
+  homework->add_option("topic", topic, topic_help)->required();
+  homework
+      ->add_option("-s,--seed", homework_seed,
+                   "which problem: a whole number >= 0; the same seed, the same problem")
+      ->required();
+  homework->add_flag("-c,--answers", answers, "also print the answers, each explained from the run");
+  homework
+      ->add_option("--count", homework_count, "this many problems, seeds SEED, SEED+1, ... (a problem set)")
+      ->check(CLI::Range(1, 1000));
+  homework->add_flag("--markdown", markdown, "print Markdown (a problem set for a teacher)");
+  homework->add_flag("--scenario-only", scenario_only, "print only the scenario (to save and run it)");
+
+  // Report (sim/out/report_dir.*): the figures of a run, a comparison or a sweep directory.
+  std::string report_dir, report_out;
+  CLI::App* report = app.add_subcommand(
+      "report", "turn a run, compare or sweep --out directory into an HTML report, SVG figures and Markdown");
+  report->add_option("dir", report_dir, "the directory `ipcsim run/compare/sweep --out` wrote")->required();
+  report->add_option("--out", report_out,
+                     "where to write report.html, report.md and fig-*.svg (default DIR/report)");
+
   // CLI11 reports an unknown subcommand as a missing one; name it and the accepted ones instead.
-  const std::vector<std::string> subcommands{"run",   "validate",    "list",       "compare",
-                                             "sweep", "sweep-point", "sweep-merge"};
+  const std::vector<std::string> subcommands{"run",         "validate",    "list",     "compare", "sweep",
+                                             "sweep-point", "sweep-merge", "homework", "report"};
   if (!args.empty() && !args[0].empty() && args[0][0] != '-' &&
       std::find(subcommands.begin(), subcommands.end(), args[0]) == subcommands.end()) {
     err << "error: unknown subcommand \"" << args[0] << "\"" << did_you_mean(args[0], subcommands)
@@ -230,6 +268,27 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     }
     if (sweep_point->parsed()) return run_sweep_point(point_dir, point_index, out, err);
     if (sweep_merge->parsed()) return run_sweep_merge(point_dir, out, err);
+    if (report->parsed()) {
+      ReportFiles files = write_report(report_dir, report_out);
+      out << "wrote " << files.html << ", " << files.markdown << " and " << files.figures.size()
+          << " figures (" << files.kind << " report)\n";
+      return kExitOk;
+    }
+    if (homework->parsed()) {
+      std::uint64_t first = parse_seed("-s " + homework_seed, homework_seed);
+      if (scenario_only && (answers || markdown || homework_count > 1))
+        throw UserError("--scenario-only prints one problem's scenario, as JSON: it takes no -c, --markdown "
+                        "or --count");
+      // Seeds have at most 19 digits: SEED + 999 stays below 2^64.
+      for (std::size_t i = 0; i < homework_count; ++i) {
+        HomeworkProblem problem = make_homework(topic, first + i);
+        if (scenario_only)
+          out << compact_json(problem.scenario) << "\n";
+        else
+          print_homework(out, problem, answers, markdown);
+      }
+      return kExitOk;
+    }
     LoadOptions options;
     options.sets = sets;
     for (const auto& assignment : limits) apply_limit(options.limits, assignment);
