@@ -354,7 +354,7 @@ HomeworkQuestion ask_finish(const RunData& run, const std::string& who) {
   q.text = "When does " + who + " finish (its last op done, the thread exits)?";
   const auto& t = run.kernel->threads()[run.thread(who)];
   q.answer = run.time(t.finished_at);
-  ThreadTimes times = thread_times(t, run.summary.end);
+  ThreadTimes times = thread_times(*run.kernel, t, run.summary.end);
   q.explanation.push_back(who + " ran " + with_commas(times.run) + " cycles, waited ready " +
                           with_commas(times.ready) + " and was blocked " + with_commas(times.blocked) +
                           " (from its arrival).");
