@@ -1,5 +1,6 @@
 #include "cli.hpp"
 
+#include "check_preset.hpp"
 #include "costs.hpp"
 #include "error.hpp"
 #include "ipc.hpp"
@@ -158,11 +159,19 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
       ->check(CLI::IsMember(
           {"fields", "ops", "mechanisms", "errors", "schedulers", "presets", "primitives", "limits"}));
 
+  std::string preset, hostbench_file, check_out;
+  CLI::App* check = app.add_subcommand(
+      "check-preset", "run what tools/hostbench measured in the simulator with a preset, and compare");
+  check->add_option("preset", preset, "a built-in cost preset or a preset file")->required();
+  check->add_option("hostbench", hostbench_file, "a CSV file written by tools/hostbench")->required();
+  check->add_option("--out", check_out, "also write the comparison as CSV to this file");
+
   // CLI11 reports an unknown subcommand as a missing one; name it and the accepted ones instead.
   if (!args.empty() && !args[0].empty() && args[0][0] != '-' && args[0] != "run" && args[0] != "validate" &&
-      args[0] != "list") {
+      args[0] != "list" && args[0] != "check-preset") {
     err << "error: unknown subcommand \"" << args[0] << "\""
-        << did_you_mean(args[0], {"run", "validate", "list"}) << "; accepted: run, validate, list\n"
+        << did_you_mean(args[0], {"run", "validate", "list", "check-preset"})
+        << "; accepted: run, validate, list, check-preset\n"
         << "run 'ipcsim --help' for usage\n";
     return kExitBadInput;
   }
@@ -191,6 +200,12 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   try {
     if (list->parsed()) {
       print_list(out, section);
+      return kExitOk;
+    }
+    if (check->parsed()) {
+      CheckReport report = check_preset(preset, read_hostbench(hostbench_file));
+      print_check_report(out, report);
+      if (!check_out.empty()) write_check_csv(check_out, report);
       return kExitOk;
     }
     LoadOptions options;
