@@ -46,8 +46,8 @@ struct CheckedCell {
 struct OrderCheck {
   std::string kind, placement;
   std::uint64_t bytes = 0;
-  std::vector<std::string> measured, simulated; // fastest first
-  bool reproduced() const { return measured == simulated; }
+  std::vector<std::string> measured, simulated; // fastest first (file order among equals)
+  bool reproduced = true; // every pair measured apart is simulated apart, the same way round
 };
 
 struct CheckReport {
@@ -62,6 +62,10 @@ CheckReport check_preset(const std::string& preset, const HostbenchFile& file);
 // The scenario (JSON text) that models one cell on `preset`, or "" with `why` set when the cell
 // cannot be modelled. Exposed for tests and for reading what is simulated.
 std::string cell_scenario(const HostbenchRow& row, const std::string& preset, std::string& why);
+
+// The mechanism order of each (kind, bytes, placement) group of round trips or streams with at
+// least two simulated cells.
+std::vector<OrderCheck> order_checks(const std::vector<CheckedCell>& cells);
 
 void print_check_report(std::ostream& out, const CheckReport& report);
 void write_check_csv(const std::string& path, const CheckReport& report);
