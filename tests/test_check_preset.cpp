@@ -228,9 +228,12 @@ TEST_CASE("check-preset: a missing file, an unknown preset and missing arguments
   CHECK(missing.err == "error: /no/such/hostbench.csv: cannot read: No such file or directory\n");
   auto preset = cli({"check-preset", "no-such-preset", kFixture});
   CHECK(preset.status == kExitBadInput);
-  CHECK(preset.err ==
-        "error: check-preset: preset 'no-such-preset' is neither a built-in preset (ideal, linux-x86, "
-        "lrpc-firefly, teaching) nor a preset file\n");
+  // The built-in presets are listed between the parentheses (the list may grow: two are checked).
+  CHECK(preset.err.rfind("error: check-preset: preset 'no-such-preset' is neither a built-in preset (", 0) ==
+        0);
+  CHECK(preset.err.find("linux-x86") != std::string::npos);
+  CHECK(preset.err.find("teaching") != std::string::npos);
+  CHECK(preset.err.ends_with(") nor a preset file\n"));
   auto none = cli({"check-preset", "teaching"});
   CHECK(none.status == kExitBadInput);
   CHECK(none.err.find("hostbench is required") != std::string::npos);
