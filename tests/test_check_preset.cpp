@@ -203,6 +203,14 @@ TEST_CASE("check-preset: bad files name the file, the line and what is accepted"
         "x.csv:3: field bytes: 'eight' is not a whole number");
   CHECK(parse_error(one_row("roundtrip,pipe,0,same_core,1,1,1,1,1,")) ==
         "x.csv:3: field bytes: must be at least 1");
+  CHECK(
+      parse_error(one_row("roundtrip,pipe,16777217,same_core,1,1,1,1,1,")) ==
+      "x.csv:3: field bytes: 16777217 is above 16 MiB, the largest roundtrip this check simulates (hostbench "
+      "measures up to 1 MiB)");
+  CHECK(
+      parse_error(one_row("memcpy,memcpy,268435457,same_core,1,1,1,1,1,1")) ==
+      "x.csv:3: field bytes: 268435457 is above 256 MiB, the largest memcpy this check simulates (hostbench "
+      "measures up to 64 MiB)");
   CHECK(parse_error(one_row("roundtrip,pipe,8,same_core,0,1,1,1,1,")) ==
         "x.csv:3: field trials: must be at least 1");
   CHECK(parse_error(one_row("roundtrip,pipe,8,same_core,1,1,fast,1,1,")) ==
@@ -234,6 +242,16 @@ TEST_CASE("check-preset: a missing file, an unknown preset and missing arguments
   CHECK(preset.err.find("linux-x86") != std::string::npos);
   CHECK(preset.err.find("teaching") != std::string::npos);
   CHECK(preset.err.ends_with(") nor a preset file\n"));
+  // A preset file that does not load is reported once, with its own message.
+  fs::path bad =
+      fs::temp_directory_path() / ("ipcsim_test_bad_preset_" + std::to_string(::getpid()) + ".json");
+  std::ofstream(bad) << "{ not json";
+  auto file = cli({"check-preset", bad.string(), kFixture});
+  CHECK(file.status == kExitBadInput);
+  CHECK(file.err.rfind("error: check-preset: at machine.costs.preset: preset file \"" + bad.string() +
+                           "\" is not valid JSON: ",
+                       0) == 0);
+  fs::remove(bad);
   auto none = cli({"check-preset", "teaching"});
   CHECK(none.status == kExitBadInput);
   CHECK(none.err.find("hostbench is required") != std::string::npos);
