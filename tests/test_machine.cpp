@@ -33,7 +33,7 @@ void expect_finish(const ipcsim::test::Run& run, const std::string& name, Cycles
 }
 
 // Runs `text` in a child process: "LIMIT\nRUNTIME_ERROR\nCONSOLE LINES...", LIMIT being the child's
-// engine_clock_limit(). A run that reaches the clock limit leaves SimGrid's clock, which keeps
+// kClockLimitCycles. A run that reaches the clock limit leaves SimGrid's clock, which keeps
 // running from one run to the next in a process (engine.hpp), near 2^53 for every later test.
 // `report` adds a line of its own after the console.
 std::string run_in_child(const std::string& text,
@@ -51,7 +51,7 @@ std::string run_in_child(const std::string& text,
       ipcsim::LoadOptions options;
       options.limits.max_time_seconds = 0; // only the clock's own limit
       auto run = run_text(text, options);
-      out = std::to_string(engine_clock_limit()) + "\n" + run.kernel->runtime_error() + "\n";
+      out = std::to_string(kClockLimitCycles) + "\n" + run.kernel->runtime_error() + "\n";
       for (const auto& line : run.kernel->console()) out += line.text + "\n";
       if (report) out += report(run) + "\n";
     } catch (const std::exception& e) {
@@ -435,4 +435,26 @@ TEST_CASE("counters agree with the charges: a switch per context restored, idle 
   CHECK(switches >= 40);            // each of the 20 messages each way wakes its receiver
   CHECK(idle_exits == idle_exit);
   CHECK(busy + idle_exits <= 2 * run.kernel->makespan());
+}
+
+TEST_CASE("cores acting at the same cycle act in core order: core 0 first") {
+  // Both senders reach the queue at cycle 100 on the ideal preset, one per core; whatever the order
+  // they are declared in, core 0's message is queued first and received first.
+  const std::string sender = R"({"op": "compute", "time": 100},
+    {"op": "send", "channel": "q", "bytes": 1, "text": "from core CORE"})";
+  auto on_core = [&](const std::string& name, int core) {
+    std::string script = sender;
+    script.replace(script.find("CORE"), 4, std::to_string(core));
+    return R"({"name": ")" + name + R"(", "affinity": [)" + std::to_string(core) + R"(], "script": [)" +
+           script + "]}";
+  };
+  auto run = run_text(R"({"machine": {"cores": 2, "costs": "ideal", "scheduler": "fifo"},
+    "channels": [{"name": "q", "mechanism": "sysv_msg"}],
+    "processes": [)" + on_core("one", 1) +
+                      ", " + on_core("zero", 0) + R"(,
+      {"name": "reader", "arrival": 1000, "script": [
+        {"op": "recv", "channel": "q", "bytes": 8}, {"op": "print", "text": "{msg.text}"},
+        {"op": "recv", "channel": "q", "bytes": 8}, {"op": "print", "text": "{msg.text}"}]}]})");
+  CHECK(console_texts(run) == std::vector<std::string>{"from core 0", "from core 1"});
+  CHECK(run.finished("zero") == run.finished("one")); // a true tie
 }

@@ -1,6 +1,7 @@
-// The only door to SimGrid. Everything else in ipcsim speaks in whole cycles; here one SimGrid
-// time unit is one machine cycle, so doubles hold exact integers (up to 2^53 cycles, about 35 days
-// at 3 GHz) and a single cycle always advances the clock.
+// The only door to SimGrid. SimGrid runs the cores (an actor each) as coroutines, and the kernel
+// orders them in simulated time itself (Kernel::park: one core of a machine runs at a time, handing
+// the run to the earliest parked core), so a machine's run creates no timed SimGrid action and
+// SimGrid's clock stays where the run started. Everything else speaks in whole cycles.
 #pragma once
 #include "cycles.hpp"
 
@@ -12,15 +13,15 @@
 
 namespace ipcsim {
 
-// A core's doorbell: the core actor sleeps on it, other cores ring it (an interrupt).
+// A core's doorbell: its actor parks on it until another core hands it the run.
 class Doorbell {
 public:
   Doorbell();
   ~Doorbell();
   Doorbell(const Doorbell&) = delete;
   Doorbell& operator=(const Doorbell&) = delete;
-  // Sleeps until simulated time `deadline` (kNever: until rung). True when rung before the deadline.
-  bool wait_until(Cycles deadline);
+  // Suspends the calling actor until ring(); a ring that came first is taken at once.
+  void wait();
   void ring();
 
 private:
@@ -28,14 +29,6 @@ private:
   std::unique_ptr<Impl> impl_;
 };
 
-// Cycles since the current run started.
-Cycles engine_now();
-// The latest engine_now() whose clock value is still exact: kClockLimitCycles (units.hpp) less
-// where this run started on SimGrid's clock. That start is 0 for the command line; unit tests run
-// many scenarios in one process, and SimGrid's clock keeps running from one to the next.
-Cycles engine_clock_limit();
-// Uninterruptible passage of time on the calling core (kernel code runs with interrupts off).
-void engine_advance(Cycles cycles);
 // A simulated machine as the engine sees it: a name and its cores, each played by an actor that
 // runs core_main(index).
 struct EngineMachine {

@@ -258,18 +258,18 @@ void Kernel::abort_run(Core& core, const std::string& message) {
 // stops, before its clock rounds (a compute op of 2^53 + 1 cycles used to spin there forever). A
 // run stops the same way at --max-time.
 void Kernel::stop_at_clock_limit(Core& core) {
-  if (max_time_cycles_ < engine_clock_limit()) {
+  if (max_time_cycles_ < kClockLimitCycles) {
     abort_run(core, "simulated time would pass " + std::to_string(max_time_cycles_) + " cycles (\"" +
                         format_duration(max_time_cycles_, model_.hz) + "\" at " + format_hz(model_.hz) +
                         "), the run's limit of simulated time; the run stops there" + limit_hint("max_time"));
     return;
   }
-  abort_run(core, "simulated time would pass " + std::to_string(engine_clock_limit()) + " cycles (\"" +
-                      format_duration(engine_clock_limit(), model_.hz) + "\" at " + format_hz(model_.hz) +
+  abort_run(core, "simulated time would pass " + std::to_string(kClockLimitCycles) + " cycles (\"" +
+                      format_duration(kClockLimitCycles, model_.hz) + "\" at " + format_hz(model_.hz) +
                       "), the most the simulator's clock counts exactly; the run stops there");
 }
 
-Cycles Kernel::time_limit() const { return std::min(engine_clock_limit(), max_time_cycles_); }
+Cycles Kernel::time_limit() const { return std::min(kClockLimitCycles, max_time_cycles_); }
 
 bool Kernel::add_output(const Thread& thread, std::uint64_t bytes) {
   output_bytes_ += bytes;
@@ -374,6 +374,9 @@ void Kernel::start() {
         std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count() +
         model_.limits.timeout_seconds;
   if (live_threads_ == 0) done_ = true;
+  // Every core starts at time 0: all but the first are parked until handed the run.
+  cores_start_parked_ = !done_;
+  for (std::size_t i = 1; i < cores_.size() && cores_start_parked_; ++i) cores_[i]->parked = true;
 }
 
 EngineMachine Kernel::engine_machine() {
@@ -436,11 +439,12 @@ void Kernel::charge(Core& core, Thread& thread, std::uint16_t activity, Primitiv
   }
 }
 
-// Lazy synchronisation (conservative parallel discrete-event simulation). While this core's time
-// stays below the moment any other core next touches shared state (each records it before it
-// suspends in SimGrid), nothing it could observe happens meanwhile, so letting SimGrid's clock follow
-// would change nothing but cost a context switch: the core runs ahead (lag) instead. On one core it
-// never has to sleep. At a tie it does sleep, so simultaneous actions keep SimGrid's order.
+// Synchronisation by hand-off (conservative discrete-event simulation without timed actions).
+// One core of a machine runs at a time; every other is parked with the time it next acts. The
+// running core goes on while its time stays below the moment any parked core next touches shared
+// state, since nothing it could observe happens meanwhile; at or past it, it parks at its own time
+// and hands the run to the earliest parked core (Kernel::park). On one core it never has to. Cores
+// due at the same time act in core order: core 0 first.
 bool Kernel::sync(Core& core) {
   if (core.pending == 0) return false;
   Cycles pending = core.pending;
@@ -450,9 +454,9 @@ bool Kernel::sync(Core& core) {
     return true;
   }
   core.busy_cycles += pending;
-  core.lag += pending;
+  core.time += pending;
   if (clock(core) < horizon(core)) return false;
-  catch_up(core);
+  let_others_pass(core);
   return true;
 }
 
@@ -463,38 +467,44 @@ Cycles Kernel::horizon(const Core& core, bool strict) const {
   return earliest;
 }
 
-void Kernel::catch_up(Core& core) {
-  if (core.lag == 0 && core.rings.empty()) return;
+void Kernel::let_others_pass(Core& core) {
   core.resume_at = core.shared_from = clock(core);
-  ring_deferred(core);
-  Cycles lag = core.lag;
-  core.lag = 0;
-  engine_advance(lag);
+  park(core);
 }
 
-// Interrupts for other cores go out when this core next suspends in SimGrid (ringing is a SimGrid
-// call, which would let the woken core run before this one has said where it stands). They carry
-// the ringer's time, so the ringer need not sleep first.
-void Kernel::ring_deferred(Core& core) {
-  for (Core* target : core.rings) target->doorbell.ring();
-  core.rings.clear();
+bool Kernel::park(Core& core) {
+  Core* next = nullptr; // the earliest parked core; cores_ is in index order, so ties go to the lowest
+  for (const auto& other : cores_)
+    if (other.get() != &core && other->parked && (!next || other->resume_at < next->resume_at))
+      next = other.get();
+  if (!next || next->resume_at == kNever || next->resume_at > core.resume_at ||
+      (next->resume_at == core.resume_at && next->index > core.index))
+    return false;
+  core.parked = true;
+  next->parked = false;
+  next->doorbell.ring();
+  core.doorbell.wait();
+  return true;
 }
 
-// Waiting needs no catch_up: the deadline is absolute, and a ring says the time it was sent (never
-// earlier than this core's time: the ringer could not act before it, see make_ready).
+// A ring says the time it was sent: never earlier than this core's time when it parked (the ringer
+// could not act before it, see make_ready).
 bool Kernel::wait_doorbell(Core& core, Cycles deadline) {
   // Never past the clock's exact range: reaching it unrung ends the run there.
   const Cycles limit = time_limit();
   const bool capped = deadline != kNever && deadline > limit;
   if (capped) deadline = limit;
-  Cycles from = clock(core);
-  core.resume_at = core.shared_from = deadline;
-  ring_deferred(core);
-  core.lag = 0;
-  bool rung = core.doorbell.wait_until(deadline);
-  Cycles at = std::max(from, rung ? core.rung_at : engine_now());
-  assert(at >= engine_now());
-  core.lag = at - engine_now();
+  const Cycles from = clock(core);
+  if (!core.rung) {
+    core.resume_at = core.shared_from = deadline;
+    if (!park(core) && deadline == kNever) { // nothing could ever wake this core: a simulator bug
+      assert(false && "every core waits forever");
+      finish(core, true);
+      return false;
+    }
+  }
+  const bool rung = std::exchange(core.rung, false);
+  core.time = std::max(from, rung ? core.rung_at : deadline);
   if (capped && !rung && !done_) stop_at_clock_limit(core);
   return rung;
 }
@@ -550,7 +560,7 @@ Core& Kernel::choose_core(const Thread& thread) {
 
 void Kernel::make_ready(Core& waker_core, Thread& thread, Thread* waker, std::uint16_t activity, int reason) {
   // Placement reads every core's state and the target's run queue: no core may act before this.
-  if (clock(waker_core) >= horizon(waker_core, true)) catch_up(waker_core);
+  if (clock(waker_core) >= horizon(waker_core, true)) let_others_pass(waker_core);
   Core& target = choose_core(thread);
   Cycles at = clock(waker_core);
   set_state(thread, ThreadState::Ready, at);
@@ -575,17 +585,20 @@ void Kernel::make_ready(Core& waker_core, Thread& thread, Thread* waker, std::ui
     Cycles lookahead = costs.cycles(Primitive::sched_pick) + costs.cycles(Primitive::context_restore) +
                        (from_idle ? costs.cycles(Primitive::idle_exit) : 0);
     Cycles timer = next_timer(target);
-    target.rung_at = target.resume_at = at;
-    target.shared_from = timer <= at ? at : std::min(timer, at + lookahead);
-    waker_core.rings.push_back(&target);
+    // A core parked in let_others_pass acts next at its own time, which may be later.
+    target.rung = true;
+    target.rung_at = at;
+    target.resume_at = std::max(at, clock(target));
+    target.shared_from = std::max(target.resume_at, timer <= at ? at : std::min(timer, at + lookahead));
   }
 }
 
 void Kernel::poke(Core& from, Core& target) {
   if (&from == &target) return;
   Cycles at = clock(from);
-  target.rung_at = target.resume_at = target.shared_from = at;
-  from.rings.push_back(&target);
+  target.rung = true;
+  target.rung_at = at;
+  target.resume_at = target.shared_from = std::max(at, clock(target));
 }
 
 void Kernel::block(Core& core, Thread& thread, WaitQueue* queue, Cycles timeout) {
@@ -867,9 +880,7 @@ void Kernel::exit_thread(Core& core, Thread& thread) {
 void Kernel::finish(Core& core, bool deadlocked) {
   if (done_) return; // once: a second call would take the idle exits off the busy time again
   done_ = true;
-  core.rings.clear(); // every core is rung below
-  catch_up(core);
-  end_time_ = engine_now();
+  end_time_ = clock(core);
   record_.finish();
   if (deadlocked) {
     DeadlockReport report;
@@ -884,8 +895,13 @@ void Kernel::finish(Core& core, bool deadlocked) {
     // A core leaving its idle state executes nothing yet: those cycles are idle time, though the
     // breakdown shows them (dispatch / idle_exit) as the cost of the wakeup that caused them.
     other->busy_cycles -= std::min(other->busy_cycles, other->idle_exit_cycles);
+    if (other.get() == &core) continue;
+    other->rung = true;
     other->rung_at = end_time_;
-    other->doorbell.ring();
+    if (other->parked) { // every core leaves its loop now
+      other->parked = false;
+      other->doorbell.ring();
+    }
   }
 }
 
@@ -909,7 +925,7 @@ void Kernel::go_idle(Core& core) {
   }
   Cycles wake_at = next_timer(core);
   if (wake_at < horizon(core, true) && wake_at <= time_limit())
-    core.lag += wake_at > clock(core) ? wake_at - clock(core) : 0; // nobody can ring before it
+    core.time = std::max(core.time, wake_at); // nobody can ring before it
   else
     wait_doorbell(core, wake_at);
   if (core.idle) { // woken by its own timer, not by another core
@@ -921,6 +937,7 @@ void Kernel::go_idle(Core& core) {
 
 void Kernel::core_main(std::size_t index) {
   Core& core = *cores_[index];
+  if (index > 0 && cores_start_parked_) core.doorbell.wait(); // parked since start()
   while (!done_) {
     sync(core);
     fire_timers(core);
@@ -1047,7 +1064,7 @@ void Kernel::run_compute(Core& core, Thread& thread, Cycles cycles) {
   Cycles elapsed = 0;
   if (deadline > start && !core.need_resched) {
     if (deadline < horizon(core, true) && deadline <= time_limit()) { // nobody can interrupt
-      core.lag += deadline - start;
+      core.time += deadline - start;
       elapsed = deadline - start;
     } else {
       wait_doorbell(core, deadline);

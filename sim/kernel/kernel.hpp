@@ -318,16 +318,16 @@ struct Core {
   bool left_idle = false; // next dispatch pays idle_exit
   bool need_resched = false;
   Cycles pending = 0; // charged kernel cycles not yet passed
-  // Cycles this core has passed that SimGrid's clock has not: a core runs ahead of the engine for
-  // as long as no other core can act before it (see Kernel::sync). Its time is engine + lag.
-  Cycles lag = 0;
-  // While this core is suspended in SimGrid: the time at which it next acts unless rung (reads its
-  // run queue, fires its timers), and the time before which it touches nothing else shared (a core
-  // woken from idle first pays for its dispatch: the lookahead that lets its waker run on).
+  Cycles time = 0;    // what has passed on this core: its simulated time
+  // One core of a machine runs at a time; the others are parked on their doorbells (Kernel::park).
+  // While parked: the time at which it next acts unless rung (reads its run queue, fires its
+  // timers), and the time before which it touches nothing else shared (a core woken from idle first
+  // pays for its dispatch: the lookahead that lets its waker run on). Equal times go in core order.
+  bool parked = false;
   Cycles resume_at = 0;
   Cycles shared_from = 0;
-  Cycles rung_at = 0;       // when another core rang this one (its clock then; SimGrid's may lag behind)
-  std::vector<Core*> rings; // interrupts this core sent, rung when it next suspends in SimGrid
+  bool rung = false;  // an interrupt from another core, taken at this core's next wait
+  Cycles rung_at = 0; // when it was sent (the ringer's time)
   Cycles dispatched_at = 0, accounted_from = 0, slice_end = kNever;
   std::vector<TimerEntry> timers; // min-heap
   // Statistics.
@@ -476,8 +476,8 @@ public:
   // sleep that lets it run first); otherwise the core just runs ahead. True when it slept, so
   // other cores may have changed shared state meanwhile.
   bool sync(Core& core);
-  // The core's time: what has passed on it (engine + lag), and with the pending cycles.
-  Cycles clock(const Core& core) const { return engine_now() + core.lag; }
+  // The core's time: what has passed on it, and with the pending cycles.
+  Cycles clock(const Core& core) const { return core.time; }
   Cycles now(const Core& core) const { return clock(core) + core.pending; }
   // Puts the running thread on `queue` (or none: a plain sleep); with a timeout, a timer wakes it
   // with WaitResult::TimedOut. The op then returns Step::Block; it runs again once woken.
@@ -585,12 +585,15 @@ private:
   Cycles next_timer(Core& core);
   // The earliest time at which another core may touch shared state; `strict`: act at all.
   Cycles horizon(const Core& core, bool strict = false) const;
-  // Brings SimGrid's clock to the core's (before it rings another core or waits in SimGrid).
-  void catch_up(Core& core);
-  void ring_deferred(Core& core);
-  // Waits in SimGrid until `deadline` or a ring: true when rung.
+  // Lets every core due at or before this core's time act first (before it reads or changes what
+  // they could): parks it at its time.
+  void let_others_pass(Core& core);
+  // Hands the run to the earliest parked core when that one is due no later than this core's
+  // resume_at, and returns when handed it back; false when this core was the earliest.
+  bool park(Core& core);
+  // Waits until `deadline` or a ring: true when rung.
   bool wait_doorbell(Core& core, Cycles deadline);
-  // Stops the run: its clock would pass what SimGrid's double clock counts exactly.
+  // Stops the run: its clock would pass what reports count exactly (kClockLimitCycles).
   void stop_at_clock_limit(Core& core);
   void abort_run(Core& core, const std::string& message);
   // Counts `bytes` of recorded output against the limit; false, with the run stopped, past it.
@@ -621,6 +624,7 @@ private:
   std::vector<std::unique_ptr<Channel>> channels_;
   std::vector<std::uint32_t> spawn_counts_; // per process spec
   std::size_t running_cores_ = 0;           // cores not idle
+  bool cores_start_parked_ = false;         // every core but the first waits for the run at start
   std::size_t live_timers_ = 0;
   std::size_t live_threads_ = 0;
   std::uint64_t timer_seq_ = 0;
