@@ -1,5 +1,6 @@
 #include "cli.hpp"
 
+#include "check_preset.hpp"
 #include "costs.hpp"
 #include "error.hpp"
 #include "experiment.hpp"
@@ -229,9 +230,17 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   report->add_option("--out", report_out,
                      "where to write report.html, report.md and fig-*.svg (default DIR/report)");
 
+  std::string preset, hostbench_file, check_out;
+  CLI::App* check = app.add_subcommand(
+      "check-preset", "run what tools/hostbench measured in the simulator with a preset, and compare");
+  check->add_option("preset", preset, "a built-in cost preset or a preset file")->required();
+  check->add_option("hostbench", hostbench_file, "a CSV file written by tools/hostbench")->required();
+  check->add_option("--out", check_out, "also write the comparison as CSV to this file");
+
   // CLI11 reports an unknown subcommand as a missing one; name it and the accepted ones instead.
-  const std::vector<std::string> subcommands{"run",         "validate",    "list",     "compare", "sweep",
-                                             "sweep-point", "sweep-merge", "homework", "report"};
+  const std::vector<std::string> subcommands{"run",    "validate",    "list",        "compare",
+                                             "sweep",  "sweep-point", "sweep-merge", "homework",
+                                             "report", "check-preset"};
   if (!args.empty() && !args[0].empty() && args[0][0] != '-' &&
       std::find(subcommands.begin(), subcommands.end(), args[0]) == subcommands.end()) {
     err << "error: unknown subcommand \"" << args[0] << "\"" << did_you_mean(args[0], subcommands)
@@ -264,6 +273,12 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   try {
     if (list->parsed()) {
       print_list(out, section);
+      return kExitOk;
+    }
+    if (check->parsed()) {
+      CheckReport report = check_preset(preset, read_hostbench(hostbench_file));
+      print_check_report(out, report);
+      if (!check_out.empty()) write_check_csv(check_out, report);
       return kExitOk;
     }
     if (sweep_point->parsed()) return run_sweep_point(point_dir, point_index, out, err);

@@ -1,0 +1,688 @@
+#include "check_preset.hpp"
+
+#include "costs.hpp"
+#include "error.hpp"
+#include "kernel.hpp"
+#include "params.hpp"
+#include "scenario.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <map>
+#include <sstream>
+
+namespace ipcsim {
+
+namespace {
+
+const char* const kHeader =
+    "kind,mechanism,bytes,placement,trials,ops_per_trial,median_ns,p99_ns,min_ns,bytes_per_s";
+const std::vector<std::string> kKinds = {"roundtrip", "stream", "null_syscall", "context_switch", "memcpy"};
+const std::vector<std::string> kIpcMechanisms = {"pipe",       "sysv_msg", "posix_mq",  "unix_stream",
+                                                 "unix_dgram", "shm_spin", "shm_yield", "shm_futex"};
+const std::vector<std::string> kPlacements = {"same_core", "cross_core"};
+
+// Hostbench's timing, reproduced: warm-up rounds (or trials) first, not counted.
+constexpr int kRoundTripWarmup = 2, kRoundTrips = 20;
+constexpr int kStreamWarmup = 1, kStreamTrials = 3;
+// A stream trial's messages, as hostbench sent them, bounded so that a hostile file cannot make a
+// check run for hours.
+constexpr long kMaxStreamMessages = 10000;
+constexpr unsigned kRingSlots = 10; // the course's BUFFER_SIZE, as in tools/hostbench
+
+std::string join(const std::vector<std::string>& v, const std::string& sep) {
+  std::string out;
+  for (std::size_t i = 0; i < v.size(); ++i) out += (i ? sep : "") + v[i];
+  return out;
+}
+
+std::vector<std::string> split_commas(const std::string& line) {
+  std::vector<std::string> fields;
+  std::string cur;
+  for (char c : line) {
+    if (c == ',') {
+      fields.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  fields.push_back(cur);
+  return fields;
+}
+
+std::string where(const std::string& path, std::size_t line) {
+  return path + ":" + std::to_string(line) + ": ";
+}
+
+double read_number(const std::string& text, const std::string& field, const std::string& at, bool positive) {
+  double v = 0;
+  std::size_t used = 0;
+  bool ok = !text.empty() && text.find_first_not_of("0123456789.eE+-") == std::string::npos;
+  if (ok) {
+    try {
+      v = std::stod(text, &used);
+    } catch (const std::exception&) {
+      ok = false;
+    }
+  }
+  if (!ok || used != text.size() || !std::isfinite(v))
+    throw UserError(at + "field " + field + ": '" + text + "' is not a number");
+  if (positive ? !(v > 0) : v < 0)
+    throw UserError(at + "field " + field + ": " + text + " must be " + (positive ? "above 0" : "0 or more"));
+  return v;
+}
+
+std::uint64_t read_count(const std::string& text, const std::string& field, const std::string& at,
+                         bool positive) {
+  bool digits =
+      !text.empty() && text.size() <= 15 && text.find_first_not_of("0123456789") == std::string::npos;
+  if (!digits) throw UserError(at + "field " + field + ": '" + text + "' is not a whole number");
+  std::uint64_t v = std::stoull(text);
+  if (positive && v == 0) throw UserError(at + "field " + field + ": must be at least 1");
+  return v;
+}
+
+const std::vector<std::string>& mechanisms_of(const std::string& kind) {
+  static const std::vector<std::string> getppid = {"getppid"}, yield = {"sched_yield"}, memcpy = {"memcpy"};
+  if (kind == "null_syscall") return getppid;
+  if (kind == "context_switch") return yield;
+  if (kind == "memcpy") return memcpy;
+  return kIpcMechanisms;
+}
+
+HostbenchRow parse_row(const std::string& line, const std::string& path, std::size_t number) {
+  const std::string at = where(path, number);
+  auto f = split_commas(line);
+  if (f.size() != 10)
+    throw UserError(at + "expected 10 comma-separated fields (" + kHeader + "), found " +
+                    std::to_string(f.size()));
+  HostbenchRow r;
+  r.line = number;
+  r.kind = f[0];
+  if (std::find(kKinds.begin(), kKinds.end(), r.kind) == kKinds.end())
+    throw UserError(at + "unknown kind '" + r.kind + "'; accepted: " + join(kKinds, ", "));
+  r.mechanism = f[1];
+  const auto& mechanisms = mechanisms_of(r.kind);
+  if (std::find(mechanisms.begin(), mechanisms.end(), r.mechanism) == mechanisms.end())
+    throw UserError(at + "unknown mechanism '" + r.mechanism + "' for kind " + r.kind +
+                    "; accepted: " + join(mechanisms, ", "));
+  r.bytes = read_count(f[2], "bytes", at, r.kind == "roundtrip" || r.kind == "stream" || r.kind == "memcpy");
+  // Simulated memory is real memory: a ring holds 20 messages, a memcpy row maps its size.
+  const std::uint64_t max_bytes = r.kind == "memcpy" ? std::uint64_t{1} << 28 : std::uint64_t{1} << 24;
+  if (r.bytes > max_bytes)
+    throw UserError(at + "field bytes: " + f[2] + " is above " + (r.kind == "memcpy" ? "256 MiB" : "16 MiB") +
+                    ", the largest " + r.kind + " this check simulates (hostbench measures up to " +
+                    (r.kind == "memcpy" ? "64 MiB" : "1 MiB") + ")");
+  r.placement = f[3];
+  if (std::find(kPlacements.begin(), kPlacements.end(), r.placement) == kPlacements.end())
+    throw UserError(at + "unknown placement '" + r.placement + "'; accepted: " + join(kPlacements, ", "));
+  r.trials = static_cast<long>(read_count(f[4], "trials", at, true));
+  r.ops_per_trial = static_cast<long>(read_count(f[5], "ops_per_trial", at, true));
+  r.median_ns = read_number(f[6], "median_ns", at, true);
+  r.p99_ns = read_number(f[7], "p99_ns", at, true);
+  r.min_ns = read_number(f[8], "min_ns", at, true);
+  if (!f[9].empty()) r.bytes_per_s = read_number(f[9], "bytes_per_s", at, true);
+  if (r.kind == "stream" && !r.bytes_per_s)
+    throw UserError(at + "field bytes_per_s: a stream row needs its throughput (bytes * 1e9 / median_ns)");
+  return r;
+}
+
+// Milliseconds, microseconds or nanoseconds, whichever reads best.
+std::string readable_ns(double ns) {
+  std::ostringstream s;
+  s << std::fixed;
+  if (ns >= 1e6)
+    s << std::setprecision(3) << ns / 1e6 << " ms";
+  else if (ns >= 1e3)
+    s << std::setprecision(3) << ns / 1e3 << " us";
+  else
+    s << std::setprecision(1) << ns << " ns";
+  return s.str();
+}
+
+std::string fixed(double v, int digits) {
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(digits) << v;
+  return s.str();
+}
+
+// ---- the workloads, as scenarios ---------------------------------------------------------------
+
+json op(std::initializer_list<std::pair<const std::string, json>> fields) {
+  json o = json::object();
+  for (const auto& [k, v] : fields) o[k] = v;
+  return o;
+}
+
+json machine(const std::string& preset) {
+  // Two cores whatever the placement: hostbench pins both processes to one CPU of the host
+  // (same_core) or to two (cross_core), and the affinities here do the same.
+  return op({{"cores", 2}, {"costs", preset}});
+}
+
+json affinity(int core) { return json::array({core}); }
+
+// The shared-memory ring of tools/hostbench: kRingSlots slots of `size` bytes, then `in` and `out`
+// on their own cache lines. Ring A carries requests (or the stream), ring B replies.
+struct RingLayout {
+  std::uint64_t size;
+  std::uint64_t base(char ring) const { return ring == 'A' ? 0 : stride(); }
+  std::uint64_t in(char ring) const { return base(ring) + kRingSlots * size; }
+  std::uint64_t out(char ring) const { return in(ring) + 64; }
+  std::uint64_t stride() const { return (kRingSlots * size + 128 + 63) / 64 * 64; }
+  std::uint64_t segment() const { return (2 * stride() + 4095) / 4096 * 4096; }
+};
+
+// Ops that wait while the word at `offset` equals variable `var` (as hostbench's wait_while_equal).
+json wait_while_equal(const std::string& how, std::uint64_t offset, const std::string& var) {
+  if (how == "spin")
+    return json::array({op({{"op", "spin"}, {"map", "ring"}, {"offset", offset}, {"while", "== " + var}})});
+  json load = json::array({op({{"op", "mem_load"}, {"map", "ring"}, {"offset", offset}, {"into", "seen"}}),
+                           op({{"op", "calc"}, {"var", "same"}, {"expr", "seen - " + var}})});
+  json body = json::array();
+  if (how == "yield")
+    body.push_back(op({{"op", "yield"}}));
+  else
+    body.push_back(op({{"op", "futex_wait"}, {"map", "ring"}, {"offset", offset}, {"value", var}}));
+  for (const auto& o : load) body.push_back(o);
+  json out = load;
+  out.push_back(op({{"op", "while"}, {"cond", "same == 0"}, {"body", body}}));
+  return out;
+}
+
+void append(json& script, const json& ops) {
+  for (const auto& o : ops) script.push_back(o);
+}
+
+// while (((in + 1) % N) == out) wait; memcpy(slot[in], data); in = (in + 1) % N; [FUTEX_WAKE]
+json ring_put(const std::string& how, const RingLayout& l, char ring) {
+  std::string in = std::string("in") + ring;
+  json s = json::array();
+  s.push_back(
+      op({{"op", "calc"}, {"var", "next"}, {"expr", "(" + in + " + 1) % " + std::to_string(kRingSlots)}}));
+  append(s, wait_while_equal(how, l.out(ring), "next"));
+  s.push_back(op({{"op", "calc"},
+                  {"var", "slot"},
+                  {"expr", std::to_string(l.base(ring)) + " + " + in + " * " + std::to_string(l.size)}}));
+  s.push_back(op({{"op", "mem_write"}, {"map", "ring"}, {"offset", "slot"}, {"bytes", l.size}}));
+  s.push_back(op({{"op", "mem_store"}, {"map", "ring"}, {"offset", l.in(ring)}, {"value", "next"}}));
+  s.push_back(op({{"op", "calc"}, {"var", in}, {"expr", "next"}}));
+  if (how == "futex")
+    s.push_back(op({{"op", "futex_wake"}, {"map", "ring"}, {"offset", l.in(ring)}, {"count", 1}}));
+  return s;
+}
+
+// while (in == out) wait; memcpy(data, slot[out]); out = (out + 1) % N; [FUTEX_WAKE]
+json ring_get(const std::string& how, const RingLayout& l, char ring) {
+  std::string out = std::string("out") + ring;
+  json s = wait_while_equal(how, l.in(ring), out);
+  s.push_back(op({{"op", "calc"},
+                  {"var", "slot"},
+                  {"expr", std::to_string(l.base(ring)) + " + " + out + " * " + std::to_string(l.size)}}));
+  s.push_back(
+      op({{"op", "mem_read"}, {"map", "ring"}, {"offset", "slot"}, {"bytes", l.size}, {"into", "got"}}));
+  s.push_back(
+      op({{"op", "calc"}, {"var", out}, {"expr", "(" + out + " + 1) % " + std::to_string(kRingSlots)}}));
+  s.push_back(op({{"op", "mem_store"}, {"map", "ring"}, {"offset", l.out(ring)}, {"value", out}}));
+  if (how == "futex")
+    s.push_back(op({{"op", "futex_wake"}, {"map", "ring"}, {"offset", l.out(ring)}, {"count", 1}}));
+  return s;
+}
+
+json ring_attach(const RingLayout& l) {
+  json s = json::array({op({{"op", "shmget"},
+                            {"key", "0x48424e43"},
+                            {"bytes", l.segment()},
+                            {"flags", json::array({"IPC_CREAT"})},
+                            {"mode", "0600"},
+                            {"into", "shmid"}}),
+                        op({{"op", "shmat"}, {"shmid", "shmid"}, {"as", "ring"}})});
+  for (const char* v : {"inA", "outA", "inB", "outB"})
+    s.push_back(op({{"op", "set"}, {"var", v}, {"value", 0}}));
+  return s;
+}
+
+// Send and receive of one message on the side that sends on `out_channel`/ring A (side 0) or B.
+struct Side {
+  json send, recv;
+};
+
+Side message_side(const HostbenchRow& row, int side) {
+  if (row.mechanism.rfind("shm_", 0) == 0) {
+    std::string how = row.mechanism.substr(4);
+    RingLayout l{row.bytes};
+    char mine = side == 0 ? 'A' : 'B', theirs = side == 0 ? 'B' : 'A';
+    return {ring_put(how, l, mine), ring_get(how, l, theirs)};
+  }
+  std::string out = side == 0 ? "ping" : "pong", in = side == 0 ? "pong" : "ping";
+  return {json::array({op({{"op", "send"}, {"channel", out}, {"bytes", row.bytes}})}),
+          json::array({op({{"op", "recv"}, {"channel", in}, {"bytes", row.bytes}})})};
+}
+
+json concat(const json& a, const json& b) {
+  json s = a;
+  append(s, b);
+  return s;
+}
+
+long stream_messages(const HostbenchRow& row) { return std::min(row.ops_per_trial, kMaxStreamMessages); }
+
+} // namespace
+
+HostbenchFile parse_hostbench(const std::string& text, const std::string& path) {
+  HostbenchFile file;
+  file.path = path;
+  std::istringstream in(text);
+  std::string line;
+  std::size_t number = 0;
+  bool header = false;
+  std::map<std::string, std::size_t> seen;
+  while (std::getline(in, line)) {
+    ++number;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (number == 1) {
+      if (line.rfind("# hostbench ", 0) != 0)
+        throw UserError(where(path, 1) + "not a hostbench file: the first line must be '# hostbench 1' "
+                                         "(docs/hostbench.md)");
+      std::string version = line.substr(12);
+      if (version != "1")
+        throw UserError(where(path, 1) + "hostbench format version '" + version +
+                        "'; this ipcsim reads version 1");
+      continue;
+    }
+    if (line.empty()) continue;
+    if (line[0] == '#') {
+      auto colon = line.find(": ");
+      if (colon != std::string::npos && colon > 2)
+        file.keys.emplace_back(line.substr(2, colon - 2), line.substr(colon + 2));
+      continue;
+    }
+    if (!header) {
+      if (line != kHeader)
+        throw UserError(where(path, number) + "expected the header line '" + kHeader + "'");
+      header = true;
+      continue;
+    }
+    HostbenchRow row = parse_row(line, path, number);
+    std::string cell = row.kind + "," + row.mechanism + "," + std::to_string(row.bytes) + "," + row.placement;
+    if (auto it = seen.find(cell); it != seen.end())
+      throw UserError(where(path, number) + "cell " + cell + " appears twice (first on line " +
+                      std::to_string(it->second) + ")");
+    seen[cell] = number;
+    file.rows.push_back(row);
+  }
+  if (number == 0) throw UserError(path + ": empty file; expected a hostbench file (docs/hostbench.md)");
+  if (!header) throw UserError(path + ": no header line '" + std::string(kHeader) + "'");
+  if (file.rows.empty()) throw UserError(path + ": no measurement rows after the header");
+  return file;
+}
+
+HostbenchFile read_hostbench(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw UserError(path + ": cannot read: " + std::strerror(errno));
+  std::ostringstream text;
+  text << f.rdbuf();
+  return parse_hostbench(text.str(), path);
+}
+
+std::string cell_scenario(const HostbenchRow& row, const std::string& preset, std::string& why) {
+  if (row.kind == "null_syscall") {
+    why =
+        "no scenario op is a system call that does nothing (getppid); the preset's trap_enter and trap_exit "
+        "are its cost";
+    return "";
+  }
+  if (row.kind == "context_switch") {
+    // Two processes on one core, each calling sched_yield in a loop; the first times its loop:
+    // elapsed / (2 x its yields) per switch, as hostbench does.
+    long yields = std::max(1L, std::min(row.ops_per_trial, 2 * kMaxStreamMessages) / 2);
+    json timed = json::array(
+        {op({{"op", "begin"}, {"name", "switches"}}),
+         op({{"op", "repeat"}, {"count", yields}, {"body", json::array({op({{"op", "yield"}})})}}),
+         op({{"op", "end"}, {"name", "switches"}})});
+    json timer = json::array(), other = json::array();
+    timer.push_back(op({{"op", "repeat"}, {"count", kStreamWarmup + kStreamTrials}, {"body", timed}}));
+    other.push_back(op({{"op", "repeat"},
+                        {"count", (kStreamWarmup + kStreamTrials) * yields},
+                        {"body", json::array({op({{"op", "yield"}})})}}));
+    json doc = json::object();
+    doc["description"] = "check-preset: two processes on one core calling sched_yield in turn, timed as "
+                         "tools/hostbench times its context_switch cell";
+    doc["machine"] = machine(preset);
+    doc["processes"] = json::array({op({{"name", "timer"}, {"affinity", affinity(0)}, {"script", timer}}),
+                                    op({{"name", "other"}, {"affinity", affinity(0)}, {"script", other}})});
+    return doc.dump(1);
+  }
+  if (row.kind == "memcpy") {
+    // memcpy between two buffers of a process: a write of the whole range into a private
+    // anonymous mapping, touched once before timing (hostbench touches its buffers first).
+    long copies = std::max(1L, std::min(row.ops_per_trial, kMaxStreamMessages));
+    json timed = json::array(
+        {op({{"op", "begin"}, {"name", "copies"}}),
+         op({{"op", "repeat"},
+             {"count", copies},
+             {"body", json::array({op(
+                          {{"op", "mem_write"}, {"map", "buf"}, {"offset", 0}, {"bytes", row.bytes}})})}}),
+         op({{"op", "end"}, {"name", "copies"}})});
+    json script =
+        json::array({op({{"op", "mmap"},
+                         {"bytes", row.bytes},
+                         {"flags", json::array({"MAP_PRIVATE", "MAP_ANONYMOUS"})},
+                         {"as", "buf"}}),
+                     op({{"op", "mem_write"}, {"map", "buf"}, {"offset", 0}, {"bytes", row.bytes}})});
+    script.push_back(op({{"op", "repeat"}, {"count", kStreamWarmup + kStreamTrials}, {"body", timed}}));
+    json doc = json::object();
+    doc["description"] =
+        "check-preset: memcpy of " + std::to_string(row.bytes) + " bytes, timed as tools/hostbench times it";
+    doc["machine"] = machine(preset);
+    doc["processes"] = json::array({op({{"name", "copier"}, {"affinity", affinity(0)}, {"script", script}})});
+    return doc.dump(1);
+  }
+  const bool shm = row.mechanism.rfind("shm_", 0) == 0;
+  const int server_core = row.placement == "same_core" ? 0 : 1;
+  json doc = json::object();
+  json client = json::array(), server = json::array();
+  Side c = message_side(row, 0), s = message_side(row, 1);
+  if (shm) {
+    client = ring_attach(RingLayout{row.bytes});
+    server = ring_attach(RingLayout{row.bytes});
+  }
+  if (row.kind == "roundtrip") {
+    doc["description"] = "check-preset: round trips over " + row.mechanism + " of " +
+                         std::to_string(row.bytes) + " bytes each way, " + row.placement +
+                         ", timed as tools/hostbench times them";
+    json timed = json::array({op({{"op", "begin"}, {"name", "rtt"}})});
+    append(timed, concat(c.send, c.recv));
+    timed.push_back(op({{"op", "end"}, {"name", "rtt"}}));
+    client.push_back(op({{"op", "repeat"}, {"count", kRoundTripWarmup}, {"body", concat(c.send, c.recv)}}));
+    client.push_back(op({{"op", "repeat"}, {"count", kRoundTrips}, {"body", timed}}));
+    server.push_back(
+        op({{"op", "repeat"}, {"count", kRoundTripWarmup + kRoundTrips}, {"body", concat(s.recv, s.send)}}));
+  } else {
+    doc["description"] = "check-preset: a stream of " + row.mechanism + " messages of " +
+                         std::to_string(row.bytes) + " bytes, " + row.placement +
+                         ", timed as tools/hostbench times it: from the producer's "
+                         "first send to the consumer's last receive";
+    // The server is the producer, the client the consumer; a control pipe starts each trial.
+    long n = stream_messages(row);
+    json produce = json::array(
+        {op({{"op", "recv"}, {"channel", "ctl"}, {"bytes", 1}}), op({{"op", "begin"}, {"name", "start"}}),
+         op({{"op", "end"}, {"name", "start"}}), op({{"op", "repeat"}, {"count", n}, {"body", c.send}})});
+    json consume =
+        json::array({op({{"op", "send"}, {"channel", "ctl"}, {"bytes", 1}}),
+                     op({{"op", "repeat"}, {"count", n}, {"body", s.recv}}),
+                     op({{"op", "begin"}, {"name", "stop"}}), op({{"op", "end"}, {"name", "stop"}})});
+    // Side 0 (ring A, channel ping) sends: the producer uses side 0's send, the consumer side 1's
+    // receive; so the producer is the "client" script position here.
+    client.push_back(op({{"op", "repeat"}, {"count", kStreamWarmup + kStreamTrials}, {"body", produce}}));
+    server.push_back(op({{"op", "repeat"}, {"count", kStreamWarmup + kStreamTrials}, {"body", consume}}));
+  }
+  doc["machine"] = machine(preset);
+  json channels = json::array();
+  if (!shm)
+    for (const char* name : {"ping", "pong"})
+      channels.push_back(op({{"name", name}, {"mechanism", row.mechanism}}));
+  if (row.kind == "stream") channels.push_back(op({{"name", "ctl"}, {"mechanism", "pipe"}}));
+  if (!channels.empty()) doc["channels"] = channels;
+  // Stream: "client" produces on the consumer's core placement as hostbench does (consumer on
+  // the first CPU, producer on the other for cross_core).
+  const bool stream = row.kind == "stream";
+  doc["processes"] = json::array({op({{"name", stream ? "producer" : "client"},
+                                      {"affinity", affinity(stream ? server_core : 0)},
+                                      {"script", client}}),
+                                  op({{"name", stream ? "consumer" : "server"},
+                                      {"affinity", affinity(stream ? 0 : server_core)},
+                                      {"script", server}})});
+  return doc.dump(1);
+}
+
+namespace {
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  std::size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+// Simulates one cell: the round trip's median in ns, or the stream's throughput in bytes/s.
+double simulate(const HostbenchRow& row, const std::string& text, std::string& why) {
+  auto scenario = load_scenario_text(text,
+                                     "check-preset(" + row.kind + "," + row.mechanism + "," +
+                                         std::to_string(row.bytes) + "," + row.placement + ")",
+                                     {});
+  Kernel kernel(scenario->model());
+  kernel.run();
+  if (!kernel.runtime_error().empty()) {
+    why = "the simulation stopped: " + kernel.runtime_error();
+    return 0;
+  }
+  if (kernel.deadlock()) {
+    why = "the simulated workload deadlocked (a limit of the mechanism in the simulator?)";
+    return 0;
+  }
+  const auto& names = kernel.model().interval_names;
+  const double ns_per_cycle = 1e9 / kernel.model().hz;
+  auto records_named = [&](const std::string& name) {
+    std::vector<const IntervalRecord*> out;
+    for (const auto& r : kernel.records())
+      if (names[r.name] == name) out.push_back(&r);
+    return out;
+  };
+  if (row.kind == "roundtrip") {
+    std::vector<double> rtts;
+    for (const auto* r : records_named("rtt"))
+      rtts.push_back(static_cast<double>(r->end - r->start) * ns_per_cycle);
+    if (rtts.size() != static_cast<std::size_t>(kRoundTrips)) {
+      why = "the simulated client finished " + std::to_string(rtts.size()) + " of " +
+            std::to_string(kRoundTrips) + " round trips";
+      return 0;
+    }
+    return median(rtts);
+  }
+  if (row.kind == "context_switch" || row.kind == "memcpy") {
+    const bool copy = row.kind == "memcpy";
+    auto timed = records_named(copy ? "copies" : "switches");
+    const std::size_t trials = kStreamWarmup + kStreamTrials;
+    if (timed.size() != trials) {
+      why = "the simulated workload finished " + std::to_string(timed.size()) + " of " +
+            std::to_string(trials) + " trials";
+      return 0;
+    }
+    const double ops =
+        copy ? static_cast<double>(std::max(1L, std::min(row.ops_per_trial, kMaxStreamMessages)))
+             : 2.0 *
+                   static_cast<double>(std::max(1L, std::min(row.ops_per_trial, 2 * kMaxStreamMessages) / 2));
+    std::vector<double> per_op;
+    for (std::size_t t = kStreamWarmup; t < trials; ++t)
+      per_op.push_back(static_cast<double>(timed[t]->end - timed[t]->start) * ns_per_cycle / ops);
+    return copy ? static_cast<double>(row.bytes) * 1e9 / median(per_op) : median(per_op);
+  }
+  auto starts = records_named("start"), stops = records_named("stop");
+  const std::size_t trials = kStreamWarmup + kStreamTrials;
+  if (starts.size() != trials || stops.size() != trials) {
+    why = "the simulated stream finished " + std::to_string(stops.size()) + " of " + std::to_string(trials) +
+          " trials";
+    return 0;
+  }
+  const long n = stream_messages(row);
+  std::vector<double> per_message;
+  for (std::size_t t = kStreamWarmup; t < trials; ++t)
+    per_message.push_back(static_cast<double>(stops[t]->end - starts[t]->start) * ns_per_cycle /
+                          static_cast<double>(n));
+  return static_cast<double>(row.bytes) * 1e9 / median(per_message);
+}
+
+// The preset as a scenario's machine.costs takes it: a built-in name, or a file's absolute path
+// (the scenarios here are built in memory, with no directory of their own).
+std::string resolve_preset(const std::string& preset) {
+  std::vector<std::string> names;
+  for (const auto& p : list_presets()) {
+    if (p.name == preset) return preset;
+    names.push_back(p.name);
+  }
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(preset, ec)) return std::filesystem::absolute(preset).string();
+  throw UserError("check-preset: preset '" + preset + "' is neither a built-in preset (" + join(names, ", ") +
+                  ") nor a preset file");
+}
+
+} // namespace
+
+std::vector<OrderCheck> order_checks(const std::vector<CheckedCell>& cells) {
+  std::map<std::tuple<std::string, std::string, std::uint64_t>, std::vector<const CheckedCell*>> groups;
+  for (const auto& c : cells)
+    if (c.simulated && (c.row.kind == "roundtrip" || c.row.kind == "stream"))
+      groups[{c.row.kind, c.row.placement, c.row.bytes}].push_back(&c);
+  std::vector<OrderCheck> orders;
+  for (auto& [key, group] : groups) {
+    if (group.size() < 2) continue;
+    // Faster: a shorter round trip, a higher throughput.
+    const double sign = std::get<0>(key) == "stream" ? -1 : 1;
+    auto measured = [&](const CheckedCell* c) { return sign * c->measured; };
+    auto simulated = [&](const CheckedCell* c) { return sign * *c->simulated; };
+    OrderCheck order{std::get<0>(key), std::get<1>(key), std::get<2>(key), {}, {}, true};
+    auto ranked = [&](auto value) {
+      std::vector<const CheckedCell*> v = group;
+      std::stable_sort(v.begin(), v.end(),
+                       [&](const CheckedCell* a, const CheckedCell* b) { return value(a) < value(b); });
+      std::vector<std::string> names;
+      for (const auto* c : v) names.push_back(c->row.mechanism);
+      return names;
+    };
+    order.measured = ranked(measured);
+    order.simulated = ranked(simulated);
+    // Every pair the host tells apart must come out the same way round, and not as a tie: a model
+    // that charges two mechanisms the same has not reproduced their order.
+    for (const auto* a : group)
+      for (const auto* b : group)
+        if (measured(a) < measured(b) && !(simulated(a) < simulated(b))) order.reproduced = false;
+    orders.push_back(order);
+  }
+  return orders;
+}
+
+CheckReport check_preset(const std::string& preset_arg, const HostbenchFile& file) {
+  CheckReport report;
+  report.preset = preset_arg;
+  report.file = file.path;
+  const std::string preset = resolve_preset(preset_arg);
+  // A preset file that does not load is the user's mistake, reported once: "check-preset: at
+  // machine.costs.preset: ..." names the preset and what is wrong.
+  load_scenario_text(
+      json::object({{"machine", json::object({{"costs", preset}})},
+                    {"processes", json::array({json::object({{"name", "p"}, {"script", json::array()}})})}})
+          .dump(),
+      "check-preset", {});
+  for (const auto& row : file.rows) {
+    CheckedCell cell;
+    cell.row = row;
+    const bool stream = row.kind == "stream" || row.kind == "memcpy"; // compared by throughput
+    cell.metric = stream ? "MB/s" : "ns";
+    cell.measured = stream ? static_cast<double>(row.bytes) * 1e3 / row.median_ns : row.median_ns;
+    cell.target_pct = stream ? 25 : 20;
+    std::string why;
+    std::string text = cell_scenario(row, preset, why);
+    if (!text.empty()) {
+      try {
+        double v = simulate(row, text, why);
+        if (why.empty()) cell.simulated = stream ? v / 1e6 : v;
+      } catch (const UserError& e) {
+        // The preset loaded (checked above): what fails here is this cell's workload meeting a
+        // limit of the simulator.
+        why = std::string("the simulator refused the workload: ") + e.what();
+      }
+    }
+    if (cell.simulated) {
+      cell.error_pct = (*cell.simulated - cell.measured) / cell.measured * 100;
+      cell.within = std::abs(cell.error_pct) <= cell.target_pct;
+    } else {
+      cell.skipped = why;
+    }
+    report.cells.push_back(cell);
+  }
+  report.orders = order_checks(report.cells);
+  return report;
+}
+
+std::string check_verdict(const CheckReport& report) {
+  int rtt = 0, rtt_ok = 0, tput = 0, tput_ok = 0, other = 0, other_ok = 0, skipped = 0, orders_ok = 0;
+  for (const auto& c : report.cells) {
+    if (!c.simulated) {
+      ++skipped;
+      continue;
+    }
+    int& all = c.row.kind == "roundtrip" ? rtt : c.row.kind == "stream" ? tput : other;
+    int& ok = c.row.kind == "roundtrip" ? rtt_ok : c.row.kind == "stream" ? tput_ok : other_ok;
+    ++all;
+    ok += c.within;
+  }
+  for (const auto& o : report.orders) orders_ok += o.reproduced;
+  return "verdict: " + std::to_string(rtt_ok) + " of " + std::to_string(rtt) +
+         " round-trip cells within 20%, " + std::to_string(tput_ok) + " of " + std::to_string(tput) +
+         " throughput cells within 25%; mechanism order reproduced in " + std::to_string(orders_ok) + " of " +
+         std::to_string(report.orders.size()) +
+         " size x placement groups; context switch and memcpy: " + std::to_string(other_ok) + " of " +
+         std::to_string(other) + " within target; " + std::to_string(skipped) +
+         (skipped == 1 ? " row" : " rows") + " not modelled";
+}
+
+void print_check_report(std::ostream& out, const CheckReport& report) {
+  out << "check-preset: preset " << report.preset << " against " << report.file << "\n";
+  out << std::left << std::setw(15) << "kind" << std::setw(12) << "mechanism" << std::right << std::setw(9)
+      << "bytes"
+      << "  " << std::left << std::setw(11) << "placement" << std::right << std::setw(14) << "measured"
+      << std::setw(14) << "simulated" << std::setw(9) << "error"
+      << "  within\n";
+  std::vector<const CheckedCell*> skipped;
+  for (const auto& c : report.cells) {
+    if (!c.simulated) {
+      skipped.push_back(&c);
+      continue;
+    }
+    auto value = [&](double v) {
+      return c.metric == "MB/s" ? fixed(v, v < 10 ? 3 : 1) + " MB/s" : readable_ns(v);
+    };
+    out << std::left << std::setw(15) << c.row.kind << std::setw(12) << c.row.mechanism << std::right
+        << std::setw(9) << c.row.bytes << "  " << std::left << std::setw(11) << c.row.placement << std::right
+        << std::setw(14) << value(c.measured) << std::setw(14) << value(*c.simulated) << std::setw(8)
+        << ((c.error_pct >= 0 ? "+" : "") + fixed(c.error_pct, 1)) << "%  " << (c.within ? "yes" : "no")
+        << " (" << fixed(c.target_pct, 0) << "%)\n";
+  }
+  if (!report.orders.empty()) out << "mechanism order, fastest first (measured | simulated):\n";
+  for (const auto& o : report.orders)
+    out << "  " << o.kind << " " << o.bytes << " B " << o.placement << ": " << join(o.measured, " < ")
+        << " | " << (o.reproduced ? "reproduced" : "not reproduced: " + join(o.simulated, " <= ")) << "\n";
+  if (!skipped.empty()) out << "not modelled:\n";
+  for (const auto* c : skipped)
+    out << "  " << c->row.kind << "," << c->row.mechanism << "," << c->row.bytes << "," << c->row.placement
+        << " (line " << c->row.line << "): " << c->skipped << "\n";
+  out << check_verdict(report) << "\n";
+}
+
+void write_check_csv(const std::string& path, const CheckReport& report) {
+  std::ofstream f(path, std::ios::binary);
+  if (!f) throw UserError("--out " + path + ": cannot write: " + std::strerror(errno));
+  f << "kind,mechanism,bytes,placement,unit,measured,simulated,error_pct,target_pct,within,not_modelled\n";
+  for (const auto& c : report.cells) {
+    f << c.row.kind << "," << c.row.mechanism << "," << c.row.bytes << "," << c.row.placement << ","
+      << c.metric << "," << fixed(c.measured, 3) << ",";
+    if (c.simulated)
+      f << fixed(*c.simulated, 3) << "," << fixed(c.error_pct, 2) << "," << fixed(c.target_pct, 0) << ","
+        << (c.within ? "yes" : "no") << ",";
+    else
+      f << ",,,,";
+    std::string reason = c.skipped;
+    std::replace(reason.begin(), reason.end(), ',', ';'); // one field, unquoted
+    f << reason << "\n";
+  }
+  f.close();
+  if (!f) throw UserError("--out " + path + ": cannot write: " + std::strerror(errno));
+}
+
+} // namespace ipcsim

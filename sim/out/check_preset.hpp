@@ -1,0 +1,75 @@
+// `ipcsim check-preset PRESET HOSTBENCH.csv` (docs/hostbench.md): reads what tools/hostbench
+// measured on a host, runs every workload it can model in the simulator with PRESET, timed the way
+// hostbench times it, and compares.
+#pragma once
+
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace ipcsim {
+
+// One measurement cell of a hostbench file (format version 1).
+struct HostbenchRow {
+  std::string kind, mechanism;
+  std::uint64_t bytes = 0;
+  std::string placement;
+  long trials = 0, ops_per_trial = 0;
+  double median_ns = 0, p99_ns = 0, min_ns = 0;
+  std::optional<double> bytes_per_s;
+  std::size_t line = 0; // in the file, for messages
+};
+
+struct HostbenchFile {
+  std::string path;
+  std::vector<std::pair<std::string, std::string>> keys; // "# key: value" lines, in order
+  std::vector<HostbenchRow> rows;
+};
+
+// Throws UserError "FILE:LINE: what is wrong; what would be accepted".
+HostbenchFile read_hostbench(const std::string& path);
+HostbenchFile parse_hostbench(const std::string& text, const std::string& path);
+
+struct CheckedCell {
+  HostbenchRow row;
+  std::string metric;              // "round trip ns" or "throughput MB/s"
+  double measured = 0;             // median ns (round trip) or MB/s (stream)
+  std::optional<double> simulated; // empty when skipped
+  double error_pct = 0;            // (simulated - measured) / measured * 100
+  double target_pct = 0;           // 20 (round trip) or 25 (stream)
+  bool within = false;
+  std::string skipped; // why it was not modelled
+};
+
+// The measured order of the mechanisms in one (kind, bytes, placement) group, and the simulated.
+struct OrderCheck {
+  std::string kind, placement;
+  std::uint64_t bytes = 0;
+  std::vector<std::string> measured, simulated; // fastest first (file order among equals)
+  bool reproduced = true; // every pair measured apart is simulated apart, the same way round
+};
+
+struct CheckReport {
+  std::string preset, file;
+  std::vector<CheckedCell> cells;
+  std::vector<OrderCheck> orders; // groups with at least two simulated mechanisms
+};
+
+// PRESET: a built-in preset name or a preset file. Throws UserError on a bad preset.
+CheckReport check_preset(const std::string& preset, const HostbenchFile& file);
+
+// The scenario (JSON text) that models one cell on `preset`, or "" with `why` set when the cell
+// cannot be modelled. Exposed for tests and for reading what is simulated.
+std::string cell_scenario(const HostbenchRow& row, const std::string& preset, std::string& why);
+
+// The mechanism order of each (kind, bytes, placement) group of round trips or streams with at
+// least two simulated cells.
+std::vector<OrderCheck> order_checks(const std::vector<CheckedCell>& cells);
+
+void print_check_report(std::ostream& out, const CheckReport& report);
+void write_check_csv(const std::string& path, const CheckReport& report);
+// "N of M round-trip cells within 20%, ..." (the verdict line, without a newline).
+std::string check_verdict(const CheckReport& report);
+
+} // namespace ipcsim

@@ -1,0 +1,258 @@
+// `ipcsim check-preset` (docs/hostbench.md): reading hostbench files, the simulated workloads on
+// the teaching preset worked out by hand, the mechanism order, and every message for bad input.
+#include "check_preset.hpp"
+#include "cli.hpp"
+#include "error.hpp"
+
+#include <doctest/doctest.h>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+using namespace ipcsim;
+
+namespace {
+
+const std::string kFixture = std::string(IPCSIM_SOURCE_DIR) + "/tests/fixtures/hostbench-tiny.csv";
+const std::string kHeader =
+    "kind,mechanism,bytes,placement,trials,ops_per_trial,median_ns,p99_ns,min_ns,bytes_per_s\n";
+
+struct Result {
+  int status;
+  std::string out, err;
+};
+
+Result cli(const std::vector<std::string>& args) {
+  std::ostringstream out, err;
+  int status = run_cli(args, out, err);
+  return {status, out.str(), err.str()};
+}
+
+// The message parsing `text` as file x.csv gives, or "<no error>".
+std::string parse_error(const std::string& text) {
+  try {
+    parse_hostbench(text, "x.csv");
+  } catch (const UserError& e) {
+    return e.what();
+  }
+  return "<no error>";
+}
+
+// A file with the version line, the header and one data line.
+std::string one_row(const std::string& row) { return "# hostbench 1\n" + kHeader + row + "\n"; }
+
+const CheckedCell& cell(const CheckReport& r, const std::string& kind) {
+  for (const auto& c : r.cells)
+    if (c.row.kind == kind) return c;
+  throw std::runtime_error("no cell " + kind);
+}
+
+CheckedCell synthetic(const std::string& kind, const std::string& mechanism, double measured,
+                      double simulated) {
+  CheckedCell c;
+  c.row.kind = kind;
+  c.row.mechanism = mechanism;
+  c.row.bytes = 8;
+  c.row.placement = "same_core";
+  c.measured = measured;
+  c.simulated = simulated;
+  return c;
+}
+
+} // namespace
+
+TEST_CASE("check-preset: reads the fixture's keys, rows and fields") {
+  auto f = read_hostbench(kFixture);
+  REQUIRE(f.rows.size() == 3);
+  CHECK(f.rows[0].kind == "roundtrip");
+  CHECK(f.rows[0].mechanism == "pipe");
+  CHECK(f.rows[0].bytes == 8);
+  CHECK(f.rows[0].placement == "same_core");
+  CHECK(f.rows[0].trials == 100);
+  CHECK(f.rows[0].median_ns == 5000.0);
+  CHECK(!f.rows[0].bytes_per_s);
+  CHECK(f.rows[0].line == 6);
+  CHECK(f.rows[1].bytes_per_s == 6.4e9);
+  REQUIRE(f.keys.size() == 3);
+  CHECK(f.keys[0] == std::pair<std::string, std::string>{"tool", "hostbench 1"});
+  CHECK(f.keys[2].first == "skip");
+}
+
+TEST_CASE("check-preset: a pipe round trip and a memcpy on the teaching preset, worked out by hand") {
+  auto report = check_preset("teaching", read_hostbench(kFixture));
+  // Pipe, 8 B, both processes on core 0 (teaching: 1 GHz, so a cycle is a nanosecond). Each side,
+  // each round trip: write = trap_enter 100 + syscall_dispatch 50 + copy_setup 50 + 8 B at 8 B per
+  // cycle 1 + wakeup 100 + trap_exit 100 = 401; read = 100 + 50 + 50 + 1 + 100 = 301, and it blocks
+  // (context_save 200); the switch to the other side = sched_pick 100 + context_restore 200 +
+  // address_space_switch 500 + tlb_refill_per_page 20 x 16 working-set pages = 1120.
+  // 2 x (401 + 301 + 200 + 1120) = 4044 ns.
+  const auto& rtt = cell(report, "roundtrip");
+  REQUIRE(rtt.simulated);
+  CHECK(*rtt.simulated == 4044.0);
+  CHECK(rtt.measured == 5000.0);
+  CHECK(rtt.error_pct == doctest::Approx((4044.0 - 5000.0) / 5000.0 * 100)); // -19.12%
+  CHECK(rtt.within);
+  CHECK(rtt.target_pct == 20);
+  // memcpy of 4096 B: copy_bytes_per_cycle 8 -> 512 cycles per copy once the pages are in (the
+  // warm-up write faults them), 4096 B / 512 ns = 8000 MB/s; measured 4096 B / 640 ns = 6400 MB/s:
+  // +25.0%, and the limit of the 25% target counts as within.
+  const auto& copy = cell(report, "memcpy");
+  REQUIRE(copy.simulated);
+  CHECK(copy.metric == "MB/s");
+  CHECK(*copy.simulated == 8000.0);
+  CHECK(copy.measured == 6400.0);
+  CHECK(copy.error_pct == 25.0);
+  CHECK(copy.within);
+  const auto& null = cell(report, "null_syscall");
+  CHECK(!null.simulated);
+  CHECK(null.skipped ==
+        "no scenario op is a system call that does nothing (getppid); the preset's trap_enter and "
+        "trap_exit are its cost");
+  CHECK(report.orders.empty());
+  CHECK(check_verdict(report) ==
+        "verdict: 1 of 1 round-trip cells within 20%, 0 of 0 throughput cells within 25%; mechanism order "
+        "reproduced in 0 of 0 size x placement groups; context switch and memcpy: 1 of 1 within target; 1 "
+        "row not "
+        "modelled");
+}
+
+TEST_CASE("check-preset: the command prints the table and verdict and writes --out") {
+  fs::path dir = fs::temp_directory_path() / ("ipcsim_test_check_preset_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  auto r = cli({"check-preset", "teaching", kFixture, "--out", (dir / "check.csv").string()});
+  CHECK(r.status == kExitOk);
+  CHECK(r.err.empty());
+  CHECK(r.out.find(
+            "roundtrip      pipe                8  same_core        5.000 us      4.044 us   -19.1%  yes "
+            "(20%)\n") != std::string::npos);
+  CHECK(r.out.find("\nverdict: 1 of 1 round-trip cells within 20%") != std::string::npos);
+  std::ifstream f(dir / "check.csv");
+  std::stringstream csv;
+  csv << f.rdbuf();
+  CHECK(csv.str() ==
+        "kind,mechanism,bytes,placement,unit,measured,simulated,error_pct,target_pct,within,not_modelled\n"
+        "roundtrip,pipe,8,same_core,ns,5000.000,4044.000,-19.12,20,yes,\n"
+        "memcpy,memcpy,4096,same_core,MB/s,6400.000,8000.000,25.00,25,yes,\n"
+        "null_syscall,getppid,0,same_core,ns,90.000,,,,,no scenario op is a system call that does nothing "
+        "(getppid); the preset's trap_enter and trap_exit are its cost\n");
+  auto unwritable =
+      cli({"check-preset", "teaching", kFixture, "--out", (dir / "no" / "such" / "x.csv").string()});
+  CHECK(unwritable.status == kExitBadInput);
+  CHECK(unwritable.err == "error: --out " + (dir / "no" / "such" / "x.csv").string() +
+                              ": cannot write: No such file or directory\n");
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
+TEST_CASE("check-preset: the mechanism order counts only pairs simulated apart the same way round") {
+  // Round trips: shorter is faster. Measured pipe < posix_mq < sysv_msg.
+  std::vector<CheckedCell> same = {synthetic("roundtrip", "sysv_msg", 3000, 4200),
+                                   synthetic("roundtrip", "pipe", 1000, 4000),
+                                   synthetic("roundtrip", "posix_mq", 2000, 4100)};
+  auto orders = order_checks(same);
+  REQUIRE(orders.size() == 1);
+  CHECK(orders[0].measured == std::vector<std::string>{"pipe", "posix_mq", "sysv_msg"});
+  CHECK(orders[0].simulated == std::vector<std::string>{"pipe", "posix_mq", "sysv_msg"});
+  CHECK(orders[0].reproduced);
+  // A tie in the model does not reproduce an order the host shows.
+  std::vector<CheckedCell> tie = {synthetic("roundtrip", "pipe", 1000, 4044),
+                                  synthetic("roundtrip", "sysv_msg", 2000, 4044)};
+  CHECK(!order_checks(tie)[0].reproduced);
+  // Streams: a higher throughput is faster.
+  std::vector<CheckedCell> stream = {synthetic("stream", "pipe", 100, 50),
+                                     synthetic("stream", "unix_stream", 200, 40)};
+  auto s = order_checks(stream);
+  CHECK(s[0].measured == std::vector<std::string>{"unix_stream", "pipe"});
+  CHECK(s[0].simulated == std::vector<std::string>{"pipe", "unix_stream"});
+  CHECK(!s[0].reproduced);
+  // One mechanism alone has no order; other kinds are not ranked.
+  CHECK(order_checks({synthetic("roundtrip", "pipe", 1, 1)}).empty());
+  CHECK(order_checks({synthetic("memcpy", "memcpy", 1, 1), synthetic("memcpy", "memcpy", 2, 2)}).empty());
+}
+
+TEST_CASE("check-preset: bad files name the file, the line and what is accepted") {
+  CHECK(parse_error("") == "x.csv: empty file; expected a hostbench file (docs/hostbench.md)");
+  CHECK(parse_error("kind,mechanism\n") ==
+        "x.csv:1: not a hostbench file: the first line must be '# hostbench 1' (docs/hostbench.md)");
+  CHECK(parse_error("# hostbench 2\n") ==
+        "x.csv:1: hostbench format version '2'; this ipcsim reads version 1");
+  CHECK(parse_error("# hostbench 1\n# date: now\n") ==
+        "x.csv: no header line 'kind,mechanism,bytes,placement,trials,ops_per_trial,median_ns,p99_ns,min_ns,"
+        "bytes_per_s'");
+  CHECK(parse_error("# hostbench 1\nkind,mechanism,size\n") ==
+        "x.csv:2: expected the header line "
+        "'kind,mechanism,bytes,placement,trials,ops_per_trial,median_ns,p99_ns,"
+        "min_ns,bytes_per_s'");
+  CHECK(parse_error("# hostbench 1\n" + kHeader) == "x.csv: no measurement rows after the header");
+  CHECK(parse_error(one_row("roundtrip,pipe,8")) ==
+        "x.csv:3: expected 10 comma-separated fields (kind,mechanism,bytes,placement,trials,ops_per_trial,"
+        "median_ns,p99_ns,min_ns,bytes_per_s), found 3");
+  CHECK(
+      parse_error(one_row("pingpong,pipe,8,same_core,1,1,1,1,1,")) ==
+      "x.csv:3: unknown kind 'pingpong'; accepted: roundtrip, stream, null_syscall, context_switch, memcpy");
+  CHECK(parse_error(one_row("roundtrip,carrier_pigeon,8,same_core,1,1,1,1,1,")) ==
+        "x.csv:3: unknown mechanism 'carrier_pigeon' for kind roundtrip; accepted: pipe, sysv_msg, posix_mq, "
+        "unix_stream, unix_dgram, shm_spin, shm_yield, shm_futex");
+  CHECK(parse_error(one_row("memcpy,pipe,4096,same_core,1,1,1,1,1,1")) ==
+        "x.csv:3: unknown mechanism 'pipe' for kind memcpy; accepted: memcpy");
+  CHECK(parse_error(one_row("roundtrip,pipe,8,next_door,1,1,1,1,1,")) ==
+        "x.csv:3: unknown placement 'next_door'; accepted: same_core, cross_core");
+  CHECK(parse_error(one_row("roundtrip,pipe,eight,same_core,1,1,1,1,1,")) ==
+        "x.csv:3: field bytes: 'eight' is not a whole number");
+  CHECK(parse_error(one_row("roundtrip,pipe,0,same_core,1,1,1,1,1,")) ==
+        "x.csv:3: field bytes: must be at least 1");
+  CHECK(
+      parse_error(one_row("roundtrip,pipe,16777217,same_core,1,1,1,1,1,")) ==
+      "x.csv:3: field bytes: 16777217 is above 16 MiB, the largest roundtrip this check simulates (hostbench "
+      "measures up to 1 MiB)");
+  CHECK(
+      parse_error(one_row("memcpy,memcpy,268435457,same_core,1,1,1,1,1,1")) ==
+      "x.csv:3: field bytes: 268435457 is above 256 MiB, the largest memcpy this check simulates (hostbench "
+      "measures up to 64 MiB)");
+  CHECK(parse_error(one_row("roundtrip,pipe,8,same_core,0,1,1,1,1,")) ==
+        "x.csv:3: field trials: must be at least 1");
+  CHECK(parse_error(one_row("roundtrip,pipe,8,same_core,1,1,fast,1,1,")) ==
+        "x.csv:3: field median_ns: 'fast' is not a number");
+  CHECK(parse_error(one_row("roundtrip,pipe,8,same_core,1,1,0,1,1,")) ==
+        "x.csv:3: field median_ns: 0 must be above 0");
+  CHECK(parse_error(one_row("roundtrip,pipe,8,same_core,1,1,1e999,1,1,")) ==
+        "x.csv:3: field median_ns: '1e999' is not a number");
+  CHECK(parse_error(one_row("stream,pipe,8,same_core,1,1,1,1,1,")) ==
+        "x.csv:3: field bytes_per_s: a stream row needs its throughput (bytes * 1e9 / median_ns)");
+  CHECK(parse_error("# hostbench 1\n" + kHeader + "roundtrip,pipe,8,same_core,1,1,1,1,1,\n\n" +
+                    "roundtrip,pipe,8,same_core,2,1,1,1,1,\n") ==
+        "x.csv:5: cell roundtrip,pipe,8,same_core appears twice (first on line 3)");
+  // Comment lines anywhere, CRLF line ends and empty lines are accepted.
+  CHECK(parse_error("# hostbench 1\r\n# a: b\r\n" + std::string("kind,mechanism,bytes,placement,trials,") +
+                    "ops_per_trial,median_ns,p99_ns,min_ns,bytes_per_s\r\n\r\n# skip: x\r\n" +
+                    "null_syscall,getppid,0,same_core,1,1,1,1,1,\r\n") == "<no error>");
+}
+
+TEST_CASE("check-preset: a missing file, an unknown preset and missing arguments") {
+  auto missing = cli({"check-preset", "teaching", "/no/such/hostbench.csv"});
+  CHECK(missing.status == kExitBadInput);
+  CHECK(missing.err == "error: /no/such/hostbench.csv: cannot read: No such file or directory\n");
+  auto preset = cli({"check-preset", "no-such-preset", kFixture});
+  CHECK(preset.status == kExitBadInput);
+  // The built-in presets are listed between the parentheses (the list may grow: two are checked).
+  CHECK(preset.err.rfind("error: check-preset: preset 'no-such-preset' is neither a built-in preset (", 0) ==
+        0);
+  CHECK(preset.err.find("linux-x86") != std::string::npos);
+  CHECK(preset.err.find("teaching") != std::string::npos);
+  CHECK(preset.err.ends_with(") nor a preset file\n"));
+  // A preset file that does not load is reported once, with its own message.
+  fs::path bad =
+      fs::temp_directory_path() / ("ipcsim_test_bad_preset_" + std::to_string(::getpid()) + ".json");
+  std::ofstream(bad) << "{ not json";
+  auto file = cli({"check-preset", bad.string(), kFixture});
+  CHECK(file.status == kExitBadInput);
+  CHECK(file.err.rfind("error: check-preset: at machine.costs.preset: preset file \"" + bad.string() +
+                           "\" is not valid JSON: ",
+                       0) == 0);
+  fs::remove(bad);
+  auto none = cli({"check-preset", "teaching"});
+  CHECK(none.status == kExitBadInput);
+  CHECK(none.err.find("hostbench is required") != std::string::npos);
+}
