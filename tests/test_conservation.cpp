@@ -109,7 +109,7 @@ TEST_CASE(
   auto run = run_text(machine(proc("p", R"({"op": "mq_open", "name": "/q", "fd": "q", "access": "O_RDWR",
       "flags": ["O_CREAT"], "maxmsg": 2},
     {"op": "mq_send", "fd": "q", "bytes": 8}, {"op": "mq_send", "fd": "q", "bytes": 16},
-    {"op": "mq_send", "fd": "q", "bytes": 4, "timeout": 100}, {"op": "print", "text": "third {errno}"},
+    {"op": "mq_send", "fd": "q", "bytes": 4, "timeout": 10000}, {"op": "print", "text": "third {errno}"},
     {"op": "mq_unlink", "name": "/q"}, {"op": "mq_close", "fd": "q"})")));
   balanced(run);
   CHECK(ipcsim::test::console_texts(run) == std::vector<std::string>{"third ETIMEDOUT"});

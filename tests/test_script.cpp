@@ -464,7 +464,8 @@ TEST_CASE("script: jitter lengthens kernel costs by a seeded fraction, off by de
   };
   auto exact = run_text(text(""));
   auto plain = durations(exact);
-  CHECK(interval_stats(*exact.kernel)[0].p50 == 4072); // deterministic: the worked-out round trip
+  CHECK(interval_stats(*exact.kernel)[0].p50 ==
+        4392); // deterministic: the round trip worked out in test_compare
   LoadOptions seed7, seed8;
   seed7.seed = 7;
   seed8.seed = 8;
