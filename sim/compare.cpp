@@ -6,6 +6,7 @@
 #include "costs.hpp"
 #include "error.hpp"
 #include "ipc.hpp"
+#include "limits.hpp"
 #include "report.hpp"
 #include "simulation.hpp"
 
@@ -45,14 +46,6 @@ struct MechanismRun {
   double per_message(double value) const { return messages ? value / static_cast<double>(messages) : 0.0; }
   std::vector<std::pair<std::string, Cycles>> primitives; // declaration order, nonzero only
 };
-
-std::string read_file_text(const std::string& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw UserError(file + ": cannot read: " + std::strerror(errno));
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 // The scenario text with every channel carried by `mechanism`: a channel keeps the parameters the
 // mechanism declares and drops the others, each named in a note.
@@ -344,7 +337,7 @@ int run_compare(const CompareOptions& options, std::ostream& out, std::ostream& 
                     "declares no \"channels\" (see docs/scripts.md, the generic channel)");
   // The text again, with the sets applied by the loader's own reading: the loader gets the file's
   // text with each channel changed, and the same --set, --seed and limits.
-  json doc = json::parse(read_file_text(file));
+  json doc = json::parse(read_input_file(file, "scenario file", options.load.limits.input_bytes));
   if (!doc.contains("channels") || !doc.at("channels").is_array())
     throw UserError(file +
                     ": compare changes the channels the file declares, and --set cannot add them: declare "

@@ -5,6 +5,7 @@
 
 #include "cli.hpp"
 #include "error.hpp"
+#include "limits.hpp"
 #include "report.hpp"
 #include "units.hpp"
 
@@ -153,7 +154,8 @@ json build_sweep(const SweepOptions& options) {
   std::string file = fs::absolute(options.scenario_file).lexically_normal().string();
   return {{"ipcsim_version", ipcsim_version()},
           {"scenario_file", file},
-          {"scenario_text_hash", "fnv1a64:" + fnv1a64_hex(read_text(file))},
+          {"scenario_text_hash",
+           "fnv1a64:" + fnv1a64_hex(read_input_file(file, "scenario file", options.load.limits.input_bytes))},
           {"sets", options.sets},
           {"limits", options.run_flags},
           {"vary", vary},

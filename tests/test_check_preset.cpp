@@ -234,7 +234,15 @@ TEST_CASE("check-preset: bad files name the file, the line and what is accepted"
 TEST_CASE("check-preset: a missing file, an unknown preset and missing arguments") {
   auto missing = cli({"check-preset", "teaching", "/no/such/hostbench.csv"});
   CHECK(missing.status == kExitBadInput);
-  CHECK(missing.err == "error: /no/such/hostbench.csv: cannot read: No such file or directory\n");
+  CHECK(missing.err ==
+        "error: /no/such/hostbench.csv: cannot open the hostbench file: No such file or directory\n");
+  // A device is never read (it could go on for ever), nor a directory.
+  auto device = cli({"check-preset", "teaching", "/dev/zero"});
+  CHECK(device.status == kExitBadInput);
+  CHECK(device.err == "error: /dev/zero: is not a regular file (a device, FIFO or socket); a hostbench file "
+                      "must be an ordinary .csv file\n");
+  auto directory = cli({"check-preset", "teaching", "/tmp"});
+  CHECK(directory.err == "error: /tmp: is a directory, not a hostbench file (give a .csv file)\n");
   auto preset = cli({"check-preset", "no-such-preset", kFixture});
   CHECK(preset.status == kExitBadInput);
   // The built-in presets are listed between the parentheses (the list may grow: two are checked).

@@ -102,6 +102,14 @@ TEST_CASE("sweep: ranges and lists of values") {
   CHECK(error("1,") == "--vary x=1,: an empty value in the list");
 }
 
+TEST_CASE("sweep: a device as the scenario is refused, not read for ever") {
+  TempDir dir("device");
+  auto r = cli({"sweep", "/dev/zero", "--vary", "params.size=8", "--out", (dir.path / "s").string()});
+  CHECK(r.status == ipcsim::kExitBadInput);
+  CHECK(r.err.find("/dev/zero: is not a regular file (a device, FIFO or socket); a scenario file must be an "
+                   "ordinary .json file") != std::string::npos);
+}
+
 TEST_CASE("sweep: a grid in parallel, one CSV row per point, and a resumed sweep redoes nothing finished") {
   TempDir dir("grid");
   auto out = (dir.path / "s").string();

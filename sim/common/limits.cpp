@@ -223,7 +223,8 @@ void set_timeout(Limits& limits, const std::string& text) {
   limits.timeout_seconds = *seconds;
 }
 
-std::string read_input_file(const std::string& path, const std::string& what, std::uint64_t max_bytes) {
+std::string read_input_file(const std::string& path, const std::string& what, std::uint64_t max_bytes,
+                            const std::string& kind) {
   // Non-blocking, so that opening a FIFO with no writer returns at once instead of waiting forever.
   int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) throw InputFileError(path, "cannot open the " + what + ": " + std::strerror(errno));
@@ -235,10 +236,10 @@ std::string read_input_file(const std::string& path, const std::string& what, st
   if (::fstat(fd, &st) != 0)
     throw InputFileError(path, "cannot read the " + what + ": " + std::strerror(errno));
   if (S_ISDIR(st.st_mode))
-    throw InputFileError(path, "is a directory, not a " + what + " (give a .json file)");
+    throw InputFileError(path, "is a directory, not a " + what + " (give a " + kind + ")");
   if (!S_ISREG(st.st_mode))
     throw InputFileError(path, "is not a regular file (a device, FIFO or socket); a " + what +
-                                   " must be an ordinary .json file");
+                                   " must be an ordinary " + kind);
   auto too_big = [&] {
     throw InputFileError(path, "the " + what + " is larger than " + format_bytes(max_bytes) +
                                    ", the most ipcsim reads" + limit_hint("input_bytes"));

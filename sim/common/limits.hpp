@@ -56,7 +56,10 @@ public:
       : UserError(path + ": " + reason), reason(std::move(reason)) {}
   std::string reason;
 };
-std::string read_input_file(const std::string& path, const std::string& what, std::uint64_t max_bytes);
+// Reads a whole input file: never a directory, device, FIFO or socket (which could block or never
+// end), nor more than `max_bytes`; `kind` says what a good one is (".json file", ".csv file").
+std::string read_input_file(const std::string& path, const std::string& what, std::uint64_t max_bytes,
+                            const std::string& kind = ".json file");
 
 // The depth of a JSON text's deepest array or object, counted without building anything (so
 // without recursion); stops counting past `limit` + 1. Byte offset of the first opening past the

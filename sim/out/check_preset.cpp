@@ -1,5 +1,7 @@
 #include "check_preset.hpp"
 
+#include "limits.hpp"
+
 #include "costs.hpp"
 #include "error.hpp"
 #include "kernel.hpp"
@@ -324,11 +326,7 @@ HostbenchFile parse_hostbench(const std::string& text, const std::string& path) 
 }
 
 HostbenchFile read_hostbench(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw UserError(path + ": cannot read: " + std::strerror(errno));
-  std::ostringstream text;
-  text << f.rdbuf();
-  return parse_hostbench(text.str(), path);
+  return parse_hostbench(read_input_file(path, "hostbench file", Limits{}.input_bytes, ".csv file"), path);
 }
 
 std::string cell_scenario(const HostbenchRow& row, const std::string& preset, std::string& why) {
