@@ -538,7 +538,10 @@ std::vector<OrderCheck> order_checks(const std::vector<CheckedCell>& cells) {
     if (c.simulated && (c.row.kind == "roundtrip" || c.row.kind == "stream"))
       groups[{c.row.kind, c.row.placement, c.row.bytes}].push_back(&c);
   std::vector<OrderCheck> orders;
-  for (auto& [key, group] : groups) {
+  for (auto& entry : groups) {
+    // Named, not a structured binding: lambdas below capture them, which clang before 16 refuses.
+    const auto& key = entry.first;
+    const auto& group = entry.second;
     if (group.size() < 2) continue;
     // Faster: a shorter round trip, a higher throughput.
     const double sign = std::get<0>(key) == "stream" ? -1 : 1;
