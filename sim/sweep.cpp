@@ -226,9 +226,15 @@ private:
   bool terminal_;
 };
 
+// The point's "error: " line, not whatever came before it on stderr (a sanitizer's or SimGrid's
+// warning); failing that, its first line.
 std::string first_error_line(const std::string& text) {
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("error: ", 0) == 0) return line.substr(7);
+    if (line.rfind("internal error", 0) == 0) return line;
+  }
   std::string line = text.substr(0, text.find('\n'));
-  if (line.rfind("error: ", 0) == 0) line = line.substr(7);
   return line.empty() ? "(no message)" : line;
 }
 

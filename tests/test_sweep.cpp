@@ -213,6 +213,22 @@ TEST_CASE("sweep: an invalid point stops the sweep, naming it") {
   CHECK(!fs::exists(fs::path(out) / "points" / "0002")); // not started after the failure
 }
 
+TEST_CASE("sweep: a failed point's error line is found after warnings on its stderr") {
+  // A sanitizer build or SimGrid may print warnings before the point's own error line.
+  TempDir dir("warned");
+  auto fake = dir.write("fake-ipcsim", "#!/bin/sh\necho '==1==WARNING: something noisy' >&2\n"
+                                       "echo 'error: the real reason' >&2\nexit 2\n");
+  fs::permissions(fake, fs::perms::owner_all);
+  std::ostringstream out, err;
+  ::setenv("IPCSIM_BINARY", fake.c_str(), 1);
+  int status = ipcsim::run_cli(
+      {"sweep", kPingPong, "--vary", "params.size=8", "--out", (dir.path / "s").string(), "-j", "1"}, out,
+      err);
+  ::setenv("IPCSIM_BINARY", IPCSIM_BINARY, 1);
+  CHECK(status == ipcsim::kExitBadInput);
+  CHECK(err.str() == "error: sweep point 0 (params.size=8): the real reason\n");
+}
+
 TEST_CASE("sweep: command-line mistakes") {
   TempDir dir("options");
   auto check = [](const std::vector<std::string>& args, const std::string& message) {
