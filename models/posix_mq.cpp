@@ -348,7 +348,7 @@ void check_queue_name(const std::string& name, const std::string& where, Compile
 }
 
 // The descriptor `fd` if it is a message queue, else nullptr after failing the call with EBADF.
-MqOpenFile* mq_descriptor(OpContext& ctx, std::uint16_t activity, const std::string& fd) {
+MqOpenFile* mq_descriptor(OpContext& ctx, std::uint16_t activity, Symbol fd) {
   auto* file = dynamic_cast<MqOpenFile*>(lookup_descriptor(ctx, fd));
   if (!file) ctx.fail(activity, EBADF);
   return file;
@@ -365,7 +365,8 @@ bool permitted(const MqQueue& q, const ProcessSpec& who, std::uint32_t want) {
 // ---- Ops -------------------------------------------------------------------------------------
 
 struct OpenSpec {
-  std::string name, fd;
+  std::string name;
+  Symbol fd;
   bool read = false, write = false;
   bool create = false, exclusive = false, nonblock = false;
   std::uint32_t mode = 0666;
@@ -414,7 +415,7 @@ private:
 class MqSendOp : public SyscallOp {
 public:
   MqSendOp(std::uint16_t activity, CallTimeout timeout, std::string fd, Message message)
-      : SyscallOp(activity, timeout), fd_(std::move(fd)), message_(std::move(message)) {}
+      : SyscallOp(activity, timeout), fd_(fd), message_(std::move(message)) {}
   IoStatus call(OpContext& ctx) const override {
     if (ctx.thread.op_progress & kQueuedFor) return MqQueue::sent(ctx); // done while it waited
     MqOpenFile* file = mq_descriptor(ctx, activity, fd_);
@@ -428,14 +429,14 @@ public:
   }
 
 private:
-  std::string fd_;
+  Symbol fd_;
   Message message_;
 };
 
 class MqReceiveOp : public SyscallOp {
 public:
   MqReceiveOp(std::uint16_t activity, CallTimeout timeout, std::string fd, std::uint64_t bytes)
-      : SyscallOp(activity, timeout), fd_(std::move(fd)), bytes_(bytes) {}
+      : SyscallOp(activity, timeout), fd_(fd), bytes_(bytes) {}
   IoStatus call(OpContext& ctx) const override {
     // The descriptor may have been closed meanwhile: the message is ours all the same.
     if (ctx.thread.op_progress & kDelivered) return finish_delivered(ctx, activity);
@@ -448,14 +449,14 @@ public:
   }
 
 private:
-  std::string fd_;
+  Symbol fd_;
   std::uint64_t bytes_;
 };
 
 class MqGetattrOp : public SyscallOp {
 public:
   MqGetattrOp(std::uint16_t activity, std::string fd, std::string into)
-      : SyscallOp(activity, {}), fd_(std::move(fd)), into_(std::move(into)) {}
+      : SyscallOp(activity, {}), fd_(fd), into_(std::move(into)) {}
   IoStatus call(OpContext& ctx) const override {
     MqOpenFile* file = mq_descriptor(ctx, activity, fd_);
     if (!file) return IoStatus::Done;
@@ -471,13 +472,14 @@ public:
   }
 
 private:
-  std::string fd_, into_;
+  Symbol fd_;
+  std::string into_;
 };
 
 class MqSetattrOp : public SyscallOp {
 public:
   MqSetattrOp(std::uint16_t activity, std::string fd, bool nonblock)
-      : SyscallOp(activity, {}), fd_(std::move(fd)), nonblock_(nonblock) {}
+      : SyscallOp(activity, {}), fd_(fd), nonblock_(nonblock) {}
   IoStatus call(OpContext& ctx) const override {
     MqOpenFile* file = mq_descriptor(ctx, activity, fd_);
     if (!file) return IoStatus::Done;
@@ -488,13 +490,13 @@ public:
   }
 
 private:
-  std::string fd_;
+  Symbol fd_;
   bool nonblock_;
 };
 
 class MqCloseOp : public SyscallOp {
 public:
-  MqCloseOp(std::uint16_t activity, std::string fd) : SyscallOp(activity, {}), fd_(std::move(fd)) {}
+  MqCloseOp(std::uint16_t activity, std::string fd) : SyscallOp(activity, {}), fd_(fd) {}
   IoStatus call(OpContext& ctx) const override {
     Process& process = *ctx.thread.process;
     for (std::size_t i = 0; i < process.fds.size(); ++i)
@@ -508,7 +510,7 @@ public:
   }
 
 private:
-  std::string fd_;
+  Symbol fd_;
 };
 
 class MqUnlinkOp : public SyscallOp {
@@ -545,7 +547,7 @@ class MqNotifyOp : public SyscallOp {
 public:
   enum class How : std::uint8_t { Signal, None, Remove };
   MqNotifyOp(std::uint16_t activity, std::string fd, How how, int signal, std::int64_t value)
-      : SyscallOp(activity, {}), fd_(std::move(fd)), how_(how), signal_(signal), value_(value) {}
+      : SyscallOp(activity, {}), fd_(fd), how_(how), signal_(signal), value_(value) {}
   IoStatus call(OpContext& ctx) const override {
     Descriptor* d = ctx.thread.process->find_fd(fd_);
     auto* file = d ? dynamic_cast<MqOpenFile*>(d->file.get()) : nullptr;
@@ -565,7 +567,7 @@ public:
   }
 
 private:
-  std::string fd_;
+  Symbol fd_;
   How how_;
   int signal_;
   std::int64_t value_;
@@ -603,7 +605,7 @@ const OpRegistrar register_mq_open(
        OpenSpec spec;
        spec.name = f.at("name").get<std::string>();
        check_queue_name(spec.name, join_path(path, "name"), ctx);
-       spec.fd = f.at("fd").get<std::string>();
+       spec.fd = Symbol(f.at("fd").get<std::string>());
        auto access = f.at("access").get<std::string>();
        spec.read = access != "O_WRONLY";
        spec.write = access != "O_RDONLY";

@@ -481,30 +481,16 @@ bool stuck_spinning(const Kernel& kernel, const ShmState& state) {
 
 // ---- Op fields --------------------------------------------------------------------------------
 
-bool IntRef::resolve(OpContext& ctx, std::int64_t& out, const char* op) const {
-  if (var.empty()) {
-    out = value;
-    return true;
-  }
-  Value v = read_variable(var, ctx.kernel, ctx.thread);
-  if (const auto* i = std::get_if<std::int64_t>(&v)) {
-    out = *i;
-    return true;
-  }
-  ctx.kernel.abort_run(ctx.thread, std::string(op) + ": variable " + var + " holds text, not a number");
-  return false;
-}
-
 IntRef read_int_ref(const json& f, const std::string& field, const std::string& path, CompileContext& ctx) {
   const json& value = f.at(field);
-  if (value.is_number_integer()) return {value.get<std::int64_t>(), ""};
+  if (value.is_number_integer()) return {value.get<std::int64_t>(), {}};
   auto text = value.is_string() ? value.get<std::string>() : value.dump();
   if (!value.is_string() || !valid_variable_not_number(text))
     fail_at(ctx.read.file, join_path(path, field),
             "invalid value " + value.dump() +
                 "; expected a whole number or the name of a script variable that holds one");
   ctx.used.push_back({text, join_path(path, field)});
-  return {0, text};
+  return {0, VarRef(text)};
 }
 
 ParamSpec int_ref_param(const std::string& name, const std::string& what, json default_value) {
@@ -572,8 +558,8 @@ IntRef read_key(const json& f, const std::string& path, CompileContext& ctx) {
   const json& value = f.at("key");
   if (value.is_string()) {
     auto text = value.get<std::string>();
-    if (text == "IPC_PRIVATE") return {0, ""};
-    if (auto hex = parse_hex(text)) return {*hex, ""};
+    if (text == "IPC_PRIVATE") return {0, {}};
+    if (auto hex = parse_hex(text)) return {*hex, {}};
   }
   return read_int_ref(f, "key", path, ctx);
 }
@@ -870,10 +856,10 @@ SpinCondition parse_spin_condition(const json& f, const std::string& path, Compi
     } catch (const std::exception&) {
       bad("number out of range");
     }
-    c.value = {number, ""};
+    c.value = {number, {}};
   } else if (valid_variable_not_number(rest)) {
     ctx.used.push_back({rest, where});
-    c.value = {0, rest};
+    c.value = {0, VarRef(rest)};
   } else {
     bad("\"" + rest + "\" is neither a number nor a variable name");
   }
@@ -956,7 +942,7 @@ private:
 class ShmatOp : public SyscallOp {
 public:
   ShmatOp(std::uint16_t activity, IntRef shmid, std::string as, bool rdonly)
-      : SyscallOp(activity, {}), shmid_(std::move(shmid)), as_(std::move(as)), rdonly_(rdonly) {}
+      : SyscallOp(activity, {}), shmid_(std::move(shmid)), as_(as), rdonly_(rdonly) {}
   IoStatus call(OpContext& ctx) const override {
     std::int64_t id = 0;
     if (!shmid_.resolve(ctx, id, "shmat")) return IoStatus::Done;
@@ -1098,7 +1084,7 @@ public:
   ShmOpenOp(std::uint16_t activity, std::string name, bool rdwr, bool creat, bool excl, bool trunc,
             std::uint32_t mode, std::string fd)
       : SyscallOp(activity, {}), name_(std::move(name)), rdwr_(rdwr), creat_(creat), excl_(excl),
-        trunc_(trunc), mode_(mode), fd_(std::move(fd)) {}
+        trunc_(trunc), mode_(mode), fd_(fd) {}
   IoStatus call(OpContext& ctx) const override {
     const std::string name = expand_name(name_, ctx);
     if (int error = posix_name_error(name, kNameMax)) return fail_call(ctx, activity, error);
@@ -1142,13 +1128,13 @@ private:
   std::string name_;
   bool rdwr_, creat_, excl_, trunc_;
   std::uint32_t mode_;
-  std::string fd_;
+  Symbol fd_;
 };
 
 class FtruncateOp : public SyscallOp {
 public:
   FtruncateOp(std::uint16_t activity, std::string fd, IntRef length)
-      : SyscallOp(activity, {}), fd_(std::move(fd)), length_(std::move(length)) {}
+      : SyscallOp(activity, {}), fd_(fd), length_(std::move(length)) {}
   IoStatus call(OpContext& ctx) const override {
     std::int64_t length = 0;
     if (!length_.resolve(ctx, length, "ftruncate")) return IoStatus::Done;
@@ -1174,15 +1160,15 @@ public:
   }
 
 private:
-  std::string fd_;
+  Symbol fd_;
   IntRef length_;
 };
 
 class MmapOp : public SyscallOp {
 public:
   MmapOp(std::uint16_t activity, std::string fd, IntRef length, bool shared, bool write, std::string as)
-      : SyscallOp(activity, {}), fd_(std::move(fd)), length_(std::move(length)), shared_(shared),
-        write_(write), as_(std::move(as)) {}
+      : SyscallOp(activity, {}), fd_(fd), length_(std::move(length)), shared_(shared), write_(write),
+        as_(as) {}
   IoStatus call(OpContext& ctx) const override {
     std::int64_t length = 0;
     if (!length_.resolve(ctx, length, "mmap")) return IoStatus::Done;
@@ -1215,7 +1201,7 @@ public:
   }
 
 private:
-  std::string fd_;
+  Symbol fd_;
   IntRef length_;
   bool shared_, write_;
   std::string as_;

@@ -87,13 +87,6 @@ std::string read_text(const Segment& segment, std::uint64_t offset, std::uint64_
 
 // ---- Op fields shared by the memory, spin and futex ops ----
 
-// A whole number given directly, or the name of a script variable that holds one.
-struct IntRef {
-  std::int64_t value = 0;
-  std::string var;
-  // False when the variable holds text (the run stops: the script is wrong).
-  bool resolve(OpContext& ctx, std::int64_t& out, const char* op) const;
-};
 IntRef read_int_ref(const json& fields, const std::string& field, const std::string& path,
                     CompileContext& ctx);
 ParamSpec int_ref_param(const std::string& name, const std::string& what, json default_value = nullptr);

@@ -543,11 +543,11 @@ private:
 
 class MsggetOp : public SyscallOp {
 public:
-  MsggetOp(std::uint16_t activity, SysvIntRef key, std::uint32_t flags, std::uint32_t mode, std::string into)
+  MsggetOp(std::uint16_t activity, IntRef key, std::uint32_t flags, std::uint32_t mode, std::string into)
       : SyscallOp(activity, {}), key_(std::move(key)), flags_(flags), mode_(mode), into_(std::move(into)) {}
   IoStatus call(OpContext& ctx) const override {
     std::int64_t raw = 0;
-    if (!key_.resolve(ctx, raw)) return fail_call(ctx, activity, EINVAL);
+    if (!key_.read(ctx, raw)) return fail_call(ctx, activity, EINVAL);
     auto key = static_cast<std::uint32_t>(raw); // key_t: 32 bits
     ctx.sync();
     MsgState& state = ctx.kernel.ipc<MsgState>();
@@ -569,21 +569,21 @@ public:
   }
 
 private:
-  SysvIntRef key_;
+  IntRef key_;
   std::uint32_t flags_, mode_;
   std::string into_;
 };
 
 class MsgsndOp : public SyscallOp {
 public:
-  MsgsndOp(std::uint16_t activity, CallTimeout timeout, SysvIntRef msqid, std::int64_t type,
-           std::int64_t bytes, std::string text, std::uint32_t flags)
+  MsgsndOp(std::uint16_t activity, CallTimeout timeout, IntRef msqid, std::int64_t type, std::int64_t bytes,
+           std::string text, std::uint32_t flags)
       : SyscallOp(activity, timeout), msqid_(std::move(msqid)), type_(type), bytes_(bytes),
         text_(std::move(text)), flags_(flags) {}
   IoStatus call(OpContext& ctx) const override {
     if (flags_ & kIpcNowait) ctx.thread.op_nonblocking = true;
     std::int64_t id = 0;
-    if (!msqid_.resolve(ctx, id)) return fail_call(ctx, activity, EINVAL);
+    if (!msqid_.read(ctx, id)) return fail_call(ctx, activity, EINVAL);
     Message m;
     m.type = type_;
     m.text = text_;
@@ -591,7 +591,7 @@ public:
   }
 
 private:
-  SysvIntRef msqid_;
+  IntRef msqid_;
   std::int64_t type_, bytes_;
   std::string text_;
   std::uint32_t flags_;
@@ -599,17 +599,17 @@ private:
 
 class MsgrcvOp : public SyscallOp {
 public:
-  MsgrcvOp(std::uint16_t activity, CallTimeout timeout, SysvIntRef msqid, std::int64_t type,
-           std::int64_t bytes, std::uint32_t flags)
+  MsgrcvOp(std::uint16_t activity, CallTimeout timeout, IntRef msqid, std::int64_t type, std::int64_t bytes,
+           std::uint32_t flags)
       : SyscallOp(activity, timeout), msqid_(std::move(msqid)), type_(type), bytes_(bytes), flags_(flags) {}
   IoStatus call(OpContext& ctx) const override {
     std::int64_t id = 0;
-    if (!msqid_.resolve(ctx, id)) return fail_call(ctx, activity, EINVAL);
+    if (!msqid_.read(ctx, id)) return fail_call(ctx, activity, EINVAL);
     return do_msgrcv(ctx, activity, id, bytes_, type_, flags_);
   }
 
 private:
-  SysvIntRef msqid_;
+  IntRef msqid_;
   std::int64_t type_, bytes_;
   std::uint32_t flags_;
 };
@@ -626,7 +626,7 @@ const std::vector<std::string> kStatFields{"qnum",  "qbytes", "cbytes", "lspid",
 
 class MsgctlOp : public SyscallOp {
 public:
-  MsgctlOp(std::uint16_t activity, SysvIntRef msqid, Cmd cmd, std::string into, SetFields set)
+  MsgctlOp(std::uint16_t activity, IntRef msqid, Cmd cmd, std::string into, SetFields set)
       : SyscallOp(activity, {}), msqid_(std::move(msqid)), cmd_(cmd), into_(std::move(into)), set_(set) {}
   IoStatus call(OpContext& ctx) const override {
     const Process& process = *ctx.thread.process;
@@ -634,7 +634,7 @@ public:
     std::int64_t id = 0;
     ctx.sync();
     MsgState& state = ctx.kernel.ipc<MsgState>();
-    MsgQueue* q = msqid_.resolve(ctx, id) ? state.find_id(id) : nullptr;
+    MsgQueue* q = msqid_.read(ctx, id) ? state.find_id(id) : nullptr;
     if (!q) return fail_call(ctx, activity, EINVAL);
     switch (cmd_) {
     case Cmd::Stat: {
@@ -684,7 +684,7 @@ public:
   }
 
 private:
-  SysvIntRef msqid_;
+  IntRef msqid_;
   Cmd cmd_;
   std::string into_;
   SetFields set_;

@@ -334,13 +334,13 @@ SemState& sems(OpContext& ctx) { return ctx.kernel.ipc<SemState>(); }
 
 class SemgetOp : public SyscallOp {
 public:
-  SemgetOp(std::uint16_t activity, SysvIntRef key, std::int64_t nsems, std::uint32_t flags,
-           std::uint32_t mode, std::string into)
+  SemgetOp(std::uint16_t activity, IntRef key, std::int64_t nsems, std::uint32_t flags, std::uint32_t mode,
+           std::string into)
       : SyscallOp(activity, {}), key_(std::move(key)), nsems_(nsems), flags_(flags), mode_(mode),
         into_(std::move(into)) {}
   IoStatus call(OpContext& ctx) const override {
     std::int64_t raw = 0;
-    if (!key_.resolve(ctx, raw)) return fail_call(ctx, activity, EINVAL);
+    if (!key_.read(ctx, raw)) return fail_call(ctx, activity, EINVAL);
     auto key = static_cast<std::uint32_t>(raw);
     if (nsems_ < 0 || nsems_ > kSemMsl) return fail_call(ctx, activity, EINVAL);
     ctx.sync();
@@ -366,7 +366,7 @@ public:
   }
 
 private:
-  SysvIntRef key_;
+  IntRef key_;
   std::int64_t nsems_;
   std::uint32_t flags_, mode_;
   std::string into_;
@@ -377,7 +377,7 @@ constexpr std::uint64_t kSlept = 1;
 
 class SemopOp : public SyscallOp {
 public:
-  SemopOp(std::uint16_t activity, CallTimeout timeout, SysvIntRef semid, std::vector<SemOp> ops)
+  SemopOp(std::uint16_t activity, CallTimeout timeout, IntRef semid, std::vector<SemOp> ops)
       : SyscallOp(activity, timeout), semid_(std::move(semid)), ops_(std::move(ops)) {}
   IoStatus call(OpContext& ctx) const override {
     Thread& t = ctx.thread;
@@ -393,7 +393,7 @@ public:
       charge_copy(ctx, activity, ops_.size() * kSembufBytes); // copy_from_user of the sembuf array
     }
     std::int64_t id = 0;
-    if (!semid_.resolve(ctx, id)) return fail_call(ctx, activity, EINVAL);
+    if (!semid_.read(ctx, id)) return fail_call(ctx, activity, EINVAL);
     ctx.sync();
     SemArray* a = state.find_id(id);
     if (!a) return fail_call(ctx, activity, t.op_progress & kSlept ? EIDRM : EINVAL);
@@ -430,7 +430,7 @@ public:
   }
 
 private:
-  SysvIntRef semid_;
+  IntRef semid_;
   std::vector<SemOp> ops_;
 };
 
@@ -438,8 +438,8 @@ enum class Cmd : std::uint8_t { GetVal, SetVal, GetAll, SetAll, GetPid, GetNcnt,
 
 class SemctlOp : public SyscallOp {
 public:
-  SemctlOp(std::uint16_t activity, SysvIntRef semid, Cmd cmd, std::int64_t num,
-           std::vector<std::int64_t> values, std::string into)
+  SemctlOp(std::uint16_t activity, IntRef semid, Cmd cmd, std::int64_t num, std::vector<std::int64_t> values,
+           std::string into)
       : SyscallOp(activity, {}), semid_(std::move(semid)), cmd_(cmd), num_(num), values_(std::move(values)),
         into_(std::move(into)) {}
   IoStatus call(OpContext& ctx) const override {
@@ -447,7 +447,7 @@ public:
     SemState& state = sems(ctx);
     std::int64_t id = 0;
     ctx.sync();
-    SemArray* a = semid_.resolve(ctx, id) ? state.find_id(id) : nullptr;
+    SemArray* a = semid_.read(ctx, id) ? state.find_id(id) : nullptr;
     if (!a) return fail_call(ctx, activity, EINVAL);
     const auto nsems = static_cast<std::int64_t>(a->sems.size());
     auto& locals = ctx.thread.script_locals();
@@ -521,7 +521,7 @@ public:
   }
 
 private:
-  SysvIntRef semid_;
+  IntRef semid_;
   Cmd cmd_;
   std::int64_t num_;
   std::vector<std::int64_t> values_;

@@ -33,13 +33,13 @@ std::uint16_t register_activity(const std::string& name) {
 
 // ---- Script state and descriptors ------------------------------------------------------------
 
-Value* ScriptLocals::find(const std::string& name) {
+Value* ScriptLocals::find(Symbol name) {
   for (auto& [n, v] : vars)
     if (n == name) return &v;
   return nullptr;
 }
 
-void ScriptLocals::set(const std::string& name, Value value) {
+void ScriptLocals::set(Symbol name, Value value) {
   if (Value* v = find(name))
     *v = std::move(value);
   else
@@ -82,7 +82,7 @@ ScriptLocals& Thread::script_locals() {
   return *locals;
 }
 
-Descriptor* Process::find_fd(const std::string& name) {
+Descriptor* Process::find_fd(Symbol name) {
   for (auto& d : fds)
     if (d.name == name) return &d;
   return nullptr;

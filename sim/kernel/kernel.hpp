@@ -9,6 +9,7 @@
 #include "events.hpp"
 #include "limits.hpp"
 #include "statistics.hpp"
+#include "symbol.hpp"
 
 #include <deque>
 #include <memory>
@@ -126,7 +127,7 @@ struct AddressSpace {
 
 // A process's descriptor: scripts name descriptors ("r", "w", "sock") rather than numbering them.
 struct Descriptor {
-  std::string name;
+  Symbol name;
   std::shared_ptr<OpenFile> file;
 };
 
@@ -142,7 +143,7 @@ struct Process {
   std::unique_ptr<WaitQueue> exit_waiters; // created on first join
   std::vector<Descriptor> fds;
   AddressSpace* space = nullptr; // its own address space (owned by the kernel)
-  Descriptor* find_fd(const std::string& name);
+  Descriptor* find_fd(Symbol name);
   std::string display_name() const;
 };
 
@@ -173,11 +174,13 @@ using Value = std::variant<std::int64_t, std::string>;
 
 // Script-visible state beyond the last call's result, created on first use.
 struct ScriptLocals {
-  std::vector<std::pair<std::string, Value>> vars; // set, add, and ops that store results
-  Message message;                                 // the last message received
-  std::string receiver;                            // who got the last message sent (mailboxes)
-  Value* find(const std::string& name);
-  void set(const std::string& name, Value value);
+  std::vector<std::pair<Symbol, Value>> vars; // set, add, and ops that store results
+  Message message;                            // the last message received
+  std::string receiver;                       // who got the last message sent (mailboxes)
+  Value* find(Symbol name);
+  void set(Symbol name, Value value);
+  // For the ops that store a family of results ("st.qnum", "st.perms"): interns the name.
+  void set(const std::string& name, Value value) { set(Symbol(name), std::move(value)); }
 };
 
 // A blocking system call in flight, as the mechanism that holds it sees it. The kernel calls
