@@ -244,8 +244,13 @@ public:
   void stored(OpContext& ctx, const Segment& segment, std::uint64_t offset, std::uint64_t bytes) {
     if (spinners.empty()) return;
     std::vector<Spinner> hit;
+    // A private view sees a store to its object on the pages it has no copy of.
+    auto sees = [&](const Spinner& s) {
+      return s.segment == &segment ||
+             (s.segment->backing.get() == &segment && !s.segment->pages.count(s.offset / kPageBytes));
+    };
     for (const auto& s : spinners)
-      if (s.segment == &segment && s.offset < offset + bytes && offset < s.offset + 8) hit.push_back(s);
+      if (sees(s) && s.offset < offset + bytes && offset < s.offset + 8) hit.push_back(s);
     for (const auto& s : hit) {
       stop_spinning(*s.thread);
       if (s.thread->state == ThreadState::Running && s.thread != &ctx.thread && s.thread->last_core >= 0)
@@ -266,21 +271,40 @@ public:
     std::vector<std::string> names;
     for (const auto& a : it->second) names.push_back(a.name);
     for (const auto& name : names) unmap(space, name, process, ctx.now());
-    for (std::uint32_t i = 0; i < process.thread_count; ++i)
-      stop_spinning(kernel_.threads()[process.first_thread + i]);
+    for (std::uint32_t i = 0; i < process.threads_total(); ++i)
+      stop_spinning(kernel_.threads()[process.thread_id(i)]);
   }
   // fork: the child shares every MAP_SHARED mapping and System V attachment (shm_open() counts it in
-  // nattch); its page tables start empty, so its first touches fault. Private memory is not passed
-  // on: the child runs its own script (docs/shm.md).
-  void on_process_spawn(OpContext&, Process& parent, Process& child) override {
+  // nattch); its page tables start empty, so its first touches fault. A MAP_PRIVATE mapping is
+  // copied on write (dup_mmap, copy_page_range): the child's view holds the parent's copies, which
+  // both sides' page tables now map read-only; where the parent's view has copies (an anon_vma),
+  // its page-table entries are copied too (map_page each, to the spawn), else the child's start
+  // empty. The child runs its own script (docs/shm.md).
+  void on_process_spawn(OpContext& ctx, Process& parent, Process& child) override {
     auto it = spaces_.find(parent.space->id);
     if (it == spaces_.end()) return;
-    std::vector<Attachment> shared;
-    for (const auto& a : it->second)
-      if (a.shared) shared.push_back(a);
-    for (const auto& a : shared) {
-      Attachment& c = map(*child.space, a.name, a.segment, a.length, a.writable, true, a.shmid);
+    std::vector<Attachment> inherited = it->second;
+    const std::uint16_t activity = ctx.thread.program->ops[ctx.thread.pc]->activity;
+    for (auto& a : inherited) {
+      std::shared_ptr<Segment> memory = a.segment;
+      if (!a.shared) {
+        Segment& from = *a.segment;
+        memory = new_memory(from.name, from.size);
+        memory->backing = from.backing;
+        memory->anonymous = from.anonymous && reserve(0, from.size); // its share of shmall
+        memory->pages = from.pages;
+        for (const auto& [page, data] : from.pages) {
+          from.write_protected.insert(page);
+          memory->write_protected.insert(page);
+        }
+      }
+      Attachment& c = map(*child.space, a.name, memory, a.length, a.writable, a.shared, a.shmid);
       c.address = a.address;
+      if (!a.shared && !a.segment->pages.empty()) {
+        c.present = a.present;
+        for (bool present : c.present)
+          if (present) ctx.charge(activity, Primitive::map_page);
+      }
       for (auto& m : child.space->mappings)
         if (m.name == a.name) m.first_page = a.address / kPageBytes;
       if (a.shmid >= 0)
@@ -353,7 +377,8 @@ std::optional<Access> user_access(OpContext& ctx, const std::string& map, std::i
   if (!a || offset < 0 || static_cast<std::uint64_t>(offset) > a->length ||
       bytes > a->length - static_cast<std::uint64_t>(offset) || (write && !a->writable))
     signal = kSIGSEGV;
-  else if (static_cast<std::uint64_t>(offset) + bytes > pages_of(a->segment->size) * kPageBytes)
+  else if (static_cast<std::uint64_t>(offset) + bytes >
+           pages_of((a->segment->backing ? *a->segment->backing : *a->segment).size) * kPageBytes)
     signal = kSIGBUS; // beyond the page holding the object's last byte
   if (signal) {
     if (fault) { // inside a system call: the call fails with EFAULT instead
@@ -373,30 +398,60 @@ void charge_touch(OpContext& ctx, const Access& access, std::uint64_t bytes, boo
   Segment& s = *a.segment;
   const CostModel& costs = ctx.kernel.model().costs;
   std::uint64_t first = access.offset / kPageBytes, last = (access.offset + bytes - 1) / kPageBytes;
+  // A new page, cleared (the first touch anywhere: shmem_fault, do_anonymous_page).
+  auto zeroed_page = [&] {
+    ctx.charge(activity, Primitive::page_zero);
+    return std::make_shared<std::uint8_t[]>(kPageBytes); // value-initialised: zeros
+  };
+  // copy_user_highpage: a page at the copy rate of its 4 KiB, each level's share under its name.
+  auto copied_page = [&](const std::uint8_t* from) {
+    for (const auto& [primitive, cycles] : costs.copy_split(kPageBytes, kPageBytes))
+      if (cycles > 0) ctx.charge(activity, primitive, cycles);
+    auto page = std::make_shared<std::uint8_t[]>(kPageBytes);
+    std::memcpy(page.get(), from, kPageBytes);
+    return page;
+  };
   for (std::uint64_t page = first; page <= last; ++page) {
+    auto own = s.pages.find(page);
+    if (write && own != s.pages.end() && s.write_protected.erase(page)) {
+      // Written after a fork: copy when another view still holds the page, else reuse it.
+      ctx.charge(activity, Primitive::page_fault);
+      a.present[page] = true;
+      if (own->second.use_count() > 1) own->second = copied_page(own->second.get());
+      continue;
+    }
+    if (write && s.backing && own == s.pages.end()) {
+      // A private mapping's first write to a page of its object: one fault (do_cow_fault, or
+      // do_wp_page after a read mapped the object's page), the object's page copied.
+      ctx.charge(activity, Primitive::page_fault);
+      a.present[page] = true;
+      auto& source = s.backing->pages[page];
+      if (!source) source = zeroed_page();
+      s.pages[page] = copied_page(source.get());
+      continue;
+    }
     if (a.present[page]) continue;
     a.present[page] = true;
     ctx.charge(activity, Primitive::page_fault);
-    auto& data = s.pages[page];
-    if (!data) { // the first touch anywhere: shmem_fault allocates and clears the page
-      data = std::make_unique<std::uint8_t[]>(kPageBytes);
-      std::memset(data.get(), 0, kPageBytes);
-      ctx.charge(activity, Primitive::page_zero);
-    }
+    // A read of a private mapping's page it has no copy of maps the object's page.
+    auto& data = s.backing && own == s.pages.end() ? s.backing->pages[page] : s.pages[page];
+    if (!data) data = zeroed_page();
   }
   const auto core = static_cast<std::int32_t>(ctx.core.index);
   std::uint64_t transfers = 0;
   for (std::uint64_t line = access.offset / kCacheLineBytes;
        line <= (access.offset + bytes - 1) / kCacheLineBytes; ++line) {
+    // A private view reads the object's lines where it has no copy of the page.
+    Segment& holder = s.backing && !s.pages.count(line * kCacheLineBytes / kPageBytes) ? *s.backing : s;
     if (write) {
-      Segment::Line& l = s.lines[line];
+      Segment::Line& l = holder.lines[line];
       if (l.writer >= 0 && l.writer != core) ++transfers;
       l.writer = core;
       ++l.version;
     } else {
-      auto it = s.lines.find(line);
-      if (it == s.lines.end() || it->second.writer < 0 || it->second.writer == core) continue;
-      auto& seen = s.seen[line * 1024 + static_cast<std::uint64_t>(core)];
+      auto it = holder.lines.find(line);
+      if (it == holder.lines.end() || it->second.writer < 0 || it->second.writer == core) continue;
+      auto& seen = holder.seen[line * 1024 + static_cast<std::uint64_t>(core)];
       if (seen != it->second.version) ++transfers;
       seen = it->second.version;
     }
@@ -430,16 +485,22 @@ void charge_touch(OpContext& ctx, const Access& access, std::uint64_t bytes, boo
 }
 
 namespace {
+// Where a store goes: the segment's own page (a private view's copy, made by charge_touch).
 std::uint8_t* byte_at(const Segment& segment, std::uint64_t offset) {
   auto it = segment.pages.find(offset / kPageBytes);
   return it == segment.pages.end() ? nullptr : it->second.get() + offset % kPageBytes;
+}
+// What a load reads: the own page, else a private view's object.
+const std::uint8_t* read_byte_at(const Segment& segment, std::uint64_t offset) {
+  if (const std::uint8_t* b = byte_at(segment, offset)) return b;
+  return segment.backing ? byte_at(*segment.backing, offset) : nullptr;
 }
 } // namespace
 
 std::int64_t peek_word(const Segment& segment, std::uint64_t offset) {
   std::uint64_t v = 0;
   for (unsigned i = 0; i < 8; ++i)
-    if (const std::uint8_t* b = byte_at(segment, offset + i)) v |= std::uint64_t{*b} << (8 * i);
+    if (const std::uint8_t* b = read_byte_at(segment, offset + i)) v |= std::uint64_t{*b} << (8 * i);
   return static_cast<std::int64_t>(v);
 }
 
@@ -461,7 +522,7 @@ void write_bytes(OpContext& ctx, Segment& segment, std::uint64_t offset, const s
 std::string read_text(const Segment& segment, std::uint64_t offset, std::uint64_t bytes) {
   std::string text;
   for (std::uint64_t i = 0; i < bytes; ++i) {
-    const std::uint8_t* b = byte_at(segment, offset + i);
+    const std::uint8_t* b = read_byte_at(segment, offset + i);
     if (!b || *b == 0) break;
     text += static_cast<char>(*b);
   }
@@ -1204,8 +1265,14 @@ public:
       if (!file) return fail_call(ctx, activity, EBADF);
       auto* shm = dynamic_cast<ShmFile*>(file);
       if (!shm) return fail_call(ctx, activity, ENODEV); // a pipe or a socket cannot be mapped
-      if (write_ && !shm->writable) return fail_call(ctx, activity, EACCES);
+      // A private mapping's writes never reach the object: a read-only descriptor will do.
+      if (write_ && shared_ && !shm->writable) return fail_call(ctx, activity, EACCES);
       memory = shm->object->memory;
+      if (!shared_) { // MAP_PRIVATE: a view of its own, reading the object until it writes a page
+        std::shared_ptr<Segment> view = state.new_memory(memory->name + " (private)", memory->size);
+        view->backing = std::move(memory);
+        memory = std::move(view);
+      }
     }
     if (state.find_mapping(*ctx.thread.space, as_))
       state.unmap(*ctx.thread.space, as_, *ctx.thread.process, ctx.now());
@@ -1455,10 +1522,6 @@ const OpRegistrar register_mmap(
                  anonymous
                      ? "MAP_ANONYMOUS maps no file: drop \"fd\""
                      : "give \"fd\" (a shm_open descriptor), or \"MAP_ANONYMOUS\" for anonymous memory");
-       if (!anonymous && has(flags, "MAP_PRIVATE"))
-         fail_at(ctx.read.file, join_path(path, "flags"),
-                 "a private (copy-on-write) mapping of a shared memory object is not modelled; use "
-                 "\"MAP_SHARED\"");
        if (!has(prot, "PROT_READ"))
          fail_at(ctx.read.file, join_path(path, "prot"),
                  "mappings without PROT_READ are not modelled (x86 has no write-only pages); include "
