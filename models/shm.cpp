@@ -9,6 +9,7 @@
 #include "error.hpp"
 #include "fs.hpp"
 #include "names.hpp"
+#include "sysv_ids.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -27,9 +28,6 @@ constexpr std::size_t kShmMni = 4096;                                    // SHMM
 // The simulated machine's memory for shared segments (sysctl kernel.shmall, in pages): 256 MiB, so
 // that a scenario cannot make the simulator allocate more than that (every touched page is real).
 constexpr std::uint64_t kShmAllPages = 65536;
-constexpr std::int64_t kIpcMni = 32768;
-constexpr std::uint64_t kSeqMax = 65535;
-constexpr std::size_t kIpcMinCycle = 64;
 constexpr std::uint32_t kShmDest = 01000;    // mode bit: marked for removal (IPC_RMID while attached)
 constexpr std::uint64_t kShmidDsBytes = 112; // sizeof(struct shmid_ds) on x86-64
 constexpr std::uint64_t kFirstAddress = 0x7f0000000000; // where mappings go (mmap_base, top-down in Linux)
@@ -78,18 +76,6 @@ public:
   bool writable;
 };
 
-bool permitted(std::uint32_t mode, std::uint32_t owner_uid, std::uint32_t owner_gid, std::uint32_t cuid,
-               std::uint32_t cgid, const Process& process, std::uint32_t flag) { // ipcperms()
-  std::uint32_t uid = process.spec->uid, gid = process.spec->gid;
-  std::uint32_t requested = (flag >> 6) | (flag >> 3) | flag;
-  std::uint32_t granted = mode;
-  if (uid == cuid || uid == owner_uid)
-    granted >>= 6;
-  else if (gid == cgid || gid == owner_gid)
-    granted >>= 3;
-  return !((requested & ~granted & 0007) && uid != 0);
-}
-
 } // namespace
 
 class ShmState : public IpcState, public Observer {
@@ -116,36 +102,20 @@ public:
 
   // ---- System V ids (ipc/util.c, as models/sysv_msg.cpp) ----
   ShmSegment* find_key(std::uint32_t key) {
-    for (auto& [index, s] : slots_)
-      if (s->key == key && !(s->mode & kShmDest)) return s.get();
-    return nullptr;
+    return ids_.find_if([&](const ShmSegment& s) { return s.key == key && !(s.mode & kShmDest); });
   }
-  ShmSegment* find_id(std::int64_t id) {
-    if (id < 0) return nullptr;
-    auto it = slots_.find(static_cast<std::size_t>(id % kIpcMni));
-    return it != slots_.end() && it->second->id == id ? it->second.get() : nullptr;
-  }
+  ShmSegment* find_id(std::int64_t id) { return ids_.find_id(id); }
+  // newseg() / ipc_addid() (sim/kernel/sysv_ids.hpp).
   ShmSegment* create(std::uint32_t key, const Process& process, std::uint32_t mode, std::uint64_t size,
                      Cycles now) {
-    const std::size_t max_idx =
-        std::min(std::max(slots_.size() * 3 / 2, kIpcMinCycle), static_cast<std::size_t>(kIpcMni));
-    auto lowest_free = [&](std::size_t from) -> std::optional<std::size_t> {
-      for (std::size_t index = from; index < max_idx; ++index)
-        if (!slots_.count(index)) return index;
-      return std::nullopt;
-    };
-    auto found = lowest_free(next_idx_);
-    if (!found && next_idx_ > 0) found = lowest_free(0);
-    if (!found) return nullptr;
-    const std::size_t index = *found;
-    next_idx_ = index + 1;
-    if (static_cast<std::int64_t>(index) <= last_idx_ && ++seq_ >= kSeqMax) seq_ = 0;
-    last_idx_ = static_cast<std::int64_t>(index);
-    auto& slot = slots_[index];
-    slot = std::make_unique<ShmSegment>();
-    ShmSegment& s = *slot;
-    s.id = static_cast<std::int64_t>(seq_) * kIpcMni + static_cast<std::int64_t>(index);
-    s.index = index;
+    ShmSegment* segment = ids_.add([](std::int64_t id, std::size_t index) {
+      auto made = std::make_unique<ShmSegment>();
+      made->id = id;
+      made->index = index;
+      return made;
+    });
+    if (!segment) return nullptr;
+    ShmSegment& s = *segment;
     s.key = key;
     s.uid = s.cuid = process.spec->uid;
     s.gid = s.cgid = process.spec->gid;
@@ -156,11 +126,11 @@ public:
     s.memory = new_memory("shmid " + std::to_string(s.id), size);
     return &s;
   }
-  std::size_t segments() const { return slots_.size(); }
+  std::size_t segments() const { return ids_.size(); }
   // shm_destroy(): the id is gone; the memory lives while a mapping still holds it (none, here).
   void destroy(ShmSegment& s) {
     release(s.segsz);
-    slots_.erase(s.index);
+    ids_.remove(s.index);
   }
   // shm_close() of a System V attachment: IPC_RMID takes effect after the last detach.
   void detached(std::int64_t shmid, const Process& process, Cycles now) {
@@ -319,7 +289,7 @@ public:
     std::snprintf(buf, sizeof buf, "%-10s %-10s %-10s %-10s %-10s %-10s %-12s", "key", "shmid", "owner",
                   "perms", "bytes", "nattch", "status");
     lines.push_back(trim(buf));
-    for (const auto& [index, s] : slots_) {
+    for (const auto& [index, s] : ids_.objects()) {
       std::snprintf(buf, sizeof buf, "%s %-10lld %-10s %-10o %-10llu %-10llu %-6s", hex_key(s->key).c_str(),
                     static_cast<long long>(s->id), owner_name(s->uid).c_str(), s->mode & 0777,
                     static_cast<unsigned long long>(s->segsz), static_cast<unsigned long long>(s->nattch),
@@ -334,10 +304,10 @@ public:
   }
 
   void list(std::vector<IpcTable>& tables) const override {
-    if (!slots_.empty()) {
+    if (!ids_.empty()) {
       IpcTable t{
           "Shared Memory Segments", {"key", "shmid", "owner", "perms", "bytes", "nattch", "status"}, {}};
-      for (const auto& [index, s] : slots_)
+      for (const auto& [index, s] : ids_.objects())
         t.rows.push_back({hex_key(s->key), std::to_string(s->id), owner_name(s->uid), octal(s->mode & 0777),
                           std::to_string(s->segsz), std::to_string(s->nattch),
                           s->mode & kShmDest ? "dest" : ""});
@@ -358,10 +328,7 @@ public:
 
 private:
   Kernel& kernel_;
-  std::map<std::size_t, std::unique_ptr<ShmSegment>> slots_;
-  std::size_t next_idx_ = 0;
-  std::int64_t last_idx_ = -1;
-  std::uint64_t seq_ = 0;
+  SysvIds<ShmSegment> ids_;
   std::uint64_t total_pages_ = 0;
   std::uint64_t serials_ = 0, anonymous_ = 0;
   std::map<std::uint32_t, std::vector<Attachment>> spaces_; // by AddressSpace::id
@@ -986,8 +953,7 @@ public:
     if (s) { // ipcget_public(): EEXIST, then shm_more_checks() (EINVAL), then ipcperms() (EACCES)
       if (creat_ && excl_) return fail_call(ctx, activity, EEXIST);
       if (s->segsz < usize) return fail_call(ctx, activity, EINVAL);
-      if (!permitted(s->mode, s->uid, s->gid, s->cuid, s->cgid, process, mode_))
-        return fail_call(ctx, activity, EACCES);
+      if (!ipcperms(*s, process, mode_)) return fail_call(ctx, activity, EACCES);
     } else { // newseg()
       if (key != 0 && !creat_) return fail_call(ctx, activity, ENOENT);
       if (usize < kShmMin || usize > kShmMax) return fail_call(ctx, activity, EINVAL);
@@ -1027,8 +993,7 @@ public:
     ShmSegment* s = state.find_id(id);
     if (!s) return fail_call(ctx, activity, EINVAL);
     // Linux lets a segment marked for removal (IPC_RMID, still attached) be attached by its id.
-    if (!permitted(s->mode, s->uid, s->gid, s->cuid, s->cgid, process, rdonly_ ? 0444 : 0666))
-      return fail_call(ctx, activity, EACCES);
+    if (!ipcperms(*s, process, rdonly_ ? 0444 : 0666)) return fail_call(ctx, activity, EACCES);
     if (state.find_mapping(*ctx.thread.space, as_)) state.unmap(*ctx.thread.space, as_, process, ctx.now());
     Attachment& a = state.map(*ctx.thread.space, as_, s->memory, s->segsz, !rdonly_, true, s->id);
     ++s->nattch;
@@ -1090,8 +1055,7 @@ public:
     const bool owner = uid == 0 || uid == s->uid || uid == s->cuid;
     switch (cmd_) {
     case ShmCmd::Stat: {
-      if (!permitted(s->mode, s->uid, s->gid, s->cuid, s->cgid, process, 0444))
-        return fail_call(ctx, activity, EACCES);
+      if (!ipcperms(*s, process, 0444)) return fail_call(ctx, activity, EACCES);
       auto& locals = ctx.thread.script_locals();
       auto set = [&](const char* field, std::int64_t v) { locals.set(into_ + "." + field, v); };
       set("segsz", static_cast<std::int64_t>(s->segsz));
@@ -1173,7 +1137,7 @@ public:
       object = it->second;
       // may_open(): read, and write for O_RDWR or O_TRUNC.
       std::uint32_t want = 0444 | (rdwr_ || trunc_ ? 0222 : 0);
-      if (!permitted(object->mode, object->uid, object->gid, object->uid, object->gid, process, want))
+      if (!ipc_permitted(object->mode, object->uid, object->gid, object->uid, object->gid, process, want))
         return fail_call(ctx, activity, EACCES);
       if (trunc_ && object->memory->size > 0) {
         state.release(object->memory->size);
