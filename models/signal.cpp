@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <array>
+#include <climits>
 #include <deque>
 #include <map>
 #include <set>
@@ -684,6 +685,8 @@ public:
         if (err != EPERM) last = err; // EPERM from some is no failure
       }
       error = count ? last : ESRCH;
+    } else if (pid <= INT32_MIN) { // kill_something_info: -INT_MIN is undefined (nor is a pid below it)
+      error = ESRCH;
     } else { // __kill_pgrp_info: the caller's group (0) or group -pid
       error = ESRCH;
       bool success = false;
@@ -844,6 +847,7 @@ public:
       if (!n) return fail_call(ctx, activity, EINVAL);
       pid = *n;
     }
+    if (pid <= INT32_MIN) return fail_call(ctx, activity, ESRCH); // kernel_wait4: -INT_MIN is undefined
     ctx.sync();
     SignalState& state = signals(ctx);
     Process& self = *t.process;

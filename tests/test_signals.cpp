@@ -396,6 +396,14 @@ TEST_CASE("signals: kill -1 reaches every process the caller may signal but itse
   auto other = run_text(scenario(2000));
   CHECK(texts(other) ==
         std::vector<std::string>{"kill -1: 0 ", "kill -101: EPERM", "SIGCONT: 0", "x alive", "y alive"});
+  // INT_MIN (and below: no pid_t) is ESRCH for kill and waitpid, as the kernel's guards against
+  // -INT_MIN say.
+  auto minimum =
+      run_text(machine(proc("p", R"({"op": "calc", "var": "m", "expr": "0 - 9223372036854775807 - 1"},
+      {"op": "kill", "pid": "m", "signal": 0}, {"op": "print", "text": "kill: {errno}"},
+      {"op": "kill", "pid": -2147483648, "signal": 0}, {"op": "print", "text": "kill INT_MIN: {errno}"},
+      {"op": "waitpid", "pid": "m"}, {"op": "print", "text": "waitpid: {errno}"})")));
+  CHECK(texts(minimum) == std::vector<std::string>{"kill: ESRCH", "kill INT_MIN: ESRCH", "waitpid: ESRCH"});
   // Alone, kill -1 finds nobody: ESRCH.
   auto alone = run_text(machine(proc("p", R"({"op": "kill", "pid": -1, "signal": 0},
       {"op": "print", "text": "{errno}"})")));
