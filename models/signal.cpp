@@ -357,9 +357,7 @@ public:
     (target ? thread(*target).pending : ps.shared).add(q);
     recalc_all(process);
     // signal_wake_up: a chosen thread asleep in a call leaves it (the call ends with ERESTARTSYS).
-    // (A plain sleep waits on no queue: it must not look like the stop queue before there is one.)
-    bool stopped_here = ps.stop_queue && chosen->waiting_on == ps.stop_queue.get();
-    if (!blocked && chosen->state == ThreadState::Blocked && !stopped_here) {
+    if (!blocked && chosen->state == ThreadState::Blocked && chosen->waiting_on != ps.stop_queue.get()) {
       ctx.sync();
       kernel_.interrupt(ctx, *chosen, activity);
     }

@@ -409,21 +409,3 @@ TEST_CASE("signals: kill -1 reaches every process the caller may signal but itse
       {"op": "print", "text": "{errno}"})")));
   CHECK(texts(alone) == std::vector<std::string>{"ESRCH"});
 }
-
-TEST_CASE("signals: a handled signal ends a sleep at once with EINTR (nanosleep is never restarted)") {
-  auto run =
-      run_text(machine(proc("a", kHandler + R"(,
-      {"op": "sleep", "time": "40us"}, {"op": "print", "text": "after sleep {result} {errno}"})") +
-                       "," + proc("b", R"({"op": "sleep", "time": "10us"}, {"op": "print", "text": "kill"},
-      {"op": "kill", "process": "a", "signal": "SIGUSR1"})")));
-  // It used to wait out its 40 us: a sleep waits on no queue, and the check for a stopped thread
-  // took that for the stop queue. kill 350 (its wakeup 100 included), b's exit 150, a's dispatch
-  // 800, the sleep's exit 100, the frame 300: the handler 1,700 after "kill"; sigreturn 450 later
-  // the sleep returns -1 EINTR.
-  auto lines = timed(run);
-  REQUIRE(lines.size() == 3);
-  const Cycles kill = lines[0].first;
-  CHECK(lines[0].second == "kill");
-  CHECK(lines[1] == std::pair<Cycles, std::string>{kill + 1700, "handler 10"});
-  CHECK(lines[2] == std::pair<Cycles, std::string>{kill + 2150, "after sleep -1 EINTR"});
-}
