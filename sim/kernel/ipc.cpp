@@ -43,6 +43,7 @@ constexpr ErrnoEntry kErrnos[] = {
     {ERANGE, "ERANGE"},
     {EDEADLK, "EDEADLK"},
     {ENAMETOOLONG, "ENAMETOOLONG"},
+    {ENOSYS, "ENOSYS"},
     {ENOMSG, "ENOMSG"},
     {EIDRM, "EIDRM"},
     {EOVERFLOW, "EOVERFLOW"},

@@ -39,6 +39,9 @@ void send_sigpipe(OpContext& ctx, std::uint16_t activity);
 void kernel_signal(OpContext& ctx, Process& process, int signal, std::int64_t value, int code,
                    std::uint16_t activity);
 inline constexpr int kSI_MESGQ = -3;
+// Blocks every signal that can be blocked in `thread` (a C library's helper thread, created with
+// all signals blocked so that none is delivered to it).
+void block_all_signals(OpContext& ctx, Thread& thread);
 // Reads a signal named by f[field] ("SIGUSR1", "USR1", "SIGRTMIN+2", a number); a load error
 // naming the place otherwise.
 int read_signal_field(const json& f, const std::string& field, const std::string& path,
