@@ -896,11 +896,11 @@ private:
 // has already exec'd (spawn is fork + exec), so its parent may not move it: EACCES.
 class SetpgidOp : public SyscallOp {
 public:
-  SetpgidOp(std::uint16_t activity, SysvIntRef pid, SysvIntRef pgid)
+  SetpgidOp(std::uint16_t activity, IntRef pid, IntRef pgid)
       : SyscallOp(activity, {}), pid_(std::move(pid)), pgid_(std::move(pgid)) {}
   IoStatus call(OpContext& ctx) const override {
     std::int64_t pid = 0, pgid = 0;
-    if (!pid_.resolve(ctx, pid) || !pgid_.resolve(ctx, pgid)) return fail_call(ctx, activity, EINVAL);
+    if (!pid_.read(ctx, pid) || !pgid_.read(ctx, pgid)) return fail_call(ctx, activity, EINVAL);
     ctx.sync();
     SignalState& state = signals(ctx);
     Process& self = *ctx.thread.process;
@@ -919,16 +919,16 @@ public:
   }
 
 private:
-  SysvIntRef pid_, pgid_;
+  IntRef pid_, pgid_;
 };
 
 // getpgid(2) (and getpgrp(): getpgid(0)): {result} is the group; ESRCH for no such process.
 class GetpgidOp : public SyscallOp {
 public:
-  GetpgidOp(std::uint16_t activity, SysvIntRef pid) : SyscallOp(activity, {}), pid_(std::move(pid)) {}
+  GetpgidOp(std::uint16_t activity, IntRef pid) : SyscallOp(activity, {}), pid_(std::move(pid)) {}
   IoStatus call(OpContext& ctx) const override {
     std::int64_t pid = 0;
-    if (!pid_.resolve(ctx, pid)) return fail_call(ctx, activity, EINVAL);
+    if (!pid_.read(ctx, pid)) return fail_call(ctx, activity, EINVAL);
     ctx.sync();
     SignalState& state = signals(ctx);
     Process* p = pid == 0 ? ctx.thread.process : state.find_pid(pid);
@@ -938,7 +938,7 @@ public:
   }
 
 private:
-  SysvIntRef pid_;
+  IntRef pid_;
 };
 
 // ---- Registration ---------------------------------------------------------------------------------
@@ -1101,16 +1101,15 @@ const OpRegistrar register_sigqueue_op(
            std::make_unique<KillOp>(a, std::move(target), sig, true, f.at("value").get<std::int64_t>()));
      }});
 
-SysvIntRef read_pid_field(const json& f, const std::string& field, const std::string& path,
-                          CompileContext& ctx) {
+IntRef read_pid_field(const json& f, const std::string& field, const std::string& path, CompileContext& ctx) {
   const json& value = f.at(field);
-  if (value.is_number_integer()) return {value.get<std::int64_t>(), ""};
+  if (value.is_number_integer()) return {value.get<std::int64_t>(), {}};
   auto name = value.get<std::string>();
   if (!valid_variable_not_number(name))
     fail_at(ctx.read.file, join_path(path, field),
             "invalid value \"" + name + "\"; expected a whole number or a script variable holding one");
   ctx.used.push_back({name, join_path(path, field)});
-  return {0, name};
+  return {0, VarRef(name)};
 }
 
 const OpRegistrar register_setpgid_op(
@@ -1132,7 +1131,7 @@ const OpRegistrar
                          "make the caller the leader of a new process group (setpgrp(): setpgid(0, 0))",
                          {"setpgrp op", "", {}},
                          [](const json&, const std::string&, CompileContext&, Program& p, std::uint16_t a) {
-                           p.ops.push_back(std::make_unique<SetpgidOp>(a, SysvIntRef{}, SysvIntRef{}));
+                           p.ops.push_back(std::make_unique<SetpgidOp>(a, IntRef{}, IntRef{}));
                          }});
 
 const OpRegistrar register_getpgid_op(
@@ -1150,7 +1149,7 @@ const OpRegistrar
                          "the caller's process group (getpgrp()): {result}",
                          {"getpgrp op", "", {}},
                          [](const json&, const std::string&, CompileContext&, Program& p, std::uint16_t a) {
-                           p.ops.push_back(std::make_unique<GetpgidOp>(a, SysvIntRef{}));
+                           p.ops.push_back(std::make_unique<GetpgidOp>(a, IntRef{}));
                          }});
 
 const OpRegistrar register_raise_op(
