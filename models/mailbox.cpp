@@ -5,6 +5,7 @@
 // receivers on one mailbox. See docs/mailbox.md.
 #include "error.hpp"
 #include "ipc.hpp"
+#include "lock.hpp"
 
 #include <algorithm>
 #include <deque>
@@ -101,6 +102,10 @@ struct Box {
   void filled(OpContext& ctx) const { fill_changed(ctx, object, "messages", queue.size()); }
   WaitQueue senders;   // waiting for room, or for a receiver to take their message
   WaitQueue receivers; // waiting for a message (mailboxes and ports; a link's receivers wait in an inbox)
+  // The mailbox's lock (a kernel spinlock, as info->lock of a POSIX queue): a send holds it from
+  // its look at the mailbox to the message queued or handed over, a receive to the message taken
+  // off the queue; wakeups and the copy out come after it.
+  ObjectLock lock;
   std::vector<const Process*> users;   // "pair": the two processes allowed
   const Thread* receiving = nullptr;   // "one-receiver": the thread executing a receive
   std::vector<std::uint32_t> rotation; // "round-robin": receiving threads in order of first wait
@@ -424,6 +429,7 @@ private:
     }
     Call& call = calls_[thread.id];
     Box& box = *call.box;
+    ObjectLock::Held held = box.lock.take(ctx, activity);
     if (call.taken) {
       thread.script_locals().receiver = call.taker;
       ctx.succeed();
@@ -431,7 +437,10 @@ private:
     }
     if (!box.alive) return fail_call(ctx, activity, EIDRM);
     if (call.peer && call.peer->live_threads == 0) return fail_call(ctx, activity, ESRCH);
-    if (call.offered) return wait_on(ctx, box.senders, activity);
+    if (call.offered) {
+      held.release();
+      return wait_on(ctx, box.senders, activity);
+    }
     Message sent = message;
     if (Thread* receiver = pick_receiver(box, message)) {
       Call& rc = calls_[receiver->id];
@@ -441,6 +450,7 @@ private:
       rc.handed_in_kernel = box.capacity != 0; // capacity 0: copied straight into its buffer
       rc.handed_from = &box;
       thread.script_locals().receiver = receiver->display_name();
+      held.release(); // unlock, then wake the receiver
       ctx.kernel.wake(ctx.core, *receiver, &thread, activity, WaitResult::Woken);
       ctx.succeed();
       return IoStatus::Done;
@@ -461,6 +471,7 @@ private:
       box.queue.push_back({std::move(sent), call.offered, &thread});
       box.filled(ctx);
     }
+    held.release(); // unlocked before sleeping
     return wait_on(ctx, box.senders, activity);
   }
 
@@ -505,6 +516,9 @@ private:
       ctx.charge(activity, Primitive::lock_acquire);
       ctx.sync();
     }
+    // A handed message is the receiver's alone: its receive takes no lock.
+    ObjectLock::Held held;
+    if (!call.handed && call.box) held = call.box->lock.take(ctx, activity);
     if (call.handed) {
       message_received(ctx, call.message, call.handed_from->object, call.message.bytes);
       if (call.handed_in_kernel) copy_message(ctx, activity, call.message.bytes);
@@ -516,6 +530,7 @@ private:
     // The oldest message waiting for this receive.
     Box* source = nullptr;
     if (call.any) {
+      ctx.sync(); // nothing is pending here: the search and the lock below see the same state
       for (auto& link : links_)
         for (int d = 0; d < 2; ++d) {
           Box& box = *link->dir[d];
@@ -526,6 +541,9 @@ private:
     } else if (!call.box->queue.empty()) {
       source = call.box.get();
     }
+    // A receive from any link: the lock of the link it takes from (no cycles are pending here: the
+    // take lets no other core act between the search and the lock).
+    if (source && !held.held()) held = source->lock.take(ctx, activity);
     if (source) {
       if (source->queue.front().message.bytes > bytes) return fail_call(ctx, activity, E2BIG);
       Pending pending = std::move(source->queue.front());
@@ -533,6 +551,7 @@ private:
       ctx.charge(activity, Primitive::list_op); // taken off the mailbox's queue
       message_received(ctx, pending.message, source->object, pending.message.bytes);
       source->filled(ctx);
+      held.release(); // unlock, then the wakeup and the copy out
       if (pending.rendezvous_sender) {
         Call& sc = calls_[pending.rendezvous_sender->id];
         sc.taken = true;
@@ -549,6 +568,7 @@ private:
     }
     if (call.peer && call.peer->live_threads == 0) return fail_call(ctx, activity, ESRCH);
     WaitQueue& queue = call.box && call.box->kind != BoxKind::Link ? call.box->receivers : inbox(self);
+    held.release(); // unlocked before sleeping
     return wait_on(ctx, queue, activity);
   }
 

@@ -10,6 +10,7 @@
 #include "error.hpp"
 #include "fs.hpp"
 #include "ipc.hpp"
+#include "lock.hpp"
 
 #include <algorithm>
 #include <deque>
@@ -50,6 +51,9 @@ public:
   std::uint32_t readers = 0, writers = 0;
   std::uint64_t reads = 0, writes = 0, spurious = 0;
   WaitQueue read_wait, write_wait;
+  // pipe->mutex (__pipe_lock): held by a read or a write from its check of the buffer to the end of
+  // its copy, so a reader on another core never sees a write's bytes before their copy is done.
+  ObjectLock mutex;
   std::deque<Segment> segments;
   std::weak_ptr<FifoNode> fifo; // the FIFO this pipe belongs to, if any
   // The buffer's pages (fs/pipe.c: one pipe_buffer per page): the unread bytes of each, oldest
@@ -223,17 +227,21 @@ IoStatus Pipe::read(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes,
   Thread& t = ctx.thread;
   bool woken = consume_woken(t);
   enter(ctx, activity, woken);
-  ctx.sync();
+  ObjectLock::Held held = mutex.take(ctx, activity); // pipe_read: __pipe_lock
   Message& message = t.script_locals().message;
   std::uint64_t done = t.op_progress;
   if (done == 0) message = Message{};
   for (;;) {
     if (done >= bytes) break;
+    // The channel's exact read goes on after a chunk's wakeup: under the mutex again (Linux's
+    // pipe_read keeps it; the model wakes after each chunk, as xv6, so it let go for the wakeup).
+    if (!held.held()) held = mutex.take(ctx, activity);
     std::uint64_t available = buffered();
     if (available == 0) {
       if (writers == 0) break; // end of file: what we have (0 at once)
       if (woken) ++spurious;   // woken, and another reader took the data first (xv6's herd)
       if (done > 0 && cannot_wait(ctx)) break;
+      held.release(); // __pipe_unlock before sleeping: a writer may come in
       return wait_on(ctx, read_wait, activity);
     }
     std::uint64_t n = std::min(available, bytes - done);
@@ -247,11 +255,14 @@ IoStatus Pipe::read(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes,
     t.op_progress = done;
     woken = false;
     charge_copy(ctx, activity, n, bytes); // kernel buffer -> user buffer
-    // A pipe that was full wakes its writers: __wake_up takes the queue's lock, sleepers or not.
+    // __pipe_unlock, then the wakeup (pipe_read wakes the writers after unlocking). A pipe that was
+    // full wakes its writers: __wake_up takes the queue's lock, sleepers or not.
+    held.release();
     if (was_full) ctx.charge(activity, Primitive::waitqueue_op);
     wake(ctx, write_wait, activity);
     if (!exact) break;
   }
+  held.release();
   // Wake-one: pass the wakeup on when data is left for another sleeping reader.
   if (config.wake == WakePolicy::One && buffered() > 0 && read_wait.head)
     ctx.kernel.wake_one(ctx.core, read_wait, &t, activity);
@@ -265,13 +276,14 @@ IoStatus Pipe::write(OpContext& ctx, std::uint16_t activity, const Message& mess
   Thread& t = ctx.thread;
   bool woken = consume_woken(t);
   enter(ctx, activity, woken);
-  ctx.sync();
+  ObjectLock::Held held = mutex.take(ctx, activity); // anon_pipe_write: __pipe_lock
   const std::uint64_t total = message.bytes;
   std::uint64_t done = t.op_progress;
   const bool atomic = total <= config.pipe_buf; // waits until the whole write fits
   while (done < total) {
     if (readers == 0) {
       // pipe(7): SIGPIPE, and EPIPE unless some bytes were already written (then their count).
+      held.release();
       send_sigpipe(ctx, activity);
       if (done > 0) {
         ++writes;
@@ -286,7 +298,15 @@ IoStatus Pipe::write(OpContext& ctx, std::uint16_t activity, const Message& mess
     if (room == 0 || (atomic && room < left)) {
       if (woken) ++spurious;
       if (done > 0 && cannot_wait(ctx)) break;
+      held.release(); // __pipe_unlock before sleeping: a reader may come in
       return wait_on(ctx, write_wait, activity);
+    }
+    if (!held.held()) {
+      // A chunk filled the pipe and its wakeup let a reader on another core make room: wait_event
+      // finds the pipe writable at once, and anon_pipe_write takes the mutex again. Look again.
+      ctx.charge(activity, Primitive::lock_acquire);
+      held = mutex.take(ctx, activity);
+      continue;
     }
     std::uint64_t chunk = std::min(room, left);
     const bool was_empty = buffered() == 0;
@@ -301,14 +321,17 @@ IoStatus Pipe::write(OpContext& ctx, std::uint16_t activity, const Message& mess
     done += chunk;
     t.op_progress = done;
     woken = false;
-    // Charged once the bytes are in (they are visible from the start of their copy, as the
-    // message is sent then): the pages they need, then the copy.
+    // Charged once the bytes are in, the message sent then: the pages they need, then the copy. No
+    // reader sees them before the copy ends: the mutex is held until then.
     store_pages(ctx, activity, chunk);
     charge_copy(ctx, activity, chunk, total); // user buffer -> kernel buffer
-    // A pipe that was empty wakes its readers: __wake_up takes the queue's lock, sleepers or not.
+    // __pipe_unlock, then the wakeup (anon_pipe_write wakes the readers after unlocking). A pipe
+    // that was empty wakes its readers: __wake_up takes the queue's lock, sleepers or not.
+    held.release();
     if (was_empty) ctx.charge(activity, Primitive::waitqueue_op);
     wake(ctx, read_wait, activity); // after each chunk, as pipewrite does
   }
+  held.release();
   if (config.wake == WakePolicy::One && buffered() < config.capacity && write_wait.head)
     ctx.kernel.wake_one(ctx.core, write_wait, &t, activity);
   ++writes;
@@ -316,14 +339,19 @@ IoStatus Pipe::write(OpContext& ctx, std::uint16_t activity, const Message& mess
   return IoStatus::Done;
 }
 
+// pipe_release: the count changes under __pipe_lock.
 void Pipe::close_reader(OpContext& ctx, std::uint16_t activity) {
-  ctx.sync();
-  if (--readers == 0) ctx.kernel.wake_all(ctx.core, write_wait, &ctx.thread, activity); // EPIPE
+  ObjectLock::Held held = mutex.take(ctx, activity);
+  --readers;
+  held.release();
+  if (readers == 0) ctx.kernel.wake_all(ctx.core, write_wait, &ctx.thread, activity); // EPIPE
 }
 
 void Pipe::close_writer(OpContext& ctx, std::uint16_t activity) {
-  ctx.sync();
-  if (--writers == 0) ctx.kernel.wake_all(ctx.core, read_wait, &ctx.thread, activity); // end of file
+  ObjectLock::Held held = mutex.take(ctx, activity);
+  --writers;
+  held.release();
+  if (writers == 0) ctx.kernel.wake_all(ctx.core, read_wait, &ctx.thread, activity); // end of file
 }
 
 // An open file description of a pipe: its read end, its write end, or both (a FIFO opened O_RDWR).
@@ -462,8 +490,8 @@ public:
   IoStatus call(OpContext& ctx) const override {
     auto* end = dynamic_cast<PipeEnd*>(lookup_descriptor(ctx, fd_));
     if (!end) return fail_call(ctx, activity, EBADF);
-    ctx.sync();
-    const Pipe& pipe = *end->pipe;
+    Pipe& pipe = *end->pipe;
+    ObjectLock::Held held = pipe.mutex.take(ctx, activity); // pipe_ioctl(FIONREAD): __pipe_lock
     auto& locals = ctx.thread.script_locals();
     const std::uint64_t values[] = {pipe.buffered(), pipe.readers, pipe.writers,
                                     pipe.reads,      pipe.writes,  pipe.spurious};

@@ -16,6 +16,7 @@
 #include "error.hpp"
 #include "fs.hpp"
 #include "ipc.hpp"
+#include "lock.hpp"
 #include "names.hpp"
 
 #include <cstdio>
@@ -261,6 +262,10 @@ struct MqQueue {
   bool linked = true;           // still has its name
   std::uint32_t open_files = 0; // open file descriptions referring to it
   WaitQueue receivers, senders;
+  // info->lock: mq_timedsend holds it from its check of the queue to the message queued or handed
+  // over, mq_timedreceive from its check to the message taken out; both wake after unlocking
+  // (wake_q), and copy the message outside it (load_msg before, store_msg after).
+  ObjectLock lock;
   std::map<std::uint32_t, Message> waiting_sends; // by thread id: the message of each waiting sender
   // By thread id: the buffer of each waiting channel recv (a waiter absent here takes any message:
   // mq_receive's buffer is at least msgsize).
@@ -304,7 +309,7 @@ struct MqQueue {
       thread.op_progress |= kCopiedIn;
     }
     if (ctx.resumed()) ctx.charge(activity, Primitive::lock_acquire); // spin_lock(&info->lock)
-    ctx.sync();
+    ObjectLock::Held held = lock.take(ctx, activity);
     Message message = original;
     if (auto it = waiting_sends.find(thread.id); it != waiting_sends.end()) {
       message.id = it->second.id; // back from a wait: the message is ours to place again
@@ -313,17 +318,22 @@ struct MqQueue {
     auto reaches_queue = [&] {
       if (message.id == 0) message_sent(ctx, message, object);
     };
-    for (Thread* receiver = receivers.head; receiver;) {
+    // Who this send wakes, in order, once info->lock is released (Linux's wake_q).
+    std::vector<Thread*> to_wake;
+    auto unlock_and_wake = [&] {
+      held.release();
+      for (Thread* t : to_wake)
+        if (t->waiting_on == &receivers) ctx.kernel.wake(ctx.core, *t, &thread, activity, WaitResult::Woken);
+    };
+    for (Thread* receiver = receivers.head; receiver; receiver = receiver->wait_next) {
       // pipelined_send: the receiver waits only on an empty queue; it gets this message directly.
       // A channel recv whose buffer is too small is woken with E2BIG on the way (as a System V
       // receiver is) and the message goes to the next waiter, or into the queue.
-      Thread* next = receiver->wait_next;
       auto limit = receiver_limits.find(receiver->id);
       if (limit != receiver_limits.end() && limit->second < message.bytes) {
         receiver_limits.erase(limit);
         receiver->op_progress |= kTooBig;
-        ctx.kernel.wake(ctx.core, *receiver, &thread, activity, WaitResult::Woken);
-        receiver = next;
+        to_wake.push_back(receiver);
         continue;
       }
       receiver_limits.erase(receiver->id);
@@ -332,7 +342,8 @@ struct MqQueue {
       receiver->script_locals().message = message;
       ctx.kernel.ipc<MqHandedState>().by_thread[receiver->id] = {object, message.bytes};
       receiver->op_progress |= kDelivered;
-      ctx.kernel.wake(ctx.core, *receiver, &thread, activity, WaitResult::Woken);
+      to_wake.push_back(receiver);
+      unlock_and_wake();
       ctx.succeed(0);
       return IoStatus::Done;
     }
@@ -344,10 +355,14 @@ struct MqQueue {
       ++curmsgs;
       bytes += message.bytes;
       filled(ctx);
+      // The model delivers the notification after the unlock (Linux: __do_notify under info->lock):
+      // a signal may wake a thread, which lets time pass.
+      unlock_and_wake();
       notify_arrival(ctx, activity);
       ctx.succeed(0);
       return IoStatus::Done;
     }
+    unlock_and_wake(); // wq_sleep unlocks before schedule()
     IoStatus status = wait_on(ctx, senders, activity);
     if (status == IoStatus::Blocked) {
       reaches_queue();
@@ -378,10 +393,11 @@ struct MqQueue {
     if (thread.op_progress & kTooBig) return fail_call(ctx, activity, E2BIG);
     if (ctx.first_run()) ctx.charge(activity, Primitive::fd_lookup);  // fdget
     if (ctx.resumed()) ctx.charge(activity, Primitive::lock_acquire); // spin_lock(&info->lock)
-    ctx.sync();
+    ObjectLock::Held held = lock.take(ctx, activity);
     receiver_limits.erase(thread.id);
     if (curmsgs == 0) {
       if (limit != UINT64_MAX) receiver_limits[thread.id] = limit;
+      held.release(); // wq_sleep unlocks before schedule()
       IoStatus status = wait_on(ctx, receivers, activity);
       if (status != IoStatus::Blocked) receiver_limits.erase(thread.id);
       return status;
@@ -406,8 +422,10 @@ struct MqQueue {
       messages[it->second.priority].push_back(std::move(it->second));
       waiting_sends.erase(it);
       sender->op_progress |= kQueuedFor;
+      held.release(); // spin_unlock, then wake_up_q
       ctx.kernel.wake(ctx.core, *sender, &thread, activity, WaitResult::Woken);
     }
+    held.release();
     filled(ctx);
     charge_copy(ctx, activity, size); // store_msg(): after the unlock
     charge_msg_free(ctx, activity);

@@ -7,6 +7,7 @@
 #include "error.hpp"
 #include "fs.hpp"
 #include "ipc.hpp"
+#include "lock.hpp"
 #include "names.hpp"
 #include "sysv_ids.hpp"
 
@@ -88,6 +89,9 @@ struct MsgQueue {
   std::int64_t lspid = 0, lrpid = 0;
   Cycles stime = 0, rtime = 0, ctime = 0;
   WaitQueue senders, receivers;
+  // q_perm.lock (ipc_lock_object): msgsnd holds it from its checks to the message queued or handed
+  // over, msgrcv from its search to the message unlinked; both wake after unlocking (wake_q).
+  ObjectLock lock;
 
   bool fits(std::uint64_t bytes) const {
     return cbytes + bytes <= qbytes && messages.size() + 1 <= qbytes; // msg_fits
@@ -239,28 +243,34 @@ void wake_senders(OpContext& ctx, MsgQueue& q, std::uint16_t activity) { // ss_w
 }
 
 // pipelined_send: hands the message to the first sleeping receiver that accepts it; a matching
-// receiver whose buffer is too small is woken with E2BIG on the way.
-bool pipelined_send(OpContext& ctx, MsgQueue& q, const Message& m, std::uint16_t activity) {
+// receiver whose buffer is too small gets E2BIG on the way. Both are woken later, in this order,
+// once the queue's lock is released (`to_wake`, Linux's wake_q).
+bool pipelined_send(OpContext& ctx, MsgQueue& q, const Message& m, std::vector<Thread*>& to_wake) {
   MsgState& state = ctx.kernel.ipc<MsgState>();
-  for (Thread* t = q.receivers.head; t;) {
-    Thread* next = t->wait_next;
+  for (Thread* t = q.receivers.head; t; t = t->wait_next) {
     auto it = state.receivers.find(t->id);
     if (it != state.receivers.end() && test_message(m.type, it->second.type, it->second.mode)) {
+      to_wake.push_back(t);
       if (it->second.maxsize < m.bytes) {
         it->second.error = E2BIG;
-        ctx.kernel.wake(ctx.core, *t, &ctx.thread, activity, WaitResult::Woken);
       } else {
         it->second.delivered = m;
         it->second.from = q.object;
         q.lrpid = t->process->pid;
         q.rtime = ctx.now();
-        ctx.kernel.wake(ctx.core, *t, &ctx.thread, activity, WaitResult::Woken);
         return true;
       }
     }
-    t = next;
   }
   return false;
+}
+
+// wake_up_q after ipc_unlock_object: each still asleep on `queue` (the queue itself may be gone
+// once time has passed for the first wake: only its address is compared).
+void wake_queued(OpContext& ctx, const std::vector<Thread*>& to_wake, const WaitQueue* queue,
+                 std::uint16_t activity) {
+  for (Thread* t : to_wake)
+    if (t->waiting_on == queue) ctx.kernel.wake(ctx.core, *t, &ctx.thread, activity, WaitResult::Woken);
 }
 
 // A thread whose process was killed while its call retried: the call is interrupted (EINTR) and
@@ -297,11 +307,16 @@ IoStatus do_msgsnd(OpContext& ctx, std::uint16_t activity, std::int64_t id, std:
     charge_msg_alloc(ctx, activity, m.bytes);
     copy_user(ctx, activity, m.bytes);
     thread.op_progress |= kCopied;
+    // Before the queue's lock, as do_msgsnd copies in before it takes it; the queue may go meanwhile.
     ctx.sync();
+    q = state.find_id(id);
+    if (!q) return fail_call(ctx, activity, thread.op_progress & kSlept ? EIDRM : EINVAL);
   }
+  ObjectLock::Held held = q->lock.take(ctx, activity); // ipc_lock_object (charged in charge_entry)
   if (!q->fits(m.bytes)) {
     state.senders[thread.id] = m.bytes;
     thread.op_progress |= kSlept;
+    held.release(); // ipc_unlock_object before schedule()
     IoStatus status = wait_on(ctx, q->senders, activity);
     if (status == IoStatus::Done) state.senders.erase(thread.id);
     return status;
@@ -310,11 +325,16 @@ IoStatus do_msgsnd(OpContext& ctx, std::uint16_t activity, std::int64_t id, std:
   q->lspid = thread.process->pid;
   q->stime = ctx.now();
   message_sent(ctx, m, q->object);
-  if (!pipelined_send(ctx, *q, m, activity)) {
+  std::vector<Thread*> to_wake;
+  if (!pipelined_send(ctx, *q, m, to_wake)) {
     q->cbytes += m.bytes;
     q->messages.push_back(std::move(m));
     q->filled(ctx);
   }
+  // out_unlock0: ipc_unlock_object, then wake_up_q. (The model charges the list_op below after the
+  // wakeups, so the lock's hold ends a list_op early.)
+  held.release();
+  wake_queued(ctx, to_wake, &q->receivers, activity);
   // list_add_tail on q_messages, or list_del of the sleeping receiver it went to
   ctx.charge(activity, Primitive::list_op);
   ctx.succeed(0);
@@ -362,6 +382,7 @@ IoStatus do_msgrcv(OpContext& ctx, std::uint16_t activity, std::int64_t id, std:
   ctx.sync();
   MsgQueue* q = state.find_id(id);
   if (!q || bufsz < 0) return fail_call(ctx, activity, q || !(thread.op_progress & kSlept) ? EINVAL : EIDRM);
+  ObjectLock::Held held = q->lock.take(ctx, activity); // ipc_lock_object (charged in charge_entry)
   if (!ipcperms(*q, *thread.process, kReadBits)) return fail_call(ctx, activity, EACCES);
   Search mode = Search::Equal;
   if (type == 0) {
@@ -392,6 +413,7 @@ IoStatus do_msgrcv(OpContext& ctx, std::uint16_t activity, std::int64_t id, std:
     q->filled(ctx);
     q->lrpid = thread.process->pid;
     q->rtime = ctx.now();
+    held.release(); // ipc_unlock_object, then wake_up_q, then store_msg's copy out
     wake_senders(ctx, *q, activity);
     deliver(ctx, activity, std::move(m), static_cast<std::uint64_t>(bufsz), q->object);
     return IoStatus::Done;
@@ -402,6 +424,7 @@ IoStatus do_msgrcv(OpContext& ctx, std::uint16_t activity, std::int64_t id, std:
   r.mode = mode;
   r.maxsize = flags & kMsgNoerror ? UINT64_MAX : static_cast<std::uint64_t>(bufsz);
   thread.op_progress |= kSlept;
+  held.release(); // ipc_unlock_object before schedule()
   IoStatus status = wait_on(ctx, q->receivers, activity);
   if (status == IoStatus::Done) state.receivers.erase(thread.id);
   return status;

@@ -5,6 +5,7 @@
 #include "error.hpp"
 #include "fs.hpp"
 #include "ipc.hpp"
+#include "lock.hpp"
 #include "names.hpp"
 
 #include <algorithm>
@@ -69,6 +70,10 @@ struct Socket {
   }
   std::deque<std::shared_ptr<Socket>> pending; // a listener's connections not yet accepted
   WaitQueue readers, room, wmem_wait, acceptors, connectors;
+  // unix_state_lock and its receive queue's lock, as one: a sender holds them while it queues an
+  // sk_buff here (after copying it in), a receiver while it finds and unlinks one (it copies out
+  // after: the data is visible from the end of the sender's copy).
+  ObjectLock lock;
 };
 
 // Messages in a receive queue none of whose bytes was read: a stream write's first sk_buff (the
@@ -163,7 +168,7 @@ void charge_credentials(OpContext& ctx, std::uint16_t a) {
   ctx.charge(a, Primitive::atomic_rmw, 2 * ctx.kernel.model().costs.cycles(Primitive::atomic_rmw));
 }
 // Queueing an skb on the peer: unix_state_lock(other), then skb_queue_tail under the receive
-// queue's own lock.
+// queue's own lock (the caller holds the peer's ObjectLock).
 void charge_enqueue(OpContext& ctx, std::uint16_t a) {
   ctx.charge(a, Primitive::lock_acquire, 2 * ctx.kernel.model().costs.cycles(Primitive::lock_acquire));
   ctx.charge(a, Primitive::list_op);
@@ -230,8 +235,9 @@ IoStatus stream_send(OpContext& ctx, std::uint16_t a, Socket& s, const Message& 
     peer->reserved += chunk;
     charge_skb(ctx, a, chunk, kStreamLinear);
     charge_copy(ctx, a, chunk, m.bytes);
+    // unix_stream_sendmsg: the skb is filled before unix_state_lock(other) is taken.
+    ObjectLock::Held held = peer->lock.take(ctx, a);
     charge_enqueue(ctx, a);
-    ctx.sync();
     peer->reserved -= chunk;
     Skb skb;
     skb.message = m;
@@ -246,6 +252,7 @@ IoStatus stream_send(OpContext& ctx, std::uint16_t a, Socket& s, const Message& 
     peer->rx_bytes += chunk;
     peer->filled(ctx);
     t.op_progress += chunk;
+    held.release(); // unix_state_unlock(other), then sk_data_ready wakes the reader
     ctx.kernel.wake_all(ctx.core, peer->readers, &t, a);
   }
 }
@@ -259,7 +266,11 @@ IoStatus stream_recv(OpContext& ctx, std::uint16_t a, Socket& s, std::uint64_t w
   // unix_stream_read_generic: the reader's u->iolock, then unix_state_lock, again after a sleep
   if (ctx.resumed())
     ctx.charge(a, Primitive::lock_acquire, 2 * ctx.kernel.model().costs.cycles(Primitive::lock_acquire));
-  ctx.sync();
+  {
+    // unix_state_lock(sk) to peek at the queue: a sender queueing an skb meanwhile finishes first.
+    // The copies below run under the reader's u->iolock only (not modelled: one reader a socket).
+    ObjectLock::Held peek = s.lock.take(ctx, a);
+  }
   if (!s.connected) return fail_call(ctx, a, EINVAL);
   Message& message = t.script_locals().message;
   if (t.op_progress == 0) message = Message{};
@@ -352,8 +363,9 @@ IoStatus dgram_send(OpContext& ctx, std::uint16_t a, const std::shared_ptr<Socke
   s->wmem += m.bytes;
   charge_skb(ctx, a, m.bytes, kDgramLinear);
   charge_data(ctx, a, m.bytes);
+  // unix_dgram_sendmsg: unix_state_lock(other) once the skb is filled.
+  ObjectLock::Held held = other->lock.take(ctx, a);
   charge_enqueue(ctx, a);
-  ctx.sync();
   --other->reserved_dgrams;
   Skb skb;
   skb.message = m;
@@ -363,6 +375,7 @@ IoStatus dgram_send(OpContext& ctx, std::uint16_t a, const std::shared_ptr<Socke
   other->rx.push_back(std::move(skb));
   other->rx_bytes += m.bytes;
   other->filled(ctx);
+  held.release(); // unix_state_unlock(other), then sk_data_ready wakes the reader
   ctx.kernel.wake_all(ctx.core, other->readers, &t, a);
   return done(ctx, m.bytes);
 }
@@ -383,8 +396,9 @@ IoStatus dgram_recv(OpContext& ctx, std::uint16_t a, Socket& s, std::uint64_t wa
   // unix_dgram_recvmsg: u->iolock, and the receive queue's lock in __skb_try_recv_datagram
   if (ctx.resumed())
     ctx.charge(a, Primitive::lock_acquire, 2 * ctx.kernel.model().costs.cycles(Primitive::lock_acquire));
-  ctx.sync();
+  ObjectLock::Held held = s.lock.take(ctx, a); // __skb_try_recv_datagram: the receive queue's lock
   if (s.rx.empty()) {
+    held.release();
     if (s.rcv_shutdown) {
       t.script_locals().message = Message{};
       return done(ctx, 0);
@@ -399,6 +413,7 @@ IoStatus dgram_recv(OpContext& ctx, std::uint16_t a, Socket& s, std::uint64_t wa
   message_dropped(ctx, s.object, 0, skb.message.bytes - n,
                   "the rest of a datagram longer than the receive buffer (MSG_TRUNC)");
   s.filled(ctx);
+  held.release(); // the skb is unlinked; the copy out comes after
   release_wmem(ctx, a, skb);
   ctx.kernel.wake_all(ctx.core, s.room, &t, a);
   Message& message = t.script_locals().message;

@@ -622,3 +622,64 @@ TEST_CASE("pipe: a channel send that gives up returns the bytes it put in") {
       {"op": "print", "text": "{result} {errno}"}]}]})");
   CHECK(console(run) == Lines{"p@50: 65536 ", "p@51: 65536 ", "p@51: -1 EAGAIN"});
 }
+
+namespace {
+
+// A writer on core 0 sends 4096 bytes over a pipe channel; a reader on core 1 computes
+// `reader_delay` cycles, then receives them. Teaching preset (1 GHz), no working set.
+std::string two_core_transfer(int cores, int reader_delay) {
+  return R"({"machine": {"cores": )" + std::to_string(cores) + R"(, "costs": "teaching"},
+    "channels": [{"name": "c", "mechanism": "pipe"}],
+    "processes": [
+      {"name": "writer", "affinity": [0], "working_set_pages": 0, "script": [
+        {"op": "send", "channel": "c", "bytes": 4096}, {"op": "print", "text": "sent"}]},
+      {"name": "reader", "affinity": [)" +
+         std::string(cores == 1 ? "0" : "1") + R"(], "working_set_pages": 0, "script": [
+        {"op": "compute", "time": )" +
+         std::to_string(reader_delay) + R"(},
+        {"op": "recv", "channel": "c", "bytes": 4096}, {"op": "print", "text": "got {result}"}]}]})";
+}
+
+} // namespace
+
+// The writer, on core 0: dispatch 800 (sched_pick 100 + context_restore 200 + address_space_switch
+// 500); send: trap_enter 100 + syscall_dispatch 50 + fd_lookup 20 + security_hook 10 +
+// lock_acquire 20 = 200 -> it takes the pipe's mutex at 1000; page_alloc 200 + copy 50 + 4096 / 8 =
+// 762 -> it releases it at 1762; waitqueue_op 20 (the pipe was empty) + trap_exit 100 -> 1882.
+TEST_CASE("pipe: two cores: a reader that arrives during the writer's copy waits for it to end") {
+  auto run = run_text(two_core_transfer(2, 300));
+  // The reader, on core 1: dispatch 800 + compute 300 + the same 200 of entry -> it takes the mutex
+  // at 1300, held by the writer until 1762: lock_wait 462, then the lock's line from core 0,
+  // cache_line_transfer 100 -> 1862; copy 50 + 512 -> 2424; trap_exit 100 -> 2524. Without the
+  // mutex it would have copied bytes the writer had not copied yet, from 1300 on, and returned at
+  // 1962.
+  CHECK(console(run) == Lines{"writer@1882: sent", "reader@2524: got 4096"});
+  CHECK(run.charged("reader", "recv", Primitive::lock_wait) == 1762 - 1300);
+  CHECK(run.charged("reader", "recv", Primitive::cache_line_transfer) == 100);
+  CHECK(run.charged("writer", "send", Primitive::lock_wait) == 0);
+  CHECK(run.charged("writer", "send", Primitive::cache_line_transfer) == 0); // nobody held it before
+  // The breakdown shows the wait under its own key.
+  Cycles in_breakdown = 0;
+  for (const auto& row : summarize(*run.scenario, *run.kernel).breakdown)
+    if (row.activity == "recv" && row.primitive == "lock_wait") in_breakdown += row.cycles;
+  CHECK(in_breakdown == 462);
+}
+
+TEST_CASE("pipe: two cores: a reader that arrives after the writer's release does not wait") {
+  auto run = run_text(two_core_transfer(2, 1000));
+  // The reader takes the mutex at 800 + 1000 + 200 = 2000, after its release at 1762: no wait, the
+  // line from core 0 (100) -> 2100; copy 562 -> 2662; trap_exit 100 -> 2762.
+  CHECK(console(run) == Lines{"writer@1882: sent", "reader@2762: got 4096"});
+  CHECK(run.charged("reader", "recv", Primitive::lock_wait) == 0);
+  CHECK(run.charged("reader", "recv", Primitive::cache_line_transfer) == 100);
+}
+
+TEST_CASE("pipe: one core: the mutex costs nothing beyond lock_acquire") {
+  auto run = run_text(two_core_transfer(1, 300));
+  // The writer runs first: sent at 1882 as on two cores; its exit (trap_enter 100 +
+  // syscall_dispatch 50) -> 2032; the reader's dispatch 800 -> 2832, compute 300 -> 3132, recv
+  // entry 200 -> 3332, copy 562 -> 3894, trap_exit 100 -> 3994. Nobody ever finds the mutex held.
+  CHECK(console(run) == Lines{"writer@1882: sent", "reader@3994: got 4096"});
+  CHECK(run.charged("reader", "recv", Primitive::lock_wait) == 0);
+  CHECK(run.charged("reader", "recv", Primitive::cache_line_transfer) == 0);
+}

@@ -467,6 +467,8 @@ void Kernel::charge(Core& core, Thread& thread, std::uint16_t activity, Primitiv
 // and hands the run to the earliest parked core (Kernel::park). On one core it never has to. Cores
 // due at the same time act in core order: core 0 first.
 bool Kernel::sync(Core& core) {
+  // Other cores may act here: a kernel-object lock must be released first (sim/kernel/lock.hpp).
+  assert(core.locks_held == 0 && "a kernel-object lock held across a sync");
   if (core.pending == 0) return false;
   Cycles pending = core.pending;
   core.pending = 0;

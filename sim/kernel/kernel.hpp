@@ -333,8 +333,9 @@ struct Core {
   Cycles idle_since = 0;    // when the core last went idle
   Cycles idle_exit_due = 0; // what leaving its idle state costs (CostModel::idle_exit_after)
   bool need_resched = false;
-  Cycles pending = 0; // charged kernel cycles not yet passed
-  Cycles time = 0;    // what has passed on this core: its simulated time
+  Cycles pending = 0;           // charged kernel cycles not yet passed
+  std::uint32_t locks_held = 0; // ObjectLocks its running call holds (never across a sync)
+  Cycles time = 0;              // what has passed on this core: its simulated time
   // One core of a machine runs at a time; the others are parked on their doorbells (Kernel::park).
   // While parked: the time at which it next acts unless rung (reads its run queue, fires its
   // timers), and the time before which it touches nothing else shared (a core woken from idle first

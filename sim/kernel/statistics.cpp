@@ -6,6 +6,8 @@
 
 namespace ipcsim {
 
+static_assert(kAttributedPrimitiveCount <= 64, "Charge::primitive holds 6 bits");
+
 ThreadAccount& Statistics::account_of(const Thread& thread) {
   if (thread.id >= accounts_.size()) accounts_.resize(thread.id + 1);
   return accounts_[thread.id];

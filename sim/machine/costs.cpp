@@ -176,7 +176,11 @@ void check_preset(const PresetFile& preset, const ReadContext& ctx, const std::s
 
 const PrimitiveInfo& primitive_info(Primitive p) { return kPrimitives[static_cast<size_t>(p)]; }
 
-const char* primitive_name(Primitive p) { return p == Primitive::user ? "user" : primitive_info(p).name; }
+const char* primitive_name(Primitive p) {
+  if (p == Primitive::user) return "user";
+  if (p == Primitive::lock_wait) return "lock_wait";
+  return primitive_info(p).name;
+}
 
 std::vector<std::string> primitive_names() {
   std::vector<std::string> out;

@@ -75,9 +75,12 @@ enum class Primitive : std::uint8_t {
   // Not a kernel primitive: the cycles a script's own compute ops burn. Attributed like the others
   // so the breakdown adds up to the busy time of every core.
   user = count,
+  // Not a preset value either: the cycles a thread spins waiting for a kernel-object lock held on
+  // another core until its holder releases it (sim/kernel/lock.hpp), a time rather than a constant.
+  lock_wait,
 };
 constexpr size_t kPrimitiveCount = static_cast<size_t>(Primitive::count);
-constexpr size_t kAttributedPrimitiveCount = kPrimitiveCount + 1;
+constexpr size_t kAttributedPrimitiveCount = kPrimitiveCount + 2;
 
 struct PrimitiveInfo {
   const char* name;
@@ -85,7 +88,7 @@ struct PrimitiveInfo {
   const char* description;
 };
 const PrimitiveInfo& primitive_info(Primitive p);
-const char* primitive_name(Primitive p); // includes "user"
+const char* primitive_name(Primitive p); // includes "user" and "lock_wait"
 std::vector<std::string> primitive_names();
 
 struct PresetInfo {
