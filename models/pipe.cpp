@@ -402,8 +402,7 @@ ParamSpec fd_name(const std::string& what) { return {"fd", ParamType::String, nu
 class PipeOp : public SyscallOp {
 public:
   PipeOp(std::uint16_t activity, std::string read_name, std::string write_name, PipeConfig config)
-      : SyscallOp(activity, {}), read_name_(std::move(read_name)), write_name_(std::move(write_name)),
-        config_(config) {}
+      : SyscallOp(activity, {}), read_name_(read_name), write_name_(write_name), config_(config) {}
   IoStatus call(OpContext& ctx) const override {
     ctx.sync();
     if (!ctx.kernel.new_ipc_object(ctx, "a pipe")) return fail_call(ctx, activity, ENFILE); // the run stops
@@ -416,7 +415,7 @@ public:
   }
 
 private:
-  std::string read_name_, write_name_;
+  Symbol read_name_, write_name_;
   PipeConfig config_;
 };
 
@@ -459,7 +458,7 @@ const std::vector<std::string>& stat_variables() {
 
 class PipeStatOp : public SyscallOp {
 public:
-  PipeStatOp(std::uint16_t activity, std::string fd) : SyscallOp(activity, {}), fd_(std::move(fd)) {}
+  PipeStatOp(std::uint16_t activity, std::string fd) : SyscallOp(activity, {}), fd_(fd) {}
   IoStatus call(OpContext& ctx) const override {
     auto* end = dynamic_cast<PipeEnd*>(lookup_descriptor(ctx, fd_));
     if (!end) return fail_call(ctx, activity, EBADF);
@@ -475,7 +474,7 @@ public:
   }
 
 private:
-  std::string fd_;
+  Symbol fd_;
 };
 
 const OpRegistrar register_pipe_stat_op(
@@ -516,8 +515,7 @@ enum class OpenMode : std::uint8_t { Read, Write, ReadWrite };
 class OpenOp : public SyscallOp {
 public:
   OpenOp(std::uint16_t activity, std::string path, std::string fd, OpenMode mode, bool nonblock)
-      : SyscallOp(activity, {}), path_(std::move(path)), fd_(std::move(fd)), mode_(mode),
-        nonblock_(nonblock) {}
+      : SyscallOp(activity, {}), path_(std::move(path)), fd_(fd), mode_(mode), nonblock_(nonblock) {}
 
   IoStatus call(OpContext& ctx) const override {
     Thread& t = ctx.thread;
@@ -587,7 +585,8 @@ private:
     return IoStatus::Done;
   }
 
-  std::string path_, fd_;
+  std::string path_;
+  Symbol fd_;
   OpenMode mode_;
   bool nonblock_;
 };

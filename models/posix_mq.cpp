@@ -10,7 +10,9 @@
 // receiver always has its message; a receive from a full queue with a sender waiting moves that
 // sender's message into the freed slot and wakes it with its send done (pipelined_receive).
 // Simplified: waiters queue in arrival order (Linux orders them by scheduling priority); no umask
-// (the mode is used as given); no mq_notify; no RLIMIT_MSGQUEUE. See docs/posix-mq.md.
+// (the mode is used as given); no RLIMIT_MSGQUEUE. mq_notify: a signal, or SIGEV_THREAD as glibc
+// builds it (a helper thread fed over a netlink socket, a new thread per notification). See
+// docs/posix-mq.md.
 #include "error.hpp"
 #include "fs.hpp"
 #include "ipc.hpp"
@@ -82,6 +84,163 @@ IoStatus finish_delivered(OpContext& ctx, std::uint16_t activity) {
   return IoStatus::Done;
 }
 
+// ---- mq_notify's SIGEV_THREAD, as glibc builds it ---------------------------------------------
+//
+// The kernel cannot start threads in a process (sysdeps/unix/sysv/linux/mq_notify.c): the first
+// SIGEV_THREAD mq_notify of a process (init_mq_netlink) opens a netlink socket and creates a helper
+// thread with every signal blocked, which sleeps in recv() on the socket. The registration passes
+// the socket and a 32-byte cookie (the function, its argument). When the notification fires, the
+// kernel sends the cookie to the socket marked NOTIFY_WOKENUP (netlink_sendskb); when the
+// registration goes (mq_notify(NULL), the owner's close), marked NOTIFY_REMOVED. The helper, woken,
+// creates a thread per WOKENUP cookie (pthread_create) and waits on a barrier until that thread has
+// copied its argument; the thread unblocks its signals and runs the function.
+constexpr std::uint64_t kCookieBytes = 32; // NOTIFY_COOKIE_LEN
+
+struct NotifyCookie {
+  bool woken = true; // NOTIFY_WOKENUP; false: NOTIFY_REMOVED
+  const ThreadSpec* function = nullptr;
+  std::int64_t value = 0; // sigev_value, the function's argument: {sig.value}
+};
+
+struct NotifyHelper { // one per process: glibc's statics (netlink_socket, notify_barrier) and its thread
+  Thread* thread = nullptr;         // nullptr: glibc could not create it (mq_notify then fails with ENOSYS)
+  std::deque<NotifyCookie> cookies; // the socket's receive queue
+  WaitQueue socket{"netlink socket: mq_notify's helper thread waiting for a notification"};
+  WaitQueue barrier{"notify_barrier: the helper and a new notification thread waiting for each other"};
+  Thread* at_barrier = nullptr; // the first of the two to reach the barrier, asleep there
+};
+
+class MqNotifyThreads : public IpcState {
+public:
+  explicit MqNotifyThreads(Kernel&) {}
+  NotifyHelper* find(const Process& process) {
+    auto it = helpers_.find(process.id);
+    return it == helpers_.end() ? nullptr : it->second.get();
+  }
+  NotifyHelper& make(const Process& process) {
+    auto& slot = helpers_[process.id];
+    slot = std::make_unique<NotifyHelper>();
+    return *slot;
+  }
+  // netlink_sendskb: the cookie joins the socket's queue (skb_queue_tail) and wakes the helper.
+  void send(OpContext& ctx, Process& owner, const NotifyCookie& cookie, std::uint16_t activity) {
+    NotifyHelper* helper = find(owner);
+    if (!helper || !helper->thread || owner.killed_by || owner.live_threads == 0) return;
+    ctx.charge(activity, Primitive::list_op);
+    helper->cookies.push_back(cookie);
+    ctx.sync();
+    if (helper->thread->waiting_on == &helper->socket)
+      ctx.kernel.wake(ctx.core, *helper->thread, &ctx.thread, activity, WaitResult::Woken);
+  }
+
+private:
+  std::map<std::uint32_t, std::unique_ptr<NotifyHelper>> helpers_;
+};
+
+// A system call with nothing to do in the kernel but its own work: trap in, the dispatch, trap out
+// around `work` (rt_sigprocmask, fcntl, the futex calls of a barrier).
+void plain_call(OpContext& ctx, std::uint16_t activity, FunctionRef<void()> work) {
+  ctx.enter_syscall(activity);
+  work();
+  ctx.leave_syscall(activity);
+}
+
+// pthread_barrier_wait for two: the first to come sleeps in FUTEX_WAIT, the second wakes it with
+// FUTEX_WAKE. Step::Block when the caller sleeps (it leaves the call when it runs again).
+Step barrier_wait(OpContext& ctx, NotifyHelper& helper, std::uint16_t activity) {
+  if (Thread* other = std::exchange(helper.at_barrier, nullptr)) {
+    plain_call(ctx, activity, [&] {
+      ctx.sync();
+      ctx.kernel.wake(ctx.core, *other, &ctx.thread, activity, WaitResult::Woken);
+    });
+    return Step::Continue;
+  }
+  ctx.enter_syscall(activity);
+  ctx.sync();
+  helper.at_barrier = &ctx.thread;
+  ctx.thread.leave_activity = activity;
+  ctx.kernel.block(ctx.core, ctx.thread, &helper.barrier);
+  return Step::Block;
+}
+
+// The helper thread's whole program (helper_thread): recv a cookie; for NOTIFY_WOKENUP create the
+// notification thread and meet it at the barrier; loop. It ends when only it is left of its process.
+class NotifyHelperOp : public Op {
+public:
+  using Op::Op;
+  enum Progress : std::uint64_t { kStart, kInRecv, kAtBarrier };
+  Step execute(OpContext& ctx) const override {
+    Thread& t = ctx.thread;
+    if (t.process->only_service_threads_left()) return Step::Exit; // exit() ended every thread
+    NotifyHelper& helper = *ctx.kernel.ipc<MqNotifyThreads>().find(*t.process);
+    switch (t.op_progress) {
+    case kAtBarrier: // the notification thread woke it: out of FUTEX_WAIT
+      ctx.leave_syscall(activity);
+      t.op_progress = kStart;
+      return Step::Continue;
+    case kStart: // recv(netlink_socket, ...): sockfd_lookup_light, the socket layer
+      ctx.enter_syscall(activity);
+      ctx.charge(activity, Primitive::fd_lookup);
+      ctx.charge(activity, Primitive::socket_dispatch);
+      t.op_progress = kInRecv;
+      [[fallthrough]];
+    default:
+      ctx.sync();
+      if (helper.cookies.empty()) {
+        t.leave_activity = activity;
+        ctx.kernel.block(ctx.core, t, &helper.socket);
+        return Step::Block;
+      }
+    }
+    NotifyCookie cookie = helper.cookies.front();
+    helper.cookies.pop_front();
+    charge_copy(ctx, activity, kCookieBytes); // skb_copy_datagram_msg
+    ctx.leave_syscall(activity);
+    t.op_progress = kStart;
+    if (!cookie.woken) return Step::Continue; // NOTIFY_REMOVED: free(data.attr), in user space
+    // pthread_create: clone. A failure is lost ("There is no way to report a problem").
+    Thread* created = nullptr;
+    plain_call(ctx, activity,
+               [&] { created = ctx.kernel.create_thread(ctx, *t.process, *cookie.function, activity); });
+    if (!created) return Step::Continue;
+    created->script_locals().set("sig.value", cookie.value);
+    if (barrier_wait(ctx, helper, activity) == Step::Continue) return Step::Continue;
+    t.op_progress = kAtBarrier;
+    return Step::Block;
+  }
+};
+
+// The first op of a notification thread (notification_function): meet the helper at the barrier,
+// then unblock every signal (rt_sigprocmask); the function's ops follow.
+class NotifyThreadStartOp : public Op {
+public:
+  using Op::Op;
+  Step execute(OpContext& ctx) const override {
+    Thread& t = ctx.thread;
+    NotifyHelper& helper = *ctx.kernel.ipc<MqNotifyThreads>().find(*t.process);
+    if (t.op_progress == 0) {
+      t.op_progress = 1;
+      if (barrier_wait(ctx, helper, activity) == Step::Block) return Step::Block;
+    } else {
+      ctx.leave_syscall(activity); // out of FUTEX_WAIT
+    }
+    plain_call(ctx, activity, [] {}); // change_sigmask (SIG_UNBLOCK): its mask was never blocked here
+    t.op_progress = 0;
+    ++t.pc;
+    return Step::Continue;
+  }
+};
+
+// The helper's program and thread spec: one per run (they outlive every kernel using them).
+const ThreadSpec& helper_spec() {
+  static const ThreadSpec spec = [] {
+    auto program = std::make_shared<Program>();
+    program->ops.push_back(std::make_unique<NotifyHelperOp>(register_activity("mq_notify helper")));
+    return ThreadSpec{"mq_notify helper", 1, 0, std::move(program)};
+  }();
+  return spec;
+}
+
 // One queue: Linux's mqueue_inode_info.
 struct MqQueue {
   MqQueue(std::string name, std::uint32_t uid, std::uint32_t gid, std::uint32_t mode, std::uint64_t maxmsg,
@@ -110,16 +269,25 @@ struct MqQueue {
   // notified once, when a message arrives on the empty queue with no receiver waiting.
   struct Notify {
     Process* owner = nullptr;
-    int signal = 0; // 0: SIGEV_NONE
+    int signal = 0; // 0: SIGEV_NONE (or SIGEV_THREAD)
     std::int64_t value = 0;
+    const ThreadSpec* function = nullptr; // SIGEV_THREAD: the notification thread's
   } notify;
 
   // __do_notify: the first message of an empty queue, with nobody waiting in mq_receive.
   void notify_arrival(OpContext& ctx, std::uint16_t activity) {
     if (!notify.owner || curmsgs != 1) return;
     Notify n = std::exchange(notify, {});
-    if (n.signal && !n.owner->killed_by && n.owner->live_threads > 0)
+    if (n.function)
+      ctx.kernel.ipc<MqNotifyThreads>().send(ctx, *n.owner, {true, n.function, n.value}, activity);
+    else if (n.signal && !n.owner->killed_by && n.owner->live_threads > 0)
       kernel_signal(ctx, *n.owner, n.signal, n.value, kSI_MESGQ, activity);
+  }
+  // remove_notification: a SIGEV_THREAD registration tells the helper (NOTIFY_REMOVED).
+  void remove_notification(OpContext& ctx, std::uint16_t activity) {
+    Notify n = std::exchange(notify, {});
+    if (n.function)
+      ctx.kernel.ipc<MqNotifyThreads>().send(ctx, *n.owner, {false, n.function, n.value}, activity);
   }
 
   // mq_timedsend after the descriptor and size checks: copy in, then hand the message to a waiting
@@ -257,8 +425,12 @@ public:
   }
   std::string describe() const override { return "posix mq " + queue->name; }
   // mqueue_flush_file: a close by the registered process drops its registration.
-  void on_close(OpContext&, Process& process) override {
-    if (queue->notify.owner == &process) queue->notify = {};
+  void on_close(OpContext& ctx, Process& process) override {
+    if (queue->notify.owner != &process) return;
+    // Only an explicit close charges anything (at exit the helper is gone with the process).
+    const auto& ops = ctx.thread.program->ops;
+    queue->remove_notification(ctx, ctx.thread.pc < ops.size() ? ops[ctx.thread.pc]->activity
+                                                               : std::uint16_t{kExit});
   }
   void on_last_close(OpContext& ctx, std::uint16_t) override {
     if (--queue->open_files == 0 && !queue->linked) { // the queue is gone: drop its messages
@@ -348,7 +520,7 @@ void check_queue_name(const std::string& name, const std::string& where, Compile
 }
 
 // The descriptor `fd` if it is a message queue, else nullptr after failing the call with EBADF.
-MqOpenFile* mq_descriptor(OpContext& ctx, std::uint16_t activity, const std::string& fd) {
+MqOpenFile* mq_descriptor(OpContext& ctx, std::uint16_t activity, Symbol fd) {
   auto* file = dynamic_cast<MqOpenFile*>(lookup_descriptor(ctx, fd));
   if (!file) ctx.fail(activity, EBADF);
   return file;
@@ -365,7 +537,8 @@ bool permitted(const MqQueue& q, const ProcessSpec& who, std::uint32_t want) {
 // ---- Ops -------------------------------------------------------------------------------------
 
 struct OpenSpec {
-  std::string name, fd;
+  std::string name;
+  Symbol fd;
   bool read = false, write = false;
   bool create = false, exclusive = false, nonblock = false;
   std::uint32_t mode = 0666;
@@ -414,7 +587,7 @@ private:
 class MqSendOp : public SyscallOp {
 public:
   MqSendOp(std::uint16_t activity, CallTimeout timeout, std::string fd, Message message)
-      : SyscallOp(activity, timeout), fd_(std::move(fd)), message_(std::move(message)) {}
+      : SyscallOp(activity, timeout), fd_(fd), message_(std::move(message)) {}
   IoStatus call(OpContext& ctx) const override {
     if (ctx.thread.op_progress & kQueuedFor) return MqQueue::sent(ctx); // done while it waited
     MqOpenFile* file = mq_descriptor(ctx, activity, fd_);
@@ -428,14 +601,14 @@ public:
   }
 
 private:
-  std::string fd_;
+  Symbol fd_;
   Message message_;
 };
 
 class MqReceiveOp : public SyscallOp {
 public:
   MqReceiveOp(std::uint16_t activity, CallTimeout timeout, std::string fd, std::uint64_t bytes)
-      : SyscallOp(activity, timeout), fd_(std::move(fd)), bytes_(bytes) {}
+      : SyscallOp(activity, timeout), fd_(fd), bytes_(bytes) {}
   IoStatus call(OpContext& ctx) const override {
     // The descriptor may have been closed meanwhile: the message is ours all the same.
     if (ctx.thread.op_progress & kDelivered) return finish_delivered(ctx, activity);
@@ -448,14 +621,14 @@ public:
   }
 
 private:
-  std::string fd_;
+  Symbol fd_;
   std::uint64_t bytes_;
 };
 
 class MqGetattrOp : public SyscallOp {
 public:
   MqGetattrOp(std::uint16_t activity, std::string fd, std::string into)
-      : SyscallOp(activity, {}), fd_(std::move(fd)), into_(std::move(into)) {}
+      : SyscallOp(activity, {}), fd_(fd), into_(std::move(into)) {}
   IoStatus call(OpContext& ctx) const override {
     MqOpenFile* file = mq_descriptor(ctx, activity, fd_);
     if (!file) return IoStatus::Done;
@@ -471,13 +644,14 @@ public:
   }
 
 private:
-  std::string fd_, into_;
+  Symbol fd_;
+  std::string into_;
 };
 
 class MqSetattrOp : public SyscallOp {
 public:
   MqSetattrOp(std::uint16_t activity, std::string fd, bool nonblock)
-      : SyscallOp(activity, {}), fd_(std::move(fd)), nonblock_(nonblock) {}
+      : SyscallOp(activity, {}), fd_(fd), nonblock_(nonblock) {}
   IoStatus call(OpContext& ctx) const override {
     MqOpenFile* file = mq_descriptor(ctx, activity, fd_);
     if (!file) return IoStatus::Done;
@@ -488,13 +662,13 @@ public:
   }
 
 private:
-  std::string fd_;
+  Symbol fd_;
   bool nonblock_;
 };
 
 class MqCloseOp : public SyscallOp {
 public:
-  MqCloseOp(std::uint16_t activity, std::string fd) : SyscallOp(activity, {}), fd_(std::move(fd)) {}
+  MqCloseOp(std::uint16_t activity, std::string fd) : SyscallOp(activity, {}), fd_(fd) {}
   IoStatus call(OpContext& ctx) const override {
     Process& process = *ctx.thread.process;
     for (std::size_t i = 0; i < process.fds.size(); ++i)
@@ -508,7 +682,7 @@ public:
   }
 
 private:
-  std::string fd_;
+  Symbol fd_;
 };
 
 class MqUnlinkOp : public SyscallOp {
@@ -540,35 +714,86 @@ private:
   std::string name_;
 };
 
-// mq_notify(mqdes, sevp): register (a signal, or SIGEV_NONE) or, with "remove", unregister.
+// mq_notify(mqdes, sevp): register (a signal, SIGEV_NONE or SIGEV_THREAD) or, with "remove",
+// unregister.
 class MqNotifyOp : public SyscallOp {
 public:
-  enum class How : std::uint8_t { Signal, None, Remove };
-  MqNotifyOp(std::uint16_t activity, std::string fd, How how, int signal, std::int64_t value)
-      : SyscallOp(activity, {}), fd_(std::move(fd)), how_(how), signal_(signal), value_(value) {}
+  enum class How : std::uint8_t { Signal, None, Thread, Remove };
+  MqNotifyOp(std::uint16_t activity, std::string fd, How how, int signal, std::int64_t value,
+             std::shared_ptr<const Program> function)
+      : SyscallOp(activity, {}), fd_(fd), how_(how), signal_(signal), value_(value),
+        function_(std::move(function)), thread_spec_{"notification", 1, 0, function_} {}
   IoStatus call(OpContext& ctx) const override {
     Descriptor* d = ctx.thread.process->find_fd(fd_);
     auto* file = d ? dynamic_cast<MqOpenFile*>(d->file.get()) : nullptr;
     if (!file) return fail_call(ctx, activity, EBADF);
+    if (how_ == How::Thread) { // do_mq_notify: alloc_skb, copy the cookie in, fdget the socket
+      ctx.charge(activity, Primitive::slab_alloc);
+      charge_copy(ctx, activity, kCookieBytes);
+      ctx.charge(activity, Primitive::fd_lookup);
+    }
     ctx.sync();
     MqQueue::Notify& notify = file->queue->notify;
     Process* me = ctx.thread.process;
     if (how_ == How::Remove) { // only the registered process's own registration goes
-      if (notify.owner == me) notify = {};
+      if (notify.owner == me) file->queue->remove_notification(ctx, activity);
       ctx.succeed(0);
       return IoStatus::Done;
     }
     if (notify.owner) return fail_call(ctx, activity, EBUSY);
-    notify = {me, how_ == How::Signal ? signal_ : 0, value_};
+    notify = {me, how_ == How::Signal ? signal_ : 0, value_, how_ == How::Thread ? &thread_spec_ : nullptr};
     ctx.succeed(0);
     return IoStatus::Done;
   }
 
 private:
-  std::string fd_;
+  Symbol fd_;
   How how_;
   int signal_;
   std::int64_t value_;
+  std::shared_ptr<const Program> function_;
+  ThreadSpec thread_spec_;
+};
+
+// glibc's mq_notify for SIGEV_THREAD: init_mq_netlink once per process, then the system call.
+class MqNotifyThreadOp : public Op {
+public:
+  MqNotifyThreadOp(std::uint16_t activity, std::unique_ptr<MqNotifyOp> call)
+      : Op(activity), call_(std::move(call)) {}
+  Step execute(OpContext& ctx) const override {
+    if (ctx.thread.phase == 0) {
+      NotifyHelper* helper = ctx.kernel.ipc<MqNotifyThreads>().find(*ctx.thread.process);
+      if (!helper) helper = &init_netlink(ctx);
+      if (!helper->thread) { // no helper: "we cannot provide SIGEV_THREAD support"
+        ctx.fail(activity, ENOSYS);
+        ++ctx.thread.pc;
+        return Step::Continue;
+      }
+    }
+    return call_->execute(ctx);
+  }
+
+private:
+  // socket(AF_NETLINK): the socket and its sock; fcntl(FD_CLOEXEC); rt_sigprocmask blocking every
+  // signal; clone of the helper; rt_sigprocmask restoring the mask. Past the run's thread limit
+  // the helper is not created, and this mq_notify and every later one in the process fail with
+  // ENOSYS (netlink_socket stays -1).
+  NotifyHelper& init_netlink(OpContext& ctx) const {
+    NotifyHelper& helper = ctx.kernel.ipc<MqNotifyThreads>().make(*ctx.thread.process);
+    plain_call(ctx, activity, [&] {
+      ctx.charge(activity, Primitive::slab_alloc);
+      ctx.charge(activity, Primitive::slab_alloc);
+    });
+    plain_call(ctx, activity, [&] { ctx.charge(activity, Primitive::fd_lookup); });
+    plain_call(ctx, activity, [] {});
+    plain_call(ctx, activity, [&] {
+      helper.thread = ctx.kernel.create_thread(ctx, *ctx.thread.process, helper_spec(), activity, true);
+    });
+    plain_call(ctx, activity, [] {});
+    if (helper.thread) block_all_signals(ctx, *helper.thread);
+    return helper;
+  }
+  std::unique_ptr<MqNotifyOp> call_;
 };
 
 ParamSpec fd_param(const std::string& what) { return {"fd", ParamType::String, nullptr, "", what}; }
@@ -603,7 +828,7 @@ const OpRegistrar register_mq_open(
        OpenSpec spec;
        spec.name = f.at("name").get<std::string>();
        check_queue_name(spec.name, join_path(path, "name"), ctx);
-       spec.fd = f.at("fd").get<std::string>();
+       spec.fd = Symbol(f.at("fd").get<std::string>());
        auto access = f.at("access").get<std::string>();
        spec.read = access != "O_WRONLY";
        spec.write = access != "O_RDONLY";
@@ -719,11 +944,11 @@ const OpRegistrar register_mq_notify(
         ParamType::Choice,
         "signal",
         "",
-        "signal (SIGEV_SIGNAL), none (SIGEV_NONE: register without a notification) or remove (sevp NULL); "
-        "SIGEV_THREAD is not modelled",
+        "signal (SIGEV_SIGNAL), thread (SIGEV_THREAD: a new thread runs `function`), none (SIGEV_NONE: "
+        "register without a notification) or remove (sevp NULL)",
         std::nullopt,
         std::nullopt,
-        {"signal", "none", "remove"}},
+        {"signal", "thread", "none", "remove"}},
        {"signal",
         ParamType::Scalar,
         nullptr,
@@ -737,24 +962,53 @@ const OpRegistrar register_mq_notify(
         ParamType::Integer,
         nullptr,
         "",
-        "si_value, which the handler sees as {sig.value}",
+        "si_value (sigev_value), which the handler or the function sees as {sig.value}",
         -9.2e18,
         9.2e18,
         {},
-        "0"}}},
+        "0"},
+       {"function",
+        ParamType::Script,
+        nullptr,
+        "",
+        "SIGEV_THREAD's sigev_notify_function: the ops a new thread of the process runs per notification; "
+        "they see {sig.value}",
+        std::nullopt,
+        std::nullopt,
+        {},
+        "none"}}},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
        auto notify = f.at("notify").get<std::string>();
-       auto how = notify == "signal" ? MqNotifyOp::How::Signal
-                  : notify == "none" ? MqNotifyOp::How::None
-                                     : MqNotifyOp::How::Remove;
-       if (how != MqNotifyOp::How::Signal)
-         for (const char* field : {"signal", "value"})
-           if (f.contains(field))
-             fail_at(ctx.read.file, join_path(path, field),
-                     std::string("\"") + field + "\" goes with \"notify\": \"signal\"; drop it");
+       auto how = notify == "signal"   ? MqNotifyOp::How::Signal
+                  : notify == "thread" ? MqNotifyOp::How::Thread
+                  : notify == "none"   ? MqNotifyOp::How::None
+                                       : MqNotifyOp::How::Remove;
+       if (how != MqNotifyOp::How::Signal && f.contains("signal"))
+         fail_at(ctx.read.file, join_path(path, "signal"),
+                 "\"signal\" goes with \"notify\": \"signal\"; drop it");
+       if (how != MqNotifyOp::How::Signal && how != MqNotifyOp::How::Thread && f.contains("value"))
+         fail_at(ctx.read.file, join_path(path, "value"),
+                 "\"value\" goes with \"notify\": \"signal\" or \"thread\"; drop it");
+       if ((how == MqNotifyOp::How::Thread) != f.contains("function"))
+         fail_at(ctx.read.file, how == MqNotifyOp::How::Thread ? path : join_path(path, "function"),
+                 how == MqNotifyOp::How::Thread
+                     ? "\"notify\": \"thread\" needs \"function\": the ops the notification thread runs"
+                     : "\"function\" goes with \"notify\": \"thread\"; drop it");
        int sig = f.contains("signal") ? read_signal_field(f, "signal", path, ctx) : 10; // SIGUSR1
-       p.ops.push_back(std::make_unique<MqNotifyOp>(a, f.at("fd").get<std::string>(), how, sig,
-                                                    f.value("value", std::int64_t{0})));
+       std::shared_ptr<Program> function;
+       if (how == MqNotifyOp::How::Thread) {
+         function = std::make_shared<Program>();
+         function->ops.push_back(
+             std::make_unique<NotifyThreadStartOp>(register_activity("mq_notify thread")));
+         ctx.assigned.push_back("sig.value");
+         compile_ops(f.at("function"), join_path(path, "function"), ctx, *function);
+       }
+       auto call = std::make_unique<MqNotifyOp>(a, f.at("fd").get<std::string>(), how, sig,
+                                                f.value("value", std::int64_t{0}), std::move(function));
+       if (how == MqNotifyOp::How::Thread)
+         p.ops.push_back(std::make_unique<MqNotifyThreadOp>(a, std::move(call)));
+       else
+         p.ops.push_back(std::move(call));
      }});
 
 const OpRegistrar register_mq_unlink(

@@ -9,6 +9,7 @@
 #include "error.hpp"
 #include "fs.hpp"
 #include "names.hpp"
+#include "sysv_ids.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -27,9 +28,6 @@ constexpr std::size_t kShmMni = 4096;                                    // SHMM
 // The simulated machine's memory for shared segments (sysctl kernel.shmall, in pages): 256 MiB, so
 // that a scenario cannot make the simulator allocate more than that (every touched page is real).
 constexpr std::uint64_t kShmAllPages = 65536;
-constexpr std::int64_t kIpcMni = 32768;
-constexpr std::uint64_t kSeqMax = 65535;
-constexpr std::size_t kIpcMinCycle = 64;
 constexpr std::uint32_t kShmDest = 01000;    // mode bit: marked for removal (IPC_RMID while attached)
 constexpr std::uint64_t kShmidDsBytes = 112; // sizeof(struct shmid_ds) on x86-64
 constexpr std::uint64_t kFirstAddress = 0x7f0000000000; // where mappings go (mmap_base, top-down in Linux)
@@ -78,18 +76,6 @@ public:
   bool writable;
 };
 
-bool permitted(std::uint32_t mode, std::uint32_t owner_uid, std::uint32_t owner_gid, std::uint32_t cuid,
-               std::uint32_t cgid, const Process& process, std::uint32_t flag) { // ipcperms()
-  std::uint32_t uid = process.spec->uid, gid = process.spec->gid;
-  std::uint32_t requested = (flag >> 6) | (flag >> 3) | flag;
-  std::uint32_t granted = mode;
-  if (uid == cuid || uid == owner_uid)
-    granted >>= 6;
-  else if (gid == cgid || gid == owner_gid)
-    granted >>= 3;
-  return !((requested & ~granted & 0007) && uid != 0);
-}
-
 } // namespace
 
 class ShmState : public IpcState, public Observer {
@@ -116,36 +102,20 @@ public:
 
   // ---- System V ids (ipc/util.c, as models/sysv_msg.cpp) ----
   ShmSegment* find_key(std::uint32_t key) {
-    for (auto& [index, s] : slots_)
-      if (s->key == key && !(s->mode & kShmDest)) return s.get();
-    return nullptr;
+    return ids_.find_if([&](const ShmSegment& s) { return s.key == key && !(s.mode & kShmDest); });
   }
-  ShmSegment* find_id(std::int64_t id) {
-    if (id < 0) return nullptr;
-    auto it = slots_.find(static_cast<std::size_t>(id % kIpcMni));
-    return it != slots_.end() && it->second->id == id ? it->second.get() : nullptr;
-  }
+  ShmSegment* find_id(std::int64_t id) { return ids_.find_id(id); }
+  // newseg() / ipc_addid() (sim/kernel/sysv_ids.hpp).
   ShmSegment* create(std::uint32_t key, const Process& process, std::uint32_t mode, std::uint64_t size,
                      Cycles now) {
-    const std::size_t max_idx =
-        std::min(std::max(slots_.size() * 3 / 2, kIpcMinCycle), static_cast<std::size_t>(kIpcMni));
-    auto lowest_free = [&](std::size_t from) -> std::optional<std::size_t> {
-      for (std::size_t index = from; index < max_idx; ++index)
-        if (!slots_.count(index)) return index;
-      return std::nullopt;
-    };
-    auto found = lowest_free(next_idx_);
-    if (!found && next_idx_ > 0) found = lowest_free(0);
-    if (!found) return nullptr;
-    const std::size_t index = *found;
-    next_idx_ = index + 1;
-    if (static_cast<std::int64_t>(index) <= last_idx_ && ++seq_ >= kSeqMax) seq_ = 0;
-    last_idx_ = static_cast<std::int64_t>(index);
-    auto& slot = slots_[index];
-    slot = std::make_unique<ShmSegment>();
-    ShmSegment& s = *slot;
-    s.id = static_cast<std::int64_t>(seq_) * kIpcMni + static_cast<std::int64_t>(index);
-    s.index = index;
+    ShmSegment* segment = ids_.add([](std::int64_t id, std::size_t index) {
+      auto made = std::make_unique<ShmSegment>();
+      made->id = id;
+      made->index = index;
+      return made;
+    });
+    if (!segment) return nullptr;
+    ShmSegment& s = *segment;
     s.key = key;
     s.uid = s.cuid = process.spec->uid;
     s.gid = s.cgid = process.spec->gid;
@@ -156,11 +126,11 @@ public:
     s.memory = new_memory("shmid " + std::to_string(s.id), size);
     return &s;
   }
-  std::size_t segments() const { return slots_.size(); }
+  std::size_t segments() const { return ids_.size(); }
   // shm_destroy(): the id is gone; the memory lives while a mapping still holds it (none, here).
   void destroy(ShmSegment& s) {
     release(s.segsz);
-    slots_.erase(s.index);
+    ids_.remove(s.index);
   }
   // shm_close() of a System V attachment: IPC_RMID takes effect after the last detach.
   void detached(std::int64_t shmid, const Process& process, Cycles now) {
@@ -244,8 +214,13 @@ public:
   void stored(OpContext& ctx, const Segment& segment, std::uint64_t offset, std::uint64_t bytes) {
     if (spinners.empty()) return;
     std::vector<Spinner> hit;
+    // A private view sees a store to its object on the pages it has no copy of.
+    auto sees = [&](const Spinner& s) {
+      return s.segment == &segment ||
+             (s.segment->backing.get() == &segment && !s.segment->pages.count(s.offset / kPageBytes));
+    };
     for (const auto& s : spinners)
-      if (s.segment == &segment && s.offset < offset + bytes && offset < s.offset + 8) hit.push_back(s);
+      if (sees(s) && s.offset < offset + bytes && offset < s.offset + 8) hit.push_back(s);
     for (const auto& s : hit) {
       stop_spinning(*s.thread);
       if (s.thread->state == ThreadState::Running && s.thread != &ctx.thread && s.thread->last_core >= 0)
@@ -266,21 +241,40 @@ public:
     std::vector<std::string> names;
     for (const auto& a : it->second) names.push_back(a.name);
     for (const auto& name : names) unmap(space, name, process, ctx.now());
-    for (std::uint32_t i = 0; i < process.thread_count; ++i)
-      stop_spinning(kernel_.threads()[process.first_thread + i]);
+    for (std::uint32_t i = 0; i < process.threads_total(); ++i)
+      stop_spinning(kernel_.threads()[process.thread_id(i)]);
   }
   // fork: the child shares every MAP_SHARED mapping and System V attachment (shm_open() counts it in
-  // nattch); its page tables start empty, so its first touches fault. Private memory is not passed
-  // on: the child runs its own script (docs/shm.md).
-  void on_process_spawn(OpContext&, Process& parent, Process& child) override {
+  // nattch); its page tables start empty, so its first touches fault. A MAP_PRIVATE mapping is
+  // copied on write (dup_mmap, copy_page_range): the child's view holds the parent's copies, which
+  // both sides' page tables now map read-only; where the parent's view has copies (an anon_vma),
+  // its page-table entries are copied too (map_page each, to the spawn), else the child's start
+  // empty. The child runs its own script (docs/shm.md).
+  void on_process_spawn(OpContext& ctx, Process& parent, Process& child) override {
     auto it = spaces_.find(parent.space->id);
     if (it == spaces_.end()) return;
-    std::vector<Attachment> shared;
-    for (const auto& a : it->second)
-      if (a.shared) shared.push_back(a);
-    for (const auto& a : shared) {
-      Attachment& c = map(*child.space, a.name, a.segment, a.length, a.writable, true, a.shmid);
+    std::vector<Attachment> inherited = it->second;
+    const std::uint16_t activity = ctx.thread.program->ops[ctx.thread.pc]->activity;
+    for (auto& a : inherited) {
+      std::shared_ptr<Segment> memory = a.segment;
+      if (!a.shared) {
+        Segment& from = *a.segment;
+        memory = new_memory(from.name, from.size);
+        memory->backing = from.backing;
+        memory->anonymous = from.anonymous && reserve(0, from.size); // its share of shmall
+        memory->pages = from.pages;
+        for (const auto& [page, data] : from.pages) {
+          from.write_protected.insert(page);
+          memory->write_protected.insert(page);
+        }
+      }
+      Attachment& c = map(*child.space, a.name, memory, a.length, a.writable, a.shared, a.shmid);
       c.address = a.address;
+      if (!a.shared && !a.segment->pages.empty()) {
+        c.present = a.present;
+        for (bool present : c.present)
+          if (present) ctx.charge(activity, Primitive::map_page);
+      }
       for (auto& m : child.space->mappings)
         if (m.name == a.name) m.first_page = a.address / kPageBytes;
       if (a.shmid >= 0)
@@ -295,7 +289,7 @@ public:
     std::snprintf(buf, sizeof buf, "%-10s %-10s %-10s %-10s %-10s %-10s %-12s", "key", "shmid", "owner",
                   "perms", "bytes", "nattch", "status");
     lines.push_back(trim(buf));
-    for (const auto& [index, s] : slots_) {
+    for (const auto& [index, s] : ids_.objects()) {
       std::snprintf(buf, sizeof buf, "%s %-10lld %-10s %-10o %-10llu %-10llu %-6s", hex_key(s->key).c_str(),
                     static_cast<long long>(s->id), owner_name(s->uid).c_str(), s->mode & 0777,
                     static_cast<unsigned long long>(s->segsz), static_cast<unsigned long long>(s->nattch),
@@ -310,10 +304,10 @@ public:
   }
 
   void list(std::vector<IpcTable>& tables) const override {
-    if (!slots_.empty()) {
+    if (!ids_.empty()) {
       IpcTable t{
           "Shared Memory Segments", {"key", "shmid", "owner", "perms", "bytes", "nattch", "status"}, {}};
-      for (const auto& [index, s] : slots_)
+      for (const auto& [index, s] : ids_.objects())
         t.rows.push_back({hex_key(s->key), std::to_string(s->id), owner_name(s->uid), octal(s->mode & 0777),
                           std::to_string(s->segsz), std::to_string(s->nattch),
                           s->mode & kShmDest ? "dest" : ""});
@@ -334,10 +328,7 @@ public:
 
 private:
   Kernel& kernel_;
-  std::map<std::size_t, std::unique_ptr<ShmSegment>> slots_;
-  std::size_t next_idx_ = 0;
-  std::int64_t last_idx_ = -1;
-  std::uint64_t seq_ = 0;
+  SysvIds<ShmSegment> ids_;
   std::uint64_t total_pages_ = 0;
   std::uint64_t serials_ = 0, anonymous_ = 0;
   std::map<std::uint32_t, std::vector<Attachment>> spaces_; // by AddressSpace::id
@@ -353,7 +344,8 @@ std::optional<Access> user_access(OpContext& ctx, const std::string& map, std::i
   if (!a || offset < 0 || static_cast<std::uint64_t>(offset) > a->length ||
       bytes > a->length - static_cast<std::uint64_t>(offset) || (write && !a->writable))
     signal = kSIGSEGV;
-  else if (static_cast<std::uint64_t>(offset) + bytes > pages_of(a->segment->size) * kPageBytes)
+  else if (static_cast<std::uint64_t>(offset) + bytes >
+           pages_of((a->segment->backing ? *a->segment->backing : *a->segment).size) * kPageBytes)
     signal = kSIGBUS; // beyond the page holding the object's last byte
   if (signal) {
     if (fault) { // inside a system call: the call fails with EFAULT instead
@@ -373,30 +365,60 @@ void charge_touch(OpContext& ctx, const Access& access, std::uint64_t bytes, boo
   Segment& s = *a.segment;
   const CostModel& costs = ctx.kernel.model().costs;
   std::uint64_t first = access.offset / kPageBytes, last = (access.offset + bytes - 1) / kPageBytes;
+  // A new page, cleared (the first touch anywhere: shmem_fault, do_anonymous_page).
+  auto zeroed_page = [&] {
+    ctx.charge(activity, Primitive::page_zero);
+    return std::make_shared<std::uint8_t[]>(kPageBytes); // value-initialised: zeros
+  };
+  // copy_user_highpage: a page at the copy rate of its 4 KiB, each level's share under its name.
+  auto copied_page = [&](const std::uint8_t* from) {
+    for (const auto& [primitive, cycles] : costs.copy_split(kPageBytes, kPageBytes))
+      if (cycles > 0) ctx.charge(activity, primitive, cycles);
+    auto page = std::make_shared<std::uint8_t[]>(kPageBytes);
+    std::memcpy(page.get(), from, kPageBytes);
+    return page;
+  };
   for (std::uint64_t page = first; page <= last; ++page) {
+    auto own = s.pages.find(page);
+    if (write && own != s.pages.end() && s.write_protected.erase(page)) {
+      // Written after a fork: copy when another view still holds the page, else reuse it.
+      ctx.charge(activity, Primitive::page_fault);
+      a.present[page] = true;
+      if (own->second.use_count() > 1) own->second = copied_page(own->second.get());
+      continue;
+    }
+    if (write && s.backing && own == s.pages.end()) {
+      // A private mapping's first write to a page of its object: one fault (do_cow_fault, or
+      // do_wp_page after a read mapped the object's page), the object's page copied.
+      ctx.charge(activity, Primitive::page_fault);
+      a.present[page] = true;
+      auto& source = s.backing->pages[page];
+      if (!source) source = zeroed_page();
+      s.pages[page] = copied_page(source.get());
+      continue;
+    }
     if (a.present[page]) continue;
     a.present[page] = true;
     ctx.charge(activity, Primitive::page_fault);
-    auto& data = s.pages[page];
-    if (!data) { // the first touch anywhere: shmem_fault allocates and clears the page
-      data = std::make_unique<std::uint8_t[]>(kPageBytes);
-      std::memset(data.get(), 0, kPageBytes);
-      ctx.charge(activity, Primitive::page_zero);
-    }
+    // A read of a private mapping's page it has no copy of maps the object's page.
+    auto& data = s.backing && own == s.pages.end() ? s.backing->pages[page] : s.pages[page];
+    if (!data) data = zeroed_page();
   }
   const auto core = static_cast<std::int32_t>(ctx.core.index);
   std::uint64_t transfers = 0;
   for (std::uint64_t line = access.offset / kCacheLineBytes;
        line <= (access.offset + bytes - 1) / kCacheLineBytes; ++line) {
+    // A private view reads the object's lines where it has no copy of the page.
+    Segment& holder = s.backing && !s.pages.count(line * kCacheLineBytes / kPageBytes) ? *s.backing : s;
     if (write) {
-      Segment::Line& l = s.lines[line];
+      Segment::Line& l = holder.lines[line];
       if (l.writer >= 0 && l.writer != core) ++transfers;
       l.writer = core;
       ++l.version;
     } else {
-      auto it = s.lines.find(line);
-      if (it == s.lines.end() || it->second.writer < 0 || it->second.writer == core) continue;
-      auto& seen = s.seen[line * 1024 + static_cast<std::uint64_t>(core)];
+      auto it = holder.lines.find(line);
+      if (it == holder.lines.end() || it->second.writer < 0 || it->second.writer == core) continue;
+      auto& seen = holder.seen[line * 1024 + static_cast<std::uint64_t>(core)];
       if (seen != it->second.version) ++transfers;
       seen = it->second.version;
     }
@@ -430,16 +452,22 @@ void charge_touch(OpContext& ctx, const Access& access, std::uint64_t bytes, boo
 }
 
 namespace {
+// Where a store goes: the segment's own page (a private view's copy, made by charge_touch).
 std::uint8_t* byte_at(const Segment& segment, std::uint64_t offset) {
   auto it = segment.pages.find(offset / kPageBytes);
   return it == segment.pages.end() ? nullptr : it->second.get() + offset % kPageBytes;
+}
+// What a load reads: the own page, else a private view's object.
+const std::uint8_t* read_byte_at(const Segment& segment, std::uint64_t offset) {
+  if (const std::uint8_t* b = byte_at(segment, offset)) return b;
+  return segment.backing ? byte_at(*segment.backing, offset) : nullptr;
 }
 } // namespace
 
 std::int64_t peek_word(const Segment& segment, std::uint64_t offset) {
   std::uint64_t v = 0;
   for (unsigned i = 0; i < 8; ++i)
-    if (const std::uint8_t* b = byte_at(segment, offset + i)) v |= std::uint64_t{*b} << (8 * i);
+    if (const std::uint8_t* b = read_byte_at(segment, offset + i)) v |= std::uint64_t{*b} << (8 * i);
   return static_cast<std::int64_t>(v);
 }
 
@@ -461,7 +489,7 @@ void write_bytes(OpContext& ctx, Segment& segment, std::uint64_t offset, const s
 std::string read_text(const Segment& segment, std::uint64_t offset, std::uint64_t bytes) {
   std::string text;
   for (std::uint64_t i = 0; i < bytes; ++i) {
-    const std::uint8_t* b = byte_at(segment, offset + i);
+    const std::uint8_t* b = read_byte_at(segment, offset + i);
     if (!b || *b == 0) break;
     text += static_cast<char>(*b);
   }
@@ -481,30 +509,16 @@ bool stuck_spinning(const Kernel& kernel, const ShmState& state) {
 
 // ---- Op fields --------------------------------------------------------------------------------
 
-bool IntRef::resolve(OpContext& ctx, std::int64_t& out, const char* op) const {
-  if (var.empty()) {
-    out = value;
-    return true;
-  }
-  Value v = read_variable(var, ctx.kernel, ctx.thread);
-  if (const auto* i = std::get_if<std::int64_t>(&v)) {
-    out = *i;
-    return true;
-  }
-  ctx.kernel.abort_run(ctx.thread, std::string(op) + ": variable " + var + " holds text, not a number");
-  return false;
-}
-
 IntRef read_int_ref(const json& f, const std::string& field, const std::string& path, CompileContext& ctx) {
   const json& value = f.at(field);
-  if (value.is_number_integer()) return {value.get<std::int64_t>(), ""};
+  if (value.is_number_integer()) return {value.get<std::int64_t>(), {}};
   auto text = value.is_string() ? value.get<std::string>() : value.dump();
   if (!value.is_string() || !valid_variable_not_number(text))
     fail_at(ctx.read.file, join_path(path, field),
             "invalid value " + value.dump() +
                 "; expected a whole number or the name of a script variable that holds one");
   ctx.used.push_back({text, join_path(path, field)});
-  return {0, text};
+  return {0, VarRef(text)};
 }
 
 ParamSpec int_ref_param(const std::string& name, const std::string& what, json default_value) {
@@ -572,8 +586,8 @@ IntRef read_key(const json& f, const std::string& path, CompileContext& ctx) {
   const json& value = f.at("key");
   if (value.is_string()) {
     auto text = value.get<std::string>();
-    if (text == "IPC_PRIVATE") return {0, ""};
-    if (auto hex = parse_hex(text)) return {*hex, ""};
+    if (text == "IPC_PRIVATE") return {0, {}};
+    if (auto hex = parse_hex(text)) return {*hex, {}};
   }
   return read_int_ref(f, "key", path, ctx);
 }
@@ -870,10 +884,10 @@ SpinCondition parse_spin_condition(const json& f, const std::string& path, Compi
     } catch (const std::exception&) {
       bad("number out of range");
     }
-    c.value = {number, ""};
+    c.value = {number, {}};
   } else if (valid_variable_not_number(rest)) {
     ctx.used.push_back({rest, where});
-    c.value = {0, rest};
+    c.value = {0, VarRef(rest)};
   } else {
     bad("\"" + rest + "\" is neither a number nor a variable name");
   }
@@ -925,8 +939,7 @@ public:
     if (s) { // ipcget_public(): EEXIST, then shm_more_checks() (EINVAL), then ipcperms() (EACCES)
       if (creat_ && excl_) return fail_call(ctx, activity, EEXIST);
       if (s->segsz < usize) return fail_call(ctx, activity, EINVAL);
-      if (!permitted(s->mode, s->uid, s->gid, s->cuid, s->cgid, process, mode_))
-        return fail_call(ctx, activity, EACCES);
+      if (!ipcperms(*s, process, mode_)) return fail_call(ctx, activity, EACCES);
     } else { // newseg()
       if (key != 0 && !creat_) return fail_call(ctx, activity, ENOENT);
       if (usize < kShmMin || usize > kShmMax) return fail_call(ctx, activity, EINVAL);
@@ -956,7 +969,7 @@ private:
 class ShmatOp : public SyscallOp {
 public:
   ShmatOp(std::uint16_t activity, IntRef shmid, std::string as, bool rdonly)
-      : SyscallOp(activity, {}), shmid_(std::move(shmid)), as_(std::move(as)), rdonly_(rdonly) {}
+      : SyscallOp(activity, {}), shmid_(std::move(shmid)), as_(as), rdonly_(rdonly) {}
   IoStatus call(OpContext& ctx) const override {
     std::int64_t id = 0;
     if (!shmid_.resolve(ctx, id, "shmat")) return IoStatus::Done;
@@ -966,8 +979,7 @@ public:
     ShmSegment* s = state.find_id(id);
     if (!s) return fail_call(ctx, activity, EINVAL);
     // Linux lets a segment marked for removal (IPC_RMID, still attached) be attached by its id.
-    if (!permitted(s->mode, s->uid, s->gid, s->cuid, s->cgid, process, rdonly_ ? 0444 : 0666))
-      return fail_call(ctx, activity, EACCES);
+    if (!ipcperms(*s, process, rdonly_ ? 0444 : 0666)) return fail_call(ctx, activity, EACCES);
     if (state.find_mapping(*ctx.thread.space, as_)) state.unmap(*ctx.thread.space, as_, process, ctx.now());
     Attachment& a = state.map(*ctx.thread.space, as_, s->memory, s->segsz, !rdonly_, true, s->id);
     ++s->nattch;
@@ -1029,8 +1041,7 @@ public:
     const bool owner = uid == 0 || uid == s->uid || uid == s->cuid;
     switch (cmd_) {
     case ShmCmd::Stat: {
-      if (!permitted(s->mode, s->uid, s->gid, s->cuid, s->cgid, process, 0444))
-        return fail_call(ctx, activity, EACCES);
+      if (!ipcperms(*s, process, 0444)) return fail_call(ctx, activity, EACCES);
       auto& locals = ctx.thread.script_locals();
       auto set = [&](const char* field, std::int64_t v) { locals.set(into_ + "." + field, v); };
       set("segsz", static_cast<std::int64_t>(s->segsz));
@@ -1098,7 +1109,7 @@ public:
   ShmOpenOp(std::uint16_t activity, std::string name, bool rdwr, bool creat, bool excl, bool trunc,
             std::uint32_t mode, std::string fd)
       : SyscallOp(activity, {}), name_(std::move(name)), rdwr_(rdwr), creat_(creat), excl_(excl),
-        trunc_(trunc), mode_(mode), fd_(std::move(fd)) {}
+        trunc_(trunc), mode_(mode), fd_(fd) {}
   IoStatus call(OpContext& ctx) const override {
     const std::string name = expand_name(name_, ctx);
     if (int error = posix_name_error(name, kNameMax)) return fail_call(ctx, activity, error);
@@ -1112,7 +1123,7 @@ public:
       object = it->second;
       // may_open(): read, and write for O_RDWR or O_TRUNC.
       std::uint32_t want = 0444 | (rdwr_ || trunc_ ? 0222 : 0);
-      if (!permitted(object->mode, object->uid, object->gid, object->uid, object->gid, process, want))
+      if (!ipc_permitted(object->mode, object->uid, object->gid, object->uid, object->gid, process, want))
         return fail_call(ctx, activity, EACCES);
       if (trunc_ && object->memory->size > 0) {
         state.release(object->memory->size);
@@ -1142,13 +1153,13 @@ private:
   std::string name_;
   bool rdwr_, creat_, excl_, trunc_;
   std::uint32_t mode_;
-  std::string fd_;
+  Symbol fd_;
 };
 
 class FtruncateOp : public SyscallOp {
 public:
   FtruncateOp(std::uint16_t activity, std::string fd, IntRef length)
-      : SyscallOp(activity, {}), fd_(std::move(fd)), length_(std::move(length)) {}
+      : SyscallOp(activity, {}), fd_(fd), length_(std::move(length)) {}
   IoStatus call(OpContext& ctx) const override {
     std::int64_t length = 0;
     if (!length_.resolve(ctx, length, "ftruncate")) return IoStatus::Done;
@@ -1174,15 +1185,15 @@ public:
   }
 
 private:
-  std::string fd_;
+  Symbol fd_;
   IntRef length_;
 };
 
 class MmapOp : public SyscallOp {
 public:
   MmapOp(std::uint16_t activity, std::string fd, IntRef length, bool shared, bool write, std::string as)
-      : SyscallOp(activity, {}), fd_(std::move(fd)), length_(std::move(length)), shared_(shared),
-        write_(write), as_(std::move(as)) {}
+      : SyscallOp(activity, {}), fd_(fd), length_(std::move(length)), shared_(shared), write_(write),
+        as_(as) {}
   IoStatus call(OpContext& ctx) const override {
     std::int64_t length = 0;
     if (!length_.resolve(ctx, length, "mmap")) return IoStatus::Done;
@@ -1204,8 +1215,14 @@ public:
       if (!file) return fail_call(ctx, activity, EBADF);
       auto* shm = dynamic_cast<ShmFile*>(file);
       if (!shm) return fail_call(ctx, activity, ENODEV); // a pipe or a socket cannot be mapped
-      if (write_ && !shm->writable) return fail_call(ctx, activity, EACCES);
+      // A private mapping's writes never reach the object: a read-only descriptor will do.
+      if (write_ && shared_ && !shm->writable) return fail_call(ctx, activity, EACCES);
       memory = shm->object->memory;
+      if (!shared_) { // MAP_PRIVATE: a view of its own, reading the object until it writes a page
+        std::shared_ptr<Segment> view = state.new_memory(memory->name + " (private)", memory->size);
+        view->backing = std::move(memory);
+        memory = std::move(view);
+      }
     }
     if (state.find_mapping(*ctx.thread.space, as_))
       state.unmap(*ctx.thread.space, as_, *ctx.thread.process, ctx.now());
@@ -1215,7 +1232,7 @@ public:
   }
 
 private:
-  std::string fd_;
+  Symbol fd_;
   IntRef length_;
   bool shared_, write_;
   std::string as_;
@@ -1455,10 +1472,6 @@ const OpRegistrar register_mmap(
                  anonymous
                      ? "MAP_ANONYMOUS maps no file: drop \"fd\""
                      : "give \"fd\" (a shm_open descriptor), or \"MAP_ANONYMOUS\" for anonymous memory");
-       if (!anonymous && has(flags, "MAP_PRIVATE"))
-         fail_at(ctx.read.file, join_path(path, "flags"),
-                 "a private (copy-on-write) mapping of a shared memory object is not modelled; use "
-                 "\"MAP_SHARED\"");
        if (!has(prot, "PROT_READ"))
          fail_at(ctx.read.file, join_path(path, "prot"),
                  "mappings without PROT_READ are not modelled (x86 has no write-only pages); include "

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace ipcsim {
 
@@ -19,12 +20,20 @@ inline constexpr int kSIGBUS = 7;
 inline constexpr int kSIGSEGV = 11;
 
 // The memory behind one or more mappings: tmpfs pages allocated (and zeroed) on first touch, and
-// each cache line's coherence state (who wrote it last, and which cores read it since).
+// each cache line's coherence state (who wrote it last, and which cores read it since). A
+// MAP_PRIVATE mapping has a segment of its own, its view: the pages it wrote (its copies), and for a
+// private mapping of an object the object as `backing`, read where the view has no copy.
 struct Segment {
   std::string name;         // "shmid 0", "posix shm /ring", "anonymous 1": Mapping::segment
   std::uint64_t serial = 0; // unique in the run: what a futex's key names (a name may come back)
   std::uint64_t size = 0;   // bytes (a POSIX object's file size; accesses beyond it raise SIGBUS)
-  std::unordered_map<std::uint64_t, std::unique_ptr<std::uint8_t[]>> pages; // allocated pages
+  // Allocated pages. A private view's may be shared with a spawned child's view (copy-on-write:
+  // the use count says how many views hold the page).
+  std::unordered_map<std::uint64_t, std::shared_ptr<std::uint8_t[]>> pages;
+  std::shared_ptr<Segment> backing; // a private view of an object: the object (else nullptr)
+  // A private view's pages that fork made read-only in its page tables: the next write faults,
+  // and copies the page if another view still holds it (do_wp_page), or takes it back if not.
+  std::unordered_set<std::uint64_t> write_protected;
   struct Line {
     std::int32_t writer = -1;  // the core that wrote it last (-1: never written)
     std::uint32_t version = 0; // counts writes: a core's copy is valid while it saw this version
@@ -72,7 +81,8 @@ std::optional<Access> user_access(OpContext& ctx, const std::string& map, std::i
 // Charges touching [offset, offset + bytes) of a checked access from user space: a page fault per
 // page not yet present in this space (and zeroing a page never touched anywhere), a cache-line
 // transfer per line another core wrote last, and the bytes at the copy rate. `write` makes this
-// core the lines' last writer.
+// core the lines' last writer. A write to a private mapping's page it has no copy of (or one fork
+// shares) faults and copies the page first (copy-on-write): page_fault and 4 KiB at the copy rate.
 void charge_touch(OpContext& ctx, const Access& access, std::uint64_t bytes, bool write,
                   std::uint16_t activity);
 // The 8-byte little-endian word at a checked access (no charge).
@@ -87,13 +97,6 @@ std::string read_text(const Segment& segment, std::uint64_t offset, std::uint64_
 
 // ---- Op fields shared by the memory, spin and futex ops ----
 
-// A whole number given directly, or the name of a script variable that holds one.
-struct IntRef {
-  std::int64_t value = 0;
-  std::string var;
-  // False when the variable holds text (the run stops: the script is wrong).
-  bool resolve(OpContext& ctx, std::int64_t& out, const char* op) const;
-};
 IntRef read_int_ref(const json& fields, const std::string& field, const std::string& path,
                     CompileContext& ctx);
 ParamSpec int_ref_param(const std::string& name, const std::string& what, json default_value = nullptr);

@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <array>
+#include <climits>
 #include <deque>
 #include <map>
 #include <set>
@@ -267,7 +268,7 @@ public:
     return *slot;
   }
   Thread& thread_at(const Process& process, std::uint32_t i) {
-    return const_cast<Thread&>(kernel_.threads()[process.first_thread + i]);
+    return const_cast<Thread&>(kernel_.threads()[process.thread_id(i)]);
   }
 
   bool ignored(ProcSignals& ps, int sig) const {
@@ -285,7 +286,7 @@ public:
         ((ts.pending.set | ps.shared.set) & ~ts.blocked) != 0 || ps.stopped || t.error == kERESTARTSYS;
   }
   void recalc_all(const Process& process) {
-    for (std::uint32_t i = 0; i < process.thread_count; ++i) recalc(thread_at(process, i));
+    for (std::uint32_t i = 0; i < process.threads_total(); ++i) recalc(thread_at(process, i));
   }
 
   // Sends `q` to `process` (or to one of its threads): send_signal / complete_signal.
@@ -301,13 +302,13 @@ public:
     // continues the process, whatever its disposition says.
     if (default_action(sig) == Default::Stop) {
       ps.shared.drop(kSIGCONT);
-      for (std::uint32_t i = 0; i < process.thread_count; ++i)
+      for (std::uint32_t i = 0; i < process.threads_total(); ++i)
         thread(thread_at(process, i)).pending.drop(kSIGCONT);
     }
     if (sig == kSIGCONT) {
       for (int s : {kSIGSTOP, 20, 21, 22}) {
         ps.shared.drop(s);
-        for (std::uint32_t i = 0; i < process.thread_count; ++i)
+        for (std::uint32_t i = 0; i < process.threads_total(); ++i)
           thread(thread_at(process, i)).pending.drop(s);
       }
       if (ps.stopped) {
@@ -322,7 +323,7 @@ public:
       return;
     }
     // A thread waiting for it in sigwait takes it, blocked or not.
-    for (std::uint32_t i = 0; i < process.thread_count; ++i) {
+    for (std::uint32_t i = 0; i < process.threads_total(); ++i) {
       Thread& t = thread_at(process, i);
       if (target && &t != target) continue;
       ThreadSignals& ts = thread(t);
@@ -335,7 +336,7 @@ public:
     // The thread that will take it: the target, or the first that does not block it.
     Thread* chosen = target;
     if (!chosen)
-      for (std::uint32_t i = 0; i < process.thread_count && !chosen; ++i) {
+      for (std::uint32_t i = 0; i < process.threads_total() && !chosen; ++i) {
         Thread& t = thread_at(process, i);
         if (t.state != ThreadState::Exited && !(thread(t).blocked & bit(sig))) chosen = &t;
       }
@@ -480,6 +481,45 @@ public:
   }
   void reap(const Process& child) { reaped_.insert(child.pid); }
 
+  // Whether `p` has a pid now (find_task_by_vpid finds it): it has arrived, and it runs or is a
+  // zombie. A process whose threads are being terminated counts as gone, as it always did here.
+  bool exists(const Process& p) {
+    if (p.thread_count == 0 || kernel_.threads()[p.first_thread].state == ThreadState::NotStarted)
+      return false;
+    return (p.live_threads > 0 && !p.killed_by) || zombie(p);
+  }
+  // The members of process group `pgid`, most recently joined first, as Linux's hlist of a pid's
+  // PIDTYPE_PGID tasks runs (attach_pid adds at the head).
+  std::vector<Process*> group(std::int64_t pgid) {
+    std::vector<Process*> members;
+    for (const auto& p : kernel_.processes())
+      if (p.pgid == pgid && exists(p)) members.push_back(const_cast<Process*>(&p));
+    std::stable_sort(members.begin(), members.end(),
+                     [&](const Process* a, const Process* b) { return joined(*a) > joined(*b); });
+    return members;
+  }
+  // When `p` joined its group: at its creation (in creation order), or at its last setpgid.
+  std::uint64_t joined(const Process& p) const {
+    auto it = joined_.find(p.id);
+    return it == joined_.end() ? p.id : it->second;
+  }
+  void set_group(Process& p, std::uint32_t pgid) {
+    if (p.pgid == pgid) return; // change_pid only when the group changes
+    p.pgid = pgid;
+    joined_[p.id] = (std::uint64_t{1} << 32) + ++joins_;
+  }
+
+  // group_send_sig_info: the permission check (kill_ok_by_cred: the same uid, or uid 0; SIGCONT
+  // within the session, which every process here shares), then the signal (none for 0; a zombie
+  // takes it to no effect). 0 or the error.
+  int signal_process(OpContext& ctx, Process& process, const Queued& q, std::uint16_t activity) {
+    const Process& self = *ctx.thread.process;
+    std::uint32_t uid = self.spec->uid;
+    if (&process != &self && uid != 0 && uid != process.spec->uid && q.sig != kSIGCONT) return EPERM;
+    if (q.sig != 0 && process.live_threads > 0) send(ctx, process, nullptr, q, activity);
+    return 0;
+  }
+
   WaitQueue& thread_wait(const Thread& t) {
     ThreadSignals& ts = thread(t);
     if (!ts.wait) ts.wait = std::make_unique<WaitQueue>("a signal");
@@ -541,7 +581,9 @@ private:
   std::map<std::uint32_t, std::unique_ptr<Alarm>> alarms_;
   std::map<std::uint32_t, std::unique_ptr<ProcSignals>> procs_;
   std::map<std::uint32_t, std::unique_ptr<ThreadSignals>> threads_;
-  std::set<std::uint32_t> reaped_; // children whose status a waitpid took
+  std::set<std::uint32_t> reaped_;                // children whose status a waitpid took
+  std::map<std::uint32_t, std::uint64_t> joined_; // per process id: when it last changed group
+  std::uint64_t joins_ = 0;
 };
 
 SignalState& signals(OpContext& ctx) { return ctx.kernel.ipc<SignalState>(); }
@@ -580,7 +622,7 @@ public:
     // Setting SIG_IGN (or SIG_DFL of an ignored-by-default signal) discards it where pending.
     if (state.ignored(ps, sig_)) {
       ps.shared.drop(sig_);
-      for (std::uint32_t i = 0; i < process.thread_count; ++i)
+      for (std::uint32_t i = 0; i < process.threads_total(); ++i)
         state.thread(state.thread_at(process, i)).pending.drop(sig_);
     }
     state.recalc_all(process);
@@ -610,32 +652,53 @@ public:
     if (queue_) charge_copy(ctx, activity, 128); // copy_siginfo_from_user: a siginfo_t
     ctx.sync();
     SignalState& state = signals(ctx);
-    Process* process = nullptr;
+    Process& self = *ctx.thread.process;
+    const Queued q{sig_, value_, self.pid, queue_ ? kSI_QUEUE : kSI_USER};
+    std::int64_t pid = 0;
     if (!target_.process.empty()) {
-      process = ctx.kernel.find_process(target_.process, target_.copy);
+      Process* named = ctx.kernel.find_process(target_.process, target_.copy);
+      pid = named ? named->pid : 0; // always found: the name was checked at load
     } else {
-      std::int64_t pid = target_.pid;
+      pid = target_.pid;
       if (!target_.pid_var.empty()) {
         Value v = read_variable(target_.pid_var, ctx.kernel, ctx.thread);
         const auto* n = std::get_if<std::int64_t>(&v);
         if (!n) return fail_call(ctx, activity, EINVAL);
         pid = *n;
       }
-      if (pid <= 0) return fail_call(ctx, activity, EINVAL); // process groups are not modelled
-      process = state.find_pid(pid);
     }
-    if (!process) return fail_call(ctx, activity, ESRCH);
-    std::uint32_t uid = ctx.thread.process->spec->uid;
-    if (uid != 0 && uid != process->spec->uid) return fail_call(ctx, activity, EPERM); // kill_ok_by_cred
-    // A zombie (exited, not yet waited for) still takes signals, to no effect.
-    if (process->live_threads == 0 || process->killed_by) {
-      if (process->live_threads > 0 || !state.zombie(*process)) return fail_call(ctx, activity, ESRCH);
-      ctx.succeed();
-      return IoStatus::Done;
+    int error = 0;
+    if (pid > 0) { // kill_pid_info
+      Process* process = state.find_pid(pid);
+      error = process && state.exists(*process) ? state.signal_process(ctx, *process, q, activity) : ESRCH;
+    } else if (queue_) { // rt_sigqueueinfo looks the pid up alone: no process has pid 0 or below
+      error = ESRCH;
+    } else if (pid == -1) { // kill_something_info: every process but init and the caller
+      int last = 0;
+      std::size_t count = 0;
+      std::vector<Process*> all;
+      for (const auto& p : ctx.kernel.processes()) all.push_back(const_cast<Process*>(&p));
+      for (Process* p : all) { // for_each_process: in creation order
+        if (p == &self || p->pid <= 1 || !state.exists(*p)) continue;
+        int err = state.signal_process(ctx, *p, q, activity);
+        ++count;
+        if (err != EPERM) last = err; // EPERM from some is no failure
+      }
+      error = count ? last : ESRCH;
+    } else if (pid <= INT32_MIN) { // kill_something_info: -INT_MIN is undefined (nor is a pid below it)
+      error = ESRCH;
+    } else { // __kill_pgrp_info: the caller's group (0) or group -pid
+      error = ESRCH;
+      bool success = false;
+      for (Process* p : state.group(pid == 0 ? std::int64_t{self.pgid} : -pid)) {
+        if (!state.exists(*p)) continue; // gone while an earlier one was signalled
+        int err = state.signal_process(ctx, *p, q, activity);
+        success |= err == 0;
+        error = err;
+      }
+      if (success) error = 0;
     }
-    if (sig_ != 0)
-      state.send(ctx, *process, nullptr,
-                 {sig_, value_, ctx.thread.process->pid, queue_ ? kSI_QUEUE : kSI_USER}, activity);
+    if (error) return fail_call(ctx, activity, error);
     ctx.succeed();
     return IoStatus::Done;
   }
@@ -784,14 +847,21 @@ public:
       if (!n) return fail_call(ctx, activity, EINVAL);
       pid = *n;
     }
-    if (pid == 0 || pid < -1) return fail_call(ctx, activity, EINVAL); // process groups are not modelled
+    if (pid <= INT32_MIN) return fail_call(ctx, activity, ESRCH); // kernel_wait4: -INT_MIN is undefined
     ctx.sync();
     SignalState& state = signals(ctx);
     Process& self = *t.process;
+    // eligible_pid: -1 any child, > 0 that one, 0 a child in the caller's group, < -1 in group -pid
+    // (the child's group now).
+    auto eligible = [&](const Process& p) {
+      if (pid == -1) return true;
+      if (pid > 0) return p.pid == pid;
+      return p.pgid == (pid == 0 ? std::int64_t{self.pgid} : -pid);
+    };
     bool child = false; // a live child it may wait for
     // do_wait: the children in the order they were spawned; the first zombie that matches.
     for (const auto& p : ctx.kernel.processes()) {
-      if (p.parent_pid != self.pid || (pid != -1 && p.pid != pid)) continue;
+      if (p.parent_pid != self.pid || !eligible(p)) continue;
       if (p.live_threads > 0) {
         child = true;
         continue;
@@ -819,6 +889,56 @@ private:
   std::int64_t pid_;
   std::string pid_var_;
   bool nohang_;
+};
+
+// setpgid(2) (and setpgrp(): setpgid(0, 0)), as ksys_setpgid checks it. Every process here is in
+// one session (the shell's that started the machine's processes), and none leads it. A spawned child
+// has already exec'd (spawn is fork + exec), so its parent may not move it: EACCES.
+class SetpgidOp : public SyscallOp {
+public:
+  SetpgidOp(std::uint16_t activity, SysvIntRef pid, SysvIntRef pgid)
+      : SyscallOp(activity, {}), pid_(std::move(pid)), pgid_(std::move(pgid)) {}
+  IoStatus call(OpContext& ctx) const override {
+    std::int64_t pid = 0, pgid = 0;
+    if (!pid_.resolve(ctx, pid) || !pgid_.resolve(ctx, pgid)) return fail_call(ctx, activity, EINVAL);
+    ctx.sync();
+    SignalState& state = signals(ctx);
+    Process& self = *ctx.thread.process;
+    if (pid == 0) pid = self.pid;
+    if (pgid == 0) pgid = pid;
+    if (pgid < 0) return fail_call(ctx, activity, EINVAL);
+    Process* p = state.find_pid(pid);
+    if (!p || !state.exists(*p)) return fail_call(ctx, activity, ESRCH);
+    if (p->parent_pid == self.pid) return fail_call(ctx, activity, EACCES); // a child after its exec
+    if (p != &self) return fail_call(ctx, activity, ESRCH); // neither the caller nor its child
+    if (pgid != pid && state.group(pgid).empty())
+      return fail_call(ctx, activity, EPERM); // no such group here
+    state.set_group(*p, static_cast<std::uint32_t>(pgid));
+    ctx.succeed();
+    return IoStatus::Done;
+  }
+
+private:
+  SysvIntRef pid_, pgid_;
+};
+
+// getpgid(2) (and getpgrp(): getpgid(0)): {result} is the group; ESRCH for no such process.
+class GetpgidOp : public SyscallOp {
+public:
+  GetpgidOp(std::uint16_t activity, SysvIntRef pid) : SyscallOp(activity, {}), pid_(std::move(pid)) {}
+  IoStatus call(OpContext& ctx) const override {
+    std::int64_t pid = 0;
+    if (!pid_.resolve(ctx, pid)) return fail_call(ctx, activity, EINVAL);
+    ctx.sync();
+    SignalState& state = signals(ctx);
+    Process* p = pid == 0 ? ctx.thread.process : state.find_pid(pid);
+    if (!p || !state.exists(*p)) return fail_call(ctx, activity, ESRCH);
+    ctx.succeed(p->pgid);
+    return IoStatus::Done;
+  }
+
+private:
+  SysvIntRef pid_;
 };
 
 // ---- Registration ---------------------------------------------------------------------------------
@@ -883,7 +1003,8 @@ std::vector<ParamSpec> target_params() {
            ParamType::Scalar,
            nullptr,
            "",
-           "the target's pid: a number or a variable (spawn's result)",
+           "the target's pid: a number or a variable (spawn's result); kill: 0 the caller's group, -1 "
+           "every process, -N group N",
            std::nullopt,
            std::nullopt,
            {},
@@ -947,7 +1068,8 @@ const OpRegistrar register_sigaction_op(
 
 const OpRegistrar register_kill_op(
     {"kill",
-     "send a signal to a process (kill(2)); signal 0 only checks that it exists",
+     "send a signal to a process (kill(2)), or with pid 0 to the caller's process group, -1 to every "
+     "process it may signal but itself, -N to group N; signal 0 only checks",
      {"kill op", "",
       [] {
         auto params = target_params();
@@ -978,6 +1100,58 @@ const OpRegistrar register_sigqueue_op(
        p.ops.push_back(
            std::make_unique<KillOp>(a, std::move(target), sig, true, f.at("value").get<std::int64_t>()));
      }});
+
+SysvIntRef read_pid_field(const json& f, const std::string& field, const std::string& path,
+                          CompileContext& ctx) {
+  const json& value = f.at(field);
+  if (value.is_number_integer()) return {value.get<std::int64_t>(), ""};
+  auto name = value.get<std::string>();
+  if (!valid_variable_not_number(name))
+    fail_at(ctx.read.file, join_path(path, field),
+            "invalid value \"" + name + "\"; expected a whole number or a script variable holding one");
+  ctx.used.push_back({name, join_path(path, field)});
+  return {0, name};
+}
+
+const OpRegistrar register_setpgid_op(
+    {"setpgid",
+     "move a process into a process group (setpgid(2)): the caller itself (pid 0) into a group of its "
+     "session or a new one (pgid 0: its own pid); EINVAL, ESRCH, EACCES (a spawned child, already exec'd), "
+     "EPERM (no such group)",
+     {"setpgid op",
+      "",
+      {{"pid", ParamType::Scalar, 0, "", "the process: 0 (the caller), a pid, or a variable holding one"},
+       {"pgid", ParamType::Scalar, 0, "", "the group: 0 (the process's own pid), a pgid, or a variable"}}},
+     [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
+       p.ops.push_back(std::make_unique<SetpgidOp>(a, read_pid_field(f, "pid", path, ctx),
+                                                   read_pid_field(f, "pgid", path, ctx)));
+     }});
+
+const OpRegistrar
+    register_setpgrp_op({"setpgrp",
+                         "make the caller the leader of a new process group (setpgrp(): setpgid(0, 0))",
+                         {"setpgrp op", "", {}},
+                         [](const json&, const std::string&, CompileContext&, Program& p, std::uint16_t a) {
+                           p.ops.push_back(std::make_unique<SetpgidOp>(a, SysvIntRef{}, SysvIntRef{}));
+                         }});
+
+const OpRegistrar register_getpgid_op(
+    {"getpgid",
+     "a process's group (getpgid(2)): {result}; ESRCH when there is no such process",
+     {"getpgid op",
+      "",
+      {{"pid", ParamType::Scalar, 0, "", "the process: 0 (the caller), a pid, or a variable holding one"}}},
+     [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
+       p.ops.push_back(std::make_unique<GetpgidOp>(a, read_pid_field(f, "pid", path, ctx)));
+     }});
+
+const OpRegistrar
+    register_getpgrp_op({"getpgrp",
+                         "the caller's process group (getpgrp()): {result}",
+                         {"getpgrp op", "", {}},
+                         [](const json&, const std::string&, CompileContext&, Program& p, std::uint16_t a) {
+                           p.ops.push_back(std::make_unique<GetpgidOp>(a, SysvIntRef{}));
+                         }});
 
 const OpRegistrar register_raise_op(
     {"raise",
@@ -1122,6 +1296,12 @@ void kernel_signal(OpContext& ctx, Process& process, int signal, std::int64_t va
                    std::uint16_t activity) {
   ctx.kernel.ipc<SignalState>().send(ctx, process, nullptr, {signal, value, ctx.thread.process->pid, code},
                                      activity);
+}
+
+void block_all_signals(OpContext& ctx, Thread& thread) {
+  SignalState& state = ctx.kernel.ipc<SignalState>();
+  state.thread(thread).blocked = ~kUnblockable;
+  state.recalc(thread);
 }
 
 } // namespace ipcsim

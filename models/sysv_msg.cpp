@@ -8,6 +8,7 @@
 #include "fs.hpp"
 #include "ipc.hpp"
 #include "names.hpp"
+#include "sysv_ids.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -23,12 +24,9 @@ namespace {
 
 // ---- Limits (ipcs -l; include/uapi/linux/msg.h, ipc/util.h) ------------------------------------
 
-constexpr std::int64_t kMsgMax = 8192;  // MSGMAX: largest message
-constexpr std::int64_t kMsgMnb = 16384; // MSGMNB: default qbytes of a new queue
-constexpr std::size_t kMsgMni = 32000;  // MSGMNI: queues system wide
-constexpr std::int64_t kIpcMni = 32768;
-constexpr std::uint64_t kSeqMax = 65535;     // ipcid_seq_max(): INT_MAX / 32768; ids: seq * 32768 + index
-constexpr std::size_t kIpcMinCycle = 64;     // ipc_min_cycle: RADIX_TREE_MAP_SIZE
+constexpr std::int64_t kMsgMax = 8192;       // MSGMAX: largest message
+constexpr std::int64_t kMsgMnb = 16384;      // MSGMNB: default qbytes of a new queue
+constexpr std::size_t kMsgMni = 32000;       // MSGMNI: queues system wide
 constexpr std::uint64_t kMsqidDsBytes = 120; // sizeof(struct msqid_ds) on x86-64: IPC_STAT / IPC_SET copy it
 constexpr std::uint32_t kReadBits = 0444;    // S_IRUGO
 constexpr std::uint32_t kWriteBits = 0222;   // S_IWUGO
@@ -135,53 +133,27 @@ public:
       it = kernel_.threads()[it->first].process == &process ? senders.erase(it) : std::next(it);
   }
 
-  MsgQueue* find_key(std::uint32_t key) {
-    for (auto& [index, q] : slots_)
-      if (q->key == key) return q.get();
-    return nullptr;
-  }
-  // ipc_obtain_object_check(): the object at the id's index, if its seq is the id's (ipc_checkid).
-  MsgQueue* find_id(std::int64_t id) {
-    if (id < 0) return nullptr;
-    auto it = slots_.find(static_cast<std::size_t>(id % kIpcMni));
-    return it != slots_.end() && it->second->id == id ? it->second.get() : nullptr;
-  }
-  // newque() / ipc_addid() / ipc_idr_alloc() (Linux 5.1+): nullptr at MSGMNI (ENOSPC). The index
-  // comes from idr_alloc_cyclic(0, max_idx): the lowest free index from the one after the last
-  // allocation, wrapping around to 0 when none is free below max_idx = min(max(in_use * 3 / 2, 64),
-  // IPCMNI). The namespace's seq grows when the index is not above the last one (the allocation
-  // wrapped); it goes back to 0 at ipcid_seq_max().
+  MsgQueue* find_key(std::uint32_t key) { return ids_.find_key(key); }
+  MsgQueue* find_id(std::int64_t id) { return ids_.find_id(id); }
+  // newque() / ipc_addid() (sim/kernel/sysv_ids.hpp): nullptr at MSGMNI (ENOSPC).
   MsgQueue* create(std::uint32_t key, std::uint32_t uid, std::uint32_t gid, std::uint32_t mode, Cycles now) {
-    if (slots_.size() >= kMsgMni) return nullptr;
-    const std::size_t max_idx =
-        std::min(std::max(slots_.size() * 3 / 2, kIpcMinCycle), static_cast<std::size_t>(kIpcMni));
-    auto lowest_free = [&](std::size_t from) -> std::optional<std::size_t> {
-      for (std::size_t index = from; index < max_idx; ++index)
-        if (!slots_.count(index)) return index;
-      return std::nullopt;
-    };
-    auto found = lowest_free(next_idx_);
-    if (!found && next_idx_ > 0) found = lowest_free(0);
-    if (!found) return nullptr; // cannot happen: fewer than max_idx queues exist
-    const std::size_t index = *found;
-    next_idx_ = index + 1; // idr->idr_next
-    if (static_cast<std::int64_t>(index) <= last_idx_ && ++seq_ >= kSeqMax) seq_ = 0;
-    last_idx_ = static_cast<std::int64_t>(index);
-    std::int64_t id = static_cast<std::int64_t>(seq_) * kIpcMni + static_cast<std::int64_t>(index);
-    auto& slot = slots_[index];
-    slot = std::make_unique<MsgQueue>(id, "msg queue " + std::to_string(id));
-    MsgQueue& q = *slot;
-    q.key = key;
-    q.index = index;
-    q.uid = q.cuid = uid;
-    q.gid = q.cgid = gid;
-    q.mode = mode & 0777;
-    q.ctime = now;
-    return &q;
+    if (ids_.size() >= kMsgMni) return nullptr;
+    MsgQueue* q = ids_.add([](std::int64_t id, std::size_t index) {
+      auto queue = std::make_unique<MsgQueue>(id, "msg queue " + std::to_string(id));
+      queue->index = index;
+      return queue;
+    });
+    if (!q) return nullptr; // cannot happen: fewer than max_idx queues exist
+    q->key = key;
+    q->uid = q->cuid = uid;
+    q->gid = q->cgid = gid;
+    q->mode = mode & 0777;
+    q->ctime = now;
+    return q;
   }
   // freeque(): the index is free again. A later queue reaches it only after the allocation has
   // wrapped, with another seq, so the old id stays refused (EINVAL / EIDRM).
-  void remove(MsgQueue& q) { slots_.erase(q.index); }
+  void remove(MsgQueue& q) { ids_.remove(q.index); }
 
   std::map<std::uint32_t, Receiver> receivers;    // by thread id, while in msgrcv
   std::map<std::uint32_t, std::uint64_t> senders; // by thread id: the size a sleeping sender needs
@@ -193,7 +165,7 @@ public:
     std::snprintf(buf, sizeof buf, "%-10s %-10s %-10s %-10s %-12s %-12s", "key", "msqid", "owner", "perms",
                   "used-bytes", "messages");
     lines.push_back(trim(buf));
-    for (const auto& [index, q] : slots_) {
+    for (const auto& [index, q] : ids_.objects()) {
       std::snprintf(buf, sizeof buf, "%s %-10lld %-10s %-10o %-12llu %-12zu", hex_key(q->key, true).c_str(),
                     static_cast<long long>(q->id), owner_name(q->uid).c_str(), q->mode,
                     static_cast<unsigned long long>(q->cbytes), q->messages.size());
@@ -204,7 +176,7 @@ public:
 
   void list(std::vector<IpcTable>& tables) const override {
     IpcTable table{"Message Queues", {"key", "msqid", "owner", "perms", "used-bytes", "messages"}, {}};
-    for (const auto& [index, q] : slots_) {
+    for (const auto& [index, q] : ids_.objects()) {
       char perms[8];
       std::snprintf(perms, sizeof perms, "%o", q->mode);
       table.rows.push_back({hex_key(q->key, true), std::to_string(q->id), owner_name(q->uid), perms,
@@ -213,7 +185,7 @@ public:
     tables.push_back(table);
   }
   void held(std::vector<Held>& out) const override {
-    for (const auto& [index, q] : slots_) out.push_back({q->object, q->messages.size(), q->cbytes});
+    for (const auto& [index, q] : ids_.objects()) out.push_back({q->object, q->messages.size(), q->cbytes});
     for (const auto& [thread, r] : receivers) // handed over by msgsnd, not yet taken
       if (r.delivered) out.push_back({r.from, 1, r.delivered->bytes});
   }
@@ -229,29 +201,8 @@ private:
   }
 
   Kernel& kernel_;
-  std::map<std::size_t, std::unique_ptr<MsgQueue>> slots_; // by index: ipcs lists them in index order
-  std::size_t next_idx_ = 0;                               // idr_alloc_cyclic's idr_next
-  std::int64_t last_idx_ = -1;                             // ids->last_idx
-  std::uint64_t seq_ = 0;                                  // ids->seq
+  SysvIds<MsgQueue> ids_;
 };
-
-// ---- Permissions (ipc/util.c ipcperms, ipcctl_obtain_check) ------------------------------------
-
-bool ipcperms(const MsgQueue& q, const Process& process, std::uint32_t flag) {
-  std::uint32_t uid = process.spec->uid, gid = process.spec->gid;
-  std::uint32_t requested = (flag >> 6) | (flag >> 3) | flag;
-  std::uint32_t granted = q.mode;
-  if (uid == q.cuid || uid == q.uid)
-    granted >>= 6;
-  else if (gid == q.cgid || gid == q.gid)
-    granted >>= 3;
-  return !((requested & ~granted & 0007) && uid != 0); // uid 0 has CAP_IPC_OWNER
-}
-
-bool owner_or_root(const MsgQueue& q, const Process& process) {
-  std::uint32_t uid = process.spec->uid;
-  return uid == 0 || uid == q.uid || uid == q.cuid;
-}
 
 // ---- Costs ------------------------------------------------------------------------------------
 
@@ -543,11 +494,11 @@ private:
 
 class MsggetOp : public SyscallOp {
 public:
-  MsggetOp(std::uint16_t activity, SysvIntRef key, std::uint32_t flags, std::uint32_t mode, std::string into)
+  MsggetOp(std::uint16_t activity, IntRef key, std::uint32_t flags, std::uint32_t mode, std::string into)
       : SyscallOp(activity, {}), key_(std::move(key)), flags_(flags), mode_(mode), into_(std::move(into)) {}
   IoStatus call(OpContext& ctx) const override {
     std::int64_t raw = 0;
-    if (!key_.resolve(ctx, raw)) return fail_call(ctx, activity, EINVAL);
+    if (!key_.read(ctx, raw)) return fail_call(ctx, activity, EINVAL);
     auto key = static_cast<std::uint32_t>(raw); // key_t: 32 bits
     ctx.sync();
     MsgState& state = ctx.kernel.ipc<MsgState>();
@@ -569,21 +520,21 @@ public:
   }
 
 private:
-  SysvIntRef key_;
+  IntRef key_;
   std::uint32_t flags_, mode_;
   std::string into_;
 };
 
 class MsgsndOp : public SyscallOp {
 public:
-  MsgsndOp(std::uint16_t activity, CallTimeout timeout, SysvIntRef msqid, std::int64_t type,
-           std::int64_t bytes, std::string text, std::uint32_t flags)
+  MsgsndOp(std::uint16_t activity, CallTimeout timeout, IntRef msqid, std::int64_t type, std::int64_t bytes,
+           std::string text, std::uint32_t flags)
       : SyscallOp(activity, timeout), msqid_(std::move(msqid)), type_(type), bytes_(bytes),
         text_(std::move(text)), flags_(flags) {}
   IoStatus call(OpContext& ctx) const override {
     if (flags_ & kIpcNowait) ctx.thread.op_nonblocking = true;
     std::int64_t id = 0;
-    if (!msqid_.resolve(ctx, id)) return fail_call(ctx, activity, EINVAL);
+    if (!msqid_.read(ctx, id)) return fail_call(ctx, activity, EINVAL);
     Message m;
     m.type = type_;
     m.text = text_;
@@ -591,7 +542,7 @@ public:
   }
 
 private:
-  SysvIntRef msqid_;
+  IntRef msqid_;
   std::int64_t type_, bytes_;
   std::string text_;
   std::uint32_t flags_;
@@ -599,17 +550,17 @@ private:
 
 class MsgrcvOp : public SyscallOp {
 public:
-  MsgrcvOp(std::uint16_t activity, CallTimeout timeout, SysvIntRef msqid, std::int64_t type,
-           std::int64_t bytes, std::uint32_t flags)
+  MsgrcvOp(std::uint16_t activity, CallTimeout timeout, IntRef msqid, std::int64_t type, std::int64_t bytes,
+           std::uint32_t flags)
       : SyscallOp(activity, timeout), msqid_(std::move(msqid)), type_(type), bytes_(bytes), flags_(flags) {}
   IoStatus call(OpContext& ctx) const override {
     std::int64_t id = 0;
-    if (!msqid_.resolve(ctx, id)) return fail_call(ctx, activity, EINVAL);
+    if (!msqid_.read(ctx, id)) return fail_call(ctx, activity, EINVAL);
     return do_msgrcv(ctx, activity, id, bytes_, type_, flags_);
   }
 
 private:
-  SysvIntRef msqid_;
+  IntRef msqid_;
   std::int64_t type_, bytes_;
   std::uint32_t flags_;
 };
@@ -626,7 +577,7 @@ const std::vector<std::string> kStatFields{"qnum",  "qbytes", "cbytes", "lspid",
 
 class MsgctlOp : public SyscallOp {
 public:
-  MsgctlOp(std::uint16_t activity, SysvIntRef msqid, Cmd cmd, std::string into, SetFields set)
+  MsgctlOp(std::uint16_t activity, IntRef msqid, Cmd cmd, std::string into, SetFields set)
       : SyscallOp(activity, {}), msqid_(std::move(msqid)), cmd_(cmd), into_(std::move(into)), set_(set) {}
   IoStatus call(OpContext& ctx) const override {
     const Process& process = *ctx.thread.process;
@@ -634,7 +585,7 @@ public:
     std::int64_t id = 0;
     ctx.sync();
     MsgState& state = ctx.kernel.ipc<MsgState>();
-    MsgQueue* q = msqid_.resolve(ctx, id) ? state.find_id(id) : nullptr;
+    MsgQueue* q = msqid_.read(ctx, id) ? state.find_id(id) : nullptr;
     if (!q) return fail_call(ctx, activity, EINVAL);
     switch (cmd_) {
     case Cmd::Stat: {
@@ -659,7 +610,8 @@ public:
       break;
     }
     case Cmd::Set:
-      if (!owner_or_root(*q, process) || (set_.qbytes && *set_.qbytes > kMsgMnb && process.spec->uid != 0))
+      if (!ipc_owner_or_root(*q, process) ||
+          (set_.qbytes && *set_.qbytes > kMsgMnb && process.spec->uid != 0))
         return fail_call(ctx, activity, EPERM);
       if (set_.qbytes) q->qbytes = static_cast<std::uint64_t>(*set_.qbytes);
       if (set_.uid) q->uid = *set_.uid;
@@ -669,7 +621,7 @@ public:
       wake_senders(ctx, *q, activity); // a larger qbytes may let them in
       break;
     case Cmd::Rmid:
-      if (!owner_or_root(*q, process)) return fail_call(ctx, activity, EPERM);
+      if (!ipc_owner_or_root(*q, process)) return fail_call(ctx, activity, EPERM);
       // expunge_all(-EIDRM), ss_wakeup(kill): every sleeper wakes to find the queue gone.
       ctx.kernel.wake_all(ctx.core, q->receivers, &ctx.thread, activity);
       ctx.kernel.wake_all(ctx.core, q->senders, &ctx.thread, activity);
@@ -684,7 +636,7 @@ public:
   }
 
 private:
-  SysvIntRef msqid_;
+  IntRef msqid_;
   Cmd cmd_;
   std::string into_;
   SetFields set_;

@@ -10,6 +10,7 @@
 #include "error.hpp"
 #include "ipc.hpp"
 #include "names.hpp"
+#include "sysv_ids.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -20,13 +21,10 @@ namespace ipcsim {
 
 namespace {
 
-constexpr std::int64_t kSemMsl = 32000; // SEMMSL: semaphores per array
-constexpr std::int64_t kSemOpm = 500;   // SEMOPM: operations per semop
-constexpr std::int64_t kSemVmx = 32767; // SEMVMX: the largest value
-constexpr std::size_t kSemMni = 32000;  // SEMMNI: arrays system wide
-constexpr std::int64_t kIpcMni = 32768;
-constexpr std::uint64_t kSeqMax = 65535;
-constexpr std::size_t kIpcMinCycle = 64;
+constexpr std::int64_t kSemMsl = 32000;      // SEMMSL: semaphores per array
+constexpr std::int64_t kSemOpm = 500;        // SEMOPM: operations per semop
+constexpr std::int64_t kSemVmx = 32767;      // SEMVMX: the largest value
+constexpr std::size_t kSemMni = 32000;       // SEMMNI: arrays system wide
 constexpr std::uint64_t kSembufBytes = 6;    // sizeof(struct sembuf)
 constexpr std::uint64_t kSemidDsBytes = 104; // sizeof(struct semid64_ds) on x86-64
 constexpr std::uint32_t kReadBits = 0444;    // S_IRUGO
@@ -72,21 +70,6 @@ std::string hex_key(std::uint32_t key) {
 }
 std::string owner_name(std::uint32_t uid) { return uid == 0 ? "root" : std::to_string(uid); }
 
-bool ipcperms(const SemArray& a, const Process& process, std::uint32_t flag) {
-  std::uint32_t uid = process.spec->uid, gid = process.spec->gid;
-  std::uint32_t requested = (flag >> 6) | (flag >> 3) | flag;
-  std::uint32_t granted = a.mode;
-  if (uid == a.cuid || uid == a.uid)
-    granted >>= 6;
-  else if (gid == a.cgid || gid == a.gid)
-    granted >>= 3;
-  return !((requested & ~granted & 0007) && uid != 0);
-}
-bool owner_or_root(const SemArray& a, const Process& process) {
-  std::uint32_t uid = process.spec->uid;
-  return uid == 0 || uid == a.uid || uid == a.cuid;
-}
-
 // perform_atomic_semop: 0 when every operation can proceed (and then applies them, with their
 // undo adjustments), 1 when the caller must wait, or an error (ERANGE, EAGAIN under IPC_NOWAIT).
 int try_ops(SemArray& a, const std::vector<SemOp>& ops, std::uint32_t pid,
@@ -114,45 +97,24 @@ class SemState : public IpcState, public Observer, public CallHolder {
 public:
   explicit SemState(Kernel& kernel) : kernel_(kernel) { kernel.subscribe(*this); }
 
-  SemArray* find_key(std::uint32_t key) {
-    for (auto& [index, a] : slots_)
-      if (a->key == key) return a.get();
-    return nullptr;
-  }
-  SemArray* find_id(std::int64_t id) {
-    if (id < 0) return nullptr;
-    auto it = slots_.find(static_cast<std::size_t>(id % kIpcMni));
-    return it != slots_.end() && it->second->id == id ? it->second.get() : nullptr;
-  }
-  // newary() / ipc_addid(): as the message queues allocate their ids (models/sysv_msg.cpp).
+  SemArray* find_key(std::uint32_t key) { return ids_.find_key(key); }
+  SemArray* find_id(std::int64_t id) { return ids_.find_id(id); }
+  // newary() / ipc_addid() (sim/kernel/sysv_ids.hpp): nullptr at SEMMNI (ENOSPC).
   SemArray* create(std::uint32_t key, std::size_t nsems, const Process& process, std::uint32_t mode,
                    Cycles now) {
-    if (slots_.size() >= kSemMni) return nullptr;
-    const std::size_t max_idx =
-        std::min(std::max(slots_.size() * 3 / 2, kIpcMinCycle), static_cast<std::size_t>(kIpcMni));
-    auto lowest_free = [&](std::size_t from) -> std::optional<std::size_t> {
-      for (std::size_t index = from; index < max_idx; ++index)
-        if (!slots_.count(index)) return index;
-      return std::nullopt;
-    };
-    auto found = lowest_free(next_idx_);
-    if (!found && next_idx_ > 0) found = lowest_free(0);
-    if (!found) return nullptr;
-    const std::size_t index = *found;
-    next_idx_ = index + 1;
-    if (static_cast<std::int64_t>(index) <= last_idx_ && ++seq_ >= kSeqMax) seq_ = 0;
-    last_idx_ = static_cast<std::int64_t>(index);
-    std::int64_t id = static_cast<std::int64_t>(seq_) * kIpcMni + static_cast<std::int64_t>(index);
-    auto& slot = slots_[index];
-    slot = std::make_unique<SemArray>(id, nsems);
-    SemArray& a = *slot;
-    a.key = key;
-    a.index = index;
-    a.uid = a.cuid = process.spec->uid;
-    a.gid = a.cgid = process.spec->gid;
-    a.mode = mode & 0777;
-    a.ctime = now;
-    return &a;
+    if (ids_.size() >= kSemMni) return nullptr;
+    SemArray* a = ids_.add([&](std::int64_t id, std::size_t index) {
+      auto array = std::make_unique<SemArray>(id, nsems);
+      array->index = index;
+      return array;
+    });
+    if (!a) return nullptr;
+    a->key = key;
+    a->uid = a->cuid = process.spec->uid;
+    a->gid = a->cgid = process.spec->gid;
+    a->mode = mode & 0777;
+    a->ctime = now;
+    return a;
   }
 
   // update_queue: after the array changed, complete the sleepers whose operations can proceed
@@ -183,7 +145,7 @@ public:
 
   // The call of a killed or interrupted sleeper: it leaves the pending queue.
   void cancel(OpContext&, Thread& caller, std::uint16_t) override {
-    for (auto& [index, a] : slots_)
+    for (auto& [index, a] : ids_.objects())
       std::erase_if(a->pending, [&](const Pending& p) { return p.thread == &caller; });
   }
 
@@ -218,7 +180,7 @@ public:
     for (Thread* t : sleepers)
       if (t->waiting_on == &a.waiters)
         ctx.kernel.wake(ctx.core, *t, &ctx.thread, activity, WaitResult::Woken);
-    slots_.erase(a.index);
+    ids_.remove(a.index);
   }
 
   // SETVAL / SETALL clear the undo adjustments of the semaphores they set.
@@ -245,7 +207,7 @@ public:
     std::snprintf(buf, sizeof buf, "%-10s %-10s %-10s %-10s %-10s", "key", "semid", "owner", "perms",
                   "nsems");
     lines.push_back(trim(buf));
-    for (const auto& [index, a] : slots_) {
+    for (const auto& [index, a] : ids_.objects()) {
       std::snprintf(buf, sizeof buf, "%s %-10lld %-10s %-10o %-10zu", hex_key(a->key).c_str(),
                     static_cast<long long>(a->id), owner_name(a->uid).c_str(), a->mode, a->sems.size());
       lines.push_back(trim(buf));
@@ -254,7 +216,7 @@ public:
   }
   void list(std::vector<IpcTable>& tables) const override {
     IpcTable table{"Semaphore Arrays", {"key", "semid", "owner", "perms", "nsems", "values"}, {}};
-    for (const auto& [index, a] : slots_) {
+    for (const auto& [index, a] : ids_.objects()) {
       char perms[8];
       std::snprintf(perms, sizeof perms, "%o", a->mode);
       std::string values;
@@ -277,10 +239,7 @@ private:
     return s;
   }
   Kernel& kernel_;
-  std::map<std::size_t, std::unique_ptr<SemArray>> slots_;
-  std::size_t next_idx_ = 0;
-  std::int64_t last_idx_ = -1;
-  std::uint64_t seq_ = 0;
+  SysvIds<SemArray> ids_;
   std::map<std::uint32_t, int> done_; // by thread id
   // By pid: (semid, semaphore) -> adjustment (struct sem_undo's semadj).
   std::map<std::uint32_t, std::map<std::pair<std::int64_t, std::size_t>, std::int64_t>> undo_;
@@ -334,13 +293,13 @@ SemState& sems(OpContext& ctx) { return ctx.kernel.ipc<SemState>(); }
 
 class SemgetOp : public SyscallOp {
 public:
-  SemgetOp(std::uint16_t activity, SysvIntRef key, std::int64_t nsems, std::uint32_t flags,
-           std::uint32_t mode, std::string into)
+  SemgetOp(std::uint16_t activity, IntRef key, std::int64_t nsems, std::uint32_t flags, std::uint32_t mode,
+           std::string into)
       : SyscallOp(activity, {}), key_(std::move(key)), nsems_(nsems), flags_(flags), mode_(mode),
         into_(std::move(into)) {}
   IoStatus call(OpContext& ctx) const override {
     std::int64_t raw = 0;
-    if (!key_.resolve(ctx, raw)) return fail_call(ctx, activity, EINVAL);
+    if (!key_.read(ctx, raw)) return fail_call(ctx, activity, EINVAL);
     auto key = static_cast<std::uint32_t>(raw);
     if (nsems_ < 0 || nsems_ > kSemMsl) return fail_call(ctx, activity, EINVAL);
     ctx.sync();
@@ -366,7 +325,7 @@ public:
   }
 
 private:
-  SysvIntRef key_;
+  IntRef key_;
   std::int64_t nsems_;
   std::uint32_t flags_, mode_;
   std::string into_;
@@ -377,7 +336,7 @@ constexpr std::uint64_t kSlept = 1;
 
 class SemopOp : public SyscallOp {
 public:
-  SemopOp(std::uint16_t activity, CallTimeout timeout, SysvIntRef semid, std::vector<SemOp> ops)
+  SemopOp(std::uint16_t activity, CallTimeout timeout, IntRef semid, std::vector<SemOp> ops)
       : SyscallOp(activity, timeout), semid_(std::move(semid)), ops_(std::move(ops)) {}
   IoStatus call(OpContext& ctx) const override {
     Thread& t = ctx.thread;
@@ -393,7 +352,7 @@ public:
       charge_copy(ctx, activity, ops_.size() * kSembufBytes); // copy_from_user of the sembuf array
     }
     std::int64_t id = 0;
-    if (!semid_.resolve(ctx, id)) return fail_call(ctx, activity, EINVAL);
+    if (!semid_.read(ctx, id)) return fail_call(ctx, activity, EINVAL);
     ctx.sync();
     SemArray* a = state.find_id(id);
     if (!a) return fail_call(ctx, activity, t.op_progress & kSlept ? EIDRM : EINVAL);
@@ -430,7 +389,7 @@ public:
   }
 
 private:
-  SysvIntRef semid_;
+  IntRef semid_;
   std::vector<SemOp> ops_;
 };
 
@@ -438,8 +397,8 @@ enum class Cmd : std::uint8_t { GetVal, SetVal, GetAll, SetAll, GetPid, GetNcnt,
 
 class SemctlOp : public SyscallOp {
 public:
-  SemctlOp(std::uint16_t activity, SysvIntRef semid, Cmd cmd, std::int64_t num,
-           std::vector<std::int64_t> values, std::string into)
+  SemctlOp(std::uint16_t activity, IntRef semid, Cmd cmd, std::int64_t num, std::vector<std::int64_t> values,
+           std::string into)
       : SyscallOp(activity, {}), semid_(std::move(semid)), cmd_(cmd), num_(num), values_(std::move(values)),
         into_(std::move(into)) {}
   IoStatus call(OpContext& ctx) const override {
@@ -447,7 +406,7 @@ public:
     SemState& state = sems(ctx);
     std::int64_t id = 0;
     ctx.sync();
-    SemArray* a = semid_.resolve(ctx, id) ? state.find_id(id) : nullptr;
+    SemArray* a = semid_.read(ctx, id) ? state.find_id(id) : nullptr;
     if (!a) return fail_call(ctx, activity, EINVAL);
     const auto nsems = static_cast<std::int64_t>(a->sems.size());
     auto& locals = ctx.thread.script_locals();
@@ -512,7 +471,7 @@ public:
       charge_copy(ctx, activity, kSemidDsBytes);
       break;
     case Cmd::Rmid:
-      if (!owner_or_root(*a, process)) return fail_call(ctx, activity, EPERM);
+      if (!ipc_owner_or_root(*a, process)) return fail_call(ctx, activity, EPERM);
       state.remove(ctx, *a, activity);
       break;
     }
@@ -521,7 +480,7 @@ public:
   }
 
 private:
-  SysvIntRef semid_;
+  IntRef semid_;
   Cmd cmd_;
   std::int64_t num_;
   std::vector<std::int64_t> values_;

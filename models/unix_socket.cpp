@@ -515,7 +515,7 @@ CallTimeout read_socket_timeout(const json& f, double hz) { return read_timeout(
 
 // The socket behind descriptor `fd`: EBADF when there is none, ENOTSOCK when it is not a socket.
 // Applies the descriptor's O_NONBLOCK to the call.
-SocketFile* socket_file(OpContext& ctx, std::uint16_t a, const std::string& fd) {
+SocketFile* socket_file(OpContext& ctx, std::uint16_t a, Symbol fd) {
   OpenFile* file = lookup_descriptor(ctx, fd);
   if (!file) {
     ctx.fail(a, EBADF);
@@ -534,8 +534,7 @@ class SocketpairOp : public SyscallOp {
 public:
   SocketpairOp(std::uint16_t a, std::string fd_a, std::string fd_b, SockType type, std::uint64_t buffer,
                std::uint32_t qlen)
-      : SyscallOp(a, {}), fd_a_(std::move(fd_a)), fd_b_(std::move(fd_b)), type_(type), buffer_(buffer),
-        qlen_(qlen) {}
+      : SyscallOp(a, {}), fd_a_(fd_a), fd_b_(fd_b), type_(type), buffer_(buffer), qlen_(qlen) {}
   IoStatus call(OpContext& ctx) const override {
     auto& state = ctx.kernel.ipc<UnixState>();
     if (!ctx.kernel.new_ipc_object(ctx, "a socket pair"))
@@ -551,7 +550,7 @@ public:
   }
 
 private:
-  std::string fd_a_, fd_b_;
+  Symbol fd_a_, fd_b_;
   SockType type_;
   std::uint64_t buffer_;
   std::uint32_t qlen_;
@@ -560,7 +559,7 @@ private:
 class SocketOp : public SyscallOp {
 public:
   SocketOp(std::uint16_t a, std::string fd, SockType type, std::uint64_t buffer, std::uint32_t qlen)
-      : SyscallOp(a, {}), fd_(std::move(fd)), type_(type), buffer_(buffer), qlen_(qlen) {}
+      : SyscallOp(a, {}), fd_(fd), type_(type), buffer_(buffer), qlen_(qlen) {}
   IoStatus call(OpContext& ctx) const override {
     if (!ctx.kernel.new_ipc_object(ctx, "a socket")) return fail_call(ctx, activity, ENFILE); // the run stops
     auto socket = ctx.kernel.ipc<UnixState>().make(type_, buffer_, qlen_);
@@ -569,7 +568,7 @@ public:
   }
 
 private:
-  std::string fd_;
+  Symbol fd_;
   SockType type_;
   std::uint64_t buffer_;
   std::uint32_t qlen_;
@@ -578,7 +577,7 @@ private:
 class BindOp : public SyscallOp {
 public:
   BindOp(std::uint16_t a, std::string fd, std::string path)
-      : SyscallOp(a, {}), fd_(std::move(fd)), path_(std::move(path)) {}
+      : SyscallOp(a, {}), fd_(fd), path_(std::move(path)) {}
   IoStatus call(OpContext& ctx) const override {
     const std::string file_path = expand_name(path_, ctx);
     SocketFile* file = socket_file(ctx, activity, fd_);
@@ -598,13 +597,14 @@ public:
   }
 
 private:
-  std::string fd_, path_;
+  Symbol fd_;
+  std::string path_;
 };
 
 class ListenOp : public SyscallOp {
 public:
   ListenOp(std::uint16_t a, std::string fd, std::uint32_t backlog)
-      : SyscallOp(a, {}), fd_(std::move(fd)), backlog_(backlog) {}
+      : SyscallOp(a, {}), fd_(fd), backlog_(backlog) {}
   IoStatus call(OpContext& ctx) const override {
     SocketFile* file = socket_file(ctx, activity, fd_);
     if (!file) return IoStatus::Done;
@@ -621,14 +621,14 @@ public:
   }
 
 private:
-  std::string fd_;
+  Symbol fd_;
   std::uint32_t backlog_;
 };
 
 class AcceptOp : public SyscallOp {
 public:
   AcceptOp(std::uint16_t a, CallTimeout timeout, std::string fd, std::string as)
-      : SyscallOp(a, timeout), fd_(std::move(fd)), as_(std::move(as)) {}
+      : SyscallOp(a, timeout), fd_(fd), as_(as) {}
   IoStatus call(OpContext& ctx) const override {
     SocketFile* file = socket_file(ctx, activity, fd_);
     if (!file) return IoStatus::Done;
@@ -645,13 +645,13 @@ public:
   }
 
 private:
-  std::string fd_, as_;
+  Symbol fd_, as_;
 };
 
 class ConnectOp : public SyscallOp {
 public:
   ConnectOp(std::uint16_t a, std::string fd, std::string path)
-      : SyscallOp(a, {}), fd_(std::move(fd)), path_(std::move(path)) {}
+      : SyscallOp(a, {}), fd_(fd), path_(std::move(path)) {}
   IoStatus call(OpContext& ctx) const override {
     const std::string file_path = expand_name(path_, ctx);
     SocketFile* file = socket_file(ctx, activity, fd_);
@@ -689,15 +689,15 @@ public:
   }
 
 private:
-  std::string fd_, path_;
+  Symbol fd_;
+  std::string path_;
 };
 
 class SendtoOp : public SyscallOp {
 public:
   SendtoOp(std::uint16_t a, CallTimeout timeout, std::string fd, std::uint64_t bytes, std::string text,
            std::optional<std::string> path)
-      : SyscallOp(a, timeout), fd_(std::move(fd)), bytes_(bytes), text_(std::move(text)),
-        path_(std::move(path)) {}
+      : SyscallOp(a, timeout), fd_(fd), bytes_(bytes), text_(std::move(text)), path_(std::move(path)) {}
   IoStatus call(OpContext& ctx) const override {
     SocketFile* file = socket_file(ctx, activity, fd_);
     if (!file) return IoStatus::Done;
@@ -716,7 +716,7 @@ public:
   }
 
 private:
-  std::string fd_;
+  Symbol fd_;
   std::uint64_t bytes_;
   std::string text_;
   std::optional<std::string> path_;
@@ -725,7 +725,7 @@ private:
 class RecvfromOp : public SyscallOp {
 public:
   RecvfromOp(std::uint16_t a, CallTimeout timeout, std::string fd, std::uint64_t bytes, std::string from)
-      : SyscallOp(a, timeout), fd_(std::move(fd)), bytes_(bytes), from_(std::move(from)) {}
+      : SyscallOp(a, timeout), fd_(fd), bytes_(bytes), from_(std::move(from)) {}
   IoStatus call(OpContext& ctx) const override {
     SocketFile* file = socket_file(ctx, activity, fd_);
     if (!file) return IoStatus::Done;
@@ -735,7 +735,7 @@ public:
   }
 
 private:
-  std::string fd_;
+  Symbol fd_;
   std::uint64_t bytes_;
   std::string from_;
 };
@@ -743,7 +743,7 @@ private:
 class ShutdownOp : public SyscallOp {
 public:
   ShutdownOp(std::uint16_t a, std::string fd, bool rd, bool wr)
-      : SyscallOp(a, {}), fd_(std::move(fd)), rd_(rd), wr_(wr) {}
+      : SyscallOp(a, {}), fd_(fd), rd_(rd), wr_(wr) {}
   IoStatus call(OpContext& ctx) const override {
     SocketFile* file = socket_file(ctx, activity, fd_);
     if (!file) return IoStatus::Done;
@@ -764,7 +764,7 @@ public:
   }
 
 private:
-  std::string fd_;
+  Symbol fd_;
   bool rd_, wr_;
 };
 

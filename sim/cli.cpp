@@ -47,6 +47,7 @@ void print_table(std::ostream& out, const ParamTable& table, const std::string& 
       out << (min ? " " + format_number(*min) : std::string(" ..")) << " to "
           << (max ? format_number(*max) : std::string(".."));
     }
+    if (p.takes_variable) out << "; or \"{VAR}\", read when the op runs";
     out << "): " << p.description << "\n";
   }
 }

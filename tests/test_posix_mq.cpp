@@ -599,8 +599,132 @@ TEST_CASE("mq_notify: errors") {
   CHECK(ipcsim::test::console_texts(run) == std::vector<std::string>{"EBADF"});
   CHECK(ipcsim::test::load_error(
             machine(process("p", R"({"op": "mq_notify", "fd": "q", "notify": "none", "value": 1})"))) ==
-        "test.json: at processes.0.script.0.value: \"value\" goes with \"notify\": \"signal\"; drop it");
+        "test.json: at processes.0.script.0.value: \"value\" goes with \"notify\": \"signal\" or \"thread\"; "
+        "drop it");
+  CHECK(ipcsim::test::load_error(
+            machine(process("p", R"({"op": "mq_notify", "fd": "q", "notify": "thread"})"))) ==
+        "test.json: at processes.0.script.0: \"notify\": \"thread\" needs \"function\": the ops the "
+        "notification "
+        "thread runs");
+  CHECK(
+      ipcsim::test::load_error(machine(process("p", R"({"op": "mq_notify", "fd": "q", "function": []})"))) ==
+      "test.json: at processes.0.script.0.function: \"function\" goes with \"notify\": \"thread\"; drop it");
+  CHECK(ipcsim::test::load_error(machine(process(
+            "p",
+            R"({"op": "mq_notify", "fd": "q", "notify": "thread", "signal": "SIGUSR1", "function": []})"))) ==
+        "test.json: at processes.0.script.0.signal: \"signal\" goes with \"notify\": \"signal\"; drop it");
   CHECK(ipcsim::test::load_error(
             machine(process("p", R"({"op": "mq_notify", "fd": "q", "signal": "SIGNOPE"})")))
             .rfind("test.json: at processes.0.script.0.signal: invalid signal \"SIGNOPE\"", 0) == 0);
+}
+
+// ---- SIGEV_THREAD ----------------------------------------------------------------------------
+
+TEST_CASE("mq_notify SIGEV_THREAD: glibc's helper thread makes a thread per notification; exact cycles") {
+  auto run = run_text(machine(process("p", std::string(kOpenRw) + R"(,
+    {"op": "print", "text": "before"},
+    {"op": "mq_notify", "fd": "q", "notify": "thread", "value": 7,
+     "function": [{"op": "print", "text": "notified {sig.value}"}]},
+    {"op": "print", "text": "registered {result}"},
+    {"op": "mq_send", "fd": "q", "bytes": 16},
+    {"op": "print", "text": "sent"},
+    {"op": "sleep", "time": "10us"},
+    {"op": "print", "text": "done"})")));
+  auto lines = console(run);
+  REQUIRE(lines.size() == 5);
+  const Cycles before = std::stoull(lines[0]);
+  CHECK(lines[0].substr(lines[0].find(' ')) == " p: before");
+  // init_mq_netlink, once per process: socket 250 + 2 slab_alloc 200; fcntl 250 + fd_lookup 20;
+  // rt_sigprocmask 250; clone of the helper 250 + slab_alloc 100 + page_alloc 200 + wakeup 100;
+  // rt_sigprocmask 250: 1,870. Then mq_notify itself: 250 + alloc_skb 100 + the cookie's copy
+  // (50 + 32/8) 54 + fdget of the socket 20 = 424. 2,294 in all.
+  CHECK(lines[1] == std::to_string(before + 2294) + " p: registered 0");
+  // mq_send of 16 bytes 502 (as above), plus netlink_sendskb's list_op 10; the helper has not run
+  // yet (one core), so nobody is woken.
+  const Cycles sent = before + 2294 + 512;
+  CHECK(lines[2] == std::to_string(sent) + " p: sent");
+  // sleep: 150 in, context_save 200. The helper: dispatch 300 (the same address space); recv 150
+  // + fd_lookup 20 + socket_dispatch 100 + the cookie's copy 54 + 100 out; clone 250 + 100 + 200
+  // + 100; the barrier's FUTEX_WAIT 150 in and context_save 200. The new thread: dispatch 300;
+  // FUTEX_WAKE 150 + wakeup 100 + 100; rt_sigprocmask 250; then the function: 350 + 300 + 424 +
+  // 650 + 350 + 300 + 350 + 250 = 2,974 after "sent".
+  CHECK(lines[3] == std::to_string(sent + 2974) + " p/notification: notified 7");
+  CHECK(lines[4].substr(lines[4].find(' ')) == " p: done");
+  // The process had three threads: main, glibc's helper, one notification thread; it ended when
+  // main did (the helper ends with it), with nobody left waiting.
+  const Process& p = run.kernel->processes()[0];
+  REQUIRE(p.threads_total() == 3);
+  CHECK(run.kernel->threads()[p.thread_id(1)].display_name() == "p/mq_notify helper");
+  CHECK(run.kernel->threads()[p.thread_id(2)].display_name() == "p/notification");
+  CHECK(run.kernel->deadlock() == nullptr);
+  CHECK(run.kernel->runtime_error().empty());
+  for (std::uint32_t i = 0; i < p.threads_total(); ++i)
+    CHECK(run.kernel->threads()[p.thread_id(i)].state == ThreadState::Exited);
+  CHECK(run.charged("p", "mq_notify", Primitive::page_alloc) == 200);
+}
+
+TEST_CASE(
+    "mq_notify SIGEV_THREAD: one helper per process, a new thread each time; removal wakes the helper") {
+  auto run = run_text(machine(process("p", std::string(kOpenRw) + R"(,
+    {"op": "mq_notify", "fd": "q", "notify": "thread", "value": 1,
+     "function": [{"op": "mq_receive", "fd": "q", "bytes": 8192}, {"op": "print", "text": "got {result} for {sig.value}"}]
+},
+    {"op": "mq_send", "fd": "q", "bytes": 10}, {"op": "sleep", "time": "10us"},
+    {"op": "mq_notify", "fd": "q", "notify": "thread", "value": 2,
+     "function": [{"op": "mq_receive", "fd": "q", "bytes": 8192}, {"op": "print", "text": "got {result} for {sig.value}"}]},
+    {"op": "mq_send", "fd": "q", "bytes": 20}, {"op": "sleep", "time": "10us"},
+    {"op": "mq_notify", "fd": "q", "notify": "thread", "value": 3, "function": [{"op": "print", "text": "never"}]},
+    {"op": "mq_notify", "fd": "q", "notify": "remove"}, {"op": "sleep", "time": "10us"},
+    {"op": "mq_send", "fd": "q", "bytes": 30}, {"op": "sleep", "time": "10us"},
+    {"op": "print", "text": "done"})")));
+  CHECK(printed(run) == std::vector<std::string>{"got 10 for 1", "got 20 for 2", "done"});
+  const Process& p = run.kernel->processes()[0];
+  REQUIRE(p.threads_total() == 4); // main, the helper, two notification threads
+  CHECK(run.kernel->threads()[p.thread_id(3)].display_name() == "p/notification[1]");
+  // The helper received three cookies (two NOTIFY_WOKENUP, one NOTIFY_REMOVED): three copies of 32
+  // bytes, 54 each; two clones.
+  CHECK(run.charged("p/mq_notify helper", "mq_notify helper", Primitive::copy_setup) == 150);
+  CHECK(run.charged("p/mq_notify helper", "mq_notify helper", Primitive::page_alloc) == 400);
+  CHECK(run.kernel->deadlock() == nullptr);
+}
+
+TEST_CASE("mq_notify SIGEV_THREAD: past the thread limit, ENOSYS (no helper) or a lost notification") {
+  const std::string scenario = machine(process("p", std::string(kOpenRw) + R"(,
+    {"op": "mq_notify", "fd": "q", "notify": "thread", "function": [{"op": "print", "text": "notified"}]},
+    {"op": "print", "text": "first {result} {errno}"},
+    {"op": "mq_notify", "fd": "q", "notify": "thread", "function": [{"op": "print", "text": "notified"}]},
+    {"op": "print", "text": "second {result} {errno}"},
+    {"op": "mq_send", "fd": "q", "bytes": 8}, {"op": "sleep", "time": "10us"}, {"op": "print", "text": "done"})"));
+  // One thread allowed: glibc cannot create its helper; mq_notify fails with ENOSYS, and so does
+  // every later one of the process (netlink_socket stays -1).
+  ipcsim::LoadOptions one;
+  one.limits.threads = 1;
+  auto none = run_text(scenario, one);
+  CHECK(printed(none) == std::vector<std::string>{"first -1 ENOSYS", "second -1 ENOSYS", "done"});
+  // Two: the helper exists, registration works (the second is EBUSY), but the notification
+  // thread cannot be created: the notification is lost, as glibc's helper ignores the failure.
+  ipcsim::LoadOptions two;
+  two.limits.threads = 2;
+  auto lost = run_text(scenario, two);
+  CHECK(printed(lost) == std::vector<std::string>{"first 0 ", "second -1 EBUSY", "done"});
+  CHECK(lost.kernel->deadlock() == nullptr);
+  CHECK(lost.kernel->threads().size() == 2);
+}
+
+TEST_CASE(
+    "mq_notify SIGEV_THREAD: the helper blocks every signal, so a process-directed one goes elsewhere") {
+  // main blocks SIGUSR1; the helper blocks everything: a SIGUSR1 sent to the process stays pending
+  // (nobody takes it) until main unblocks it.
+  auto run = run_text(machine(process("p", std::string(kOpenRw) + R"(,
+    {"op": "sigaction", "signal": "SIGUSR1", "handler": [{"op": "print", "text": "handled"}]},
+    {"op": "sigprocmask", "how": "SIG_BLOCK", "signals": ["SIGUSR1"]},
+    {"op": "mq_notify", "fd": "q", "notify": "thread", "function": []},
+    {"op": "sleep", "time": "10us"},
+    {"op": "print", "text": "unblocking"},
+    {"op": "sigprocmask", "how": "SIG_UNBLOCK", "signals": ["SIGUSR1"]},
+    {"op": "print", "text": "done"})") +
+                              "," + process("k", R"({"op": "sleep", "time": "5us"},
+    {"op": "kill", "process": "p", "signal": "SIGUSR1"})")));
+  CHECK(printed(run) == std::vector<std::string>{"unblocking", "handled", "done"});
+  CHECK(run.kernel->processes()[0].killed_by == 0);
 }

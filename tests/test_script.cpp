@@ -485,3 +485,62 @@ TEST_CASE("script: jitter lengthens kernel costs by a seeded fraction, off by de
   CHECK(load_error(text(R"(, "jitter": 1.5)")) ==
         "test.json: at machine.jitter: invalid value 1.5; expected a value <= 1");
 }
+
+TEST_CASE("script: sizes, types and priorities may be script variables, read when the op runs") {
+  // A loop doubles the message size: each round trip sends and receives {size} bytes.
+  auto run = run_text(R"({"machine": {"costs": "ideal"}, "channels": [{"name": "q", "mechanism": "posix_mq"}],
+    "processes": [{"name": "p", "script": [
+      {"op": "set", "var": "size", "value": 8},
+      {"op": "set", "var": "prio", "value": 3},
+      {"op": "set", "var": "low", "value": 1},
+      {"op": "send", "channel": "q", "bytes": "{size}", "priority": "{low}", "text": "low"},
+      {"op": "send", "channel": "q", "bytes": "{size}", "priority": "{prio}", "text": "high"},
+      {"op": "recv", "channel": "q", "bytes": "{size}"},
+      {"op": "print", "text": "{msg.text} {msg.bytes} {msg.priority}"},
+      {"op": "calc", "var": "size", "expr": "size * 4"},
+      {"op": "pipe", "fds": ["r", "w"]},
+      {"op": "write", "fd": "w", "bytes": "{size}"},
+      {"op": "read", "fd": "r", "bytes": "{size}"},
+      {"op": "print", "text": "{result}"}]}]})");
+  CHECK(run.kernel->runtime_error().empty());
+  CHECK(console_texts(run) == std::vector<std::string>{"high 8 3", "32"});
+
+  // The same run with the values written in: the same cycles (teaching preset, one core).
+  auto timed = [](const std::string& bytes) {
+    auto r = run_text(R"({"machine": {"costs": "teaching"}, "channels": [{"name": "c", "mechanism": "pipe"}],
+      "processes": [{"name": "p", "script": [{"op": "set", "var": "n", "value": 4096},
+        {"op": "send", "channel": "c", "bytes": )" +
+                      bytes + R"(}, {"op": "recv", "channel": "c", "bytes": )" + bytes + R"(}]}]})");
+    return r.kernel->makespan();
+  };
+  CHECK(timed("\"{n}\"") == timed("4096"));
+  CHECK(timed("4096") > timed("8")); // the size is what is copied
+
+  // Out of range when the op runs: the run stops, naming the op, the field, the variable and its value.
+  auto bad = [](const std::string& value, const std::string& field) {
+    auto r = run_text(R"({"machine": {"costs": "ideal"}, "channels": [{"name": "c", "mechanism": "sysv_msg"}],
+      "processes": [{"name": "p", "script": [{"op": "set", "var": "v", "value": )" +
+                      value + R"(}, {"op": "send", "channel": "c", )" +
+                      (field == "bytes" ? std::string() : std::string(R"("bytes": 8, )")) + "\"" + field +
+                      R"(": "{v}"}]}]})");
+    return r.kernel->runtime_error();
+  };
+  CHECK(bad("-1", "bytes") ==
+        "p: send bytes \"{v}\": the variable holds -1; expected a whole number from 0 to 1099511627776");
+  CHECK(bad("0", "type") ==
+        "p: send type \"{v}\": the variable holds 0; expected a whole number from 1 to 9223372036854775807");
+  CHECK(bad("40000", "priority") ==
+        "p: send priority \"{v}\": the variable holds 40000; expected a whole number from 0 to 32767");
+  CHECK(bad("\"big\"", "bytes") == "p: send bytes \"{v}\": the variable holds text \"big\"; expected a whole "
+                                   "number from 0 to 1099511627776");
+
+  // At load: a variable never set, and a value that is neither a size nor "{NAME}".
+  CHECK(
+      load_error(one_process(R"({"op": "write", "fd": "w", "bytes": "{nope}"})")) ==
+      "test.json: at processes.0.script.0.bytes: variable \"nope\" is never set in this script; known here: "
+      "result, errno, pid, index, msg.type, msg.text, msg.bytes, msg.sender, msg.priority, receiver");
+  CHECK(
+      load_error(one_process(R"({"op": "write", "fd": "w", "bytes": "size"})")) ==
+      "test.json: at processes.0.script.0.bytes: invalid value \"size\"; expected a whole number of bytes or "
+      "a size such as \"4KiB\", \"1MiB\", \"512B\", or a script variable as \"{NAME}\"");
+}

@@ -282,3 +282,130 @@ TEST_CASE("fixed: a handler run at the script's end returned to an op past the e
   // dispatch 800, sigaction 250, raise 250, frame 300, sigreturn 450, exit 150.
   CHECK(run.kernel->makespan() == 800 + 250 + 250 + 300 + 450 + 150);
 }
+
+// ---- Process groups ---------------------------------------------------------------------------
+
+TEST_CASE("signals: kill pid 0 signals the caller's group, the caller too, newest member first") {
+  // parent (pid 100) spawns two children (102, 103) into its group; "other" (101) leads its own.
+  auto run = run_text(machine(proc("parent", R"(
+      {"op": "sigaction", "signal": "SIGUSR1", "handler": [{"op": "print", "text": "parent got it"}]},
+      {"op": "spawn", "process": "child"},
+      {"op": "spawn", "process": "child"},
+      {"op": "sleep", "time": "10us"},
+      {"op": "print", "text": "before"},
+      {"op": "kill", "pid": 0, "signal": "SIGUSR1"},
+      {"op": "print", "text": "kill {result}"})") +
+                              "," + proc("other", R"({"op": "sleep", "time": "50us"},
+      {"op": "print", "text": "other alive"})") +
+                              "," +
+                              proc("child", R"(
+      {"op": "sigaction", "signal": "SIGUSR1", "handler": [{"op": "print", "text": "child {pid} got it"}]},
+      {"op": "pause"},
+      {"op": "print", "text": "{pid}: pause {errno}"})",
+                                   R"("spawned": true, )")));
+  auto lines = timed(run);
+  REQUIRE(lines.size() == 8);
+  // The group's hlist runs newest first: 103 and 102 are woken (wakeup 100 each, to the sender),
+  // then the caller's own SIGUSR1 waits for its return to user mode. kill: trap_enter 100 +
+  // syscall_dispatch 50 + 2 wakeups 200 + trap_exit 100 = 450, signal_frame 300: the handler 750
+  // after "before"; its sigreturn 450 later the kill returns 0.
+  const Cycles before = lines[0].first;
+  CHECK(lines[0].second == "before");
+  CHECK(lines[1] == std::pair<Cycles, std::string>{before + 750, "parent got it"});
+  CHECK(lines[2] == std::pair<Cycles, std::string>{before + 1200, "kill 0"});
+  CHECK(texts(run) == std::vector<std::string>{"before", "parent got it", "kill 0", "child 103 got it",
+                                               "103: pause EINTR", "child 102 got it", "102: pause EINTR",
+                                               "other alive"});
+  CHECK(run.charged("parent", "kill", Primitive::wakeup) == 200);
+}
+
+TEST_CASE("signals: setpgid, getpgid, getpgrp and setpgrp; kill and waitpid by group") {
+  // a (100) and b (101) start as leaders of their own groups; b joins a's; a's spawned child d
+  // (102) is in a's group and, having exec'd, cannot be moved by a (EACCES). At 20 us a signals its
+  // group: b (the newest member) is interrupted in its sleep, a takes its own at once; b's handler
+  // runs when a has finished (one core).
+  auto run =
+      run_text(machine(proc("a", R"(
+      {"op": "sigaction", "signal": "SIGUSR1", "handler": [{"op": "print", "text": "a got it"}]},
+      {"op": "getpgrp"}, {"op": "print", "text": "a group {result}"},
+      {"op": "spawn", "process": "d"}, {"op": "calc", "var": "d", "expr": "result"},
+      {"op": "setpgid", "pid": "d", "pgid": "d"}, {"op": "print", "text": "move child: {errno}"},
+      {"op": "getpgid", "pid": "d"}, {"op": "print", "text": "child group {result}"},
+      {"op": "setpgrp"}, {"op": "print", "text": "setpgrp {result}"},
+      {"op": "waitpid", "pid": 0}, {"op": "print", "text": "waited {result}"},
+      {"op": "sleep", "time": "20us"},
+      {"op": "kill", "pid": -100, "signal": "SIGUSR1"}, {"op": "print", "text": "kill -100: {result}"},
+      {"op": "kill", "pid": -555, "signal": "SIGUSR1"}, {"op": "print", "text": "kill -555: {errno}"},
+      {"op": "sigqueue", "pid": 0, "signal": "SIGUSR1"}, {"op": "print", "text": "sigqueue 0: {errno}"},
+      {"op": "waitpid", "pid": -101, "nohang": true}, {"op": "print", "text": "waitpid -101: {errno}"})") +
+                       "," + proc("b", R"(
+      {"op": "sigaction", "signal": "SIGUSR1", "handler": [{"op": "print", "text": "b got it"}]},
+      {"op": "sleep", "time": "10us"},
+      {"op": "setpgid", "pid": 0, "pgid": 100}, {"op": "print", "text": "join: {result}"},
+      {"op": "getpgid", "pid": 0}, {"op": "print", "text": "b group {result}"},
+      {"op": "getpgid", "pid": 999}, {"op": "print", "text": "getpgid 999: {errno}"},
+      {"op": "setpgid", "pid": 0, "pgid": 555}, {"op": "print", "text": "no such group: {errno}"},
+      {"op": "setpgid", "pid": 0, "pgid": -3}, {"op": "print", "text": "negative group: {errno}"},
+      {"op": "setpgid", "pid": -5, "pgid": 0}, {"op": "print", "text": "negative pid: {errno}"},
+      {"op": "setpgid", "pid": 100, "pgid": 0}, {"op": "print", "text": "not mine: {errno}"},
+      {"op": "set", "var": "text", "value": "abc"},
+      {"op": "getpgid", "pid": "text"}, {"op": "print", "text": "text pid: {errno}"},
+      {"op": "sleep", "time": "30us"})") +
+                       "," + proc("d", R"({"op": "print", "text": "d runs"})", R"("spawned": true, )")));
+  CHECK(texts(run) == std::vector<std::string>{"a group 100",
+                                               "move child: EACCES",
+                                               "child group 100",
+                                               "setpgrp 0",
+                                               "d runs",
+                                               "waited 102",
+                                               "join: 0",
+                                               "b group 100",
+                                               "getpgid 999: ESRCH",
+                                               "no such group: EPERM",
+                                               "negative group: EINVAL",
+                                               "negative pid: EINVAL",
+                                               "not mine: ESRCH",
+                                               "text pid: EINVAL",
+                                               "a got it",
+                                               "kill -100: 0",
+                                               "kill -555: ESRCH",
+                                               "sigqueue 0: ESRCH",
+                                               "waitpid -101: ECHILD",
+                                               "b got it"});
+  CHECK(run.kernel->processes()[1].pgid == 100);
+}
+
+TEST_CASE("signals: kill -1 reaches every process the caller may signal but itself; EPERM is no failure") {
+  auto scenario = [](int uid) {
+    return machine(proc("killer", R"({"op": "sleep", "time": "1us"},
+        {"op": "kill", "pid": -1, "signal": "SIGTERM"}, {"op": "print", "text": "kill -1: {result} {errno}"},
+        {"op": "kill", "pid": -101, "signal": "SIGTERM"}, {"op": "print", "text": "kill -101: {errno}"},
+        {"op": "kill", "pid": -101, "signal": "SIGCONT"}, {"op": "print", "text": "SIGCONT: {result}"})",
+                        R"("uid": )" + std::to_string(uid) + ", ") +
+                   "," + proc("x", R"({"op": "sleep", "time": "10us"}, {"op": "print", "text": "x alive"})") +
+                   "," + proc("y", R"({"op": "sleep", "time": "10us"}, {"op": "print", "text": "y alive"})"));
+  };
+  // Same uid: x and y die, the killer lives; then group 101 is gone (ESRCH), and so is SIGCONT's.
+  auto same = run_text(scenario(1000));
+  CHECK(texts(same) == std::vector<std::string>{"kill -1: 0 ", "kill -101: ESRCH", "SIGCONT: -1"});
+  CHECK(same.kernel->processes()[0].killed_by == 0);
+  CHECK(same.kernel->processes()[1].killed_by == 15);
+  CHECK(same.kernel->processes()[2].killed_by == 15);
+  // Another uid: every target refuses (EPERM), yet kill -1 succeeds; a group kill fails with EPERM;
+  // SIGCONT is allowed within the session.
+  auto other = run_text(scenario(2000));
+  CHECK(texts(other) ==
+        std::vector<std::string>{"kill -1: 0 ", "kill -101: EPERM", "SIGCONT: 0", "x alive", "y alive"});
+  // INT_MIN (and below: no pid_t) is ESRCH for kill and waitpid, as the kernel's guards against
+  // -INT_MIN say.
+  auto minimum =
+      run_text(machine(proc("p", R"({"op": "calc", "var": "m", "expr": "0 - 9223372036854775807 - 1"},
+      {"op": "kill", "pid": "m", "signal": 0}, {"op": "print", "text": "kill: {errno}"},
+      {"op": "kill", "pid": -2147483648, "signal": 0}, {"op": "print", "text": "kill INT_MIN: {errno}"},
+      {"op": "waitpid", "pid": "m"}, {"op": "print", "text": "waitpid: {errno}"})")));
+  CHECK(texts(minimum) == std::vector<std::string>{"kill: ESRCH", "kill INT_MIN: ESRCH", "waitpid: ESRCH"});
+  // Alone, kill -1 finds nobody: ESRCH.
+  auto alone = run_text(machine(proc("p", R"({"op": "kill", "pid": -1, "signal": 0},
+      {"op": "print", "text": "{errno}"})")));
+  CHECK(texts(alone) == std::vector<std::string>{"ESRCH"});
+}

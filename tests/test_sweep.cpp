@@ -201,7 +201,7 @@ TEST_CASE("sweep: an invalid point stops the sweep, naming it") {
   CHECK(r.err ==
         "error: sweep point 1 (params.size=-5): " + kPingPong +
             ": at processes.0.script.0.body.1.bytes: invalid value -5; expected a whole number of bytes or "
-            "a size such as \"4KiB\", \"1MiB\", \"512B\"\n");
+            "a size such as \"4KiB\", \"1MiB\", \"512B\", or a script variable as \"{NAME}\"\n");
   CHECK(!fs::exists(fs::path(out) / "points")); // nothing ran
   // A point that fails while it runs (a division by zero at run time) stops the sweep too.
   auto file = dir.write("div.json", R"({"params": {"d": 1}, "processes": [{"name": "p", "script": [

@@ -46,7 +46,9 @@ const std::vector<Entry>& entries() {
        &Limits::processes,
        nullptr},
       {{"threads", "threads",
-        "threads a run creates, at the start and by spawn (a spawn past it fails with EAGAIN)", ""},
+        "threads a run creates, at the start, by spawn and at run time (a spawn or thread creation past it "
+        "fails with EAGAIN)",
+        ""},
        Kind::Count,
        &Limits::threads,
        nullptr},

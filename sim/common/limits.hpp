@@ -16,7 +16,7 @@ struct Limits {
   std::uint64_t nesting_depth = 100;         // arrays and objects inside each other, in any JSON read
   std::uint64_t script_ops = 1'000'000;      // ops in all scripts together (nested ones counted)
   std::uint64_t processes = 100'000;         // processes a run creates (at start and by spawn)
-  std::uint64_t threads = 1'000'000;         // threads a run creates (at start and by spawn)
+  std::uint64_t threads = 1'000'000;         // threads a run creates (at start, by spawn, at run time)
   std::uint64_t ipc_objects = 100'000;       // IPC objects a run creates (queues, pipes, sockets, ...)
   std::uint64_t events = 1'000'000'000;      // ops executed and dispatches
   std::uint64_t input_bytes = 16ull << 20;   // a scenario or preset file

@@ -1,6 +1,7 @@
 #include "params.hpp"
 
 #include "error.hpp"
+#include "names.hpp"
 #include "units.hpp"
 
 #include <cmath>
@@ -65,6 +66,8 @@ std::string show(const json& value) {
   return text.size() > 60 ? text.substr(0, 57) + "..." : text;
 }
 
+const char* const kOrVariable = ", or a script variable as \"{NAME}\"";
+
 [[noreturn]] void bad(const ReadContext& ctx, const std::string& path, const json& value,
                       const std::string& accepted) {
   fail_at(ctx.file, path, "invalid value " + show(value) + "; expected " + accepted);
@@ -104,10 +107,21 @@ void check_time(const json& value, const std::string& path, const ParamSpec& spe
 
 } // namespace
 
+std::optional<std::string> variable_placeholder(const json& value) {
+  if (!value.is_string()) return std::nullopt;
+  const auto& text = value.get_ref<const std::string&>();
+  if (text.size() < 3 || text.front() != '{' || text.back() != '}') return std::nullopt;
+  std::string name = text.substr(1, text.size() - 2);
+  if (!valid_variable(name)) return std::nullopt;
+  return name;
+}
+
 void check_value(const json& value, const std::string& path, const ParamSpec& spec, const ReadContext& ctx) {
+  if (spec.takes_variable && variable_placeholder(value)) return;
   switch (spec.type) {
   case ParamType::Integer:
-    if (!value.is_number_integer() && !value.is_number_unsigned()) bad(ctx, path, value, "a whole number");
+    if (!value.is_number_integer() && !value.is_number_unsigned())
+      bad(ctx, path, value, std::string("a whole number") + (spec.takes_variable ? kOrVariable : ""));
     check_range(ctx, path, value, value.get<double>(), spec);
     return;
   case ParamType::Number:
@@ -152,7 +166,9 @@ void check_value(const json& value, const std::string& path, const ParamSpec& sp
         return;
       }
     }
-    bad(ctx, path, value, "a whole number of bytes or a size such as \"4KiB\", \"1MiB\", \"512B\"");
+    bad(ctx, path, value,
+        std::string("a whole number of bytes or a size such as \"4KiB\", \"1MiB\", \"512B\"") +
+            (spec.takes_variable ? kOrVariable : ""));
   }
   case ParamType::Bool:
     if (!value.is_boolean()) bad(ctx, path, value, "true or false");

@@ -42,7 +42,13 @@ struct ParamSpec {
   std::optional<double> max{};
   std::vector<std::string> choices{};
   std::string default_note{}; // e.g. "the preset's": shown instead of a literal default
+  // An op field that also takes "{NAME}", a script variable read when the op runs (its range is
+  // checked then).
+  bool takes_variable = false;
 };
+
+// "{NAME}" with NAME a script variable's name: a field declared takes_variable reads it at run time.
+std::optional<std::string> variable_placeholder(const json& value);
 
 struct ParamTable {
   std::string title;

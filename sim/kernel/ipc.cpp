@@ -43,6 +43,7 @@ constexpr ErrnoEntry kErrnos[] = {
     {ERANGE, "ERANGE"},
     {EDEADLK, "EDEADLK"},
     {ENAMETOOLONG, "ENAMETOOLONG"},
+    {ENOSYS, "ENOSYS"},
     {ENOMSG, "ENOMSG"},
     {EIDRM, "EIDRM"},
     {EOVERFLOW, "EOVERFLOW"},
@@ -200,6 +201,7 @@ void fill_changed(OpContext& ctx, const std::string& object, const char* unit, s
 Step SyscallOp::execute(OpContext& ctx) const {
   Thread& thread = ctx.thread;
   if (thread.phase == 0) {
+    if (!arguments_valid(ctx)) return Step::Exit;
     ctx.enter_syscall(activity);
     begin_call(ctx, timeout_);
     thread.phase = 1;
@@ -256,8 +258,7 @@ IoStatus OpenFile::write(OpContext& ctx, std::uint16_t activity, const Message&)
   return fail_call(ctx, activity, EBADF);
 }
 
-void install_descriptor(OpContext& ctx, const std::string& name, std::shared_ptr<OpenFile> file,
-                        std::uint16_t activity) {
+void install_descriptor(OpContext& ctx, Symbol name, std::shared_ptr<OpenFile> file, std::uint16_t activity) {
   Process& process = *ctx.thread.process;
   for (std::size_t i = 0; i < process.fds.size(); ++i)
     if (process.fds[i].name == name) {
@@ -268,7 +269,7 @@ void install_descriptor(OpContext& ctx, const std::string& name, std::shared_ptr
   process.fds.push_back({name, std::move(file)});
 }
 
-OpenFile* lookup_descriptor(OpContext& ctx, const std::string& name) {
+OpenFile* lookup_descriptor(OpContext& ctx, Symbol name) {
   Descriptor* d = ctx.thread.process->find_fd(name);
   return d ? d->file.get() : nullptr;
 }
@@ -381,32 +382,37 @@ std::size_t channel_index(const json& f, const std::string& path, CompileContext
 
 class SendOp : public SyscallOp {
 public:
-  SendOp(std::uint16_t activity, CallTimeout timeout, std::size_t channel, Message message)
+  SendOp(std::uint16_t activity, CallTimeout timeout, std::size_t channel, MessageArgs message)
       : SyscallOp(activity, timeout), channel_(channel), message_(std::move(message)) {}
+  bool arguments_valid(OpContext& ctx) const override { return message_.valid(ctx, "send"); }
   IoStatus call(OpContext& ctx) const override {
-    Message m = message_;
-    m.sender = static_cast<std::int32_t>(ctx.thread.id);
-    if (templated_ && ctx.thread.op_progress == 0) m.text = format_template(m.text, ctx.kernel, ctx.thread);
+    Message m = message_.make(ctx);
     IoStatus status = ctx.kernel.channel(channel_).send(ctx, activity, m);
     // The same result over every mechanism: the bytes sent (msgsnd and mq_send themselves return 0).
     if (status == IoStatus::Done && ctx.thread.error == 0 && ctx.thread.result == 0)
       ctx.thread.result = static_cast<std::int64_t>(m.bytes);
     return status;
   }
-  bool templated_ = false;
   std::size_t channel() const { return channel_; }
 
 private:
   std::size_t channel_;
-  Message message_;
+  MessageArgs message_;
 };
 
 class RecvOp : public SyscallOp {
 public:
-  RecvOp(std::uint16_t activity, CallTimeout timeout, std::size_t channel, std::uint64_t bytes)
+  RecvOp(std::uint16_t activity, CallTimeout timeout, std::size_t channel, IntRef bytes)
       : SyscallOp(activity, timeout), channel_(channel), bytes_(bytes) {}
+  bool arguments_valid(OpContext& ctx) const override {
+    std::int64_t v = 0;
+    return bytes_.resolve_field(ctx, v, "recv", "bytes", 0, kMaxMessageBytes, true);
+  }
   IoStatus call(OpContext& ctx) const override {
-    IoStatus status = ctx.kernel.channel(channel_).recv(ctx, activity, bytes_);
+    std::int64_t bytes = 0;
+    if (!bytes_.resolve_field(ctx, bytes, "recv", "bytes", 0, kMaxMessageBytes, false))
+      return fail_call(ctx, activity, EINVAL); // changed by a signal handler since the call started
+    IoStatus status = ctx.kernel.channel(channel_).recv(ctx, activity, static_cast<std::uint64_t>(bytes));
     // The same over every mechanism: after a failed recv, {msg.*} describe no message.
     if (status == IoStatus::Done && ctx.thread.error != 0) ctx.thread.script_locals().message = Message{};
     return status;
@@ -415,7 +421,7 @@ public:
 
 private:
   std::size_t channel_;
-  std::uint64_t bytes_;
+  IntRef bytes_;
 };
 
 } // namespace
@@ -433,7 +439,15 @@ const std::string* op_channel_mechanism(const Kernel& kernel, const Op& op) {
 
 namespace {
 
-ParamSpec bytes_param(const std::string& what) { return {"bytes", ParamType::Bytes, nullptr, "bytes", what}; }
+// A field that also takes "{NAME}", a script variable read when the op runs.
+ParamSpec variable_field(ParamSpec spec) {
+  spec.takes_variable = true;
+  return spec;
+}
+
+ParamSpec bytes_param(const std::string& what) {
+  return variable_field({"bytes", ParamType::Bytes, nullptr, "bytes", what});
+}
 
 const OpRegistrar register_send_op(
     {"send",
@@ -442,23 +456,16 @@ const OpRegistrar register_send_op(
       "",
       {{"channel", ParamType::String, nullptr, "", "the channel's name (scenario \"channels\")"},
        bytes_param("the message's size: what is copied"),
-       {"type", ParamType::Integer, 1, "", "message type (System V queues select on it; > 0)", 1.0, 9.2e18},
-       {"priority", ParamType::Integer, 0, "", "message priority (POSIX queues deliver the highest first)",
-        0.0, 32767.0},
+       variable_field({"type", ParamType::Integer, 1, "", "message type (System V queues select on it; > 0)",
+                       1.0, 9.2e18}),
+       variable_field({"priority", ParamType::Integer, 0, "",
+                       "message priority (POSIX queues deliver the highest first)", 0.0, 32767.0}),
        {"text", ParamType::String, "", "",
         "text carried for print ({msg.text} at the receiver); {NAME} placeholders are filled in when sent"},
        timeout_param()}},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
-       Message m;
-       m.bytes = read_bytes(f.at("bytes"));
-       m.type = f.at("type").get<std::int64_t>();
-       m.priority = f.at("priority").get<std::uint32_t>();
-       m.text = f.at("text").get<std::string>();
-       m.sender = -1;
-       check_template(m.text, join_path(path, "text"), ctx);
-       auto op = std::make_unique<SendOp>(a, read_timeout(f, ctx.read.hz), channel_index(f, path, ctx), m);
-       op->templated_ = m.text.find('{') != std::string::npos;
-       p.ops.push_back(std::move(op));
+       p.ops.push_back(std::make_unique<SendOp>(a, read_timeout(f, ctx.read.hz), channel_index(f, path, ctx),
+                                                MessageArgs::read(f, path, ctx)));
      }});
 
 const OpRegistrar register_recv_op(
@@ -471,11 +478,11 @@ const OpRegistrar register_recv_op(
        timeout_param()}},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
        p.ops.push_back(std::make_unique<RecvOp>(a, read_timeout(f, ctx.read.hz), channel_index(f, path, ctx),
-                                                read_bytes(f.at("bytes"))));
+                                                read_int_field(f, "bytes", path, ctx)));
      }});
 
 // The open file behind descriptor `fd`, or nullptr after failing the call with EBADF.
-OpenFile* file_or_ebadf(OpContext& ctx, const std::string& fd, std::uint16_t activity) {
+OpenFile* file_or_ebadf(OpContext& ctx, Symbol fd, std::uint16_t activity) {
   OpenFile* file = lookup_descriptor(ctx, fd);
   if (!file) ctx.fail(activity, EBADF);
   return file;
@@ -483,43 +490,47 @@ OpenFile* file_or_ebadf(OpContext& ctx, const std::string& fd, std::uint16_t act
 
 class ReadOp : public SyscallOp {
 public:
-  ReadOp(std::uint16_t activity, std::string fd, std::uint64_t bytes)
-      : SyscallOp(activity, {}), fd_(std::move(fd)), bytes_(bytes) {}
+  ReadOp(std::uint16_t activity, std::string fd, IntRef bytes)
+      : SyscallOp(activity, {}), fd_(fd), bytes_(bytes) {}
+  bool arguments_valid(OpContext& ctx) const override {
+    std::int64_t v = 0;
+    return bytes_.resolve_field(ctx, v, "read", "bytes", 0, kMaxMessageBytes, true);
+  }
   IoStatus call(OpContext& ctx) const override {
     OpenFile* file = file_or_ebadf(ctx, fd_, activity);
     if (!file) return IoStatus::Done;
+    std::int64_t bytes = 0;
+    if (!bytes_.resolve_field(ctx, bytes, "read", "bytes", 0, kMaxMessageBytes, false))
+      return fail_call(ctx, activity, EINVAL); // changed by a signal handler since the call started
     ctx.thread.op_nonblocking = file->nonblocking;
-    return file->read(ctx, activity, bytes_);
+    return file->read(ctx, activity, static_cast<std::uint64_t>(bytes));
   }
 
 private:
-  std::string fd_;
-  std::uint64_t bytes_;
+  Symbol fd_;
+  IntRef bytes_;
 };
 
 class WriteOp : public SyscallOp {
 public:
-  WriteOp(std::uint16_t activity, std::string fd, Message message)
-      : SyscallOp(activity, {}), fd_(std::move(fd)), message_(std::move(message)) {}
+  WriteOp(std::uint16_t activity, std::string fd, MessageArgs message)
+      : SyscallOp(activity, {}), fd_(fd), message_(std::move(message)) {}
+  bool arguments_valid(OpContext& ctx) const override { return message_.valid(ctx, "write"); }
   IoStatus call(OpContext& ctx) const override {
     OpenFile* file = file_or_ebadf(ctx, fd_, activity);
     if (!file) return IoStatus::Done;
     ctx.thread.op_nonblocking = file->nonblocking;
-    Message m = message_;
-    m.sender = static_cast<std::int32_t>(ctx.thread.id);
-    if (templated_ && ctx.thread.op_progress == 0) m.text = format_template(m.text, ctx.kernel, ctx.thread);
-    return file->write(ctx, activity, m);
+    return file->write(ctx, activity, message_.make(ctx));
   }
-  bool templated_ = false;
 
 private:
-  std::string fd_;
-  Message message_;
+  Symbol fd_;
+  MessageArgs message_;
 };
 
 class CloseOp : public SyscallOp {
 public:
-  CloseOp(std::uint16_t activity, std::string fd) : SyscallOp(activity, {}), fd_(std::move(fd)) {}
+  CloseOp(std::uint16_t activity, std::string fd) : SyscallOp(activity, {}), fd_(fd) {}
   IoStatus call(OpContext& ctx) const override {
     Process& process = *ctx.thread.process;
     for (std::size_t i = 0; i < process.fds.size(); ++i)
@@ -532,13 +543,13 @@ public:
   }
 
 private:
-  std::string fd_;
+  Symbol fd_;
 };
 
 class FcntlOp : public SyscallOp {
 public:
   FcntlOp(std::uint16_t activity, std::string fd, bool nonblock)
-      : SyscallOp(activity, {}), fd_(std::move(fd)), nonblock_(nonblock) {}
+      : SyscallOp(activity, {}), fd_(fd), nonblock_(nonblock) {}
   IoStatus call(OpContext& ctx) const override {
     OpenFile* file = file_or_ebadf(ctx, fd_, activity);
     if (!file) return IoStatus::Done;
@@ -548,14 +559,14 @@ public:
   }
 
 private:
-  std::string fd_;
+  Symbol fd_;
   bool nonblock_;
 };
 
 class SpawnOp : public SyscallOp {
 public:
   SpawnOp(std::uint16_t activity, std::string process,
-          std::optional<std::vector<std::pair<std::string, std::string>>> fds)
+          std::optional<std::vector<std::pair<Symbol, Symbol>>> fds)
       : SyscallOp(activity, {}), process_(std::move(process)), fds_(std::move(fds)) {}
   IoStatus call(OpContext& ctx) const override {
     const ProcessSpec* spec = nullptr;
@@ -587,7 +598,7 @@ public:
 
 private:
   std::string process_;
-  std::optional<std::vector<std::pair<std::string, std::string>>> fds_;
+  std::optional<std::vector<std::pair<Symbol, Symbol>>> fds_;
 };
 
 ParamSpec fd_param(const std::string& what) { return {"fd", ParamType::String, nullptr, "", what}; }
@@ -597,8 +608,9 @@ const OpRegistrar register_read_op(
      "read up to `bytes` from a descriptor (a pipe, FIFO or stream socket); {result} is the count, 0 at end "
      "of file",
      {"read op", "", {fd_param("the descriptor's name"), bytes_param("the buffer's size")}},
-     [](const json& f, const std::string&, CompileContext&, Program& p, std::uint16_t a) {
-       p.ops.push_back(std::make_unique<ReadOp>(a, f.at("fd").get<std::string>(), read_bytes(f.at("bytes"))));
+     [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
+       p.ops.push_back(
+           std::make_unique<ReadOp>(a, f.at("fd").get<std::string>(), read_int_field(f, "bytes", path, ctx)));
      }});
 
 const OpRegistrar register_write_op(
@@ -611,13 +623,8 @@ const OpRegistrar register_write_op(
        {"text", ParamType::String, "", "",
         "text carried for print at the reader; {NAME} placeholders are filled in when written"}}},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
-       Message m;
-       m.bytes = read_bytes(f.at("bytes"));
-       m.text = f.at("text").get<std::string>();
-       check_template(m.text, join_path(path, "text"), ctx);
-       auto op = std::make_unique<WriteOp>(a, f.at("fd").get<std::string>(), m);
-       op->templated_ = m.text.find('{') != std::string::npos;
-       p.ops.push_back(std::move(op));
+       p.ops.push_back(
+           std::make_unique<WriteOp>(a, f.at("fd").get<std::string>(), MessageArgs::read(f, path, ctx)));
      }});
 
 const OpRegistrar register_close_op(
@@ -668,7 +675,7 @@ const OpRegistrar register_spawn_op(
                        : "unknown process \"" + name + "\"" + did_you_mean(name, ctx.process_names) +
                              "; processes: " + join_list(ctx.process_names) + elsewhere_note(ctx, name));
        }
-       std::optional<std::vector<std::pair<std::string, std::string>>> fds;
+       std::optional<std::vector<std::pair<Symbol, Symbol>>> fds;
        if (f.contains("fds")) {
          fds.emplace();
          for (const auto& [child, parent] : f.at("fds").items()) {
@@ -676,7 +683,7 @@ const OpRegistrar register_spawn_op(
              fail_at(ctx.read.file, join_path(join_path(path, "fds"), child),
                      "invalid value " + parent.dump() +
                          "; expected the name of one of the parent's descriptors");
-           fds->push_back({child, parent.get<std::string>()});
+           fds->push_back({Symbol(child), Symbol(parent.get<std::string>())});
          }
        }
        p.ops.push_back(std::make_unique<SpawnOp>(a, name, std::move(fds)));
@@ -695,43 +702,90 @@ std::string value_text(const Value& value) {
 
 } // namespace
 
-Value read_variable(const std::string& name, const Kernel& kernel, const Thread& thread) {
-  if (name == "result") return thread.result;
-  if (name == "errno") return std::string(errno_name(thread.error));
-  if (name == "pid") return static_cast<std::int64_t>(thread.process->pid);
-  if (name == "index") return static_cast<std::int64_t>(thread.process->copy); // NAME[index]
-  if (name.rfind("msg.", 0) == 0 || name == "receiver") {
-    static const Message empty;
-    const Message& m = thread.locals ? thread.locals->message : empty;
-    if (name == "msg.type") return m.type;
-    if (name == "msg.text") return m.text;
-    if (name == "msg.bytes") return static_cast<std::int64_t>(m.bytes);
-    if (name == "msg.priority") return static_cast<std::int64_t>(m.priority);
-    if (name == "msg.sender")
-      return m.sender >= 0 ? kernel.threads()[static_cast<std::size_t>(m.sender)].display_name()
-                           : std::string();
-    if (name == "receiver") return thread.locals ? thread.locals->receiver : std::string();
+VarRef::VarRef(const std::string& name) {
+  const auto& names = builtin_variables(); // in the order of Builtin, after None
+  for (std::size_t i = 0; i < names.size(); ++i)
+    if (names[i] == name) {
+      builtin_ = static_cast<Builtin>(i + 1);
+      return;
+    }
+  local_ = Symbol(name);
+}
+
+const std::string& VarRef::name() const {
+  if (builtin_ == Builtin::None) return local_.name();
+  return builtin_variables()[static_cast<std::size_t>(builtin_) - 1];
+}
+
+Value VarRef::read(const Kernel& kernel, const Thread& thread) const {
+  static const Message no_message;
+  const Message& m = thread.locals ? thread.locals->message : no_message;
+  switch (builtin_) {
+  case Builtin::None:
+    if (thread.locals)
+      if (const Value* v = thread.locals->find(local_)) return *v;
+    return std::int64_t{0};
+  case Builtin::Result:
+    return thread.result;
+  case Builtin::Errno:
+    return std::string(errno_name(thread.error));
+  case Builtin::Pid:
+    return static_cast<std::int64_t>(thread.process->pid);
+  case Builtin::Index:
+    return static_cast<std::int64_t>(thread.process->copy); // NAME[index]
+  case Builtin::MsgType:
+    return m.type;
+  case Builtin::MsgText:
+    return m.text;
+  case Builtin::MsgBytes:
+    return static_cast<std::int64_t>(m.bytes);
+  case Builtin::MsgSender:
+    return m.sender >= 0 ? kernel.threads()[static_cast<std::size_t>(m.sender)].display_name()
+                         : std::string();
+  case Builtin::MsgPriority:
+    return static_cast<std::int64_t>(m.priority);
+  case Builtin::Receiver:
+    return thread.locals ? thread.locals->receiver : std::string();
   }
-  if (thread.locals)
-    if (const Value* v = thread.locals->find(name)) return *v;
   return std::int64_t{0};
 }
 
-std::string format_template(const std::string& text, const Kernel& kernel, const Thread& thread) {
-  std::string out;
+Value read_variable(const std::string& name, const Kernel& kernel, const Thread& thread) {
+  return VarRef(name).read(kernel, thread);
+}
+
+Template::Template(const std::string& text) : text_(text) {
+  std::string literal;
   for (std::size_t i = 0; i < text.size(); ++i) {
     if (text[i] == '{') {
       std::size_t j = i + 1;
       while (j < text.size() && variable_char(text[j])) ++j;
       if (j < text.size() && text[j] == '}' && j > i + 1) {
-        out += value_text(read_variable(text.substr(i + 1, j - i - 1), kernel, thread));
+        literals_.push_back(std::move(literal));
+        literal.clear();
+        vars_.emplace_back(text.substr(i + 1, j - i - 1));
         i = j;
         continue;
       }
     }
-    out += text[i];
+    literal += text[i];
+  }
+  literals_.push_back(std::move(literal));
+}
+
+std::string Template::format(const Kernel& kernel, const Thread& thread) const {
+  if (vars_.empty()) return text_;
+  std::string out = literals_[0];
+  for (std::size_t i = 0; i < vars_.size(); ++i) {
+    out += value_text(vars_[i].read(kernel, thread));
+    out += literals_[i + 1];
   }
   return out;
+}
+
+std::string format_template(const std::string& text, const Kernel& kernel, const Thread& thread) {
+  if (text.find('{') == std::string::npos) return text;
+  return Template(text).format(kernel, thread);
 }
 
 std::string expand_name(const std::string& text, const OpContext& ctx) {
@@ -767,17 +821,90 @@ bool is_builtin_variable(const std::string& name) {
 
 // ---- System V op fields ------------------------------------------------------------------------
 
-bool SysvIntRef::resolve(OpContext& ctx, std::int64_t& out) const {
+bool IntRef::read(const OpContext& ctx, std::int64_t& out) const {
   if (var.empty()) {
     out = value;
     return true;
   }
-  Value v = read_variable(var, ctx.kernel, ctx.thread);
+  Value v = var.read(ctx.kernel, ctx.thread);
   if (const auto* i = std::get_if<std::int64_t>(&v)) {
     out = *i;
     return true;
   }
   return false;
+}
+
+bool IntRef::resolve(OpContext& ctx, std::int64_t& out, const char* op) const {
+  if (read(ctx, out)) return true;
+  ctx.kernel.abort_run(ctx.thread,
+                       std::string(op) + ": variable " + var.name() + " holds text, not a number");
+  return false;
+}
+
+bool IntRef::resolve_field(OpContext& ctx, std::int64_t& out, const char* op, const char* field,
+                           std::int64_t min, std::int64_t max, bool stop) const {
+  if (var.empty()) {
+    out = value;
+    return true;
+  }
+  Value v = var.read(ctx.kernel, ctx.thread);
+  const auto* number = std::get_if<std::int64_t>(&v);
+  if (number && *number >= min && *number <= max) {
+    out = *number;
+    return true;
+  }
+  if (stop)
+    ctx.kernel.abort_run(
+        ctx.thread, std::string(op) + " " + field + " \"{" + var.name() + "}\": the variable holds " +
+                        (number ? std::to_string(*number) : "text \"" + std::get<std::string>(v) + "\"") +
+                        "; expected a whole number from " + std::to_string(min) + " to " +
+                        std::to_string(max));
+  return false;
+}
+
+IntRef read_int_field(const json& f, const std::string& field, const std::string& path, CompileContext& ctx) {
+  const json& value = f.at(field);
+  if (auto name = variable_placeholder(value)) {
+    ctx.used.push_back({*name, join_path(path, field)});
+    return {0, VarRef(*name)};
+  }
+  if (value.is_string()) return {static_cast<std::int64_t>(read_bytes(value)), {}}; // "4KiB"
+  return {value.get<std::int64_t>(), {}};
+}
+
+MessageArgs MessageArgs::read(const json& f, const std::string& path, CompileContext& ctx) {
+  MessageArgs args;
+  if (f.contains("bytes")) args.bytes = read_int_field(f, "bytes", path, ctx);
+  if (f.contains("type")) args.type = read_int_field(f, "type", path, ctx);
+  if (f.contains("priority")) args.priority = read_int_field(f, "priority", path, ctx);
+  if (f.contains("text")) {
+    auto text = f.at("text").get<std::string>();
+    check_template(text, join_path(path, "text"), ctx);
+    args.text = Template(text);
+  }
+  return args;
+}
+
+bool MessageArgs::valid(OpContext& ctx, const char* op) const {
+  std::int64_t v = 0;
+  return bytes.resolve_field(ctx, v, op, "bytes", 0, kMaxMessageBytes, true) &&
+         type.resolve_field(ctx, v, op, "type", 1, std::numeric_limits<std::int64_t>::max(), true) &&
+         priority.resolve_field(ctx, v, op, "priority", 0, kMaxPriority, true);
+}
+
+Message MessageArgs::make(OpContext& ctx) const {
+  Message m;
+  std::int64_t v = 0;
+  // Checked by valid() when the call started; a signal handler may have changed a variable since.
+  m.bytes =
+      bytes.resolve_field(ctx, v, "", "", 0, kMaxMessageBytes, false) ? static_cast<std::uint64_t>(v) : 0;
+  m.type = type.resolve_field(ctx, v, "", "", 1, std::numeric_limits<std::int64_t>::max(), false) ? v : 0;
+  m.priority =
+      priority.resolve_field(ctx, v, "", "", 0, kMaxPriority, false) ? static_cast<std::uint32_t>(v) : 0;
+  m.text = text.has_placeholders() && ctx.thread.op_progress == 0 ? text.format(ctx.kernel, ctx.thread)
+                                                                  : text.text();
+  m.sender = static_cast<std::int32_t>(ctx.thread.id);
+  return m;
 }
 
 std::optional<std::int64_t> parse_hex(const std::string& text) {
@@ -796,17 +923,17 @@ std::optional<std::int64_t> parse_hex(const std::string& text) {
   return v;
 }
 
-SysvIntRef read_sysv_ref(const json& f, const std::string& field, const std::string& path,
-                         CompileContext& ctx, const std::string& expected, bool ipc_private) {
+IntRef read_sysv_ref(const json& f, const std::string& field, const std::string& path, CompileContext& ctx,
+                     const std::string& expected, bool ipc_private) {
   const json& value = f.at(field);
-  if (!value.is_string()) return {value.get<std::int64_t>(), ""};
+  if (!value.is_string()) return {value.get<std::int64_t>(), {}};
   auto text = value.get<std::string>();
-  if (ipc_private && text == "IPC_PRIVATE") return {0, ""};
-  if (auto hex = parse_hex(text)) return {*hex, ""};
+  if (ipc_private && text == "IPC_PRIVATE") return {0, {}};
+  if (auto hex = parse_hex(text)) return {*hex, {}};
   if (!valid_variable_not_number(text))
     fail_at(ctx.read.file, join_path(path, field), "invalid value \"" + text + "\"; expected " + expected);
   ctx.used.push_back({text, join_path(path, field)});
-  return {0, text};
+  return {0, VarRef(text)};
 }
 
 } // namespace ipcsim

@@ -39,6 +39,9 @@ void send_sigpipe(OpContext& ctx, std::uint16_t activity);
 void kernel_signal(OpContext& ctx, Process& process, int signal, std::int64_t value, int code,
                    std::uint16_t activity);
 inline constexpr int kSI_MESGQ = -3;
+// Blocks every signal that can be blocked in `thread` (a C library's helper thread, created with
+// all signals blocked so that none is delivered to it).
+void block_all_signals(OpContext& ctx, Thread& thread);
 // Reads a signal named by f[field] ("SIGUSR1", "USR1", "SIGRTMIN+2", a number); a load error
 // naming the place otherwise.
 int read_signal_field(const json& f, const std::string& field, const std::string& path,
@@ -126,6 +129,9 @@ public:
 
 protected:
   virtual IoStatus call(OpContext& ctx) const = 0;
+  // The arguments, evaluated in user mode before the call is entered (fields that name script
+  // variables): false stops the run (the op said why with Kernel::abort_run).
+  virtual bool arguments_valid(OpContext&) const { return true; }
   CallTimeout timeout_;
 };
 
@@ -168,10 +174,9 @@ public:
 
 // Adds a descriptor named `name` to the calling thread's process; an existing descriptor of that
 // name is closed first, as dup2 would.
-void install_descriptor(OpContext& ctx, const std::string& name, std::shared_ptr<OpenFile> file,
-                        std::uint16_t activity);
+void install_descriptor(OpContext& ctx, Symbol name, std::shared_ptr<OpenFile> file, std::uint16_t activity);
 // The descriptor `name` of the calling process, or nullptr (the op then fails with EBADF).
-OpenFile* lookup_descriptor(OpContext& ctx, const std::string& name);
+OpenFile* lookup_descriptor(OpContext& ctx, Symbol name);
 
 // ---- The generic channel ----------------------------------------------------------------------
 
@@ -239,11 +244,55 @@ struct MechanismRegistrar {
   explicit MechanismRegistrar(MechanismDecl decl);
 };
 
+// A variable a script reads, resolved once when the script is compiled: one of
+// builtin_variables(), or a script variable by its interned name.
+class VarRef {
+public:
+  VarRef() = default;
+  explicit VarRef(const std::string& name);
+  const std::string& name() const;
+  bool empty() const { return builtin_ == Builtin::None && local_.empty(); }
+  Value read(const Kernel& kernel, const Thread& thread) const;
+
+private:
+  enum class Builtin : std::uint8_t {
+    None, // a script variable
+    Result,
+    Errno,
+    Pid,
+    Index,
+    MsgType,
+    MsgText,
+    MsgBytes,
+    MsgSender,
+    MsgPriority,
+    Receiver
+  };
+  Builtin builtin_ = Builtin::None;
+  Symbol local_;
+};
+
 // A script variable's value (the built-ins of builtin_variables(), or one set by the script; an
-// unset one reads as 0).
+// unset one reads as 0). Ops that run often hold a VarRef instead.
 Value read_variable(const std::string& name, const Kernel& kernel, const Thread& thread);
-// Formats "{name}" placeholders: result, errno, and the last message's msg.type, msg.text,
-// msg.bytes, msg.priority, msg.sender; any other name is a script variable.
+
+// A text with "{name}" placeholders (result, errno, the last message's msg.type, msg.text,
+// msg.bytes, msg.priority, msg.sender, pid, index; any other name is a script variable), split into
+// literal pieces and variables when the script is compiled.
+class Template {
+public:
+  Template() = default;
+  explicit Template(const std::string& text);
+  bool has_placeholders() const { return !vars_.empty(); }
+  const std::string& text() const { return text_; }
+  std::string format(const Kernel& kernel, const Thread& thread) const;
+
+private:
+  std::string text_;
+  std::vector<std::string> literals_; // one more than vars_: literal, var, literal, ...
+  std::vector<VarRef> vars_;
+};
+// Formats the placeholders of a text not compiled into a Template (rare ops).
 std::string format_template(const std::string& text, const Kernel& kernel, const Thread& thread);
 // A path or an object name with its {NAME} placeholders filled in as the call runs, as in print
 // texts ({pid}, {index}, a script variable): `count: 3` clients binding "/tmp/cli{pid}" get one
@@ -254,21 +303,48 @@ std::string expand_name(const std::string& text, const OpContext& ctx);
 // without a slash; else EINVAL (no name, or a slash inside: glibc's __shm_get_name) or ENAMETOOLONG.
 int posix_name_error(const std::string& name, std::size_t max);
 
-// ---- System V op fields (the message queues, semaphores and shared memory share them) ------------
+// ---- Whole-number op fields that may name a script variable --------------------------------------
 
-// A whole number given directly, or the name of a script variable that holds one (a key from ftok,
-// an id from msgget).
-struct SysvIntRef {
+// A whole number given directly, or a script variable that holds one, read when the call runs (a
+// key from ftok, an id from msgget, an offset, a message's size).
+struct IntRef {
   std::int64_t value = 0;
-  std::string var;
-  // False when the variable holds text.
-  bool resolve(OpContext& ctx, std::int64_t& out) const;
+  VarRef var; // empty: `value`
+  // The value now; false when the variable holds text.
+  bool read(const OpContext& ctx, std::int64_t& out) const;
+  // The same, but a variable holding text stops the run (the script is wrong), naming `op`.
+  bool resolve(OpContext& ctx, std::int64_t& out, const char* op) const;
+  // A field declared takes_variable: the value now if it lies in [min, max]; otherwise false, and
+  // with `stop` the run stops with a message naming the op, the field, the variable and its value.
+  bool resolve_field(OpContext& ctx, std::int64_t& out, const char* op, const char* field, std::int64_t min,
+                     std::int64_t max, bool stop) const;
+  bool constant() const { return var.empty(); }
+};
+// f[field], declared Integer or Bytes with takes_variable: its value, or "{NAME}" (recorded as used).
+IntRef read_int_field(const json& f, const std::string& field, const std::string& path, CompileContext& ctx);
+
+constexpr std::int64_t kMaxMessageBytes = std::int64_t{1} << 40; // ParamType::Bytes's bound: 1 TiB
+constexpr std::int64_t kMaxPriority = 32767;                     // MQ_PRIO_MAX - 1
+
+// A message as an op gives it: its size, type and priority are numbers or script variables
+// ("{n}"), and its text may hold placeholders; all are read when the call starts.
+struct MessageArgs {
+  IntRef bytes;
+  IntRef type; // 0 for ops without one (write); send declares 1 as its default
+  IntRef priority{0, {}};
+  Template text;
+  // Reads the fields of `f` that exist among "bytes", "type", "priority" and "text".
+  static MessageArgs read(const json& f, const std::string& path, CompileContext& ctx);
+  // False, stopping the run with a message naming `op`, when a variable is out of its field's range.
+  bool valid(OpContext& ctx, const char* op) const;
+  // The message (its text formatted on the call's first run only: a resumed call keeps its message).
+  Message make(OpContext& ctx) const;
 };
 // "0x1234" (up to 8 hex digits), as ipcs prints keys.
 std::optional<std::int64_t> parse_hex(const std::string& text);
 // f[field]: a number, "0x..." hex, "IPC_PRIVATE" when `ipc_private`, or a variable's name (recorded
 // as used); a load error naming `expected` otherwise.
-SysvIntRef read_sysv_ref(const json& f, const std::string& field, const std::string& path,
-                         CompileContext& ctx, const std::string& expected, bool ipc_private);
+IntRef read_sysv_ref(const json& f, const std::string& field, const std::string& path, CompileContext& ctx,
+                     const std::string& expected, bool ipc_private);
 
 } // namespace ipcsim

@@ -33,13 +33,13 @@ std::uint16_t register_activity(const std::string& name) {
 
 // ---- Script state and descriptors ------------------------------------------------------------
 
-Value* ScriptLocals::find(const std::string& name) {
+Value* ScriptLocals::find(Symbol name) {
   for (auto& [n, v] : vars)
     if (n == name) return &v;
   return nullptr;
 }
 
-void ScriptLocals::set(const std::string& name, Value value) {
+void ScriptLocals::set(Symbol name, Value value) {
   if (Value* v = find(name))
     *v = std::move(value);
   else
@@ -82,7 +82,7 @@ ScriptLocals& Thread::script_locals() {
   return *locals;
 }
 
-Descriptor* Process::find_fd(const std::string& name) {
+Descriptor* Process::find_fd(Symbol name) {
   for (auto& d : fds)
     if (d.name == name) return &d;
   return nullptr;
@@ -131,9 +131,11 @@ std::string Process::display_name() const {
 std::string Thread::display_name() const {
   // Appended piece by piece: GCC 12 at -O3 warns (-Wrestrict) about `name += "/" + spec->name`.
   std::string name = process->display_name();
-  if (process->spec->threads.size() > 1 || spec->count > 1) {
+  // A thread created at run time is NAME for the first of its spec in the process, NAME[k] after.
+  bool later = id >= process->first_thread + process->thread_count;
+  if (process->spec->threads.size() > 1 || spec->count > 1 || later) {
     name.append("/").append(spec->name);
-    if (spec->count > 1) name.append("[").append(std::to_string(copy)).append("]");
+    if (spec->count > 1 || (later && copy > 0)) name.append("[").append(std::to_string(copy)).append("]");
   }
   return name;
 }
@@ -156,6 +158,7 @@ Kernel::Kernel(const MachineModel& model) : model_(model), jitter_state_(model.s
       Process& process = processes_.emplace_back();
       process.id = static_cast<std::uint32_t>(processes_.size() - 1);
       process.pid = 100 + process.id;
+      process.pgid = process.pid; // each one its own group, as a shell starts each job
       process.copy = copy;
       process.spec = spec.get();
       process.space = &new_space(process);
@@ -209,6 +212,7 @@ Process& Kernel::spawn(OpContext& ctx, const ProcessSpec& spec, std::vector<Desc
   process.pid = 100 + process.id;
   process.copy = spawn_counts_[spec_index]++;
   process.parent_pid = ctx.thread.process->pid;
+  process.pgid = ctx.thread.process->pgid; // fork: the parent's group
   process.spec = &spec;
   process.space = &new_space(process);
   process.fds = std::move(fds);
@@ -225,12 +229,40 @@ Process& Kernel::spawn(OpContext& ctx, const ProcessSpec& spec, std::vector<Desc
   return process;
 }
 
+Thread* Kernel::create_thread(OpContext& ctx, Process& process, const ThreadSpec& spec,
+                              std::uint16_t activity, bool service) {
+  if (threads_.size() + 1 > model_.limits.threads) return nullptr;
+  ctx.charge(activity, Primitive::slab_alloc); // dup_task_struct
+  ctx.charge(activity, Primitive::page_alloc); // its kernel stack
+  ctx.charge(activity, Primitive::wakeup);     // wake_up_new_task
+  std::uint32_t copy = 0;
+  for (std::uint32_t id : process.later_threads) // numbered by name: two specs may share one
+    if (threads_[id].spec->name == spec.name) ++copy;
+  Thread& thread = threads_.emplace_back();
+  thread.id = static_cast<std::uint32_t>(threads_.size() - 1);
+  thread.copy = copy;
+  thread.process = &process;
+  thread.spec = &spec;
+  thread.program = spec.program.get();
+  thread.space = process.space;
+  thread.priority = spec.priority;
+  thread.service = service;
+  process.later_threads.push_back(thread.id);
+  ++process.live_threads;
+  if (service) ++process.service_threads;
+  ++live_threads_;
+  ctx.sync();
+  thread.state_since = clock(ctx.core);
+  make_ready(ctx.core, thread, &ctx.thread, activity, static_cast<int>(EnqueueReason::New));
+  return &thread;
+}
+
 void Kernel::kill_process(OpContext& ctx, Process& process, int signal, std::uint16_t activity) {
   if (process.killed_by) return;
   process.killed_by = signal;
   ctx.sync();
-  for (std::uint32_t i = 0; i < process.thread_count; ++i) {
-    Thread& thread = threads_[process.first_thread + i];
+  for (std::uint32_t i = 0; i < process.threads_total(); ++i) {
+    Thread& thread = threads_[process.thread_id(i)];
     // Its call never completes (blocked, or woken but not yet run again): the mechanism holding it
     // undoes it now. The thread exits at its next op boundary.
     if (CallHolder* holder = std::exchange(thread.call, nullptr)) holder->cancel(ctx, thread, activity);
@@ -858,7 +890,16 @@ void Kernel::exit_thread(Core& core, Thread& thread) {
   core.slice_end = kNever;
   --live_threads_;
   Process& process = *thread.process;
-  if (--process.live_threads == 0) {
+  if (thread.service) --process.service_threads;
+  if (--process.live_threads > 0 && process.only_service_threads_left()) {
+    // The program's own threads are done (its exit() ends every thread): wake the helpers that
+    // sleep, so that they end too.
+    for (std::uint32_t i = 0; i < process.threads_total(); ++i) {
+      Thread& other = threads_[process.thread_id(i)];
+      if (other.state == ThreadState::Blocked) wake(core, other, &thread, kExit, WaitResult::Woken);
+    }
+  }
+  if (process.live_threads == 0) {
     // The process is gone: its descriptors close (a pipe's last writer leaving gives readers EOF).
     OpContext ctx{*this, core, thread};
     while (!process.fds.empty()) close_descriptor(ctx, process, process.fds.size() - 1, kExit);

@@ -9,6 +9,7 @@
 #include "events.hpp"
 #include "limits.hpp"
 #include "statistics.hpp"
+#include "symbol.hpp"
 
 #include <deque>
 #include <memory>
@@ -126,7 +127,7 @@ struct AddressSpace {
 
 // A process's descriptor: scripts name descriptors ("r", "w", "sock") rather than numbering them.
 struct Descriptor {
-  std::string name;
+  Symbol name;
   std::shared_ptr<OpenFile> file;
 };
 
@@ -135,15 +136,28 @@ struct Process {
   std::uint32_t pid = 0;  // what getpid() would say: 100 + id
   std::uint32_t copy = 0; // which of spec->count copies (or spawns)
   const ProcessSpec* spec = nullptr;
-  std::uint32_t first_thread = 0, thread_count = 0; // its threads are contiguous in Kernel::threads()
+  std::uint32_t first_thread = 0,
+                thread_count = 0;           // the threads it starts with, contiguous in Kernel::threads()
+  std::vector<std::uint32_t> later_threads; // created at run time (Kernel::create_thread), in order
   std::uint32_t live_threads = 0;
-  std::uint32_t parent_pid = 0;            // who spawned it (0: started by the machine)
-  int killed_by = 0;                       // the signal that terminated it (0: none)
+  std::uint32_t service_threads = 0; // live C-library helper threads: they do not keep it alive
+  // Every thread it has had: i-th of threads_total(), the starting ones first (ids in Kernel::threads()).
+  std::uint32_t threads_total() const {
+    return thread_count + static_cast<std::uint32_t>(later_threads.size());
+  }
+  std::uint32_t thread_id(std::uint32_t i) const {
+    return i < thread_count ? first_thread + i : later_threads[i - thread_count];
+  }
+  std::uint32_t parent_pid = 0; // who spawned it (0: started by the machine)
+  std::uint32_t pgid =
+      0;             // its process group: its own pid when the machine starts it, the parent's when spawned
+  int killed_by = 0; // the signal that terminated it (0: none)
   std::unique_ptr<WaitQueue> exit_waiters; // created on first join
   std::vector<Descriptor> fds;
   AddressSpace* space = nullptr; // its own address space (owned by the kernel)
-  Descriptor* find_fd(const std::string& name);
+  Descriptor* find_fd(Symbol name);
   std::string display_name() const;
+  bool only_service_threads_left() const { return live_threads > 0 && live_threads == service_threads; }
 };
 
 enum class ThreadState : std::uint8_t { NotStarted, Ready, Running, Blocked, Exited };
@@ -173,11 +187,13 @@ using Value = std::variant<std::int64_t, std::string>;
 
 // Script-visible state beyond the last call's result, created on first use.
 struct ScriptLocals {
-  std::vector<std::pair<std::string, Value>> vars; // set, add, and ops that store results
-  Message message;                                 // the last message received
-  std::string receiver;                            // who got the last message sent (mailboxes)
-  Value* find(const std::string& name);
-  void set(const std::string& name, Value value);
+  std::vector<std::pair<Symbol, Value>> vars; // set, add, and ops that store results
+  Message message;                            // the last message received
+  std::string receiver;                       // who got the last message sent (mailboxes)
+  Value* find(Symbol name);
+  void set(Symbol name, Value value);
+  // For the ops that store a family of results ("st.qnum", "st.perms"): interns the name.
+  void set(const std::string& name, Value value) { set(Symbol(name), std::move(value)); }
 };
 
 // A blocking system call in flight, as the mechanism that holds it sees it. The kernel calls
@@ -262,6 +278,7 @@ struct Thread {
   bool timer_armed = false;
   WaitResult wait_result = WaitResult::None;
   bool op_nonblocking = false;
+  bool service = false; // a C library's helper thread (Kernel::create_thread)
   // A signal waits that will run a handler or stop the thread (set by models/signal.cpp, as
   // Linux's TIF_SIGPENDING): the thread takes it at its next op boundary (Kernel::UserReturnWork),
   // and a blocking call ends at once (wait_on) with kERESTARTSYS for the delivery to sort out.
@@ -562,6 +579,16 @@ public:
   }
   // Creates a process from a `spawned` spec at run time with the given descriptors (fork + exec).
   Process& spawn(OpContext& ctx, const ProcessSpec& spec, std::vector<Descriptor> fds);
+  // Creates a thread of `process` at run time (clone with CLONE_THREAD, as pthread_create does),
+  // running `spec`'s program in the process's address space, ready at once. Charged to `activity`
+  // (the clone's kernel work; the caller charges its trap): copy_process's slab_alloc (the
+  // task_struct) and page_alloc (the kernel stack), wake_up_new_task's wakeup. nullptr, charging
+  // nothing, past the run's thread limit (clone's EAGAIN). `spec` must outlive the run. A `service` thread (a
+  // C library's helper, such as glibc's mq_notify thread) does not keep its process alive: when only service
+  // threads are left, they are woken and must end (as exit() ends every thread), which they see as
+  // Process::only_service_threads_left().
+  Thread* create_thread(OpContext& ctx, Process& process, const ThreadSpec& spec, std::uint16_t activity,
+                        bool service = false);
   // Whether one more copy of `spec` stays within the run's process and thread limits (fork gives
   // EAGAIN past them). Exited processes count: their records stay for the report.
   bool may_spawn(const ProcessSpec& spec) const;

@@ -237,10 +237,10 @@ struct KeyedIntervals : IpcState {
 
 class KeyedBeginOp : public Op {
 public:
-  KeyedBeginOp(std::uint16_t activity, std::uint32_t name, std::string key)
-      : Op(activity), name_(name), key_(std::move(key)) {}
+  KeyedBeginOp(std::uint16_t activity, std::uint32_t name, const std::string& key)
+      : Op(activity), name_(name), key_(key) {}
   Step execute(OpContext& ctx) const override {
-    auto key = format_template(key_, ctx.kernel, ctx.thread);
+    auto key = key_.format(ctx.kernel, ctx.thread);
     ctx.kernel.ipc<KeyedIntervals>().open[{name_, key}].push_back({ctx.now(), ctx.thread.id});
     ++ctx.thread.pc;
     return Step::Continue;
@@ -248,15 +248,15 @@ public:
 
 private:
   std::uint32_t name_;
-  std::string key_;
+  Template key_;
 };
 
 class KeyedEndOp : public Op {
 public:
-  KeyedEndOp(std::uint16_t activity, std::uint32_t name, std::string key, std::uint64_t bytes)
-      : Op(activity), name_(name), key_(std::move(key)), bytes_(bytes) {}
+  KeyedEndOp(std::uint16_t activity, std::uint32_t name, const std::string& key, std::uint64_t bytes)
+      : Op(activity), name_(name), key_(key), bytes_(bytes) {}
   Step execute(OpContext& ctx) const override {
-    auto key = format_template(key_, ctx.kernel, ctx.thread);
+    auto key = key_.format(ctx.kernel, ctx.thread);
     auto& open = ctx.kernel.ipc<KeyedIntervals>().open;
     auto found = open.find({name_, key});
     if (found == open.end()) {
@@ -276,7 +276,7 @@ public:
 
 private:
   std::uint32_t name_;
-  std::string key_;
+  Template key_;
   std::uint64_t bytes_;
 };
 
@@ -422,12 +422,13 @@ struct Condition {
   enum class Kind : std::uint8_t { Ok, Error, Compare } kind = Kind::Ok;
   enum class Cmp : std::uint8_t { Eq, Ne, Lt, Le, Gt, Ge } cmp = Cmp::Eq;
   std::string var;
+  VarRef ref; // var, resolved
   Value literal;
 
   bool holds(const Kernel& kernel, const Thread& thread) const {
     if (kind == Kind::Ok) return thread.error == 0;
     if (kind == Kind::Error) return thread.error != 0;
-    Value value = read_variable(var, kernel, thread);
+    Value value = ref.read(kernel, thread);
     int order;
     const auto* a = std::get_if<std::int64_t>(&value);
     const auto* b = std::get_if<std::int64_t>(&literal);
@@ -481,6 +482,7 @@ Condition parse_condition(const std::string& text, const std::string& path, Comp
   if (words.size() != 3) bad("not three words");
   c.kind = Condition::Kind::Compare;
   c.var = words[0];
+  c.ref = VarRef(c.var);
   static const std::vector<std::pair<std::string, Condition::Cmp>> ops{
       {"==", Condition::Cmp::Eq}, {"!=", Condition::Cmp::Ne}, {"<", Condition::Cmp::Lt},
       {"<=", Condition::Cmp::Le}, {">", Condition::Cmp::Gt},  {">=", Condition::Cmp::Ge}};
@@ -517,8 +519,8 @@ std::string show_operation(std::int64_t a, char op, std::int64_t b) {
 
 class SetOp : public Op {
 public:
-  SetOp(std::uint16_t activity, std::string var, Value value, bool add)
-      : Op(activity), var_(std::move(var)), value_(std::move(value)), add_(add) {}
+  SetOp(std::uint16_t activity, const std::string& var, Value value, bool add)
+      : Op(activity), var_(var), value_(std::move(value)), add_(add) {}
   Step execute(OpContext& ctx) const override {
     ScriptLocals& locals = ctx.thread.script_locals();
     if (add_) {
@@ -528,7 +530,7 @@ public:
       std::int64_t sum = 0;
       if (__builtin_add_overflow(base, std::get<std::int64_t>(value_), &sum)) {
         ctx.kernel.abort_run(ctx.thread,
-                             "add to " + var_ + ": " +
+                             "add to " + var_.name() + ": " +
                                  overflow_message(show_operation(base, '+', std::get<std::int64_t>(value_))));
         return Step::Exit;
       }
@@ -541,7 +543,7 @@ public:
   }
 
 private:
-  std::string var_;
+  Symbol var_;
   Value value_;
   bool add_;
 };
@@ -552,7 +554,7 @@ struct Expr {
   struct Token {
     enum class Kind : std::uint8_t { Number, Var, Op, Neg } kind;
     std::int64_t number = 0;
-    std::string var;
+    VarRef var;
     char op = 0;
   };
   std::vector<Token> postfix;
@@ -605,7 +607,7 @@ Expr parse_expr(const std::string& text, const std::string& path, CompileContext
         while (j < text.size() && variable_char(text[j])) ++j;
         std::string name = text.substr(i, j - i);
         ctx.used.push_back({name, path});
-        expr.postfix.push_back({Expr::Token::Kind::Var, 0, name, 0});
+        expr.postfix.push_back({Expr::Token::Kind::Var, 0, VarRef(name), 0});
         i = j;
         expect_operand = false;
         ++operands;
@@ -644,8 +646,8 @@ Expr parse_expr(const std::string& text, const std::string& path, CompileContext
 
 class CalcOp : public Op {
 public:
-  CalcOp(std::uint16_t activity, std::string var, Expr expr, std::string text)
-      : Op(activity), var_(std::move(var)), expr_(std::move(expr)), text_(std::move(text)) {}
+  CalcOp(std::uint16_t activity, const std::string& var, Expr expr, std::string text)
+      : Op(activity), var_(var), expr_(std::move(expr)), text_(std::move(text)) {}
   Step execute(OpContext& ctx) const override {
     // The evaluation stack, on the C++ stack for every expression but the deepest (its depth is
     // known from the compiled expression).
@@ -670,10 +672,10 @@ public:
         stack.push_back(t.number);
         break;
       case Expr::Token::Kind::Var: {
-        Value v = read_variable(t.var, ctx.kernel, ctx.thread);
+        Value v = t.var.read(ctx.kernel, ctx.thread);
         if (!std::holds_alternative<std::int64_t>(v)) {
-          ctx.kernel.abort_run(ctx.thread,
-                               "calc \"" + text_ + "\": variable " + t.var + " holds text, not a number");
+          ctx.kernel.abort_run(ctx.thread, "calc \"" + text_ + "\": variable " + t.var.name() +
+                                               " holds text, not a number");
           return Step::Exit;
         }
         stack.push_back(std::get<std::int64_t>(v));
@@ -732,22 +734,22 @@ public:
   }
 
 private:
-  std::string var_;
+  Symbol var_;
   Expr expr_;
   std::string text_;
 };
 
 class PrintOp : public Op {
 public:
-  PrintOp(std::uint16_t activity, std::string text) : Op(activity), text_(std::move(text)) {}
+  PrintOp(std::uint16_t activity, const std::string& text) : Op(activity), text_(text) {}
   Step execute(OpContext& ctx) const override {
-    ctx.kernel.print(ctx.now(), ctx.thread, format_template(text_, ctx.kernel, ctx.thread));
+    ctx.kernel.print(ctx.now(), ctx.thread, text_.format(ctx.kernel, ctx.thread));
     ++ctx.thread.pc;
     return Step::Continue;
   }
 
 private:
-  std::string text_;
+  Template text_;
 };
 
 // Jumps to `target` when the condition does not hold (if, while), or always (the end of a while

@@ -343,8 +343,8 @@ void TraceRecorder::write(std::FILE* out, const std::string& path, const Scenari
     std::uint64_t tid = objects_tid + 1 + p.first_thread;
     metadata(p.pid, tid, "process_name", object({arg("name", p.display_name())}));
     metadata(p.pid, tid, "process_sort_index", object({arg("sort_index", 2 + p.id)}));
-    for (std::uint32_t i = 0; i < p.thread_count; ++i) {
-      const Thread& thread = kernel_.threads()[p.first_thread + i];
+    for (std::uint32_t i = 0; i < p.threads_total(); ++i) {
+      const Thread& thread = kernel_.threads()[p.thread_id(i)];
       metadata(p.pid, objects_tid + 1 + thread.id, "thread_name",
                object({arg("name", thread.display_name())}));
       metadata(p.pid, objects_tid + 1 + thread.id, "thread_sort_index",
