@@ -1,5 +1,6 @@
 #include "cli.hpp"
 
+#include "calibrate.hpp"
 #include "check_preset.hpp"
 #include "costs.hpp"
 #include "error.hpp"
@@ -20,6 +21,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <sstream>
 
@@ -238,10 +240,19 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   check->add_option("hostbench", hostbench_file, "a CSV file written by tools/hostbench")->required();
   check->add_option("--out", check_out, "also write the comparison as CSV to this file");
 
+  std::string calibrate_file, calibrate_out, calibrate_base = "linux-x86";
+  CLI::App* calib = app.add_subcommand(
+      "calibrate", "fit a cost preset to what tools/hostbench measured on a host (docs/calibrate.md)");
+  calib->add_option("hostbench", calibrate_file, "a CSV file written by tools/hostbench")->required();
+  calib->add_option("--out", calibrate_out, "write the preset to this file (default: standard output)");
+  calib->add_option("--base", calibrate_base,
+                    "the preset (built-in or file) whose values stand where the file determines none "
+                    "(default linux-x86)");
+
   // CLI11 reports an unknown subcommand as a missing one; name it and the accepted ones instead.
-  const std::vector<std::string> subcommands{"run",    "validate",    "list",        "compare",
-                                             "sweep",  "sweep-point", "sweep-merge", "homework",
-                                             "report", "check-preset"};
+  const std::vector<std::string> subcommands{"run",    "validate",     "list",        "compare",
+                                             "sweep",  "sweep-point",  "sweep-merge", "homework",
+                                             "report", "check-preset", "calibrate"};
   if (!args.empty() && !args[0].empty() && args[0][0] != '-' &&
       std::find(subcommands.begin(), subcommands.end(), args[0]) == subcommands.end()) {
     err << "error: unknown subcommand \"" << args[0] << "\"" << did_you_mean(args[0], subcommands)
@@ -280,6 +291,20 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
       CheckReport report = check_preset(preset, read_hostbench(hostbench_file));
       print_check_report(out, report);
       if (!check_out.empty()) write_check_csv(check_out, report);
+      return kExitOk;
+    }
+    if (calib->parsed()) {
+      Calibration result = calibrate(read_hostbench(calibrate_file), calibrate_base);
+      if (calibrate_out.empty()) {
+        out << calibration_text(result);
+        err << result.summary;
+        return kExitOk;
+      }
+      std::ofstream file(calibrate_out, std::ios::binary);
+      if (file) file << calibration_text(result);
+      file.close();
+      if (!file) throw UserError("--out " + calibrate_out + ": cannot write: " + std::strerror(errno));
+      out << result.summary << "wrote " << calibrate_out << "\n";
       return kExitOk;
     }
     if (sweep_point->parsed()) return run_sweep_point(point_dir, point_index, out, err);

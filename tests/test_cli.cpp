@@ -387,13 +387,15 @@ TEST_CASE("fixed: a negative --seed silently wraps around") {
 TEST_CASE("cli: an unknown subcommand is named, with the accepted ones") {
   auto r = cli({"frob", "x.json"});
   CHECK(r.status == ipcsim::kExitBadInput);
-  CHECK(r.err == "error: unknown subcommand \"frob\"; accepted: run, validate, list, compare, sweep, "
-                 "sweep-point, sweep-merge, homework, report, check-preset\nrun 'ipcsim --help' for usage\n");
+  CHECK(
+      r.err ==
+      "error: unknown subcommand \"frob\"; accepted: run, validate, list, compare, sweep, "
+      "sweep-point, sweep-merge, homework, report, check-preset, calibrate\nrun 'ipcsim --help' for usage\n");
   auto typo = cli({"runn", "x.json"});
-  CHECK(typo.err ==
-        "error: unknown subcommand \"runn\" (did you mean \"run\"?); accepted: run, validate, "
-        "list, compare, sweep, sweep-point, sweep-merge, homework, report, check-preset\nrun 'ipcsim --help' "
-        "for usage\n");
+  CHECK(typo.err == "error: unknown subcommand \"runn\" (did you mean \"run\"?); accepted: run, validate, "
+                    "list, compare, sweep, sweep-point, sweep-merge, homework, report, check-preset, "
+                    "calibrate\nrun 'ipcsim --help' "
+                    "for usage\n");
 }
 
 // ---- The README ------------------------------------------------------------------------------------

@@ -162,10 +162,10 @@ json op(std::initializer_list<std::pair<const std::string, json>> fields) {
   return o;
 }
 
-json machine(const std::string& preset) {
+json machine(const json& costs) {
   // Two cores whatever the placement: hostbench pins both processes to one CPU of the host
   // (same_core) or to two (cross_core), and the affinities here do the same.
-  return op({{"cores", 2}, {"costs", preset}});
+  return op({{"cores", 2}, {"costs", costs}});
 }
 
 json affinity(int core) { return json::array({core}); }
@@ -330,6 +330,10 @@ HostbenchFile read_hostbench(const std::string& path) {
 }
 
 std::string cell_scenario(const HostbenchRow& row, const std::string& preset, std::string& why) {
+  return cell_scenario_costs(row, json(preset), why);
+}
+
+std::string cell_scenario_costs(const HostbenchRow& row, const json& preset, std::string& why) {
   if (row.kind == "null_syscall") {
     why =
         "no scenario op is a system call that does nothing (getppid); the preset's trap_enter and trap_exit "
@@ -516,8 +520,8 @@ double simulate(const HostbenchRow& row, const std::string& text, std::string& w
   return static_cast<double>(row.bytes) * 1e9 / median(per_message);
 }
 
-// The preset as a scenario's machine.costs takes it: a built-in name, or a file's absolute path
-// (the scenarios here are built in memory, with no directory of their own).
+} // namespace
+
 std::string resolve_preset(const std::string& preset) {
   std::vector<std::string> names;
   for (const auto& p : list_presets()) {
@@ -529,8 +533,6 @@ std::string resolve_preset(const std::string& preset) {
   throw UserError("check-preset: preset '" + preset + "' is neither a built-in preset (" + join(names, ", ") +
                   ") nor a preset file");
 }
-
-} // namespace
 
 std::vector<OrderCheck> order_checks(const std::vector<CheckedCell>& cells) {
   std::map<std::tuple<std::string, std::string, std::uint64_t>, std::vector<const CheckedCell*>> groups;
@@ -568,10 +570,22 @@ std::vector<OrderCheck> order_checks(const std::vector<CheckedCell>& cells) {
   return orders;
 }
 
+std::optional<double> simulate_cell(const HostbenchRow& row, const json& costs, std::string& why) {
+  why.clear();
+  std::string text = cell_scenario_costs(row, costs, why);
+  if (text.empty()) return std::nullopt;
+  try {
+    double v = simulate(row, text, why);
+    if (why.empty()) return row.kind == "stream" || row.kind == "memcpy" ? v / 1e6 : v;
+  } catch (const UserError& e) {
+    // The preset loaded (the callers check it first): what fails here is this cell's workload
+    // meeting a limit of the simulator.
+    why = std::string("the simulator refused the workload: ") + e.what();
+  }
+  return std::nullopt;
+}
+
 CheckReport check_preset(const std::string& preset_arg, const HostbenchFile& file) {
-  CheckReport report;
-  report.preset = preset_arg;
-  report.file = file.path;
   const std::string preset = resolve_preset(preset_arg);
   // A preset file that does not load is the user's mistake, reported once: "check-preset: at
   // machine.costs.preset: ..." names the preset and what is wrong.
@@ -580,6 +594,13 @@ CheckReport check_preset(const std::string& preset_arg, const HostbenchFile& fil
                     {"processes", json::array({json::object({{"name", "p"}, {"script", json::array()}})})}})
           .dump(),
       "check-preset", {});
+  return check_costs(json(preset), preset_arg, file);
+}
+
+CheckReport check_costs(const json& costs, const std::string& label, const HostbenchFile& file) {
+  CheckReport report;
+  report.preset = label;
+  report.file = file.path;
   for (const auto& row : file.rows) {
     CheckedCell cell;
     cell.row = row;
@@ -588,17 +609,7 @@ CheckReport check_preset(const std::string& preset_arg, const HostbenchFile& fil
     cell.measured = stream ? static_cast<double>(row.bytes) * 1e3 / row.median_ns : row.median_ns;
     cell.target_pct = stream ? 25 : 20;
     std::string why;
-    std::string text = cell_scenario(row, preset, why);
-    if (!text.empty()) {
-      try {
-        double v = simulate(row, text, why);
-        if (why.empty()) cell.simulated = stream ? v / 1e6 : v;
-      } catch (const UserError& e) {
-        // The preset loaded (checked above): what fails here is this cell's workload meeting a
-        // limit of the simulator.
-        why = std::string("the simulator refused the workload: ") + e.what();
-      }
-    }
+    cell.simulated = simulate_cell(row, costs, why);
     if (cell.simulated) {
       cell.error_pct = (*cell.simulated - cell.measured) / cell.measured * 100;
       cell.within = std::abs(cell.error_pct) <= cell.target_pct;

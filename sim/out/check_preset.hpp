@@ -3,6 +3,8 @@
 // hostbench times it, and compares.
 #pragma once
 
+#include "params.hpp"
+
 #include <optional>
 #include <ostream>
 #include <string>
@@ -59,9 +61,26 @@ struct CheckReport {
 // PRESET: a built-in preset name or a preset file. Throws UserError on a bad preset.
 CheckReport check_preset(const std::string& preset, const HostbenchFile& file);
 
+// The same check with machine.costs `costs` (see simulate_cell), which the caller has loaded once;
+// `label` names it in the report.
+CheckReport check_costs(const json& costs, const std::string& label, const HostbenchFile& file);
+
+// A built-in preset's name as given, or a preset file's absolute path (scenarios built in memory
+// have no directory of their own). Throws UserError naming the built-in presets.
+std::string resolve_preset(const std::string& preset);
+
 // The scenario (JSON text) that models one cell on `preset`, or "" with `why` set when the cell
 // cannot be modelled. Exposed for tests and for reading what is simulated.
 std::string cell_scenario(const HostbenchRow& row, const std::string& preset, std::string& why);
+
+// The same with a machine.costs value: a preset name or path, or {"preset": ..., overrides}
+// (ipcsim calibrate evaluates candidate presets this way).
+std::string cell_scenario_costs(const HostbenchRow& row, const json& costs, std::string& why);
+
+// One cell simulated with machine.costs `costs`: the median round trip or switch in ns, or the
+// throughput in MB/s (stream, memcpy), as check-preset compares them; empty, with `why`, when the
+// cell is not modelled or its workload failed.
+std::optional<double> simulate_cell(const HostbenchRow& row, const json& costs, std::string& why);
 
 // The mechanism order of each (kind, bytes, placement) group of round trips or streams with at
 // least two simulated cells.

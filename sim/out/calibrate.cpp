@@ -1,0 +1,924 @@
+#include "calibrate.hpp"
+
+#include "costs.hpp"
+#include "error.hpp"
+#include "limits.hpp"
+#include "scenario.hpp"
+#include "units.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <filesystem>
+#include <iomanip>
+#include <map>
+#include <sstream>
+
+namespace ipcsim {
+
+namespace {
+
+// The fit's constants (docs/calibrate.md).
+// Weight of the prior that pulls each kernel-path primitive toward the base preset's value: moving
+// one primitive by its whole base value costs as much as a 10% error in one cell, so the cells decide
+// whatever they can tell apart and the prior only what they cannot. (On the project VM's file, 1e-3
+// fitted no better, 14.4% RMS against 14.6%, and drove five primitives to zero.)
+constexpr double kPriorWeight = 1e-2;
+// A kernel-path primitive, a switch piece or a syscall piece stays below 10 us: far above any
+// lock, allocation or list operation, far below anything that would not be one.
+constexpr double kMaxPathNs = 10'000;
+// An idle exit stays below 1 ms (deep package C-states and a halted vCPU take up to hundreds of us).
+constexpr double kMaxIdleExitNs = 1'000'000;
+// Copy rates between 1e-6 (the loader's floor) and 1024 bytes per cycle (no core copies more).
+constexpr double kMinRate = 1e-6, kMaxRate = 1024;
+// Linearisation: simulated times are sums of charged cycles, so a finite difference of this many
+// cycles is the exact count of a primitive on a cell's timed path (while the schedule stays put).
+constexpr double kStep = 1000;
+constexpr int kGaussNewtonSteps = 2;
+// Streams of this many bytes per message or more do not enter the kernel-path fit (fit_paths).
+constexpr std::uint64_t kStreamFitBelow = 4096;
+// A primitive whose column the other columns reproduce to within this (relative) is not
+// separately determined by the cells.
+constexpr double kSeparableBelow = 1e-3;
+
+const std::vector<Primitive> kSyscallPieces = {Primitive::trap_enter, Primitive::trap_exit,
+                                               Primitive::syscall_dispatch};
+const std::vector<Primitive> kSwitchPieces = {Primitive::context_save, Primitive::context_restore,
+                                              Primitive::sched_pick, Primitive::address_space_switch};
+const std::vector<Primitive> kRates = {Primitive::copy_bytes_per_cycle, Primitive::copy_bytes_per_cycle_l2,
+                                       Primitive::copy_bytes_per_cycle_l3,
+                                       Primitive::copy_bytes_per_cycle_uncached};
+const std::vector<Primitive> kSizes = {Primitive::cache_l1_bytes, Primitive::cache_l2_bytes,
+                                       Primitive::cache_l3_bytes};
+// The per-mechanism kernel paths (docs/costs.md) and the wakeup every blocking path shares.
+const std::vector<Primitive> kPathPrimitives = {
+    Primitive::fd_lookup,    Primitive::ipc_id_lookup, Primitive::permission_check, Primitive::security_hook,
+    Primitive::lock_acquire, Primitive::slab_alloc,    Primitive::page_alloc,       Primitive::list_op,
+    Primitive::tree_op,      Primitive::waitqueue_op,  Primitive::socket_dispatch,  Primitive::wakeup};
+
+std::string fixed(double v, int digits) {
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(digits) << v;
+  return s.str();
+}
+
+std::string percent(double relative) { return (relative >= 0 ? "+" : "") + fixed(relative * 100, 1) + "%"; }
+
+std::string name(Primitive p) { return primitive_name(p); }
+
+std::string join(const std::vector<std::string>& v, const std::string& sep) {
+  std::string out;
+  for (std::size_t i = 0; i < v.size(); ++i) out += (i ? sep : "") + v[i];
+  return out;
+}
+
+std::string cell_name(const HostbenchRow& r) {
+  return r.kind + "," + r.mechanism + "," + std::to_string(r.bytes) + "," + r.placement;
+}
+
+bool is_rate(Primitive p) { return std::find(kRates.begin(), kRates.end(), p) != kRates.end(); }
+
+// Four significant digits: a rate written as 17.51, 0.7634. Monotone, so the order of the rates holds.
+double round_rate(double v) {
+  v = std::clamp(v, kMinRate, kMaxRate);
+  const double scale = std::pow(10.0, 3 - std::floor(std::log10(v)));
+  return std::max(kMinRate, std::round(v * scale) / scale);
+}
+
+// ---- small dense least squares ------------------------------------------------------------------
+
+using Matrix = std::vector<std::vector<double>>; // rows
+
+// Solves the normal equations of min |A x - b| over the columns in `cols` (Gaussian elimination
+// with partial pivoting); false when they are singular.
+bool solve_subset(const Matrix& a, const std::vector<double>& b, const std::vector<std::size_t>& cols,
+                  std::vector<double>& x) {
+  const std::size_t n = cols.size();
+  Matrix m(n, std::vector<double>(n + 1, 0));
+  for (std::size_t r = 0; r < a.size(); ++r)
+    for (std::size_t i = 0; i < n; ++i) {
+      for (std::size_t j = 0; j < n; ++j) m[i][j] += a[r][cols[i]] * a[r][cols[j]];
+      m[i][n] += a[r][cols[i]] * b[r];
+    }
+  double scale = 0;
+  for (std::size_t i = 0; i < n; ++i) scale = std::max(scale, std::abs(m[i][i]));
+  for (std::size_t k = 0; k < n; ++k) {
+    std::size_t pivot = k;
+    for (std::size_t i = k + 1; i < n; ++i)
+      if (std::abs(m[i][k]) > std::abs(m[pivot][k])) pivot = i;
+    if (!(std::abs(m[pivot][k]) > 1e-13 * scale)) return false;
+    std::swap(m[k], m[pivot]);
+    for (std::size_t i = k + 1; i < n; ++i) {
+      const double f = m[i][k] / m[k][k];
+      for (std::size_t j = k; j <= n; ++j) m[i][j] -= f * m[k][j];
+    }
+  }
+  x.assign(n, 0);
+  for (std::size_t k = n; k-- > 0;) {
+    double s = m[k][n];
+    for (std::size_t j = k + 1; j < n; ++j) s -= m[k][j] * x[j];
+    x[k] = s / m[k][k];
+  }
+  return true;
+}
+
+// Lawson and Hanson's active-set method: min |A x - b| subject to x >= 0 (Solving Least Squares
+// Problems, 1974, ch. 23). Deterministic: ties go to the lowest column.
+std::vector<double> nnls(const Matrix& a, const std::vector<double>& b, std::size_t n) {
+  std::vector<double> x(n, 0);
+  std::vector<bool> passive(n, false);
+  auto gradient = [&] {
+    std::vector<double> w(n, 0);
+    for (std::size_t r = 0; r < a.size(); ++r) {
+      double res = b[r];
+      for (std::size_t j = 0; j < n; ++j) res -= a[r][j] * x[j];
+      for (std::size_t j = 0; j < n; ++j) w[j] += a[r][j] * res;
+    }
+    return w;
+  };
+  double norm = 0;
+  for (const auto& row : a)
+    for (double v : row) norm = std::max(norm, std::abs(v));
+  const double tol = 1e-12 * std::max(1.0, norm * norm) * static_cast<double>(a.size() + 1);
+  for (std::size_t outer = 0; outer < 3 * n + 3; ++outer) {
+    auto w = gradient();
+    std::size_t best = n;
+    for (std::size_t j = 0; j < n; ++j)
+      if (!passive[j] && w[j] > tol && (best == n || w[j] > w[best])) best = j;
+    if (best == n) break;
+    passive[best] = true;
+    for (std::size_t inner = 0; inner < 3 * n + 3; ++inner) {
+      std::vector<std::size_t> cols;
+      for (std::size_t j = 0; j < n; ++j)
+        if (passive[j]) cols.push_back(j);
+      std::vector<double> z;
+      if (!solve_subset(a, b, cols, z)) {
+        passive[best] = false; // a column the others already reproduce: leave it at zero
+        break;
+      }
+      bool positive = true;
+      for (double v : z) positive = positive && v > 0;
+      if (positive) {
+        for (std::size_t i = 0; i < cols.size(); ++i) x[cols[i]] = z[i];
+        break;
+      }
+      double alpha = 1;
+      for (std::size_t i = 0; i < cols.size(); ++i)
+        if (z[i] <= 0) alpha = std::min(alpha, x[cols[i]] / (x[cols[i]] - z[i]));
+      for (std::size_t i = 0; i < cols.size(); ++i) {
+        x[cols[i]] += alpha * (z[i] - x[cols[i]]);
+        if (x[cols[i]] <= 1e-12 * std::max(1.0, std::abs(z[i]))) {
+          x[cols[i]] = 0;
+          passive[cols[i]] = false;
+        }
+      }
+    }
+  }
+  return x;
+}
+
+// min |A x - b| with 0 <= x <= upper: NNLS, then every value past its bound is fixed there and the
+// rest fitted again.
+std::vector<double> bounded_nnls(const Matrix& a, std::vector<double> b, const std::vector<double>& upper,
+                                 std::vector<bool>& at_bound) {
+  const std::size_t n = upper.size();
+  at_bound.assign(n, false);
+  std::vector<double> x(n, 0);
+  for (std::size_t round = 0; round <= n; ++round) {
+    std::vector<std::size_t> free;
+    for (std::size_t j = 0; j < n; ++j)
+      if (!at_bound[j]) free.push_back(j);
+    Matrix sub(a.size(), std::vector<double>(free.size()));
+    std::vector<double> rhs = b;
+    for (std::size_t r = 0; r < a.size(); ++r) {
+      for (std::size_t i = 0; i < free.size(); ++i) sub[r][i] = a[r][free[i]];
+      for (std::size_t j = 0; j < n; ++j)
+        if (at_bound[j]) rhs[r] -= a[r][j] * upper[j];
+    }
+    auto y = nnls(sub, rhs, free.size());
+    bool past = false;
+    for (std::size_t i = 0; i < free.size(); ++i) {
+      x[free[i]] = y[i];
+      if (y[i] > upper[free[i]]) {
+        at_bound[free[i]] = true;
+        past = true;
+      }
+    }
+    for (std::size_t j = 0; j < n; ++j)
+      if (at_bound[j]) x[j] = upper[j];
+    if (!past) break;
+  }
+  return x;
+}
+
+// ---- the state of the fit ------------------------------------------------------------------------
+
+struct Fit {
+  const HostbenchFile& file;
+  std::string file_name; // the CSV's file name, without its directory: the preset names it so
+  std::string base_name; // as given
+  json base_costs;       // what machine.costs takes for the base
+  json base_doc;
+  double hz = 0;
+  std::string machine; // one line
+  std::array<double, kPrimitiveCount> value{};
+  std::array<std::string, kPrimitiveCount> source{};
+  std::vector<std::string> summary;
+
+  double cycles(double ns) const { return ns * hz / 1e9; }
+  double ns(double cycles) const { return cycles * 1e9 / hz; }
+  double& v(Primitive p) { return value[static_cast<std::size_t>(p)]; }
+  double base(Primitive p) const { return base_doc.at("primitives").at(name(p)).at("value").get<double>(); }
+  const std::string base_source(Primitive p) const {
+    return base_doc.at("primitives").at(name(p)).at("source").get<std::string>();
+  }
+  std::string at_line(const HostbenchRow& r) const {
+    return cell_name(r) + " (" + file_name + " line " + std::to_string(r.line) + ")";
+  }
+  std::string fitted(const std::string& what) const {
+    return "Fitted by ipcsim calibrate (docs/calibrate.md) from " + file_name + ", measured on " + machine +
+           ". " + what;
+  }
+  void kept(Primitive p, const std::string& why) {
+    std::string previous = base_source(p);
+    // Calibrating from a calibrated preset: its sources are not nested again.
+    const std::string mark = " Base preset's source: ";
+    if (auto at = previous.find(mark); previous.rfind("Not determined by", 0) == 0 && at != std::string::npos)
+      previous = previous.substr(at + mark.size());
+    source[static_cast<std::size_t>(p)] = "Not determined by " + file_name + " (" + why +
+                                          "): the base preset " + base_name + "'s value." + mark + previous;
+  }
+  // machine.costs for the current values.
+  json costs() const {
+    json c = json::object();
+    c["preset"] = base_costs;
+    for (std::size_t i = 0; i < kPrimitiveCount; ++i) {
+      auto p = static_cast<Primitive>(i);
+      if (is_rate(p))
+        c[name(p)] = value[i];
+      else
+        c[name(p)] = static_cast<std::int64_t>(std::llround(value[i]));
+    }
+    return c;
+  }
+  const HostbenchRow* find(const std::string& kind) const {
+    for (const auto& r : file.rows)
+      if (r.kind == kind) return &r;
+    return nullptr;
+  }
+};
+
+// Splits a whole number of cycles over `pieces` in the base preset's proportions, by largest
+// remainder (ties to the earlier piece), so the parts add up exactly.
+void split(Fit& fit, const std::vector<Primitive>& pieces, std::int64_t total) {
+  std::vector<double> weight;
+  double sum = 0;
+  for (Primitive p : pieces) {
+    weight.push_back(fit.base(p));
+    sum += weight.back();
+  }
+  if (!(sum > 0)) std::fill(weight.begin(), weight.end(), 1.0), sum = static_cast<double>(pieces.size());
+  std::vector<std::int64_t> part;
+  std::vector<double> remainder;
+  std::int64_t given = 0;
+  for (double w : weight) {
+    const double exact = static_cast<double>(total) * w / sum;
+    part.push_back(static_cast<std::int64_t>(std::floor(exact)));
+    remainder.push_back(exact - std::floor(exact));
+    given += part.back();
+  }
+  for (std::int64_t left = total - given; left > 0; --left) {
+    std::size_t best = 0;
+    for (std::size_t i = 1; i < part.size(); ++i)
+      if (remainder[i] > remainder[best]) best = i;
+    ++part[best];
+    remainder[best] = -1;
+  }
+  for (std::size_t i = 0; i < pieces.size(); ++i) fit.v(pieces[i]) = static_cast<double>(part[i]);
+}
+
+std::string proportions(const Fit& fit, const std::vector<Primitive>& pieces) {
+  std::vector<std::string> names, values;
+  for (Primitive p : pieces) {
+    names.push_back(name(p));
+    values.push_back(format_number(fit.base(p)));
+  }
+  return join(names, " : ") + " = " + join(values, " : ");
+}
+
+std::int64_t bounded_cycles(const Fit& fit, double cycles, double max_ns, std::string& note) {
+  const double upper = std::floor(fit.cycles(max_ns));
+  if (cycles > upper) {
+    note = " Held at the bound of " + format_number(max_ns) + " ns (" + format_number(upper) +
+           " cycles): the measurement is beyond any such kernel path.";
+    return static_cast<std::int64_t>(upper);
+  }
+  return std::llround(std::max(0.0, cycles));
+}
+
+// ---- 1. the null system call: trap_enter + syscall_dispatch + trap_exit ----------------------------
+
+void fit_syscall(Fit& fit) {
+  const HostbenchRow* row = fit.find("null_syscall");
+  const double measured = fit.cycles(row->median_ns);
+  std::string note;
+  const std::int64_t total = bounded_cycles(fit, measured, 3 * kMaxPathNs, note);
+  split(fit, kSyscallPieces, total);
+  const std::string what =
+      "Source: " + fit.at_line(*row) + ", median " + format_number(row->median_ns) +
+      " ns per getppid = " + fixed(measured, 1) + " cycles at " +
+      fit.base_doc.at("frequency").at("value").get<std::string>() +
+      ", which the model charges as trap_enter + syscall_dispatch + trap_exit = " + std::to_string(total) +
+      "; no hostbench cell separates the three, so they keep the base preset's proportions (" +
+      proportions(fit, kSyscallPieces) + "). Residual: " + fixed(static_cast<double>(total) - measured, 1) +
+      " cycles (rounding)." + note;
+  for (Primitive p : kSyscallPieces) fit.source[static_cast<std::size_t>(p)] = fit.fitted(what);
+  fit.summary.push_back("null system call " + format_number(row->median_ns) + " ns: trap_enter " +
+                        format_number(fit.v(Primitive::trap_enter)) + ", syscall_dispatch " +
+                        format_number(fit.v(Primitive::syscall_dispatch)) + ", trap_exit " +
+                        format_number(fit.v(Primitive::trap_exit)) + " cycles");
+}
+
+// ---- 2. the switch: a sched_yield that switches, less the null system call ----------------------
+
+void fit_switch(Fit& fit) {
+  const HostbenchRow* row = fit.find("context_switch");
+  const double measured = fit.cycles(row->median_ns);
+  // What the simulated cell charges besides the four pieces (the sched_yield system call fitted
+  // above, a TLB refill where the TLB is not tagged), from the simulator itself: the cell with the
+  // pieces at zero.
+  json without = fit.costs();
+  for (Primitive p : kSwitchPieces) without[name(p)] = 0;
+  std::string why;
+  auto rest_ns = simulate_cell(*row, without, why);
+  if (!rest_ns)
+    throw UserError(fit.file.path + ":" + std::to_string(row->line) +
+                    ": the context_switch cell cannot be simulated on the base preset: " + why);
+  const double rest = fit.cycles(*rest_ns);
+  std::string note;
+  std::int64_t total = bounded_cycles(fit, measured - rest, 4 * kMaxPathNs, note);
+  if (measured - rest < 0)
+    note += " The switch measured faster than the rest of its path: the switch pieces are held at 0.";
+  split(fit, kSwitchPieces, total);
+  const std::string what =
+      "Source: " + fit.at_line(*row) + ", median " + format_number(row->median_ns) +
+      " ns per switch = " + fixed(measured, 1) +
+      " cycles, a sched_yield that switches between two processes on one core; less the rest of that path "
+      "as the simulator charges it with the values fitted before (the system call" +
+      (fit.base_doc.at("tagged_tlb").at("value").get<bool>() ? std::string()
+                                                             : ", the TLB refill of an untagged switch") +
+      ": " + fixed(rest, 1) +
+      " cycles), that leaves context_save + sched_pick + context_restore + address_space_switch = " +
+      std::to_string(total) +
+      " cycles. The blocking paths' own steps (waitqueue_op, wakeup) are fitted separately, from the round "
+      "trips; the four pieces are only ever charged together in hostbench's cells, so they keep the base "
+      "preset's proportions (" +
+      proportions(fit, kSwitchPieces) +
+      "). Residual: " + fixed(static_cast<double>(total) + rest - measured, 1) + " cycles (rounding)." + note;
+  for (Primitive p : kSwitchPieces) fit.source[static_cast<std::size_t>(p)] = fit.fitted(what);
+  fit.summary.push_back("context switch " + format_number(row->median_ns) +
+                        " ns: switch path (save + pick + restore + address space) " + std::to_string(total) +
+                        " cycles");
+}
+
+// ---- 3. copies by footprint, from memcpy by size ----------------------------------------------
+
+// Time per byte of a copy whose footprint is `footprint`, per unit of each level's extra time
+// (docs/costs.md): 1, then the share of each slower level.
+std::array<double, 4> level_shares(double footprint, const std::array<double, 3>& sizes) {
+  std::array<double, 4> s{1, 0, 0, 0};
+  for (std::size_t k = 0; k < 3; ++k)
+    s[k + 1] = sizes[k] <= 0 ? 1.0 : std::clamp((footprint - sizes[k]) / sizes[k], 0.0, 1.0);
+  return s;
+}
+
+void fit_copies(Fit& fit) {
+  std::vector<const HostbenchRow*> rows;
+  for (const auto& r : fit.file.rows)
+    if (r.kind == "memcpy") rows.push_back(&r);
+  if (rows.empty()) {
+    for (Primitive p : kRates) fit.kept(p, "it has no memcpy cell");
+    for (Primitive p : kSizes) fit.kept(p, "it has no memcpy cell");
+    fit.summary.push_back("copies: no memcpy cell, the base preset's rates and cache sizes");
+    return;
+  }
+  std::sort(rows.begin(), rows.end(), [](auto* a, auto* b) { return a->bytes < b->bytes; });
+  // Measured cycles per byte, and the footprint (source + destination).
+  std::vector<double> per_byte, footprint;
+  double largest = 0;
+  for (const auto* r : rows) {
+    per_byte.push_back(fit.cycles(r->median_ns) / static_cast<double>(r->bytes));
+    footprint.push_back(2.0 * static_cast<double>(r->bytes));
+    largest = std::max(largest, footprint.back());
+  }
+  // Candidate cache sizes: powers of two and 1.5 times them, from 4 KiB to twice the largest
+  // footprint (beyond it every cell sees the same), and the base preset's sizes.
+  std::array<double, 3> base_sizes{};
+  for (std::size_t k = 0; k < 3; ++k) base_sizes[k] = fit.base(kSizes[k]);
+  std::vector<double> candidates(base_sizes.begin(), base_sizes.end());
+  for (double c = 4096; c <= 2 * largest; c *= 2) {
+    candidates.push_back(c);
+    candidates.push_back(1.5 * c);
+  }
+  std::sort(candidates.begin(), candidates.end());
+  candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
+  // For each (L1 <= L2 <= L3): the extra time per byte of each level, non-negative (so the rates
+  // never increase away from the core), by least squares on the relative error of every cell; a
+  // negligible pull toward the base sizes settles sizes the cells cannot tell apart.
+  double best_cost = 0;
+  std::array<double, 3> best_sizes{};
+  std::array<double, 4> best_d{};
+  bool have = false;
+  for (std::size_t i = 0; i < candidates.size(); ++i)
+    for (std::size_t j = i; j < candidates.size(); ++j)
+      for (std::size_t k = j; k < candidates.size(); ++k) {
+        std::array<double, 3> sizes{candidates[i], candidates[j], candidates[k]};
+        Matrix a;
+        std::vector<double> b;
+        for (std::size_t c = 0; c < rows.size(); ++c) {
+          auto s = level_shares(footprint[c], sizes);
+          std::vector<double> row(4);
+          for (std::size_t l = 0; l < 4; ++l) row[l] = s[l] / per_byte[c];
+          a.push_back(row);
+          b.push_back(1.0);
+        }
+        auto d = nnls(a, b, 4);
+        double cost = 0;
+        for (std::size_t c = 0; c < rows.size(); ++c) {
+          double r = -1;
+          for (std::size_t l = 0; l < 4; ++l) r += a[c][l] * d[l];
+          cost += r * r;
+        }
+        for (std::size_t l = 0; l < 3; ++l) cost += 1e-12 * std::abs(std::log2(sizes[l] / base_sizes[l]));
+        if (!have || cost < best_cost) {
+          have = true;
+          best_cost = cost;
+          best_sizes = sizes;
+          best_d = {d[0], d[1], d[2], d[3]};
+        }
+      }
+  // Rates: 1 / (cumulative time per byte). A level no cell reaches (no footprint beyond the cache
+  // before it) is not determined: the base preset's rate, no faster than the level before.
+  double t = 0;
+  std::vector<std::string> residuals;
+  double worst = 0, sum_sq = 0;
+  std::string worst_cell;
+  for (std::size_t c = 0; c < rows.size(); ++c) {
+    auto s = level_shares(footprint[c], best_sizes);
+    double model = 0;
+    for (std::size_t l = 0; l < 4; ++l) model += s[l] * best_d[l];
+    // As a throughput error, the way check-preset reports it.
+    const double err = per_byte[c] / model - 1;
+    sum_sq += err * err;
+    if (std::abs(err) > std::abs(worst)) {
+      worst = err;
+      worst_cell = std::to_string(rows[c]->bytes) + " B";
+    }
+    residuals.push_back(std::to_string(rows[c]->bytes) + " B " + percent(err));
+  }
+  const std::string fit_text =
+      "Least squares over the " + std::to_string(rows.size()) +
+      " memcpy cells (relative error of the time per byte; each level's extra time per byte non-negative; "
+      "the "
+      "cache sizes searched over powers of two and 1.5 times them). Residuals (simulated against measured "
+      "throughput): " +
+      join(residuals, ", ") + "; RMS " +
+      fixed(std::sqrt(sum_sq / static_cast<double>(rows.size())) * 100, 1) + "%.";
+  std::vector<std::string> sources;
+  for (const auto* r : rows)
+    sources.push_back(std::to_string(r->bytes) + " B line " + std::to_string(r->line));
+  const std::string cells = "memcpy,memcpy cells of " + fit.file_name + " (" + join(sources, ", ") + ")";
+  double previous_rate = kMaxRate;
+  for (std::size_t l = 0; l < 4; ++l) {
+    t += best_d[l];
+    const Primitive p = kRates[l];
+    bool reached = false;
+    for (std::size_t c = 0; c < rows.size(); ++c)
+      reached = reached || level_shares(footprint[c], best_sizes)[l] > 0;
+    if (!reached) {
+      fit.v(p) = round_rate(std::min(fit.base(p), previous_rate));
+      fit.kept(p, "no memcpy footprint reaches this level");
+      if (fit.v(p) != fit.base(p))
+        fit.source[static_cast<std::size_t>(p)] +=
+            " Lowered to the faster level's rate, which must not be slower.";
+    } else {
+      const double rate = t > 0 ? 1.0 / t : kMaxRate;
+      fit.v(p) = round_rate(std::min(rate, previous_rate));
+      fit.source[static_cast<std::size_t>(p)] =
+          fit.fitted("Source: " + cells + ". " + name(p) +
+                     " = 1 / (the fitted time per byte at this level) = " + format_number(fit.v(p)) +
+                     " bytes per cycle = " + fixed(fit.v(p) * fit.hz / 1e9, 2) + " bytes/ns. " + fit_text);
+    }
+    previous_rate = fit.v(p);
+  }
+  for (std::size_t l = 0; l < 3; ++l) {
+    const Primitive p = kSizes[l];
+    fit.v(p) = best_sizes[l];
+    bool beyond = false;
+    for (double f : footprint) beyond = beyond || f > best_sizes[l];
+    if (!beyond) {
+      fit.kept(p, "no memcpy footprint is larger than this cache");
+      fit.v(p) = std::max(fit.base(p), l > 0 ? fit.v(kSizes[l - 1]) : 0.0);
+      if (fit.v(p) != fit.base(p))
+        fit.source[static_cast<std::size_t>(p)] +=
+            " Raised to the smaller cache's size, which it may not be below.";
+    } else {
+      fit.source[static_cast<std::size_t>(p)] = fit.fitted(
+          "Source: " + cells +
+          ". The size at which the copy rate leaves this level's (the footprint, source "
+          "plus destination, moves to the next level's rate between the size and twice it), searched over "
+          "powers of two and 1.5 times them. " +
+          fit_text);
+    }
+  }
+  fit.summary.push_back("copies: " + fixed(fit.v(Primitive::copy_bytes_per_cycle), 3) + " / " +
+                        fixed(fit.v(Primitive::copy_bytes_per_cycle_l2), 3) + " / " +
+                        fixed(fit.v(Primitive::copy_bytes_per_cycle_l3), 3) + " / " +
+                        fixed(fit.v(Primitive::copy_bytes_per_cycle_uncached), 3) +
+                        " bytes per cycle (L1 / L2 / L3 / memory), caches " +
+                        format_number(fit.v(Primitive::cache_l1_bytes)) + " / " +
+                        format_number(fit.v(Primitive::cache_l2_bytes)) + " / " +
+                        format_number(fit.v(Primitive::cache_l3_bytes)) + " bytes; RMS error " +
+                        fixed(std::sqrt(sum_sq / static_cast<double>(rows.size())) * 100, 1) + "%, worst " +
+                        percent(worst) + " at " + worst_cell);
+}
+
+// ---- 4. the kernel paths, from the one-core round trips and streams ---------------------------
+
+// A cell's time as the fit compares it: ns per round trip, or ns per message of a stream.
+std::optional<double> simulated_ns(const HostbenchRow& row, const json& costs) {
+  std::string why;
+  auto v = simulate_cell(row, costs, why);
+  if (!v || !(*v > 0)) return std::nullopt;
+  return row.kind == "stream" ? static_cast<double>(row.bytes) * 1e3 / *v : *v;
+}
+
+void fit_paths(Fit& fit) {
+  std::vector<const HostbenchRow*> rows;
+  for (const auto& r : fit.file.rows)
+    // Busy polling on one core is two time slices of the host's scheduler, not kernel paths; a
+    // stream of page-sized messages or larger is dominated by what the model leaves out (on the
+    // host the woken reader runs between the writer's messages; the model switches only when the
+    // buffer is full: docs/calibrate.md), so fitting the paths to it would bend them.
+    if ((r.kind == "roundtrip" || (r.kind == "stream" && r.bytes < kStreamFitBelow)) &&
+        r.placement == "same_core" && r.mechanism != "shm_spin")
+      rows.push_back(&r);
+  const std::size_t n = kPathPrimitives.size();
+  std::vector<double> base(n), scale(n), upper(n);
+  for (std::size_t j = 0; j < n; ++j) {
+    base[j] = fit.base(kPathPrimitives[j]);
+    scale[j] = std::max(base[j], fit.cycles(10)); // a base of 0 moves on the scale of 10 ns
+    upper[j] = std::floor(fit.cycles(kMaxPathNs));
+  }
+  // The cells the simulator models.
+  std::vector<const HostbenchRow*> used;
+  std::vector<double> t0;
+  const json start = fit.costs();
+  for (const auto* r : rows)
+    if (auto t = simulated_ns(*r, start)) {
+      used.push_back(r);
+      t0.push_back(*t);
+    }
+  Matrix data; // the cells' rows of the last linearisation, relative
+  std::vector<bool> at_bound(n, false);
+  for (int step = 0; step < kGaussNewtonSteps && !used.empty(); ++step) {
+    const json here = fit.costs();
+    if (step > 0)
+      for (std::size_t i = 0; i < used.size(); ++i) t0[i] = simulated_ns(*used[i], here).value_or(t0[i]);
+    // d(time)/d(primitive), in ns per cycle: the count of the primitive on the cell's timed path.
+    Matrix jac(used.size(), std::vector<double>(n, 0));
+    for (std::size_t j = 0; j < n; ++j) {
+      json moved = here;
+      moved[name(kPathPrimitives[j])] =
+          static_cast<std::int64_t>(std::llround(fit.v(kPathPrimitives[j]) + kStep));
+      for (std::size_t i = 0; i < used.size(); ++i)
+        if (auto t = simulated_ns(*used[i], moved)) jac[i][j] = (*t - t0[i]) / kStep;
+    }
+    // Rows: (t0 + J (y - x) - m) / m for each cell; sqrt(prior) (y - base) / scale per primitive.
+    Matrix a;
+    std::vector<double> b;
+    data.clear();
+    for (std::size_t i = 0; i < used.size(); ++i) {
+      const double m = used[i]->median_ns;
+      std::vector<double> row(n);
+      double rhs = (m - t0[i]) / m;
+      for (std::size_t j = 0; j < n; ++j) {
+        row[j] = jac[i][j] / m;
+        rhs += row[j] * fit.v(kPathPrimitives[j]);
+      }
+      a.push_back(row);
+      data.push_back(row);
+      b.push_back(rhs);
+    }
+    for (std::size_t j = 0; j < n; ++j) {
+      std::vector<double> row(n, 0);
+      row[j] = std::sqrt(kPriorWeight) / scale[j];
+      a.push_back(row);
+      b.push_back(std::sqrt(kPriorWeight) * base[j] / scale[j]);
+    }
+    auto y = bounded_nnls(a, b, upper, at_bound);
+    for (std::size_t j = 0; j < n; ++j) fit.v(kPathPrimitives[j]) = static_cast<double>(std::llround(y[j]));
+  }
+  // The residuals of the fitted values, simulated again.
+  const json final_costs = fit.costs();
+  std::vector<std::string> residuals;
+  double sum_sq = 0;
+  std::size_t counted = 0;
+  for (const auto* r : used)
+    if (auto t = simulated_ns(*r, final_costs)) {
+      const double err = *t / r->median_ns - 1;
+      sum_sq += err * err;
+      ++counted;
+      // Shown as check-preset shows it: a stream's error in throughput.
+      const double shown = r->kind == "stream" ? r->median_ns / *t - 1 : err;
+      residuals.push_back(r->kind + " " + r->mechanism + " " + std::to_string(r->bytes) + " B " +
+                          percent(shown));
+    }
+  const double rms = counted ? std::sqrt(sum_sq / static_cast<double>(counted)) : 0;
+  // What the cells determine: a column of zeros is on no fitted cell's path; a column the others
+  // reproduce is seen only in a fixed combination with them.
+  for (std::size_t j = 0; j < n; ++j) {
+    const Primitive p = kPathPrimitives[j];
+    double norm = 0;
+    for (const auto& row : data) norm += row[j] * row[j];
+    norm = std::sqrt(norm);
+    if (used.empty() || !(norm > 0)) {
+      fit.v(p) = fit.base(p);
+      fit.kept(p, used.empty() ? "it has no one-core round trip or stream the simulator models"
+                               : "no fitted cell's path charges it");
+      continue;
+    }
+    // Regress column j on the others (a vanishing ridge keeps it solvable), then compare.
+    std::vector<std::size_t> others;
+    for (std::size_t k = 0; k < n; ++k)
+      if (k != j) others.push_back(k);
+    Matrix a = data;
+    std::vector<double> b;
+    for (const auto& row : data) b.push_back(row[j]);
+    for (std::size_t k = 0; k < n; ++k) {
+      std::vector<double> row(n, 0);
+      row[k] = 1e-6 * norm;
+      a.push_back(row);
+      b.push_back(0);
+    }
+    std::vector<double> beta;
+    double rel = 1;
+    std::vector<std::string> partners;
+    if (solve_subset(a, b, others, beta)) {
+      double res = 0;
+      for (const auto& row : data) {
+        double r = row[j];
+        for (std::size_t i = 0; i < others.size(); ++i) r -= row[others[i]] * beta[i];
+        res += r * r;
+      }
+      rel = std::sqrt(res) / norm;
+      for (std::size_t i = 0; i < others.size(); ++i) {
+        double col = 0;
+        for (const auto& row : data) col += row[others[i]] * row[others[i]];
+        if (std::abs(beta[i]) * std::sqrt(col) > 0.1 * norm)
+          partners.push_back(name(kPathPrimitives[others[i]]));
+      }
+    }
+    double share = 0; // of the time of the cells on whose path it is, at the fitted value
+    std::size_t on = 0;
+    for (std::size_t i = 0; i < data.size(); ++i)
+      if (data[i][j] > 0) {
+        share += data[i][j] * fit.v(p);
+        ++on;
+      }
+    std::string determined =
+        rel < kSeparableBelow
+            ? "The cells see it only in a fixed combination with " + join(partners, ", ") +
+                  ": that combination is fitted, and its split follows the prior toward the base preset's "
+                  "values (" +
+                  format_number(base[j]) + " cycles here)."
+            : "Determined by the cells (the other primitives' columns leave " + fixed(rel * 100, 1) +
+                  "% of its own).";
+    fit.source[static_cast<std::size_t>(p)] = fit.fitted(
+        "Source: the one-core round-trip and stream cells of " + fit.file_name +
+        " whose kernel path charges it (" + std::to_string(on) + " of " + std::to_string(used.size()) + "; " +
+        fixed(on ? share / on * 100 : 0, 1) +
+        "% of their time on average). Non-negative least squares over the relative errors of all " +
+        std::to_string(used.size()) +
+        " one-core round trips and streams below 4 KiB (busy polling excluded), each simulated as "
+        "check-preset simulates "
+        "it "
+        "and linearised in the kernel-path primitives, with a weak prior toward the base preset's values. " +
+        determined + (at_bound[j] ? " Held at the bound of 10 us." : "") +
+        " Residual RMS over the cells: " + fixed(rms * 100, 1) + "%.");
+  }
+  std::vector<std::string> values;
+  for (Primitive p : kPathPrimitives) values.push_back(name(p) + " " + format_number(fit.v(p)));
+  fit.summary.push_back("kernel paths (" + std::to_string(used.size()) +
+                        " one-core cells, RMS error in time " + fixed(rms * 100, 1) +
+                        "%): " + join(values, ", "));
+  if (!residuals.empty()) fit.summary.push_back("  one-core residuals: " + join(residuals, ", "));
+}
+
+// ---- 5. the cross-core wakeup: idle_exit ------------------------------------------------------
+
+void fit_idle_exit(Fit& fit) {
+  std::vector<const HostbenchRow*> used;
+  std::vector<double> s0, slope;
+  const json here = fit.costs();
+  json moved = here;
+  const double x0 = fit.v(Primitive::idle_exit);
+  moved["idle_exit"] = static_cast<std::int64_t>(std::llround(x0 + kStep));
+  for (const auto& r : fit.file.rows) {
+    if (r.kind != "roundtrip" || r.placement != "cross_core") continue;
+    auto a = simulated_ns(r, here), b = simulated_ns(r, moved);
+    // Only the round trips that leave a core idle (the ones that block) depend on idle_exit.
+    if (!a || !b || !(*b > *a)) continue;
+    used.push_back(&r);
+    s0.push_back(*a);
+    slope.push_back((*b - *a) / kStep);
+  }
+  if (used.empty()) {
+    fit.kept(Primitive::idle_exit, "it has no cross-core round trip that leaves a core idle");
+    fit.kept(Primitive::ipi, "no cell separates it from idle_exit");
+    fit.summary.push_back("cross-core wakeup: no cross-core round trip, the base preset's idle_exit");
+    return;
+  }
+  // min sum ((s0 + k (x - x0) - m) / m)^2, closed form.
+  double num = 0, den = 0;
+  for (std::size_t i = 0; i < used.size(); ++i) {
+    const double m = used[i]->median_ns;
+    num += slope[i] * (m - s0[i]) / (m * m);
+    den += slope[i] * slope[i] / (m * m);
+  }
+  std::string note;
+  std::int64_t x = bounded_cycles(fit, x0 + num / den, kMaxIdleExitNs, note);
+  const json& states =
+      fit.base_doc.contains("idle_states") ? fit.base_doc.at("idle_states").at("value") : json();
+  if (states.is_array() && !states.empty() && x > states[0].at("exit_latency").get<std::int64_t>()) {
+    x = states[0].at("exit_latency").get<std::int64_t>();
+    note += " Held at the exit latency of the base preset's first deeper idle state (" +
+            states[0].at("name").get<std::string>() + "), which it may not exceed.";
+  }
+  fit.v(Primitive::idle_exit) = static_cast<double>(x);
+  std::vector<std::string> residuals;
+  double sum_sq = 0;
+  for (std::size_t i = 0; i < used.size(); ++i) {
+    const double err = (s0[i] + slope[i] * (static_cast<double>(x) - x0)) / used[i]->median_ns - 1;
+    sum_sq += err * err;
+    residuals.push_back(used[i]->mechanism + " " + std::to_string(used[i]->bytes) + " B " + percent(err));
+  }
+  const double rms = std::sqrt(sum_sq / static_cast<double>(used.size()));
+  double wakes = 0;
+  for (double k : slope) wakes += k * fit.hz / 1e9;
+  fit.source[static_cast<std::size_t>(Primitive::idle_exit)] = fit.fitted(
+      "Source: the " + std::to_string(used.size()) + " cross-core round trips of " + fit.file_name +
+      " that leave a core idle (" + fixed(wakes / static_cast<double>(used.size()), 1) +
+      " idle exits per round trip on average), simulated with the values fitted before it; least squares on "
+      "their relative errors, linear in idle_exit. " +
+      format_number(fit.ns(static_cast<double>(x))) +
+      " ns per wakeup of an idle core: on a virtual machine, the halted vCPU's return from the hypervisor. "
+      "Residuals: " +
+      join(residuals, ", ") + "; RMS " + fixed(rms * 100, 1) + "%." + note);
+  fit.kept(Primitive::ipi,
+           "charged once with every idle_exit on a cross-core wakeup, so the cells cannot separate "
+           "the two; idle_exit takes the whole measured cost");
+  fit.summary.push_back("cross-core wakeup (" + std::to_string(used.size()) + " round trips, RMS error " +
+                        fixed(rms * 100, 1) + "%): idle_exit " + format_number(static_cast<double>(x)) +
+                        " cycles = " + fixed(fit.ns(static_cast<double>(x)) / 1e3, 2) + " us");
+}
+
+// The machine, in one line, from the file's description keys.
+std::string describe_machine(const HostbenchFile& file) {
+  std::map<std::string, std::string> keys;
+  for (const auto& [k, v] : file.keys) keys[k] = v;
+  std::vector<std::string> parts;
+  auto add = [&](const std::string& key, const std::string& label) {
+    if (auto it = keys.find(key); it != keys.end() && !it->second.empty())
+      parts.push_back(label + it->second);
+  };
+  add("cpu_model", "");
+  add("cpu_mhz", "cpu MHz ");
+  add("cpus_online", "CPUs: ");
+  add("kernel", "");
+  add("hypervisor", "hypervisor ");
+  add("virtualisation", "virtualisation ");
+  add("clocksource", "clock source ");
+  add("load_before", "load average before the run ");
+  add("date", "hostbench run of ");
+  return parts.empty() ? "a machine the file does not describe" : join(parts, "; ");
+}
+
+} // namespace
+
+Calibration calibrate(const HostbenchFile& file, const std::string& base) {
+  // The base: a built-in preset or a preset file, loaded once to check it.
+  json base_costs;
+  json base_doc;
+  for (const auto& p : list_presets())
+    if (p.name == base) {
+      base_costs = base;
+      base_doc = p.document;
+    }
+  if (base_doc.is_null()) {
+    std::error_code ec;
+    std::vector<std::string> names;
+    for (const auto& p : list_presets()) names.push_back(p.name);
+    if (!std::filesystem::is_regular_file(base, ec))
+      throw UserError("calibrate: --base '" + base + "' is neither a built-in preset (" + join(names, ", ") +
+                      ") nor a preset file");
+    base_costs = std::filesystem::absolute(base).string();
+  }
+  // A preset file that does not load is reported as a scenario's machine.costs would report it.
+  load_scenario_text(
+      json::object({{"machine", json::object({{"costs", base_costs}})},
+                    {"processes", json::array({json::object({{"name", "p"}, {"script", json::array()}})})}})
+          .dump(),
+      "calibrate --base", {});
+  if (base_doc.is_null())
+    base_doc =
+        json::parse(read_input_file(base_costs.get<std::string>(), "cost preset file", Limits{}.input_bytes));
+
+  for (const char* needed : {"null_syscall", "context_switch"}) {
+    bool found = false;
+    for (const auto& r : file.rows) found = found || r.kind == needed;
+    if (!found)
+      throw UserError(file.path + ": no " + needed + " cell (" +
+                      (std::string(needed) == "null_syscall" ? "null_syscall,getppid,0,same_core"
+                                                             : "context_switch,sched_yield,0,same_core") +
+                      "): calibrate fits the system call and the switch from it, and every kernel path above "
+                      "them; run tools/hostbench with it (without --only, or --only '" +
+                      needed + "|...')");
+  }
+
+  Fit fit{file,
+          std::filesystem::path(file.path).filename().string(),
+          base,
+          base_costs,
+          base_doc,
+          *parse_frequency_hz(base_doc.at("frequency").at("value").get<std::string>()),
+          describe_machine(file),
+          {},
+          {},
+          {}};
+  for (std::size_t i = 0; i < kPrimitiveCount; ++i) fit.value[i] = fit.base(static_cast<Primitive>(i));
+  for (std::size_t i = 0; i < kPrimitiveCount; ++i)
+    fit.kept(static_cast<Primitive>(i), "no hostbench cell measures it");
+
+  fit_syscall(fit);
+  fit_switch(fit);
+  fit_copies(fit);
+  fit_paths(fit);
+  fit_idle_exit(fit);
+
+  // Every cell again with the fitted values: check-preset's verdict, in the preset and the summary.
+  CheckReport check = check_costs(fit.costs(), "the calibrated preset", file);
+  const std::string verdict = check_verdict(check);
+
+  Calibration out;
+  json& doc = out.preset;
+  std::map<std::string, std::string> keys;
+  for (const auto& [k, v] : file.keys) keys[k] = v;
+  doc["description"] = "Calibrated by ipcsim calibrate from " + fit.file_name + " (" +
+                       (keys.count("cpu_model") ? keys["cpu_model"] : std::string("machine not described")) +
+                       (keys.count("kernel") ? ", " + keys["kernel"] : std::string()) +
+                       (keys.count("date") ? ", " + keys["date"] : std::string()) + "), on the base preset " +
+                       base + " for what the file does not measure";
+  doc["frequency"] = {
+      {"value", base_doc.at("frequency").at("value")},
+      {"source",
+       "The base preset " + base + "'s clock: every measured time was converted to cycles as ns x " +
+           format_number(fit.hz / 1e9) +
+           ", so simulated times reproduce the host's; cycle counts are cycles of this clock, not the "
+           "host's core cycles (machine.frequency_scaling \"time\" keeps these times at another clock)."}};
+  doc["tagged_tlb"] = {{"value", base_doc.at("tagged_tlb").at("value")},
+                       {"source", "The base preset " + base +
+                                      "'s: " + base_doc.at("tagged_tlb").at("source").get<std::string>()}};
+  json primitives = json::object();
+  for (std::size_t i = 0; i < kPrimitiveCount; ++i) {
+    auto p = static_cast<Primitive>(i);
+    json value =
+        is_rate(p) ? json(fit.value[i]) : json(static_cast<std::int64_t>(std::llround(fit.value[i])));
+    primitives[name(p)] = {{"value", value}, {"source", fit.source[i]}};
+  }
+  doc["primitives"] = primitives;
+  if (base_doc.contains("idle_states")) doc["idle_states"] = base_doc.at("idle_states");
+  json machine = json::object();
+  for (const auto& [k, v] : file.keys)
+    if (k != "skip") machine[k] = v;
+  json calibration = json::object();
+  calibration["tool"] = "ipcsim calibrate (docs/calibrate.md)";
+  calibration["hostbench_file"] = fit.file_name;
+  calibration["base"] = base;
+  calibration["machine"] = machine;
+  calibration["fit"] = fit.summary;
+  calibration["check"] = verdict;
+  doc["calibration"] = calibration;
+
+  std::ostringstream summary;
+  summary << "calibrate: " << fit.file_name << " on the base preset " << base << ", measured on "
+          << fit.machine << "\n";
+  for (const auto& line : fit.summary) summary << "  " << line << "\n";
+  summary << "check-preset on the result: " << verdict << "\n";
+  out.summary = summary.str();
+  return out;
+}
+
+std::string calibration_text(const Calibration& calibration) { return calibration.preset.dump(2) + "\n"; }
+
+} // namespace ipcsim

@@ -1,0 +1,246 @@
+// `ipcsim calibrate` (docs/calibrate.md): the direct fits worked out by hand on a fixture written
+// for them, the kernel-path fit's properties, determinism, and every message for bad input.
+#include "calibrate.hpp"
+#include "cli.hpp"
+#include "error.hpp"
+
+#include <doctest/doctest.h>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+using namespace ipcsim;
+
+namespace {
+
+const std::string kFixture = std::string(IPCSIM_SOURCE_DIR) + "/tests/fixtures/hostbench-calibrate.csv";
+const std::string kHeader =
+    "kind,mechanism,bytes,placement,trials,ops_per_trial,median_ns,p99_ns,min_ns,bytes_per_s\n";
+
+struct Result {
+  int status;
+  std::string out, err;
+};
+
+Result cli(const std::vector<std::string>& args) {
+  std::ostringstream out, err;
+  int status = run_cli(args, out, err);
+  return {status, out.str(), err.str()};
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    path = fs::temp_directory_path() / ("ipcsim-calibrate-" + std::to_string(::getpid()));
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  std::string write(const std::string& name, const std::string& text) const {
+    std::ofstream(path / name, std::ios::binary) << text;
+    return (path / name).string();
+  }
+};
+
+// The fixture calibrated once on teaching (1 GHz: a nanosecond is a cycle), shared by the tests.
+const Calibration& fixture_on_teaching() {
+  static const Calibration c = calibrate(read_hostbench(kFixture), "teaching");
+  return c;
+}
+
+const json& primitive(const Calibration& c, const std::string& name) {
+  return c.preset.at("primitives").at(name);
+}
+
+double value(const Calibration& c, const std::string& name) {
+  return primitive(c, name).at("value").get<double>();
+}
+
+std::string source(const Calibration& c, const std::string& name) {
+  return primitive(c, name).at("source").get<std::string>();
+}
+
+} // namespace
+
+TEST_CASE("calibrate: the system call and the switch, by hand") {
+  const Calibration& c = fixture_on_teaching();
+  // Null system call 300 ns = 300 cycles at 1 GHz, split as teaching's 100 : 100 : 50.
+  CHECK(value(c, "trap_enter") == 120);
+  CHECK(value(c, "trap_exit") == 120);
+  CHECK(value(c, "syscall_dispatch") == 60);
+  CHECK(source(c, "trap_enter").find("null_syscall,getppid,0,same_core (hostbench-calibrate.csv line 11)") !=
+        std::string::npos);
+  CHECK(source(c, "trap_enter").find("measured on Hand-made CPU; cpu MHz 1000.000") != std::string::npos);
+  CHECK(source(c, "trap_enter").find("Residual: 0.0 cycles") != std::string::npos);
+  // A switching sched_yield 1200 ns, less the rest of its simulated path: the 300-cycle system call
+  // and, teaching's TLB being untagged, 16 working-set pages x tlb_refill_per_page 20 = 320. That
+  // leaves 580 cycles, split as teaching's context_save 200 : context_restore 200 : sched_pick 100 :
+  // address_space_switch 500.
+  CHECK(value(c, "context_save") == 116);
+  CHECK(value(c, "context_restore") == 116);
+  CHECK(value(c, "sched_pick") == 58);
+  CHECK(value(c, "address_space_switch") == 290);
+  CHECK(source(c, "context_save")
+            .find("(the system call, the TLB refill of an untagged switch: 620.0 cycles)") !=
+        std::string::npos);
+  // The integers stay integers in the file.
+  CHECK(primitive(c, "context_save").at("value").is_number_integer());
+}
+
+TEST_CASE("calibrate: copy rates and cache sizes from memcpy by size, by hand") {
+  const Calibration& c = fixture_on_teaching();
+  // The fixture's rows are the footprint model at 16, 8, 4, 1 bytes/cycle with caches of 32 KiB,
+  // 1 MiB and 8 MiB: e.g. 786,432 bytes (footprint 1.5 MiB, half-way out of L2) take
+  // 786432 x (1/8 + 0.5 x (1/4 - 1/8)) = 147,456 cycles; 6 MiB (footprint 12 MiB, half-way out of
+  // L3) 6291456 x (1/4 + 0.5 x (1 - 1/4)) = 3,932,160. The fit finds them exactly.
+  CHECK(value(c, "copy_bytes_per_cycle") == 16);
+  CHECK(value(c, "copy_bytes_per_cycle_l2") == 8);
+  CHECK(value(c, "copy_bytes_per_cycle_l3") == 4);
+  CHECK(value(c, "copy_bytes_per_cycle_uncached") == 1);
+  CHECK(value(c, "cache_l1_bytes") == 32768);
+  CHECK(value(c, "cache_l2_bytes") == 1048576);
+  CHECK(value(c, "cache_l3_bytes") == 8388608);
+  CHECK(source(c, "copy_bytes_per_cycle").find("RMS 0.0%") != std::string::npos);
+}
+
+TEST_CASE("calibrate: kernel paths stay physical; what no cell charges keeps the base value") {
+  const Calibration& c = fixture_on_teaching();
+  for (const char* p : {"fd_lookup", "security_hook", "lock_acquire", "slab_alloc", "page_alloc", "list_op",
+                        "waitqueue_op", "socket_dispatch", "wakeup"}) {
+    CAPTURE(p);
+    CHECK(primitive(c, p).at("value").is_number_integer());
+    CHECK(value(c, p) >= 0);
+    CHECK(value(c, p) <= 10000); // 10 us at 1 GHz
+    CHECK(source(c, p).find("Fitted by ipcsim calibrate") == 0);
+  }
+  // No System V cell in the fixture: the id lookup and ipcperms keep teaching's values, and say so;
+  // so does tree_op, since each POSIX message is handed straight to the sleeping receiver.
+  CHECK(value(c, "ipc_id_lookup") == 50);
+  CHECK(value(c, "permission_check") == 20);
+  CHECK(value(c, "tree_op") == 50);
+  CHECK(source(c, "tree_op").rfind("Not determined by hostbench-calibrate.csv (no fitted cell's path", 0) ==
+        0);
+  CHECK(source(c, "ipc_id_lookup")
+            .rfind("Not determined by hostbench-calibrate.csv (no fitted cell's path "
+                   "charges it): the base preset teaching's value.",
+                   0) == 0);
+  // Nothing in hostbench measures a page fault: teaching's value and source.
+  CHECK(value(c, "page_fault") == 1000);
+  CHECK(source(c, "page_fault")
+            .rfind("Not determined by hostbench-calibrate.csv (no hostbench cell measures "
+                   "it): the base preset teaching's value. Base preset's source: ",
+                   0) == 0);
+}
+
+TEST_CASE("calibrate: the result loads, and check-preset reproduces the fitted cells") {
+  TempDir dir;
+  const std::string preset = dir.write("fitted.json", calibration_text(fixture_on_teaching()));
+  CheckReport report = check_preset(preset, read_hostbench(kFixture));
+  for (const auto& cell : report.cells) {
+    CAPTURE(cell.row.kind);
+    CAPTURE(cell.row.mechanism);
+    CAPTURE(cell.row.bytes);
+    CAPTURE(cell.row.placement);
+    if (cell.row.kind == "null_syscall") {
+      CHECK(!cell.simulated);
+      continue;
+    }
+    REQUIRE(cell.simulated);
+    if (cell.row.kind == "memcpy") CHECK(std::abs(cell.error_pct) < 0.01); // the footprint model, exactly
+    // The switch: its pieces add up to the measured 1200 cycles.
+    if (cell.row.kind == "context_switch") CHECK(*cell.simulated == doctest::Approx(1200));
+    // The one cross-core cell is the only one idle_exit is fitted to (two idle exits per round
+    // trip): reproduced to within rounding.
+    if (cell.row.placement == "cross_core") CHECK(std::abs(cell.error_pct) < 0.1);
+  }
+  CHECK(source(fixture_on_teaching(), "idle_exit")
+            .find("Source: the 1 cross-core round trips of hostbench-calibrate.csv that leave a core idle "
+                  "(2.0 idle "
+                  "exits per round trip on average)") != std::string::npos);
+  // The preset says where it came from, and what check-preset made of it.
+  const json& cal = fixture_on_teaching().preset.at("calibration");
+  CHECK(cal.at("hostbench_file") == "hostbench-calibrate.csv");
+  CHECK(cal.at("base") == "teaching");
+  CHECK(cal.at("machine").at("cpu_model") == "Hand-made CPU");
+  CHECK(cal.at("check").get<std::string>() == check_verdict(report));
+}
+
+TEST_CASE("calibrate: the same file gives the same preset, byte for byte") {
+  TempDir dir;
+  const std::string a = (dir.path / "a.json").string(), b = (dir.path / "b.json").string();
+  Result first = cli({"calibrate", kFixture, "--base", "teaching", "--out", a});
+  Result second = cli({"calibrate", kFixture, "--base", "teaching", "--out", b});
+  CHECK(first.status == 0);
+  CHECK(second.status == 0);
+  // The same summary, but for the file each wrote.
+  CHECK(first.out.substr(0, first.out.rfind("wrote ")) == second.out.substr(0, second.out.rfind("wrote ")));
+  CHECK(first.out.find("wrote " + a) != std::string::npos);
+  CHECK(first.out.find("check-preset on the result: verdict: ") != std::string::npos);
+  CHECK(slurp(a) == slurp(b));
+  CHECK(slurp(a) == calibration_text(fixture_on_teaching()));
+  // Without --out the preset goes to standard output, the summary to standard error.
+  Result piped = cli({"calibrate", kFixture, "--base", "teaching"});
+  CHECK(piped.status == 0);
+  CHECK(piped.out == slurp(a));
+  CHECK(piped.err.rfind("calibrate: hostbench-calibrate.csv on the base preset teaching", 0) == 0);
+}
+
+TEST_CASE("calibrate: bad input is refused with a message naming it") {
+  TempDir dir;
+  auto error_of = [](const std::vector<std::string>& args) {
+    Result r = cli(args);
+    CHECK(r.status == 2);
+    CHECK(r.out.empty());
+    return r.err;
+  };
+  // Missing cells.
+  const std::string no_null =
+      dir.write("no-null.csv", "# hostbench 1\n" + kHeader +
+                                   "context_switch,sched_yield,0,same_core,10,100,600.0,700,500,\n");
+  CHECK(
+      error_of({"calibrate", no_null}) ==
+      "error: " + no_null +
+          ": no null_syscall cell (null_syscall,getppid,0,same_core): calibrate fits the system call and the "
+          "switch from it, and every kernel path above them; run tools/hostbench with it (without --only, or "
+          "--only 'null_syscall|...')\n");
+  const std::string no_switch = dir.write(
+      "no-switch.csv", "# hostbench 1\n" + kHeader + "null_syscall,getppid,0,same_core,10,100,80.0,90,70,\n");
+  CHECK(
+      error_of({"calibrate", no_switch}) ==
+      "error: " + no_switch +
+          ": no context_switch cell (context_switch,sched_yield,0,same_core): calibrate fits the system call "
+          "and the switch from it, and every kernel path above them; run tools/hostbench with it (without "
+          "--only, or --only 'context_switch|...')\n");
+  // A non-number.
+  const std::string nan = dir.write("nan.csv", "# hostbench 1\n" + kHeader +
+                                                   "null_syscall,getppid,0,same_core,10,100,fast,90,70,\n");
+  CHECK(error_of({"calibrate", nan}) == "error: " + nan + ":3: field median_ns: 'fast' is not a number\n");
+  // A directory.
+  CHECK(error_of({"calibrate", dir.path.string()}) ==
+        "error: " + dir.path.string() + ": is a directory, not a hostbench file (give a .csv file)\n");
+  // A missing file.
+  CHECK(error_of({"calibrate", (dir.path / "none.csv").string()}).find("none.csv") != std::string::npos);
+  // An unknown base.
+  CHECK(error_of({"calibrate", kFixture, "--base", "no-such"}) ==
+        "error: calibrate: --base 'no-such' is neither a built-in preset (ideal, linux-x86, lrpc-firefly, "
+        "teaching) nor a preset file\n");
+  // A base file that does not load.
+  const std::string broken = dir.write("broken.json", "{\"description\": \"x\"}");
+  CHECK(error_of({"calibrate", kFixture, "--base", broken}).find("missing key \"frequency\"") !=
+        std::string::npos);
+  // An --out that cannot be written.
+  CHECK(error_of(
+            {"calibrate", kFixture, "--base", "teaching", "--out", (dir.path / "no/such/dir.json").string()})
+            .find("cannot write") != std::string::npos);
+}
