@@ -717,8 +717,10 @@ public:
     if (who.uid != 0 && who.uid != it->second->uid) return fail_call(ctx, activity, EPERM);
     MqQueue& queue = *it->second;
     queue.linked = false;
-    if (queue.open_files == 0) { // nobody has it open: it is gone now
+    if (queue.open_files == 0) { // nobody has it open: it is gone now, with its messages
       if (queue.curmsgs > 0) fill_changed(ctx, queue.object, "messages", 0);
+      message_dropped(ctx, queue.object, queue.curmsgs, queue.bytes,
+                      "the queue was unlinked (mq_unlink) with messages in it and no descriptor open");
       queue.messages.clear();
       queue.curmsgs = 0;
       queue.bytes = 0;
