@@ -247,6 +247,27 @@ TEST_CASE("fixed: validation is quadratic in nesting depth, and a deep --limit n
         "sleep)");
 }
 
+TEST_CASE("fixed: summary.json of a deeply nested script grows with the square of its depth") {
+  // Was: summary.json carries the scenario, indented, so a script of 4,000 nested ifs wrote 385 MB.
+  // Past the default nesting_depth (100) it is written on one line; a shallow one stays indented.
+  TempDir dir;
+  std::string script = R"([{"op": "compute", "time": 1}])";
+  for (int i = 0; i < 1000; ++i) script = R"([{"op": "if", "cond": "ok", "then": )" + script + "}]";
+  auto deep = dir.write("deep.json", R"({"processes": [{"name": "p", "script": )" + script + "}]}");
+  auto out = (dir.path / "out").string();
+  REQUIRE(cli({"run", deep, "-q", "--limit", "nesting_depth=3000", "--out", out}).status == ipcsim::kExitOk);
+  const auto size = fs::file_size(fs::path(out) / "summary.json");
+  CHECK(size < 100000); // 34 KB; indented it was 12 MB
+  auto shallow = dir.write("shallow.json", one_process(R"({"op": "compute", "time": 1})"));
+  REQUIRE(cli({"run", shallow, "-q", "--out", out}).status == ipcsim::kExitOk);
+  std::ifstream in(fs::path(out) / "summary.json");
+  std::string first, second;
+  std::getline(in, first);
+  std::getline(in, second);
+  CHECK(first == "{");
+  CHECK(second.rfind("  \"context\": {", 0) == 0);
+}
+
 // ---- Runs that never end -------------------------------------------------------------------------
 
 TEST_CASE("fixed: a quantum shorter than the switch-in cost livelocks") {
