@@ -802,6 +802,14 @@ TEST_CASE("invariants: the cycles charged on each core are checked against its t
         "threads on it (0) differ from the cycles it passed (0, and 5 pending)");
 }
 
+TEST_CASE("invariants: the cycles charged on each core are checked against its time at the end") {
+  // Without the debug mode: 5 cycles passed on core 0 that no thread was charged for, beside the
+  // 10 the run charged.
+  CHECK(sabotaged(Saboteur::Break::HiddenCycles, 1, false) ==
+        "internal error: the simulator broke an invariant (please report it): core 0: the cycles charged to "
+        "threads on it (10) differ from the cycles it passed (15 busy and 0 leaving idle)");
+}
+
 TEST_CASE("invariants: a thread on two wait queues is caught at the next step in the debug mode") {
   CHECK(sabotaged(Saboteur::Break::SecondQueue, 3, true) ==
         "internal error: the simulator broke an invariant (please report it): 1 threads wait on queues that "
