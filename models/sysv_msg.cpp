@@ -109,14 +109,6 @@ struct Receiver {
   int error = 0;
 };
 
-std::string hex_key(std::uint32_t key, bool padded) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, padded ? "0x%08x" : "0x%x", key);
-  return buf;
-}
-
-std::string owner_name(std::uint32_t uid) { return uid == 0 ? "root" : std::to_string(uid); }
-
 class MsgState : public IpcState, public Observer {
 public:
   explicit MsgState(Kernel& kernel) : kernel_(kernel) { kernel.subscribe(*this); }
@@ -469,17 +461,7 @@ ParamSpec flags_param(const std::vector<std::string>& accepted) {
 // The variable an op stores its result in; `suffixes` are the fields it also sets (INTO.qnum).
 std::string read_into(const json& f, const std::string& path, CompileContext& ctx,
                       const std::vector<std::string>& suffixes) {
-  auto name = f.at("into").get<std::string>();
-  if (!valid_variable_not_number(name))
-    fail_at(ctx.read.file, join_path(path, "into"),
-            "invalid variable name \"" + name +
-                "\"; use letters, digits, _ and . (not starting with a digit)");
-  if (is_builtin_variable(name))
-    fail_at(ctx.read.file, join_path(path, "into"),
-            "\"" + name + "\" is set by the system calls themselves; choose another name");
-  if (suffixes.empty()) ctx.assigned.push_back(name);
-  for (const auto& s : suffixes) ctx.assigned.push_back(s.empty() ? name : name + "." + s);
-  return name;
+  return read_into_variable(f, "into", path, ctx, suffixes);
 }
 
 ParamSpec into_param(const std::string& what) { return {"into", ParamType::String, nullptr, "", what}; }
