@@ -54,7 +54,7 @@ struct Program {
 
 // Activities are the "op" column of a breakdown: the script ops (registered by name) and the
 // kernel's own work done on a thread's behalf.
-enum KernelActivity : std::uint16_t { kDispatch = 0, kTick = 1, kTimer = 2, kExit = 3 };
+enum KernelActivity : std::uint16_t { kDispatch = 0, kTick = 1, kTimer = 2, kExit = 3, kIrq = 4 };
 const std::vector<std::string>& activity_names();
 std::uint16_t register_activity(const std::string& name);
 
@@ -360,6 +360,8 @@ struct Core {
   // Statistics.
   Cycles busy_cycles = 0;             // at the end of a run: executing, idle_exit excluded
   Cycles idle_exit_cycles = 0;        // leaving the idle state
+  Cycles next_irq = kNever;           // the next device interrupt's arrival (MachineModel::irq_every)
+  std::uint64_t irq_state = 0;        // splitmix64 state of this core's arrivals, from the seed
   std::uint64_t context_switches = 0; // dispatches: each restores a context
 };
 
@@ -464,6 +466,11 @@ struct MachineModel {
   // Each kernel cost charged is lengthened by a fraction drawn uniformly from [0, cost_jitter), from
   // the seed: real machines vary (caches, interrupts), and percentiles then mean something. 0: off.
   double cost_jitter = 0;
+  // Device interrupts (a network card, a disk, housekeeping): each core takes one after a time drawn
+  // from an exponential distribution of mean irq_every (a Poisson stream, from the seed; 0: none).
+  // The thread running then pays timer_interrupt (entry and exit) and irq_handler cycles.
+  Cycles irq_every = 0;
+  Cycles irq_handler = 0;
   std::vector<ChannelSpec> channels;
   Limits limits{};               // what the run may create and spend (sim/common/limits.hpp)
   bool debug_invariants = false; // check the invariants at every dispatch, switch and wakeup (slow)
@@ -630,6 +637,9 @@ public:
 
 private:
   void fire_timers(Core& core);
+  // The device interrupts due on `core` (MachineModel::irq_every).
+  void take_interrupts(Core& core);
+  Cycles next_irq_gap(Core& core);
   void dispatch(Core& core, Thread& thread, bool picked);
   void switch_out(Core& core, ThreadState to);
   void preempt(Core& core);
