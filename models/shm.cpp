@@ -35,17 +35,11 @@ constexpr std::size_t kNameMax = 255;                   // NAME_MAX: a POSIX obj
 
 std::uint64_t pages_of(std::uint64_t bytes) { return bytes / kPageBytes + (bytes % kPageBytes ? 1 : 0); }
 
-std::string hex_key(std::uint32_t key) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "0x%08x", key);
-  return buf;
-}
 std::string octal(std::uint32_t mode) {
   char buf[16];
   std::snprintf(buf, sizeof buf, "%o", mode);
   return buf;
 }
-std::string owner_name(std::uint32_t uid) { return uid == 0 ? "root" : std::to_string(uid); }
 
 // ---- Kernel objects ---------------------------------------------------------------------------
 
@@ -526,16 +520,7 @@ ParamSpec map_param() {
 
 std::string read_into_var(const json& f, const std::string& field, const std::string& path,
                           CompileContext& ctx) {
-  auto name = f.at(field).get<std::string>();
-  if (!valid_variable_not_number(name))
-    fail_at(ctx.read.file, join_path(path, field),
-            "invalid variable name \"" + name +
-                "\"; use letters, digits, _ and . (not starting with a digit)");
-  if (is_builtin_variable(name))
-    fail_at(ctx.read.file, join_path(path, field),
-            "\"" + name + "\" is set by the system calls themselves; choose another name");
-  ctx.assigned.push_back(name);
-  return name;
+  return read_into_variable(f, field, path, ctx);
 }
 
 namespace {

@@ -966,6 +966,21 @@ std::optional<std::int64_t> parse_hex(const std::string& text) {
   return v;
 }
 
+std::string read_into_variable(const json& f, const std::string& field, const std::string& path,
+                               CompileContext& ctx, const std::vector<std::string>& suffixes) {
+  auto name = f.at(field).get<std::string>();
+  if (!valid_variable_not_number(name))
+    fail_at(ctx.read.file, join_path(path, field),
+            "invalid variable name \"" + name +
+                "\"; use letters, digits, _ and . (not starting with a digit)");
+  if (is_builtin_variable(name))
+    fail_at(ctx.read.file, join_path(path, field),
+            "\"" + name + "\" is set by the system calls themselves; choose another name");
+  if (suffixes.empty()) ctx.assigned.push_back(name);
+  for (const auto& s : suffixes) ctx.assigned.push_back(s.empty() ? name : name + "." + s);
+  return name;
+}
+
 IntRef read_int_or_variable(const json& f, const std::string& field, const std::string& path,
                             CompileContext& ctx, const std::string& expected) {
   const json& value = f.at(field);

@@ -360,6 +360,11 @@ struct MessageArgs {
 };
 // "0x1234" (up to 8 hex digits), as ipcs prints keys.
 std::optional<std::int64_t> parse_hex(const std::string& text);
+// f[field]: the name of the script variable an op stores a value in ("into"), recorded as assigned
+// with each of `suffixes` (INTO.qnum, INTO.perms; "" for INTO itself); a load error when it is not
+// a variable's name or is one the system calls set.
+std::string read_into_variable(const json& f, const std::string& field, const std::string& path,
+                               CompileContext& ctx, const std::vector<std::string>& suffixes = {});
 // f[field]: a whole number, or a script variable as "{NAME}" or a bare name (recorded as used); a
 // load error naming `expected` otherwise.
 IntRef read_int_or_variable(const json& f, const std::string& field, const std::string& path,
