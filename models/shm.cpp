@@ -6,6 +6,7 @@
 // describes the model and every charge.
 #include "shm.hpp"
 
+#include "call_name.hpp"
 #include "error.hpp"
 #include "fs.hpp"
 #include "names.hpp"
@@ -1089,8 +1090,9 @@ public:
       : SyscallOp(activity, {}), name_(std::move(name)), rdwr_(rdwr), creat_(creat), excl_(excl),
         trunc_(trunc), mode_(mode), fd_(fd) {}
   IoStatus call(OpContext& ctx) const override {
-    const std::string name = expand_name(name_, ctx);
-    if (int error = posix_name_error(name, kNameMax)) return fail_call(ctx, activity, error);
+    const CallName filled = call_name(name_, NameKind::ShmOpen, ctx, "shm_open", "name");
+    if (!filled.ok()) return filled.fail(ctx, activity);
+    const std::string& name = filled.name;
     ctx.sync();
     ShmState& state = ctx.kernel.ipc<ShmState>();
     const Process& process = *ctx.thread.process;
@@ -1220,8 +1222,9 @@ class ShmUnlinkOp : public SyscallOp {
 public:
   ShmUnlinkOp(std::uint16_t activity, std::string name) : SyscallOp(activity, {}), name_(std::move(name)) {}
   IoStatus call(OpContext& ctx) const override {
-    const std::string name = expand_name(name_, ctx);
-    if (int error = posix_name_error(name, kNameMax)) return fail_call(ctx, activity, error);
+    const CallName filled = call_name(name_, NameKind::ShmUnlink, ctx, "shm_unlink", "name");
+    if (!filled.ok()) return filled.fail(ctx, activity);
+    const std::string& name = filled.name;
     ctx.sync();
     ShmState& state = ctx.kernel.ipc<ShmState>();
     auto it = state.posix.find(name);

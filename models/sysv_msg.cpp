@@ -4,6 +4,7 @@
 // the MSGMAX / MSGMNB / MSGMNI limits, pipelined send (a sent message goes straight to the first
 // waiting receiver whose type filter matches) and ss_wakeup (a receive wakes the senders whose
 // message now fits). docs/sysv-msg.md describes the model, every op and every charge.
+#include "call_name.hpp"
 #include "error.hpp"
 #include "fs.hpp"
 #include "ipc.hpp"
@@ -487,9 +488,10 @@ public:
   FtokOp(std::uint16_t activity, std::string path, std::int64_t id, std::string into)
       : SyscallOp(activity, {}), path_(std::move(path)), id_(id), into_(std::move(into)) {}
   IoStatus call(OpContext& ctx) const override {
-    const std::string file_path = expand_name(path_, ctx);
+    const CallName filled = call_name(path_, NameKind::Path, ctx, "ftok", "path");
+    if (!filled.ok()) return filled.fail(ctx, activity);
     ctx.sync();
-    const FsEntry* entry = ctx.kernel.ipc<FileSystem>().find(file_path);
+    const FsEntry* entry = ctx.kernel.ipc<FileSystem>().find(filled.name);
     if (!entry) return fail_call(ctx, activity, ENOENT);
     std::uint32_t key = (static_cast<std::uint32_t>(id_ & 0xff) << 24) |
                         ((FileSystem::kDevice & 0xff) << 16) | (entry->inode & 0xffff);

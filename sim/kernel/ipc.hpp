@@ -316,10 +316,7 @@ std::string format_template(const std::string& text, const Kernel& kernel, const
 // texts ({pid}, {index}, a script variable): `count: 3` clients binding "/tmp/cli{pid}" get one
 // socket file each. Checked at load by check_path / check_template.
 std::string expand_name(const std::string& text, const OpContext& ctx);
-// A POSIX object's name ("/name": sem_open, shm_open and their unlinks) once its placeholders are
-// filled, checked again as the call would check it: 0 when it is "/" and 1 to `max` characters
-// without a slash; else EINVAL (no name, or a slash inside: glibc's __shm_get_name) or ENAMETOOLONG.
-int posix_name_error(const std::string& name, std::size_t max);
+// Each call reads the filled name as Linux does: call_name (call_name.hpp).
 
 // ---- Whole-number op fields that may name a script variable --------------------------------------
 

@@ -463,6 +463,7 @@ void Kernel::charge(Core& core, Thread& thread, std::uint16_t activity, Primitiv
     cycles += static_cast<Cycles>(static_cast<double>(cycles) * fraction + 0.5);
   }
   core.pending = capped_sum(core.pending, cycles);
+  if (invariants_) invariants_->on_core_charge(core, cycles);
   auto prim = static_cast<std::uint8_t>(primitive);
   for (Observer* observer : charge_observers_) observer->on_charge(thread, activity, prim, cycles);
 }

@@ -31,6 +31,15 @@ namespace {
 // A repeat's count is held per thread in 32 bits (Thread::loops).
 constexpr std::int64_t kMaxRepeatCount = 4294967295;
 
+// The op compile_ops is compiling, as written: repeat, if and while read their nested lists from it
+// rather than from a copy (a copy of each level's subtree made validation quadratic in nesting
+// depth: 5,000 nested repeats took 4 GB).
+thread_local const json* t_op_in_place = nullptr;
+const json& nested_ops(const json& fields, const char* key) {
+  if (t_op_in_place && t_op_in_place->contains(key)) return t_op_in_place->at(key);
+  return fields.at(key); // a default ("else": [])
+}
+
 Registry<OpDecl>& registry() {
   static Registry<OpDecl> ops;
   return ops;
@@ -377,7 +386,7 @@ const OpRegistrar register_repeat_op(
        auto begin = std::make_unique<RepeatBeginOp>(a, count);
        auto* begin_raw = begin.get();
        p.ops.push_back(std::move(begin));
-       compile_ops(f.at("body"), join_path(path, "body"), ctx, p);
+       compile_ops(nested_ops(f, "body"), join_path(path, "body"), ctx, p);
        p.ops.push_back(std::make_unique<RepeatEndOp>(a, static_cast<std::uint32_t>(begin_index + 1)));
        begin_raw->end_pc = static_cast<std::uint32_t>(p.ops.size());
      }});
@@ -893,16 +902,18 @@ const OpRegistrar register_if_op(
        {"then", ParamType::Script, nullptr, "", "ops run when it holds"},
        {"else", ParamType::Script, json::array(), "", "ops run when it does not"}}},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
+       const json& then_ops = nested_ops(f, "then");
+       const json& else_ops = nested_ops(f, "else");
        auto branch =
            std::make_unique<BranchOp>(a, parse_condition(f.at("cond"), join_path(path, "cond"), ctx));
        auto* branch_raw = branch.get();
        p.ops.push_back(std::move(branch));
-       compile_ops(f.at("then"), join_path(path, "then"), ctx, p);
+       compile_ops(then_ops, join_path(path, "then"), ctx, p);
        auto jump = std::make_unique<BranchOp>(a, std::nullopt);
        auto* jump_raw = jump.get();
        p.ops.push_back(std::move(jump));
        branch_raw->target = static_cast<std::uint32_t>(p.ops.size());
-       compile_ops(f.at("else"), join_path(path, "else"), ctx, p);
+       compile_ops(else_ops, join_path(path, "else"), ctx, p);
        jump_raw->target = static_cast<std::uint32_t>(p.ops.size());
      }});
 
@@ -915,7 +926,7 @@ const OpRegistrar register_while_op(
        auto test = std::make_unique<BranchOp>(a, parse_condition(f.at("cond"), join_path(path, "cond"), ctx));
        auto* test_raw = test.get();
        p.ops.push_back(std::move(test));
-       compile_ops(f.at("body"), join_path(path, "body"), ctx, p);
+       compile_ops(nested_ops(f, "body"), join_path(path, "body"), ctx, p);
        auto back = std::make_unique<BranchOp>(a, std::nullopt);
        back->target = test_pc;
        p.ops.push_back(std::move(back));
@@ -957,7 +968,17 @@ void compile_ops(const json& ops, const std::string& path, CompileContext& ctx, 
       fail_at(ctx.read.file, join_path(op_path, "op"),
               "unknown op \"" + name + "\"" + did_you_mean(name, op_names()) +
                   "; accepted ops: " + join_list(op_names()));
-    json fields = resolve_object(op, op_path, decl->params, ctx.read, {"op"});
+    // repeat, if and while: their lists are checked and compiled where they are, not copied (see
+    // nested_ops); a value that is not a list goes through as written, to be refused as usual.
+    const bool in_place = name == "repeat" || name == "if" || name == "while";
+    json shallow;
+    if (in_place) {
+      shallow = json::object();
+      for (const auto& [key, value] : op.items())
+        shallow[key] =
+            (key == "body" || key == "then" || key == "else") && value.is_array() ? json::array() : value;
+    }
+    json fields = resolve_object(in_place ? shallow : op, op_path, decl->params, ctx.read, {"op"});
     fields.erase("op");
     if ((name == "begin" || name == "end") && fields.at("key").get<std::string>().empty()) {
       auto interval = fields.at("name").get<std::string>();
@@ -972,6 +993,11 @@ void compile_ops(const json& ops, const std::string& path, CompileContext& ctx, 
                     "\" with no \"begin\" before it in the same list of ops");
       }
     }
+    struct InPlace { // restored however compile ends
+      const json* outer = t_op_in_place;
+      ~InPlace() { t_op_in_place = outer; }
+    } restore;
+    t_op_in_place = in_place ? &op : nullptr;
     decl->compile(fields, op_path, ctx, program, register_activity(name));
   }
   if (!open.empty())
