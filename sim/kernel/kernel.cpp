@@ -164,6 +164,7 @@ Kernel::Kernel(const MachineModel& model) : model_(model), jitter_state_(model.s
       process.id = static_cast<std::uint32_t>(processes_.size() - 1);
       process.pid = 100 + process.id;
       process.pgid = process.pid; // each one its own group, as a shell starts each job
+      process.sid = kShellPid;
       process.copy = copy;
       process.spec = spec.get();
       process.space = &new_space(process);
@@ -217,7 +218,8 @@ Process& Kernel::spawn(OpContext& ctx, const ProcessSpec& spec, std::vector<Desc
   process.pid = 100 + process.id;
   process.copy = spawn_counts_[spec_index]++;
   process.parent_pid = ctx.thread.process->pid;
-  process.pgid = ctx.thread.process->pgid; // fork: the parent's group
+  process.pgid = ctx.thread.process->pgid; // fork: the parent's group and session
+  process.sid = ctx.thread.process->sid;
   process.spec = &spec;
   process.space = &new_space(process);
   process.fds = std::move(fds);
@@ -653,8 +655,8 @@ bool Kernel::move_waiter(Thread& thread, WaitQueue& to) {
 }
 
 bool Kernel::interrupt(OpContext& ctx, Thread& thread, std::uint16_t activity) {
-  if (thread.state != ThreadState::Blocked) return false;
   ctx.sync();
+  if (!thread.asleep()) return false; // awake, or its timer (or a waker) is waking it already
   if (CallHolder* holder = thread.call; holder && holder->interrupted(ctx, thread, activity))
     thread.call = nullptr;
   return wake(ctx.core, thread, &ctx.thread, activity, WaitResult::Interrupted);
@@ -687,7 +689,9 @@ void Kernel::direct_switch(OpContext& ctx, Thread& next, ThreadState leaving) {
 }
 
 bool Kernel::wake(Core& core, Thread& thread, Thread* waker, std::uint16_t activity, WaitResult result) {
-  if (thread.state != ThreadState::Blocked) return false;
+  // Once: the sync below lets other cores run before the thread is ready, and one of them may try
+  // to wake it too (its timer fired here while a signal came from there).
+  if (!thread.asleep()) return false;
   if (thread.waiting_on) unlink(thread);
   if (thread.timer_armed) {
     thread.timer_armed = false;

@@ -131,6 +131,10 @@ struct Descriptor {
   std::shared_ptr<OpenFile> file;
 };
 
+// The shell that started the machine's processes, each job leading a group of its own in the
+// shell's session (setsid(2) makes others). No simulated process has this pid.
+inline constexpr std::uint32_t kShellPid = 99;
+
 struct Process {
   std::uint32_t id = 0;
   std::uint32_t pid = 0;  // what getpid() would say: 100 + id
@@ -150,8 +154,9 @@ struct Process {
   }
   std::uint32_t parent_pid = 0; // who spawned it (0: started by the machine)
   std::uint32_t pgid =
-      0;             // its process group: its own pid when the machine starts it, the parent's when spawned
-  int killed_by = 0; // the signal that terminated it (0: none)
+      0; // its process group: its own pid when the machine starts it, the parent's when spawned
+  std::uint32_t sid = 0; // its session: kShellPid's when the machine starts it, the parent's when spawned
+  int killed_by = 0;     // the signal that terminated it (0: none)
   std::unique_ptr<WaitQueue> exit_waiters; // created on first join
   std::vector<Descriptor> fds;
   AddressSpace* space = nullptr; // its own address space (owned by the kernel)
@@ -283,6 +288,11 @@ struct Thread {
   // Linux's TIF_SIGPENDING): the thread takes it at its next op boundary (Kernel::UserReturnWork),
   // and a blocking call ends at once (wait_on) with kERESTARTSYS for the delivery to sort out.
   bool signal_pending = false;
+
+  // Blocked, with no wake of it under way. A wake decides the wait's result (wait_result) before it
+  // lets time pass for other cores, and makes the thread ready after: in between, a second waker
+  // (a signal from another core racing the thread's own timer) must leave it alone.
+  bool asleep() const { return state == ThreadState::Blocked && wait_result == WaitResult::None; }
 
   std::string display_name() const;
 };
@@ -569,7 +579,7 @@ public:
   // The running thread's blocking call is held by `holder` until the call ends.
   void hold_call(Thread& thread, CallHolder& holder) { thread.call = &holder; }
   // Ends a blocked thread's wait at once: its holder cancels the call, and the call fails with
-  // EINTR (wait_on reports it). False when the thread was not blocked.
+  // EINTR (wait_on reports it). False when the thread was not asleep (already being woken too).
   bool interrupt(OpContext& ctx, Thread& thread, std::uint16_t activity);
   // `begun_by`: the thread that began the interval (a keyed interval ends in another thread).
   void record_interval(const Thread& thread, std::uint32_t name, Cycles start, Cycles end,

@@ -67,6 +67,12 @@ private:
   TimeRef cycles_;
 };
 
+// nanosleep (kernel/time/hrtimer.c do_nanosleep): asleep until its timer expires, or until a signal
+// to handle wakes it (Kernel::interrupt). Then, as do_nanosleep's loop: an expired timer returns 0,
+// even with a signal pending (the handler runs after); a pending signal returns ERESTARTSYS, which
+// the delivery turns into EINTR (nanosleep is never restarted after a handler, signal(7)). An
+// interruption with no signal left to handle fails with EINTR, as Kernel::interrupt promises (and
+// as wait_on does). The kernel's own wake (its process is being killed) returns 0 at once.
 class SleepOp : public Op {
 public:
   SleepOp(std::uint16_t activity, TimeRef cycles) : Op(activity), cycles_(std::move(cycles)) {}
@@ -78,14 +84,26 @@ public:
       ctx.enter_syscall(activity);
       ctx.sync();
       thread.phase = 1;
-      ctx.kernel.block(ctx.core, thread, nullptr, cycles);
-      return Step::Block;
+      const Cycles now = ctx.now();
+      thread.op_deadline = cycles >= kNever - now ? kNever : now + cycles;
+      if (!thread.signal_pending) { // one that came while entering: do not sleep (schedule() would not)
+        ctx.kernel.block(ctx.core, thread, nullptr, cycles);
+        return Step::Block;
+      }
+    } else if (thread.wait_result == WaitResult::Interrupted) {
+      ctx.sync(); // by now the timer may have expired anyway (hrtimer_cancel finds it fired)
     }
     thread.phase = 0;
-    if (thread.wait_result == WaitResult::Interrupted) // nanosleep: EINTR
-      ctx.fail(activity, EINTR);
-    else
+    if (thread.wait_result == WaitResult::TimedOut || ctx.now() >= thread.op_deadline) {
       ctx.succeed();
+    } else if (thread.signal_pending) { // a signal to handle before the end: the delivery makes it EINTR
+      thread.result = -1;
+      thread.error = kERESTARTSYS;
+    } else if (thread.wait_result == WaitResult::Interrupted) {
+      ctx.fail(activity, EINTR);
+    } else {
+      ctx.succeed();
+    }
     ctx.leave_syscall(activity);
     ++thread.pc;
     return Step::Continue;
@@ -320,7 +338,8 @@ const OpRegistrar register_compute_op(
 
 const OpRegistrar register_sleep_op(
     {"sleep",
-     "block for a time (a system call; a timer interrupt wakes the thread)",
+     "block for a time (nanosleep: a timer interrupt wakes the thread; a handled signal ends it early, "
+     "EINTR)",
      {"sleep op", "", {time_param("how long to sleep")}},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
        p.ops.push_back(std::make_unique<SleepOp>(a, read_time_field(f, "time", path, ctx)));
