@@ -950,10 +950,12 @@ public:
   }
 };
 
-// getsid(2): {result} is the session of a process (pid 0: the caller); ESRCH for no such process.
-class GetsidOp : public SyscallOp {
+// getpgid(2) (and getpgrp(): getpgid(0)) and getsid(2): {result} is a process's group or session
+// (pid 0: the caller); ESRCH for no such process.
+class GetProcessIdOp : public SyscallOp {
 public:
-  GetsidOp(std::uint16_t activity, IntRef pid) : SyscallOp(activity, {}), pid_(std::move(pid)) {}
+  GetProcessIdOp(std::uint16_t activity, IntRef pid, std::uint32_t Process::*field)
+      : SyscallOp(activity, {}), pid_(std::move(pid)), field_(field) {}
   IoStatus call(OpContext& ctx) const override {
     std::int64_t pid = 0;
     if (!pid_.read(ctx, pid)) return fail_call(ctx, activity, EINVAL);
@@ -961,31 +963,13 @@ public:
     SignalState& state = signals(ctx);
     Process* p = pid == 0 ? ctx.thread.process : state.find_pid(pid);
     if (!p || !state.exists(*p)) return fail_call(ctx, activity, ESRCH);
-    ctx.succeed(p->sid);
+    ctx.succeed(p->*field_);
     return IoStatus::Done;
   }
 
 private:
   IntRef pid_;
-};
-
-// getpgid(2) (and getpgrp(): getpgid(0)): {result} is the group; ESRCH for no such process.
-class GetpgidOp : public SyscallOp {
-public:
-  GetpgidOp(std::uint16_t activity, IntRef pid) : SyscallOp(activity, {}), pid_(std::move(pid)) {}
-  IoStatus call(OpContext& ctx) const override {
-    std::int64_t pid = 0;
-    if (!pid_.read(ctx, pid)) return fail_call(ctx, activity, EINVAL);
-    ctx.sync();
-    SignalState& state = signals(ctx);
-    Process* p = pid == 0 ? ctx.thread.process : state.find_pid(pid);
-    if (!p || !state.exists(*p)) return fail_call(ctx, activity, ESRCH);
-    ctx.succeed(p->pgid);
-    return IoStatus::Done;
-  }
-
-private:
-  IntRef pid_;
+  std::uint32_t Process::*field_;
 };
 
 // ---- Registration ---------------------------------------------------------------------------------
@@ -1181,7 +1165,8 @@ const OpRegistrar register_getpgid_op(
       "",
       {{"pid", ParamType::Scalar, 0, "", "the process: 0 (the caller), a pid, or a variable holding one"}}},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
-       p.ops.push_back(std::make_unique<GetpgidOp>(a, read_pid_field(f, "pid", path, ctx)));
+       p.ops.push_back(
+           std::make_unique<GetProcessIdOp>(a, read_pid_field(f, "pid", path, ctx), &Process::pgid));
      }});
 
 const OpRegistrar
@@ -1189,7 +1174,7 @@ const OpRegistrar
                          "the caller's process group (getpgrp()): {result}",
                          {"getpgrp op", "", {}},
                          [](const json&, const std::string&, CompileContext&, Program& p, std::uint16_t a) {
-                           p.ops.push_back(std::make_unique<GetpgidOp>(a, IntRef{}));
+                           p.ops.push_back(std::make_unique<GetProcessIdOp>(a, IntRef{}, &Process::pgid));
                          }});
 
 const OpRegistrar register_setsid_op(
@@ -1208,7 +1193,8 @@ const OpRegistrar register_getsid_op(
       "",
       {{"pid", ParamType::Scalar, 0, "", "the process: 0 (the caller), a pid, or a variable holding one"}}},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
-       p.ops.push_back(std::make_unique<GetsidOp>(a, read_pid_field(f, "pid", path, ctx)));
+       p.ops.push_back(
+           std::make_unique<GetProcessIdOp>(a, read_pid_field(f, "pid", path, ctx), &Process::sid));
      }});
 
 const OpRegistrar register_raise_op(
