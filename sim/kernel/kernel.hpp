@@ -492,7 +492,8 @@ public:
 
   // Events: `observer` hears everything that happens from now on (it must outlive the run).
   void subscribe(Observer& observer) { observers_.push_back(&observer); }
-  // Charges are the most frequent event: only these observers get on_charge.
+  // Charges are the most frequent event: only these observers get on_charge (the statistics get
+  // them from Kernel::charge directly).
   void subscribe_charges(Observer& observer) { charge_observers_.push_back(&observer); }
   const ThreadAccount& account(const Thread& thread) const { return statistics_.account(thread); }
   template <class Event> void notify(const Event& event) const {

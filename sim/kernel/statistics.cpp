@@ -28,9 +28,15 @@ void Statistics::on_thread_state(const Thread& thread, ThreadState from, ThreadS
                                   : account.blocked_cycles) += spent;
 }
 
-void Statistics::on_charge(const Thread& thread, std::uint16_t activity, std::uint8_t primitive,
-                           Cycles cycles) {
-  ThreadAccount& account = account_of(thread);
+std::uint32_t Statistics::thread_id(const Thread& thread) { return thread.id; }
+
+ThreadAccount& Statistics::grow(std::uint32_t thread) {
+  accounts_.resize(thread + std::size_t{1});
+  return accounts_[thread];
+}
+
+void Statistics::add_charge_slow(ThreadAccount& account, Slot& slot, std::uint32_t thread,
+                                 std::uint16_t activity, std::uint8_t primitive, Cycles cycles) {
   // A thread's charges come in the same order op after op (trap_enter, syscall_dispatch, copies,
   // trap_exit...): the entry after the last one charged is nearly always the next one, so the
   // search starts there instead of at the front.
@@ -45,6 +51,7 @@ void Statistics::on_charge(const Thread& thread, std::uint16_t activity, std::ui
         entry.cycles <= Charge::kMaxCycles - cycles) {
       entry.cycles += cycles;
       account.next_charge = static_cast<std::uint16_t>(i + 1);
+      slot = {thread, activity, primitive, 0, static_cast<std::uint32_t>(i)};
       return;
     }
     i = i + 1 == n ? 0 : i + 1;
@@ -55,6 +62,7 @@ void Statistics::on_charge(const Thread& thread, std::uint16_t activity, std::ui
     charges.push_back({activity, primitive, part});
     cycles -= part;
   }
+  slot = {thread, activity, primitive, 0, static_cast<std::uint32_t>(charges.size() - 1)};
 }
 
 } // namespace ipcsim
