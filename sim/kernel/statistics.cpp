@@ -59,6 +59,10 @@ void Statistics::add_charge_slow(ThreadAccount& account, Slot& slot, std::uint32
   account.next_charge = 0;
   while (cycles > 0) {
     Cycles part = std::min(cycles, Charge::kMaxCycles);
+    // Grown by half rather than doubled: a thread ends with a dozen entries or so, and a million
+    // threads' spare capacity would be tens of MiB (13 entries: 112 bytes on the heap, not 144).
+    if (charges.size() == charges.capacity())
+      charges.reserve(charges.size() < 4 ? 4 : charges.size() * 3 / 2);
     charges.push_back({activity, primitive, part});
     cycles -= part;
   }
