@@ -402,8 +402,10 @@ public:
     }
     if (thread.phase == kCondFutex) {
       if (!(thread.op_progress & kInCall)) {
+        CallTimeout timeout;
+        if (!timeout_.resolve(ctx, activity, timeout)) return Step::Exit;
         ctx.enter_syscall(activity);
-        begin_call(ctx, timeout_);
+        begin_call(ctx, timeout);
         thread.op_progress = kInCall;
       }
       IoStatus status =
@@ -493,7 +495,7 @@ const OpRegistrar register_futex_wait(
        int_ref_param("value", "the value the word must still hold"), timeout_param()}},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
        p.ops.push_back(std::make_unique<FutexWaitOp>(
-           a, read_timeout(f, ctx.read.hz), f.at("map").get<std::string>(),
+           a, read_timeout(f, path, ctx), f.at("map").get<std::string>(),
            read_int_ref(f, "offset", path, ctx), read_int_ref(f, "value", path, ctx)));
      }});
 
@@ -544,7 +546,7 @@ const OpRegistrar register_cond_wait(
        int_ref_param("mutex", "byte offset of the mutex word, held by the caller"), timeout_param()}},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
        p.ops.push_back(std::make_unique<CondWaitOp>(
-           a, read_timeout(f, ctx.read.hz), f.at("map").get<std::string>(),
+           a, read_timeout(f, path, ctx), f.at("map").get<std::string>(),
            read_int_ref(f, "offset", path, ctx), read_int_ref(f, "mutex", path, ctx)));
      }});
 

@@ -738,9 +738,12 @@ ParamSpec policy_param() {
           policy_names()};
 }
 
+// The textbook mailbox sets no size limit of its own; 1 GiB keeps a run's memory sane.
+constexpr std::int64_t kMaxMailboxMessage = std::int64_t{1} << 30;
+
 ParamSpec message_bytes_param(const json& default_value, const std::string& what) {
-  // The textbook mailbox sets no size limit of its own; 1 GiB keeps a run's memory sane.
-  return {"bytes", ParamType::Bytes, default_value, "bytes", what, 0.0, 1073741824.0};
+  return variable_field({"bytes", ParamType::Bytes, default_value, "bytes", what, 0.0,
+                         static_cast<double>(kMaxMailboxMessage)});
 }
 
 // ---- Ops ---------------------------------------------------------------------------------------
@@ -773,30 +776,49 @@ private:
 
 class MbSendOp : public SyscallOp {
 public:
-  MbSendOp(std::uint16_t activity, CallTimeout timeout, Endpoint to, Message message)
-      : SyscallOp(activity, timeout), to_(std::move(to)), message_(std::move(message)) {}
+  MbSendOp(std::uint16_t activity, CallTimeout timeout, Endpoint to, IntRef bytes, Message message)
+      : SyscallOp(activity, timeout), to_(std::move(to)), bytes_(std::move(bytes)),
+        message_(std::move(message)) {}
   IoStatus call(OpContext& ctx) const override {
+    std::int64_t bytes = 0;
+    bytes_.read(ctx, bytes); // checked by arguments_valid
     Message m = message_;
+    m.bytes = static_cast<std::uint64_t>(bytes);
     m.sender = static_cast<std::int32_t>(ctx.thread.id);
     return ctx.kernel.ipc<MailboxState>().send(ctx, activity, to_, m);
   }
 
+protected:
+  bool arguments_valid(OpContext& ctx) const override {
+    std::int64_t v = 0;
+    return bytes_.resolve_field(ctx, v, "mb_send", "bytes", 0, kMaxMailboxMessage, true);
+  }
+
 private:
   Endpoint to_;
+  IntRef bytes_;
   Message message_;
 };
 
 class MbRecvOp : public SyscallOp {
 public:
-  MbRecvOp(std::uint16_t activity, CallTimeout timeout, Endpoint from, std::uint64_t bytes)
-      : SyscallOp(activity, timeout), from_(std::move(from)), bytes_(bytes) {}
+  MbRecvOp(std::uint16_t activity, CallTimeout timeout, Endpoint from, IntRef bytes)
+      : SyscallOp(activity, timeout), from_(std::move(from)), bytes_(std::move(bytes)) {}
   IoStatus call(OpContext& ctx) const override {
-    return ctx.kernel.ipc<MailboxState>().recv(ctx, activity, from_, bytes_);
+    std::int64_t bytes = 0;
+    bytes_.read(ctx, bytes); // checked by arguments_valid
+    return ctx.kernel.ipc<MailboxState>().recv(ctx, activity, from_, static_cast<std::uint64_t>(bytes));
+  }
+
+protected:
+  bool arguments_valid(OpContext& ctx) const override {
+    std::int64_t v = 0;
+    return bytes_.resolve_field(ctx, v, "mb_recv", "bytes", 0, kMaxMailboxMessage, true);
   }
 
 private:
   Endpoint from_;
-  std::uint64_t bytes_;
+  IntRef bytes_;
 };
 
 std::string mailbox_field(const json& f, const std::string& path, CompileContext& ctx) {
@@ -877,9 +899,9 @@ const OpRegistrar register_send_op(
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
        Endpoint to = read_endpoint(f, path, ctx, "to");
        Message m;
-       m.bytes = read_bytes(f.at("bytes"));
        m.text = f.at("text").get<std::string>();
-       p.ops.push_back(std::make_unique<MbSendOp>(a, read_timeout(f, ctx.read.hz), std::move(to), m));
+       p.ops.push_back(std::make_unique<MbSendOp>(a, read_timeout(f, path, ctx), std::move(to),
+                                                  read_int_field(f, "bytes", path, ctx), m));
      }});
 
 const OpRegistrar register_recv_op(
@@ -894,8 +916,8 @@ const OpRegistrar register_recv_op(
        timeout_param()}},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
        Endpoint from = read_endpoint(f, path, ctx, "from");
-       p.ops.push_back(std::make_unique<MbRecvOp>(a, read_timeout(f, ctx.read.hz), std::move(from),
-                                                  read_bytes(f.at("bytes"))));
+       p.ops.push_back(std::make_unique<MbRecvOp>(a, read_timeout(f, path, ctx), std::move(from),
+                                                  read_int_field(f, "bytes", path, ctx)));
      }});
 
 // ---- The channel -------------------------------------------------------------------------------

@@ -604,43 +604,62 @@ private:
 
 class MqSendOp : public SyscallOp {
 public:
-  MqSendOp(std::uint16_t activity, CallTimeout timeout, std::string fd, Message message)
+  MqSendOp(std::uint16_t activity, CallTimeout timeout, std::string fd, MessageArgs message)
       : SyscallOp(activity, timeout), fd_(fd), message_(std::move(message)) {}
   IoStatus call(OpContext& ctx) const override {
     if (ctx.thread.op_progress & kQueuedFor) return MqQueue::sent(ctx); // done while it waited
+    // mq_timedsend checks the priority before the descriptor: msg_prio >= MQ_PRIO_MAX is EINVAL
+    // (a negative one too: the argument is unsigned).
+    std::int64_t priority = 0;
+    if (!message_.priority.read(ctx, priority) || priority < 0 || priority > kMaxPriority)
+      return fail_call(ctx, activity, EINVAL);
     MqOpenFile* file = mq_descriptor(ctx, activity, fd_);
     if (!file) return IoStatus::Done;
     if (!file->writable) return fail_call(ctx, activity, EBADF);
-    if (message_.bytes > file->queue->msgsize) return fail_call(ctx, activity, EMSGSIZE);
+    Message m = message_.make(ctx);
+    if (m.bytes > file->queue->msgsize) return fail_call(ctx, activity, EMSGSIZE);
     if (file->nonblocking) ctx.thread.op_nonblocking = true;
-    Message m = message_;
-    m.sender = static_cast<std::int32_t>(ctx.thread.id);
     return file->queue->send(ctx, activity, m);
+  }
+
+protected:
+  bool arguments_valid(OpContext& ctx) const override {
+    std::int64_t v = 0;
+    return message_.bytes.resolve_field(ctx, v, "mq_send", "bytes", 0, kMaxMessageBytes, true) &&
+           message_.priority.resolve(ctx, v, "mq_send");
   }
 
 private:
   Symbol fd_;
-  Message message_;
+  MessageArgs message_;
 };
 
 class MqReceiveOp : public SyscallOp {
 public:
-  MqReceiveOp(std::uint16_t activity, CallTimeout timeout, std::string fd, std::uint64_t bytes)
-      : SyscallOp(activity, timeout), fd_(fd), bytes_(bytes) {}
+  MqReceiveOp(std::uint16_t activity, CallTimeout timeout, std::string fd, IntRef bytes)
+      : SyscallOp(activity, timeout), fd_(fd), bytes_(std::move(bytes)) {}
   IoStatus call(OpContext& ctx) const override {
     // The descriptor may have been closed meanwhile: the message is ours all the same.
     if (ctx.thread.op_progress & kDelivered) return finish_delivered(ctx, activity);
     MqOpenFile* file = mq_descriptor(ctx, activity, fd_);
     if (!file) return IoStatus::Done;
     if (!file->readable) return fail_call(ctx, activity, EBADF);
-    if (bytes_ < file->queue->msgsize) return fail_call(ctx, activity, EMSGSIZE);
+    std::int64_t bytes = 0;
+    bytes_.read(ctx, bytes); // checked by arguments_valid
+    if (static_cast<std::uint64_t>(bytes) < file->queue->msgsize) return fail_call(ctx, activity, EMSGSIZE);
     if (file->nonblocking) ctx.thread.op_nonblocking = true;
     return file->queue->receive(ctx, activity);
   }
 
+protected:
+  bool arguments_valid(OpContext& ctx) const override {
+    std::int64_t v = 0;
+    return bytes_.resolve_field(ctx, v, "mq_receive", "bytes", 0, kMaxMessageBytes, true);
+  }
+
 private:
   Symbol fd_;
-  std::uint64_t bytes_;
+  IntRef bytes_;
 };
 
 class MqGetattrOp : public SyscallOp {
@@ -883,19 +902,18 @@ const OpRegistrar register_mq_send(
      {"mq_send op",
       "",
       {fd_param("the queue's descriptor (opened O_WRONLY or O_RDWR)"),
-       {"bytes", ParamType::Bytes, nullptr, "bytes",
-        "the message's size (EMSGSIZE above the queue's msgsize)"},
-       {"priority", ParamType::Integer, 0, "", "0 to 32767; higher priorities are received first", 0.0,
-        32767.0},
-       {"text", ParamType::String, "", "", "text carried for print ({msg.text} at the receiver)"},
+       variable_field({"bytes", ParamType::Bytes, nullptr, "bytes",
+                       "the message's size (EMSGSIZE above the queue's msgsize)"}),
+       variable_field({"priority", ParamType::Integer, 0, "",
+                       "0 to 32767; higher priorities are received first (a variable holding another number: "
+                       "EINVAL, as mq_send gives for msg_prio >= MQ_PRIO_MAX)",
+                       0.0, 32767.0}),
+       {"text", ParamType::String, "", "",
+        "text carried for print ({msg.text} at the receiver); {NAME} placeholders are filled in when sent"},
        timeout_param()}},
-     [](const json& f, const std::string&, CompileContext& ctx, Program& p, std::uint16_t a) {
-       Message m;
-       m.bytes = read_bytes(f.at("bytes"));
-       m.priority = f.at("priority").get<std::uint32_t>();
-       m.text = f.at("text").get<std::string>();
-       p.ops.push_back(
-           std::make_unique<MqSendOp>(a, read_timeout(f, ctx.read.hz), f.at("fd").get<std::string>(), m));
+     [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
+       p.ops.push_back(std::make_unique<MqSendOp>(
+           a, read_timeout(f, path, ctx), f.at("fd").get<std::string>(), MessageArgs::read(f, path, ctx)));
      }});
 
 const OpRegistrar register_mq_receive(
@@ -905,12 +923,13 @@ const OpRegistrar register_mq_receive(
      {"mq_receive op",
       "",
       {fd_param("the queue's descriptor (opened O_RDONLY or O_RDWR)"),
-       {"bytes", ParamType::Bytes, nullptr, "bytes",
-        "the buffer's size (EMSGSIZE below the queue's msgsize)"},
+       variable_field({"bytes", ParamType::Bytes, nullptr, "bytes",
+                       "the buffer's size (EMSGSIZE below the queue's msgsize)"}),
        timeout_param()}},
-     [](const json& f, const std::string&, CompileContext& ctx, Program& p, std::uint16_t a) {
-       p.ops.push_back(std::make_unique<MqReceiveOp>(
-           a, read_timeout(f, ctx.read.hz), f.at("fd").get<std::string>(), read_bytes(f.at("bytes"))));
+     [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
+       p.ops.push_back(std::make_unique<MqReceiveOp>(a, read_timeout(f, path, ctx),
+                                                     f.at("fd").get<std::string>(),
+                                                     read_int_field(f, "bytes", path, ctx)));
      }});
 
 const OpRegistrar register_mq_getattr(

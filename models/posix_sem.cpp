@@ -330,8 +330,8 @@ enum class WaitKind : std::uint8_t { Wait, TryWait, TimedWait };
 // Phases of a sem_wait: 0 start (the atomic attempt, user space); 1 in the futex wait system call.
 class SemWaitOp : public Op {
 public:
-  SemWaitOp(std::uint16_t activity, SemRef ref, WaitKind kind, Cycles timeout)
-      : Op(activity), ref_(std::move(ref)), kind_(kind), timeout_(timeout) {}
+  SemWaitOp(std::uint16_t activity, SemRef ref, WaitKind kind, TimeRef timeout)
+      : Op(activity), ref_(std::move(ref)), kind_(kind), timeout_(std::move(timeout)) {}
   Step execute(OpContext& ctx) const override {
     Thread& t = ctx.thread;
     PSem* sem = nullptr;
@@ -343,7 +343,10 @@ public:
       t.result = 0;
       t.error = 0;
       if (!sem) return finish(ctx, EINVAL, false);
-      t.op_deadline = kind_ == WaitKind::TimedWait ? ctx.now() + timeout_ : kNever;
+      Cycles timeout = 0;
+      if (kind_ == WaitKind::TimedWait && !timeout_.resolve(ctx, timeout, "sem_timedwait", "timeout"))
+        return Step::Exit;
+      t.op_deadline = kind_ == WaitKind::TimedWait ? ctx.now() + timeout : kNever;
       atomic_on(ctx, activity, access); // compare-and-swap: take a unit if there is one
       ctx.sync();
       if (sem->value > 0) {
@@ -415,7 +418,7 @@ private:
   static constexpr const char* kNames[] = {"sem_wait", "sem_trywait", "sem_timedwait"};
   SemRef ref_;
   WaitKind kind_;
-  Cycles timeout_;
+  TimeRef timeout_;
 };
 
 class SemPostOp : public Op {
@@ -635,7 +638,7 @@ const OpRegistrar register_sem_wait_op(
      "take a unit of a POSIX semaphore, waiting while it is 0 (in user space when there is one)",
      {"sem_wait op", "", sem_ref_params()},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
-       p.ops.push_back(std::make_unique<SemWaitOp>(a, read_sem_ref(f, path, ctx), WaitKind::Wait, kNever));
+       p.ops.push_back(std::make_unique<SemWaitOp>(a, read_sem_ref(f, path, ctx), WaitKind::Wait, TimeRef{}));
      }});
 
 const OpRegistrar register_sem_trywait_op(
@@ -643,7 +646,8 @@ const OpRegistrar register_sem_trywait_op(
      "take a unit of a POSIX semaphore if there is one, else fail with EAGAIN",
      {"sem_trywait op", "", sem_ref_params()},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
-       p.ops.push_back(std::make_unique<SemWaitOp>(a, read_sem_ref(f, path, ctx), WaitKind::TryWait, kNever));
+       p.ops.push_back(
+           std::make_unique<SemWaitOp>(a, read_sem_ref(f, path, ctx), WaitKind::TryWait, TimeRef{}));
      }});
 
 const OpRegistrar register_sem_timedwait_op(
@@ -652,12 +656,14 @@ const OpRegistrar register_sem_timedwait_op(
      {"sem_timedwait op", "",
       [] {
         auto params = sem_ref_params();
-        params.push_back({"timeout", ParamType::Time, nullptr, "cycles or duration", "how long it may wait"});
+        ParamSpec timeout{"timeout", ParamType::Time, nullptr, "cycles or duration", "how long it may wait"};
+        timeout.takes_variable = true;
+        params.push_back(timeout);
         return params;
       }()},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
        p.ops.push_back(std::make_unique<SemWaitOp>(a, read_sem_ref(f, path, ctx), WaitKind::TimedWait,
-                                                   read_time_cycles(f.at("timeout"), ctx.read.hz)));
+                                                   read_time_field(f, "timeout", path, ctx)));
      }});
 
 const OpRegistrar register_sem_post_op(

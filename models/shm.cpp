@@ -510,15 +510,8 @@ bool stuck_spinning(const Kernel& kernel, const ShmState& state) {
 // ---- Op fields --------------------------------------------------------------------------------
 
 IntRef read_int_ref(const json& f, const std::string& field, const std::string& path, CompileContext& ctx) {
-  const json& value = f.at(field);
-  if (value.is_number_integer()) return {value.get<std::int64_t>(), {}};
-  auto text = value.is_string() ? value.get<std::string>() : value.dump();
-  if (!value.is_string() || !valid_variable_not_number(text))
-    fail_at(ctx.read.file, join_path(path, field),
-            "invalid value " + value.dump() +
-                "; expected a whole number or the name of a script variable that holds one");
-  ctx.used.push_back({text, join_path(path, field)});
-  return {0, VarRef(text)};
+  return read_int_or_variable(f, field, path, ctx,
+                              "a whole number or the name of a script variable that holds one");
 }
 
 ParamSpec int_ref_param(const std::string& name, const std::string& what, json default_value) {

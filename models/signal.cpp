@@ -1102,14 +1102,7 @@ const OpRegistrar register_sigqueue_op(
      }});
 
 IntRef read_pid_field(const json& f, const std::string& field, const std::string& path, CompileContext& ctx) {
-  const json& value = f.at(field);
-  if (value.is_number_integer()) return {value.get<std::int64_t>(), {}};
-  auto name = value.get<std::string>();
-  if (!valid_variable_not_number(name))
-    fail_at(ctx.read.file, join_path(path, field),
-            "invalid value \"" + name + "\"; expected a whole number or a script variable holding one");
-  ctx.used.push_back({name, join_path(path, field)});
-  return {0, VarRef(name)};
+  return read_int_or_variable(f, field, path, ctx, "a whole number or a script variable holding one");
 }
 
 const OpRegistrar register_setpgid_op(
@@ -1162,15 +1155,23 @@ const OpRegistrar register_raise_op(
 
 class AlarmOp : public SyscallOp {
 public:
-  AlarmOp(std::uint16_t activity, Cycles after) : SyscallOp(activity, {}), after_(after) {}
+  AlarmOp(std::uint16_t activity, TimeRef after) : SyscallOp(activity, {}), after_(std::move(after)) {}
   IoStatus call(OpContext& ctx) const override {
+    Cycles after = 0;
+    after_.resolve(ctx, after, "alarm", "time", false); // checked by arguments_valid
     ctx.sync();
-    ctx.succeed(static_cast<std::int64_t>(signals(ctx).set_alarm(ctx, after_)));
+    ctx.succeed(static_cast<std::int64_t>(signals(ctx).set_alarm(ctx, after)));
     return IoStatus::Done;
   }
 
+protected:
+  bool arguments_valid(OpContext& ctx) const override {
+    Cycles after = 0;
+    return after_.resolve(ctx, after, "alarm", "time");
+  }
+
 private:
-  Cycles after_;
+  TimeRef after_;
 };
 
 const OpRegistrar register_alarm_op(
@@ -1179,9 +1180,10 @@ const OpRegistrar register_alarm_op(
      "a new alarm replaces the pending one; {result} is the previous alarm's time left, in cycles (0: none)",
      {"alarm op",
       "",
-      {{"time", ParamType::Time, nullptr, "cycles or duration", "when SIGALRM comes, from now (0: cancel)"}}},
-     [](const json& f, const std::string&, CompileContext& ctx, Program& p, std::uint16_t a) {
-       p.ops.push_back(std::make_unique<AlarmOp>(a, read_time_cycles(f.at("time"), ctx.read.hz)));
+      {variable_field({"time", ParamType::Time, nullptr, "cycles or duration",
+                       "when SIGALRM comes, from now (0: cancel)"})}},
+     [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
+       p.ops.push_back(std::make_unique<AlarmOp>(a, read_time_field(f, "time", path, ctx)));
      }});
 
 const OpRegistrar register_sigprocmask_op(
@@ -1238,7 +1240,7 @@ const OpRegistrar register_sigwait_op(
        if (!set)
          fail_at(ctx.read.file, join_path(path, "signals"), "an empty set would wait forever; name a signal");
        assign_siginfo(ctx);
-       p.ops.push_back(std::make_unique<SigwaitOp>(a, read_timeout(f, ctx.read.hz), set));
+       p.ops.push_back(std::make_unique<SigwaitOp>(a, read_timeout(f, path, ctx), set));
      }});
 
 const OpRegistrar register_waitpid_op(

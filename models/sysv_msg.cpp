@@ -481,12 +481,14 @@ const std::string kIdExpected =
     "a msqid: a whole number, or the name of a script variable that holds one (msgget's \"into\")";
 
 // A size: whole bytes (negative ones reach the call, which refuses them with EINVAL) or "4KiB".
-std::int64_t read_size(const json& f, const std::string& path, const CompileContext& ctx) {
+// msgsz: a whole number (negative ones are the call's EINVAL), "512B", or "{NAME}".
+IntRef read_size(const json& f, const std::string& path, CompileContext& ctx) {
   const json& value = f.at("bytes");
-  if (value.is_number_integer()) return value.get<std::int64_t>();
+  if (variable_placeholder(value)) return read_int_field(f, "bytes", path, ctx);
+  if (value.is_number_integer()) return {value.get<std::int64_t>(), {}};
   ParamSpec spec{"bytes", ParamType::Bytes, nullptr, "bytes", ""};
   check_value(value, join_path(path, "bytes"), spec, ctx.read);
-  return static_cast<std::int64_t>(read_bytes(value));
+  return {static_cast<std::int64_t>(read_bytes(value)), {}};
 }
 
 // ---- Ops --------------------------------------------------------------------------------------
@@ -550,41 +552,58 @@ private:
 
 class MsgsndOp : public SyscallOp {
 public:
-  MsgsndOp(std::uint16_t activity, CallTimeout timeout, IntRef msqid, std::int64_t type, std::int64_t bytes,
-           std::string text, std::uint32_t flags)
-      : SyscallOp(activity, timeout), msqid_(std::move(msqid)), type_(type), bytes_(bytes),
-        text_(std::move(text)), flags_(flags) {}
+  MsgsndOp(std::uint16_t activity, CallTimeout timeout, IntRef msqid, MessageArgs message,
+           std::uint32_t flags)
+      : SyscallOp(activity, timeout), msqid_(std::move(msqid)), message_(std::move(message)), flags_(flags) {}
   IoStatus call(OpContext& ctx) const override {
     if (flags_ & kIpcNowait) ctx.thread.op_nonblocking = true;
-    std::int64_t id = 0;
+    std::int64_t id = 0, type = 0, bytes = 0;
     if (!msqid_.read(ctx, id)) return fail_call(ctx, activity, EINVAL);
+    message_.type.read(ctx, type); // numbers: checked by arguments_valid
+    message_.bytes.read(ctx, bytes);
     Message m;
-    m.type = type_;
-    m.text = text_;
-    return do_msgsnd(ctx, activity, id, bytes_, m);
+    m.type = type;
+    m.text = message_.text.has_placeholders() && ctx.thread.op_progress == 0
+                 ? message_.text.format(ctx.kernel, ctx.thread)
+                 : message_.text.text();
+    return do_msgsnd(ctx, activity, id, bytes, m);
+  }
+
+protected:
+  // A type or size out of range is the call's EINVAL, as msgsnd(2) says; text is a script error.
+  bool arguments_valid(OpContext& ctx) const override {
+    std::int64_t v = 0;
+    return message_.type.resolve(ctx, v, "msgsnd") && message_.bytes.resolve(ctx, v, "msgsnd");
   }
 
 private:
   IntRef msqid_;
-  std::int64_t type_, bytes_;
-  std::string text_;
+  MessageArgs message_;
   std::uint32_t flags_;
 };
 
 class MsgrcvOp : public SyscallOp {
 public:
-  MsgrcvOp(std::uint16_t activity, CallTimeout timeout, IntRef msqid, std::int64_t type, std::int64_t bytes,
+  MsgrcvOp(std::uint16_t activity, CallTimeout timeout, IntRef msqid, IntRef type, IntRef bytes,
            std::uint32_t flags)
-      : SyscallOp(activity, timeout), msqid_(std::move(msqid)), type_(type), bytes_(bytes), flags_(flags) {}
+      : SyscallOp(activity, timeout), msqid_(std::move(msqid)), type_(std::move(type)),
+        bytes_(std::move(bytes)), flags_(flags) {}
   IoStatus call(OpContext& ctx) const override {
-    std::int64_t id = 0;
+    std::int64_t id = 0, type = 0, bytes = 0;
     if (!msqid_.read(ctx, id)) return fail_call(ctx, activity, EINVAL);
-    return do_msgrcv(ctx, activity, id, bytes_, type_, flags_);
+    type_.read(ctx, type); // numbers: checked by arguments_valid
+    bytes_.read(ctx, bytes);
+    return do_msgrcv(ctx, activity, id, bytes, type, flags_);
+  }
+
+protected:
+  bool arguments_valid(OpContext& ctx) const override {
+    std::int64_t v = 0;
+    return type_.resolve(ctx, v, "msgrcv") && bytes_.resolve(ctx, v, "msgrcv");
   }
 
 private:
-  IntRef msqid_;
-  std::int64_t type_, bytes_;
+  IntRef msqid_, type_, bytes_;
   std::uint32_t flags_;
 };
 
@@ -741,19 +760,25 @@ const OpRegistrar register_msgsnd_op(
      {"msgsnd op",
       "",
       {msqid_param(),
-       {"type", ParamType::Integer, nullptr, "", "the message type (mtype): must be > 0", -9.2e18, 9.2e18},
-       {"bytes", ParamType::Scalar, nullptr, "bytes",
-        "the message size (mtext): whole bytes or \"512B\"; at most MSGMAX"},
-       {"text", ParamType::String, "", "", "text carried for print ({msg.text} at the receiver)"},
+       variable_field({"type", ParamType::Integer, nullptr, "", "the message type (mtype): must be > 0",
+                       -9.2e18, 9.2e18}),
+       variable_field({"bytes", ParamType::Scalar, nullptr, "bytes",
+                       "the message size (mtext): whole bytes or \"512B\"; at most MSGMAX"}),
+       {"text", ParamType::String, "", "",
+        "text carried for print ({msg.text} at the receiver); {NAME} placeholders are filled in when sent"},
        flags_param({"IPC_NOWAIT"}),
        timeout_param()}},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
        auto msqid = read_sysv_ref(f, "msqid", path, ctx, kIdExpected, false);
-       auto bytes = read_size(f, path, ctx);
+       MessageArgs message;
+       message.type = read_int_field(f, "type", path, ctx);
+       message.bytes = read_size(f, path, ctx);
+       auto text = f.at("text").get<std::string>();
+       check_template(text, join_path(path, "text"), ctx);
+       message.text = Template(text);
        auto flags = read_flags(f, path, ctx, {"IPC_NOWAIT"});
-       p.ops.push_back(std::make_unique<MsgsndOp>(a, read_timeout(f, ctx.read.hz), msqid,
-                                                  f.at("type").get<std::int64_t>(), bytes,
-                                                  f.at("text").get<std::string>(), flags));
+       p.ops.push_back(
+           std::make_unique<MsgsndOp>(a, read_timeout(f, path, ctx), msqid, std::move(message), flags));
      }});
 
 const OpRegistrar register_msgrcv_op(
@@ -762,19 +787,19 @@ const OpRegistrar register_msgrcv_op(
      {"msgrcv op",
       "",
       {msqid_param(),
-       {"bytes", ParamType::Scalar, nullptr, "bytes", "the buffer's size (msgsz): whole bytes or \"512B\""},
-       {"type", ParamType::Integer, 0, "",
-        "0: the first message; > 0: the first of that type (MSG_EXCEPT: not of it); < 0: the lowest type up "
-        "to |type|",
-        -9.2e18, 9.2e18},
-       flags_param({"IPC_NOWAIT", "MSG_NOERROR", "MSG_EXCEPT"}),
-       timeout_param()}},
+       variable_field({"bytes", ParamType::Scalar, nullptr, "bytes",
+                       "the buffer's size (msgsz): whole bytes or \"512B\""}),
+       variable_field({"type", ParamType::Integer, 0, "",
+                       "0: the first message; > 0: the first of that type (MSG_EXCEPT: not of it); < 0: the "
+                       "lowest type up to |type|",
+                       -9.2e18, 9.2e18}),
+       flags_param({"IPC_NOWAIT", "MSG_NOERROR", "MSG_EXCEPT"}), timeout_param()}},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
        auto msqid = read_sysv_ref(f, "msqid", path, ctx, kIdExpected, false);
        auto bytes = read_size(f, path, ctx);
        auto flags = read_flags(f, path, ctx, {"IPC_NOWAIT", "MSG_NOERROR", "MSG_EXCEPT"});
-       p.ops.push_back(std::make_unique<MsgrcvOp>(a, read_timeout(f, ctx.read.hz), msqid,
-                                                  f.at("type").get<std::int64_t>(), bytes, flags));
+       p.ops.push_back(std::make_unique<MsgrcvOp>(a, read_timeout(f, path, ctx), msqid,
+                                                  read_int_field(f, "type", path, ctx), bytes, flags));
      }});
 
 const OpRegistrar register_msgctl_op(

@@ -572,7 +572,7 @@ const OpRegistrar register_semop_op(
              {op.at("sem_num").get<std::int64_t>(), op.at("sem_op").get<std::int64_t>(),
               read_flags(op.at("sem_flg"), join_path(where, "sem_flg"), ctx, {"IPC_NOWAIT", "SEM_UNDO"})});
        }
-       p.ops.push_back(std::make_unique<SemopOp>(a, read_timeout(f, ctx.read.hz), semid, std::move(ops)));
+       p.ops.push_back(std::make_unique<SemopOp>(a, read_timeout(f, path, ctx), semid, std::move(ops)));
      }});
 
 const OpRegistrar register_semctl_op(

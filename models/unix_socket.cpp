@@ -524,9 +524,12 @@ ParamSpec socket_timeout_param() {
           0.0,
           std::nullopt,
           {},
-          "block"};
+          "block",
+          true};
 }
-CallTimeout read_socket_timeout(const json& f, double hz) { return read_timeout(f, hz); }
+CallTimeout read_socket_timeout(const json& f, const std::string& path, CompileContext& ctx) {
+  return read_timeout(f, path, ctx);
+}
 
 // The socket behind descriptor `fd`: EBADF when there is none, ENOTSOCK when it is not a socket.
 // Applies the descriptor's O_NONBLOCK to the call.
@@ -710,14 +713,17 @@ private:
 
 class SendtoOp : public SyscallOp {
 public:
-  SendtoOp(std::uint16_t a, CallTimeout timeout, std::string fd, std::uint64_t bytes, std::string text,
+  SendtoOp(std::uint16_t a, CallTimeout timeout, std::string fd, IntRef bytes, std::string text,
            std::optional<std::string> path)
-      : SyscallOp(a, timeout), fd_(fd), bytes_(bytes), text_(std::move(text)), path_(std::move(path)) {}
+      : SyscallOp(a, timeout), fd_(fd), bytes_(std::move(bytes)), text_(std::move(text)),
+        path_(std::move(path)) {}
   IoStatus call(OpContext& ctx) const override {
     SocketFile* file = socket_file(ctx, activity, fd_);
     if (!file) return IoStatus::Done;
+    std::int64_t bytes = 0;
+    bytes_.read(ctx, bytes); // checked by arguments_valid
     Message m;
-    m.bytes = bytes_;
+    m.bytes = static_cast<std::uint64_t>(bytes);
     m.type = 0;
     m.text = format_template(text_, ctx.kernel, ctx.thread);
     m.sender = static_cast<std::int32_t>(ctx.thread.id);
@@ -730,28 +736,43 @@ public:
     return dgram_send(ctx, activity, file->socket, m, path_ ? &to : nullptr, EAGAIN);
   }
 
+protected:
+  bool arguments_valid(OpContext& ctx) const override {
+    std::int64_t v = 0;
+    return bytes_.resolve_field(ctx, v, "sendto", "bytes", 0, kMaxMessageBytes, true);
+  }
+
 private:
   Symbol fd_;
-  std::uint64_t bytes_;
+  IntRef bytes_;
   std::string text_;
   std::optional<std::string> path_;
 };
 
 class RecvfromOp : public SyscallOp {
 public:
-  RecvfromOp(std::uint16_t a, CallTimeout timeout, std::string fd, std::uint64_t bytes, std::string from)
-      : SyscallOp(a, timeout), fd_(fd), bytes_(bytes), from_(std::move(from)) {}
+  RecvfromOp(std::uint16_t a, CallTimeout timeout, std::string fd, IntRef bytes, std::string from)
+      : SyscallOp(a, timeout), fd_(fd), bytes_(std::move(bytes)), from_(std::move(from)) {}
   IoStatus call(OpContext& ctx) const override {
     SocketFile* file = socket_file(ctx, activity, fd_);
     if (!file) return IoStatus::Done;
+    std::int64_t signed_bytes = 0;
+    bytes_.read(ctx, signed_bytes); // checked by arguments_valid
+    auto bytes = static_cast<std::uint64_t>(signed_bytes);
     if (file->socket->type == SockType::Stream)
-      return stream_recv(ctx, activity, *file->socket, bytes_, 1, EAGAIN, &from_);
-    return dgram_recv(ctx, activity, *file->socket, bytes_, EAGAIN, &from_);
+      return stream_recv(ctx, activity, *file->socket, bytes, 1, EAGAIN, &from_);
+    return dgram_recv(ctx, activity, *file->socket, bytes, EAGAIN, &from_);
+  }
+
+protected:
+  bool arguments_valid(OpContext& ctx) const override {
+    std::int64_t v = 0;
+    return bytes_.resolve_field(ctx, v, "recvfrom", "bytes", 0, kMaxMessageBytes, true);
   }
 
 private:
   Symbol fd_;
-  std::uint64_t bytes_;
+  IntRef bytes_;
   std::string from_;
 };
 
@@ -863,8 +884,8 @@ const OpRegistrar register_accept_op(
       {fd_param("the listening socket's descriptor"),
        {"as", ParamType::String, nullptr, "", "the connected socket's new descriptor name"},
        socket_timeout_param()}},
-     [](const json& f, const std::string&, CompileContext& ctx, Program& p, std::uint16_t a) {
-       p.ops.push_back(std::make_unique<AcceptOp>(a, read_socket_timeout(f, ctx.read.hz),
+     [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
+       p.ops.push_back(std::make_unique<AcceptOp>(a, read_socket_timeout(f, path, ctx),
                                                   f.at("fd").get<std::string>(),
                                                   f.at("as").get<std::string>()));
      }});
@@ -886,7 +907,7 @@ const OpRegistrar register_sendto_op(
      {"sendto op",
       "",
       {fd_param("the socket's descriptor"),
-       {"bytes", ParamType::Bytes, nullptr, "bytes", "the payload's size: what is copied"},
+       variable_field({"bytes", ParamType::Bytes, nullptr, "bytes", "the payload's size: what is copied"}),
        {"text", ParamType::String, "", "",
         "text carried for print at the receiver; {NAME} placeholders are filled in when sent"},
        {"path",
@@ -904,9 +925,9 @@ const OpRegistrar register_sendto_op(
        if (f.contains("path")) to = checked_path(f, path, ctx);
        auto text = f.at("text").get<std::string>();
        check_template(text, join_path(path, "text"), ctx);
-       p.ops.push_back(std::make_unique<SendtoOp>(a, read_socket_timeout(f, ctx.read.hz),
-                                                  f.at("fd").get<std::string>(), read_bytes(f.at("bytes")),
-                                                  text, to));
+       p.ops.push_back(std::make_unique<SendtoOp>(a, read_socket_timeout(f, path, ctx),
+                                                  f.at("fd").get<std::string>(),
+                                                  read_int_field(f, "bytes", path, ctx), text, to));
      }});
 
 const OpRegistrar register_recvfrom_op(
@@ -916,7 +937,7 @@ const OpRegistrar register_recvfrom_op(
      {"recvfrom op",
       "",
       {fd_param("the socket's descriptor"),
-       {"bytes", ParamType::Bytes, nullptr, "bytes", "the buffer's size"},
+       variable_field({"bytes", ParamType::Bytes, nullptr, "bytes", "the buffer's size"}),
        {"from", ParamType::String, "from", "",
         "the script variable that receives the sender's path (\"\" when the sender is not bound)"},
        socket_timeout_param()}},
@@ -928,9 +949,9 @@ const OpRegistrar register_recvfrom_op(
                      "\"; use letters, digits, _ and ., and not a name the system calls set (result, errno, "
                      "msg.*, ...)");
        ctx.assigned.push_back(var);
-       p.ops.push_back(std::make_unique<RecvfromOp>(a, read_socket_timeout(f, ctx.read.hz),
-                                                    f.at("fd").get<std::string>(), read_bytes(f.at("bytes")),
-                                                    var));
+       p.ops.push_back(std::make_unique<RecvfromOp>(a, read_socket_timeout(f, path, ctx),
+                                                    f.at("fd").get<std::string>(),
+                                                    read_int_field(f, "bytes", path, ctx), var));
      }});
 
 const OpRegistrar register_shutdown_op(

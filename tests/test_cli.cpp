@@ -118,9 +118,11 @@ TEST_CASE("cli: list ops names every op and its fields") {
     CHECK(contains(r.out, "  " + op.name + ": " + op.description));
   }
   // Every time's range shows the longest time, 2^50 cycles.
-  CHECK(contains(r.out, "    time (time, cycles or duration; required; range 0 to 1125899906842624): "));
+  CHECK(contains(r.out, "    time (time, cycles or duration; required; range 0 to 1125899906842624; or "
+                        "\"{VAR}\", read when the op runs): "));
   CHECK(contains(r.out, "    bytes (size, bytes; default: 0): "));
-  CHECK(contains(r.out, "    count (integer; required; range 0 to 4294967295): number of iterations"));
+  CHECK(contains(r.out, "    count (integer; required; range 0 to 4294967295; or \"{VAR}\", read when the op "
+                        "runs): number of iterations"));
   // semctl SETALL's values: a list of numbers (it was described as a list of objects).
   CHECK(contains(r.out,
                  "    values (list of whole numbers; default: none): SETALL: every semaphore's new value "

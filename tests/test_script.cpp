@@ -557,3 +557,145 @@ TEST_CASE("script: sizes, types and priorities may be script variables, read whe
       "test.json: at processes.0.script.0.bytes: invalid value \"size\"; expected a whole number of bytes or "
       "a size such as \"4KiB\", \"1MiB\", \"512B\", or a script variable as \"{NAME}\"");
 }
+
+TEST_CASE("script: the mechanisms' own calls take sizes, types and priorities from variables") {
+  // Each call with "{VAR}" fields behaves as with the values written in.
+  auto run = run_text(one_process(R"(
+    {"op": "set", "var": "type", "value": 2}, {"op": "set", "var": "size", "value": 100},
+    {"op": "set", "var": "prio", "value": 7}, {"op": "set", "var": "n", "value": 3},
+    {"op": "msgget", "key": 42, "flags": ["IPC_CREAT"], "into": "q"},
+    {"op": "msgsnd", "msqid": "{q}", "type": "{type}", "bytes": "{size}", "text": "m{n}"},
+    {"op": "msgrcv", "msqid": "q", "type": "{type}", "bytes": "{size}"},
+    {"op": "print", "text": "msgrcv {result} type {msg.type} {msg.text}"},
+    {"op": "mq_open", "name": "/q", "fd": "m", "access": "O_RDWR", "flags": ["O_CREAT"]},
+    {"op": "mq_send", "fd": "m", "bytes": "{size}", "priority": "{prio}", "text": "p{prio}"},
+    {"op": "set", "var": "buf", "value": 8192},
+    {"op": "mq_receive", "fd": "m", "bytes": "{buf}"},
+    {"op": "print", "text": "mq_receive {result} prio {msg.priority} {msg.text}"},
+    {"op": "socketpair", "fds": ["a", "b"], "type": "dgram"},
+    {"op": "sendto", "fd": "a", "bytes": "{size}"}, {"op": "recvfrom", "fd": "b", "bytes": "{n}"},
+    {"op": "print", "text": "recvfrom {result}"},
+    {"op": "mb_create", "mailbox": "box"}, {"op": "mb_send", "mailbox": "box", "bytes": "{size}"},
+    {"op": "mb_recv", "mailbox": "box", "bytes": "{buf}"}, {"op": "print", "text": "mb_recv {result}"})"));
+  CHECK(run.kernel->runtime_error().empty());
+  CHECK(console_texts(run) == std::vector<std::string>{"msgrcv 100 type 2 m3", "mq_receive 100 prio 7 p7",
+                                                       "recvfrom 3", "mb_recv 100"});
+
+  // A value the call refuses is the call's own error, as on Linux; not a stopped run.
+  auto call_error = [](const std::string& value, const std::string& call) {
+    auto r = run_text(one_process(R"({"op": "set", "var": "v", "value": )" + value + R"(},
+      {"op": "msgget", "key": 42, "flags": ["IPC_CREAT"], "into": "q"},
+      {"op": "mq_open", "name": "/q", "fd": "m", "access": "O_RDWR", "flags": ["O_CREAT"]},
+      )" + call + R"(, {"op": "print", "text": "{result} {errno}"})"));
+    CHECK(r.kernel->runtime_error().empty());
+    return console_texts(r);
+  };
+  using Lines = std::vector<std::string>;
+  CHECK(call_error("0", R"({"op": "msgsnd", "msqid": "q", "type": "{v}", "bytes": 8})") ==
+        Lines{"-1 EINVAL"});
+  CHECK(call_error("-1", R"({"op": "msgsnd", "msqid": "q", "type": 1, "bytes": "{v}"})") ==
+        Lines{"-1 EINVAL"});
+  CHECK(call_error("-1", R"({"op": "msgrcv", "msqid": "q", "bytes": "{v}", "flags": ["IPC_NOWAIT"]})") ==
+        Lines{"-1 EINVAL"});
+  // mq_send's msg_prio is unsigned: at MQ_PRIO_MAX or below 0, EINVAL before the descriptor is looked at.
+  CHECK(call_error("32768", R"({"op": "mq_send", "fd": "m", "bytes": 8, "priority": "{v}"})") ==
+        Lines{"-1 EINVAL"});
+  CHECK(call_error("-1", R"({"op": "mq_send", "fd": "nofd", "bytes": 8, "priority": "{v}"})") ==
+        Lines{"-1 EINVAL"});
+  CHECK(call_error("8193", R"({"op": "mq_send", "fd": "m", "bytes": "{v}", "priority": 1})") ==
+        Lines{"-1 EMSGSIZE"});
+  CHECK(call_error("100", R"({"op": "mq_receive", "fd": "m", "bytes": "{v}"})") == Lines{"-1 EMSGSIZE"});
+
+  // Text, or a size the simulator cannot hold: the run stops, naming the op, the field and the value.
+  auto stopped = [](const std::string& value, const std::string& call) {
+    auto r = run_text(one_process(R"({"op": "set", "var": "v", "value": )" + value + R"(},
+      {"op": "msgget", "key": 42, "flags": ["IPC_CREAT"], "into": "q"},
+      {"op": "mq_open", "name": "/q", "fd": "m", "access": "O_RDWR", "flags": ["O_CREAT"]},
+      {"op": "socketpair", "fds": ["a", "b"], "type": "dgram"}, )" +
+                                  call));
+    return r.kernel->runtime_error();
+  };
+  CHECK(stopped("\"x\"", R"({"op": "msgsnd", "msqid": "q", "type": "{v}", "bytes": 8})") ==
+        "p: msgsnd: variable v holds text, not a number");
+  CHECK(stopped("\"x\"", R"({"op": "msgrcv", "msqid": "q", "bytes": "{v}"})") ==
+        "p: msgrcv: variable v holds text, not a number");
+  CHECK(stopped("\"x\"", R"({"op": "mq_send", "fd": "m", "bytes": 8, "priority": "{v}"})") ==
+        "p: mq_send: variable v holds text, not a number");
+  CHECK(stopped("-1", R"({"op": "mq_send", "fd": "m", "bytes": "{v}"})") ==
+        "p: mq_send bytes \"{v}\": the variable holds -1; expected a whole number from 0 to 1099511627776");
+  CHECK(
+      stopped("-1", R"({"op": "mq_receive", "fd": "m", "bytes": "{v}"})") ==
+      "p: mq_receive bytes \"{v}\": the variable holds -1; expected a whole number from 0 to 1099511627776");
+  CHECK(stopped("-1", R"({"op": "sendto", "fd": "a", "bytes": "{v}"})") ==
+        "p: sendto bytes \"{v}\": the variable holds -1; expected a whole number from 0 to 1099511627776");
+  CHECK(stopped("\"x\"", R"({"op": "recvfrom", "fd": "b", "bytes": "{v}"})") ==
+        "p: recvfrom bytes \"{v}\": the variable holds text \"x\"; expected a whole number from 0 to "
+        "1099511627776");
+  CHECK(stopped("2147483648", R"({"op": "mb_send", "to": "p", "bytes": "{v}"})") ==
+        "p: mb_send bytes \"{v}\": the variable holds 2147483648; expected a whole number from 0 to "
+        "1073741824");
+  CHECK(stopped("-1", R"({"op": "mb_recv", "from": "p", "bytes": "{v}"})") ==
+        "p: mb_recv bytes \"{v}\": the variable holds -1; expected a whole number from 0 to 1073741824");
+}
+
+TEST_CASE("script: times and repeat counts may be script variables") {
+  // compute, sleep and a call's timeout read whole cycles or a duration; the run takes the same
+  // cycles as with the values written in.
+  auto timed = [](const std::string& compute, const std::string& sleep, const std::string& timeout) {
+    auto r = run_text(one_process(R"({"op": "set", "var": "c", "value": 5000},
+      {"op": "set", "var": "d", "value": "2us"}, {"op": "set", "var": "t", "value": "3us"},
+      {"op": "compute", "time": )" + compute +
+                                      R"(}, {"op": "sleep", "time": )" + sleep + R"(},
+      {"op": "mq_open", "name": "/q", "fd": "m", "access": "O_RDWR", "flags": ["O_CREAT"]},
+      {"op": "mq_receive", "fd": "m", "bytes": 8192, "timeout": )" +
+                                      timeout + R"(},
+      {"op": "print", "text": "{errno}"})",
+                                  "teaching"));
+    CHECK(console_texts(r) == std::vector<std::string>{"ETIMEDOUT"});
+    return r.kernel->makespan();
+  };
+  CHECK(timed("\"{c}\"", "\"{d}\"", "\"{t}\"") == timed("5000", "\"2us\"", "\"3us\""));
+  CHECK(timed("\"{c}\"", "\"{d}\"", "\"{t}\"") > timed("4000", "\"2us\"", "\"3us\""));
+
+  auto run = run_text(one_process(R"({"op": "set", "var": "n", "value": 3},
+    {"op": "repeat", "count": "{n}", "body": [{"op": "print", "text": "pass {n}"}, {"op": "add", "var": "n", "value": -1}]},
+    {"op": "sigaction", "signal": "SIGALRM", "handler": [{"op": "print", "text": "alarm"}]},
+    {"op": "set", "var": "a", "value": 1000}, {"op": "alarm", "time": "{a}"},
+    {"op": "sem_init", "sem": "s", "value": 0}, {"op": "set", "var": "w", "value": "5us"},
+    {"op": "sem_timedwait", "sem": "s", "timeout": "{w}"}, {"op": "print", "text": "{errno}"})"));
+  // The count is read when the repeat starts: changing the variable inside does not change it.
+  CHECK(console_texts(run) == std::vector<std::string>{"pass 3", "pass 2", "pass 1", "alarm", "EINTR"});
+  // sem_timedwait interrupted by the alarm's handler at 1,000 cycles (ideal preset: calls are free).
+  CHECK(run.kernel->makespan() == 1000);
+
+  auto stopped = [](const std::string& value, const std::string& op) {
+    auto r = run_text(one_process(R"({"op": "set", "var": "v", "value": )" + value + R"(},
+      {"op": "sem_init", "sem": "s", "value": 0}, )" +
+                                  op));
+    return r.kernel->runtime_error();
+  };
+  CHECK(
+      stopped("-5", R"({"op": "compute", "time": "{v}"})") ==
+      "p: compute time \"{v}\": the variable holds -5; expected whole cycles from 0 to 1125899906842624 or a "
+      "duration such as \"10us\"");
+  CHECK(stopped("\"soon\"", R"({"op": "sleep", "time": "{v}"})") ==
+        "p: sleep time \"{v}\": the variable holds text \"soon\"; expected whole cycles from 0 to "
+        "1125899906842624 or a duration such as \"10us\"");
+  CHECK(stopped("\"1 year\"", R"({"op": "alarm", "time": "{v}"})") ==
+        "p: alarm time \"{v}\": the variable holds text \"1 year\"; expected whole cycles from 0 to "
+        "1125899906842624 or a duration such as \"10us\"");
+  CHECK(stopped("-1", R"({"op": "sem_timedwait", "sem": "s", "timeout": "{v}"})") ==
+        "p: sem_timedwait timeout \"{v}\": the variable holds -1; expected whole cycles from 0 to "
+        "1125899906842624 or a duration such as \"10us\"");
+  CHECK(stopped("\"x\"",
+                R"({"op": "mq_open", "name": "/q", "fd": "m", "access": "O_RDWR", "flags": ["O_CREAT"]},
+      {"op": "mq_receive", "fd": "m", "bytes": 8192, "timeout": "{v}"})") ==
+        "p: mq_receive timeout \"{v}\": the variable holds text \"x\"; expected whole cycles from 0 to "
+        "1125899906842624 or a duration such as \"10us\"");
+  CHECK(stopped("-1", R"({"op": "repeat", "count": "{v}", "body": []})") ==
+        "p: repeat count \"{v}\": the variable holds -1; expected a whole number from 0 to 4294967295");
+  CHECK(
+      load_error(one_process(R"({"op": "compute", "time": "{never}"})")) ==
+      "test.json: at processes.0.script.0.time: variable \"never\" is never set in this script; known here: "
+      "result, errno, pid, index, msg.type, msg.text, msg.bytes, msg.sender, msg.priority, receiver");
+}

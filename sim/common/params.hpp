@@ -49,6 +49,11 @@ struct ParamSpec {
 
 // "{NAME}" with NAME a script variable's name: a field declared takes_variable reads it at run time.
 std::optional<std::string> variable_placeholder(const json& value);
+// `spec` declared takes_variable: an op field that also takes "{NAME}".
+inline ParamSpec variable_field(ParamSpec spec) {
+  spec.takes_variable = true;
+  return spec;
+}
 
 struct ParamTable {
   std::string title;

@@ -11,6 +11,12 @@ namespace ipcsim {
 // ---- Error numbers ----------------------------------------------------------------------------
 
 namespace {
+// A variable's value as an error message quotes it: -1, or text "abc".
+std::string describe_value(const Value& v) {
+  if (const auto* number = std::get_if<std::int64_t>(&v)) return std::to_string(*number);
+  return "text \"" + std::get<std::string>(v) + "\"";
+}
+
 struct ErrnoEntry {
   int number;
   const char* name;
@@ -202,8 +208,10 @@ Step SyscallOp::execute(OpContext& ctx) const {
   Thread& thread = ctx.thread;
   if (thread.phase == 0) {
     if (!arguments_valid(ctx)) return Step::Exit;
+    CallTimeout timeout;
+    if (!timeout_.resolve(ctx, activity, timeout)) return Step::Exit;
     ctx.enter_syscall(activity);
-    begin_call(ctx, timeout_);
+    begin_call(ctx, timeout);
     thread.phase = 1;
   }
   IoStatus status = call(ctx);
@@ -240,12 +248,54 @@ ParamSpec timeout_param() {
           0.0,
           std::nullopt,
           {},
-          "block"};
+          "block",
+          true};
 }
 
-CallTimeout read_timeout(const json& fields, double hz) {
+CallTimeout read_timeout(const json& fields, const std::string& path, CompileContext& ctx) {
   if (!fields.contains("timeout") || fields.at("timeout").is_null()) return {};
-  return {read_time_cycles(fields.at("timeout"), hz)};
+  TimeRef time = read_time_field(fields, "timeout", path, ctx);
+  return {time.cycles, time.var};
+}
+
+bool CallTimeout::resolve(OpContext& ctx, std::uint16_t activity, CallTimeout& out) const {
+  out = {cycles, {}};
+  return var.empty() ||
+         TimeRef{0, var}.resolve(ctx, out.cycles, activity_names()[activity].c_str(), "timeout");
+}
+
+bool TimeRef::resolve(OpContext& ctx, Cycles& out, const char* op, const char* field, bool stop) const {
+  if (var.empty()) {
+    out = cycles;
+    return true;
+  }
+  Value v = var.read(ctx.kernel, ctx.thread);
+  std::optional<Cycles> time;
+  if (const auto* number = std::get_if<std::int64_t>(&v)) {
+    if (*number >= 0 && static_cast<Cycles>(*number) <= kMaxTimeCycles) time = static_cast<Cycles>(*number);
+  } else {
+    time = parse_time_cycles(std::get<std::string>(v), ctx.kernel.model().hz);
+  }
+  if (time) {
+    out = *time;
+    return true;
+  }
+  if (stop)
+    ctx.kernel.abort_run(ctx.thread, std::string(op) + " " + field + " \"{" + var.name() +
+                                         "}\": the variable holds " + describe_value(v) +
+                                         "; expected whole cycles from 0 to " +
+                                         std::to_string(kMaxTimeCycles) + " or a duration such as \"10us\"");
+  return false;
+}
+
+TimeRef read_time_field(const json& f, const std::string& field, const std::string& path,
+                        CompileContext& ctx) {
+  const json& value = f.at(field);
+  if (auto name = variable_placeholder(value)) {
+    ctx.used.push_back({*name, join_path(path, field)});
+    return {0, VarRef(*name)};
+  }
+  return {read_time_cycles(value, ctx.read.hz), {}};
 }
 
 // ---- Open files -------------------------------------------------------------------------------
@@ -439,12 +489,6 @@ const std::string* op_channel_mechanism(const Kernel& kernel, const Op& op) {
 
 namespace {
 
-// A field that also takes "{NAME}", a script variable read when the op runs.
-ParamSpec variable_field(ParamSpec spec) {
-  spec.takes_variable = true;
-  return spec;
-}
-
 ParamSpec bytes_param(const std::string& what) {
   return variable_field({"bytes", ParamType::Bytes, nullptr, "bytes", what});
 }
@@ -464,7 +508,7 @@ const OpRegistrar register_send_op(
         "text carried for print ({msg.text} at the receiver); {NAME} placeholders are filled in when sent"},
        timeout_param()}},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
-       p.ops.push_back(std::make_unique<SendOp>(a, read_timeout(f, ctx.read.hz), channel_index(f, path, ctx),
+       p.ops.push_back(std::make_unique<SendOp>(a, read_timeout(f, path, ctx), channel_index(f, path, ctx),
                                                 MessageArgs::read(f, path, ctx)));
      }});
 
@@ -477,7 +521,7 @@ const OpRegistrar register_recv_op(
        bytes_param("the receive buffer's size (over a byte stream: read up to the next message's end)"),
        timeout_param()}},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
-       p.ops.push_back(std::make_unique<RecvOp>(a, read_timeout(f, ctx.read.hz), channel_index(f, path, ctx),
+       p.ops.push_back(std::make_unique<RecvOp>(a, read_timeout(f, path, ctx), channel_index(f, path, ctx),
                                                 read_int_field(f, "bytes", path, ctx)));
      }});
 
@@ -854,11 +898,10 @@ bool IntRef::resolve_field(OpContext& ctx, std::int64_t& out, const char* op, co
     return true;
   }
   if (stop)
-    ctx.kernel.abort_run(
-        ctx.thread, std::string(op) + " " + field + " \"{" + var.name() + "}\": the variable holds " +
-                        (number ? std::to_string(*number) : "text \"" + std::get<std::string>(v) + "\"") +
-                        "; expected a whole number from " + std::to_string(min) + " to " +
-                        std::to_string(max));
+    ctx.kernel.abort_run(ctx.thread, std::string(op) + " " + field + " \"{" + var.name() +
+                                         "}\": the variable holds " + describe_value(v) +
+                                         "; expected a whole number from " + std::to_string(min) + " to " +
+                                         std::to_string(max));
   return false;
 }
 
@@ -923,17 +966,28 @@ std::optional<std::int64_t> parse_hex(const std::string& text) {
   return v;
 }
 
+IntRef read_int_or_variable(const json& f, const std::string& field, const std::string& path,
+                            CompileContext& ctx, const std::string& expected) {
+  const json& value = f.at(field);
+  if (value.is_number_integer()) return {value.get<std::int64_t>(), {}};
+  if (variable_placeholder(value)) return read_int_field(f, field, path, ctx); // "{q}" as well as "q"
+  if (!value.is_string() || !valid_variable_not_number(value.get_ref<const std::string&>()))
+    fail_at(ctx.read.file, join_path(path, field),
+            "invalid value " + value.dump() + "; expected " + expected);
+  auto name = value.get<std::string>();
+  ctx.used.push_back({name, join_path(path, field)});
+  return {0, VarRef(name)};
+}
+
 IntRef read_sysv_ref(const json& f, const std::string& field, const std::string& path, CompileContext& ctx,
                      const std::string& expected, bool ipc_private) {
   const json& value = f.at(field);
-  if (!value.is_string()) return {value.get<std::int64_t>(), {}};
-  auto text = value.get<std::string>();
-  if (ipc_private && text == "IPC_PRIVATE") return {0, {}};
-  if (auto hex = parse_hex(text)) return {*hex, {}};
-  if (!valid_variable_not_number(text))
-    fail_at(ctx.read.file, join_path(path, field), "invalid value \"" + text + "\"; expected " + expected);
-  ctx.used.push_back({text, join_path(path, field)});
-  return {0, VarRef(text)};
+  if (value.is_string()) {
+    const auto& text = value.get_ref<const std::string&>();
+    if (ipc_private && text == "IPC_PRIVATE") return {0, {}};
+    if (auto hex = parse_hex(text)) return {*hex, {}};
+  }
+  return read_int_or_variable(f, field, path, ctx, expected);
 }
 
 } // namespace ipcsim

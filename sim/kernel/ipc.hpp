@@ -65,10 +65,56 @@ inline IoStatus fail_call(OpContext& ctx, std::uint16_t activity, int error) {
   return IoStatus::Done;
 }
 
+// A variable a script reads, resolved once when the script is compiled: one of
+// builtin_variables(), or a script variable by its interned name.
+class VarRef {
+public:
+  VarRef() = default;
+  explicit VarRef(const std::string& name);
+  const std::string& name() const;
+  bool empty() const { return builtin_ == Builtin::None && local_.empty(); }
+  Value read(const Kernel& kernel, const Thread& thread) const;
+
+private:
+  enum class Builtin : std::uint8_t {
+    None, // a script variable
+    Result,
+    Errno,
+    Pid,
+    Index,
+    MsgType,
+    MsgText,
+    MsgBytes,
+    MsgSender,
+    MsgPriority,
+    Receiver
+  };
+  Builtin builtin_ = Builtin::None;
+  Symbol local_;
+};
+
+// A time given directly (cycles), or "{NAME}": a script variable read when the op runs, holding
+// whole cycles or a duration such as "10us" (at the machine's clock).
+struct TimeRef {
+  Cycles cycles = 0;
+  VarRef var; // empty: `cycles`
+  // The time now; false when the variable holds neither (with `stop`, the run stops with a message
+  // naming the op, the field, the variable and its value).
+  bool resolve(OpContext& ctx, Cycles& out, const char* op, const char* field, bool stop = true) const;
+  bool constant() const { return var.empty(); }
+};
+// f[field], declared Time with takes_variable: its cycles, or "{NAME}" (recorded as used).
+TimeRef read_time_field(const json& f, const std::string& field, const std::string& path,
+                        CompileContext& ctx);
+
 // How long a call may wait: the scenario's "timeout" field. kNever (absent): block; 0: do not
-// block (O_NONBLOCK / IPC_NOWAIT: EAGAIN); otherwise wait at most that long (ETIMEDOUT).
+// block (O_NONBLOCK / IPC_NOWAIT: EAGAIN); otherwise wait at most that long (ETIMEDOUT). A
+// "{NAME}" timeout is read when the call starts.
 struct CallTimeout {
   Cycles cycles = kNever;
+  VarRef var;
+  // The timeout with its variable read; false (the run stopped, naming the op) when it holds no time.
+  bool resolve(OpContext& ctx, std::uint16_t activity, CallTimeout& out) const;
 };
 
 // Starts a call: records its deadline and clears what an earlier call left behind.
@@ -137,7 +183,7 @@ protected:
 
 // The "timeout" field every blocking op declares, and its reader.
 ParamSpec timeout_param();
-CallTimeout read_timeout(const json& fields, double hz);
+CallTimeout read_timeout(const json& fields, const std::string& path, CompileContext& ctx);
 
 // ---- Open files -------------------------------------------------------------------------------
 
@@ -244,34 +290,6 @@ struct MechanismRegistrar {
   explicit MechanismRegistrar(MechanismDecl decl);
 };
 
-// A variable a script reads, resolved once when the script is compiled: one of
-// builtin_variables(), or a script variable by its interned name.
-class VarRef {
-public:
-  VarRef() = default;
-  explicit VarRef(const std::string& name);
-  const std::string& name() const;
-  bool empty() const { return builtin_ == Builtin::None && local_.empty(); }
-  Value read(const Kernel& kernel, const Thread& thread) const;
-
-private:
-  enum class Builtin : std::uint8_t {
-    None, // a script variable
-    Result,
-    Errno,
-    Pid,
-    Index,
-    MsgType,
-    MsgText,
-    MsgBytes,
-    MsgSender,
-    MsgPriority,
-    Receiver
-  };
-  Builtin builtin_ = Builtin::None;
-  Symbol local_;
-};
-
 // A script variable's value (the built-ins of builtin_variables(), or one set by the script; an
 // unset one reads as 0). Ops that run often hold a VarRef instead.
 Value read_variable(const std::string& name, const Kernel& kernel, const Thread& thread);
@@ -342,8 +360,11 @@ struct MessageArgs {
 };
 // "0x1234" (up to 8 hex digits), as ipcs prints keys.
 std::optional<std::int64_t> parse_hex(const std::string& text);
-// f[field]: a number, "0x..." hex, "IPC_PRIVATE" when `ipc_private`, or a variable's name (recorded
-// as used); a load error naming `expected` otherwise.
+// f[field]: a whole number, or a script variable as "{NAME}" or a bare name (recorded as used); a
+// load error naming `expected` otherwise.
+IntRef read_int_or_variable(const json& f, const std::string& field, const std::string& path,
+                            CompileContext& ctx, const std::string& expected);
+// The same, also taking "0x..." hex and, when `ipc_private`, "IPC_PRIVATE".
 IntRef read_sysv_ref(const json& f, const std::string& field, const std::string& path, CompileContext& ctx,
                      const std::string& expected, bool ipc_private);
 

@@ -28,6 +28,8 @@ std::string elsewhere_note(const CompileContext& ctx, const std::string& name) {
 }
 
 namespace {
+// A repeat's count is held per thread in 32 bits (Thread::loops).
+constexpr std::int64_t kMaxRepeatCount = 4294967295;
 
 Registry<OpDecl>& registry() {
   static Registry<OpDecl> ops;
@@ -38,30 +40,36 @@ Registry<OpDecl>& registry() {
 
 class ComputeOp : public Op {
 public:
-  ComputeOp(std::uint16_t activity, Cycles cycles) : Op(activity), cycles_(cycles) {}
+  ComputeOp(std::uint16_t activity, TimeRef cycles) : Op(activity), cycles_(std::move(cycles)) {}
   Step execute(OpContext& ctx) const override {
-    if (cycles_ == 0) {
+    Cycles cycles = 0;
+    // A compute interrupted part-way keeps its cycles left (Thread::compute_left): the variable is
+    // read once, when the burst starts.
+    if (ctx.thread.compute_left == 0 && !cycles_.resolve(ctx, cycles, "compute", "time")) return Step::Exit;
+    if (ctx.thread.compute_left == 0 && cycles == 0) {
       ++ctx.thread.pc;
       return Step::Continue;
     }
-    ctx.compute = cycles_;
+    ctx.compute = cycles;
     return Step::Compute;
   }
 
 private:
-  Cycles cycles_;
+  TimeRef cycles_;
 };
 
 class SleepOp : public Op {
 public:
-  SleepOp(std::uint16_t activity, Cycles cycles) : Op(activity), cycles_(cycles) {}
+  SleepOp(std::uint16_t activity, TimeRef cycles) : Op(activity), cycles_(std::move(cycles)) {}
   Step execute(OpContext& ctx) const override {
     Thread& thread = ctx.thread;
     if (thread.phase == 0) {
+      Cycles cycles = 0;
+      if (!cycles_.resolve(ctx, cycles, "sleep", "time")) return Step::Exit;
       ctx.enter_syscall(activity);
       ctx.sync();
       thread.phase = 1;
-      ctx.kernel.block(ctx.core, thread, nullptr, cycles_);
+      ctx.kernel.block(ctx.core, thread, nullptr, cycles);
       return Step::Block;
     }
     thread.phase = 0;
@@ -75,7 +83,7 @@ public:
   }
 
 private:
-  Cycles cycles_;
+  TimeRef cycles_;
 };
 
 class YieldOp : public Op {
@@ -155,20 +163,22 @@ private:
 
 class RepeatBeginOp : public Op {
 public:
-  RepeatBeginOp(std::uint16_t activity, std::uint32_t count) : Op(activity), count_(count) {}
+  RepeatBeginOp(std::uint16_t activity, IntRef count) : Op(activity), count_(std::move(count)) {}
   std::uint32_t end_pc = 0; // the op after the matching RepeatEndOp
   Step execute(OpContext& ctx) const override {
-    if (count_ == 0) {
+    std::int64_t count = 0;
+    if (!count_.resolve_field(ctx, count, "repeat", "count", 0, kMaxRepeatCount, true)) return Step::Exit;
+    if (count == 0) {
       ctx.thread.pc = end_pc;
     } else {
-      ctx.thread.loops.push_back(count_);
+      ctx.thread.loops.push_back(static_cast<std::uint32_t>(count));
       ++ctx.thread.pc;
     }
     return Step::Continue;
   }
 
 private:
-  std::uint32_t count_;
+  IntRef count_;
 };
 
 class RepeatEndOp : public Op {
@@ -288,23 +298,23 @@ std::uint32_t intern(CompileContext& ctx, const std::string& name) {
 }
 
 ParamSpec time_param(const std::string& description) {
-  return {"time", ParamType::Time, nullptr, "cycles or duration", description};
+  return variable_field({"time", ParamType::Time, nullptr, "cycles or duration", description});
 }
 
 const OpRegistrar register_compute_op(
     {"compute",
      "burn CPU time in user mode (interruptible by preemption)",
      {"compute op", "", {time_param("how long: whole cycles, or a duration at the machine clock")}},
-     [](const json& f, const std::string&, CompileContext& ctx, Program& p, std::uint16_t a) {
-       p.ops.push_back(std::make_unique<ComputeOp>(a, read_time_cycles(f.at("time"), ctx.read.hz)));
+     [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
+       p.ops.push_back(std::make_unique<ComputeOp>(a, read_time_field(f, "time", path, ctx)));
      }});
 
 const OpRegistrar register_sleep_op(
     {"sleep",
      "block for a time (a system call; a timer interrupt wakes the thread)",
      {"sleep op", "", {time_param("how long to sleep")}},
-     [](const json& f, const std::string&, CompileContext& ctx, Program& p, std::uint16_t a) {
-       p.ops.push_back(std::make_unique<SleepOp>(a, read_time_cycles(f.at("time"), ctx.read.hz)));
+     [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
+       p.ops.push_back(std::make_unique<SleepOp>(a, read_time_field(f, "time", path, ctx)));
      }});
 
 const OpRegistrar register_yield_op({"yield",
@@ -339,10 +349,11 @@ const OpRegistrar register_repeat_op(
      "run `body` `count` times",
      {"repeat op",
       "",
-      {{"count", ParamType::Integer, nullptr, "", "number of iterations", 0.0, 4294967295.0},
+      {variable_field({"count", ParamType::Integer, nullptr, "", "number of iterations", 0.0,
+                       static_cast<double>(kMaxRepeatCount)}),
        {"body", ParamType::Script, nullptr, "", "the ops to repeat"}}},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
-       auto count = f.at("count").get<std::uint32_t>();
+       auto count = read_int_field(f, "count", path, ctx);
        auto begin_index = p.ops.size();
        auto begin = std::make_unique<RepeatBeginOp>(a, count);
        auto* begin_raw = begin.get();
