@@ -7,6 +7,7 @@
 // end, the write end, or both for a FIFO opened O_RDWR). The generic read / write / close / fcntl
 // ops reach the pipe through PipeEnd; the `pipe`, `mkfifo`, `open` and `pipe_stat` ops are here,
 // and the channel mechanism "pipe" carries the generic send / recv over a pipe.
+#include "call_name.hpp"
 #include "error.hpp"
 #include "fs.hpp"
 #include "ipc.hpp"
@@ -522,7 +523,9 @@ public:
   MkfifoOp(std::uint16_t activity, std::string path, std::uint32_t mode)
       : SyscallOp(activity, {}), path_(std::move(path)), mode_(mode) {}
   IoStatus call(OpContext& ctx) const override {
-    const std::string file_path = expand_name(path_, ctx);
+    const CallName filled = call_name(path_, NameKind::Path, ctx, "mkfifo", "path");
+    if (!filled.ok()) return filled.fail(ctx, activity);
+    const std::string& file_path = filled.name;
     ctx.sync();
     if (!ctx.kernel.new_ipc_object(ctx, "a FIFO")) return fail_call(ctx, activity, ENOSPC); // the run stops
     FsEntry* entry =
@@ -564,7 +567,9 @@ public:
 
 private:
   IoStatus start(OpContext& ctx, PipeState& state) const {
-    const std::string file_path = expand_name(path_, ctx);
+    const CallName filled = call_name(path_, NameKind::Path, ctx, "open", "path");
+    if (!filled.ok()) return filled.fail(ctx, activity);
+    const std::string& file_path = filled.name;
     FsEntry* entry = ctx.kernel.ipc<FileSystem>().find(file_path);
     if (!entry) return fail_call(ctx, activity, ENOENT);
     const Process& process = *ctx.thread.process;

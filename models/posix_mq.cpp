@@ -13,6 +13,7 @@
 // (the mode is used as given); no RLIMIT_MSGQUEUE. mq_notify: a signal, or SIGEV_THREAD as glibc
 // builds it (a helper thread fed over a netlink socket, a new thread per notification). See
 // docs/posix-mq.md.
+#include "call_name.hpp"
 #include "error.hpp"
 #include "fs.hpp"
 #include "ipc.hpp"
@@ -567,7 +568,9 @@ class MqOpenOp : public SyscallOp {
 public:
   MqOpenOp(std::uint16_t activity, OpenSpec spec) : SyscallOp(activity, {}), spec_(std::move(spec)) {}
   IoStatus call(OpContext& ctx) const override {
-    const std::string queue_name = expand_name(spec_.name, ctx);
+    const CallName filled = call_name(spec_.name, NameKind::MqName, ctx, "mq_open", "name");
+    if (!filled.ok()) return filled.fail(ctx, activity);
+    const std::string& queue_name = filled.name;
     PosixMqState& state = ctx.kernel.ipc<PosixMqState>();
     const ProcessSpec& who = *ctx.thread.process->spec;
     ctx.sync();
@@ -726,7 +729,9 @@ class MqUnlinkOp : public SyscallOp {
 public:
   MqUnlinkOp(std::uint16_t activity, std::string name) : SyscallOp(activity, {}), name_(std::move(name)) {}
   IoStatus call(OpContext& ctx) const override {
-    const std::string queue_name = expand_name(name_, ctx);
+    const CallName filled = call_name(name_, NameKind::MqName, ctx, "mq_unlink", "name");
+    if (!filled.ok()) return filled.fail(ctx, activity);
+    const std::string& queue_name = filled.name;
     PosixMqState& state = ctx.kernel.ipc<PosixMqState>();
     ctx.sync();
     auto it = state.names.find(queue_name);

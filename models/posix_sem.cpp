@@ -10,6 +10,7 @@
 // and an offset, models/shm.cpp): every process that maps the segment reaches the same semaphore
 // there, and its atomics touch that memory like any access (page faults, cache-line transfers).
 // docs/semaphores.md.
+#include "call_name.hpp"
 #include "error.hpp"
 #include "fs.hpp"
 #include "ipc.hpp"
@@ -26,7 +27,6 @@ namespace ipcsim {
 namespace {
 
 constexpr std::int64_t kSemValueMax = INT_MAX; // SEM_VALUE_MAX
-constexpr std::size_t kNameMax = 251;          // NAME_MAX minus "sem."
 constexpr std::uint64_t kSemBytes = 32;        // sizeof(sem_t) on x86-64: where it may be placed
 constexpr std::uint64_t kSemWord = 8;          // its data word (value and waiters): what atomics touch
 
@@ -134,8 +134,9 @@ public:
     ctx.sync();
     PSemState& state = psems(ctx);
     const Process& process = *ctx.thread.process;
-    const std::string name = expand_name(name_, ctx); // {pid}, {index}, variables: checked again
-    if (int error = posix_name_error(name, kNameMax - 1)) return fail_call(ctx, activity, error);
+    const CallName filled = call_name(name_, NameKind::SemOpen, ctx, "sem_open", "name");
+    if (!filled.ok()) return filled.fail(ctx, activity);
+    const std::string& name = filled.name;
     std::shared_ptr<PSem> sem;
     if (auto it = state.names.find(name); it != state.names.end()) {
       if (create_ && exclusive_) return fail_call(ctx, activity, EEXIST);
@@ -199,8 +200,9 @@ public:
   IoStatus call(OpContext& ctx) const override {
     ctx.sync();
     PSemState& state = psems(ctx);
-    const std::string name = expand_name(name_, ctx);
-    if (int error = posix_name_error(name, kNameMax - 1)) return fail_call(ctx, activity, error);
+    const CallName filled = call_name(name_, NameKind::SemUnlink, ctx, "sem_unlink", "name");
+    if (!filled.ok()) return filled.fail(ctx, activity);
+    const std::string& name = filled.name;
     auto it = state.names.find(name);
     if (it == state.names.end()) return fail_call(ctx, activity, ENOENT);
     std::uint32_t uid = ctx.thread.process->spec->uid;

@@ -6,6 +6,7 @@
 // describes the model and every charge.
 #include "shm.hpp"
 
+#include "call_name.hpp"
 #include "error.hpp"
 #include "fs.hpp"
 #include "names.hpp"
@@ -35,17 +36,11 @@ constexpr std::size_t kNameMax = 255;                   // NAME_MAX: a POSIX obj
 
 std::uint64_t pages_of(std::uint64_t bytes) { return bytes / kPageBytes + (bytes % kPageBytes ? 1 : 0); }
 
-std::string hex_key(std::uint32_t key) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "0x%08x", key);
-  return buf;
-}
 std::string octal(std::uint32_t mode) {
   char buf[16];
   std::snprintf(buf, sizeof buf, "%o", mode);
   return buf;
 }
-std::string owner_name(std::uint32_t uid) { return uid == 0 ? "root" : std::to_string(uid); }
 
 // ---- Kernel objects ---------------------------------------------------------------------------
 
@@ -526,16 +521,7 @@ ParamSpec map_param() {
 
 std::string read_into_var(const json& f, const std::string& field, const std::string& path,
                           CompileContext& ctx) {
-  auto name = f.at(field).get<std::string>();
-  if (!valid_variable_not_number(name))
-    fail_at(ctx.read.file, join_path(path, field),
-            "invalid variable name \"" + name +
-                "\"; use letters, digits, _ and . (not starting with a digit)");
-  if (is_builtin_variable(name))
-    fail_at(ctx.read.file, join_path(path, field),
-            "\"" + name + "\" is set by the system calls themselves; choose another name");
-  ctx.assigned.push_back(name);
-  return name;
+  return read_into_variable(f, field, path, ctx);
 }
 
 namespace {
@@ -1104,8 +1090,9 @@ public:
       : SyscallOp(activity, {}), name_(std::move(name)), rdwr_(rdwr), creat_(creat), excl_(excl),
         trunc_(trunc), mode_(mode), fd_(fd) {}
   IoStatus call(OpContext& ctx) const override {
-    const std::string name = expand_name(name_, ctx);
-    if (int error = posix_name_error(name, kNameMax)) return fail_call(ctx, activity, error);
+    const CallName filled = call_name(name_, NameKind::ShmOpen, ctx, "shm_open", "name");
+    if (!filled.ok()) return filled.fail(ctx, activity);
+    const std::string& name = filled.name;
     ctx.sync();
     ShmState& state = ctx.kernel.ipc<ShmState>();
     const Process& process = *ctx.thread.process;
@@ -1235,8 +1222,9 @@ class ShmUnlinkOp : public SyscallOp {
 public:
   ShmUnlinkOp(std::uint16_t activity, std::string name) : SyscallOp(activity, {}), name_(std::move(name)) {}
   IoStatus call(OpContext& ctx) const override {
-    const std::string name = expand_name(name_, ctx);
-    if (int error = posix_name_error(name, kNameMax)) return fail_call(ctx, activity, error);
+    const CallName filled = call_name(name_, NameKind::ShmUnlink, ctx, "shm_unlink", "name");
+    if (!filled.ok()) return filled.fail(ctx, activity);
+    const std::string& name = filled.name;
     ctx.sync();
     ShmState& state = ctx.kernel.ipc<ShmState>();
     auto it = state.posix.find(name);

@@ -356,8 +356,10 @@ public:
     if (!blocked && ps.act[sig].action == Action::Default) return; // SIGCONT's default: continue (done above)
     (target ? thread(*target).pending : ps.shared).add(q);
     recalc_all(process);
-    // signal_wake_up: a chosen thread asleep in a call leaves it (the call ends with ERESTARTSYS).
-    if (!blocked && chosen->state == ThreadState::Blocked && chosen->waiting_on != ps.stop_queue.get()) {
+    // signal_wake_up: a chosen thread asleep in a call leaves it (the call ends with ERESTARTSYS). A
+    // plain sleep waits on no queue: it must not look like the stop queue before there is one.
+    bool stopped_here = ps.stop_queue && chosen->waiting_on == ps.stop_queue.get();
+    if (!blocked && chosen->state == ThreadState::Blocked && !stopped_here) {
       ctx.sync();
       kernel_.interrupt(ctx, *chosen, activity);
     }
@@ -510,12 +512,14 @@ public:
   }
 
   // group_send_sig_info: the permission check (kill_ok_by_cred: the same uid, or uid 0; SIGCONT
-  // within the session, which every process here shares), then the signal (none for 0; a zombie
-  // takes it to no effect). 0 or the error.
+  // within the caller's session), then the signal (none for 0; a zombie takes it to no effect). 0
+  // or the error.
   int signal_process(OpContext& ctx, Process& process, const Queued& q, std::uint16_t activity) {
     const Process& self = *ctx.thread.process;
     std::uint32_t uid = self.spec->uid;
-    if (&process != &self && uid != 0 && uid != process.spec->uid && q.sig != kSIGCONT) return EPERM;
+    if (&process != &self && uid != 0 && uid != process.spec->uid &&
+        (q.sig != kSIGCONT || process.sid != self.sid))
+      return EPERM;
     if (q.sig != 0 && process.live_threads > 0) send(ctx, process, nullptr, q, activity);
     return 0;
   }
@@ -891,9 +895,10 @@ private:
   bool nohang_;
 };
 
-// setpgid(2) (and setpgrp(): setpgid(0, 0)), as ksys_setpgid checks it. Every process here is in
-// one session (the shell's that started the machine's processes), and none leads it. A spawned child
-// has already exec'd (spawn is fork + exec), so its parent may not move it: EACCES.
+// setpgid(2) (and setpgrp(): setpgid(0, 0)), as ksys_setpgid checks it. The machine's processes
+// start in the session of the shell that started them (kShellPid), which none of them leads; setsid
+// makes new ones. A spawned child has already exec'd (spawn is fork + exec), so its parent may not
+// move it: EACCES (EPERM first when it is in another session).
 class SetpgidOp : public SyscallOp {
 public:
   SetpgidOp(std::uint16_t activity, IntRef pid, IntRef pgid)
@@ -909,10 +914,14 @@ public:
     if (pgid < 0) return fail_call(ctx, activity, EINVAL);
     Process* p = state.find_pid(pid);
     if (!p || !state.exists(*p)) return fail_call(ctx, activity, ESRCH);
-    if (p->parent_pid == self.pid) return fail_call(ctx, activity, EACCES); // a child after its exec
-    if (p != &self) return fail_call(ctx, activity, ESRCH); // neither the caller nor its child
-    if (pgid != pid && state.group(pgid).empty())
-      return fail_call(ctx, activity, EPERM); // no such group here
+    if (p->parent_pid == self.pid) // a child: in another session, or after its exec
+      return fail_call(ctx, activity, p->sid != self.sid ? EPERM : EACCES);
+    if (p != &self) return fail_call(ctx, activity, ESRCH);       // neither the caller nor its child
+    if (p->sid == p->pid) return fail_call(ctx, activity, EPERM); // a session leader stays in its group
+    if (pgid != pid) {                                            // an existing group of the caller's session
+      std::vector<Process*> members = state.group(pgid);
+      if (members.empty() || members.front()->sid != self.sid) return fail_call(ctx, activity, EPERM);
+    }
     state.set_group(*p, static_cast<std::uint32_t>(pgid));
     ctx.succeed();
     return IoStatus::Done;
@@ -920,6 +929,44 @@ public:
 
 private:
   IntRef pid_, pgid_;
+};
+
+// setsid(2), as ksys_setsid: the caller leads a new session and a new group, both its pid, which
+// {result} is; EPERM when it leads a session already, or when a process group with its pid exists
+// (it leads its group, or left members behind in it): the machine's processes lead their groups,
+// so a process that calls setsid is typically a spawned child, as after fork.
+class SetsidOp : public SyscallOp {
+public:
+  explicit SetsidOp(std::uint16_t activity) : SyscallOp(activity, {}) {}
+  IoStatus call(OpContext& ctx) const override {
+    ctx.sync();
+    SignalState& state = signals(ctx);
+    Process& self = *ctx.thread.process;
+    if (self.sid == self.pid || !state.group(self.pid).empty()) return fail_call(ctx, activity, EPERM);
+    self.sid = self.pid;
+    state.set_group(self, self.pid);
+    ctx.succeed(self.pid);
+    return IoStatus::Done;
+  }
+};
+
+// getsid(2): {result} is the session of a process (pid 0: the caller); ESRCH for no such process.
+class GetsidOp : public SyscallOp {
+public:
+  GetsidOp(std::uint16_t activity, IntRef pid) : SyscallOp(activity, {}), pid_(std::move(pid)) {}
+  IoStatus call(OpContext& ctx) const override {
+    std::int64_t pid = 0;
+    if (!pid_.read(ctx, pid)) return fail_call(ctx, activity, EINVAL);
+    ctx.sync();
+    SignalState& state = signals(ctx);
+    Process* p = pid == 0 ? ctx.thread.process : state.find_pid(pid);
+    if (!p || !state.exists(*p)) return fail_call(ctx, activity, ESRCH);
+    ctx.succeed(p->sid);
+    return IoStatus::Done;
+  }
+
+private:
+  IntRef pid_;
 };
 
 // getpgid(2) (and getpgrp(): getpgid(0)): {result} is the group; ESRCH for no such process.
@@ -1144,6 +1191,25 @@ const OpRegistrar
                          [](const json&, const std::string&, CompileContext&, Program& p, std::uint16_t a) {
                            p.ops.push_back(std::make_unique<GetpgidOp>(a, IntRef{}));
                          }});
+
+const OpRegistrar register_setsid_op(
+    {"setsid",
+     "make the caller the leader of a new session and process group (setsid(2)): {result} is its pid; EPERM "
+     "when it already leads a process group (as every process the machine starts does) or a session",
+     {"setsid op", "", {}},
+     [](const json&, const std::string&, CompileContext&, Program& p, std::uint16_t a) {
+       p.ops.push_back(std::make_unique<SetsidOp>(a));
+     }});
+
+const OpRegistrar register_getsid_op(
+    {"getsid",
+     "a process's session (getsid(2)): {result}; ESRCH when there is no such process",
+     {"getsid op",
+      "",
+      {{"pid", ParamType::Scalar, 0, "", "the process: 0 (the caller), a pid, or a variable holding one"}}},
+     [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
+       p.ops.push_back(std::make_unique<GetsidOp>(a, read_pid_field(f, "pid", path, ctx)));
+     }});
 
 const OpRegistrar register_raise_op(
     {"raise",

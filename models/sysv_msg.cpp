@@ -4,6 +4,7 @@
 // the MSGMAX / MSGMNB / MSGMNI limits, pipelined send (a sent message goes straight to the first
 // waiting receiver whose type filter matches) and ss_wakeup (a receive wakes the senders whose
 // message now fits). docs/sysv-msg.md describes the model, every op and every charge.
+#include "call_name.hpp"
 #include "error.hpp"
 #include "fs.hpp"
 #include "ipc.hpp"
@@ -108,14 +109,6 @@ struct Receiver {
   std::string from; // the queue it was delivered from (its object name)
   int error = 0;
 };
-
-std::string hex_key(std::uint32_t key, bool padded) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, padded ? "0x%08x" : "0x%x", key);
-  return buf;
-}
-
-std::string owner_name(std::uint32_t uid) { return uid == 0 ? "root" : std::to_string(uid); }
 
 class MsgState : public IpcState, public Observer {
 public:
@@ -231,15 +224,20 @@ void charge_entry(OpContext& ctx, std::uint16_t activity) {
 // op_progress of msgsnd / msgrcv: set once the call has slept, so a queue gone since is EIDRM.
 constexpr std::uint64_t kCopied = 1, kSlept = 2;
 
-void wake_senders(OpContext& ctx, MsgQueue& q, std::uint16_t activity) { // ss_wakeup(msq, false)
+// ss_wakeup(msq, false): picks the senders whose message now fits as Linux does under the queue's
+// lock (into a wake_q), then wakes them. Each wake lets other cores run, which may change the
+// queue or remove it: the wakes read only the snapshot, and skip a thread no longer waiting here.
+void wake_senders(OpContext& ctx, MsgQueue& q, std::uint16_t activity) {
+  if (!q.senders.head) return;
   MsgState& state = ctx.kernel.ipc<MsgState>();
-  for (Thread* t = q.senders.head; t;) {
-    Thread* next = t->wait_next;
+  std::vector<Thread*> to_wake;
+  for (Thread* t = q.senders.head; t; t = t->wait_next) {
     auto it = state.senders.find(t->id);
-    if (it == state.senders.end() || q.fits(it->second))
-      ctx.kernel.wake(ctx.core, *t, &ctx.thread, activity, WaitResult::Woken);
-    t = next;
+    if (it == state.senders.end() || q.fits(it->second)) to_wake.push_back(t);
   }
+  const WaitQueue* senders = &q.senders;
+  for (Thread* t : to_wake)
+    if (t->waiting_on == senders) ctx.kernel.wake(ctx.core, *t, &ctx.thread, activity, WaitResult::Woken);
 }
 
 // pipelined_send: hands the message to the first sleeping receiver that accepts it; a matching
@@ -414,8 +412,10 @@ IoStatus do_msgrcv(OpContext& ctx, std::uint16_t activity, std::int64_t id, std:
     q->lrpid = thread.process->pid;
     q->rtime = ctx.now();
     held.release(); // ipc_unlock_object, then wake_up_q, then store_msg's copy out
+    // Waking lets other cores run: the queue may be removed meanwhile, so nothing reads it after.
+    std::string object = q->object;
     wake_senders(ctx, *q, activity);
-    deliver(ctx, activity, std::move(m), static_cast<std::uint64_t>(bufsz), q->object);
+    deliver(ctx, activity, std::move(m), static_cast<std::uint64_t>(bufsz), object);
     return IoStatus::Done;
   }
   if ((flags & kIpcNowait) || thread.op_nonblocking) return fail_call(ctx, activity, nowait_error);
@@ -462,17 +462,7 @@ ParamSpec flags_param(const std::vector<std::string>& accepted) {
 // The variable an op stores its result in; `suffixes` are the fields it also sets (INTO.qnum).
 std::string read_into(const json& f, const std::string& path, CompileContext& ctx,
                       const std::vector<std::string>& suffixes) {
-  auto name = f.at("into").get<std::string>();
-  if (!valid_variable_not_number(name))
-    fail_at(ctx.read.file, join_path(path, "into"),
-            "invalid variable name \"" + name +
-                "\"; use letters, digits, _ and . (not starting with a digit)");
-  if (is_builtin_variable(name))
-    fail_at(ctx.read.file, join_path(path, "into"),
-            "\"" + name + "\" is set by the system calls themselves; choose another name");
-  if (suffixes.empty()) ctx.assigned.push_back(name);
-  for (const auto& s : suffixes) ctx.assigned.push_back(s.empty() ? name : name + "." + s);
-  return name;
+  return read_into_variable(f, "into", path, ctx, suffixes);
 }
 
 ParamSpec into_param(const std::string& what) { return {"into", ParamType::String, nullptr, "", what}; }
@@ -498,9 +488,10 @@ public:
   FtokOp(std::uint16_t activity, std::string path, std::int64_t id, std::string into)
       : SyscallOp(activity, {}), path_(std::move(path)), id_(id), into_(std::move(into)) {}
   IoStatus call(OpContext& ctx) const override {
-    const std::string file_path = expand_name(path_, ctx);
+    const CallName filled = call_name(path_, NameKind::Path, ctx, "ftok", "path");
+    if (!filled.ok()) return filled.fail(ctx, activity);
     ctx.sync();
-    const FsEntry* entry = ctx.kernel.ipc<FileSystem>().find(file_path);
+    const FsEntry* entry = ctx.kernel.ipc<FileSystem>().find(filled.name);
     if (!entry) return fail_call(ctx, activity, ENOENT);
     std::uint32_t key = (static_cast<std::uint32_t>(id_ & 0xff) << 24) |
                         ((FileSystem::kDevice & 0xff) << 16) | (entry->inode & 0xffff);

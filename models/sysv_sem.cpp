@@ -63,13 +63,6 @@ struct SemArray {
   WaitQueue waiters;
 };
 
-std::string hex_key(std::uint32_t key) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "0x%08x", key);
-  return buf;
-}
-std::string owner_name(std::uint32_t uid) { return uid == 0 ? "root" : std::to_string(uid); }
-
 // perform_atomic_semop: 0 when every operation can proceed (and then applies them, with their
 // undo adjustments), 1 when the caller must wait, or an error (ERANGE, EAGAIN under IPC_NOWAIT).
 int try_ops(SemArray& a, const std::vector<SemOp>& ops, std::uint32_t pid,
@@ -270,17 +263,7 @@ std::uint32_t read_flags(const json& list, const std::string& where, const Compi
 
 std::string read_into(const json& f, const std::string& path, CompileContext& ctx,
                       const std::vector<std::string>& suffixes) {
-  auto name = f.at("into").get<std::string>();
-  if (!valid_variable_not_number(name))
-    fail_at(ctx.read.file, join_path(path, "into"),
-            "invalid variable name \"" + name +
-                "\"; use letters, digits, _ and . (not starting with a digit)");
-  if (is_builtin_variable(name))
-    fail_at(ctx.read.file, join_path(path, "into"),
-            "\"" + name + "\" is set by the system calls themselves; choose another name");
-  if (suffixes.empty()) ctx.assigned.push_back(name);
-  for (const auto& s : suffixes) ctx.assigned.push_back(s.empty() ? name : name + "." + s);
-  return name;
+  return read_into_variable(f, "into", path, ctx, suffixes);
 }
 
 const std::string kIdExpected =

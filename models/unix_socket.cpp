@@ -2,6 +2,7 @@
 // connect, sendto, recvfrom and shutdown ops, the generic read/write/close/fcntl on sockets, and the
 // channels "unix_stream" and "unix_dgram". Every rule follows Linux's net/unix/af_unix.c; the
 // model, its simplifications and every charge are in docs/unix-socket.md.
+#include "call_name.hpp"
 #include "error.hpp"
 #include "fs.hpp"
 #include "ipc.hpp"
@@ -597,9 +598,11 @@ public:
   BindOp(std::uint16_t a, std::string fd, std::string path)
       : SyscallOp(a, {}), fd_(fd), path_(std::move(path)) {}
   IoStatus call(OpContext& ctx) const override {
-    const std::string file_path = expand_name(path_, ctx);
     SocketFile* file = socket_file(ctx, activity, fd_);
     if (!file) return IoStatus::Done;
+    const CallName filled = call_name(path_, NameKind::SocketPath, ctx, "bind", "path");
+    if (!filled.ok()) return filled.fail(ctx, activity);
+    const std::string& file_path = filled.name;
     Socket& s = *file->socket;
     ctx.sync();
     charge_lookup(ctx, activity);
@@ -671,9 +674,11 @@ public:
   ConnectOp(std::uint16_t a, std::string fd, std::string path)
       : SyscallOp(a, {}), fd_(fd), path_(std::move(path)) {}
   IoStatus call(OpContext& ctx) const override {
-    const std::string file_path = expand_name(path_, ctx);
     SocketFile* file = socket_file(ctx, activity, fd_);
     if (!file) return IoStatus::Done;
+    const CallName filled = call_name(path_, NameKind::SocketPath, ctx, "connect", "path");
+    if (!filled.ok()) return filled.fail(ctx, activity);
+    const std::string& file_path = filled.name;
     auto s = file->socket;
     Thread& t = ctx.thread;
     ctx.sync();
@@ -732,8 +737,12 @@ public:
       if (path_) return fail_call(ctx, activity, file->socket->connected ? EISCONN : EOPNOTSUPP);
       return stream_send(ctx, activity, *file->socket, m, EAGAIN);
     }
-    const std::string to = path_ ? expand_name(*path_, ctx) : std::string();
-    return dgram_send(ctx, activity, file->socket, m, path_ ? &to : nullptr, EAGAIN);
+    CallName to;
+    if (path_) {
+      to = call_name(*path_, NameKind::SocketPath, ctx, "sendto", "path");
+      if (!to.ok()) return to.fail(ctx, activity);
+    }
+    return dgram_send(ctx, activity, file->socket, m, path_ ? &to.name : nullptr, EAGAIN);
   }
 
 protected:

@@ -106,9 +106,10 @@ MechanismRun run_one(const std::string& file, const json& doc, const std::string
   for (const auto& core : run.summary.per_core) run.context_switches += core.context_switches;
   std::map<std::string, Cycles> by_primitive;
   for (const auto& b : run.summary.breakdown) by_primitive[b.primitive] += b.cycles;
-  // The preset's primitives, then the lock waits (a time, not a preset value; none on one core).
+  // The preset's primitives, then the lock waits and interrupt handlers (times, not preset values).
   std::vector<std::string> names = primitive_names();
   names.emplace_back(primitive_name(Primitive::lock_wait));
+  names.emplace_back(primitive_name(Primitive::irq_handler));
   for (const auto& name : names)
     if (auto found = by_primitive.find(name); found != by_primitive.end() && found->second > 0)
       run.primitives.emplace_back(name, found->second);
@@ -184,6 +185,7 @@ void print_comparison(std::ostream& out, const std::string& file, const std::vec
   std::vector<std::string> primitives;
   std::vector<std::string> names = primitive_names();
   names.emplace_back(primitive_name(Primitive::lock_wait));
+  names.emplace_back(primitive_name(Primitive::irq_handler));
   for (const auto& name : names)
     for (const auto& r : runs)
       if (std::any_of(r.primitives.begin(), r.primitives.end(),

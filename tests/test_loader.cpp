@@ -184,7 +184,7 @@ TEST_CASE("loader: unknown machine key, with did-you-mean") {
   CHECK(
       load_error(with_machine(R"({"core": 2})")) ==
       R"(test.json: at machine.core: unknown key "core" (did you mean "cores"?) in machine; accepted keys: )"
-      "name, cores, frequency, frequency_scaling, costs, scheduler, jitter");
+      "name, cores, frequency, frequency_scaling, costs, scheduler, jitter, irq_every, irq_handler");
 }
 
 TEST_CASE("loader: unknown process key, with did-you-mean") {
@@ -858,7 +858,7 @@ TEST_CASE("--set: errors reach the loader") {
         "--set machine.cores: expected dotted.path=value, such as machine.cores=4");
   CHECK(load_error(with_script(kCompute), {"machine.cpus=4"}) ==
         R"(--set machine.cpus=4: unknown key "cpus" in machine; accepted keys: name, cores, frequency, )"
-        "frequency_scaling, costs, scheduler, jitter (at machine.cpus in test.json)");
+        "frequency_scaling, costs, scheduler, jitter, irq_every, irq_handler (at machine.cpus in test.json)");
 }
 
 TEST_CASE("--set: a bad value is blamed on the --set that wrote it, not on the file") {

@@ -471,3 +471,70 @@ TEST_CASE("fixed: format_duration showed 333 cycles at 1 GHz as \"332.999ns\" (f
   CHECK(format_duration(4000000, 1e9) == "4ms");
   CHECK(format_duration(999999, 1e9) == "999.999us"); // truly below 1 ms: stays below
 }
+
+TEST_CASE("machine: device interrupts arrive per core as a seeded Poisson stream, off by default") {
+  // One thread computes 1,000,000 cycles on the teaching preset (timer_interrupt = 500 cycles);
+  // interrupts come every 10,000 cycles on average, each with a 1,500-cycle handler.
+  auto text = [](const std::string& irq) {
+    return R"({"machine": {"costs": "teaching")" + irq +
+           R"(}, "processes": [{"name": "p", "script": [{"op": "compute", "time": 1000000}]}]})";
+  };
+  auto quiet = run_text(text(""));
+  CHECK(quiet.charged("p", "irq", Primitive::timer_interrupt) == 0);
+
+  const std::string irq = R"(, "irq_every": 10000, "irq_handler": 1500)";
+  ipcsim::LoadOptions checked;
+  checked.debug_invariants = true; // every invariant checked at each dispatch, switch and wakeup
+  auto noisy = run_text(text(irq), checked);
+  CHECK(noisy.kernel->runtime_error().empty());
+  Cycles handlers = noisy.charged("p", "irq", Primitive::irq_handler);
+  REQUIRE(handlers % 1500 == 0);
+  Cycles taken = handlers / 1500;
+  // Each interrupt costs exactly timer_interrupt + the handler, and lengthens the run by that much.
+  CHECK(noisy.charged("p", "irq", Primitive::timer_interrupt) == taken * 500);
+  CHECK(noisy.kernel->makespan() == quiet.kernel->makespan() + taken * 2000);
+  // The stream covers the whole run, interrupts included: about T / 10,000 arrivals with
+  // T = 1,000,000 / (1 - 2,000 / 10,000) = 1,250,000, so 125 expected; a Poisson count's standard
+  // deviation is sqrt(125) = 11.2, and this bound is 4 of them.
+  MESSAGE("interrupts taken: " << taken << " (expected about 125)");
+  CHECK(taken >= 80);
+  CHECK(taken <= 170);
+
+  // Same seed, same arrivals; another seed, others.
+  CHECK(run_text(text(irq)).kernel->makespan() == noisy.kernel->makespan());
+  ipcsim::LoadOptions seed2;
+  seed2.seed = 2;
+  CHECK(run_text(text(irq), seed2).kernel->makespan() != noisy.kernel->makespan());
+}
+
+TEST_CASE("machine: an idle core lets its device interrupts pass unseen") {
+  // A thread sleeps 1 s with an interrupt every 1,000 cycles on average: nobody runs to pay for the
+  // million arrivals meanwhile (the stream goes on from the wakeup).
+  auto text = [](const std::string& irq) {
+    return R"({"machine": {"costs": "teaching")" + irq +
+           R"(}, "processes": [{"name": "p", "script": [{"op": "sleep", "time": "1s"}]}]})";
+  };
+  auto quiet = run_text(text(""));
+  auto noisy = run_text(text(R"(, "irq_every": 1000, "irq_handler": 0)"));
+  Cycles taken = noisy.charged("p", "irq", Primitive::timer_interrupt) / 500;
+  MESSAGE("interrupts taken while p runs: " << taken);
+  CHECK(noisy.kernel->makespan() == quiet.kernel->makespan() + taken * 500);
+  CHECK(taken < 100); // those while p runs (a few thousand cycles of calls), not the second asleep
+}
+
+TEST_CASE("machine: interrupts that come faster than they are handled are refused at load") {
+  auto text = [](const std::string& irq) {
+    return R"({"machine": {"costs": "teaching")" + irq +
+           R"(}, "processes": [{"name": "p", "script": [{"op": "compute", "time": 10}]}]})";
+  };
+  CHECK(ipcsim::test::load_error(text(R"(, "irq_every": 600, "irq_handler": 100)")) ==
+        "test.json: at machine.irq_every: 600 cycles is not longer than one interrupt takes (timer_interrupt "
+        "500 "
+        "+ irq_handler 100 cycles): the cores would do nothing but take interrupts; give a longer mean time");
+  CHECK(ipcsim::test::load_error(text(R"(, "irq_every": 700, "irq_handler": 100, "jitter": 0.2)")) ==
+        "test.json: at machine.irq_every: 700 cycles is not longer than one interrupt takes (timer_interrupt "
+        "500 "
+        "+ irq_handler 100 cycles, lengthened up to 20 % by jitter): the cores would do nothing but take "
+        "interrupts; give a longer mean time");
+  CHECK(ipcsim::test::load_error(text(R"(, "irq_every": 601, "irq_handler": 100)")) == "<no error>");
+}

@@ -30,6 +30,13 @@ std::vector<std::pair<Cycles, std::string>> timed(const ipcsim::test::Run& run) 
 
 std::vector<std::string> texts(const ipcsim::test::Run& run) { return ipcsim::test::console_texts(run); }
 
+// Invariants checked at every dispatch, switch and wakeup (--check-invariants).
+LoadOptions checked() {
+  LoadOptions options;
+  options.debug_invariants = true;
+  return options;
+}
+
 std::string load_error(const std::string& text) {
   try {
     run_text(text);
@@ -408,4 +415,173 @@ TEST_CASE("signals: kill -1 reaches every process the caller may signal but itse
   auto alone = run_text(machine(proc("p", R"({"op": "kill", "pid": -1, "signal": 0},
       {"op": "print", "text": "{errno}"})")));
   CHECK(texts(alone) == std::vector<std::string>{"ESRCH"});
+}
+
+namespace {
+// a sleeps 40 us under a SIGUSR1 handler; b, after a 10 us sleep of its own, signals it. With
+// `busy` more processes compute on the other cores meanwhile.
+std::string sleep_interrupted(int cores, int busy) {
+  std::string processes = proc("a", kHandler + R"(,
+      {"op": "sleep", "time": "40us"}, {"op": "print", "text": "after sleep {result} {errno}"})") +
+                          "," + proc("b", R"({"op": "sleep", "time": "10us"}, {"op": "print", "text": "kill"},
+      {"op": "kill", "process": "a", "signal": "SIGUSR1"})");
+  for (int i = 0; i < busy; ++i)
+    processes += "," + proc("c" + std::to_string(i), R"({"op": "compute", "time": "100us"})");
+  return R"({"machine": {"cores": )" + std::to_string(cores) + R"(}, "processes": [)" + processes + "]}";
+}
+} // namespace
+
+TEST_CASE("signals: a handled signal ends a sleep at once with EINTR (nanosleep is never restarted)") {
+  SUBCASE("one core") {
+    // kill 350 (its wakeup 100 included), b's exit 150, a's dispatch 800, the sleep's exit 100,
+    // the frame 300: the handler 1,700 after "kill"; sigreturn 450 later the sleep fails with EINTR.
+    auto lines = timed(run_text(sleep_interrupted(1, 0)));
+    REQUIRE(lines.size() == 3);
+    const Cycles kill = lines[0].first;
+    CHECK(lines[0].second == "kill");
+    CHECK(lines[1] == std::pair<Cycles, std::string>{kill + 1700, "handler 10"});
+    CHECK(lines[2] == std::pair<Cycles, std::string>{kill + 2150, "after sleep -1 EINTR"});
+  }
+  for (int cores : {2, 4}) {
+    CAPTURE(cores);
+    // From the other core: kill's entry 150 and the wakeup 100 (the IPI to a's idle core is b's);
+    // a's core leaves idle and dispatches a (idle_exit 1000, sched_pick 100, context_restore 200;
+    // its space is still loaded), the sleep's exit 100 and the frame 300: the handler 1,950 after
+    // "kill", the sleep's EINTR 450 later. On 4 cores two more processes compute meanwhile.
+    auto run = run_text(sleep_interrupted(cores, cores - 2), checked());
+    CHECK(run.kernel->runtime_error().empty());
+    auto lines = timed(run);
+    REQUIRE(lines.size() == 3);
+    const Cycles kill = lines[0].first;
+    CHECK(kill == 12950); // b: dispatch 800, sleep 150, timer 500 + wakeup 100, dispatch 1300, exit 100
+    CHECK(lines[1] == std::pair<Cycles, std::string>{kill + 1950, "handler 10"});
+    CHECK(lines[2] == std::pair<Cycles, std::string>{kill + 2400, "after sleep -1 EINTR"});
+  }
+}
+
+TEST_CASE("signals: an alarm on the sleeper's own core ends its sleep with EINTR; one due as the sleep ends "
+          "does not") {
+  auto alarm_then_sleep = [](const std::string& sleep) {
+    return run_text(
+        machine(proc("p", R"(
+      {"op": "sigaction", "signal": "SIGALRM", "handler": [{"op": "print", "text": "ring"}]},
+      {"op": "alarm", "time": "10us"}, {"op": "sleep", "time": )" +
+                              sleep + R"(}, {"op": "print", "text": "after sleep {result} {errno}"})")));
+  };
+  // dispatch 800, sigaction 250; the alarm is armed at 1200 for 11200 and returns at 1300; the sleep
+  // enters (150) and its end is 1450 + its time. At 11200 the alarm's timer interrupt (500) sends
+  // SIGALRM and wakes p (wakeup 100): 11800; the dispatch after idle (idle_exit 1000, sched_pick 100,
+  // context_restore 200): 13100; the sleep's exit 100, the frame 300: the handler at 13500;
+  // sigreturn 450 later the sleep returns.
+  SUBCASE("well before its end: EINTR") {
+    CHECK(timed(alarm_then_sleep("40000")) ==
+          std::vector<std::pair<Cycles, std::string>>{{13500, "ring"}, {13950, "after sleep -1 EINTR"}});
+  }
+  SUBCASE("at the same cycle as its end (the alarm was armed first, so fires first): 0, then the handler") {
+    // The sleep's end (1450 + 9750 = 11200) has passed when p looks again at 13100: its timer would
+    // have expired meanwhile, and do_nanosleep returns 0.
+    CHECK(timed(alarm_then_sleep("9750")) ==
+          std::vector<std::pair<Cycles, std::string>>{{13500, "ring"}, {13950, "after sleep 0 "}});
+  }
+  SUBCASE("a cycle after its end: 0, then the handler") {
+    // The sleep's own timer at 11199 (500 + wakeup 100: 11799), then the alarm's interrupt (500)
+    // finds p ready: 12299; dispatch 1300, exit 100, frame 300: the handler at 13999.
+    CHECK(timed(alarm_then_sleep("9749")) ==
+          std::vector<std::pair<Cycles, std::string>>{{13999, "ring"}, {14449, "after sleep 0 "}});
+  }
+}
+
+TEST_CASE("signals: a signal from another core at the sleep's end: the earlier event wins, exactly once") {
+  // Two cores: a (core 0) sleeps from 1200 (dispatch 800, sigaction 250, sleep's entry 150); b
+  // (core 1) signals it at 13100 (kill's entry done: see the test above).
+  auto run = [](Cycles sleep) {
+    std::string text = R"({"machine": {"cores": 2}, "processes": [)" +
+                       proc("a", kHandler + R"(,
+      {"op": "sleep", "time": )" + std::to_string(sleep) +
+                                     R"(}, {"op": "print", "text": "after sleep {result} {errno}"})") +
+                       "," + proc("b", R"({"op": "sleep", "time": "10us"},
+      {"op": "kill", "process": "a", "signal": "SIGUSR1"})") +
+                       "]}";
+    auto r = run_text(text, checked());
+    CHECK(r.kernel->runtime_error().empty());
+    return timed(r);
+  };
+  SUBCASE("the timer and the signal at the same cycle: core 0 acts first, its timer ends the sleep") {
+    // The timer interrupt 500 and the wakeup 100 (13700), dispatch 1300, exit 100: 15100; the
+    // signal, sent meanwhile, is delivered then: the handler at 15400, sigreturn 450.
+    CHECK(run(11900) ==
+          std::vector<std::pair<Cycles, std::string>>{{15400, "handler 10"}, {15850, "after sleep 0 "}});
+  }
+  SUBCASE("the signal a cycle before the timer: it wakes a, whose sleep has ended by the time it runs") {
+    // wakeup 100 (13200), dispatch after idle 1300 (14500), exit 100, frame 300: the handler at 14900.
+    CHECK(run(11901) ==
+          std::vector<std::pair<Cycles, std::string>>{{14900, "handler 10"}, {15350, "after sleep 0 "}});
+  }
+}
+
+TEST_CASE("signals: signals from other cores racing sleepers' timers break no invariant (3 to 6 cores)") {
+  // The sleeper's own timer and another core's signal used to both wake it when they fell within one
+  // wakeup of each other (a thread made ready twice: "the clock went back for thread a", or an
+  // assertion). a sleeps 20 us at a time; b signals it every 19.777 us, crossing each sleep's end;
+  // c and d keep the other cores busy. This exact run broke on 3 to 8 cores before the fix.
+  for (int cores : {3, 4, 6}) {
+    CAPTURE(cores);
+    std::string text = R"({"machine": {"cores": )" + std::to_string(cores) + R"(}, "processes": [
+      {"name": "a", "script": [{"op": "sigaction", "signal": "SIGUSR1", "handler": [{"op": "compute", "time": 100}]},
+        {"op": "repeat", "count": 60, "body": [{"op": "sleep", "time": 20000}]}]},
+      {"name": "b", "script": [{"op": "repeat", "count": 40, "body": [{"op": "sleep", "time": 19777},
+        {"op": "kill", "process": "a", "signal": "SIGUSR1"}]}]},
+      {"name": "c", "script": [{"op": "repeat", "count": 200, "body": [{"op": "sleep", "time": 3086},
+        {"op": "compute", "time": 500}]}]},
+      {"name": "d", "script": [{"op": "repeat", "count": 200, "body": [{"op": "compute", "time": 1700},
+        {"op": "sleep", "time": 2104}]}]}]})";
+    auto run = run_text(text, checked());
+    CHECK(run.kernel->runtime_error().empty());
+    CHECK(run.finished("a") != kNever);
+  }
+}
+
+TEST_CASE("signals: setsid and getsid: a spawned child leads a new session, a group leader cannot (EPERM)") {
+  // a (100), b (101) and e (102, another uid) start in the shell's session (99), each leading its
+  // group; a's spawned child c (103) starts in a's group and session. c's setsid makes session and
+  // group 103; then c leads a session: no second setsid, no setpgid (EPERM); its parent may not
+  // move it (another session: EPERM before EACCES) nor join its group (another session); its
+  // SIGCONT to e, another uid in another session, is refused, a's is not. b leaves its group for
+  // a's, so no group 101 is left, and its setsid succeeds.
+  auto run =
+      run_text(machine(proc("a", R"(
+      {"op": "setsid"}, {"op": "print", "text": "a setsid {result} {errno}"},
+      {"op": "getsid", "pid": 0}, {"op": "print", "text": "a session {result}"},
+      {"op": "spawn", "process": "c"}, {"op": "calc", "var": "c", "expr": "result"},
+      {"op": "sleep", "time": "10us"},
+      {"op": "getsid", "pid": "c"}, {"op": "print", "text": "c's session {result}"},
+      {"op": "setpgid", "pid": "c", "pgid": 0}, {"op": "print", "text": "move c: {errno}"},
+      {"op": "setpgid", "pid": 0, "pgid": 103}, {"op": "print", "text": "join c's group: {errno}"},
+      {"op": "kill", "pid": 102, "signal": "SIGCONT"}, {"op": "print", "text": "a SIGCONT to e: {result}"},
+      {"op": "getsid", "pid": 999}, {"op": "print", "text": "getsid 999: {errno}"},
+      {"op": "waitpid", "pid": "c"}, {"op": "print", "text": "waited {result}"},
+      {"op": "sleep", "time": "20us"})") +
+                       "," + proc("b", R"({"op": "sleep", "time": "20us"},
+      {"op": "setpgid", "pid": 0, "pgid": 100}, {"op": "setsid"}, {"op": "print", "text": "b setsid {result}"},
+      {"op": "getpgrp"}, {"op": "print", "text": "b group {result}"})") +
+                       "," + proc("e", R"({"op": "sleep", "time": "30us"})", R"("uid": 2000, )") + "," +
+                       proc("c", R"(
+      {"op": "getsid", "pid": 0}, {"op": "print", "text": "c session {result}"},
+      {"op": "setsid"}, {"op": "print", "text": "c setsid {result}"},
+      {"op": "getpgrp"}, {"op": "print", "text": "c group {result}"},
+      {"op": "setsid"}, {"op": "print", "text": "c again: {errno}"},
+      {"op": "setpgid", "pid": 0, "pgid": 0}, {"op": "print", "text": "c setpgid: {errno}"},
+      {"op": "kill", "pid": 102, "signal": "SIGCONT"}, {"op": "print", "text": "c SIGCONT to e: {errno}"})",
+                            R"("spawned": true, )")));
+  CHECK(texts(run) == std::vector<std::string>{
+                          "a setsid -1 EPERM", "a session 99", "c session 99", "c setsid 103", "c group 103",
+                          "c again: EPERM", "c setpgid: EPERM", "c SIGCONT to e: EPERM", "c's session 103",
+                          "move c: EPERM", "join c's group: EPERM", "a SIGCONT to e: 0", "getsid 999: ESRCH",
+                          "waited 103", "b setsid 101", "b group 101"});
+  CHECK(run.kernel->processes()[3].sid == 103);
+  CHECK(run.kernel->processes()[1].sid == 101);
+  CHECK(run.kernel->processes()[2].sid == 99);
+  // Each is one system call: trap_enter 100 + syscall_dispatch 50 + trap_exit 100.
+  CHECK(run.charged("c", "setsid", Primitive::trap_enter) == 200);
+  CHECK(run.charged("c", "setsid", Primitive::trap_exit) == 200);
 }

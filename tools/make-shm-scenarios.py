@@ -180,13 +180,14 @@ def bulk():
                        "acknowledgement; through a pipe (64 KiB) the block is copied into the kernel and out again in "
                        "64 KiB pieces, each a wakeup. The first round through shared memory pays a page fault per page "
                        "in each process and the zeroing of each new page: it loses to the pipe at every size (16 MiB: "
-                       "7.4 ms against 1.6 ms, for 8192 faults and 4096 zeroed pages). With the pages mapped, the "
-                       "handshake (two futex calls a side) costs as much as the copy it saves at 4 and 64 KiB (a tie on "
-                       "one core; on two the pipe is ahead, since every futex wake crosses cores), and at 1 MiB shared "
-                       "memory wins, 44 against 99 us on one core, 93 against 147 us on two. At 16 MiB the block no "
-                       "longer fits the cache and both of its copies run at memory speed, while the model charges the "
-                       "pipe's 64 KiB pieces at the cached rate: the pipe wins on one core (1.6 against 2.1 ms); on two "
-                       "cores the pipe's hand-offs cross cores too and shared memory is ahead again (2.1 against 2.4 ms).",
+                       "7.6 ms against 3.6 ms on one core, for 8192 faults and 4096 zeroed pages). With the pages "
+                       "mapped, on one core the handshake (two futex calls a side) costs as much as the copy it saves "
+                       "at 4 KiB (1.9 against 2.0 us), and shared memory wins from 64 KiB on (4.5 against 8.3 us; "
+                       "1 MiB: 78 against 159 us; 16 MiB: 2.3 against 3.6 ms). On two cores every hand-off wakes the "
+                       "other core, which costs tens of microseconds on the 2-vCPU virtual machine linux-x86 is "
+                       "calibrated on: the pipe's one wakeup per 64 KiB block beats the two futex wakes of shared "
+                       "memory up to 64 KiB (46 against 69 us), and shared memory wins from 1 MiB (536 against 757 us; "
+                       "16 MiB: 8.5 against 13.2 ms).",
         "machine": {"cores": 1, "costs": "linux-x86"},
         "channels": [{"name": "data", "mechanism": "pipe"}, {"name": "ack", "mechanism": "pipe"}],
         "processes": [

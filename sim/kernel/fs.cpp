@@ -1,5 +1,6 @@
 #include "fs.hpp"
 
+#include "call_name.hpp"
 #include "error.hpp"
 
 #include <cstdio>
@@ -59,6 +60,13 @@ void check_path(const std::string& path, const std::string& where, CompileContex
             "invalid path \"" + path +
                 "\"; expected an absolute path without spaces, at most 107 characters, "
                 "such as \"/tmp/myfifo\"");
+  const std::size_t last = path.rfind('/') + 1;
+  if (last == path.size() || path.compare(last, std::string::npos, ".") == 0 ||
+      path.compare(last, std::string::npos, "..") == 0)
+    fail_at(ctx.read.file, where,
+            "path \"" + path +
+                "\" names a directory; the simulated file system has none (it holds FIFOs, sockets and "
+                "regular files): give the path of a file, such as \"/tmp/myfifo\"");
   check_template(path, where, ctx); // its {NAME} placeholders must name variables
 }
 
@@ -70,7 +78,9 @@ public:
   CreatOp(std::uint16_t activity, std::string path, std::uint32_t mode)
       : SyscallOp(activity, {}), path_(std::move(path)), mode_(mode) {}
   IoStatus call(OpContext& ctx) const override {
-    const std::string file_path = expand_name(path_, ctx);
+    const CallName filled = call_name(path_, NameKind::Path, ctx, "creat", "path");
+    if (!filled.ok()) return filled.fail(ctx, activity);
+    const std::string& file_path = filled.name;
     FileSystem& fs = ctx.kernel.ipc<FileSystem>();
     if (FsEntry* existing = fs.find(file_path)) {
       // creat() truncates an existing regular file: same inode, success.
@@ -95,8 +105,9 @@ class UnlinkOp : public SyscallOp {
 public:
   UnlinkOp(std::uint16_t activity, std::string path) : SyscallOp(activity, {}), path_(std::move(path)) {}
   IoStatus call(OpContext& ctx) const override {
-    const std::string file_path = expand_name(path_, ctx);
-    if (ctx.kernel.ipc<FileSystem>().unlink(file_path))
+    const CallName filled = call_name(path_, NameKind::Path, ctx, "unlink", "path");
+    if (!filled.ok()) return filled.fail(ctx, activity);
+    if (ctx.kernel.ipc<FileSystem>().unlink(filled.name))
       ctx.succeed();
     else
       ctx.fail(activity, ENOENT);

@@ -12,13 +12,35 @@ void InvariantChecker::fail(const std::string& what) {
 }
 
 // The clock never goes back: on one core, events come in time order.
-void InvariantChecker::core_time(const Core& core, Cycles at, const char* event) {
+void InvariantChecker::core_time(const Core& core, Cycles at, const char* event, bool step) {
   if (core_clock_.size() <= core.index) core_clock_.resize(core.index + 1, 0);
   if (at < core_clock_[core.index])
     fail("the clock went back on core " + std::to_string(core.index) + ": " + event + " at cycle " +
          std::to_string(at) + " after an event at cycle " + std::to_string(core_clock_[core.index]));
   core_clock_[core.index] = at;
-  if (continuous_ && violation_.empty()) fail(check_queues());
+  if (step) check_now(core);
+}
+
+// The debug mode checks everything it can at a step of a core (a dispatch, a switch-out): no mechanism is
+// half-way through a call there (a call changes its object and reports the flow without a sync between).
+void InvariantChecker::check_now(const Core& core) {
+  if (!continuous_ || !violation_.empty()) return;
+  if (std::string broken = check_queues(); !broken.empty()) return fail(broken);
+  if (std::string broken = check_core(core, false); !broken.empty()) return fail(broken);
+  fail(check_conservation());
+}
+
+std::string InvariantChecker::check_core(const Core& core, bool at_end) const {
+  // Pending cycles stop growing at the clock's limit (Kernel::charge), where the run stops.
+  if (core.pending >= kClockLimitCycles) return "";
+  const Cycles charged = core.index < core_charged_.size() ? core_charged_[core.index] : 0;
+  const Cycles passed = at_end ? core.busy_cycles + core.idle_exit_cycles : core.busy_cycles + core.pending;
+  if (charged == passed) return "";
+  return "core " + std::to_string(core.index) + ": the cycles charged to threads on it (" +
+         std::to_string(charged) + ") differ from the cycles it passed (" +
+         (at_end ? std::to_string(core.busy_cycles) + " busy and " + std::to_string(core.idle_exit_cycles) +
+                       " leaving idle)"
+                 : std::to_string(core.busy_cycles) + ", and " + std::to_string(core.pending) + " pending)");
 }
 
 void InvariantChecker::on_thread_state(const Thread& thread, ThreadState, ThreadState, const WaitQueue*,
@@ -31,21 +53,23 @@ void InvariantChecker::on_thread_state(const Thread& thread, ThreadState, Thread
 }
 
 void InvariantChecker::on_dispatch(const Core& core, const Thread&, Cycles at) {
-  core_time(core, at, "a dispatch");
+  core_time(core, at, "a dispatch", true);
 }
 
 void InvariantChecker::on_switch_out(const Core& core, const Thread&, Cycles at) {
-  core_time(core, at, "a switch-out");
+  core_time(core, at, "a switch-out", true);
 }
 
 void InvariantChecker::on_user_run(const Core& core, const Thread& thread, Cycles start, Cycles end) {
   if (end < start)
     fail("user time of " + thread.display_name() + " ends (cycle " + std::to_string(end) +
          ") before it starts (" + std::to_string(start) + ")");
-  core_time(core, start, "user time");
-  core_time(core, end, "the end of user time");
+  // Told before the user cycles are charged (Kernel::run_compute): the clock only.
+  core_time(core, start, "user time", false);
+  core_time(core, end, "the end of user time", false);
 }
 
+// A wakeup comes in the middle of a call (its object may be half-changed): the queues only.
 void InvariantChecker::on_wakeup(const Thread&, const Thread*, Cycles) {
   if (continuous_ && violation_.empty()) fail(check_queues());
 }
@@ -89,7 +113,8 @@ std::string flows(std::uint64_t messages, std::uint64_t bytes) {
 } // namespace
 
 // Whatever was received or dropped was sent first: checked at every flow (cheap); the full balance
-// needs every mechanism's holdings and waits for the end of the run (check_conservation).
+// needs every mechanism's holdings: at the end of the run, and in the debug mode at every step of a
+// core (check_now).
 void InvariantChecker::on_flow(const std::string& object, Flow kind, std::uint64_t messages,
                                std::uint64_t bytes, const char* reason, Cycles) {
   Ledger& l = ledger_[object];
@@ -202,6 +227,7 @@ std::string InvariantChecker::check_end() {
     if (core->busy_cycles > kernel_.makespan())
       return "core " + std::to_string(core->index) + " was busy " + std::to_string(core->busy_cycles) +
              " cycles in a run of " + std::to_string(kernel_.makespan());
+    if (std::string broken = check_core(*core, true); !broken.empty()) return broken;
     busy += core->busy_cycles + core->idle_exit_cycles;
   }
   if (charged != busy)

@@ -3,6 +3,7 @@
 // number. docs/limits.md lists what is checked and what is not.
 #pragma once
 #include "events.hpp"
+#include "kernel.hpp"
 
 #include <cstddef>
 #include <map>
@@ -46,18 +47,30 @@ public:
                            Cycles at) override;
   void on_flow(const std::string& object, Flow kind, std::uint64_t messages, std::uint64_t bytes,
                const char* reason, Cycles at) override;
+  // Kernel::charge: `cycles` charged to a thread on `core` (each core's attribution).
+  void on_core_charge(const Core& core, Cycles cycles) {
+    if (core_charged_.size() <= core.index) core_charged_.resize(core.index + 1, 0);
+    core_charged_[core.index] += cycles;
+  }
 
 private:
   void fail(const std::string& what);
-  void core_time(const Core& core, Cycles at, const char* event);
+  // The clock never goes back on `core`; at a `step` (dispatch, switch-out) the debug mode's checks.
+  void core_time(const Core& core, Cycles at, const char* event, bool step);
   // No thread is on two wait queues; every queue's links and size agree; a thread on a queue is
   // blocked. O(threads): after the run, or at every event in the debug mode.
   std::string check_queues() const;
+  // The cycles charged to threads on `core` are the cycles it passed plus those still pending (at
+  // the end: its busy time and idle exits). O(1).
+  std::string check_core(const Core& core, bool at_end) const;
+  // The debug mode's checks at an event on `core`: queues, the core's cycles, conservation.
+  void check_now(const Core& core);
 
   const Kernel& kernel_;
   bool continuous_;
   std::string violation_;
   std::vector<Cycles> core_clock_;                 // the last event time seen on each core
+  std::vector<Cycles> core_charged_;               // the cycles charged on each core
   std::unordered_map<std::uint64_t, Cycles> sent_; // in flight: message id -> when sent
   std::uint64_t last_sent_ = 0;                    // the highest id sent
   std::size_t received_ = 0;

@@ -1,10 +1,12 @@
 #include "ipc.hpp"
 
+#include "call_name.hpp"
 #include "error.hpp"
 #include "names.hpp"
 #include "registry.hpp"
 
 #include <algorithm>
+#include <string_view>
 
 namespace ipcsim {
 
@@ -837,9 +839,115 @@ std::string expand_name(const std::string& text, const OpContext& ctx) {
   return format_template(text, ctx.kernel, ctx.thread);
 }
 
-int posix_name_error(const std::string& name, std::size_t max) {
-  if (name.size() < 2 || name[0] != '/' || name.find('/', 1) != std::string::npos) return EINVAL;
-  return name.size() - 1 > max ? ENAMETOOLONG : 0;
+namespace {
+
+constexpr std::size_t kPathMax = 4096; // PATH_MAX, the NUL included (getname)
+constexpr std::size_t kNameMax = 255;  // NAME_MAX: one component of a path
+constexpr std::size_t kSunPath = 108;  // sizeof(sockaddr_un::sun_path), the NUL included
+// glibc's struct shmdir_name: sizeof "/dev/shm/" + sizeof "sem." + NAME_MAX.
+constexpr std::size_t kShmdirName = 10 + 5 + kNameMax;
+
+// A path as the kernel's walk reads it: ENAMETOOLONG past PATH_MAX or for a component past NAME_MAX.
+// "//" and "." are dropped and ".." is taken lexically: no directory is modelled, so every one
+// exists and none is a symbolic link. `directory`: the path names a directory.
+int walk_path(const std::string& path, std::string& out, bool& directory) {
+  if (path.empty()) return ENOENT;
+  if (path.size() + 1 > kPathMax) return ENAMETOOLONG;
+  std::vector<std::string_view> parts;
+  std::string_view last;
+  for (std::size_t i = 0; i <= path.size();) {
+    std::size_t j = std::min(path.find('/', i), path.size());
+    std::string_view part(path.data() + i, j - i);
+    if (part.size() > kNameMax) return ENAMETOOLONG;
+    last = part;
+    if (part == "..") {
+      if (!parts.empty()) parts.pop_back();
+    } else if (!part.empty() && part != ".") {
+      parts.push_back(part);
+    }
+    i = j + 1;
+  }
+  directory = parts.empty() || last.empty() || last == "." || last == "..";
+  out.clear();
+  for (auto part : parts) (out += '/') += part;
+  return 0;
+}
+
+} // namespace
+
+IoStatus CallName::fail(OpContext& ctx, std::uint16_t activity) const {
+  if (!stopped) ctx.fail(activity, error);
+  return IoStatus::Done;
+}
+
+CallName call_name(const std::string& text, NameKind kind, OpContext& ctx, const char* op,
+                   const char* field) {
+  CallName result;
+  std::string filled = expand_name(text, ctx);
+  // A C string ends at its first NUL: that is all the call sees of a variable's text.
+  if (auto nul = filled.find('\0'); nul != std::string::npos) filled.resize(nul);
+  switch (kind) {
+  case NameKind::SocketPath:
+    // unix_validate_addr: the path and its NUL must fit sun_path.
+    if (filled.size() + 1 > kSunPath) {
+      result.error = EINVAL;
+      break;
+    }
+    [[fallthrough]];
+  case NameKind::Path: {
+    bool directory = false;
+    result.error = walk_path(filled, result.name, directory);
+    if (result.error == 0 && directory) {
+      result.stopped = true;
+      ctx.kernel.abort_run(ctx.thread, std::string(op) + " " + field + " \"" + text + "\" is \"" + filled +
+                                           "\" once filled in: it names a directory, and the simulated "
+                                           "file system has none (it holds FIFOs, sockets and regular "
+                                           "files); give the path of a file, such as \"/tmp/f{pid}\"");
+    }
+    break;
+  }
+  case NameKind::MqName: {
+    // glibc's mq_open and mq_unlink want the leading slash and give the kernel what follows it;
+    // getname, then lookup_one_len (EACCES for a slash, "." or ".."), then simple_lookup (NAME_MAX).
+    result.name = filled;
+    if (filled.empty() || filled[0] != '/') {
+      result.error = EINVAL;
+      break;
+    }
+    const std::string_view rest = std::string_view(filled).substr(1);
+    if (rest.size() + 1 > kPathMax)
+      result.error = ENAMETOOLONG;
+    else if (rest.empty())
+      result.error = ENOENT;
+    else if (rest.find('/') != std::string_view::npos || rest == "." || rest == "..")
+      result.error = EACCES;
+    else if (rest.size() > kNameMax)
+      result.error = ENAMETOOLONG;
+    break;
+  }
+  case NameKind::ShmOpen:
+  case NameKind::ShmUnlink:
+  case NameKind::SemOpen:
+  case NameKind::SemUnlink: {
+    // glibc 2.34+'s __shm_get_name: leading slashes skipped; the rest must be non-empty, without a
+    // slash, and fit "/dev/shm/" ["sem."] name in shmdir_name; then the file is opened (unlinked) in
+    // /dev/shm, where a component past NAME_MAX is ENAMETOOLONG and "." or ".." a directory.
+    const bool sem = kind == NameKind::SemOpen || kind == NameKind::SemUnlink;
+    const bool unlink = kind == NameKind::ShmUnlink || kind == NameKind::SemUnlink;
+    const std::size_t prefix = sem ? 4 : 0; // "sem."
+    const std::size_t first = filled.find_first_not_of('/');
+    const std::string rest = first == std::string::npos ? std::string() : filled.substr(first);
+    result.name = "/" + rest;
+    if (rest.empty() || rest.find('/') != std::string::npos || 9 + prefix + rest.size() + 1 > kShmdirName)
+      result.error = unlink ? ENOENT : EINVAL;
+    else if (!sem && (rest == "." || rest == ".."))
+      result.error = EISDIR;
+    else if (prefix + rest.size() > kNameMax)
+      result.error = ENAMETOOLONG;
+    break;
+  }
+  }
+  return result;
 }
 
 void check_template(const std::string& text, const std::string& path, CompileContext& ctx) {
@@ -964,6 +1072,21 @@ std::optional<std::int64_t> parse_hex(const std::string& text) {
     v = v * 16 + d;
   }
   return v;
+}
+
+std::string read_into_variable(const json& f, const std::string& field, const std::string& path,
+                               CompileContext& ctx, const std::vector<std::string>& suffixes) {
+  auto name = f.at(field).get<std::string>();
+  if (!valid_variable_not_number(name))
+    fail_at(ctx.read.file, join_path(path, field),
+            "invalid variable name \"" + name +
+                "\"; use letters, digits, _ and . (not starting with a digit)");
+  if (is_builtin_variable(name))
+    fail_at(ctx.read.file, join_path(path, field),
+            "\"" + name + "\" is set by the system calls themselves; choose another name");
+  if (suffixes.empty()) ctx.assigned.push_back(name);
+  for (const auto& s : suffixes) ctx.assigned.push_back(s.empty() ? name : name + "." + s);
+  return name;
 }
 
 IntRef read_int_or_variable(const json& f, const std::string& field, const std::string& path,

@@ -316,10 +316,7 @@ std::string format_template(const std::string& text, const Kernel& kernel, const
 // texts ({pid}, {index}, a script variable): `count: 3` clients binding "/tmp/cli{pid}" get one
 // socket file each. Checked at load by check_path / check_template.
 std::string expand_name(const std::string& text, const OpContext& ctx);
-// A POSIX object's name ("/name": sem_open, shm_open and their unlinks) once its placeholders are
-// filled, checked again as the call would check it: 0 when it is "/" and 1 to `max` characters
-// without a slash; else EINVAL (no name, or a slash inside: glibc's __shm_get_name) or ENAMETOOLONG.
-int posix_name_error(const std::string& name, std::size_t max);
+// Each call reads the filled name as Linux does: call_name (call_name.hpp).
 
 // ---- Whole-number op fields that may name a script variable --------------------------------------
 
@@ -360,6 +357,11 @@ struct MessageArgs {
 };
 // "0x1234" (up to 8 hex digits), as ipcs prints keys.
 std::optional<std::int64_t> parse_hex(const std::string& text);
+// f[field]: the name of the script variable an op stores a value in ("into"), recorded as assigned
+// with each of `suffixes` (INTO.qnum, INTO.perms; "" for INTO itself); a load error when it is not
+// a variable's name or is one the system calls set.
+std::string read_into_variable(const json& f, const std::string& field, const std::string& path,
+                               CompileContext& ctx, const std::vector<std::string>& suffixes = {});
 // f[field]: a whole number, or a script variable as "{NAME}" or a bare name (recorded as used); a
 // load error naming `expected` otherwise.
 IntRef read_int_or_variable(const json& f, const std::string& field, const std::string& path,

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cassert>
 #include <chrono>
+#include <cmath>
 #include <utility>
 
 namespace ipcsim {
@@ -15,7 +16,7 @@ namespace ipcsim {
 
 namespace {
 std::vector<std::string>& mutable_activities() {
-  static std::vector<std::string> names{"dispatch", "tick", "timer", "exit"};
+  static std::vector<std::string> names{"dispatch", "tick", "timer", "exit", "irq"};
   return names;
 }
 } // namespace
@@ -147,7 +148,11 @@ Kernel::Kernel(const MachineModel& model) : model_(model), jitter_state_(model.s
   subscribe(record_);
   for (std::size_t i = 0; i < model.cores; ++i) {
     cores_.push_back(std::make_unique<Core>());
-    cores_.back()->index = i;
+    Core& core = *cores_.back();
+    core.index = i;
+    // Each core its own stream, so that one core's arrivals do not depend on another's events.
+    core.irq_state = model.seed ^ (0xD1B54A32D192ED03ull * (i + 1));
+    if (model.irq_every > 0) core.next_irq = next_irq_gap(core);
   }
   scheduler_ = find_scheduler(model.scheduler_policy)->make(model.cores, model.scheduler_params, model.hz);
   spawn_counts_.assign(model.processes.size(), 0);
@@ -158,6 +163,7 @@ Kernel::Kernel(const MachineModel& model) : model_(model), jitter_state_(model.s
       process.id = static_cast<std::uint32_t>(processes_.size() - 1);
       process.pid = 100 + process.id;
       process.pgid = process.pid; // each one its own group, as a shell starts each job
+      process.sid = kShellPid;
       process.copy = copy;
       process.spec = spec.get();
       process.space = &new_space(process);
@@ -212,7 +218,8 @@ Process& Kernel::spawn(OpContext& ctx, const ProcessSpec& spec, std::vector<Desc
   process.pid = 100 + process.id;
   process.copy = spawn_counts_[spec_index]++;
   process.parent_pid = ctx.thread.process->pid;
-  process.pgid = ctx.thread.process->pgid; // fork: the parent's group
+  process.pgid = ctx.thread.process->pgid; // fork: the parent's group and session
+  process.sid = ctx.thread.process->sid;
   process.spec = &spec;
   process.space = &new_space(process);
   process.fds = std::move(fds);
@@ -456,6 +463,7 @@ void Kernel::charge(Core& core, Thread& thread, std::uint16_t activity, Primitiv
     cycles += static_cast<Cycles>(static_cast<double>(cycles) * fraction + 0.5);
   }
   core.pending = capped_sum(core.pending, cycles);
+  if (invariants_) invariants_->on_core_charge(core, cycles);
   auto prim = static_cast<std::uint8_t>(primitive);
   statistics_.add_charge(thread.id, activity, prim, cycles);
   for (Observer* observer : charge_observers_) observer->on_charge(thread, activity, prim, cycles);
@@ -648,8 +656,8 @@ bool Kernel::move_waiter(Thread& thread, WaitQueue& to) {
 }
 
 bool Kernel::interrupt(OpContext& ctx, Thread& thread, std::uint16_t activity) {
-  if (thread.state != ThreadState::Blocked) return false;
   ctx.sync();
+  if (!thread.asleep()) return false; // awake, or its timer (or a waker) is waking it already
   if (CallHolder* holder = thread.call; holder && holder->interrupted(ctx, thread, activity))
     thread.call = nullptr;
   return wake(ctx.core, thread, &ctx.thread, activity, WaitResult::Interrupted);
@@ -682,7 +690,9 @@ void Kernel::direct_switch(OpContext& ctx, Thread& next, ThreadState leaving) {
 }
 
 bool Kernel::wake(Core& core, Thread& thread, Thread* waker, std::uint16_t activity, WaitResult result) {
-  if (thread.state != ThreadState::Blocked) return false;
+  // Once: the sync below lets other cores run before the thread is ready, and one of them may try
+  // to wake it too (its timer fired here while a signal came from there).
+  if (!thread.asleep()) return false;
   if (thread.waiting_on) unlink(thread);
   if (thread.timer_armed) {
     thread.timer_armed = false;
@@ -792,6 +802,29 @@ void Kernel::fire_timers(Core& core) {
   }
 }
 
+Cycles Kernel::next_irq_gap(Core& core) {
+  std::uint64_t z = (core.irq_state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  double u = (static_cast<double>(z >> 11) + 1.0) * 0x1.0p-53; // (0, 1]
+  double gap = -std::log(u) * static_cast<double>(model_.irq_every);
+  return std::clamp<Cycles>(static_cast<Cycles>(gap + 0.5), 1, kMaxTimeCycles);
+}
+
+// A core between two threads leaves a due interrupt to the next one (an idle core skips them:
+// go_idle).
+void Kernel::take_interrupts(Core& core) {
+  const Cycles at = clock(core);
+  if (!core.current) return;
+  while (core.next_irq <= at) {
+    Thread& thread = *core.current;
+    charge(core, thread, kIrq, Primitive::timer_interrupt, model_.costs.cycles(Primitive::timer_interrupt));
+    charge(core, thread, kIrq, Primitive::irq_handler, model_.irq_handler);
+    core.next_irq = capped_sum(core.next_irq, next_irq_gap(core));
+  }
+}
+
 // ---- Switching -------------------------------------------------------------------------------
 
 void Kernel::dispatch(Core& core, Thread& thread, bool picked) {
@@ -802,6 +835,9 @@ void Kernel::dispatch(Core& core, Thread& thread, bool picked) {
     charge(core, thread, kDispatch, Primitive::idle_exit, core.idle_exit_due);
     core.idle_exit_cycles += core.idle_exit_due;
     core.left_idle = false;
+    // Still idle while it leaves its idle state: interrupts meanwhile go unseen too (go_idle).
+    const Cycles awake = now(core);
+    if (core.next_irq <= awake) core.next_irq = capped_sum(awake, next_irq_gap(core));
   }
   charge(core, thread, kDispatch, Primitive::context_restore, costs.cycles(Primitive::context_restore));
   load_space(core, thread, kDispatch);
@@ -972,6 +1008,9 @@ void Kernel::go_idle(Core& core) {
     core.idle_exit_due = model_.costs.idle_exit_after(now > core.idle_since ? now - core.idle_since : 0);
   }
   core.left_idle = true;
+  // The device interrupts that came while the core was idle were handled unseen (nothing ran there
+  // to pay for them); the stream goes on from now, as a Poisson stream may.
+  if (core.next_irq <= clock(core)) core.next_irq = capped_sum(clock(core), next_irq_gap(core));
 }
 
 void Kernel::core_main(std::size_t index) {
@@ -980,6 +1019,7 @@ void Kernel::core_main(std::size_t index) {
   while (!done_) {
     sync(core);
     fire_timers(core);
+    take_interrupts(core);
     sync(core);
     if (done_) break;
     if (core.current && core.need_resched) preempt(core);
@@ -1025,7 +1065,7 @@ void Kernel::run_current(Core& core) {
     // Interrupts are taken between ops: bring the clock forward when one may be due.
     if (core.need_resched || done_) return; // done_: an op stopped the run
     const Cycles at = now(core);
-    if (at > core.slice_end || at >= next_timer(core)) return;
+    if (at > core.slice_end || at >= next_timer(core) || at >= core.next_irq) return;
     if (thread.process->killed_by) { // a signal's default action: terminate
       exit_thread(core, thread);
       return;
@@ -1099,7 +1139,7 @@ void Kernel::run_compute(Core& core, Thread& thread, Cycles cycles) {
   Cycles start = clock(core);
   Cycles kernel_part = core.pending;
   Cycles finish_at = start + kernel_part + thread.compute_left;
-  Cycles deadline = std::min({finish_at, core.slice_end, next_timer(core)});
+  Cycles deadline = std::min({finish_at, core.slice_end, next_timer(core), core.next_irq});
   Cycles elapsed = 0;
   if (deadline > start && !core.need_resched) {
     if (deadline < horizon(core, true) && deadline <= time_limit()) { // nobody can interrupt

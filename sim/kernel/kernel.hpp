@@ -55,7 +55,7 @@ struct Program {
 
 // Activities are the "op" column of a breakdown: the script ops (registered by name) and the
 // kernel's own work done on a thread's behalf.
-enum KernelActivity : std::uint16_t { kDispatch = 0, kTick = 1, kTimer = 2, kExit = 3 };
+enum KernelActivity : std::uint16_t { kDispatch = 0, kTick = 1, kTimer = 2, kExit = 3, kIrq = 4 };
 const std::vector<std::string>& activity_names();
 std::uint16_t register_activity(const std::string& name);
 
@@ -132,6 +132,10 @@ struct Descriptor {
   std::shared_ptr<OpenFile> file;
 };
 
+// The shell that started the machine's processes, each job leading a group of its own in the
+// shell's session (setsid(2) makes others). No simulated process has this pid.
+inline constexpr std::uint32_t kShellPid = 99;
+
 struct Process {
   std::uint32_t id = 0;
   std::uint32_t pid = 0;  // what getpid() would say: 100 + id
@@ -151,8 +155,9 @@ struct Process {
   }
   std::uint32_t parent_pid = 0; // who spawned it (0: started by the machine)
   std::uint32_t pgid =
-      0;             // its process group: its own pid when the machine starts it, the parent's when spawned
-  int killed_by = 0; // the signal that terminated it (0: none)
+      0; // its process group: its own pid when the machine starts it, the parent's when spawned
+  std::uint32_t sid = 0; // its session: kShellPid's when the machine starts it, the parent's when spawned
+  int killed_by = 0;     // the signal that terminated it (0: none)
   std::unique_ptr<WaitQueue> exit_waiters; // created on first join
   std::vector<Descriptor> fds;
   AddressSpace* space = nullptr; // its own address space (owned by the kernel)
@@ -348,6 +353,11 @@ struct Thread {
   // and a blocking call ends at once (wait_on) with kERESTARTSYS for the delivery to sort out.
   bool signal_pending = false;
 
+  // Blocked, with no wake of it under way. A wake decides the wait's result (wait_result) before it
+  // lets time pass for other cores, and makes the thread ready after: in between, a second waker
+  // (a signal from another core racing the thread's own timer) must leave it alone.
+  bool asleep() const { return state == ThreadState::Blocked && wait_result == WaitResult::None; }
+
   std::string display_name() const;
 };
 
@@ -414,6 +424,8 @@ struct Core {
   // Statistics.
   Cycles busy_cycles = 0;             // at the end of a run: executing, idle_exit excluded
   Cycles idle_exit_cycles = 0;        // leaving the idle state
+  Cycles next_irq = kNever;           // the next device interrupt's arrival (MachineModel::irq_every)
+  std::uint64_t irq_state = 0;        // splitmix64 state of this core's arrivals, from the seed
   std::uint64_t context_switches = 0; // dispatches: each restores a context
 };
 
@@ -518,6 +530,11 @@ struct MachineModel {
   // Each kernel cost charged is lengthened by a fraction drawn uniformly from [0, cost_jitter), from
   // the seed: real machines vary (caches, interrupts), and percentiles then mean something. 0: off.
   double cost_jitter = 0;
+  // Device interrupts (a network card, a disk, housekeeping): each core takes one after a time drawn
+  // from an exponential distribution of mean irq_every (a Poisson stream, from the seed; 0: none).
+  // The thread running then pays timer_interrupt (entry and exit) and irq_handler cycles.
+  Cycles irq_every = 0;
+  Cycles irq_handler = 0;
   std::vector<ChannelSpec> channels;
   Limits limits{};               // what the run may create and spend (sim/common/limits.hpp)
   bool debug_invariants = false; // check the invariants at every dispatch, switch and wakeup (slow)
@@ -627,7 +644,7 @@ public:
   // The running thread's blocking call is held by `holder` until the call ends.
   void hold_call(Thread& thread, CallHolder& holder) { thread.call = &holder; }
   // Ends a blocked thread's wait at once: its holder cancels the call, and the call fails with
-  // EINTR (wait_on reports it). False when the thread was not blocked.
+  // EINTR (wait_on reports it). False when the thread was not asleep (already being woken too).
   bool interrupt(OpContext& ctx, Thread& thread, std::uint16_t activity);
   // `begun_by`: the thread that began the interval (a keyed interval ends in another thread).
   void record_interval(const Thread& thread, std::uint32_t name, Cycles start, Cycles end,
@@ -685,6 +702,9 @@ public:
 
 private:
   void fire_timers(Core& core);
+  // The device interrupts due on `core` (MachineModel::irq_every).
+  void take_interrupts(Core& core);
+  Cycles next_irq_gap(Core& core);
   void dispatch(Core& core, Thread& thread, bool picked);
   void switch_out(Core& core, ThreadState to);
   void preempt(Core& core);

@@ -7,11 +7,22 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <optional>
+#include <string>
 
 namespace ipcsim {
+
+// A key as ipcs prints it ("0x0000002a"), or unpadded as ftok's result reads ("0x2a").
+inline std::string hex_key(std::uint32_t key, bool padded = true) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, padded ? "0x%08x" : "0x%x", key);
+  return buf;
+}
+// An owner as ipcs prints it.
+inline std::string owner_name(std::uint32_t uid) { return uid == 0 ? "root" : std::to_string(uid); }
 
 inline constexpr std::int64_t kIpcMni = 32768;     // IPCMNI: an id is seq * IPCMNI + index
 inline constexpr std::uint64_t kIpcSeqMax = 65535; // ipcid_seq_max(): INT_MAX / IPCMNI

@@ -112,7 +112,14 @@ const ParamTable& machine_table() {
         "seeded variation of kernel costs: each cost charged is lengthened by a fraction drawn uniformly "
         "from 0 "
         "to this, from the run's seed (0: off; every cost exactly the preset's)",
-        0.0, 1.0}}};
+        0.0, 1.0},
+       {"irq_every", ParamType::Time, 0, "cycles or duration",
+        "device interrupts: the mean time between two on each core, drawn from an exponential "
+        "distribution with the run's seed (0: none); the running thread pays timer_interrupt and "
+        "irq_handler"},
+       {"irq_handler", ParamType::Time, 0, "cycles or duration",
+        "the work of each device interrupt's handler, beyond the preset's timer_interrupt (entry and "
+        "exit)"}}};
   return table;
 }
 
@@ -519,6 +526,22 @@ json resolve_machine(const json& in, const std::string& path, ReadContext& ctx, 
   machine["costs"] = costs;
   model.cores = machine.at("cores").get<std::size_t>();
   model.cost_jitter = machine.at("jitter").get<double>();
+  model.irq_every = read_time_cycles(machine.at("irq_every"), model.hz);
+  model.irq_handler = read_time_cycles(machine.at("irq_handler"), model.hz);
+  if (model.irq_every > 0) {
+    // Interrupts arriving faster than the cores can take them leave no time for anything else.
+    const Cycles entry = model.costs.cycles(Primitive::timer_interrupt);
+    const double longest = static_cast<double>(entry + model.irq_handler) * (1 + model.cost_jitter);
+    if (static_cast<double>(model.irq_every) <= longest)
+      fail_at(file, join_path(path, "irq_every"),
+              std::to_string(model.irq_every) +
+                  " cycles is not longer than one interrupt takes (timer_interrupt " + std::to_string(entry) +
+                  " + irq_handler " + std::to_string(model.irq_handler) + " cycles" +
+                  (model.cost_jitter > 0
+                       ? ", lengthened up to " + format_number(model.cost_jitter * 100) + " % by jitter"
+                       : std::string()) +
+                  "): the cores would do nothing but take interrupts; give a longer mean time");
+  }
 
   json scheduler_in = machine.at("scheduler");
   const std::string scheduler_path = join_path(path, "scheduler");

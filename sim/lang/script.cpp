@@ -31,6 +31,15 @@ namespace {
 // A repeat's count is held per thread in 32 bits (Thread::loops).
 constexpr std::int64_t kMaxRepeatCount = 4294967295;
 
+// The op compile_ops is compiling, as written: repeat, if and while read their nested lists from it
+// rather than from a copy (a copy of each level's subtree made validation quadratic in nesting
+// depth: 5,000 nested repeats took 4 GB).
+thread_local const json* t_op_in_place = nullptr;
+const json& nested_ops(const json& fields, const char* key) {
+  if (t_op_in_place && t_op_in_place->contains(key)) return t_op_in_place->at(key);
+  return fields.at(key); // a default ("else": [])
+}
+
 Registry<OpDecl>& registry() {
   static Registry<OpDecl> ops;
   return ops;
@@ -58,6 +67,12 @@ private:
   TimeRef cycles_;
 };
 
+// nanosleep (kernel/time/hrtimer.c do_nanosleep): asleep until its timer expires, or until a signal
+// to handle wakes it (Kernel::interrupt). Then, as do_nanosleep's loop: an expired timer returns 0,
+// even with a signal pending (the handler runs after); a pending signal returns ERESTARTSYS, which
+// the delivery turns into EINTR (nanosleep is never restarted after a handler, signal(7)). An
+// interruption with no signal left to handle fails with EINTR, as Kernel::interrupt promises (and
+// as wait_on does). The kernel's own wake (its process is being killed) returns 0 at once.
 class SleepOp : public Op {
 public:
   SleepOp(std::uint16_t activity, TimeRef cycles) : Op(activity), cycles_(std::move(cycles)) {}
@@ -69,14 +84,26 @@ public:
       ctx.enter_syscall(activity);
       ctx.sync();
       thread.phase = 1;
-      ctx.kernel.block(ctx.core, thread, nullptr, cycles);
-      return Step::Block;
+      const Cycles now = ctx.now();
+      thread.op_deadline = cycles >= kNever - now ? kNever : now + cycles;
+      if (!thread.signal_pending) { // one that came while entering: do not sleep (schedule() would not)
+        ctx.kernel.block(ctx.core, thread, nullptr, cycles);
+        return Step::Block;
+      }
+    } else if (thread.wait_result == WaitResult::Interrupted) {
+      ctx.sync(); // by now the timer may have expired anyway (hrtimer_cancel finds it fired)
     }
     thread.phase = 0;
-    if (thread.wait_result == WaitResult::Interrupted) // nanosleep: EINTR
-      ctx.fail(activity, EINTR);
-    else
+    if (thread.wait_result == WaitResult::TimedOut || ctx.now() >= thread.op_deadline) {
       ctx.succeed();
+    } else if (thread.signal_pending) { // a signal to handle before the end: the delivery makes it EINTR
+      thread.result = -1;
+      thread.error = kERESTARTSYS;
+    } else if (thread.wait_result == WaitResult::Interrupted) {
+      ctx.fail(activity, EINTR);
+    } else {
+      ctx.succeed();
+    }
     ctx.leave_syscall(activity);
     ++thread.pc;
     return Step::Continue;
@@ -311,7 +338,8 @@ const OpRegistrar register_compute_op(
 
 const OpRegistrar register_sleep_op(
     {"sleep",
-     "block for a time (a system call; a timer interrupt wakes the thread)",
+     "block for a time (nanosleep: a timer interrupt wakes the thread; a handled signal ends it early, "
+     "EINTR)",
      {"sleep op", "", {time_param("how long to sleep")}},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
        p.ops.push_back(std::make_unique<SleepOp>(a, read_time_field(f, "time", path, ctx)));
@@ -358,7 +386,7 @@ const OpRegistrar register_repeat_op(
        auto begin = std::make_unique<RepeatBeginOp>(a, count);
        auto* begin_raw = begin.get();
        p.ops.push_back(std::move(begin));
-       compile_ops(f.at("body"), join_path(path, "body"), ctx, p);
+       compile_ops(nested_ops(f, "body"), join_path(path, "body"), ctx, p);
        p.ops.push_back(std::make_unique<RepeatEndOp>(a, static_cast<std::uint32_t>(begin_index + 1)));
        begin_raw->end_pc = static_cast<std::uint32_t>(p.ops.size());
      }});
@@ -874,16 +902,18 @@ const OpRegistrar register_if_op(
        {"then", ParamType::Script, nullptr, "", "ops run when it holds"},
        {"else", ParamType::Script, json::array(), "", "ops run when it does not"}}},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
+       const json& then_ops = nested_ops(f, "then");
+       const json& else_ops = nested_ops(f, "else");
        auto branch =
            std::make_unique<BranchOp>(a, parse_condition(f.at("cond"), join_path(path, "cond"), ctx));
        auto* branch_raw = branch.get();
        p.ops.push_back(std::move(branch));
-       compile_ops(f.at("then"), join_path(path, "then"), ctx, p);
+       compile_ops(then_ops, join_path(path, "then"), ctx, p);
        auto jump = std::make_unique<BranchOp>(a, std::nullopt);
        auto* jump_raw = jump.get();
        p.ops.push_back(std::move(jump));
        branch_raw->target = static_cast<std::uint32_t>(p.ops.size());
-       compile_ops(f.at("else"), join_path(path, "else"), ctx, p);
+       compile_ops(else_ops, join_path(path, "else"), ctx, p);
        jump_raw->target = static_cast<std::uint32_t>(p.ops.size());
      }});
 
@@ -896,7 +926,7 @@ const OpRegistrar register_while_op(
        auto test = std::make_unique<BranchOp>(a, parse_condition(f.at("cond"), join_path(path, "cond"), ctx));
        auto* test_raw = test.get();
        p.ops.push_back(std::move(test));
-       compile_ops(f.at("body"), join_path(path, "body"), ctx, p);
+       compile_ops(nested_ops(f, "body"), join_path(path, "body"), ctx, p);
        auto back = std::make_unique<BranchOp>(a, std::nullopt);
        back->target = test_pc;
        p.ops.push_back(std::move(back));
@@ -938,7 +968,17 @@ void compile_ops(const json& ops, const std::string& path, CompileContext& ctx, 
       fail_at(ctx.read.file, join_path(op_path, "op"),
               "unknown op \"" + name + "\"" + did_you_mean(name, op_names()) +
                   "; accepted ops: " + join_list(op_names()));
-    json fields = resolve_object(op, op_path, decl->params, ctx.read, {"op"});
+    // repeat, if and while: their lists are checked and compiled where they are, not copied (see
+    // nested_ops); a value that is not a list goes through as written, to be refused as usual.
+    const bool in_place = name == "repeat" || name == "if" || name == "while";
+    json shallow;
+    if (in_place) {
+      shallow = json::object();
+      for (const auto& [key, value] : op.items())
+        shallow[key] =
+            (key == "body" || key == "then" || key == "else") && value.is_array() ? json::array() : value;
+    }
+    json fields = resolve_object(in_place ? shallow : op, op_path, decl->params, ctx.read, {"op"});
     fields.erase("op");
     if ((name == "begin" || name == "end") && fields.at("key").get<std::string>().empty()) {
       auto interval = fields.at("name").get<std::string>();
@@ -953,6 +993,11 @@ void compile_ops(const json& ops, const std::string& path, CompileContext& ctx, 
                     "\" with no \"begin\" before it in the same list of ops");
       }
     }
+    struct InPlace { // restored however compile ends
+      const json* outer = t_op_in_place;
+      ~InPlace() { t_op_in_place = outer; }
+    } restore;
+    t_op_in_place = in_place ? &op : nullptr;
     decl->compile(fields, op_path, ctx, program, register_activity(name));
   }
   if (!open.empty())

@@ -179,6 +179,7 @@ const PrimitiveInfo& primitive_info(Primitive p) { return kPrimitives[static_cas
 const char* primitive_name(Primitive p) {
   if (p == Primitive::user) return "user";
   if (p == Primitive::lock_wait) return "lock_wait";
+  if (p == Primitive::irq_handler) return "irq_handler";
   return primitive_info(p).name;
 }
 

@@ -78,9 +78,12 @@ enum class Primitive : std::uint8_t {
   // Not a preset value either: the cycles a thread spins waiting for a kernel-object lock held on
   // another core until its holder releases it (sim/kernel/lock.hpp), a time rather than a constant.
   lock_wait,
+  // Nor this: the handler work of a device interrupt (machine.irq_every / irq_handler), a time the
+  // scenario gives rather than a machine constant.
+  irq_handler,
 };
 constexpr size_t kPrimitiveCount = static_cast<size_t>(Primitive::count);
-constexpr size_t kAttributedPrimitiveCount = kPrimitiveCount + 2;
+constexpr size_t kAttributedPrimitiveCount = kPrimitiveCount + 3;
 
 struct PrimitiveInfo {
   const char* name;
@@ -88,7 +91,7 @@ struct PrimitiveInfo {
   const char* description;
 };
 const PrimitiveInfo& primitive_info(Primitive p);
-const char* primitive_name(Primitive p); // includes "user" and "lock_wait"
+const char* primitive_name(Primitive p); // includes "user", "lock_wait" and "irq_handler"
 std::vector<std::string> primitive_names();
 
 struct PresetInfo {
