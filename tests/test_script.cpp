@@ -46,6 +46,19 @@ TEST_CASE("script: set, add, while and print count to three") {
                                                  "p@0: done at pid 100, {3} is not a variable"});
 }
 
+TEST_CASE("script: repeats nested deeper than a thread keeps in place count every iteration") {
+  // Thread::loops keeps four counters in the thread and moves to the heap at the fifth: 2^6 adds,
+  // and the inner counters restart each time round the outer ones.
+  auto run = run_text(one_process(R"(
+    {"op": "repeat", "count": 2, "body": [{"op": "repeat", "count": 2, "body": [
+      {"op": "repeat", "count": 2, "body": [{"op": "repeat", "count": 2, "body": [
+        {"op": "repeat", "count": 2, "body": [{"op": "repeat", "count": 2, "body": [
+          {"op": "add", "var": "n"}]}]}]}]}]},
+      {"op": "add", "var": "outer"}]},
+    {"op": "print", "text": "{n} {outer}"})"));
+  CHECK(console_texts(run) == std::vector<std::string>{"64 2"});
+}
+
 TEST_CASE("script: add subtracts with a negative value and counts from zero when unset") {
   auto run = run_text(one_process(R"(
     {"op": "add", "var": "c", "value": -5},

@@ -1,7 +1,8 @@
-// The only door to SimGrid. SimGrid runs the cores (an actor each) as coroutines, and the kernel
-// orders them in simulated time itself (Kernel::park: one core of a machine runs at a time, handing
-// the run to the earliest parked core), so a machine's run creates no timed SimGrid action and
-// SimGrid's clock stays where the run started. Everything else speaks in whole cycles.
+// The only door to SimGrid. Each machine is a SimGrid actor that runs the machine's cores as fibers
+// (a stack each), and the kernel orders them in simulated time itself (Kernel::park: one core of a
+// machine runs at a time, handing the run to the earliest parked core through the doorbells), so a
+// machine's run creates no timed SimGrid action and SimGrid's clock stays where the run started.
+// Everything else speaks in whole cycles.
 #pragma once
 #include "cycles.hpp"
 
@@ -13,7 +14,7 @@
 
 namespace ipcsim {
 
-// A core's doorbell: its actor parks on it until another core hands it the run.
+// A core's doorbell: the core parks on it until another core hands it the run.
 class Doorbell {
 public:
   Doorbell();
@@ -29,15 +30,16 @@ private:
   std::unique_ptr<Impl> impl_;
 };
 
-// A simulated machine as the engine sees it: a name and its cores, each played by an actor that
-// runs core_main(index).
+// A simulated machine as the engine sees it: a name and its cores, each a fiber that runs
+// core_main(index).
 struct EngineMachine {
   std::string name;
   size_t cores = 1;
   std::function<void(size_t)> core_main;
 };
-// Builds a zone per machine with a host per core, starts one actor per core, and runs every
-// machine side by side on one clock until the last actor ends. The zones are joined under one root
+// Builds a zone per machine with a host and an actor that runs its cores, and runs every machine
+// side by side on one clock until the last core ends. An exception escaping a core is thrown again
+// from here. The zones are joined under one root
 // zone, where the network of remote RPC will go.
 void engine_run(const std::vector<EngineMachine>& machines);
 const char* engine_version();

@@ -144,8 +144,7 @@ std::string Thread::display_name() const {
 // ---- Construction ----------------------------------------------------------------------------
 
 Kernel::Kernel(const MachineModel& model) : model_(model), jitter_state_(model.seed ^ 0x6A09E667F3BCC909ull) {
-  subscribe(statistics_);
-  subscribe_charges(statistics_);
+  subscribe(statistics_); // its charges come through Kernel::charge directly
   subscribe(record_);
   for (std::size_t i = 0; i < model.cores; ++i) {
     cores_.push_back(std::make_unique<Core>());
@@ -171,6 +170,7 @@ Kernel::Kernel(const MachineModel& model) : model_(model), jitter_state_(model.s
       add_threads(process);
     }
   }
+  statistics_.reserve(threads_.size());
   for (const auto& spec : model.channels)
     channels_.push_back(find_mechanism(spec.mechanism)->make(spec, *this));
 }
@@ -465,6 +465,7 @@ void Kernel::charge(Core& core, Thread& thread, std::uint16_t activity, Primitiv
   core.pending = capped_sum(core.pending, cycles);
   if (invariants_) invariants_->on_core_charge(core, cycles);
   auto prim = static_cast<std::uint8_t>(primitive);
+  statistics_.add_charge(thread.id, activity, prim, cycles);
   for (Observer* observer : charge_observers_) observer->on_charge(thread, activity, prim, cycles);
 }
 

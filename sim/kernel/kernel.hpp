@@ -11,6 +11,7 @@
 #include "statistics.hpp"
 #include "symbol.hpp"
 
+#include <algorithm>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -217,6 +218,69 @@ public:
   }
 };
 
+// The remaining iterations of a thread's open `repeat`s, innermost last. Up to kInline counters are
+// kept in place (a million threads nest one or two loops each: no allocation per thread); deeper
+// nesting moves them to the heap.
+class LoopCounters {
+public:
+  LoopCounters() = default;
+  LoopCounters(const LoopCounters& other) { *this = other; }
+  LoopCounters(LoopCounters&& other) noexcept { *this = std::move(other); }
+  LoopCounters& operator=(const LoopCounters& other) {
+    if (this != &other) {
+      clear();
+      for (std::uint32_t i = 0; i < other.size_; ++i) push_back(other.data()[i]);
+    }
+    return *this;
+  }
+  LoopCounters& operator=(LoopCounters&& other) noexcept {
+    if (this == &other) return *this;
+    release();
+    size_ = other.size_;
+    capacity_ = other.capacity_;
+    if (other.on_heap())
+      heap_ = other.heap_;
+    else
+      std::copy(other.inline_, other.inline_ + other.size_, inline_);
+    other.size_ = 0;
+    other.capacity_ = kInline;
+    return *this;
+  }
+  ~LoopCounters() { release(); }
+  void push_back(std::uint32_t count) {
+    if (size_ == capacity_) grow();
+    data()[size_++] = count;
+  }
+  std::uint32_t& back() { return data()[size_ - 1]; }
+  void pop_back() { --size_; }
+  void clear() { size_ = 0; }
+  bool empty() const { return size_ == 0; }
+  std::size_t size() const { return size_; }
+
+private:
+  static constexpr std::uint32_t kInline = 4;
+  bool on_heap() const { return capacity_ > kInline; }
+  std::uint32_t* data() { return on_heap() ? heap_ : inline_; }
+  const std::uint32_t* data() const { return on_heap() ? heap_ : inline_; }
+  void grow() {
+    auto* bigger = new std::uint32_t[capacity_ * 2];
+    std::copy(data(), data() + size_, bigger);
+    release();
+    heap_ = bigger;
+    capacity_ *= 2;
+  }
+  void release() {
+    if (on_heap()) delete[] heap_;
+    capacity_ = kInline;
+  }
+  union {
+    std::uint32_t inline_[kInline];
+    std::uint32_t* heap_;
+  };
+  std::uint32_t size_ = 0;
+  std::uint32_t capacity_ = kInline;
+};
+
 // One activation of a script on a thread: where it is in its program and in which address space it
 // runs. The running frame's state lives in the Thread itself (the hot path reads it there); the
 // frames it interrupted (a signal handler over a blocked call, the server half of a migrating call
@@ -227,7 +291,7 @@ struct Frame {
   std::uint32_t pc = 0;
   std::uint8_t phase = 0;
   Cycles compute_left = 0;
-  std::vector<std::uint32_t> loops;
+  LoopCounters loops;
   std::uint64_t op_progress = 0;
   Cycles op_deadline = kNever;
   bool op_nonblocking = false;
@@ -245,8 +309,8 @@ struct Thread {
   const Program* program = nullptr;
   AddressSpace* space = nullptr;
   Cycles compute_left = 0;
-  std::vector<std::uint32_t> loops; // remaining iterations of each open repeat
-  std::vector<Frame> interrupted;   // the activation stack below the running frame
+  LoopCounters loops;             // remaining iterations of each open repeat
+  std::vector<Frame> interrupted; // the activation stack below the running frame
   // Starts `program` on top of the running frame, in `space`; it returns (pops) when it ends.
   void push_frame(const Program& program, AddressSpace& space);
   void pop_frame();
@@ -509,7 +573,8 @@ public:
 
   // Events: `observer` hears everything that happens from now on (it must outlive the run).
   void subscribe(Observer& observer) { observers_.push_back(&observer); }
-  // Charges are the most frequent event: only these observers get on_charge.
+  // Charges are the most frequent event: only these observers get on_charge (the statistics get
+  // them from Kernel::charge directly).
   void subscribe_charges(Observer& observer) { charge_observers_.push_back(&observer); }
   const ThreadAccount& account(const Thread& thread) const { return statistics_.account(thread); }
   template <class Event> void notify(const Event& event) const {

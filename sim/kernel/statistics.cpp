@@ -28,9 +28,15 @@ void Statistics::on_thread_state(const Thread& thread, ThreadState from, ThreadS
                                   : account.blocked_cycles) += spent;
 }
 
-void Statistics::on_charge(const Thread& thread, std::uint16_t activity, std::uint8_t primitive,
-                           Cycles cycles) {
-  ThreadAccount& account = account_of(thread);
+std::uint32_t Statistics::thread_id(const Thread& thread) { return thread.id; }
+
+ThreadAccount& Statistics::grow(std::uint32_t thread) {
+  accounts_.resize(thread + std::size_t{1});
+  return accounts_[thread];
+}
+
+void Statistics::add_charge_slow(ThreadAccount& account, Slot& slot, std::uint32_t thread,
+                                 std::uint16_t activity, std::uint8_t primitive, Cycles cycles) {
   // A thread's charges come in the same order op after op (trap_enter, syscall_dispatch, copies,
   // trap_exit...): the entry after the last one charged is nearly always the next one, so the
   // search starts there instead of at the front.
@@ -45,6 +51,7 @@ void Statistics::on_charge(const Thread& thread, std::uint16_t activity, std::ui
         entry.cycles <= Charge::kMaxCycles - cycles) {
       entry.cycles += cycles;
       account.next_charge = static_cast<std::uint16_t>(i + 1);
+      slot = {thread, activity, primitive, 0, static_cast<std::uint32_t>(i)};
       return;
     }
     i = i + 1 == n ? 0 : i + 1;
@@ -52,9 +59,14 @@ void Statistics::on_charge(const Thread& thread, std::uint16_t activity, std::ui
   account.next_charge = 0;
   while (cycles > 0) {
     Cycles part = std::min(cycles, Charge::kMaxCycles);
+    // Grown by half rather than doubled: a thread ends with a dozen entries or so, and a million
+    // threads' spare capacity would be tens of MiB (13 entries: 112 bytes on the heap, not 144).
+    if (charges.size() == charges.capacity())
+      charges.reserve(charges.size() < 4 ? 4 : charges.size() * 3 / 2);
     charges.push_back({activity, primitive, part});
     cycles -= part;
   }
+  slot = {thread, activity, primitive, 0, static_cast<std::uint32_t>(charges.size() - 1)};
 }
 
 } // namespace ipcsim
