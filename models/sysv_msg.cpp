@@ -150,7 +150,7 @@ public:
   }
   // freeque(): the index is free again. A later queue reaches it only after the allocation has
   // wrapped, with another seq, so the old id stays refused (EINVAL / EIDRM).
-  void remove(MsgQueue& q) { ids_.remove(q.index); }
+  std::unique_ptr<MsgQueue> take(MsgQueue& q) { return ids_.take(q.index); }
 
   std::map<std::uint32_t, Receiver> receivers;    // by thread id, while in msgrcv
   std::map<std::uint32_t, std::uint64_t> senders; // by thread id: the size a sleeping sender needs
@@ -653,16 +653,19 @@ public:
       q->ctime = ctx.now();
       wake_senders(ctx, *q, activity); // a larger qbytes may let them in
       break;
-    case Cmd::Rmid:
+    case Cmd::Rmid: {
       if (!ipc_owner_or_root(*q, process)) return fail_call(ctx, activity, EPERM);
-      // expunge_all(-EIDRM), ss_wakeup(kill): every sleeper wakes to find the queue gone.
-      ctx.kernel.wake_all(ctx.core, q->receivers, &ctx.thread, activity);
-      ctx.kernel.wake_all(ctx.core, q->senders, &ctx.thread, activity);
-      if (!q->messages.empty()) fill_changed(ctx, q->object, "messages", 0); // discarded
-      message_dropped(ctx, q->object, q->messages.size(), q->cbytes,
+      // freeque(): the id goes first (ipc_rmid), so that no other core finds or removes the queue
+      // while the wakes below let it run; then expunge_all(-EIDRM) and ss_wakeup(kill): every
+      // sleeper wakes to find the queue gone.
+      std::unique_ptr<MsgQueue> removed = state.take(*q);
+      ctx.kernel.wake_all(ctx.core, removed->receivers, &ctx.thread, activity);
+      ctx.kernel.wake_all(ctx.core, removed->senders, &ctx.thread, activity);
+      if (!removed->messages.empty()) fill_changed(ctx, removed->object, "messages", 0); // discarded
+      message_dropped(ctx, removed->object, removed->messages.size(), removed->cbytes,
                       "the queue was removed (IPC_RMID) with messages in it");
-      state.remove(*q);
       break;
+    }
     }
     ctx.succeed(0);
     return IoStatus::Done;

@@ -161,7 +161,11 @@ public:
     for (SemArray* a : changed) update(ctx, *a, kExit);
   }
 
-  void remove(OpContext& ctx, SemArray& a, std::uint16_t activity) { // freeary: sleepers get EIDRM
+  // freeary(): sleepers get EIDRM. The id goes first (ipc_rmid), so that no other core finds or
+  // removes the array while the wakes let it run; the array lives until they are done.
+  void remove(OpContext& ctx, SemArray& array, std::uint16_t activity) {
+    std::unique_ptr<SemArray> removed = ids_.take(array.index);
+    SemArray& a = *removed;
     std::vector<Thread*> sleepers;
     for (auto& p : a.pending) {
       done_[p.thread->id] = EIDRM;
@@ -173,7 +177,6 @@ public:
     for (Thread* t : sleepers)
       if (t->waiting_on == &a.waiters)
         ctx.kernel.wake(ctx.core, *t, &ctx.thread, activity, WaitResult::Woken);
-    ids_.remove(a.index);
   }
 
   // SETVAL / SETALL clear the undo adjustments of the semaphores they set.

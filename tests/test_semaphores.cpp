@@ -7,6 +7,8 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 using namespace ipcsim;
 using ipcsim::test::run_text;
 
@@ -102,6 +104,28 @@ TEST_CASE("sysv sem: SEM_UNDO is applied when the process exits; IPC_RMID wakes 
       {"op": "semget", "key": 7, "nsems": 0, "into": "s"},
       {"op": "semctl", "semid": "s", "cmd": "IPC_RMID"})")));
   CHECK(texts(run) == std::vector<std::string>{"after a exited: 0 1", "semop: EIDRM"});
+}
+
+TEST_CASE("sysv sem: two cores removing one array at once: one IPC_RMID succeeds, the other gets EINVAL") {
+  // The first remover's wakes let the other core run; the id must already be gone by then, or both
+  // would remove the array (the second one by a stale index). freeary() runs after ipc_rmid().
+  std::string sleeper = R"({"op": "semget", "key": 7, "nsems": 0, "into": "s"},
+      {"op": "semop", "semid": "s", "ops": [{"sem_num": 0, "sem_op": -1}]},
+      {"op": "print", "text": "semop: {errno}"})";
+  std::string remover = R"({"op": "semget", "key": 7, "nsems": 0, "into": "s"},
+      {"op": "semctl", "semid": "s", "cmd": "IPC_RMID"},
+      {"op": "print", "text": "rmid: {result} {errno}"})";
+  std::string processes = proc("owner", kArray);
+  for (int i = 0; i < 6; ++i)
+    processes += "," + proc("w" + std::to_string(i), sleeper, R"("arrival": "10us", )");
+  processes += "," + proc("a", remover, R"("arrival": "1ms", "affinity": [0], )") + "," +
+               proc("b", remover, R"("arrival": "1ms", "affinity": [1], )");
+  auto run = run_text(R"({"machine": {"cores": 2}, "processes": [)" + processes + "]}");
+  auto lines = texts(run);
+  std::sort(lines.begin(), lines.end());
+  std::vector<std::string> expected(6, "semop: EIDRM");
+  expected.insert(expected.begin(), {"rmid: -1 EINVAL", "rmid: 0 "});
+  CHECK(lines == expected);
 }
 
 TEST_CASE("sysv sem: semop is never restarted after a handler (EINTR even under SA_RESTART)") {

@@ -100,6 +100,12 @@ public:
   // ipc_rmid(): the index is free again. A later object reaches it only after the allocation has
   // wrapped, with another seq, so the old id stays refused.
   void remove(std::size_t index) { slots_.erase(index); }
+  // ipc_rmid() for a removal that wakes sleepers: the id is gone at once (no other core finds or
+  // removes the object again), while the caller keeps the object alive through the wakes.
+  std::unique_ptr<T> take(std::size_t index) {
+    auto node = slots_.extract(index);
+    return node ? std::move(node.mapped()) : nullptr;
+  }
   std::size_t size() const { return slots_.size(); }
   bool empty() const { return slots_.empty(); }
   // Every object, in index order.
