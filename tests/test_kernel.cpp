@@ -30,10 +30,7 @@ public:
       ctx.enter_syscall(activity);
       ctx.thread.phase = 1;
       Thread& next = thread_named(ctx.kernel, to_);
-      if (next.state == ThreadState::Blocked) {
-        ctx.kernel.direct_switch(ctx, next, ThreadState::Ready);
-        return Step::Switched;
-      }
+      if (ctx.kernel.direct_switch(ctx, next, ThreadState::Ready)) return Step::Switched;
     }
     ctx.thread.phase = 0;
     ctx.leave_syscall(activity);
@@ -146,6 +143,17 @@ TEST_CASE("kernel: a direct switch runs the blocked thread at once, without the 
   std::uint64_t switches = run.kernel->cores()[0]->context_switches;
   std::cout << "direct switch: " << switches << " dispatches, " << picks / 100 << " picks\n";
   CHECK(picks / 100 == switches - 1);
+}
+
+TEST_CASE("kernel: a direct switch to a thread that is not asleep does nothing; the caller goes on") {
+  // b has finished sleeping and waits on the run queue behind a: no switch, a prints first, and b
+  // keeps its ordinary wakeup (its sleep ended with no error).
+  auto run = run_text(R"({"machine": {"costs": "teaching"},
+    "processes": [{"name": "p", "working_set_pages": 0, "threads": [
+      {"name": "a", "script": [{"op": "compute", "time": 20000}, {"op": "test_switch", "to": "p/b"},
+                              {"op": "print", "text": "a went on"}]},
+      {"name": "b", "script": [{"op": "sleep", "time": 1000}, {"op": "print", "text": "b woke {errno}"}]}]}]})");
+  CHECK(console_texts(run) == std::vector<std::string>{"a went on", "b woke "});
 }
 
 TEST_CASE("kernel: interrupting a blocked call ends it with EINTR; a killed caller's call is cancelled") {

@@ -25,6 +25,7 @@
 #endif
 #endif
 #ifdef IPCSIM_ASAN
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
 
@@ -112,13 +113,23 @@ public:
       f.memory = mmap(nullptr, Fiber::kStackBytes, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
       if (f.memory == MAP_FAILED) throw std::runtime_error("cannot map a stack for a simulated core");
+#ifdef IPCSIM_ASAN
+      // Fresh pages, but perhaps at the address of a stack unmapped earlier (an ended machine's
+      // fiber, a SimGrid actor) whose frames never returned: their redzones are still in the shadow.
+      ASAN_UNPOISON_MEMORY_REGION(f.memory, Fiber::kStackBytes);
+#endif
       mprotect(f.memory, static_cast<std::size_t>(page), PROT_NONE); // a guard page below it
       init(f);
     }
   }
   ~FiberRunner() {
     for (Fiber& f : fibers_)
-      if (f.memory && f.memory != MAP_FAILED) munmap(f.memory, Fiber::kStackBytes);
+      if (f.memory && f.memory != MAP_FAILED) {
+#ifdef IPCSIM_ASAN
+        ASAN_UNPOISON_MEMORY_REGION(f.memory, Fiber::kStackBytes); // its last frames never returned
+#endif
+        munmap(f.memory, Fiber::kStackBytes);
+      }
   }
   FiberRunner(const FiberRunner&) = delete;
   FiberRunner& operator=(const FiberRunner&) = delete;

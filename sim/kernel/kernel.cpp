@@ -179,19 +179,24 @@ void Kernel::add_threads(Process& process) {
   process.first_thread = static_cast<std::uint32_t>(threads_.size());
   for (const auto& thread_spec : process.spec->threads) {
     for (std::uint32_t thread_copy = 0; thread_copy < thread_spec.count; ++thread_copy) {
-      Thread& thread = threads_.emplace_back();
-      thread.id = static_cast<std::uint32_t>(threads_.size() - 1);
-      thread.copy = thread_copy;
-      thread.process = &process;
-      thread.spec = &thread_spec;
-      thread.program = thread_spec.program.get();
-      thread.space = process.space;
-      thread.priority = thread_spec.priority;
-      ++process.live_threads;
+      new_thread(process, thread_spec, thread_copy);
       ++process.thread_count;
-      ++live_threads_;
     }
   }
+}
+
+Thread& Kernel::new_thread(Process& process, const ThreadSpec& spec, std::uint32_t copy) {
+  Thread& thread = threads_.emplace_back();
+  thread.id = static_cast<std::uint32_t>(threads_.size() - 1);
+  thread.copy = copy;
+  thread.process = &process;
+  thread.spec = &spec;
+  thread.program = spec.program.get();
+  thread.space = process.space;
+  thread.priority = spec.priority;
+  ++process.live_threads;
+  ++live_threads_;
+  return thread;
 }
 
 Kernel::~Kernel() = default;
@@ -245,19 +250,10 @@ Thread* Kernel::create_thread(OpContext& ctx, Process& process, const ThreadSpec
   std::uint32_t copy = 0;
   for (std::uint32_t id : process.later_threads) // numbered by name: two specs may share one
     if (threads_[id].spec->name == spec.name) ++copy;
-  Thread& thread = threads_.emplace_back();
-  thread.id = static_cast<std::uint32_t>(threads_.size() - 1);
-  thread.copy = copy;
-  thread.process = &process;
-  thread.spec = &spec;
-  thread.program = spec.program.get();
-  thread.space = process.space;
-  thread.priority = spec.priority;
+  Thread& thread = new_thread(process, spec, copy);
   thread.service = service;
   process.later_threads.push_back(thread.id);
-  ++process.live_threads;
   if (service) ++process.service_threads;
-  ++live_threads_;
   ctx.sync();
   thread.state_since = clock(ctx.core);
   make_ready(ctx.core, thread, &ctx.thread, activity, static_cast<int>(EnqueueReason::New));
@@ -663,20 +659,22 @@ bool Kernel::interrupt(OpContext& ctx, Thread& thread, std::uint16_t activity) {
   return wake(ctx.core, thread, &ctx.thread, activity, WaitResult::Interrupted);
 }
 
-void Kernel::direct_switch(OpContext& ctx, Thread& next, ThreadState leaving) {
+bool Kernel::direct_switch(OpContext& ctx, Thread& next, ThreadState leaving) {
   Core& core = ctx.core;
   Thread& me = ctx.thread;
-  assert(core.current == &me && next.state == ThreadState::Blocked && &next != &me);
+  assert(core.current == &me && &next != &me);
   assert(leaving == ThreadState::Ready || leaving == ThreadState::Blocked);
-  sync(core);
-  // Off its wait queue and its timer, as a wakeup does, but not onto a run queue.
+  if (!next.asleep()) return false;
+  // Claimed before the sync lets other cores run, so that their wakes leave it alone (as in wake);
+  // off its wait queue and its timer, as a wakeup does, but not onto a run queue.
+  next.wait_result = WaitResult::Woken;
   if (next.waiting_on) unlink(next);
   if (next.timer_armed) {
     next.timer_armed = false;
     ++next.timer_generation;
     --live_timers_;
   }
-  next.wait_result = WaitResult::Woken;
+  sync(core);
   next.call = nullptr;
   notify([&](Observer& o) { o.on_wakeup(next, &me, clock(core)); });
   me.leave_activity = me.program->ops[me.pc]->activity;
@@ -684,9 +682,10 @@ void Kernel::direct_switch(OpContext& ctx, Thread& next, ThreadState leaving) {
   if (leaving == ThreadState::Ready) scheduler_->enqueue(core.index, me, EnqueueReason::Yielded, clock(core));
   if (!allowed(next, core.index)) { // its affinity forbids this core: an ordinary wakeup instead
     make_ready(core, next, &me, me.leave_activity, static_cast<int>(EnqueueReason::Woken));
-    return;
+    return true;
   }
   dispatch(core, next, false);
+  return true;
 }
 
 bool Kernel::wake(Core& core, Thread& thread, Thread* waker, std::uint16_t activity, WaitResult result) {

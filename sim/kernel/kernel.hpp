@@ -621,8 +621,10 @@ public:
   // charges context_save and context_restore (and an address-space switch when the spaces
   // differ), leaves the run queues untouched and counts a context switch. The running thread
   // leaves as `leaving`: Blocked (it must already be on a wait queue, or timed) or Ready (to the
-  // back of this core's run queue). The op then returns Step::Switched.
-  void direct_switch(OpContext& ctx, Thread& next, ThreadState leaving);
+  // back of this core's run queue). The op then returns Step::Switched. False, and nothing done,
+  // when `next` is no longer asleep (another core's wake got to it first): the op goes on as if it
+  // had found no sleeper.
+  bool direct_switch(OpContext& ctx, Thread& next, ThreadState leaving);
   // Runs `program` on the running thread on top of its current frame, in `space` (a handler in its
   // own space; the server half of a migrating call in the server's): the core loads the space if
   // it is not loaded (address_space_switch, and TLB refills when untagged), charged to `activity`.
@@ -713,6 +715,9 @@ private:
   void run_compute(Core& core, Thread& thread, Cycles cycles);
   void go_idle(Core& core);
   void exit_thread(Core& core, Thread& thread);
+  // A thread of `process` running `spec`'s script: its fields and the live counts, as the
+  // scenario's first threads and the ones a script creates share them.
+  Thread& new_thread(Process& process, const ThreadSpec& spec, std::uint32_t copy);
   void add_threads(Process& process);
   void make_ready(Core& waker_core, Thread& thread, Thread* waker, std::uint16_t activity, int reason);
   Core& choose_core(const Thread& thread);
