@@ -455,6 +455,20 @@ public:
     recalc(ctx.thread);
   }
 
+  // spawn is fork + exec: the child's threads start with the spawning thread's signal mask (fork
+  // copies it, execve keeps it: sigprocmask(2)), and what the parent ignores stays ignored while
+  // handlers go back to the default (execve(2), signal(7)). Pending signals are not inherited.
+  // A parent that blocks a signal before spawning is how a program keeps a child from dying of a
+  // signal sent before the child could block it.
+  void on_process_spawn(OpContext& ctx, Process& parent, Process& child) override {
+    const SigSet mask = thread(ctx.thread).blocked;
+    ProcSignals& from = proc(parent);
+    ProcSignals& to = proc(child);
+    for (int sig = 1; sig <= kNSig; ++sig)
+      if (from.act[sig].action == Action::Ignore) to.act[sig].action = Action::Ignore;
+    for (std::uint32_t i = 0; i < child.threads_total(); ++i) thread(thread_at(child, i)).blocked = mask;
+  }
+
   // A child's exit: SIGCHLD to its parent (do_notify_parent), and its waitpid wakes.
   void on_process_exit(OpContext& ctx, Process& child) override {
     cancel_alarm(child);

@@ -585,3 +585,29 @@ TEST_CASE("signals: setsid and getsid: a spawned child leads a new session, a gr
   CHECK(run.charged("c", "setsid", Primitive::trap_enter) == 200);
   CHECK(run.charged("c", "setsid", Primitive::trap_exit) == 200);
 }
+
+TEST_CASE("signals: spawn passes on the spawning thread's mask and what is ignored; handlers reset") {
+  // fork copies the mask and execve keeps it (sigprocmask(2)); execve keeps SIG_IGN and resets
+  // handlers to the default (signal(7)). The parent's SIGUSR1 reaches the child blocked (pending,
+  // taken by sigwait), its SIGUSR2 is discarded, and the child's SIGTERM takes the default action.
+  auto run = run_text(machine(proc("parent", R"(
+      {"op": "sigprocmask", "how": "SIG_BLOCK", "signals": ["SIGUSR1"]},
+      {"op": "sigaction", "signal": "SIGUSR2", "action": "ignore"},
+      {"op": "sigaction", "signal": "SIGTERM", "handler": [{"op": "print", "text": "parent's handler"}]},
+      {"op": "spawn", "process": "child"},
+      {"op": "kill", "process": "child", "signal": "SIGUSR1"},
+      {"op": "kill", "process": "child", "signal": "SIGUSR2"},
+      {"op": "waitpid", "pid": -1},
+      {"op": "print", "text": "exited {status.exited} signal {status.signal}"})") +
+                              "," +
+                              proc("child", R"(
+      {"op": "sigprocmask", "how": "SIG_BLOCK", "signals": []},
+      {"op": "print", "text": "mask {sig.oldmask}"},
+      {"op": "sigwait", "signals": ["SIGUSR1"]},
+      {"op": "print", "text": "took {sig.signo}"},
+      {"op": "raise", "signal": "SIGTERM"},
+      {"op": "print", "text": "not reached"})",
+                                   R"("spawned": true, )")));
+  // SIGUSR1 is signal 10: bit 9 of the mask, 512.
+  CHECK(texts(run) == std::vector<std::string>{"mask 512", "took 10", "exited 0 signal 15"});
+}

@@ -92,32 +92,164 @@ DESCRIPTIONS = {
 }
 
 
-def scenario(strategy):
-    client = attach() + [{"op": "set", "var": "n", "value": 0}, {"op": "repeat", "count": ROUNDS, "body":
+# ---- Waiting with System V semaphores ----------------------------------------------------------
+# The course material (reference 004) pairs the System V segment with System V semaphores (P/V on a
+# sem_array, sleepers on its pending queue), so the ring uses those: per ring a semaphore counting
+# the items in it and one counting the free slots (BUFFER_SIZE - 1: one slot is still kept empty,
+# so that the ring and its in/out words stay the slides'). One producer and one consumer per ring
+# need no mutex.
+SEM = {"A": (0, 1), "B": (2, 3)}  # (items, free slots)
+
+
+def sem_op(num, delta):
+    return {"op": "semop", "semid": "sems", "ops": [{"sem_num": num, "sem_op": delta}]}
+
+
+def sem_put(ring, item):
+    items, free = SEM[ring]
+    i = "in" + ring
+    return [sem_op(free, -1),
+            {"op": "calc", "var": "slot", "expr": f"{RINGS[ring]} + {i} * 8"},
+            {"op": "mem_store", "map": "ring", "offset": "slot", "value": item},
+            {"op": "calc", "var": i, "expr": f"({i} + 1) % {BUFFER_SIZE}"},
+            {"op": "mem_store", "map": "ring", "offset": in_off(ring), "value": i},
+            sem_op(items, 1)]
+
+
+def sem_get(ring):
+    items, free = SEM[ring]
+    o = "out" + ring
+    return [sem_op(items, -1),
+            {"op": "calc", "var": "slot", "expr": f"{RINGS[ring]} + {o} * 8"},
+            {"op": "mem_load", "map": "ring", "offset": "slot", "into": "item"},
+            {"op": "calc", "var": o, "expr": f"({o} + 1) % {BUFFER_SIZE}"},
+            {"op": "mem_store", "map": "ring", "offset": out_off(ring), "value": o},
+            sem_op(free, 1)]
+
+
+# ---- Notification by a signal -------------------------------------------------------------------
+# SIGUSR1 says "a ring you read has an item", SIGUSR2 "a ring you write has room". Both are blocked
+# for the whole run and taken with sigwait: a signal sent between the check and the sigwait stays
+# pending and ends the sigwait at once, so no wakeup is lost (a handler and a plain pause would
+# lose it). The writer signals only when the reader may be asleep: after storing its index it
+# reloads the other's, and signals if the ring was empty (put) or full (get) before its own store.
+# Either the sleeper's check saw the store, or this reload sees the sleeper's index (both sides
+# store, then load), so the signal is never skipped when it is needed.
+PEER = {"client": "server", "server": "client"}
+
+
+def sig_wait_while_equal(offset, var, signal):
+    load = [{"op": "mem_load", "map": "ring", "offset": offset, "into": "seen"},
+            {"op": "calc", "var": "same", "expr": f"seen - {var}"}]
+    return load + [{"op": "while", "cond": "same == 0",
+                    "body": [{"op": "sigwait", "signals": [signal]}] + load}]
+
+
+def sig_put(me, ring, item):
+    i = "in" + ring
+    return ([{"op": "calc", "var": "next", "expr": f"({i} + 1) % {BUFFER_SIZE}"}]
+            + sig_wait_while_equal(out_off(ring), "next", "SIGUSR2")
+            + [{"op": "calc", "var": "slot", "expr": f"{RINGS[ring]} + {i} * 8"},
+               {"op": "mem_store", "map": "ring", "offset": "slot", "value": item},
+               {"op": "mem_store", "map": "ring", "offset": in_off(ring), "value": "next"},
+               # Was it empty before this store? (out == the old in)
+               {"op": "mem_load", "map": "ring", "offset": out_off(ring), "into": "seen"},
+               {"op": "calc", "var": "was_empty", "expr": f"seen - {i}"},
+               {"op": "calc", "var": i, "expr": "next"},
+               {"op": "if", "cond": "was_empty == 0",
+                "then": [{"op": "kill", "process": PEER[me], "signal": "SIGUSR1"}]}])
+
+
+def sig_get(me, ring):
+    o = "out" + ring
+    return (sig_wait_while_equal(in_off(ring), o, "SIGUSR1")
+            + [{"op": "calc", "var": "slot", "expr": f"{RINGS[ring]} + {o} * 8"},
+               {"op": "mem_load", "map": "ring", "offset": "slot", "into": "item"},
+               {"op": "calc", "var": "old", "expr": o},
+               {"op": "calc", "var": o, "expr": f"({o} + 1) % {BUFFER_SIZE}"},
+               {"op": "mem_store", "map": "ring", "offset": out_off(ring), "value": o},
+               # Was it full before this store? ((in + 1) % BUFFER_SIZE == the old out)
+               {"op": "mem_load", "map": "ring", "offset": in_off(ring), "into": "seen"},
+               {"op": "calc", "var": "was_full", "expr": f"(seen + 1) % {BUFFER_SIZE} - old"},
+               {"op": "if", "cond": "was_full == 0",
+                "then": [{"op": "kill", "process": PEER[me], "signal": "SIGUSR2"}]}])
+
+
+BLOCK = [{"op": "sigprocmask", "how": "SIG_BLOCK", "signals": ["SIGUSR1", "SIGUSR2"]}]
+
+
+def ops(strategy, me, what, ring, item=None):
+    if strategy == "sem":
+        return sem_put(ring, item) if what == "put" else sem_get(ring)
+    if strategy == "signal":
+        return sig_put(me, ring, item) if what == "put" else sig_get(me, ring)
+    return put(strategy, ring, item) if what == "put" else get(strategy, ring)
+
+
+DESCRIPTIONS["sem"] = (
+    "Waiting with System V semaphores, as the course's kernel notes pair them with the segment: per ring one "
+    "semaphore counts the items (P before a get, V after a put) and one the free slots (9: P before a put, V "
+    "after a get), in one array of four that the client creates and sets with SETALL. The index words are still "
+    "stored but nobody polls them: a side with nothing to take sleeps in semop on the array's pending queue, and "
+    "the V that lets it through completes its P and wakes it (update_queue). Every P and every V is a system call, "
+    "even when nobody waits: four semops per hand-off, eight per round trip.")
+DESCRIPTIONS["signal"] = (
+    "Notification by a signal: the writer stores its index and sends SIGUSR1 to the reader with kill; the reader "
+    "keeps SIGUSR1 and SIGUSR2 blocked and waits in sigwait while the index still holds what it saw, so a signal "
+    "sent between its check and its sigwait stays pending and ends the sigwait at once (no lost wakeup). A writer "
+    "signals only when the reader may be asleep (it reloads the other index after its store: the ring was empty, "
+    "or full for SIGUSR2 to a writer waiting for room), which in this ping-pong is every put and no get. The "
+    "client blocks both signals before it spawns the server, which starts with them blocked (fork copies the "
+    "mask, exec keeps it) and shares the segment: no SIGUSR1 can find it unprepared (the default action would "
+    "kill it).")
+
+
+def ring_scenario(strategy):
+    client = attach()
+    server = attach()
+    if strategy == "sem":
+        client += [{"op": "semget", "key": "0x5249", "nsems": 4, "flags": ["IPC_CREAT"], "mode": "0600",
+                    "into": "sems"},
+                   {"op": "semctl", "semid": "sems", "cmd": "SETALL",
+                    "values": [0, BUFFER_SIZE - 1, 0, BUFFER_SIZE - 1]}]
+        server += [{"op": "semget", "key": "0x5249", "nsems": 4, "flags": ["IPC_CREAT"], "mode": "0600",
+                    "into": "sems"}]
+    if strategy == "signal":
+        # Blocked before the spawn, so the server starts with them blocked (fork copies the mask,
+        # exec keeps it) and inherits the attachment: no SIGUSR1 can find it unprepared.
+        client = BLOCK + client + [{"op": "spawn", "process": "server"}]
+        server = server[2:]
+    client += [{"op": "set", "var": "n", "value": 0}, {"op": "repeat", "count": ROUNDS, "body":
         [{"op": "add", "var": "n"}, {"op": "begin", "name": "round trip"}]
-        + put(strategy, "A", "n") + get(strategy, "B")
+        + ops(strategy, "client", "put", "A", "n") + ops(strategy, "client", "get", "B")
         + [{"op": "end", "name": "round trip"},
            {"op": "print", "text": "request {n}: reply {item}"}]},
         {"op": "shmdt", "map": "ring"},
         {"op": "shmctl", "shmid": "shmid", "cmd": "IPC_RMID"}]
-    server = attach() + [{"op": "repeat", "count": ROUNDS, "body":
-        get(strategy, "A") + [{"op": "calc", "var": "reply", "expr": "item * 10"}] + put(strategy, "B", "reply")}]
+    if strategy == "sem":
+        client += [{"op": "semctl", "semid": "sems", "cmd": "IPC_RMID"}]
+    server += [{"op": "repeat", "count": ROUNDS, "body":
+        ops(strategy, "server", "get", "A") + [{"op": "calc", "var": "reply", "expr": "item * 10"}]
+        + ops(strategy, "server", "put", "B", "reply")}]
+    if strategy == "signal":
+        client.insert(len(client) - 2, {"op": "join", "process": "server"})
+    processes = [{"name": "client", "working_set_pages": 0, "script": client},
+                 {"name": "server", "working_set_pages": 0, "script": server}]
+    if strategy == "signal":
+        processes[1] = {"name": "server", "spawned": True, "working_set_pages": 0, "script": server}
     return {
         "description": DESCRIPTIONS[strategy] + " The ring buffer is the course's (BUFFER_SIZE 10, in/out, one slot kept "
                        "empty), used twice: ring A at offset 0 carries requests, ring B at offset 128 replies; the "
                        "client sends 1..4 and gets 10..40 back.",
         "machine": {"cores": 1, "costs": "linux-x86", "scheduler": {"policy": "rr", "quantum": "4ms"}},
-        "processes": [
-            {"name": "client", "working_set_pages": 0, "script": client},
-            {"name": "server", "working_set_pages": 0, "script": server},
-        ],
+        "processes": processes,
     }
 
 
-for strategy in ["spin", "sleep", "yield", "futex"]:
+for strategy in ["spin", "sleep", "yield", "futex", "sem", "signal"]:
     name = f"scenarios/shm-ring-{strategy}.json"
     with open(name, "w") as f:
-        json.dump(scenario(strategy), f, indent=1)
+        json.dump(ring_scenario(strategy), f, indent=1)
         f.write("\n")
     with open(f"tests/expected/shm-ring-{strategy}.variants", "w") as f:
         f.write("cores2 --set machine.cores=2\n")
