@@ -379,8 +379,7 @@ Step lock_slow_path(OpContext& ctx, std::uint16_t activity, const std::string& m
     case kLockFutex:
       if (!wait_syscall(ctx, activity, map, offset, 2)) return Step::Block;
       if (thread.process->killed_by) return Step::Exit;
-      // __lll_lock_wait's loop goes on with its xchg (a CAS 0 -> 1 here would drop the 2 that
-      // tells the holder's unlock to wake the others).
+      // After the handler __lll_lock_wait's loop goes on with its xchg(2), as after any return.
       if (thread.signal_pending) return handle_signal(ctx, kLockXchg);
       thread.phase = kLockXchg;
       break;

@@ -371,6 +371,49 @@ TEST_CASE("futex: a timed-out cond_wait takes itself out of its group (__condvar
   CHECK(r[0].end - r[0].start == timed);
 }
 
+TEST_CASE("futex: a handler interrupting cond_wait's FUTEX_WAIT runs, and the wait goes on (glibc's loop)") {
+  auto run = run_text(machine(proc("w", kAttach + R"(,
+    {"op": "sigaction", "signal": "SIGUSR1", "handler": [{"op": "print", "text": "handler"}]},
+    {"op": "mutex_lock", "map": "m", "offset": 0},
+    {"op": "cond_wait", "map": "m", "offset": 64, "mutex": 0},
+    {"op": "print", "text": "woken {result}"},
+    {"op": "mutex_unlock", "map": "m", "offset": 0})") +
+                              "," + proc("k", kAttach + R"(,
+    {"op": "sleep", "time": "50us"},
+    {"op": "kill", "process": "w", "signal": "SIGUSR1"},
+    {"op": "sleep", "time": "50us"},
+    {"op": "mutex_lock", "map": "m", "offset": 0},
+    {"op": "cond_signal", "map": "m", "offset": 64},
+    {"op": "mutex_unlock", "map": "m", "offset": 0})")));
+  CHECK(printed(run, "w") == std::vector<std::string>{"handler", "woken 0"});
+  for (const auto& line : run.kernel->console())
+    if (line.text == "woken 0") CHECK(line.at > 100'000);
+  // Two FUTEX_WAITs: the one the signal ended (EINTR, the handler), and the next round of the loop.
+  CHECK(calls(run, "w", "cond_wait") == 2);
+  CHECK(calls(run, "k", "cond_signal") == 1);
+}
+
+TEST_CASE("futex: a mutex_lock whose FUTEX_WAIT a handler ended goes on with __lll_lock_wait's xchg(2)") {
+  // a holds the lock while c sleeps in FUTEX_WAIT (word 2); a unlocks (waking c) and signals c at
+  // once. c's FUTEX_WAIT returns for the handler; then glibc's loop goes on with xchg(2): c takes the
+  // lock leaving the word at 2 (not 1, as a fresh CAS 0 -> 1 would), so its unlock makes a FUTEX_WAKE.
+  auto run = run_text(machine(proc("a", kAttach + R"(,
+      {"op": "mutex_lock", "map": "m", "offset": 0},
+      {"op": "sleep", "time": "100us"},
+      {"op": "mutex_unlock", "map": "m", "offset": 0},
+      {"op": "kill", "process": "c", "signal": "SIGUSR1"})") +
+                              "," + proc("c", kAttach + R"(,
+      {"op": "sigaction", "signal": "SIGUSR1", "handler": [{"op": "print", "text": "handler"}]},
+      {"op": "sleep", "time": "20us"},
+      {"op": "mutex_lock", "map": "m", "offset": 0},
+      {"op": "mem_load", "map": "m", "offset": 0, "into": "word"},
+      {"op": "print", "text": "c has the lock, word {word}"},
+      {"op": "mutex_unlock", "map": "m", "offset": 0})")));
+  CHECK(printed(run, "c") == std::vector<std::string>{"handler", "c has the lock, word 2"});
+  CHECK(calls(run, "c", "mutex_lock") == 1);
+  CHECK(calls(run, "c", "mutex_unlock") == 1);
+}
+
 TEST_CASE("futex: a condition variable's offset must be 8-byte aligned and its 64 bytes mapped") {
   CHECK(ipcsim::test::load_error(machine(proc("p", kAttach + R"(,
     {"op": "cond_signal", "map": "m", "offset": 12})"))) ==
@@ -493,4 +536,75 @@ TEST_CASE("futex: a waiter moved by FUTEX_REQUEUE keeps its timeout") {
                                    R"("arrival": "10us", )")));
   CHECK(printed(run, "r") == std::vector<std::string>{"moved 1"});
   CHECK(printed(run, "w") == std::vector<std::string>{"w: ETIMEDOUT"});
+}
+
+TEST_CASE(
+    "futex: a bounded buffer on two condition variables, on 2 and 4 cores, with signal or broadcast and "
+    "with timed waits: no wakeup is lost, every item arrives, the invariants hold throughout") {
+  // Mutex at 0, not_empty at 64, not_full at 192 (capacity 2), the count at 128, items taken at 136.
+  // 3 producers of 20 items, 4 consumers of 15, each with its own pace so that the interleavings vary.
+  for (int cores : {2, 4})
+    for (const char* wake : {"cond_signal", "cond_broadcast"})
+      for (const char* timeout : {"", R"(, "timeout": "3us")"}) {
+        CAPTURE(cores);
+        CAPTURE(wake);
+        CAPTURE(timeout);
+        std::string processes;
+        for (int p = 0; p < 3; ++p)
+          processes += proc("producer" + std::to_string(p), kAttach + R"(,
+            {"op": "repeat", "count": 20, "body": [
+              {"op": "mutex_lock", "map": "m", "offset": 0},
+              {"op": "mem_load", "map": "m", "offset": 128, "into": "n"},
+              {"op": "while", "cond": "n >= 2", "body": [
+                {"op": "cond_wait", "map": "m", "offset": 192, "mutex": 0)" +
+                                                                timeout +
+                                                                R"(},
+                {"op": "mem_load", "map": "m", "offset": 128, "into": "n"}]},
+              {"op": "atomic_add", "map": "m", "offset": 128, "value": 1},
+              {"op": ")" + wake + R"(", "map": "m", "offset": 64},
+              {"op": "mutex_unlock", "map": "m", "offset": 0},
+              {"op": "compute", "time": ")" + std::to_string(1 + p) +
+                                                                R"(us"}]})") +
+                       ",";
+        for (int c = 0; c < 4; ++c)
+          processes += proc("consumer" + std::to_string(c), kAttach + R"(,
+            {"op": "repeat", "count": 15, "body": [
+              {"op": "mutex_lock", "map": "m", "offset": 0},
+              {"op": "mem_load", "map": "m", "offset": 128, "into": "n"},
+              {"op": "while", "cond": "n == 0", "body": [
+                {"op": "cond_wait", "map": "m", "offset": 64, "mutex": 0)" +
+                                                                timeout +
+                                                                R"(},
+                {"op": "mem_load", "map": "m", "offset": 128, "into": "n"}]},
+              {"op": "atomic_add", "map": "m", "offset": 128, "value": -1},
+              {"op": "atomic_add", "map": "m", "offset": 136, "value": 1},
+              {"op": "cond_signal", "map": "m", "offset": 192},
+              {"op": "mutex_unlock", "map": "m", "offset": 0},
+              {"op": "compute", "time": ")" + std::to_string(2 * c + 1) +
+                                                                R"(us"}]})") +
+                       ",";
+        processes += proc("check", kAttach + R"(,
+            {"op": "mem_load", "map": "m", "offset": 128, "into": "n"},
+            {"op": "mem_load", "map": "m", "offset": 136, "into": "taken"},
+            {"op": "mem_load", "map": "m", "offset": 104, "into": "waiters"},
+            {"op": "mem_load", "map": "m", "offset": 232, "into": "waiters2"},
+            {"op": "print", "text": "count {n} taken {taken} waiters {waiters} {waiters2}"})",
+                          R"("arrival": "50ms", )");
+        LoadOptions checked;
+        checked.debug_invariants = true;
+        auto run = run_text(
+            R"({"machine": {"cores": )" + std::to_string(cores) +
+                R"(, "costs": "teaching", "scheduler": {"policy": "rr", "quantum": "4ms"}}, "processes": [)" +
+                processes + "]}",
+            checked);
+        CHECK(run.kernel->runtime_error() == "");
+        CHECK(printed(run, "check") == std::vector<std::string>{"count 0 taken 60 waiters 0 0"});
+        for (const auto& t : run.kernel->threads())
+          if (t.display_name() != "check") CHECK(t.finished_at < 50'000'000);
+        // The timed variants did time out (and cancel), and still lost nothing.
+        std::uint64_t timeouts = 0;
+        for (const auto& f : run.kernel->failed_calls())
+          if (activity_names()[f.activity] == "cond_wait" && f.error == ETIMEDOUT) timeouts += f.count;
+        CHECK((timeouts > 0) == (*timeout != 0));
+      }
 }
