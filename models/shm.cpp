@@ -1002,11 +1002,8 @@ const std::vector<std::string> kShmStatFields{"segsz", "nattch", "cpid", "lpid",
 
 class ShmctlOp : public SyscallOp {
 public:
-  ShmctlOp(std::uint16_t activity, IntRef shmid, ShmCmd cmd, std::string into,
-           std::optional<std::uint32_t> uid, std::optional<std::uint32_t> gid,
-           std::optional<std::uint32_t> mode)
-      : SyscallOp(activity, {}), shmid_(std::move(shmid)), cmd_(cmd), into_(std::move(into)), uid_(uid),
-        gid_(gid), mode_(mode) {}
+  ShmctlOp(std::uint16_t activity, IntRef shmid, ShmCmd cmd, std::string into, IpcSetOwner owner)
+      : SyscallOp(activity, {}), shmid_(std::move(shmid)), cmd_(cmd), into_(std::move(into)), owner_(owner) {}
   IoStatus call(OpContext& ctx) const override {
     std::int64_t id = 0;
     if (!shmid_.resolve(ctx, id, "shmctl")) return IoStatus::Done;
@@ -1041,9 +1038,7 @@ public:
     }
     case ShmCmd::Set:
       if (!owner) return fail_call(ctx, activity, EPERM);
-      if (uid_) s->uid = *uid_;
-      if (gid_) s->gid = *gid_;
-      if (mode_) s->mode = (s->mode & ~0777u) | (*mode_ & 0777);
+      owner_.apply(*s);
       s->ctime = ctx.now();
       break;
     case ShmCmd::Rmid: // do_shm_rmid(): gone now if unattached, else marked (and its key freed)
@@ -1064,7 +1059,7 @@ private:
   IntRef shmid_;
   ShmCmd cmd_;
   std::string into_;
-  std::optional<std::uint32_t> uid_, gid_, mode_;
+  IpcSetOwner owner_;
 };
 
 // ---- POSIX shared memory -----------------------------------------------------------------------
@@ -1316,47 +1311,28 @@ const OpRegistrar register_shmctl(
      "IPC_STAT a segment into variables, IPC_SET its uid/gid/mode, or IPC_RMID it (at once if unattached, "
      "else after "
      "the last detach)",
-     {"shmctl op",
-      "",
-      {shmid_param(),
-       {"cmd",
-        ParamType::Choice,
-        nullptr,
-        "",
-        "what to do",
-        std::nullopt,
-        std::nullopt,
-        {"IPC_STAT", "IPC_SET", "IPC_RMID"}},
-       {"into",
-        ParamType::String,
-        nullptr,
-        "",
-        "IPC_STAT only: sets INTO.segsz, .nattch, .cpid, .lpid, .atime, .dtime, .ctime (ns), .uid, .gid, "
-        ".cuid, .cgid, "
-        ".mode (with SHM_DEST 01000 once removed), .perms (octal text)",
-        std::nullopt,
-        std::nullopt,
-        {},
-        "none"},
-       {"uid", ParamType::Integer, nullptr, "", "IPC_SET: the owner", 0.0, 4294967294.0, {}, "unchanged"},
-       {"gid",
-        ParamType::Integer,
-        nullptr,
-        "",
-        "IPC_SET: the owner's group",
-        0.0,
-        4294967294.0,
-        {},
-        "unchanged"},
-       {"mode",
-        ParamType::String,
-        nullptr,
-        "",
-        "IPC_SET: permission bits, octal",
-        std::nullopt,
-        std::nullopt,
-        {},
-        "unchanged"}}},
+     {"shmctl op", "",
+      with_ipc_set_owner(
+          {shmid_param(),
+           {"cmd",
+            ParamType::Choice,
+            nullptr,
+            "",
+            "what to do",
+            std::nullopt,
+            std::nullopt,
+            {"IPC_STAT", "IPC_SET", "IPC_RMID"}},
+           {"into",
+            ParamType::String,
+            nullptr,
+            "",
+            "IPC_STAT only: sets INTO.segsz, .nattch, .cpid, .lpid, .atime, .dtime, .ctime (ns), .uid, .gid, "
+            ".cuid, .cgid, "
+            ".mode (with SHM_DEST 01000 once removed), .perms (octal text)",
+            std::nullopt,
+            std::nullopt,
+            {},
+            "none"}})},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
        IntRef id = read_int_ref(f, "shmid", path, ctx);
        auto name = f.at("cmd").get<std::string>();
@@ -1372,19 +1348,10 @@ const OpRegistrar register_shmctl(
        } else if (f.contains("into")) {
          fail_at(ctx.read.file, join_path(path, "into"), "\"into\" goes with IPC_STAT only; drop it");
        }
-       std::optional<std::uint32_t> uid, gid, mode;
-       for (const char* field : {"uid", "gid", "mode"})
-         if (f.contains(field) && cmd != ShmCmd::Set)
-           fail_at(ctx.read.file, join_path(path, field),
-                   std::string("\"") + field + "\" goes with IPC_SET only; drop it");
-       if (cmd == ShmCmd::Set) {
-         if (f.contains("uid")) uid = f.at("uid").get<std::uint32_t>();
-         if (f.contains("gid")) gid = f.at("gid").get<std::uint32_t>();
-         if (f.contains("mode")) mode = read_mode(f, path, ctx);
-         if (!uid && !gid && !mode)
-           fail_at(ctx.read.file, path, "IPC_SET changes nothing; give at least one of uid, gid, mode");
-       }
-       p.ops.push_back(std::make_unique<ShmctlOp>(a, id, cmd, into, uid, gid, mode));
+       IpcSetOwner owner = read_ipc_set_owner(f, path, ctx, cmd == ShmCmd::Set);
+       if (cmd == ShmCmd::Set && owner.empty())
+         fail_at(ctx.read.file, path, "IPC_SET changes nothing; give at least one of uid, gid, mode");
+       p.ops.push_back(std::make_unique<ShmctlOp>(a, id, cmd, into, owner));
      }});
 
 const OpRegistrar register_shm_open(

@@ -150,7 +150,7 @@ public:
   }
   // freeque(): the index is free again. A later queue reaches it only after the allocation has
   // wrapped, with another seq, so the old id stays refused (EINVAL / EIDRM).
-  void remove(MsgQueue& q) { ids_.remove(q.index); }
+  std::unique_ptr<MsgQueue> take(MsgQueue& q) { return ids_.take(q.index); }
 
   std::map<std::uint32_t, Receiver> receivers;    // by thread id, while in msgrcv
   std::map<std::uint32_t, std::uint64_t> senders; // by thread id: the size a sleeping sender needs
@@ -602,7 +602,7 @@ enum class Cmd : std::uint8_t { Stat, Set, Rmid };
 
 struct SetFields {
   std::optional<std::int64_t> qbytes;
-  std::optional<std::uint32_t> uid, gid, mode;
+  IpcSetOwner owner;
 };
 
 const std::vector<std::string> kStatFields{"qnum",  "qbytes", "cbytes", "lspid", "lrpid", "stime",
@@ -647,22 +647,23 @@ public:
           (set_.qbytes && *set_.qbytes > kMsgMnb && process.spec->uid != 0))
         return fail_call(ctx, activity, EPERM);
       if (set_.qbytes) q->qbytes = static_cast<std::uint64_t>(*set_.qbytes);
-      if (set_.uid) q->uid = *set_.uid;
-      if (set_.gid) q->gid = *set_.gid;
-      if (set_.mode) q->mode = *set_.mode & 0777;
+      set_.owner.apply(*q);
       q->ctime = ctx.now();
       wake_senders(ctx, *q, activity); // a larger qbytes may let them in
       break;
-    case Cmd::Rmid:
+    case Cmd::Rmid: {
       if (!ipc_owner_or_root(*q, process)) return fail_call(ctx, activity, EPERM);
-      // expunge_all(-EIDRM), ss_wakeup(kill): every sleeper wakes to find the queue gone.
-      ctx.kernel.wake_all(ctx.core, q->receivers, &ctx.thread, activity);
-      ctx.kernel.wake_all(ctx.core, q->senders, &ctx.thread, activity);
-      if (!q->messages.empty()) fill_changed(ctx, q->object, "messages", 0); // discarded
-      message_dropped(ctx, q->object, q->messages.size(), q->cbytes,
+      // freeque(): the id goes first (ipc_rmid), so that no other core finds or removes the queue
+      // while the wakes below let it run; then expunge_all(-EIDRM) and ss_wakeup(kill): every
+      // sleeper wakes to find the queue gone.
+      std::unique_ptr<MsgQueue> removed = state.take(*q);
+      ctx.kernel.wake_all(ctx.core, removed->receivers, &ctx.thread, activity);
+      ctx.kernel.wake_all(ctx.core, removed->senders, &ctx.thread, activity);
+      if (!removed->messages.empty()) fill_changed(ctx, removed->object, "messages", 0); // discarded
+      message_dropped(ctx, removed->object, removed->messages.size(), removed->cbytes,
                       "the queue was removed (IPC_RMID) with messages in it");
-      state.remove(*q);
       break;
+    }
     }
     ctx.succeed(0);
     return IoStatus::Done;
@@ -796,55 +797,36 @@ const OpRegistrar register_msgrcv_op(
 const OpRegistrar register_msgctl_op(
     {"msgctl",
      "IPC_STAT a queue into variables, IPC_SET its qbytes/uid/gid/mode, or IPC_RMID it",
-     {"msgctl op",
-      "",
-      {msqid_param(),
-       {"cmd",
-        ParamType::Choice,
-        nullptr,
-        "",
-        "what to do",
-        std::nullopt,
-        std::nullopt,
-        {"IPC_STAT", "IPC_SET", "IPC_RMID"}},
-       {"into",
-        ParamType::String,
-        nullptr,
-        "",
-        "IPC_STAT only: sets INTO.qnum, .qbytes, .cbytes, .lspid, .lrpid, .stime, .rtime, .ctime (ns), .uid, "
-        ".gid, .mode (a number), .perms (octal text)",
-        std::nullopt,
-        std::nullopt,
-        {},
-        "none"},
-       {"qbytes",
-        ParamType::Integer,
-        nullptr,
-        "bytes",
-        "IPC_SET: the queue's capacity (above MSGMNB: uid 0 only)",
-        0.0,
-        static_cast<double>(kMaxBytesParam),
-        {},
-        "unchanged"},
-       {"uid", ParamType::Integer, nullptr, "", "IPC_SET: the owner", 0.0, 4294967294.0, {}, "unchanged"},
-       {"gid",
-        ParamType::Integer,
-        nullptr,
-        "",
-        "IPC_SET: the owner's group",
-        0.0,
-        4294967294.0,
-        {},
-        "unchanged"},
-       {"mode",
-        ParamType::String,
-        nullptr,
-        "",
-        "IPC_SET: permission bits, octal",
-        std::nullopt,
-        std::nullopt,
-        {},
-        "unchanged"}}},
+     {"msgctl op", "",
+      with_ipc_set_owner({msqid_param(),
+                          {"cmd",
+                           ParamType::Choice,
+                           nullptr,
+                           "",
+                           "what to do",
+                           std::nullopt,
+                           std::nullopt,
+                           {"IPC_STAT", "IPC_SET", "IPC_RMID"}},
+                          {"into",
+                           ParamType::String,
+                           nullptr,
+                           "",
+                           "IPC_STAT only: sets INTO.qnum, .qbytes, .cbytes, .lspid, .lrpid, .stime, .rtime, "
+                           ".ctime (ns), .uid, "
+                           ".gid, .mode (a number), .perms (octal text)",
+                           std::nullopt,
+                           std::nullopt,
+                           {},
+                           "none"},
+                          {"qbytes",
+                           ParamType::Integer,
+                           nullptr,
+                           "bytes",
+                           "IPC_SET: the queue's capacity (above MSGMNB: uid 0 only)",
+                           0.0,
+                           static_cast<double>(kMaxBytesParam),
+                           {},
+                           "unchanged"}})},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
        auto msqid = read_sysv_ref(f, "msqid", path, ctx, kIdExpected, false);
        auto cmd_name = f.at("cmd").get<std::string>();
@@ -860,18 +842,12 @@ const OpRegistrar register_msgctl_op(
          fail_at(ctx.read.file, join_path(path, "into"), "\"into\" goes with IPC_STAT only; drop it");
        }
        SetFields set;
-       for (const char* field : {"qbytes", "uid", "gid", "mode"}) {
-         if (!f.contains(field)) continue;
-         if (cmd != Cmd::Set)
-           fail_at(ctx.read.file, join_path(path, field),
-                   std::string("\"") + field + "\" goes with IPC_SET only; drop it");
-       }
+       if (f.contains("qbytes") && cmd != Cmd::Set)
+         fail_at(ctx.read.file, join_path(path, "qbytes"), "\"qbytes\" goes with IPC_SET only; drop it");
+       set.owner = read_ipc_set_owner(f, path, ctx, cmd == Cmd::Set);
        if (cmd == Cmd::Set) {
          if (f.contains("qbytes")) set.qbytes = f.at("qbytes").get<std::int64_t>();
-         if (f.contains("uid")) set.uid = f.at("uid").get<std::uint32_t>();
-         if (f.contains("gid")) set.gid = f.at("gid").get<std::uint32_t>();
-         if (f.contains("mode")) set.mode = read_mode(f, path, ctx);
-         if (!set.qbytes && !set.uid && !set.gid && !set.mode)
+         if (!set.qbytes && set.owner.empty())
            fail_at(ctx.read.file, path,
                    "IPC_SET changes nothing; give at least one of qbytes, uid, gid, mode");
        }

@@ -161,7 +161,11 @@ public:
     for (SemArray* a : changed) update(ctx, *a, kExit);
   }
 
-  void remove(OpContext& ctx, SemArray& a, std::uint16_t activity) { // freeary: sleepers get EIDRM
+  // freeary(): sleepers get EIDRM. The id goes first (ipc_rmid), so that no other core finds or
+  // removes the array while the wakes let it run; the array lives until they are done.
+  void remove(OpContext& ctx, SemArray& array, std::uint16_t activity) {
+    std::unique_ptr<SemArray> removed = ids_.take(array.index);
+    SemArray& a = *removed;
     std::vector<Thread*> sleepers;
     for (auto& p : a.pending) {
       done_[p.thread->id] = EIDRM;
@@ -173,7 +177,6 @@ public:
     for (Thread* t : sleepers)
       if (t->waiting_on == &a.waiters)
         ctx.kernel.wake(ctx.core, *t, &ctx.thread, activity, WaitResult::Woken);
-    ids_.remove(a.index);
   }
 
   // SETVAL / SETALL clear the undo adjustments of the semaphores they set.
@@ -376,17 +379,18 @@ private:
   std::vector<SemOp> ops_;
 };
 
-enum class Cmd : std::uint8_t { GetVal, SetVal, GetAll, SetAll, GetPid, GetNcnt, GetZcnt, Stat, Rmid };
+enum class Cmd : std::uint8_t { GetVal, SetVal, GetAll, SetAll, GetPid, GetNcnt, GetZcnt, Stat, Set, Rmid };
 
 class SemctlOp : public SyscallOp {
 public:
   SemctlOp(std::uint16_t activity, IntRef semid, Cmd cmd, std::int64_t num, std::vector<std::int64_t> values,
-           std::string into)
+           std::string into, IpcSetOwner owner)
       : SyscallOp(activity, {}), semid_(std::move(semid)), cmd_(cmd), num_(num), values_(std::move(values)),
-        into_(std::move(into)) {}
+        into_(std::move(into)), owner_(owner) {}
   IoStatus call(OpContext& ctx) const override {
     const Process& process = *ctx.thread.process;
     SemState& state = sems(ctx);
+    if (cmd_ == Cmd::Set) charge_copy(ctx, activity, kSemidDsBytes); // copy_semid_from_user, first
     std::int64_t id = 0;
     ctx.sync();
     SemArray* a = semid_.read(ctx, id) ? state.find_id(id) : nullptr;
@@ -453,6 +457,11 @@ public:
       locals.set(into_ + ".mode", std::int64_t{a->mode});
       charge_copy(ctx, activity, kSemidDsBytes);
       break;
+    case Cmd::Set: // semctl_down(): ipc_update_perm and a new ctime
+      if (!ipc_owner_or_root(*a, process)) return fail_call(ctx, activity, EPERM);
+      owner_.apply(*a);
+      a->ctime = ctx.now();
+      break;
     case Cmd::Rmid:
       if (!ipc_owner_or_root(*a, process)) return fail_call(ctx, activity, EPERM);
       state.remove(ctx, *a, activity);
@@ -468,6 +477,7 @@ private:
   std::int64_t num_;
   std::vector<std::int64_t> values_;
   std::string into_;
+  IpcSetOwner owner_;
 };
 
 class IpcsSemOp : public SyscallOp {
@@ -561,52 +571,55 @@ const OpRegistrar register_semop_op(
 const OpRegistrar register_semctl_op(
     {"semctl",
      "control a System V semaphore array: GETVAL/GETPID/GETNCNT/GETZCNT into {result}, SETVAL, GETALL into "
-     "INTO.0.., SETALL, IPC_STAT into INTO.nsems/.otime/.ctime/.uid/.gid/.mode, IPC_RMID",
-     {"semctl op",
-      "",
-      {{"semid", ParamType::Scalar, nullptr, "", "the array: its id, or a script variable holding it"},
-       {"cmd",
-        ParamType::Choice,
-        nullptr,
-        "",
-        "what to do",
-        std::nullopt,
-        std::nullopt,
-        {"GETVAL", "SETVAL", "GETALL", "SETALL", "GETPID", "GETNCNT", "GETZCNT", "IPC_STAT", "IPC_RMID"}},
-       {"semnum", ParamType::Integer, 0, "", "the semaphore, for GETVAL, SETVAL, GETPID, GETNCNT, GETZCNT",
-        -9.2e18, 9.2e18},
-       {"value",
-        ParamType::Integer,
-        nullptr,
-        "",
-        "SETVAL: the new value (0..32767)",
-        -9.2e18,
-        9.2e18,
-        {},
-        "none"},
-       {"values",
-        ParamType::IntegerList,
-        nullptr,
-        "",
-        "SETALL: every semaphore's new value (0..32767), one per semaphore, in order",
-        std::nullopt,
-        std::nullopt,
-        {},
-        "none"},
-       {"into",
-        ParamType::String,
-        nullptr,
-        "",
-        "GETALL, IPC_STAT: the variable whose fields receive the values",
-        std::nullopt,
-        std::nullopt,
-        {},
-        "none"}}},
+     "INTO.0.., SETALL, IPC_STAT into INTO.nsems/.otime/.ctime/.uid/.gid/.mode, IPC_SET its uid/gid/mode, "
+     "IPC_RMID",
+     {"semctl op", "",
+      with_ipc_set_owner({{"semid", ParamType::Scalar, nullptr, "",
+                           "the array: its id, or a script variable holding it"},
+                          {"cmd",
+                           ParamType::Choice,
+                           nullptr,
+                           "",
+                           "what to do",
+                           std::nullopt,
+                           std::nullopt,
+                           {"GETVAL", "SETVAL", "GETALL", "SETALL", "GETPID", "GETNCNT", "GETZCNT",
+                            "IPC_STAT", "IPC_SET", "IPC_RMID"}},
+                          {"semnum", ParamType::Integer, 0, "",
+                           "the semaphore, for GETVAL, SETVAL, GETPID, GETNCNT, GETZCNT", -9.2e18, 9.2e18},
+                          {"value",
+                           ParamType::Integer,
+                           nullptr,
+                           "",
+                           "SETVAL: the new value (0..32767)",
+                           -9.2e18,
+                           9.2e18,
+                           {},
+                           "none"},
+                          {"values",
+                           ParamType::IntegerList,
+                           nullptr,
+                           "",
+                           "SETALL: every semaphore's new value (0..32767), one per semaphore, in order",
+                           std::nullopt,
+                           std::nullopt,
+                           {},
+                           "none"},
+                          {"into",
+                           ParamType::String,
+                           nullptr,
+                           "",
+                           "GETALL, IPC_STAT: the variable whose fields receive the values",
+                           std::nullopt,
+                           std::nullopt,
+                           {},
+                           "none"}})},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
        static const std::vector<std::pair<std::string, Cmd>> cmds{
            {"GETVAL", Cmd::GetVal},   {"SETVAL", Cmd::SetVal}, {"GETALL", Cmd::GetAll},
            {"SETALL", Cmd::SetAll},   {"GETPID", Cmd::GetPid}, {"GETNCNT", Cmd::GetNcnt},
-           {"GETZCNT", Cmd::GetZcnt}, {"IPC_STAT", Cmd::Stat}, {"IPC_RMID", Cmd::Rmid}};
+           {"GETZCNT", Cmd::GetZcnt}, {"IPC_STAT", Cmd::Stat}, {"IPC_SET", Cmd::Set},
+           {"IPC_RMID", Cmd::Rmid}};
        auto name = f.at("cmd").get<std::string>();
        Cmd cmd = Cmd::GetVal;
        for (const auto& [n, c] : cmds)
@@ -641,8 +654,11 @@ const OpRegistrar register_semctl_op(
          // GETALL's fields are numbered by semaphore: any INTO.N may be read.
          for (int i = 0; i < 256; ++i) ctx.assigned.push_back(into + "." + std::to_string(i));
        }
+       IpcSetOwner owner = read_ipc_set_owner(f, path, ctx, cmd == Cmd::Set);
+       if (cmd == Cmd::Set && owner.empty())
+         fail_at(ctx.read.file, path, "IPC_SET changes nothing; give at least one of uid, gid, mode");
        p.ops.push_back(std::make_unique<SemctlOp>(a, semid, cmd, f.at("semnum").get<std::int64_t>(),
-                                                  std::move(values), into));
+                                                  std::move(values), into, owner));
      }});
 
 const OpRegistrar

@@ -4,6 +4,8 @@
 #include "cli.hpp"
 #include "error.hpp"
 
+#include "cli_harness.hpp"
+
 #include <doctest/doctest.h>
 #include <filesystem>
 #include <fstream>
@@ -13,45 +15,16 @@
 namespace fs = std::filesystem;
 using namespace ipcsim;
 
+using ipcsim::test::cli;
+using ipcsim::test::contains;
+using ipcsim::test::slurp;
+using ipcsim::test::TempDir;
+
 namespace {
 
 const std::string kFixture = std::string(IPCSIM_SOURCE_DIR) + "/tests/fixtures/hostbench-calibrate.csv";
 const std::string kHeader =
     "kind,mechanism,bytes,placement,trials,ops_per_trial,median_ns,p99_ns,min_ns,bytes_per_s\n";
-
-struct Result {
-  int status;
-  std::string out, err;
-};
-
-Result cli(const std::vector<std::string>& args) {
-  std::ostringstream out, err;
-  int status = run_cli(args, out, err);
-  return {status, out.str(), err.str()};
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("ipcsim-calibrate-" + std::to_string(::getpid()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string write(const std::string& name, const std::string& text) const {
-    std::ofstream(path / name, std::ios::binary) << text;
-    return (path / name).string();
-  }
-};
 
 // The fixture calibrated once on teaching (1 GHz: a nanosecond is a cycle), shared by the tests.
 const Calibration& fixture_on_teaching() {
@@ -144,7 +117,7 @@ TEST_CASE("calibrate: kernel paths stay physical; what no cell charges keeps the
 }
 
 TEST_CASE("calibrate: the result loads, and check-preset reproduces the fitted cells") {
-  TempDir dir;
+  TempDir dir("calibrate");
   const std::string preset = dir.write("fitted.json", calibration_text(fixture_on_teaching()));
   CheckReport report = check_preset(preset, read_hostbench(kFixture));
   for (const auto& cell : report.cells) {
@@ -177,10 +150,10 @@ TEST_CASE("calibrate: the result loads, and check-preset reproduces the fitted c
 }
 
 TEST_CASE("calibrate: the same file gives the same preset, byte for byte") {
-  TempDir dir;
+  TempDir dir("calibrate");
   const std::string a = (dir.path / "a.json").string(), b = (dir.path / "b.json").string();
-  Result first = cli({"calibrate", kFixture, "--base", "teaching", "--out", a});
-  Result second = cli({"calibrate", kFixture, "--base", "teaching", "--out", b});
+  auto first = cli({"calibrate", kFixture, "--base", "teaching", "--out", a});
+  auto second = cli({"calibrate", kFixture, "--base", "teaching", "--out", b});
   CHECK(first.status == 0);
   CHECK(second.status == 0);
   // The same summary, but for the file each wrote.
@@ -190,16 +163,16 @@ TEST_CASE("calibrate: the same file gives the same preset, byte for byte") {
   CHECK(slurp(a) == slurp(b));
   CHECK(slurp(a) == calibration_text(fixture_on_teaching()));
   // Without --out the preset goes to standard output, the summary to standard error.
-  Result piped = cli({"calibrate", kFixture, "--base", "teaching"});
+  auto piped = cli({"calibrate", kFixture, "--base", "teaching"});
   CHECK(piped.status == 0);
   CHECK(piped.out == slurp(a));
   CHECK(piped.err.rfind("calibrate: hostbench-calibrate.csv on the base preset teaching", 0) == 0);
 }
 
 TEST_CASE("calibrate: bad input is refused with a message naming it") {
-  TempDir dir;
+  TempDir dir("calibrate");
   auto error_of = [](const std::vector<std::string>& args) {
-    Result r = cli(args);
+    auto r = cli(args);
     CHECK(r.status == 2);
     CHECK(r.out.empty());
     return r.err;

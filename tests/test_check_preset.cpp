@@ -4,6 +4,8 @@
 #include "cli.hpp"
 #include "error.hpp"
 
+#include "cli_harness.hpp"
+
 #include <doctest/doctest.h>
 #include <filesystem>
 #include <fstream>
@@ -13,22 +15,16 @@
 namespace fs = std::filesystem;
 using namespace ipcsim;
 
+using ipcsim::test::cli;
+using ipcsim::test::contains;
+using ipcsim::test::slurp;
+using ipcsim::test::TempDir;
+
 namespace {
 
 const std::string kFixture = std::string(IPCSIM_SOURCE_DIR) + "/tests/fixtures/hostbench-tiny.csv";
 const std::string kHeader =
     "kind,mechanism,bytes,placement,trials,ops_per_trial,median_ns,p99_ns,min_ns,bytes_per_s\n";
-
-struct Result {
-  int status;
-  std::string out, err;
-};
-
-Result cli(const std::vector<std::string>& args) {
-  std::ostringstream out, err;
-  int status = run_cli(args, out, err);
-  return {status, out.str(), err.str()};
-}
 
 // The message parsing `text` as file x.csv gives, or "<no error>".
 std::string parse_error(const std::string& text) {

@@ -6,6 +6,8 @@
 #include "sched.hpp"
 #include "script.hpp"
 
+#include "cli_harness.hpp"
+
 #include <doctest/doctest.h>
 #include <filesystem>
 #include <fstream>
@@ -14,22 +16,12 @@
 
 namespace fs = std::filesystem;
 
+using ipcsim::test::cli;
+using ipcsim::test::contains;
+using ipcsim::test::slurp;
+using ipcsim::test::TempDir;
+
 namespace {
-
-struct Result {
-  int status;
-  std::string out, err;
-};
-
-Result cli(const std::vector<std::string>& args) {
-  std::ostringstream out, err;
-  int status = ipcsim::run_cli(args, out, err);
-  return {status, out.str(), err.str()};
-}
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
 
 const std::string kUsageHint = "run 'ipcsim --help' or 'ipcsim SUBCOMMAND --help' for usage\n";
 
@@ -41,21 +33,6 @@ const std::string kDeadlock = R"({"processes": [
 ]})";
 
 // A private directory under the system temp directory, removed at the end of the test.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("ipcsim_test_cli_" + std::to_string(::getpid()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string write(const std::string& name, const std::string& text) const {
-    std::ofstream(path / name) << text;
-    return (path / name).string();
-  }
-};
 
 } // namespace
 
@@ -202,7 +179,7 @@ TEST_CASE("cli: list with an unknown section names the accepted sections") {
 // ---- validate and run --------------------------------------------------------------------------
 
 TEST_CASE("cli: validate a good file") {
-  TempDir dir;
+  TempDir dir("cli");
   auto file = dir.write("good.json", kGood);
   auto r = cli({"validate", file});
   CHECK(r.status == ipcsim::kExitOk);
@@ -214,7 +191,7 @@ TEST_CASE("cli: validate a good file") {
 }
 
 TEST_CASE("cli: validate a bad file names the file and place") {
-  TempDir dir;
+  TempDir dir("cli");
   auto file =
       dir.write("bad.json", R"({"machine": {"cores": 0}, "processes": [{"name": "p", "script": []}]})");
   auto r = cli({"validate", file});
@@ -227,7 +204,7 @@ TEST_CASE("cli: validate a bad file names the file and place") {
 }
 
 TEST_CASE("cli: a bad --set") {
-  TempDir dir;
+  TempDir dir("cli");
   auto file = dir.write("good.json", kGood);
   auto r = cli({"validate", file, "--set", "nope"});
   CHECK(r.status == ipcsim::kExitBadInput);
@@ -238,7 +215,7 @@ TEST_CASE("cli: a bad --set") {
 }
 
 TEST_CASE("cli: run a good file") {
-  TempDir dir;
+  TempDir dir("cli");
   auto file = dir.write("good.json", kGood);
   auto r = cli({"run", file});
   CHECK(r.status == ipcsim::kExitOk);
@@ -251,7 +228,7 @@ TEST_CASE("cli: run a good file") {
 }
 
 TEST_CASE("cli: run --out writes the outputs, --quiet prints nothing") {
-  TempDir dir;
+  TempDir dir("cli");
   auto file = dir.write("good.json", kGood);
   auto out = (dir.path / "out" / "nested").string();
   auto r = cli({"run", file, "--out", out, "-q"});
@@ -265,7 +242,7 @@ TEST_CASE("cli: run --out writes the outputs, --quiet prints nothing") {
 }
 
 TEST_CASE("cli: run --out into a path that cannot be created") {
-  TempDir dir;
+  TempDir dir("cli");
   auto file = dir.write("good.json", kGood);
   auto blocked = (dir.path / "good.json" / "sub").string();
   auto r = cli({"run", file, "--out", blocked});
@@ -277,7 +254,7 @@ TEST_CASE("cli: run --out into a path that cannot be created") {
 }
 
 TEST_CASE("cli: a deadlock is a reported result with its own status") {
-  TempDir dir;
+  TempDir dir("cli");
   auto file = dir.write("deadlock.json", kDeadlock);
   auto r = cli({"run", file});
   CHECK(r.status == ipcsim::kExitDeadlock);
@@ -292,7 +269,7 @@ TEST_CASE("cli: a deadlock is a reported result with its own status") {
 }
 
 TEST_CASE("cli: run or validate a missing file") {
-  TempDir dir;
+  TempDir dir("cli");
   auto missing = (dir.path / "missing.json").string();
   for (const char* sub : {"run", "validate"}) {
     auto r = cli({sub, missing});
@@ -306,7 +283,7 @@ TEST_CASE("fixed: a directory given as the scenario is reported as a JSON syntax
   // Was a bug: std::ifstream opens a directory, reading it yields nothing, and the user is told
   // "DIR:1:1: JSON syntax error: ... unexpected end of input". Fix in sim/scenario.cpp load_scenario:
   // check fs::is_regular_file (or the read's failure) and say "is a directory, not a scenario file".
-  TempDir dir;
+  TempDir dir("cli");
   auto r = cli({"validate", dir.path.string()});
   CHECK(r.status == ipcsim::kExitBadInput);
   CHECK(!contains(r.err, "JSON syntax error"));
@@ -316,7 +293,7 @@ TEST_CASE("fixed: a directory given as the scenario is reported as a JSON syntax
 TEST_CASE("fixed: a number too large for a double exits 70 as an internal error") {
   // Was a bug: "1e400" in a scenario or a --set escaped as nlohmann's out_of_range, exit 70. Fix in
   // sim/lang/scenario.cpp parse_text and apply_set: a UserError with the place, exit 2.
-  TempDir dir;
+  TempDir dir("cli");
   auto file = dir.write("huge.json",
                         R"({"processes": [{"name": "p", "script": [{"op": "compute", "time": 1e400}]}]})");
   auto r = cli({"run", file});
@@ -350,7 +327,7 @@ TEST_CASE("cli: missing scenario argument") {
 }
 
 TEST_CASE("cli: unknown option and extra arguments") {
-  TempDir dir;
+  TempDir dir("cli");
   auto file = dir.write("good.json", kGood);
   auto option = cli({"run", file, "--bogus"});
   CHECK(option.status == ipcsim::kExitBadInput);
@@ -364,7 +341,7 @@ TEST_CASE("cli: unknown option and extra arguments") {
 }
 
 TEST_CASE("cli: bad --seed") {
-  TempDir dir;
+  TempDir dir("cli");
   auto file = dir.write("good.json", kGood);
   auto r = cli({"validate", file, "--seed", "abc"});
   CHECK(r.status == ipcsim::kExitBadInput);
@@ -379,7 +356,7 @@ TEST_CASE("fixed: a negative --seed silently wraps around") {
   // "(seed 18446744073709551615)". The scenario's own "seed": -1 is rejected. Fix in sim/cli.cpp
   // add_scenario_options: take --seed as a signed or string value and reject negatives (or
   // ->check(CLI::NonNegativeNumber)).
-  TempDir dir;
+  TempDir dir("cli");
   auto file = dir.write("good.json", kGood);
   auto r = cli({"validate", file, "--seed", "-1"});
   CHECK(r.status == ipcsim::kExitBadInput);

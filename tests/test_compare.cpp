@@ -4,6 +4,8 @@
 #include "experiment.hpp"
 #include "report.hpp"
 
+#include "cli_harness.hpp"
+
 #include <doctest/doctest.h>
 #include <filesystem>
 #include <fstream>
@@ -13,40 +15,14 @@
 namespace fs = std::filesystem;
 using ipcsim::json;
 
+using ipcsim::test::cli;
+using ipcsim::test::contains;
+using ipcsim::test::slurp;
+using ipcsim::test::TempDir;
+
 namespace {
 
-struct Result {
-  int status;
-  std::string out, err;
-};
-
-Result cli(const std::vector<std::string>& args) {
-  std::ostringstream out, err;
-  int status = ipcsim::run_cli(args, out, err);
-  return {status, out.str(), err.str()};
-}
-
 const std::string kPingPong = std::string(IPCSIM_SOURCE_DIR) + "/scenarios/sweep-pingpong.json";
-
-std::string read(const fs::path& path) {
-  std::ifstream file(path);
-  std::stringstream text;
-  text << file.rdbuf();
-  return text.str();
-}
-
-struct TempDir {
-  fs::path path = fs::temp_directory_path() / ("ipcsim_test_compare_" + std::to_string(::getpid()));
-  TempDir() { fs::create_directories(path); }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string write(const std::string& name, const std::string& text) const {
-    std::ofstream(path / name) << text;
-    return (path / name).string();
-  }
-};
 
 } // namespace
 
@@ -107,14 +83,14 @@ TEST_CASE("compare: a ping-pong over pipe, mailbox and stream socket, side by si
 
 TEST_CASE(
     "compare: --out writes compare.json, the CSV files and each run's files, agreeing with ipcsim run") {
-  TempDir dir;
+  TempDir dir("compare");
   auto out = (dir.path / "cmp").string();
   auto r = cli({"compare", kPingPong, "--mechanisms", "unix_dgram,posix_mq", "--out", out, "-q", "--set",
                 "params.size=512"});
   CHECK(r.status == ipcsim::kExitOk);
   CHECK(r.out.empty());
   CHECK(r.err.empty());
-  json doc = json::parse(read(fs::path(out) / "compare.json"));
+  json doc = json::parse(slurp(fs::path(out) / "compare.json"));
   CHECK(doc["context"]["sets"] == json::array({"params.size=512"}));
   REQUIRE(doc["mechanisms"].size() == 2);
   CHECK(doc["mechanisms"][0]["mechanism"] == "unix_dgram");
@@ -127,20 +103,20 @@ TEST_CASE(
       cli({"run", kPingPong, "--set", "params.size=512", "--set", "channels.ping.mechanism=posix_mq", "--set",
            "channels.pong.mechanism=posix_mq", "--out", run_dir, "-q"});
   CHECK(direct.status == 0);
-  json summary = json::parse(read(fs::path(run_dir) / "summary.json"));
+  json summary = json::parse(slurp(fs::path(run_dir) / "summary.json"));
   CHECK(doc["mechanisms"][1]["intervals"][0] == summary["intervals"][0]);
-  CHECK(read(fs::path(out) / "runs" / "posix_mq" / "intervals.csv") ==
-        read(fs::path(run_dir) / "intervals.csv"));
-  std::string intervals = read(fs::path(out) / "intervals.csv");
+  CHECK(slurp(fs::path(out) / "runs" / "posix_mq" / "intervals.csv") ==
+        slurp(fs::path(run_dir) / "intervals.csv"));
+  std::string intervals = slurp(fs::path(out) / "intervals.csv");
   CHECK(intervals.rfind(std::string("mechanism,") + ipcsim::interval_csv_header() + "\nunix_dgram,rtt,20,",
                         0) == 0);
-  std::string mechanisms = read(fs::path(out) / "mechanisms.csv");
+  std::string mechanisms = slurp(fs::path(out) / "mechanisms.csv");
   CHECK(mechanisms.rfind(
             "mechanism,result,scenario_hash,simulated_cycles,simulated_ns,messages,message_bytes,"
             "busy_cycles,cycles_per_message,context_switches,switches_per_message,messages_per_second\n"
             "unix_dgram,completed,fnv1a64:",
             0) == 0);
-  std::string primitives = read(fs::path(out) / "primitives.csv");
+  std::string primitives = slurp(fs::path(out) / "primitives.csv");
   CHECK(primitives.rfind("mechanism,primitive,cycles,cycles_per_message,percent\nunix_dgram,trap_enter,",
                          0) == 0);
   for (const char* file : {"summary.json", "records.csv", "intervals.csv", "breakdown.csv", "threads.csv"})
@@ -148,7 +124,7 @@ TEST_CASE(
 }
 
 TEST_CASE("compare: every mistake is named") {
-  TempDir dir;
+  TempDir dir("compare");
   auto check = [](const std::vector<std::string>& args, const std::string& message) {
     auto r = cli(args);
     CHECK(r.status == ipcsim::kExitBadInput);
@@ -196,7 +172,7 @@ TEST_CASE("compare: every mistake is named") {
 }
 
 TEST_CASE("compare: a channel parameter the mechanism does not take is dropped, with a note") {
-  TempDir dir;
+  TempDir dir("compare");
   auto file = dir.write("cap.json", R"({"machine": {"costs": "teaching"},
     "channels": [{"name": "c", "mechanism": "pipe", "capacity": 4096}],
     "processes": [{"name": "a", "script": [{"op": "send", "channel": "c", "bytes": 8}]},

@@ -8,11 +8,18 @@
 #include "homework.hpp"
 #include "simulation.hpp"
 
+#include "cli_harness.hpp"
+
 #include <doctest/doctest.h>
 #include <set>
 #include <sstream>
 
 using namespace ipcsim;
+
+using ipcsim::test::cli;
+using ipcsim::test::contains;
+using ipcsim::test::slurp;
+using ipcsim::test::TempDir;
 
 namespace {
 
@@ -44,16 +51,6 @@ std::uint64_t switches(const test::Run& run) {
   std::uint64_t n = 0;
   for (const auto& core : run.kernel->cores()) n += core->context_switches;
   return n;
-}
-
-struct Cli {
-  int status;
-  std::string out, err;
-};
-Cli cli(const std::vector<std::string>& args) {
-  std::ostringstream out, err;
-  int status = run_cli(args, out, err);
-  return {status, out.str(), err.str()};
 }
 
 } // namespace

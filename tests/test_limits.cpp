@@ -5,7 +5,9 @@
 #include "invariants.hpp"
 #include "limits.hpp"
 
+#include "cli_harness.hpp"
 #include <algorithm>
+
 #include <doctest/doctest.h>
 #include <filesystem>
 #include <fstream>
@@ -17,6 +19,11 @@ namespace fs = std::filesystem;
 using ipcsim::LoadOptions;
 using ipcsim::test::console_texts;
 using ipcsim::test::run_text;
+
+using ipcsim::test::cli;
+using ipcsim::test::contains;
+using ipcsim::test::slurp;
+using ipcsim::test::TempDir;
 
 namespace {
 
@@ -32,36 +39,6 @@ std::string error_of(const std::string& text, const LoadOptions& options = {}) {
 std::string one_process(const std::string& ops, const std::string& extra = "") {
   return R"({"processes": [{"name": "p", "script": [)" + ops + "]}]" + (extra.empty() ? "" : ", " + extra) +
          "}";
-}
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("ipcsim_test_limits_" + std::to_string(::getpid()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string write(const std::string& name, const std::string& text) const {
-    std::ofstream(path / name) << text;
-    return (path / name).string();
-  }
-};
-
-struct CliResult {
-  int status;
-  std::string out, err;
-};
-CliResult cli(const std::vector<std::string>& args) {
-  std::ostringstream out, err;
-  int status = ipcsim::run_cli(args, out, err);
-  return {status, out.str(), err.str()};
-}
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
 }
 
 std::string nested(const std::string& open, const std::string& inner, const std::string& close, int depth) {
@@ -130,7 +107,7 @@ TEST_CASE("fixed: ipcsim run /dev/zero, a FIFO or /dev/urandom reads forever") {
   for (const char* device : {"/dev/zero", "/dev/urandom"})
     CHECK_THROWS_WITH_AS(ipcsim::load_scenario(device, {}), (std::string(device) + not_regular).c_str(),
                          ipcsim::UserError);
-  TempDir dir;
+  TempDir dir("limits");
   auto fifo = (dir.path / "fifo").string();
   REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
   CHECK_THROWS_WITH_AS(ipcsim::load_scenario(fifo, {}), (fifo + not_regular).c_str(), ipcsim::UserError);
@@ -164,7 +141,7 @@ TEST_CASE("fixed: a relative preset path that is missing does not say where it w
 }
 
 TEST_CASE("limits: input files larger than input_bytes are refused") {
-  TempDir dir;
+  TempDir dir("limits");
   std::string text = one_process(R"({"op": "compute", "time": 1})");
   auto file = dir.write("big.json", text);
   LoadOptions small;
@@ -251,7 +228,7 @@ TEST_CASE("fixed: validation is quadratic in nesting depth, and a deep --limit n
 TEST_CASE("fixed: summary.json of a deeply nested script grows with the square of its depth") {
   // Was: summary.json carries the scenario, indented, so a script of 4,000 nested ifs wrote 385 MB.
   // Past the default nesting_depth (100) it is written on one line; a shallow one stays indented.
-  TempDir dir;
+  TempDir dir("limits");
   std::string script = R"([{"op": "compute", "time": 1}])";
 #if defined(__SANITIZE_ADDRESS__)
   constexpr int kDepth = 150; // still past the default depth; AddressSanitizer overflows at 1,000 (above)
@@ -474,7 +451,7 @@ TEST_CASE("fixed: the add op's bound prints as -9.2e+18") {
 }
 
 TEST_CASE("fixed: --out that cannot be written gives no reason") {
-  TempDir dir;
+  TempDir dir("limits");
   auto file = dir.write("s.json", one_process(R"({"op": "compute", "time": 1})"));
   auto out = dir.path / "out";
   fs::create_directories(out / "summary.json"); // a directory where the file goes
@@ -486,7 +463,7 @@ TEST_CASE("fixed: --out that cannot be written gives no reason") {
 TEST_CASE("fixed: a deadlock caused by a failed send names only DEADLOCK") {
   // A ping-pong moved to a mechanism whose size limit the message exceeds: the send fails (EINVAL,
   // msgsnd above MSGMAX), the server waits for it forever. The error line now names the failure.
-  TempDir dir;
+  TempDir dir("limits");
   auto file = dir.write("s.json", R"({"machine": {"costs": "ideal"},
     "channels": [{"name": "c", "mechanism": "sysv_msg"}],
     "processes": [{"name": "client", "script": [{"op": "send", "channel": "c", "bytes": "64KiB"}]},
@@ -507,7 +484,7 @@ TEST_CASE("cli: limits are listed, and overridden by --limit, --max-time and --t
   for (const auto& limit : ipcsim::limit_infos()) CHECK(contains(list.out, "  " + limit.name + " ("));
   CHECK(contains(list.out, "max_time (simulated time; default: 1d; also --max-time)"));
   CHECK(contains(list.out, "timeout (wall-clock time; default: 10min; also --timeout)"));
-  TempDir dir;
+  TempDir dir("limits");
   auto file = dir.write("s.json", one_process(R"({"op": "compute", "time": "2ms"})"));
   auto bad = [&](std::vector<std::string> args, const std::string& message) {
     args.insert(args.begin(), {"validate", file});
@@ -603,7 +580,7 @@ TEST_CASE("invariants: a broken one is named") {
 }
 
 TEST_CASE("invariants: every scenario run holds them, continuously checked with --check-invariants") {
-  TempDir dir;
+  TempDir dir("limits");
   auto file =
       dir.write("s.json", R"({"machine": {"cores": 2}, "channels": [{"name": "c", "mechanism": "pipe"}],
     "processes": [{"name": "a", "script": [{"op": "repeat", "count": 20, "body": [

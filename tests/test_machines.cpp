@@ -4,6 +4,8 @@
 #include "harness.hpp"
 #include "simulation.hpp"
 
+#include "cli_harness.hpp"
+
 #include <doctest/doctest.h>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +15,10 @@
 using namespace ipcsim;
 using namespace ipcsim::test;
 namespace fs = std::filesystem;
+
+using ipcsim::test::cli;
+using ipcsim::test::slurp;
+using ipcsim::test::TempDir;
 
 namespace {
 
@@ -85,39 +91,6 @@ std::string outcome(const Kernel& kernel) {
         << "\n";
   return out.str();
 }
-
-struct Result {
-  int status;
-  std::string out, err;
-};
-
-Result cli(const std::vector<std::string>& args) {
-  std::ostringstream out, err;
-  int status = run_cli(args, out, err);
-  return {status, out.str(), err.str()};
-}
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("ipcsim_test_machines_" + std::to_string(::getpid()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string write(const std::string& name, const std::string& text) const {
-    std::ofstream(path / name) << text;
-    return (path / name).string();
-  }
-  std::string read(const std::string& name) const {
-    std::ifstream in(path / name);
-    std::stringstream text;
-    text << in.rdbuf();
-    return text.str();
-  }
-};
 
 } // namespace
 
@@ -291,13 +264,13 @@ TEST_CASE("machines: --set reaches one machine of the list") {
 }
 
 TEST_CASE("machines: the command line reports each machine") {
-  TempDir dir;
+  TempDir dir("machines");
   std::string file = dir.write("two.json", two_machines().dump());
-  Result validate = cli({"validate", file});
+  auto validate = cli({"validate", file});
   CHECK(validate.status == 0);
   CHECK(validate.out == file + ": valid (2 machines, 4 process declarations, 4 threads, 3 cores)\n");
 
-  Result run =
+  auto run =
       cli({"run", file, "--out", (dir.path / "out").string(), "--trace", (dir.path / "t.json").string()});
   CHECK(run.status == 0);
   CHECK(run.err.empty());
@@ -310,23 +283,23 @@ TEST_CASE("machines: the command line reports each machine") {
   CHECK(b != std::string::npos);
   CHECK(a < b);
 
-  json summary = json::parse(dir.read("out/summary.json"));
+  json summary = json::parse(slurp(dir.path / "out/summary.json"));
   CHECK(summary.contains("context"));
   REQUIRE(summary.at("machines").size() == 2);
   CHECK(summary["machines"][0]["machine"] == "a");
   CHECK(summary["machines"][1]["machine"] == "b");
   CHECK(summary["machines"][0]["intervals"][0]["count"] == 20);
   CHECK(summary["machines"][1]["intervals"][0]["count"] == 30);
-  std::string records = dir.read("out/records.csv");
+  std::string records = slurp(dir.path / "out/records.csv");
   CHECK(records.rfind(
             "machine,interval,thread,start_cycle,end_cycle,cycles,bytes,ns,begin_thread\na,rtt,client1,",
             0) == 0);
   CHECK(records.find("\nb,rtt,client2,") != std::string::npos);
-  CHECK(dir.read("out/threads.csv").rfind("machine,thread,process,", 0) == 0);
-  CHECK(dir.read("out/breakdown.csv").rfind("machine,thread,activity,", 0) == 0);
+  CHECK(slurp(dir.path / "out/threads.csv").rfind("machine,thread,process,", 0) == 0);
+  CHECK(slurp(dir.path / "out/breakdown.csv").rfind("machine,thread,activity,", 0) == 0);
   // A trace per machine, named after it.
   CHECK(fs::exists(dir.path / "t.a.json"));
   CHECK(fs::exists(dir.path / "t.b.json"));
   CHECK(!fs::exists(dir.path / "t.json"));
-  CHECK(json::parse(dir.read("t.b.json")).contains("traceEvents"));
+  CHECK(json::parse(slurp(dir.path / "t.b.json")).contains("traceEvents"));
 }

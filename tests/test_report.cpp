@@ -7,6 +7,8 @@
 #include "params.hpp"
 #include "report_dir.hpp"
 
+#include "cli_harness.hpp"
+
 #include <doctest/doctest.h>
 #include <filesystem>
 #include <fstream>
@@ -17,42 +19,17 @@
 using namespace ipcsim;
 namespace fs = std::filesystem;
 
+using ipcsim::test::cli;
+using ipcsim::test::contains;
+using ipcsim::test::slurp;
+using ipcsim::test::TempDir;
+
 namespace {
 
 std::size_t count(const std::string& text, const std::string& part) {
   std::size_t n = 0;
   for (auto at = text.find(part); at != std::string::npos; at = text.find(part, at + part.size())) ++n;
   return n;
-}
-
-std::string slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& tag) {
-    path = fs::temp_directory_path() / ("ipcsim_test_report_" + tag + "_" + std::to_string(::getpid()));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
-
-struct Cli {
-  int status;
-  std::string out, err;
-};
-Cli cli(const std::vector<std::string>& args) {
-  std::ostringstream out, err;
-  int status = run_cli(args, out, err);
-  return {status, out.str(), err.str()};
 }
 
 // Every <path> has a d that draws something: starts with M and has at least one more command.

@@ -7,6 +7,8 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 using namespace ipcsim;
 using ipcsim::test::run_text;
 
@@ -102,6 +104,76 @@ TEST_CASE("sysv sem: SEM_UNDO is applied when the process exits; IPC_RMID wakes 
       {"op": "semget", "key": 7, "nsems": 0, "into": "s"},
       {"op": "semctl", "semid": "s", "cmd": "IPC_RMID"})")));
   CHECK(texts(run) == std::vector<std::string>{"after a exited: 0 1", "semop: EIDRM"});
+}
+
+TEST_CASE("sysv sem: two cores removing one array at once: one IPC_RMID succeeds, the other gets EINVAL") {
+  // The first remover's wakes let the other core run; the id must already be gone by then, or both
+  // would remove the array (the second one by a stale index). freeary() runs after ipc_rmid().
+  std::string sleeper = R"({"op": "semget", "key": 7, "nsems": 0, "into": "s"},
+      {"op": "semop", "semid": "s", "ops": [{"sem_num": 0, "sem_op": -1}]},
+      {"op": "print", "text": "semop: {errno}"})";
+  std::string remover = R"({"op": "semget", "key": 7, "nsems": 0, "into": "s"},
+      {"op": "semctl", "semid": "s", "cmd": "IPC_RMID"},
+      {"op": "print", "text": "rmid: {result} {errno}"})";
+  std::string processes = proc("owner", kArray);
+  for (int i = 0; i < 6; ++i)
+    processes += "," + proc("w" + std::to_string(i), sleeper, R"("arrival": "10us", )");
+  processes += "," + proc("a", remover, R"("arrival": "1ms", "affinity": [0], )") + "," +
+               proc("b", remover, R"("arrival": "1ms", "affinity": [1], )");
+  auto run = run_text(R"({"machine": {"cores": 2}, "processes": [)" + processes + "]}");
+  auto lines = texts(run);
+  std::sort(lines.begin(), lines.end());
+  std::vector<std::string> expected(6, "semop: EIDRM");
+  expected.insert(expected.begin(), {"rmid: -1 EINVAL", "rmid: 0 "});
+  CHECK(lines == expected);
+}
+
+TEST_CASE("sysv sem: IPC_SET gives the array a new owner and mode; only the owner, creator or uid 0 may") {
+  auto run = run_text(machine(proc("owner", kArray + R"(,
+      {"op": "begin", "name": "set"},
+      {"op": "semctl", "semid": "s", "cmd": "IPC_SET", "uid": 2001, "mode": "0640"},
+      {"op": "end", "name": "set"},
+      {"op": "semctl", "semid": "s", "cmd": "IPC_STAT", "into": "st"},
+      {"op": "print", "text": "uid {st.uid} gid {st.gid} mode {st.mode}"})",
+                                   R"("uid": 1000, "gid": 1000, )") +
+                              "," +
+                              proc("other", R"(
+      {"op": "semget", "key": 7, "nsems": 0, "mode": "0400", "into": "s"},
+      {"op": "semctl", "semid": "s", "cmd": "IPC_SET", "mode": "0666"},
+      {"op": "print", "text": "other: {errno}"},
+      {"op": "semctl", "semid": "s", "cmd": "GETVAL", "semnum": 0},
+      {"op": "print", "text": "read as group: {errno}"})",
+                                   R"("uid": 3000, "gid": 1000, )") +
+                              "," +
+                              proc("new_owner", R"(
+      {"op": "semget", "key": 7, "nsems": 0, "into": "s"},
+      {"op": "semctl", "semid": "s", "cmd": "IPC_SET", "gid": 5},
+      {"op": "print", "text": "new owner: {errno}"})",
+                                   R"("uid": 2001, "gid": 2001, )")));
+  // 0640 = 416: the group (gid 1000) may read, not write; the creator (uid 1000) stays allowed.
+  CHECK(texts(run) == std::vector<std::string>{"uid 2001 gid 1000 mode 416", "other: EPERM",
+                                               "read as group: ", "new owner: "});
+  // trap 150 + the semid_ds copy (copy_setup 50 + 104 bytes at 8 a cycle = 13) + trap_exit 100.
+  Cycles set = 0;
+  for (const auto& r : run.kernel->records()) set = r.end - r.start;
+  MESSAGE("IPC_SET: simulated " << set << " cycles, expected 150 + 50 + 13 + 100 = 313");
+  CHECK(set == 313);
+}
+
+TEST_CASE("sysv sem and shm, msgctl: IPC_SET's fields are refused elsewhere, and an IPC_SET must change "
+          "something") {
+  const std::string semctl = R"({"op": "semctl", "semid": "s", "cmd": )";
+  CHECK(load_error(machine(proc("p", kArray + "," + semctl + R"("IPC_SET"})"))) ==
+        "test.json: at processes.0.script.1: IPC_SET changes nothing; give at least one of uid, gid, mode");
+  CHECK(load_error(machine(proc("p", kArray + "," + semctl + R"("IPC_RMID", "uid": 3})"))) ==
+        "test.json: at processes.0.script.1.uid: \"uid\" goes with IPC_SET only; drop it");
+  CHECK(load_error(machine(proc("p", kArray + "," + semctl + R"("IPC_SET", "mode": "999"})"))).find("mode") !=
+        std::string::npos);
+  CHECK(load_error(machine(
+            proc("p", R"({"op": "msgctl", "msqid": 1, "cmd": "IPC_STAT", "into": "x", "gid": 3})"))) ==
+        "test.json: at processes.0.script.0.gid: \"gid\" goes with IPC_SET only; drop it");
+  CHECK(load_error(machine(proc("p", R"({"op": "msgctl", "msqid": 1, "cmd": "IPC_RMID", "qbytes": 3})"))) ==
+        "test.json: at processes.0.script.0.qbytes: \"qbytes\" goes with IPC_SET only; drop it");
 }
 
 TEST_CASE("sysv sem: semop is never restarted after a handler (EINTR even under SA_RESTART)") {

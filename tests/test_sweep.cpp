@@ -6,7 +6,9 @@
 #include "experiment.hpp"
 #include "report.hpp"
 
+#include "cli_harness.hpp"
 #include <cstdlib>
+
 #include <doctest/doctest.h>
 #include <filesystem>
 #include <fstream>
@@ -16,45 +18,14 @@
 namespace fs = std::filesystem;
 using ipcsim::json;
 
+using ipcsim::test::cli;
+using ipcsim::test::contains;
+using ipcsim::test::slurp;
+using ipcsim::test::TempDir;
+
 namespace {
 
-struct Result {
-  int status;
-  std::string out, err;
-};
-
-Result cli(const std::vector<std::string>& args) {
-  ::setenv("IPCSIM_BINARY", IPCSIM_BINARY, 1); // points run in the ipcsim binary, not in the tests
-  std::ostringstream out, err;
-  int status = ipcsim::run_cli(args, out, err);
-  return {status, out.str(), err.str()};
-}
-
 const std::string kPingPong = std::string(IPCSIM_SOURCE_DIR) + "/scenarios/sweep-pingpong.json";
-
-std::string read(const fs::path& path) {
-  std::ifstream file(path);
-  std::stringstream text;
-  text << file.rdbuf();
-  return text.str();
-}
-
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& tag)
-      : path(fs::temp_directory_path() / ("ipcsim_test_sweep_" + tag + "_" + std::to_string(::getpid()))) {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string write(const std::string& name, const std::string& text) const {
-    std::ofstream(path / name) << text;
-    return (path / name).string();
-  }
-};
 
 // sweep.csv with each scenario_hash replaced by "H" (checked against the point's summary.json apart).
 std::string without_hashes(const std::string& csv) {
@@ -131,7 +102,7 @@ TEST_CASE("sweep: a grid in parallel, one CSV row per point, and a resumed sweep
   // copy 50 + 64 / 8 + trap_exit 100, the write's entry 150 + 50 + cache_line_transfer 100 + copy 58
   // + waitqueue_op 20 + wakeup 100 (its ipi comes after: the woken core is already going) = 2056;
   // the round trip 4112 as p50 (4084 at 8 bytes: each copy 7 cycles shorter).
-  CHECK(without_hashes(read(fs::path(out) / "sweep.csv")) ==
+  CHECK(without_hashes(slurp(fs::path(out) / "sweep.csv")) ==
         "point,params.size,machine.cores,seed,scenario_hash,result,simulated_cycles,simulated_ns,rtt.count,"
         "rtt.min_ns,rtt.mean_ns,rtt.p50_ns,rtt.p99_ns,rtt.max_ns,rtt.stddev_ns,rtt.per_second,rtt.bytes_per_"
         "second\n"
@@ -146,15 +117,15 @@ TEST_CASE("sweep: a grid in parallel, one CSV row per point, and a resumed sweep
         "3,64,2,1,H,completed,82370,82370.000,20,2972.000,4055.000,4112.000,4112.000,4112.000,248.457,246609."
         "125,15782983.970\n");
   // The hash is the point's resolved scenario's, as its summary.json gives it.
-  json summary = json::parse(read(fs::path(out) / "points" / "0002" / "summary.json"));
-  CHECK(read(fs::path(out) / "sweep.csv")
+  json summary = json::parse(slurp(fs::path(out) / "points" / "0002" / "summary.json"));
+  CHECK(slurp(fs::path(out) / "sweep.csv")
             .find(",1," + summary["context"]["scenario_hash"].get<std::string>() + ",") != std::string::npos);
-  CHECK(read(fs::path(out) / "points" / "0002" / "status") == "0\n");
-  std::string intervals = read(fs::path(out) / "intervals.csv");
+  CHECK(slurp(fs::path(out) / "points" / "0002" / "status") == "0\n");
+  std::string intervals = slurp(fs::path(out) / "intervals.csv");
   CHECK(intervals.rfind(std::string("point,params.size,machine.cores,seed,") + ipcsim::interval_csv_header() +
                             "\n0,8,1,1,rtt,20,4094,4374.500,4364,4844,4844,122.698,",
                         0) == 0);
-  json sweep = json::parse(read(fs::path(out) / "sweep.json"));
+  json sweep = json::parse(slurp(fs::path(out) / "sweep.json"));
   CHECK(sweep["points"][3]["values"] == json{{"params.size", "64"}, {"machine.cores", "2"}});
   CHECK(sweep["points"][3]["dir"] == "points/0003");
   CHECK(sweep["points"][3]["seed"].is_null());
@@ -169,7 +140,7 @@ TEST_CASE("sweep: a grid in parallel, one CSV row per point, and a resumed sweep
                          "; running the other 1\npoint 4/4 done: params.size=8, machine.cores=2\n");
   CHECK(fs::last_write_time(fs::path(out) / "points" / "0000" / "summary.json") == stamp);
   CHECK(!fs::exists(fs::path(out) / "points" / "0001.partial"));
-  CHECK(without_hashes(read(fs::path(out) / "sweep.csv")).find("\n1,8,2,1,H,completed,81810,") !=
+  CHECK(without_hashes(slurp(fs::path(out) / "sweep.csv")).find("\n1,8,2,1,H,completed,81810,") !=
         std::string::npos);
 
   // Another sweep into the same directory is refused.
@@ -188,11 +159,11 @@ TEST_CASE("sweep: --repeat runs each point under several seeds") {
   CHECK(r.status == ipcsim::kExitOk);
   CHECK(r.err == "point 1/3 done: params.size=8, seed 7\npoint 2/3 done: params.size=8, seed 8\n"
                  "point 3/3 done: params.size=8, seed 9\n");
-  std::string csv = read(fs::path(out) / "sweep.csv");
+  std::string csv = slurp(fs::path(out) / "sweep.csv");
   CHECK(csv.find("\n0,8,7,fnv1a64:") != std::string::npos);
   CHECK(csv.find("\n1,8,8,fnv1a64:") != std::string::npos);
   CHECK(csv.find("\n2,8,9,fnv1a64:") != std::string::npos);
-  json summary = json::parse(read(fs::path(out) / "points" / "0001" / "summary.json"));
+  json summary = json::parse(slurp(fs::path(out) / "points" / "0001" / "summary.json"));
   CHECK(summary["context"]["seed"] == 8);
   CHECK(summary["context"]["scenario"]["params"]["rounds"] == 2);
 }
@@ -268,10 +239,10 @@ TEST_CASE("sweep: --emit-jobs runs under GNU parallel, then sweep-merge gathers 
   CHECK(r.status == ipcsim::kExitOk);
   CHECK(r.out == "sweep: 3 points, 3 to run: " + out + "/jobs.txt (one command per line), then " + out +
                      "/merge.txt\n");
-  CHECK(read(fs::path(out) / "jobs.txt") == std::string(IPCSIM_BINARY) + " sweep-point " + out + " 0\n" +
-                                                IPCSIM_BINARY + " sweep-point " + out + " 1\n" +
-                                                IPCSIM_BINARY + " sweep-point " + out + " 2\n");
-  CHECK(read(fs::path(out) / "merge.txt") == std::string(IPCSIM_BINARY) + " sweep-merge " + out + "\n");
+  CHECK(slurp(fs::path(out) / "jobs.txt") == std::string(IPCSIM_BINARY) + " sweep-point " + out + " 0\n" +
+                                                 IPCSIM_BINARY + " sweep-point " + out + " 1\n" +
+                                                 IPCSIM_BINARY + " sweep-point " + out + " 2\n");
+  CHECK(slurp(fs::path(out) / "merge.txt") == std::string(IPCSIM_BINARY) + " sweep-merge " + out + "\n");
   // Before the points run, the merge names what is missing.
   auto early = cli({"sweep-merge", out});
   CHECK(early.status == ipcsim::kExitBadInput);
@@ -291,13 +262,13 @@ TEST_CASE("sweep: --emit-jobs runs under GNU parallel, then sweep-merge gathers 
     CHECK(std::system(command.c_str()) == 0);
   }
   CHECK(std::system(("sh " + out + "/merge.txt > /dev/null").c_str()) == 0);
-  std::string csv = read(fs::path(out) / "sweep.csv");
+  std::string csv = slurp(fs::path(out) / "sweep.csv");
   CHECK(without_hashes(csv).find("\n1,64,1,H,completed,89320,89320.000,20,4122.000,4402.500,4392.000,") !=
         std::string::npos);
   // The same grid run by sweep itself gives the same file.
   auto local = (dir.path / "local").string();
   CHECK(cli({"sweep", kPingPong, "--vary", "params.size=8,64,512", "--out", local}).status == 0);
-  CHECK(read(fs::path(local) / "sweep.csv") == csv);
+  CHECK(slurp(fs::path(local) / "sweep.csv") == csv);
   // A point already done is not run again.
   auto done = cli({"sweep-point", out, "1"});
   CHECK(done.status == 0);

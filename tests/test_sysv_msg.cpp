@@ -7,6 +7,8 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 using namespace ipcsim;
 using ipcsim::test::run_text;
 
@@ -400,6 +402,31 @@ TEST_CASE(
   CHECK(all_printed(run) ==
         std::vector<std::string>{"new id 1", "receiver: -1 EIDRM", "sender: -1 EIDRM", "after: EINVAL"});
   CHECK(run.charged("rm", "msgctl", Primitive::wakeup) == 200);
+}
+
+TEST_CASE("sysv: two cores removing one queue at once: one IPC_RMID succeeds, the other gets EINVAL") {
+  // The first remover's wakes let the other core run; the id must already be gone by then, or both
+  // would remove (and free) the same queue. Linux's freeque() removes the id before waking.
+  std::string receiver = kOpen + R"(,
+    {"op": "msgrcv", "msqid": "q", "bytes": 8, "type": 1},
+    {"op": "print", "text": "receiver: {errno}"})";
+  std::string remover = kOpen + R"(,
+    {"op": "msgctl", "msqid": "q", "cmd": "IPC_RMID"},
+    {"op": "print", "text": "rmid: {result} {errno}"})";
+  std::string processes = proc("owner", kCreate);
+  for (int i = 0; i < 6; ++i)
+    processes += "," + proc("r" + std::to_string(i), receiver, R"("arrival": "10us", )");
+  processes += "," + proc("a", remover, R"("arrival": "1ms", "affinity": [0], )");
+  processes += "," + proc("b", remover, R"("arrival": "1ms", "affinity": [1], )");
+  auto run = run_text(R"({"machine": {"cores": 2}, "processes": [)" + processes + "]}");
+  std::vector<std::string> rmid;
+  for (const auto& who : {"a", "b"})
+    for (const auto& line : printed(run, who)) rmid.push_back(line);
+  std::sort(rmid.begin(), rmid.end());
+  CHECK(rmid == std::vector<std::string>{"rmid: -1 EINVAL", "rmid: 0 "});
+  for (int i = 0; i < 6; ++i)
+    CHECK(printed(run, "r" + std::to_string(i)) == std::vector<std::string>{"receiver: EIDRM"});
+  CHECK(run.charged("a", "msgctl", Primitive::wakeup) + run.charged("b", "msgctl", Primitive::wakeup) == 600);
 }
 
 TEST_CASE("sysv: permissions: owner, group and other bits; uid 0 passes; msgget checks the mode asked") {

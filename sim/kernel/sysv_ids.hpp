@@ -3,6 +3,7 @@
 // (models/shm.cpp): each kind has a table of its own in the IPC namespace, with the same id
 // allocation, key lookup and permission check.
 #pragma once
+#include "ipc.hpp"
 #include "kernel.hpp"
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace ipcsim {
 
@@ -51,6 +53,25 @@ template <class T> bool ipc_owner_or_root(const T& object, const Process& proces
   std::uint32_t uid = process.spec->uid;
   return uid == 0 || uid == object.uid || uid == object.cuid;
 }
+
+// IPC_SET's owner fields (struct ipc_perm's uid, gid and mode), the same for msgctl, shmctl and
+// semctl.
+struct IpcSetOwner {
+  std::optional<std::uint32_t> uid, gid, mode;
+  bool empty() const { return !uid && !gid && !mode; }
+  // ipc_update_perm(): the new owner, and the low nine mode bits (the kind's own bits stay).
+  template <class T> void apply(T& object) const {
+    if (uid) object.uid = *uid;
+    if (gid) object.gid = *gid;
+    if (mode) object.mode = (object.mode & ~0777u) | (*mode & 0777u);
+  }
+};
+// A ctl op's parameters with IPC_SET's "uid", "gid" and "mode" fields after them.
+std::vector<ParamSpec> with_ipc_set_owner(std::vector<ParamSpec> params);
+// Reads them at load time; each is refused (naming the field) unless `is_set` (the op's cmd is
+// IPC_SET).
+IpcSetOwner read_ipc_set_owner(const json& fields, const std::string& op_path, const CompileContext& ctx,
+                               bool is_set);
 
 // One kind's table of objects (T has `id`, `index` and `key`), by index: ipcs lists them in index
 // order.
@@ -100,6 +121,12 @@ public:
   // ipc_rmid(): the index is free again. A later object reaches it only after the allocation has
   // wrapped, with another seq, so the old id stays refused.
   void remove(std::size_t index) { slots_.erase(index); }
+  // ipc_rmid() for a removal that wakes sleepers: the id is gone at once (no other core finds or
+  // removes the object again), while the caller keeps the object alive through the wakes.
+  std::unique_ptr<T> take(std::size_t index) {
+    auto node = slots_.extract(index);
+    return node ? std::move(node.mapped()) : nullptr;
+  }
   std::size_t size() const { return slots_.size(); }
   bool empty() const { return slots_.empty(); }
   // Every object, in index order.
