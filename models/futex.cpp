@@ -1,9 +1,10 @@
 // The futex (futex(2): FUTEX_WAIT if the word still holds a value, FUTEX_WAKE of up to N waiters,
 // with timeouts) and the process-shared mutex and condition variable built on it as glibc builds
 // them: the lock word of lowlevellock.h (0 free, 1 locked, 2 locked with waiters) whose
-// uncontended lock and unlock stay in user space, and a sequence-counter condition variable. Words
-// live in shared memory (models/shm.cpp); a futex is named by its segment and offset, as Linux keys
-// a shared futex by its page and offset. docs/futex.md describes the model and every charge.
+// uncontended lock and unlock stay in user space, and glibc 2.42's condition variable (Torvald
+// Riegel's two groups of waiters, nptl/pthread_cond_*.c), field by field. Words live in shared
+// memory (models/shm.cpp); a futex is named by its segment and offset, as Linux keys a shared futex
+// by its page and offset. docs/futex.md describes the model and every charge.
 #include "shm.hpp"
 
 #include "error.hpp"
@@ -11,13 +12,71 @@
 #include <climits>
 #include <functional>
 #include <map>
-#include <set>
 
 namespace ipcsim {
 
 namespace {
 
 constexpr std::uint64_t kCharged = 1, kSlept = 2, kInCall = 4;
+
+// Phases of a library op (Thread::phase). A library op runs user code (atomics on the words) and,
+// when it must, futex system calls; it keeps its place across the calls' sleeps.
+enum Phase : std::uint8_t {
+  kStart = 0,
+  kLockWait = 1, // __lll_lock_wait: a relaxed load, then xchg(2) until it returns 0
+  kLockFutex = 2,
+  kLockXchg = 3,
+  kCondLoop = 10,    // the waiter looks for a signal in its group, or sleeps
+  kCondFutex = 11,   // asleep in FUTEX_WAIT on its group's __g_signals
+  kCondCancel = 12,  // timed out: __condvar_cancel_waiting, under the condvar's internal lock
+  kCondReplace = 13, // ... then the signal (or broadcast) the cancellation owes
+  kCondConfirm = 14, // __condvar_confirm_wakeup, then the mutex again
+  kSignal = 20,      // cond_signal, cond_broadcast
+};
+
+// The condition variable's fields (glibc's struct __pthread_cond_s, in its order), one 8-byte
+// script word each: glibc's 32-bit fields hold their 32-bit value in a word of their own, so a
+// script can read each with mem_load and FUTEX_WAIT compares the word a 32-bit futex would.
+enum CondField : std::int64_t {
+  kWseq = 0,        // waiter sequence << 1 | the index of G2 (64-bit)
+  kG1Start = 8,     // the position where G1 starts (64-bit)
+  kGSize = 16,      // __g_size[2]: 16, 24
+  kG1OrigSize = 32, // G1's size when it became G1 << 2 | the internal lock (0, 1, 2)
+  kWrefs = 40,      // waiters << 3 | wake request | clock | process-shared
+  kGSignals = 48,   // __g_signals[2]: 48, 56 (the futex words)
+};
+constexpr std::int64_t kCondBytes = 64;
+constexpr std::uint32_t kMaxGroupSize = std::uint32_t{1} << 29; // __PTHREAD_COND_MAX_GROUP_SIZE
+
+// The internal lock's progress (__condvar_acquire_lock), kept across its FUTEX_WAIT.
+struct CondLock {
+  enum Stage : std::uint8_t { Fresh, Contended, Sleeping, Reload } stage = Fresh;
+  std::uint64_t expected = 0; // the word FUTEX_WAIT expects: (s & ~3) | 2
+};
+
+// pthread_cond_signal / broadcast's progress: looked at __wrefs, then the lock.
+struct SignalRun {
+  bool broadcast = false;
+  bool locking = false; // __wrefs said there are waiters: taking the lock
+  CondLock lock;
+};
+
+// What a library op keeps across its sleeps and signal handlers (FutexState::calls).
+struct LibraryCall {
+  std::uint8_t resume = kStart; // after a handler: the phase the op goes on from
+  std::uint64_t wseq = 0;       // cond_wait: the position its fetch_add returned (seq << 1 | group)
+  Cycles deadline = kNever;     // a timed wait's absolute time (glibc's abstime)
+  std::uint64_t signals = 0;    // the __g_signals word its FUTEX_WAIT expects
+  int result = 0;               // ETIMEDOUT once it timed out
+  CondLock lock;                // the cancellation's lock
+  SignalRun signal;             // cond_signal's, or the cancellation's owed signal
+};
+
+// A library op's key: its thread and frame depth (a handler's op is another call than the one it
+// interrupted).
+std::uint64_t call_key(const Thread& thread) {
+  return std::uint64_t{thread.id} << 32 | static_cast<std::uint32_t>(thread.interrupted.size());
+}
 
 class FutexState : public IpcState {
 public:
@@ -31,9 +90,8 @@ public:
     auto it = queues_.find({segment.serial, offset});
     return it == queues_.end() ? nullptr : it->second.get();
   }
-  std::map<std::uint32_t, std::int64_t> cond_seq; // by thread id: the sequence a cond_wait saw
-  std::map<std::uint32_t, bool> cond_timed_out;   // by thread id: its wait timed out (reported at the end)
-  std::set<std::uint32_t> relocking;              // by thread id: a cond_wait taking its mutex again
+  // Library ops under way (a cond_wait asleep, a mutex_lock a handler interrupted), by call_key.
+  std::map<std::uint64_t, LibraryCall> calls;
 
 private:
   std::map<std::pair<std::uint64_t, std::uint64_t>, std::unique_ptr<WaitQueue>> queues_;
@@ -215,16 +273,21 @@ private:
 
 // ---- The library: pthread mutex and condition variable over futexes ---------------------------
 
-// Phases of a library op (Thread::phase). A library op runs user code (atomics on the words) and,
-// when it must, futex system calls; it keeps its place across the calls' sleeps.
-enum Phase : std::uint8_t {
-  kStart = 0,
-  kLockWait = 1, // __lll_lock_wait: a relaxed load, then xchg(2) until it returns 0
-  kLockFutex = 2,
-  kLockXchg = 3,
-  kCondFutex = 10,
-  kCondRelock = 11,
-};
+LibraryCall* find_call(OpContext& ctx) {
+  auto& calls = ctx.kernel.ipc<FutexState>().calls;
+  auto it = calls.find(call_key(ctx.thread));
+  return it == calls.end() ? nullptr : &it->second;
+}
+LibraryCall& the_call(OpContext& ctx) { return ctx.kernel.ipc<FutexState>().calls[call_key(ctx.thread)]; }
+
+// At an op's start: an op a handler interrupted goes on from where it was.
+void resume_after_handler(OpContext& ctx) {
+  if (ctx.thread.phase != kStart) return;
+  if (LibraryCall* call = find_call(ctx); call && call->resume != kStart) {
+    ctx.thread.phase = call->resume;
+    call->resume = kStart;
+  }
+}
 
 // One user-space access to the word at `offset`: SIGSEGV outside the mapping (nullopt: the op
 // returns Step::Exit). `rmw` adds the locked instruction's cost.
@@ -251,12 +314,15 @@ void wake_syscall(OpContext& ctx, std::uint16_t activity, const std::string& map
 
 // A FUTEX_WAIT made in the middle of a library op: true once it returned (whatever it returned),
 // false while the thread sleeps in it (the op returns Step::Block and runs again when woken).
+// `deadline`: an absolute time (glibc passes abstime), the same for every call of a wait's loop.
 bool wait_syscall(OpContext& ctx, std::uint16_t activity, const std::string& map, std::int64_t offset,
-                  std::int64_t expected) {
+                  std::int64_t expected, Cycles deadline = kNever) {
   Thread& thread = ctx.thread;
   if (!(thread.op_progress & kInCall)) {
     ctx.enter_syscall(activity);
-    begin_call(ctx, {});
+    CallTimeout timeout;
+    if (deadline != kNever) timeout.cycles = deadline > ctx.now() ? deadline - ctx.now() : 0;
+    begin_call(ctx, timeout);
     thread.op_progress = kInCall;
   }
   IoStatus status = settle([&] { return futex_wait_call(ctx, activity, map, offset, expected); });
@@ -267,6 +333,7 @@ bool wait_syscall(OpContext& ctx, std::uint16_t activity, const std::string& map
 }
 
 Step finish(OpContext& ctx) {
+  ctx.kernel.ipc<FutexState>().calls.erase(call_key(ctx.thread));
   ctx.thread.phase = kStart;
   ctx.thread.op_progress = 0;
   ctx.succeed(0);
@@ -276,10 +343,10 @@ Step finish(OpContext& ctx) {
 
 // A FUTEX_WAIT inside a library op ended for a signal: the op goes back to an op boundary (phase
 // 0, pc unchanged) so that the handler runs now, as it would on the system call's return, and the
-// op then carries on where glibc's loop would: mutex_lock tries its CAS again; a cond_wait that was
-// taking its mutex again (FutexState::relocking) goes on doing so.
-Step handle_signal(OpContext& ctx) {
+// op then goes on from `resume`, where glibc's loop goes on after the call returned EINTR.
+Step handle_signal(OpContext& ctx, std::uint8_t resume) {
   Thread& thread = ctx.thread;
+  the_call(ctx).resume = resume;
   thread.phase = kStart;
   thread.op_progress = 0;
   thread.result = 0;
@@ -312,7 +379,8 @@ Step lock_slow_path(OpContext& ctx, std::uint16_t activity, const std::string& m
     case kLockFutex:
       if (!wait_syscall(ctx, activity, map, offset, 2)) return Step::Block;
       if (thread.process->killed_by) return Step::Exit;
-      if (thread.signal_pending) return handle_signal(ctx);
+      // After the handler __lll_lock_wait's loop goes on with its xchg(2), as after any return.
+      if (thread.signal_pending) return handle_signal(ctx, kLockXchg);
       thread.phase = kLockXchg;
       break;
     default:
@@ -340,6 +408,7 @@ public:
     std::int64_t offset = 0;
     if (!offset_.resolve(ctx, offset, "mutex_lock")) return Step::Exit;
     Thread& thread = ctx.thread;
+    resume_after_handler(ctx);
     if (thread.phase == kStart) { // the fast path: CAS 0 -> 1, no system call
       auto access = touch(ctx, activity, map_, offset, true, true);
       if (!access) return Step::Exit;
@@ -374,8 +443,242 @@ private:
   IntRef offset_;
 };
 
-// pthread_cond_wait over two words at `offset`: the sequence (bumped by every signal and broadcast)
-// and the count of waiters (so that a signal with nobody waiting makes no system call).
+// ---- The condition variable: glibc 2.42's (nptl/pthread_cond_*.c), field by field -------------
+
+// The condition variable at `base`: each access to a field is one user-space access (a plain
+// load or store: the word's cycles; a locked read-modify-write adds atomic_rmw). Every function
+// returns false when the access faulted (SIGSEGV: the process is terminated).
+class Cond {
+public:
+  Cond(OpContext& ctx, std::uint16_t activity, const std::string& map, std::int64_t base)
+      : ctx_(ctx), activity_(activity), map_(map), base_(base) {}
+
+  bool load(std::int64_t field, std::uint64_t& out) {
+    auto a = touch(ctx_, activity_, map_, base_ + field, false, false);
+    if (!a) return false;
+    out = static_cast<std::uint64_t>(peek_word(*a->attachment->segment, a->offset));
+    return true;
+  }
+  bool store(std::int64_t field, std::uint64_t value) {
+    auto a = touch(ctx_, activity_, map_, base_ + field, true, false);
+    if (!a) return false;
+    poke_word(ctx_, *a->attachment->segment, a->offset, fit(field, value));
+    return true;
+  }
+  // A read-modify-write: `locked` for an atomic (lock xadd, xchg, lock cmpxchg), else a plain
+  // instruction on a word only the internal lock's holder writes (g_size[g] -= 1). `old`: before.
+  template <class F> bool modify(std::int64_t field, F f, std::uint64_t& old, bool locked = true) {
+    auto a = touch(ctx_, activity_, map_, base_ + field, true, locked);
+    if (!a) return false;
+    Segment& segment = *a->attachment->segment;
+    old = static_cast<std::uint64_t>(peek_word(segment, a->offset));
+    poke_word(ctx_, segment, a->offset, fit(field, f(old)));
+    return true;
+  }
+  // compare-and-exchange: `done` when the word held `expected`; else `expected` is what it held.
+  bool cas(std::int64_t field, std::uint64_t& expected, std::uint64_t desired, bool& done) {
+    auto a = touch(ctx_, activity_, map_, base_ + field, true, true);
+    if (!a) return false;
+    Segment& segment = *a->attachment->segment;
+    auto word = static_cast<std::uint64_t>(peek_word(segment, a->offset));
+    done = word == expected;
+    if (done)
+      poke_word(ctx_, segment, a->offset, fit(field, desired));
+    else
+      expected = word;
+    return true;
+  }
+  void futex_wake(std::int64_t field, std::int64_t count) {
+    wake_syscall(ctx_, activity_, map_, base_ + field, count);
+  }
+  // FUTEX_WAIT on a field: false while asleep.
+  bool futex_wait(std::int64_t field, std::uint64_t expected, Cycles deadline = kNever) {
+    return wait_syscall(ctx_, activity_, map_, base_ + field, static_cast<std::int64_t>(expected), deadline);
+  }
+  OpContext& ctx() { return ctx_; }
+
+private:
+  // glibc's 32-bit fields keep 32 bits (their unsigned arithmetic wraps there).
+  static std::int64_t fit(std::int64_t field, std::uint64_t value) {
+    if (field != kWseq && field != kG1Start) value &= 0xffff'ffffu;
+    return static_cast<std::int64_t>(value);
+  }
+  OpContext& ctx_;
+  std::uint16_t activity_;
+  const std::string& map_;
+  std::int64_t base_;
+};
+
+// What a library op's sub-step did.
+enum class Sub : std::uint8_t { Done, Block, Exit, Signal };
+
+// __condvar_acquire_lock: the lock in __g1_orig_size's two low bits, 0 free, 1 taken, 2 taken
+// with waiters; CAS to 1 while it looks free, else CAS to 2 and FUTEX_WAIT until a CAS from 0 wins.
+Sub acquire_cond_lock(Cond& cv, CondLock& lock) {
+  std::uint64_t s = 0;
+  bool done = false;
+  if (lock.stage == CondLock::Fresh) {
+    if (!cv.load(kG1OrigSize, s)) return Sub::Exit;
+    while ((s & 3) == 0) {
+      if (!cv.cas(kG1OrigSize, s, s | 1, done)) return Sub::Exit;
+      if (done) return Sub::Done;
+    }
+    lock.stage = CondLock::Contended;
+  }
+  for (;;) {
+    if (lock.stage == CondLock::Sleeping) {
+      if (!cv.futex_wait(kG1OrigSize, lock.expected)) return Sub::Block;
+      if (cv.ctx().thread.process->killed_by) return Sub::Exit;
+      lock.stage = CondLock::Reload; // futex_wait_simple's result is ignored: load again
+      if (cv.ctx().thread.signal_pending) return Sub::Signal;
+    }
+    if (lock.stage == CondLock::Reload && !cv.load(kG1OrigSize, s)) return Sub::Exit;
+    while ((s & 3) != 2) {
+      if (!cv.cas(kG1OrigSize, s, (s & ~std::uint64_t{3}) | 2, done)) return Sub::Exit;
+      if (done) {
+        if ((s & 3) == 0) {
+          lock = {};
+          return Sub::Done;
+        }
+        break;
+      }
+    }
+    lock.expected = (s & ~std::uint64_t{3}) | 2;
+    lock.stage = CondLock::Sleeping;
+  }
+}
+
+// __condvar_release_lock: fetch_and(~3); FUTEX_WAKE one if it said there were waiters.
+bool release_cond_lock(Cond& cv) {
+  std::uint64_t old = 0;
+  if (!cv.modify(
+          kG1OrigSize, [](std::uint64_t v) { return v & ~std::uint64_t{3}; }, old))
+    return false;
+  if ((old & 3) == 2) cv.futex_wake(kG1OrigSize, 1);
+  return true;
+}
+
+// __condvar_switch_g1, under the lock: closes G1 (__g1_start moves past it) and makes G2, if it has
+// waiters, the new G1 (flipping __wseq's low bit: new waiters go to the other slot). `switched`:
+// false when G2 had nobody, or only waiters that cancelled.
+bool switch_g1(Cond& cv, std::uint64_t wseq, unsigned& g1, bool& switched) {
+  switched = false;
+  std::uint64_t orig = 0, old_g1_start = 0, g2_size = 0;
+  if (!cv.load(kG1OrigSize, orig) || !cv.load(kG1Start, old_g1_start) ||
+      !cv.load(kGSize + 8 * (g1 ^ 1), g2_size))
+    return false;
+  const auto old_orig_size = static_cast<std::uint32_t>(orig) >> 2;
+  const std::uint64_t new_g1_start = old_g1_start + old_orig_size;
+  if (static_cast<std::uint32_t>(static_cast<std::uint32_t>(wseq - new_g1_start) +
+                                 static_cast<std::uint32_t>(g2_size)) == 0)
+    return true;
+  std::uint64_t start = 0, old_wseq = 0, now = 0, previous = 0, size = 0; // relaxed add: load, store
+  if (!cv.load(kG1Start, start) || !cv.store(kG1Start, start + old_orig_size) ||
+      !cv.modify(
+          kWseq, [](std::uint64_t v) { return v ^ 1; }, old_wseq))
+    return false;
+  wseq = old_wseq >> 1;
+  g1 ^= 1;
+  if (!cv.store(kGSignals + 8 * g1, static_cast<std::uint32_t>(new_g1_start))) return false;
+  const auto orig_size = static_cast<std::uint32_t>(wseq - new_g1_start);
+  // __condvar_set_orig_size: keep the lock bits (a waiter for the lock may turn 1 into 2 meanwhile).
+  if (!cv.load(kG1OrigSize, now)) return false;
+  const std::uint32_t s = (static_cast<std::uint32_t>(now) & 3) | (orig_size << 2);
+  if (!cv.modify(
+          kG1OrigSize, [s](std::uint64_t) { return s; }, previous))
+    return false;
+  if ((previous & 3) != (s & 3) && !cv.store(kG1OrigSize, (orig_size << 2) | 2)) return false;
+  if (!cv.modify(
+          kGSize + 8 * g1, [orig_size](std::uint64_t v) { return v + orig_size; }, previous, false) ||
+      !cv.load(kGSize + 8 * g1, size))
+    return false;
+  switched = static_cast<std::uint32_t>(size) != 0;
+  return true;
+}
+
+// pthread_cond_signal's critical section: a signal for G1 if it has an unsignalled waiter, else G2
+// becomes G1 first. `wake`: FUTEX_WAKE(1) the group `g1` after the lock is released.
+bool signal_locked(Cond& cv, bool& wake, unsigned& g1) {
+  std::uint64_t wseq = 0, size = 0, old = 0;
+  if (!cv.load(kWseq, wseq) || !cv.load(kGSize + 8 * ((wseq & 1) ^ 1), size)) return false;
+  g1 = static_cast<unsigned>(wseq & 1) ^ 1;
+  bool signal = static_cast<std::uint32_t>(size) != 0;
+  if (!signal && !switch_g1(cv, wseq >> 1, g1, signal)) return false;
+  if (signal) {
+    if (!cv.modify(
+            kGSignals + 8 * g1, [](std::uint64_t v) { return v + 1; }, old) ||
+        !cv.modify(
+            kGSize + 8 * g1, [](std::uint64_t v) { return v - 1; }, old, false))
+      return false;
+    wake = true;
+  }
+  return true;
+}
+
+// pthread_cond_broadcast's: signals for every waiter left in G1 (and FUTEX_WAKE all of them at
+// once, before G1 is switched), then G2 becomes G1 and gets a signal for each of its waiters.
+bool broadcast_locked(Cond& cv, bool& wake, unsigned& g1) {
+  std::uint64_t wseq = 0, size = 0, old = 0;
+  if (!cv.load(kWseq, wseq)) return false;
+  g1 = static_cast<unsigned>(wseq & 1) ^ 1;
+  if (!cv.load(kGSize + 8 * g1, size)) return false;
+  auto add_size = [&](unsigned g) { // g_signals[g] += g_size[g]; g_size[g] = 0
+    return cv.load(kGSize + 8 * g, size) &&
+           cv.modify(
+               kGSignals + 8 * g, [&](std::uint64_t v) { return v + static_cast<std::uint32_t>(size); },
+               old) &&
+           cv.store(kGSize + 8 * g, 0);
+  };
+  if (static_cast<std::uint32_t>(size) != 0) {
+    if (!add_size(g1)) return false;
+    cv.futex_wake(kGSignals + 8 * g1, INT_MAX);
+  }
+  bool switched = false;
+  if (!switch_g1(cv, wseq >> 1, g1, switched)) return false;
+  if (switched) {
+    if (!add_size(g1)) return false;
+    wake = true;
+  }
+  return true;
+}
+
+// pthread_cond_signal / broadcast from the top: no waiter (__wrefs >> 3 == 0): done, no system
+// call; else the lock, the critical section, the release, and FUTEX_WAKE of the group.
+Sub run_signal(Cond& cv, SignalRun& run) {
+  if (!run.locking) {
+    std::uint64_t wrefs = 0;
+    if (!cv.load(kWrefs, wrefs)) return Sub::Exit;
+    if ((static_cast<std::uint32_t>(wrefs) >> 3) == 0) return Sub::Done;
+    run.locking = true;
+  }
+  if (Sub s = acquire_cond_lock(cv, run.lock); s != Sub::Done) return s;
+  bool wake = false;
+  unsigned g1 = 0;
+  if (!(run.broadcast ? broadcast_locked(cv, wake, g1) : signal_locked(cv, wake, g1)) ||
+      !release_cond_lock(cv))
+    return Sub::Exit;
+  if (wake) cv.futex_wake(kGSignals + 8 * g1, run.broadcast ? INT_MAX : 1);
+  return Sub::Done;
+}
+
+// The condition variable's 64 bytes must lie in the mapping (else SIGSEGV, as the first access past
+// its end would be) and be 8-byte aligned (pthread_cond_t is; its futex words must be 4-byte
+// aligned): a misaligned one stops the run naming the op.
+bool cond_usable(OpContext& ctx, std::uint16_t activity, const std::string& map, std::int64_t offset,
+                 const char* op) {
+  if (offset % 8 != 0) {
+    ctx.kernel.abort_run(ctx.thread, std::string(op) + ": the condition variable at offset " +
+                                         std::to_string(offset) + " of \"" + map +
+                                         "\" is not 8-byte aligned; give a multiple of 8");
+    return false;
+  }
+  return user_access(ctx, map, offset, kCondBytes, false, activity).has_value();
+}
+
+// pthread_cond_wait / timedwait (glibc 2.42's __pthread_cond_wait_common): take a position in
+// __wseq, count in __wrefs, release the mutex; then take a signal from the group's __g_signals or
+// sleep in FUTEX_WAIT on it; on a timeout cancel (__condvar_cancel_waiting); confirm (__wrefs -= 8)
+// and take the mutex again (lll_cond_lock). docs/futex.md walks through every step and its cost.
 class CondWaitOp : public Op {
 public:
   CondWaitOp(std::uint16_t activity, CallTimeout timeout, std::string map, IntRef offset, IntRef mutex)
@@ -386,72 +689,140 @@ public:
     if (!offset_.resolve(ctx, offset, "cond_wait") || !mutex_.resolve(ctx, mutex, "cond_wait"))
       return Step::Exit;
     Thread& thread = ctx.thread;
-    FutexState& state = ctx.kernel.ipc<FutexState>();
-    if (thread.phase == kStart && state.relocking.count(thread.id))
-      thread.phase = kLockWait; // after a handler
+    Cond cv(ctx, activity, map_, offset);
+    resume_after_handler(ctx);
     if (thread.phase == kStart) {
-      auto waiters = touch(ctx, activity, map_, offset + 8, true, true); // waiters += 1
-      if (!waiters) return Step::Exit;
-      Segment& segment = *waiters->attachment->segment;
-      poke_word(ctx, segment, waiters->offset, peek_word(segment, waiters->offset) + 1);
-      auto seq = touch(ctx, activity, map_, offset, false, false);
-      if (!seq) return Step::Exit;
-      state.cond_seq[thread.id] = peek_word(segment, seq->offset);
-      if (!unlock(ctx, activity, map_, mutex)) return Step::Exit;
-      thread.phase = kCondFutex;
+      CallTimeout timeout;
+      if (!timeout_.resolve(ctx, activity, timeout) || !cond_usable(ctx, activity, map_, offset, "cond_wait"))
+        return Step::Exit;
+      LibraryCall& call = the_call(ctx);
+      call = {};
+      call.deadline = timeout.cycles == kNever ? kNever : ctx.now() + timeout.cycles;
+      std::uint64_t flags = 0;
+      if (!cv.modify(
+              kWseq, [](std::uint64_t v) { return v + 2; }, call.wseq) ||
+          !cv.modify(
+              kWrefs, [](std::uint64_t v) { return v + 8; }, flags) ||
+          !unlock(ctx, activity, map_, mutex))
+        return Step::Exit;
+      thread.phase = kCondLoop;
     }
-    if (thread.phase == kCondFutex) {
-      if (!(thread.op_progress & kInCall)) {
-        CallTimeout timeout;
-        if (!timeout_.resolve(ctx, activity, timeout)) return Step::Exit;
-        ctx.enter_syscall(activity);
-        begin_call(ctx, timeout);
-        thread.op_progress = kInCall;
+    for (;;) {
+      if (thread.phase == kLockWait || thread.phase == kLockFutex || thread.phase == kLockXchg) {
+        const int result = the_call(ctx).result;
+        const std::uint32_t pc = thread.pc;
+        Step step = lock_slow_path(ctx, activity, map_, mutex);
+        if (step == Step::Continue && thread.pc != pc) report(ctx, result); // finish() ran
+        return step;
       }
-      IoStatus status =
-          settle([&] { return futex_wait_call(ctx, activity, map_, offset, state.cond_seq[thread.id]); });
-      if (status == IoStatus::Blocked) return Step::Block;
-      thread.op_progress = 0;
-      ctx.leave_syscall(activity);
-      if (thread.process->killed_by) return Step::Exit;
-      // pthread_cond_timedwait reports a timeout after taking the mutex again.
-      state.cond_timed_out[thread.id] = thread.error == ETIMEDOUT;
-      state.cond_seq.erase(thread.id);
-      auto waiters = touch(ctx, activity, map_, offset + 8, true, true); // waiters -= 1
-      if (!waiters) return Step::Exit;
-      Segment& segment = *waiters->attachment->segment;
-      poke_word(ctx, segment, waiters->offset, peek_word(segment, waiters->offset) - 1);
-      // Retaking the mutex after a wait assumes contention (glibc's lll_cond_lock): CAS 0 -> 2.
-      auto lock = touch(ctx, activity, map_, mutex, true, true);
-      if (!lock) return Step::Exit;
-      if (peek_word(segment, lock->offset) == 0) {
-        poke_word(ctx, segment, lock->offset, 2);
-        return done(ctx);
+      LibraryCall& call = the_call(ctx);
+      const auto g = static_cast<unsigned>(call.wseq & 1);
+      const std::uint64_t seq = call.wseq >> 1;
+      switch (thread.phase) {
+      case kCondLoop: {
+        std::uint64_t signals = 0, g1_start = 0;
+        if (!cv.load(kGSignals + 8 * g, signals) || !cv.load(kG1Start, g1_start)) return Step::Exit;
+        if (seq < g1_start) { // the group is closed: it had a signal for us
+          thread.phase = kCondConfirm;
+          break;
+        }
+        if (static_cast<std::int32_t>(static_cast<std::uint32_t>(signals) -
+                                      static_cast<std::uint32_t>(g1_start)) > 0) {
+          bool took = false;
+          std::uint64_t expected = signals;
+          if (!cv.cas(kGSignals + 8 * g, expected, static_cast<std::uint32_t>(signals) - 1, took))
+            return Step::Exit;
+          if (took) thread.phase = kCondConfirm;
+          break; // else look again
+        }
+        call.signals = signals;
+        thread.phase = kCondFutex;
+        break;
       }
-      thread.phase = kLockWait;
-      state.relocking.insert(thread.id);
+      case kCondFutex: {
+        if (!cv.futex_wait(kGSignals + 8 * g, call.signals, call.deadline)) return Step::Block;
+        if (thread.process->killed_by) return Step::Exit;
+        if (thread.error == ETIMEDOUT) {
+          call.result = ETIMEDOUT;
+          call.lock = {};
+          thread.phase = kCondCancel;
+          break;
+        }
+        if (thread.signal_pending) return handle_signal(ctx, kCondLoop);
+        thread.phase = kCondLoop; // woken, EAGAIN or spurious: look again
+        break;
+      }
+      case kCondCancel: {
+        Sub s = acquire_cond_lock(cv, call.lock);
+        if (s == Sub::Block) return Step::Block;
+        if (s == Sub::Exit) return Step::Exit;
+        if (s == Sub::Signal) return handle_signal(ctx, kCondCancel);
+        std::uint64_t g1_start = 0, orig = 0, size = 0, old = 0;
+        if (!cv.load(kG1Start, g1_start)) return Step::Exit;
+        bool consumed = g1_start > seq; // our group is closed: a signal was ours
+        if (!consumed) {
+          if (!cv.load(kG1OrigSize, orig) || !cv.load(kGSize + 8 * g, size)) return Step::Exit;
+          const bool in_g2 = g1_start + (static_cast<std::uint32_t>(orig) >> 2) <= seq;
+          if (in_g2 && static_cast<std::uint32_t>(static_cast<std::uint32_t>(size) + kMaxGroupSize) == 0) {
+            // Cancellations would overflow G2's size: wake everyone instead (a clean state).
+            if (!release_cond_lock(cv)) return Step::Exit;
+            call.signal = {};
+            call.signal.broadcast = true;
+            thread.phase = kCondReplace;
+            break;
+          }
+          if (!in_g2 && static_cast<std::uint32_t>(size) == 0)
+            consumed = true; // G1 got a signal that only we could take
+          else if (!cv.modify(
+                       kGSize + 8 * g, [](std::uint64_t v) { return v - 1; }, old, false))
+            return Step::Exit;
+        }
+        if (!release_cond_lock(cv)) return Step::Exit;
+        call.signal = {};
+        thread.phase = consumed ? kCondReplace : kCondConfirm;
+        break;
+      }
+      case kCondReplace: { // the signal we took goes to another waiter
+        Sub s = run_signal(cv, call.signal);
+        if (s == Sub::Block) return Step::Block;
+        if (s == Sub::Exit) return Step::Exit;
+        if (s == Sub::Signal) return handle_signal(ctx, kCondReplace);
+        thread.phase = kCondConfirm;
+        break;
+      }
+      case kCondConfirm: {
+        std::uint64_t old = 0;
+        if (!cv.modify(
+                kWrefs, [](std::uint64_t v) { return v - 8; }, old))
+          return Step::Exit;
+        // The last waiter wakes a pthread_cond_destroy waiting for it (wake-request bit 2).
+        if ((static_cast<std::uint32_t>(old) >> 2) == 3) cv.futex_wake(kWrefs, INT_MAX);
+        // Retaking the mutex after a wait assumes contention (glibc's lll_cond_lock): CAS 0 -> 2.
+        auto lock = touch(ctx, activity, map_, mutex, true, true);
+        if (!lock) return Step::Exit;
+        Segment& segment = *lock->attachment->segment;
+        if (peek_word(segment, lock->offset) == 0) {
+          poke_word(ctx, segment, lock->offset, 2);
+          const int result = call.result;
+          finish(ctx);
+          report(ctx, result);
+          return Step::Continue;
+        }
+        thread.phase = kLockWait;
+        break;
+      }
+      default:
+        return Step::Exit; // cannot happen
+      }
     }
-    const std::uint32_t pc = thread.pc;
-    Step step = lock_slow_path(ctx, activity, map_, mutex);
-    if (step == Step::Continue && thread.pc != pc) { // finish() ran: report a timeout, as timedwait does
-      --thread.pc;
-      return done(ctx);
-    }
-    return step;
   }
 
 private:
-  Step done(OpContext& ctx) const {
-    ctx.kernel.ipc<FutexState>().relocking.erase(ctx.thread.id);
-    auto& timed = ctx.kernel.ipc<FutexState>().cond_timed_out;
-    bool timed_out = timed[ctx.thread.id];
-    timed.erase(ctx.thread.id);
-    finish(ctx);
-    if (timed_out) {
-      ctx.thread.result = ETIMEDOUT;
-      ctx.thread.error = ETIMEDOUT;
-    }
-    return Step::Continue;
+  // pthread_cond_timedwait returns ETIMEDOUT holding the mutex again.
+  static void report(OpContext& ctx, int result) {
+    if (result == 0) return;
+    ctx.thread.result = result;
+    ctx.thread.error = result;
   }
   CallTimeout timeout_;
   std::string map_;
@@ -463,16 +834,29 @@ public:
   CondSignalOp(std::uint16_t activity, std::string map, IntRef offset, bool broadcast)
       : Op(activity), map_(std::move(map)), offset_(std::move(offset)), broadcast_(broadcast) {}
   Step execute(OpContext& ctx) const override {
+    const char* op = broadcast_ ? "cond_broadcast" : "cond_signal";
     std::int64_t offset = 0;
-    if (!offset_.resolve(ctx, offset, broadcast_ ? "cond_broadcast" : "cond_signal")) return Step::Exit;
-    auto seq = touch(ctx, activity, map_, offset, true, true); // seq += 1
-    if (!seq) return Step::Exit;
-    Segment& segment = *seq->attachment->segment;
-    poke_word(ctx, segment, seq->offset, peek_word(segment, seq->offset) + 1);
-    auto waiters = touch(ctx, activity, map_, offset + 8, false, false);
-    if (!waiters) return Step::Exit;
-    if (peek_word(segment, waiters->offset) > 0)
-      wake_syscall(ctx, activity, map_, offset, broadcast_ ? INT_MAX : 1);
+    if (!offset_.resolve(ctx, offset, op)) return Step::Exit;
+    Thread& thread = ctx.thread;
+    resume_after_handler(ctx);
+    if (thread.phase == kStart) {
+      if (!cond_usable(ctx, activity, map_, offset, op)) return Step::Exit;
+      LibraryCall& call = the_call(ctx);
+      call = {};
+      call.signal.broadcast = broadcast_;
+      thread.phase = kSignal;
+    }
+    Cond cv(ctx, activity, map_, offset);
+    switch (run_signal(cv, the_call(ctx).signal)) {
+    case Sub::Block:
+      return Step::Block;
+    case Sub::Exit:
+      return Step::Exit;
+    case Sub::Signal: // the internal lock's FUTEX_WAIT: the handler, then the lock again
+      return handle_signal(ctx, kSignal);
+    case Sub::Done:
+      break;
+    }
     return finish(ctx);
   }
 
@@ -483,6 +867,17 @@ private:
 };
 
 ParamSpec offset_param(const std::string& what) { return int_ref_param("offset", what); }
+
+// A condition variable's offset: a number must be a multiple of 8 (pthread_cond_t's alignment; a
+// variable's value is checked when the op runs).
+IntRef read_cond_offset(const json& f, const std::string& path, CompileContext& ctx) {
+  IntRef offset = read_int_ref(f, "offset", path, ctx);
+  if (offset.constant() && offset.value % 8 != 0)
+    fail_at(ctx.read.file, join_path(path, "offset"),
+            "a condition variable is 8-byte aligned (pthread_cond_t); got " + std::to_string(offset.value) +
+                ", give a multiple of 8");
+  return offset;
+}
 
 const OpRegistrar register_futex_wait(
     {"futex_wait",
@@ -537,37 +932,41 @@ const OpRegistrar register_mutex_unlock(
 
 const OpRegistrar register_cond_wait(
     {"cond_wait",
-     "pthread_cond_wait (timedwait with a timeout): release the mutex, sleep until a signal or broadcast, "
-     "take the "
-     "mutex again; the condition is two words at `offset` (sequence, waiters)",
+     "pthread_cond_wait (timedwait with a timeout) as glibc 2.42 does it: take a position among the waiters, "
+     "release the mutex, take a signal of the group or sleep in FUTEX_WAIT, take the mutex again; the "
+     "condition variable is 64 bytes at `offset` (docs/futex.md)",
      {"cond_wait op",
       "",
-      {map_param(), offset_param("byte offset of the condition variable (16 bytes)"),
+      {map_param(), offset_param("byte offset of the condition variable (64 bytes, 8-byte aligned)"),
        int_ref_param("mutex", "byte offset of the mutex word, held by the caller"), timeout_param()}},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
-       p.ops.push_back(std::make_unique<CondWaitOp>(
-           a, read_timeout(f, path, ctx), f.at("map").get<std::string>(),
-           read_int_ref(f, "offset", path, ctx), read_int_ref(f, "mutex", path, ctx)));
+       p.ops.push_back(
+           std::make_unique<CondWaitOp>(a, read_timeout(f, path, ctx), f.at("map").get<std::string>(),
+                                        read_cond_offset(f, path, ctx), read_int_ref(f, "mutex", path, ctx)));
      }});
 
 const OpRegistrar register_cond_signal(
     {"cond_signal",
-     "pthread_cond_signal: bump the sequence; FUTEX_WAKE one waiter only if there are waiters",
-     {"cond_signal op", "", {map_param(), offset_param("byte offset of the condition variable (16 bytes)")}},
+     "pthread_cond_signal: no waiter, no system call; else, under the condition variable's internal lock, a "
+     "signal for the oldest group with a waiter not yet signalled, then FUTEX_WAKE one",
+     {"cond_signal op",
+      "",
+      {map_param(), offset_param("byte offset of the condition variable (64 bytes, 8-byte aligned)")}},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
        p.ops.push_back(std::make_unique<CondSignalOp>(a, f.at("map").get<std::string>(),
-                                                      read_int_ref(f, "offset", path, ctx), false));
+                                                      read_cond_offset(f, path, ctx), false));
      }});
 
 const OpRegistrar register_cond_broadcast(
     {"cond_broadcast",
-     "pthread_cond_broadcast: bump the sequence; FUTEX_WAKE every waiter if there are waiters",
+     "pthread_cond_broadcast: no waiter, no system call; else a signal for every waiter of both groups and "
+     "FUTEX_WAKE all of them",
      {"cond_broadcast op",
       "",
-      {map_param(), offset_param("byte offset of the condition variable (16 bytes)")}},
+      {map_param(), offset_param("byte offset of the condition variable (64 bytes, 8-byte aligned)")}},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
        p.ops.push_back(std::make_unique<CondSignalOp>(a, f.at("map").get<std::string>(),
-                                                      read_int_ref(f, "offset", path, ctx), true));
+                                                      read_cond_offset(f, path, ctx), true));
      }});
 
 std::vector<ParamSpec> requeue_params(bool cmp) {
