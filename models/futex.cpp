@@ -400,13 +400,23 @@ bool unlock(OpContext& ctx, std::uint16_t activity, const std::string& map, std:
   return true;
 }
 
+// A mutex word at a variable's offset: a misaligned one stops the run naming the op (as
+// read_mutex_offset refuses a number at load time).
+bool mutex_aligned(OpContext& ctx, const std::string& map, std::int64_t offset, const char* op) {
+  if (offset % 4 == 0) return true;
+  ctx.kernel.abort_run(ctx.thread, std::string(op) + ": the mutex word at offset " + std::to_string(offset) +
+                                       " of \"" + map + "\" is not 4-byte aligned; give a multiple of 4");
+  return false;
+}
+
 class MutexLockOp : public Op {
 public:
   MutexLockOp(std::uint16_t activity, std::string map, IntRef offset)
       : Op(activity), map_(std::move(map)), offset_(std::move(offset)) {}
   Step execute(OpContext& ctx) const override {
     std::int64_t offset = 0;
-    if (!offset_.resolve(ctx, offset, "mutex_lock")) return Step::Exit;
+    if (!offset_.resolve(ctx, offset, "mutex_lock") || !mutex_aligned(ctx, map_, offset, "mutex_lock"))
+      return Step::Exit;
     Thread& thread = ctx.thread;
     resume_after_handler(ctx);
     if (thread.phase == kStart) { // the fast path: CAS 0 -> 1, no system call
@@ -433,7 +443,8 @@ public:
       : Op(activity), map_(std::move(map)), offset_(std::move(offset)) {}
   Step execute(OpContext& ctx) const override {
     std::int64_t offset = 0;
-    if (!offset_.resolve(ctx, offset, "mutex_unlock")) return Step::Exit;
+    if (!offset_.resolve(ctx, offset, "mutex_unlock") || !mutex_aligned(ctx, map_, offset, "mutex_unlock"))
+      return Step::Exit;
     if (!unlock(ctx, activity, map_, offset)) return Step::Exit;
     return finish(ctx);
   }
@@ -686,7 +697,8 @@ public:
         mutex_(std::move(mutex)) {}
   Step execute(OpContext& ctx) const override {
     std::int64_t offset = 0, mutex = 0;
-    if (!offset_.resolve(ctx, offset, "cond_wait") || !mutex_.resolve(ctx, mutex, "cond_wait"))
+    if (!offset_.resolve(ctx, offset, "cond_wait") || !mutex_.resolve(ctx, mutex, "cond_wait") ||
+        !mutex_aligned(ctx, map_, mutex, "cond_wait"))
       return Step::Exit;
     Thread& thread = ctx.thread;
     Cond cv(ctx, activity, map_, offset);
@@ -879,6 +891,17 @@ IntRef read_cond_offset(const json& f, const std::string& path, CompileContext& 
   return offset;
 }
 
+// A mutex word's offset (`field`): a number must be a multiple of 4. The kernel refuses a
+// misaligned futex with EINVAL, and glibc's lock loop would retry it forever.
+IntRef read_mutex_offset(const json& f, const char* field, const std::string& path, CompileContext& ctx) {
+  IntRef offset = read_int_ref(f, field, path, ctx);
+  if (offset.constant() && offset.value % 4 != 0)
+    fail_at(ctx.read.file, join_path(path, field),
+            "a mutex word is 4-byte aligned (the futex of pthread_mutex_t); got " +
+                std::to_string(offset.value) + ", give a multiple of 4");
+  return offset;
+}
+
 const OpRegistrar register_futex_wait(
     {"futex_wait",
      "FUTEX_WAIT: sleep if the word at an offset of a mapping still holds `value` (else EAGAIN) until a "
@@ -917,7 +940,7 @@ const OpRegistrar register_mutex_lock(
      {"mutex_lock op", "", {map_param(), offset_param("byte offset of the mutex word")}},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
        p.ops.push_back(std::make_unique<MutexLockOp>(a, f.at("map").get<std::string>(),
-                                                     read_int_ref(f, "offset", path, ctx)));
+                                                     read_mutex_offset(f, "offset", path, ctx)));
      }});
 
 const OpRegistrar register_mutex_unlock(
@@ -927,7 +950,7 @@ const OpRegistrar register_mutex_unlock(
      {"mutex_unlock op", "", {map_param(), offset_param("byte offset of the mutex word")}},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
        p.ops.push_back(std::make_unique<MutexUnlockOp>(a, f.at("map").get<std::string>(),
-                                                       read_int_ref(f, "offset", path, ctx)));
+                                                       read_mutex_offset(f, "offset", path, ctx)));
      }});
 
 const OpRegistrar register_cond_wait(
@@ -940,9 +963,9 @@ const OpRegistrar register_cond_wait(
       {map_param(), offset_param("byte offset of the condition variable (64 bytes, 8-byte aligned)"),
        int_ref_param("mutex", "byte offset of the mutex word, held by the caller"), timeout_param()}},
      [](const json& f, const std::string& path, CompileContext& ctx, Program& p, std::uint16_t a) {
-       p.ops.push_back(
-           std::make_unique<CondWaitOp>(a, read_timeout(f, path, ctx), f.at("map").get<std::string>(),
-                                        read_cond_offset(f, path, ctx), read_int_ref(f, "mutex", path, ctx)));
+       p.ops.push_back(std::make_unique<CondWaitOp>(
+           a, read_timeout(f, path, ctx), f.at("map").get<std::string>(), read_cond_offset(f, path, ctx),
+           read_mutex_offset(f, "mutex", path, ctx)));
      }});
 
 const OpRegistrar register_cond_signal(

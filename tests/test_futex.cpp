@@ -437,6 +437,31 @@ TEST_CASE("futex: a condition variable's offset must be 8-byte aligned and its 6
   CHECK(killed);
 }
 
+TEST_CASE("futex: a mutex word must be 4-byte aligned (else glibc's lock loop would retry EINVAL forever)") {
+  CHECK(ipcsim::test::load_error(machine(proc("p", kAttach + R"(,
+    {"op": "mutex_lock", "map": "m", "offset": 2})"))) ==
+        "test.json: at processes.0.script.2.offset: a mutex word is 4-byte aligned (the futex of "
+        "pthread_mutex_t); got 2, give a multiple of 4");
+  CHECK(ipcsim::test::load_error(machine(proc("p", kAttach + R"(,
+    {"op": "mutex_unlock", "map": "m", "offset": 7})"))) ==
+        "test.json: at processes.0.script.2.offset: a mutex word is 4-byte aligned (the futex of "
+        "pthread_mutex_t); got 7, give a multiple of 4");
+  CHECK(ipcsim::test::load_error(machine(proc("p", kAttach + R"(,
+    {"op": "cond_wait", "map": "m", "offset": 64, "mutex": 6})"))) ==
+        "test.json: at processes.0.script.2.mutex: a mutex word is 4-byte aligned (the futex of "
+        "pthread_mutex_t); got 6, give a multiple of 4");
+  for (const char* op : {"mutex_lock", "mutex_unlock"}) {
+    auto run = run_text(machine(proc("p", kAttach + R"(,
+    {"op": "set", "var": "at", "value": 10},
+    {"op": ")" + std::string(op) + R"(", "map": "m", "offset": "{at}"},
+    {"op": "print", "text": "not reached"})")));
+    CHECK(printed(run, "p").empty());
+    CHECK(run.kernel->runtime_error().find(std::string(op) +
+                                           ": the mutex word at offset 10 of \"m\" is not 4-byte aligned; "
+                                           "give a multiple of 4") != std::string::npos);
+  }
+}
+
 TEST_CASE("futex: a handled signal ends FUTEX_WAIT with EINTR, or restarts it under SA_RESTART; a mutex_lock "
           "asleep "
           "in the kernel runs the handler and goes on waiting for the lock") {
