@@ -5,6 +5,11 @@
 
 namespace ipcsim {
 
+ParamSpec ipc_cmd_param(std::vector<std::string> commands) {
+  return {"cmd",        ParamType::Choice, nullptr,      "",
+          "what to do", std::nullopt,      std::nullopt, std::move(commands)};
+}
+
 std::vector<ParamSpec> with_ipc_set_owner(std::vector<ParamSpec> params) {
   params.insert(
       params.end(),

@@ -66,6 +66,8 @@ struct IpcSetOwner {
     if (mode) object.mode = (object.mode & ~0777u) | (*mode & 0777u);
   }
 };
+// A ctl op's "cmd" field: one of `commands`.
+ParamSpec ipc_cmd_param(std::vector<std::string> commands);
 // A ctl op's parameters with IPC_SET's "uid", "gid" and "mode" fields after them.
 std::vector<ParamSpec> with_ipc_set_owner(std::vector<ParamSpec> params);
 // Reads them at load time; each is refused (naming the field) unless `is_set` (the op's cmd is
