@@ -402,11 +402,27 @@ bool unlock(OpContext& ctx, std::uint16_t activity, const std::string& map, std:
 
 // A mutex word at a variable's offset: a misaligned one stops the run naming the op (as
 // read_mutex_offset refuses a number at load time).
-bool mutex_aligned(OpContext& ctx, const std::string& map, std::int64_t offset, const char* op) {
-  if (offset % 4 == 0) return true;
-  ctx.kernel.abort_run(ctx.thread, std::string(op) + ": the mutex word at offset " + std::to_string(offset) +
-                                       " of \"" + map + "\" is not 4-byte aligned; give a multiple of 4");
+// What an offset places, and the alignment it needs. A misaligned number is a load error
+// (read_aligned_offset); a variable's value is checked when the op runs (aligned_at_run).
+struct Placement {
+  const char* thing;
+  std::int64_t bytes;
+  const char* why;
+};
+constexpr Placement kMutexWord{"mutex word", 4, "the futex of pthread_mutex_t"};
+constexpr Placement kCondVar{"condition variable", 8, "pthread_cond_t"};
+
+bool aligned_at_run(OpContext& ctx, const Placement& place, const std::string& map, std::int64_t offset,
+                    const char* op) {
+  if (offset % place.bytes == 0) return true;
+  const std::string bytes = std::to_string(place.bytes);
+  ctx.kernel.abort_run(ctx.thread, std::string(op) + ": the " + place.thing + " at offset " +
+                                       std::to_string(offset) + " of \"" + map + "\" is not " + bytes +
+                                       "-byte aligned; give a multiple of " + bytes);
   return false;
+}
+bool mutex_aligned(OpContext& ctx, const std::string& map, std::int64_t offset, const char* op) {
+  return aligned_at_run(ctx, kMutexWord, map, offset, op);
 }
 
 class MutexLockOp : public Op {
@@ -677,12 +693,7 @@ Sub run_signal(Cond& cv, SignalRun& run) {
 // aligned): a misaligned one stops the run naming the op.
 bool cond_usable(OpContext& ctx, std::uint16_t activity, const std::string& map, std::int64_t offset,
                  const char* op) {
-  if (offset % 8 != 0) {
-    ctx.kernel.abort_run(ctx.thread, std::string(op) + ": the condition variable at offset " +
-                                         std::to_string(offset) + " of \"" + map +
-                                         "\" is not 8-byte aligned; give a multiple of 8");
-    return false;
-  }
+  if (!aligned_at_run(ctx, kCondVar, map, offset, op)) return false;
   return user_access(ctx, map, offset, kCondBytes, false, activity).has_value();
 }
 
@@ -880,26 +891,24 @@ private:
 
 ParamSpec offset_param(const std::string& what) { return int_ref_param("offset", what); }
 
-// A condition variable's offset: a number must be a multiple of 8 (pthread_cond_t's alignment; a
-// variable's value is checked when the op runs).
-IntRef read_cond_offset(const json& f, const std::string& path, CompileContext& ctx) {
-  IntRef offset = read_int_ref(f, "offset", path, ctx);
-  if (offset.constant() && offset.value % 8 != 0)
-    fail_at(ctx.read.file, join_path(path, "offset"),
-            "a condition variable is 8-byte aligned (pthread_cond_t); got " + std::to_string(offset.value) +
-                ", give a multiple of 8");
+// An offset field that places `place`: a number must be a multiple of its alignment.
+IntRef read_aligned_offset(const json& f, const char* field, const std::string& path, CompileContext& ctx,
+                           const Placement& place) {
+  IntRef offset = read_int_ref(f, field, path, ctx);
+  if (offset.constant() && offset.value % place.bytes != 0) {
+    const std::string bytes = std::to_string(place.bytes);
+    fail_at(ctx.read.file, join_path(path, field),
+            std::string("a ") + place.thing + " is " + bytes + "-byte aligned (" + place.why + "); got " +
+                std::to_string(offset.value) + ", give a multiple of " + bytes);
+  }
   return offset;
 }
-
-// A mutex word's offset (`field`): a number must be a multiple of 4. The kernel refuses a
-// misaligned futex with EINVAL, and glibc's lock loop would retry it forever.
+IntRef read_cond_offset(const json& f, const std::string& path, CompileContext& ctx) {
+  return read_aligned_offset(f, "offset", path, ctx, kCondVar);
+}
+// The kernel refuses a misaligned futex with EINVAL, and glibc's lock loop would retry it forever.
 IntRef read_mutex_offset(const json& f, const char* field, const std::string& path, CompileContext& ctx) {
-  IntRef offset = read_int_ref(f, field, path, ctx);
-  if (offset.constant() && offset.value % 4 != 0)
-    fail_at(ctx.read.file, join_path(path, field),
-            "a mutex word is 4-byte aligned (the futex of pthread_mutex_t); got " +
-                std::to_string(offset.value) + ", give a multiple of 4");
-  return offset;
+  return read_aligned_offset(f, field, path, ctx, kMutexWord);
 }
 
 const OpRegistrar register_futex_wait(
