@@ -400,19 +400,26 @@ void charge_touch(OpContext& ctx, const Access& access, std::uint64_t bytes, boo
     if (!data) data = zeroed_page();
   }
   const auto core = static_cast<std::int32_t>(ctx.core.index);
-  std::uint64_t transfers = 0;
+  // Lines written last by another core; and, for a range, lines this core wrote last that another
+  // core has read since (the write must take them back from that core's cache).
+  std::uint64_t transfers = 0, taken_back = 0;
   for (std::uint64_t line = access.offset / kCacheLineBytes;
        line <= (access.offset + bytes - 1) / kCacheLineBytes; ++line) {
     // A private view reads the object's lines where it has no copy of the page.
     Segment& holder = s.backing && !s.pages.count(line * kCacheLineBytes / kPageBytes) ? *s.backing : s;
     if (write) {
       Segment::Line& l = holder.lines[line];
-      if (l.writer >= 0 && l.writer != core) ++transfers;
+      if (l.writer >= 0 && l.writer != core)
+        ++transfers;
+      else if (l.writer == core && l.read_elsewhere)
+        ++taken_back;
       l.writer = core;
+      l.read_elsewhere = false;
       ++l.version;
     } else {
       auto it = holder.lines.find(line);
       if (it == holder.lines.end() || it->second.writer < 0 || it->second.writer == core) continue;
+      it->second.read_elsewhere = true;
       auto& seen = holder.seen[line * 1024 + static_cast<std::uint64_t>(core)];
       if (seen != it->second.version) ++transfers;
       seen = it->second.version;
@@ -425,7 +432,9 @@ void charge_touch(OpContext& ctx, const Access& access, std::uint64_t bytes, boo
     for (const auto& [primitive, cycles] : split)
       if (cycles > 0) ctx.charge(activity, primitive, cycles);
   };
-  if (transfers == 0 || bytes <= kCacheLineBytes) { // a word: each foreign line is a transfer's latency
+  // A word: each foreign line is a transfer's latency. A store to a line others only read is not
+  // charged: the store buffer hides taking the line back.
+  if (bytes <= kCacheLineBytes || transfers + taken_back == 0) {
     if (transfers)
       ctx.charge(activity, Primitive::cache_line_transfer,
                  costs.cycles(Primitive::cache_line_transfer) * transfers);
@@ -433,17 +442,22 @@ void charge_touch(OpContext& ctx, const Access& access, std::uint64_t bytes, boo
     return;
   }
   // A range streams: the hardware prefetcher overlaps the line transfers, so the range pays one
-  // transfer's latency, and its foreign lines come at the uncached rate (from another core's cache
-  // or memory) instead of this core's cached one: the difference is booked as uncached.
+  // transfer's latency, and its remote lines come at the rate of lines in another core's cache
+  // (copy_bytes_per_cycle_remote through the shared last-level cache, memory's beyond it) where
+  // that is slower than this core's rate for the footprint: the difference is booked under the
+  // remote rate, and under the uncached one for the part beyond the remote rate.
   ctx.charge(activity, Primitive::cache_line_transfer, costs.cycles(Primitive::cache_line_transfer));
-  const std::uint64_t foreign = std::min(bytes, transfers * kCacheLineBytes);
-  const double uncached = costs.value[static_cast<std::size_t>(Primitive::copy_bytes_per_cycle_uncached)];
-  const double foreign_at_uncached = std::ceil(static_cast<double>(foreign) / uncached);
-  const double foreign_at_rate =
-      static_cast<double>(byte_cycles) * static_cast<double>(foreign) / static_cast<double>(bytes);
-  const auto extra = static_cast<Cycles>(std::max(0.0, foreign_at_uncached - std::floor(foreign_at_rate)));
+  const auto remote = static_cast<double>(std::min(bytes, (transfers + taken_back) * kCacheLineBytes));
+  const double local = std::floor(static_cast<double>(byte_cycles) * remote / static_cast<double>(bytes));
+  const double at_remote_rate =
+      std::ceil(remote / costs.value[static_cast<std::size_t>(Primitive::copy_bytes_per_cycle_remote)]);
+  const double at_footprint = std::ceil(remote * costs.remote_cycles_per_byte(bytes));
+  const auto extra = static_cast<Cycles>(std::max(0.0, at_footprint - local));
+  const auto extra_remote = std::min(extra, static_cast<Cycles>(std::max(0.0, at_remote_rate - local)));
   charge_split();
-  if (extra > 0) ctx.charge(activity, Primitive::copy_bytes_per_cycle_uncached, extra);
+  if (extra_remote > 0) ctx.charge(activity, Primitive::copy_bytes_per_cycle_remote, extra_remote);
+  if (extra > extra_remote)
+    ctx.charge(activity, Primitive::copy_bytes_per_cycle_uncached, extra - extra_remote);
 }
 
 namespace {

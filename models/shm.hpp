@@ -35,8 +35,9 @@ struct Segment {
   // and copies the page if another view still holds it (do_wp_page), or takes it back if not.
   std::unordered_set<std::uint64_t> write_protected;
   struct Line {
-    std::int32_t writer = -1;  // the core that wrote it last (-1: never written)
-    std::uint32_t version = 0; // counts writes: a core's copy is valid while it saw this version
+    std::int32_t writer = -1;    // the core that wrote it last (-1: never written)
+    std::uint32_t version = 0;   // counts writes: a core's copy is valid while it saw this version
+    bool read_elsewhere = false; // since its last write, a core other than its writer read it
   };
   std::unordered_map<std::uint64_t, Line> lines;
   std::unordered_map<std::uint64_t, std::uint32_t> seen; // (line * 1024 + core) -> version read

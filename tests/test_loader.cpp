@@ -660,7 +660,7 @@ TEST_CASE("loader: copy rates may not increase from L1 to memory; cache sizes ma
         "bytes/cycle, set here) exceeds copy_bytes_per_cycle_l3 (2 bytes/cycle, the preset's): a copy cannot "
         "get faster as its data moves further from the core; the rates must not increase from "
         "copy_bytes_per_cycle to copy_bytes_per_cycle_uncached (set copy_bytes_per_cycle, "
-        "copy_bytes_per_cycle_l2, copy_bytes_per_cycle_l3 no lower too)");
+        "copy_bytes_per_cycle_l2, copy_bytes_per_cycle_l3, copy_bytes_per_cycle_remote no lower too)");
   // Issue 10: overriding only copy_bytes_per_cycle names the rates to set with it, the uncached one
   // among them.
   CHECK(load_error(with_machine(R"({"costs": {"preset": "linux-x86", "copy_bytes_per_cycle": 1}})")) ==
@@ -668,11 +668,24 @@ TEST_CASE("loader: copy rates may not increase from L1 to memory; cache sizes ma
         "preset's) exceeds copy_bytes_per_cycle (1 bytes/cycle, set here): a copy cannot get faster as its "
         "data moves further from the core; the rates must not increase from copy_bytes_per_cycle to "
         "copy_bytes_per_cycle_uncached (set copy_bytes_per_cycle_l2, copy_bytes_per_cycle_l3, "
-        "copy_bytes_per_cycle_uncached no higher too)");
-  // All four together are accepted.
+        "copy_bytes_per_cycle_uncached, copy_bytes_per_cycle_remote no higher too)");
+  // All five together are accepted.
   CHECK(load_error(with_machine(R"({"costs": {"preset": "linux-x86", "copy_bytes_per_cycle": 1,
-        "copy_bytes_per_cycle_l2": 1, "copy_bytes_per_cycle_l3": 1, "copy_bytes_per_cycle_uncached": 1}})")) ==
-        "<no error>");
+        "copy_bytes_per_cycle_l2": 1, "copy_bytes_per_cycle_l3": 1, "copy_bytes_per_cycle_uncached": 1,
+        "copy_bytes_per_cycle_remote": 1}})")) == "<no error>");
+  // The remote rate (lines from another core's cache) lies between the L1 and memory rates.
+  CHECK(
+      load_error(with_machine(R"({"costs": {"copy_bytes_per_cycle_remote": 16}})")) ==
+      "test.json: at machine.costs.copy_bytes_per_cycle_remote: copy_bytes_per_cycle_remote (16 bytes/cycle, "
+      "set here) exceeds copy_bytes_per_cycle (8 bytes/cycle, the preset's): lines from another core's cache "
+      "come no faster than from this core's L1 cache and no slower than from memory: "
+      "copy_bytes_per_cycle_remote must lie between copy_bytes_per_cycle_uncached and copy_bytes_per_cycle");
+  CHECK(load_error(with_machine(R"({"costs": {"copy_bytes_per_cycle_remote": 0.5}})")) ==
+        "test.json: at machine.costs.copy_bytes_per_cycle_remote: copy_bytes_per_cycle_remote (0.5 "
+        "bytes/cycle, set here) is below copy_bytes_per_cycle_uncached (1 bytes/cycle, the preset's): lines "
+        "from another core's cache come no faster than from this core's L1 cache and no slower than from "
+        "memory: copy_bytes_per_cycle_remote must lie between copy_bytes_per_cycle_uncached and "
+        "copy_bytes_per_cycle");
   CHECK(load_error(with_machine(R"({"costs": {"cache_l2_bytes": 1000}})")) ==
         "test.json: at machine.costs.cache_l2_bytes: cache_l2_bytes (1000, set here) is smaller than "
         "cache_l1_bytes (65536, the preset's): cache sizes must not decrease from cache_l1_bytes to "

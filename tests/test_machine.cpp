@@ -244,7 +244,8 @@ TEST_CASE("fixed: a cost times a count can overflow the charge") {
   CHECK(out.substr(out.find('\n') + 1) == "\n4294967296000000 4294967296000000\n");
 
   out = run_in_child(R"({"machine": {"costs": {"preset": "teaching", "copy_bytes_per_cycle": 1e-6,
-      "copy_bytes_per_cycle_l2": 1e-6, "copy_bytes_per_cycle_l3": 1e-6, "copy_bytes_per_cycle_uncached": 1e-6}},
+      "copy_bytes_per_cycle_l2": 1e-6, "copy_bytes_per_cycle_l3": 1e-6, "copy_bytes_per_cycle_uncached": 1e-6,
+      "copy_bytes_per_cycle_remote": 1e-6}},
     "channels": [{"name": "c", "mechanism": "mailbox"}],
     "processes": [{"name": "p", "script": [{"op": "send", "channel": "c", "bytes": "1TiB"},
                                            {"op": "print", "text": "sent {result}"}]}]})");

@@ -379,6 +379,105 @@ TEST_CASE("shm: a cache line last written by another core costs a transfer when 
   CHECK(run.charged("a", "mem_store", Primitive::cache_line_transfer) == 0);
 }
 
+namespace {
+
+// Writer "a" on core 0 writes `written` bytes of a segment of `segment` bytes at 1 ms; reader "b" on
+// core `reader_core` first reads the whole segment (its page faults, before any write), then at
+// 30 ms reads `bytes`, timed as "read"; then "a" writes them again at 60 ms, timed as "rewrite".
+ipcsim::test::Run range_run(std::uint64_t segment, std::uint64_t written, std::uint64_t bytes,
+                            int reader_core) {
+  const std::string attach =
+      R"({"op": "shmget", "key": 78, "bytes": )" + std::to_string(segment) +
+      R"(, "flags": ["IPC_CREAT"], "into": "id"}, {"op": "shmat", "shmid": "id", "as": "m"})";
+  const std::string n = std::to_string(bytes), w = std::to_string(written), all = std::to_string(segment);
+  return run_text(machine(proc("a",
+                               attach + R"(,
+    {"op": "sleep", "time": "1ms"},
+    {"op": "mem_write", "map": "m", "offset": 0, "bytes": )" +
+                                   w + R"(, "text": "x"},
+    {"op": "sleep", "time": "60ms"},
+    {"op": "begin", "name": "rewrite"},
+    {"op": "mem_write", "map": "m", "offset": 0, "bytes": )" +
+                                   n + R"(, "text": "y"},
+    {"op": "end", "name": "rewrite"})",
+                               R"("affinity": [0], )") +
+                              "," +
+                              proc("b",
+                                   attach + R"(,
+    {"op": "mem_read", "map": "m", "offset": 0, "bytes": )" +
+                                       all + R"(},
+    {"op": "sleep", "time": "30ms"},
+    {"op": "begin", "name": "read"},
+    {"op": "mem_read", "map": "m", "offset": 0, "bytes": )" +
+                                       n + R"(},
+    {"op": "end", "name": "read"})",
+                                   "\"affinity\": [" + std::to_string(reader_core) + "], "),
+                          2));
+}
+
+Cycles record(const ipcsim::test::Run& run, const std::string& name) {
+  for (const auto& r : run.kernel->records())
+    if (run.scenario->model().interval_names[r.name] == name) return r.end - r.start;
+  return kNever;
+}
+
+} // namespace
+
+TEST_CASE("shm: a byte range another core's cache holds costs one transfer and its lines at the remote "
+          "rate; on one core nothing changes") {
+  SUBCASE("4 KiB from core 0, read on core 1") {
+    auto run = range_run(4096, 4096, 4096, 1);
+    // Footprint 8 KiB, in L1: ceil(4096 / 8) = 512 cycles locally; the 64 foreign lines at
+    // copy_bytes_per_cycle_remote 2: 2048, so 2048 - 512 = 1536 more, plus one transfer 100.
+    CHECK(record(run, "read") == 100 + 512 + 1536);
+    CHECK(run.charged("b", "mem_read", Primitive::copy_bytes_per_cycle_remote) == 1536);
+    CHECK(run.charged("b", "mem_read", Primitive::copy_bytes_per_cycle_uncached) == 0);
+    // Writing them again takes back the lines core 1 read: the same cost (the write at 1 ms paid
+    // only its bytes, 512, nobody had read them).
+    CHECK(record(run, "rewrite") == 100 + 512 + 1536);
+    CHECK(run.charged("a", "mem_write", Primitive::copy_bytes_per_cycle_remote) == 1536);
+  }
+  SUBCASE("512 KiB from core 0, read on core 1") {
+    auto run = range_run(524288, 524288, 524288, 1);
+    // Footprint 1 MiB, the L2's size: 1/8 + (1/4 - 1/8) = 1/4 cycle per byte locally, 131,072
+    // cycles; remotely 1/2, 262,144: 131,072 more, plus one transfer.
+    CHECK(record(run, "read") == 100 + 131'072 + 131'072);
+    CHECK(run.charged("b", "mem_read", Primitive::copy_bytes_per_cycle_remote) == 131'072);
+  }
+  SUBCASE("4 MiB from core 0, read on core 1: beyond the L2 its own copy is as slow") {
+    auto run = range_run(4194304, 4194304, 4194304, 1);
+    // Footprint 8 MiB, the L3's size: 1/2 cycle per byte locally (the L3 rate) and remotely (the
+    // shared L3 is where the other core's lines come from): 2,097,152 cycles, the transfer 100.
+    CHECK(record(run, "read") == 100 + 2'097'152);
+    CHECK(run.charged("b", "mem_read", Primitive::copy_bytes_per_cycle_remote) == 0);
+  }
+  SUBCASE("the same ranges on one core") {
+    auto small = range_run(4096, 4096, 4096, 0);
+    CHECK(record(small, "read") == 512);
+    CHECK(record(small, "rewrite") == 512);
+    auto large = range_run(524288, 524288, 524288, 0);
+    CHECK(record(large, "read") == 131'072);
+    CHECK(large.charged("b", "mem_read", Primitive::copy_bytes_per_cycle_remote) == 0);
+  }
+  SUBCASE("a word store to a line the other core read is not charged (the store buffer hides it)") {
+    auto run = range_run(4096, 4096, 8, 1);
+    CHECK(record(run, "read") == 100 + 1); // a word: the transfer and 8 bytes at 8 per cycle
+    CHECK(record(run, "rewrite") == 1);
+  }
+}
+
+TEST_CASE("shm: one byte more of a range another core wrote never multiplies its cost") {
+  // Around the word/range boundary and each cache size's footprint (half the cache), on teaching.
+  for (std::uint64_t n : {64u, 100u, 4096u, 32768u, 524288u, 4194304u}) {
+    auto before = range_run(n + 1, n + 1, n, 1), after = range_run(n + 1, n + 1, n + 1, 1);
+    const auto a = static_cast<double>(record(before, "read")),
+               b = static_cast<double>(record(after, "read"));
+    INFO("bytes ", n, ": ", a, " then ", b, " cycles");
+    CHECK(b >= a);
+    CHECK(b <= a * 1.01 + 102); // at most one more line's transfer and a byte's share
+  }
+}
+
 TEST_CASE("shm: spin on one core burns the whole slice; on two cores it ends at the store") {
   const std::string spinner = proc("spinner", kAttach + R"(,
     {"op": "spin", "map": "m", "offset": 0, "while": "== 0", "into": "seen"},

@@ -26,6 +26,7 @@ constexpr Primitive kCacheSizes[] = {Primitive::cache_l1_bytes, Primitive::cache
                                      Primitive::cache_l3_bytes};
 
 bool is_rate(Primitive p) {
+  if (p == Primitive::copy_bytes_per_cycle_remote) return true;
   for (Primitive r : kCopyRates)
     if (p == r) return true;
   return false;
@@ -203,6 +204,15 @@ double CostModel::cycles_per_byte(std::uint64_t transfer) const {
   return t;
 }
 
+double CostModel::remote_cycles_per_byte(std::uint64_t transfer) const {
+  const double footprint = 2.0 * static_cast<double>(transfer);
+  const double size = get(Primitive::cache_l3_bytes);
+  const double remote = 1.0 / get(Primitive::copy_bytes_per_cycle_remote);
+  const double memory = 1.0 / get(Primitive::copy_bytes_per_cycle_uncached);
+  const double share = size <= 0 ? 1.0 : std::clamp((footprint - size) / size, 0.0, 1.0);
+  return remote + (memory - remote) * share;
+}
+
 std::array<std::pair<Primitive, Cycles>, 4> CostModel::copy_split(std::uint64_t bytes,
                                                                   std::uint64_t transfer) const {
   std::array<std::pair<Primitive, Cycles>, 4> out{};
@@ -345,6 +355,11 @@ CostModel build_cost_model(const json& costs, const std::string& path, const Rea
         for (size_t j = k + 1; j < 4; ++j) others += (others.empty() ? "" : ", ") + name_of(kCopyRates[j]);
       else
         for (size_t j = 0; j <= k; ++j) others += (others.empty() ? "" : ", ") + name_of(kCopyRates[j]);
+      // The remote rate lies between the L1 and memory rates: named too when it would leave them.
+      const double remote_rate = model.get(Primitive::copy_bytes_per_cycle_remote);
+      if ((at == faster && k == 0 && remote_rate > model.get(faster)) ||
+          (at == slower && k + 2 == 4 && remote_rate < model.get(slower)))
+        others += ", " + name_of(Primitive::copy_bytes_per_cycle_remote);
       fail_at(ctx.file, join_path(path, name_of(at)),
               name_of(slower) + " (" + format_number(model.get(slower)) + " bytes/cycle, " + origin(slower) +
                   ") exceeds " + name_of(faster) + " (" + format_number(model.get(faster)) +
@@ -353,6 +368,22 @@ CostModel build_cost_model(const json& costs, const std::string& path, const Rea
                   "must not increase from copy_bytes_per_cycle to copy_bytes_per_cycle_uncached (set " +
                   others + (at == faster ? " no higher" : " no lower") + " too)");
     }
+  }
+  // Lines from another core's cache come no faster than from this core's L1, and no slower than
+  // from memory.
+  const Primitive remote = Primitive::copy_bytes_per_cycle_remote;
+  for (Primitive bound : {kCopyRates[0], kCopyRates[3]}) {
+    const bool above = bound == kCopyRates[0];
+    if (above ? model.get(remote) <= model.get(bound) : model.get(remote) >= model.get(bound)) continue;
+    Primitive at = costs.contains(name_of(bound)) && !costs.contains(name_of(remote)) ? bound : remote;
+    fail_at(ctx.file, join_path(path, name_of(at)),
+            name_of(remote) + " (" + format_number(model.get(remote)) + " bytes/cycle, " + origin(remote) +
+                ") " + (above ? "exceeds " : "is below ") + name_of(bound) + " (" +
+                format_number(model.get(bound)) + " bytes/cycle, " + origin(bound) +
+                "): lines from another core's cache come no faster than from this core's L1 cache and no "
+                "slower than from memory: " +
+                name_of(remote) + " must lie between " + name_of(kCopyRates[3]) + " and " +
+                name_of(kCopyRates[0]));
   }
   for (size_t k = 0; k + 1 < 3; ++k) {
     Primitive inner = kCacheSizes[k], outer = kCacheSizes[k + 1];

@@ -31,6 +31,8 @@ namespace ipcsim {
   X(copy_bytes_per_cycle_l2, "bytes/cycle", "copy rate while the footprint fits the L2 cache")               \
   X(copy_bytes_per_cycle_l3, "bytes/cycle", "copy rate while the footprint fits the L3 cache")               \
   X(copy_bytes_per_cycle_uncached, "bytes/cycle", "copy rate from memory, the footprint beyond every cache") \
+  X(copy_bytes_per_cycle_remote, "bytes/cycle",                                                              \
+    "copy rate of lines held by another core's cache, the footprint within the last level")                  \
   X(cache_l1_bytes, "bytes", "size of the L1 data cache")                                                    \
   X(cache_l2_bytes, "bytes", "size of the L2 cache")                                                         \
   X(cache_l3_bytes, "bytes", "size of the L3 cache (the last level)")                                        \
@@ -142,6 +144,12 @@ struct CostModel {
   Cycles copy_cycles(std::uint64_t bytes, std::uint64_t transfer = 0) const;
   // The time per byte (cycles) of a transfer of `transfer` bytes.
   double cycles_per_byte(std::uint64_t transfer) const;
+  // The time per byte (cycles) of copying lines that another core's cache holds (written there, or
+  // read there since this core wrote them), in a transfer of `transfer` bytes: 1 /
+  // copy_bytes_per_cycle_remote while the footprint (2 x transfer) fits the last-level cache, which
+  // the cores share and through which the lines move; then moving linearly to the memory rate as the
+  // footprint grows to twice the cache, as cycles_per_byte does between levels.
+  double remote_cycles_per_byte(std::uint64_t transfer) const;
 };
 
 // The machine.costs table: "preset" plus any primitive name as an override.

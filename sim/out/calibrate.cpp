@@ -76,7 +76,10 @@ std::string cell_name(const HostbenchRow& r) {
   return r.kind + "," + r.mechanism + "," + std::to_string(r.bytes) + "," + r.placement;
 }
 
-bool is_rate(Primitive p) { return std::find(kRates.begin(), kRates.end(), p) != kRates.end(); }
+bool is_rate(Primitive p) {
+  return p == Primitive::copy_bytes_per_cycle_remote ||
+         std::find(kRates.begin(), kRates.end(), p) != kRates.end();
+}
 
 // Four significant digits: a rate written as 17.51, 0.7634. Monotone, so the order of the rates holds.
 double round_rate(double v) {
@@ -715,6 +718,108 @@ void fit_paths(Fit& fit) {
   if (!residuals.empty()) fit.summary.push_back("  one-core residuals: " + join(residuals, ", "));
 }
 
+// ---- 3b. copies of lines another core's cache holds, from the cross-core shared-memory rings -----
+
+// The cross-core round trips and streams of the rings that poll (shm_spin, shm_yield) with messages
+// longer than a cache line: their time is cache-line transfers and copies, and each message's copy
+// out of the ring reads lines the other core wrote (docs/shm.md). The futex rings are left to the
+// wakeup's fit. Least squares on the relative errors in the time per byte of those lines
+// (1 / copy_bytes_per_cycle_remote), each cell simulated with the values fitted before and
+// linearised by a secant; a few steps, because a copy never runs faster than this core's own rate
+// for its footprint, which makes a cell's time piecewise linear in it.
+void fit_remote_copies(Fit& fit) {
+  const Primitive p = Primitive::copy_bytes_per_cycle_remote;
+  std::vector<const HostbenchRow*> rows;
+  for (const auto& r : fit.file.rows)
+    if ((r.kind == "roundtrip" || r.kind == "stream") && r.placement == "cross_core" &&
+        (r.mechanism == "shm_spin" || r.mechanism == "shm_yield") && r.bytes > 64)
+      rows.push_back(&r);
+  // Physical bounds: no faster than this core's L1 copies, no slower than memory.
+  const double fastest = 1.0 / fit.v(Primitive::copy_bytes_per_cycle);
+  const double slowest = 1.0 / fit.v(Primitive::copy_bytes_per_cycle_uncached);
+  auto rate_of = [&](double per_byte) {
+    return std::clamp(1.0 / per_byte, fit.v(Primitive::copy_bytes_per_cycle_uncached),
+                      fit.v(Primitive::copy_bytes_per_cycle));
+  };
+  double x = std::clamp(1.0 / fit.v(p), fastest, slowest); // cycles per byte
+  std::vector<const HostbenchRow*> used;
+  std::vector<double> s0, slope;
+  std::string note;
+  for (int step = 0; step < 4 && !rows.empty(); ++step) {
+    json here = fit.costs(), moved = here;
+    const double dx = x >= slowest ? -0.1 * x : 0.1 * x;
+    here[name(p)] = rate_of(x);
+    moved[name(p)] = rate_of(x + dx);
+    used.clear();
+    s0.clear();
+    slope.clear();
+    for (const auto* r : rows) {
+      auto a = simulated_ns(*r, here), b = simulated_ns(*r, moved);
+      if (!a || !b) continue;
+      used.push_back(r);
+      s0.push_back(*a);
+      slope.push_back((*b - *a) / dx);
+    }
+    double num = 0, den = 0;
+    for (std::size_t i = 0; i < used.size(); ++i) {
+      const double m = used[i]->median_ns;
+      num += slope[i] * (m - s0[i]) / (m * m);
+      den += slope[i] * slope[i] / (m * m);
+    }
+    if (!(den > 0)) break; // no cell copies a remote line at a rate that shows
+    const double next = std::clamp(x + num / den, fastest, slowest);
+    note = next == fastest ? " Held at copy_bytes_per_cycle, the L1 rate, which it may not exceed."
+           : next == slowest
+               ? " Held at copy_bytes_per_cycle_uncached, the memory rate, which it may not be below."
+               : "";
+    if (std::abs(next - x) <= 1e-4 * x) {
+      x = next;
+      break;
+    }
+    x = next;
+  }
+  bool shows = false;
+  for (double k : slope) shows = shows || k > 0;
+  if (used.empty() || !shows) {
+    fit.v(p) = round_rate(std::clamp(fit.base(p), fit.v(Primitive::copy_bytes_per_cycle_uncached),
+                                     fit.v(Primitive::copy_bytes_per_cycle)));
+    fit.kept(p, used.empty() ? "it has no cross-core shm_spin or shm_yield cell longer than a cache line"
+                             : "no such cell's time depends on it");
+    fit.summary.push_back("remote copies: no cell measures them, the base preset's rate");
+    return;
+  }
+  fit.v(p) = std::clamp(round_rate(1.0 / x), fit.v(Primitive::copy_bytes_per_cycle_uncached),
+                        fit.v(Primitive::copy_bytes_per_cycle));
+  const json final_costs = fit.costs();
+  std::vector<std::string> residuals, sources;
+  double sum_sq = 0;
+  std::size_t counted = 0;
+  for (const auto* r : used)
+    if (auto t = simulated_ns(*r, final_costs)) {
+      const double err = *t / r->median_ns - 1;
+      sum_sq += err * err;
+      ++counted;
+      const double shown = r->kind == "stream" ? r->median_ns / *t - 1 : err; // as check-preset shows it
+      residuals.push_back(r->kind + " " + r->mechanism + " " + std::to_string(r->bytes) + " B " +
+                          percent(shown));
+      sources.push_back(std::to_string(r->line));
+    }
+  const double rms = counted ? std::sqrt(sum_sq / static_cast<double>(counted)) : 0;
+  fit.source[static_cast<std::size_t>(p)] = fit.fitted(
+      "Source: the " + std::to_string(used.size()) +
+      " cross-core shm_spin and shm_yield round trips and "
+      "streams of " +
+      fit.file_name + " with messages longer than a cache line (lines " + join(sources, ", ") +
+      "), each simulated as check-preset simulates it with the values fitted before; least squares on "
+      "their relative errors in the time per byte of lines another core's cache holds. " +
+      name(p) + " = " + format_number(fit.v(p)) + " bytes per cycle = " + fixed(fit.v(p) * fit.hz / 1e9, 2) +
+      " bytes/ns, within the last-level cache (beyond it, the memory rate). Residuals: " +
+      join(residuals, ", ") + "; RMS " + fixed(rms * 100, 1) + "%." + note);
+  fit.summary.push_back("remote copies (" + std::to_string(used.size()) +
+                        " cross-core ring cells, RMS error " + fixed(rms * 100, 1) +
+                        "%): " + format_number(fit.v(p)) + " bytes per cycle");
+}
+
 // ---- 5. the cross-core wakeup: idle_exit ------------------------------------------------------
 
 void fit_idle_exit(Fit& fit) {
@@ -863,6 +968,7 @@ Calibration calibrate(const HostbenchFile& file, const std::string& base) {
   fit_syscall(fit);
   fit_switch(fit);
   fit_copies(fit);
+  fit_remote_copies(fit);
   fit_paths(fit);
   fit_idle_exit(fit);
 
