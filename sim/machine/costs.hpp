@@ -118,6 +118,9 @@ struct CostModel {
   std::string preset;
   double preset_hz = 0;
   bool tagged_tlb = false;
+  // The host's time slice (a preset's "time_slice", a duration such as "4ms"; null when it gives
+  // none): the round-robin policy's quantum when the scenario sets none.
+  json time_slice;
   std::array<double, kPrimitiveCount> value{};
   std::vector<IdleState> idle_states; // deeper states, by increasing target residency
 
@@ -140,6 +143,8 @@ struct CostModel {
   // it (docs/machine.md). Rounded up to whole cycles; a copy longer than the clock's exact range
   // counts as just past it (the kernel then stops the run).
   std::array<std::pair<Primitive, Cycles>, 4> copy_split(std::uint64_t bytes, std::uint64_t transfer) const;
+  // The same for a footprint given in bytes (a copy out of a queue: the queued data and the user's side).
+  std::array<std::pair<Primitive, Cycles>, 4> copy_split_at(std::uint64_t bytes, double footprint) const;
   // copy_setup plus every level's byte cycles.
   Cycles copy_cycles(std::uint64_t bytes, std::uint64_t transfer = 0) const;
   // The time per byte (cycles) of a transfer of `transfer` bytes.
@@ -150,6 +155,8 @@ struct CostModel {
   // the cores share and through which the lines move; then moving linearly to the memory rate as the
   // footprint grows to twice the cache, as cycles_per_byte does between levels.
   double remote_cycles_per_byte(std::uint64_t transfer) const;
+  // The time per byte at a footprint of `footprint` bytes.
+  double cycles_per_byte_at(double footprint) const;
 };
 
 // The machine.costs table: "preset" plus any primitive name as an override.
