@@ -52,9 +52,11 @@ const std::vector<Primitive> kSizes = {Primitive::cache_l1_bytes, Primitive::cac
                                        Primitive::cache_l3_bytes};
 // The per-mechanism kernel paths (docs/costs.md) and the wakeup every blocking path shares.
 const std::vector<Primitive> kPathPrimitives = {
-    Primitive::fd_lookup,    Primitive::ipc_id_lookup, Primitive::permission_check, Primitive::security_hook,
-    Primitive::lock_acquire, Primitive::slab_alloc,    Primitive::page_alloc,       Primitive::list_op,
-    Primitive::tree_op,      Primitive::waitqueue_op,  Primitive::socket_dispatch,  Primitive::wakeup};
+    Primitive::fd_lookup,     Primitive::ipc_id_lookup,   Primitive::permission_check,
+    Primitive::security_hook, Primitive::lock_acquire,    Primitive::slab_alloc,
+    Primitive::page_alloc,    Primitive::list_op,         Primitive::tree_op,
+    Primitive::waitqueue_op,  Primitive::socket_dispatch, Primitive::user_page_lookup,
+    Primitive::hash_lookup,   Primitive::wakeup};
 
 std::string fixed(double v, int digits) {
   std::ostringstream s;
