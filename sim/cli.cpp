@@ -239,6 +239,12 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   check->add_option("preset", preset, "a built-in cost preset or a preset file")->required();
   check->add_option("hostbench", hostbench_file, "a CSV file written by tools/hostbench")->required();
   check->add_option("--out", check_out, "also write the comparison as CSV to this file");
+  double check_tie = kOrderTiePct;
+  check
+      ->add_option("--tie", check_tie,
+                   "mechanisms measured within this many percent of each other are a tie in the order "
+                   "check (default 5: the run-to-run spread of hostbench, docs/calibrate.md)")
+      ->check(CLI::Range(0.0, 1000.0));
 
   std::string calibrate_file, calibrate_out, calibrate_base = "linux-x86";
   CLI::App* calib = app.add_subcommand(
@@ -288,7 +294,7 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
       return kExitOk;
     }
     if (check->parsed()) {
-      CheckReport report = check_preset(preset, read_hostbench(hostbench_file));
+      CheckReport report = check_preset(preset, read_hostbench(hostbench_file), check_tie);
       print_check_report(out, report);
       if (!check_out.empty()) write_check_csv(check_out, report);
       return kExitOk;

@@ -1,6 +1,7 @@
 // `ipcsim calibrate` (docs/calibrate.md): the direct fits worked out by hand on a fixture written
 // for them, the kernel-path fit's properties, determinism, and every message for bad input.
 #include "calibrate.hpp"
+#include "check_preset.hpp"
 #include "cli.hpp"
 #include "error.hpp"
 
@@ -147,6 +148,45 @@ TEST_CASE("calibrate: the result loads, and check-preset reproduces the fitted c
   CHECK(cal.at("base") == "teaching");
   CHECK(cal.at("machine").at("cpu_model") == "Hand-made CPU");
   CHECK(cal.at("check").get<std::string>() == check_verdict(report));
+}
+
+TEST_CASE("calibrate: the time slice from one-core busy polling, by hand") {
+  // The fixture has no shm_spin cell: no time_slice, as its base (teaching) has none.
+  CHECK(!fixture_on_teaching().preset.contains("time_slice"));
+  // Three one-core busy-polling round trips of 8.0, 8.1 and 8.3 ms. On teaching each is simulated
+  // as two slices and 1000 ns more (two switches; the copies fit inside the slices), so each cell
+  // gives (measured - 1000) / 2 and the median cell (8.1 ms) 4,049,500 ns: 4050 us, rounded.
+  TempDir dir("calibrate");
+  std::string text = slurp(kFixture);
+  text += "roundtrip,shm_spin,8,same_core,10,1,8000000.0,8100000.0,7990000.0,\n"
+          "roundtrip,shm_spin,64,same_core,10,1,8100000.0,8200000.0,8000000.0,\n"
+          "roundtrip,shm_spin,4096,same_core,10,1,8300000.0,8400000.0,8200000.0,\n";
+  const std::string file = (dir.path / "slice.csv").string();
+  std::ofstream(file) << text;
+  Calibration c = calibrate(read_hostbench(file), "teaching");
+  REQUIRE(c.preset.contains("time_slice"));
+  CHECK(c.preset.at("time_slice").at("value") == "4050us");
+  const std::string why = c.preset.at("time_slice").at("source").get<std::string>();
+  CHECK(contains(why, "roundtrip,shm_spin,64,same_core (slice.csv line 29) median 8100000 ns, rest 1000 ns"));
+  CHECK(contains(why, "Largest deviation of one cell from the median: 2.47%"));
+  CHECK(contains(c.summary, "time slice (3 one-core busy-polling round trips): 4050 us"));
+  // The preset loads, and its busy-polling round trips come out at two of its slices.
+  const std::string preset = (dir.path / "slice.json").string();
+  std::ofstream(preset) << calibration_text(c);
+  CheckReport report = check_preset(preset, read_hostbench(file));
+  for (const auto& cell : report.cells)
+    if (cell.row.mechanism == "shm_spin") {
+      REQUIRE(cell.simulated);
+      CHECK(*cell.simulated == 2 * 4'050'000.0 + 1000);
+    }
+  // Calibrating from that preset on a file without such cells keeps its slice, and says so.
+  Calibration again = calibrate(read_hostbench(kFixture), preset);
+  CHECK(again.preset.at("time_slice").at("value") == "4050us");
+  CHECK(
+      contains(again.preset.at("time_slice").at("source").get<std::string>(),
+               "Not determined by hostbench-calibrate.csv (it has no one-core busy-polling round trip): the "
+               "base preset " +
+                   preset + "'s."));
 }
 
 TEST_CASE("calibrate: the same file gives the same preset, byte for byte") {

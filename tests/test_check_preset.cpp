@@ -110,7 +110,8 @@ TEST_CASE("check-preset: a pipe round trip and a memcpy on the teaching preset, 
   CHECK(report.orders.empty());
   CHECK(check_verdict(report) ==
         "verdict: 1 of 1 round-trip cells within 20%, 0 of 0 throughput cells within 25%; mechanism order "
-        "reproduced in 0 of 0 size x placement groups; context switch and memcpy: 1 of 1 within target; 1 "
+        "reproduced in 0 of 0 size x placement groups (pairs measured within 5% of each other are ties; with "
+        "every pair: 0 of 0); context switch and memcpy: 1 of 1 within target; 1 "
         "row not "
         "modelled");
 }
@@ -139,6 +140,13 @@ TEST_CASE("check-preset: the command prints the table and verdict and writes --o
   CHECK(unwritable.status == kExitBadInput);
   CHECK(unwritable.err == "error: --out " + (dir / "no" / "such" / "x.csv").string() +
                               ": cannot write: No such file or directory\n");
+  // --tie: the order check's margin, a percentage.
+  auto wide = cli({"check-preset", "teaching", kFixture, "--tie", "12"});
+  CHECK(wide.status == kExitOk);
+  CHECK(contains(wide.out, "(pairs measured within 12% of each other are ties; with every pair: 0 of 0)"));
+  auto negative = cli({"check-preset", "teaching", kFixture, "--tie", "-1"});
+  CHECK(negative.status == kExitBadInput);
+  CHECK(contains(negative.err, "error: --tie: Value -1 not in range 0.000000 to 1000.000000\n"));
   std::error_code ec;
   fs::remove_all(dir, ec);
 }
@@ -164,6 +172,22 @@ TEST_CASE("check-preset: the mechanism order counts only pairs simulated apart t
   CHECK(s[0].measured == std::vector<std::string>{"unix_stream", "pipe"});
   CHECK(s[0].simulated == std::vector<std::string>{"pipe", "unix_stream"});
   CHECK(!s[0].reproduced);
+  // Pairs the host measured within the tie margin (5%) are ties: either simulated order passes, but
+  // the group is not reproduced "with every pair".
+  std::vector<CheckedCell> close = {synthetic("roundtrip", "pipe", 1000, 2100),
+                                    synthetic("roundtrip", "posix_mq", 1040, 2000)};
+  auto c = order_checks(close);
+  CHECK(c[0].reproduced);
+  CHECK(!c[0].strict);
+  CHECK(c[0].misordered.empty());
+  // Beyond it they must come out the same way round; the report names the pair and the distance.
+  std::vector<CheckedCell> apart = {synthetic("roundtrip", "pipe", 1000, 2100),
+                                    synthetic("roundtrip", "posix_mq", 1100, 2000)};
+  auto a = order_checks(apart);
+  CHECK(!a[0].reproduced);
+  CHECK(a[0].misordered == std::vector<std::string>{"pipe before posix_mq (measured 10.0% apart)"});
+  // A wider margin makes that a tie too.
+  CHECK(order_checks(apart, 15)[0].reproduced);
   // One mechanism alone has no order; other kinds are not ranked.
   CHECK(order_checks({synthetic("roundtrip", "pipe", 1, 1)}).empty());
   CHECK(order_checks({synthetic("memcpy", "memcpy", 1, 1), synthetic("memcpy", "memcpy", 2, 2)}).empty());

@@ -584,11 +584,48 @@ TEST_CASE("loader: a preset file is loaded and checked as strictly as a scenario
                  "preset file \"" + unknown +
                      "\": unknown primitive \"trap_exti\" (did you mean \"trap_exit\"?)"));
   auto extra = dir.write("extra.json", teaching_preset_with("\"tagged_tlb\"", "\"taged_tlb\""));
-  CHECK(contains(load_error(with_machine(R"({"costs": ")" + extra + R"("})")),
-                 "unknown key \"taged_tlb\"; accepted: description, frequency, tagged_tlb, primitives"));
+  CHECK(contains(
+      load_error(with_machine(R"({"costs": ")" + extra + R"("})")),
+      "unknown key \"taged_tlb\"; accepted: description, frequency, tagged_tlb, time_slice, primitives"));
   auto negative = dir.write("negative.json", teaching_preset_with("\"value\": 100", "\"value\": -1"));
   CHECK(contains(load_error(with_machine(R"({"costs": ")" + negative + R"("})")),
                  "primitive \"trap_enter\" must be a number >= 0"));
+}
+
+TEST_CASE("loader: a preset's time_slice is the rr quantum unless the scenario gives one") {
+  TempDir dir;
+  const std::string slice = R"("time_slice": {"value": "4ms", "source": "test"}, "tagged_tlb")";
+  auto file = dir.write("slice.json", teaching_preset_with("\"tagged_tlb\"", slice));
+  auto quantum = [](const std::unique_ptr<ipcsim::Scenario>& s) {
+    return s->model().scheduler_params.at("quantum").dump();
+  };
+  // rr without a quantum: the preset's slice (teaching's clock, 1 GHz: 4 ms is 4,000,000 cycles).
+  auto rr = load(with_machine(R"({"costs": ")" + file + R"("})"));
+  CHECK(quantum(rr) == "\"4ms\"");
+  CHECK(ipcsim::read_time_cycles(rr->model().scheduler_params.at("quantum"), rr->model().hz) == 4'000'000);
+  // The scenario's own quantum wins; machine.costs.time_slice overrides the preset's.
+  CHECK(quantum(load(with_machine(R"({"costs": ")" + file +
+                                  R"(", "scheduler": {"policy": "rr", "quantum": "1ms"}})"))) == "\"1ms\"");
+  CHECK(quantum(load(with_machine(R"({"costs": {"preset": ")" + file + R"(", "time_slice": "2ms"}})"))) ==
+        "\"2ms\"");
+  // Without one: rr's own default. Other policies keep theirs.
+  CHECK(quantum(load(with_machine(R"({"costs": "teaching"})"))) == "\"10ms\"");
+  CHECK(quantum(load(with_machine(R"({"costs": ")" + file + R"(", "scheduler": "priority"})"))) == "0");
+  // Bad values, in the preset file and as an override.
+  auto bad = dir.write(
+      "bad.json", teaching_preset_with("\"tagged_tlb\"",
+                                       R"("time_slice": {"value": "fast", "source": "x"}, "tagged_tlb")"));
+  CHECK(contains(load_error(with_machine(R"({"costs": ")" + bad + R"("})")),
+                 "preset file \"" + bad +
+                     "\": time_slice must be a duration above 0 such as \"4ms\", got \"fast\""));
+  auto zero = dir.write(
+      "zero.json", teaching_preset_with("\"tagged_tlb\"",
+                                        R"("time_slice": {"value": "0ms", "source": "x"}, "tagged_tlb")"));
+  CHECK(contains(load_error(with_machine(R"({"costs": ")" + zero + R"("})")),
+                 "time_slice must be a duration above 0 such as \"4ms\", got \"0ms\""));
+  CHECK(
+      load_error(with_machine(R"({"costs": {"preset": "teaching", "time_slice": "soon"}})")) ==
+      R"(test.json: at machine.costs.time_slice: invalid value "soon"; expected a whole number of cycles or a duration such as "1.5us", "10ms", "300ns", "20 cycles")");
 }
 
 TEST_CASE("loader: a fractional cycle cost in a preset file names the preset file") {
@@ -603,7 +640,7 @@ TEST_CASE("loader: cost override of an unknown primitive") {
   CHECK(contains(
       load_error(with_machine(R"({"costs": {"trap_entr": 1}})")),
       R"(test.json: at machine.costs.trap_entr: unknown key "trap_entr" (did you mean "trap_enter"?) )"
-      "in machine.costs; accepted keys: preset, tagged_tlb, trap_enter, trap_exit,"));
+      "in machine.costs; accepted keys: preset, tagged_tlb, time_slice, trap_enter, trap_exit,"));
 }
 
 TEST_CASE("loader: cycle overrides must be whole numbers") {

@@ -519,6 +519,10 @@ json resolve_machine(const json& in, const std::string& path, ReadContext& ctx, 
   double preset_hz = preset_frequency_hz(costs.at("preset"), join_path(path, "costs.preset"), ctx);
   model.hz = machine.contains("frequency") ? read_frequency(machine.at("frequency")) : preset_hz;
   ctx.hz = model.hz;
+  // Checked again now that the clock is known (resolve_object saw the default clock).
+  if (costs.contains("time_slice"))
+    check_value(costs.at("time_slice"), join_path(path, "costs.time_slice"),
+                *costs_table().find("time_slice"), ctx);
   machine["frequency"] = machine.contains("frequency") ? machine.at("frequency") : json(format_hz(preset_hz));
   model.costs = build_cost_model(costs, join_path(path, "costs"), ctx);
   if (machine.at("frequency_scaling").get<std::string>() == "time")
@@ -553,6 +557,9 @@ json resolve_machine(const json& in, const std::string& path, ReadContext& ctx, 
             "invalid value " + scheduler_in.at("policy").dump() +
                 "; expected one of: " + join_list(scheduler_names()));
   std::string policy = scheduler_in.value("policy", "rr");
+  // A preset measured on a host brings that host's time slice (docs/presets.md).
+  if (policy == "rr" && !scheduler_in.contains("quantum") && !model.costs.time_slice.is_null())
+    scheduler_in["quantum"] = model.costs.time_slice;
   const SchedulerDecl* decl = find_scheduler(policy);
   if (!decl)
     fail_at(file, join_path(scheduler_path, "policy"),

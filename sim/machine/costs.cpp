@@ -111,10 +111,11 @@ void check_preset(const PresetFile& preset, const ReadContext& ctx, const std::s
   auto complain = [&](const std::string& what) { fail_at(ctx.file, path, preset.origin + ": " + what); };
   if (!doc.is_object()) complain("expected an object");
   for (const auto& [key, value] : doc.items())
-    if (key != "description" && key != "frequency" && key != "tagged_tlb" && key != "primitives" &&
-        key != "idle_states" && key != "calibration")
+    if (key != "description" && key != "frequency" && key != "tagged_tlb" && key != "time_slice" &&
+        key != "primitives" && key != "idle_states" && key != "calibration")
       complain("unknown key \"" + key +
-               "\"; accepted: description, frequency, tagged_tlb, primitives, idle_states, calibration");
+               "\"; accepted: description, frequency, tagged_tlb, time_slice, primitives, idle_states, "
+               "calibration");
   for (const char* key : {"description", "frequency", "tagged_tlb", "primitives"})
     if (!doc.contains(key)) complain(std::string("missing key \"") + key + "\"");
   auto field = [&](const json& entry, const std::string& name) -> const json& {
@@ -128,6 +129,14 @@ void check_preset(const PresetFile& preset, const ReadContext& ctx, const std::s
   if (double f = *parse_frequency_hz(hz.get<std::string>()); f < kMinFrequencyHz || f > kMaxFrequencyHz)
     complain("frequency must be " + frequency_range_text() + ", got " + hz.dump());
   if (!field(doc.at("tagged_tlb"), "tagged_tlb").is_boolean()) complain("tagged_tlb must be true or false");
+  if (doc.contains("time_slice")) {
+    const json& slice = field(doc.at("time_slice"), "time_slice");
+    auto cycles = slice.is_string() ? parse_time_cycles(slice.get<std::string>(),
+                                                        *parse_frequency_hz(hz.get<std::string>()))
+                                    : std::nullopt;
+    if (!cycles || *cycles == 0)
+      complain("time_slice must be a duration above 0 such as \"4ms\", got " + slice.dump());
+  }
   const json& primitives = doc.at("primitives");
   auto names = primitive_names();
   for (const auto& [key, entry] : primitives.items()) {
@@ -244,6 +253,11 @@ const ParamTable& costs_table() {
                         {},
                         {},
                         "the preset's"});
+    ParamSpec slice{"time_slice", ParamType::Time, nullptr, "cycles or duration",
+                    "the host's time slice: the rr scheduler's quantum when machine.scheduler sets none"};
+    slice.min = 1;
+    slice.default_note = "the preset's (none: rr's 10ms)";
+    t.params.push_back(slice);
     for (size_t i = 0; i < kPrimitiveCount; ++i) {
       auto p = static_cast<Primitive>(i);
       ParamSpec spec{primitive_info(p).name, is_rate(p) ? ParamType::Number : ParamType::Integer, nullptr,
@@ -305,6 +319,8 @@ CostModel build_cost_model(const json& costs, const std::string& path, const Rea
       model.idle_states.push_back({st.at("name").get<std::string>(), st.at("target_residency").get<Cycles>(),
                                    st.at("exit_latency").get<Cycles>()});
   if (costs.contains("tagged_tlb")) model.tagged_tlb = costs.at("tagged_tlb").get<bool>();
+  if (file.document.contains("time_slice")) model.time_slice = file.document.at("time_slice").at("value");
+  if (costs.contains("time_slice")) model.time_slice = costs.at("time_slice");
   for (size_t i = 0; i < kPrimitiveCount; ++i) {
     const char* name = kPrimitives[i].name;
     const json& source =

@@ -120,6 +120,9 @@ struct CostModel {
   std::string preset;
   double preset_hz = 0;
   bool tagged_tlb = false;
+  // The host's time slice (a preset's "time_slice", a duration such as "4ms"; null when it gives
+  // none): the round-robin policy's quantum when the scenario sets none.
+  json time_slice;
   std::array<double, kPrimitiveCount> value{};
   std::vector<IdleState> idle_states; // deeper states, by increasing target residency
 

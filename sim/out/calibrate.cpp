@@ -226,6 +226,8 @@ struct Fit {
   std::array<double, kPrimitiveCount> value{};
   std::array<std::string, kPrimitiveCount> source{};
   std::vector<std::string> summary;
+  json time_slice;               // machine.costs.time_slice: the fitted slice, or null (the base's, if any)
+  std::string time_slice_source; // empty: the base's
 
   double cycles(double ns) const { return ns * hz / 1e9; }
   double ns(double cycles) const { return cycles * 1e9 / hz; }
@@ -261,6 +263,7 @@ struct Fit {
       else
         c[name(p)] = static_cast<std::int64_t>(std::llround(value[i]));
     }
+    if (!time_slice.is_null()) c["time_slice"] = time_slice;
     return c;
   }
   const HostbenchRow* find(const std::string& kind) const {
@@ -785,6 +788,58 @@ void fit_idle_exit(Fit& fit) {
                         " cycles = " + fixed(fit.ns(static_cast<double>(x)) / 1e3, 2) + " us");
 }
 
+// ---- 6. the time slice, from busy polling on one core ---------------------------------------------
+
+// A thread that busy-polls a ring on a core it shares with its peer keeps the core until the
+// scheduler takes it away, so each round trip is two slices and a few microseconds of real work
+// (docs/shm.md). Per cell: (measured - what the simulator charges besides the two slices) / 2,
+// the rest found by simulating the cell at a probe slice; the median over the cells.
+void fit_time_slice(Fit& fit) {
+  constexpr double kProbeNs = 10e6, kMinSliceNs = 50e3, kMaxSliceNs = 1e9;
+  json probe = fit.costs();
+  probe["time_slice"] = "10ms";
+  std::vector<double> slices;
+  std::vector<std::string> cells;
+  for (const auto& r : fit.file.rows) {
+    if (r.kind != "roundtrip" || r.mechanism != "shm_spin" || r.placement != "same_core") continue;
+    auto simulated = simulated_ns(r, probe);
+    if (!simulated) continue;
+    const double rest = *simulated - 2 * kProbeNs;
+    slices.push_back((r.median_ns - rest) / 2);
+    cells.push_back(fit.at_line(r) + " median " + format_number(r.median_ns) + " ns, rest " + fixed(rest, 0) +
+                    " ns");
+  }
+  if (slices.empty()) {
+    fit.summary.push_back("time slice: no one-core busy-polling round trip, the base preset's");
+    return;
+  }
+  std::vector<double> sorted = slices;
+  std::sort(sorted.begin(), sorted.end());
+  const std::size_t n = sorted.size();
+  double slice = n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+  std::string note;
+  if (slice < kMinSliceNs || slice > kMaxSliceNs) {
+    slice = std::clamp(slice, kMinSliceNs, kMaxSliceNs);
+    note = " Held at " + format_number(slice / 1e3) + " us, the nearest physical bound (50 us to 1 s).";
+  }
+  const std::int64_t us = std::llround(slice / 1e3);
+  fit.time_slice = std::to_string(us) + "us";
+  double worst = 0;
+  for (double x : slices) worst = std::max(worst, std::abs(x - slice) / slice);
+  fit.time_slice_source = fit.fitted(
+      "A thread busy-polling a ring keeps a core it shares with its peer until the scheduler preempts it, so "
+      "a "
+      "one-core round trip is two time slices and the real work: slice = (round trip - the rest as the "
+      "simulator charges it) / 2, the median over " +
+      std::to_string(n) + " cells: " + join(cells, "; ") +
+      ". Largest deviation of one cell from the median: " + fixed(worst * 100, 2) +
+      "%. On Linux this is the tick at which the scheduler finds the slice used up (EEVDF's base slice, "
+      "0.75 ms x (1 + log2 CPUs), is checked at each tick of 1/HZ)." +
+      note);
+  fit.summary.push_back("time slice (" + std::to_string(n) +
+                        " one-core busy-polling round trips): " + std::to_string(us) + " us");
+}
+
 // The machine, in one line, from the file's description keys.
 std::string describe_machine(const HostbenchFile& file) {
   std::map<std::string, std::string> keys;
@@ -857,6 +912,8 @@ Calibration calibrate(const HostbenchFile& file, const std::string& base) {
           describe_machine(file),
           {},
           {},
+          {},
+          {},
           {}};
   for (std::size_t i = 0; i < kPrimitiveCount; ++i) fit.value[i] = fit.base(static_cast<Primitive>(i));
   for (std::size_t i = 0; i < kPrimitiveCount; ++i)
@@ -867,6 +924,7 @@ Calibration calibrate(const HostbenchFile& file, const std::string& base) {
   fit_copies(fit);
   fit_paths(fit);
   fit_idle_exit(fit);
+  fit_time_slice(fit);
 
   // Every cell again with the fitted values: check-preset's verdict, in the preset and the summary.
   CheckReport check = check_costs(fit.costs(), "the calibrated preset", file);
@@ -891,6 +949,14 @@ Calibration calibrate(const HostbenchFile& file, const std::string& base) {
   doc["tagged_tlb"] = {{"value", base_doc.at("tagged_tlb").at("value")},
                        {"source", "The base preset " + base +
                                       "'s: " + base_doc.at("tagged_tlb").at("source").get<std::string>()}};
+  if (!fit.time_slice.is_null())
+    doc["time_slice"] = {{"value", fit.time_slice}, {"source", fit.time_slice_source}};
+  else if (base_doc.contains("time_slice"))
+    doc["time_slice"] = {{"value", base_doc.at("time_slice").at("value")},
+                         {"source", "Not determined by " + fit.file_name +
+                                        " (it has no one-core busy-polling round trip): the base preset " +
+                                        base + "'s. Base preset's source: " +
+                                        base_doc.at("time_slice").at("source").get<std::string>()}};
   json primitives = json::object();
   for (std::size_t i = 0; i < kPrimitiveCount; ++i) {
     auto p = static_cast<Primitive>(i);

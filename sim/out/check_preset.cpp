@@ -534,7 +534,7 @@ std::string resolve_preset(const std::string& preset) {
                   ") nor a preset file");
 }
 
-std::vector<OrderCheck> order_checks(const std::vector<CheckedCell>& cells) {
+std::vector<OrderCheck> order_checks(const std::vector<CheckedCell>& cells, double tie_pct) {
   std::map<std::tuple<std::string, std::string, std::uint64_t>, std::vector<const CheckedCell*>> groups;
   for (const auto& c : cells)
     if (c.simulated && (c.row.kind == "roundtrip" || c.row.kind == "stream"))
@@ -549,7 +549,7 @@ std::vector<OrderCheck> order_checks(const std::vector<CheckedCell>& cells) {
     const double sign = std::get<0>(key) == "stream" ? -1 : 1;
     auto measured = [&](const CheckedCell* c) { return sign * c->measured; };
     auto simulated = [&](const CheckedCell* c) { return sign * *c->simulated; };
-    OrderCheck order{std::get<0>(key), std::get<1>(key), std::get<2>(key), {}, {}, true};
+    OrderCheck order{std::get<0>(key), std::get<1>(key), std::get<2>(key), {}, {}, true, true, {}};
     auto ranked = [&](auto value) {
       std::vector<const CheckedCell*> v = group;
       std::stable_sort(v.begin(), v.end(),
@@ -561,10 +561,19 @@ std::vector<OrderCheck> order_checks(const std::vector<CheckedCell>& cells) {
     order.measured = ranked(measured);
     order.simulated = ranked(simulated);
     // Every pair the host tells apart must come out the same way round, and not as a tie: a model
-    // that charges two mechanisms the same has not reproduced their order.
+    // that charges two mechanisms the same has not reproduced their order. Apart: by more than the
+    // tie margin, the slower's time (or the faster's throughput) over the other's.
     for (const auto* a : group)
-      for (const auto* b : group)
-        if (measured(a) < measured(b) && !(simulated(a) < simulated(b))) order.reproduced = false;
+      for (const auto* b : group) {
+        if (!(measured(a) < measured(b)) || simulated(a) < simulated(b)) continue;
+        order.strict = false;
+        const double apart_pct =
+            (std::max(a->measured, b->measured) / std::min(a->measured, b->measured) - 1) * 100;
+        if (apart_pct <= tie_pct) continue;
+        order.reproduced = false;
+        order.misordered.push_back(a->row.mechanism + " before " + b->row.mechanism + " (measured " +
+                                   fixed(apart_pct, 1) + "% apart)");
+      }
     orders.push_back(order);
   }
   return orders;
@@ -585,7 +594,7 @@ std::optional<double> simulate_cell(const HostbenchRow& row, const json& costs, 
   return std::nullopt;
 }
 
-CheckReport check_preset(const std::string& preset_arg, const HostbenchFile& file) {
+CheckReport check_preset(const std::string& preset_arg, const HostbenchFile& file, double tie_pct) {
   const std::string preset = resolve_preset(preset_arg);
   // A preset file that does not load is the user's mistake, reported once: "check-preset: at
   // machine.costs.preset: ..." names the preset and what is wrong.
@@ -594,11 +603,13 @@ CheckReport check_preset(const std::string& preset_arg, const HostbenchFile& fil
                     {"processes", json::array({json::object({{"name", "p"}, {"script", json::array()}})})}})
           .dump(),
       "check-preset", {});
-  return check_costs(json(preset), preset_arg, file);
+  return check_costs(json(preset), preset_arg, file, tie_pct);
 }
 
-CheckReport check_costs(const json& costs, const std::string& label, const HostbenchFile& file) {
+CheckReport check_costs(const json& costs, const std::string& label, const HostbenchFile& file,
+                        double tie_pct) {
   CheckReport report;
+  report.tie_pct = tie_pct;
   report.preset = label;
   report.file = file.path;
   for (const auto& row : file.rows) {
@@ -618,7 +629,7 @@ CheckReport check_costs(const json& costs, const std::string& label, const Hostb
     }
     report.cells.push_back(cell);
   }
-  report.orders = order_checks(report.cells);
+  report.orders = order_checks(report.cells, tie_pct);
   return report;
 }
 
@@ -634,13 +645,19 @@ std::string check_verdict(const CheckReport& report) {
     ++all;
     ok += c.within;
   }
-  for (const auto& o : report.orders) orders_ok += o.reproduced;
+  int orders_strict = 0;
+  for (const auto& o : report.orders) {
+    orders_ok += o.reproduced;
+    orders_strict += o.strict;
+  }
   return "verdict: " + std::to_string(rtt_ok) + " of " + std::to_string(rtt) +
          " round-trip cells within 20%, " + std::to_string(tput_ok) + " of " + std::to_string(tput) +
          " throughput cells within 25%; mechanism order reproduced in " + std::to_string(orders_ok) + " of " +
-         std::to_string(report.orders.size()) +
-         " size x placement groups; context switch and memcpy: " + std::to_string(other_ok) + " of " +
-         std::to_string(other) + " within target; " + std::to_string(skipped) +
+         std::to_string(report.orders.size()) + " size x placement groups (pairs measured within " +
+         format_number(report.tie_pct) +
+         "% of each other are ties; with every pair: " + std::to_string(orders_strict) + " of " +
+         std::to_string(report.orders.size()) + "); context switch and memcpy: " + std::to_string(other_ok) +
+         " of " + std::to_string(other) + " within target; " + std::to_string(skipped) +
          (skipped == 1 ? " row" : " rows") + " not modelled";
 }
 
@@ -669,7 +686,11 @@ void print_check_report(std::ostream& out, const CheckReport& report) {
   if (!report.orders.empty()) out << "mechanism order, fastest first (measured | simulated):\n";
   for (const auto& o : report.orders)
     out << "  " << o.kind << " " << o.bytes << " B " << o.placement << ": " << join(o.measured, " < ")
-        << " | " << (o.reproduced ? "reproduced" : "not reproduced: " + join(o.simulated, " <= ")) << "\n";
+        << " | "
+        << (o.reproduced ? std::string(o.strict ? "reproduced" : "reproduced but for ties")
+                         : "not reproduced: " + join(o.simulated, " <= ") +
+                               "; out of order: " + join(o.misordered, ", "))
+        << "\n";
   if (!skipped.empty()) out << "not modelled:\n";
   for (const auto* c : skipped)
     out << "  " << c->row.kind << "," << c->row.mechanism << "," << c->row.bytes << "," << c->row.placement
