@@ -15,7 +15,26 @@
 
 namespace ipcsim {
 
+// get_futex_key and futex_hash (kernel/futex/core.c). A shared key: get_user_pages_fast finds and
+// pins the page behind the address, its folio's mapping gives the key (the inode's sequence number
+// and page offset for shared memory, which is shmem), folio_put drops the pin. A private key is
+// current->mm and the address, returned at once. Then futex_hash's jhash2 picks the bucket.
+void charge_futex_key(OpContext& ctx, std::uint16_t activity, bool shared) {
+  if (shared) ctx.charge(activity, Primitive::user_page_lookup);
+  ctx.charge(activity, Primitive::hash_lookup);
+}
+
+void charge_futex_unqueue(OpContext& ctx, std::uint16_t activity) {
+  ctx.charge(activity, Primitive::lock_acquire);
+  ctx.charge(activity, Primitive::list_op);
+  ctx.charge(activity, Primitive::atomic_rmw);
+}
+
 namespace {
+
+// Every futex the futex ops make is process-shared: the calls have no FUTEX_PRIVATE_FLAG (glibc's
+// process-shared mutex and condition variable, and tools/hostbench's ring, call them so).
+constexpr bool kSharedFutex = true;
 
 constexpr std::uint64_t kCharged = 1, kSlept = 2, kInCall = 4, kUnqueued = 8;
 
@@ -97,26 +116,6 @@ private:
   std::map<std::pair<std::uint64_t, std::uint64_t>, std::unique_ptr<WaitQueue>> queues_;
 };
 
-// get_futex_key and futex_hash (kernel/futex/core.c). Every ipcsim futex is process-shared: the
-// call has no FUTEX_PRIVATE_FLAG (glibc's process-shared mutex and condition variable, and
-// tools/hostbench's ring, call it so), so the key is not just the mm and the address:
-// get_user_pages_fast finds and pins the page behind the address, its folio's mapping gives the
-// key (the inode's sequence number and page offset for shared memory, which is shmem), folio_put
-// drops the pin. Then futex_hash's jhash2 of the key picks the hash bucket.
-void charge_futex_key(OpContext& ctx, std::uint16_t activity) {
-  ctx.charge(activity, Primitive::user_page_lookup);
-  ctx.charge(activity, Primitive::hash_lookup);
-}
-
-// futex_unqueue of a waiter still on its bucket's list (its wait timed out or was interrupted, or a
-// zero timeout expired before it slept): the bucket's lock taken and released around plist_del and
-// futex_hb_waiters_dec.
-void charge_futex_unqueue(OpContext& ctx, std::uint16_t activity) {
-  ctx.charge(activity, Primitive::lock_acquire);
-  ctx.charge(activity, Primitive::list_op);
-  ctx.charge(activity, Primitive::atomic_rmw);
-}
-
 // FUTEX_WAIT, inside the kernel: EFAULT for an address not mapped, EINVAL when not 4-byte aligned,
 // EAGAIN when the word no longer holds `expected`, else sleep until a FUTEX_WAKE (0), the timeout
 // (ETIMEDOUT; a zero timeout expires at once) or an interruption (EINTR). The word is read once,
@@ -142,14 +141,16 @@ IoStatus futex_wait_call(OpContext& ctx, std::uint16_t activity, const std::stri
   // Woken by a signal, interrupted or timed out: wait_on says which (a signal to handle gives
   // ERESTARTSYS, and the delivery restarts the call under SA_RESTART, as signal(7) lists FUTEX_WAIT).
   if (thread.op_progress & kSlept) {
-    if (thread.wait_result != WaitResult::Woken && !(thread.op_progress & kUnqueued)) {
+    // A timer or a signal woke it (not futex_wake_mark): its futex_q is still on the bucket's list.
+    const bool still_queued = thread.wait_result != WaitResult::Woken || thread.signal_pending;
+    if (still_queued && !(thread.op_progress & kUnqueued)) {
       charge_futex_unqueue(ctx, activity);
       thread.op_progress |= kUnqueued;
     }
     return wait_on(ctx, queue, activity);
   }
   if (!(thread.op_progress & kCharged)) { // once, however often the call looks again
-    charge_futex_key(ctx, activity);
+    charge_futex_key(ctx, activity, kSharedFutex);
     ctx.charge(activity, Primitive::atomic_rmw);    // futex_hb_waiters_inc
     charge_touch(ctx, *access, 8, false, activity); // futex_get_value_locked
     thread.op_progress |= kCharged;
@@ -183,7 +184,7 @@ IoStatus futex_wake_call(OpContext& ctx, std::uint16_t activity, const std::stri
   auto access = user_access(ctx, map, offset, 8, false, activity, &fault);
   if (!access) return fail_call(ctx, activity, EFAULT);
   if (offset % 4) return fail_call(ctx, activity, EINVAL);
-  charge_futex_key(ctx, activity);
+  charge_futex_key(ctx, activity, kSharedFutex);
   ctx.charge(activity, Primitive::atomic_rmw); // futex_hb_waiters_pending's smp_mb
   std::int64_t woken = 0;
   WaitQueue* queue = ctx.kernel.ipc<FutexState>().find(*access->attachment->segment, access->offset);
@@ -230,8 +231,8 @@ IoStatus futex_requeue_call(OpContext& ctx, std::uint16_t activity, const std::s
   if (offset2 % 4) return fail_call(ctx, activity, EINVAL);
   const bool one_bucket =
       from->attachment->segment->serial == to->attachment->segment->serial && from->offset == to->offset;
-  charge_futex_key(ctx, activity);
-  charge_futex_key(ctx, activity);
+  charge_futex_key(ctx, activity, kSharedFutex);
+  charge_futex_key(ctx, activity, kSharedFutex);
   ctx.charge(activity, Primitive::atomic_rmw); // futex_hb_waiters_inc(hb2)
   const Cycles lock = ctx.kernel.model().costs.cycles(Primitive::lock_acquire);
   ctx.charge(activity, Primitive::lock_acquire, one_bucket ? lock : 2 * lock); // double_lock_hb
