@@ -247,6 +247,7 @@ IoStatus Pipe::read(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes,
     }
     std::uint64_t n = std::min(available, bytes - done);
     const bool was_full = available == config.capacity;
+    const std::uint64_t queued = available; // what the copy reads is among it
     take_text(ctx, message, nread, nread + n);
     bytes_received(ctx, name, n);
     nread += n;
@@ -255,7 +256,7 @@ IoStatus Pipe::read(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes,
     done += n;
     t.op_progress = done;
     woken = false;
-    charge_copy(ctx, activity, n, bytes); // kernel buffer -> user buffer
+    charge_copy(ctx, activity, n, bytes, queued); // kernel buffer -> user buffer
     // __pipe_unlock, then the wakeup (pipe_read wakes the writers after unlocking). A pipe that was
     // full wakes its writers: __wake_up takes the queue's lock, sleepers or not.
     held.release();
@@ -325,7 +326,7 @@ IoStatus Pipe::write(OpContext& ctx, std::uint16_t activity, const Message& mess
     // Charged once the bytes are in, the message sent then: the pages they need, then the copy. No
     // reader sees them before the copy ends: the mutex is held until then.
     store_pages(ctx, activity, chunk);
-    charge_copy(ctx, activity, chunk, total); // user buffer -> kernel buffer
+    charge_copy(ctx, activity, chunk, total, buffered()); // user buffer -> kernel buffer
     // __pipe_unlock, then the wakeup (anon_pipe_write wakes the readers after unlocking). A pipe
     // that was empty wakes its readers: __wake_up takes the queue's lock, sleepers or not.
     held.release();

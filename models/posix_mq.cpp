@@ -306,7 +306,8 @@ struct MqQueue {
     if (ctx.first_run()) ctx.charge(activity, Primitive::fd_lookup); // fdget
     if (!(thread.op_progress & kCopiedIn)) {
       charge_msg_alloc(ctx, activity, original.bytes);
-      charge_copy(ctx, activity, original.bytes); // load_msg(): before the queue lock, once
+      charge_copy(ctx, activity, original.bytes, 0,
+                  bytes + original.bytes); // load_msg(): before the lock, once
       thread.op_progress |= kCopiedIn;
     }
     if (ctx.resumed()) ctx.charge(activity, Primitive::lock_acquire); // spin_lock(&info->lock)
@@ -410,6 +411,7 @@ struct MqQueue {
     // msg_get: off its priority's list; the last of its priority takes the node out of the tree
     ctx.charge(activity, first->second.empty() ? Primitive::tree_op : Primitive::list_op);
     if (first->second.empty()) messages.erase(first);
+    const std::uint64_t queued = bytes; // this message's included (charge_copy)
     --curmsgs;
     bytes -= message.bytes;
     const std::uint64_t size = message.bytes;
@@ -428,7 +430,7 @@ struct MqQueue {
     }
     held.release();
     filled(ctx);
-    charge_copy(ctx, activity, size); // store_msg(): after the unlock
+    charge_copy(ctx, activity, size, 0, queued); // store_msg(): after the unlock
     charge_msg_free(ctx, activity);
     ctx.succeed(static_cast<std::int64_t>(size));
     return IoStatus::Done;

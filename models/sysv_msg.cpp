@@ -203,9 +203,10 @@ private:
 
 // ---- Costs ------------------------------------------------------------------------------------
 
-// A copy between user and kernel: copy_setup, then the bytes at the preset's rate.
-void copy_user(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes) {
-  charge_copy(ctx, activity, bytes);
+// A copy between user and kernel: copy_setup, then the bytes at the preset's rate. `queued`: the
+// queue's bytes with this message's (charge_copy).
+void copy_user(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes, std::uint64_t queued = 0) {
+  charge_copy(ctx, activity, bytes, 0, queued);
 }
 
 // The entry of msgsnd / msgrcv: the queue found by id once (ipc_obtain_object_check); on the first
@@ -303,7 +304,7 @@ IoStatus do_msgsnd(OpContext& ctx, std::uint16_t activity, std::int64_t id, std:
   m.bytes = static_cast<std::uint64_t>(size);
   if (!(thread.op_progress & kCopied)) { // load_msg: the message enters the kernel once
     charge_msg_alloc(ctx, activity, m.bytes);
-    copy_user(ctx, activity, m.bytes);
+    copy_user(ctx, activity, m.bytes, q->cbytes + m.bytes);
     thread.op_progress |= kCopied;
     // Before the queue's lock, as do_msgsnd copies in before it takes it; the queue may go meanwhile.
     ctx.sync();
@@ -339,8 +340,9 @@ IoStatus do_msgsnd(OpContext& ctx, std::uint16_t activity, std::int64_t id, std:
   return IoStatus::Done;
 }
 
+// `queued`: the queue's bytes before the message left it (a handed-over message: its own).
 void deliver(OpContext& ctx, std::uint16_t activity, Message m, std::uint64_t bufsz,
-             const std::string& object) {
+             const std::string& object, std::uint64_t queued) {
   std::uint64_t n = std::min(m.bytes, bufsz);
   message_received(ctx, m, object, n);
   if (n < m.bytes) { // MSG_NOERROR: the rest is lost, and with it the text beyond n bytes
@@ -348,7 +350,7 @@ void deliver(OpContext& ctx, std::uint16_t activity, Message m, std::uint64_t bu
     m.bytes = n;
     if (m.text.size() > n) m.text.resize(n);
   }
-  copy_user(ctx, activity, n); // store_msg
+  copy_user(ctx, activity, n, queued); // store_msg
   charge_msg_free(ctx, activity);
   ctx.thread.script_locals().message = std::move(m);
   ctx.succeed(static_cast<std::int64_t>(n));
@@ -367,8 +369,9 @@ IoStatus do_msgrcv(OpContext& ctx, std::uint16_t activity, std::int64_t id, std:
     state.receivers.erase(it);
     if (thread.op_progress & kSlept) {
       if (r.delivered) {
+        const std::uint64_t own = r.delivered->bytes;
         deliver(ctx, activity, std::move(*r.delivered), static_cast<std::uint64_t>(bufsz),
-                MsgQueue::object_name(id));
+                MsgQueue::object_name(id), own);
         return IoStatus::Done;
       }
       if (r.error) return fail_call(ctx, activity, r.error);
@@ -406,6 +409,7 @@ IoStatus do_msgrcv(OpContext& ctx, std::uint16_t activity, std::int64_t id, std:
     ctx.charge(activity, Primitive::security_hook); // find_msg: security_msg_queue_msgrcv
     ctx.charge(activity, Primitive::list_op);       // list_del
     Message m = std::move(*found);
+    const std::uint64_t queued = q->cbytes;
     q->messages.erase(found);
     q->cbytes -= m.bytes;
     q->filled(ctx);
@@ -415,7 +419,7 @@ IoStatus do_msgrcv(OpContext& ctx, std::uint16_t activity, std::int64_t id, std:
     // Waking lets other cores run: the queue may be removed meanwhile, so nothing reads it after.
     std::string object = q->object;
     wake_senders(ctx, *q, activity);
-    deliver(ctx, activity, std::move(m), static_cast<std::uint64_t>(bufsz), object);
+    deliver(ctx, activity, std::move(m), static_cast<std::uint64_t>(bufsz), object, queued);
     return IoStatus::Done;
   }
   if ((flags & kIpcNowait) || thread.op_nonblocking) return fail_call(ctx, activity, nowait_error);

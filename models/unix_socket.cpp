@@ -174,8 +174,11 @@ void charge_enqueue(OpContext& ctx, std::uint16_t a) {
   ctx.charge(a, Primitive::lock_acquire, 2 * ctx.kernel.model().costs.cycles(Primitive::lock_acquire));
   ctx.charge(a, Primitive::list_op);
 }
-// Copying a payload between user and kernel: copy_setup + ceil(bytes / rate) (docs/machine.md).
-void charge_data(OpContext& ctx, std::uint16_t a, std::uint64_t bytes) { charge_copy(ctx, a, bytes); }
+// Copying a payload between user and kernel: copy_setup + ceil(bytes / rate) (docs/machine.md);
+// `queued`: the receive queue's bytes with this datagram's (charge_copy).
+void charge_data(OpContext& ctx, std::uint16_t a, std::uint64_t bytes, std::uint64_t queued) {
+  charge_copy(ctx, a, bytes, 0, queued);
+}
 
 // ---- Blocking ---------------------------------------------------------------------------------
 
@@ -235,7 +238,7 @@ IoStatus stream_send(OpContext& ctx, std::uint16_t a, Socket& s, const Message& 
     std::uint64_t chunk = std::min({m.bytes - t.op_progress, s.buffer - queued, kSkbMax});
     peer->reserved += chunk;
     charge_skb(ctx, a, chunk, kStreamLinear);
-    charge_copy(ctx, a, chunk, m.bytes);
+    charge_copy(ctx, a, chunk, m.bytes, queued + chunk);
     // unix_stream_sendmsg: the skb is filled before unix_state_lock(other) is taken.
     ObjectLock::Held held = peer->lock.take(ctx, a);
     charge_enqueue(ctx, a);
@@ -294,13 +297,14 @@ IoStatus stream_recv(OpContext& ctx, std::uint16_t a, Socket& s, std::uint64_t w
       message.text += skb.message.text;
       skb.started = true;
     }
+    const std::uint64_t queued = s.rx_bytes; // what the copy reads is among it
     skb.message.bytes -= take;
     s.rx_bytes -= take;
     t.op_progress += take;
     message.bytes = t.op_progress;
     const bool consumed = skb.message.bytes == 0;
     if (consumed) s.rx.pop_front();
-    charge_copy(ctx, a, take, want);
+    charge_copy(ctx, a, take, want, queued);
     if (consumed) { // skb_unlink under the queue's lock, then consume_skb drops its credentials
       ctx.charge(a, Primitive::lock_acquire);
       ctx.charge(a, Primitive::list_op);
@@ -363,7 +367,7 @@ IoStatus dgram_send(OpContext& ctx, std::uint16_t a, const std::shared_ptr<Socke
   ++other->reserved_dgrams;
   s->wmem += m.bytes;
   charge_skb(ctx, a, m.bytes, kDgramLinear);
-  charge_data(ctx, a, m.bytes);
+  charge_data(ctx, a, m.bytes, other->rx_bytes + m.bytes);
   // unix_dgram_sendmsg: unix_state_lock(other) once the skb is filled.
   ObjectLock::Held held = other->lock.take(ctx, a);
   charge_enqueue(ctx, a);
@@ -408,6 +412,7 @@ IoStatus dgram_recv(OpContext& ctx, std::uint16_t a, Socket& s, std::uint64_t wa
   }
   Skb skb = std::move(s.rx.front());
   s.rx.pop_front();
+  const std::uint64_t queued = s.rx_bytes; // this datagram's included
   s.rx_bytes -= skb.message.bytes;
   std::uint64_t n = std::min(want, skb.message.bytes);
   message_received(ctx, skb.message, s.object, n);
@@ -421,7 +426,7 @@ IoStatus dgram_recv(OpContext& ctx, std::uint16_t a, Socket& s, std::uint64_t wa
   message = skb.message;
   message.bytes = n;
   if (from_var) t.script_locals().set(*from_var, skb.from_path);
-  charge_data(ctx, a, n);
+  charge_data(ctx, a, n, queued);
   ctx.charge(a, Primitive::list_op); // __skb_unlink
   charge_credentials(ctx, a);
   return done(ctx, n);

@@ -120,6 +120,37 @@ TEST_CASE("pipe: an emptied page is kept as tmp_page; a write that merges takes 
   CHECK(run.charged("p", "write", Primitive::copy_bytes_per_cycle_l2) == 0);
 }
 
+TEST_CASE("pipe: data queued in the pipe counts in a copy's footprint, as in a stream on one core") {
+  // Teaching with a 16 KiB L1 (8 B/cycle; L2 4 B/cycle, so 0.125 cycles a byte more once a
+  // footprint is twice the L1). Sixteen 4 KiB writes fill the pipe, then sixteen reads drain it: the
+  // k-th write's footprint is what the pipe then holds and the user's 4 KiB, 4096 (k + 1); the j-th
+  // read's, 4096 (18 - j). L2 share = clamp((footprint - 16384) / 16384, 0, 1).
+  //   writes k = 4, 5, 6: shares 0.25, 0.5, 0.75 -> 128, 256, 384 cycles; k = 7..16: 512 each
+  //     -> 128 + 256 + 384 + 10 x 512 = 5888
+  //   reads j = 1..10: 512 each; j = 11, 12, 13: 384, 256, 128; j = 14..16: 0 -> 5888, the
+  //     writes' mirror image
+  // The L1 part is 4096 / 8 = 512 cycles for each of the 32 copies. Alternating one write and one
+  // read keeps the footprint at 8 KiB: no L2 cycles at all.
+  auto costs = R"({"preset": "teaching", "cache_l1_bytes": 16384})";
+  auto scenario = [&](const std::string& ops) {
+    return R"({"machine": {"costs": )" + std::string(costs) +
+           R"(}, "processes": [{"name": "p", "working_set_pages": 0, "script": [{"op": "pipe", "fds": ["r", "w"]}, )" +
+           ops + "]}]}";
+  };
+  auto stream =
+      run_text(scenario(R"({"op": "repeat", "count": 16, "body": [{"op": "write", "fd": "w", "bytes": 4096}]},
+      {"op": "repeat", "count": 16, "body": [{"op": "read", "fd": "r", "bytes": 4096}]})"));
+  CHECK(stream.charged("p", "write", Primitive::copy_bytes_per_cycle_l2) == 5888);
+  CHECK(stream.charged("p", "read", Primitive::copy_bytes_per_cycle_l2) == 5888);
+  CHECK(stream.charged("p", "write", Primitive::copy_bytes_per_cycle) == 16 * 512);
+  CHECK(stream.charged("p", "read", Primitive::copy_bytes_per_cycle) == 16 * 512);
+  auto ping =
+      run_text(scenario(R"({"op": "repeat", "count": 16, "body": [{"op": "write", "fd": "w", "bytes": 4096},
+      {"op": "read", "fd": "r", "bytes": 4096}]})"));
+  CHECK(ping.charged("p", "write", Primitive::copy_bytes_per_cycle_l2) == 0);
+  CHECK(ping.charged("p", "read", Primitive::copy_bytes_per_cycle_l2) == 0);
+}
+
 TEST_CASE("pipe: reads are partial; a read's text is the text of every write whose first byte it takes") {
   auto run = run_text(one_process(R"(
     {"op": "pipe", "fds": ["r", "w"]},

@@ -71,6 +71,24 @@ TEST_CASE("sysv: ftok gives the material's key 0x27011c6c from the first file; E
   CHECK(run.kernel->records()[0].end - run.kernel->records()[0].start == 250);
 }
 
+TEST_CASE("sysv: the queue's bytes count in a copy's footprint") {
+  // Teaching with an 8 KiB L1 (8 B/cycle; L2 4 B/cycle: 0.125 cycles a byte more once a footprint is
+  // 16 KiB). Four 4 KiB messages, then four receives. load_msg copies the k-th into a queue holding
+  // 4096 (k - 1) bytes: footprint 4096 (k + 1), L2 share clamp((F - 8192) / 8192, 0, 1) = 0, 0.5, 1, 1
+  // -> 0 + 256 + 512 + 512 = 1280 cycles. store_msg copies the j-th out of a queue that held
+  // 4096 (5 - j) bytes with it: footprint 4096 (6 - j), shares 1, 1, 0.5, 0 -> 1280 again.
+  auto run =
+      run_text(R"({"machine": {"costs": {"preset": "teaching", "cache_l1_bytes": 8192}}, "processes": [)" +
+               proc("p", R"(
+    {"op": "msgget", "key": "IPC_PRIVATE", "into": "q"},
+    {"op": "repeat", "count": 4, "body": [{"op": "msgsnd", "msqid": "q", "type": 1, "bytes": 4096}]},
+    {"op": "repeat", "count": 4, "body": [{"op": "msgrcv", "msqid": "q", "bytes": 4096}]})") +
+               "]}");
+  CHECK(run.charged("p", "msgsnd", Primitive::copy_bytes_per_cycle_l2) == 1280);
+  CHECK(run.charged("p", "msgrcv", Primitive::copy_bytes_per_cycle_l2) == 1280);
+  CHECK(run.charged("p", "msgrcv", Primitive::copy_bytes_per_cycle) == 4 * 512);
+}
+
 TEST_CASE("sysv: msgget creates, finds, refuses with EEXIST and ENOENT; IPC_PRIVATE is always new") {
   auto run = run_text(machine(proc("p", R"(
     {"op": "msgget", "key": 42, "into": "a"},

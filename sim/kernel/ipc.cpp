@@ -134,12 +134,15 @@ IoStatus wait_on(OpContext& ctx, WaitQueue& queue, std::uint16_t activity, int t
   return IoStatus::Blocked;
 }
 
-void charge_copy(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes, std::uint64_t transfer) {
+void charge_copy(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes, std::uint64_t transfer,
+                 std::uint64_t queued) {
   if (bytes == 0) return;
   const CostModel& costs = ctx.kernel.model().costs;
   ctx.charge(activity, Primitive::copy_setup);
+  const double whole = static_cast<double>(std::max(bytes, transfer));
+  const double footprint = std::max(2 * whole, whole + static_cast<double>(queued));
   // Each level's share under its own rate's name (CostModel::copy_split).
-  for (const auto& [primitive, cycles] : costs.copy_split(bytes, std::max(bytes, transfer)))
+  for (const auto& [primitive, cycles] : costs.copy_split_at(bytes, footprint))
     if (cycles > 0) ctx.charge(activity, primitive, cycles);
 }
 

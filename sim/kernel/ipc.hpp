@@ -129,8 +129,13 @@ IoStatus wait_on(OpContext& ctx, WaitQueue& queue, std::uint16_t activity, int t
 // Copying a payload between user and kernel (or two address spaces): copy_setup + bytes at the
 // copy rate of the transfer's footprint (CostModel::copy_cycles). `transfer` is the size of the
 // whole transfer the copy is a piece of (a pipe write in chunks): its footprint decides the rate;
-// 0 means the copy is the whole transfer.
-void charge_copy(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes, std::uint64_t transfer = 0);
+// 0 means the copy is the whole transfer. `queued`: the bytes the kernel object holds at the copy,
+// this copy's included (a pipe's buffered data, a queue's messages). Written and not yet read, they
+// share the cache with the copy: the footprint is the queued data and the user's side of the
+// transfer when that is more than the transfer's own (source and destination), as in a stream on one
+// core, where the reader reads what the writer wrote a pipe's capacity earlier.
+void charge_copy(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes, std::uint64_t transfer = 0,
+                 std::uint64_t queued = 0);
 
 // A message entering the kernel (load_msg's alloc_msg: slab_alloc per msg_msg / msg_msgseg, and
 // security_msg_msg_alloc) and leaving it (free_msg's security_msg_msg_free; the kfree is counted in

@@ -201,7 +201,10 @@ std::vector<std::string> primitive_names() {
 const std::vector<PresetInfo>& list_presets() { return builtin_presets().all(); }
 
 double CostModel::cycles_per_byte(std::uint64_t transfer) const {
-  const double footprint = 2.0 * static_cast<double>(transfer);
+  return cycles_per_byte_at(2.0 * static_cast<double>(transfer));
+}
+
+double CostModel::cycles_per_byte_at(double footprint) const {
   double t = 1.0 / get(kCopyRates[0]);
   for (size_t k = 0; k < 3; ++k) {
     const double size = get(kCacheSizes[k]);
@@ -214,9 +217,14 @@ double CostModel::cycles_per_byte(std::uint64_t transfer) const {
 
 std::array<std::pair<Primitive, Cycles>, 4> CostModel::copy_split(std::uint64_t bytes,
                                                                   std::uint64_t transfer) const {
+  return copy_split_at(bytes, 2.0 * static_cast<double>(std::max(bytes, transfer)));
+}
+
+std::array<std::pair<Primitive, Cycles>, 4> CostModel::copy_split_at(std::uint64_t bytes,
+                                                                     double footprint) const {
   std::array<std::pair<Primitive, Cycles>, 4> out{};
   const double n = static_cast<double>(bytes);
-  const double t = cycles_per_byte(std::max(bytes, transfer));
+  const double t = cycles_per_byte_at(footprint);
   // Cumulative whole cycles up to each level, so the parts add up to ceil(n * t).
   double before = 0;
   for (size_t k = 0; k < 4; ++k) {

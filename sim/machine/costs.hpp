@@ -145,10 +145,14 @@ struct CostModel {
   // it (docs/machine.md). Rounded up to whole cycles; a copy longer than the clock's exact range
   // counts as just past it (the kernel then stops the run).
   std::array<std::pair<Primitive, Cycles>, 4> copy_split(std::uint64_t bytes, std::uint64_t transfer) const;
+  // The same for a footprint given in bytes (a copy out of a queue: the queued data and the user's side).
+  std::array<std::pair<Primitive, Cycles>, 4> copy_split_at(std::uint64_t bytes, double footprint) const;
   // copy_setup plus every level's byte cycles.
   Cycles copy_cycles(std::uint64_t bytes, std::uint64_t transfer = 0) const;
   // The time per byte (cycles) of a transfer of `transfer` bytes.
   double cycles_per_byte(std::uint64_t transfer) const;
+  // The time per byte at a footprint of `footprint` bytes.
+  double cycles_per_byte_at(double footprint) const;
 };
 
 // The machine.costs table: "preset" plus any primitive name as an override.

@@ -1,0 +1,222 @@
+// hostbench-probe: two measurements behind docs/hostbench.md's analysis of cross-core streams
+// (native C++, no simulator code; Linux only). Not part of the CSV that calibrate fits.
+//
+//   hostbench-probe sides MECH BYTES COUNT READER_CPU
+//     A stream of COUNT messages of BYTES (MECH: pipe, dgram, stream, mq) from a writer pinned to
+//     CPU 0 to a reader pinned to READER_CPU (1: across two cores, 0: on one). Prints the time per
+//     message, the time each side spends inside its system call per message, and each side's
+//     voluntary and involuntary context switches (getrusage): whether a side sleeps in the stream.
+//
+//   hostbench-probe wake ROUNDS IDLE_US...
+//     A reader on CPU 0 blocks in read() on a pipe; a writer on CPU 1 waits IDLE_US microseconds
+//     after the reader announced it is about to block, then writes one byte. Prints the median,
+//     10th and 90th percentile of the time from the write to the reader's return, per IDLE_US:
+//     whether waking an idle core costs more the longer it has been idle.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <mqueue.h>
+#include <sched.h>
+#include <string>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ns_since(Clock::time_point start) {
+  return std::chrono::duration<double, std::nano>(Clock::now() - start).count();
+}
+
+void pin(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  if (sched_setaffinity(0, sizeof set, &set) != 0) {
+    std::perror("sched_setaffinity");
+    std::exit(1);
+  }
+}
+
+struct Switches {
+  long voluntary, involuntary;
+};
+Switches switches() {
+  rusage r{};
+  getrusage(RUSAGE_SELF, &r);
+  return {r.ru_nvcsw, r.ru_nivcsw};
+}
+
+// What the two sides report through shared memory.
+struct Report {
+  double in_call_ns;
+  Switches switches;
+};
+
+int sides(const std::string& mech, std::size_t bytes, long count, int reader_cpu) {
+  if (bytes == 0 || count <= 0 || reader_cpu < 0) {
+    std::fprintf(stderr, "BYTES and COUNT must be above 0, READER_CPU at least 0\n");
+    return 2;
+  }
+  int fds[2] = {-1, -1};
+  mqd_t mq = -1;
+  const char* mq_name = "/hostbench-probe";
+  if (mech == "pipe") {
+    if (pipe(fds) != 0) return std::perror("pipe"), 1;
+  } else if (mech == "dgram" || mech == "stream") {
+    if (socketpair(AF_UNIX, mech == "dgram" ? SOCK_DGRAM : SOCK_STREAM, 0, fds) != 0)
+      return std::perror("socketpair"), 1;
+  } else if (mech == "mq") {
+    mq_unlink(mq_name);
+    mq_attr attr{};
+    attr.mq_maxmsg = 10;
+    attr.mq_msgsize = static_cast<long>(bytes);
+    mq = mq_open(mq_name, O_CREAT | O_RDWR, 0600, &attr);
+    if (mq == -1) return std::perror("mq_open"), 1;
+  } else {
+    std::fprintf(stderr, "unknown mechanism %s (pipe, dgram, stream, mq)\n", mech.c_str());
+    return 2;
+  }
+  // A pipe reads at fds[0]; a socket pair's writer uses one end and its reader the other.
+  const int reader_fd = mech == "pipe" ? fds[0] : fds[1], writer_fd = mech == "pipe" ? fds[1] : fds[0];
+  auto* shared = static_cast<Report*>(
+      mmap(nullptr, sizeof(Report), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+  int go[2];
+  if (shared == MAP_FAILED || pipe(go) != 0) return std::perror("setup"), 1;
+  std::vector<char> buffer(bytes, 'x');
+  pid_t pid = fork();
+  if (pid == 0) {
+    pin(reader_cpu);
+    char c;
+    if (read(go[0], &c, 1) != 1) _exit(1);
+    Switches before = switches();
+    double in_call = 0;
+    std::size_t received = 0;
+    const std::size_t total = bytes * static_cast<std::size_t>(count);
+    while (received < total) {
+      auto start = Clock::now();
+      ssize_t n =
+          mq != -1 ? mq_receive(mq, buffer.data(), bytes, nullptr) : read(reader_fd, buffer.data(), bytes);
+      in_call += ns_since(start);
+      if (n <= 0) _exit(1);
+      received += static_cast<std::size_t>(n);
+    }
+    Switches after = switches();
+    *shared = {in_call, {after.voluntary - before.voluntary, after.involuntary - before.involuntary}};
+    _exit(0);
+  }
+  pin(0);
+  Switches before = switches();
+  double in_call = 0;
+  auto start = Clock::now();
+  if (write(go[1], "g", 1) != 1) return 1;
+  for (long i = 0; i < count; ++i) {
+    auto call = Clock::now();
+    if (mq != -1) {
+      if (mq_send(mq, buffer.data(), bytes, 0) != 0) return std::perror("mq_send"), 1;
+    } else {
+      for (std::size_t off = 0; off < bytes;) {
+        ssize_t n = write(writer_fd, buffer.data() + off, bytes - off);
+        if (n <= 0) return std::perror("write"), 1;
+        off += static_cast<std::size_t>(n);
+      }
+    }
+    in_call += ns_since(call);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  const double total_ns = ns_since(start);
+  Switches after = switches();
+  if (mq != -1) mq_unlink(mq_name);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return std::fprintf(stderr, "reader failed\n"), 1;
+  const double n = static_cast<double>(count);
+  std::printf("%s %zu B x %ld, reader on CPU %d: %.3f us a message; in the call: writer %.3f us, reader "
+              "%.3f us; context switches (voluntary/involuntary): writer %ld/%ld, reader %ld/%ld\n",
+              mech.c_str(), bytes, count, reader_cpu, total_ns / n / 1e3, in_call / n / 1e3,
+              shared->in_call_ns / n / 1e3, after.voluntary - before.voluntary,
+              after.involuntary - before.involuntary, shared->switches.voluntary,
+              shared->switches.involuntary);
+  return 0;
+}
+
+long now_ns() {
+  timespec t{};
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec * 1000000000L + t.tv_nsec;
+}
+
+struct WakeShared {
+  std::atomic<long> blocking_at, written_at;
+  std::atomic<int> step;
+};
+
+int wake(int rounds, const std::vector<long>& idle_us) {
+  if (rounds <= 0) return std::fprintf(stderr, "ROUNDS must be above 0\n"), 2;
+  auto* shared = static_cast<WakeShared*>(
+      mmap(nullptr, sizeof(WakeShared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+  int fds[2];
+  if (shared == MAP_FAILED || pipe(fds) != 0) return std::perror("setup"), 1;
+  for (long idle : idle_us) {
+    shared->step = 0;
+    pid_t pid = fork();
+    if (pid == 0) { // the writer
+      pin(1);
+      for (int i = 0; i < rounds; ++i) {
+        while (shared->step.load() != 2 * i + 1) {
+        }
+        const long blocking = shared->blocking_at.load();
+        while (now_ns() - blocking < idle * 1000) {
+        }
+        shared->written_at.store(now_ns());
+        shared->step.store(2 * i + 2);
+        char c = 'x';
+        if (write(fds[1], &c, 1) != 1) _exit(1);
+      }
+      _exit(0);
+    }
+    pin(0);
+    std::vector<long> latency;
+    for (int i = 0; i < rounds; ++i) {
+      shared->blocking_at.store(now_ns());
+      shared->step.store(2 * i + 1);
+      char c;
+      if (read(fds[0], &c, 1) != 1) return 1;
+      const long woke = now_ns();
+      while (shared->step.load() != 2 * i + 2) {
+      }
+      latency.push_back(woke - shared->written_at.load());
+    }
+    waitpid(pid, nullptr, 0);
+    std::sort(latency.begin(), latency.end());
+    const std::size_t n = latency.size();
+    std::printf("idle %ld us: wakeup to return %.2f us median, p10 %.2f, p90 %.2f\n", idle,
+                latency[n / 2] / 1e3, latency[n / 10] / 1e3, latency[n * 9 / 10] / 1e3);
+  }
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  const std::string usage =
+      "usage: hostbench-probe sides MECH BYTES COUNT READER_CPU | wake ROUNDS IDLE_US...\n";
+  if (argc >= 6 && std::string(argv[1]) == "sides")
+    return sides(argv[2], std::strtoul(argv[3], nullptr, 10), std::strtol(argv[4], nullptr, 10),
+                 std::atoi(argv[5]));
+  if (argc >= 4 && std::string(argv[1]) == "wake") {
+    std::vector<long> idle;
+    for (int i = 3; i < argc; ++i) idle.push_back(std::strtol(argv[i], nullptr, 10));
+    return wake(std::atoi(argv[2]), idle);
+  }
+  std::fputs(usage.c_str(), stderr);
+  return 2;
+}
