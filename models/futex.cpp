@@ -15,9 +15,28 @@
 
 namespace ipcsim {
 
+// get_futex_key and futex_hash (kernel/futex/core.c). A shared key: get_user_pages_fast finds and
+// pins the page behind the address, its folio's mapping gives the key (the inode's sequence number
+// and page offset for shared memory, which is shmem), folio_put drops the pin. A private key is
+// current->mm and the address, returned at once. Then futex_hash's jhash2 picks the bucket.
+void charge_futex_key(OpContext& ctx, std::uint16_t activity, bool shared) {
+  if (shared) ctx.charge(activity, Primitive::user_page_lookup);
+  ctx.charge(activity, Primitive::hash_lookup);
+}
+
+void charge_futex_unqueue(OpContext& ctx, std::uint16_t activity) {
+  ctx.charge(activity, Primitive::lock_acquire);
+  ctx.charge(activity, Primitive::list_op);
+  ctx.charge(activity, Primitive::atomic_rmw);
+}
+
 namespace {
 
-constexpr std::uint64_t kCharged = 1, kSlept = 2, kInCall = 4;
+// Every futex the futex ops make is process-shared: the calls have no FUTEX_PRIVATE_FLAG (glibc's
+// process-shared mutex and condition variable, and tools/hostbench's ring, call them so).
+constexpr bool kSharedFutex = true;
+
+constexpr std::uint64_t kCharged = 1, kSlept = 2, kInCall = 4, kUnqueued = 8;
 
 // Phases of a library op (Thread::phase). A library op runs user code (atomics on the words) and,
 // when it must, futex system calls; it keeps its place across the calls' sleeps.
@@ -100,12 +119,17 @@ private:
 // FUTEX_WAIT, inside the kernel: EFAULT for an address not mapped, EINVAL when not 4-byte aligned,
 // EAGAIN when the word no longer holds `expected`, else sleep until a FUTEX_WAKE (0), the timeout
 // (ETIMEDOUT; a zero timeout expires at once) or an interruption (EINTR). The word is read once,
-// through the cache like any access, before the call decides.
+// through the cache like any access, before the call decides. Its steps (futex_wait_setup,
+// kernel/futex/waitwake.c): the key and the hash, futex_q_lock (futex_hb_waiters_inc, a locked
+// instruction and full barrier, then the bucket's lock), the read; EAGAIN: futex_q_unlock (the
+// lock released unused, futex_hb_waiters_dec); a sleep: futex_queue, the plist_add under the
+// bucket's lock, charged as every enqueue is (waitqueue_op, as the thread leaves its core).
 IoStatus futex_wait_call(OpContext& ctx, std::uint16_t activity, const std::string& map, std::int64_t offset,
                          std::int64_t expected) {
   Thread& thread = ctx.thread;
+  // A FUTEX_WAKE took it off the bucket (futex_wake_mark): futex_unqueue finds nothing to do.
   if ((thread.op_progress & kSlept) && thread.wait_result == WaitResult::Woken && !thread.signal_pending) {
-    ctx.succeed(0); // a FUTEX_WAKE
+    ctx.succeed(0);
     return IoStatus::Done;
   }
   ctx.sync();
@@ -116,22 +140,43 @@ IoStatus futex_wait_call(OpContext& ctx, std::uint16_t activity, const std::stri
   WaitQueue& queue = ctx.kernel.ipc<FutexState>().queue(*access->attachment->segment, access->offset);
   // Woken by a signal, interrupted or timed out: wait_on says which (a signal to handle gives
   // ERESTARTSYS, and the delivery restarts the call under SA_RESTART, as signal(7) lists FUTEX_WAIT).
-  if (thread.op_progress & kSlept) return wait_on(ctx, queue, activity);
-  if (!(thread.op_progress & kCharged)) { // get_user(): once, however often the call looks again
-    charge_touch(ctx, *access, 8, false, activity);
+  if (thread.op_progress & kSlept) {
+    // A timer or a signal woke it (not futex_wake_mark): its futex_q is still on the bucket's list.
+    const bool still_queued = thread.wait_result != WaitResult::Woken || thread.signal_pending;
+    if (still_queued && !(thread.op_progress & kUnqueued)) {
+      charge_futex_unqueue(ctx, activity);
+      thread.op_progress |= kUnqueued;
+    }
+    return wait_on(ctx, queue, activity);
+  }
+  if (!(thread.op_progress & kCharged)) { // once, however often the call looks again
+    charge_futex_key(ctx, activity, kSharedFutex);
+    ctx.charge(activity, Primitive::atomic_rmw);    // futex_hb_waiters_inc
+    charge_touch(ctx, *access, 8, false, activity); // futex_get_value_locked
     thread.op_progress |= kCharged;
     ctx.sync();
   }
-  if (peek_word(*access->attachment->segment, access->offset) != expected)
+  if (peek_word(*access->attachment->segment, access->offset) != expected) {
+    ctx.charge(activity, Primitive::lock_acquire); // futex_q_unlock: the lock, taken for the read
+    ctx.charge(activity, Primitive::atomic_rmw);   // futex_hb_waiters_dec
     return fail_call(ctx, activity, EAGAIN);
-  if (thread.op_nonblocking) return fail_call(ctx, activity, ETIMEDOUT);
+  }
+  if (thread.op_nonblocking) { // queued, the expired timer seen, unqueued: no sleep
+    ctx.charge(activity, Primitive::waitqueue_op);
+    charge_futex_unqueue(ctx, activity);
+    return fail_call(ctx, activity, ETIMEDOUT);
+  }
   IoStatus status = wait_on(ctx, queue, activity);
   if (status == IoStatus::Blocked) thread.op_progress |= kSlept;
   return status;
 }
 
-// FUTEX_WAKE: wakes up to `count` waiters in the order they came (at least one, as Linux's loop
-// does for a count of 0); the result is how many. The word itself is not read.
+// FUTEX_WAKE (futex_wake, kernel/futex/waitwake.c): wakes up to `count` waiters in the order they
+// came (at least one, as Linux's loop does for a count of 0); the result is how many. The word
+// itself is not read. The key and the hash, then futex_hb_waiters_pending (a full barrier, a locked
+// instruction on x86): with nobody waiting on the bucket the call returns there, without the lock.
+// Otherwise the bucket's lock is taken for the walk, and each waiter woken is unlinked
+// (__futex_unqueue: plist_del, futex_hb_waiters_dec) before wake_up_q wakes it (`wakeup`).
 IoStatus futex_wake_call(OpContext& ctx, std::uint16_t activity, const std::string& map, std::int64_t offset,
                          std::int64_t count) {
   ctx.sync();
@@ -139,15 +184,21 @@ IoStatus futex_wake_call(OpContext& ctx, std::uint16_t activity, const std::stri
   auto access = user_access(ctx, map, offset, 8, false, activity, &fault);
   if (!access) return fail_call(ctx, activity, EFAULT);
   if (offset % 4) return fail_call(ctx, activity, EINVAL);
+  charge_futex_key(ctx, activity, kSharedFutex);
+  ctx.charge(activity, Primitive::atomic_rmw); // futex_hb_waiters_pending's smp_mb
   std::int64_t woken = 0;
-  if (WaitQueue* queue = ctx.kernel.ipc<FutexState>().find(*access->attachment->segment, access->offset)) {
+  WaitQueue* queue = ctx.kernel.ipc<FutexState>().find(*access->attachment->segment, access->offset);
+  if (queue && queue->head) {
+    ctx.charge(activity, Primitive::lock_acquire); // spin_lock(&hb->lock)
     // Each wake lets other cores run: wake from a snapshot, only who still waits here.
     std::vector<Thread*> waiting;
     for (Thread* t = queue->head; t; t = t->wait_next) waiting.push_back(t);
     for (Thread* t : waiting) {
       if (woken >= std::max<std::int64_t>(count, 1)) break;
-      if (t->waiting_on == queue && ctx.kernel.wake(ctx.core, *t, &ctx.thread, activity, WaitResult::Woken))
-        ++woken;
+      if (t->waiting_on != queue) continue;
+      ctx.charge(activity, Primitive::list_op);    // plist_del
+      ctx.charge(activity, Primitive::atomic_rmw); // futex_hb_waiters_dec
+      if (ctx.kernel.wake(ctx.core, *t, &ctx.thread, activity, WaitResult::Woken)) ++woken;
     }
   }
   ctx.succeed(woken);
@@ -159,7 +210,11 @@ IoStatus futex_wake_call(OpContext& ctx, std::uint16_t activity, const std::stri
 // to `nr_requeue` more to the second word's queue, where they sleep on (a FUTEX_WAKE of the second
 // word wakes them; their timeouts stand). With `cmpval` (CMP_REQUEUE) the first word is read first
 // and must still hold it, else EAGAIN and nobody moves. Result: woken + requeued, for both, as the
-// kernel returns task_count. Unlike FUTEX_WAKE, nr_wake 0 wakes nobody.
+// kernel returns task_count. Unlike FUTEX_WAKE, nr_wake 0 wakes nobody. Its steps: both keys and
+// hashes, futex_hb_waiters_inc of the second bucket, double_lock_hb (one lock when both words are
+// the same), the read; per waiter woken, its unlinking as FUTEX_WAKE's; per waiter moved to another
+// word's bucket, requeue_futex (plist_del, plist_add, the two buckets' waiter counts); at the end,
+// the second bucket's futex_hb_waiters_dec, whatever happened.
 IoStatus futex_requeue_call(OpContext& ctx, std::uint16_t activity, const std::string& map,
                             std::int64_t offset, const std::string& map2, std::int64_t offset2,
                             std::int64_t nr_wake, std::int64_t nr_requeue,
@@ -174,13 +229,24 @@ IoStatus futex_requeue_call(OpContext& ctx, std::uint16_t activity, const std::s
   auto to = user_access(ctx, map2, offset2, 8, false, activity, &fault); // get_futex_key(uaddr2)
   if (!to) return fail_call(ctx, activity, EFAULT);
   if (offset2 % 4) return fail_call(ctx, activity, EINVAL);
+  const bool one_bucket =
+      from->attachment->segment->serial == to->attachment->segment->serial && from->offset == to->offset;
+  charge_futex_key(ctx, activity, kSharedFutex);
+  charge_futex_key(ctx, activity, kSharedFutex);
+  ctx.charge(activity, Primitive::atomic_rmw); // futex_hb_waiters_inc(hb2)
+  const Cycles lock = ctx.kernel.model().costs.cycles(Primitive::lock_acquire);
+  ctx.charge(activity, Primitive::lock_acquire, one_bucket ? lock : 2 * lock); // double_lock_hb
+  ctx.sync();
   if (cmpval) { // futex_get_value_locked(uaddr1): a read like any access
     charge_touch(ctx, *from, 8, false, activity);
     ctx.sync();
-    if (peek_word(*from->attachment->segment, from->offset) != *cmpval)
+    if (peek_word(*from->attachment->segment, from->offset) != *cmpval) {
+      ctx.charge(activity, Primitive::atomic_rmw); // futex_hb_waiters_dec(hb2)
       return fail_call(ctx, activity, EAGAIN);
+    }
   }
   FutexState& state = ctx.kernel.ipc<FutexState>();
+  WaitQueue& target = state.queue(*to->attachment->segment, to->offset);
   WaitQueue* source = state.find(*from->attachment->segment, from->offset);
   std::vector<Thread*> wake;
   std::int64_t moved = 0;
@@ -188,22 +254,30 @@ IoStatus futex_requeue_call(OpContext& ctx, std::uint16_t activity, const std::s
     // The moves happen at once (Linux holds both hash buckets' locks); the wakes then let time pass.
     std::vector<Thread*> waiting;
     for (Thread* t = source->head; t; t = t->wait_next) waiting.push_back(t);
-    WaitQueue& target = state.queue(*to->attachment->segment, to->offset);
     for (Thread* t : waiting) {
       if (static_cast<std::int64_t>(wake.size()) < nr_wake)
         wake.push_back(t);
-      else if (moved < nr_requeue && &target != source)
+      else if (moved < nr_requeue && !one_bucket)
         moved += ctx.kernel.move_waiter(*t, target);
       else if (moved < nr_requeue) // requeued onto its own queue: it stays, counted (as Linux does)
         ++moved;
       else
         break;
     }
+    if (!one_bucket && moved > 0) { // requeue_futex: plist_del + plist_add, both buckets' counts
+      const CostModel& costs = ctx.kernel.model().costs;
+      ctx.charge(activity, Primitive::list_op, costs.cycles(Primitive::list_op) * 2 * moved);
+      ctx.charge(activity, Primitive::atomic_rmw, costs.cycles(Primitive::atomic_rmw) * 2 * moved);
+    }
   }
   std::int64_t woken = 0;
-  for (Thread* t : wake)
-    if (t->waiting_on == source && ctx.kernel.wake(ctx.core, *t, &ctx.thread, activity, WaitResult::Woken))
-      ++woken;
+  for (Thread* t : wake) {
+    if (t->waiting_on != source) continue;
+    ctx.charge(activity, Primitive::list_op);    // futex_wake_mark: plist_del
+    ctx.charge(activity, Primitive::atomic_rmw); // futex_hb_waiters_dec
+    if (ctx.kernel.wake(ctx.core, *t, &ctx.thread, activity, WaitResult::Woken)) ++woken;
+  }
+  ctx.charge(activity, Primitive::atomic_rmw); // futex_hb_waiters_dec(hb2)
   ctx.succeed(woken + moved);
   return IoStatus::Done;
 }

@@ -54,7 +54,10 @@ public:
   WaitQueue read_wait, write_wait;
   // pipe->mutex (__pipe_lock): held by a read or a write from its check of the buffer to the end of
   // its copy, so a reader on another core never sees a write's bytes before their copy is done.
-  ObjectLock mutex;
+  // Three lines shared (struct pipe_inode_info, struct pipe_buffer): the mutex with rd_wait; wr_wait
+  // with the head and tail; the pipe_buffer at the ring's end (page, offset, len), which a write
+  // fills or extends and a read consumes.
+  ObjectLock mutex{3};
   std::deque<Segment> segments;
   std::weak_ptr<FifoNode> fifo; // the FIFO this pipe belongs to, if any
   // The buffer's pages (fs/pipe.c: one pipe_buffer per page): the unread bytes of each, oldest

@@ -265,8 +265,11 @@ struct MqQueue {
   WaitQueue receivers, senders;
   // info->lock: mq_timedsend holds it from its check of the queue to the message queued or handed
   // over, mq_timedreceive from its check to the message taken out; both wake after unlocking
-  // (wake_q), and copy the message outside it (load_msg before, store_msg after).
-  ObjectLock lock;
+  // (wake_q), and copy the message outside it (load_msg before, store_msg after). Five lines shared
+  // (struct mqueue_inode_info, ipc/mqueue.c): the lock's, before the inode; msg_tree with
+  // msg_tree_rightmost and node_cache; attr (mq_curmsgs) with qsize; the priority's
+  // posix_msg_tree_node, whose msg_list both change; the msg_msg header linked into it.
+  ObjectLock lock{5};
   std::map<std::uint32_t, Message> waiting_sends; // by thread id: the message of each waiting sender
   // By thread id: the buffer of each waiting channel recv (a waiter absent here takes any message:
   // mq_receive's buffer is at least msgsize).

@@ -120,6 +120,19 @@ void atomic_on(OpContext& ctx, std::uint16_t activity, const std::optional<Acces
   ctx.charge(activity, Primitive::atomic_rmw);
 }
 
+// glibc's futex calls for a semaphore are FUTEX_SHARED for a named one (its page of /dev/shm) and
+// a pshared 1 one (in shared memory), FUTEX_PRIVATE for a pshared 0 one: the threads of one process
+// find it by their mm and its address, with no page lookup (docs/futex.md).
+bool shared_futex(const PSem& sem, const std::optional<Access>& access) { return sem.named || access; }
+
+// FUTEX_WAIT up to the read of the word (futex_wait_setup): the key and the hash, then
+// futex_hb_waiters_inc before the bucket's lock.
+void futex_wait_setup(OpContext& ctx, std::uint16_t activity, const PSem& sem,
+                      const std::optional<Access>& access) {
+  charge_futex_key(ctx, activity, shared_futex(sem, access));
+  ctx.charge(activity, Primitive::atomic_rmw);
+}
+
 // ---- Named semaphores ---------------------------------------------------------------------------
 
 // sem_open: open("/dev/shm/sem.NAME") (creating it with O_CREAT), mmap of its page, close: one
@@ -360,18 +373,33 @@ public:
       ++sem->nwaiters;
       t.phase = 1;
       ctx.enter_syscall(activity); // futex(FUTEX_WAIT) while the value is 0
+      futex_wait_setup(ctx, activity, *sem, access);
       t.op_nonblocking = false;
       t.wait_result = WaitResult::None;
     }
     // In the kernel: the value may have changed before the futex looked (then no sleep).
     ctx.sync();
     if (!sem) return finish(ctx, EINVAL, true); // its process destroyed it meanwhile: undefined in POSIX
-    if (t.wait_result == WaitResult::Woken && sem->value == 0) { // another took the unit: user, CAS, wait
+    if (t.wait_result == WaitResult::Woken && !t.signal_pending && sem->value == 0) {
+      // Another took the unit: back in user space, the CAS, and FUTEX_WAIT again.
       ctx.leave_syscall(activity);
       atomic_on(ctx, activity, access);
       ctx.enter_syscall(activity);
+      futex_wait_setup(ctx, activity, *sem, access);
       t.wait_result = WaitResult::None;
       ctx.sync();
+    }
+    if (sem->value > 0 || t.signal_pending || t.wait_result == WaitResult::Interrupted ||
+        t.wait_result == WaitResult::TimedOut || ctx.now() >= t.op_deadline) {
+      if (t.wait_result == WaitResult::None && sem->value > 0) { // the word changed: futex_q_unlock
+        ctx.charge(activity, Primitive::lock_acquire);
+        ctx.charge(activity, Primitive::atomic_rmw);
+      } else if (t.wait_result == WaitResult::None) { // queued, and out at once (futex_wait_queue)
+        ctx.charge(activity, Primitive::waitqueue_op);
+        charge_futex_unqueue(ctx, activity);
+      } else if (t.wait_result != WaitResult::Woken || t.signal_pending) { // a timer or signal woke it
+        charge_futex_unqueue(ctx, activity);
+      }
     }
     if (sem->value > 0) {
       ctx.leave_syscall(activity);
@@ -395,6 +423,7 @@ public:
       return finish(ctx, ETIMEDOUT, true);
     }
     ctx.kernel.block(ctx.core, t, &sem->waiters, t.op_deadline == kNever ? kNever : t.op_deadline - now);
+    t.enqueue_due = true; // futex_queue: waitqueue_op as the thread leaves its core
     return Step::Block;
   }
 
@@ -440,10 +469,17 @@ public:
         ctx.fail(activity, EOVERFLOW);
       } else {
         ++sem->value;
-        if (sem->nwaiters > 0) { // futex(FUTEX_WAKE, 1)
+        if (sem->nwaiters > 0) { // futex(FUTEX_WAKE, 1): docs/futex.md's steps
           ctx.enter_syscall(activity);
+          charge_futex_key(ctx, activity, shared_futex(*sem, access));
+          ctx.charge(activity, Primitive::atomic_rmw); // futex_hb_waiters_pending
           ctx.sync();
-          ctx.kernel.wake_one(ctx.core, sem->waiters, &t, activity);
+          if (sem->waiters.head) { // the bucket's lock, the waiter unlinked
+            ctx.charge(activity, Primitive::lock_acquire);
+            ctx.charge(activity, Primitive::list_op);
+            ctx.charge(activity, Primitive::atomic_rmw);
+            ctx.kernel.wake_one(ctx.core, sem->waiters, &t, activity);
+          }
           ctx.leave_syscall(activity);
         }
         ctx.succeed();

@@ -96,6 +96,17 @@ void write_bytes(OpContext& ctx, Segment& segment, std::uint64_t offset, const s
 // The text at [offset, offset + bytes), up to its first zero byte.
 std::string read_text(const Segment& segment, std::uint64_t offset, std::uint64_t bytes);
 
+// ---- The futex's kernel steps (models/futex.cpp, docs/futex.md), shared with the library calls
+// that make futex system calls of their own (the POSIX semaphores) ----
+
+// get_futex_key and futex_hash: a shared futex (no FUTEX_PRIVATE_FLAG) finds the page behind the
+// address for its key (user_page_lookup); a private one's key is the caller's mm and the address,
+// with no lookup. Then the key is hashed to its bucket (hash_lookup).
+void charge_futex_key(OpContext& ctx, std::uint16_t activity, bool shared);
+// futex_unqueue of a waiter still on its bucket's list (a timer or a signal woke it, or it never
+// slept): the bucket's lock around plist_del and futex_hb_waiters_dec.
+void charge_futex_unqueue(OpContext& ctx, std::uint16_t activity);
+
 // ---- Op fields shared by the memory, spin and futex ops ----
 
 IntRef read_int_ref(const json& fields, const std::string& field, const std::string& path,

@@ -92,7 +92,11 @@ struct MsgQueue {
   WaitQueue senders, receivers;
   // q_perm.lock (ipc_lock_object): msgsnd holds it from its checks to the message queued or handed
   // over, msgrcv from its search to the message unlinked; both wake after unlocking (wake_q).
-  ObjectLock lock;
+  // Four lines shared (struct msg_queue, ipc/msg.c): q_perm's, whose lock it is (kern_ipc_perm is
+  // cache-line aligned); q_stime to q_lrpid (the times, q_cbytes, q_qnum, the pids), which both
+  // update; q_messages with q_receivers and q_senders; the msg_msg header at the list's end, which a
+  // send links after and a receive unlinks.
+  ObjectLock lock{4};
 
   bool fits(std::uint64_t bytes) const {
     return cbytes + bytes <= qbytes && messages.size() + 1 <= qbytes; // msg_fits

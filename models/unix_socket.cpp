@@ -73,8 +73,13 @@ struct Socket {
   WaitQueue readers, room, wmem_wait, acceptors, connectors;
   // unix_state_lock and its receive queue's lock, as one: a sender holds them while it queues an
   // sk_buff here (after copying it in), a receiver while it finds and unlinks one (it copies out
-  // after: the data is visible from the end of the sender's copy).
-  ObjectLock lock;
+  // after: the data is visible from the end of the sender's copy). Five lines shared (struct
+  // unix_sock, struct sock, net/unix/af_unix.c): unix_state_lock's; sk_receive_queue (its lock, ends
+  // and qlen); the sk_buff's list and length fields, filled by the sender and unlinked by the
+  // receiver; the sender's sk_wmem_alloc, which its allocation raises and the receiver's
+  // consume_skb (sock_wfree) lowers; the sender's struct pid, whose count scm_pid raises and
+  // unix_destruct_scm lowers.
+  ObjectLock lock{5};
 };
 
 // Messages in a receive queue none of whose bytes was read: a stream write's first sk_buff (the

@@ -235,3 +235,28 @@ TEST_CASE("channel: send returns the bytes sent and a failed recv leaves no mess
     CHECK(texts == std::vector<std::string>{"sent 64", "64 hello", "-1 EAGAIN [] 0"});
   }
 }
+
+TEST_CASE("channel: across two cores, each mechanism's lock brings the lines its sections share") {
+  // A sender on core 0, a receiver on core 1 that arrives long after it: the receive takes the lock
+  // the send last held on the other core, and every line the two sections share comes over at
+  // cache_line_transfer (teaching: 100 cycles each). The counts are the kernel structures' (docs/
+  // costs.md, "Locks across cores"); on one core nothing is charged.
+  const std::map<std::string, Cycles> lines{{"pipe", 3},        {"sysv_msg", 4},   {"posix_mq", 5},
+                                            {"unix_stream", 5}, {"unix_dgram", 5}, {"mailbox", 1}};
+  for (const auto& [mechanism, count] : lines) {
+    CAPTURE(mechanism);
+    for (int cores : {1, 2}) {
+      auto run = run_text(R"({"machine": {"cores": )" + std::to_string(cores) + R"(, "costs": "teaching"},
+        "channels": [{"name": "c", "mechanism": ")" +
+                          mechanism + R"("}],
+        "processes": [
+          {"name": "sender", "affinity": [0], "working_set_pages": 0, "script": [
+            {"op": "send", "channel": "c", "bytes": 64}]},
+          {"name": "receiver", "affinity": [)" +
+                          std::string(cores == 1 ? "0" : "1") + R"(], "working_set_pages": 0, "script": [
+            {"op": "compute", "time": "1ms"}, {"op": "recv", "channel": "c", "bytes": 64}]}]})");
+      CHECK(run.charged("receiver", "recv", Primitive::cache_line_transfer) ==
+            (cores == 2 ? count * 100 : 0));
+    }
+  }
+}

@@ -2,7 +2,8 @@
 // errors, FUTEX_WAKE's count, the uncontended lock that makes no system call, the contended one that
 // makes exactly the calls glibc's lowlevellock makes, and a condition variable, with cycle counts
 // worked out from the teaching preset (1 GHz: a cycle is a nanosecond; a system call's entry is
-// trap_enter 100 + syscall_dispatch 50, its exit trap_exit 100).
+// trap_enter 100 + syscall_dispatch 50, its exit trap_exit 100). Every futex call looks up its
+// shared key and hashes it: user_page_lookup 50 + hash_lookup 20 = 70.
 #include "harness.hpp"
 #include "ipc.hpp"
 
@@ -66,11 +67,90 @@ TEST_CASE(
   // The first FUTEX_WAIT reads the word: its first touch faults (1000) and zeroes the page (500).
   CHECK(run.charged("p", "futex_wait", Primitive::page_fault) == 1000);
   CHECK(run.charged("p", "futex_wait", Primitive::page_zero) == 500);
-  // The timed wait: entry 150 (its timeout counts from there), the read 1, then asleep
-  // (context_save 200, the core idles); the timer at 150 + 5,000 (timer_interrupt 500 + wakeup 100),
-  // the dispatch from idle (sched_pick 100 + idle_exit 1000 + context_restore 200), the exit 100:
-  // 7,150.
-  CHECK(run.kernel->records()[0].end - run.kernel->records()[0].start == 7150);
+  // The timed wait: entry 150 (its timeout counts from there), the key 70, futex_hb_waiters_inc 20,
+  // the read 1, then asleep (futex_queue's waitqueue_op 20 + context_save 200, the core idles); the
+  // timer at 150 + 5,000 (timer_interrupt 500 + wakeup 100), the dispatch from idle (sched_pick 100
+  // + idle_exit 1000 + context_restore 200); still on the bucket's list, futex_unqueue (lock_acquire
+  // 20 + list_op 10 + atomic_rmw 20); the exit 100.
+  const Cycles timed = 150 + 5000 + 500 + 100 + 100 + 1000 + 200 + 50 + 100;
+  MESSAGE("timed-out FUTEX_WAIT: expected " << timed << ", simulated "
+                                            << run.kernel->records()[0].end - run.kernel->records()[0].start);
+  CHECK(run.kernel->records()[0].end - run.kernel->records()[0].start == timed);
+}
+
+TEST_CASE("futex: FUTEX_WAKE with nobody waiting, FUTEX_WAIT on a changed word and with a zero timeout: "
+          "the shared key, the hash and the bucket's waiter count, step by step") {
+  auto run = run_text(machine(proc("p", kAttach + R"(,
+    {"op": "mem_load", "map": "m", "offset": 0, "into": "x"},
+    {"op": "begin", "name": "nobody"},
+    {"op": "futex_wake", "map": "m", "offset": 0, "count": 1},
+    {"op": "end", "name": "nobody"},
+    {"op": "begin", "name": "changed"},
+    {"op": "futex_wait", "map": "m", "offset": 0, "value": 1},
+    {"op": "end", "name": "changed"},
+    {"op": "begin", "name": "zero"},
+    {"op": "futex_wait", "map": "m", "offset": 0, "value": 0, "timeout": 0},
+    {"op": "end", "name": "zero"},
+    {"op": "print", "text": "{errno}"})")));
+  CHECK(printed(run, "p") == std::vector<std::string>{"ETIMEDOUT"});
+  auto& r = run.kernel->records();
+  // The page is present (the load faulted it in). FUTEX_WAKE: entry 150; get_futex_key
+  // (user_page_lookup 50) and futex_hash (hash_lookup 20); futex_hb_waiters_pending's barrier
+  // (atomic_rmw 20) finds nobody on the bucket: no lock; exit 100.
+  const Cycles nobody = 150 + 50 + 20 + 20 + 100;
+  MESSAGE("FUTEX_WAKE, nobody waiting: expected " << nobody << ", simulated " << r[0].end - r[0].start);
+  CHECK(r[0].end - r[0].start == nobody);
+  // FUTEX_WAIT on a word that changed: entry 150, the key 70, futex_q_lock (futex_hb_waiters_inc
+  // 20, the bucket's lock), the read 1; EAGAIN: futex_q_unlock (the lock, lock_acquire 20, and
+  // futex_hb_waiters_dec 20); exit 100.
+  const Cycles changed = 150 + 70 + 20 + 1 + 20 + 20 + 100;
+  MESSAGE("FUTEX_WAIT, EAGAIN: expected " << changed << ", simulated " << r[1].end - r[1].start);
+  CHECK(r[1].end - r[1].start == changed);
+  // A zero timeout on the word it expects: as far as the read, then futex_queue (waitqueue_op 20),
+  // the timer already expired so no sleep, futex_unqueue (lock_acquire 20 + plist_del 10 +
+  // futex_hb_waiters_dec 20); exit 100.
+  const Cycles zero = 150 + 70 + 20 + 1 + 20 + 50 + 100;
+  MESSAGE("FUTEX_WAIT, zero timeout: expected " << zero << ", simulated " << r[2].end - r[2].start);
+  CHECK(r[2].end - r[2].start == zero);
+}
+
+TEST_CASE("futex: FUTEX_WAKE of a sleeper takes the bucket's lock and unlinks it; the sleeper's FUTEX_WAIT "
+          "queued itself") {
+  auto run = run_text(machine(proc("w", kAttach + R"(,
+    {"op": "mem_load", "map": "m", "offset": 0, "into": "x"},
+    {"op": "futex_wait", "map": "m", "offset": 0, "value": 0},
+    {"op": "print", "text": "woken: {result}"})") +
+                              "," +
+                              proc("waker", kAttach + R"(,
+    {"op": "mem_load", "map": "m", "offset": 0, "into": "x"},
+    {"op": "begin", "name": "wake"},
+    {"op": "futex_wake", "map": "m", "offset": 0, "count": 1},
+    {"op": "end", "name": "wake"},
+    {"op": "print", "text": "woke {result}"})",
+                                   R"("arrival": "100us", )")));
+  CHECK(printed(run, "w") == std::vector<std::string>{"woken: 0"});
+  CHECK(printed(run, "waker") == std::vector<std::string>{"woke 1"});
+  // The waker, on the one core: entry 150, the key 70, futex_hb_waiters_pending 20; a waiter is
+  // there: spin_lock(&hb->lock) (lock_acquire 20), __futex_unqueue (plist_del: list_op 10,
+  // futex_hb_waiters_dec: atomic_rmw 20), wake_up_q (wakeup 100); exit 100.
+  const Cycles wake = 150 + 70 + 20 + 20 + 10 + 20 + 100 + 100;
+  auto& r = run.kernel->records();
+  MESSAGE("FUTEX_WAKE of one sleeper: expected " << wake << ", simulated " << r[0].end - r[0].start);
+  CHECK(r[0].end - r[0].start == wake);
+  CHECK(run.charged("waker", "futex_wake", Primitive::lock_acquire) == 20);
+  CHECK(run.charged("waker", "futex_wake", Primitive::list_op) == 10);
+  CHECK(run.charged("waker", "futex_wake", Primitive::atomic_rmw) == 40);
+  // The sleeper's kernel path apart from the switches: the key (user_page_lookup 50, hash_lookup
+  // 20), futex_hb_waiters_inc 20, futex_queue under the bucket's lock (waitqueue_op 20, as every
+  // enqueue); woken by FUTEX_WAKE it was already unlinked, so nothing more.
+  const Cycles path = 50 + 20 + 20 + 20;
+  Cycles charged = 0;
+  for (Primitive p : {Primitive::user_page_lookup, Primitive::hash_lookup, Primitive::atomic_rmw,
+                      Primitive::waitqueue_op, Primitive::lock_acquire, Primitive::list_op})
+    charged += run.charged("w", "futex_wait", p);
+  MESSAGE("FUTEX_WAIT that sleeps, its kernel path: expected " << path << ", simulated " << charged);
+  CHECK(charged == path);
+  CHECK(run.charged("w", "futex_wait", Primitive::waitqueue_op) == 20);
 }
 
 TEST_CASE(
@@ -231,8 +311,9 @@ TEST_CASE("futex: a wait and a signal on one core: every step of glibc's algorit
   //     (load 1, store 1); fetch_xor __wseq 21; store __g_signals[0] 1; set_orig_size: load 1,
   //     xchg 21; __g_size[0] += 1: 1; load __g_size[0] 1 = 51;
   //   fetch_add __g_signals[0] 21, __g_size[0] -= 1: 1; release the lock: fetch_and 21;
-  //   FUTEX_WAKE(1): entry 150 + wakeup 100 + exit 100 = 350.
-  const Cycles signal = 1 + 22 + 2 + 51 + 22 + 21 + 350;
+  //   FUTEX_WAKE(1): entry 150 + the key 70 + futex_hb_waiters_pending 20 + the bucket's lock 20 +
+  //   the waiter unlinked (plist_del 10 + futex_hb_waiters_dec 20) + wakeup 100 + exit 100 = 490.
+  const Cycles signal = 1 + 22 + 2 + 51 + 22 + 21 + 490;
   auto& r = run.kernel->records();
   MESSAGE("cond_signal with a waiter: expected " << signal << ", simulated " << r[0].end - r[0].start);
   CHECK(r[0].end - r[0].start == signal);
@@ -240,9 +321,10 @@ TEST_CASE("futex: a wait and a signal on one core: every step of glibc's algorit
   // The waiter's cond_wait, apart from sleeping: fetch_add __wseq 21, fetch_add __wrefs 21, the
   // mutex's xchg 21; load __g_signals[0] 1, __g1_start 1 (no signal yet); FUTEX_WAIT: entry 150, the
   // read 1, exit 100; again: load 1, load 1, CAS __g_signals[0] 21; fetch_add __wrefs -8: 21; the
-  // mutex again, CAS 0 -> 2: 21. Six locked instructions (120 of atomic_rmw), eleven 8-byte
+  // mutex again, CAS 0 -> 2: 21. Six locked instructions in user space and the FUTEX_WAIT's
+  // futex_hb_waiters_inc (140 of atomic_rmw; the waker unlinks it and counts it down), eleven 8-byte
   // accesses (11 cycles), one system call (250).
-  const Cycles atomics = 6 * 20, words = 11, call = 150 + 100;
+  const Cycles atomics = 7 * 20, words = 11, call = 150 + 100;
   Cycles charged = run.charged("consumer", "cond_wait", Primitive::atomic_rmw);
   MESSAGE("cond_wait atomics: expected " << atomics << ", simulated " << charged);
   CHECK(charged == atomics);
@@ -251,7 +333,12 @@ TEST_CASE("futex: a wait and a signal on one core: every step of glibc's algorit
             run.charged("consumer", "cond_wait", Primitive::syscall_dispatch) +
             run.charged("consumer", "cond_wait", Primitive::trap_exit) ==
         call);
-  MESSAGE("wait + signal pair, apart from the switches: expected " << signal + atomics + words + call);
+  // Its FUTEX_WAIT's key: user_page_lookup 50 + hash_lookup 20.
+  const Cycles key = 70;
+  CHECK(run.charged("consumer", "cond_wait", Primitive::user_page_lookup) +
+            run.charged("consumer", "cond_wait", Primitive::hash_lookup) ==
+        key);
+  MESSAGE("wait + signal pair, apart from the switches: expected " << signal + atomics + words + call + key);
   CHECK(calls(run, "consumer", "cond_wait") == 1);
 }
 
@@ -359,13 +446,14 @@ TEST_CASE("futex: a timed-out cond_wait takes itself out of its group (__condvar
   // cond_signal calls are none.
   CHECK(calls(run, "t", "cond_signal") == 0);
   // Timed wait, alone on its core, page present: fetch_add __wseq 21, __wrefs 21, the mutex's xchg 21
-  // (63); loads of __g_signals[0] and __g1_start 2 (65); FUTEX_WAIT: entry 150, the read 1, asleep
-  // until the deadline, start + 10,000 (glibc's abstime: the same for the whole loop); the timer
-  // (timer_interrupt 500 + wakeup 100), the dispatch from idle (sched_pick 100 + idle_exit 1,000 +
-  // context_restore 200), exit 100; __condvar_cancel_waiting: the lock (load 1 + CAS 21), load
-  // __g1_start 1, __g1_orig_size 1, __g_size[0] 1, __g_size[0] -= 1: 1, release (fetch_and 21) = 47;
-  // fetch_add __wrefs -8: 21; the mutex, CAS 0 -> 2: 21.
-  const Cycles timed = 10'000 + 500 + 100 + 100 + 1000 + 200 + 100 + 47 + 21 + 21;
+  // (63); loads of __g_signals[0] and __g1_start 2 (65); FUTEX_WAIT: entry 150, the key 70,
+  // futex_hb_waiters_inc 20, the read 1, asleep until the deadline, start + 10,000 (glibc's
+  // abstime: the same for the whole loop); the timer (timer_interrupt 500 + wakeup 100), the
+  // dispatch from idle (sched_pick 100 + idle_exit 1,000 + context_restore 200), futex_unqueue
+  // (lock_acquire 20 + list_op 10 + atomic_rmw 20 = 50), exit 100; __condvar_cancel_waiting: the
+  // lock (load 1 + CAS 21), load __g1_start 1, __g1_orig_size 1, __g_size[0] 1, __g_size[0] -= 1:
+  // 1, release (fetch_and 21) = 47; fetch_add __wrefs -8: 21; the mutex, CAS 0 -> 2: 21.
+  const Cycles timed = 10'000 + 500 + 100 + 100 + 1000 + 200 + 50 + 100 + 47 + 21 + 21;
   auto& r = run.kernel->records();
   MESSAGE("timed-out cond_wait: expected " << timed << ", simulated " << r[0].end - r[0].start);
   CHECK(r[0].end - r[0].start == timed);
@@ -539,12 +627,21 @@ TEST_CASE("futex: FUTEX_REQUEUE wakes `count` and moves `requeue` more to anothe
                                                           "nobody: 0"});
   for (const char* w : {"w1", "w2", "w3"}) CHECK(printed(run, w) == std::vector<std::string>{"woken: 0"});
   auto& r = run.kernel->records();
+  // Both keys 2 x 70, futex_hb_waiters_inc of the second bucket 20, double_lock_hb of two buckets
+  // 2 x 20, and its futex_hb_waiters_dec 20 at the end: 220 in every requeue of two words.
+  const Cycles keys_and_locks = 2 * 70 + 20 + 2 * 20 + 20;
   // The compare reads the first word: entry 150 + the waker's first touch of the page (page_fault
-  // 1000; the waiters' reads allocated it, so no zeroing) + 8 bytes 1, then EAGAIN: exit 100. 1,251.
-  CHECK(r[0].end - r[0].start == 1251);
-  // The requeue: entry 150 + the read 1 (present now) + one wakeup 100 (w1; one core: no IPI) + the
-  // exit 100: 351. The move of w2 costs nothing beyond the call.
-  CHECK(r[1].end - r[1].start == 351);
+  // 1000; the waiters' reads allocated it, so no zeroing) + 8 bytes 1, then EAGAIN: exit 100.
+  const Cycles changed = 150 + keys_and_locks + 1000 + 1 + 100;
+  MESSAGE("FUTEX_CMP_REQUEUE, EAGAIN: expected " << changed << ", simulated " << r[0].end - r[0].start);
+  CHECK(r[0].end - r[0].start == changed);
+  // The requeue: entry 150 + the read 1 (present now); w1 unlinked (plist_del 10 +
+  // futex_hb_waiters_dec 20) and woken (wakeup 100; one core: no IPI); w2 moved (requeue_futex:
+  // plist_del + plist_add 2 x 10, the two buckets' counts 2 x 20); the exit 100.
+  const Cycles requeued = 150 + keys_and_locks + 1 + 30 + 100 + 60 + 100;
+  MESSAGE("FUTEX_CMP_REQUEUE, one woken, one moved: expected " << requeued << ", simulated "
+                                                               << r[1].end - r[1].start);
+  CHECK(r[1].end - r[1].start == requeued);
   // w1 was woken by the requeue, w3 by the wake of word 0, w2 (moved) by the wake of word 8.
   CHECK(run.finished("w1") < run.finished("w3"));
   CHECK(run.finished("w3") < run.finished("w2"));

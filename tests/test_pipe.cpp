@@ -680,13 +680,14 @@ std::string two_core_transfer(int cores, int reader_delay) {
 TEST_CASE("pipe: two cores: a reader that arrives during the writer's copy waits for it to end") {
   auto run = run_text(two_core_transfer(2, 300));
   // The reader, on core 1: dispatch 800 + compute 300 + the same 200 of entry -> it takes the mutex
-  // at 1300, held by the writer until 1762: lock_wait 462, then the lock's line from core 0,
-  // cache_line_transfer 100 -> 1862; copy 50 + 512 -> 2424; trap_exit 100 -> 2524. Without the
+  // at 1300, held by the writer until 1762: lock_wait 462, then the three lines the pipe's critical
+  // sections share from core 0 (the mutex's, the head and tail's, the pipe_buffer's),
+  // cache_line_transfer 3 x 100 -> 2062; copy 50 + 512 -> 2624; trap_exit 100 -> 2724. Without the
   // mutex it would have copied bytes the writer had not copied yet, from 1300 on, and returned at
   // 1962.
-  CHECK(console(run) == Lines{"writer@1882: sent", "reader@2524: got 4096"});
+  CHECK(console(run) == Lines{"writer@1882: sent", "reader@2724: got 4096"});
   CHECK(run.charged("reader", "recv", Primitive::lock_wait) == 1762 - 1300);
-  CHECK(run.charged("reader", "recv", Primitive::cache_line_transfer) == 100);
+  CHECK(run.charged("reader", "recv", Primitive::cache_line_transfer) == 3 * 100);
   CHECK(run.charged("writer", "send", Primitive::lock_wait) == 0);
   CHECK(run.charged("writer", "send", Primitive::cache_line_transfer) == 0); // nobody held it before
   // The breakdown shows the wait under its own key.
@@ -699,10 +700,10 @@ TEST_CASE("pipe: two cores: a reader that arrives during the writer's copy waits
 TEST_CASE("pipe: two cores: a reader that arrives after the writer's release does not wait") {
   auto run = run_text(two_core_transfer(2, 1000));
   // The reader takes the mutex at 800 + 1000 + 200 = 2000, after its release at 1762: no wait, the
-  // line from core 0 (100) -> 2100; copy 562 -> 2662; trap_exit 100 -> 2762.
-  CHECK(console(run) == Lines{"writer@1882: sent", "reader@2762: got 4096"});
+  // three shared lines from core 0 (3 x 100) -> 2300; copy 562 -> 2862; trap_exit 100 -> 2962.
+  CHECK(console(run) == Lines{"writer@1882: sent", "reader@2962: got 4096"});
   CHECK(run.charged("reader", "recv", Primitive::lock_wait) == 0);
-  CHECK(run.charged("reader", "recv", Primitive::cache_line_transfer) == 100);
+  CHECK(run.charged("reader", "recv", Primitive::cache_line_transfer) == 3 * 100);
 }
 
 TEST_CASE("pipe: one core: the mutex costs nothing beyond lock_acquire") {

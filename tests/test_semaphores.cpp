@@ -205,6 +205,16 @@ TEST_CASE("posix sem: uncontended sem_wait and sem_post stay in user space: one 
   CHECK(run.kernel->records()[0].end - run.kernel->records()[0].start == 40);
   CHECK(run.charged("p", "sem_wait", Primitive::trap_enter) == 0);
   CHECK(run.charged("p", "sem_post", Primitive::trap_enter) == 0);
+  // The timed wait sleeps in a private futex (pshared 0: FUTEX_PRIVATE_FLAG): its key is the mm and
+  // the address, no page lookup; hash_lookup 20, futex_hb_waiters_inc, futex_queue (waitqueue_op
+  // 20), and after the timer futex_unqueue (lock_acquire 20 + list_op 10 + atomic_rmw 20).
+  CHECK(run.charged("p", "sem_timedwait", Primitive::user_page_lookup) == 0);
+  CHECK(run.charged("p", "sem_timedwait", Primitive::hash_lookup) == 20);
+  CHECK(run.charged("p", "sem_timedwait", Primitive::waitqueue_op) == 20);
+  CHECK(run.charged("p", "sem_timedwait", Primitive::lock_acquire) == 20);
+  CHECK(run.charged("p", "sem_timedwait", Primitive::list_op) == 10);
+  // The CAS, the registration as a waiter, futex_hb_waiters_inc, futex_hb_waiters_dec: 4 x 20.
+  CHECK(run.charged("p", "sem_timedwait", Primitive::atomic_rmw) == 80);
   CHECK(texts(run) == std::vector<std::string>{"second trywait: EAGAIN", "timedwait: ETIMEDOUT", "value 0",
                                                "unknown: EINVAL"});
 }
@@ -228,12 +238,23 @@ TEST_CASE(
       {"op": "print", "text": "unlink twice: {errno}"})")));
   CHECK(texts(run) == std::vector<std::string>{"open before create: ENOENT", "O_EXCL: EEXIST",
                                                "unlink twice: ENOENT", "got it"});
-  // The post found a waiter: one futex wake system call (trap 150 + wakeup 100 + exit 100).
-  CHECK(run.charged("poster", "sem_post", Primitive::atomic_rmw) == 20);
+  // The post found a waiter: one futex wake system call (trap 150 + wakeup 100 + exit 100), on a
+  // shared futex (a named semaphore: its page of /dev/shm): the key's page lookup 50, the hash 20,
+  // the bucket's lock 20, the waiter unlinked (plist_del 10); atomics: the fetch-and-add,
+  // futex_hb_waiters_pending, futex_hb_waiters_dec.
+  CHECK(run.charged("poster", "sem_post", Primitive::atomic_rmw) == 60);
   CHECK(run.charged("poster", "sem_post", Primitive::trap_enter) == 100);
   CHECK(run.charged("poster", "sem_post", Primitive::wakeup) == 100);
-  // The waiter: CAS, waiter registration, futex wait, and the CAS after the wake: 3 atomics.
-  CHECK(run.charged("waiter", "sem_wait", Primitive::atomic_rmw) == 60);
+  CHECK(run.charged("poster", "sem_post", Primitive::user_page_lookup) == 50);
+  CHECK(run.charged("poster", "sem_post", Primitive::hash_lookup) == 20);
+  CHECK(run.charged("poster", "sem_post", Primitive::lock_acquire) == 20);
+  CHECK(run.charged("poster", "sem_post", Primitive::list_op) == 10);
+  // The waiter: CAS, waiter registration, futex_hb_waiters_inc, and the CAS after the wake: 4
+  // atomics; the shared key 50 + 20; futex_queue (waitqueue_op 20).
+  CHECK(run.charged("waiter", "sem_wait", Primitive::atomic_rmw) == 80);
+  CHECK(run.charged("waiter", "sem_wait", Primitive::user_page_lookup) == 50);
+  CHECK(run.charged("waiter", "sem_wait", Primitive::hash_lookup) == 20);
+  CHECK(run.charged("waiter", "sem_wait", Primitive::waitqueue_op) == 20);
 }
 
 TEST_CASE("posix sem: sem_wait interrupted by a handler: EINTR, or restarted under SA_RESTART") {

@@ -12,10 +12,11 @@ ObjectLock::Held ObjectLock::take(OpContext& ctx, std::uint16_t activity) {
   if (last_core_ >= 0 && last_core_ != core) {
     // The holder on another core runs (it never sleeps holding it): Linux's waiter spins, on a
     // spinlock, or on a mutex by optimistic spinning (mutex_optimistic_spin while the owner is on
-    // its CPU). Then the lock's line, written last there, comes over.
+    // its CPU). Then the lines the sections share, written last there, come over.
     const Cycles now = ctx.now();
     if (free_at_ > now) ctx.charge(activity, Primitive::lock_wait, free_at_ - now);
-    ctx.charge(activity, Primitive::cache_line_transfer);
+    ctx.charge(activity, Primitive::cache_line_transfer,
+               ctx.kernel.model().costs.cycles(Primitive::cache_line_transfer) * shared_lines_);
   }
   held_ = true;
   last_core_ = core;

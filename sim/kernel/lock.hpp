@@ -21,6 +21,11 @@ namespace ipcsim {
 
 class ObjectLock {
 public:
+  // `shared_lines`: the cache lines of the object's state that every critical section under the
+  // lock reads and writes, the lock's own included (a pipe's mutex, its head and tail, the
+  // pipe_buffer at the ring's end): taken after another core, each comes over from there.
+  explicit ObjectLock(std::uint32_t shared_lines = 1) : shared_lines_(shared_lines) {}
+
   // The lock while this call holds it: release() ends the critical section at the core's current
   // time (charged cycles included); going out of scope releases it too.
   class Held {
@@ -48,7 +53,8 @@ public:
 
   // Lets the core's charged cycles pass (ctx.sync: every core due earlier acts first), then takes
   // the lock at the core's time: when its last holder was another core, waits until that holder
-  // released it (lock_wait, the cycles in between) and moves the lock's line (cache_line_transfer).
+  // released it (lock_wait, the cycles in between) and moves the shared lines (cache_line_transfer
+  // each).
   // Charged to `activity`. The uncontended cost of taking it (lock_acquire) is the caller's, as
   // before.
   [[nodiscard]] Held take(OpContext& ctx, std::uint16_t activity);
@@ -58,6 +64,7 @@ public:
   std::int32_t last_core() const { return last_core_; }
 
 private:
+  std::uint32_t shared_lines_;
   Cycles free_at_ = 0;
   std::int32_t last_core_ = -1;
   bool held_ = false;

@@ -57,7 +57,11 @@ namespace ipcsim {
   X(list_op, "cycles", "linking or unlinking an entry of a kernel list (list_add_tail, skb_queue_tail)")     \
   X(tree_op, "cycles", "inserting or erasing a red-black tree node with rebalancing (rb_insert_color)")      \
   X(waitqueue_op, "cycles", "a wait-queue operation under its lock (prepare_to_wait_event, __wake_up)")      \
-  X(socket_dispatch, "cycles", "the socket layer around a send or receive (sock_sendmsg, msghdr, scm)")
+  X(socket_dispatch, "cycles", "the socket layer around a send or receive (sock_sendmsg, msghdr, scm)")      \
+  X(user_page_lookup, "cycles",                                                                              \
+    "finding and pinning the page behind a user address, then unpinning it (get_user_pages_fast, "           \
+    "folio_put)")                                                                                            \
+  X(hash_lookup, "cycles", "hashing a key to its bucket of a kernel hash table (futex_hash: jhash2)")
 
 // The largest value of a cycle-valued primitive: 2^32 cycles (4.3 s at 1 GHz), far beyond any real
 // kernel path. A cost times a count the kernel multiplies it by (working-set pages, at most

@@ -34,6 +34,8 @@ constexpr double kMinRate = 1e-6, kMaxRate = 1024;
 // Linearisation: simulated times are sums of charged cycles, so a finite difference of this many
 // cycles is the exact count of a primitive on a cell's timed path (while the schedule stays put).
 constexpr double kStep = 1000;
+// Gauss-Newton steps at most for idle_exit (fit_idle_exit).
+constexpr int kIdleExitSteps = 6;
 constexpr int kGaussNewtonSteps = 2;
 // Streams of this many bytes per message or more do not enter the kernel-path fit (fit_paths).
 constexpr std::uint64_t kStreamFitBelow = 4096;
@@ -52,9 +54,11 @@ const std::vector<Primitive> kSizes = {Primitive::cache_l1_bytes, Primitive::cac
                                        Primitive::cache_l3_bytes};
 // The per-mechanism kernel paths (docs/costs.md) and the wakeup every blocking path shares.
 const std::vector<Primitive> kPathPrimitives = {
-    Primitive::fd_lookup,    Primitive::ipc_id_lookup, Primitive::permission_check, Primitive::security_hook,
-    Primitive::lock_acquire, Primitive::slab_alloc,    Primitive::page_alloc,       Primitive::list_op,
-    Primitive::tree_op,      Primitive::waitqueue_op,  Primitive::socket_dispatch,  Primitive::wakeup};
+    Primitive::fd_lookup,     Primitive::ipc_id_lookup,   Primitive::permission_check,
+    Primitive::security_hook, Primitive::lock_acquire,    Primitive::slab_alloc,
+    Primitive::page_alloc,    Primitive::list_op,         Primitive::tree_op,
+    Primitive::waitqueue_op,  Primitive::socket_dispatch, Primitive::user_page_lookup,
+    Primitive::hash_lookup,   Primitive::wakeup};
 
 std::string fixed(double v, int digits) {
   std::ostringstream s;
@@ -826,36 +830,58 @@ void fit_remote_copies(Fit& fit) {
 // ---- 5. the cross-core wakeup: idle_exit ------------------------------------------------------
 
 void fit_idle_exit(Fit& fit) {
+  // Cells and their slopes at idle_exit = x (the cells chosen on the first call: those whose
+  // simulated time grows with idle_exit, the round trips that leave a core idle).
   std::vector<const HostbenchRow*> used;
   std::vector<double> s0, slope;
-  const json here = fit.costs();
-  json moved = here;
+  auto linearise = [&](double x) {
+    json here = fit.costs(), moved = fit.costs();
+    here["idle_exit"] = static_cast<std::int64_t>(std::llround(x));
+    moved["idle_exit"] = static_cast<std::int64_t>(std::llround(x + kStep));
+    const bool choose = used.empty();
+    s0.clear();
+    slope.clear();
+    std::vector<const HostbenchRow*> rows;
+    if (choose)
+      for (const auto& r : fit.file.rows)
+        if (r.kind == "roundtrip" && r.placement == "cross_core") rows.push_back(&r);
+    for (const HostbenchRow* r : choose ? rows : used) {
+      auto a = simulated_ns(*r, here), b = simulated_ns(*r, moved);
+      if (choose && (!a || !b || !(*b > *a))) continue;
+      if (choose) used.push_back(r);
+      s0.push_back(a.value_or(r->median_ns));
+      slope.push_back(a && b ? (*b - *a) / kStep : 0.0);
+    }
+  };
   const double x0 = fit.v(Primitive::idle_exit);
-  moved["idle_exit"] = static_cast<std::int64_t>(std::llround(x0 + kStep));
-  for (const auto& r : fit.file.rows) {
-    if (r.kind != "roundtrip" || r.placement != "cross_core") continue;
-    auto a = simulated_ns(r, here), b = simulated_ns(r, moved);
-    // Only the round trips that leave a core idle (the ones that block) depend on idle_exit.
-    if (!a || !b || !(*b > *a)) continue;
-    used.push_back(&r);
-    s0.push_back(*a);
-    slope.push_back((*b - *a) / kStep);
-  }
+  linearise(x0);
   if (used.empty()) {
     fit.kept(Primitive::idle_exit, "it has no cross-core round trip that leaves a core idle");
     fit.kept(Primitive::ipi, "no cell separates it from idle_exit");
     fit.summary.push_back("cross-core wakeup: no cross-core round trip, the base preset's idle_exit");
     return;
   }
-  // min sum ((s0 + k (x - x0) - m) / m)^2, closed form.
-  double num = 0, den = 0;
-  for (std::size_t i = 0; i < used.size(); ++i) {
-    const double m = used[i]->median_ns;
-    num += slope[i] * (m - s0[i]) / (m * m);
-    den += slope[i] * slope[i] / (m * m);
-  }
+  // Gauss-Newton on min sum ((s(x) - m) / m)^2: each step is the closed form of the linearised
+  // problem. A cell's time is not quite linear in idle_exit (a longer wakeup can change which side
+  // idles, and how often), so the steps go on until one moves x by less than a cycle (at most
+  // kIdleExitSteps).
   std::string note;
-  std::int64_t x = bounded_cycles(fit, x0 + num / den, kMaxIdleExitNs, note);
+  std::int64_t x = std::llround(x0);
+  double at = x0;
+  for (int step = 0; step < kIdleExitSteps; ++step) {
+    if (step > 0) linearise(at);
+    double num = 0, den = 0;
+    for (std::size_t i = 0; i < used.size(); ++i) {
+      const double m = used[i]->median_ns;
+      num += slope[i] * (m - s0[i]) / (m * m);
+      den += slope[i] * slope[i] / (m * m);
+    }
+    note.clear();
+    x = den > 0 ? bounded_cycles(fit, at + num / den, kMaxIdleExitNs, note) : std::llround(at);
+    const bool settled = std::abs(static_cast<double>(x) - at) < 1;
+    at = static_cast<double>(x);
+    if (settled) break;
+  }
   const json& states =
       fit.base_doc.contains("idle_states") ? fit.base_doc.at("idle_states").at("value") : json();
   if (states.is_array() && !states.empty() && x > states[0].at("exit_latency").get<std::int64_t>()) {
@@ -864,10 +890,11 @@ void fit_idle_exit(Fit& fit) {
             states[0].at("name").get<std::string>() + "), which it may not exceed.";
   }
   fit.v(Primitive::idle_exit) = static_cast<double>(x);
+  linearise(static_cast<double>(x)); // the residuals and slopes at the result, simulated
   std::vector<std::string> residuals;
   double sum_sq = 0;
   for (std::size_t i = 0; i < used.size(); ++i) {
-    const double err = (s0[i] + slope[i] * (static_cast<double>(x) - x0)) / used[i]->median_ns - 1;
+    const double err = s0[i] / used[i]->median_ns - 1;
     sum_sq += err * err;
     residuals.push_back(used[i]->mechanism + " " + std::to_string(used[i]->bytes) + " B " + percent(err));
   }
@@ -878,7 +905,7 @@ void fit_idle_exit(Fit& fit) {
       "Source: the " + std::to_string(used.size()) + " cross-core round trips of " + fit.file_name +
       " that leave a core idle (" + fixed(wakes / static_cast<double>(used.size()), 1) +
       " idle exits per round trip on average), simulated with the values fitted before it; least squares on "
-      "their relative errors, linear in idle_exit. " +
+      "their relative errors, by Gauss-Newton steps until one moves it by less than a cycle. " +
       format_number(fit.ns(static_cast<double>(x))) +
       " ns per wakeup of an idle core: on a virtual machine, the halted vCPU's return from the hypervisor. "
       "Residuals: " +
