@@ -87,6 +87,12 @@ private:
       ctx.kernel.wake_one(ctx.core, queue, &ctx.thread, activity);
   }
   void take_text(OpContext& ctx, Message& into, std::uint64_t from, std::uint64_t to);
+  // The core that wrote byte `at` (nwrite's numbering) into the buffer; -1 if no segment holds it.
+  std::int32_t written_on(std::uint64_t at) const {
+    for (const auto& s : segments)
+      if (s.start <= at && at < s.end) return s.meta.written_on;
+    return -1;
+  }
   void enter(OpContext& ctx, std::uint16_t activity, bool woken);
   void store_pages(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes);
   void release_pages(std::uint64_t bytes);
@@ -251,6 +257,7 @@ IoStatus Pipe::read(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes,
     std::uint64_t n = std::min(available, bytes - done);
     const bool was_full = available == config.capacity;
     const std::uint64_t queued = available; // what the copy reads is among it
+    const std::int32_t source = written_on(nread);
     take_text(ctx, message, nread, nread + n);
     bytes_received(ctx, name, n);
     nread += n;
@@ -259,7 +266,7 @@ IoStatus Pipe::read(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes,
     done += n;
     t.op_progress = done;
     woken = false;
-    charge_copy(ctx, activity, n, bytes, queued); // kernel buffer -> user buffer
+    charge_copy(ctx, activity, n, bytes, queued, source); // kernel buffer -> user buffer
     // __pipe_unlock, then the wakeup (pipe_read wakes the writers after unlocking). A pipe that was
     // full wakes its writers: __wake_up takes the queue's lock, sleepers or not.
     held.release();
@@ -316,6 +323,7 @@ IoStatus Pipe::write(OpContext& ctx, std::uint16_t activity, const Message& mess
     std::uint64_t chunk = std::min(room, left);
     const bool was_empty = buffered() == 0;
     Segment segment{nwrite, nwrite + chunk, done == 0, message};
+    segment.meta.written_on = static_cast<std::int32_t>(ctx.core.index);
     if (segment.first)
       message_sent(ctx, segment.meta, name, chunk);
     else

@@ -80,7 +80,7 @@ IoStatus finish_delivered(OpContext& ctx, std::uint16_t activity) {
   if (it != handed.end()) handed.erase(it);
   const std::uint64_t size = ctx.thread.script_locals().message.bytes;
   message_received(ctx, ctx.thread.script_locals().message, object, size);
-  charge_copy(ctx, activity, size); // store_msg()
+  charge_copy(ctx, activity, size, 0, 0, ctx.thread.script_locals().message.written_on); // store_msg()
   charge_msg_free(ctx, activity);
   ctx.succeed(static_cast<std::int64_t>(size));
   return IoStatus::Done;
@@ -316,6 +316,7 @@ struct MqQueue {
     if (ctx.resumed()) ctx.charge(activity, Primitive::lock_acquire); // spin_lock(&info->lock)
     ObjectLock::Held held = lock.take(ctx, activity);
     Message message = original;
+    message.written_on = static_cast<std::int32_t>(ctx.core.index); // load_msg's copy, on this core
     if (auto it = waiting_sends.find(thread.id); it != waiting_sends.end()) {
       message.id = it->second.id; // back from a wait: the message is ours to place again
       waiting_sends.erase(it);
@@ -418,6 +419,7 @@ struct MqQueue {
     --curmsgs;
     bytes -= message.bytes;
     const std::uint64_t size = message.bytes;
+    const std::int32_t source = message.written_on;
     message_received(ctx, message, object, size);
     thread.script_locals().message = std::move(message);
     if (Thread* sender = senders.head) {
@@ -433,7 +435,7 @@ struct MqQueue {
     }
     held.release();
     filled(ctx);
-    charge_copy(ctx, activity, size, 0, queued); // store_msg(): after the unlock
+    charge_copy(ctx, activity, size, 0, queued, source); // store_msg(): after the unlock
     charge_msg_free(ctx, activity);
     ctx.succeed(static_cast<std::int64_t>(size));
     return IoStatus::Done;

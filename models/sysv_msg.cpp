@@ -209,8 +209,9 @@ private:
 
 // A copy between user and kernel: copy_setup, then the bytes at the preset's rate. `queued`: the
 // queue's bytes with this message's (charge_copy).
-void copy_user(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes, std::uint64_t queued = 0) {
-  charge_copy(ctx, activity, bytes, 0, queued);
+void copy_user(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes, std::uint64_t queued = 0,
+               std::int32_t written_on = -1) {
+  charge_copy(ctx, activity, bytes, 0, queued, written_on);
 }
 
 // The entry of msgsnd / msgrcv: the queue found by id once (ipc_obtain_object_check); on the first
@@ -325,6 +326,7 @@ IoStatus do_msgsnd(OpContext& ctx, std::uint16_t activity, std::int64_t id, std:
     return status;
   }
   m.sender = static_cast<std::int32_t>(thread.id);
+  m.written_on = static_cast<std::int32_t>(ctx.core.index); // load_msg's copy, on this core
   q->lspid = thread.process->pid;
   q->stime = ctx.now();
   message_sent(ctx, m, q->object);
@@ -354,7 +356,7 @@ void deliver(OpContext& ctx, std::uint16_t activity, Message m, std::uint64_t bu
     m.bytes = n;
     if (m.text.size() > n) m.text.resize(n);
   }
-  copy_user(ctx, activity, n, queued); // store_msg
+  copy_user(ctx, activity, n, queued, m.written_on); // store_msg
   charge_msg_free(ctx, activity);
   ctx.thread.script_locals().message = std::move(m);
   ctx.succeed(static_cast<std::int64_t>(n));

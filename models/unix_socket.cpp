@@ -181,8 +181,9 @@ void charge_enqueue(OpContext& ctx, std::uint16_t a) {
 }
 // Copying a payload between user and kernel: copy_setup + ceil(bytes / rate) (docs/machine.md);
 // `queued`: the receive queue's bytes with this datagram's (charge_copy).
-void charge_data(OpContext& ctx, std::uint16_t a, std::uint64_t bytes, std::uint64_t queued) {
-  charge_copy(ctx, a, bytes, 0, queued);
+void charge_data(OpContext& ctx, std::uint16_t a, std::uint64_t bytes, std::uint64_t queued,
+                 std::int32_t written_on = -1) {
+  charge_copy(ctx, a, bytes, 0, queued, written_on);
 }
 
 // ---- Blocking ---------------------------------------------------------------------------------
@@ -250,6 +251,7 @@ IoStatus stream_send(OpContext& ctx, std::uint16_t a, Socket& s, const Message& 
     peer->reserved -= chunk;
     Skb skb;
     skb.message = m;
+    skb.message.written_on = static_cast<std::int32_t>(ctx.core.index); // filled on this core
     if (t.op_progress == 0)
       message_sent(ctx, skb.message, peer->object, chunk);
     else
@@ -303,13 +305,14 @@ IoStatus stream_recv(OpContext& ctx, std::uint16_t a, Socket& s, std::uint64_t w
       skb.started = true;
     }
     const std::uint64_t queued = s.rx_bytes; // what the copy reads is among it
+    const std::int32_t source = skb.message.written_on;
     skb.message.bytes -= take;
     s.rx_bytes -= take;
     t.op_progress += take;
     message.bytes = t.op_progress;
     const bool consumed = skb.message.bytes == 0;
     if (consumed) s.rx.pop_front();
-    charge_copy(ctx, a, take, want, queued);
+    charge_copy(ctx, a, take, want, queued, source);
     if (consumed) { // skb_unlink under the queue's lock, then consume_skb drops its credentials
       ctx.charge(a, Primitive::lock_acquire);
       ctx.charge(a, Primitive::list_op);
@@ -379,6 +382,7 @@ IoStatus dgram_send(OpContext& ctx, std::uint16_t a, const std::shared_ptr<Socke
   --other->reserved_dgrams;
   Skb skb;
   skb.message = m;
+  skb.message.written_on = static_cast<std::int32_t>(ctx.core.index); // filled on this core
   message_sent(ctx, skb.message, other->object);
   skb.from = s;
   skb.from_path = s->path;
@@ -431,7 +435,7 @@ IoStatus dgram_recv(OpContext& ctx, std::uint16_t a, Socket& s, std::uint64_t wa
   message = skb.message;
   message.bytes = n;
   if (from_var) t.script_locals().set(*from_var, skb.from_path);
-  charge_data(ctx, a, n, queued);
+  charge_data(ctx, a, n, queued, skb.message.written_on);
   ctx.charge(a, Primitive::list_op); // __skb_unlink
   charge_credentials(ctx, a);
   return done(ctx, n);

@@ -682,12 +682,14 @@ TEST_CASE("pipe: two cores: a reader that arrives during the writer's copy waits
   // The reader, on core 1: dispatch 800 + compute 300 + the same 200 of entry -> it takes the mutex
   // at 1300, held by the writer until 1762: lock_wait 462, then the three lines the pipe's critical
   // sections share from core 0 (the mutex's, the head and tail's, the pipe_buffer's),
-  // cache_line_transfer 3 x 100 -> 2062; copy 50 + 512 -> 2624; trap_exit 100 -> 2724. Without the
-  // mutex it would have copied bytes the writer had not copied yet, from 1300 on, and returned at
-  // 1962.
-  CHECK(console(run) == Lines{"writer@1882: sent", "reader@2724: got 4096"});
+  // cache_line_transfer 3 x 100 -> 2062; copy 50 + 512 at L1's rate, then the bytes the writer's
+  // core holds: their first line's transfer (100) and 4096 at the remote rate (2 B/cycle: 2048, of
+  // which the 1536 beyond L1's rate under copy_bytes_per_cycle_remote) -> 4260; trap_exit 100 ->
+  // 4360. Without the mutex it would have copied bytes the writer had not copied yet, from 1300 on.
+  CHECK(console(run) == Lines{"writer@1882: sent", "reader@4360: got 4096"});
   CHECK(run.charged("reader", "recv", Primitive::lock_wait) == 1762 - 1300);
-  CHECK(run.charged("reader", "recv", Primitive::cache_line_transfer) == 3 * 100);
+  CHECK(run.charged("reader", "recv", Primitive::cache_line_transfer) == 3 * 100 + 100);
+  CHECK(run.charged("reader", "recv", Primitive::copy_bytes_per_cycle_remote) == 1536);
   CHECK(run.charged("writer", "send", Primitive::lock_wait) == 0);
   CHECK(run.charged("writer", "send", Primitive::cache_line_transfer) == 0); // nobody held it before
   // The breakdown shows the wait under its own key.
@@ -700,10 +702,11 @@ TEST_CASE("pipe: two cores: a reader that arrives during the writer's copy waits
 TEST_CASE("pipe: two cores: a reader that arrives after the writer's release does not wait") {
   auto run = run_text(two_core_transfer(2, 1000));
   // The reader takes the mutex at 800 + 1000 + 200 = 2000, after its release at 1762: no wait, the
-  // three shared lines from core 0 (3 x 100) -> 2300; copy 562 -> 2862; trap_exit 100 -> 2962.
-  CHECK(console(run) == Lines{"writer@1882: sent", "reader@2962: got 4096"});
+  // three shared lines from core 0 (3 x 100) -> 2300; copy 562, and from the writer's core 100 +
+  // 1536 (as above) -> 4498; trap_exit 100 -> 4598.
+  CHECK(console(run) == Lines{"writer@1882: sent", "reader@4598: got 4096"});
   CHECK(run.charged("reader", "recv", Primitive::lock_wait) == 0);
-  CHECK(run.charged("reader", "recv", Primitive::cache_line_transfer) == 3 * 100);
+  CHECK(run.charged("reader", "recv", Primitive::cache_line_transfer) == 3 * 100 + 100);
 }
 
 TEST_CASE("pipe: one core: the mutex costs nothing beyond lock_acquire") {

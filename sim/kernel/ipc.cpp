@@ -135,15 +135,30 @@ IoStatus wait_on(OpContext& ctx, WaitQueue& queue, std::uint16_t activity, int t
 }
 
 void charge_copy(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes, std::uint64_t transfer,
-                 std::uint64_t queued) {
+                 std::uint64_t queued, std::int32_t written_on) {
   if (bytes == 0) return;
   const CostModel& costs = ctx.kernel.model().costs;
   ctx.charge(activity, Primitive::copy_setup);
   const double whole = static_cast<double>(std::max(bytes, transfer));
   const double footprint = std::max(2 * whole, whole + static_cast<double>(queued));
   // Each level's share under its own rate's name (CostModel::copy_split).
-  for (const auto& [primitive, cycles] : costs.copy_split_at(bytes, footprint))
+  Cycles local = 0;
+  for (const auto& [primitive, cycles] : costs.copy_split_at(bytes, footprint)) {
     if (cycles > 0) ctx.charge(activity, primitive, cycles);
+    local += cycles;
+  }
+  if (written_on < 0 || written_on == static_cast<std::int32_t>(ctx.core.index)) return;
+  // From another core's cache (shm.cpp's charge_touch does the same for shared memory).
+  ctx.charge(activity, Primitive::cache_line_transfer);
+  const double n = static_cast<double>(bytes);
+  const double at_remote_rate = std::ceil(n / costs.get(Primitive::copy_bytes_per_cycle_remote));
+  const double at_footprint = std::ceil(n * costs.remote_cycles_per_byte_at(footprint));
+  const auto mine = static_cast<double>(local);
+  const auto extra = static_cast<Cycles>(std::max(0.0, at_footprint - mine));
+  const auto extra_remote = std::min(extra, static_cast<Cycles>(std::max(0.0, at_remote_rate - mine)));
+  if (extra_remote > 0) ctx.charge(activity, Primitive::copy_bytes_per_cycle_remote, extra_remote);
+  if (extra > extra_remote)
+    ctx.charge(activity, Primitive::copy_bytes_per_cycle_uncached, extra - extra_remote);
 }
 
 // ipc/msgutil.c alloc_msg: a msg_msg holding the first DATALEN_MSG bytes (a page less its

@@ -133,9 +133,13 @@ IoStatus wait_on(OpContext& ctx, WaitQueue& queue, std::uint16_t activity, int t
 // this copy's included (a pipe's buffered data, a queue's messages). Written and not yet read, they
 // share the cache with the copy: the footprint is the queued data and the user's side of the
 // transfer when that is more than the transfer's own (source and destination), as in a stream on one
-// core, where the reader reads what the writer wrote a pipe's capacity earlier.
+// core, where the reader reads what the writer wrote a pipe's capacity earlier. `written_on`: the
+// core whose cache holds the source (Message::written_on); another core's sends its lines over: one
+// cache_line_transfer (the prefetcher overlaps the rest), and the bytes at the remote rate
+// (CostModel::remote_cycles_per_byte_at) where that is slower than this core's, the difference
+// booked under copy_bytes_per_cycle_remote (and _uncached beyond it), as shared memory's.
 void charge_copy(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes, std::uint64_t transfer = 0,
-                 std::uint64_t queued = 0);
+                 std::uint64_t queued = 0, std::int32_t written_on = -1);
 
 // A message entering the kernel (load_msg's alloc_msg: slab_alloc per msg_msg / msg_msgseg, and
 // security_msg_msg_alloc) and leaving it (free_msg's security_msg_msg_free; the kfree is counted in

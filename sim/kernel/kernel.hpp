@@ -187,6 +187,9 @@ struct Message {
   std::string text;
   std::int32_t sender = -1; // the sending thread's id
   std::uint64_t id = 0;     // given when it is sent (Kernel::next_message_id); 0: none
+  // The core whose cache holds the payload the kernel keeps (its writer's, at the copy in); -1:
+  // none. A reader on another core copies it from there (charge_copy).
+  std::int32_t written_on = -1;
 };
 
 using Value = std::variant<std::int64_t, std::string>;

@@ -217,7 +217,10 @@ double CostModel::cycles_per_byte_at(double footprint) const {
 }
 
 double CostModel::remote_cycles_per_byte(std::uint64_t transfer) const {
-  const double footprint = 2.0 * static_cast<double>(transfer);
+  return remote_cycles_per_byte_at(2.0 * static_cast<double>(transfer));
+}
+
+double CostModel::remote_cycles_per_byte_at(double footprint) const {
   const double size = get(Primitive::cache_l3_bytes);
   const double remote = 1.0 / get(Primitive::copy_bytes_per_cycle_remote);
   const double memory = 1.0 / get(Primitive::copy_bytes_per_cycle_uncached);

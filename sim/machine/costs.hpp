@@ -159,6 +159,8 @@ struct CostModel {
   // the cores share and through which the lines move; then moving linearly to the memory rate as the
   // footprint grows to twice the cache, as cycles_per_byte does between levels.
   double remote_cycles_per_byte(std::uint64_t transfer) const;
+  // The same at a footprint of `footprint` bytes.
+  double remote_cycles_per_byte_at(double footprint) const;
   // The time per byte at a footprint of `footprint` bytes.
   double cycles_per_byte_at(double footprint) const;
 };
