@@ -90,6 +90,13 @@ TEST_CASE("calibrate: copy rates and cache sizes from memcpy by size, by hand") 
 
 TEST_CASE("calibrate: kernel paths stay physical; what no cell charges keeps the base value") {
   const Calibration& c = fixture_on_teaching();
+  // No cross-core ring in the fixture: the remote copy rate is the base's, and says why.
+  CHECK(value(c, "copy_bytes_per_cycle_remote") == 2);
+  CHECK(
+      source(c, "copy_bytes_per_cycle_remote")
+          .rfind("Not determined by hostbench-calibrate.csv (it has no cross-core shm_spin or shm_yield cell "
+                 "longer than a cache line): the base preset teaching's value.",
+                 0) == 0);
   for (const char* p : {"fd_lookup", "security_hook", "lock_acquire", "slab_alloc", "page_alloc", "list_op",
                         "waitqueue_op", "socket_dispatch", "wakeup"}) {
     CAPTURE(p);

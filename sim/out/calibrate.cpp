@@ -563,6 +563,29 @@ std::optional<double> simulated_ns(const HostbenchRow& row, const json& costs) {
   return row.kind == "stream" ? static_cast<double>(row.bytes) * 1e3 / *v : *v;
 }
 
+// The cells simulated with `costs`: "kind mechanism bytes B error" each (a stream's error in
+// throughput, as check-preset shows it), and the RMS of the relative errors in time.
+struct Residuals {
+  std::vector<std::string> text;
+  double rms = 0;
+};
+Residuals residuals_of(const std::vector<const HostbenchRow*>& cells, const json& costs) {
+  Residuals out;
+  double sum_sq = 0;
+  std::size_t counted = 0;
+  for (const auto* r : cells)
+    if (auto t = simulated_ns(*r, costs)) {
+      const double err = *t / r->median_ns - 1;
+      sum_sq += err * err;
+      ++counted;
+      const double shown = r->kind == "stream" ? r->median_ns / *t - 1 : err;
+      out.text.push_back(r->kind + " " + r->mechanism + " " + std::to_string(r->bytes) + " B " +
+                         percent(shown));
+    }
+  out.rms = counted ? std::sqrt(sum_sq / static_cast<double>(counted)) : 0;
+  return out;
+}
+
 void fit_paths(Fit& fit) {
   std::vector<const HostbenchRow*> rows;
   for (const auto& r : fit.file.rows)
@@ -630,21 +653,7 @@ void fit_paths(Fit& fit) {
     for (std::size_t j = 0; j < n; ++j) fit.v(kPathPrimitives[j]) = static_cast<double>(std::llround(y[j]));
   }
   // The residuals of the fitted values, simulated again.
-  const json final_costs = fit.costs();
-  std::vector<std::string> residuals;
-  double sum_sq = 0;
-  std::size_t counted = 0;
-  for (const auto* r : used)
-    if (auto t = simulated_ns(*r, final_costs)) {
-      const double err = *t / r->median_ns - 1;
-      sum_sq += err * err;
-      ++counted;
-      // Shown as check-preset shows it: a stream's error in throughput.
-      const double shown = r->kind == "stream" ? r->median_ns / *t - 1 : err;
-      residuals.push_back(r->kind + " " + r->mechanism + " " + std::to_string(r->bytes) + " B " +
-                          percent(shown));
-    }
-  const double rms = counted ? std::sqrt(sum_sq / static_cast<double>(counted)) : 0;
+  const auto [residuals, rms] = residuals_of(used, fit.costs());
   // What the cells determine: a column of zeros is on no fitted cell's path; a column the others
   // reproduce is seen only in a fixed combination with them.
   for (std::size_t j = 0; j < n; ++j) {
@@ -797,21 +806,9 @@ void fit_remote_copies(Fit& fit) {
   }
   fit.v(p) = std::clamp(round_rate(1.0 / x), fit.v(Primitive::copy_bytes_per_cycle_uncached),
                         fit.v(Primitive::copy_bytes_per_cycle));
-  const json final_costs = fit.costs();
-  std::vector<std::string> residuals, sources;
-  double sum_sq = 0;
-  std::size_t counted = 0;
-  for (const auto* r : used)
-    if (auto t = simulated_ns(*r, final_costs)) {
-      const double err = *t / r->median_ns - 1;
-      sum_sq += err * err;
-      ++counted;
-      const double shown = r->kind == "stream" ? r->median_ns / *t - 1 : err; // as check-preset shows it
-      residuals.push_back(r->kind + " " + r->mechanism + " " + std::to_string(r->bytes) + " B " +
-                          percent(shown));
-      sources.push_back(std::to_string(r->line));
-    }
-  const double rms = counted ? std::sqrt(sum_sq / static_cast<double>(counted)) : 0;
+  const auto [residuals, rms] = residuals_of(used, fit.costs());
+  std::vector<std::string> sources;
+  for (const auto* r : used) sources.push_back(std::to_string(r->line));
   fit.source[static_cast<std::size_t>(p)] = fit.fitted(
       "Source: the " + std::to_string(used.size()) +
       " cross-core shm_spin and shm_yield round trips and "
