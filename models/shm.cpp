@@ -446,18 +446,10 @@ void charge_touch(OpContext& ctx, const Access& access, std::uint64_t bytes, boo
   // (copy_bytes_per_cycle_remote through the shared last-level cache, memory's beyond it) where
   // that is slower than this core's rate for the footprint: the difference is booked under the
   // remote rate, and under the uncached one for the part beyond the remote rate.
-  ctx.charge(activity, Primitive::cache_line_transfer, costs.cycles(Primitive::cache_line_transfer));
+  charge_split();
   const auto remote = static_cast<double>(std::min(bytes, (transfers + taken_back) * kCacheLineBytes));
   const double local = std::floor(static_cast<double>(byte_cycles) * remote / static_cast<double>(bytes));
-  const double at_remote_rate =
-      std::ceil(remote / costs.value[static_cast<std::size_t>(Primitive::copy_bytes_per_cycle_remote)]);
-  const double at_footprint = std::ceil(remote * costs.remote_cycles_per_byte(bytes));
-  const auto extra = static_cast<Cycles>(std::max(0.0, at_footprint - local));
-  const auto extra_remote = std::min(extra, static_cast<Cycles>(std::max(0.0, at_remote_rate - local)));
-  charge_split();
-  if (extra_remote > 0) ctx.charge(activity, Primitive::copy_bytes_per_cycle_remote, extra_remote);
-  if (extra > extra_remote)
-    ctx.charge(activity, Primitive::copy_bytes_per_cycle_uncached, extra - extra_remote);
+  charge_from_other_core(ctx, activity, remote, local, 2.0 * static_cast<double>(bytes));
 }
 
 namespace {

@@ -623,6 +623,12 @@ TEST_CASE("loader: a preset's time_slice is the rr quantum unless the scenario g
                                         R"("time_slice": {"value": "0ms", "source": "x"}, "tagged_tlb")"));
   CHECK(contains(load_error(with_machine(R"({"costs": ")" + zero + R"("})")),
                  "time_slice must be a duration above 0 such as \"4ms\", got \"0ms\""));
+  auto huge =
+      dir.write("huge.json",
+                teaching_preset_with("\"tagged_tlb\"",
+                                     R"("time_slice": {"value": "1000000h", "source": "x"}, "tagged_tlb")"));
+  CHECK(contains(load_error(with_machine(R"({"costs": ")" + huge + R"("})")),
+                 "got \"1000000h\" (at most 2^50 cycles at the preset's frequency)"));
   CHECK(
       load_error(with_machine(R"({"costs": {"preset": "teaching", "time_slice": "soon"}})")) ==
       R"(test.json: at machine.costs.time_slice: invalid value "soon"; expected a whole number of cycles or a duration such as "1.5us", "10ms", "300ns", "20 cycles")");

@@ -147,15 +147,18 @@ void charge_copy(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes, st
     if (cycles > 0) ctx.charge(activity, primitive, cycles);
     local += cycles;
   }
-  if (written_on < 0 || written_on == static_cast<std::int32_t>(ctx.core.index)) return;
-  // From another core's cache (shm.cpp's charge_touch does the same for shared memory).
+  if (written_on >= 0 && written_on != static_cast<std::int32_t>(ctx.core.index))
+    charge_from_other_core(ctx, activity, static_cast<double>(bytes), static_cast<double>(local), footprint);
+}
+
+void charge_from_other_core(OpContext& ctx, std::uint16_t activity, double bytes, double local,
+                            double footprint) {
+  const CostModel& costs = ctx.kernel.model().costs;
   ctx.charge(activity, Primitive::cache_line_transfer);
-  const double n = static_cast<double>(bytes);
-  const double at_remote_rate = std::ceil(n / costs.get(Primitive::copy_bytes_per_cycle_remote));
-  const double at_footprint = std::ceil(n * costs.remote_cycles_per_byte_at(footprint));
-  const auto mine = static_cast<double>(local);
-  const auto extra = static_cast<Cycles>(std::max(0.0, at_footprint - mine));
-  const auto extra_remote = std::min(extra, static_cast<Cycles>(std::max(0.0, at_remote_rate - mine)));
+  const double at_remote_rate = std::ceil(bytes / costs.get(Primitive::copy_bytes_per_cycle_remote));
+  const double at_footprint = std::ceil(bytes * costs.remote_cycles_per_byte_at(footprint));
+  const auto extra = static_cast<Cycles>(std::max(0.0, at_footprint - local));
+  const auto extra_remote = std::min(extra, static_cast<Cycles>(std::max(0.0, at_remote_rate - local)));
   if (extra_remote > 0) ctx.charge(activity, Primitive::copy_bytes_per_cycle_remote, extra_remote);
   if (extra > extra_remote)
     ctx.charge(activity, Primitive::copy_bytes_per_cycle_uncached, extra - extra_remote);

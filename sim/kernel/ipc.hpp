@@ -140,6 +140,13 @@ IoStatus wait_on(OpContext& ctx, WaitQueue& queue, std::uint16_t activity, int t
 // booked under copy_bytes_per_cycle_remote (and _uncached beyond it), as shared memory's.
 void charge_copy(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes, std::uint64_t transfer = 0,
                  std::uint64_t queued = 0, std::int32_t written_on = -1);
+// What `bytes` from another core's cache add to the `local` cycles their footprint's rate gave them
+// (charged already): one cache_line_transfer (the prefetcher overlaps the rest), then the bytes at
+// the remote rate (CostModel::remote_cycles_per_byte_at) where that is slower, the difference booked
+// under copy_bytes_per_cycle_remote and, past the remote rate, _uncached. Kernel buffers
+// (charge_copy) and shared memory (shm.cpp) both.
+void charge_from_other_core(OpContext& ctx, std::uint16_t activity, double bytes, double local,
+                            double footprint);
 
 // A message entering the kernel (load_msg's alloc_msg: slab_alloc per msg_msg / msg_msgseg, and
 // security_msg_msg_alloc) and leaving it (free_msg's security_msg_msg_free; the kfree is counted in

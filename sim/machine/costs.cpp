@@ -136,7 +136,8 @@ void check_preset(const PresetFile& preset, const ReadContext& ctx, const std::s
                                                         *parse_frequency_hz(hz.get<std::string>()))
                                     : std::nullopt;
     if (!cycles || *cycles == 0)
-      complain("time_slice must be a duration above 0 such as \"4ms\", got " + slice.dump());
+      complain("time_slice must be a duration above 0 such as \"4ms\", got " + slice.dump() +
+               " (at most 2^50 cycles at the preset's frequency)");
   }
   const json& primitives = doc.at("primitives");
   auto names = primitive_names();
@@ -214,10 +215,6 @@ double CostModel::cycles_per_byte_at(double footprint) const {
     t += step * share;
   }
   return t;
-}
-
-double CostModel::remote_cycles_per_byte(std::uint64_t transfer) const {
-  return remote_cycles_per_byte_at(2.0 * static_cast<double>(transfer));
 }
 
 double CostModel::remote_cycles_per_byte_at(double footprint) const {

@@ -154,12 +154,10 @@ struct CostModel {
   // The time per byte (cycles) of a transfer of `transfer` bytes.
   double cycles_per_byte(std::uint64_t transfer) const;
   // The time per byte (cycles) of copying lines that another core's cache holds (written there, or
-  // read there since this core wrote them), in a transfer of `transfer` bytes: 1 /
-  // copy_bytes_per_cycle_remote while the footprint (2 x transfer) fits the last-level cache, which
-  // the cores share and through which the lines move; then moving linearly to the memory rate as the
-  // footprint grows to twice the cache, as cycles_per_byte does between levels.
-  double remote_cycles_per_byte(std::uint64_t transfer) const;
-  // The same at a footprint of `footprint` bytes.
+  // read there since this core wrote them), at a footprint of `footprint` bytes: 1 /
+  // copy_bytes_per_cycle_remote while it fits the last-level cache, which the cores share and
+  // through which the lines move; then moving linearly to the memory rate as it grows to twice the
+  // cache, as cycles_per_byte does between levels.
   double remote_cycles_per_byte_at(double footprint) const;
   // The time per byte at a footprint of `footprint` bytes.
   double cycles_per_byte_at(double footprint) const;
