@@ -239,6 +239,11 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   check->add_option("preset", preset, "a built-in cost preset or a preset file")->required();
   check->add_option("hostbench", hostbench_file, "a CSV file written by tools/hostbench")->required();
   check->add_option("--out", check_out, "also write the comparison as CSV to this file");
+  std::string check_scenarios;
+  check->add_option(
+      "--scenarios", check_scenarios,
+      "also write each cell's scenario to this directory (KIND-MECHANISM-BYTES-PLACEMENT.json), "
+      "to run it with `ipcsim run` and see where its time goes");
   double check_tie = kOrderTiePct;
   check
       ->add_option("--tie", check_tie,
@@ -297,6 +302,10 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
       CheckReport report = check_preset(preset, read_hostbench(hostbench_file), check_tie);
       print_check_report(out, report);
       if (!check_out.empty()) write_check_csv(check_out, report);
+      if (!check_scenarios.empty()) {
+        int written = write_cell_scenarios(check_scenarios, preset, read_hostbench(hostbench_file));
+        out << "wrote " << written << " scenarios to " << check_scenarios << "\n";
+      }
       return kExitOk;
     }
     if (calib->parsed()) {

@@ -7,6 +7,7 @@
 
 #include "cli_harness.hpp"
 
+#include <cmath>
 #include <doctest/doctest.h>
 #include <filesystem>
 #include <fstream>
@@ -146,7 +147,8 @@ TEST_CASE("calibrate: the result loads, and check-preset reproduces the fitted c
     if (cell.row.placement == "cross_core") CHECK(std::abs(cell.error_pct) < 0.1);
   }
   CHECK(source(fixture_on_teaching(), "idle_exit")
-            .find("Source: the 1 cross-core round trips of hostbench-calibrate.csv that leave a core idle "
+            .find("Source: the 1 cross-core round trips and wakeups of hostbench-calibrate.csv that leave a "
+                  "core idle "
                   "(2.0 idle "
                   "exits per round trip on average)") != std::string::npos);
   // The preset says where it came from, and what check-preset made of it.
@@ -194,6 +196,63 @@ TEST_CASE("calibrate: the time slice from one-core busy polling, by hand") {
                "Not determined by hostbench-calibrate.csv (it has no one-core busy-polling round trip): the "
                "base preset " +
                    preset + "'s."));
+}
+
+TEST_CASE("calibrate: ipi and the spread of leaving idle from the wakeup cells, by hand") {
+  // The fixture has no wakeup cell: ipi is the base's, and no spread.
+  CHECK(value(fixture_on_teaching(), "ipi") == 1000);
+  CHECK(contains(source(fixture_on_teaching(), "ipi"), "Not determined by hostbench-calibrate.csv (it has no "
+                                                       "wakeup_call cell"));
+  CHECK(!fixture_on_teaching().preset.contains("idle_exit_spread"));
+  TempDir dir("calibrate");
+  auto with_wakeups = [&](const std::string& name, const std::string& note) {
+    std::string text = slurp(kFixture);
+    text.insert(text.find("kind,mechanism"), note);
+    text += "wakeup,pipe,1,cross_core,100,1,30000.0,60000.0,3000.0,\n"
+            "wakeup_call,pipe,1,cross_core,100,1,12000.0,15000.0,700.0,\n";
+    const std::string file = (dir.path / name).string();
+    std::ofstream(file) << text;
+    return file;
+  };
+  const std::string file = with_wakeups("wake.csv", "# wakeup_p10_p90_ns: 24000.0 36000.0\n");
+  Calibration c = calibrate(read_hostbench(file), "teaching");
+  const std::string preset = (dir.path / "wake.json").string();
+  std::ofstream(preset) << calibration_text(c);
+  // ipi = the measured write() less the rest of it as simulated: exact, the call being linear in
+  // ipi, so the fitted preset gives the measured 12000 ns (teaching: 1 GHz, a ns is a cycle).
+  CheckReport report = check_preset(preset, read_hostbench(file));
+  const HostbenchRow* wake = nullptr;
+  for (const auto& cell : report.cells) {
+    if (cell.row.kind == "wakeup_call") {
+      REQUIRE(cell.simulated);
+      CHECK(*cell.simulated == 12000.0);
+    }
+    if (cell.row.kind == "wakeup") wake = &cell.row;
+  }
+  REQUIRE(wake);
+  CHECK(contains(source(c, "ipi"), "wakeup_call,pipe,1,cross_core (wake.csv line"));
+  // The spread: the reader's path without an exit, P, from the cell simulated with idle_exit 0 and
+  // no spread; then the 10th and 90th percentiles less P are exp(sigma x 2 x 1.2816) apart.
+  json costs = {{"preset", preset}, {"idle_exit", 0}, {"idle_exit_spread", 0}};
+  std::string why;
+  auto path = simulate_cell(*wake, costs, why);
+  REQUIRE(path);
+  const double sigma =
+      std::round(std::log((36000 - *path) / (24000 - *path)) / (2 * 1.281551566) * 1000) / 1000;
+  MESSAGE("path without the exit " << *path
+                                   << " ns; sigma = ln((36000 - P) / (24000 - P)) / 2.563 = " << sigma);
+  CHECK(sigma == doctest::Approx(0.166).epsilon(0.01)); // P = 1305 ns: ln(34695 / 22695) / 2.563
+  CHECK(c.preset.at("idle_exit_spread").at("value").get<double>() == sigma);
+  CHECK(contains(c.preset.at("idle_exit_spread").at("source").get<std::string>(),
+                 "its 10th and 90th percentiles 24000 and 36000 ns (the file's wakeup_p10_p90_ns)"));
+  // Without the note: the median and the p99 (2.326 standard deviations apart).
+  Calibration tail = calibrate(read_hostbench(with_wakeups("tail.csv", "")), "teaching");
+  const double from_tail =
+      std::round(std::log((60000 - *path) / (30000 - *path)) / 2.326347874 * 1000) / 1000;
+  CHECK(tail.preset.at("idle_exit_spread").at("value").get<double>() ==
+        doctest::Approx(from_tail).epsilon(0.01));
+  CHECK(contains(tail.preset.at("idle_exit_spread").at("source").get<std::string>(),
+                 "(the file has no wakeup_p10_p90_ns note)"));
 }
 
 TEST_CASE("calibrate: the same file gives the same preset, byte for byte") {

@@ -111,9 +111,54 @@ TEST_CASE("check-preset: a pipe round trip and a memcpy on the teaching preset, 
   CHECK(check_verdict(report) ==
         "verdict: 1 of 1 round-trip cells within 20%, 0 of 0 throughput cells within 25%; mechanism order "
         "reproduced in 0 of 0 size x placement groups (pairs measured within 5% of each other are ties; with "
-        "every pair: 0 of 0); context switch and memcpy: 1 of 1 within target; 1 "
+        "every pair: 0 of 0); context switch, memcpy and wakeups: 1 of 1 within target; 1 "
         "row not "
         "modelled");
+}
+
+TEST_CASE("check-preset: the wakeup cells on the teaching preset, worked out by hand") {
+  TempDir dir("check_wakeup");
+  const std::string file = (dir.path / "wake.csv").string();
+  std::ofstream(file) << "# hostbench 1\n" + kHeader +
+                             "wakeup,pipe,1,cross_core,100,1,4000.0,9000.0,1000.0,\n"
+                             "wakeup_call,pipe,1,cross_core,100,1,1500.0,2000.0,500.0,\n";
+  auto report = check_preset("teaching", read_hostbench(file));
+  // teaching, 1 GHz; timed after two warm-up wakeups. The writer's write() of 1 byte to a pipe whose
+  // reader sleeps on the other core: trap_enter 100 + syscall_dispatch 50 + fd_lookup 20 +
+  // security_hook 10 + lock_acquire 20 + the pipe's lines from the reader's core (cache_line_transfer
+  // 100 x 3) + copy_setup 50 + 1 B at 8 B/cycle 1 + waitqueue_op 20 (the pipe was empty) + wakeup 100
+  // + ipi 1000 (the reader's core is idle) + trap_exit 100 = 1771 ns. No page_alloc: the write reuses
+  // the page the reader released (the pipe's tmp_page).
+  const auto& call = cell(report, "wakeup_call");
+  REQUIRE(call.simulated);
+  CHECK(*call.simulated == 1771.0);
+  // From the write's start to the reader's return: the write up to its wakeup (1771 - ipi 1000 -
+  // trap_exit 100 = 671), then on the reader's core idle_exit 1000 + sched_pick 100 +
+  // context_restore 200, and the rest of its read: lock_acquire 20 (woken, it takes the mutex again)
+  // + the pipe's lines back from the writer's core 300 + copy_setup 50 + 1 + the byte from the
+  // writer's cache (cache_line_transfer 100) + trap_exit 100 = 2542 ns.
+  const auto& wake = cell(report, "wakeup");
+  REQUIRE(wake.simulated);
+  CHECK(*wake.simulated == 2542.0);
+  CHECK(check_verdict(report) ==
+        "verdict: 0 of 0 round-trip cells within 20%, 0 of 0 throughput cells within 25%; mechanism order "
+        "reproduced in 0 of 0 size x placement groups (pairs measured within 5% of each other are ties; with "
+        "every pair: 0 of 0); context switch, memcpy and wakeups: 1 of 2 within target; 0 rows not modelled");
+  // --scenarios writes each modelled cell's scenario, which `ipcsim run` runs.
+  auto r = cli({"check-preset", "teaching", file, "--scenarios", (dir.path / "cells").string()});
+  CHECK(r.status == kExitOk);
+  CHECK(contains(r.out, "wrote 2 scenarios to " + (dir.path / "cells").string() + "\n"));
+  const std::string scenario = (dir.path / "cells" / "wakeup-pipe-1-cross_core.json").string();
+  CHECK(fs::exists(scenario));
+  CHECK(fs::exists(dir.path / "cells" / "wakeup_call-pipe-1-cross_core.json"));
+  auto run = cli({"run", scenario});
+  CHECK(run.status == kExitOk);
+  CHECK(contains(run.out, "result: completed, every thread exited"));
+  std::ofstream(dir.path / "taken") << "a file";
+  auto blocked = cli({"check-preset", "teaching", file, "--scenarios", (dir.path / "taken").string()});
+  CHECK(blocked.status == kExitBadInput);
+  CHECK(contains(blocked.err,
+                 "error: --scenarios " + (dir.path / "taken").string() + ": cannot create the directory: "));
 }
 
 TEST_CASE("check-preset: the command prints the table and verdict and writes --out") {
@@ -210,9 +255,13 @@ TEST_CASE("check-preset: bad files name the file, the line and what is accepted"
   CHECK(parse_error(one_row("roundtrip,pipe,8")) ==
         "x.csv:3: expected 10 comma-separated fields (kind,mechanism,bytes,placement,trials,ops_per_trial,"
         "median_ns,p99_ns,min_ns,bytes_per_s), found 3");
-  CHECK(
-      parse_error(one_row("pingpong,pipe,8,same_core,1,1,1,1,1,")) ==
-      "x.csv:3: unknown kind 'pingpong'; accepted: roundtrip, stream, null_syscall, context_switch, memcpy");
+  CHECK(parse_error(one_row("pingpong,pipe,8,same_core,1,1,1,1,1,")) ==
+        "x.csv:3: unknown kind 'pingpong'; accepted: roundtrip, stream, wakeup, wakeup_call, null_syscall, "
+        "context_switch, memcpy");
+  CHECK(parse_error(one_row("wakeup,pipe,1,same_core,1,1,1,1,1,")) ==
+        "x.csv:3: a wakeup row wakes another core: its placement must be cross_core, not same_core");
+  CHECK(parse_error(one_row("wakeup_call,futex,1,cross_core,1,1,1,1,1,")) ==
+        "x.csv:3: unknown mechanism 'futex' for kind wakeup_call; accepted: pipe");
   CHECK(parse_error(one_row("roundtrip,carrier_pigeon,8,same_core,1,1,1,1,1,")) ==
         "x.csv:3: unknown mechanism 'carrier_pigeon' for kind roundtrip; accepted: pipe, sysv_msg, posix_mq, "
         "unix_stream, unix_dgram, shm_spin, shm_yield, shm_futex");

@@ -646,7 +646,8 @@ TEST_CASE("loader: cost override of an unknown primitive") {
   CHECK(contains(
       load_error(with_machine(R"({"costs": {"trap_entr": 1}})")),
       R"(test.json: at machine.costs.trap_entr: unknown key "trap_entr" (did you mean "trap_enter"?) )"
-      "in machine.costs; accepted keys: preset, tagged_tlb, time_slice, trap_enter, trap_exit,"));
+      "in machine.costs; accepted keys: preset, tagged_tlb, time_slice, idle_exit_spread, trap_enter, "
+      "trap_exit,"));
 }
 
 TEST_CASE("loader: cycle overrides must be whole numbers") {
@@ -1132,6 +1133,62 @@ TEST_CASE("costs: idle states: the exit latency of the deepest state the idle pe
       "test.json: at machine.costs.preset: preset file \"" + shallower +
           "\": idle_states.value.0: exit_latency must be at least the shallower state's (1000, idle_exit for "
           "the first)");
+}
+
+TEST_CASE(
+    "costs: idle_exit_spread: each idle exit a log-normal draw around its state's latency, from the seed") {
+  // 401 sleeps of 5000 cycles on one core (teaching: idle_exit 1000). Each interval is the sleep's
+  // system call, the idle period and the exit: the same every time without a spread.
+  TempDir dir;
+  auto spread_file = [&](const std::string& name, const std::string& value) {
+    return dir.write(
+        name, teaching_preset_with("\"primitives\": {", "\"idle_exit_spread\": {\"value\": " + value +
+                                                            ", \"source\": \"test\"},\n  \"primitives\": {"));
+  };
+  auto exits = [](const std::string& costs, int seed) {
+    auto run = ipcsim::test::run_text(R"({"seed": )" + std::to_string(seed) + R"(, "machine": {"costs": )" +
+                                      costs + R"(}, "processes": [{"name": "p", "working_set_pages": 0,
+        "script": [{"op": "repeat", "count": 401, "body": [{"op": "begin", "name": "nap"},
+          {"op": "sleep", "time": 5000}, {"op": "end", "name": "nap"}]}]}]})");
+    std::vector<double> lengths;
+    for (const auto& r : run.kernel->records()) lengths.push_back(static_cast<double>(r.end - r.start));
+    return lengths;
+  };
+  const auto fixed = exits(R"("teaching")", 1);
+  REQUIRE(fixed.size() == 401);
+  for (double l : fixed) CHECK(l == fixed.front());
+  // The rest of an interval, without its exit of 1000 cycles.
+  const double rest = fixed.front() - 1000;
+  const std::string half = "\"" + spread_file("half.json", "0.5") + "\"";
+  auto drawn = exits(half, 1);
+  REQUIRE(drawn.size() == 401);
+  for (double& l : drawn) l -= rest;
+  std::vector<double> sorted = drawn;
+  std::sort(sorted.begin(), sorted.end());
+  // A log-normal of median 1000 and sigma 0.5: p10 and p90 at 1000 x exp(-/+ 1.2816 x 0.5) = 527 and
+  // 1898. Clamped at 4 sigma: every draw within 1000 x exp(-/+ 2) = 135 .. 7389.
+  const double median = sorted[200], p10 = sorted[40], p90 = sorted[360];
+  MESSAGE("idle exits drawn: median " << median << " (log-normal: 1000), p10 " << p10 << " (527), p90 " << p90
+                                      << " (1898)");
+  CHECK(median == doctest::Approx(1000).epsilon(0.08));
+  CHECK(p10 == doctest::Approx(527).epsilon(0.15));
+  CHECK(p90 == doctest::Approx(1898).epsilon(0.15));
+  CHECK(sorted.front() >= 135);
+  CHECK(sorted.back() <= 7390);
+  // Same seed, same draws; another seed, others. machine.costs overrides the preset's spread.
+  CHECK(exits(half, 1) == exits(half, 1));
+  CHECK(exits(half, 1) != exits(half, 2));
+  CHECK(exits(R"({"preset": "teaching", "idle_exit_spread": 0.5})", 1) != fixed);
+  CHECK(exits(R"({"preset": )" + half + R"(, "idle_exit_spread": 0})", 1) == fixed);
+  // Bad values, in a preset file and as an override.
+  for (const char* bad : {"-0.1", "2.5", "\"wide\""}) {
+    auto file = spread_file("bad.json", bad);
+    CHECK(load_error(with_machine(R"({"costs": ")" + file + R"("})")) ==
+          "test.json: at machine.costs.preset: preset file \"" + file +
+              "\": idle_exit_spread must be a number from 0 to 2, got " + bad);
+  }
+  CHECK(load_error(with_machine(R"({"costs": {"preset": "teaching", "idle_exit_spread": 3}})")) ==
+        "test.json: at machine.costs.idle_exit_spread: invalid value 3; expected a value <= 2");
 }
 
 TEST_CASE("costs: machine.frequency_scaling keeps cycles (the default) or times") {

@@ -152,6 +152,7 @@ Kernel::Kernel(const MachineModel& model) : model_(model), jitter_state_(model.s
     core.index = i;
     // Each core its own stream, so that one core's arrivals do not depend on another's events.
     core.irq_state = model.seed ^ (0xD1B54A32D192ED03ull * (i + 1));
+    core.idle_exit_state = model.seed ^ (0x8CB92BA72F3D8DD7ull * (i + 1));
     if (model.irq_every > 0) core.next_irq = next_irq_gap(core);
   }
   scheduler_ = find_scheduler(model.scheduler_policy)->make(model.cores, model.scheduler_params, model.hz);
@@ -587,7 +588,7 @@ void Kernel::make_ready(Core& waker_core, Thread& thread, Thread* waker, std::ui
     target.idle = false;
     ++running_cores_;
     interrupt = remote;
-    target.idle_exit_due = model_.costs.idle_exit_after(at > target.idle_since ? at - target.idle_since : 0);
+    target.idle_exit_due = idle_exit_draw(target, at > target.idle_since ? at - target.idle_since : 0);
   } else if (target.current && !target.need_resched && scheduler_->preempts(thread, *target.current)) {
     target.need_resched = true;
     interrupt = remote;
@@ -801,6 +802,26 @@ void Kernel::fire_timers(Core& core) {
   }
 }
 
+Cycles Kernel::idle_exit_draw(Core& core, Cycles idle_for) {
+  const Cycles latency = model_.costs.idle_exit_after(idle_for);
+  const double spread = model_.costs.idle_exit_spread;
+  if (spread <= 0 || latency == 0) return latency;
+  // Log-normal around the state's latency: two uniforms from the core's own stream, Box-Muller.
+  auto uniform = [&] {
+    std::uint64_t z = (core.idle_exit_state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return (static_cast<double>(z >> 11) + 1.0) * 0x1.0p-53; // (0, 1]
+  };
+  const double u1 = uniform(), u2 = uniform();
+  // Within 4 standard deviations (all but 1 in 16,000 draws): no draw runs away with a run.
+  const double normal =
+      std::clamp(std::sqrt(-2 * std::log(u1)) * std::cos(6.283185307179586 * u2), -4.0, 4.0);
+  const double drawn = static_cast<double>(latency) * std::exp(spread * normal);
+  return std::clamp<Cycles>(static_cast<Cycles>(drawn + 0.5), 1, kMaxTimeCycles);
+}
+
 Cycles Kernel::next_irq_gap(Core& core) {
   std::uint64_t z = (core.irq_state += 0x9E3779B97F4A7C15ull);
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -1004,7 +1025,7 @@ void Kernel::go_idle(Core& core) {
     core.idle = false;
     ++running_cores_;
     Cycles now = clock(core);
-    core.idle_exit_due = model_.costs.idle_exit_after(now > core.idle_since ? now - core.idle_since : 0);
+    core.idle_exit_due = idle_exit_draw(core, now > core.idle_since ? now - core.idle_since : 0);
   }
   core.left_idle = true;
   // The device interrupts that came while the core was idle were handled unseen (nothing ran there

@@ -429,6 +429,7 @@ struct Core {
   Cycles idle_exit_cycles = 0;        // leaving the idle state
   Cycles next_irq = kNever;           // the next device interrupt's arrival (MachineModel::irq_every)
   std::uint64_t irq_state = 0;        // splitmix64 state of this core's arrivals, from the seed
+  std::uint64_t idle_exit_state = 0;  // splitmix64 state of its idle exits' spread, from the seed
   std::uint64_t context_switches = 0; // dispatches: each restores a context
 };
 
@@ -710,6 +711,9 @@ private:
   // The device interrupts due on `core` (MachineModel::irq_every).
   void take_interrupts(Core& core);
   Cycles next_irq_gap(Core& core);
+  // What leaving idle after `idle_for` cycles costs this time: the idle state's latency, spread by
+  // the preset's idle_exit_spread (a log-normal draw from the core's own stream, from the seed).
+  Cycles idle_exit_draw(Core& core, Cycles idle_for);
   void dispatch(Core& core, Thread& thread, bool picked);
   void switch_out(Core& core, ThreadState to);
   void preempt(Core& core);

@@ -113,10 +113,10 @@ void check_preset(const PresetFile& preset, const ReadContext& ctx, const std::s
   if (!doc.is_object()) complain("expected an object");
   for (const auto& [key, value] : doc.items())
     if (key != "description" && key != "frequency" && key != "tagged_tlb" && key != "time_slice" &&
-        key != "primitives" && key != "idle_states" && key != "calibration")
+        key != "primitives" && key != "idle_states" && key != "idle_exit_spread" && key != "calibration")
       complain("unknown key \"" + key +
                "\"; accepted: description, frequency, tagged_tlb, time_slice, primitives, idle_states, "
-               "calibration");
+               "idle_exit_spread, calibration");
   for (const char* key : {"description", "frequency", "tagged_tlb", "primitives"})
     if (!doc.contains(key)) complain(std::string("missing key \"") + key + "\"");
   auto field = [&](const json& entry, const std::string& name) -> const json& {
@@ -138,6 +138,12 @@ void check_preset(const PresetFile& preset, const ReadContext& ctx, const std::s
     if (!cycles || *cycles == 0)
       complain("time_slice must be a duration above 0 such as \"4ms\", got " + slice.dump() +
                " (at most 2^50 cycles at the preset's frequency)");
+  }
+  if (doc.contains("idle_exit_spread")) {
+    const json& spread = field(doc.at("idle_exit_spread"), "idle_exit_spread");
+    if (!spread.is_number() || spread.get<double>() < 0 || spread.get<double>() > kMaxIdleExitSpread)
+      complain("idle_exit_spread must be a number from 0 to " + format_number(kMaxIdleExitSpread) + ", got " +
+               spread.dump());
   }
   const json& primitives = doc.at("primitives");
   auto names = primitive_names();
@@ -276,6 +282,14 @@ const ParamTable& costs_table() {
     slice.min = 1;
     slice.default_note = "the preset's (none: rr's 10ms)";
     t.params.push_back(slice);
+    ParamSpec spread{
+        "idle_exit_spread", ParamType::Number, nullptr, "",
+        "the spread of leaving idle: each exit takes the idle state's latency times exp(spread x "
+        "a standard normal draw), from the seed (0: always the latency)"};
+    spread.min = 0;
+    spread.max = kMaxIdleExitSpread;
+    spread.default_note = "the preset's (none: 0)";
+    t.params.push_back(spread);
     for (size_t i = 0; i < kPrimitiveCount; ++i) {
       auto p = static_cast<Primitive>(i);
       ParamSpec spec{primitive_info(p).name, is_rate(p) ? ParamType::Number : ParamType::Integer, nullptr,
@@ -339,6 +353,9 @@ CostModel build_cost_model(const json& costs, const std::string& path, const Rea
   if (costs.contains("tagged_tlb")) model.tagged_tlb = costs.at("tagged_tlb").get<bool>();
   if (file.document.contains("time_slice")) model.time_slice = file.document.at("time_slice").at("value");
   if (costs.contains("time_slice")) model.time_slice = costs.at("time_slice");
+  if (file.document.contains("idle_exit_spread"))
+    model.idle_exit_spread = file.document.at("idle_exit_spread").at("value").get<double>();
+  if (costs.contains("idle_exit_spread")) model.idle_exit_spread = costs.at("idle_exit_spread").get<double>();
   for (size_t i = 0; i < kPrimitiveCount; ++i) {
     const char* name = kPrimitives[i].name;
     const json& source =

@@ -118,6 +118,10 @@ struct IdleState {
   Cycles exit_latency = 0;
 };
 
+// The largest idle_exit_spread a preset or scenario may give: exp(2 x 4), the widest draw, is a
+// factor of about 3000, already beyond any measured wakeup.
+constexpr double kMaxIdleExitSpread = 2;
+
 struct CostModel {
   std::string preset;
   double preset_hz = 0;
@@ -127,6 +131,10 @@ struct CostModel {
   json time_slice;
   std::array<double, kPrimitiveCount> value{};
   std::vector<IdleState> idle_states; // deeper states, by increasing target residency
+  // How much leaving idle varies from one wakeup to the next (a preset's "idle_exit_spread", the
+  // sigma of a log-normal): a halted vCPU's wakeup on a virtual machine spreads from a third to
+  // twice its median. 0: every exit takes exactly its state's latency.
+  double idle_exit_spread = 0;
 
   // What leaving idle costs a core idle for `idle_for` cycles: idle_exit, or the exit latency of
   // the deepest state whose target residency that idle period reached.

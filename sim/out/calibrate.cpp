@@ -34,6 +34,12 @@ constexpr double kMinRate = 1e-6, kMaxRate = 1024;
 // Linearisation: simulated times are sums of charged cycles, so a finite difference of this many
 // cycles is the exact count of a primitive on a cell's timed path (while the schedule stays put).
 constexpr double kStep = 1000;
+// Sending a wakeup (ipi) stays below 1 ms, as an idle exit does.
+constexpr double kMaxIpiNs = 1'000'000;
+// The standard normal's 99th percentile: a log-normal's p99 / median is exp(sigma x this).
+constexpr double kNormalP99 = 2.326347874;
+// Its 90th: the 10th and 90th percentiles are exp(sigma x 2 x this) apart.
+constexpr double kNormalP90 = 1.281551566;
 // Gauss-Newton steps at most for idle_exit (fit_idle_exit).
 constexpr int kIdleExitSteps = 6;
 constexpr int kGaussNewtonSteps = 2;
@@ -233,6 +239,8 @@ struct Fit {
   std::vector<std::string> summary;
   json time_slice;               // machine.costs.time_slice: the fitted slice, or null (the base's, if any)
   std::string time_slice_source; // empty: the base's
+  json idle_exit_spread;         // machine.costs.idle_exit_spread: fitted, or null (the base's, if any)
+  std::string idle_exit_spread_source; // empty: the base's
 
   double cycles(double ns) const { return ns * hz / 1e9; }
   double ns(double cycles) const { return cycles * 1e9 / hz; }
@@ -269,6 +277,7 @@ struct Fit {
         c[name(p)] = static_cast<std::int64_t>(std::llround(value[i]));
     }
     if (!time_slice.is_null()) c["time_slice"] = time_slice;
+    if (!idle_exit_spread.is_null()) c["idle_exit_spread"] = idle_exit_spread;
     return c;
   }
   const HostbenchRow* find(const std::string& kind) const {
@@ -824,6 +833,99 @@ void fit_remote_copies(Fit& fit) {
                         "%): " + format_number(fit.v(p)) + " bytes per cycle");
 }
 
+// ---- 5a. sending a wakeup and the spread of leaving idle, from the wakeup cells ---------------------
+
+// hostbench's wakeup cells wake a reader that has slept 20 us on the other core. The waker's write()
+// (wakeup_call) is the pipe's write path plus the IPI it sends, so ipi = measured - the rest as
+// simulated (exact: the call's time is linear in ipi). The woken reader's latency (wakeup) is its
+// path plus the idle exit; the exit's spread is the log-normal sigma whose p99 / median the
+// measurement's, less that path, shows.
+void fit_wakeup(Fit& fit) {
+  const HostbenchRow* call = fit.find("wakeup_call");
+  if (!call) {
+    fit.kept(Primitive::ipi,
+             "it has no wakeup_call cell, and the round trips charge it with every idle exit, which they "
+             "cannot separate from it");
+    fit.summary.push_back("sending a wakeup: no wakeup_call cell, the base preset's ipi");
+  } else if (auto simulated = simulated_ns(*call, fit.costs())) {
+    const double current = fit.v(Primitive::ipi);
+    const double rest = *simulated - fit.ns(current);
+    std::string note;
+    const std::int64_t ipi = bounded_cycles(fit, fit.cycles(call->median_ns - rest), kMaxIpiNs, note);
+    fit.v(Primitive::ipi) = static_cast<double>(ipi);
+    const auto check = simulated_ns(*call, fit.costs());
+    fit.source[static_cast<std::size_t>(Primitive::ipi)] = fit.fitted(
+        "Source: " + fit.at_line(*call) +
+        ", the median time of a write() that wakes a reader asleep on the "
+        "other core for 20 us: " +
+        format_number(call->median_ns) + " ns, less the rest of that write as simulated (" + fixed(rest, 0) +
+        " ns). " + format_number(fit.ns(static_cast<double>(ipi))) +
+        " ns: on a virtual machine the IPI to a halted vCPU traps to the hypervisor, which makes the waker "
+        "wait while it wakes the vCPU. Simulated with it: " +
+        (check ? fixed(*check, 0) + " ns (" + percent(*check / call->median_ns - 1) + ")" : "not modelled") +
+        "." + note);
+    fit.summary.push_back("sending a wakeup (" + cell_name(*call) + "): ipi " +
+                          format_number(static_cast<double>(ipi)) +
+                          " cycles = " + fixed(fit.ns(static_cast<double>(ipi)) / 1e3, 2) + " us");
+  }
+  const HostbenchRow* wake = fit.find("wakeup");
+  if (!wake) {
+    fit.summary.push_back("spread of leaving idle: no wakeup cell, the base preset's");
+    return;
+  }
+  // The reader's path without the exit: the cell simulated with idle_exit 0 and no spread.
+  json no_exit = fit.costs();
+  no_exit["idle_exit"] = 0;
+  no_exit["idle_exit_spread"] = 0;
+  const auto path = simulated_ns(*wake, no_exit);
+  // The middle 80% of the wakeups (hostbench's note), else the median and the p99: a log-normal's
+  // quantiles q_a and q_b of the exit (less the path) are exp(sigma (z_b - z_a)) apart.
+  double low = wake->median_ns, high = wake->p99_ns, z_span = kNormalP99;
+  std::string used = "median " + format_number(wake->median_ns) + " ns and p99 " +
+                     format_number(wake->p99_ns) + " ns (the file has no wakeup_p10_p90_ns note)";
+  for (const auto& [key, text] : fit.file.keys)
+    if (key == "wakeup_p10_p90_ns") {
+      std::istringstream in(text);
+      double p10 = 0, p90 = 0;
+      if (in >> p10 >> p90 && p10 > 0 && p90 >= p10) {
+        low = p10, high = p90, z_span = 2 * kNormalP90;
+        used = "10th and 90th percentiles " + format_number(p10) + " and " + format_number(p90) +
+               " ns (the file's wakeup_p10_p90_ns)";
+      }
+    }
+  // The median exit is where step 5's fit of idle_exit starts: the round trips it selects are those
+  // whose time grows with idle_exit there, near the host's, not at the base's (a bare-metal 2 us exit
+  // hides under a 13 us ipi and would leave most of them out).
+  if (path && wake->median_ns > *path)
+    fit.v(Primitive::idle_exit) = std::round(fit.cycles(std::min(wake->median_ns - *path, kMaxIdleExitNs)));
+  const double above = path ? high - *path : 0, below = path ? low - *path : 0;
+  double sigma = 0;
+  std::string note;
+  if (!path || !(below > 0) || !(above > below))
+    note = " The cell gives no spread (its lower quantile is not above the path, or its upper not above its "
+           "lower): 0.";
+  else
+    sigma = std::log(above / below) / z_span;
+  if (sigma > kMaxIdleExitSpread) {
+    sigma = kMaxIdleExitSpread;
+    note = " Held at " + format_number(kMaxIdleExitSpread) + ", the largest accepted.";
+  }
+  sigma = std::round(sigma * 1000) / 1000;
+  fit.idle_exit_spread = sigma;
+  fit.idle_exit_spread_source = fit.fitted(
+      "Source: " + fit.at_line(*wake) +
+      ", the time from a write() to the return of the reader it wakes on "
+      "the other core after 20 us asleep: its " +
+      used + ", less the reader's path without the idle exit as simulated (" +
+      (path ? fixed(*path, 0) : "-") + " ns): " + fixed(below, 0) + " and " + fixed(above, 0) +
+      " ns of idle exit; a log-normal has them exp(sigma x " + fixed(z_span, 3) +
+      ") apart. On a virtual machine a halted vCPU's return varies from one wakeup to the next with what the "
+      "host is doing." +
+      note);
+  fit.summary.push_back("spread of leaving idle (" + cell_name(*wake) + "): idle_exit_spread " +
+                        fixed(sigma, 3));
+}
+
 // ---- 5. the cross-core wakeup: idle_exit ------------------------------------------------------
 
 void fit_idle_exit(Fit& fit) {
@@ -841,7 +943,7 @@ void fit_idle_exit(Fit& fit) {
     std::vector<const HostbenchRow*> rows;
     if (choose)
       for (const auto& r : fit.file.rows)
-        if (r.kind == "roundtrip" && r.placement == "cross_core") rows.push_back(&r);
+        if ((r.kind == "roundtrip" && r.placement == "cross_core") || r.kind == "wakeup") rows.push_back(&r);
     for (const HostbenchRow* r : choose ? rows : used) {
       auto a = simulated_ns(*r, here), b = simulated_ns(*r, moved);
       if (choose && (!a || !b || !(*b > *a))) continue;
@@ -854,7 +956,6 @@ void fit_idle_exit(Fit& fit) {
   linearise(x0);
   if (used.empty()) {
     fit.kept(Primitive::idle_exit, "it has no cross-core round trip that leaves a core idle");
-    fit.kept(Primitive::ipi, "no cell separates it from idle_exit");
     fit.summary.push_back("cross-core wakeup: no cross-core round trip, the base preset's idle_exit");
     return;
   }
@@ -893,23 +994,21 @@ void fit_idle_exit(Fit& fit) {
   for (std::size_t i = 0; i < used.size(); ++i) {
     const double err = s0[i] / used[i]->median_ns - 1;
     sum_sq += err * err;
-    residuals.push_back(used[i]->mechanism + " " + std::to_string(used[i]->bytes) + " B " + percent(err));
+    residuals.push_back((used[i]->kind == "roundtrip" ? "" : used[i]->kind + " ") + used[i]->mechanism + " " +
+                        std::to_string(used[i]->bytes) + " B " + percent(err));
   }
   const double rms = std::sqrt(sum_sq / static_cast<double>(used.size()));
   double wakes = 0;
   for (double k : slope) wakes += k * fit.hz / 1e9;
   fit.source[static_cast<std::size_t>(Primitive::idle_exit)] = fit.fitted(
-      "Source: the " + std::to_string(used.size()) + " cross-core round trips of " + fit.file_name +
-      " that leave a core idle (" + fixed(wakes / static_cast<double>(used.size()), 1) +
+      "Source: the " + std::to_string(used.size()) + " cross-core round trips and wakeups of " +
+      fit.file_name + " that leave a core idle (" + fixed(wakes / static_cast<double>(used.size()), 1) +
       " idle exits per round trip on average), simulated with the values fitted before it; least squares on "
       "their relative errors, by Gauss-Newton steps until one moves it by less than a cycle. " +
       format_number(fit.ns(static_cast<double>(x))) +
       " ns per wakeup of an idle core: on a virtual machine, the halted vCPU's return from the hypervisor. "
       "Residuals: " +
       join(residuals, ", ") + "; RMS " + fixed(rms * 100, 1) + "%." + note);
-  fit.kept(Primitive::ipi,
-           "charged once with every idle_exit on a cross-core wakeup, so the cells cannot separate "
-           "the two; idle_exit takes the whole measured cost");
   fit.summary.push_back("cross-core wakeup (" + std::to_string(used.size()) + " round trips, RMS error " +
                         fixed(rms * 100, 1) + "%): idle_exit " + format_number(static_cast<double>(x)) +
                         " cycles = " + fixed(fit.ns(static_cast<double>(x)) / 1e3, 2) + " us");
@@ -1041,6 +1140,8 @@ Calibration calibrate(const HostbenchFile& file, const std::string& base) {
           {},
           {},
           {},
+          {},
+          {},
           {}};
   for (std::size_t i = 0; i < kPrimitiveCount; ++i) fit.value[i] = fit.base(static_cast<Primitive>(i));
   for (std::size_t i = 0; i < kPrimitiveCount; ++i)
@@ -1051,6 +1152,7 @@ Calibration calibrate(const HostbenchFile& file, const std::string& base) {
   fit_copies(fit);
   fit_remote_copies(fit);
   fit_paths(fit);
+  fit_wakeup(fit);
   fit_idle_exit(fit);
   fit_time_slice(fit);
 
@@ -1085,6 +1187,14 @@ Calibration calibrate(const HostbenchFile& file, const std::string& base) {
                                         " (it has no one-core busy-polling round trip): the base preset " +
                                         base + "'s. Base preset's source: " +
                                         base_doc.at("time_slice").at("source").get<std::string>()}};
+  if (!fit.idle_exit_spread.is_null())
+    doc["idle_exit_spread"] = {{"value", fit.idle_exit_spread}, {"source", fit.idle_exit_spread_source}};
+  else if (base_doc.contains("idle_exit_spread"))
+    doc["idle_exit_spread"] = {
+        {"value", base_doc.at("idle_exit_spread").at("value")},
+        {"source",
+         "Not determined by " + fit.file_name + " (it has no wakeup cell): the base preset " + base +
+             "'s. Base preset's source: " + base_doc.at("idle_exit_spread").at("source").get<std::string>()}};
   json primitives = json::object();
   for (std::size_t i = 0; i < kPrimitiveCount; ++i) {
     auto p = static_cast<Primitive>(i);

@@ -9,6 +9,7 @@
 #include "scenario.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -24,18 +25,27 @@ namespace {
 
 const char* const kHeader =
     "kind,mechanism,bytes,placement,trials,ops_per_trial,median_ns,p99_ns,min_ns,bytes_per_s";
-const std::vector<std::string> kKinds = {"roundtrip", "stream", "null_syscall", "context_switch", "memcpy"};
+const std::vector<std::string> kKinds = {"roundtrip",    "stream",         "wakeup", "wakeup_call",
+                                         "null_syscall", "context_switch", "memcpy"};
 const std::vector<std::string> kIpcMechanisms = {"pipe",       "sysv_msg", "posix_mq",  "unix_stream",
                                                  "unix_dgram", "shm_spin", "shm_yield", "shm_futex"};
 const std::vector<std::string> kPlacements = {"same_core", "cross_core"};
 
 // Hostbench's timing, reproduced: warm-up rounds (or trials) first, not counted.
 constexpr int kRoundTripWarmup = 2, kRoundTrips = 20;
+// Across cores an idle exit may vary from one wakeup to the next (a preset's idle_exit_spread): the
+// median then needs more round trips to settle (about 1/sqrt(n) of the spread).
+constexpr int kCrossCoreRoundTrips = 200;
+int round_trips(const HostbenchRow& row) {
+  return row.placement == "cross_core" ? kCrossCoreRoundTrips : kRoundTrips;
+}
 constexpr int kStreamWarmup = 1, kStreamTrials = 3;
 // A stream trial's messages, as hostbench sent them, bounded so that a hostile file cannot make a
 // check run for hours.
 constexpr long kMaxStreamMessages = 10000;
 constexpr unsigned kRingSlots = 10; // the course's BUFFER_SIZE, as in tools/hostbench
+// How long hostbench's wakeup cells let the reader sleep before the write (wake_idle_ns there).
+constexpr const char* kWakeIdle = "20us";
 
 std::string join(const std::vector<std::string>& v, const std::string& sep) {
   std::string out;
@@ -91,7 +101,9 @@ std::uint64_t read_count(const std::string& text, const std::string& field, cons
 }
 
 const std::vector<std::string>& mechanisms_of(const std::string& kind) {
-  static const std::vector<std::string> getppid = {"getppid"}, yield = {"sched_yield"}, memcpy = {"memcpy"};
+  static const std::vector<std::string> getppid = {"getppid"}, yield = {"sched_yield"}, memcpy = {"memcpy"},
+                                        pipe = {"pipe"};
+  if (kind == "wakeup" || kind == "wakeup_call") return pipe;
   if (kind == "null_syscall") return getppid;
   if (kind == "context_switch") return yield;
   if (kind == "memcpy") return memcpy;
@@ -124,6 +136,9 @@ HostbenchRow parse_row(const std::string& line, const std::string& path, std::si
   r.placement = f[3];
   if (std::find(kPlacements.begin(), kPlacements.end(), r.placement) == kPlacements.end())
     throw UserError(at + "unknown placement '" + r.placement + "'; accepted: " + join(kPlacements, ", "));
+  if ((r.kind == "wakeup" || r.kind == "wakeup_call") && r.placement != "cross_core")
+    throw UserError(at + "a " + r.kind + " row wakes another core: its placement must be cross_core, not " +
+                    r.placement);
   r.trials = static_cast<long>(read_count(f[4], "trials", at, true));
   r.ops_per_trial = static_cast<long>(read_count(f[5], "ops_per_trial", at, true));
   r.median_ns = read_number(f[6], "median_ns", at, true);
@@ -386,6 +401,36 @@ std::string cell_scenario_costs(const HostbenchRow& row, const json& preset, std
     doc["processes"] = json::array({op({{"name", "copier"}, {"affinity", affinity(0)}, {"script", script}})});
     return doc.dump(1);
   }
+  if (row.kind == "wakeup" || row.kind == "wakeup_call") {
+    // tools/hostbench's wakeup cells: the reader (core 0) announces in shared memory that it is
+    // about to block and reads the pipe; the writer (core 1) spins until the announcement, lets
+    // the reader sleep kWakeIdle, then writes the byte. "wake": from the write to the reader's
+    // return (keyed across the two); "call": the write itself.
+    json reader = ring_attach(RingLayout{1}), writer = ring_attach(RingLayout{1});
+    json round = json::array({op({{"op", "add"}, {"var", "round"}}),
+                              op({{"op", "mem_store"}, {"map", "ring"}, {"offset", 0}, {"value", "round"}}),
+                              op({{"op", "recv"}, {"channel", "ping"}, {"bytes", row.bytes}}),
+                              op({{"op", "end"}, {"name", "wake"}, {"key", "{round}"}})});
+    json write = json::array({op({{"op", "add"}, {"var", "round"}}),
+                              op({{"op", "spin"}, {"map", "ring"}, {"offset", 0}, {"while", "!= round"}}),
+                              op({{"op", "compute"}, {"time", kWakeIdle}}),
+                              op({{"op", "begin"}, {"name", "wake"}, {"key", "{round}"}}),
+                              op({{"op", "begin"}, {"name", "call"}}),
+                              op({{"op", "send"}, {"channel", "ping"}, {"bytes", row.bytes}}),
+                              op({{"op", "end"}, {"name", "call"}})});
+    reader.push_back(op({{"op", "set"}, {"var", "round"}, {"value", 0}}));
+    writer.push_back(op({{"op", "set"}, {"var", "round"}, {"value", 0}}));
+    reader.push_back(op({{"op", "repeat"}, {"count", kRoundTripWarmup + round_trips(row)}, {"body", round}}));
+    writer.push_back(op({{"op", "repeat"}, {"count", kRoundTripWarmup + round_trips(row)}, {"body", write}}));
+    json doc = json::object();
+    doc["description"] = "check-preset: a writer on core 1 wakes a reader blocked in read() on core 0 for " +
+                         std::string(kWakeIdle) + ", as tools/hostbench times its wakeup cells";
+    doc["machine"] = machine(preset);
+    doc["channels"] = json::array({op({{"name", "ping"}, {"mechanism", "pipe"}})});
+    doc["processes"] = json::array({op({{"name", "reader"}, {"affinity", affinity(0)}, {"script", reader}}),
+                                    op({{"name", "writer"}, {"affinity", affinity(1)}, {"script", writer}})});
+    return doc.dump(1);
+  }
   const bool shm = row.mechanism.rfind("shm_", 0) == 0;
   const int server_core = row.placement == "same_core" ? 0 : 1;
   json doc = json::object();
@@ -403,9 +448,10 @@ std::string cell_scenario_costs(const HostbenchRow& row, const json& preset, std
     append(timed, concat(c.send, c.recv));
     timed.push_back(op({{"op", "end"}, {"name", "rtt"}}));
     client.push_back(op({{"op", "repeat"}, {"count", kRoundTripWarmup}, {"body", concat(c.send, c.recv)}}));
-    client.push_back(op({{"op", "repeat"}, {"count", kRoundTrips}, {"body", timed}}));
-    server.push_back(
-        op({{"op", "repeat"}, {"count", kRoundTripWarmup + kRoundTrips}, {"body", concat(s.recv, s.send)}}));
+    client.push_back(op({{"op", "repeat"}, {"count", round_trips(row)}, {"body", timed}}));
+    server.push_back(op({{"op", "repeat"},
+                         {"count", kRoundTripWarmup + round_trips(row)},
+                         {"body", concat(s.recv, s.send)}}));
   } else {
     doc["description"] = "check-preset: a stream of " + row.mechanism + " messages of " +
                          std::to_string(row.bytes) + " bytes, " + row.placement +
@@ -480,12 +526,24 @@ double simulate(const HostbenchRow& row, const std::string& text, std::string& w
     std::vector<double> rtts;
     for (const auto* r : records_named("rtt"))
       rtts.push_back(static_cast<double>(r->end - r->start) * ns_per_cycle);
-    if (rtts.size() != static_cast<std::size_t>(kRoundTrips)) {
+    if (rtts.size() != static_cast<std::size_t>(round_trips(row))) {
       why = "the simulated client finished " + std::to_string(rtts.size()) + " of " +
-            std::to_string(kRoundTrips) + " round trips";
+            std::to_string(round_trips(row)) + " round trips";
       return 0;
     }
     return median(rtts);
+  }
+  if (row.kind == "wakeup" || row.kind == "wakeup_call") {
+    std::vector<double> times;
+    for (const auto* r : records_named(row.kind == "wakeup" ? "wake" : "call"))
+      times.push_back(static_cast<double>(r->end - r->start) * ns_per_cycle);
+    if (times.size() != static_cast<std::size_t>(kRoundTripWarmup + round_trips(row))) {
+      why = "the simulated reader was woken " + std::to_string(times.size()) + " of " +
+            std::to_string(kRoundTripWarmup + round_trips(row)) + " times";
+      return 0;
+    }
+    times.erase(times.begin(), times.begin() + kRoundTripWarmup);
+    return median(times);
   }
   if (row.kind == "context_switch" || row.kind == "memcpy") {
     const bool copy = row.kind == "memcpy";
@@ -656,8 +714,9 @@ std::string check_verdict(const CheckReport& report) {
          std::to_string(report.orders.size()) + " size x placement groups (pairs measured within " +
          format_number(report.tie_pct) +
          "% of each other are ties; with every pair: " + std::to_string(orders_strict) + " of " +
-         std::to_string(report.orders.size()) + "); context switch and memcpy: " + std::to_string(other_ok) +
-         " of " + std::to_string(other) + " within target; " + std::to_string(skipped) +
+         std::to_string(report.orders.size()) +
+         "); context switch, memcpy and wakeups: " + std::to_string(other_ok) + " of " +
+         std::to_string(other) + " within target; " + std::to_string(skipped) +
          (skipped == 1 ? " row" : " rows") + " not modelled";
 }
 
@@ -716,6 +775,35 @@ void write_check_csv(const std::string& path, const CheckReport& report) {
   }
   f.close();
   if (!f) throw UserError("--out " + path + ": cannot write: " + std::strerror(errno));
+}
+
+int write_cell_scenarios(const std::string& dir, const std::string& preset_arg, const HostbenchFile& file) {
+  const std::string preset = resolve_preset(preset_arg);
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw UserError("--scenarios " + dir + ": cannot create the directory: " + ec.message());
+  // Names from the file's fields, kept to letters, digits and '_' (a hostile field never makes a path).
+  auto clean = [](std::string s) {
+    for (char& ch : s)
+      if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_') ch = '_';
+    return s;
+  };
+  int written = 0;
+  for (const auto& row : file.rows) {
+    std::string why;
+    const std::string text = cell_scenario(row, preset, why);
+    if (text.empty()) continue;
+    const std::string path =
+        (std::filesystem::path(dir) / (clean(row.kind) + "-" + clean(row.mechanism) + "-" +
+                                       std::to_string(row.bytes) + "-" + clean(row.placement) + ".json"))
+            .string();
+    std::ofstream f(path, std::ios::binary);
+    f << text << "\n";
+    f.close();
+    if (!f) throw UserError("--scenarios " + dir + ": cannot write " + path + ": " + std::strerror(errno));
+    ++written;
+  }
+  return written;
 }
 
 } // namespace ipcsim

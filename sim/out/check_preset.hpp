@@ -84,6 +84,10 @@ std::string resolve_preset(const std::string& preset);
 // cannot be modelled. Exposed for tests and for reading what is simulated.
 std::string cell_scenario(const HostbenchRow& row, const std::string& preset, std::string& why);
 
+// Writes each modelled cell's scenario (cell_scenario) to DIR/KIND-MECHANISM-BYTES-PLACEMENT.json,
+// creating DIR; returns how many. Throws UserError when DIR or a file cannot be written.
+int write_cell_scenarios(const std::string& dir, const std::string& preset, const HostbenchFile& file);
+
 // The same with a machine.costs value: a preset name or path, or {"preset": ..., overrides}
 // (ipcsim calibrate evaluates candidate presets this way).
 std::string cell_scenario_costs(const HostbenchRow& row, const json& costs, std::string& why);

@@ -120,6 +120,7 @@ std::int64_t now_ns() {
 
 struct Stats {
   double median = 0, p99 = 0, min = 0;
+  double p10 = 0, p90 = 0; // for the notes of the wakeup cells: their spread
 };
 
 Stats summarise(std::vector<double> v) {
@@ -128,6 +129,8 @@ Stats summarise(std::vector<double> v) {
   std::size_t n = v.size();
   s.median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
   s.p99 = v[std::size_t(std::ceil(0.99 * double(n))) - 1]; // nearest rank
+  s.p10 = v[std::size_t(std::ceil(0.10 * double(n))) - 1];
+  s.p90 = v[std::size_t(std::ceil(0.90 * double(n))) - 1];
   s.min = v.front();
   return s;
 }
@@ -705,6 +708,66 @@ Measured stream(const std::string& mechanism, std::size_t size, int cpu_a, int c
   return {int(samples.size()), n, summarise(samples)};
 }
 
+// Waking a halted core: the parent (the reader) blocks in read() on a pipe; the peer (the writer,
+// on the other CPU) waits until the reader has been blocked for wake_idle_ns, then writes one
+// byte. Each trial gives two times: from the write's start to the reader's return (`wakeup`: what
+// leaving idle costs the woken core, plus the two calls), and the write() itself (`wakeup_call`:
+// what sending the wakeup costs the waker; on a virtual machine the IPI to a halted vCPU is a trap
+// to the hypervisor). The idle time is a round trip's: short, before a deeper idle state.
+constexpr std::int64_t wake_idle_ns = 20000;
+
+struct WakeShared {
+  std::atomic<std::int64_t> blocking_at, written_at, call_ns;
+  std::atomic<int> step; // 2i + 1: round i's reader is about to block; 2i + 2: written; -1: quit
+};
+
+Measured wakeup(bool call, int cpu_a, int cpu_b, const Budget& budget) {
+  int fds[2];
+  if (pipe(fds) != 0) throw HostError{errno_text("pipe")};
+  SharedPage<WakeShared> shared;
+  shared->step.store(0);
+  PeerGuard guard;
+  pid_t pid = start_peer(cpu_a, cpu_b, [&] {
+    close(fds[0]);
+    for (int i = 0;; ++i) {
+      int step;
+      while ((step = shared->step.load(std::memory_order_acquire)) != 2 * i + 1 && step != -1) {
+      }
+      if (step == -1) return;
+      const std::int64_t blocking = shared->blocking_at.load(std::memory_order_acquire);
+      while (now_ns() - blocking < wake_idle_ns) {
+      }
+      const std::int64_t t0 = now_ns();
+      shared->written_at.store(t0, std::memory_order_release);
+      write_all(fds[1], "w", 1, "wakeup pipe");
+      shared->call_ns.store(now_ns() - t0, std::memory_order_release);
+      shared->step.store(2 * i + 2, std::memory_order_release);
+    }
+  });
+  close(fds[1]);
+  std::vector<double> samples;
+  std::int64_t began = now_ns();
+  for (int i = 0;; ++i) {
+    shared->blocking_at.store(now_ns(), std::memory_order_release);
+    shared->step.store(2 * i + 1, std::memory_order_release);
+    char c;
+    read_all(fds[0], &c, 1, "wakeup pipe");
+    const std::int64_t woke = now_ns();
+    while (shared->step.load(std::memory_order_acquire) != 2 * i + 2) {
+    }
+    if (i < budget.warmup && !warmed_up(began, budget)) continue;
+    samples.push_back(call ? double(shared->call_ns.load()) : double(woke - shared->written_at.load()));
+    int k = int(samples.size());
+    if (k >= budget.max_trials ||
+        (k >= budget.min_trials && double(now_ns() - began) / 1e9 >= budget.seconds))
+      break;
+  }
+  shared->step.store(-1, std::memory_order_release);
+  finish_peer(pid);
+  close(fds[0]);
+  return {int(samples.size()), 1, summarise(samples)};
+}
+
 // Runs trials of `ops` operations of `op` in this process; time per operation.
 Measured single(long ops, const Budget& budget, const std::function<void()>& op) {
   std::vector<double> samples;
@@ -958,6 +1021,7 @@ int main(int argc, char** argv) {
     for (const auto& m : ipc_mechanisms)
       for (const char* placement : {"same_core", "cross_core"})
         for (std::size_t s : message_sizes) plan.push_back({kind, m, s, placement});
+  for (const char* kind : {"wakeup", "wakeup_call"}) plan.push_back({kind, "pipe", 1, "cross_core"});
   plan.push_back({"null_syscall", "getppid", 0, "same_core"});
   plan.push_back({"context_switch", "sched_yield", 0, "same_core"});
   for (std::size_t s = 4096; s <= (64u << 20); s *= 2) plan.push_back({"memcpy", "memcpy", s, "same_core"});
@@ -1014,6 +1078,17 @@ int main(int argc, char** argv) {
         m = c.kind == "roundtrip" ? roundtrip(c.mechanism, c.bytes, cpu_a, other, mode.ipc())
                                   : stream(c.mechanism, c.bytes, cpu_a, other, mode.ipc());
         alarm(0);
+      } else if (c.kind == "wakeup" || c.kind == "wakeup_call") {
+        if (cpu_b < 0) {
+          skips.push_back({name, "only one CPU available to this process", false});
+          std::cerr << "skipped (one CPU)\n";
+          continue;
+        }
+        alarm(cell_timeout_s);
+        m = wakeup(c.kind == "wakeup_call", cpu_a, cpu_b, mode.ipc());
+        alarm(0);
+        // The spread of the wakeups, which the row's median and p99 do not pin down: its middle 80%.
+        notes.emplace_back(c.kind + "_p10_p90_ns", fmt(m->per_op.p10) + " " + fmt(m->per_op.p90));
       } else if (c.kind == "null_syscall") {
         pin_to(cpu_a);
         m = single(1000, mode.single(), [] { syscall(SYS_getppid); });
