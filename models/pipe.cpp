@@ -66,6 +66,9 @@ public:
   std::deque<std::uint64_t> pages;
   bool last_page_open = false;
   bool tmp_page = false;
+  // The core of the last read: the pages it emptied come back to writes (tmp_page), their lines in
+  // its cache; a write on another core takes them back (-1: none yet).
+  std::int32_t consumed_on = -1;
 
   std::uint64_t buffered() const { return nwrite - nread; }
   // Writes none of whose bytes was read yet (a write read in part keeps its segment, first byte gone).
@@ -267,6 +270,7 @@ IoStatus Pipe::read(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes,
     t.op_progress = done;
     woken = false;
     charge_copy(ctx, activity, n, bytes, queued, source); // kernel buffer -> user buffer
+    consumed_on = static_cast<std::int32_t>(ctx.core.index);
     // __pipe_unlock, then the wakeup (pipe_read wakes the writers after unlocking). A pipe that was
     // full wakes its writers: __wake_up takes the queue's lock, sleepers or not.
     held.release();
@@ -337,7 +341,7 @@ IoStatus Pipe::write(OpContext& ctx, std::uint16_t activity, const Message& mess
     // Charged once the bytes are in, the message sent then: the pages they need, then the copy. No
     // reader sees them before the copy ends: the mutex is held until then.
     store_pages(ctx, activity, chunk);
-    charge_copy(ctx, activity, chunk, total, buffered()); // user buffer -> kernel buffer
+    charge_copy(ctx, activity, chunk, total, buffered(), consumed_on); // user buffer -> kernel buffer
     // __pipe_unlock, then the wakeup (anon_pipe_write wakes the readers after unlocking). A pipe
     // that was empty wakes its readers: __wake_up takes the queue's lock, sleepers or not.
     held.release();

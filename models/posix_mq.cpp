@@ -270,6 +270,8 @@ struct MqQueue {
   // msg_tree_rightmost and node_cache; attr (mq_curmsgs) with qsize; the priority's
   // posix_msg_tree_node, whose msg_list both change; the msg_msg header linked into it.
   ObjectLock lock{5};
+  // The core of the last receive, whose frees the next msg_msg allocations reuse (-1: none yet).
+  std::int32_t consumed_on = -1;
   std::map<std::uint32_t, Message> waiting_sends; // by thread id: the message of each waiting sender
   // By thread id: the buffer of each waiting channel recv (a waiter absent here takes any message:
   // mq_receive's buffer is at least msgsize).
@@ -309,8 +311,8 @@ struct MqQueue {
     if (ctx.first_run()) ctx.charge(activity, Primitive::fd_lookup); // fdget
     if (!(thread.op_progress & kCopiedIn)) {
       charge_msg_alloc(ctx, activity, original.bytes);
-      charge_copy(ctx, activity, original.bytes, 0,
-                  bytes + original.bytes); // load_msg(): before the lock, once
+      charge_copy(ctx, activity, original.bytes, 0, bytes + original.bytes,
+                  consumed_on); // load_msg(): before the lock, once
       thread.op_progress |= kCopiedIn;
     }
     if (ctx.resumed()) ctx.charge(activity, Primitive::lock_acquire); // spin_lock(&info->lock)
@@ -420,6 +422,7 @@ struct MqQueue {
     bytes -= message.bytes;
     const std::uint64_t size = message.bytes;
     const std::int32_t source = message.written_on;
+    consumed_on = static_cast<std::int32_t>(ctx.core.index);
     message_received(ctx, message, object, size);
     thread.script_locals().message = std::move(message);
     if (Thread* sender = senders.head) {

@@ -97,6 +97,8 @@ struct MsgQueue {
   // update; q_messages with q_receivers and q_senders; the msg_msg header at the list's end, which a
   // send links after and a receive unlinks.
   ObjectLock lock{4};
+  // The core of the last receive, whose frees the next msg_msg allocations reuse (-1: none yet).
+  std::int32_t consumed_on = -1;
 
   bool fits(std::uint64_t bytes) const {
     return cbytes + bytes <= qbytes && messages.size() + 1 <= qbytes; // msg_fits
@@ -309,7 +311,7 @@ IoStatus do_msgsnd(OpContext& ctx, std::uint16_t activity, std::int64_t id, std:
   m.bytes = static_cast<std::uint64_t>(size);
   if (!(thread.op_progress & kCopied)) { // load_msg: the message enters the kernel once
     charge_msg_alloc(ctx, activity, m.bytes);
-    copy_user(ctx, activity, m.bytes, q->cbytes + m.bytes);
+    copy_user(ctx, activity, m.bytes, q->cbytes + m.bytes, q->consumed_on);
     thread.op_progress |= kCopied;
     // Before the queue's lock, as do_msgsnd copies in before it takes it; the queue may go meanwhile.
     ctx.sync();
@@ -421,6 +423,7 @@ IoStatus do_msgrcv(OpContext& ctx, std::uint16_t activity, std::int64_t id, std:
     q->filled(ctx);
     q->lrpid = thread.process->pid;
     q->rtime = ctx.now();
+    q->consumed_on = static_cast<std::int32_t>(ctx.core.index);
     held.release(); // ipc_unlock_object, then wake_up_q, then store_msg's copy out
     // Waking lets other cores run: the queue may be removed meanwhile, so nothing reads it after.
     std::string object = q->object;

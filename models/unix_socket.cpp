@@ -80,6 +80,8 @@ struct Socket {
   // consume_skb (sock_wfree) lowers; the sender's struct pid, whose count scm_pid raises and
   // unix_destruct_scm lowers.
   ObjectLock lock{5};
+  // The core of the last receive here, whose frees the sender's next sk_buffs reuse (-1: none yet).
+  std::int32_t consumed_on = -1;
 };
 
 // Messages in a receive queue none of whose bytes was read: a stream write's first sk_buff (the
@@ -244,7 +246,7 @@ IoStatus stream_send(OpContext& ctx, std::uint16_t a, Socket& s, const Message& 
     std::uint64_t chunk = std::min({m.bytes - t.op_progress, s.buffer - queued, kSkbMax});
     peer->reserved += chunk;
     charge_skb(ctx, a, chunk, kStreamLinear);
-    charge_copy(ctx, a, chunk, m.bytes, queued + chunk);
+    charge_copy(ctx, a, chunk, m.bytes, queued + chunk, peer->consumed_on);
     // unix_stream_sendmsg: the skb is filled before unix_state_lock(other) is taken.
     ObjectLock::Held held = peer->lock.take(ctx, a);
     charge_enqueue(ctx, a);
@@ -313,6 +315,7 @@ IoStatus stream_recv(OpContext& ctx, std::uint16_t a, Socket& s, std::uint64_t w
     const bool consumed = skb.message.bytes == 0;
     if (consumed) s.rx.pop_front();
     charge_copy(ctx, a, take, want, queued, source);
+    s.consumed_on = static_cast<std::int32_t>(ctx.core.index);
     if (consumed) { // skb_unlink under the queue's lock, then consume_skb drops its credentials
       ctx.charge(a, Primitive::lock_acquire);
       ctx.charge(a, Primitive::list_op);
@@ -375,7 +378,7 @@ IoStatus dgram_send(OpContext& ctx, std::uint16_t a, const std::shared_ptr<Socke
   ++other->reserved_dgrams;
   s->wmem += m.bytes;
   charge_skb(ctx, a, m.bytes, kDgramLinear);
-  charge_data(ctx, a, m.bytes, other->rx_bytes + m.bytes);
+  charge_data(ctx, a, m.bytes, other->rx_bytes + m.bytes, other->consumed_on);
   // unix_dgram_sendmsg: unix_state_lock(other) once the skb is filled.
   ObjectLock::Held held = other->lock.take(ctx, a);
   charge_enqueue(ctx, a);
@@ -436,6 +439,7 @@ IoStatus dgram_recv(OpContext& ctx, std::uint16_t a, Socket& s, std::uint64_t wa
   message.bytes = n;
   if (from_var) t.script_locals().set(*from_var, skb.from_path);
   charge_data(ctx, a, n, queued, skb.message.written_on);
+  s.consumed_on = static_cast<std::int32_t>(ctx.core.index);
   ctx.charge(a, Primitive::list_op); // __skb_unlink
   charge_credentials(ctx, a);
   return done(ctx, n);

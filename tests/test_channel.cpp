@@ -268,3 +268,34 @@ TEST_CASE("channel: across two cores, each mechanism's lock brings the lines its
     }
   }
 }
+
+TEST_CASE(
+    "channel: across two cores, a send writes into memory the receiver's core freed, and takes its lines") {
+  // The sender on core 0 sends twice; the receiver on core 1 takes the first message in between.
+  // The second send's copy goes into kernel memory the receive emptied on core 1 (a pipe's
+  // tmp_page, a msg_msg or an sk_buff freed there and allocated again): its first line comes over
+  // (cache_line_transfer 100) and its 64 bytes at the remote rate (32 cycles instead of L1's 8: 24
+  // under copy_bytes_per_cycle_remote). Its lock brings the lines the sections share, the receive
+  // having held it last (the counts of the test above). The first send pays neither: nothing was
+  // received yet. A textbook mailbox keeps no kernel buffer to recycle.
+  const std::map<std::string, Cycles> lines{{"pipe", 3},        {"sysv_msg", 4},   {"posix_mq", 5},
+                                            {"unix_stream", 5}, {"unix_dgram", 5}, {"mailbox", 1}};
+  for (const auto& entry : lines) {
+    const std::string& mechanism = entry.first;
+    const Cycles count = entry.second;
+    CAPTURE(mechanism);
+    auto run = run_text(R"({"machine": {"cores": 2, "costs": "teaching"},
+        "channels": [{"name": "c", "mechanism": ")" +
+                        mechanism + R"("}],
+        "processes": [
+          {"name": "sender", "affinity": [0], "working_set_pages": 0, "script": [
+            {"op": "send", "channel": "c", "bytes": 64}, {"op": "compute", "time": "2ms"},
+            {"op": "send", "channel": "c", "bytes": 64}]},
+          {"name": "receiver", "affinity": [1], "working_set_pages": 0, "script": [
+            {"op": "compute", "time": "1ms"}, {"op": "recv", "channel": "c", "bytes": 64}]}]})");
+    const bool recycled = mechanism != "mailbox";
+    CHECK(run.charged("sender", "send", Primitive::cache_line_transfer) ==
+          count * 100 + (recycled ? 100 : 0));
+    CHECK(run.charged("sender", "send", Primitive::copy_bytes_per_cycle_remote) == (recycled ? 24 : 0));
+  }
+}

@@ -103,8 +103,10 @@ TEST_CASE("sweep: a grid in parallel, one CSV row per point, and a resumed sweep
   // + cache_line_transfer 3 x 100 + copy 58 + waitqueue_op 20 + wakeup 100 (its ipi comes after: the
   // woken core is already going) = 2456, and the read's bytes come from the writer's core: their
   // first line's cache_line_transfer 100 and 64 B at the remote rate (2 B/cycle: 32 cycles, 24 more
-  // than L1's 8) = 2580; the round trip 5160 as p50 (5090 at 8 bytes: each copy 7 cycles shorter,
-  // and the remote read 4 cycles instead of 1, 3 more: 2545 a half).
+  // than L1's 8) = 2580; and the write's copy goes into the page the other core's read emptied
+  // (the pipe's tmp_page), its lines in that core's cache: 100 + 24 more = 2704; the round trip 5408
+  // as p50 (5296 at 8 bytes: each copy 7 cycles shorter, and each remote part 4 cycles instead of 1,
+  // 3 more: 2648 a half).
   CHECK(
       without_hashes(slurp(fs::path(out) / "sweep.csv")) ==
       "point,params.size,machine.cores,seed,scenario_hash,result,simulated_cycles,simulated_ns,rtt.count,"
@@ -113,13 +115,13 @@ TEST_CASE("sweep: a grid in parallel, one CSV row per point, and a resumed sweep
       "0,8,1,1,H,completed,88760,88760.000,20,4094.000,4374.500,4364.000,4844.000,4844.000,122.698,228597."
       "554,"
       "1828780.432\n"
-      "1,8,2,1,H,completed,101730,101730.000,20,3750.000,5023.000,5090.000,5090.000,5090.000,292.046,199084."
-      "213,1592673.701\n"
+      "1,8,2,1,H,completed,105644,105644.000,20,3750.000,5218.700,5296.000,5296.000,5296.000,336.943,191618."
+      "602,1532948.819\n"
       "2,64,1,1,H,completed,89320,89320.000,20,4122.000,4402.500,4392.000,4872.000,4872.000,122.698,227143."
       "668,"
       "14537194.776\n"
-      "3,64,2,1,H,completed,103130,103130.000,20,3820.000,5093.000,5160.000,5160.000,5160.000,292.046,196347."
-      "929,12566267.426\n");
+      "3,64,2,1,H,completed,107842,107842.000,20,3820.000,5328.600,5408.000,5408.000,5408.000,346.097,187666."
+      "554,12010659.460\n");
   // The hash is the point's resolved scenario's, as its summary.json gives it.
   json summary = json::parse(slurp(fs::path(out) / "points" / "0002" / "summary.json"));
   CHECK(slurp(fs::path(out) / "sweep.csv")
@@ -144,7 +146,7 @@ TEST_CASE("sweep: a grid in parallel, one CSV row per point, and a resumed sweep
                          "; running the other 1\npoint 4/4 done: params.size=8, machine.cores=2\n");
   CHECK(fs::last_write_time(fs::path(out) / "points" / "0000" / "summary.json") == stamp);
   CHECK(!fs::exists(fs::path(out) / "points" / "0001.partial"));
-  CHECK(without_hashes(slurp(fs::path(out) / "sweep.csv")).find("\n1,8,2,1,H,completed,101730,") !=
+  CHECK(without_hashes(slurp(fs::path(out) / "sweep.csv")).find("\n1,8,2,1,H,completed,105644,") !=
         std::string::npos);
 
   // Another sweep into the same directory is refused.
