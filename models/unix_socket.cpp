@@ -401,7 +401,9 @@ IoStatus dgram_send(OpContext& ctx, std::uint16_t a, const std::shared_ptr<Socke
 void release_wmem(OpContext& ctx, std::uint16_t a, const Skb& skb) {
   if (auto from = skb.from.lock()) {
     from->wmem -= std::min(from->wmem, skb.message.bytes);
-    ctx.kernel.wake_all(ctx.core, from->wmem_wait, &ctx.thread, a);
+    // sock_wfree -> unix_write_space: the sender's waiters are woken only once the socket is
+    // writable again, unix_writable(): sk_wmem_alloc << 2 <= sk_sndbuf, a quarter of its buffer.
+    if (from->wmem * 4 <= from->buffer) ctx.kernel.wake_all(ctx.core, from->wmem_wait, &ctx.thread, a);
   }
 }
 
@@ -1031,14 +1033,19 @@ private:
 
 // Two datagram sockets, the sender connected to the receiver but not the other way round (a client
 // connected to a server's socket): so max_dgram_qlen applies, which Linux skips in a socketpair.
+// With `pair`, a socketpair: each connected to the other, only the sender's buffer limits the queue.
 class DgramChannel : public Channel {
 public:
-  DgramChannel(Kernel& kernel, std::uint64_t buffer, std::uint32_t qlen) {
+  DgramChannel(Kernel& kernel, std::uint64_t buffer, std::uint32_t qlen, bool pair) {
     auto& state = kernel.ipc<UnixState>();
     a_ = state.make(SockType::Dgram, buffer, qlen);
     b_ = state.make(SockType::Dgram, buffer, qlen);
     a_->peer = b_;
     a_->connected = true;
+    if (pair) {
+      b_->peer = a_;
+      b_->connected = true;
+    }
   }
   IoStatus send(OpContext& ctx, std::uint16_t a, const Message& m) override {
     return dgram_send(ctx, a, a_, m, nullptr, ETIMEDOUT);
@@ -1063,10 +1070,16 @@ const MechanismRegistrar register_dgram_channel(
     {"unix_dgram",
      "Unix domain datagram sockets, the sender connected to the receiver: boundaries kept, a full queue "
      "blocks",
-     ParamTable{"unix_dgram channel", "", {buffer_param(), qlen_param()}}, nullptr,
-     [](const ChannelSpec& spec, Kernel& kernel) -> std::unique_ptr<Channel> {
+     ParamTable{"unix_dgram channel",
+                "",
+                {buffer_param(), qlen_param(),
+                 ParamSpec{"pair", ParamType::Bool, false, "",
+                           "a socketpair: the receiver connected back to the sender, so Linux skips the "
+                           "max_dgram_qlen check and only the sender's buffer limits the queue"}}},
+     nullptr, [](const ChannelSpec& spec, Kernel& kernel) -> std::unique_ptr<Channel> {
        return std::make_unique<DgramChannel>(kernel, read_bytes(spec.params.at("buffer")),
-                                             spec.params.at("max_dgram_qlen").get<std::uint32_t>());
+                                             spec.params.at("max_dgram_qlen").get<std::uint32_t>(),
+                                             spec.params.at("pair").get<bool>());
      }});
 
 } // namespace

@@ -465,3 +465,41 @@ TEST_CASE("unix_socket: load-time mistakes name the field and what is accepted")
     "processes": [{"name": "p", "script": []}]})")
             .find("test.json: at channels.0.max_dgram_qlen:") == 0);
 }
+
+TEST_CASE("unix_socket: a datagram channel as a socketpair skips max_dgram_qlen (\"pair\": true)") {
+  // Ten datagrams to a receiver that sleeps 1 ms first. With max_dgram_qlen 2 the queue is full at
+  // three (unix_recvq_full: more than 2), so the fourth send waits for the receiver; in a socketpair
+  // Linux skips that check and all ten go before it wakes.
+  auto finish = [](const char* pair) {
+    auto run = run_text(std::string(R"({"machine": {"costs": "teaching"},
+      "channels": [{"name": "c", "mechanism": "unix_dgram", "max_dgram_qlen": 2, "pair": )") +
+                        pair + R"(}],
+      "processes": [
+        {"name": "sender", "script": [{"op": "repeat", "count": 10, "body": [
+          {"op": "send", "channel": "c", "bytes": 8}]}]},
+        {"name": "receiver", "script": [{"op": "sleep", "time": "1ms"},
+          {"op": "repeat", "count": 10, "body": [{"op": "recv", "channel": "c", "bytes": 8}]}]}]})");
+    return run.finished("sender");
+  };
+  CHECK(finish("true") < 1'000'000);
+  CHECK(finish("false") > 1'000'000);
+}
+
+TEST_CASE("unix_socket: a sender waiting for its buffer wakes once a quarter of it is in flight") {
+  // buffer 400, datagrams of 100: four go (a send starts while less than 400 is in flight), the
+  // fifth waits. sock_wfree -> unix_write_space wakes it only when unix_writable(): in flight x 4
+  // <= 400, i.e. after the third receive (100 left), not the first (300) or the second (200). The
+  // receiver takes one each millisecond on its own core (teaching: 1 GHz).
+  auto run = run_text(R"({"machine": {"costs": "teaching", "cores": 2},
+    "channels": [{"name": "c", "mechanism": "unix_dgram", "buffer": 400, "pair": true}],
+    "processes": [
+      {"name": "sender", "script": [{"op": "repeat", "count": 4, "body": [
+        {"op": "send", "channel": "c", "bytes": 100}]},
+        {"op": "begin", "name": "fifth"}, {"op": "send", "channel": "c", "bytes": 100},
+        {"op": "end", "name": "fifth"}]},
+      {"name": "receiver", "script": [{"op": "repeat", "count": 5, "body": [
+        {"op": "compute", "time": "1ms"}, {"op": "recv", "channel": "c", "bytes": 100}]}]}]})");
+  const auto& fifth = run.kernel->records().at(0);
+  CHECK(fifth.end > 3'000'000);
+  CHECK(fifth.end < 3'100'000);
+}

@@ -475,7 +475,9 @@ std::string cell_scenario_costs(const HostbenchRow& row, const json& preset, std
   json channels = json::array();
   if (!shm)
     for (const char* name : {"ping", "pong"})
-      channels.push_back(op({{"name", name}, {"mechanism", row.mechanism}}));
+      channels.push_back(row.mechanism == "unix_dgram" // hostbench's datagrams go through a socketpair
+                             ? op({{"name", name}, {"mechanism", row.mechanism}, {"pair", true}})
+                             : op({{"name", name}, {"mechanism", row.mechanism}}));
   if (row.kind == "stream") channels.push_back(op({{"name", "ctl"}, {"mechanism", "pipe"}}));
   if (!channels.empty()) doc["channels"] = channels;
   // Stream: "client" produces on the consumer's core placement as hostbench does (consumer on
