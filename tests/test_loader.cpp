@@ -708,7 +708,7 @@ TEST_CASE("loader: copy rates may not increase from L1 to memory; cache sizes ma
   // Issue 10: overriding only copy_bytes_per_cycle names the rates to set with it, the uncached one
   // among them.
   CHECK(load_error(with_machine(R"({"costs": {"preset": "linux-x86", "copy_bytes_per_cycle": 1}})")) ==
-        "test.json: at machine.costs.copy_bytes_per_cycle: copy_bytes_per_cycle_l2 (15.75 bytes/cycle, the "
+        "test.json: at machine.costs.copy_bytes_per_cycle: copy_bytes_per_cycle_l2 (14.83 bytes/cycle, the "
         "preset's) exceeds copy_bytes_per_cycle (1 bytes/cycle, set here): a copy cannot get faster as its "
         "data moves further from the core; the rates must not increase from copy_bytes_per_cycle to "
         "copy_bytes_per_cycle_uncached (set copy_bytes_per_cycle_l2, copy_bytes_per_cycle_l3, "
