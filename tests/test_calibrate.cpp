@@ -253,6 +253,19 @@ TEST_CASE("calibrate: ipi and the spread of leaving idle from the wakeup cells, 
         doctest::Approx(from_tail).epsilon(0.01));
   CHECK(contains(tail.preset.at("idle_exit_spread").at("source").get<std::string>(),
                  "(the file has no wakeup_p10_p90_ns note)"));
+  // A note that is not two numbers, p10 > 0 and p90 >= p10, is refused, naming the file.
+  for (const char* bad : {"fast slow", "35000 25000", "0 100", "1 2 3", "25000"}) {
+    const std::string file = with_wakeups("bad.csv", std::string("# wakeup_p10_p90_ns: ") + bad + "\n");
+    try {
+      calibrate(read_hostbench(file), "teaching");
+      FAIL("accepted the note " << bad);
+    } catch (const UserError& e) {
+      CHECK(std::string(e.what()) ==
+            file + ": the note '# wakeup_p10_p90_ns: " + bad +
+                "' must give two numbers of nanoseconds, the 10th percentile above 0 and the 90th at least "
+                "as large, such as '# wakeup_p10_p90_ns: 25520.0 35169.0'");
+    }
+  }
 }
 
 TEST_CASE("calibrate: the same file gives the same preset, byte for byte") {

@@ -887,11 +887,15 @@ void fit_wakeup(Fit& fit) {
     if (key == "wakeup_p10_p90_ns") {
       std::istringstream in(text);
       double p10 = 0, p90 = 0;
-      if (in >> p10 >> p90 && p10 > 0 && p90 >= p10) {
-        low = p10, high = p90, z_span = 2 * kNormalP90;
-        used = "10th and 90th percentiles " + format_number(p10) + " and " + format_number(p90) +
-               " ns (the file's wakeup_p10_p90_ns)";
-      }
+      std::string rest;
+      if (!(in >> p10 >> p90) || (in >> rest) || !std::isfinite(p10) || !std::isfinite(p90) || !(p10 > 0) ||
+          p90 < p10)
+        throw UserError(fit.file.path + ": the note '# wakeup_p10_p90_ns: " + text +
+                        "' must give two numbers of nanoseconds, the 10th percentile above 0 and the 90th at "
+                        "least as large, such as '# wakeup_p10_p90_ns: 25520.0 35169.0'");
+      low = p10, high = p90, z_span = 2 * kNormalP90;
+      used = "10th and 90th percentiles " + format_number(p10) + " and " + format_number(p90) +
+             " ns (the file's wakeup_p10_p90_ns)";
     }
   // The median exit is where step 5's fit of idle_exit starts: the round trips it selects are those
   // whose time grows with idle_exit there, near the host's, not at the base's (a bare-metal 2 us exit
