@@ -88,8 +88,10 @@ def stream(mechanism, params, max_size, note):
     return {
         "description": f"Streaming over {mechanism} ({note}): a producer sends messages back to back and a "
                        f"consumer receives them, at sizes {label(sizes[0])} to {label(sizes[-1])}; each "
-                       "stream-SIZE interval (from the consumer's first receive to its last) gives the "
-                       "throughput. The cores2 variant runs producer and consumer in parallel.",
+                       "stream-SIZE interval gives the throughput: it begins when the consumer lets the "
+                       "producer start the size (after acknowledging the previous one; on two cores that "
+                       "includes waking the producer) and ends at the consumer's last receive. The cores2 "
+                       "variant runs producer and consumer in parallel.",
         "machine": {"cores": 1, "costs": "linux-x86"},
         "channels": [channel("data", mechanism, params), channel("ack", mechanism, params)],
         "processes": [{"name": "producer", "script": producer}, {"name": "consumer", "script": consumer}],
