@@ -236,6 +236,15 @@ TEST_CASE("channel: send returns the bytes sent and a failed recv leaves no mess
   }
 }
 
+namespace {
+// The cache lines each mechanism's critical sections share (docs/costs.md, "Locks across cores").
+const std::map<std::string, Cycles>& shared_lines() {
+  static const std::map<std::string, Cycles> lines{{"pipe", 3},        {"sysv_msg", 4},   {"posix_mq", 5},
+                                                   {"unix_stream", 5}, {"unix_dgram", 5}, {"mailbox", 1}};
+  return lines;
+}
+} // namespace
+
 TEST_CASE("channel: across two cores, each mechanism's lock brings the lines its sections share") {
   // A sender on core 0, a receiver on core 1 that arrives long after it: the receive takes the lock
   // the send last held on the other core, and every line the two sections share comes over at
@@ -244,10 +253,8 @@ TEST_CASE("channel: across two cores, each mechanism's lock brings the lines its
   // core holds, comes over too (not a textbook mailbox's): one more transfer for its first line, and
   // its 64 bytes at the remote rate (2 bytes a cycle: 32 cycles) instead of L1's (8: 8 cycles), the
   // 24 between booked under copy_bytes_per_cycle_remote.
-  const std::map<std::string, Cycles> lines{{"pipe", 3},        {"sysv_msg", 4},   {"posix_mq", 5},
-                                            {"unix_stream", 5}, {"unix_dgram", 5}, {"mailbox", 1}};
   // Named, not a structured binding: CAPTURE's lambda captures it, which clang before 16 refuses.
-  for (const auto& entry : lines) {
+  for (const auto& entry : shared_lines()) {
     const std::string& mechanism = entry.first;
     const Cycles count = entry.second;
     CAPTURE(mechanism);
@@ -278,9 +285,7 @@ TEST_CASE(
   // under copy_bytes_per_cycle_remote). Its lock brings the lines the sections share, the receive
   // having held it last (the counts of the test above). The first send pays neither: nothing was
   // received yet. A textbook mailbox keeps no kernel buffer to recycle.
-  const std::map<std::string, Cycles> lines{{"pipe", 3},        {"sysv_msg", 4},   {"posix_mq", 5},
-                                            {"unix_stream", 5}, {"unix_dgram", 5}, {"mailbox", 1}};
-  for (const auto& entry : lines) {
+  for (const auto& entry : shared_lines()) {
     const std::string& mechanism = entry.first;
     const Cycles count = entry.second;
     CAPTURE(mechanism);
