@@ -97,7 +97,7 @@ private:
     return -1;
   }
   void enter(OpContext& ctx, std::uint16_t activity, bool woken);
-  void store_pages(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes);
+  std::uint64_t store_pages(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes);
   void release_pages(std::uint64_t bytes);
   void filled(OpContext& ctx) { fill_changed(ctx, name, "bytes", buffered()); }
 };
@@ -201,24 +201,30 @@ void Pipe::enter(OpContext& ctx, std::uint16_t activity, bool woken) {
 
 // anon_pipe_write: the head of a write merges into the last page when all of it fits there (the
 // write's length modulo the page size, as Linux checks `offset + chars <= PAGE_SIZE`); the rest
-// takes new pages, the pipe's tmp_page first, then alloc_page.
-void Pipe::store_pages(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes) {
+// takes new pages, the pipe's tmp_page first, then alloc_page. Returns the bytes written into pages
+// the reader has had: the merged page, which it reads as it fills, and tmp_page, which it emptied.
+std::uint64_t Pipe::store_pages(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes) {
   constexpr std::uint64_t kPage = 4096;
+  std::uint64_t reused = 0;
   std::uint64_t head = bytes % kPage;
   if (head > 0 && last_page_open && !pages.empty() && pages.back() + head <= kPage) {
     pages.back() += head;
     bytes -= head;
+    reused += head;
   }
   while (bytes > 0) {
     std::uint64_t n = std::min(bytes, kPage);
-    if (tmp_page)
+    if (tmp_page) {
       tmp_page = false;
-    else
+      reused += n;
+    } else {
       ctx.charge(activity, Primitive::page_alloc);
+    }
     pages.push_back(n);
     bytes -= n;
   }
   last_page_open = !pages.empty() && pages.back() < kPage;
+  return reused;
 }
 
 // pipe_read: a page read empty is released (anon_pipe_buf_release keeps one as tmp_page and frees
@@ -340,8 +346,8 @@ IoStatus Pipe::write(OpContext& ctx, std::uint16_t activity, const Message& mess
     woken = false;
     // Charged once the bytes are in, the message sent then: the pages they need, then the copy. No
     // reader sees them before the copy ends: the mutex is held until then.
-    store_pages(ctx, activity, chunk);
-    charge_copy(ctx, activity, chunk, total, buffered(), consumed_on); // user buffer -> kernel buffer
+    const std::uint64_t reused = store_pages(ctx, activity, chunk);
+    charge_copy(ctx, activity, chunk, total, buffered(), consumed_on, reused); // user buffer -> kernel buffer
     // __pipe_unlock, then the wakeup (anon_pipe_write wakes the readers after unlocking). A pipe
     // that was empty wakes its readers: __wake_up takes the queue's lock, sleepers or not.
     held.release();

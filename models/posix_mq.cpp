@@ -43,6 +43,10 @@ constexpr std::uint64_t kTooBig = 2;    // channel recv: a sender's message was 
 
 // Messages a sender handed to a waiting receiver (pipelined_send) that the receiver has not taken
 // yet, by the receiver's thread id: held by the queue they came from (conservation).
+struct MqQueue;
+// Records the core of a receive that freed a message of `queue` (MqQueue::consumed_on).
+void set_consumed_on(MqQueue& queue, std::int32_t core);
+
 class MqHandedState : public IpcState, public Observer {
 public:
   explicit MqHandedState(Kernel& kernel) : kernel_(kernel) { kernel.subscribe(*this); }
@@ -61,6 +65,9 @@ public:
   struct Handed {
     std::string object;
     std::uint64_t bytes;
+    // The queue, which outlives the run (PosixMqState::all keeps every queue): the receive marks
+    // it as the last to free a message there.
+    MqQueue* queue = nullptr;
   };
   std::map<std::uint32_t, Handed> by_thread;
   void held(std::vector<Held>& out) const override {
@@ -77,7 +84,10 @@ IoStatus finish_delivered(OpContext& ctx, std::uint16_t activity) {
   auto& handed = ctx.kernel.ipc<MqHandedState>().by_thread;
   auto it = handed.find(ctx.thread.id);
   const std::string object = it != handed.end() ? it->second.object : "posix mq";
-  if (it != handed.end()) handed.erase(it);
+  if (it != handed.end()) {
+    if (it->second.queue) set_consumed_on(*it->second.queue, static_cast<std::int32_t>(ctx.core.index));
+    handed.erase(it);
+  }
   const std::uint64_t size = ctx.thread.script_locals().message.bytes;
   message_received(ctx, ctx.thread.script_locals().message, object, size);
   charge_copy(ctx, activity, size, 0, 0, ctx.thread.script_locals().message.written_on); // store_msg()
@@ -348,7 +358,7 @@ struct MqQueue {
       reaches_queue();
       ctx.charge(activity, Primitive::list_op); // pipelined_send: the waiter off info->e_wait_q
       receiver->script_locals().message = message;
-      ctx.kernel.ipc<MqHandedState>().by_thread[receiver->id] = {object, message.bytes};
+      ctx.kernel.ipc<MqHandedState>().by_thread[receiver->id] = {object, message.bytes, this};
       receiver->op_progress |= kDelivered;
       to_wake.push_back(receiver);
       unlock_and_wake();
@@ -444,6 +454,8 @@ struct MqQueue {
     return IoStatus::Done;
   }
 };
+
+void set_consumed_on(MqQueue& queue, std::int32_t core) { queue.consumed_on = core; }
 
 // An open queue description: what an mqd_t refers to.
 class MqOpenFile : public OpenFile {

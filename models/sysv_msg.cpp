@@ -377,6 +377,8 @@ IoStatus do_msgrcv(OpContext& ctx, std::uint16_t activity, std::int64_t id, std:
     state.receivers.erase(it);
     if (thread.op_progress & kSlept) {
       if (r.delivered) {
+        // Handed over by pipelined_send: this receive frees the msg_msg, on this core.
+        if (MsgQueue* q = state.find_id(id)) q->consumed_on = static_cast<std::int32_t>(ctx.core.index);
         const std::uint64_t own = r.delivered->bytes;
         deliver(ctx, activity, std::move(*r.delivered), static_cast<std::uint64_t>(bufsz),
                 MsgQueue::object_name(id), own);

@@ -818,6 +818,8 @@ public:
     s.snd_shutdown = s.snd_shutdown || wr_;
     ctx.kernel.wake_all(ctx.core, s.readers, &ctx.thread, activity);
     ctx.kernel.wake_all(ctx.core, s.room, &ctx.thread, activity);
+    // sk_state_change: a sender waiting for buffer space sees SEND_SHUTDOWN and fails with EPIPE.
+    ctx.kernel.wake_all(ctx.core, s.wmem_wait, &ctx.thread, activity);
     if (s.type == SockType::Stream)
       if (auto p = s.peer.lock(); p && !p->closed) { // unix_shutdown: the peer's opposite side too
         p->snd_shutdown = p->snd_shutdown || rd_;

@@ -503,3 +503,16 @@ TEST_CASE("unix_socket: a sender waiting for its buffer wakes once a quarter of 
   CHECK(fifth.end > 3'000'000);
   CHECK(fifth.end < 3'100'000);
 }
+
+TEST_CASE("unix_socket: shutdown for writing wakes a sender waiting for its buffer, which fails with EPIPE") {
+  // Two threads of one process share a datagram socketpair: the writer fills its 200-byte buffer and
+  // waits; the other thread shuts the socket down for writing 1 ms later (sk_state_change wakes it).
+  auto run = run_text(R"({"machine": {"costs": "teaching"}, "processes": [{"name": "p", "threads": [
+    {"name": "writer", "script": [
+      {"op": "socketpair", "fds": ["a", "b"], "type": "dgram", "buffer": 200},
+      {"op": "write", "fd": "a", "bytes": 100}, {"op": "write", "fd": "a", "bytes": 100},
+      {"op": "write", "fd": "a", "bytes": 100}, {"op": "print", "text": "{result} {errno}"}]},
+    {"name": "closer", "script": [
+      {"op": "sleep", "time": "1ms"}, {"op": "shutdown", "fd": "a", "how": "write"}]}]}]})");
+  CHECK(lines(run) == Lines{"-1 EPIPE"});
+}

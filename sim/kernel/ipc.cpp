@@ -135,7 +135,7 @@ IoStatus wait_on(OpContext& ctx, WaitQueue& queue, std::uint16_t activity, int t
 }
 
 void charge_copy(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes, std::uint64_t transfer,
-                 std::uint64_t queued, std::int32_t written_on) {
+                 std::uint64_t queued, std::int32_t written_on, std::uint64_t held_bytes) {
   if (bytes == 0) return;
   const CostModel& costs = ctx.kernel.model().costs;
   ctx.charge(activity, Primitive::copy_setup);
@@ -147,8 +147,13 @@ void charge_copy(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes, st
     if (cycles > 0) ctx.charge(activity, primitive, cycles);
     local += cycles;
   }
-  if (written_on >= 0 && written_on != static_cast<std::int32_t>(ctx.core.index))
-    charge_from_other_core(ctx, activity, static_cast<double>(bytes), static_cast<double>(local), footprint);
+  if (written_on < 0 || written_on == static_cast<std::int32_t>(ctx.core.index) || held_bytes == 0) return;
+  if (held_bytes < bytes) { // only some of the bytes' lines are there: their share of the local cycles
+    local = 0;
+    for (const auto& part : costs.copy_split_at(held_bytes, footprint)) local += part.second;
+  }
+  charge_from_other_core(ctx, activity, static_cast<double>(std::min(held_bytes, bytes)),
+                         static_cast<double>(local), footprint);
 }
 
 void charge_from_other_core(OpContext& ctx, std::uint16_t activity, double bytes, double local,

@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <deque>
 #include <functional>
+#include <limits>
 
 namespace ipcsim {
 
@@ -138,8 +139,11 @@ IoStatus wait_on(OpContext& ctx, WaitQueue& queue, std::uint16_t activity, int t
 // cache_line_transfer (the prefetcher overlaps the rest), and the bytes at the remote rate
 // (CostModel::remote_cycles_per_byte_at) where that is slower than this core's, the difference
 // booked under copy_bytes_per_cycle_remote (and _uncached beyond it), as shared memory's.
+// `held_bytes`: how many of the bytes that core holds (all by default; a pipe write fills fresh pages
+// beside the one its reader's core emptied).
 void charge_copy(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes, std::uint64_t transfer = 0,
-                 std::uint64_t queued = 0, std::int32_t written_on = -1);
+                 std::uint64_t queued = 0, std::int32_t written_on = -1,
+                 std::uint64_t held_bytes = std::numeric_limits<std::uint64_t>::max());
 // What `bytes` from another core's cache add to the `local` cycles their footprint's rate gave them
 // (charged already): one cache_line_transfer (the prefetcher overlaps the rest), then the bytes at
 // the remote rate (CostModel::remote_cycles_per_byte_at) where that is slower, the difference booked

@@ -900,8 +900,14 @@ void fit_wakeup(Fit& fit) {
   // The median exit is where step 5's fit of idle_exit starts: the round trips it selects are those
   // whose time grows with idle_exit there, near the host's, not at the base's (a bare-metal 2 us exit
   // hides under a 13 us ipi and would leave most of them out).
-  if (path && wake->median_ns > *path)
-    fit.v(Primitive::idle_exit) = std::round(fit.cycles(std::min(wake->median_ns - *path, kMaxIdleExitNs)));
+  if (path && wake->median_ns > *path) {
+    double start = std::round(fit.cycles(std::min(wake->median_ns - *path, kMaxIdleExitNs)));
+    const json& states =
+        fit.base_doc.contains("idle_states") ? fit.base_doc.at("idle_states").at("value") : json();
+    if (states.is_array() && !states.empty()) // no deeper than the base's first deeper state
+      start = std::min(start, states[0].at("exit_latency").get<double>());
+    fit.v(Primitive::idle_exit) = start;
+  }
   const double above = path ? high - *path : 0, below = path ? low - *path : 0;
   double sigma = 0;
   std::string note;
@@ -959,6 +965,7 @@ void fit_idle_exit(Fit& fit) {
   const double x0 = fit.v(Primitive::idle_exit);
   linearise(x0);
   if (used.empty()) {
+    fit.v(Primitive::idle_exit) = fit.base(Primitive::idle_exit); // not fit_wakeup's starting point
     fit.kept(Primitive::idle_exit, "it has no cross-core round trip that leaves a core idle");
     fit.summary.push_back("cross-core wakeup: no cross-core round trip, the base preset's idle_exit");
     return;

@@ -126,7 +126,9 @@ HostbenchRow parse_row(const std::string& line, const std::string& path, std::si
   if (std::find(mechanisms.begin(), mechanisms.end(), r.mechanism) == mechanisms.end())
     throw UserError(at + "unknown mechanism '" + r.mechanism + "' for kind " + r.kind +
                     "; accepted: " + join(mechanisms, ", "));
-  r.bytes = read_count(f[2], "bytes", at, r.kind == "roundtrip" || r.kind == "stream" || r.kind == "memcpy");
+  r.bytes = read_count(f[2], "bytes", at,
+                       r.kind == "roundtrip" || r.kind == "stream" || r.kind == "memcpy" ||
+                           r.kind == "wakeup" || r.kind == "wakeup_call");
   // Simulated memory is real memory: a ring holds 20 messages, a memcpy row maps its size.
   const std::uint64_t max_bytes = r.kind == "memcpy" ? std::uint64_t{1} << 28 : std::uint64_t{1} << 24;
   if (r.bytes > max_bytes)

@@ -722,13 +722,12 @@ struct WakeShared {
 };
 
 Measured wakeup(bool call, int cpu_a, int cpu_b, const Budget& budget) {
-  int fds[2];
-  if (pipe(fds) != 0) throw HostError{errno_text("pipe")};
+  ControlPipe wake; // the pipe the reader blocks on; closed on every way out
   SharedPage<WakeShared> shared;
   shared->step.store(0);
   PeerGuard guard;
   pid_t pid = start_peer(cpu_a, cpu_b, [&] {
-    close(fds[0]);
+    wake.keep_write_end();
     for (int i = 0;; ++i) {
       int step;
       while ((step = shared->step.load(std::memory_order_acquire)) != 2 * i + 1 && step != -1) {
@@ -739,19 +738,18 @@ Measured wakeup(bool call, int cpu_a, int cpu_b, const Budget& budget) {
       }
       const std::int64_t t0 = now_ns();
       shared->written_at.store(t0, std::memory_order_release);
-      write_all(fds[1], "w", 1, "wakeup pipe");
+      wake.send('w');
       shared->call_ns.store(now_ns() - t0, std::memory_order_release);
       shared->step.store(2 * i + 2, std::memory_order_release);
     }
   });
-  close(fds[1]);
+  wake.keep_read_end();
   std::vector<double> samples;
   std::int64_t began = now_ns();
   for (int i = 0;; ++i) {
     shared->blocking_at.store(now_ns(), std::memory_order_release);
     shared->step.store(2 * i + 1, std::memory_order_release);
-    char c;
-    read_all(fds[0], &c, 1, "wakeup pipe");
+    wake.receive();
     const std::int64_t woke = now_ns();
     while (shared->step.load(std::memory_order_acquire) != 2 * i + 2) {
     }
@@ -764,7 +762,6 @@ Measured wakeup(bool call, int cpu_a, int cpu_b, const Budget& budget) {
   }
   shared->step.store(-1, std::memory_order_release);
   finish_peer(pid);
-  close(fds[0]);
   return {int(samples.size()), 1, summarise(samples)};
 }
 
