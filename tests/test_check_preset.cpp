@@ -263,6 +263,8 @@ TEST_CASE("check-preset: bad files name the file, the line and what is accepted"
         "x.csv:3: a wakeup row wakes another core: its placement must be cross_core, not same_core");
   CHECK(parse_error(one_row("wakeup_call,futex,1,cross_core,1,1,1,1,1,")) ==
         "x.csv:3: unknown mechanism 'futex' for kind wakeup_call; accepted: pipe");
+  CHECK(parse_error(one_row("wakeup,pipe,0,cross_core,1,1,1,1,1,")) ==
+        "x.csv:3: field bytes: must be at least 1");
   CHECK(parse_error(one_row("roundtrip,carrier_pigeon,8,same_core,1,1,1,1,1,")) ==
         "x.csv:3: unknown mechanism 'carrier_pigeon' for kind roundtrip; accepted: pipe, sysv_msg, posix_mq, "
         "unix_stream, unix_dgram, shm_spin, shm_yield, shm_futex");
