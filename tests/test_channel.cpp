@@ -243,6 +243,21 @@ const std::map<std::string, Cycles>& shared_lines() {
                                                    {"unix_stream", 5}, {"unix_dgram", 5}, {"mailbox", 1}};
   return lines;
 }
+
+// Two sends of 64 bytes from core 0, 2 ms apart, and one receive on core 1: late (after 1 ms, the
+// first message queued meanwhile) or waiting from the start (the message handed over to it).
+ipcsim::test::Run two_sends_one_receive(const std::string& mechanism, bool receiver_waits) {
+  const std::string delay = R"({"op": "compute", "time": "1ms"}, )";
+  return run_text(R"({"machine": {"cores": 2, "costs": "teaching"},
+      "channels": [{"name": "c", "mechanism": ")" +
+                  mechanism + R"("}],
+      "processes": [
+        {"name": "sender", "affinity": [0], "working_set_pages": 0, "script": [)" +
+                  (receiver_waits ? delay : "") + R"({"op": "send", "channel": "c", "bytes": 64},
+          {"op": "compute", "time": "2ms"}, {"op": "send", "channel": "c", "bytes": 64}]},
+        {"name": "receiver", "affinity": [1], "working_set_pages": 0, "script": [)" +
+                  (receiver_waits ? "" : delay) + R"({"op": "recv", "channel": "c", "bytes": 64}]}]})");
+}
 } // namespace
 
 TEST_CASE("channel: across two cores, each mechanism's lock brings the lines its sections share") {
@@ -289,15 +304,7 @@ TEST_CASE(
     const std::string& mechanism = entry.first;
     const Cycles count = entry.second;
     CAPTURE(mechanism);
-    auto run = run_text(R"({"machine": {"cores": 2, "costs": "teaching"},
-        "channels": [{"name": "c", "mechanism": ")" +
-                        mechanism + R"("}],
-        "processes": [
-          {"name": "sender", "affinity": [0], "working_set_pages": 0, "script": [
-            {"op": "send", "channel": "c", "bytes": 64}, {"op": "compute", "time": "2ms"},
-            {"op": "send", "channel": "c", "bytes": 64}]},
-          {"name": "receiver", "affinity": [1], "working_set_pages": 0, "script": [
-            {"op": "compute", "time": "1ms"}, {"op": "recv", "channel": "c", "bytes": 64}]}]})");
+    auto run = two_sends_one_receive(mechanism, false);
     const bool recycled = mechanism != "mailbox";
     CHECK(run.charged("sender", "send", Primitive::cache_line_transfer) ==
           count * 100 + (recycled ? 100 : 0));
@@ -313,15 +320,7 @@ TEST_CASE("channel: across two cores, a message handed to a waiting receiver is 
   for (const auto& entry : shared_lines()) {
     const std::string& mechanism = entry.first;
     CAPTURE(mechanism);
-    auto run = run_text(R"({"machine": {"cores": 2, "costs": "teaching"},
-        "channels": [{"name": "c", "mechanism": ")" +
-                        mechanism + R"("}],
-        "processes": [
-          {"name": "sender", "affinity": [0], "working_set_pages": 0, "script": [
-            {"op": "compute", "time": "1ms"}, {"op": "send", "channel": "c", "bytes": 64},
-            {"op": "compute", "time": "2ms"}, {"op": "send", "channel": "c", "bytes": 64}]},
-          {"name": "receiver", "affinity": [1], "working_set_pages": 0, "script": [
-            {"op": "recv", "channel": "c", "bytes": 64}]}]})");
+    auto run = two_sends_one_receive(mechanism, true);
     CHECK(run.charged("sender", "send", Primitive::copy_bytes_per_cycle_remote) ==
           (mechanism == "mailbox" ? 0 : 24));
   }
