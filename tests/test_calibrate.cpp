@@ -253,6 +253,17 @@ TEST_CASE("calibrate: ipi and the spread of leaving idle from the wakeup cells, 
         doctest::Approx(from_tail).epsilon(0.01));
   CHECK(contains(tail.preset.at("idle_exit_spread").at("source").get<std::string>(),
                  "(the file has no wakeup_p10_p90_ns note)"));
+  // Twice is refused too.
+  const std::string twice = with_wakeups(
+      "twice.csv", "# wakeup_p10_p90_ns: 24000.0 36000.0\n# wakeup_p10_p90_ns: 24000.0 36000.0\n");
+  try {
+    calibrate(read_hostbench(twice), "teaching");
+    FAIL("accepted two notes");
+  } catch (const UserError& e) {
+    CHECK(std::string(e.what()) == twice +
+                                       ": the note '# wakeup_p10_p90_ns' appears more than once; hostbench "
+                                       "writes it once, with its wakeup cell");
+  }
   // A note that is not two numbers, p10 > 0 and p90 >= p10, is refused, naming the file.
   for (const char* bad : {"fast slow", "35000 25000", "0 100", "1 2 3", "25000"}) {
     const std::string file = with_wakeups("bad.csv", std::string("# wakeup_p10_p90_ns: ") + bad + "\n");

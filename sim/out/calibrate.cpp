@@ -883,6 +883,12 @@ void fit_wakeup(Fit& fit) {
   double low = wake->median_ns, high = wake->p99_ns, z_span = kNormalP99;
   std::string used = "median " + format_number(wake->median_ns) + " ns and p99 " +
                      format_number(wake->p99_ns) + " ns (the file has no wakeup_p10_p90_ns note)";
+  int notes = 0;
+  for (const auto& [key, text] : fit.file.keys)
+    if (key == "wakeup_p10_p90_ns" && ++notes > 1)
+      throw UserError(fit.file.path +
+                      ": the note '# wakeup_p10_p90_ns' appears more than once; hostbench writes "
+                      "it once, with its wakeup cell");
   for (const auto& [key, text] : fit.file.keys)
     if (key == "wakeup_p10_p90_ns") {
       std::istringstream in(text);
