@@ -299,11 +299,12 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
       return kExitOk;
     }
     if (check->parsed()) {
-      CheckReport report = check_preset(preset, read_hostbench(hostbench_file), check_tie);
+      const HostbenchFile measured = read_hostbench(hostbench_file);
+      CheckReport report = check_preset(preset, measured, check_tie);
       print_check_report(out, report);
       if (!check_out.empty()) write_check_csv(check_out, report);
       if (!check_scenarios.empty()) {
-        int written = write_cell_scenarios(check_scenarios, preset, read_hostbench(hostbench_file));
+        int written = write_cell_scenarios(check_scenarios, preset, measured);
         out << "wrote " << written << " scenarios to " << check_scenarios << "\n";
       }
       return kExitOk;

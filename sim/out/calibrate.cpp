@@ -883,26 +883,28 @@ void fit_wakeup(Fit& fit) {
   double low = wake->median_ns, high = wake->p99_ns, z_span = kNormalP99;
   std::string used = "median " + format_number(wake->median_ns) + " ns and p99 " +
                      format_number(wake->p99_ns) + " ns (the file has no wakeup_p10_p90_ns note)";
-  int notes = 0;
-  for (const auto& [key, text] : fit.file.keys)
-    if (key == "wakeup_p10_p90_ns" && ++notes > 1)
-      throw UserError(fit.file.path +
-                      ": the note '# wakeup_p10_p90_ns' appears more than once; hostbench writes "
-                      "it once, with its wakeup cell");
+  const std::string* note_text = nullptr;
   for (const auto& [key, text] : fit.file.keys)
     if (key == "wakeup_p10_p90_ns") {
-      std::istringstream in(text);
-      double p10 = 0, p90 = 0;
-      std::string rest;
-      if (!(in >> p10 >> p90) || (in >> rest) || !std::isfinite(p10) || !std::isfinite(p90) || !(p10 > 0) ||
-          p90 < p10)
-        throw UserError(fit.file.path + ": the note '# wakeup_p10_p90_ns: " + text +
-                        "' must give two numbers of nanoseconds, the 10th percentile above 0 and the 90th at "
-                        "least as large, such as '# wakeup_p10_p90_ns: 25520.0 35169.0'");
-      low = p10, high = p90, z_span = 2 * kNormalP90;
-      used = "10th and 90th percentiles " + format_number(p10) + " and " + format_number(p90) +
-             " ns (the file's wakeup_p10_p90_ns)";
+      if (note_text)
+        throw UserError(fit.file.path +
+                        ": the note '# wakeup_p10_p90_ns' appears more than once; hostbench writes "
+                        "it once, with its wakeup cell");
+      note_text = &text;
     }
+  if (note_text) {
+    std::istringstream in(*note_text);
+    double p10 = 0, p90 = 0;
+    std::string extra;
+    if (!(in >> p10 >> p90) || (in >> extra) || !std::isfinite(p10) || !std::isfinite(p90) || !(p10 > 0) ||
+        p90 < p10)
+      throw UserError(fit.file.path + ": the note '# wakeup_p10_p90_ns: " + *note_text +
+                      "' must give two numbers of nanoseconds, the 10th percentile above 0 and the 90th at "
+                      "least as large, such as '# wakeup_p10_p90_ns: 25520.0 35169.0'");
+    low = p10, high = p90, z_span = 2 * kNormalP90;
+    used = "10th and 90th percentiles " + format_number(p10) + " and " + format_number(p90) +
+           " ns (the file's wakeup_p10_p90_ns)";
+  }
   // The median exit is where step 5's fit of idle_exit starts: the round trips it selects are those
   // whose time grows with idle_exit there, near the host's, not at the base's (a bare-metal 2 us exit
   // hides under a 13 us ipi and would leave most of them out).
