@@ -671,12 +671,13 @@ public:
       // freeque(): the id goes first (ipc_rmid), so that no other core finds or removes the queue
       // while the wakes below let it run; then expunge_all(-EIDRM) and ss_wakeup(kill): every
       // sleeper wakes to find the queue gone.
+      // Its messages are gone with it, before any other core can look (the wakes let them run).
       std::unique_ptr<MsgQueue> removed = state.take(*q);
-      ctx.kernel.wake_all(ctx.core, removed->receivers, &ctx.thread, activity);
-      ctx.kernel.wake_all(ctx.core, removed->senders, &ctx.thread, activity);
       if (!removed->messages.empty()) fill_changed(ctx, removed->object, "messages", 0); // discarded
       message_dropped(ctx, removed->object, removed->messages.size(), removed->cbytes,
                       "the queue was removed (IPC_RMID) with messages in it");
+      ctx.kernel.wake_all(ctx.core, removed->receivers, &ctx.thread, activity);
+      ctx.kernel.wake_all(ctx.core, removed->senders, &ctx.thread, activity);
       break;
     }
     }

@@ -447,6 +447,32 @@ TEST_CASE("sysv: two cores removing one queue at once: one IPC_RMID succeeds, th
   CHECK(run.charged("a", "msgctl", Primitive::wakeup) + run.charged("b", "msgctl", Primitive::wakeup) == 600);
 }
 
+TEST_CASE(
+    "sysv: IPC_RMID with messages in the queue: they are dropped before the wakes let other cores look") {
+  // Was a bug: the dropped messages were recorded after the wakes, and a core checking the
+  // invariants in between (a waiter woken on another core) found them sent but nowhere.
+  std::string owner = kCreate + R"(,
+    {"op": "msgsnd", "msqid": "q", "type": 1, "bytes": 8192},
+    {"op": "msgsnd", "msqid": "q", "type": 1, "bytes": 8192},
+    {"op": "sleep", "time": "20us"},
+    {"op": "msgctl", "msqid": "q", "cmd": "IPC_RMID"})";
+  std::string receiver = kOpen + R"(,
+    {"op": "msgrcv", "msqid": "q", "bytes": 8, "type": 9},
+    {"op": "print", "text": "receiver: {errno}"})";
+  ipcsim::LoadOptions checked;
+  checked.debug_invariants = true;
+  std::string sender = kOpen + R"(,
+    {"op": "msgsnd", "msqid": "q", "type": 1, "bytes": 8},
+    {"op": "print", "text": "sender: {errno}"})";
+  auto run = run_text(R"({"machine": {"cores": 3}, "processes": [)" + proc("owner", owner) + "," +
+                          proc("r", receiver, R"("arrival": "10us", )") + "," +
+                          proc("s", sender, R"("arrival": "10us", )") + "]}",
+                      checked);
+  CHECK(run.kernel->runtime_error().empty());
+  CHECK(printed(run, "r") == std::vector<std::string>{"receiver: EIDRM"});
+  CHECK(printed(run, "s") == std::vector<std::string>{"sender: EIDRM"});
+}
+
 TEST_CASE("sysv: permissions: owner, group and other bits; uid 0 passes; msgget checks the mode asked") {
   std::string setup = R"({"op": "msgget", "key": 5, "flags": ["IPC_CREAT"], "mode": "0640", "into": "q"},
     {"op": "msgsnd", "msqid": "q", "type": 1, "bytes": 8})";
