@@ -118,14 +118,17 @@ TEST_CASE("cli: list schedulers names every policy with its parameters and defau
 }
 
 TEST_CASE("cli: list schedulers keeps the textbook order, whatever the registration order") {
-  CHECK(ipcsim::scheduler_names() == std::vector<std::string>{"fifo", "rr", "priority", "mlfq"});
+  CHECK(ipcsim::scheduler_names() == std::vector<std::string>{"fifo", "rr", "priority", "mlfq", "eevdf"});
   auto r = cli({"list", "schedulers"});
   auto fifo = r.out.find("  fifo: "), rr = r.out.find("  rr: "), priority = r.out.find("  priority: "),
-       mlfq = r.out.find("  mlfq: ");
+       mlfq = r.out.find("  mlfq: "), eevdf = r.out.find("  eevdf: ");
   CHECK(fifo < rr);
   CHECK(rr < priority);
   CHECK(priority < mlfq);
-  CHECK(mlfq != std::string::npos);
+  CHECK(mlfq < eevdf);
+  CHECK(eevdf != std::string::npos);
+  CHECK(contains(r.out, "default: 0.7 ms x (1 + log2 of min(cores, 8)), Linux's default"));
+  CHECK(contains(r.out, "default: the cost preset's time_slice when it has one, else 4 ms (HZ=250)"));
 }
 
 TEST_CASE("cli: list presets names every preset with its clock") {

@@ -488,6 +488,10 @@ TEST_CASE("loader: other ranges") {
         "test.json: at processes.0.count: invalid value 0; expected a value >= 1");
   CHECK(load_error(with_machine(R"({"scheduler": {"policy": "rr", "quantum": 0}})")) ==
         "test.json: at machine.scheduler.quantum: invalid value 0; expected a value >= 1");
+  CHECK(load_error(with_machine(R"({"scheduler": {"policy": "eevdf", "slice": 0}})")) ==
+        "test.json: at machine.scheduler.slice: invalid value 0; expected a value >= 1");
+  CHECK(load_error(with_machine(R"({"scheduler": {"policy": "eevdf", "tick": "0ms"}})")) ==
+        "test.json: at machine.scheduler.tick: invalid value \"0ms\"; expected a value >= 1");
   CHECK(load_error(with_machine(R"({"scheduler": {"policy": "mlfq", "levels": 65}})")) ==
         "test.json: at machine.scheduler.levels: invalid value 65; expected a value <= 64");
   CHECK(load_error(with_machine(R"({"costs": {"copy_bytes_per_cycle": 0}})")) ==
@@ -506,10 +510,10 @@ TEST_CASE("loader: too many threads") {
 TEST_CASE("loader: unknown scheduler policy, with did-you-mean") {
   CHECK(load_error(with_machine(R"({"scheduler": {"policy": "fifoo"}})")) ==
         R"(test.json: at machine.scheduler.policy: unknown scheduler policy "fifoo" (did you mean "fifo"?); )"
-        "accepted: fifo, rr, priority, mlfq");
+        "accepted: fifo, rr, priority, mlfq, eevdf");
   CHECK(load_error(with_machine(R"({"scheduler": "robin"})")) ==
         R"(test.json: at machine.scheduler.policy: unknown scheduler policy "robin"; accepted: fifo, rr, )"
-        "priority, mlfq");
+        "priority, mlfq, eevdf");
 }
 
 TEST_CASE("fixed: a scheduler policy that is not a string escapes as an internal error") {
@@ -608,6 +612,13 @@ TEST_CASE("loader: a preset's time_slice is the rr quantum unless the scenario g
                                   R"(", "scheduler": {"policy": "rr", "quantum": "1ms"}})"))) == "\"1ms\"");
   CHECK(quantum(load(with_machine(R"({"costs": {"preset": ")" + file + R"(", "time_slice": "2ms"}})"))) ==
         "\"2ms\"");
+  // eevdf's tick is the preset's slice too: on Linux, what the busy-poll measurement finds.
+  auto eevdf = load(with_machine(R"({"costs": ")" + file + R"(", "scheduler": "eevdf"})"));
+  CHECK(eevdf->model().scheduler_params.at("tick").dump() == "\"4ms\"");
+  CHECK(load(with_machine(R"({"costs": ")" + file + R"(", "scheduler": {"policy": "eevdf", "tick": "1ms"}})"))
+            ->model()
+            .scheduler_params.at("tick")
+            .dump() == "\"1ms\"");
   // Without one: rr's own default. Other policies keep theirs.
   CHECK(quantum(load(with_machine(R"({"costs": "teaching"})"))) == "\"10ms\"");
   CHECK(quantum(load(with_machine(R"({"costs": ")" + file + R"(", "scheduler": "priority"})"))) == "0");

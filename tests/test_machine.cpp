@@ -158,6 +158,34 @@ TEST_CASE("mlfq boost returns every thread to the top level") {
   expect_finish(unboosted, "B", 230);
 }
 
+TEST_CASE("eevdf: two CPU-bound threads take whole requests, switched at the tick that finds one used up") {
+  // slice 30, tick 10. Both placed at V = 0 with half a request (PLACE_DEADLINE_INITIAL): deadline
+  // 15; A was queued first. A 0-20 (the tick at 20 finds vruntime 20 >= 15: deadline 50, and A,
+  // ahead of V = 10, is not eligible); B 20-40 (deadline 50; both at 20, equal deadlines: A, queued
+  // first); A 40-70 (its whole request, 20 to 50); B 70-100; A 100-130; B 130-160; A 160-180 done
+  // (it has run 20+30+30+30+20 = 100); B alone 180-200.
+  auto run = run_text(ideal_machine(R"({"policy": "eevdf", "slice": 30, "tick": 10})",
+                                    job("A", 0, 100) + "," + job("B", 0, 100)));
+  expect_finish(run, "A", 180);
+  expect_finish(run, "B", 200);
+  CHECK(run.kernel->cores()[0]->context_switches == 8);
+}
+
+TEST_CASE("eevdf: a thread that slept while owed service preempts the running one when it wakes") {
+  // slice 30, tick 10. H 0-20 (as above); S 20-24, then sleeps with lag V - v = 12 - 4 = 8 (V, the
+  // mean of 20 and 4). H runs from 24: at 34, S wakes and is placed that lag, doubled for the weight
+  // it adds back (PLACE_LAG), before V = 30: vruntime 14, deadline 44. H (30) is then ahead of the
+  // mean (22) and not eligible: S preempts it at once and runs 34-44. H finishes its remaining 70
+  // at 114. Round robin with the same slice would let H run to the end of its slice first.
+  const std::string jobs = job("H", 0, 100) + R"(, {"name": "S", "script": [{"op": "compute", "time": 4},
+    {"op": "sleep", "time": 10}, {"op": "compute", "time": 10}]})";
+  auto run = run_text(ideal_machine(R"({"policy": "eevdf", "slice": 30, "tick": 10})", jobs));
+  expect_finish(run, "S", 44);
+  expect_finish(run, "H", 114);
+  auto rr = run_text(ideal_machine(R"({"policy": "rr", "quantum": 30})", jobs));
+  expect_finish(rr, "S", 74); // H 0-30, S 30-34, H 34-64 (S woken at 44 waits), S 64-74
+}
+
 TEST_CASE("time is exact: one cycle at 3 GHz counts, and totals are sums of their parts") {
   auto run = run_text(R"({"machine": {"cores": 1, "costs": "ideal", "frequency": "3GHz"},
     "processes": [{"name": "p", "script": [

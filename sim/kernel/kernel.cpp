@@ -589,7 +589,8 @@ void Kernel::make_ready(Core& waker_core, Thread& thread, Thread* waker, std::ui
     ++running_cores_;
     interrupt = remote;
     target.idle_exit_due = idle_exit_draw(target, at > target.idle_since ? at - target.idle_since : 0);
-  } else if (target.current && !target.need_resched && scheduler_->preempts(thread, *target.current)) {
+  } else if (target.current && !target.need_resched &&
+             scheduler_->preempts(target.index, thread, *target.current, at)) {
     target.need_resched = true;
     interrupt = remote;
   }
@@ -850,7 +851,10 @@ void Kernel::take_interrupts(Core& core) {
 void Kernel::dispatch(Core& core, Thread& thread, bool picked) {
   Cycles at = clock(core);
   const CostModel& costs = model_.costs;
-  if (picked) charge(core, thread, kDispatch, Primitive::sched_pick, costs.cycles(Primitive::sched_pick));
+  if (picked)
+    charge(core, thread, kDispatch, Primitive::sched_pick, costs.cycles(Primitive::sched_pick));
+  else
+    scheduler_->handed_over(core.index, thread, at);
   if (core.left_idle) {
     charge(core, thread, kDispatch, Primitive::idle_exit, core.idle_exit_due);
     core.idle_exit_cycles += core.idle_exit_due;

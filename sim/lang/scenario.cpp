@@ -560,6 +560,8 @@ json resolve_machine(const json& in, const std::string& path, ReadContext& ctx, 
   // A preset measured on a host brings that host's time slice (docs/presets.md).
   if (policy == "rr" && !scheduler_in.contains("quantum") && !model.costs.time_slice.is_null())
     scheduler_in["quantum"] = model.costs.time_slice;
+  if (policy == "eevdf" && !scheduler_in.contains("tick") && !model.costs.time_slice.is_null())
+    scheduler_in["tick"] = model.costs.time_slice;
   const SchedulerDecl* decl = find_scheduler(policy);
   if (!decl)
     fail_at(file, join_path(scheduler_path, "policy"),

@@ -42,7 +42,7 @@ public:
   }
   std::size_t queued(std::size_t core) const override { return queues_[core].size(); }
   Cycles slice_end(const Thread&, Cycles) const override { return kNever; }
-  bool preempts(const Thread&, const Thread&) const override { return false; }
+  bool preempts(std::size_t, const Thread&, const Thread&, Cycles) override { return false; }
   bool slice_expired(std::size_t, Thread&, Cycles) override { return false; }
 
 protected:
@@ -111,7 +111,7 @@ public:
   Cycles slice_end(const Thread& thread, Cycles now) const override {
     return quantum_ ? now + (quantum_ - std::min(thread.level_used, quantum_)) : kNever;
   }
-  bool preempts(const Thread& woken, const Thread& running) const override {
+  bool preempts(std::size_t, const Thread& woken, const Thread& running, Cycles) override {
     return woken.priority > running.priority;
   }
   void account(Thread& thread, Cycles ran) override {
@@ -177,7 +177,7 @@ public:
     if (boost_period_) end = std::min(end, (epoch(now) + 1) * boost_period_);
     return end;
   }
-  bool preempts(const Thread& woken, const Thread& running) const override {
+  bool preempts(std::size_t, const Thread& woken, const Thread& running, Cycles) override {
     return woken.level < running.level;
   }
   void account(Thread& thread, Cycles ran) override {

@@ -19,10 +19,14 @@ public:
   virtual std::size_t queued(std::size_t core) const = 0;
   // When the scheduler must look at a thread dispatched at `now` again (kNever: not until it leaves).
   virtual Cycles slice_end(const Thread& thread, Cycles now) const = 0;
-  // Should `woken`, just made ready, take the core from `running`?
-  virtual bool preempts(const Thread& woken, const Thread& running) const = 0;
+  // Should `woken`, just made ready on `core` at `now`, take the core from `running`?
+  virtual bool preempts(std::size_t core, const Thread& woken, const Thread& running, Cycles now) = 0;
   // `thread` ran `ran` cycles since it was last accounted (on leaving the core, or at a tick).
   virtual void account(Thread& thread, Cycles ran) { (void)thread, (void)ran; }
+  // `thread` was dispatched on `core` without a pick (a direct switch to it).
+  virtual void handed_over(std::size_t core, Thread& thread, Cycles now) {
+    (void)core, (void)thread, (void)now;
+  }
   // The slice ended with `thread` running: true to preempt it, false to let it run a new slice.
   virtual bool slice_expired(std::size_t core, Thread& thread, Cycles now) = 0;
 };

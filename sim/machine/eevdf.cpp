@@ -1,0 +1,394 @@
+// Linux's fair scheduler since 6.6: EEVDF, Earliest Eligible Virtual Deadline First (Stoica and
+// Abdel-Wahab, 1995), as kernel/sched/fair.c implements it with its default features: PLACE_LAG,
+// PLACE_DEADLINE_INITIAL, RUN_TO_PARITY, DELAY_DEQUEUE and DELAY_ZERO, wakeup preemption, and
+// the tick that notices a used-up request. Every thread has nice 0's weight, so a thread's virtual
+// runtime is its run time. docs/machine.md#eevdf describes the model and what it leaves out.
+#include "sched.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+#include <tuple>
+
+namespace ipcsim {
+
+namespace {
+
+using VTime = std::int64_t; // virtual time, in cycles
+// Sums of virtual times times counts, exact as Linux's 128-bit eligibility test.
+__extension__ typedef __int128 Wide;
+
+struct Entity {
+  VTime vruntime = 0;
+  VTime deadline = 0; // vruntime + slice when the request was made
+  VTime vlag = 0;     // V - vruntime when it left its queue: placed back that far from V
+  VTime vprot = 0;    // run to parity: not preempted by a wakeup until vruntime reaches it
+  // The kernel accounts a run when the thread leaves the core or at a tick; a wakeup on its core
+  // brings it up to date first (update_curr), and the kernel's later accounting skips that part.
+  Cycles accounted_from = 0;
+  Cycles run_ahead = 0;
+  std::uint64_t order = 0;   // when it was queued: equal deadlines go first come first served
+  std::int32_t core = -1;    // the run queue it is on (Linux's on_rq), as running or waiting
+  bool waiting = false;      // among the queue's waiting entities (not the running one)
+  bool delayed = false;      // asleep, kept on the queue until picked or woken (DELAY_DEQUEUE)
+  bool request_done = false; // the running entity used up its request: reschedule
+};
+
+using DeadlineKey = std::tuple<VTime, std::uint64_t, Thread*>;
+
+// One core's queue. As Linux's, it keeps the sum of its entities' virtual runtimes (the running
+// one's included) so that V and eligibility cost O(1), and the waiting ones by deadline.
+struct FairQueue {
+  std::set<DeadlineKey> waiting;  // delayed ones included
+  std::multiset<VTime> vruntimes; // of the waiting ones
+  Thread* curr = nullptr;         // the entity that runs or last ran, while it is on the queue
+  Wide sum = 0;                   // of the vruntimes of every entity on the queue
+  std::size_t count = 0;          // entities on the queue, the running one and delayed ones included
+  std::size_t runnable = 0;       // waiting and not delayed
+  VTime min_vruntime = 0;         // V's floor when the queue is empty; never goes back
+};
+
+class EevdfScheduler : public Scheduler {
+public:
+  EevdfScheduler(std::size_t cores, Cycles slice, Cycles tick) : queues_(cores), slice_(slice), tick_(tick) {}
+
+  void enqueue(std::size_t core, Thread& thread, EnqueueReason why, Cycles now) override {
+    FairQueue& rq = queues_[core];
+    Entity& se = entity(thread);
+    if (why == EnqueueReason::Preempted || why == EnqueueReason::SliceExpired ||
+        why == EnqueueReason::Yielded) {
+      // The running entity goes back among the waiting ones (put_prev_entity). An eligible thread
+      // that yields forfeits the rest of its request (yield_task_fair).
+      if (why == EnqueueReason::Yielded && rq.count > 1 && eligible(rq, se.vruntime)) {
+        rq.sum += se.deadline - se.vruntime;
+        se.vruntime = se.deadline;
+        se.deadline = se.vruntime + static_cast<VTime>(slice_);
+      }
+      if (rq.curr == &thread) rq.curr = nullptr;
+      wait_in(rq, thread);
+      return;
+    }
+    settle(rq);
+    catch_up(rq, now);
+    if (why == EnqueueReason::New) {
+      se = Entity{};
+      place(rq, se, true);
+      join(rq, thread, core);
+      wait_in(rq, thread);
+      return;
+    }
+    // Woken. It may have gone to sleep on a core that has not picked since: dequeue it there first.
+    if (se.core >= 0) {
+      FairQueue& old = queues_[se.core];
+      if (old.curr == &thread) sleep(old, thread);
+    }
+    if (se.waiting && !se.delayed) return; // already runnable
+    if (se.delayed && se.core == static_cast<std::int32_t>(core)) {
+      requeue_delayed(rq, thread);
+      return;
+    }
+    if (se.delayed) finish_delayed(queues_[se.core], thread); // woken onto another core
+    place(rq, se, false);
+    join(rq, thread, core);
+    wait_in(rq, thread);
+  }
+
+  Thread* pick(std::size_t core, Cycles now) override {
+    FairQueue& rq = queues_[core];
+    settle(rq);
+    for (;;) {
+      Thread* next = pick_eevdf(rq, false);
+      if (!next) return nullptr;
+      if (entity(*next).delayed) { // picked while asleep: it leaves the queue now
+        finish_delayed(rq, *next);
+        continue;
+      }
+      run(rq, *next, now);
+      return next;
+    }
+  }
+
+  void handed_over(std::size_t core, Thread& thread, Cycles now) override {
+    // Dispatched without a pick (a direct switch): as if woken onto this core and picked at once.
+    Entity& se = entity(thread);
+    if (!se.waiting || se.core != static_cast<std::int32_t>(core))
+      enqueue(core, thread, EnqueueReason::Woken, now);
+    run(queues_[core], thread, now);
+  }
+
+  std::size_t queued(std::size_t core) const override { return queues_[core].runnable; }
+
+  // The periodic tick (1/HZ) is when the scheduler looks at the running thread again.
+  Cycles slice_end(const Thread&, Cycles now) const override { return (now / tick_ + 1) * tick_; }
+
+  bool preempts(std::size_t core, const Thread& woken, const Thread& running, Cycles now) override {
+    FairQueue& rq = queues_[core];
+    if (rq.curr != &running) return false;
+    catch_up(rq, now);
+    // check_preempt_wakeup_fair: the woken thread takes the core if it is now the one to run.
+    if (pick_eevdf(rq, true) == &woken) return true;
+    // update_curr reschedules when the request is used up or the protection over; the pick then
+    // decides whether another thread runs.
+    return needs_resched(rq, entity(running)) && pick_eevdf(rq, false, true) != &running;
+  }
+
+  void account(Thread& thread, Cycles ran) override {
+    Entity& se = entity(thread);
+    Cycles fresh = ran > se.run_ahead ? ran - se.run_ahead : 0;
+    se.run_ahead -= ran - fresh;
+    se.accounted_from += ran;
+    if (se.core >= 0) advance(queues_[se.core], se, fresh);
+  }
+
+  bool slice_expired(std::size_t core, Thread& thread, Cycles) override {
+    FairQueue& rq = queues_[core];
+    if (rq.curr != &thread || !needs_resched(rq, entity(thread))) return false;
+    // schedule(): a delayed entity picked leaves the queue and the pick is made again.
+    for (;;) {
+      Thread* next = pick_eevdf(rq, false);
+      if (next && next != &thread && entity(*next).delayed) {
+        finish_delayed(rq, *next);
+        continue;
+      }
+      return next != &thread;
+    }
+  }
+
+private:
+  Entity& entity(const Thread& thread) {
+    if (thread.id >= entities_.size()) entities_.resize(thread.id + 1);
+    return entities_[thread.id];
+  }
+
+  // V, the mean of the queue's virtual runtimes (avg_vruntime, every weight equal), rounded down.
+  static VTime avg_vruntime(const FairQueue& rq) {
+    if (rq.count == 0) return rq.min_vruntime;
+    Wide n = static_cast<Wide>(rq.count);
+    Wide sum = rq.sum;
+    if (sum < 0) sum -= n - 1;
+    return static_cast<VTime>(sum / n);
+  }
+
+  // Lag >= 0, i.e. vruntime <= V, compared without the mean's rounding (vruntime_eligible).
+  static bool eligible(const FairQueue& rq, VTime vruntime) {
+    return rq.sum >= static_cast<Wide>(vruntime) * static_cast<Wide>(rq.count);
+  }
+
+  void update_min_vruntime(FairQueue& rq) {
+    bool any = rq.curr != nullptr;
+    VTime lowest = any ? entity(*rq.curr).vruntime : 0;
+    if (!rq.vruntimes.empty())
+      lowest = any ? std::min(lowest, *rq.vruntimes.begin()) : *rq.vruntimes.begin(), any = true;
+    if (any) rq.min_vruntime = std::max(rq.min_vruntime, lowest);
+  }
+
+  // The lag kept across a sleep is bounded by what the queue could repay: a request and a tick.
+  VTime clamp_lag(VTime lag) const {
+    const VTime limit = static_cast<VTime>(slice_ + tick_);
+    return std::clamp(lag, -limit, limit);
+  }
+
+  // update_curr: run time advances the virtual runtime; a used-up request gets the next one.
+  void advance(FairQueue& rq, Entity& se, Cycles ran) {
+    if (ran == 0) return;
+    se.vruntime += static_cast<VTime>(ran);
+    rq.sum += static_cast<Wide>(ran);
+    if (se.vruntime >= se.deadline) {
+      se.deadline = se.vruntime + static_cast<VTime>(slice_);
+      se.request_done = true;
+    }
+    update_min_vruntime(rq);
+  }
+
+  // Brings the running entity's virtual runtime up to `now` ahead of the kernel's accounting.
+  void catch_up(FairQueue& rq, Cycles now) {
+    if (!rq.curr || rq.curr->state != ThreadState::Running) return;
+    Entity& se = entity(*rq.curr);
+    Cycles seen = se.accounted_from + se.run_ahead;
+    if (now <= seen) return;
+    se.run_ahead += now - seen;
+    advance(rq, se, now - seen);
+  }
+
+  bool needs_resched(const FairQueue& rq, Entity& running) {
+    bool done = std::exchange(running.request_done, false);
+    return rq.count > 1 && (done || running.vruntime >= running.vprot);
+  }
+
+  // place_entity: V less the lag it left with, inflated by the weight it adds back (PLACE_LAG); a
+  // new thread's first request is half a slice (PLACE_DEADLINE_INITIAL).
+  void place(const FairQueue& rq, Entity& se, bool initial) {
+    VTime lag = 0;
+    if (rq.count && se.vlag)
+      lag = static_cast<VTime>(static_cast<Wide>(se.vlag) * static_cast<Wide>(rq.count + 1) /
+                               static_cast<Wide>(rq.count));
+    se.vruntime = avg_vruntime(rq) - lag;
+    se.deadline = se.vruntime + static_cast<VTime>(initial ? slice_ / 2 : slice_);
+  }
+
+  // On the queue (on_rq): its virtual runtime counts in V.
+  void join(FairQueue& rq, Thread& thread, std::size_t core) {
+    Entity& se = entity(thread);
+    se.core = static_cast<std::int32_t>(core);
+    rq.sum += se.vruntime;
+    ++rq.count;
+  }
+
+  void leave(FairQueue& rq, Thread& thread) {
+    Entity& se = entity(thread);
+    if (se.waiting) stop_waiting(rq, thread);
+    if (rq.curr == &thread) rq.curr = nullptr;
+    rq.sum -= se.vruntime;
+    --rq.count;
+    se.core = -1;
+    se.delayed = false;
+    update_min_vruntime(rq);
+  }
+
+  void wait_in(FairQueue& rq, Thread& thread) {
+    Entity& se = entity(thread);
+    se.waiting = true;
+    se.order = next_order_++;
+    rq.waiting.emplace(se.deadline, se.order, &thread);
+    rq.vruntimes.insert(se.vruntime);
+    if (!se.delayed) ++rq.runnable;
+  }
+
+  void stop_waiting(FairQueue& rq, Thread& thread) {
+    Entity& se = entity(thread);
+    rq.waiting.erase(DeadlineKey{se.deadline, se.order, &thread});
+    rq.vruntimes.erase(rq.vruntimes.find(se.vruntime));
+    if (!se.delayed) --rq.runnable;
+    se.waiting = false;
+  }
+
+  // set_next_entity: it runs, protected from wakeup preemption until its deadline (run to parity:
+  // every request here has the same length, so the shortest one queued is its own).
+  void run(FairQueue& rq, Thread& thread, Cycles now) {
+    Entity& se = entity(thread);
+    if (se.waiting) stop_waiting(rq, thread);
+    rq.curr = &thread;
+    se.vprot = se.deadline;
+    se.accounted_from = now;
+    se.run_ahead = 0;
+    se.request_done = false;
+  }
+
+  // The running entity left the core without being queued again: it blocked or exited.
+  void settle(FairQueue& rq) {
+    if (rq.curr && (rq.curr->state == ThreadState::Blocked || rq.curr->state == ThreadState::Exited))
+      sleep(rq, *rq.curr);
+  }
+
+  // dequeue_entity(DEQUEUE_SLEEP): one that has had more than its share (not eligible) stays on the
+  // queue, asleep, so that its negative lag is not forgotten (DELAY_DEQUEUE).
+  void sleep(FairQueue& rq, Thread& thread) {
+    Entity& se = entity(thread);
+    if (thread.state != ThreadState::Exited && !eligible(rq, se.vruntime)) {
+      if (rq.curr == &thread) rq.curr = nullptr;
+      se.delayed = true;
+      wait_in(rq, thread);
+      return;
+    }
+    se.vlag = clamp_lag(avg_vruntime(rq) - se.vruntime);
+    leave(rq, thread);
+  }
+
+  // A delayed entity leaves the queue for good; a positive lag gained meanwhile is dropped
+  // (DELAY_ZERO).
+  void finish_delayed(FairQueue& rq, Thread& thread) {
+    Entity& se = entity(thread);
+    se.vlag = std::min<VTime>(clamp_lag(avg_vruntime(rq) - se.vruntime), 0);
+    leave(rq, thread);
+  }
+
+  // Woken while delayed on this queue: it keeps its place, unless it has become eligible, when it
+  // starts again at V with no lag (requeue_delayed_entity, DELAY_ZERO).
+  void requeue_delayed(FairQueue& rq, Thread& thread) {
+    Entity& se = entity(thread);
+    VTime lag = clamp_lag(avg_vruntime(rq) - se.vruntime);
+    stop_waiting(rq, thread);
+    se.delayed = false;
+    if (lag <= 0) {
+      se.vlag = lag;
+      wait_in(rq, thread);
+      return;
+    }
+    std::size_t core = static_cast<std::size_t>(se.core);
+    leave(rq, thread);
+    se.vlag = 0;
+    place(rq, se, false);
+    join(rq, thread, core);
+    wait_in(rq, thread);
+  }
+
+  // pick_eevdf: among the eligible entities, the earliest deadline; the running one keeps the core
+  // while protected. `skip_delayed` leaves out the asleep ones (schedule() would drop them).
+  Thread* pick_eevdf(FairQueue& rq, bool protect, bool skip_delayed = false) {
+    if (rq.count == 0) return nullptr;
+    if (rq.count == 1) {
+      Thread* only = rq.curr ? rq.curr : std::get<2>(*rq.waiting.begin());
+      return skip_delayed && entity(*only).delayed ? nullptr : only;
+    }
+    Thread* curr = rq.curr;
+    if (curr && !eligible(rq, entity(*curr).vruntime)) curr = nullptr;
+    if (curr && protect && entity(*curr).vruntime < entity(*curr).vprot) return curr;
+    Thread* best = nullptr;
+    for (const DeadlineKey& key : rq.waiting) {
+      Thread* thread = std::get<2>(key);
+      const Entity& se = entity(*thread);
+      if (skip_delayed && se.delayed) continue;
+      if (eligible(rq, se.vruntime)) {
+        best = thread;
+        break;
+      }
+    }
+    if (!best || (curr && entity(*curr).deadline < entity(*best).deadline)) best = curr;
+    return best;
+  }
+
+  std::vector<FairQueue> queues_;
+  std::vector<Entity> entities_;
+  std::uint64_t next_order_ = 0;
+  Cycles slice_;
+  Cycles tick_;
+};
+
+ParamTable eevdf_params() {
+  ParamTable table{"machine.scheduler (eevdf)", "", {}};
+  ParamSpec slice{"slice", ParamType::Time, nullptr, "cycles or duration",
+                  "the request length, Linux's sysctl_sched_base_slice"};
+  slice.min = 1;
+  slice.default_note = "0.7 ms x (1 + log2 of min(cores, 8)), Linux's default";
+  ParamSpec tick{"tick", ParamType::Time, nullptr, "cycles or duration",
+                 "the scheduler tick, 1/HZ: when a running thread's used-up request is noticed"};
+  tick.min = 1;
+  tick.default_note = "the cost preset's time_slice when it has one, else 4 ms (HZ=250)";
+  table.params.push_back(slice);
+  table.params.push_back(tick);
+  return table;
+}
+
+const SchedulerRegistrar register_eevdf(
+    {"eevdf",
+     "Linux's fair scheduler (EEVDF): the eligible thread with the earliest virtual deadline runs; "
+     "lag kept across sleeps, wakeup preemption, a tick",
+     eevdf_params(),
+     [](std::size_t cores, const json& params, double hz) {
+       Cycles slice = 0;
+       if (params.contains("slice") && !params.at("slice").is_null()) {
+         slice = read_time_cycles(params.at("slice"), hz);
+       } else {
+         double factor = 1 + std::floor(std::log2(static_cast<double>(std::min<std::size_t>(cores, 8))));
+         slice = static_cast<Cycles>(std::llround(0.7e-3 * factor * hz));
+       }
+       Cycles tick = params.contains("tick") && !params.at("tick").is_null()
+                         ? read_time_cycles(params.at("tick"), hz)
+                         : static_cast<Cycles>(std::llround(4e-3 * hz));
+       return std::make_unique<EevdfScheduler>(cores, std::max<Cycles>(slice, 1), std::max<Cycles>(tick, 1));
+     },
+     5});
+
+} // namespace
+
+} // namespace ipcsim
