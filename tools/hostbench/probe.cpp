@@ -2,10 +2,11 @@
 // (native C++, no simulator code; Linux only). Not part of the CSV that calibrate fits.
 //
 //   hostbench-probe sides MECH BYTES COUNT READER_CPU
-//     A stream of COUNT messages of BYTES (MECH: pipe, dgram, stream, mq) from a writer pinned to
-//     CPU 0 to a reader pinned to READER_CPU (1: across two cores, 0: on one). Prints the time per
-//     message, the time each side spends inside its system call per message, and each side's
-//     voluntary and involuntary context switches (getrusage): whether a side sleeps in the stream.
+//     A stream of COUNT messages of BYTES (MECH: pipe, dgram, stream, mq, sysv) from a writer pinned
+//     to CPU 0 to a reader pinned to READER_CPU (1: across two cores, 0: on one). Prints the time
+//     per message, the time each side spends inside its system call per message (the mean, and the
+//     median call: what one call costs when it does not wait), and each side's voluntary and
+//     involuntary context switches (getrusage): whether a side sleeps in the stream.
 //
 //   hostbench-probe wake ROUNDS IDLE_US...
 //     A reader on CPU 0 blocks in read() on a pipe; a writer on CPU 1 waits IDLE_US microseconds
@@ -22,7 +23,9 @@
 #include <mqueue.h>
 #include <sched.h>
 #include <string>
+#include <sys/ipc.h>
 #include <sys/mman.h>
+#include <sys/msg.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -59,7 +62,21 @@ Switches switches() {
 // What the two sides report through shared memory.
 struct Report {
   double in_call_ns;
+  double median_call_ns;
   Switches switches;
+};
+
+double median(std::vector<double> values) {
+  if (values.empty()) return 0;
+  auto middle = values.begin() + static_cast<std::ptrdiff_t>(values.size() / 2);
+  std::nth_element(values.begin(), middle, values.end());
+  return *middle;
+}
+
+// A System V message: the type, then the bytes.
+struct SysvMessage {
+  long type;
+  char text[1];
 };
 
 int sides(const std::string& mech, std::size_t bytes, long count, int reader_cpu) {
@@ -82,8 +99,8 @@ int sides(const std::string& mech, std::size_t bytes, long count, int reader_cpu
     attr.mq_msgsize = static_cast<long>(bytes);
     mq = mq_open(mq_name, O_CREAT | O_RDWR, 0600, &attr);
     if (mq == -1) return std::perror("mq_open"), 1;
-  } else {
-    std::fprintf(stderr, "unknown mechanism %s (pipe, dgram, stream, mq)\n", mech.c_str());
+  } else if (mech != "sysv") {
+    std::fprintf(stderr, "unknown mechanism %s (pipe, dgram, stream, mq, sysv)\n", mech.c_str());
     return 2;
   }
   // A pipe reads at fds[0]; a socket pair's writer uses one end and its reader the other.
@@ -92,7 +109,15 @@ int sides(const std::string& mech, std::size_t bytes, long count, int reader_cpu
       mmap(nullptr, sizeof(Report), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
   int go[2];
   if (shared == MAP_FAILED || pipe(go) != 0) return std::perror("setup"), 1;
-  std::vector<char> buffer(bytes, 'x');
+  int msqid = -1;
+  if (mech == "sysv") {
+    msqid = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+    if (msqid == -1) return std::perror("msgget"), 1;
+  }
+  std::vector<char> buffer(sizeof(long) + bytes, 'x');
+  reinterpret_cast<SysvMessage*>(buffer.data())->type = 1;
+  std::vector<double> calls;
+  calls.reserve(static_cast<std::size_t>(count));
   pid_t pid = fork();
   if (pid == 0) {
     pin(reader_cpu);
@@ -104,14 +129,17 @@ int sides(const std::string& mech, std::size_t bytes, long count, int reader_cpu
     const std::size_t total = bytes * static_cast<std::size_t>(count);
     while (received < total) {
       auto start = Clock::now();
-      ssize_t n =
-          mq != -1 ? mq_receive(mq, buffer.data(), bytes, nullptr) : read(reader_fd, buffer.data(), bytes);
-      in_call += ns_since(start);
+      ssize_t n = mq != -1       ? mq_receive(mq, buffer.data(), bytes, nullptr)
+                  : msqid != -1 ? msgrcv(msqid, buffer.data(), bytes, 0, 0)
+                                 : read(reader_fd, buffer.data(), bytes);
+      calls.push_back(ns_since(start));
+      in_call += calls.back();
       if (n <= 0) _exit(1);
       received += static_cast<std::size_t>(n);
     }
     Switches after = switches();
-    *shared = {in_call, {after.voluntary - before.voluntary, after.involuntary - before.involuntary}};
+    *shared = {in_call, median(calls),
+               {after.voluntary - before.voluntary, after.involuntary - before.involuntary}};
     _exit(0);
   }
   pin(0);
@@ -123,6 +151,8 @@ int sides(const std::string& mech, std::size_t bytes, long count, int reader_cpu
     auto call = Clock::now();
     if (mq != -1) {
       if (mq_send(mq, buffer.data(), bytes, 0) != 0) return std::perror("mq_send"), 1;
+    } else if (msqid != -1) {
+      if (msgsnd(msqid, buffer.data(), bytes, 0) != 0) return std::perror("msgsnd"), 1;
     } else {
       for (std::size_t off = 0; off < bytes;) {
         ssize_t n = write(writer_fd, buffer.data() + off, bytes - off);
@@ -130,19 +160,23 @@ int sides(const std::string& mech, std::size_t bytes, long count, int reader_cpu
         off += static_cast<std::size_t>(n);
       }
     }
-    in_call += ns_since(call);
+    calls.push_back(ns_since(call));
+    in_call += calls.back();
   }
   int status = 0;
   waitpid(pid, &status, 0);
   const double total_ns = ns_since(start);
   Switches after = switches();
   if (mq != -1) mq_unlink(mq_name);
+  if (msqid != -1) msgctl(msqid, IPC_RMID, nullptr);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return std::fprintf(stderr, "reader failed\n"), 1;
   const double n = static_cast<double>(count);
   std::printf("%s %zu B x %ld, reader on CPU %d: %.3f us a message; in the call: writer %.3f us, reader "
-              "%.3f us; context switches (voluntary/involuntary): writer %ld/%ld, reader %ld/%ld\n",
+              "%.3f us; median call: writer %.3f us, reader %.3f us; context switches "
+              "(voluntary/involuntary): writer %ld/%ld, reader %ld/%ld\n",
               mech.c_str(), bytes, count, reader_cpu, total_ns / n / 1e3, in_call / n / 1e3,
-              shared->in_call_ns / n / 1e3, after.voluntary - before.voluntary,
+              shared->in_call_ns / n / 1e3, median(calls) / 1e3, shared->median_call_ns / 1e3,
+              after.voluntary - before.voluntary,
               after.involuntary - before.involuntary, shared->switches.voluntary,
               shared->switches.involuntary);
   return 0;
