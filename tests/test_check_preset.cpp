@@ -162,6 +162,30 @@ TEST_CASE("check-preset: the wakeup cells on the teaching preset, worked out by 
                  "error: --scenarios " + (dir.path / "taken").string() + ": cannot create the directory: "));
 }
 
+TEST_CASE("check-preset: each side's call in a one-core stream, on the teaching preset, worked out by hand") {
+  TempDir dir("check_calls");
+  const std::string file = (dir.path / "calls.csv").string();
+  std::ofstream(file) << "# hostbench 1\n" + kHeader +
+                             "send_call,pipe,8,same_core,10,1000,150.0,200.0,100.0,\n"
+                             "recv_call,sysv_msg,8,same_core,10,1000,200.0,300.0,100.0,\n";
+  auto report = check_preset("teaching", read_hostbench(file));
+  // teaching, 1 GHz; the median call is one that neither waits nor wakes. A pipe write of 8 B into
+  // a pipe that holds data (the bytes merge into its last page: no page_alloc): trap_enter 100 +
+  // syscall_dispatch 50 + fd_lookup 20 + security_hook 10 + lock_acquire 20 + copy_setup 50 + 8 B at
+  // 8 B/cycle 1 + trap_exit 100 = 351 ns.
+  const auto& send = cell(report, "send_call");
+  REQUIRE(send.simulated);
+  CHECK(*send.simulated == 351.0);
+  // msgrcv of 8 B from a queue that holds it: trap_enter 100 + syscall_dispatch 50 + ipc_id_lookup 50
+  // + lock_acquire 20 + permission_check 20 + security_hook 10 (ipcperms' security_ipc_permission) +
+  // security_hook 10 (find_msg's security_msg_queue_msgrcv) + list_op 10 (unlinking it) + copy_setup
+  // 50 + 1 + security_hook 10 (free_msg's security_msg_msg_free) + trap_exit 100 = 431 ns.
+  const auto& recv = cell(report, "recv_call");
+  REQUIRE(recv.simulated);
+  CHECK(*recv.simulated == 431.0);
+  CHECK(contains(check_verdict(report), "; each side's call in a one-core stream: 0 of 2 within 20%;"));
+}
+
 TEST_CASE("check-preset: the command prints the table and verdict and writes --out") {
   fs::path dir = fs::temp_directory_path() / ("ipcsim_test_check_preset_" + std::to_string(::getpid()));
   fs::create_directories(dir);
@@ -257,8 +281,16 @@ TEST_CASE("check-preset: bad files name the file, the line and what is accepted"
         "x.csv:3: expected 10 comma-separated fields (kind,mechanism,bytes,placement,trials,ops_per_trial,"
         "median_ns,p99_ns,min_ns,bytes_per_s), found 3");
   CHECK(parse_error(one_row("pingpong,pipe,8,same_core,1,1,1,1,1,")) ==
-        "x.csv:3: unknown kind 'pingpong'; accepted: roundtrip, stream, wakeup, wakeup_call, null_syscall, "
-        "context_switch, memcpy");
+        "x.csv:3: unknown kind 'pingpong'; accepted: roundtrip, stream, send_call, recv_call, wakeup, "
+        "wakeup_call, null_syscall, context_switch, memcpy");
+  CHECK(parse_error(one_row("send_call,pipe,8,cross_core,1,1,1,1,1,")) ==
+        "x.csv:3: a send_call row times one side of a stream on one core: its placement must be same_core, "
+        "not cross_core");
+  CHECK(parse_error(one_row("recv_call,shm_spin,8,same_core,1,1,1,1,1,")) ==
+        "x.csv:3: unknown mechanism 'shm_spin' for kind recv_call; accepted: pipe, sysv_msg, posix_mq, "
+        "unix_stream, unix_dgram");
+  CHECK(parse_error(one_row("send_call,pipe,0,same_core,1,1,1,1,1,")) ==
+        "x.csv:3: field bytes: must be at least 1");
   CHECK(parse_error(one_row("wakeup,pipe,1,same_core,1,1,1,1,1,")) ==
         "x.csv:3: a wakeup row wakes another core: its placement must be cross_core, not same_core");
   CHECK(parse_error(one_row("wakeup_call,futex,1,cross_core,1,1,1,1,1,")) ==

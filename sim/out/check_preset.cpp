@@ -25,11 +25,17 @@ namespace {
 
 const char* const kHeader =
     "kind,mechanism,bytes,placement,trials,ops_per_trial,median_ns,p99_ns,min_ns,bytes_per_s";
-const std::vector<std::string> kKinds = {"roundtrip",    "stream",         "wakeup", "wakeup_call",
+const std::vector<std::string> kKinds = {"roundtrip",    "stream",         "send_call",
+                                         "recv_call",    "wakeup",         "wakeup_call",
                                          "null_syscall", "context_switch", "memcpy"};
 const std::vector<std::string> kIpcMechanisms = {"pipe",       "sysv_msg", "posix_mq",  "unix_stream",
                                                  "unix_dgram", "shm_spin", "shm_yield", "shm_futex"};
 const std::vector<std::string> kPlacements = {"same_core", "cross_core"};
+// The mechanisms whose messages go through a send and a receive system call (the call cells).
+const std::vector<std::string> kCallMechanisms = {"pipe", "sysv_msg", "posix_mq", "unix_stream",
+                                                  "unix_dgram"};
+
+bool is_call(const std::string& kind) { return kind == "send_call" || kind == "recv_call"; }
 
 // Hostbench's timing, reproduced: warm-up rounds (or trials) first, not counted.
 constexpr int kRoundTripWarmup = 2, kRoundTrips = 20;
@@ -107,6 +113,7 @@ const std::vector<std::string>& mechanisms_of(const std::string& kind) {
   if (kind == "null_syscall") return getppid;
   if (kind == "context_switch") return yield;
   if (kind == "memcpy") return memcpy;
+  if (is_call(kind)) return kCallMechanisms;
   return kIpcMechanisms;
 }
 
@@ -128,7 +135,7 @@ HostbenchRow parse_row(const std::string& line, const std::string& path, std::si
                     "; accepted: " + join(mechanisms, ", "));
   r.bytes = read_count(f[2], "bytes", at,
                        r.kind == "roundtrip" || r.kind == "stream" || r.kind == "memcpy" ||
-                           r.kind == "wakeup" || r.kind == "wakeup_call");
+                           r.kind == "wakeup" || r.kind == "wakeup_call" || is_call(r.kind));
   // Simulated memory is real memory: a ring holds 20 messages, a memcpy row maps its size.
   const std::uint64_t max_bytes = r.kind == "memcpy" ? std::uint64_t{1} << 28 : std::uint64_t{1} << 24;
   if (r.bytes > max_bytes)
@@ -140,6 +147,11 @@ HostbenchRow parse_row(const std::string& line, const std::string& path, std::si
     throw UserError(at + "unknown placement '" + r.placement + "'; accepted: " + join(kPlacements, ", "));
   if ((r.kind == "wakeup" || r.kind == "wakeup_call") && r.placement != "cross_core")
     throw UserError(at + "a " + r.kind + " row wakes another core: its placement must be cross_core, not " +
+                    r.placement);
+  if (is_call(r.kind) && r.placement != "same_core")
+    throw UserError(at + "a " + r.kind +
+                    " row times one side of a stream on one core: its placement must be "
+                    "same_core, not " +
                     r.placement);
   r.trials = static_cast<long>(read_count(f[4], "trials", at, true));
   r.ops_per_trial = static_cast<long>(read_count(f[5], "ops_per_trial", at, true));
@@ -459,15 +471,29 @@ std::string cell_scenario_costs(const HostbenchRow& row, const json& preset, std
                          std::to_string(row.bytes) + " bytes, " + row.placement +
                          ", timed as tools/hostbench times it: from the producer's "
                          "first send to the consumer's last receive";
+    if (is_call(row.kind))
+      doc["description"] = "check-preset: a stream of " + row.mechanism + " messages of " +
+                           std::to_string(row.bytes) + " bytes on one core, each " +
+                           (row.kind == "send_call" ? "send" : "receive") +
+                           " timed on its own as tools/hostbench times it";
     // The server is the producer, the client the consumer; a control pipe starts each trial.
     long n = stream_messages(row);
+    // A call cell times each of one side's calls ("call").
+    auto timed_call = [&](const json& body, bool timed) {
+      if (!timed) return body;
+      json out = json::array({op({{"op", "begin"}, {"name", "call"}})});
+      append(out, body);
+      out.push_back(op({{"op", "end"}, {"name", "call"}}));
+      return out;
+    };
     json produce = json::array(
         {op({{"op", "recv"}, {"channel", "ctl"}, {"bytes", 1}}), op({{"op", "begin"}, {"name", "start"}}),
-         op({{"op", "end"}, {"name", "start"}}), op({{"op", "repeat"}, {"count", n}, {"body", c.send}})});
-    json consume =
-        json::array({op({{"op", "send"}, {"channel", "ctl"}, {"bytes", 1}}),
-                     op({{"op", "repeat"}, {"count", n}, {"body", s.recv}}),
-                     op({{"op", "begin"}, {"name", "stop"}}), op({{"op", "end"}, {"name", "stop"}})});
+         op({{"op", "end"}, {"name", "start"}}),
+         op({{"op", "repeat"}, {"count", n}, {"body", timed_call(c.send, row.kind == "send_call")}})});
+    json consume = json::array(
+        {op({{"op", "send"}, {"channel", "ctl"}, {"bytes", 1}}),
+         op({{"op", "repeat"}, {"count", n}, {"body", timed_call(s.recv, row.kind == "recv_call")}}),
+         op({{"op", "begin"}, {"name", "stop"}}), op({{"op", "end"}, {"name", "stop"}})});
     // Side 0 (ring A, channel ping) sends: the producer uses side 0's send, the consumer side 1's
     // receive; so the producer is the "client" script position here.
     client.push_back(op({{"op", "repeat"}, {"count", kStreamWarmup + kStreamTrials}, {"body", produce}}));
@@ -480,11 +506,12 @@ std::string cell_scenario_costs(const HostbenchRow& row, const json& preset, std
       channels.push_back(row.mechanism == "unix_dgram" // hostbench's datagrams go through a socketpair
                              ? op({{"name", name}, {"mechanism", row.mechanism}, {"pair", true}})
                              : op({{"name", name}, {"mechanism", row.mechanism}}));
-  if (row.kind == "stream") channels.push_back(op({{"name", "ctl"}, {"mechanism", "pipe"}}));
+  if (row.kind == "stream" || is_call(row.kind))
+    channels.push_back(op({{"name", "ctl"}, {"mechanism", "pipe"}}));
   if (!channels.empty()) doc["channels"] = channels;
   // Stream: "client" produces on the consumer's core placement as hostbench does (consumer on
   // the first CPU, producer on the other for cross_core).
-  const bool stream = row.kind == "stream";
+  const bool stream = row.kind == "stream" || is_call(row.kind);
   doc["processes"] = json::array({op({{"name", stream ? "producer" : "client"},
                                       {"affinity", affinity(stream ? server_core : 0)},
                                       {"script", client}}),
@@ -566,6 +593,20 @@ double simulate(const HostbenchRow& row, const std::string& text, std::string& w
     for (std::size_t t = kStreamWarmup; t < trials; ++t)
       per_op.push_back(static_cast<double>(timed[t]->end - timed[t]->start) * ns_per_cycle / ops);
     return copy ? static_cast<double>(row.bytes) * 1e9 / median(per_op) : median(per_op);
+  }
+  if (is_call(row.kind)) { // every call of the timed trials
+    auto calls = records_named("call");
+    const auto per_trial = static_cast<std::size_t>(stream_messages(row));
+    const std::size_t trials = kStreamWarmup + kStreamTrials;
+    if (calls.size() != trials * per_trial) {
+      why = "the simulated stream finished " + std::to_string(calls.size()) + " of " +
+            std::to_string(trials * per_trial) + " timed calls";
+      return 0;
+    }
+    std::vector<double> times;
+    for (std::size_t i = kStreamWarmup * per_trial; i < calls.size(); ++i)
+      times.push_back(static_cast<double>(calls[i]->end - calls[i]->start) * ns_per_cycle);
+    return median(times);
   }
   auto starts = records_named("start"), stops = records_named("stop");
   const std::size_t trials = kStreamWarmup + kStreamTrials;
@@ -696,14 +737,19 @@ CheckReport check_costs(const json& costs, const std::string& label, const Hostb
 }
 
 std::string check_verdict(const CheckReport& report) {
-  int rtt = 0, rtt_ok = 0, tput = 0, tput_ok = 0, other = 0, other_ok = 0, skipped = 0, orders_ok = 0;
+  int rtt = 0, rtt_ok = 0, tput = 0, tput_ok = 0, calls = 0, calls_ok = 0, other = 0, other_ok = 0,
+      skipped = 0, orders_ok = 0;
   for (const auto& c : report.cells) {
     if (!c.simulated) {
       ++skipped;
       continue;
     }
-    int& all = c.row.kind == "roundtrip" ? rtt : c.row.kind == "stream" ? tput : other;
-    int& ok = c.row.kind == "roundtrip" ? rtt_ok : c.row.kind == "stream" ? tput_ok : other_ok;
+    const bool call = is_call(c.row.kind);
+    int& all = c.row.kind == "roundtrip" ? rtt : c.row.kind == "stream" ? tput : call ? calls : other;
+    int& ok = c.row.kind == "roundtrip" ? rtt_ok
+              : c.row.kind == "stream"  ? tput_ok
+              : call                    ? calls_ok
+                                        : other_ok;
     ++all;
     ok += c.within;
   }
@@ -718,8 +764,11 @@ std::string check_verdict(const CheckReport& report) {
          std::to_string(report.orders.size()) + " size x placement groups (pairs measured within " +
          format_number(report.tie_pct) +
          "% of each other are ties; with every pair: " + std::to_string(orders_strict) + " of " +
-         std::to_string(report.orders.size()) +
-         "); context switch, memcpy and wakeups: " + std::to_string(other_ok) + " of " +
+         std::to_string(report.orders.size()) + ")" +
+         (calls ? "; each side's call in a one-core stream: " + std::to_string(calls_ok) + " of " +
+                      std::to_string(calls) + " within 20%"
+                : std::string()) +
+         "; context switch, memcpy and wakeups: " + std::to_string(other_ok) + " of " +
          std::to_string(other) + " within target; " + std::to_string(skipped) +
          (skipped == 1 ? " row" : " rows") + " not modelled";
 }

@@ -708,6 +708,75 @@ Measured stream(const std::string& mechanism, std::size_t size, int cpu_a, int c
   return {int(samples.size()), n, summarise(samples)};
 }
 
+// The mechanisms whose messages go through a send and a receive system call.
+const std::vector<std::string> call_mechanisms = {"pipe", "sysv_msg", "posix_mq", "unix_stream",
+                                                  "unix_dgram"};
+
+double clock_read_ns();
+
+// The clock's own cost, read once: a timed call's interval holds about one clock read.
+double clock_read_cost_ns() {
+  static const double cost = clock_read_ns();
+  return cost;
+}
+
+// One side's calls in a one-core stream (send_call: the producer's sends, recv_call: the consumer's
+// receives), each timed on its own, less one clock read: what one call costs, which the stream's
+// throughput (a send and a receive together) cannot tell apart. The stream is hostbench's, the
+// other side untimed; the median is the call that does not wait.
+Measured stream_calls(const std::string& mechanism, std::size_t size, int cpu, bool time_sends,
+                      const Budget& budget) {
+  Endpoints ep(mechanism, size);
+  ControlPipe ctl;
+  long n = stream_messages(mechanism, size, true);
+  const std::size_t shared_bytes = std::max<std::size_t>(4096, sizeof(double) * std::size_t(n));
+  double* send_ns = map_shared<double>(shared_bytes); // the producer's calls of the last trial
+  struct Unmap {
+    void* p;
+    std::size_t bytes;
+    ~Unmap() { munmap(p, bytes); }
+  } unmap{send_ns, shared_bytes};
+  const double clock_cost = clock_read_cost_ns();
+  PeerGuard guard; // destroyed first: the peer is gone before its objects
+  pid_t pid = start_peer(cpu, cpu, [&] {
+    ctl.keep_read_end();
+    ep.keep_side(1);
+    auto ch = ep.side(1);
+    std::vector<char> buf(size, 'd');
+    while (ctl.receive() != quit_byte)
+      for (long i = 0; i < n; ++i) {
+        std::int64_t t0 = time_sends ? now_ns() : 0;
+        ch->send(buf.data());
+        if (time_sends) send_ns[i] = double(now_ns() - t0);
+      }
+  });
+  ctl.keep_write_end();
+  ep.keep_side(0);
+  auto ch = ep.side(0);
+  std::vector<char> buf(size);
+  std::vector<double> samples, recv_ns(std::size_t(n), 0);
+  std::int64_t began = now_ns();
+  for (int t = 0;; ++t) {
+    ctl.send(go_byte);
+    for (long i = 0; i < n; ++i) {
+      std::int64_t t0 = time_sends ? 0 : now_ns();
+      ch->recv(buf.data());
+      if (!time_sends) recv_ns[std::size_t(i)] = double(now_ns() - t0);
+    }
+    if (t < budget.warmup && !warmed_up(began, budget)) continue;
+    // The producer's last send returned before the consumer's last receive did: its times are in.
+    for (long i = 0; i < n; ++i)
+      samples.push_back(std::max(0.0, (time_sends ? send_ns[i] : recv_ns[std::size_t(i)]) - clock_cost));
+    int k = int(samples.size() / std::size_t(n));
+    if (k >= budget.max_trials ||
+        (k >= budget.min_trials && double(now_ns() - began) / 1e9 >= budget.seconds))
+      break;
+  }
+  ctl.send(quit_byte);
+  finish_peer(pid);
+  return {int(samples.size() / std::size_t(n)), n, summarise(samples)};
+}
+
 // Waking a halted core: the parent (the reader) blocks in read() on a pipe; the peer (the writer,
 // on the other CPU) waits until the reader has been blocked for wake_idle_ns, then writes one
 // byte. Each trial gives two times: from the write's start to the reader's return (`wakeup`: what
@@ -962,7 +1031,8 @@ std::vector<std::string> split_patterns(const std::string& s) {
 
 void usage(std::ostream& os) {
   os << "usage: hostbench [--quick] [--out FILE.csv] [--only PATTERN] [--list]\n"
-        "  Measures IPC round trips and streams, a null system call, a context switch and memcpy on\n"
+        "  Measures IPC round trips and streams (and each side's call on one core), a null system\n"
+        "  call, a context switch and memcpy on\n"
         "  this machine, and writes the CSV described in docs/hostbench.md (to stdout without --out).\n"
         "  --quick         a few seconds in all instead of a few minutes (fewer trials per cell)\n"
         "  --out FILE.csv  write the results to FILE.csv\n"
@@ -1018,6 +1088,9 @@ int main(int argc, char** argv) {
     for (const auto& m : ipc_mechanisms)
       for (const char* placement : {"same_core", "cross_core"})
         for (std::size_t s : message_sizes) plan.push_back({kind, m, s, placement});
+  for (const char* kind : {"send_call", "recv_call"})
+    for (const auto& m : call_mechanisms)
+      for (std::size_t s : message_sizes) plan.push_back({kind, m, s, "same_core"});
   for (const char* kind : {"wakeup", "wakeup_call"}) plan.push_back({kind, "pipe", 1, "cross_core"});
   plan.push_back({"null_syscall", "getppid", 0, "same_core"});
   plan.push_back({"context_switch", "sched_yield", 0, "same_core"});
@@ -1059,7 +1132,7 @@ int main(int argc, char** argv) {
     std::cerr << "hostbench: " << name << " ... " << std::flush;
     try {
       std::optional<Measured> m;
-      if (c.kind == "roundtrip" || c.kind == "stream") {
+      if (c.kind == "roundtrip" || c.kind == "stream" || c.kind == "send_call" || c.kind == "recv_call") {
         if (c.placement == "cross_core" && cpu_b < 0) {
           skips.push_back({name, "only one CPU available to this process", false});
           std::cerr << "skipped (one CPU)\n";
@@ -1072,8 +1145,12 @@ int main(int argc, char** argv) {
         }
         int other = c.placement == "same_core" ? cpu_a : cpu_b;
         alarm(cell_timeout_s);
-        m = c.kind == "roundtrip" ? roundtrip(c.mechanism, c.bytes, cpu_a, other, mode.ipc())
-                                  : stream(c.mechanism, c.bytes, cpu_a, other, mode.ipc());
+        if (c.kind == "roundtrip")
+          m = roundtrip(c.mechanism, c.bytes, cpu_a, other, mode.ipc());
+        else if (c.kind == "stream")
+          m = stream(c.mechanism, c.bytes, cpu_a, other, mode.ipc());
+        else
+          m = stream_calls(c.mechanism, c.bytes, cpu_a, c.kind == "send_call", mode.ipc());
         alarm(0);
       } else if (c.kind == "wakeup" || c.kind == "wakeup_call") {
         if (cpu_b < 0) {
