@@ -549,6 +549,7 @@ private:
       Pending pending = std::move(source->queue.front());
       source->queue.pop_front();
       ctx.charge(activity, Primitive::list_op); // taken off the mailbox's queue
+      if (!pending.rendezvous_sender) ctx.charge(activity, Primitive::slab_free); // its kernel buffer
       message_received(ctx, pending.message, source->object, pending.message.bytes);
       source->filled(ctx);
       held.release(); // unlock, then the wakeup and the copy out

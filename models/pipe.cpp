@@ -98,7 +98,7 @@ private:
   }
   void enter(OpContext& ctx, std::uint16_t activity, bool woken);
   std::uint64_t store_pages(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes);
-  void release_pages(std::uint64_t bytes);
+  std::uint64_t release_pages(std::uint64_t bytes);
   void filled(OpContext& ctx) { fill_changed(ctx, name, "bytes", buffered()); }
 };
 
@@ -227,19 +227,22 @@ std::uint64_t Pipe::store_pages(OpContext& ctx, std::uint16_t activity, std::uin
   return reused;
 }
 
-// pipe_read: a page read empty is released (anon_pipe_buf_release keeps one as tmp_page and frees
-// the others; their freeing is counted in page_alloc).
-void Pipe::release_pages(std::uint64_t bytes) {
+// pipe_read: a page read empty is released (anon_pipe_buf_release keeps it as tmp_page when the
+// pipe has none, and frees it otherwise). Returns the pages freed.
+std::uint64_t Pipe::release_pages(std::uint64_t bytes) {
+  std::uint64_t freed = 0;
   while (bytes > 0 && !pages.empty()) {
     std::uint64_t n = std::min(bytes, pages.front());
     pages.front() -= n;
     bytes -= n;
     if (pages.front() == 0) {
       pages.pop_front();
+      freed += tmp_page;
       tmp_page = true;
     }
   }
   if (pages.empty()) last_page_open = false;
+  return freed;
 }
 
 IoStatus Pipe::read(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes, bool exact) {
@@ -270,7 +273,8 @@ IoStatus Pipe::read(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes,
     take_text(ctx, message, nread, nread + n);
     bytes_received(ctx, name, n);
     nread += n;
-    release_pages(n);
+    const std::uint64_t freed = release_pages(n);
+    ctx.charge(activity, Primitive::page_free, ctx.kernel.model().costs.cycles(Primitive::page_free) * freed);
     filled(ctx);
     done += n;
     t.op_progress = done;

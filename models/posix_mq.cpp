@@ -91,7 +91,7 @@ IoStatus finish_delivered(OpContext& ctx, std::uint16_t activity) {
   const std::uint64_t size = ctx.thread.script_locals().message.bytes;
   message_received(ctx, ctx.thread.script_locals().message, object, size);
   charge_copy(ctx, activity, size, 0, 0, ctx.thread.script_locals().message.written_on); // store_msg()
-  charge_msg_free(ctx, activity);
+  charge_msg_free(ctx, activity, size);
   ctx.succeed(static_cast<std::int64_t>(size));
   return IoStatus::Done;
 }
@@ -449,7 +449,7 @@ struct MqQueue {
     held.release();
     filled(ctx);
     charge_copy(ctx, activity, size, 0, queued, source); // store_msg(): after the unlock
-    charge_msg_free(ctx, activity);
+    charge_msg_free(ctx, activity, size);
     ctx.succeed(static_cast<std::int64_t>(size));
     return IoStatus::Done;
   }

@@ -353,13 +353,14 @@ void deliver(OpContext& ctx, std::uint16_t activity, Message m, std::uint64_t bu
              const std::string& object, std::uint64_t queued) {
   std::uint64_t n = std::min(m.bytes, bufsz);
   message_received(ctx, m, object, n);
+  const std::uint64_t allocated = m.bytes; // what free_msg frees, whatever MSG_NOERROR cuts
   if (n < m.bytes) { // MSG_NOERROR: the rest is lost, and with it the text beyond n bytes
     message_dropped(ctx, object, 0, m.bytes - n, "cut off by msgrcv's MSG_NOERROR (a buffer too small)");
     m.bytes = n;
     if (m.text.size() > n) m.text.resize(n);
   }
   copy_user(ctx, activity, n, queued, m.written_on); // store_msg
-  charge_msg_free(ctx, activity);
+  charge_msg_free(ctx, activity, allocated);
   ctx.thread.script_locals().message = std::move(m);
   ctx.succeed(static_cast<std::int64_t>(n));
 }

@@ -28,6 +28,7 @@ struct Socket;
 // One sk_buff queued on a socket's receive queue.
 struct Skb {
   Message message;            // message.bytes: the payload not yet read
+  std::uint64_t size = 0;     // the payload it was allocated for: what consume_skb frees
   bool started = false;       // stream: a read has taken its first byte (and its text)
   std::weak_ptr<Socket> from; // datagram: the sender, whose send buffer it is charged to
   std::string from_path;      // the sender's address ("" when unbound)
@@ -147,15 +148,20 @@ void charge_lookup(OpContext& ctx, std::uint16_t a) { ctx.charge(a, Primitive::c
 // sock_alloc_send_pskb: an sk_buff is two slab objects (its head from skbuff_head_cache, its
 // linear data from kmalloc), and the part of the payload beyond `linear` goes into page
 // fragments, one allocation per order-3 (32 KiB) block as alloc_skb_with_frags tries first.
-// Freed by consume_skb on the receiving side; that is counted here.
+// The receiving side's consume_skb frees the same (charge_skb_free).
+constexpr std::uint64_t kFragBlock = 32768;
+std::uint64_t frag_blocks(std::uint64_t bytes, std::uint64_t linear) {
+  return bytes > linear ? (bytes - linear + kFragBlock - 1) / kFragBlock : 0;
+}
 void charge_skb(OpContext& ctx, std::uint16_t a, std::uint64_t bytes = 0, std::uint64_t linear = 0) {
   const CostModel& costs = ctx.kernel.model().costs;
   ctx.charge(a, Primitive::slab_alloc, 2 * costs.cycles(Primitive::slab_alloc));
-  if (bytes > linear) {
-    constexpr std::uint64_t kFragBlock = 32768;
-    ctx.charge(a, Primitive::page_alloc,
-               costs.cycles(Primitive::page_alloc) * ((bytes - linear + kFragBlock - 1) / kFragBlock));
-  }
+  ctx.charge(a, Primitive::page_alloc, costs.cycles(Primitive::page_alloc) * frag_blocks(bytes, linear));
+}
+void charge_skb_free(OpContext& ctx, std::uint16_t a, std::uint64_t bytes, std::uint64_t linear) {
+  const CostModel& costs = ctx.kernel.model().costs;
+  ctx.charge(a, Primitive::slab_free, 2 * costs.cycles(Primitive::slab_free));
+  ctx.charge(a, Primitive::page_free, costs.cycles(Primitive::page_free) * frag_blocks(bytes, linear));
 }
 // SKB_MAX_HEAD(0): the linear part a stream skb gets (a page less skb_shared_info), and
 // SKB_MAX_ALLOC: a datagram's (an order-2 allocation less it).
@@ -259,6 +265,7 @@ IoStatus stream_send(OpContext& ctx, std::uint16_t a, Socket& s, const Message& 
     else
       bytes_sent(ctx, peer->object, chunk);
     skb.message.bytes = chunk;
+    skb.size = chunk;
     if (t.op_progress > 0) skb.message.text.clear(); // the text travels with the write's first byte
     skb.from_path = s.path;
     peer->rx.push_back(std::move(skb));
@@ -313,13 +320,15 @@ IoStatus stream_recv(OpContext& ctx, std::uint16_t a, Socket& s, std::uint64_t w
     t.op_progress += take;
     message.bytes = t.op_progress;
     const bool consumed = skb.message.bytes == 0;
+    const std::uint64_t allocated = skb.size;
     if (consumed) s.rx.pop_front();
     charge_copy(ctx, a, take, want, queued, source);
     s.consumed_on = static_cast<std::int32_t>(ctx.core.index);
-    if (consumed) { // skb_unlink under the queue's lock, then consume_skb drops its credentials
+    if (consumed) { // skb_unlink under the queue's lock, then consume_skb drops its credentials and frees it
       ctx.charge(a, Primitive::lock_acquire);
       ctx.charge(a, Primitive::list_op);
       charge_credentials(ctx, a);
+      charge_skb_free(ctx, a, allocated, kStreamLinear);
     }
     took += take;
   }
@@ -385,6 +394,7 @@ IoStatus dgram_send(OpContext& ctx, std::uint16_t a, const std::shared_ptr<Socke
   --other->reserved_dgrams;
   Skb skb;
   skb.message = m;
+  skb.size = m.bytes;
   skb.message.written_on = static_cast<std::int32_t>(ctx.core.index); // filled on this core
   message_sent(ctx, skb.message, other->object);
   skb.from = s;
@@ -444,6 +454,7 @@ IoStatus dgram_recv(OpContext& ctx, std::uint16_t a, Socket& s, std::uint64_t wa
   s.consumed_on = static_cast<std::int32_t>(ctx.core.index);
   ctx.charge(a, Primitive::list_op); // __skb_unlink
   charge_credentials(ctx, a);
+  charge_skb_free(ctx, a, skb.size, kDgramLinear); // skb_free_datagram
   return done(ctx, n);
 }
 

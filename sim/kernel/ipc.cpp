@@ -171,17 +171,22 @@ void charge_from_other_core(OpContext& ctx, std::uint16_t activity, double bytes
 
 // ipc/msgutil.c alloc_msg: a msg_msg holding the first DATALEN_MSG bytes (a page less its
 // header), then one msg_msgseg per further DATALEN_SEG bytes; each is a kmalloc.
-void charge_msg_alloc(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes) {
+std::uint64_t msg_segments(std::uint64_t bytes) {
   constexpr std::uint64_t kDatalenMsg = 4096 - 48, kDatalenSeg = 4096 - 8;
-  std::uint64_t segments =
-      1 + (bytes > kDatalenMsg ? (bytes - kDatalenMsg + kDatalenSeg - 1) / kDatalenSeg : 0);
+  return 1 + (bytes > kDatalenMsg ? (bytes - kDatalenMsg + kDatalenSeg - 1) / kDatalenSeg : 0);
+}
+
+void charge_msg_alloc(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes) {
   ctx.charge(activity, Primitive::slab_alloc,
-             ctx.kernel.model().costs.cycles(Primitive::slab_alloc) * segments);
+             ctx.kernel.model().costs.cycles(Primitive::slab_alloc) * msg_segments(bytes));
   ctx.charge(activity, Primitive::security_hook); // security_msg_msg_alloc
 }
 
-void charge_msg_free(OpContext& ctx, std::uint16_t activity) {
-  ctx.charge(activity, Primitive::security_hook); // free_msg: security_msg_msg_free (kfree: in slab_alloc)
+// free_msg: security_msg_msg_free, then a kfree per msg_msg / msg_msgseg.
+void charge_msg_free(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes) {
+  ctx.charge(activity, Primitive::security_hook);
+  ctx.charge(activity, Primitive::slab_free,
+             ctx.kernel.model().costs.cycles(Primitive::slab_free) * msg_segments(bytes));
 }
 
 namespace {

@@ -152,11 +152,11 @@ void charge_copy(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes, st
 void charge_from_other_core(OpContext& ctx, std::uint16_t activity, double bytes, double local,
                             double footprint);
 
-// A message entering the kernel (load_msg's alloc_msg: slab_alloc per msg_msg / msg_msgseg, and
-// security_msg_msg_alloc) and leaving it (free_msg's security_msg_msg_free; the kfree is counted in
-// slab_alloc): System V and POSIX message queues share ipc/msgutil.c.
+// A message of `bytes` entering the kernel (load_msg's alloc_msg: slab_alloc per msg_msg /
+// msg_msgseg, and security_msg_msg_alloc) and leaving it (free_msg's security_msg_msg_free and a
+// slab_free per msg_msg / msg_msgseg): System V and POSIX message queues share ipc/msgutil.c.
 void charge_msg_alloc(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes);
-void charge_msg_free(OpContext& ctx, std::uint16_t activity);
+void charge_msg_free(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes);
 
 // ---- Events for subscribers (the timeline, sim/out/trace.cpp) ---------------------------------
 

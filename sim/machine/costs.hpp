@@ -52,8 +52,10 @@ namespace ipcsim {
   X(permission_check, "cycles", "checking the caller's credentials against an object's mode (ipcperms)")     \
   X(security_hook, "cycles", "one Linux Security Module hook (security_file_permission, ..._msgsnd, ...)")   \
   X(lock_acquire, "cycles", "taking and releasing an uncontended kernel lock (spin_lock, mutex_lock)")       \
-  X(slab_alloc, "cycles", "allocating a small kernel object and freeing it later (kmalloc / kfree)")         \
-  X(page_alloc, "cycles", "allocating a page and freeing it later (alloc_page / put_page)")                  \
+  X(slab_alloc, "cycles", "allocating a small kernel object (kmalloc, kmem_cache_alloc)")                    \
+  X(slab_free, "cycles", "freeing a small kernel object (kfree, kmem_cache_free)")                           \
+  X(page_alloc, "cycles", "allocating a page (alloc_page)")                                                  \
+  X(page_free, "cycles", "freeing a page (put_page, __free_pages)")                                          \
   X(list_op, "cycles", "linking or unlinking an entry of a kernel list (list_add_tail, skb_queue_tail)")     \
   X(tree_op, "cycles", "inserting or erasing a red-black tree node with rebalancing (rb_insert_color)")      \
   X(waitqueue_op, "cycles", "a wait-queue operation under its lock (prepare_to_wait_event, __wake_up)")      \

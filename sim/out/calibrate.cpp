@@ -60,11 +60,12 @@ const std::vector<Primitive> kSizes = {Primitive::cache_l1_bytes, Primitive::cac
                                        Primitive::cache_l3_bytes};
 // The per-mechanism kernel paths (docs/costs.md) and the wakeup every blocking path shares.
 const std::vector<Primitive> kPathPrimitives = {
-    Primitive::fd_lookup,     Primitive::ipc_id_lookup,   Primitive::permission_check,
-    Primitive::security_hook, Primitive::lock_acquire,    Primitive::slab_alloc,
-    Primitive::page_alloc,    Primitive::list_op,         Primitive::tree_op,
-    Primitive::waitqueue_op,  Primitive::socket_dispatch, Primitive::user_page_lookup,
-    Primitive::hash_lookup,   Primitive::wakeup};
+    Primitive::fd_lookup,       Primitive::ipc_id_lookup,    Primitive::permission_check,
+    Primitive::security_hook,   Primitive::lock_acquire,     Primitive::slab_alloc,
+    Primitive::slab_free,       Primitive::page_alloc,       Primitive::page_free,
+    Primitive::list_op,         Primitive::tree_op,          Primitive::waitqueue_op,
+    Primitive::socket_dispatch, Primitive::user_page_lookup, Primitive::hash_lookup,
+    Primitive::wakeup};
 
 std::string fixed(double v, int digits) {
   std::ostringstream s;
@@ -602,7 +603,10 @@ void fit_paths(Fit& fit) {
     // stream of page-sized messages or larger is dominated by what the model leaves out (on the
     // host the woken reader runs between the writer's messages; the model switches only when the
     // buffer is full: docs/calibrate.md), so fitting the paths to it would bend them.
-    if ((r.kind == "roundtrip" || (r.kind == "stream" && r.bytes < kStreamFitBelow)) &&
+    // Each side's call in a one-core stream (send_call, recv_call) splits a message's work between
+    // the sender and the receiver, which the others see only summed: an allocation and its free.
+    if ((r.kind == "roundtrip" || ((r.kind == "stream" || r.kind == "send_call" || r.kind == "recv_call") &&
+                                   r.bytes < kStreamFitBelow)) &&
         r.placement == "same_core" && r.mechanism != "shm_spin")
       rows.push_back(&r);
   const std::size_t n = kPathPrimitives.size();
@@ -672,7 +676,7 @@ void fit_paths(Fit& fit) {
     norm = std::sqrt(norm);
     if (used.empty() || !(norm > 0)) {
       fit.v(p) = fit.base(p);
-      fit.kept(p, used.empty() ? "it has no one-core round trip or stream the simulator models"
+      fit.kept(p, used.empty() ? "it has no one-core round trip, stream or call the simulator models"
                                : "no fitted cell's path charges it");
       continue;
     }
@@ -723,12 +727,12 @@ void fit_paths(Fit& fit) {
             : "Determined by the cells (the other primitives' columns leave " + fixed(rel * 100, 1) +
                   "% of its own).";
     fit.source[static_cast<std::size_t>(p)] = fit.fitted(
-        "Source: the one-core round-trip and stream cells of " + fit.file_name +
+        "Source: the one-core round-trip, stream and call cells of " + fit.file_name +
         " whose kernel path charges it (" + std::to_string(on) + " of " + std::to_string(used.size()) + "; " +
         fixed(on ? share / on * 100 : 0, 1) +
         "% of their time on average). Non-negative least squares over the relative errors of all " +
         std::to_string(used.size()) +
-        " one-core round trips and streams below 4 KiB (busy polling excluded), each simulated as "
+        " one-core round trips, streams and calls below 4 KiB (busy polling excluded), each simulated as "
         "check-preset simulates "
         "it "
         "and linearised in the kernel-path primitives, with a weak prior toward the base preset's values. " +

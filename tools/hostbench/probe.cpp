@@ -129,17 +129,17 @@ int sides(const std::string& mech, std::size_t bytes, long count, int reader_cpu
     const std::size_t total = bytes * static_cast<std::size_t>(count);
     while (received < total) {
       auto start = Clock::now();
-      ssize_t n = mq != -1       ? mq_receive(mq, buffer.data(), bytes, nullptr)
+      ssize_t n = mq != -1      ? mq_receive(mq, buffer.data(), bytes, nullptr)
                   : msqid != -1 ? msgrcv(msqid, buffer.data(), bytes, 0, 0)
-                                 : read(reader_fd, buffer.data(), bytes);
+                                : read(reader_fd, buffer.data(), bytes);
       calls.push_back(ns_since(start));
       in_call += calls.back();
       if (n <= 0) _exit(1);
       received += static_cast<std::size_t>(n);
     }
     Switches after = switches();
-    *shared = {in_call, median(calls),
-               {after.voluntary - before.voluntary, after.involuntary - before.involuntary}};
+    *shared = {
+        in_call, median(calls), {after.voluntary - before.voluntary, after.involuntary - before.involuntary}};
     _exit(0);
   }
   pin(0);
@@ -176,9 +176,8 @@ int sides(const std::string& mech, std::size_t bytes, long count, int reader_cpu
               "(voluntary/involuntary): writer %ld/%ld, reader %ld/%ld\n",
               mech.c_str(), bytes, count, reader_cpu, total_ns / n / 1e3, in_call / n / 1e3,
               shared->in_call_ns / n / 1e3, median(calls) / 1e3, shared->median_call_ns / 1e3,
-              after.voluntary - before.voluntary,
-              after.involuntary - before.involuntary, shared->switches.voluntary,
-              shared->switches.involuntary);
+              after.voluntary - before.voluntary, after.involuntary - before.involuntary,
+              shared->switches.voluntary, shared->switches.involuntary);
   return 0;
 }
 
