@@ -145,6 +145,24 @@ TEST_CASE("kernel: a direct switch runs the blocked thread at once, without the 
   CHECK(picks / 100 == switches - 1);
 }
 
+TEST_CASE("kernel: eevdf: a direct switch to a thread asleep but still on its core's queue runs it") {
+  // Was a bug: D, having run 20 cycles ahead of the mean, goes to sleep delayed (kept on the queue,
+  // DELAY_DEQUEUE); T's direct switch to it dispatched it still marked asleep, and the next pick
+  // dropped it from the queue once a tick had preempted it: D never ran again.
+  auto run =
+      run_text(R"({"machine": {"cores": 1, "costs": "ideal", "scheduler": {"policy": "eevdf", "slice": 30,
+    "tick": 10}}, "processes": [{"name": "p", "threads": [
+      {"name": "D", "script": [{"op": "compute", "time": 20}, {"op": "sleep", "time": 100000},
+                              {"op": "compute", "time": 100}]},
+      {"name": "T", "script": [{"op": "compute", "time": 5}, {"op": "test_switch", "to": "p/D"},
+                              {"op": "compute", "time": 5}]},
+      {"name": "A", "script": [{"op": "compute", "time": 200}]}]}]})");
+  CHECK(run.kernel->runtime_error().empty());
+  CHECK(run.finished("p/D") < 100000); // handed the core, its sleep cut short
+  CHECK(run.finished("p/T") != kNever);
+  CHECK(run.finished("p/A") != kNever);
+}
+
 TEST_CASE("kernel: a direct switch to a thread that is not asleep does nothing; the caller goes on") {
   // b has finished sleeping and waits on the run queue behind a: no switch, a prints first, and b
   // keeps its ordinary wakeup (its sleep ended with no error).

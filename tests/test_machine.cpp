@@ -163,7 +163,7 @@ TEST_CASE("eevdf: two CPU-bound threads take whole requests, switched at the tic
   // 15; A was queued first. A 0-20 (the tick at 20 finds vruntime 20 >= 15: deadline 50, and A,
   // ahead of V = 10, is not eligible); B 20-40 (deadline 50; both at 20, equal deadlines: A, queued
   // first); A 40-70 (its whole request, 20 to 50); B 70-100; A 100-130; B 130-160; A 160-180 done
-  // (it has run 20+30+30+30+20 = 100); B alone 180-200.
+  // (it has run 20+30+30+20 = 100); B alone 180-200.
   auto run = run_text(ideal_machine(R"({"policy": "eevdf", "slice": 30, "tick": 10})",
                                     job("A", 0, 100) + "," + job("B", 0, 100)));
   expect_finish(run, "A", 180);

@@ -350,8 +350,10 @@ Cycles Kernel::switch_cycles(const MachineModel& model) {
 }
 
 void Kernel::stop_livelock(Core& core) {
-  std::string quantum = model_.scheduler_params.contains("quantum")
-                            ? " (" + model_.scheduler_params.at("quantum").dump() + ")"
+  // The setting that bounds a slice: the policy's quantum, or eevdf's tick.
+  const char* setting = model_.scheduler_params.contains("tick") ? "tick" : "quantum";
+  std::string quantum = model_.scheduler_params.contains(setting)
+                            ? " (" + model_.scheduler_params.at(setting).dump() + ")"
                             : "";
   abort_run(core, "no progress: the last " + std::to_string(dispatches_without_progress_) +
                       " dispatches each ended before their thread ran a single op, the time slice spent on "
@@ -359,8 +361,9 @@ void Kernel::stop_livelock(Core& core) {
                       std::to_string(switch_cycles(model_)) +
                       " cycles here: timer_interrupt, context_save, sched_pick, context_restore, and between "
                       "processes address_space_switch and, with an untagged TLB, tlb_refill_per_page per "
-                      "working-set page); raise machine.scheduler.quantum" +
-                      quantum + " well above that, or lower working_set_pages or the switch costs");
+                      "working-set page); raise machine.scheduler." +
+                      std::string(setting) + quantum +
+                      " well above that, or lower working_set_pages or the switch costs");
 }
 
 bool Kernel::may_spawn(const ProcessSpec& spec) const {

@@ -110,10 +110,13 @@ public:
 
   void handed_over(std::size_t core, Thread& thread, Cycles now) override {
     // Dispatched without a pick (a direct switch): as if woken onto this core and picked at once.
+    // A thread asleep but still on this queue (delayed) is woken there first, like any other.
+    FairQueue& rq = queues_[core];
+    settle(rq); // the caller, if it left asleep
     Entity& se = entity(thread);
-    if (!se.waiting || se.core != static_cast<std::int32_t>(core))
+    if (!se.waiting || se.delayed || se.core != static_cast<std::int32_t>(core))
       enqueue(core, thread, EnqueueReason::Woken, now);
-    run(queues_[core], thread, now);
+    run(rq, thread, now);
   }
 
   std::size_t queued(std::size_t core) const override { return queues_[core].runnable; }
