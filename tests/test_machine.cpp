@@ -127,6 +127,22 @@ TEST_CASE("priority with a quantum round-robins equal priorities only") {
   expect_finish(run, "C", 50);
 }
 
+TEST_CASE("eevdf: 300 threads sleeping and computing in turn with CPU hogs on two cores all finish") {
+  // Many threads asleep on the queues (delayed) with early deadlines exercise the tree of waiting
+  // threads; every invariant is checked at each dispatch, switch and wakeup.
+  ipcsim::LoadOptions checked;
+  checked.debug_invariants = true;
+  auto run = run_text(R"({"machine": {"cores": 2, "costs": "teaching", "scheduler": {"policy": "eevdf",
+    "slice": "300us", "tick": "100us"}}, "processes": [
+    {"name": "w", "count": 300, "script": [{"op": "repeat", "count": 5, "body": [{"op": "compute", "time": "50us"},
+      {"op": "sleep", "time": "300us"}, {"op": "compute", "time": "200us"}, {"op": "yield"},
+      {"op": "sleep", "time": "5ms"}]}]},
+    {"name": "hog", "count": 3, "script": [{"op": "compute", "time": "200ms"}]}]})",
+                      checked);
+  CHECK(run.kernel->runtime_error().empty());
+  for (const auto& thread : run.kernel->threads()) CHECK(thread.state == ThreadState::Exited);
+}
+
 TEST_CASE("mlfq demotes on used allotment and lets a new arrival preempt") {
   // levels 3, allotments 10/20/40, no boost. A(0, 100) B(25, 15).
   // 0-10 A at level 0 (alone, keeps running, demoted to 1); 10-25 A at level 1;

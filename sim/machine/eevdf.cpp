@@ -7,8 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <set>
-#include <tuple>
+#include <limits>
 
 namespace ipcsim {
 
@@ -32,20 +31,23 @@ struct Entity {
   bool waiting = false;      // among the queue's waiting entities (not the running one)
   bool delayed = false;      // asleep, kept on the queue until picked or woken (DELAY_DEQUEUE)
   bool request_done = false; // the running entity used up its request: reschedule
+  // Its node in the queue's tree of waiting entities (thread ids; -1: none), as Linux's: ordered by
+  // deadline, each node holding the least vruntime below it, of all and of those awake.
+  Thread* thread = nullptr;
+  std::int32_t left = -1, right = -1;
+  std::uint64_t priority = 0; // the treap's heap order
+  VTime min_vruntime = 0, min_awake_vruntime = 0;
 };
-
-using DeadlineKey = std::tuple<VTime, std::uint64_t, Thread*>;
 
 // One core's queue. As Linux's, it keeps the sum of its entities' virtual runtimes (the running
 // one's included) so that V and eligibility cost O(1), and the waiting ones by deadline.
 struct FairQueue {
-  std::set<DeadlineKey> waiting;  // delayed ones included
-  std::multiset<VTime> vruntimes; // of the waiting ones
-  Thread* curr = nullptr;         // the entity that runs or last ran, while it is on the queue
-  Wide sum = 0;                   // of the vruntimes of every entity on the queue
-  std::size_t count = 0;          // entities on the queue, the running one and delayed ones included
-  std::size_t runnable = 0;       // waiting and not delayed
-  VTime min_vruntime = 0;         // V's floor when the queue is empty; never goes back
+  std::int32_t root = -1;   // the waiting entities, delayed ones included (a treap)
+  Thread* curr = nullptr;   // the entity that runs or last ran, while it is on the queue
+  Wide sum = 0;             // of the vruntimes of every entity on the queue
+  std::size_t count = 0;    // entities on the queue, the running one and delayed ones included
+  std::size_t runnable = 0; // waiting and not delayed
+  VTime min_vruntime = 0;   // V's floor when the queue is empty; never goes back
 };
 
 class EevdfScheduler : public Scheduler {
@@ -180,8 +182,11 @@ private:
   void update_min_vruntime(FairQueue& rq) {
     bool any = rq.curr != nullptr;
     VTime lowest = any ? entity(*rq.curr).vruntime : 0;
-    if (!rq.vruntimes.empty())
-      lowest = any ? std::min(lowest, *rq.vruntimes.begin()) : *rq.vruntimes.begin(), any = true;
+    if (rq.root >= 0) {
+      const VTime waiting = entities_[static_cast<std::size_t>(rq.root)].min_vruntime;
+      lowest = any ? std::min(lowest, waiting) : waiting;
+      any = true;
+    }
     if (any) rq.min_vruntime = std::max(rq.min_vruntime, lowest);
   }
 
@@ -252,15 +257,14 @@ private:
     Entity& se = entity(thread);
     se.waiting = true;
     se.order = next_order_++;
-    rq.waiting.emplace(se.deadline, se.order, &thread);
-    rq.vruntimes.insert(se.vruntime);
+    se.thread = &thread;
+    insert(rq, static_cast<std::int32_t>(thread.id));
     if (!se.delayed) ++rq.runnable;
   }
 
   void stop_waiting(FairQueue& rq, Thread& thread) {
     Entity& se = entity(thread);
-    rq.waiting.erase(DeadlineKey{se.deadline, se.order, &thread});
-    rq.vruntimes.erase(rq.vruntimes.find(se.vruntime));
+    erase(rq, static_cast<std::int32_t>(thread.id));
     if (!se.delayed) --rq.runnable;
     se.waiting = false;
   }
@@ -330,25 +334,112 @@ private:
   Thread* pick_eevdf(FairQueue& rq, bool protect, bool skip_delayed = false) {
     if (rq.count == 0) return nullptr;
     if (rq.count == 1) {
-      Thread* only = rq.curr ? rq.curr : std::get<2>(*rq.waiting.begin());
+      Thread* only = rq.curr ? rq.curr : entities_[static_cast<std::size_t>(rq.root)].thread;
       return skip_delayed && entity(*only).delayed ? nullptr : only;
     }
     Thread* curr = rq.curr;
     if (curr && !eligible(rq, entity(*curr).vruntime)) curr = nullptr;
     if (curr && protect && entity(*curr).vruntime < entity(*curr).vprot) return curr;
-    Thread* best = nullptr;
-    for (const DeadlineKey& key : rq.waiting) {
-      Thread* thread = std::get<2>(key);
-      const Entity& se = entity(*thread);
-      if (skip_delayed && se.delayed) continue;
-      if (eligible(rq, se.vruntime)) {
-        best = thread;
-        break;
-      }
-    }
+    const std::int32_t first = first_eligible(rq, skip_delayed);
+    Thread* best = first >= 0 ? entities_[static_cast<std::size_t>(first)].thread : nullptr;
     if (!best || (curr && entity(*curr).deadline < entity(*best).deadline)) best = curr;
     return best;
   }
+
+  // ---- The tree of waiting entities: a treap keyed by (deadline, order), O(log n) expected ----
+
+  Entity& at(std::int32_t i) { return entities_[static_cast<std::size_t>(i)]; }
+
+  void pull(std::int32_t i) {
+    Entity& n = at(i);
+    n.min_vruntime = n.vruntime;
+    n.min_awake_vruntime = n.delayed ? kNoVruntime : n.vruntime;
+    for (std::int32_t child : {n.left, n.right})
+      if (child >= 0) {
+        n.min_vruntime = std::min(n.min_vruntime, at(child).min_vruntime);
+        n.min_awake_vruntime = std::min(n.min_awake_vruntime, at(child).min_awake_vruntime);
+      }
+  }
+
+  // Splits `t` into the nodes before (deadline, order) and the others.
+  void split(std::int32_t t, VTime deadline, std::uint64_t order, std::int32_t& before, std::int32_t& after) {
+    if (t < 0) {
+      before = after = -1;
+      return;
+    }
+    Entity& n = at(t);
+    if (n.deadline < deadline || (n.deadline == deadline && n.order < order)) {
+      split(n.right, deadline, order, n.right, after);
+      before = t;
+    } else {
+      split(n.left, deadline, order, before, n.left);
+      after = t;
+    }
+    pull(t);
+  }
+
+  std::int32_t merge(std::int32_t a, std::int32_t b) {
+    if (a < 0) return b;
+    if (b < 0) return a;
+    if (at(a).priority > at(b).priority) {
+      at(a).right = merge(at(a).right, b);
+      pull(a);
+      return a;
+    }
+    at(b).left = merge(a, at(b).left);
+    pull(b);
+    return b;
+  }
+
+  void insert(FairQueue& rq, std::int32_t i) {
+    Entity& n = at(i);
+    n.left = n.right = -1;
+    n.priority = mix(n.order); // deterministic: the same run builds the same tree
+    pull(i);
+    std::int32_t before = -1, after = -1;
+    split(rq.root, n.deadline, n.order, before, after);
+    rq.root = merge(merge(before, i), after);
+  }
+
+  void erase(FairQueue& rq, std::int32_t i) {
+    const Entity& n = at(i);
+    std::int32_t before = -1, rest = -1, self = -1, after = -1;
+    split(rq.root, n.deadline, n.order, before, rest);
+    split(rest, n.deadline, n.order + 1, self, after);
+    rq.root = merge(before, after);
+  }
+
+  // The earliest deadline among the waiting entities whose vruntime is at most V (the eligible):
+  // the left subtree first when it holds one, as pick_eevdf's heap search.
+  std::int32_t first_eligible(const FairQueue& rq, bool awake_only) {
+    if (rq.count == 0 || rq.root < 0) return -1;
+    // vruntime <= V exactly (vruntime_eligible): vruntime x count <= sum, i.e. <= floor(sum / count).
+    const Wide n = static_cast<Wide>(rq.count);
+    Wide q = rq.sum / n;
+    if (rq.sum % n != 0 && rq.sum < 0) --q;
+    const Wide cap = static_cast<Wide>(kNoVruntime) - 1;
+    const VTime limit = static_cast<VTime>(std::clamp(q, -cap, cap));
+    auto lowest = [&](std::int32_t t) { return awake_only ? at(t).min_awake_vruntime : at(t).min_vruntime; };
+    for (std::int32_t t = rq.root; t >= 0;) {
+      const Entity& e = at(t);
+      if (e.left >= 0 && lowest(e.left) <= limit) {
+        t = e.left;
+        continue;
+      }
+      if (e.vruntime <= limit && !(awake_only && e.delayed)) return t;
+      t = e.right >= 0 && lowest(e.right) <= limit ? e.right : -1;
+    }
+    return -1;
+  }
+
+  static std::uint64_t mix(std::uint64_t x) { // splitmix64's finaliser
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+  }
+
+  static constexpr VTime kNoVruntime = std::numeric_limits<VTime>::max();
 
   std::vector<FairQueue> queues_;
   std::vector<Entity> entities_;
