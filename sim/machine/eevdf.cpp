@@ -1,4 +1,4 @@
-// Linux's fair scheduler since 6.6: EEVDF, Earliest Eligible Virtual Deadline First (Stoica and
+// Linux's fair scheduler as of 6.18: EEVDF, Earliest Eligible Virtual Deadline First (Stoica and
 // Abdel-Wahab, 1995), as kernel/sched/fair.c implements it with its default features: PLACE_LAG,
 // PLACE_DEADLINE_INITIAL, RUN_TO_PARITY, DELAY_DEQUEUE and DELAY_ZERO, wakeup preemption, and
 // the tick that notices a used-up request. Every thread has nice 0's weight, so a thread's virtual
@@ -413,12 +413,8 @@ private:
   // the left subtree first when it holds one, as pick_eevdf's heap search.
   std::int32_t first_eligible(const FairQueue& rq, bool awake_only) {
     if (rq.count == 0 || rq.root < 0) return -1;
-    // vruntime <= V exactly (vruntime_eligible): vruntime x count <= sum, i.e. <= floor(sum / count).
-    const Wide n = static_cast<Wide>(rq.count);
-    Wide q = rq.sum / n;
-    if (rq.sum % n != 0 && rq.sum < 0) --q;
-    const Wide cap = static_cast<Wide>(kNoVruntime) - 1;
-    const VTime limit = static_cast<VTime>(std::clamp(q, -cap, cap));
+    // vruntime x count <= sum (vruntime_eligible) is vruntime <= floor(sum / count): V as rounded.
+    const VTime limit = avg_vruntime(rq);
     auto lowest = [&](std::int32_t t) { return awake_only ? at(t).min_awake_vruntime : at(t).min_vruntime; };
     for (std::int32_t t = rq.root; t >= 0;) {
       const Entity& e = at(t);
