@@ -71,6 +71,88 @@ public:
   bool writable;
 };
 
+// What one core touched of shared memory, for the reuse distance of a page: the bytes of other
+// pages the core touched since it last touched this one. An LRU cache holds a page while its
+// distance and the copy's own footprint fit, so the distance decides which level a copy reads
+// from (docs/shm.md, "Reuse distance"): a ring of slots larger than L1 is read back from L2
+// however small each slot is. Pages are ordered by their last touch (a stamp); a Fenwick tree over
+// the stamps sums the bytes touched since any stamp in O(log n). Records farther back than `reach`
+// (every cache level's reach: beyond it the rate no longer changes) are dropped when the stamps
+// are renumbered, so the history holds at most about reach / 64 records.
+class TouchHistory {
+public:
+  struct Key {
+    std::uint64_t serial = 0, page = 0; // Segment::serial: never reused in a run
+    auto operator<=>(const Key&) const = default;
+  };
+  struct Record {
+    std::uint64_t stamp = 0, bytes = 0;
+  };
+  explicit TouchHistory(std::uint64_t reach) : reach_(reach) {}
+
+  const Record* find(const Key& key) const {
+    auto it = records_.find(key);
+    return it == records_.end() ? nullptr : &it->second;
+  }
+  // Bytes of the records touched after `stamp`.
+  std::uint64_t bytes_after(std::uint64_t stamp) const { return total_ - prefix(stamp); }
+  std::uint64_t reach() const { return reach_; }
+  // `bytes` of page `key` touched now (whole lines).
+  void touch(const Key& key, std::uint64_t bytes) {
+    auto [it, added] = records_.try_emplace(key);
+    if (!added) {
+      add(it->second.stamp, -it->second.bytes);
+      total_ -= it->second.bytes;
+    }
+    if (clock_ + 1 >= tree_.size()) {
+      renumber(&it->second);
+    }
+    it->second = {++clock_, bytes};
+    add(clock_, bytes);
+    total_ += bytes;
+  }
+
+private:
+  std::uint64_t prefix(std::uint64_t stamp) const { // bytes of the records with stamps up to `stamp`
+    std::uint64_t sum = 0;
+    for (std::uint64_t i = std::min<std::uint64_t>(stamp, tree_.size() - 1); i > 0; i -= i & (~i + 1))
+      sum += tree_[i];
+    return sum;
+  }
+  void add(std::uint64_t stamp, std::uint64_t bytes) { // modular: a removal adds the negation
+    for (std::uint64_t i = stamp; i < tree_.size(); i += i & (~i + 1)) tree_[i] += bytes;
+  }
+  // Stamps 1..n again in the same order, the records beyond the reach dropped; `skip` (the record
+  // being touched, already out of the tree) is not kept.
+  void renumber(const Record* skip) {
+    std::vector<std::pair<std::uint64_t, Key>> order;
+    order.reserve(records_.size());
+    for (const auto& [key, record] : records_)
+      if (&record != skip) order.push_back({record.stamp, key});
+    std::sort(order.begin(), order.end());
+    std::uint64_t newer = 0;
+    std::size_t keep = order.size();
+    while (keep > 0 && newer < reach_) newer += records_.at(order[--keep].second).bytes;
+    // order[keep] is the oldest record kept (the one that reached the reach is kept too).
+    for (std::size_t i = 0; i < keep; ++i) records_.erase(order[i].second);
+    const std::size_t n = order.size() - keep;
+    tree_.assign(std::max<std::size_t>(2 * n + 2, 1024), 0);
+    total_ = 0;
+    clock_ = 0;
+    for (std::size_t i = keep; i < order.size(); ++i) {
+      Record& record = records_.at(order[i].second);
+      record.stamp = ++clock_;
+      add(record.stamp, record.bytes);
+      total_ += record.bytes;
+    }
+  }
+
+  std::uint64_t reach_;
+  std::map<Key, Record> records_;
+  std::vector<std::uint64_t> tree_ = std::vector<std::uint64_t>(1024, 0);
+  std::uint64_t clock_ = 0, total_ = 0;
+};
+
 } // namespace
 
 class ShmState : public IpcState, public Observer {
@@ -320,6 +402,17 @@ public:
     return static_cast<std::int64_t>(std::llround(static_cast<double>(cycles) * 1e9 / kernel_.model().hz));
   }
   std::uint64_t next_anonymous() { return ++anonymous_; }
+  // The core's history of touches, or nullptr when the preset's copy rate does not depend on the
+  // footprint (nothing to track).
+  TouchHistory* touches(std::size_t core) {
+    const CostModel& costs = kernel_.model().costs;
+    double reach = 0;
+    for (Primitive size : {Primitive::cache_l1_bytes, Primitive::cache_l2_bytes, Primitive::cache_l3_bytes})
+      reach = std::max(reach, 2.0 * costs.get(size));
+    if (!(reach > 0) || costs.cycles_per_byte_at(0) == costs.cycles_per_byte_at(reach)) return nullptr;
+    while (touches_.size() <= core) touches_.emplace_back(static_cast<std::uint64_t>(reach));
+    return &touches_[core];
+  }
 
 private:
   Kernel& kernel_;
@@ -327,6 +420,7 @@ private:
   std::uint64_t total_pages_ = 0;
   std::uint64_t serials_ = 0, anonymous_ = 0;
   std::map<std::uint32_t, std::vector<Attachment>> spaces_; // by AddressSpace::id
+  std::vector<TouchHistory> touches_;                       // by core
 };
 
 // ---- User-space access --------------------------------------------------------------------------
@@ -353,6 +447,57 @@ std::optional<Access> user_access(OpContext& ctx, const std::string& map, std::i
   return Access{a, static_cast<std::uint64_t>(offset)};
 }
 
+namespace {
+// The reuse distance of [offset, offset + bytes) on this core, and the touch recorded: for each
+// page, the bytes of other pages this core touched since it last touched that page (pages of the
+// range itself are the copy's own footprint), averaged over the range's bytes. A page this core
+// has touched but no longer has a record of is as far as the reach (every cache's); one it never
+// touched is near (where its lines are, the transfers say), as is one this touch cleared or copied.
+double reuse_distance(OpContext& ctx, Segment& s, std::uint64_t first, std::uint64_t last,
+                      std::uint64_t offset, std::uint64_t bytes, const std::vector<std::uint64_t>& made_now) {
+  TouchHistory* history = ctx.kernel.ipc<ShmState>().touches(ctx.core.index);
+  if (!history) return 0;
+  // A private view reads its object's page where it has no copy of its own.
+  auto holder = [&](std::uint64_t page) -> Segment& {
+    return s.backing && !s.pages.count(page) ? *s.backing : s;
+  };
+  auto key = [&](std::uint64_t page) { return TouchHistory::Key{holder(page).serial, page}; };
+  const std::uint64_t core = ctx.core.index;
+  auto bytes_in = [&](std::uint64_t page) { // this touch's whole lines of the page
+    const std::uint64_t from = std::max(offset, page * kPageBytes) / kCacheLineBytes;
+    const std::uint64_t to = (std::min(offset + bytes, (page + 1) * kPageBytes) - 1) / kCacheLineBytes;
+    return (to - from + 1) * kCacheLineBytes;
+  };
+  // The range's own records by stamp, and the bytes of those at or after each: a page's distance
+  // leaves out the range's pages touched after it.
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> own; // (stamp, bytes)
+  for (std::uint64_t page = first; page <= last; ++page)
+    if (const auto* record = history->find(key(page))) own.push_back({record->stamp, record->bytes});
+  std::sort(own.begin(), own.end());
+  std::vector<std::uint64_t> own_from(own.size() + 1, 0);
+  for (std::size_t i = own.size(); i > 0; --i) own_from[i - 1] = own_from[i] + own[i - 1].second;
+  double weighted = 0;
+  for (std::uint64_t page = first; page <= last; ++page) {
+    double d = 0;
+    if (std::binary_search(made_now.begin(), made_now.end(), page)) { // in page order
+      d = 0;
+    } else if (const auto* record = history->find(key(page))) {
+      const auto newer = std::upper_bound(own.begin(), own.end(), std::make_pair(record->stamp, UINT64_MAX));
+      const std::uint64_t own_newer = own_from[static_cast<std::size_t>(newer - own.begin())];
+      d = static_cast<double>(std::min(history->bytes_after(record->stamp) - own_newer, history->reach()));
+    } else if (holder(page).touched_on.count(page * 4096 + core)) {
+      d = static_cast<double>(history->reach());
+    }
+    weighted += d * static_cast<double>(bytes_in(page));
+  }
+  for (std::uint64_t page = first; page <= last; ++page) {
+    history->touch(key(page), bytes_in(page));
+    holder(page).touched_on.insert(page * 4096 + core);
+  }
+  return weighted / static_cast<double>(bytes);
+}
+} // namespace
+
 void charge_touch(OpContext& ctx, const Access& access, std::uint64_t bytes, bool write,
                   std::uint16_t activity) {
   if (bytes == 0) return;
@@ -360,20 +505,24 @@ void charge_touch(OpContext& ctx, const Access& access, std::uint64_t bytes, boo
   Segment& s = *a.segment;
   const CostModel& costs = ctx.kernel.model().costs;
   std::uint64_t first = access.offset / kPageBytes, last = (access.offset + bytes - 1) / kPageBytes;
+  std::uint64_t page = first;
+  std::vector<std::uint64_t> made_now; // pages this touch cleared or copied: in this core's cache
   // A new page, cleared (the first touch anywhere: shmem_fault, do_anonymous_page).
   auto zeroed_page = [&] {
     ctx.charge(activity, Primitive::page_zero);
+    made_now.push_back(page);
     return std::make_shared<std::uint8_t[]>(kPageBytes); // value-initialised: zeros
   };
   // copy_user_highpage: a page at the copy rate of its 4 KiB, each level's share under its name.
   auto copied_page = [&](const std::uint8_t* from) {
     for (const auto& [primitive, cycles] : costs.copy_split(kPageBytes, kPageBytes))
       if (cycles > 0) ctx.charge(activity, primitive, cycles);
-    auto page = std::make_shared<std::uint8_t[]>(kPageBytes);
-    std::memcpy(page.get(), from, kPageBytes);
-    return page;
+    auto copy = std::make_shared<std::uint8_t[]>(kPageBytes);
+    std::memcpy(copy.get(), from, kPageBytes);
+    made_now.push_back(page);
+    return copy;
   };
-  for (std::uint64_t page = first; page <= last; ++page) {
+  for (; page <= last; ++page) {
     auto own = s.pages.find(page);
     if (write && own != s.pages.end() && s.write_protected.erase(page)) {
       // Written after a fork: copy when another view still holds the page, else reuse it.
@@ -425,7 +574,11 @@ void charge_touch(OpContext& ctx, const Access& access, std::uint64_t bytes, boo
       seen = it->second.version;
     }
   }
-  const auto split = costs.copy_split(bytes, bytes);
+  // Lines this core holds come at the rate of their reuse distance; a range that takes lines from
+  // another core is charged by the transfer instead (below), its footprint its own.
+  const double distance = reuse_distance(ctx, s, first, last, access.offset, bytes, made_now);
+  const auto split = costs.copy_split_at(bytes, 2.0 * static_cast<double>(bytes) +
+                                                    (transfers + taken_back == 0 ? distance : 0.0));
   Cycles byte_cycles = 0;
   for (const auto& part : split) byte_cycles += part.second;
   auto charge_split = [&] { // each level's share under its own rate's name

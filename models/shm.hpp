@@ -41,8 +41,11 @@ struct Segment {
   };
   std::unordered_map<std::uint64_t, Line> lines;
   std::unordered_map<std::uint64_t, std::uint32_t> seen; // (line * 1024 + core) -> version read
-  std::uint32_t mappings = 0;                            // how many mappings refer to it
-  bool anonymous = false; // MAP_ANONYMOUS: its memory goes with its last mapping
+  // (page * 4096 + core): pages each core has touched, so that a page whose record of its last touch
+  // there was dropped (beyond every cache's reach, models/shm.cpp's TouchHistory) reads as cold.
+  std::unordered_set<std::uint64_t> touched_on;
+  std::uint32_t mappings = 0; // how many mappings refer to it
+  bool anonymous = false;     // MAP_ANONYMOUS: its memory goes with its last mapping
 };
 
 // One mapping of a segment in an address space, found by the name the script gave it.
@@ -81,7 +84,8 @@ std::optional<Access> user_access(OpContext& ctx, const std::string& map, std::i
                                   int* fault = nullptr);
 // Charges touching [offset, offset + bytes) of a checked access from user space: a page fault per
 // page not yet present in this space (and zeroing a page never touched anywhere), a cache-line
-// transfer per line another core wrote last, and the bytes at the copy rate. `write` makes this
+// transfer per line another core wrote last, and the bytes at the copy rate of their footprint and
+// reuse distance (the other pages this core touched since it last touched them). `write` makes this
 // core the lines' last writer. A write to a private mapping's page it has no copy of (or one fork
 // shares) faults and copies the page first (copy-on-write): page_fault and 4 KiB at the copy rate.
 void charge_touch(OpContext& ctx, const Access& access, std::uint64_t bytes, bool write,

@@ -466,6 +466,49 @@ TEST_CASE("shm: a byte range another core's cache holds costs one transfer and i
   }
 }
 
+TEST_CASE("shm: a range this core holds comes back at the rate of its reuse distance: the bytes of "
+          "other pages it touched since") {
+  // One core, teaching: L1 64 KiB, L2 1 MiB, L3 8 MiB at 8 / 4 / 2 / 1 bytes per cycle; a copy's
+  // footprint is source and destination (2 x bytes) plus the distance.
+  auto timed_read = [](const std::string& name, std::uint64_t offset, std::uint64_t bytes) {
+    return R"(, {"op": "begin", "name": ")" + name + R"("}, {"op": "mem_read", "map": "m", "offset": )" +
+           std::to_string(offset) + R"(, "bytes": )" + std::to_string(bytes) +
+           R"(}, {"op": "end", "name": ")" + name + R"("})";
+  };
+  auto write = [](std::uint64_t offset, std::uint64_t bytes) {
+    return R"(, {"op": "mem_write", "map": "m", "offset": )" + std::to_string(offset) + R"(, "bytes": )" +
+           std::to_string(bytes) + R"(, "text": "x"})";
+  };
+  const std::string attach =
+      R"({"op": "shmget", "key": 79, "bytes": 20971520, "flags": ["IPC_CREAT"], "into": "id"},
+         {"op": "shmat", "shmid": "id", "as": "m"})";
+  constexpr std::uint64_t KiB = 1024, MiB = 1024 * KiB;
+  auto run = run_text(
+      machine(proc("p", attach + write(0, 4 * KiB) + timed_read("hot", 0, 4 * KiB) +
+                            write(4 * KiB, 88 * KiB) + timed_read("after 88 KiB", 0, 4 * KiB) +
+                            write(4 * KiB, 128 * KiB) + timed_read("after 128 KiB", 0, 4 * KiB) +
+                            write(256 * KiB, 24 * KiB) + timed_read("its own pages", 256 * KiB, 24 * KiB) +
+                            write(1 * MiB, 17 * MiB) + timed_read("after 17 MiB", 0, 4 * KiB))));
+  // Just written: footprint 8 KiB, the L1 rate: 4096 / 8.
+  CHECK(record(run, "hot") == 512);
+  // 88 KiB of other pages since: footprint 96 KiB, halfway from the L1's size to twice it:
+  // 1/8 + (1/4 - 1/8) / 2 = 3/16 cycle per byte.
+  CHECK(record(run, "after 88 KiB") == 768);
+  // 128 KiB since (the 88 KiB again and 40 more; a page counts once): footprint 136 KiB, the L2 rate.
+  CHECK(record(run, "after 128 KiB") == 1024);
+  // Read back at once: the range's own pages are its footprint, not its distance (48 KiB, in L1).
+  CHECK(record(run, "its own pages") == 3072);
+  // 17 MiB since, more than every cache's reach (twice the L3): memory's rate, 1 cycle per byte. The
+  // page's record was dropped on the way (the history keeps what the caches could still hold); that
+  // the core touched it before is what says it is cold.
+  CHECK(record(run, "after 17 MiB") == 4096);
+  CHECK(run.charged("p", "mem_read", Primitive::copy_bytes_per_cycle_uncached) == 2048);
+  // Each level's share under its rate's name: the L2's 256 (at 88 KiB), 512 (at 128 KiB) and 512
+  // (at 17 MiB, with the L3's 1024 and memory's 2048).
+  CHECK(run.charged("p", "mem_read", Primitive::copy_bytes_per_cycle_l2) == 256 + 512 + 512);
+  CHECK(run.charged("p", "mem_read", Primitive::copy_bytes_per_cycle_l3) == 1024);
+}
+
 TEST_CASE("shm: one byte more of a range another core wrote never multiplies its cost") {
   // Around the word/range boundary and each cache size's footprint (half the cache), on teaching.
   for (std::uint64_t n : {64u, 100u, 4096u, 32768u, 524288u, 4194304u}) {
