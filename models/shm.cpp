@@ -77,8 +77,8 @@ public:
 // from (docs/shm.md, "Reuse distance"): a ring of slots larger than L1 is read back from L2
 // however small each slot is. Pages are ordered by their last touch (a stamp); a Fenwick tree over
 // the stamps sums the bytes touched since any stamp in O(log n). Records farther back than `reach`
-// (every cache level's reach: beyond it the rate no longer changes) are dropped when the stamps
-// are renumbered, so the history holds at most about reach / 64 records.
+// (every cache level's reach: beyond it the rate no longer changes), or behind as many newer pages
+// as all shared memory has (kShmAllPages), are dropped when the stamps are renumbered.
 class TouchHistory {
 public:
   struct Key {
@@ -132,7 +132,8 @@ private:
     std::sort(order.begin(), order.end());
     std::uint64_t newer = 0;
     std::size_t keep = order.size();
-    while (keep > 0 && newer < reach_) newer += records_.at(order[--keep].second).bytes;
+    while (keep > 0 && newer < reach_ && order.size() - keep < kShmAllPages)
+      newer += records_.at(order[--keep].second).bytes;
     // order[keep] is the oldest record kept (the one that reached the reach is kept too).
     for (std::size_t i = 0; i < keep; ++i) records_.erase(order[i].second);
     const std::size_t n = order.size() - keep;
