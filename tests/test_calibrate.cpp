@@ -261,10 +261,10 @@ TEST_CASE("calibrate: ipi and the spread of leaving idle from the wakeup cells, 
     FAIL("accepted two notes");
   } catch (const UserError& e) {
     CHECK(std::string(e.what()) == twice +
-                                       ": the note '# wakeup_p10_p90_ns' appears more than once; hostbench "
-                                       "writes it once, with its wakeup cell");
+                                       ":11: the note '# wakeup_p10_p90_ns' appears more than once (first on "
+                                       "line 10); hostbench writes it once, with its wakeup cell");
   }
-  // A note that is not two numbers, p10 > 0 and p90 >= p10, is refused, naming the file.
+  // A note that is not two numbers, p10 > 0 and p90 >= p10, is refused, naming the file and line.
   for (const char* bad : {"fast slow", "35000 25000", "0 100", "1 2 3", "25000"}) {
     const std::string file = with_wakeups("bad.csv", std::string("# wakeup_p10_p90_ns: ") + bad + "\n");
     try {
@@ -272,7 +272,7 @@ TEST_CASE("calibrate: ipi and the spread of leaving idle from the wakeup cells, 
       FAIL("accepted the note " << bad);
     } catch (const UserError& e) {
       CHECK(std::string(e.what()) ==
-            file + ": the note '# wakeup_p10_p90_ns: " + bad +
+            file + ":10: the note '# wakeup_p10_p90_ns: " + bad +
                 "' must give two numbers of nanoseconds, the 10th percentile above 0 and the 90th at least "
                 "as large, such as '# wakeup_p10_p90_ns: 25520.0 35169.0'");
     }

@@ -888,21 +888,24 @@ void fit_wakeup(Fit& fit) {
   std::string used = "median " + format_number(wake->median_ns) + " ns and p99 " +
                      format_number(wake->p99_ns) + " ns (the file has no wakeup_p10_p90_ns note)";
   const std::string* note_text = nullptr;
-  for (const auto& [key, text] : fit.file.keys)
-    if (key == "wakeup_p10_p90_ns") {
-      if (note_text)
-        throw UserError(fit.file.path +
-                        ": the note '# wakeup_p10_p90_ns' appears more than once; hostbench writes "
-                        "it once, with its wakeup cell");
-      note_text = &text;
-    }
+  std::size_t note_line = 0;
+  auto at = [&](std::size_t line) { return fit.file.path + ":" + std::to_string(line) + ": "; };
+  for (std::size_t i = 0; i < fit.file.keys.size(); ++i) {
+    if (fit.file.keys[i].first != "wakeup_p10_p90_ns") continue;
+    if (note_text)
+      throw UserError(at(fit.file.key_lines[i]) + "the note '# wakeup_p10_p90_ns' appears more than once " +
+                      "(first on line " + std::to_string(note_line) +
+                      "); hostbench writes it once, with its wakeup cell");
+    note_text = &fit.file.keys[i].second;
+    note_line = fit.file.key_lines[i];
+  }
   if (note_text) {
     std::istringstream in(*note_text);
     double p10 = 0, p90 = 0;
     std::string extra;
     if (!(in >> p10 >> p90) || (in >> extra) || !std::isfinite(p10) || !std::isfinite(p90) || !(p10 > 0) ||
         p90 < p10)
-      throw UserError(fit.file.path + ": the note '# wakeup_p10_p90_ns: " + *note_text +
+      throw UserError(at(note_line) + "the note '# wakeup_p10_p90_ns: " + *note_text +
                       "' must give two numbers of nanoseconds, the 10th percentile above 0 and the 90th at "
                       "least as large, such as '# wakeup_p10_p90_ns: 25520.0 35169.0'");
     low = p10, high = p90, z_span = 2 * kNormalP90;

@@ -330,8 +330,10 @@ HostbenchFile parse_hostbench(const std::string& text, const std::string& path) 
     if (line.empty()) continue;
     if (line[0] == '#') {
       auto colon = line.find(": ");
-      if (colon != std::string::npos && colon > 2)
+      if (colon != std::string::npos && colon > 2) {
         file.keys.emplace_back(line.substr(2, colon - 2), line.substr(colon + 2));
+        file.key_lines.push_back(number);
+      }
       continue;
     }
     if (!header) {

@@ -26,6 +26,7 @@ struct HostbenchRow {
 struct HostbenchFile {
   std::string path;
   std::vector<std::pair<std::string, std::string>> keys; // "# key: value" lines, in order
+  std::vector<std::size_t> key_lines;                    // each one's line in the file
   std::vector<HostbenchRow> rows;
 };
 
