@@ -451,7 +451,7 @@ std::optional<Access> user_access(OpContext& ctx, const std::string& map, std::i
 namespace {
 // The reuse distance of [offset, offset + bytes) on this core, and the touch recorded: for each
 // page, the bytes of other pages this core touched since it last touched that page (pages of the
-// range itself are the copy's own footprint), averaged over the range's bytes. A page this core
+// range itself are the copy's own footprint), averaged over the range's lines. A page this core
 // has touched but no longer has a record of is as far as the reach (every cache's); one it never
 // touched is near (where its lines are, the transfers say), as is one this touch cleared or copied.
 double reuse_distance(OpContext& ctx, Segment& s, std::uint64_t first, std::uint64_t last,
@@ -477,7 +477,7 @@ double reuse_distance(OpContext& ctx, Segment& s, std::uint64_t first, std::uint
   std::sort(own.begin(), own.end());
   std::vector<std::uint64_t> own_from(own.size() + 1, 0);
   for (std::size_t i = own.size(); i > 0; --i) own_from[i - 1] = own_from[i] + own[i - 1].second;
-  double weighted = 0;
+  double weighted = 0, lines = 0;
   for (std::uint64_t page = first; page <= last; ++page) {
     double d = 0;
     if (std::binary_search(made_now.begin(), made_now.end(), page)) { // in page order
@@ -490,12 +490,13 @@ double reuse_distance(OpContext& ctx, Segment& s, std::uint64_t first, std::uint
       d = static_cast<double>(history->reach());
     }
     weighted += d * static_cast<double>(bytes_in(page));
+    lines += static_cast<double>(bytes_in(page));
   }
   for (std::uint64_t page = first; page <= last; ++page) {
     history->touch(key(page), bytes_in(page));
     holder(page).touched_on.insert(page * 4096 + core);
   }
-  return weighted / static_cast<double>(bytes);
+  return weighted / lines;
 }
 } // namespace
 

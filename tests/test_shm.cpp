@@ -488,7 +488,8 @@ TEST_CASE("shm: a range this core holds comes back at the rate of its reuse dist
                             write(4 * KiB, 88 * KiB) + timed_read("after 88 KiB", 0, 4 * KiB) +
                             write(4 * KiB, 128 * KiB) + timed_read("after 128 KiB", 0, 4 * KiB) +
                             write(256 * KiB, 24 * KiB) + timed_read("its own pages", 256 * KiB, 24 * KiB) +
-                            write(1 * MiB, 17 * MiB) + timed_read("after 17 MiB", 0, 4 * KiB))));
+                            write(1 * MiB, 17 * MiB) + timed_read("after 17 MiB", 0, 4 * KiB) +
+                            write(1 * MiB, 960 * KiB) + timed_read("a word after 960 KiB", 0, 8))));
   // Just written: footprint 8 KiB, the L1 rate: 4096 / 8.
   CHECK(record(run, "hot") == 512);
   // 88 KiB of other pages since: footprint 96 KiB, halfway from the L1's size to twice it:
@@ -503,9 +504,11 @@ TEST_CASE("shm: a range this core holds comes back at the rate of its reuse dist
   // the core touched it before is what says it is cold.
   CHECK(record(run, "after 17 MiB") == 4096);
   CHECK(run.charged("p", "mem_read", Primitive::copy_bytes_per_cycle_uncached) == 2048);
-  // Each level's share under its rate's name: the L2's 256 (at 88 KiB), 512 (at 128 KiB) and 512
-  // (at 17 MiB, with the L3's 1024 and memory's 2048).
-  CHECK(run.charged("p", "mem_read", Primitive::copy_bytes_per_cycle_l2) == 256 + 512 + 512);
+  // A word counts its line: 960 KiB since, footprint 960 KiB + 16, the L2 rate: 8 / 4.
+  CHECK(record(run, "a word after 960 KiB") == 2);
+  // Each level's share under its rate's name: the L2's 256 (at 88 KiB), 512 (at 128 KiB), 512 (at
+  // 17 MiB, with the L3's 1024 and memory's 2048) and 1 (the word).
+  CHECK(run.charged("p", "mem_read", Primitive::copy_bytes_per_cycle_l2) == 256 + 512 + 512 + 1);
   CHECK(run.charged("p", "mem_read", Primitive::copy_bytes_per_cycle_l3) == 1024);
 }
 
