@@ -306,20 +306,22 @@ def bulk():
     consumer += [{"op": "print", "text": "last block read: {got}"}, {"op": "shmdt", "map": "buf"},
                  {"op": "shmctl", "shmid": "shmid", "cmd": "IPC_RMID"}]
     return {
-        "description": "Bulk transfer through shared memory against a pipe, 4 KiB to 16 MiB, each size twice (linux-x86, "
-                       "one core; variant cores2). Through shared memory the producer writes the block once into the "
-                       "segment and the consumer reads it once, with a futex word for 'ready' and another for the "
-                       "acknowledgement; through a pipe (64 KiB) the block is copied into the kernel and out again in "
-                       "64 KiB pieces, each a wakeup. The first round through shared memory pays a page fault per page "
-                       "in each process and the zeroing of each new page: it loses to the pipe at every size (16 MiB: "
-                       "7.6 ms against 3.6 ms on one core, for 8192 faults and 4096 zeroed pages). With the pages "
-                       "mapped, on one core the handshake (two futex calls a side) costs as much as the copy it saves "
-                       "at 4 KiB (1.9 against 2.0 us), and shared memory wins from 64 KiB on (4.5 against 8.3 us; "
-                       "1 MiB: 78 against 159 us; 16 MiB: 2.3 against 3.6 ms). On two cores every hand-off wakes the "
-                       "other core, which costs tens of microseconds on the 2-vCPU virtual machine linux-x86 is "
-                       "calibrated on: the pipe's one wakeup per 64 KiB block beats the two futex wakes of shared "
-                       "memory up to 64 KiB (46 against 69 us), and shared memory wins from 1 MiB (536 against 757 us; "
-                       "16 MiB: 8.5 against 13.2 ms).",
+        "description": "Bulk transfer through shared memory against a pipe, 4 KiB to 16 MiB, each size twice "
+                       "(linux-x86, one core; variant cores2). Through shared memory the producer writes the "
+                       "block once into the segment and the consumer reads it once, with a futex word for "
+                       "'ready' and another for the acknowledgement; through a pipe (64 KiB) the block is "
+                       "copied into the kernel and out again in 64 KiB pieces, each a wakeup. The first round "
+                       "through shared memory pays a page fault per page in each process and the zeroing of "
+                       "each new page: it loses to the pipe at every size (16 MiB: 8.0 ms against 3.9 ms on "
+                       "one core, for 8192 faults and 4096 zeroed pages). With the pages mapped, on one core "
+                       "the handshake (two futex calls a side) costs as much as the copy it saves at 4 KiB "
+                       "(2.0 us each), and shared memory wins from 64 KiB on (4.9 against 8.3 us; 1 MiB: 88 "
+                       "against 164 us; 16 MiB: 2.6 against 3.9 ms). On two cores every hand-off wakes the "
+                       "other core, which costs tens of microseconds on the 2-vCPU virtual machine linux-x86 "
+                       "is calibrated on, and varies from one wakeup to the next: at 4 and 64 KiB the pipe's "
+                       "one wakeup per 64 KiB block and the two futex wakes of shared memory come out within "
+                       "that spread of each other (62 to 83 us), and shared memory wins from 1 MiB (216 us "
+                       "against 1.2 ms; 16 MiB: 2.7 against 21 ms).",
         "machine": {"cores": 1, "costs": "linux-x86"},
         "channels": [{"name": "data", "mechanism": "pipe"}, {"name": "ack", "mechanism": "pipe"}],
         "processes": [
