@@ -158,7 +158,9 @@ private:
 
 class ShmState : public IpcState, public Observer {
 public:
-  explicit ShmState(Kernel& kernel) : kernel_(kernel) { kernel.subscribe(*this); }
+  explicit ShmState(Kernel& kernel) : kernel_(kernel), reach_(touch_reach(kernel.model().costs)) {
+    kernel.subscribe(*this);
+  }
 
   // ---- Segments and their memory ----
   std::shared_ptr<Segment> new_memory(const std::string& name, std::uint64_t size) {
@@ -406,17 +408,24 @@ public:
   // The core's history of touches, or nullptr when the preset's copy rate does not depend on the
   // footprint (nothing to track).
   TouchHistory* touches(std::size_t core) {
-    const CostModel& costs = kernel_.model().costs;
-    double reach = 0;
-    for (Primitive size : {Primitive::cache_l1_bytes, Primitive::cache_l2_bytes, Primitive::cache_l3_bytes})
-      reach = std::max(reach, 2.0 * costs.get(size));
-    if (!(reach > 0) || costs.cycles_per_byte_at(0) == costs.cycles_per_byte_at(reach)) return nullptr;
-    while (touches_.size() <= core) touches_.emplace_back(static_cast<std::uint64_t>(reach));
+    if (reach_ == 0) return nullptr;
+    while (touches_.size() <= core) touches_.emplace_back(reach_);
     return &touches_[core];
   }
 
 private:
+  // Every cache level's reach (twice the largest cache), or 0 when the copy rate is the same at
+  // every footprint.
+  static std::uint64_t touch_reach(const CostModel& costs) {
+    double reach = 0;
+    for (Primitive size : {Primitive::cache_l1_bytes, Primitive::cache_l2_bytes, Primitive::cache_l3_bytes})
+      reach = std::max(reach, 2.0 * costs.get(size));
+    if (!(reach > 0) || costs.cycles_per_byte_at(0) == costs.cycles_per_byte_at(reach)) return 0;
+    return static_cast<std::uint64_t>(reach);
+  }
+
   Kernel& kernel_;
+  std::uint64_t reach_; // of the touch histories
   SysvIds<ShmSegment> ids_;
   std::uint64_t total_pages_ = 0;
   std::uint64_t serials_ = 0, anonymous_ = 0;
