@@ -159,6 +159,58 @@ TEST_CASE("calibrate: the result loads, and check-preset reproduces the fitted c
   CHECK(cal.at("check").get<std::string>() == check_verdict(report));
 }
 
+TEST_CASE("calibrate: a cache-line transfer from the cross-core spinning ring's one-line round trips") {
+  // The fixture has no such cell: the base's value, and why.
+  CHECK(value(fixture_on_teaching(), "cache_line_transfer") == 100);
+  CHECK(
+      source(fixture_on_teaching(), "cache_line_transfer")
+          .rfind("Not determined by hostbench-calibrate.csv (it has no cross-core shm_spin round trip of 64 "
+                 "bytes or less): the base preset teaching's value.",
+                 0) == 0);
+  CHECK(contains(fixture_on_teaching().summary,
+                 "cache-line transfers: no cell measures them, the base preset's value"));
+  // Two cores spinning on a ring pass a one-line message back and forth. On the fixture's preset the
+  // round trip is cache-line transfers and a few cycles of copying: 300 cycles more for 50 more per
+  // line, so six lines move per round trip (the message and its sequence word, each way).
+  TempDir dir("calibrate");
+  const std::string fitted = dir.write("fitted.json", calibration_text(fixture_on_teaching()));
+  HostbenchRow row{"roundtrip", "shm_spin", 8, "cross_core", 10, 1, 0, 0, 0, {}, 0};
+  auto simulated = [&](int transfer) {
+    std::string why;
+    auto t = simulate_cell(row, json{{"preset", fitted}, {"cache_line_transfer", transfer}}, why);
+    REQUIRE_MESSAGE(t, why);
+    return *t;
+  };
+  const double at_400 = simulated(400);
+  CHECK(at_400 - simulated(350) == 300);
+  MESSAGE("one-line spinning round trip at 400 cycles per line: " << at_400 << " ns = 6 x 400 + "
+                                                                  << at_400 - 2400 << " (analytic: 6 lines)");
+  // A host measuring that round trip (at 8 and 64 bytes) gets 400 cycles back, exactly: the fit is a
+  // least squares in the one unknown, by secant steps on the simulated cells.
+  std::string text = slurp(kFixture);
+  row.bytes = 64;
+  const double at_400_64 = simulated(400);
+  text += "roundtrip,shm_spin,8,cross_core,10,1," + std::to_string(at_400) + "," + std::to_string(at_400) +
+          "," + std::to_string(at_400) + ",\n" + "roundtrip,shm_spin,64,cross_core,10,1," +
+          std::to_string(at_400_64) + "," + std::to_string(at_400_64) + "," + std::to_string(at_400_64) +
+          ",\n";
+  const std::string file = dir.write("transfer.csv", text);
+  Calibration c = calibrate(read_hostbench(file), "teaching");
+  CHECK(value(c, "cache_line_transfer") == 400);
+  CHECK(primitive(c, "cache_line_transfer").at("value").is_number_integer());
+  CHECK(contains(
+      source(c, "cache_line_transfer"),
+      "Source: the 2 cross-core shm_spin round trips of transfer.csv with messages of one cache line "
+      "(lines 28, 29)"));
+  CHECK(contains(source(c, "cache_line_transfer"),
+                 "400 cycles = 400.0 ns per line. Residuals: roundtrip shm_spin "
+                 "8 B +0.0%, roundtrip shm_spin 64 B +0.0%; RMS 0.0%."));
+  CHECK(contains(
+      c.summary,
+      "cache-line transfers (2 cross-core spinning round trips, RMS error 0.0%): cache_line_transfer 400 "
+      "cycles"));
+}
+
 TEST_CASE("calibrate: the time slice from one-core busy polling, by hand") {
   // The fixture has no shm_spin cell: no time_slice, as its base (teaching) has none.
   CHECK(!fixture_on_teaching().preset.contains("time_slice"));

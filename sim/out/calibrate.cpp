@@ -10,6 +10,7 @@
 #include <array>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <iomanip>
 #include <map>
 #include <sstream>
@@ -290,7 +291,7 @@ struct Fit {
 
 // Splits a whole number of cycles over `pieces` in the base preset's proportions, by largest
 // remainder (ties to the earlier piece), so the parts add up exactly.
-void split(Fit& fit, const std::vector<Primitive>& pieces, std::int64_t total) {
+std::vector<std::int64_t> parts(const Fit& fit, const std::vector<Primitive>& pieces, std::int64_t total) {
   std::vector<double> weight;
   double sum = 0;
   for (Primitive p : pieces) {
@@ -314,6 +315,10 @@ void split(Fit& fit, const std::vector<Primitive>& pieces, std::int64_t total) {
     ++part[best];
     remainder[best] = -1;
   }
+  return part;
+}
+void split(Fit& fit, const std::vector<Primitive>& pieces, std::int64_t total) {
+  const auto part = parts(fit, pieces, total);
   for (std::size_t i = 0; i < pieces.size(); ++i) fit.v(pieces[i]) = static_cast<double>(part[i]);
 }
 
@@ -747,6 +752,95 @@ void fit_paths(Fit& fit) {
   if (!residuals.empty()) fit.summary.push_back("  one-core residuals: " + join(residuals, ", "));
 }
 
+// ---- one unknown in whole cycles, by secant steps -------------------------------------------------
+
+// Least squares on the relative errors in time of `rows` in one unknown x (whole cycles), which
+// `apply` writes into a copy of the values fitted so far. A cell's simulated time is piecewise linear
+// in x while its schedule stays put, so a few secant steps find the fit; x stays within [lo, hi].
+struct OneUnknown {
+  double x = 0;
+  std::vector<const HostbenchRow*> used; // the rows that simulate
+  bool shows = false;                    // some cell's time depends on x
+};
+OneUnknown fit_one_unknown(const Fit& fit, const std::vector<const HostbenchRow*>& rows, double x, double lo,
+                           double hi, const std::function<void(json&, double)>& apply) {
+  OneUnknown out;
+  x = std::clamp(std::round(x), lo, hi);
+  std::vector<double> slope;
+  for (int step = 0; step < 8 && !rows.empty(); ++step) {
+    json here = fit.costs(), moved = here;
+    double dx = std::max(1.0, std::round(0.1 * x));
+    if (x + dx > hi) dx = -dx;
+    apply(here, x);
+    apply(moved, x + dx);
+    out.used.clear();
+    slope.clear();
+    double num = 0, den = 0;
+    for (const auto* r : rows) {
+      auto a = simulated_ns(*r, here), b = simulated_ns(*r, moved);
+      if (!a || !b) continue;
+      out.used.push_back(r);
+      const double k = (*b - *a) / dx, m = r->median_ns;
+      slope.push_back(k);
+      num += k * (m - *a) / (m * m);
+      den += k * k / (m * m);
+    }
+    if (!(den > 0)) break; // no cell's time depends on x
+    const double next = std::clamp(std::round(x + num / den), lo, hi);
+    if (next == x) break;
+    x = next;
+  }
+  for (double k : slope) out.shows = out.shows || k > 0;
+  out.x = x;
+  return out;
+}
+
+std::vector<const HostbenchRow*> one_line_rings(const Fit& fit, const std::string& mechanism) {
+  std::vector<const HostbenchRow*> rows;
+  for (const auto& r : fit.file.rows)
+    if (r.kind == "roundtrip" && r.placement == "cross_core" && r.mechanism == mechanism && r.bytes <= 64)
+      rows.push_back(&r);
+  return rows;
+}
+
+std::string lines_of(const std::vector<const HostbenchRow*>& rows) {
+  std::vector<std::string> lines;
+  for (const auto* r : rows) lines.push_back(std::to_string(r->line));
+  return join(lines, ", ");
+}
+
+// ---- 3a. a cache-line transfer, from the cross-core spinning ring's round trips of one line -------
+
+// Two cores that spin on a ring in shared memory pass a message of one cache line back and forth:
+// each hand-off is the lines the writer dirtied (the message, its sequence word) coming over to the
+// reader's cache, which polls them (docs/shm.md), and little else. So these round trips measure
+// cache_line_transfer, the cost every kernel object's shared lines pay across cores as well.
+void fit_line_transfer(Fit& fit) {
+  const Primitive p = Primitive::cache_line_transfer;
+  const auto rows = one_line_rings(fit, "shm_spin");
+  const OneUnknown r = fit_one_unknown(fit, rows, fit.v(p), 1, std::floor(fit.cycles(kMaxPathNs)),
+                                       [&](json& c, double x) { c[name(p)] = static_cast<std::int64_t>(x); });
+  if (r.used.empty() || !r.shows) {
+    fit.kept(p, r.used.empty() ? "it has no cross-core shm_spin round trip of 64 bytes or less"
+                               : "no such cell's time depends on it");
+    fit.summary.push_back("cache-line transfers: no cell measures them, the base preset's value");
+    return;
+  }
+  fit.v(p) = r.x;
+  const auto [residuals, rms] = residuals_of(r.used, fit.costs());
+  fit.source[static_cast<std::size_t>(p)] = fit.fitted(
+      "Source: the " + std::to_string(r.used.size()) + " cross-core shm_spin round trips of " +
+      fit.file_name + " with messages of one cache line (lines " + lines_of(r.used) +
+      "): each hand-off moves the lines the writer dirtied to the core that polls them, so their time is "
+      "cache-line transfers; each simulated as check-preset simulates it with the values fitted before, "
+      "least squares on their relative errors. " +
+      format_number(fit.v(p)) + " cycles = " + fixed(fit.ns(fit.v(p)), 1) +
+      " ns per line. Residuals: " + join(residuals, ", ") + "; RMS " + fixed(rms * 100, 1) + "%.");
+  fit.summary.push_back("cache-line transfers (" + std::to_string(r.used.size()) +
+                        " cross-core spinning round trips, RMS error " + fixed(rms * 100, 1) +
+                        "%): cache_line_transfer " + format_number(fit.v(p)) + " cycles");
+}
+
 // ---- 3b. copies of lines another core's cache holds, from the cross-core shared-memory rings -----
 
 // The cross-core round trips and streams of the rings that poll (shm_spin, shm_yield) with messages
@@ -1176,6 +1270,7 @@ Calibration calibrate(const HostbenchFile& file, const std::string& base) {
   fit_syscall(fit);
   fit_switch(fit);
   fit_copies(fit);
+  fit_line_transfer(fit);
   fit_remote_copies(fit);
   fit_paths(fit);
   fit_wakeup(fit);
