@@ -335,7 +335,16 @@ IoStatus stream_recv(OpContext& ctx, std::uint16_t a, Socket& s, std::uint64_t w
   if (took > 0) {
     bytes_received(ctx, s.object, took);
     s.filled(ctx);
-    ctx.kernel.wake_all(ctx.core, s.room, &t, a);
+    // consume_skb -> sock_wfree -> unix_write_space(sender): once the sender is writable again
+    // (unix_writable: its bytes in flight x 4 <= sk_sndbuf), wake_up_interruptible_sync_poll(EPOLLOUT)
+    // on the sender's wait queue, sk_sleep. That queue is the sender's readers' too, and a stream
+    // reader's waiter (unix_stream_data_wait: prepare_to_wait, autoremove_wake_function) takes every
+    // wakeup: a sender blocked in read() on the same socket wakes, finds nothing and sleeps again.
+    // (A datagram reader's receiver_wake_function ignores EPOLLOUT.)
+    if (auto sender = s.peer.lock(); sender && 4 * (s.rx_bytes + s.reserved) <= sender->buffer) {
+      ctx.kernel.wake_all(ctx.core, s.room, &t, a);
+      ctx.kernel.wake_all(ctx.core, sender->readers, &t, a);
+    }
   }
   if (t.op_progress >= std::min(target, want)) return done(ctx, t.op_progress);
   if (s.pending_error) {

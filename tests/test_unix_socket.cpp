@@ -516,3 +516,61 @@ TEST_CASE("unix_socket: shutdown for writing wakes a sender waiting for its buff
       {"op": "sleep", "time": "1ms"}, {"op": "shutdown", "fd": "a", "how": "write"}]}]}]})");
   CHECK(lines(run) == Lines{"-1 EPIPE"});
 }
+
+TEST_CASE("unix_socket: a stream writer waiting for its buffer wakes once a quarter of it is in flight") {
+  // As for datagrams (above): buffer 400; the writer fills it, and its next 100 bytes wait until
+  // the reader, taking 100 each millisecond on its own core, has brought the bytes in flight down
+  // to 100 (x 4 <= 400): after the third read, not the first.
+  auto run = run_text(R"({"machine": {"costs": "teaching", "cores": 2},
+    "processes": [
+      {"name": "w", "affinity": [0], "script": [
+        {"op": "socketpair", "fds": ["a", "b"], "type": "stream", "buffer": 400},
+        {"op": "spawn", "process": "r", "fds": {"b": "b"}},
+        {"op": "write", "fd": "a", "bytes": 400},
+        {"op": "begin", "name": "more"}, {"op": "write", "fd": "a", "bytes": 100},
+        {"op": "end", "name": "more"}]},
+      {"name": "r", "spawned": true, "affinity": [1], "script": [{"op": "repeat", "count": 5, "body": [
+        {"op": "compute", "time": "1ms"}, {"op": "read", "fd": "b", "bytes": 100}]}]}]})");
+  const auto& more = run.kernel->records().at(0);
+  CHECK(more.end > 3'000'000);
+  CHECK(more.end < 3'100'000);
+}
+
+TEST_CASE("unix_socket: the peer's read of a request wakes its writer blocked reading the same socket") {
+  // One socket, both ways (a request and its reply over one connection): the client writes 10
+  // bytes and blocks reading the same socket. The server's read frees the client's sk_buff, and
+  // unix_write_space wakes the client's socket's one wait queue: the client, blocked in read(),
+  // wakes (wakeup 100, charged to the server's read), finds nothing and sleeps again; the server's
+  // reply wakes it a second time. Over two socketpairs, or with datagrams (whose reader ignores
+  // EPOLLOUT), only the reply wakes it.
+  auto script = [](const std::string& type, bool one) {
+    const std::string reply = one ? "b" : "d", wait = one ? "a" : "c";
+    return R"({"machine": {"costs": "teaching"}, "processes": [
+      {"name": "client", "script": [
+        {"op": "socketpair", "fds": ["a", "b"], "type": ")" +
+           type + R"("},
+        {"op": "socketpair", "fds": ["c", "d"], "type": ")" +
+           type + R"("},
+        {"op": "spawn", "process": "server", "fds": {"b": "b", "d": "d"}},
+        {"op": "write", "fd": "a", "bytes": 10},
+        {"op": "read", "fd": ")" +
+           wait + R"(", "bytes": 10}, {"op": "print", "text": "reply {result}"}]},
+      {"name": "server", "spawned": true, "script": [
+        {"op": "read", "fd": "b", "bytes": 10}, {"op": "sleep", "time": "1ms"},
+        {"op": "write", "fd": ")" +
+           reply + R"(", "bytes": 10}]}]})";
+  };
+  auto one_stream = run_text(script("stream", true));
+  CHECK(lines(one_stream) == Lines{"reply 10"});
+  CHECK(one_stream.charged("server", "read", Primitive::wakeup) == 100);
+  CHECK(one_stream.charged("server", "write", Primitive::wakeup) == 100);
+  for (const auto& [type, one] :
+       std::vector<std::pair<std::string, bool>>{{"stream", false}, {"dgram", true}}) {
+    CAPTURE(type);
+    CAPTURE(one);
+    auto run = run_text(script(type, one));
+    CHECK(lines(run) == Lines{"reply 10"});
+    CHECK(run.charged("server", "read", Primitive::wakeup) == 0);
+    CHECK(run.charged("server", "write", Primitive::wakeup) == 100);
+  }
+}

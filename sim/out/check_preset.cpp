@@ -284,6 +284,14 @@ struct Side {
   json send, recv;
 };
 
+// hostbench's stream-socket round trips go both ways over one socketpair: each side reads on the
+// socket it writes on, so the peer's read of what it wrote wakes it (docs/unix-socket.md). The
+// simulated cell does the same over one connected pair (socket, bind, listen, accept / connect).
+bool duplex_socket(const HostbenchRow& row) {
+  return row.kind == "roundtrip" && row.mechanism == "unix_stream";
+}
+constexpr const char* kDuplexPath = "/tmp/hostbench.sock";
+
 Side message_side(const HostbenchRow& row, int side) {
   if (row.mechanism.rfind("shm_", 0) == 0) {
     std::string how = row.mechanism.substr(4);
@@ -291,6 +299,15 @@ Side message_side(const HostbenchRow& row, int side) {
     char mine = side == 0 ? 'A' : 'B', theirs = side == 0 ? 'B' : 'A';
     return {ring_put(how, l, mine), ring_get(how, l, theirs)};
   }
+  if (duplex_socket(row)) // write(); read() until the message is in (hostbench's read_all)
+    return {json::array({op({{"op", "write"}, {"fd", "sock"}, {"bytes", row.bytes}})}),
+            json::array(
+                {op({{"op", "set"}, {"var", "left"}, {"value", row.bytes}}),
+                 op({{"op", "while"},
+                     {"cond", "left > 0"},
+                     {"body",
+                      json::array({op({{"op", "read"}, {"fd", "sock"}, {"bytes", "{left}"}}),
+                                   op({{"op", "calc"}, {"var", "left"}, {"expr", "left - result"}})})}})})};
   std::string out = side == 0 ? "ping" : "pong", in = side == 0 ? "pong" : "ping";
   return {json::array({op({{"op", "send"}, {"channel", out}, {"bytes", row.bytes}})}),
           json::array({op({{"op", "recv"}, {"channel", in}, {"bytes", row.bytes}})})};
@@ -456,10 +473,21 @@ std::string cell_scenario_costs(const HostbenchRow& row, const json& preset, std
     client = ring_attach(RingLayout{row.bytes});
     server = ring_attach(RingLayout{row.bytes});
   }
+  if (duplex_socket(row)) {
+    server = json::array({op({{"op", "socket"}, {"fd", "listener"}, {"type", "stream"}}),
+                          op({{"op", "bind"}, {"fd", "listener"}, {"path", kDuplexPath}}),
+                          op({{"op", "listen"}, {"fd", "listener"}, {"backlog", 1}}),
+                          op({{"op", "accept"}, {"fd", "listener"}, {"as", "sock"}})});
+    client = json::array({op({{"op", "sleep"}, {"time", "10us"}}), // the server listens first
+                          op({{"op", "socket"}, {"fd", "sock"}, {"type", "stream"}}),
+                          op({{"op", "connect"}, {"fd", "sock"}, {"path", kDuplexPath}})});
+  }
   if (row.kind == "roundtrip") {
-    doc["description"] = "check-preset: round trips over " + row.mechanism + " of " +
-                         std::to_string(row.bytes) + " bytes each way, " + row.placement +
-                         ", timed as tools/hostbench times them";
+    doc["description"] =
+        "check-preset: round trips over " + row.mechanism + " of " + std::to_string(row.bytes) +
+        " bytes each way, " + row.placement +
+        (duplex_socket(row) ? ", over one connected pair both ways as hostbench's socketpair" : "") +
+        ", timed as tools/hostbench times them";
     json timed = json::array({op({{"op", "begin"}, {"name", "rtt"}})});
     append(timed, concat(c.send, c.recv));
     timed.push_back(op({{"op", "end"}, {"name", "rtt"}}));
@@ -503,7 +531,7 @@ std::string cell_scenario_costs(const HostbenchRow& row, const json& preset, std
   }
   doc["machine"] = machine(preset);
   json channels = json::array();
-  if (!shm)
+  if (!shm && !duplex_socket(row))
     for (const char* name : {"ping", "pong"})
       channels.push_back(row.mechanism == "unix_dgram" // hostbench's datagrams go through a socketpair
                              ? op({{"name", name}, {"mechanism", row.mechanism}, {"pair", true}})

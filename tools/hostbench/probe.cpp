@@ -13,6 +13,14 @@
 //     after the reader announced it is about to block, then writes one byte. Prints the median,
 //     10th and 90th percentile of the time from the write to the reader's return, per IDLE_US:
 //     whether waking an idle core costs more the longer it has been idle.
+//
+//   hostbench-probe duplex TYPE BYTES ROUNDS CPU
+//     Round trips of BYTES between two processes pinned to CPU over Unix sockets of TYPE (stream
+//     or dgram): first over one socketpair used both ways (as hostbench's cells), then over two
+//     socketpairs, one each way. Prints the 10th, 50th and 90th percentile round trip and the
+//     client's voluntary and involuntary switches per round trip for each: on one socket the
+//     server's read of a stream request wakes the client blocked reading the same socket
+//     (unix_write_space on the shared wait queue), docs/unix-socket.md.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -239,9 +247,69 @@ int wake(int rounds, const std::vector<long>& idle_us) {
 
 } // namespace
 
+// ---- duplex: one socketpair both ways against two ----------------------------------------------
+
+void read_full(int fd, char* buf, std::size_t n) {
+  while (n > 0) {
+    ssize_t r = read(fd, buf, n);
+    if (r <= 0) std::exit(1);
+    buf += r;
+    n -= std::size_t(r);
+  }
+}
+
+int duplex(const std::string& type, std::size_t bytes, int rounds, int cpu) {
+  if ((type != "stream" && type != "dgram") || bytes == 0 || bytes > 65536 || rounds < 1) {
+    std::fprintf(stderr, "duplex: TYPE stream or dgram, BYTES 1 to 65536, ROUNDS at least 1\n");
+    return 2;
+  }
+  pin(cpu);
+  for (bool one : {true, false}) {
+    int a[2], b[2];
+    const int kind = type == "stream" ? SOCK_STREAM : SOCK_DGRAM;
+    if (socketpair(AF_UNIX, kind, 0, a) != 0 || socketpair(AF_UNIX, kind, 0, b) != 0) {
+      std::perror("socketpair");
+      return 1;
+    }
+    // The client writes requests on a[0] and reads replies on a[0] (one) or b[0] (two).
+    const int reply_w = one ? a[1] : b[1], reply_r = one ? a[0] : b[0];
+    const int warm = 100;
+    std::vector<char> buf(bytes, 1);
+    pid_t child = fork();
+    if (child == 0) {
+      for (int i = 0; i < warm + rounds; ++i) {
+        read_full(a[1], buf.data(), bytes);
+        if (write(reply_w, buf.data(), bytes) != ssize_t(bytes)) _exit(1);
+      }
+      _exit(0);
+    }
+    std::vector<double> rtt;
+    rusage before{}, after{};
+    for (int i = 0; i < warm + rounds; ++i) {
+      if (i == warm) getrusage(RUSAGE_SELF, &before);
+      auto start = Clock::now();
+      if (write(a[0], buf.data(), bytes) != ssize_t(bytes)) return 1;
+      read_full(reply_r, buf.data(), bytes);
+      if (i >= warm) rtt.push_back(ns_since(start));
+    }
+    getrusage(RUSAGE_SELF, &after);
+    waitpid(child, nullptr, 0);
+    for (int fd : {a[0], a[1], b[0], b[1]}) close(fd);
+    std::sort(rtt.begin(), rtt.end());
+    auto at = [&](double q) { return rtt[std::size_t(q * double(rtt.size() - 1))]; };
+    std::printf("%s %zu B, %s: round trip p10 %.0f p50 %.0f p90 %.0f ns; client switches per round trip: "
+                "%.2f voluntary, %.2f involuntary\n",
+                type.c_str(), bytes, one ? "one socketpair both ways" : "two socketpairs", at(0.1), at(0.5),
+                at(0.9), double(after.ru_nvcsw - before.ru_nvcsw) / rounds,
+                double(after.ru_nivcsw - before.ru_nivcsw) / rounds);
+  }
+  return 0;
+}
+
 int main(int argc, char** argv) {
   const std::string usage =
-      "usage: hostbench-probe sides MECH BYTES COUNT READER_CPU | wake ROUNDS IDLE_US...\n";
+      "usage: hostbench-probe sides MECH BYTES COUNT READER_CPU | wake ROUNDS IDLE_US... | duplex TYPE BYTES "
+      "ROUNDS CPU\n";
   if (argc >= 6 && std::string(argv[1]) == "sides")
     return sides(argv[2], std::strtoul(argv[3], nullptr, 10), std::strtol(argv[4], nullptr, 10),
                  std::atoi(argv[5]));
@@ -250,6 +318,8 @@ int main(int argc, char** argv) {
     for (int i = 3; i < argc; ++i) idle.push_back(std::strtol(argv[i], nullptr, 10));
     return wake(std::atoi(argv[2]), idle);
   }
+  if (argc >= 6 && std::string(argv[1]) == "duplex")
+    return duplex(argv[2], std::strtoul(argv[3], nullptr, 10), std::atoi(argv[4]), std::atoi(argv[5]));
   std::fputs(usage.c_str(), stderr);
   return 2;
 }
