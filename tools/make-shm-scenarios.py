@@ -320,8 +320,8 @@ def bulk():
                        "other core, which costs tens of microseconds on the 2-vCPU virtual machine linux-x86 "
                        "is calibrated on, and varies from one wakeup to the next: at 4 and 64 KiB the pipe's "
                        "one wakeup per 64 KiB block and the two futex wakes of shared memory come out within "
-                       "that spread of each other (62 to 83 us), and shared memory wins from 1 MiB (216 us "
-                       "against 1.2 ms; 16 MiB: 2.7 against 21 ms).",
+                       "that spread of each other (64 to 85 us), and shared memory wins from 1 MiB (216 us "
+                       "against 1.3 ms; 16 MiB: 2.7 against 21 ms).",
         "machine": {"cores": 1, "costs": "linux-x86"},
         "channels": [{"name": "data", "mechanism": "pipe"}, {"name": "ack", "mechanism": "pipe"}],
         "processes": [
