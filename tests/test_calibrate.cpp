@@ -73,6 +73,44 @@ TEST_CASE("calibrate: the system call and the switch, by hand") {
   CHECK(primitive(c, "context_save").at("value").is_number_integer());
 }
 
+TEST_CASE("calibrate: sched_yield alone on its core splits sched_pick from the switch, by hand") {
+  // Without a lone_yield cell the four pieces keep teaching's proportions (above). With one of 400 ns:
+  // the simulated cell with sched_pick at 0 is the fitted system call, 300 cycles, so sched_pick =
+  // 100; the switch's other 480 cycles go 200 : 200 : 500 to context_save, context_restore and
+  // address_space_switch: 106.7, 106.7, 266.7, the two largest remainders (ties to the earlier) up.
+  TempDir dir("calibrate");
+  const std::string file = dir.write(
+      "alone.csv", slurp(kFixture) + "lone_yield,sched_yield,0,same_core,100,1000,400.0,450.0,390.0,\n");
+  Calibration c = calibrate(read_hostbench(file), "teaching");
+  CHECK(value(c, "sched_pick") == 100);
+  CHECK(value(c, "context_save") == 107);
+  CHECK(value(c, "context_restore") == 107);
+  CHECK(value(c, "address_space_switch") == 266);
+  CHECK(contains(source(c, "sched_pick"), "Source: lone_yield,sched_yield,0,same_core (alone.csv line 28), "
+                                          "median 400 ns per call = 400.0 cycles"));
+  CHECK(contains(source(c, "sched_pick"), "less the system call as the simulator charges it (300.0 cycles), "
+                                          "that leaves sched_pick = 100 cycles."));
+  CHECK(contains(source(c, "context_save"), "less sched_pick (100 cycles, from lone_yield,sched_yield,0,"
+                                            "same_core (alone.csv line 28)) leaves 480 cycles"));
+  CHECK(contains(c.summary, "sched_yield alone 400 ns: sched_pick 100 of the switch's 580 cycles"));
+  // check-preset reproduces both cells: the yield alone exactly, the switch to rounding.
+  const std::string preset = dir.write("alone.json", calibration_text(c));
+  CheckReport report = check_preset(preset, read_hostbench(file));
+  for (const auto& cell : report.cells) {
+    if (cell.row.kind == "lone_yield") {
+      REQUIRE(cell.simulated);
+      CHECK(*cell.simulated == doctest::Approx(400));
+    }
+    if (cell.row.kind == "context_switch") CHECK(*cell.simulated == doctest::Approx(1200));
+  }
+  // A yield measured faster than its system call holds sched_pick at 0, and says so.
+  const std::string fast = dir.write(
+      "fast.csv", slurp(kFixture) + "lone_yield,sched_yield,0,same_core,100,1000,250.0,260.0,240.0,\n");
+  Calibration f = calibrate(read_hostbench(fast), "teaching");
+  CHECK(value(f, "sched_pick") == 0);
+  CHECK(contains(source(f, "sched_pick"), "The yield measured faster than its system call: held at 0."));
+}
+
 TEST_CASE("calibrate: copy rates and cache sizes from memcpy by size, by hand") {
   const Calibration& c = fixture_on_teaching();
   // The fixture's rows are the footprint model at 16, 8, 4, 1 bytes/cycle with caches of 32 KiB,

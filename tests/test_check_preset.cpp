@@ -282,7 +282,7 @@ TEST_CASE("check-preset: bad files name the file, the line and what is accepted"
         "median_ns,p99_ns,min_ns,bytes_per_s), found 3");
   CHECK(parse_error(one_row("pingpong,pipe,8,same_core,1,1,1,1,1,")) ==
         "x.csv:3: unknown kind 'pingpong'; accepted: roundtrip, stream, send_call, recv_call, wakeup, "
-        "wakeup_call, null_syscall, context_switch, memcpy");
+        "wakeup_call, null_syscall, context_switch, lone_yield, memcpy");
   CHECK(parse_error(one_row("send_call,pipe,8,cross_core,1,1,1,1,1,")) ==
         "x.csv:3: a send_call row times one side of a stream on one core: its placement must be same_core, "
         "not cross_core");

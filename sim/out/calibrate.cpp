@@ -311,7 +311,7 @@ std::vector<std::int64_t> parts(const Fit& fit, const std::vector<Primitive>& pi
   for (std::int64_t left = total - given; left > 0; --left) {
     std::size_t best = 0;
     for (std::size_t i = 1; i < part.size(); ++i)
-      if (remainder[i] > remainder[best]) best = i;
+      if (remainder[i] > remainder[best] + 1e-9) best = i; // a tie (to rounding) goes to the earlier
     ++part[best];
     remainder[best] = -1;
   }
@@ -404,6 +404,46 @@ void fit_switch(Fit& fit) {
   fit.summary.push_back("context switch " + format_number(row->median_ns) +
                         " ns: switch path (save + pick + restore + address space) " + std::to_string(total) +
                         " cycles");
+
+  // sched_yield alone on its core (lone_yield) is the system call and schedule() picking the caller
+  // again: sched_pick by itself, which splits the sum (exact: the cell's time is linear in it).
+  const HostbenchRow* alone = fit.find("lone_yield");
+  if (!alone) return;
+  json no_pick = fit.costs();
+  no_pick[name(Primitive::sched_pick)] = 0;
+  auto alone_rest_ns = simulate_cell(*alone, no_pick, why);
+  if (!alone_rest_ns)
+    throw UserError(fit.file.path + ":" + std::to_string(alone->line) +
+                    ": the lone_yield cell cannot be simulated on the base preset: " + why);
+  const double alone_measured = fit.cycles(alone->median_ns), alone_rest = fit.cycles(*alone_rest_ns);
+  const std::int64_t pick = std::clamp<std::int64_t>(std::llround(alone_measured - alone_rest), 0, total);
+  const std::string pick_note =
+      alone_measured - alone_rest < 0 ? " The yield measured faster than its system call: held at 0."
+      : alone_measured - alone_rest > static_cast<double>(total)
+          ? " The yield measured slower than the whole switch allows: held at the switch's total."
+          : "";
+  const std::vector<Primitive> rest_pieces = {Primitive::context_save, Primitive::context_restore,
+                                              Primitive::address_space_switch};
+  fit.v(Primitive::sched_pick) = static_cast<double>(pick);
+  split(fit, rest_pieces, total - pick);
+  fit.source[static_cast<std::size_t>(Primitive::sched_pick)] = fit.fitted(
+      "Source: " + fit.at_line(*alone) + ", median " + format_number(alone->median_ns) +
+      " ns per call = " + fixed(alone_measured, 1) +
+      " cycles, a sched_yield with nothing else runnable on its core (the system call and schedule() picking "
+      "the caller again); less the system call as the simulator charges it (" +
+      fixed(alone_rest, 1) + " cycles), that leaves sched_pick = " + std::to_string(pick) + " cycles." +
+      pick_note);
+  const std::string rest_what =
+      "Source: " + fit.at_line(*row) + ", median " + format_number(row->median_ns) +
+      " ns per switch, less its system call: context_save + sched_pick + context_restore + "
+      "address_space_switch = " +
+      std::to_string(total) + " cycles; less sched_pick (" + std::to_string(pick) + " cycles, from " +
+      fit.at_line(*alone) + ") leaves " + std::to_string(total - pick) +
+      " cycles, in the base preset's proportions (" + proportions(fit, rest_pieces) +
+      "): no hostbench cell charges these three apart.";
+  for (Primitive p : rest_pieces) fit.source[static_cast<std::size_t>(p)] = fit.fitted(rest_what);
+  fit.summary.push_back("sched_yield alone " + format_number(alone->median_ns) + " ns: sched_pick " +
+                        std::to_string(pick) + " of the switch's " + std::to_string(total) + " cycles");
 }
 
 // ---- 3. copies by footprint, from memcpy by size ----------------------------------------------

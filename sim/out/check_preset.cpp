@@ -25,9 +25,9 @@ namespace {
 
 const char* const kHeader =
     "kind,mechanism,bytes,placement,trials,ops_per_trial,median_ns,p99_ns,min_ns,bytes_per_s";
-const std::vector<std::string> kKinds = {"roundtrip",    "stream",         "send_call",
-                                         "recv_call",    "wakeup",         "wakeup_call",
-                                         "null_syscall", "context_switch", "memcpy"};
+const std::vector<std::string> kKinds = {"roundtrip",  "stream",      "send_call",    "recv_call",
+                                         "wakeup",     "wakeup_call", "null_syscall", "context_switch",
+                                         "lone_yield", "memcpy"};
 const std::vector<std::string> kIpcMechanisms = {"pipe",       "sysv_msg", "posix_mq",  "unix_stream",
                                                  "unix_dgram", "shm_spin", "shm_yield", "shm_futex"};
 const std::vector<std::string> kPlacements = {"same_core", "cross_core"};
@@ -111,7 +111,7 @@ const std::vector<std::string>& mechanisms_of(const std::string& kind) {
                                         pipe = {"pipe"};
   if (kind == "wakeup" || kind == "wakeup_call") return pipe;
   if (kind == "null_syscall") return getppid;
-  if (kind == "context_switch") return yield;
+  if (kind == "context_switch" || kind == "lone_yield") return yield;
   if (kind == "memcpy") return memcpy;
   if (is_call(kind)) return kCallMechanisms;
   return kIpcMechanisms;
@@ -409,6 +409,24 @@ std::string cell_scenario_costs(const HostbenchRow& row, const json& preset, std
                                     op({{"name", "other"}, {"affinity", affinity(0)}, {"script", other}})});
     return doc.dump(1);
   }
+  if (row.kind == "lone_yield") {
+    // One process alone on its core calling sched_yield in a loop, timed per call as hostbench does.
+    long yields = std::max(1L, std::min(row.ops_per_trial, 2 * kMaxStreamMessages));
+    json timed = json::array(
+        {op({{"op", "begin"}, {"name", "yields"}}),
+         op({{"op", "repeat"}, {"count", yields}, {"body", json::array({op({{"op", "yield"}})})}}),
+         op({{"op", "end"}, {"name", "yields"}})});
+    json doc = json::object();
+    doc["description"] = "check-preset: one process alone on its core calling sched_yield, timed as "
+                         "tools/hostbench times its lone_yield cell";
+    doc["machine"] = machine(preset);
+    doc["processes"] = json::array({op(
+        {{"name", "alone"},
+         {"affinity", affinity(0)},
+         {"script", json::array({op(
+                        {{"op", "repeat"}, {"count", kStreamWarmup + kStreamTrials}, {"body", timed}})})}})});
+    return doc.dump(1);
+  }
   if (row.kind == "memcpy") {
     // memcpy between two buffers of a process: a write of the whole range into a private
     // anonymous mapping, touched once before timing (hostbench touches its buffers first).
@@ -606,9 +624,9 @@ double simulate(const HostbenchRow& row, const std::string& text, std::string& w
     times.erase(times.begin(), times.begin() + kRoundTripWarmup);
     return median(times);
   }
-  if (row.kind == "context_switch" || row.kind == "memcpy") {
-    const bool copy = row.kind == "memcpy";
-    auto timed = records_named(copy ? "copies" : "switches");
+  if (row.kind == "context_switch" || row.kind == "lone_yield" || row.kind == "memcpy") {
+    const bool copy = row.kind == "memcpy", alone = row.kind == "lone_yield";
+    auto timed = records_named(copy ? "copies" : alone ? "yields" : "switches");
     const std::size_t trials = kStreamWarmup + kStreamTrials;
     if (timed.size() != trials) {
       why = "the simulated workload finished " + std::to_string(timed.size()) + " of " +
@@ -617,8 +635,10 @@ double simulate(const HostbenchRow& row, const std::string& text, std::string& w
     }
     const double ops =
         copy ? static_cast<double>(std::max(1L, std::min(row.ops_per_trial, kMaxStreamMessages)))
-             : 2.0 *
-                   static_cast<double>(std::max(1L, std::min(row.ops_per_trial, 2 * kMaxStreamMessages) / 2));
+        : alone
+            ? static_cast<double>(std::max(1L, std::min(row.ops_per_trial, 2 * kMaxStreamMessages)))
+            : 2.0 *
+                  static_cast<double>(std::max(1L, std::min(row.ops_per_trial, 2 * kMaxStreamMessages) / 2));
     std::vector<double> per_op;
     for (std::size_t t = kStreamWarmup; t < trials; ++t)
       per_op.push_back(static_cast<double>(timed[t]->end - timed[t]->start) * ns_per_cycle / ops);

@@ -1094,6 +1094,7 @@ int main(int argc, char** argv) {
   for (const char* kind : {"wakeup", "wakeup_call"}) plan.push_back({kind, "pipe", 1, "cross_core"});
   plan.push_back({"null_syscall", "getppid", 0, "same_core"});
   plan.push_back({"context_switch", "sched_yield", 0, "same_core"});
+  plan.push_back({"lone_yield", "sched_yield", 0, "same_core"});
   for (std::size_t s = 4096; s <= (64u << 20); s *= 2) plan.push_back({"memcpy", "memcpy", s, "same_core"});
   std::erase_if(plan, [&](const Cell& c) {
     return !selected(patterns, cell_name(c.kind, c.mechanism, c.bytes, c.placement));
@@ -1166,6 +1167,11 @@ int main(int argc, char** argv) {
       } else if (c.kind == "null_syscall") {
         pin_to(cpu_a);
         m = single(1000, mode.single(), [] { syscall(SYS_getppid); });
+      } else if (c.kind == "lone_yield") {
+        // sched_yield with nothing else runnable on the CPU: the system call and schedule()
+        // picking the caller again, no switch (what splits the switch's pieces, docs/calibrate.md).
+        pin_to(cpu_a);
+        m = single(1000, mode.single(), [] { sched_yield(); });
       } else if (c.kind == "context_switch") {
         double fraction = 0;
         alarm(cell_timeout_s);
