@@ -574,3 +574,25 @@ TEST_CASE("unix_socket: the peer's read of a request wakes its writer blocked re
     CHECK(run.charged("server", "write", Primitive::wakeup) == 100);
   }
 }
+
+TEST_CASE("unix_socket: a requester woken by the peer's read keeps its receive timeout") {
+  // The client's receive on the socket it wrote on has a 1 ms timeout (SO_RCVTIMEO); the server reads the
+  // request (waking the client, which finds nothing and sleeps again) and never replies. The read still gives
+  // up (EAGAIN) at its deadline, 1 ms after it started, not 1 ms after the wakeup.
+  auto run = run_text(R"({"machine": {"costs": "teaching"}, "processes": [
+    {"name": "client", "script": [
+      {"op": "socketpair", "fds": ["a", "b"], "type": "stream"},
+      {"op": "spawn", "process": "server", "fds": {"b": "b"}},
+      {"op": "write", "fd": "a", "bytes": 10},
+      {"op": "begin", "name": "wait"}, {"op": "recvfrom", "fd": "a", "bytes": 10, "timeout": "1ms"},
+      {"op": "end", "name": "wait"}, {"op": "print", "text": "{result} {errno}"}]},
+    {"name": "server", "spawned": true, "script": [
+      {"op": "sleep", "time": "300us"}, {"op": "read", "fd": "b", "bytes": 10},
+      {"op": "sleep", "time": "5ms"}]}]})");
+  CHECK(lines(run) == Lines{"-1 EAGAIN"});
+  CHECK(run.charged("server", "read", Primitive::wakeup) == 100); // the spurious wakeup happened
+  const auto& wait = run.kernel->records().at(0);
+  const auto waited = wait.end - wait.start;
+  CHECK(waited >= 1'000'000);
+  CHECK(waited < 1'010'000);
+}
