@@ -293,6 +293,16 @@ TEST_CASE("check-preset: bad files name the file, the line and what is accepted"
         "x.csv:3: field bytes: must be at least 1");
   CHECK(parse_error(one_row("wakeup,pipe,1,same_core,1,1,1,1,1,")) ==
         "x.csv:3: a wakeup row wakes another core: its placement must be cross_core, not same_core");
+  // The one-CPU measurements: no placement but same_core, no bytes where there is no message.
+  CHECK(parse_error(one_row("context_switch,sched_yield,0,cross_core,1,1,1,1,1,")) ==
+        "x.csv:3: a context_switch row is measured on one CPU: its placement must be same_core, not "
+        "cross_core");
+  CHECK(parse_error(one_row("memcpy,memcpy,4096,cross_core,1,1,1,1,1,1")) ==
+        "x.csv:3: a memcpy row is measured on one CPU: its placement must be same_core, not cross_core");
+  CHECK(parse_error(one_row("lone_yield,sched_yield,5,same_core,1,1,1,1,1,")) ==
+        "x.csv:3: field bytes: a lone_yield row moves no message: its bytes must be 0, not 5");
+  CHECK(parse_error(one_row("null_syscall,getppid,8,same_core,1,1,1,1,1,")) ==
+        "x.csv:3: field bytes: a null_syscall row moves no message: its bytes must be 0, not 8");
   CHECK(parse_error(one_row("wakeup_call,futex,1,cross_core,1,1,1,1,1,")) ==
         "x.csv:3: unknown mechanism 'futex' for kind wakeup_call; accepted: pipe");
   CHECK(parse_error(one_row("wakeup,pipe,0,cross_core,1,1,1,1,1,")) ==

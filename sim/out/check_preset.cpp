@@ -148,6 +148,14 @@ HostbenchRow parse_row(const std::string& line, const std::string& path, std::si
   if ((r.kind == "wakeup" || r.kind == "wakeup_call") && r.placement != "cross_core")
     throw UserError(at + "a " + r.kind + " row wakes another core: its placement must be cross_core, not " +
                     r.placement);
+  const bool one_cpu =
+      r.kind == "null_syscall" || r.kind == "context_switch" || r.kind == "lone_yield" || r.kind == "memcpy";
+  if (one_cpu && r.placement != "same_core")
+    throw UserError(at + "a " + r.kind +
+                    " row is measured on one CPU: its placement must be same_core, not " + r.placement);
+  if (one_cpu && r.kind != "memcpy" && r.bytes != 0)
+    throw UserError(at + "field bytes: a " + r.kind + " row moves no message: its bytes must be 0, not " +
+                    f[2]);
   if (is_call(r.kind) && r.placement != "same_core")
     throw UserError(at + "a " + r.kind +
                     " row times one side of a stream on one core: its placement must be "
