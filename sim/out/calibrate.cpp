@@ -835,14 +835,6 @@ OneUnknown fit_one_unknown(const Fit& fit, const std::vector<const HostbenchRow*
   return out;
 }
 
-std::vector<const HostbenchRow*> one_line_rings(const Fit& fit, const std::string& mechanism) {
-  std::vector<const HostbenchRow*> rows;
-  for (const auto& r : fit.file.rows)
-    if (r.kind == "roundtrip" && r.placement == "cross_core" && r.mechanism == mechanism && r.bytes <= 64)
-      rows.push_back(&r);
-  return rows;
-}
-
 std::string lines_of(const std::vector<const HostbenchRow*>& rows) {
   std::vector<std::string> lines;
   for (const auto* r : rows) lines.push_back(std::to_string(r->line));
@@ -857,7 +849,10 @@ std::string lines_of(const std::vector<const HostbenchRow*>& rows) {
 // cache_line_transfer, the cost every kernel object's shared lines pay across cores as well.
 void fit_line_transfer(Fit& fit) {
   const Primitive p = Primitive::cache_line_transfer;
-  const auto rows = one_line_rings(fit, "shm_spin");
+  std::vector<const HostbenchRow*> rows;
+  for (const auto& r : fit.file.rows)
+    if (r.kind == "roundtrip" && r.placement == "cross_core" && r.mechanism == "shm_spin" && r.bytes <= 64)
+      rows.push_back(&r);
   const OneUnknown r = fit_one_unknown(fit, rows, fit.v(p), 1, std::floor(fit.cycles(kMaxPathNs)),
                                        [&](json& c, double x) { c[name(p)] = static_cast<std::int64_t>(x); });
   if (r.used.empty() || !r.shows) {
