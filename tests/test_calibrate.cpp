@@ -247,6 +247,13 @@ TEST_CASE("calibrate: a cache-line transfer from the cross-core spinning ring's 
       c.summary,
       "cache-line transfers (2 cross-core spinning round trips, RMS error 0.0%): cache_line_transfer 400 "
       "cycles"));
+  // A host a thousand seconds slow is held at the bound (10 us at 1 GHz), and the source says so.
+  const std::string slow =
+      dir.write("slow.csv", slurp(kFixture) + "roundtrip,shm_spin,8,cross_core,10,1,1e12,1e12,1e12,\n");
+  Calibration held = calibrate(read_hostbench(slow), "teaching");
+  CHECK(value(held, "cache_line_transfer") == 10000);
+  CHECK(contains(source(held, "cache_line_transfer"),
+                 "Held at the bound of 10000 ns: the measurement is beyond any cache-line transfer."));
 }
 
 TEST_CASE("calibrate: the time slice from one-core busy polling, by hand") {

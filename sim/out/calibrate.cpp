@@ -10,7 +10,6 @@
 #include <array>
 #include <cmath>
 #include <filesystem>
-#include <functional>
 #include <iomanip>
 #include <map>
 #include <sstream>
@@ -291,7 +290,7 @@ struct Fit {
 
 // Splits a whole number of cycles over `pieces` in the base preset's proportions, by largest
 // remainder (ties to the earlier piece), so the parts add up exactly.
-std::vector<std::int64_t> parts(const Fit& fit, const std::vector<Primitive>& pieces, std::int64_t total) {
+void split(Fit& fit, const std::vector<Primitive>& pieces, std::int64_t total) {
   std::vector<double> weight;
   double sum = 0;
   for (Primitive p : pieces) {
@@ -315,10 +314,6 @@ std::vector<std::int64_t> parts(const Fit& fit, const std::vector<Primitive>& pi
     ++part[best];
     remainder[best] = -1;
   }
-  return part;
-}
-void split(Fit& fit, const std::vector<Primitive>& pieces, std::int64_t total) {
-  const auto part = parts(fit, pieces, total);
   for (std::size_t i = 0; i < pieces.size(); ++i) fit.v(pieces[i]) = static_cast<double>(part[i]);
 }
 
@@ -794,25 +789,25 @@ void fit_paths(Fit& fit) {
 
 // ---- one unknown in whole cycles, by secant steps -------------------------------------------------
 
-// Least squares on the relative errors in time of `rows` in one unknown x (whole cycles), which
-// `apply` writes into a copy of the values fitted so far. A cell's simulated time is piecewise linear
-// in x while its schedule stays put, so a few secant steps find the fit; x stays within [lo, hi].
+// Least squares on the relative errors in time of `rows` in one primitive's value x (whole cycles),
+// the other values as fitted so far. A cell's simulated time is piecewise linear in x while its
+// schedule stays put, so a few secant steps find the fit; x stays within [lo, hi].
 struct OneUnknown {
   double x = 0;
   std::vector<const HostbenchRow*> used; // the rows that simulate
   bool shows = false;                    // some cell's time depends on x
 };
-OneUnknown fit_one_unknown(const Fit& fit, const std::vector<const HostbenchRow*>& rows, double x, double lo,
-                           double hi, const std::function<void(json&, double)>& apply) {
+OneUnknown fit_one_unknown(const Fit& fit, const std::vector<const HostbenchRow*>& rows, Primitive p,
+                           double lo, double hi) {
   OneUnknown out;
-  x = std::clamp(std::round(x), lo, hi);
+  double x = std::clamp(std::round(fit.value[static_cast<std::size_t>(p)]), lo, hi);
   std::vector<double> slope;
   for (int step = 0; step < 8 && !rows.empty(); ++step) {
     json here = fit.costs(), moved = here;
     double dx = std::max(1.0, std::round(0.1 * x));
     if (x + dx > hi) dx = -dx;
-    apply(here, x);
-    apply(moved, x + dx);
+    here[name(p)] = static_cast<std::int64_t>(x);
+    moved[name(p)] = static_cast<std::int64_t>(x + dx);
     out.used.clear();
     slope.clear();
     double num = 0, den = 0;
@@ -853,8 +848,8 @@ void fit_line_transfer(Fit& fit) {
   for (const auto& r : fit.file.rows)
     if (r.kind == "roundtrip" && r.placement == "cross_core" && r.mechanism == "shm_spin" && r.bytes <= 64)
       rows.push_back(&r);
-  const OneUnknown r = fit_one_unknown(fit, rows, fit.v(p), 1, std::floor(fit.cycles(kMaxPathNs)),
-                                       [&](json& c, double x) { c[name(p)] = static_cast<std::int64_t>(x); });
+  const double upper = std::floor(fit.cycles(kMaxPathNs));
+  const OneUnknown r = fit_one_unknown(fit, rows, p, 1, upper);
   if (r.used.empty() || !r.shows) {
     fit.kept(p, r.used.empty() ? "it has no cross-core shm_spin round trip of 64 bytes or less"
                                : "no such cell's time depends on it");
@@ -870,7 +865,10 @@ void fit_line_transfer(Fit& fit) {
       "cache-line transfers; each simulated as check-preset simulates it with the values fitted before, "
       "least squares on their relative errors. " +
       format_number(fit.v(p)) + " cycles = " + fixed(fit.ns(fit.v(p)), 1) +
-      " ns per line. Residuals: " + join(residuals, ", ") + "; RMS " + fixed(rms * 100, 1) + "%.");
+      " ns per line. Residuals: " + join(residuals, ", ") + "; RMS " + fixed(rms * 100, 1) + "%." +
+      (r.x == upper ? " Held at the bound of " + format_number(kMaxPathNs) +
+                          " ns: the measurement is beyond any cache-line transfer."
+                    : std::string()));
   fit.summary.push_back("cache-line transfers (" + std::to_string(r.used.size()) +
                         " cross-core spinning round trips, RMS error " + fixed(rms * 100, 1) +
                         "%): cache_line_transfer " + format_number(fit.v(p)) + " cycles");
@@ -949,13 +947,11 @@ void fit_remote_copies(Fit& fit) {
   fit.v(p) = std::clamp(round_rate(1.0 / x), fit.v(Primitive::copy_bytes_per_cycle_uncached),
                         fit.v(Primitive::copy_bytes_per_cycle));
   const auto [residuals, rms] = residuals_of(used, fit.costs());
-  std::vector<std::string> sources;
-  for (const auto* r : used) sources.push_back(std::to_string(r->line));
   fit.source[static_cast<std::size_t>(p)] = fit.fitted(
       "Source: the " + std::to_string(used.size()) +
       " cross-core shm_spin and shm_yield round trips and "
       "streams of " +
-      fit.file_name + " with messages longer than a cache line (lines " + join(sources, ", ") +
+      fit.file_name + " with messages longer than a cache line (lines " + lines_of(used) +
       "), each simulated as check-preset simulates it with the values fitted before; least squares on "
       "their relative errors in the time per byte of lines another core's cache holds. " +
       name(p) + " = " + format_number(fit.v(p)) + " bytes per cycle = " + fixed(fit.v(p) * fit.hz / 1e9, 2) +
