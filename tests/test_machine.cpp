@@ -202,6 +202,25 @@ TEST_CASE("eevdf: a thread that slept while owed service preempts the running on
   expect_finish(rr, "S", 74); // H 0-30, S 30-34, H 34-64 (S woken at 44 waits), S 64-74
 }
 
+TEST_CASE(
+    "eevdf: a thread woken while delayed is requeued against the running one's last accounted runtime") {
+  // slice 30, tick 10; S queued first. S 0-20 (the tick at 20 finds its request used up: deadline
+  // 50, and ahead of V = 10); H 20-40 (likewise: deadline 50; equal deadlines, S queued first);
+  // S 40-45 ends its compute at vruntime 25 and sleeps ahead of V = 22: it stays queued, asleep
+  // (DELAY_DEQUEUE). H runs from 45; the tick at 50 accounts it to vruntime 25. S's timer at 55
+  // wakes it: as Linux's ttwu_runnable -> requeue_delayed_entity, without update_curr, S's lag is
+  // taken against H at 25 (V = 25, lag 0: S keeps vruntime 25, deadline 50). The wakeup check then
+  // brings H to 30: H is ahead of V = 27 and S preempts it, running 55-65. Brought up to date
+  // first, S would have had lag 2, been placed at H's 30 without it, and waited for the tick that
+  // finds H's protection over (80: S done at 90).
+  const std::string jobs = R"({"name": "S", "script": [{"op": "compute", "time": 25},
+    {"op": "sleep", "time": 10}, {"op": "compute", "time": 10}]}, )" +
+                           job("H", 0, 100);
+  auto run = run_text(ideal_machine(R"({"policy": "eevdf", "slice": 30, "tick": 10})", jobs));
+  expect_finish(run, "S", 65);
+  expect_finish(run, "H", 135);
+}
+
 TEST_CASE("time is exact: one cycle at 3 GHz counts, and totals are sums of their parts") {
   auto run = run_text(R"({"machine": {"cores": 1, "costs": "ideal", "frequency": "3GHz"},
     "processes": [{"name": "p", "script": [

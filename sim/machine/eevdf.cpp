@@ -71,8 +71,8 @@ public:
       return;
     }
     settle(rq);
-    catch_up(rq, now);
     if (why == EnqueueReason::New) {
+      catch_up(rq, now);
       se = Entity{};
       place(rq, se, true);
       join(rq, thread, core);
@@ -86,9 +86,12 @@ public:
     }
     if (se.waiting && !se.delayed) return; // already runnable
     if (se.delayed && se.core == static_cast<std::int32_t>(core)) {
+      // ttwu_runnable: requeue_delayed_entity runs before any update_curr, so its lag and its
+      // placement see the running entity's virtual runtime as last accounted, not as of now.
       requeue_delayed(rq, thread);
       return;
     }
+    catch_up(rq, now);                                        // enqueue_entity's update_curr
     if (se.delayed) finish_delayed(queues_[se.core], thread); // woken onto another core
     place(rq, se, false);
     join(rq, thread, core);
