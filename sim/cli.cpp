@@ -244,6 +244,10 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
       "--scenarios", check_scenarios,
       "also write each cell's scenario to this directory (KIND-MECHANISM-BYTES-PLACEMENT.json), "
       "to run it with `ipcsim run` and see where its time goes");
+  std::string check_scheduler;
+  check->add_option("--scheduler", check_scheduler,
+                    "simulate every cell under this scheduling policy (its default parameters) instead "
+                    "of the machine's default, rr, under which calibrate fits; eevdf is Linux's");
   double check_tie = kOrderTiePct;
   check
       ->add_option("--tie", check_tie,
@@ -300,11 +304,11 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     }
     if (check->parsed()) {
       const HostbenchFile measured = read_hostbench(hostbench_file);
-      CheckReport report = check_preset(preset, measured, check_tie);
+      CheckReport report = check_preset(preset, measured, check_tie, check_scheduler);
       print_check_report(out, report);
       if (!check_out.empty()) write_check_csv(check_out, report);
       if (!check_scenarios.empty()) {
-        int written = write_cell_scenarios(check_scenarios, preset, measured);
+        int written = write_cell_scenarios(check_scenarios, preset, measured, check_scheduler);
         out << "wrote " << written << " scenarios to " << check_scenarios << "\n";
       }
       return kExitOk;

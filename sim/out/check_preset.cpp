@@ -7,6 +7,7 @@
 #include "kernel.hpp"
 #include "params.hpp"
 #include "scenario.hpp"
+#include "sched.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -385,11 +386,24 @@ HostbenchFile read_hostbench(const std::string& path) {
   return parse_hostbench(read_input_file(path, "hostbench file", Limits{}.input_bytes, ".csv file"), path);
 }
 
-std::string cell_scenario(const HostbenchRow& row, const std::string& preset, std::string& why) {
-  return cell_scenario_costs(row, json(preset), why);
+std::string cell_scenario(const HostbenchRow& row, const std::string& preset, std::string& why,
+                          const std::string& scheduler) {
+  return cell_scenario_costs(row, json(preset), why, scheduler);
 }
 
-std::string cell_scenario_costs(const HostbenchRow& row, const json& preset, std::string& why) {
+static std::string cell_document(const HostbenchRow& row, const json& preset, std::string& why);
+
+std::string cell_scenario_costs(const HostbenchRow& row, const json& preset, std::string& why,
+                                const std::string& scheduler) {
+  std::string text = cell_document(row, preset, why);
+  if (text.empty() || scheduler.empty()) return text;
+  json doc = json::parse(text);
+  doc["machine"]["scheduler"] = op({{"policy", scheduler}});
+  doc["description"] = doc.at("description").get<std::string>() + "; under the " + scheduler + " scheduler";
+  return doc.dump(1);
+}
+
+static std::string cell_document(const HostbenchRow& row, const json& preset, std::string& why) {
   if (row.kind == "null_syscall") {
     why =
         "no scenario op is a system call that does nothing (getppid); the preset's trap_enter and trap_exit "
@@ -740,9 +754,10 @@ std::vector<OrderCheck> order_checks(const std::vector<CheckedCell>& cells, doub
   return orders;
 }
 
-std::optional<double> simulate_cell(const HostbenchRow& row, const json& costs, std::string& why) {
+std::optional<double> simulate_cell(const HostbenchRow& row, const json& costs, std::string& why,
+                                    const std::string& scheduler) {
   why.clear();
-  std::string text = cell_scenario_costs(row, costs, why);
+  std::string text = cell_scenario_costs(row, costs, why, scheduler);
   if (text.empty()) return std::nullopt;
   try {
     double v = simulate(row, text, why);
@@ -755,7 +770,8 @@ std::optional<double> simulate_cell(const HostbenchRow& row, const json& costs, 
   return std::nullopt;
 }
 
-CheckReport check_preset(const std::string& preset_arg, const HostbenchFile& file, double tie_pct) {
+CheckReport check_preset(const std::string& preset_arg, const HostbenchFile& file, double tie_pct,
+                         const std::string& scheduler) {
   const std::string preset = resolve_preset(preset_arg);
   // A preset file that does not load is the user's mistake, reported once: "check-preset: at
   // machine.costs.preset: ..." names the preset and what is wrong.
@@ -764,13 +780,18 @@ CheckReport check_preset(const std::string& preset_arg, const HostbenchFile& fil
                     {"processes", json::array({json::object({{"name", "p"}, {"script", json::array()}})})}})
           .dump(),
       "check-preset", {});
-  return check_costs(json(preset), preset_arg, file, tie_pct);
+  if (!scheduler.empty() && !find_scheduler(scheduler))
+    throw UserError("check-preset --scheduler: unknown scheduler policy \"" + scheduler + "\"" +
+                    did_you_mean(scheduler, scheduler_names()) +
+                    "; accepted: " + join_list(scheduler_names()));
+  return check_costs(json(preset), preset_arg, file, tie_pct, scheduler);
 }
 
 CheckReport check_costs(const json& costs, const std::string& label, const HostbenchFile& file,
-                        double tie_pct) {
+                        double tie_pct, const std::string& scheduler) {
   CheckReport report;
   report.tie_pct = tie_pct;
+  report.scheduler = scheduler;
   report.preset = label;
   report.file = file.path;
   for (const auto& row : file.rows) {
@@ -781,7 +802,7 @@ CheckReport check_costs(const json& costs, const std::string& label, const Hostb
     cell.measured = stream ? static_cast<double>(row.bytes) * 1e3 / row.median_ns : row.median_ns;
     cell.target_pct = stream ? 25 : 20;
     std::string why;
-    cell.simulated = simulate_cell(row, costs, why);
+    cell.simulated = simulate_cell(row, costs, why, scheduler);
     if (cell.simulated) {
       cell.error_pct = (*cell.simulated - cell.measured) / cell.measured * 100;
       cell.within = std::abs(cell.error_pct) <= cell.target_pct;
@@ -833,6 +854,9 @@ std::string check_verdict(const CheckReport& report) {
 
 void print_check_report(std::ostream& out, const CheckReport& report) {
   out << "check-preset: preset " << report.preset << " against " << report.file << "\n";
+  if (!report.scheduler.empty())
+    out << "every cell simulated under the " << report.scheduler
+        << " scheduler (--scheduler); calibrate fits a preset under rr\n";
   out << std::left << std::setw(15) << "kind" << std::setw(12) << "mechanism" << std::right << std::setw(9)
       << "bytes"
       << "  " << std::left << std::setw(11) << "placement" << std::right << std::setw(14) << "measured"
@@ -888,7 +912,8 @@ void write_check_csv(const std::string& path, const CheckReport& report) {
   if (!f) throw UserError("--out " + path + ": cannot write: " + std::strerror(errno));
 }
 
-int write_cell_scenarios(const std::string& dir, const std::string& preset_arg, const HostbenchFile& file) {
+int write_cell_scenarios(const std::string& dir, const std::string& preset_arg, const HostbenchFile& file,
+                         const std::string& scheduler) {
   const std::string preset = resolve_preset(preset_arg);
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
@@ -902,7 +927,7 @@ int write_cell_scenarios(const std::string& dir, const std::string& preset_arg, 
   int written = 0;
   for (const auto& row : file.rows) {
     std::string why;
-    const std::string text = cell_scenario(row, preset, why);
+    const std::string text = cell_scenario(row, preset, why, scheduler);
     if (text.empty()) continue;
     const std::string path =
         (std::filesystem::path(dir) / (clean(row.kind) + "-" + clean(row.mechanism) + "-" +

@@ -67,15 +67,19 @@ struct CheckReport {
   std::vector<CheckedCell> cells;
   std::vector<OrderCheck> orders; // groups with at least two simulated mechanisms
   double tie_pct = kOrderTiePct;
+  std::string scheduler; // empty: the machine's default (rr)
 };
 
 // PRESET: a built-in preset name or a preset file. Throws UserError on a bad preset.
-CheckReport check_preset(const std::string& preset, const HostbenchFile& file, double tie_pct = kOrderTiePct);
+// `scheduler`: the scheduling policy every cell runs under, with its default parameters; empty for
+// the machine's default (rr), the policy calibrate fits under.
+CheckReport check_preset(const std::string& preset, const HostbenchFile& file, double tie_pct = kOrderTiePct,
+                         const std::string& scheduler = {});
 
 // The same check with machine.costs `costs` (see simulate_cell), which the caller has loaded once;
 // `label` names it in the report.
 CheckReport check_costs(const json& costs, const std::string& label, const HostbenchFile& file,
-                        double tie_pct = kOrderTiePct);
+                        double tie_pct = kOrderTiePct, const std::string& scheduler = {});
 
 // A built-in preset's name as given, or a preset file's absolute path (scenarios built in memory
 // have no directory of their own). Throws UserError naming the built-in presets.
@@ -83,20 +87,24 @@ std::string resolve_preset(const std::string& preset);
 
 // The scenario (JSON text) that models one cell on `preset`, or "" with `why` set when the cell
 // cannot be modelled. Exposed for tests and for reading what is simulated.
-std::string cell_scenario(const HostbenchRow& row, const std::string& preset, std::string& why);
+std::string cell_scenario(const HostbenchRow& row, const std::string& preset, std::string& why,
+                          const std::string& scheduler = {});
 
 // Writes each modelled cell's scenario (cell_scenario) to DIR/KIND-MECHANISM-BYTES-PLACEMENT.json,
 // creating DIR; returns how many. Throws UserError when DIR or a file cannot be written.
-int write_cell_scenarios(const std::string& dir, const std::string& preset, const HostbenchFile& file);
+int write_cell_scenarios(const std::string& dir, const std::string& preset, const HostbenchFile& file,
+                         const std::string& scheduler = {});
 
 // The same with a machine.costs value: a preset name or path, or {"preset": ..., overrides}
 // (ipcsim calibrate evaluates candidate presets this way).
-std::string cell_scenario_costs(const HostbenchRow& row, const json& costs, std::string& why);
+std::string cell_scenario_costs(const HostbenchRow& row, const json& costs, std::string& why,
+                                const std::string& scheduler = {});
 
 // One cell simulated with machine.costs `costs`: the median round trip or switch in ns, or the
 // throughput in MB/s (stream, memcpy), as check-preset compares them; empty, with `why`, when the
 // cell is not modelled or its workload failed.
-std::optional<double> simulate_cell(const HostbenchRow& row, const json& costs, std::string& why);
+std::optional<double> simulate_cell(const HostbenchRow& row, const json& costs, std::string& why,
+                                    const std::string& scheduler = {});
 
 // The mechanism order of each (kind, bytes, placement) group of round trips or streams with at
 // least two simulated cells; pairs measured within `tie_pct` percent of each other are ties.
