@@ -1,25 +1,32 @@
-# Smoke test of tools/hostbench (docs/hostbench.md): a quick run of the null system call and the
-# lone sched_yield must write a version-1 file describing the machine with those two rows, and a
-# bad option must be refused.
+# Smoke test of tools/hostbench (docs/hostbench.md): a quick run of the null system call, the
+# lone sched_yield and a one-core pipe stream must write a version-1 file describing the machine
+# with those three rows and the stream's switches_per_message note, and a bad option must be
+# refused.
 # The full benchmark never runs in the tests. Called by ctest with -DHOSTBENCH=... -DWORK=...
 file(MAKE_DIRECTORY ${WORK})
-execute_process(COMMAND ${HOSTBENCH} --quick --only "null_syscall|lone_yield" --out ${WORK}/smoke.csv
-                ERROR_VARIABLE err RESULT_VARIABLE status)
+execute_process(COMMAND ${HOSTBENCH} --quick --only "null_syscall|lone_yield|stream,pipe,8,same_core"
+                        --out ${WORK}/smoke.csv ERROR_VARIABLE err RESULT_VARIABLE status)
 if(NOT status EQUAL 0)
-  message(FATAL_ERROR "hostbench --quick --only 'null_syscall|lone_yield': exit status ${status}\n${err}")
+  message(FATAL_ERROR "hostbench --quick --only 'null_syscall|lone_yield|stream,pipe,8,same_core': "
+                      "exit status ${status}\n${err}")
 endif()
 file(READ ${WORK}/smoke.csv csv)
 foreach(expected "# hostbench 1\n" "\n# kernel: " "\n# clocksource: "
                  "\nkind,mechanism,bytes,placement,trials,ops_per_trial,median_ns,p99_ns,min_ns,bytes_per_s\n"
-                 "\nnull_syscall,getppid,0,same_core," "\nlone_yield,sched_yield,0,same_core,")
+                 "\nnull_syscall,getppid,0,same_core," "\nlone_yield,sched_yield,0,same_core,"
+                 "\nstream,pipe,8,same_core,")
   string(FIND "${csv}" "${expected}" at)
   if(at EQUAL -1)
     message(FATAL_ERROR "hostbench output lacks '${expected}':\n${csv}")
   endif()
 endforeach()
-string(REGEX MATCHALL "\nroundtrip," rows "${csv}")
+# Each side's voluntary and involuntary switches per message: four numbers.
+if(NOT csv MATCHES "\n# switches_per_message: stream,pipe,8,same_core [0-9]+\\.[0-9]+ [0-9]+\\.[0-9]+ [0-9]+\\.[0-9]+ [0-9]+\\.[0-9]+\n")
+  message(FATAL_ERROR "hostbench output lacks the stream's switches_per_message note:\n${csv}")
+endif()
+string(REGEX MATCHALL "\nroundtrip,|\nstream,[^p]|\nstream,pipe,[^8]" rows "${csv}")
 if(rows)
-  message(FATAL_ERROR "--only 'null_syscall|lone_yield' ran other cells:\n${csv}")
+  message(FATAL_ERROR "--only 'null_syscall|lone_yield|stream,pipe,8,same_core' ran other cells:\n${csv}")
 endif()
 
 execute_process(COMMAND ${HOSTBENCH} --only no_such_cell ERROR_VARIABLE err RESULT_VARIABLE status)

@@ -250,6 +250,49 @@ TEST_CASE(
                        "\"eevdf\"?); accepted: fifo, rr, priority, mlfq, eevdf\n");
 }
 
+TEST_CASE(
+    "check-preset: a stream's context switches per message, the host's note beside the simulated run's") {
+  // hostbench's note: each side's voluntary and involuntary switches per message (writer, reader).
+  const std::string text = "# hostbench 1\n"
+                           "# switches_per_message: stream,pipe,8,same_core 0.0010 0.0200 0.0200 0.0010\n"
+                           "# switches_per_message: stream,pipe,65536,same_core 1.0 0.0 1.0 0.0\n"
+                           "# switches_per_message: stream,pipe,64,same_core 0.5 0.5\n" +
+                           kHeader +
+                           "stream,pipe,8,same_core,10,1000,400.0,500.0,300.0,20000000.0\n"
+                           "stream,pipe,64,same_core,10,1000,400.0,500.0,300.0,160000000.0\n"
+                           "stream,pipe,65536,same_core,10,100,40000.0,50000.0,30000.0,1638400000.0\n"
+                           "roundtrip,pipe,8,same_core,100,1,5000.0,6000.0,4000.0,\n";
+  auto report = check_preset("teaching", parse_hostbench(text, "x.csv"));
+  auto stream_of = [&](std::uint64_t bytes) -> const CheckedCell& {
+    for (const auto& c : report.cells)
+      if (c.row.kind == "stream" && c.row.bytes == bytes) return c;
+    throw std::runtime_error("no stream cell");
+  };
+  // 8 B: the pipe holds a trial's 1,000 messages, so each side runs a trial through: the producer
+  // blocks on the control pipe, the consumer on the empty pipe. 10 dispatches in the 4 trials of
+  // 1,000 (warm-up included): the producer's first, then one at each of the 9 blocks and exits.
+  REQUIRE(stream_of(8).host_switches);
+  CHECK(*stream_of(8).host_switches == doctest::Approx(0.042));
+  REQUIRE(stream_of(8).simulated_switches);
+  CHECK(*stream_of(8).simulated_switches == 10.0 / 4000);
+  // 64 KiB: each message fills the pipe, so the producer blocks at every next write and the
+  // consumer at every empty pipe: two switches a message, and the first two dispatches.
+  CHECK(*stream_of(65536).simulated_switches == 802.0 / 400);
+  // A note that does not have four numbers is not read; a round trip has none.
+  CHECK(!stream_of(64).host_switches);
+  CHECK(!stream_of(64).simulated_switches);
+  std::ostringstream out;
+  print_check_report(out, report);
+  CHECK(contains(out.str(),
+                 "context switches per message in the streams, both sides (measured | simulated):\n"
+                 "  stream pipe 8 B same_core: 0.04 | 0.00\n"
+                 "  stream pipe 65536 B same_core: 2.00 | 2.00\n"));
+  // Without notes, no such section (the files measured before hostbench wrote them).
+  std::ostringstream plain;
+  print_check_report(plain, check_preset("teaching", read_hostbench(kFixture)));
+  CHECK(!contains(plain.str(), "context switches per message"));
+}
+
 TEST_CASE("check-preset: the mechanism order counts only pairs simulated apart the same way round") {
   // Round trips: shorter is faster. Measured pipe < posix_mq < sysv_msg.
   std::vector<CheckedCell> same = {synthetic("roundtrip", "sysv_msg", 3000, 4200),

@@ -600,7 +600,7 @@ double median(std::vector<double> v) {
 }
 
 // Simulates one cell: the round trip's median in ns, or the stream's throughput in bytes/s.
-double simulate(const HostbenchRow& row, const std::string& text, std::string& why) {
+double simulate(const HostbenchRow& row, const std::string& text, std::string& why, double* switches) {
   auto scenario = load_scenario_text(text,
                                      "check-preset(" + row.kind + "," + row.mechanism + "," +
                                          std::to_string(row.bytes) + "," + row.placement + ")",
@@ -688,6 +688,11 @@ double simulate(const HostbenchRow& row, const std::string& text, std::string& w
     return 0;
   }
   const long n = stream_messages(row);
+  if (switches) {
+    std::uint64_t dispatches = 0;
+    for (const auto& core : kernel.cores()) dispatches += core->context_switches;
+    *switches = static_cast<double>(dispatches) / static_cast<double>(trials * static_cast<std::size_t>(n));
+  }
   std::vector<double> per_message;
   for (std::size_t t = kStreamWarmup; t < trials; ++t)
     per_message.push_back(static_cast<double>(stops[t]->end - starts[t]->start) * ns_per_cycle /
@@ -755,12 +760,12 @@ std::vector<OrderCheck> order_checks(const std::vector<CheckedCell>& cells, doub
 }
 
 std::optional<double> simulate_cell(const HostbenchRow& row, const json& costs, std::string& why,
-                                    const std::string& scheduler) {
+                                    const std::string& scheduler, double* switches) {
   why.clear();
   std::string text = cell_scenario_costs(row, costs, why, scheduler);
   if (text.empty()) return std::nullopt;
   try {
-    double v = simulate(row, text, why);
+    double v = simulate(row, text, why, switches);
     if (why.empty()) return row.kind == "stream" || row.kind == "memcpy" ? v / 1e6 : v;
   } catch (const UserError& e) {
     // The preset loaded (the callers check it first): what fails here is this cell's workload
@@ -794,6 +799,21 @@ CheckReport check_costs(const json& costs, const std::string& label, const Hostb
   report.scheduler = scheduler;
   report.preset = label;
   report.file = file.path;
+  // hostbench's switches_per_message notes: "CELL writer_vol writer_invol reader_vol reader_invol".
+  std::map<std::string, double> host_switches;
+  for (const auto& [key, value] : file.keys) {
+    if (key != "switches_per_message") continue;
+    std::istringstream fields(value);
+    std::string cell;
+    double total = 0, x = 0;
+    int count = 0;
+    fields >> cell;
+    while (fields >> x) {
+      total += x;
+      ++count;
+    }
+    if (count == 4 && fields.eof()) host_switches[cell] = total;
+  }
   for (const auto& row : file.rows) {
     CheckedCell cell;
     cell.row = row;
@@ -802,7 +822,15 @@ CheckReport check_costs(const json& costs, const std::string& label, const Hostb
     cell.measured = stream ? static_cast<double>(row.bytes) * 1e3 / row.median_ns : row.median_ns;
     cell.target_pct = stream ? 25 : 20;
     std::string why;
-    cell.simulated = simulate_cell(row, costs, why, scheduler);
+    const std::string name =
+        row.kind + "," + row.mechanism + "," + std::to_string(row.bytes) + "," + row.placement;
+    double switches = 0;
+    const bool count_switches = row.kind == "stream" && host_switches.contains(name);
+    cell.simulated = simulate_cell(row, costs, why, scheduler, count_switches ? &switches : nullptr);
+    if (count_switches && cell.simulated) {
+      cell.host_switches = host_switches.at(name);
+      cell.simulated_switches = switches;
+    }
     if (cell.simulated) {
       cell.error_pct = (*cell.simulated - cell.measured) / cell.measured * 100;
       cell.within = std::abs(cell.error_pct) <= cell.target_pct;
@@ -885,6 +913,14 @@ void print_check_report(std::ostream& out, const CheckReport& report) {
                          : "not reproduced: " + join(o.simulated, " <= ") +
                                "; out of order: " + join(o.misordered, ", "))
         << "\n";
+  // Only files whose hostbench recorded them (switches_per_message notes) have this section.
+  if (std::any_of(report.cells.begin(), report.cells.end(),
+                  [](const CheckedCell& c) { return c.host_switches && c.simulated_switches; }))
+    out << "context switches per message in the streams, both sides (measured | simulated):\n";
+  for (const auto& c : report.cells)
+    if (c.host_switches && c.simulated_switches)
+      out << "  " << c.row.kind << " " << c.row.mechanism << " " << c.row.bytes << " B " << c.row.placement
+          << ": " << fixed(*c.host_switches, 2) << " | " << fixed(*c.simulated_switches, 2) << "\n";
   if (!skipped.empty()) out << "not modelled:\n";
   for (const auto* c : skipped)
     out << "  " << c->row.kind << "," << c->row.mechanism << "," << c->row.bytes << "," << c->row.placement

@@ -43,6 +43,9 @@ struct CheckedCell {
   double target_pct = 0;           // 20 (round trip) or 25 (stream)
   bool within = false;
   std::string skipped; // why it was not modelled
+  // Streams: context switches per message over the cell, both sides' together: the host's (from the
+  // file's switches_per_message note, when it has one) and the simulated run's.
+  std::optional<double> host_switches, simulated_switches;
 };
 
 // The measured order of the mechanisms in one (kind, bytes, placement) group, and the simulated.
@@ -103,8 +106,10 @@ std::string cell_scenario_costs(const HostbenchRow& row, const json& costs, std:
 // One cell simulated with machine.costs `costs`: the median round trip or switch in ns, or the
 // throughput in MB/s (stream, memcpy), as check-preset compares them; empty, with `why`, when the
 // cell is not modelled or its workload failed.
+// `switches`, when given, receives a stream's context switches per message (every core's
+// dispatches over the run, warm-up included, per message sent).
 std::optional<double> simulate_cell(const HostbenchRow& row, const json& costs, std::string& why,
-                                    const std::string& scheduler = {});
+                                    const std::string& scheduler = {}, double* switches = nullptr);
 
 // The mechanism order of each (kind, bytes, placement) group of round trips or streams with at
 // least two simulated cells; pairs measured within `tie_pct` percent of each other are ties.

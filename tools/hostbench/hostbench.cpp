@@ -558,9 +558,10 @@ struct PeerGuard {
   }
 };
 
-void finish_peer(pid_t pid) {
+// `usage`, when given, receives the peer's resource usage (wait4).
+void finish_peer(pid_t pid, rusage* usage = nullptr) {
   int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  while (wait4(pid, &status, 0, usage) < 0 && errno == EINTR) {
   }
   child_pid = 0;
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
@@ -669,7 +670,18 @@ long stream_messages(const std::string& mechanism, std::size_t size, bool same_c
 
 // Stream: the peer produces, the parent consumes. A control pipe starts each trial (untimed): the
 // producer reads its clock just before the first send and leaves it in the shared page.
-Measured stream(const std::string& mechanism, std::size_t size, int cpu_a, int cpu_b, const Budget& budget) {
+// Each side's context switches in a stream, per message over the whole cell (warm-up included):
+// voluntary (it slept: the buffer was full or empty) and involuntary (it was preempted, on one
+// core by the other side's wakeup). On one core they say whether the two take turns a message at
+// a time or a buffer at a time, which sets the throughput (docs/calibrate.md).
+struct Switches {
+  double writer_voluntary = 0, writer_involuntary = 0, reader_voluntary = 0, reader_involuntary = 0;
+};
+
+Measured stream(const std::string& mechanism, std::size_t size, int cpu_a, int cpu_b, const Budget& budget,
+                Switches& switches) {
+  rusage reader_before{};
+  getrusage(RUSAGE_SELF, &reader_before);
   Endpoints ep(mechanism, size);
   ControlPipe ctl;
   SharedPage<Control> control;
@@ -691,9 +703,11 @@ Measured stream(const std::string& mechanism, std::size_t size, int cpu_a, int c
   std::vector<char> buf(size);
   std::vector<double> samples;
   std::int64_t began = now_ns();
+  long messages = 0;
   for (int t = 0;; ++t) {
     ctl.send(go_byte);
     for (long i = 0; i < n; ++i) ch->recv(buf.data());
+    messages += n;
     std::int64_t t1 = now_ns();
     std::int64_t t0 = control->stream_start_ns.load(std::memory_order_acquire);
     if (t < budget.warmup && !warmed_up(began, budget)) continue;
@@ -704,7 +718,14 @@ Measured stream(const std::string& mechanism, std::size_t size, int cpu_a, int c
       break;
   }
   ctl.send(quit_byte);
-  finish_peer(pid);
+  rusage writer{}, reader_after{};
+  finish_peer(pid, &writer);
+  getrusage(RUSAGE_SELF, &reader_after);
+  const double per = 1.0 / double(std::max(1L, messages));
+  switches.writer_voluntary = double(writer.ru_nvcsw) * per;
+  switches.writer_involuntary = double(writer.ru_nivcsw) * per;
+  switches.reader_voluntary = double(reader_after.ru_nvcsw - reader_before.ru_nvcsw) * per;
+  switches.reader_involuntary = double(reader_after.ru_nivcsw - reader_before.ru_nivcsw) * per;
   return {int(samples.size()), n, summarise(samples)};
 }
 
@@ -1148,9 +1169,14 @@ int main(int argc, char** argv) {
         alarm(cell_timeout_s);
         if (c.kind == "roundtrip")
           m = roundtrip(c.mechanism, c.bytes, cpu_a, other, mode.ipc());
-        else if (c.kind == "stream")
-          m = stream(c.mechanism, c.bytes, cpu_a, other, mode.ipc());
-        else
+        else if (c.kind == "stream") {
+          Switches sw;
+          m = stream(c.mechanism, c.bytes, cpu_a, other, mode.ipc(), sw);
+          char text[160];
+          std::snprintf(text, sizeof text, "%s %.4f %.4f %.4f %.4f", name.c_str(), sw.writer_voluntary,
+                        sw.writer_involuntary, sw.reader_voluntary, sw.reader_involuntary);
+          notes.emplace_back("switches_per_message", text);
+        } else
           m = stream_calls(c.mechanism, c.bytes, cpu_a, c.kind == "send_call", mode.ipc());
         alarm(0);
       } else if (c.kind == "wakeup" || c.kind == "wakeup_call") {
