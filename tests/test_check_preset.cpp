@@ -256,7 +256,7 @@ TEST_CASE(
   const std::string text = "# hostbench 1\n"
                            "# switches_per_message: stream,pipe,8,same_core 0.0010 0.0200 0.0200 0.0010\n"
                            "# switches_per_message: stream,pipe,65536,same_core 1.0 0.0 1.0 0.0\n"
-                           "# switches_per_message: stream,pipe,64,same_core 0.5 0.5\n" +
+                           "# switches_per_message: stream,pipe,64,same_core 0.5 0 0.5 0\n" +
                            kHeader +
                            "stream,pipe,8,same_core,10,1000,400.0,500.0,300.0,20000000.0\n"
                            "stream,pipe,64,same_core,10,1000,400.0,500.0,300.0,160000000.0\n"
@@ -278,14 +278,30 @@ TEST_CASE(
   // 64 KiB: each message fills the pipe, so the producer blocks at every next write and the
   // consumer at every empty pipe: two switches a message, and the first two dispatches.
   CHECK(*stream_of(65536).simulated_switches == 802.0 / 400);
-  // A note that does not have four numbers is not read; a round trip has none.
-  CHECK(!stream_of(64).host_switches);
-  CHECK(!stream_of(64).simulated_switches);
+  CHECK(*stream_of(64).host_switches == 1.0);
+  // A note that is not a stream cell's name and four numbers 0 or more is refused with its line.
+  auto note_error = [](const std::string& note) {
+    return parse_error("# hostbench 1\n# switches_per_message: " + note + "\n" + kHeader +
+                       "stream,pipe,8,same_core,10,1000,400.0,500.0,300.0,20000000.0\n");
+  };
+  const std::string expected = "x.csv:2: switches_per_message: expected a stream cell's name "
+                               "(stream,MECHANISM,BYTES,PLACEMENT) and four numbers (the writer's voluntary "
+                               "and involuntary switches per message, then the reader's), found '";
+  CHECK(note_error("stream,pipe,8,same_core 0.5 0.5") == expected + "stream,pipe,8,same_core 0.5 0.5'");
+  CHECK(note_error("roundtrip,pipe,8,same_core 1 1 1 1") == expected + "roundtrip,pipe,8,same_core 1 1 1 1'");
+  CHECK(note_error("stream,pipe,8,same_core 1 1 1 x") ==
+        "x.csv:2: field switches_per_message 4: 'x' is not a number");
+  CHECK(note_error("stream,pipe,8,same_core 1 -1 1 1") ==
+        "x.csv:2: field switches_per_message 2: -1 must be 0 or more");
+  CHECK(parse_error("# hostbench 1\n# switches_per_message: stream,pipe,8,same_core 1 1 1 1\n"
+                    "# switches_per_message: stream,pipe,8,same_core 1 1 1 1\n" +
+                    kHeader) == "x.csv:3: switches_per_message: a second note for stream,pipe,8,same_core");
   std::ostringstream out;
   print_check_report(out, report);
   CHECK(contains(out.str(),
                  "context switches per message in the streams, both sides (measured | simulated):\n"
                  "  stream pipe 8 B same_core: 0.04 | 0.00\n"
+                 "  stream pipe 64 B same_core: 1.00 | 0.00\n"
                  "  stream pipe 65536 B same_core: 2.00 | 2.00\n"));
   // Without notes, no such section (the files measured before hostbench wrote them).
   std::ostringstream plain;

@@ -107,6 +107,25 @@ std::uint64_t read_count(const std::string& text, const std::string& field, cons
   return v;
 }
 
+// A switches_per_message note: "stream,MECHANISM,BYTES,PLACEMENT" and each side's voluntary and
+// involuntary context switches per message (writer, then reader); their sum.
+std::pair<std::string, double> parse_switches(const std::string& value, const std::string& at) {
+  std::istringstream in(value);
+  std::vector<std::string> tokens;
+  for (std::string t; in >> t;) tokens.push_back(t);
+  if (tokens.size() != 5 || tokens[0].rfind("stream,", 0) != 0 ||
+      std::count(tokens[0].begin(), tokens[0].end(), ',') != 3)
+    throw UserError(at +
+                    "switches_per_message: expected a stream cell's name (stream,MECHANISM,BYTES,PLACEMENT) "
+                    "and four numbers (the writer's voluntary and involuntary switches per message, then "
+                    "the reader's), found '" +
+                    value + "'");
+  double total = 0;
+  for (std::size_t i = 1; i < tokens.size(); ++i)
+    total += read_number(tokens[i], "switches_per_message " + std::to_string(i), at, false);
+  return {tokens[0], total};
+}
+
 const std::vector<std::string>& mechanisms_of(const std::string& kind) {
   static const std::vector<std::string> getppid = {"getppid"}, yield = {"sched_yield"}, memcpy = {"memcpy"},
                                         pipe = {"pipe"};
@@ -359,6 +378,11 @@ HostbenchFile parse_hostbench(const std::string& text, const std::string& path) 
       if (colon != std::string::npos && colon > 2) {
         file.keys.emplace_back(line.substr(2, colon - 2), line.substr(colon + 2));
         file.key_lines.push_back(number);
+        if (file.keys.back().first == "switches_per_message") {
+          auto [cell, total] = parse_switches(file.keys.back().second, where(path, number));
+          if (!file.switches_per_message.emplace(cell, total).second)
+            throw UserError(where(path, number) + "switches_per_message: a second note for " + cell);
+        }
       }
       continue;
     }
@@ -799,21 +823,7 @@ CheckReport check_costs(const json& costs, const std::string& label, const Hostb
   report.scheduler = scheduler;
   report.preset = label;
   report.file = file.path;
-  // hostbench's switches_per_message notes: "CELL writer_vol writer_invol reader_vol reader_invol".
-  std::map<std::string, double> host_switches;
-  for (const auto& [key, value] : file.keys) {
-    if (key != "switches_per_message") continue;
-    std::istringstream fields(value);
-    std::string cell;
-    double total = 0, x = 0;
-    int count = 0;
-    fields >> cell;
-    while (fields >> x) {
-      total += x;
-      ++count;
-    }
-    if (count == 4 && fields.eof()) host_switches[cell] = total;
-  }
+  const auto& host_switches = file.switches_per_message;
   for (const auto& row : file.rows) {
     CheckedCell cell;
     cell.row = row;

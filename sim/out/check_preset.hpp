@@ -5,6 +5,7 @@
 
 #include "params.hpp"
 
+#include <map>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -28,6 +29,8 @@ struct HostbenchFile {
   std::vector<std::pair<std::string, std::string>> keys; // "# key: value" lines, in order
   std::vector<std::size_t> key_lines;                    // each one's line in the file
   std::vector<HostbenchRow> rows;
+  // The switches_per_message notes: a stream cell's name -> both sides' context switches per message.
+  std::map<std::string, double> switches_per_message;
 };
 
 // Throws UserError "FILE:LINE: what is wrong; what would be accepted".
