@@ -304,6 +304,9 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     }
     if (check->parsed()) {
       const HostbenchFile measured = read_hostbench(hostbench_file);
+      if (check->count("--scheduler") > 0 && check_scheduler.empty())
+        throw UserError("check-preset --scheduler: an empty policy; accepted: " +
+                        join_list(scheduler_names()));
       CheckReport report = check_preset(preset, measured, check_tie, check_scheduler);
       print_check_report(out, report);
       if (!check_out.empty()) write_check_csv(check_out, report);

@@ -244,6 +244,10 @@ TEST_CASE(
   // Without the option the report says nothing of it and the scenarios leave the machine's default.
   auto plain = cli({"check-preset", "teaching", kFixture});
   CHECK(!contains(plain.out, "scheduler"));
+  auto empty = cli({"check-preset", "teaching", kFixture, "--scheduler", ""});
+  CHECK(empty.status == kExitBadInput);
+  CHECK(empty.err == "error: check-preset --scheduler: an empty policy; accepted: fifo, rr, priority, mlfq, "
+                     "eevdf\n");
   auto unknown = cli({"check-preset", "teaching", kFixture, "--scheduler", "eevdff"});
   CHECK(unknown.status == kExitBadInput);
   CHECK(unknown.err == "error: check-preset --scheduler: unknown scheduler policy \"eevdff\" (did you mean "
@@ -293,6 +297,8 @@ TEST_CASE(
         "x.csv:2: field switches_per_message 4: 'x' is not a number");
   CHECK(note_error("stream,pipe,8,same_core 1 -1 1 1") ==
         "x.csv:2: field switches_per_message 2: -1 must be 0 or more");
+  CHECK(note_error("stream,pipe,8,same_core 1e308 1e308 1e308 1e308") ==
+        "x.csv:2: switches_per_message: the four numbers add up past any count of switches");
   CHECK(parse_error("# hostbench 1\n# switches_per_message: stream,pipe,8,same_core 1 1 1 1\n"
                     "# switches_per_message: stream,pipe,8,same_core 1 1 1 1\n" +
                     kHeader) == "x.csv:3: switches_per_message: a second note for stream,pipe,8,same_core");

@@ -123,6 +123,8 @@ std::pair<std::string, double> parse_switches(const std::string& value, const st
   double total = 0;
   for (std::size_t i = 1; i < tokens.size(); ++i)
     total += read_number(tokens[i], "switches_per_message " + std::to_string(i), at, false);
+  if (!std::isfinite(total))
+    throw UserError(at + "switches_per_message: the four numbers add up past any count of switches");
   return {tokens[0], total};
 }
 
