@@ -83,10 +83,6 @@ std::string join(const std::vector<std::string>& v, const std::string& sep) {
   return out;
 }
 
-std::string cell_name(const HostbenchRow& r) {
-  return r.kind + "," + r.mechanism + "," + std::to_string(r.bytes) + "," + r.placement;
-}
-
 bool is_rate(Primitive p) {
   return p == Primitive::copy_bytes_per_cycle_remote ||
          std::find(kRates.begin(), kRates.end(), p) != kRates.end();

@@ -353,6 +353,10 @@ long stream_messages(const HostbenchRow& row) { return std::min(row.ops_per_tria
 
 } // namespace
 
+std::string cell_name(const HostbenchRow& row) {
+  return row.kind + "," + row.mechanism + "," + std::to_string(row.bytes) + "," + row.placement;
+}
+
 HostbenchFile parse_hostbench(const std::string& text, const std::string& path) {
   HostbenchFile file;
   file.path = path;
@@ -395,7 +399,7 @@ HostbenchFile parse_hostbench(const std::string& text, const std::string& path) 
       continue;
     }
     HostbenchRow row = parse_row(line, path, number);
-    std::string cell = row.kind + "," + row.mechanism + "," + std::to_string(row.bytes) + "," + row.placement;
+    std::string cell = cell_name(row);
     if (auto it = seen.find(cell); it != seen.end())
       throw UserError(where(path, number) + "cell " + cell + " appears twice (first on line " +
                       std::to_string(it->second) + ")");
@@ -627,10 +631,7 @@ double median(std::vector<double> v) {
 
 // Simulates one cell: the round trip's median in ns, or the stream's throughput in bytes/s.
 double simulate(const HostbenchRow& row, const std::string& text, std::string& why, double* switches) {
-  auto scenario = load_scenario_text(text,
-                                     "check-preset(" + row.kind + "," + row.mechanism + "," +
-                                         std::to_string(row.bytes) + "," + row.placement + ")",
-                                     {});
+  auto scenario = load_scenario_text(text, "check-preset(" + cell_name(row) + ")", {});
   Kernel kernel(scenario->model());
   kernel.run();
   if (!kernel.runtime_error().empty()) {
@@ -834,8 +835,7 @@ CheckReport check_costs(const json& costs, const std::string& label, const Hostb
     cell.measured = stream ? static_cast<double>(row.bytes) * 1e3 / row.median_ns : row.median_ns;
     cell.target_pct = stream ? 25 : 20;
     std::string why;
-    const std::string name =
-        row.kind + "," + row.mechanism + "," + std::to_string(row.bytes) + "," + row.placement;
+    const std::string name = cell_name(row);
     double switches = 0;
     const bool count_switches = row.kind == "stream" && host_switches.contains(name);
     cell.simulated = simulate_cell(row, costs, why, scheduler, count_switches ? &switches : nullptr);

@@ -34,6 +34,9 @@ struct HostbenchFile {
 };
 
 // Throws UserError "FILE:LINE: what is wrong; what would be accepted".
+// "kind,mechanism,bytes,placement": a cell's name, as hostbench's --only and notes write it.
+std::string cell_name(const HostbenchRow& row);
+
 HostbenchFile read_hostbench(const std::string& path);
 HostbenchFile parse_hostbench(const std::string& text, const std::string& path);
 
