@@ -657,7 +657,8 @@ TEST_CASE("loader: cost override of an unknown primitive") {
   CHECK(contains(
       load_error(with_machine(R"({"costs": {"trap_entr": 1}})")),
       R"(test.json: at machine.costs.trap_entr: unknown key "trap_entr" (did you mean "trap_enter"?) )"
-      "in machine.costs; accepted keys: preset, tagged_tlb, time_slice, idle_exit_spread, trap_enter, "
+      "in machine.costs; accepted keys: preset, tagged_tlb, time_slice, idle_exit_spread, idle_states, "
+      "trap_enter, "
       "trap_exit,"));
 }
 
@@ -1139,11 +1140,53 @@ TEST_CASE("costs: idle states: the exit latency of the deepest state the idle pe
                                                  "\"idle_states\": {\"value\": [{\"name\": \"C6\", "
                                                  "\"target_residency\": 10000, \"exit_latency\": 500}], "
                                                  "\"source\": \"test\"},\n  \"primitives\": {"));
+  CHECK(load_error(with_machine(R"({"costs": ")" + shallower + R"("})")) ==
+        "test.json: at machine.costs.preset: preset file \"" + shallower +
+            "\": idle_states.value.0: exit_latency 500 is below the shallower state's (1000, idle_exit): a "
+            "deeper state is never quicker to leave");
+}
+
+TEST_CASE("costs: machine.costs.idle_states replaces the preset's idle states, checked as a preset's are") {
+  // Teaching has none: a halted vCPU polled by the host for a while (cheap to wake), then descheduled.
+  auto run = ipcsim::test::run_text(R"({"machine": {"costs": {"preset": "teaching", "idle_exit": 2000,
+      "idle_states": [{"name": "descheduled", "target_residency": 10000, "exit_latency": 90000}]}},
+      "processes": [{"name": "p", "working_set_pages": 0,
+      "script": [{"op": "sleep", "time": 5000}, {"op": "sleep", "time": 20000}]}]})");
+  // The first sleep idles 4800 cycles (5000 less the context_save): idle_exit; the second 19800.
+  CHECK(run.charged("p", "dispatch", ipcsim::Primitive::idle_exit) == 2000 + 90000);
+  const ipcsim::CostModel none =
+      load(with_machine(R"({"costs": {"preset": "teaching", "idle_states": []}})"))->model().costs;
+  CHECK(none.idle_states.empty());
+  CHECK(none.idle_exit_after(1000000) == none.cycles(ipcsim::Primitive::idle_exit));
+
   CHECK(
-      load_error(with_machine(R"({"costs": ")" + shallower + R"("})")) ==
-      "test.json: at machine.costs.preset: preset file \"" + shallower +
-          "\": idle_states.value.0: exit_latency must be at least the shallower state's (1000, idle_exit for "
-          "the first)");
+      load_error(with_machine(R"({"costs": {"preset": "teaching", "idle_states": {"name": "C6"}}})")) ==
+      "test.json: at machine.costs.idle_states: invalid value {\"name\":\"C6\"}; expected a list of objects");
+  CHECK(load_error(with_machine(R"({"costs": {"preset": "teaching", "idle_states": [{"name": "C6",
+      "target_residency": "10us", "exit_latency": 5000}]}})")) ==
+        "test.json: at machine.costs.idle_states.0: idle_states must be a list of {\"name\": \"C6\", "
+        "\"target_residency\": CYCLES, \"exit_latency\": CYCLES}, by increasing target_residency (each > 0) "
+        "(cycles: whole numbers up to 2^32)");
+  CHECK(
+      load_error(with_machine(R"({"costs": {"preset": "teaching", "idle_states": [
+      {"name": "C1", "target_residency": 5000, "exit_latency": 3000},
+      {"name": "C6", "target_residency": 5000, "exit_latency": 9000}]}})")) ==
+      "test.json: at machine.costs.idle_states.1: target_residency must exceed the previous state's (5000)");
+  CHECK(load_error(with_machine(R"({"costs": {"preset": "teaching", "idle_exit": 4000, "idle_states": [
+      {"name": "C6", "target_residency": 5000, "exit_latency": 3000}]}})")) ==
+        "test.json: at machine.costs.idle_states.0: exit_latency 3000 is below the shallower state's (4000, "
+        "idle_exit, set here): a deeper state is never quicker to leave");
+  // An idle_exit raised above the preset's own deeper state: named with what to do.
+  TempDir dir;
+  auto deep =
+      dir.write("deep.json", teaching_preset_with("\"primitives\": {",
+                                                  "\"idle_states\": {\"value\": [{\"name\": \"C6\", "
+                                                  "\"target_residency\": 10000, \"exit_latency\": 50000}], "
+                                                  "\"source\": \"test\"},\n  \"primitives\": {"));
+  CHECK(load_error(with_machine(R"({"costs": {"preset": ")" + deep + R"(", "idle_exit": 60000}})")) ==
+        "test.json: at machine.costs.idle_exit: the preset's idle_states.0: exit_latency 50000 is below the "
+        "shallower state's (60000, idle_exit): a deeper state is never quicker to leave (idle_exit set here; "
+        "lower it, or give machine.costs.idle_states too)");
 }
 
 TEST_CASE(

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 namespace ipcsim {
@@ -106,6 +107,45 @@ PresetFile load_preset(const std::string& name, const std::string& path, const R
   }
 }
 
+// An idle_states list, a preset file's or a machine.costs override's: {"name", "target_residency",
+// "exit_latency"} each, whole cycles, by increasing target residency, each state no quicker to leave
+// than the shallower one (`idle_exit`, named `exit_name`, for the first). `complain` gets the place
+// within the list (".2: ...", or ": ..." for the list) and throws.
+std::vector<IdleState> read_idle_states(const json& states, double idle_exit, const std::string& exit_name,
+                                        const std::function<void(const std::string&)>& complain) {
+  const std::string expected = "idle_states must be a list of {\"name\": \"C6\", \"target_residency\": "
+                               "CYCLES, \"exit_latency\": CYCLES}, by increasing target_residency (each > 0)";
+  if (!states.is_array()) complain(": " + expected + ", got " + states.dump());
+  std::vector<IdleState> out;
+  double last_residency = 0, last_exit = idle_exit;
+  for (std::size_t i = 0; i < states.size(); ++i) {
+    const json& st = states[i];
+    const std::string where = "." + std::to_string(i) + ": ";
+    auto whole = [](const json& v) {
+      return v.is_number() && v.get<double>() >= 0 &&
+             v.get<double>() <= static_cast<double>(kMaxPrimitiveCycles) &&
+             v.get<double>() == std::floor(v.get<double>());
+    };
+    if (!st.is_object() || st.size() != 3 || !st.contains("name") || !st.at("name").is_string() ||
+        !st.contains("target_residency") || !whole(st.at("target_residency")) ||
+        !st.contains("exit_latency") || !whole(st.at("exit_latency")))
+      complain(where + expected + " (cycles: whole numbers up to 2^32)");
+    double residency = st.at("target_residency").get<double>(), exit = st.at("exit_latency").get<double>();
+    if (residency <= last_residency)
+      complain(where + "target_residency must exceed the previous state's (" + format_number(last_residency) +
+               ")");
+    if (exit < last_exit)
+      complain(where + "exit_latency " + format_number(exit) + " is below the shallower state's (" +
+               format_number(last_exit) + (i == 0 ? ", " + exit_name : std::string()) +
+               "): a deeper state is never quicker to leave");
+    last_residency = residency;
+    last_exit = exit;
+    out.push_back(
+        {st.at("name").get<std::string>(), static_cast<Cycles>(residency), static_cast<Cycles>(exit)});
+  }
+  return out;
+}
+
 // Preset files are checked as strictly as scenarios: every primitive present, nothing unknown.
 void check_preset(const PresetFile& preset, const ReadContext& ctx, const std::string& path) {
   const json& doc = preset.document;
@@ -157,36 +197,10 @@ void check_preset(const PresetFile& preset, const ReadContext& ctx, const std::s
   }
   for (const auto& n : names)
     if (!primitives.contains(n)) complain("missing primitive \"" + n + "\"");
-  if (doc.contains("idle_states")) {
-    const json& states = field(doc.at("idle_states"), "idle_states");
-    const std::string expected =
-        "idle_states must be a list of {\"name\": \"C6\", \"target_residency\": "
-        "CYCLES, \"exit_latency\": CYCLES}, by increasing target_residency (each > 0)";
-    if (!states.is_array()) complain(expected);
-    double last_residency = 0, last_exit = primitives.at("idle_exit").at("value").get<double>();
-    for (std::size_t i = 0; i < states.size(); ++i) {
-      const json& st = states[i];
-      const std::string where = "idle_states.value." + std::to_string(i) + ": ";
-      auto whole = [](const json& v) {
-        return v.is_number() && v.get<double>() >= 0 &&
-               v.get<double>() <= static_cast<double>(kMaxPrimitiveCycles) &&
-               v.get<double>() == std::floor(v.get<double>());
-      };
-      if (!st.is_object() || st.size() != 3 || !st.contains("name") || !st.at("name").is_string() ||
-          !st.contains("target_residency") || !whole(st.at("target_residency")) ||
-          !st.contains("exit_latency") || !whole(st.at("exit_latency")))
-        complain(where + expected + " (cycles: whole numbers up to 2^32)");
-      double residency = st.at("target_residency").get<double>(), exit = st.at("exit_latency").get<double>();
-      if (residency <= last_residency)
-        complain(where + "target_residency must exceed the previous state's (" +
-                 format_number(last_residency) + ")");
-      if (exit < last_exit)
-        complain(where + "exit_latency must be at least the shallower state's (" + format_number(last_exit) +
-                 ", idle_exit for the first)");
-      last_residency = residency;
-      last_exit = exit;
-    }
-  }
+  if (doc.contains("idle_states"))
+    read_idle_states(field(doc.at("idle_states"), "idle_states"),
+                     primitives.at("idle_exit").at("value").get<double>(), "idle_exit",
+                     [&](const std::string& what) { complain("idle_states.value" + what); });
 }
 
 } // namespace
@@ -290,6 +304,12 @@ const ParamTable& costs_table() {
     spread.max = kMaxIdleExitSpread;
     spread.default_note = "the preset's (none: 0)";
     t.params.push_back(spread);
+    ParamSpec states{"idle_states", ParamType::ObjectList, nullptr, "",
+                     "deeper idle states: a core idle for target_residency cycles or more leaves the deepest "
+                     "such state in exit_latency cycles, [{\"name\": \"C6\", \"target_residency\": CYCLES, "
+                     "\"exit_latency\": CYCLES}], by increasing residency ([]: idle_exit always)"};
+    states.default_note = "the preset's (none: idle_exit always)";
+    t.params.push_back(states);
     for (size_t i = 0; i < kPrimitiveCount; ++i) {
       auto p = static_cast<Primitive>(i);
       ParamSpec spec{primitive_info(p).name, is_rate(p) ? ParamType::Number : ParamType::Integer, nullptr,
@@ -346,10 +366,6 @@ CostModel build_cost_model(const json& costs, const std::string& path, const Rea
   check_preset(file, ctx, join_path(path, "preset"));
   model.preset_hz = *parse_frequency_hz(file.document.at("frequency").at("value").get<std::string>());
   model.tagged_tlb = file.document.at("tagged_tlb").at("value").get<bool>();
-  if (file.document.contains("idle_states"))
-    for (const json& st : file.document.at("idle_states").at("value"))
-      model.idle_states.push_back({st.at("name").get<std::string>(), st.at("target_residency").get<Cycles>(),
-                                   st.at("exit_latency").get<Cycles>()});
   if (costs.contains("tagged_tlb")) model.tagged_tlb = costs.at("tagged_tlb").get<bool>();
   if (file.document.contains("time_slice")) model.time_slice = file.document.at("time_slice").at("value");
   if (costs.contains("time_slice")) model.time_slice = costs.at("time_slice");
@@ -433,6 +449,25 @@ CostModel build_cost_model(const json& costs, const std::string& path, const Rea
               name_of(outer) + " (" + format_number(model.get(outer)) + ", " + origin(outer) +
                   ") is smaller than " + name_of(inner) + " (" + format_number(model.get(inner)) + ", " +
                   origin(inner) + "): cache sizes must not decrease from cache_l1_bytes to cache_l3_bytes");
+  }
+  // Idle states: the override's, else the preset's, each checked against the idle_exit in force.
+  const double idle_exit = model.get(Primitive::idle_exit);
+  if (costs.contains("idle_states")) {
+    const std::string at = join_path(path, "idle_states");
+    model.idle_states =
+        read_idle_states(costs.at("idle_states"), idle_exit, "idle_exit, " + origin(Primitive::idle_exit),
+                         [&](const std::string& what) {
+                           fail_at(ctx.file, what[0] == '.' ? at + what.substr(0, what.find(':')) : at,
+                                   what.substr(what.find(':') + 2));
+                         });
+  } else if (file.document.contains("idle_states")) {
+    model.idle_states = read_idle_states(file.document.at("idle_states").at("value"), idle_exit, "idle_exit",
+                                         [&](const std::string& what) {
+                                           fail_at(ctx.file, join_path(path, "idle_exit"),
+                                                   "the preset's idle_states" + what +
+                                                       " (idle_exit set here; lower it, or give "
+                                                       "machine.costs.idle_states too)");
+                                         });
   }
   return model;
 }
