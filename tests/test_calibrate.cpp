@@ -376,6 +376,63 @@ TEST_CASE("calibrate: ipi and the spread of leaving idle from the wakeup cells, 
   }
 }
 
+TEST_CASE("calibrate: idle states from the wakeup ladder, by hand") {
+  // The fixture with a wakeup cell (its p99 its median: no spread, so every simulated exit is exact)
+  // and a ladder: about 5 us to leave idle up to 100 us, about 46 us from 150 us on.
+  TempDir dir("calibrate");
+  std::string text = slurp(kFixture);
+  text += "wakeup,pipe,1,cross_core,100,1,6000.0,6000.0,3000.0,\n"
+          "# wakeup_after_idle_ns: 10000 5000.0 4900.0 5100.0 100\n"
+          "# wakeup_after_idle_ns: 50000 5100.0 5000.0 5200.0 100\n"
+          "# wakeup_after_idle_ns: 100000 4900.0 4800.0 5000.0 100\n"
+          "# wakeup_after_idle_ns: 150000 45000.0 44000.0 46000.0 100\n"
+          "# wakeup_after_idle_ns: 300000 47000.0 46000.0 48000.0 100\n"
+          "# wakeup_after_idle_ns: 1000000 46000.0 45000.0 47000.0 100\n";
+  const std::string file = (dir.path / "ladder.csv").string();
+  std::ofstream(file) << text;
+  Calibration c = calibrate(read_hostbench(file), "teaching");
+  const std::string preset = (dir.path / "ladder.json").string();
+  std::ofstream(preset) << calibration_text(c);
+  // The reader's path without an exit, P, from the fitted preset with no idle exit at all; each
+  // rung's exit is its median less P; the first three rungs are one level (within 25% of the first),
+  // the last three the next: the latencies are the medians of each level's exits, 5000 - P and
+  // 46000 - P, and the deeper state starts at sqrt(100 us x 150 us) = 122.474 us (teaching: 1 GHz).
+  const json bare = {
+      {"preset", preset}, {"idle_exit", 0}, {"idle_exit_spread", 0}, {"idle_states", json::array()}};
+  std::string why;
+  HostbenchFile hb = read_hostbench(file);
+  auto path = simulate_cell(rung_row(hb.wakeup_ladder[0]), bare, why);
+  REQUIRE(path);
+  MESSAGE("the reader's path without an idle exit: " << *path << " ns");
+  CHECK(value(c, "idle_exit") == std::llround(5000 - *path));
+  const json& states = c.preset.at("idle_states").at("value");
+  REQUIRE(states.size() == 1);
+  CHECK(states[0] == json{{"name", "after_122.5us"},
+                          {"target_residency", 122474},
+                          {"exit_latency", std::llround(46000 - *path)}});
+  CHECK(contains(source(c, "idle_exit"),
+                 "Source: the wakeup ladder of ladder.csv (6 idle times from 10 us (line"));
+  CHECK(contains(c.preset.at("idle_states").at("source").get<std::string>(),
+                 "after_122.5us: idle 122.47 us or more (between the rungs of 100 us and 150 us), exit "));
+  // The fitted preset gives each rung its level: exact for the rungs at the level's median.
+  CheckReport report = check_preset(preset, hb);
+  REQUIRE(report.ladder.size() == 6);
+  CHECK(*report.ladder[0].simulated == doctest::Approx(5000).epsilon(1e-3));
+  CHECK(*report.ladder[5].simulated == doctest::Approx(46000).epsilon(1e-3));
+  CHECK(contains(check_verdict(report), "wakeups after 6 idle times (10 us to 1 ms): 6 of 6 within 20%"));
+  // With a ladder the round trips do not fit idle_exit (they only check it).
+  CHECK(!contains(source(c, "idle_exit"), "Gauss-Newton"));
+  // One level only: no deeper state, an empty list that replaces the base's.
+  std::string flat = slurp(kFixture) + "wakeup,pipe,1,cross_core,100,1,6000.0,6000.0,3000.0,\n"
+                                       "# wakeup_after_idle_ns: 10000 5000.0 4900.0 5100.0 100\n"
+                                       "# wakeup_after_idle_ns: 1000000 5500.0 5400.0 5600.0 100\n";
+  std::ofstream(dir.path / "flat.csv") << flat;
+  Calibration one = calibrate(read_hostbench((dir.path / "flat.csv").string()), "teaching");
+  CHECK(one.preset.at("idle_states").at("value") == json::array());
+  CHECK(contains(one.preset.at("idle_states").at("source").get<std::string>(),
+                 "no deeper state: leaving idle costs the same after every idle time measured"));
+}
+
 TEST_CASE("calibrate: the same file gives the same preset, byte for byte") {
   TempDir dir("calibrate");
   const std::string a = (dir.path / "a.json").string(), b = (dir.path / "b.json").string();

@@ -162,6 +162,70 @@ TEST_CASE("check-preset: the wakeup cells on the teaching preset, worked out by 
                  "error: --scenarios " + (dir.path / "taken").string() + ": cannot create the directory: "));
 }
 
+TEST_CASE("check-preset: the wakeup ladder, each idle time simulated with the preset's idle states") {
+  TempDir dir("check_ladder");
+  const std::string file = (dir.path / "ladder.csv").string();
+  std::ofstream(file) << "# hostbench 1\n" + kHeader +
+                             "wakeup,pipe,1,cross_core,100,1,2642.0,9000.0,1000.0,\n"
+                             "# wakeup_after_idle_ns: 200000 60000.0 55000.0 70000.0 50\n"
+                             "# wakeup_after_idle_ns: 20000 2700.0 2600.0 2800.0 200\n"
+                             "# wakeup_after_idle_ns: 50000 3000.0 2900.0 3300.0 200\n";
+  const HostbenchFile hb = read_hostbench(file);
+  REQUIRE(hb.wakeup_ladder.size() == 3); // sorted by idle time
+  CHECK(hb.wakeup_ladder[0].idle_ns == 20000);
+  CHECK(hb.wakeup_ladder[0].line == 5);
+  CHECK(hb.wakeup_ladder[2].idle_ns == 200000);
+  CHECK(hb.wakeup_ladder[2].median_ns == 60000.0);
+  CHECK(hb.wakeup_ladder[2].p10_ns == 55000.0);
+  CHECK(hb.wakeup_ladder[2].p90_ns == 70000.0);
+  CHECK(hb.wakeup_ladder[2].trials == 50);
+  // teaching (1 GHz) with a deeper state from 100 us idle that takes 50 us to leave: the reader's
+  // path is the wakeup cell's 2642 ns less teaching's idle_exit 1000 (the test above), so 2642 ns
+  // after 20 and 50 us idle and 1642 + 50000 = 51642 ns after 200 us.
+  const json costs = {
+      {"preset", "teaching"},
+      {"idle_states",
+       json::array({{{"name", "deep"}, {"target_residency", 100000}, {"exit_latency", 50000}}})}};
+  CheckReport report = check_costs(costs, "teaching with a deep state", hb);
+  REQUIRE(report.ladder.size() == 3);
+  REQUIRE(report.ladder[0].simulated);
+  CHECK(*report.ladder[0].simulated == 2642.0);
+  CHECK(*report.ladder[1].simulated == 2642.0);
+  CHECK(*report.ladder[2].simulated == 51642.0);
+  CHECK(report.ladder[1].error_pct == doctest::Approx((2642.0 - 3000) / 3000 * 100));
+  CHECK(report.ladder[1].within);
+  CHECK(report.ladder[2].within); // 51642 against 60000: -13.9%
+  std::ostringstream out;
+  print_check_report(out, report);
+  CHECK(contains(out.str(),
+                 "waking a reader on an idle core after each idle time, from the write to its return "
+                 "(measured | simulated):\n"
+                 "  after 20 us        2.700 us |    2.642 us    -2.1%  yes (20%)\n"
+                 "  after 50 us        3.000 us |    2.642 us   -11.9%  yes (20%)\n"
+                 "  after 200 us      60.000 us |   51.642 us   -13.9%  yes (20%)\n"));
+  CHECK(contains(check_verdict(report), "; context switch, memcpy and wakeups: 1 of 1 within target; wakeups "
+                                        "after 3 idle times (20 us to 200 us): 3 of 3 within 20%; 0 rows"));
+  // Without the deep state every rung leaves idle in idle_exit: the 200 us rung is 96% too fast.
+  CheckReport flat = check_preset("teaching", hb);
+  CHECK(*flat.ladder[2].simulated == 2642.0);
+  CHECK(contains(check_verdict(flat), "wakeups after 3 idle times (20 us to 200 us): 2 of 3 within 20%"));
+  // --out: one row a rung, the idle time in the kind; --scenarios: one scenario a rung, which runs.
+  const std::string csv = (dir.path / "out.csv").string();
+  auto r =
+      cli({"check-preset", "teaching", file, "--out", csv, "--scenarios", (dir.path / "cells").string()});
+  CHECK(r.status == kExitOk);
+  CHECK(contains(slurp(csv),
+                 "\nwakeup_after_200000ns,pipe,1,cross_core,ns,60000.000,2642.000,-95.60,20,no,\n"));
+  CHECK(contains(r.out, "wrote 4 scenarios to "));
+  const std::string rung = (dir.path / "cells" / "wakeup-after-200000ns.json").string();
+  REQUIRE(fs::exists(rung));
+  CHECK(contains(slurp(rung), "for 200000ns, as tools/hostbench times its wakeup cells"));
+  auto run = cli({"run", rung});
+  CHECK(run.status == kExitOk);
+  // A file without a ladder keeps its verdict as it was (no ladder clause).
+  CHECK(!contains(check_verdict(check_preset("teaching", read_hostbench(kFixture))), "idle times"));
+}
+
 TEST_CASE("check-preset: each side's call in a one-core stream, on the teaching preset, worked out by hand") {
   TempDir dir("check_calls");
   const std::string file = (dir.path / "calls.csv").string();
@@ -433,6 +497,35 @@ TEST_CASE("check-preset: bad files name the file, the line and what is accepted"
   CHECK(parse_error("# hostbench 1\n" + kHeader + "roundtrip,pipe,8,same_core,1,1,1,1,1,\n\n" +
                     "roundtrip,pipe,8,same_core,2,1,1,1,1,\n") ==
         "x.csv:5: cell roundtrip,pipe,8,same_core appears twice (first on line 3)");
+  // The wakeup ladder's notes: five fields, an idle time from 1 ns to 10 s, quantiles in order, once each.
+  auto ladder = [](const std::string& note) {
+    return parse_error("# hostbench 1\n" + kHeader + "wakeup,pipe,1,cross_core,1,1,1,1,1,\n" +
+                       "# wakeup_after_idle_ns: " + note + "\n");
+  };
+  CHECK(ladder("20000 9000 8000 10000 100") == "<no error>");
+  CHECK(ladder("20000 9000 8000 10000") ==
+        "x.csv:4: wakeup_after_idle_ns: expected five fields (the idle time in ns, the median, 10th and 90th "
+        "percentiles of the wakeup in ns, the trials), found '20000 9000 8000 10000'");
+  CHECK(ladder("0 9000 8000 10000 100") ==
+        "x.csv:4: field wakeup_after_idle_ns idle time: must be at least 1");
+  CHECK(ladder("2e4 9000 8000 10000 100") ==
+        "x.csv:4: field wakeup_after_idle_ns idle time: '2e4' is not a whole number");
+  CHECK(ladder("10000000001 9000 8000 10000 100") ==
+        "x.csv:4: wakeup_after_idle_ns: an idle time of 10000000001 ns is above the largest accepted, "
+        "10000000000 (10 s)");
+  CHECK(ladder("20000 fast 8000 10000 100") ==
+        "x.csv:4: field wakeup_after_idle_ns median: 'fast' is not a number");
+  CHECK(ladder("20000 9000 0 10000 100") ==
+        "x.csv:4: field wakeup_after_idle_ns 10th percentile: 0 must be above 0");
+  CHECK(ladder("20000 9000 8000 10000 0") ==
+        "x.csv:4: field wakeup_after_idle_ns trials: must be at least 1");
+  CHECK(ladder("20000 9000 9500 10000 100") ==
+        "x.csv:4: wakeup_after_idle_ns: the 10th percentile, the median and the 90th percentile must not "
+        "decrease, found 9500, 9000, 10000");
+  CHECK(parse_error(
+            "# hostbench 1\n" + kHeader + "wakeup,pipe,1,cross_core,1,1,1,1,1,\n" +
+            "# wakeup_after_idle_ns: 20000 9000 8000 10000 100\n# wakeup_after_idle_ns: 20000 1 1 1 1\n") ==
+        "x.csv:5: wakeup_after_idle_ns: a second note for 20000 ns (first on line 4)");
   // Comment lines anywhere, CRLF line ends and empty lines are accepted.
   CHECK(parse_error("# hostbench 1\r\n# a: b\r\n" + std::string("kind,mechanism,bytes,placement,trials,") +
                     "ops_per_trial,median_ns,p99_ns,min_ns,bytes_per_s\r\n\r\n# skip: x\r\n" +

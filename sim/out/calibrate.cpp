@@ -238,6 +238,8 @@ struct Fit {
   std::string time_slice_source; // empty: the base's
   json idle_exit_spread;         // machine.costs.idle_exit_spread: fitted, or null (the base's, if any)
   std::string idle_exit_spread_source; // empty: the base's
+  json idle_states;                    // machine.costs.idle_states: fitted from the ladder, or null
+  std::string idle_states_source;
 
   double cycles(double ns) const { return ns * hz / 1e9; }
   double ns(double cycles) const { return cycles * 1e9 / hz; }
@@ -275,6 +277,7 @@ struct Fit {
     }
     if (!time_slice.is_null()) c["time_slice"] = time_slice;
     if (!idle_exit_spread.is_null()) c["idle_exit_spread"] = idle_exit_spread;
+    if (!idle_states.is_null()) c["idle_states"] = idle_states;
     return c;
   }
   const HostbenchRow* find(const std::string& kind) const {
@@ -1161,6 +1164,148 @@ void fit_idle_exit(Fit& fit) {
                         " cycles = " + fixed(fit.ns(static_cast<double>(x)) / 1e3, 2) + " us");
 }
 
+// ---- 5'. the idle states, from the wakeup ladder -----------------------------------------------------
+
+// A new idle state starts where leaving idle costs more than this much (relative) above the
+// shallower state's first rung: past the run-to-run noise of a wakeup (a few percent) and past the
+// 20% a wakeup is checked to, so one state's rungs stay within the target of its latency.
+constexpr double kStateStep = 0.25;
+
+// hostbench's wakeup ladder (wakeup_after_idle_ns notes) measures leaving idle after each idle
+// time directly: each rung's median less the reader's path as simulated (idle_exit 0, no states,
+// no spread) is its exit. The exits, made non-decreasing in the idle time (isotonic regression:
+// a deeper state is never quicker to leave), fall into levels; a new state starts at the first rung
+// whose exit is more than kStateStep above the current state's first, its latency the median of
+// its rungs' exits and its target residency the geometric mean of the idle times on either side of
+// the step (the ladder does not say where between them it is). The shallowest level is idle_exit.
+// Returns false (nothing fitted) when the file has no ladder: the round trips then fit idle_exit.
+bool fit_idle_ladder(Fit& fit) {
+  const auto& ladder = fit.file.wakeup_ladder;
+  if (ladder.empty()) return false;
+  json bare = fit.costs();
+  bare["idle_exit"] = 0;
+  bare["idle_exit_spread"] = 0;
+  bare["idle_states"] = json::array();
+  std::vector<double> exit, path;
+  for (const auto& rung : ladder) {
+    auto simulated = simulated_ns(rung_row(rung), bare);
+    if (!simulated)
+      throw UserError(fit.file.path + ":" + std::to_string(rung.line) +
+                      ": the wakeup ladder's rung could not be simulated on the base preset");
+    path.push_back(*simulated);
+    exit.push_back(std::clamp(rung.median_ns - *simulated, 0.0, kMaxIdleExitNs));
+  }
+  // Pool adjacent violators: blocks of equal value, each the mean of its rungs, non-decreasing.
+  std::vector<double> level = exit, weight(exit.size(), 1.0);
+  std::vector<std::size_t> size(exit.size(), 1);
+  std::size_t blocks = 0;
+  for (std::size_t i = 0; i < exit.size(); ++i) {
+    level[blocks] = exit[i], weight[blocks] = 1, size[blocks] = 1;
+    ++blocks;
+    while (blocks > 1 && level[blocks - 2] > level[blocks - 1]) {
+      const double w = weight[blocks - 2] + weight[blocks - 1];
+      level[blocks - 2] =
+          (level[blocks - 2] * weight[blocks - 2] + level[blocks - 1] * weight[blocks - 1]) / w;
+      weight[blocks - 2] = w;
+      size[blocks - 2] += size[blocks - 1];
+      --blocks;
+    }
+  }
+  std::vector<double> monotone;
+  for (std::size_t b = 0; b < blocks; ++b) monotone.insert(monotone.end(), size[b], level[b]);
+  // States: [first rung, last rung] each.
+  std::vector<std::pair<std::size_t, std::size_t>> states{{0, 0}};
+  for (std::size_t i = 1; i < monotone.size(); ++i) {
+    if (monotone[i] > monotone[states.back().first] * (1 + kStateStep) &&
+        monotone[i] - monotone[states.back().first] >= fit.ns(1))
+      states.push_back({i, i});
+    else
+      states.back().second = i;
+  }
+  auto median_of = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const std::size_t n = v.size();
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+  };
+  std::vector<std::int64_t> latency;
+  for (const auto& [first, last] : states) {
+    std::vector<double> members(exit.begin() + static_cast<std::ptrdiff_t>(first),
+                                exit.begin() + static_cast<std::ptrdiff_t>(last) + 1);
+    std::int64_t cycles = std::llround(fit.cycles(median_of(members)));
+    if (!latency.empty()) cycles = std::max(cycles, latency.back()); // medians of a monotone fit's levels
+    latency.push_back(cycles);
+  }
+  auto rung_name = [&](std::size_t i) {
+    return short_duration(static_cast<double>(ladder[i].idle_ns)) + " (line " +
+           std::to_string(ladder[i].line) + ")";
+  };
+  fit.v(Primitive::idle_exit) = static_cast<double>(latency[0]);
+  json list = json::array();
+  std::vector<std::string> described;
+  for (std::size_t k = 1; k < states.size(); ++k) {
+    const double before = static_cast<double>(ladder[states[k - 1].second].idle_ns);
+    const double at = static_cast<double>(ladder[states[k].first].idle_ns);
+    const auto residency = static_cast<std::int64_t>(std::llround(fit.cycles(std::sqrt(before * at))));
+    const std::string name = "after_" + format_number(std::round(std::sqrt(before * at) / 100) / 10) + "us";
+    list.push_back({{"name", name}, {"target_residency", residency}, {"exit_latency", latency[k]}});
+    described.push_back(name + ": idle " + short_duration(fit.ns(static_cast<double>(residency))) +
+                        " or more (between the rungs of " + short_duration(before) + " and " +
+                        short_duration(at) + "), exit " +
+                        short_duration(fit.ns(static_cast<double>(latency[k]))) + ", the median of " +
+                        std::to_string(states[k].second - states[k].first + 1) + " rungs");
+  }
+  fit.idle_states = list;
+  // Each rung simulated with the result.
+  std::vector<std::string> residuals;
+  double sum_sq = 0;
+  for (std::size_t i = 0; i < ladder.size(); ++i) {
+    auto simulated = simulated_ns(rung_row(ladder[i]), fit.costs());
+    const double err = simulated ? *simulated / ladder[i].median_ns - 1 : 0;
+    sum_sq += err * err;
+    residuals.push_back(short_duration(static_cast<double>(ladder[i].idle_ns)) + " " + percent(err));
+  }
+  const double rms = std::sqrt(sum_sq / static_cast<double>(ladder.size()));
+  std::vector<std::string> rungs;
+  for (std::size_t i = 0; i < ladder.size(); ++i)
+    rungs.push_back(short_duration(static_cast<double>(ladder[i].idle_ns)) + " " +
+                    fixed(ladder[i].median_ns, 0) + " - " + fixed(path[i], 0) + " = " + fixed(exit[i], 0));
+  const std::string method =
+      "each rung's median wakeup (from the write to the reader's return) less the reader's path as simulated "
+      "without an idle exit, in ns: " +
+      join(rungs, "; ") +
+      ". Made non-decreasing in the idle time (isotonic regression: a deeper state is never quicker to "
+      "leave), a new state where the exit rises more than " +
+      format_number(kStateStep * 100) +
+      "% above the current state's first rung, each state's latency the median of its rungs, its target "
+      "residency the geometric mean of the idle times either side of the step. Residuals (each rung "
+      "simulated "
+      "with the states): " +
+      join(residuals, ", ") + "; RMS " + fixed(rms * 100, 1) + "%.";
+  const std::string source = "Source: the wakeup ladder of " + fit.file_name + " (" +
+                             std::to_string(ladder.size()) + " idle times from " + rung_name(0) + " to " +
+                             rung_name(ladder.size() - 1) + "): ";
+  fit.source[static_cast<std::size_t>(Primitive::idle_exit)] =
+      fit.fitted(source + "the shallowest level, " + short_duration(fit.ns(static_cast<double>(latency[0]))) +
+                 " (the median of " + std::to_string(states[0].second + 1) + " rungs, idle up to " +
+                 short_duration(static_cast<double>(ladder[states[0].second].idle_ns)) + "); " + method);
+  fit.idle_states_source = fit.fitted(
+      source +
+      (described.empty() ? "no deeper state: leaving idle costs the same after every idle time measured"
+                         : join(described, "; ")) +
+      ". " + method +
+      " On a virtual machine the host polls a halted vCPU for a while (KVM's halt_poll_ns) before it "
+      "deschedules it; a bare-metal host's deeper C-states show the same way.");
+  std::string summary = "idle states (wakeup ladder, " + std::to_string(ladder.size()) +
+                        " idle times, RMS error " + fixed(rms * 100, 1) + "%): idle_exit " +
+                        short_duration(fit.ns(static_cast<double>(latency[0])));
+  for (const auto& st : list)
+    summary += ", " + st.at("name").get<std::string>() + " " +
+               short_duration(fit.ns(st.at("exit_latency").get<double>())) + " from " +
+               short_duration(fit.ns(st.at("target_residency").get<double>()));
+  fit.summary.push_back(summary);
+  return true;
+}
+
 // ---- 6. the time slice, from busy polling on one core ---------------------------------------------
 
 // A thread that busy-polls a ring on a core it shares with its peer keeps the core until the
@@ -1289,6 +1434,8 @@ Calibration calibrate(const HostbenchFile& file, const std::string& base) {
           {},
           {},
           {},
+          {},
+          {},
           {}};
   for (std::size_t i = 0; i < kPrimitiveCount; ++i) fit.value[i] = fit.base(static_cast<Primitive>(i));
   for (std::size_t i = 0; i < kPrimitiveCount; ++i)
@@ -1301,7 +1448,7 @@ Calibration calibrate(const HostbenchFile& file, const std::string& base) {
   fit_remote_copies(fit);
   fit_paths(fit);
   fit_wakeup(fit);
-  fit_idle_exit(fit);
+  if (!fit_idle_ladder(fit)) fit_idle_exit(fit);
   fit_time_slice(fit);
 
   // Every cell again with the fitted values: check-preset's verdict, in the preset and the summary.
@@ -1351,7 +1498,10 @@ Calibration calibrate(const HostbenchFile& file, const std::string& base) {
     primitives[name(p)] = {{"value", value}, {"source", fit.source[i]}};
   }
   doc["primitives"] = primitives;
-  if (base_doc.contains("idle_states")) doc["idle_states"] = base_doc.at("idle_states");
+  if (!fit.idle_states.is_null())
+    doc["idle_states"] = {{"value", fit.idle_states}, {"source", fit.idle_states_source}};
+  else if (base_doc.contains("idle_states"))
+    doc["idle_states"] = base_doc.at("idle_states");
   json machine = json::object();
   for (const auto& [k, v] : file.keys)
     if (k != "skip") machine[k] = v;

@@ -128,6 +128,36 @@ std::pair<std::string, double> parse_switches(const std::string& value, const st
   return {tokens[0], total};
 }
 
+// A wakeup_after_idle_ns note: the idle time (ns, a whole number), the median, 10th and 90th
+// percentiles (ns) of the wakeup after it, and the trials.
+WakeupRung parse_rung(const std::string& value, const std::string& at, std::size_t line) {
+  std::istringstream in(value);
+  std::vector<std::string> tokens;
+  for (std::string t; in >> t;) tokens.push_back(t);
+  if (tokens.size() != 5)
+    throw UserError(at +
+                    "wakeup_after_idle_ns: expected five fields (the idle time in ns, the median, 10th "
+                    "and 90th percentiles of the wakeup in ns, the trials), found '" +
+                    value + "'");
+  WakeupRung rung;
+  rung.line = line;
+  rung.idle_ns = read_count(tokens[0], "wakeup_after_idle_ns idle time", at, true);
+  if (rung.idle_ns > kMaxLadderIdleNs)
+    throw UserError(at + "wakeup_after_idle_ns: an idle time of " + tokens[0] +
+                    " ns is above the largest accepted, " +
+                    format_number(static_cast<double>(kMaxLadderIdleNs)) + " (10 s)");
+  rung.median_ns = read_number(tokens[1], "wakeup_after_idle_ns median", at, true);
+  rung.p10_ns = read_number(tokens[2], "wakeup_after_idle_ns 10th percentile", at, true);
+  rung.p90_ns = read_number(tokens[3], "wakeup_after_idle_ns 90th percentile", at, true);
+  rung.trials = static_cast<long>(read_count(tokens[4], "wakeup_after_idle_ns trials", at, true));
+  if (!(rung.p10_ns <= rung.median_ns && rung.median_ns <= rung.p90_ns))
+    throw UserError(at +
+                    "wakeup_after_idle_ns: the 10th percentile, the median and the 90th percentile must not "
+                    "decrease, found " +
+                    tokens[2] + ", " + tokens[1] + ", " + tokens[3]);
+  return rung;
+}
+
 const std::vector<std::string>& mechanisms_of(const std::string& kind) {
   static const std::vector<std::string> getppid = {"getppid"}, yield = {"sched_yield"}, memcpy = {"memcpy"},
                                         pipe = {"pipe"};
@@ -389,6 +419,15 @@ HostbenchFile parse_hostbench(const std::string& text, const std::string& path) 
           if (!file.switches_per_message.emplace(cell, total).second)
             throw UserError(where(path, number) + "switches_per_message: a second note for " + cell);
         }
+        if (file.keys.back().first == "wakeup_after_idle_ns") {
+          WakeupRung rung = parse_rung(file.keys.back().second, where(path, number), number);
+          for (const auto& other : file.wakeup_ladder)
+            if (other.idle_ns == rung.idle_ns)
+              throw UserError(where(path, number) + "wakeup_after_idle_ns: a second note for " +
+                              std::to_string(rung.idle_ns) + " ns (first on line " +
+                              std::to_string(other.line) + ")");
+          file.wakeup_ladder.push_back(rung);
+        }
       }
       continue;
     }
@@ -409,6 +448,8 @@ HostbenchFile parse_hostbench(const std::string& text, const std::string& path) 
   if (number == 0) throw UserError(path + ": empty file; expected a hostbench file (docs/hostbench.md)");
   if (!header) throw UserError(path + ": no header line '" + std::string(kHeader) + "'");
   if (file.rows.empty()) throw UserError(path + ": no measurement rows after the header");
+  std::stable_sort(file.wakeup_ladder.begin(), file.wakeup_ladder.end(),
+                   [](const WakeupRung& a, const WakeupRung& b) { return a.idle_ns < b.idle_ns; });
   return file;
 }
 
@@ -509,6 +550,7 @@ static std::string cell_document(const HostbenchRow& row, const json& preset, st
     // about to block and reads the pipe; the writer (core 1) spins until the announcement, lets
     // the reader sleep kWakeIdle, then writes the byte. "wake": from the write to the reader's
     // return (keyed across the two); "call": the write itself.
+    const std::string idle = row.idle_ns ? std::to_string(row.idle_ns) + "ns" : std::string(kWakeIdle);
     json reader = ring_attach(RingLayout{1}), writer = ring_attach(RingLayout{1});
     json round = json::array({op({{"op", "add"}, {"var", "round"}}),
                               op({{"op", "mem_store"}, {"map", "ring"}, {"offset", 0}, {"value", "round"}}),
@@ -516,7 +558,7 @@ static std::string cell_document(const HostbenchRow& row, const json& preset, st
                               op({{"op", "end"}, {"name", "wake"}, {"key", "{round}"}})});
     json write = json::array({op({{"op", "add"}, {"var", "round"}}),
                               op({{"op", "spin"}, {"map", "ring"}, {"offset", 0}, {"while", "!= round"}}),
-                              op({{"op", "compute"}, {"time", kWakeIdle}}),
+                              op({{"op", "compute"}, {"time", idle}}),
                               op({{"op", "begin"}, {"name", "wake"}, {"key", "{round}"}}),
                               op({{"op", "begin"}, {"name", "call"}}),
                               op({{"op", "send"}, {"channel", "ping"}, {"bytes", row.bytes}}),
@@ -527,7 +569,7 @@ static std::string cell_document(const HostbenchRow& row, const json& preset, st
     writer.push_back(op({{"op", "repeat"}, {"count", kRoundTripWarmup + round_trips(row)}, {"body", write}}));
     json doc = json::object();
     doc["description"] = "check-preset: a writer on core 1 wakes a reader blocked in read() on core 0 for " +
-                         std::string(kWakeIdle) + ", as tools/hostbench times its wakeup cells";
+                         idle + ", as tools/hostbench times its wakeup cells";
     doc["machine"] = machine(preset);
     doc["channels"] = json::array({op({{"name", "ping"}, {"mechanism", "pipe"}})});
     doc["processes"] = json::array({op({{"name", "reader"}, {"affinity", affinity(0)}, {"script", reader}}),
@@ -852,7 +894,37 @@ CheckReport check_costs(const json& costs, const std::string& label, const Hostb
     report.cells.push_back(cell);
   }
   report.orders = order_checks(report.cells, tie_pct);
+  for (const auto& rung : file.wakeup_ladder) {
+    CheckedRung checked;
+    checked.rung = rung;
+    checked.simulated = simulate_cell(rung_row(rung), costs, checked.skipped, scheduler);
+    if (checked.simulated) {
+      checked.error_pct = (*checked.simulated - rung.median_ns) / rung.median_ns * 100;
+      checked.within = std::abs(checked.error_pct) <= 20;
+    }
+    report.ladder.push_back(checked);
+  }
   return report;
+}
+
+std::string short_duration(double ns) {
+  if (ns >= 1e6) return format_number(std::round(ns / 1e3) / 1e3) + " ms";
+  if (ns >= 1e3) return format_number(std::round(ns / 10) / 100) + " us";
+  return format_number(std::round(ns)) + " ns";
+}
+
+HostbenchRow rung_row(const WakeupRung& rung) {
+  HostbenchRow row;
+  row.kind = "wakeup";
+  row.mechanism = "pipe";
+  row.bytes = 1;
+  row.placement = "cross_core";
+  row.trials = rung.trials;
+  row.ops_per_trial = 1;
+  row.median_ns = rung.median_ns;
+  row.line = rung.line;
+  row.idle_ns = rung.idle_ns;
+  return row;
 }
 
 std::string check_verdict(const CheckReport& report) {
@@ -872,6 +944,18 @@ std::string check_verdict(const CheckReport& report) {
     ++all;
     ok += c.within;
   }
+  std::string ladder;
+  if (!report.ladder.empty()) {
+    int ok = 0, simulated = 0;
+    for (const auto& r : report.ladder) {
+      simulated += r.simulated.has_value();
+      ok += r.within;
+    }
+    ladder = "; wakeups after " + std::to_string(report.ladder.size()) + " idle times (" +
+             short_duration(static_cast<double>(report.ladder.front().rung.idle_ns)) + " to " +
+             short_duration(static_cast<double>(report.ladder.back().rung.idle_ns)) +
+             "): " + std::to_string(ok) + " of " + std::to_string(simulated) + " within 20%";
+  }
   int orders_strict = 0;
   for (const auto& o : report.orders) {
     orders_ok += o.reproduced;
@@ -888,7 +972,7 @@ std::string check_verdict(const CheckReport& report) {
                       std::to_string(calls) + " within 20%"
                 : std::string()) +
          "; context switch, memcpy and wakeups: " + std::to_string(other_ok) + " of " +
-         std::to_string(other) + " within target; " + std::to_string(skipped) +
+         std::to_string(other) + " within target" + ladder + "; " + std::to_string(skipped) +
          (skipped == 1 ? " row" : " rows") + " not modelled";
 }
 
@@ -933,6 +1017,19 @@ void print_check_report(std::ostream& out, const CheckReport& report) {
     if (c.host_switches && c.simulated_switches)
       out << "  " << c.row.kind << " " << c.row.mechanism << " " << c.row.bytes << " B " << c.row.placement
           << ": " << fixed(*c.host_switches, 2) << " | " << fixed(*c.simulated_switches, 2) << "\n";
+  if (!report.ladder.empty())
+    out << "waking a reader on an idle core after each idle time, from the write to its return (measured | "
+           "simulated):\n";
+  for (const auto& r : report.ladder) {
+    out << "  after " << std::left << std::setw(9) << short_duration(static_cast<double>(r.rung.idle_ns))
+        << std::right << std::setw(12) << readable_ns(r.rung.median_ns) << " | ";
+    if (r.simulated)
+      out << std::setw(11) << readable_ns(*r.simulated) << std::setw(8)
+          << ((r.error_pct >= 0 ? "+" : "") + fixed(r.error_pct, 1)) << "%  " << (r.within ? "yes" : "no")
+          << " (20%)\n";
+    else
+      out << "not simulated (line " << r.rung.line << "): " << r.skipped << "\n";
+  }
   if (!skipped.empty()) out << "not modelled:\n";
   for (const auto* c : skipped)
     out << "  " << c->row.kind << "," << c->row.mechanism << "," << c->row.bytes << "," << c->row.placement
@@ -954,6 +1051,18 @@ void write_check_csv(const std::string& path, const CheckReport& report) {
       f << ",,,,";
     std::string reason = c.skipped;
     std::replace(reason.begin(), reason.end(), ',', ';'); // one field, unquoted
+    f << reason << "\n";
+  }
+  // The wakeup ladder's rungs: kind wakeup_after_IDLEns (the idle time in the kind).
+  for (const auto& r : report.ladder) {
+    f << "wakeup_after_" << r.rung.idle_ns << "ns,pipe,1,cross_core,ns," << fixed(r.rung.median_ns, 3) << ",";
+    if (r.simulated)
+      f << fixed(*r.simulated, 3) << "," << fixed(r.error_pct, 2) << ",20," << (r.within ? "yes" : "no")
+        << ",";
+    else
+      f << ",,,,";
+    std::string reason = r.skipped;
+    std::replace(reason.begin(), reason.end(), ',', ';');
     f << reason << "\n";
   }
   f.close();
@@ -981,6 +1090,18 @@ int write_cell_scenarios(const std::string& dir, const std::string& preset_arg, 
         (std::filesystem::path(dir) / (clean(row.kind) + "-" + clean(row.mechanism) + "-" +
                                        std::to_string(row.bytes) + "-" + clean(row.placement) + ".json"))
             .string();
+    std::ofstream f(path, std::ios::binary);
+    f << text << "\n";
+    f.close();
+    if (!f) throw UserError("--scenarios " + dir + ": cannot write " + path + ": " + std::strerror(errno));
+    ++written;
+  }
+  for (const auto& rung : file.wakeup_ladder) {
+    std::string why;
+    const std::string text = cell_scenario(rung_row(rung), preset, why, scheduler);
+    if (text.empty()) continue;
+    const std::string path =
+        (std::filesystem::path(dir) / ("wakeup-after-" + std::to_string(rung.idle_ns) + "ns.json")).string();
     std::ofstream f(path, std::ios::binary);
     f << text << "\n";
     f.close();

@@ -22,7 +22,20 @@ struct HostbenchRow {
   double median_ns = 0, p99_ns = 0, min_ns = 0;
   std::optional<double> bytes_per_s;
   std::size_t line = 0; // in the file, for messages
+  // wakeup: how long the reader sleeps before the write, ns; 0: hostbench's wakeup cell's 20 us.
+  std::uint64_t idle_ns = 0;
 };
+
+// One rung of hostbench's wakeup ladder (a "# wakeup_after_idle_ns" note): a reader on one core
+// woken by a write from the other after sleeping idle_ns, from the write to its return.
+struct WakeupRung {
+  std::uint64_t idle_ns = 0;
+  double median_ns = 0, p10_ns = 0, p90_ns = 0;
+  long trials = 0;
+  std::size_t line = 0;
+};
+// The longest idle time a rung may give (a hostile file cannot ask for simulated hours).
+constexpr std::uint64_t kMaxLadderIdleNs = 10'000'000'000;
 
 struct HostbenchFile {
   std::string path;
@@ -31,6 +44,7 @@ struct HostbenchFile {
   std::vector<HostbenchRow> rows;
   // The switches_per_message notes: a stream cell's name -> both sides' context switches per message.
   std::map<std::string, double> switches_per_message;
+  std::vector<WakeupRung> wakeup_ladder; // by increasing idle time
 };
 
 // Throws UserError "FILE:LINE: what is wrong; what would be accepted".
@@ -54,6 +68,21 @@ struct CheckedCell {
   std::optional<double> host_switches, simulated_switches;
 };
 
+// One rung of the wakeup ladder, simulated (the wakeup cell's scenario with the rung's idle time).
+struct CheckedRung {
+  WakeupRung rung;
+  std::optional<double> simulated; // median ns; empty when the workload failed (`skipped` says why)
+  double error_pct = 0;
+  bool within = false; // within 20%, as a round trip
+  std::string skipped;
+};
+
+// "137.5 us", "5 ms": a duration to about four significant figures, for reports.
+std::string short_duration(double ns);
+
+// The wakeup cell with a rung's idle time, for simulate_cell and cell_scenario.
+HostbenchRow rung_row(const WakeupRung& rung);
+
 // The measured order of the mechanisms in one (kind, bytes, placement) group, and the simulated.
 struct OrderCheck {
   std::string kind, placement;
@@ -76,7 +105,8 @@ struct CheckReport {
   std::vector<CheckedCell> cells;
   std::vector<OrderCheck> orders; // groups with at least two simulated mechanisms
   double tie_pct = kOrderTiePct;
-  std::string scheduler; // empty: the machine's default (rr)
+  std::string scheduler;           // empty: the machine's default (rr)
+  std::vector<CheckedRung> ladder; // the file's wakeup ladder, when it has one
 };
 
 // PRESET: a built-in preset name or a preset file. Throws UserError on a bad preset.

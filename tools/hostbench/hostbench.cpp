@@ -155,6 +155,8 @@ struct Mode {
   bool quick = false;
   Budget ipc() const { return quick ? Budget{2, 3, 400, 0.03} : Budget{5, 20, 20000, 0.5}; }
   Budget single() const { return quick ? Budget{2, 5, 200, 0.02} : Budget{10, 20, 5000, 0.4}; }
+  // Each idle time of the wakeup ladder: enough trials for its 10th and 90th percentiles.
+  Budget ladder() const { return quick ? Budget{2, 10, 200, 0.02} : Budget{3, 30, 2000, 0.25}; }
 };
 
 // ---- pinning -----------------------------------------------------------------------------------
@@ -805,13 +807,22 @@ Measured stream_calls(const std::string& mechanism, std::size_t size, int cpu, b
 // what sending the wakeup costs the waker; on a virtual machine the IPI to a halted vCPU is a trap
 // to the hypervisor). The idle time is a round trip's: short, before a deeper idle state.
 constexpr std::int64_t wake_idle_ns = 20000;
+// The wakeup ladder (notes with the wakeup cell): the reader woken after each of these idle times,
+// us. Leaving idle can cost more after a longer idle period (a deeper C-state; on a virtual machine,
+// a host that polls a halted vCPU for a while before it deschedules it): dense around 100-200 us,
+// where KVM's halt polling (halt_poll_ns, 200 us by default) and the guest's haltpoll end. From
+// 2 us: a shorter idle time races the reader's own way into its sleep (on the AMD EPYC guest a
+// 1 us rung's median was 7.3, 48 and 10 us in three runs, its 10th percentile below the 2 us
+// rung's: some writes found the reader not yet asleep).
+constexpr std::int64_t wake_ladder_us[] = {2,   5,   10,  20,  50,   100,  125, 150,
+                                           175, 200, 300, 500, 1000, 2000, 5000};
 
 struct WakeShared {
   std::atomic<std::int64_t> blocking_at, written_at, call_ns;
   std::atomic<int> step; // 2i + 1: round i's reader is about to block; 2i + 2: written; -1: quit
 };
 
-Measured wakeup(bool call, int cpu_a, int cpu_b, const Budget& budget) {
+Measured wakeup(bool call, int cpu_a, int cpu_b, const Budget& budget, std::int64_t idle_ns = wake_idle_ns) {
   ControlPipe wake; // the pipe the reader blocks on; closed on every way out
   SharedPage<WakeShared> shared;
   shared->step.store(0);
@@ -824,7 +835,7 @@ Measured wakeup(bool call, int cpu_a, int cpu_b, const Budget& budget) {
       }
       if (step == -1) return;
       const std::int64_t blocking = shared->blocking_at.load(std::memory_order_acquire);
-      while (now_ns() - blocking < wake_idle_ns) {
+      while (now_ns() - blocking < idle_ns) {
       }
       const std::int64_t t0 = now_ns();
       shared->written_at.store(t0, std::memory_order_release);
@@ -1190,6 +1201,19 @@ int main(int argc, char** argv) {
         alarm(0);
         // The spread of the wakeups, which the row's median and p99 do not pin down: its middle 80%.
         notes.emplace_back(c.kind + "_p10_p90_ns", fmt(m->per_op.p10) + " " + fmt(m->per_op.p90));
+        if (c.kind == "wakeup")
+          for (std::int64_t idle_us : wake_ladder_us) {
+            alarm(cell_timeout_s);
+            Measured at = wakeup(false, cpu_a, cpu_b, mode.ladder(), idle_us * 1000);
+            alarm(0);
+            notes.emplace_back("wakeup_after_idle_ns", std::to_string(idle_us * 1000) + " " +
+                                                           fmt(at.per_op.median) + " " + fmt(at.per_op.p10) +
+                                                           " " + fmt(at.per_op.p90) + " " +
+                                                           std::to_string(at.trials));
+            std::cerr << "\n  after " << idle_us << " us idle: median " << fmt(at.per_op.median) << " ns"
+                      << std::flush;
+          }
+        if (c.kind == "wakeup") std::cerr << "\n  the cell, after " << wake_idle_ns / 1000 << " us idle: ";
       } else if (c.kind == "null_syscall") {
         pin_to(cpu_a);
         m = single(1000, mode.single(), [] { syscall(SYS_getppid); });
