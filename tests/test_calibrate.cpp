@@ -433,6 +433,31 @@ TEST_CASE("calibrate: idle states from the wakeup ladder, by hand") {
                  "no deeper state: leaving idle costs the same after every idle time measured"));
 }
 
+TEST_CASE("calibrate: a base's deeper idle state bounds idle_exit, and stays in the preset") {
+  // The fixture's cross-core round trip wants an idle exit of many microseconds; a base whose first
+  // deeper state leaves in 5000 cycles holds it there (the loader refuses an idle_exit above it),
+  // and the fit probes downwards at the bound instead of leaving the round trip out.
+  TempDir dir("calibrate");
+  json base = json::parse(slurp(std::string(IPCSIM_SOURCE_DIR) + "/models/costs/teaching.json"));
+  base["idle_states"] = {
+      {"value", json::array({{{"name", "C6"}, {"target_residency", 1000000}, {"exit_latency", 5000}}})},
+      {"source", "test"}};
+  const std::string base_path = (dir.path / "base.json").string();
+  std::ofstream(base_path) << base.dump(2);
+  // With a wakeup cell that measures a longer exit, the fit starts at the bound itself.
+  const std::string file = (dir.path / "wake.csv").string();
+  std::ofstream(file) << slurp(kFixture) + "wakeup,pipe,1,cross_core,100,1,30000.0,60000.0,3000.0,\n";
+  Calibration c = calibrate(read_hostbench(file), base_path);
+  CHECK(value(c, "idle_exit") == 5000);
+  CHECK(contains(source(c, "idle_exit"), "Source: the 2 cross-core round trips and wakeups of wake.csv"));
+  CHECK(contains(source(c, "idle_exit"), "Held at the exit latency of the base preset's first deeper idle "
+                                         "state (C6), which it may not exceed."));
+  CHECK(c.preset.at("idle_states") == base.at("idle_states"));
+  const std::string preset = (dir.path / "bounded.json").string();
+  std::ofstream(preset) << calibration_text(c);
+  CHECK(check_preset(preset, read_hostbench(file)).cells.size() > 0); // it loads
+}
+
 TEST_CASE("calibrate: the same file gives the same preset, byte for byte") {
   TempDir dir("calibrate");
   const std::string a = (dir.path / "a.json").string(), b = (dir.path / "b.json").string();

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <filesystem>
 #include <iomanip>
+#include <limits>
 #include <map>
 #include <sstream>
 
@@ -1082,10 +1083,17 @@ void fit_idle_exit(Fit& fit) {
   // simulated time grows with idle_exit, the round trips that leave a core idle).
   std::vector<const HostbenchRow*> used;
   std::vector<double> s0, slope;
+  // The base's deeper idle states stay: idle_exit may not exceed the first one's latency (the
+  // loader refuses it), so the fit stays below it and probes downwards when at it.
+  const json& states =
+      fit.base_doc.contains("idle_states") ? fit.base_doc.at("idle_states").at("value") : json();
+  const double ceiling = states.is_array() && !states.empty() ? states[0].at("exit_latency").get<double>()
+                                                              : std::numeric_limits<double>::infinity();
   auto linearise = [&](double x) {
     json here = fit.costs(), moved = fit.costs();
+    const double step = x + kStep <= ceiling ? kStep : -kStep;
     here["idle_exit"] = static_cast<std::int64_t>(std::llround(x));
-    moved["idle_exit"] = static_cast<std::int64_t>(std::llround(x + kStep));
+    moved["idle_exit"] = static_cast<std::int64_t>(std::llround(x + step));
     const bool choose = used.empty();
     s0.clear();
     slope.clear();
@@ -1095,10 +1103,10 @@ void fit_idle_exit(Fit& fit) {
         if ((r.kind == "roundtrip" && r.placement == "cross_core") || r.kind == "wakeup") rows.push_back(&r);
     for (const HostbenchRow* r : choose ? rows : used) {
       auto a = simulated_ns(*r, here), b = simulated_ns(*r, moved);
-      if (choose && (!a || !b || !(*b > *a))) continue;
+      if (choose && (!a || !b || !((*b - *a) / step > 0))) continue;
       if (choose) used.push_back(r);
       s0.push_back(a.value_or(r->median_ns));
-      slope.push_back(a && b ? (*b - *a) / kStep : 0.0);
+      slope.push_back(a && b ? (*b - *a) / step : 0.0);
     }
   };
   const double x0 = fit.v(Primitive::idle_exit);
@@ -1126,16 +1134,14 @@ void fit_idle_exit(Fit& fit) {
     }
     note.clear();
     x = den > 0 ? bounded_cycles(fit, at + num / den, kMaxIdleExitNs, note) : std::llround(at);
+    if (static_cast<double>(x) > ceiling) {
+      x = std::llround(ceiling);
+      note += " Held at the exit latency of the base preset's first deeper idle state (" +
+              states[0].at("name").get<std::string>() + "), which it may not exceed.";
+    }
     const bool settled = std::abs(static_cast<double>(x) - at) < 1;
     at = static_cast<double>(x);
     if (settled) break;
-  }
-  const json& states =
-      fit.base_doc.contains("idle_states") ? fit.base_doc.at("idle_states").at("value") : json();
-  if (states.is_array() && !states.empty() && x > states[0].at("exit_latency").get<std::int64_t>()) {
-    x = states[0].at("exit_latency").get<std::int64_t>();
-    note += " Held at the exit latency of the base preset's first deeper idle state (" +
-            states[0].at("name").get<std::string>() + "), which it may not exceed.";
   }
   fit.v(Primitive::idle_exit) = static_cast<double>(x);
   linearise(static_cast<double>(x)); // the residuals and slopes at the result, simulated
