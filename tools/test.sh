@@ -30,6 +30,12 @@ if command -v clang++ >/dev/null; then
   ASAN_OPTIONS=detect_stack_use_after_return=0:detect_leaks=0 \
     build-fuzz/ipcsim_fuzz -max_total_time=60 -max_len=65536 -timeout=20 -rss_limit_mb=4096 \
     -print_final_stats=1 build-fuzz/corpus scenarios
+  echo "== fuzzing the hostbench file reader (30 s)"
+  cmake --build build-fuzz -j"$jobs" --target ipcsim_fuzz_hostbench
+  mkdir -p build-fuzz/corpus-hostbench
+  ASAN_OPTIONS=detect_stack_use_after_return=0:detect_leaks=0 \
+    build-fuzz/ipcsim_fuzz_hostbench -max_total_time=30 -max_len=65536 -timeout=20 -rss_limit_mb=4096 \
+    -print_final_stats=1 build-fuzz/corpus-hostbench tests/fixtures tools/hostbench/results
 else
   echo "== fuzzing skipped: clang++ not installed (tools/setup.sh installs it)"
 fi
