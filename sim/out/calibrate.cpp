@@ -1248,10 +1248,14 @@ bool fit_idle_ladder(Fit& fit) {
   fit.v(Primitive::idle_exit) = static_cast<double>(latency[0]);
   json list = json::array();
   std::vector<std::string> described;
+  std::int64_t last_residency = 0;
   for (std::size_t k = 1; k < states.size(); ++k) {
     const double before = static_cast<double>(ladder[states[k - 1].second].idle_ns);
     const double at = static_cast<double>(ladder[states[k].first].idle_ns);
-    const auto residency = static_cast<std::int64_t>(std::llround(fit.cycles(std::sqrt(before * at))));
+    // Whole cycles, increasing (rungs a few ns apart on a slow clock could round to one cycle).
+    const std::int64_t residency = std::max(
+        last_residency + 1, static_cast<std::int64_t>(std::llround(fit.cycles(std::sqrt(before * at)))));
+    last_residency = residency;
     const std::string name = "after_" + format_number(std::round(std::sqrt(before * at) / 100) / 10) + "us";
     list.push_back({{"name", name}, {"target_residency", residency}, {"exit_latency", latency[k]}});
     described.push_back(name + ": idle " + short_duration(fit.ns(static_cast<double>(residency))) +
