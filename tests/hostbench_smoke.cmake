@@ -26,7 +26,7 @@ if(NOT csv MATCHES "\n# switches_per_message: stream,pipe,8,same_core [0-9]+\\.[
   message(FATAL_ERROR "hostbench output lacks the stream's switches_per_message note:\n${csv}")
 endif()
 # The wakeup ladder: 15 idle times from 2 us to 5 ms, each its idle time, median, 10th and 90th
-# percentiles and trials.
+# percentiles, trials and the write()'s median.
 string(FIND "${csv}" "\nwakeup,pipe,1,cross_core," wakeup_at)
 if(wakeup_at EQUAL -1)
   string(FIND "${csv}" "# skip: wakeup,pipe,1,cross_core" skipped)
@@ -34,7 +34,7 @@ if(wakeup_at EQUAL -1)
     message(FATAL_ERROR "hostbench output has neither the wakeup row nor its skip:\n${csv}")
   endif()
 else()
-  string(REGEX MATCHALL "\n# wakeup_after_idle_ns: [0-9]+ [0-9.]+ [0-9.]+ [0-9.]+ [0-9]+" rungs "${csv}")
+  string(REGEX MATCHALL "# wakeup_after_idle_ns: [0-9]+ [0-9.]+ [0-9.]+ [0-9.]+ [0-9]+ [0-9.]+\n" rungs "${csv}")
   list(LENGTH rungs count)
   if(NOT count EQUAL 15)
     message(FATAL_ERROR "hostbench wrote ${count} wakeup_after_idle_ns notes, expected 15:\n${csv}")

@@ -433,6 +433,51 @@ TEST_CASE("calibrate: idle states from the wakeup ladder, by hand") {
                  "no deeper state: leaving idle costs the same after every idle time measured"));
 }
 
+TEST_CASE("calibrate: a deeper state's ipi from the ladder's write() medians, by hand") {
+  // The ladder of the test above with each rung's write(): 3000 ns in the shallow state, 40000 ns
+  // after 150 us idle and more (the host wakes a descheduled vCPU inside the waker's trap).
+  TempDir dir("calibrate");
+  std::string text = slurp(kFixture);
+  text += "wakeup,pipe,1,cross_core,100,1,6000.0,6000.0,3000.0,\n"
+          "# wakeup_after_idle_ns: 10000 5000.0 4900.0 5100.0 100 3000.0\n"
+          "# wakeup_after_idle_ns: 100000 4900.0 4800.0 5000.0 100 3000.0\n"
+          "# wakeup_after_idle_ns: 150000 45000.0 44000.0 46000.0 100 39000.0\n"
+          "# wakeup_after_idle_ns: 300000 47000.0 46000.0 48000.0 100 40000.0\n"
+          "# wakeup_after_idle_ns: 1000000 46000.0 45000.0 47000.0 100 41000.0\n";
+  const std::string file = (dir.path / "calls.csv").string();
+  std::ofstream(file) << text;
+  Calibration c = calibrate(read_hostbench(file), "teaching");
+  const std::string preset = (dir.path / "calls.json").string();
+  std::ofstream(preset) << calibration_text(c);
+  // The rest of the write, R, is the write simulated without the state less the ipi primitive
+  // (teaching's 1000: the file has no wakeup_call cell); the state's ipi is the median of its rungs'
+  // writes less R: 40000 - R.
+  HostbenchFile hb = read_hostbench(file);
+  std::string why;
+  const json flat = {{"preset", preset}, {"idle_states", json::array()}, {"idle_exit_spread", 0}};
+  auto write = simulate_cell(rung_row(hb.wakeup_ladder[0], "wakeup_call"), flat, why);
+  REQUIRE(write);
+  const double rest = *write - 1000;
+  MESSAGE("the write without its IPI: " << rest << " ns");
+  CHECK(value(c, "ipi") == 1000);
+  const json& states = c.preset.at("idle_states").at("value");
+  REQUIRE(states.size() == 1);
+  CHECK(states[0].at("ipi") == std::llround(40000 - rest));
+  CHECK(contains(c.preset.at("idle_states").at("source").get<std::string>(), "; the waker's write() there "));
+  // check-preset simulates each rung's write with it: the deep rungs' at the median, exactly.
+  CheckReport report = check_preset(preset, hb);
+  REQUIRE(report.ladder[3].simulated_call);
+  CHECK(*report.ladder[3].simulated_call == doctest::Approx(40000).epsilon(1e-4));
+  CHECK(*report.ladder[0].simulated_call == doctest::Approx(rest + 1000).epsilon(1e-4));
+  CHECK(contains(check_verdict(report), "wakeups after 5 idle times (10 us to 1 ms): 5 of 5 within 20%, the "
+                                        "waker's write() "));
+  std::ostringstream out;
+  print_check_report(out, report);
+  CHECK(contains(out.str(),
+                 "  after 300 us      47.000 us |   46.000 us    -2.1%  yes (20%); the write 40.000 us | "
+                 "40.000 us +0.0% yes\n"));
+}
+
 TEST_CASE("calibrate: a base's deeper idle state bounds idle_exit, and stays in the preset") {
   // The fixture's cross-core round trip wants an idle exit of many microseconds; a base whose first
   // deeper state leaves in 5000 cycles holds it there (the loader refuses an idle_exit above it),

@@ -503,9 +503,19 @@ TEST_CASE("check-preset: bad files name the file, the line and what is accepted"
                        "# wakeup_after_idle_ns: " + note + "\n");
   };
   CHECK(ladder("20000 9000 8000 10000 100") == "<no error>");
-  CHECK(ladder("20000 9000 8000 10000") ==
-        "x.csv:4: wakeup_after_idle_ns: expected five fields (the idle time in ns, the median, 10th and 90th "
-        "percentiles of the wakeup in ns, the trials), found '20000 9000 8000 10000'");
+  CHECK(
+      ladder("20000 9000 8000 10000") ==
+      "x.csv:4: wakeup_after_idle_ns: expected five or six fields (the idle time in ns, the median, 10th and "
+      "90th percentiles of the wakeup in ns, the trials, and the median write() in ns), found '20000 9000 "
+      "8000 10000'");
+  CHECK(ladder("20000 9000 8000 10000 100 6000") == "<no error>");
+  CHECK(ladder("20000 9000 8000 10000 100 0") ==
+        "x.csv:4: field wakeup_after_idle_ns write() median: 0 must be above 0");
+  CHECK(
+      ladder("20000 9000 8000 10000 100 6000 7") ==
+      "x.csv:4: wakeup_after_idle_ns: expected five or six fields (the idle time in ns, the median, 10th and "
+      "90th percentiles of the wakeup in ns, the trials, and the median write() in ns), found '20000 9000 "
+      "8000 10000 100 6000 7'");
   CHECK(ladder("0 9000 8000 10000 100") ==
         "x.csv:4: field wakeup_after_idle_ns idle time: must be at least 1");
   CHECK(ladder("2e4 9000 8000 10000 100") ==

@@ -1165,8 +1165,14 @@ TEST_CASE("costs: machine.costs.idle_states replaces the preset's idle states, c
   CHECK(load_error(with_machine(R"({"costs": {"preset": "teaching", "idle_states": [{"name": "C6",
       "target_residency": "10us", "exit_latency": 5000}]}})")) ==
         "test.json: at machine.costs.idle_states.0: idle_states must be a list of {\"name\": \"C6\", "
-        "\"target_residency\": CYCLES, \"exit_latency\": CYCLES}, by increasing target_residency (each > 0) "
-        "(cycles: whole numbers up to 2^32)");
+        "\"target_residency\": CYCLES, \"exit_latency\": CYCLES} (and optionally \"ipi\": CYCLES), by "
+        "increasing target_residency (each > 0) (cycles: whole numbers up to 2^32)");
+  CHECK(contains(load_error(with_machine(R"({"costs": {"preset": "teaching", "idle_states": [{"name": "C6",
+      "target_residency": 10000, "exit_latency": 5000, "ipi": -1}]}})")),
+                 "test.json: at machine.costs.idle_states.0: idle_states must be a list of"));
+  CHECK(contains(load_error(with_machine(R"({"costs": {"preset": "teaching", "idle_states": [{"name": "C6",
+      "target_residency": 10000, "exit_latency": 5000, "ipl": 7}]}})")),
+                 "test.json: at machine.costs.idle_states.0: idle_states must be a list of"));
   CHECK(
       load_error(with_machine(R"({"costs": {"preset": "teaching", "idle_states": [
       {"name": "C1", "target_residency": 5000, "exit_latency": 3000},
@@ -1187,6 +1193,38 @@ TEST_CASE("costs: machine.costs.idle_states replaces the preset's idle states, c
         "test.json: at machine.costs.idle_exit: the preset's idle_states.0: exit_latency 50000 is below the "
         "shallower state's (60000, idle_exit): a deeper state is never quicker to leave (idle_exit set here; "
         "lower it, or give machine.costs.idle_states too)");
+}
+
+TEST_CASE("costs: an idle state's ipi is what waking a core in it costs the waker") {
+  // A reader blocked on core 0, woken by writes from core 1 after 5000 and then 20000 cycles: its core
+  // idles about 4700 cycles the first time (shallow: the waker pays the ipi primitive, teaching's
+  // 1000, and the reader idle_exit 2000) and over 10000 the second (the state's ipi 25000 and its
+  // exit 90000). Without the state's ipi the waker pays 1000 both times.
+  const std::string script = R"(, "channels": [{"name": "c", "mechanism": "pipe"}], "processes": [
+      {"name": "reader", "affinity": [0], "working_set_pages": 0, "script": [
+        {"op": "recv", "channel": "c", "bytes": 1}, {"op": "recv", "channel": "c", "bytes": 1}]},
+      {"name": "writer", "affinity": [1], "working_set_pages": 0, "script": [
+        {"op": "compute", "time": 5000}, {"op": "send", "channel": "c", "bytes": 1},
+        {"op": "compute", "time": 20000}, {"op": "send", "channel": "c", "bytes": 1}]}]})";
+  auto run =
+      ipcsim::test::run_text(R"({"machine": {"cores": 2, "costs": {"preset": "teaching", "idle_exit": 2000,
+      "idle_states": [{"name": "descheduled", "target_residency": 10000, "exit_latency": 90000, "ipi": 25000}]}})" +
+                             script);
+  CHECK(run.charged("writer", "send", ipcsim::Primitive::ipi) == 1000 + 25000);
+  CHECK(run.charged("reader", "dispatch", ipcsim::Primitive::idle_exit) == 2000 + 90000);
+  auto plain =
+      ipcsim::test::run_text(R"({"machine": {"cores": 2, "costs": {"preset": "teaching", "idle_exit": 2000,
+      "idle_states": [{"name": "C6", "target_residency": 10000, "exit_latency": 90000}]}})" +
+                             script);
+  CHECK(plain.charged("writer", "send", ipcsim::Primitive::ipi) == 1000 + 1000);
+  // At another clock with frequency_scaling "time", the state's ipi stretches like its latency.
+  const ipcsim::CostModel scaled = load(with_machine(R"({"frequency": "2GHz", "frequency_scaling": "time",
+      "costs": {"preset": "teaching", "idle_states": [{"name": "d", "target_residency": 10000,
+      "exit_latency": 90000, "ipi": 25000}]}})"))
+                                       ->model()
+                                       .costs;
+  CHECK(scaled.ipi_after(20000) == 50000);
+  CHECK(scaled.ipi_after(19999) == 2000);
 }
 
 TEST_CASE(

@@ -587,18 +587,21 @@ void Kernel::make_ready(Core& waker_core, Thread& thread, Thread* waker, std::ui
   Thread& payer = waker ? *waker : thread;
   bool interrupt = false;
   bool from_idle = target.idle;
+  Cycles ipi = model_.costs.cycles(Primitive::ipi);
   if (target.idle) {
     target.idle = false;
     ++running_cores_;
     interrupt = remote;
-    target.idle_exit_due = idle_exit_draw(target, at > target.idle_since ? at - target.idle_since : 0);
+    const Cycles idle_for = at > target.idle_since ? at - target.idle_since : 0;
+    target.idle_exit_due = idle_exit_draw(target, idle_for);
+    ipi = model_.costs.ipi_after(idle_for); // a deeper state may cost the waker more (a descheduled vCPU)
   } else if (target.current && !target.need_resched &&
              scheduler_->preempts(target.index, thread, *target.current, at)) {
     target.need_resched = true;
     interrupt = remote;
   }
   if (interrupt) {
-    charge(waker_core, payer, activity, Primitive::ipi, model_.costs.cycles(Primitive::ipi));
+    charge(waker_core, payer, activity, Primitive::ipi, ipi);
     // Woken at `at`, the target fires its due timers and picks (its own state, which placement
     // above guards), then pays for the dispatch before the picked thread can touch anything.
     const CostModel& costs = model_.costs;

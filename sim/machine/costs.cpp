@@ -114,7 +114,8 @@ PresetFile load_preset(const std::string& name, const std::string& path, const R
 std::vector<IdleState> read_idle_states(const json& states, double idle_exit, const std::string& exit_name,
                                         const std::function<void(const std::string&)>& complain) {
   const std::string expected = "idle_states must be a list of {\"name\": \"C6\", \"target_residency\": "
-                               "CYCLES, \"exit_latency\": CYCLES}, by increasing target_residency (each > 0)";
+                               "CYCLES, \"exit_latency\": CYCLES} (and optionally \"ipi\": CYCLES), by "
+                               "increasing target_residency (each > 0)";
   if (!states.is_array()) complain(": " + expected + ", got " + states.dump());
   std::vector<IdleState> out;
   double last_residency = 0, last_exit = idle_exit;
@@ -126,9 +127,10 @@ std::vector<IdleState> read_idle_states(const json& states, double idle_exit, co
              v.get<double>() <= static_cast<double>(kMaxPrimitiveCycles) &&
              v.get<double>() == std::floor(v.get<double>());
     };
-    if (!st.is_object() || st.size() != 3 || !st.contains("name") || !st.at("name").is_string() ||
-        !st.contains("target_residency") || !whole(st.at("target_residency")) ||
-        !st.contains("exit_latency") || !whole(st.at("exit_latency")))
+    const bool with_ipi = st.is_object() && st.contains("ipi");
+    if (!st.is_object() || st.size() != (with_ipi ? 4u : 3u) || !st.contains("name") ||
+        !st.at("name").is_string() || !st.contains("target_residency") || !whole(st.at("target_residency")) ||
+        !st.contains("exit_latency") || !whole(st.at("exit_latency")) || (with_ipi && !whole(st.at("ipi"))))
       complain(where + expected + " (cycles: whole numbers up to 2^32)");
     double residency = st.at("target_residency").get<double>(), exit = st.at("exit_latency").get<double>();
     if (residency <= last_residency)
@@ -140,8 +142,10 @@ std::vector<IdleState> read_idle_states(const json& states, double idle_exit, co
                "): a deeper state is never quicker to leave");
     last_residency = residency;
     last_exit = exit;
-    out.push_back(
-        {st.at("name").get<std::string>(), static_cast<Cycles>(residency), static_cast<Cycles>(exit)});
+    IdleState state{st.at("name").get<std::string>(), static_cast<Cycles>(residency),
+                    static_cast<Cycles>(exit), std::nullopt};
+    if (with_ipi) state.ipi = st.at("ipi").get<Cycles>();
+    out.push_back(state);
   }
   return out;
 }
@@ -356,6 +360,9 @@ void scale_to_clock(CostModel& model, double ratio, const std::string& path, con
                                                        "idle state " + state.name + "'s target_residency"));
     state.exit_latency = static_cast<Cycles>(
         scale(static_cast<double>(state.exit_latency), "idle state " + state.name + "'s exit_latency"));
+    if (state.ipi)
+      state.ipi =
+          static_cast<Cycles>(scale(static_cast<double>(*state.ipi), "idle state " + state.name + "'s ipi"));
   }
 }
 

@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -113,11 +114,13 @@ const std::vector<PresetInfo>& list_presets();
 
 // A deeper idle state than the one idle_exit leaves (a preset's "idle_states", like cpuidle's
 // table): a core idle for at least target_residency cycles is in it, and leaving it takes
-// exit_latency cycles.
+// exit_latency cycles. `ipi`, when given, is what waking a core in it costs the waker instead of
+// the ipi primitive (on a virtual machine the host wakes a descheduled vCPU inside the waker's trap).
 struct IdleState {
   std::string name;
   Cycles target_residency = 0;
   Cycles exit_latency = 0;
+  std::optional<Cycles> ipi;
 };
 
 // The largest idle_exit_spread a preset or scenario may give: exp(2 x 4), the widest draw, is a
@@ -145,6 +148,15 @@ struct CostModel {
     for (const auto& state : idle_states)
       if (idle_for >= state.target_residency) exit = state.exit_latency;
     return exit;
+  }
+
+  // What waking a core idle for `idle_for` cycles costs the waker: the ipi of the deepest state
+  // that idle period reached, when that state gives one, else the ipi primitive.
+  Cycles ipi_after(Cycles idle_for) const {
+    Cycles ipi = cycles(Primitive::ipi);
+    for (const auto& state : idle_states)
+      if (idle_for >= state.target_residency) ipi = state.ipi.value_or(cycles(Primitive::ipi));
+    return ipi;
   }
 
   Cycles cycles(Primitive p) const { return static_cast<Cycles>(value[static_cast<size_t>(p)]); }

@@ -32,6 +32,7 @@ struct WakeupRung {
   std::uint64_t idle_ns = 0;
   double median_ns = 0, p10_ns = 0, p90_ns = 0;
   long trials = 0;
+  std::optional<double> call_median_ns; // the writer's write() over the same trials (a sixth field)
   std::size_t line = 0;
 };
 // The longest idle time a rung may give (a hostile file cannot ask for simulated hours).
@@ -75,13 +76,18 @@ struct CheckedRung {
   double error_pct = 0;
   bool within = false; // within 20%, as a round trip
   std::string skipped;
+  // The waker's write(), when the rung has it: simulated median, error, within 20%.
+  std::optional<double> simulated_call;
+  double call_error_pct = 0;
+  bool call_within = false;
 };
 
 // "137.5 us", "5 ms": a duration to about four significant figures, for reports.
 std::string short_duration(double ns);
 
-// The wakeup cell with a rung's idle time, for simulate_cell and cell_scenario.
-HostbenchRow rung_row(const WakeupRung& rung);
+// The wakeup cell (kind "wakeup", or "wakeup_call" for the write) with a rung's idle time, for
+// simulate_cell and cell_scenario.
+HostbenchRow rung_row(const WakeupRung& rung, const std::string& kind = "wakeup");
 
 // The measured order of the mechanisms in one (kind, bytes, placement) group, and the simulated.
 struct OrderCheck {

@@ -808,8 +808,10 @@ Measured stream_calls(const std::string& mechanism, std::size_t size, int cpu, b
 // to the hypervisor). The idle time is a round trip's: short, before a deeper idle state.
 constexpr std::int64_t wake_idle_ns = 20000;
 // The wakeup ladder (notes with the wakeup cell): the reader woken after each of these idle times,
-// us. Leaving idle can cost more after a longer idle period (a deeper C-state; on a virtual machine,
-// a host that polls a halted vCPU for a while before it deschedules it): dense around 100-200 us,
+// us; each note the idle time, the wakeup's median, 10th and 90th percentiles, the trials and the
+// writer's write() median over the same trials (the waker's cost can depend on the state too).
+// Leaving idle can cost more after a longer idle period (a deeper C-state; on a virtual machine, a
+// host that polls a halted vCPU for a while before it deschedules it): dense around 100-200 us,
 // where KVM's halt polling (halt_poll_ns, 200 us by default) and the guest's haltpoll end. From
 // 2 us: a shorter idle time races the reader's own way into its sleep (on the AMD EPYC guest a
 // 1 us rung's median was 7.3, 48 and 10 us in three runs, its 10th percentile below the 2 us
@@ -822,7 +824,10 @@ struct WakeShared {
   std::atomic<int> step; // 2i + 1: round i's reader is about to block; 2i + 2: written; -1: quit
 };
 
-Measured wakeup(bool call, int cpu_a, int cpu_b, const Budget& budget, std::int64_t idle_ns = wake_idle_ns) {
+// `other`, when given, receives the other time's summary over the same trials (the call's for a
+// wakeup, the wakeup's for a call).
+Measured wakeup(bool call, int cpu_a, int cpu_b, const Budget& budget, std::int64_t idle_ns = wake_idle_ns,
+                Stats* other = nullptr) {
   ControlPipe wake; // the pipe the reader blocks on; closed on every way out
   SharedPage<WakeShared> shared;
   shared->step.store(0);
@@ -845,7 +850,7 @@ Measured wakeup(bool call, int cpu_a, int cpu_b, const Budget& budget, std::int6
     }
   });
   wake.keep_read_end();
-  std::vector<double> samples;
+  std::vector<double> samples, others;
   std::int64_t began = now_ns();
   for (int i = 0;; ++i) {
     shared->blocking_at.store(now_ns(), std::memory_order_release);
@@ -855,7 +860,9 @@ Measured wakeup(bool call, int cpu_a, int cpu_b, const Budget& budget, std::int6
     while (shared->step.load(std::memory_order_acquire) != 2 * i + 2) {
     }
     if (i < budget.warmup && !warmed_up(began, budget)) continue;
-    samples.push_back(call ? double(shared->call_ns.load()) : double(woke - shared->written_at.load()));
+    const double call_ns = double(shared->call_ns.load()), wake_ns = double(woke - shared->written_at.load());
+    samples.push_back(call ? call_ns : wake_ns);
+    others.push_back(call ? wake_ns : call_ns);
     int k = int(samples.size());
     if (k >= budget.max_trials ||
         (k >= budget.min_trials && double(now_ns() - began) / 1e9 >= budget.seconds))
@@ -863,6 +870,7 @@ Measured wakeup(bool call, int cpu_a, int cpu_b, const Budget& budget, std::int6
   }
   shared->step.store(-1, std::memory_order_release);
   finish_peer(pid);
+  if (other) *other = summarise(others);
   return {int(samples.size()), 1, summarise(samples)};
 }
 
@@ -1204,14 +1212,15 @@ int main(int argc, char** argv) {
         if (c.kind == "wakeup")
           for (std::int64_t idle_us : wake_ladder_us) {
             alarm(cell_timeout_s);
-            Measured at = wakeup(false, cpu_a, cpu_b, mode.ladder(), idle_us * 1000);
+            Stats call{};
+            Measured at = wakeup(false, cpu_a, cpu_b, mode.ladder(), idle_us * 1000, &call);
             alarm(0);
-            notes.emplace_back("wakeup_after_idle_ns", std::to_string(idle_us * 1000) + " " +
-                                                           fmt(at.per_op.median) + " " + fmt(at.per_op.p10) +
-                                                           " " + fmt(at.per_op.p90) + " " +
-                                                           std::to_string(at.trials));
-            std::cerr << "\n  after " << idle_us << " us idle: median " << fmt(at.per_op.median) << " ns"
-                      << std::flush;
+            notes.emplace_back("wakeup_after_idle_ns",
+                               std::to_string(idle_us * 1000) + " " + fmt(at.per_op.median) + " " +
+                                   fmt(at.per_op.p10) + " " + fmt(at.per_op.p90) + " " +
+                                   std::to_string(at.trials) + " " + fmt(call.median));
+            std::cerr << "\n  after " << idle_us << " us idle: median " << fmt(at.per_op.median)
+                      << " ns, the write " << fmt(call.median) << " ns" << std::flush;
           }
         if (c.kind == "wakeup") std::cerr << "\n  the cell, after " << wake_idle_ns / 1000 << " us idle: ";
       } else if (c.kind == "null_syscall") {
