@@ -1183,11 +1183,13 @@ constexpr double kStateStep = 0.25;
 // a deeper state is never quicker to leave), fall into levels; a new state starts at the first rung
 // whose exit is more than kStateStep above the current state's first, its latency the median of
 // its rungs' exits and its target residency the geometric mean of the idle times on either side of
-// the step (the ladder does not say where between them it is). The shallowest level is idle_exit.
-// Returns false (nothing fitted) when the file has no ladder: the round trips then fit idle_exit.
-bool fit_idle_ladder(Fit& fit) {
+// the step (the ladder does not say where between them it is). The shallowest level stays the
+// round trips' idle_exit (step 5, fitted before this): the cells the targets count, whose
+// wakeups on a virtual machine need not cost what an isolated one does; the source says how far
+// apart the two are. Does nothing when the file has no ladder (the base's states stay).
+void fit_idle_ladder(Fit& fit) {
   const auto& ladder = fit.file.wakeup_ladder;
-  if (ladder.empty()) return false;
+  if (ladder.empty()) return;
   json bare = fit.costs();
   bare["idle_exit"] = 0;
   bare["idle_exit_spread"] = 0;
@@ -1241,11 +1243,14 @@ bool fit_idle_ladder(Fit& fit) {
     if (!latency.empty()) cycles = std::max(cycles, latency.back()); // medians of a monotone fit's levels
     latency.push_back(cycles);
   }
+  // The deeper states are never quicker to leave than idle_exit as fitted to the round trips.
+  const double shallow_level = static_cast<double>(latency[0]);
+  latency[0] = std::llround(fit.v(Primitive::idle_exit));
+  for (std::size_t k = 1; k < latency.size(); ++k) latency[k] = std::max(latency[k], latency[k - 1]);
   auto rung_name = [&](std::size_t i) {
     return short_duration(static_cast<double>(ladder[i].idle_ns)) + " (line " +
            std::to_string(ladder[i].line) + ")";
   };
-  fit.v(Primitive::idle_exit) = static_cast<double>(latency[0]);
   json list = json::array();
   std::vector<std::string> described;
   std::int64_t last_residency = 0;
@@ -1283,7 +1288,7 @@ bool fit_idle_ladder(Fit& fit) {
       }
       if (waker.empty()) continue;
       std::string note;
-      const std::int64_t ipi = bounded_cycles(fit, median_of(waker), kMaxIpiNs, note);
+      const std::int64_t ipi = bounded_cycles(fit, fit.cycles(median_of(waker)), kMaxIpiNs, note);
       list[k - 1]["ipi"] = ipi;
       described[k - 1] +=
           "; the waker's write() there " + short_duration(median_of(waker) + 0) +
@@ -1321,20 +1326,25 @@ bool fit_idle_ladder(Fit& fit) {
   const std::string source = "Source: the wakeup ladder of " + fit.file_name + " (" +
                              std::to_string(ladder.size()) + " idle times from " + rung_name(0) + " to " +
                              rung_name(ladder.size() - 1) + "): ";
-  fit.source[static_cast<std::size_t>(Primitive::idle_exit)] =
-      fit.fitted(source + "the shallowest level, " + short_duration(fit.ns(static_cast<double>(latency[0]))) +
-                 " (the median of " + std::to_string(states[0].second + 1) + " rungs, idle up to " +
-                 short_duration(static_cast<double>(ladder[states[0].second].idle_ns)) + "); " + method);
+  const std::string shallow =
+      "The shallowest level, " + short_duration(fit.ns(shallow_level)) + " (the median of " +
+      std::to_string(states[0].second + 1) + " rungs, idle up to " +
+      short_duration(static_cast<double>(ladder[states[0].second].idle_ns)) +
+      "), is idle_exit's state; idle_exit " + "stays as the round trips fit it, " +
+      short_duration(fit.ns(static_cast<double>(latency[0]))) + " (" +
+      percent(fit.ns(static_cast<double>(latency[0])) / std::max(fit.ns(shallow_level), 1e-9) - 1) +
+      " against the ladder). ";
   fit.idle_states_source = fit.fitted(
       source +
       (described.empty() ? "no deeper state: leaving idle costs the same after every idle time measured"
                          : join(described, "; ")) +
-      ". " + method +
+      ". " + shallow + method +
       " On a virtual machine the host polls a halted vCPU for a while (KVM's halt_poll_ns) before it "
       "deschedules it; a bare-metal host's deeper C-states show the same way.");
   std::string summary = "idle states (wakeup ladder, " + std::to_string(ladder.size()) +
-                        " idle times, RMS error " + fixed(rms * 100, 1) + "%): idle_exit " +
-                        short_duration(fit.ns(static_cast<double>(latency[0])));
+                        " idle times, RMS error " + fixed(rms * 100, 1) + "%): shallowest level " +
+                        short_duration(fit.ns(shallow_level)) + " (idle_exit " +
+                        short_duration(fit.ns(static_cast<double>(latency[0]))) + ")";
   for (const auto& st : list)
     summary +=
         ", " + st.at("name").get<std::string>() + " " +
@@ -1343,7 +1353,6 @@ bool fit_idle_ladder(Fit& fit) {
         (st.contains("ipi") ? " (the waker's ipi " + short_duration(fit.ns(st.at("ipi").get<double>())) + ")"
                             : std::string());
   fit.summary.push_back(summary);
-  return true;
 }
 
 // ---- 6. the time slice, from busy polling on one core ---------------------------------------------
@@ -1488,7 +1497,8 @@ Calibration calibrate(const HostbenchFile& file, const std::string& base) {
   fit_remote_copies(fit);
   fit_paths(fit);
   fit_wakeup(fit);
-  if (!fit_idle_ladder(fit)) fit_idle_exit(fit);
+  fit_idle_exit(fit);
+  fit_idle_ladder(fit);
   fit_time_slice(fit);
 
   // Every cell again with the fitted values: check-preset's verdict, in the preset and the summary.
