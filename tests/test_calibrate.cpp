@@ -424,8 +424,20 @@ TEST_CASE("calibrate: idle states from the wakeup ladder, by hand") {
   // shallow ones the path and idle_exit.
   CheckReport report = check_preset(preset, hb);
   REQUIRE(report.ladder.size() == 6);
+  REQUIRE(report.ladder[0].simulated);
+  REQUIRE(report.ladder[5].simulated);
   CHECK(*report.ladder[0].simulated == doctest::Approx(*path + idle_exit).epsilon(1e-3));
   CHECK(*report.ladder[5].simulated == doctest::Approx(46000).epsilon(1e-3));
+  // Rungs whose wakeups are all about the reader's path (exits near 0): a few ns of noise is no
+  // state (measured as the rungs are, 25% of the whole wakeup).
+  std::string near = slurp(kFixture) + "wakeup,pipe,1,cross_core,100,1,6000.0,6000.0,3000.0,\n";
+  const double p = *path;
+  for (auto [idle, extra] : {std::pair{10000, 0.0}, {50000, 5.0}, {150000, 15.0}, {1000000, 40.0}})
+    near += "# wakeup_after_idle_ns: " + std::to_string(idle) + " " + std::to_string(p + extra) + " " +
+            std::to_string(p + extra - 1) + " " + std::to_string(p + extra + 1) + " 100\n";
+  std::ofstream(dir.path / "near.csv") << near;
+  Calibration none = calibrate(read_hostbench((dir.path / "near.csv").string()), "teaching");
+  CHECK(none.preset.at("idle_states").at("value") == json::array());
   // One level only: no deeper state, an empty list that replaces the base's.
   std::string flat = slurp(kFixture) + "wakeup,pipe,1,cross_core,100,1,6000.0,6000.0,3000.0,\n"
                                        "# wakeup_after_idle_ns: 10000 5000.0 4900.0 5100.0 100\n"
@@ -472,12 +484,24 @@ TEST_CASE("calibrate: a deeper state's ipi from the ladder's write() medians, by
   const json& states = c.preset.at("idle_states").at("value");
   REQUIRE(states.size() == 1);
   CHECK(states[0].at("ipi") == std::llround(2 * (40000 - rest)));
+  // The state's residency and latency in cycles of the 2 GHz clock: sqrt(100 us x 150 us) and the
+  // median of its rungs' exits, 46000 ns less the reader's path.
+  const json bare = {
+      {"preset", preset}, {"idle_exit", 0}, {"idle_exit_spread", 0}, {"idle_states", json::array()}};
+  auto path = simulate_cell(rung_row(hb.wakeup_ladder[0]), bare, why);
+  REQUIRE(path);
+  CHECK(states[0].at("target_residency") == std::llround(2 * std::sqrt(100000.0 * 150000.0)));
+  CHECK(states[0].at("exit_latency") == std::llround(2 * (46000 - *path)));
   CHECK(contains(c.preset.at("idle_states").at("source").get<std::string>(), "; the waker's write() there "));
   // check-preset simulates each rung's write with it: the deep rungs' at the median, exactly.
   CheckReport report = check_preset(preset, hb);
+  REQUIRE(report.ladder.size() == 5);
   REQUIRE(report.ladder[3].simulated_call);
+  REQUIRE(report.ladder[0].simulated_call);
   CHECK(*report.ladder[3].simulated_call == doctest::Approx(40000).epsilon(1e-4));
   CHECK(*report.ladder[0].simulated_call == doctest::Approx(rest + 500).epsilon(1e-4));
+  // The preset's calibration.machine keeps the file's machine keys, not the rungs (they repeat).
+  CHECK(!c.preset.at("calibration").at("machine").contains("wakeup_after_idle_ns"));
   CHECK(contains(check_verdict(report), "wakeups after 5 idle times (10 us to 1 ms): "));
   CHECK(contains(check_verdict(report), " within 20%, the waker's write() "));
   std::ostringstream out;

@@ -189,6 +189,8 @@ TEST_CASE("check-preset: the wakeup ladder, each idle time simulated with the pr
   CheckReport report = check_costs(costs, "teaching with a deep state", hb);
   REQUIRE(report.ladder.size() == 3);
   REQUIRE(report.ladder[0].simulated);
+  REQUIRE(report.ladder[1].simulated);
+  REQUIRE(report.ladder[2].simulated);
   CHECK(*report.ladder[0].simulated == 2642.0);
   CHECK(*report.ladder[1].simulated == 2642.0);
   CHECK(*report.ladder[2].simulated == 51642.0);
@@ -207,6 +209,8 @@ TEST_CASE("check-preset: the wakeup ladder, each idle time simulated with the pr
                                         "after 3 idle times (20 us to 200 us): 3 of 3 within 20%; 0 rows"));
   // Without the deep state every rung leaves idle in idle_exit: the 200 us rung is 96% too fast.
   CheckReport flat = check_preset("teaching", hb);
+  REQUIRE(flat.ladder.size() == 3);
+  REQUIRE(flat.ladder[2].simulated);
   CHECK(*flat.ladder[2].simulated == 2642.0);
   CHECK(contains(check_verdict(flat), "wakeups after 3 idle times (20 us to 200 us): 2 of 3 within 20%"));
   // --out: one row a rung, the idle time in the kind; --scenarios: one scenario a rung, which runs.
@@ -532,6 +536,9 @@ TEST_CASE("check-preset: bad files name the file, the line and what is accepted"
   CHECK(ladder("20000 9000 9500 10000 100") ==
         "x.csv:4: wakeup_after_idle_ns: the 10th percentile, the median and the 90th percentile must not "
         "decrease, found 9500, 9000, 10000");
+  std::string many = "# hostbench 1\n" + kHeader + "wakeup,pipe,1,cross_core,1,1,1,1,1,\n";
+  for (int i = 1; i <= 65; ++i) many += "# wakeup_after_idle_ns: " + std::to_string(i * 1000) + " 9 8 10 1\n";
+  CHECK(parse_error(many) == "x.csv:68: wakeup_after_idle_ns: more than 64 rungs (hostbench writes 15)");
   CHECK(parse_error(
             "# hostbench 1\n" + kHeader + "wakeup,pipe,1,cross_core,1,1,1,1,1,\n" +
             "# wakeup_after_idle_ns: 20000 9000 8000 10000 100\n# wakeup_after_idle_ns: 20000 1 1 1 1\n") ==

@@ -311,7 +311,8 @@ const ParamTable& costs_table() {
     ParamSpec states{"idle_states", ParamType::ObjectList, nullptr, "",
                      "deeper idle states: a core idle for target_residency cycles or more leaves the deepest "
                      "such state in exit_latency cycles, [{\"name\": \"C6\", \"target_residency\": CYCLES, "
-                     "\"exit_latency\": CYCLES}], by increasing residency ([]: idle_exit always)"};
+                     "\"exit_latency\": CYCLES}] (and optionally \"ipi\": CYCLES, what waking a core in it "
+                     "costs the waker), by increasing residency ([]: idle_exit always)"};
     states.default_note = "the preset's (none: idle_exit always)";
     t.params.push_back(states);
     for (size_t i = 0; i < kPrimitiveCount; ++i) {

@@ -1042,8 +1042,9 @@ void fit_wakeup(Fit& fit) {
   // hides under a 13 us ipi and would leave most of them out).
   if (path && wake->median_ns > *path) {
     double start = std::round(fit.cycles(std::min(wake->median_ns - *path, kMaxIdleExitNs)));
-    const json& states =
-        fit.base_doc.contains("idle_states") ? fit.base_doc.at("idle_states").at("value") : json();
+    const json& states = fit.idle_states.is_null() && fit.base_doc.contains("idle_states")
+                             ? fit.base_doc.at("idle_states").at("value")
+                             : json();
     if (states.is_array() && !states.empty()) // no deeper than the base's first deeper state
       start = std::min(start, states[0].at("exit_latency").get<double>());
     fit.v(Primitive::idle_exit) = start;
@@ -1083,15 +1084,25 @@ void fit_idle_exit(Fit& fit) {
   // simulated time grows with idle_exit, the round trips that leave a core idle).
   std::vector<const HostbenchRow*> used;
   std::vector<double> s0, slope;
-  // The base's deeper idle states stay: idle_exit may not exceed the first one's latency (the
-  // loader refuses it), so the fit stays below it and probes downwards when at it.
-  const json& states =
-      fit.base_doc.contains("idle_states") ? fit.base_doc.at("idle_states").at("value") : json();
+  // The base's deeper idle states stay (unless the file's wakeup ladder replaces them, fit.idle_states
+  // set): idle_exit may not exceed the first one's latency (the loader refuses it), so the fit stays
+  // below it and probes downwards when at it.
+  const json& states = fit.idle_states.is_null() && fit.base_doc.contains("idle_states")
+                           ? fit.base_doc.at("idle_states").at("value")
+                           : json();
   const double ceiling = states.is_array() && !states.empty() ? states[0].at("exit_latency").get<double>()
                                                               : std::numeric_limits<double>::infinity();
+  if (ceiling < 1) { // a first deeper state that costs nothing to leave: idle_exit can only be 0
+    fit.v(Primitive::idle_exit) = 0;
+    fit.source[static_cast<std::size_t>(Primitive::idle_exit)] =
+        fit.fitted("Held at 0, the exit latency of the base preset's first deeper idle state (" +
+                   states[0].at("name").get<std::string>() + "), which it may not exceed.");
+    fit.summary.push_back("cross-core wakeup: idle_exit held at 0 by the base's first deeper idle state");
+    return;
+  }
   auto linearise = [&](double x) {
     json here = fit.costs(), moved = fit.costs();
-    const double step = x + kStep <= ceiling ? kStep : -kStep;
+    const double step = x + kStep <= ceiling ? kStep : -std::min(kStep, x);
     here["idle_exit"] = static_cast<std::int64_t>(std::llround(x));
     moved["idle_exit"] = static_cast<std::int64_t>(std::llround(x + step));
     const bool choose = used.empty();
@@ -1224,8 +1235,10 @@ void fit_idle_ladder(Fit& fit) {
   // States: [first rung, last rung] each.
   std::vector<std::pair<std::size_t, std::size_t>> states{{0, 0}};
   for (std::size_t i = 1; i < monotone.size(); ++i) {
-    if (monotone[i] > monotone[states.back().first] * (1 + kStateStep) &&
-        monotone[i] - monotone[states.back().first] >= fit.ns(1))
+    // Measured as the rungs are (the wakeup, path and exit), so that an exit near 0 does not make
+    // every few nanoseconds of noise a state.
+    const std::size_t first = states.back().first;
+    if (monotone[i] + path[i] > (monotone[first] + path[first]) * (1 + kStateStep))
       states.push_back({i, i});
     else
       states.back().second = i;
@@ -1254,12 +1267,21 @@ void fit_idle_ladder(Fit& fit) {
   json list = json::array();
   std::vector<std::string> described;
   std::int64_t last_residency = 0;
+  std::string dropped;
   for (std::size_t k = 1; k < states.size(); ++k) {
     const double before = static_cast<double>(ladder[states[k - 1].second].idle_ns);
     const double at = static_cast<double>(ladder[states[k].first].idle_ns);
     // Whole cycles, increasing (rungs a few ns apart on a slow clock could round to one cycle).
     const std::int64_t residency = std::max(
         last_residency + 1, static_cast<std::int64_t>(std::llround(fit.cycles(std::sqrt(before * at)))));
+    if (residency > static_cast<std::int64_t>(kMaxPrimitiveCycles)) { // past what a preset may hold
+      dropped = " The states from " + short_duration(at) +
+                " on are left out: their residency is past 2^32 "
+                "cycles, the largest a preset holds.";
+      states.resize(k);
+      latency.resize(k);
+      break;
+    }
     last_residency = residency;
     const std::string name = "after_" + format_number(std::round(std::sqrt(before * at) / 100) / 10) + "us";
     list.push_back({{"name", name}, {"target_residency", residency}, {"exit_latency", latency[k]}});
@@ -1300,13 +1322,19 @@ void fit_idle_ladder(Fit& fit) {
   // Each rung simulated with the result.
   std::vector<std::string> residuals;
   double sum_sq = 0;
+  std::size_t scored = 0;
   for (std::size_t i = 0; i < ladder.size(); ++i) {
     auto simulated = simulated_ns(rung_row(ladder[i]), fit.costs());
-    const double err = simulated ? *simulated / ladder[i].median_ns - 1 : 0;
+    if (!simulated) { // not counted as a perfect fit
+      residuals.push_back(short_duration(static_cast<double>(ladder[i].idle_ns)) + " not simulated");
+      continue;
+    }
+    const double err = *simulated / ladder[i].median_ns - 1;
     sum_sq += err * err;
+    ++scored;
     residuals.push_back(short_duration(static_cast<double>(ladder[i].idle_ns)) + " " + percent(err));
   }
-  const double rms = std::sqrt(sum_sq / static_cast<double>(ladder.size()));
+  const double rms = scored ? std::sqrt(sum_sq / static_cast<double>(scored)) : 0;
   std::vector<std::string> rungs;
   for (std::size_t i = 0; i < ladder.size(); ++i)
     rungs.push_back(short_duration(static_cast<double>(ladder[i].idle_ns)) + " " +
@@ -1331,9 +1359,11 @@ void fit_idle_ladder(Fit& fit) {
       std::to_string(states[0].second + 1) + " rungs, idle up to " +
       short_duration(static_cast<double>(ladder[states[0].second].idle_ns)) +
       "), is idle_exit's state; idle_exit " + "stays as the round trips fit it, " +
-      short_duration(fit.ns(static_cast<double>(latency[0]))) + " (" +
-      percent(fit.ns(static_cast<double>(latency[0])) / std::max(fit.ns(shallow_level), 1e-9) - 1) +
-      " against the ladder). ";
+      short_duration(fit.ns(static_cast<double>(latency[0]))) +
+      (shallow_level >= 1
+           ? " (" + percent(static_cast<double>(latency[0]) / shallow_level - 1) + " against the ladder). "
+           : ". ") +
+      dropped;
   fit.idle_states_source = fit.fitted(
       source +
       (described.empty() ? "no deeper state: leaving idle costs the same after every idle time measured"
@@ -1496,6 +1526,9 @@ Calibration calibrate(const HostbenchFile& file, const std::string& base) {
   fit_line_transfer(fit);
   fit_remote_copies(fit);
   fit_paths(fit);
+  // With a wakeup ladder the file's states replace the base's: the round trips fit idle_exit without
+  // the base's, which the ladder's then replace.
+  if (!file.wakeup_ladder.empty()) fit.idle_states = json::array();
   fit_wakeup(fit);
   fit_idle_exit(fit);
   fit_idle_ladder(fit);
@@ -1553,8 +1586,8 @@ Calibration calibrate(const HostbenchFile& file, const std::string& base) {
   else if (base_doc.contains("idle_states"))
     doc["idle_states"] = base_doc.at("idle_states");
   json machine = json::object();
-  for (const auto& [k, v] : file.keys)
-    if (k != "skip") machine[k] = v;
+  for (const auto& [k, v] : file.keys) // the per-cell notes repeat: they stay in the file
+    if (k != "skip" && k != "wakeup_after_idle_ns" && k != "switches_per_message") machine[k] = v;
   json calibration = json::object();
   calibration["tool"] = "ipcsim calibrate (docs/calibrate.md)";
   calibration["hostbench_file"] = fit.file_name;

@@ -399,6 +399,7 @@ HostbenchFile parse_hostbench(const std::string& text, const std::string& path) 
   std::size_t number = 0;
   bool header = false;
   std::map<std::string, std::size_t> seen;
+  std::map<std::uint64_t, std::size_t> rung_lines; // idle time -> its note's line
   while (std::getline(in, line)) {
     ++number;
     if (!line.empty() && line.back() == '\r') line.pop_back();
@@ -425,11 +426,13 @@ HostbenchFile parse_hostbench(const std::string& text, const std::string& path) 
         }
         if (file.keys.back().first == "wakeup_after_idle_ns") {
           WakeupRung rung = parse_rung(file.keys.back().second, where(path, number), number);
-          for (const auto& other : file.wakeup_ladder)
-            if (other.idle_ns == rung.idle_ns)
-              throw UserError(where(path, number) + "wakeup_after_idle_ns: a second note for " +
-                              std::to_string(rung.idle_ns) + " ns (first on line " +
-                              std::to_string(other.line) + ")");
+          if (file.wakeup_ladder.size() == kMaxLadderRungs)
+            throw UserError(where(path, number) + "wakeup_after_idle_ns: more than " +
+                            std::to_string(kMaxLadderRungs) + " rungs (hostbench writes 15)");
+          if (auto [it, fresh] = rung_lines.emplace(rung.idle_ns, number); !fresh)
+            throw UserError(where(path, number) + "wakeup_after_idle_ns: a second note for " +
+                            std::to_string(rung.idle_ns) + " ns (first on line " +
+                            std::to_string(it->second) + ")");
           file.wakeup_ladder.push_back(rung);
         }
       }
@@ -963,7 +966,7 @@ std::string check_verdict(const CheckReport& report) {
     for (const auto& r : report.ladder) {
       simulated += r.simulated.has_value();
       ok += r.within;
-      calls += r.simulated_call.has_value();
+      calls += r.rung.call_median_ns.has_value();
       calls_ok += r.call_within;
     }
     ladder = "; wakeups after " + std::to_string(report.ladder.size()) + " idle times (" +
@@ -1050,6 +1053,8 @@ void print_check_report(std::ostream& out, const CheckReport& report) {
       out << "; the write " << readable_ns(*r.rung.call_median_ns) << " | " << readable_ns(*r.simulated_call)
           << " " << ((r.call_error_pct >= 0 ? "+" : "") + fixed(r.call_error_pct, 1)) << "% "
           << (r.call_within ? "yes" : "no");
+    else if (r.rung.call_median_ns)
+      out << "; the write " << readable_ns(*r.rung.call_median_ns) << " | not simulated";
     out << "\n";
   }
   if (!skipped.empty()) out << "not modelled:\n";
@@ -1086,6 +1091,14 @@ void write_check_csv(const std::string& path, const CheckReport& report) {
     std::string reason = r.skipped;
     std::replace(reason.begin(), reason.end(), ',', ';');
     f << reason << "\n";
+    if (!r.rung.call_median_ns) continue;
+    f << "wakeup_call_after_" << r.rung.idle_ns << "ns,pipe,1,cross_core,ns,"
+      << fixed(*r.rung.call_median_ns, 3) << ",";
+    if (r.simulated_call)
+      f << fixed(*r.simulated_call, 3) << "," << fixed(r.call_error_pct, 2) << ",20,"
+        << (r.call_within ? "yes" : "no") << ",\n";
+    else
+      f << ",,,,not simulated\n";
   }
   f.close();
   if (!f) throw UserError("--out " + path + ": cannot write: " + std::strerror(errno));

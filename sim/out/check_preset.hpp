@@ -35,8 +35,10 @@ struct WakeupRung {
   std::optional<double> call_median_ns; // the writer's write() over the same trials (a sixth field)
   std::size_t line = 0;
 };
-// The longest idle time a rung may give (a hostile file cannot ask for simulated hours).
+// The longest idle time a rung may give (a hostile file cannot ask for simulated hours), and the
+// most rungs a file may hold (hostbench writes 15; each is simulated twice by check-preset).
 constexpr std::uint64_t kMaxLadderIdleNs = 10'000'000'000;
+constexpr std::size_t kMaxLadderRungs = 64;
 
 struct HostbenchFile {
   std::string path;
