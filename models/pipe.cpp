@@ -14,6 +14,7 @@
 #include "lock.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <deque>
 #include <map>
 
@@ -23,10 +24,22 @@ namespace {
 
 enum class WakePolicy : std::uint8_t { All, One };
 
+constexpr std::uint64_t kPage = 4096;
+
 struct PipeConfig {
   std::uint64_t capacity = 65536;
   std::uint64_t pipe_buf = 4096;
   WakePolicy wake = WakePolicy::All;
+  // Linux's ring of page slots (pipe->max_usage pipe_buffers of a page each: a write that needs a
+  // new page waits for a free slot, whatever the bytes in the others), or xv6's ring of bytes.
+  bool page_slots = true;
+  std::uint64_t slots() const { return capacity / kPage; }
+};
+
+// A page of the buffer (struct pipe_buffer): `end` is where the bytes written into it end
+// (offset + len: a write merges there), `unread` how many of them are left (len).
+struct PipePage {
+  std::uint64_t end, unread;
 };
 
 struct FifoNode;
@@ -63,7 +76,7 @@ public:
   // The buffer's pages (fs/pipe.c: one pipe_buffer per page): the unread bytes of each, oldest
   // first; whether the last one takes more (a write merges into it, PIPE_BUF_FLAG_CAN_MERGE);
   // and pipe->tmp_page, the one freed page a pipe keeps for its next write.
-  std::deque<std::uint64_t> pages;
+  std::deque<PipePage> pages;
   bool last_page_open = false;
   bool tmp_page = false;
   // The core of the last read: the pages it emptied come back to writes (tmp_page), their lines in
@@ -71,6 +84,17 @@ public:
   std::int32_t consumed_on = -1;
 
   std::uint64_t buffered() const { return nwrite - nread; }
+  // pipe_full: with page slots, no slot is free; with a byte ring, no byte.
+  bool full() const {
+    return config.page_slots ? pages.size() >= config.slots() : buffered() >= config.capacity;
+  }
+  // anon_pipe_write merges the head of a write (its length modulo the page size: all of a short
+  // one) into the last page when the pipe is not empty, that page takes merges and the head fits
+  // behind what was written into it (`offset + chars <= PAGE_SIZE`). Returns the bytes merged.
+  std::uint64_t mergeable(std::uint64_t total) const {
+    const std::uint64_t head = total % kPage;
+    return head > 0 && last_page_open && !pages.empty() && pages.back().end + head <= kPage ? head : 0;
+  }
   // Writes none of whose bytes was read yet (a write read in part keeps its segment, first byte gone).
   std::uint64_t unread_messages() const {
     std::uint64_t n = 0;
@@ -97,7 +121,8 @@ private:
     return -1;
   }
   void enter(OpContext& ctx, std::uint16_t activity, bool woken);
-  std::uint64_t store_pages(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes);
+  std::uint64_t store_pages(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes,
+                            std::uint64_t merged);
   std::uint64_t release_pages(std::uint64_t bytes);
   void filled(OpContext& ctx) { fill_changed(ctx, name, "bytes", buffered()); }
 };
@@ -199,18 +224,18 @@ void Pipe::enter(OpContext& ctx, std::uint16_t activity, bool woken) {
   if (ctx.first_run() || woken) ctx.charge(activity, Primitive::lock_acquire);
 }
 
-// anon_pipe_write: the head of a write merges into the last page when all of it fits there (the
-// write's length modulo the page size, as Linux checks `offset + chars <= PAGE_SIZE`); the rest
-// takes new pages, the pipe's tmp_page first, then alloc_page. Returns the bytes written into pages
-// the reader has had: the merged page, which it reads as it fills, and tmp_page, which it emptied.
-std::uint64_t Pipe::store_pages(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes) {
-  constexpr std::uint64_t kPage = 4096;
+// anon_pipe_write: `merged` bytes go into the last page (mergeable()); the rest takes new pages of
+// up to a page each, the pipe's tmp_page first, then alloc_page. Returns the bytes written into
+// pages the reader has had: the merged page, which it reads as it fills, and tmp_page, which it
+// emptied.
+std::uint64_t Pipe::store_pages(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes,
+                                std::uint64_t merged) {
   std::uint64_t reused = 0;
-  std::uint64_t head = bytes % kPage;
-  if (head > 0 && last_page_open && !pages.empty() && pages.back() + head <= kPage) {
-    pages.back() += head;
-    bytes -= head;
-    reused += head;
+  if (merged > 0) {
+    pages.back().end += merged;
+    pages.back().unread += merged;
+    bytes -= merged;
+    reused += merged;
   }
   while (bytes > 0) {
     std::uint64_t n = std::min(bytes, kPage);
@@ -220,10 +245,10 @@ std::uint64_t Pipe::store_pages(OpContext& ctx, std::uint16_t activity, std::uin
     } else {
       ctx.charge(activity, Primitive::page_alloc);
     }
-    pages.push_back(n);
+    pages.push_back({n, n});
     bytes -= n;
   }
-  last_page_open = !pages.empty() && pages.back() < kPage;
+  last_page_open = !pages.empty() && pages.back().end < kPage;
   return reused;
 }
 
@@ -232,10 +257,10 @@ std::uint64_t Pipe::store_pages(OpContext& ctx, std::uint16_t activity, std::uin
 std::uint64_t Pipe::release_pages(std::uint64_t bytes) {
   std::uint64_t freed = 0;
   while (bytes > 0 && !pages.empty()) {
-    std::uint64_t n = std::min(bytes, pages.front());
-    pages.front() -= n;
+    std::uint64_t n = std::min(bytes, pages.front().unread);
+    pages.front().unread -= n;
     bytes -= n;
-    if (pages.front() == 0) {
+    if (pages.front().unread == 0) {
       pages.pop_front();
       freed += tmp_page;
       tmp_page = true;
@@ -267,7 +292,7 @@ IoStatus Pipe::read(OpContext& ctx, std::uint16_t activity, std::uint64_t bytes,
       return wait_on(ctx, read_wait, activity);
     }
     std::uint64_t n = std::min(available, bytes - done);
-    const bool was_full = available == config.capacity;
+    const bool was_full = full();
     const std::uint64_t queued = available; // what the copy reads is among it
     const std::int32_t source = written_on(nread);
     take_text(ctx, message, nread, nread + n);
@@ -319,9 +344,16 @@ IoStatus Pipe::write(OpContext& ctx, std::uint16_t activity, const Message& mess
       }
       return IoStatus::Done;
     }
-    std::uint64_t room = config.capacity - buffered();
     std::uint64_t left = total - done;
-    if (room == 0 || (atomic && room < left)) {
+    // What may go in now. Page slots: the merge into the last page (at the write's start only, as
+    // anon_pipe_write tries it once before its loop), then a page per free slot; a write of at most
+    // a page so goes whole or waits, which is PIPE_BUF's atomicity there. Byte ring: the free bytes,
+    // all of an atomic write or nothing.
+    std::uint64_t merged = config.page_slots && done == 0 ? mergeable(total) : 0;
+    std::uint64_t room = config.page_slots
+                             ? merged + (config.slots() - std::min(config.slots(), pages.size())) * kPage
+                             : config.capacity - buffered();
+    if (room == 0 || (!config.page_slots && atomic && room < left)) {
       if (woken) ++spurious;
       if (done > 0 && cannot_wait(ctx)) break;
       held.release(); // __pipe_unlock before sleeping: a reader may come in
@@ -335,6 +367,8 @@ IoStatus Pipe::write(OpContext& ctx, std::uint16_t activity, const Message& mess
       continue;
     }
     std::uint64_t chunk = std::min(room, left);
+    // A byte ring has no slots; its bytes are still laid out in pages for what they cost.
+    merged = config.page_slots ? std::min(merged, chunk) : mergeable(chunk);
     const bool was_empty = buffered() == 0;
     Segment segment{nwrite, nwrite + chunk, done == 0, message};
     segment.meta.written_on = static_cast<std::int32_t>(ctx.core.index);
@@ -350,7 +384,7 @@ IoStatus Pipe::write(OpContext& ctx, std::uint16_t activity, const Message& mess
     woken = false;
     // Charged once the bytes are in, the message sent then: the pages they need, then the copy. No
     // reader sees them before the copy ends: the mutex is held until then.
-    const std::uint64_t reused = store_pages(ctx, activity, chunk);
+    const std::uint64_t reused = store_pages(ctx, activity, chunk, merged);
     charge_copy(ctx, activity, chunk, total, buffered(), consumed_on, reused); // user buffer -> kernel buffer
     // __pipe_unlock, then the wakeup (anon_pipe_write wakes the readers after unlocking). A pipe
     // that was empty wakes its readers: __wake_up takes the queue's lock, sleepers or not.
@@ -359,7 +393,7 @@ IoStatus Pipe::write(OpContext& ctx, std::uint16_t activity, const Message& mess
     wake(ctx, read_wait, activity); // after each chunk, as pipewrite does
   }
   held.release();
-  if (config.wake == WakePolicy::One && buffered() < config.capacity && write_wait.head)
+  if (config.wake == WakePolicy::One && !full() && write_wait.head)
     ctx.kernel.wake_one(ctx.core, write_wait, &t, activity);
   ++writes;
   ctx.succeed(static_cast<std::int64_t>(done));
@@ -432,7 +466,17 @@ std::vector<ParamSpec> config_params() {
            "who a write (read) wakes: all sleeping readers (writers), as xv6's wakeup; or one",
            std::nullopt,
            std::nullopt,
-           {"all", "one"}}};
+           {"all", "one"}},
+          {"layout",
+           ParamType::Choice,
+           "auto",
+           "",
+           "pages: Linux's ring of page slots (capacity / 4096 of them; a write that needs a new page waits "
+           "for a free slot); bytes: a ring of bytes, as xv6's; auto: pages when the capacity is a power of "
+           "two pages and pipe_buf is 4096 (Linux's sizes), bytes otherwise",
+           std::nullopt,
+           std::nullopt,
+           {"auto", "pages", "bytes"}}};
 }
 
 PipeConfig read_config(const json& f, const std::string& path, const std::string& file) {
@@ -440,6 +484,24 @@ PipeConfig read_config(const json& f, const std::string& path, const std::string
   c.capacity = read_bytes(f.at("capacity"));
   c.pipe_buf = read_bytes(f.at("pipe_buf"));
   c.wake = f.at("wake") == "one" ? WakePolicy::One : WakePolicy::All;
+  const std::string layout = f.at("layout");
+  const std::uint64_t pages = c.capacity / kPage;
+  const bool linux_sizes = c.capacity % kPage == 0 && std::has_single_bit(pages) && c.pipe_buf == kPage;
+  c.page_slots = layout == "pages" || (layout == "auto" && linux_sizes);
+  if (layout == "pages" && !linux_sizes) {
+    if (c.capacity % kPage != 0 || !std::has_single_bit(pages))
+      fail_at(file, join_path(path, "capacity"),
+              "capacity " + std::to_string(c.capacity) +
+                  " is not a power of two pages; Linux rounds a pipe's size up to one (round_pipe_size): "
+                  "give " +
+                  std::to_string(
+                      kPage * std::bit_ceil(std::max<std::uint64_t>(1, (c.capacity + kPage - 1) / kPage))) +
+                  ", or \"layout\": \"bytes\" for a ring of exactly this many bytes");
+    fail_at(file, join_path(path, "pipe_buf"),
+            "pipe_buf " + std::to_string(c.pipe_buf) +
+                " with page slots: a write of at most a page is atomic there, so pipe_buf is 4096; give "
+                "\"layout\": \"bytes\" for another");
+  }
   if (c.pipe_buf > c.capacity)
     fail_at(file, join_path(path, "pipe_buf"),
             "pipe_buf " + std::to_string(c.pipe_buf) + " is larger than the capacity " +

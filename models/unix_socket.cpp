@@ -10,6 +10,7 @@
 #include "names.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <deque>
 
 namespace ipcsim {
@@ -19,22 +20,41 @@ enum class SockType : std::uint8_t { Stream, Dgram };
 
 constexpr std::uint64_t kDefaultBuffer = 212992; // net.core.wmem_default: a new socket's sk_sndbuf
 constexpr std::uint32_t kDefaultQlen = 10;       // net.unix.max_dgram_qlen
-constexpr std::uint64_t kSkbMax = 32768;         // UNIX_SKB_FRAGS_SZ: a stream sk_buff's payload
-constexpr std::uint64_t kDgramOverhead = 32;     // unix_dgram_sendmsg: len > sk_sndbuf - 32 is EMSGSIZE
-constexpr std::uint32_t kSomaxconn = 4096;       // net.core.somaxconn: listen() caps its backlog here
+constexpr std::uint64_t kSkbMax =
+    3776 + 32768; // SKB_MAX_HEAD(0) + UNIX_SKB_FRAGS_SZ: a stream sk_buff's payload
+constexpr std::uint64_t kDgramOverhead = 32; // unix_dgram_sendmsg: len > sk_sndbuf - 32 is EMSGSIZE
+constexpr std::uint32_t kSomaxconn = 4096;   // net.core.somaxconn: listen() caps its backlog here
 
 struct Socket;
 
+// An sk_buff as sock_alloc_send_pskb allocates it: its head (the struct sk_buff, from
+// skbuff_head_cache) and its linear data (kmalloc), two slab objects, and the rest of the payload
+// in page fragments. alloc_skb_with_frags takes the fragments' pages in blocks of decreasing
+// order, the largest that fits what is left, at most order 3 (32 KiB): 40 KiB is 32 KiB then 8 KiB.
+struct SkbShape {
+  std::uint64_t linear = 0;      // payload bytes in the head's data
+  std::uint64_t frag_pages = 0;  // bytes of the fragments' pages (whole pages)
+  std::uint64_t frag_blocks = 0; // page allocations for them
+  // What it counts against its sender's send buffer (skb->truesize, added to sk_wmem_alloc by
+  // skb_set_owner_w): the struct sk_buff (cache-aligned, 256 bytes), the kmalloc size class of its
+  // data (the linear payload cache-aligned plus the 320 bytes of skb_shared_info; a power of two,
+  // at least 512 here, and whole pages of a power-of-two order above 8 KiB) and the fragments'
+  // pages. Measured on Linux 6.18 (`hostbench-probe sndbuf`): 768 bytes up to 192 bytes of
+  // payload, so 278 small writes fill the default buffer.
+  std::uint64_t truesize() const {
+    return 256 + std::bit_ceil(std::max<std::uint64_t>((linear + 63) / 64 * 64 + 320, 512)) + frag_pages;
+  }
+};
 // One sk_buff queued on a socket's receive queue.
 struct Skb {
   Message message;            // message.bytes: the payload not yet read
-  std::uint64_t size = 0;     // the payload it was allocated for: what consume_skb frees
+  SkbShape shape;             // what it was allocated as: what consume_skb frees
   bool started = false;       // stream: a read has taken its first byte (and its text)
-  std::weak_ptr<Socket> from; // datagram: the sender, whose send buffer it is charged to
+  std::weak_ptr<Socket> from; // the sender, whose send buffer it is charged to
   std::string from_path;      // the sender's address ("" when unbound)
 };
 
-struct Socket {
+struct Socket : std::enable_shared_from_this<Socket> {
   Socket(std::uint32_t id, SockType type, std::uint64_t buffer, std::uint32_t qlen)
       : id(id), type(type), buffer(buffer), qlen(qlen), object("unix socket " + std::to_string(id)),
         readers(label("waiting for data")), room(label("waiting for room in its receive queue")),
@@ -62,7 +82,7 @@ struct Socket {
   std::uint64_t rx_bytes = 0;        // payload bytes in rx
   std::uint64_t reserved = 0;        // stream bytes being copied in by a writer, not yet queued
   std::uint32_t reserved_dgrams = 0; // datagrams being copied in, not yet queued
-  std::uint64_t wmem = 0;            // datagram bytes this socket sent that are still queued somewhere
+  std::uint64_t wmem = 0;            // sk_wmem_alloc: the truesize of its sk_buffs still queued somewhere
   // Its receive queue's fill for the timeline: bytes of a stream, datagrams.
   void filled(OpContext& ctx) const {
     if (type == SockType::Stream)
@@ -121,8 +141,7 @@ public:
       auto peer = s->peer.lock();
       std::string state = s->listening ? "LISTEN" : (s->connected ? "ESTAB" : "UNCONN");
       std::uint64_t recv_q = s->listening ? s->pending.size() : s->rx_bytes;
-      std::uint64_t send_q =
-          s->listening ? s->backlog : (s->type == SockType::Stream ? (peer ? peer->rx_bytes : 0) : s->wmem);
+      std::uint64_t send_q = s->listening ? s->backlog : s->wmem; // unix_diag: sk_wmem_alloc_get
       table.rows.push_back({s->type == SockType::Stream ? "u_str" : "u_dgr", state, std::to_string(recv_q),
                             std::to_string(send_q), s->path.empty() ? "*" : s->path, std::to_string(s->id),
                             peer && !peer->closed ? std::to_string(peer->id) : "*"});
@@ -145,27 +164,41 @@ private:
 
 // Looking a path up (bind, connect, sendto with an address): a name lookup with a permission check.
 void charge_lookup(OpContext& ctx, std::uint16_t a) { ctx.charge(a, Primitive::capability_lookup); }
-// sock_alloc_send_pskb: an sk_buff is two slab objects (its head from skbuff_head_cache, its
-// linear data from kmalloc), and the part of the payload beyond `linear` goes into page
-// fragments, one allocation per order-3 (32 KiB) block as alloc_skb_with_frags tries first.
-// The receiving side's consume_skb frees the same (charge_skb_free).
-constexpr std::uint64_t kFragBlock = 32768;
-std::uint64_t frag_blocks(std::uint64_t bytes, std::uint64_t linear) {
-  return bytes > linear ? (bytes - linear + kFragBlock - 1) / kFragBlock : 0;
-}
-void charge_skb(OpContext& ctx, std::uint16_t a, std::uint64_t bytes = 0, std::uint64_t linear = 0) {
-  const CostModel& costs = ctx.kernel.model().costs;
-  ctx.charge(a, Primitive::slab_alloc, 2 * costs.cycles(Primitive::slab_alloc));
-  ctx.charge(a, Primitive::page_alloc, costs.cycles(Primitive::page_alloc) * frag_blocks(bytes, linear));
-}
-void charge_skb_free(OpContext& ctx, std::uint16_t a, std::uint64_t bytes, std::uint64_t linear) {
-  const CostModel& costs = ctx.kernel.model().costs;
-  ctx.charge(a, Primitive::slab_free, 2 * costs.cycles(Primitive::slab_free));
-  ctx.charge(a, Primitive::page_free, costs.cycles(Primitive::page_free) * frag_blocks(bytes, linear));
+constexpr std::uint64_t kPage = 4096;
+constexpr std::uint64_t kMaxFragOrderPages = 8; // order 3 (UNIX_SKB_FRAGS_SZ; PAGE_ALLOC_COSTLY_ORDER)
+constexpr std::uint64_t kMaxSkbFrags = 17;      // MAX_SKB_FRAGS
+std::uint64_t page_align(std::uint64_t n) { return (n + kPage - 1) / kPage * kPage; }
+SkbShape skb_shape(std::uint64_t linear, std::uint64_t frag_pages) {
+  const std::uint64_t pages = frag_pages / kPage;
+  return {linear, frag_pages,
+          pages / kMaxFragOrderPages + static_cast<std::uint64_t>(std::popcount(pages % kMaxFragOrderPages))};
 }
 // SKB_MAX_HEAD(0): the linear part a stream skb gets (a page less skb_shared_info), and
 // SKB_MAX_ALLOC: a datagram's (an order-2 allocation less it).
 constexpr std::uint64_t kStreamLinear = 4096 - 320, kDgramLinear = 16384 - 320;
+// unix_stream_sendmsg: what goes beyond SKB_MAX_HEAD(0) goes into fragments, rounded up to pages
+// but never more than the chunk (so 3777 bytes are all in one page), the rest into the head.
+SkbShape stream_skb(std::uint64_t chunk) {
+  const std::uint64_t frags = std::min(chunk, page_align(chunk > kStreamLinear ? chunk - kStreamLinear : 0));
+  return skb_shape(chunk - frags, page_align(frags));
+}
+// unix_dgram_sendmsg: beyond SKB_MAX_ALLOC, whole pages of fragments, at most MAX_SKB_FRAGS of them.
+SkbShape dgram_skb(std::uint64_t bytes) {
+  const std::uint64_t frags =
+      bytes > kDgramLinear ? page_align(std::min(bytes - kDgramLinear, kMaxSkbFrags * kPage)) : 0;
+  return skb_shape(bytes - frags, frags);
+}
+void charge_skb(OpContext& ctx, std::uint16_t a, const SkbShape& skb = {}) {
+  const CostModel& costs = ctx.kernel.model().costs;
+  ctx.charge(a, Primitive::slab_alloc, 2 * costs.cycles(Primitive::slab_alloc));
+  ctx.charge(a, Primitive::page_alloc, costs.cycles(Primitive::page_alloc) * skb.frag_blocks);
+}
+// consume_skb / skb_free_datagram: the same objects and blocks back.
+void charge_skb_free(OpContext& ctx, std::uint16_t a, const SkbShape& skb) {
+  const CostModel& costs = ctx.kernel.model().costs;
+  ctx.charge(a, Primitive::slab_free, 2 * costs.cycles(Primitive::slab_free));
+  ctx.charge(a, Primitive::page_free, costs.cycles(Primitive::page_free) * skb.frag_blocks);
+}
 
 // The entry of a send or receive on a socket, once per call: the descriptor
 // (sockfd_lookup_light), the socket layer (sock_sendmsg / sock_recvmsg: the msghdr and iov_iter,
@@ -192,6 +225,27 @@ void charge_enqueue(OpContext& ctx, std::uint16_t a) {
 void charge_data(OpContext& ctx, std::uint16_t a, std::uint64_t bytes, std::uint64_t queued,
                  std::int32_t written_on = -1) {
   charge_copy(ctx, a, bytes, 0, queued, written_on);
+}
+
+// sock_wfree: a consumed or purged sk_buff's truesize leaves its sender's send buffer.
+void uncharge_wmem(const Skb& skb) {
+  if (auto from = skb.from.lock()) from->wmem -= std::min(from->wmem, skb.shape.truesize());
+}
+// unix_write_space, after sock_wfree: the sender's waiters are woken only once the socket is
+// writable again, unix_writable(): sk_wmem_alloc << 2 <= sk_sndbuf, a quarter of its buffer. They
+// wait on sk_sleep, which is also where a stream socket's readers wait, and a stream reader's
+// waiter (unix_stream_data_wait: prepare_to_wait, autoremove_wake_function) takes every wakeup: a
+// sender blocked in read() on the same socket wakes, finds nothing and sleeps again. (A datagram
+// reader's receiver_wake_function ignores EPOLLOUT.)
+void wake_writers(OpContext& ctx, std::uint16_t a, const std::weak_ptr<Socket>& sender) {
+  auto from = sender.lock();
+  if (!from || from->wmem * 4 > from->buffer) return;
+  ctx.kernel.wake_all(ctx.core, from->wmem_wait, &ctx.thread, a);
+  if (from->type == SockType::Stream) ctx.kernel.wake_all(ctx.core, from->readers, &ctx.thread, a);
+}
+void release_wmem(OpContext& ctx, std::uint16_t a, const Skb& skb) {
+  uncharge_wmem(skb);
+  wake_writers(ctx, a, skb.from);
 }
 
 // ---- Blocking ---------------------------------------------------------------------------------
@@ -234,9 +288,11 @@ IoStatus broken_pipe(OpContext& ctx, std::uint16_t a) {
   return fail_call(ctx, a, EPIPE);
 }
 
-// unix_stream_sendmsg: the payload goes into the peer's receive queue in sk_buffs of at most 32 KiB;
-// the bytes in flight from this socket may not exceed its buffer; a full buffer blocks the writer,
-// which continues where it stopped (thread.op_progress: bytes sent so far).
+// unix_stream_sendmsg: the payload goes into the peer's receive queue in sk_buffs of at most
+// SKB_MAX_HEAD(0) + 32 KiB and half the send buffer less 64; each is allocated while the truesize
+// of what this socket has in flight is below its buffer (sock_alloc_send_pskb), so the last may
+// pass it. A full buffer blocks the writer, which continues where it stopped
+// (thread.op_progress: bytes sent so far).
 IoStatus stream_send(OpContext& ctx, std::uint16_t a, Socket& s, const Message& m, int timeout_error) {
   Thread& t = ctx.thread;
   charge_socket_entry(ctx, a);
@@ -247,11 +303,13 @@ IoStatus stream_send(OpContext& ctx, std::uint16_t a, Socket& s, const Message& 
   for (;;) {
     if (s.snd_shutdown || !peer || peer->closed || peer->rcv_shutdown) return broken_pipe(ctx, a);
     if (t.op_progress >= m.bytes) return done(ctx, m.bytes);
-    std::uint64_t queued = peer->rx_bytes + peer->reserved;
-    if (queued >= s.buffer) return wait_partial(ctx, peer->room, a, timeout_error);
-    std::uint64_t chunk = std::min({m.bytes - t.op_progress, s.buffer - queued, kSkbMax});
+    if (s.wmem >= s.buffer) return wait_partial(ctx, s.wmem_wait, a, timeout_error);
+    const std::uint64_t queued = peer->rx_bytes + peer->reserved;
+    const std::uint64_t chunk = std::min({m.bytes - t.op_progress, s.buffer / 2 - 64, kSkbMax});
+    const SkbShape shape = stream_skb(chunk);
+    s.wmem += shape.truesize();
     peer->reserved += chunk;
-    charge_skb(ctx, a, chunk, kStreamLinear);
+    charge_skb(ctx, a, shape);
     charge_copy(ctx, a, chunk, m.bytes, queued + chunk, peer->consumed_on);
     // unix_stream_sendmsg: the skb is filled before unix_state_lock(other) is taken.
     ObjectLock::Held held = peer->lock.take(ctx, a);
@@ -265,8 +323,9 @@ IoStatus stream_send(OpContext& ctx, std::uint16_t a, Socket& s, const Message& 
     else
       bytes_sent(ctx, peer->object, chunk);
     skb.message.bytes = chunk;
-    skb.size = chunk;
+    skb.shape = shape;
     if (t.op_progress > 0) skb.message.text.clear(); // the text travels with the write's first byte
+    skb.from = s.shared_from_this();
     skb.from_path = s.path;
     peer->rx.push_back(std::move(skb));
     peer->rx_bytes += chunk;
@@ -320,31 +379,26 @@ IoStatus stream_recv(OpContext& ctx, std::uint16_t a, Socket& s, std::uint64_t w
     t.op_progress += take;
     message.bytes = t.op_progress;
     const bool consumed = skb.message.bytes == 0;
-    const std::uint64_t allocated = skb.size;
-    if (consumed) s.rx.pop_front();
+    const SkbShape allocated = skb.shape;
+    if (consumed) {
+      uncharge_wmem(skb);
+      s.rx.pop_front();
+    }
     charge_copy(ctx, a, take, want, queued, source);
     s.consumed_on = static_cast<std::int32_t>(ctx.core.index);
     if (consumed) { // skb_unlink under the queue's lock, then consume_skb drops its credentials and frees it
       ctx.charge(a, Primitive::lock_acquire);
       ctx.charge(a, Primitive::list_op);
       charge_credentials(ctx, a);
-      charge_skb_free(ctx, a, allocated, kStreamLinear);
+      charge_skb_free(ctx, a, allocated);
     }
     took += take;
   }
   if (took > 0) {
     bytes_received(ctx, s.object, took);
     s.filled(ctx);
-    // consume_skb -> sock_wfree -> unix_write_space(sender): once the sender is writable again
-    // (unix_writable: its bytes in flight x 4 <= sk_sndbuf), wake_up_interruptible_sync_poll(EPOLLOUT)
-    // on the sender's wait queue, sk_sleep. That queue is the sender's readers' too, and a stream
-    // reader's waiter (unix_stream_data_wait: prepare_to_wait, autoremove_wake_function) takes every
-    // wakeup: a sender blocked in read() on the same socket wakes, finds nothing and sleeps again.
-    // (A datagram reader's receiver_wake_function ignores EPOLLOUT.)
-    if (auto sender = s.peer.lock(); sender && 4 * (s.rx_bytes + s.reserved) <= sender->buffer) {
-      ctx.kernel.wake_all(ctx.core, s.room, &t, a);
-      ctx.kernel.wake_all(ctx.core, sender->readers, &t, a);
-    }
+    // consume_skb -> sock_wfree -> unix_write_space(sender), once for the sk_buffs consumed.
+    wake_writers(ctx, a, s.peer);
   }
   if (t.op_progress >= std::min(target, want)) return done(ctx, t.op_progress);
   if (s.pending_error) {
@@ -394,8 +448,9 @@ IoStatus dgram_send(OpContext& ctx, std::uint16_t a, const std::shared_ptr<Socke
   if (other != s && others_peer != s && other->rx.size() + other->reserved_dgrams > other->qlen)
     return wait_on(ctx, other->room, a, timeout_error);
   ++other->reserved_dgrams;
-  s->wmem += m.bytes;
-  charge_skb(ctx, a, m.bytes, kDgramLinear);
+  const SkbShape shape = dgram_skb(m.bytes);
+  s->wmem += shape.truesize();
+  charge_skb(ctx, a, shape);
   charge_data(ctx, a, m.bytes, other->rx_bytes + m.bytes, other->consumed_on);
   // unix_dgram_sendmsg: unix_state_lock(other) once the skb is filled.
   ObjectLock::Held held = other->lock.take(ctx, a);
@@ -403,7 +458,7 @@ IoStatus dgram_send(OpContext& ctx, std::uint16_t a, const std::shared_ptr<Socke
   --other->reserved_dgrams;
   Skb skb;
   skb.message = m;
-  skb.size = m.bytes;
+  skb.shape = shape;
   skb.message.written_on = static_cast<std::int32_t>(ctx.core.index); // filled on this core
   message_sent(ctx, skb.message, other->object);
   skb.from = s;
@@ -414,16 +469,6 @@ IoStatus dgram_send(OpContext& ctx, std::uint16_t a, const std::shared_ptr<Socke
   held.release(); // unix_state_unlock(other), then sk_data_ready wakes the reader
   ctx.kernel.wake_all(ctx.core, other->readers, &t, a);
   return done(ctx, m.bytes);
-}
-
-// Gives a datagram's bytes back to its sender's send buffer.
-void release_wmem(OpContext& ctx, std::uint16_t a, const Skb& skb) {
-  if (auto from = skb.from.lock()) {
-    from->wmem -= std::min(from->wmem, skb.message.bytes);
-    // sock_wfree -> unix_write_space: the sender's waiters are woken only once the socket is
-    // writable again, unix_writable(): sk_wmem_alloc << 2 <= sk_sndbuf, a quarter of its buffer.
-    if (from->wmem * 4 <= from->buffer) ctx.kernel.wake_all(ctx.core, from->wmem_wait, &ctx.thread, a);
-  }
 }
 
 // unix_dgram_recvmsg: the first datagram, truncated to the buffer (the rest of it is lost).
@@ -463,7 +508,7 @@ IoStatus dgram_recv(OpContext& ctx, std::uint16_t a, Socket& s, std::uint64_t wa
   s.consumed_on = static_cast<std::int32_t>(ctx.core.index);
   ctx.charge(a, Primitive::list_op); // __skb_unlink
   charge_credentials(ctx, a);
-  charge_skb_free(ctx, a, skb.size, kDgramLinear); // skb_free_datagram
+  charge_skb_free(ctx, a, skb.shape); // skb_free_datagram
   return done(ctx, n);
 }
 
@@ -483,9 +528,17 @@ void release(OpContext& ctx, std::uint16_t a, Socket& s, bool embryo) {
     if (auto p = s.peer.lock(); p && !p->closed) {
       p->rcv_shutdown = p->snd_shutdown = true;
       if (!s.rx.empty() || embryo) p->pending_error = ECONNRESET;
+      // sk_state_change(skpair): its readers and a writer waiting for buffer space (EPIPE).
       ctx.kernel.wake_all(ctx.core, p->readers, &ctx.thread, a);
+      ctx.kernel.wake_all(ctx.core, p->wmem_wait, &ctx.thread, a);
     }
-  for (const auto& skb : s.rx) release_wmem(ctx, a, skb);
+  // skb_queue_purge: every sender's buffer space comes back first; the wakeups let time pass.
+  std::vector<std::weak_ptr<Socket>> senders;
+  for (const auto& skb : s.rx) {
+    uncharge_wmem(skb);
+    senders.push_back(skb.from);
+  }
+  for (const auto& sender : senders) wake_writers(ctx, a, sender);
   message_dropped(ctx, s.object, unread_messages(s), s.rx_bytes,
                   embryo ? "the connection was never accepted: its listener was closed with data unread"
                          : "the socket was closed with data unread");
@@ -535,14 +588,16 @@ ParamSpec type_param() {
           {"stream", "dgram"}};
 }
 ParamSpec buffer_param() {
-  return {"buffer",
-          ParamType::Bytes,
-          kDefaultBuffer,
-          "bytes",
-          "the send buffer (sk_sndbuf; default net.core.wmem_default): stream bytes in flight to the peer, "
-          "datagram bytes still queued; a datagram may be at most this minus 32 bytes",
-          64.0,
-          1073741824.0};
+  return {
+      "buffer",
+      ParamType::Bytes,
+      kDefaultBuffer,
+      "bytes",
+      "the send buffer (sk_sndbuf; default net.core.wmem_default): the memory of the sk_buffs this socket "
+      "sent that are still queued (their truesize: 768 bytes for a small message, docs/unix-socket.md); "
+      "a datagram may be at most this minus 32 bytes; at least SOCK_MIN_SNDBUF",
+      4608.0,
+      1073741824.0};
 }
 ParamSpec qlen_param() {
   return {"max_dgram_qlen",
@@ -845,7 +900,7 @@ public:
         p->snd_shutdown = p->snd_shutdown || rd_;
         p->rcv_shutdown = p->rcv_shutdown || wr_;
         ctx.kernel.wake_all(ctx.core, p->readers, &ctx.thread, activity);
-        ctx.kernel.wake_all(ctx.core, p->room, &ctx.thread, activity);
+        ctx.kernel.wake_all(ctx.core, p->wmem_wait, &ctx.thread, activity);
       }
     return done(ctx, 0);
   }

@@ -166,42 +166,44 @@ TEST_CASE("channel: over a byte stream, a sender's turn covers its whole message
 }
 
 TEST_CASE("channel: over a byte stream, a sender terminated mid-message leaves what it sent as a message") {
-  // b's 2500-byte send fills the 1000-byte pipe and waits; a SIGPIPE from its sibling thread kills
-  // the process. The receiver gets the 1000 bytes as one message, then q's 10 bytes as the next.
+  // b's 10000-byte send fills the stream and waits: a 1000-byte pipe, or a socket's smallest send
+  // buffer (4608 bytes: two sk_buffs of 2240, each 4352 bytes of truesize, the second allocated
+  // while 4352 < 4608). A SIGPIPE from its sibling thread kills the process. The receiver gets what
+  // fitted as one message, then q's 10 bytes as the next.
   for (const char* mechanism : {"pipe", "unix_stream"}) {
     CAPTURE(mechanism);
-    const std::string params =
-        std::string(mechanism) == "pipe" ? R"("capacity": 1000, "pipe_buf": 0)" : R"("buffer": 1000)";
+    const bool pipe = std::string(mechanism) == "pipe";
+    const std::string params = pipe ? R"("capacity": 1000, "pipe_buf": 0)" : R"("buffer": 4608)";
     auto texts = texts_of(R"({"channels": [{"name": "c", "mechanism": ")" + std::string(mechanism) + "\", " +
                           params + R"(}], "processes": [
       {"name": "p", "threads": [
         {"name": "a", "script": [{"op": "sleep", "time": "50us"}, {"op": "pipe", "fds": ["r", "w"]},
                                  {"op": "close", "fd": "r"}, {"op": "write", "fd": "w", "bytes": 1}]},
-        {"name": "b", "script": [{"op": "send", "channel": "c", "bytes": 2500, "text": "P"}]}]},
+        {"name": "b", "script": [{"op": "send", "channel": "c", "bytes": 10000, "text": "P"}]}]},
       {"name": "q", "arrival": "200us", "script": [{"op": "send", "channel": "c", "bytes": 10, "text": "Q"}]},
       {"name": "r", "script": [{"op": "sleep", "time": "100us"}, {"op": "repeat", "count": 3, "body": [
-        {"op": "recv", "channel": "c", "bytes": 5000, "timeout": "1ms"},
+        {"op": "recv", "channel": "c", "bytes": 20000, "timeout": "1ms"},
         {"op": "print", "text": "{result} {msg.text} {errno}"}]}]}]})");
-    CHECK(texts == std::vector<std::string>{"1000 P ", "10 Q ", "-1  ETIMEDOUT"});
+    CHECK(texts == std::vector<std::string>{pipe ? "1000 P " : "4480 P ", "10 Q ", "-1  ETIMEDOUT"});
   }
 }
 
 TEST_CASE("channel: over a byte stream, a sender killed mid-message hands its turn to the sender waiting") {
-  // b's 2500-byte send fills the 1000-byte stream and waits; q, from 20us, waits for b's turn. b is
+  // b's 10000-byte send fills the stream (as above) and waits; q, from 20us, waits for b's turn. b is
   // killed at 50us: q takes the turn then (it used to wait for good, ending in a deadlock).
   for (const char* mechanism : {"pipe", "unix_stream"}) {
     CAPTURE(mechanism);
-    const std::string params =
-        std::string(mechanism) == "pipe" ? R"("capacity": 1000, "pipe_buf": 0)" : R"("buffer": 1000)";
+    const bool pipe = std::string(mechanism) == "pipe";
+    const std::string params = pipe ? R"("capacity": 1000, "pipe_buf": 0)" : R"("buffer": 4608)";
     auto texts = texts_of(R"({"channels": [{"name": "c", "mechanism": ")" + std::string(mechanism) + "\", " +
                           params + R"(}], "processes": [
-      {"name": "b", "script": [{"op": "send", "channel": "c", "bytes": 2500, "text": "B"}]},
+      {"name": "b", "script": [{"op": "send", "channel": "c", "bytes": 10000, "text": "B"}]},
       {"name": "q", "arrival": "20us", "script": [{"op": "send", "channel": "c", "bytes": 10, "text": "Q"}]},
       {"name": "k", "arrival": "50us", "script": [{"op": "kill", "process": "b", "signal": "SIGKILL"}]},
       {"name": "r", "arrival": "100us", "script": [{"op": "repeat", "count": 3, "body": [
-        {"op": "recv", "channel": "c", "bytes": 5000, "timeout": "1ms"},
+        {"op": "recv", "channel": "c", "bytes": 20000, "timeout": "1ms"},
         {"op": "print", "text": "{result} {msg.text} {errno}"}]}]}]})");
-    CHECK(texts == std::vector<std::string>{"1000 B ", "10 Q ", "-1  ETIMEDOUT"});
+    CHECK(texts == std::vector<std::string>{pipe ? "1000 B " : "4480 B ", "10 Q ", "-1  ETIMEDOUT"});
   }
 }
 

@@ -39,16 +39,16 @@ TEST_CASE("frees: System V and POSIX queues free a message's msg_msg and msg_msg
 }
 
 TEST_CASE("frees: a Unix socket's receive frees the sk_buff it consumed, head, data and page fragments") {
-  // Stream: 70000 bytes go in three sk_buffs (32768, 32768, 4464), each a head and linear data (2
-  // slab objects) and one 32 KiB page fragment beyond its 3776 linear bytes; the read that empties
-  // each frees the same: 6 slab_free, 3 page_free. Datagram: 20000 bytes, 16064 linear and one
+  // Stream: 70000 bytes go in two sk_buffs (36544, 33456), each a head and linear data (2 slab
+  // objects) and one order-3 block of page fragments beyond its linear bytes; the read that
+  // empties each frees the same: 4 slab_free, 2 page_free. Datagram: 20000 bytes, 16064 linear and one
   // fragment: 2 slab_free, 1 page_free; 100 bytes: 2 slab_free.
   auto stream = run_text(with_frees(R"({"name": "p", "script": [
     {"op": "socketpair", "fds": ["a", "b"], "type": "stream"},
     {"op": "write", "fd": "a", "bytes": 70000},
     {"op": "read", "fd": "b", "bytes": 70000}]})"));
-  CHECK(stream.charged("p", "read", Primitive::slab_free) == 6 * 7);
-  CHECK(stream.charged("p", "read", Primitive::page_free) == 3 * 11);
+  CHECK(stream.charged("p", "read", Primitive::slab_free) == 4 * 7);
+  CHECK(stream.charged("p", "read", Primitive::page_free) == 2 * 11);
   CHECK(stream.charged("p", "write", Primitive::slab_free) == 0);
   auto dgram = run_text(with_frees(R"({"name": "p", "script": [
     {"op": "socketpair", "fds": ["c", "d"], "type": "dgram"},

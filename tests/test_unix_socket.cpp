@@ -76,55 +76,91 @@ TEST_CASE("unix_socket: exact costs of a stream write and read under the teachin
   CHECK(run.charged("p", "read", Primitive::atomic_rmw) == 40);
 }
 
-TEST_CASE("unix_socket: a large stream write is split into 32 KiB sk_buffs") {
+TEST_CASE(
+    "unix_socket: a large stream write is split into sk_buffs of a page's head and 32 KiB of fragments") {
   auto run = run_text(one(R"([
     {"op": "socketpair", "fds": ["a", "b"], "type": "stream"},
     {"op": "write", "fd": "a", "bytes": 70000},
     {"op": "read", "fd": "b", "bytes": 70000},
     {"op": "print", "text": "{result}"}])"));
   CHECK(lines(run) == Lines{"70000"});
-  // Three sk_buffs (32768 + 32768 + 4464): 3 x (2 slab_alloc + copy_setup 50), and each has bytes
-  // beyond its 3776 linear ones in one 32 KiB page fragment: 3 page_alloc. The bytes: the whole
-  // write's footprint, 140000 B, is past twice the 64 KiB L1: each piece at the L2 rate (4 B/cycle),
-  // booked as ceil(n / 8) under copy_bytes_per_cycle (4096 + 4096 + 558) and as much again under
-  // copy_bytes_per_cycle_l2.
-  CHECK(run.charged("p", "write", Primitive::copy_setup) == 150);
-  CHECK(run.charged("p", "write", Primitive::slab_alloc) == 600);
-  CHECK(run.charged("p", "write", Primitive::page_alloc) == 600);
+  // Two sk_buffs (SKB_MAX_HEAD(0) + 32 KiB = 36544, then 33456): 2 x (2 slab_alloc + copy_setup
+  // 50), and each has its bytes beyond the head in one order-3 block of pages: 2 page_alloc. The
+  // bytes: the whole write's footprint, 140000 B, is past twice the 64 KiB L1: each piece at the L2
+  // rate (4 B/cycle), booked as ceil(n / 8) under copy_bytes_per_cycle (4568 + 4182) and as much
+  // again under copy_bytes_per_cycle_l2.
+  CHECK(run.charged("p", "write", Primitive::copy_setup) == 100);
+  CHECK(run.charged("p", "write", Primitive::slab_alloc) == 400);
+  CHECK(run.charged("p", "write", Primitive::page_alloc) == 400);
   CHECK(run.charged("p", "write", Primitive::copy_bytes_per_cycle) == 8750);
   CHECK(run.charged("p", "write", Primitive::copy_bytes_per_cycle_l2) == 8750);
   // The read copies out of each sk_buff in turn.
-  CHECK(run.charged("p", "read", Primitive::copy_setup) == 150);
+  CHECK(run.charged("p", "read", Primitive::copy_setup) == 100);
+}
+
+TEST_CASE("unix_socket: a send buffer counts each sk_buff's truesize, as Linux 6.18 does") {
+  // Non-blocking writes on a socketpair with the default 212992-byte buffer until EAGAIN: how many
+  // go, measured on Linux 6.18 with `hostbench-probe sndbuf` (docs/unix-socket.md). A write starts
+  // a new sk_buff while what is in flight is below the buffer, so the last one passes it.
+  struct Case {
+    const char* type;
+    int bytes, writes;
+  };
+  for (const Case c :
+       {Case{"stream", 8, 278}, Case{"stream", 192, 278}, Case{"stream", 193, 167}, Case{"stream", 512, 167},
+        Case{"stream", 4096, 44}, Case{"stream", 8192, 24}, Case{"stream", 36544, 6}, Case{"dgram", 8, 278},
+        Case{"dgram", 512, 167}, Case{"dgram", 4096, 26}, Case{"dgram", 8192, 13}, Case{"dgram", 36544, 6},
+        Case{"dgram", 65536, 4}}) {
+    CAPTURE(c.type);
+    CAPTURE(c.bytes);
+    auto run = run_text(one(R"([
+      {"op": "socketpair", "fds": ["a", "b"], "type": ")" +
+                            std::string(c.type) + R"("},
+      {"op": "fcntl", "fd": "a", "nonblock": true},
+      {"op": "set", "var": "n", "value": 0},
+      {"op": "write", "fd": "a", "bytes": )" +
+                            std::to_string(c.bytes) + R"(},
+      {"op": "while", "cond": "result > 0", "body": [
+        {"op": "add", "var": "n"},
+        {"op": "write", "fd": "a", "bytes": )" +
+                            std::to_string(c.bytes) + R"(}]},
+      {"op": "print", "text": "{n} {errno}"}])"));
+    CHECK(lines(run) == Lines{std::to_string(c.writes) + " EAGAIN"});
+  }
 }
 
 TEST_CASE("unix_socket: a full stream buffer blocks the writer, which continues where it stopped") {
   auto run = run_text(R"({"machine": {"cores": 1}, "processes": [
     {"name": "w", "script": [
-      {"op": "socketpair", "fds": ["a", "b"], "type": "stream", "buffer": 100},
+      {"op": "socketpair", "fds": ["a", "b"], "type": "stream", "buffer": 4608},
       {"op": "spawn", "process": "r", "fds": {"b": "b"}},
       {"op": "close", "fd": "b"},
-      {"op": "write", "fd": "a", "bytes": 250},
+      {"op": "write", "fd": "a", "bytes": 10000},
       {"op": "print", "text": "wrote {result}"}]},
     {"name": "r", "spawned": true, "script": [
       {"op": "sleep", "time": "1us"},
-      {"op": "read", "fd": "b", "bytes": 1000}, {"op": "print", "text": "read {result}"},
-      {"op": "read", "fd": "b", "bytes": 1000}, {"op": "print", "text": "read {result}"},
-      {"op": "read", "fd": "b", "bytes": 1000}, {"op": "print", "text": "read {result}"},
-      {"op": "read", "fd": "b", "bytes": 1000}, {"op": "print", "text": "read {result}"}]}]})");
-  CHECK(lines(run) == Lines{"read 100", "read 100", "wrote 250", "read 50", "read 0"});
+      {"op": "read", "fd": "b", "bytes": 100000}, {"op": "print", "text": "read {result}"},
+      {"op": "read", "fd": "b", "bytes": 100000}, {"op": "print", "text": "read {result}"},
+      {"op": "read", "fd": "b", "bytes": 100000}, {"op": "print", "text": "read {result}"},
+      {"op": "read", "fd": "b", "bytes": 100000}, {"op": "print", "text": "read {result}"}]}]})");
+  // The smallest buffer, 4608: sk_buffs of 2240 bytes (half the buffer less 64), 4352 of truesize
+  // each; the second goes while 4352 < 4608, then the writer waits for the reader.
+  CHECK(lines(run) == Lines{"read 4480", "read 4480", "wrote 10000", "read 1040", "read 0"});
 }
 
 TEST_CASE("unix_socket: non-blocking stream writes return what fit, then EAGAIN") {
+  // As Linux 6.18: the first write goes whole (six sk_buffs, 204288 bytes of truesize, below the
+  // buffer); the second gets one more sk_buff of 36544 bytes; the third none.
   auto run = run_text(one(R"([
-    {"op": "socketpair", "fds": ["a", "b"], "type": "stream", "buffer": 100},
+    {"op": "socketpair", "fds": ["a", "b"], "type": "stream"},
     {"op": "fcntl", "fd": "a", "nonblock": true},
-    {"op": "write", "fd": "a", "bytes": 80}, {"op": "print", "text": "{result} {errno}"},
-    {"op": "write", "fd": "a", "bytes": 80}, {"op": "print", "text": "{result} {errno}"},
-    {"op": "write", "fd": "a", "bytes": 80}, {"op": "print", "text": "{result} {errno}"},
+    {"op": "write", "fd": "a", "bytes": 200000}, {"op": "print", "text": "{result} {errno}"},
+    {"op": "write", "fd": "a", "bytes": 200000}, {"op": "print", "text": "{result} {errno}"},
+    {"op": "write", "fd": "a", "bytes": 200000}, {"op": "print", "text": "{result} {errno}"},
     {"op": "fcntl", "fd": "b", "nonblock": true},
-    {"op": "read", "fd": "b", "bytes": 500}, {"op": "print", "text": "{result} {errno}"},
-    {"op": "read", "fd": "b", "bytes": 500}, {"op": "print", "text": "{result} {errno}"}])"));
-  CHECK(lines(run) == Lines{"80 ", "20 ", "-1 EAGAIN", "100 ", "-1 EAGAIN"});
+    {"op": "read", "fd": "b", "bytes": "1MiB"}, {"op": "print", "text": "{result} {errno}"},
+    {"op": "read", "fd": "b", "bytes": "1MiB"}, {"op": "print", "text": "{result} {errno}"}])"));
+  CHECK(lines(run) == Lines{"200000 ", "36544 ", "-1 EAGAIN", "236544 ", "-1 EAGAIN"});
 }
 
 TEST_CASE("unix_socket: writing to a closed peer raises SIGPIPE, or EPIPE when it is ignored") {
@@ -182,10 +218,10 @@ TEST_CASE("unix_socket: datagrams keep their boundaries; a short buffer truncate
 
 TEST_CASE("unix_socket: a datagram larger than the send buffer minus 32 fails with EMSGSIZE") {
   auto run = run_text(one(R"([
-    {"op": "socketpair", "fds": ["a", "b"], "type": "dgram", "buffer": 200},
-    {"op": "write", "fd": "a", "bytes": 169}, {"op": "print", "text": "{result} {errno}"},
-    {"op": "write", "fd": "a", "bytes": 168}, {"op": "print", "text": "{result} {errno}"}])"));
-  CHECK(lines(run) == Lines{"-1 EMSGSIZE", "168 "});
+    {"op": "socketpair", "fds": ["a", "b"], "type": "dgram", "buffer": 4608},
+    {"op": "write", "fd": "a", "bytes": 4577}, {"op": "print", "text": "{result} {errno}"},
+    {"op": "write", "fd": "a", "bytes": 4576}, {"op": "print", "text": "{result} {errno}"}])"));
+  CHECK(lines(run) == Lines{"-1 EMSGSIZE", "4576 "});
 }
 
 TEST_CASE("unix_socket: a receiver's queue takes max_dgram_qlen + 1 datagrams from others, then blocks") {
@@ -212,15 +248,16 @@ TEST_CASE("unix_socket: a receiver's queue takes max_dgram_qlen + 1 datagrams fr
 
 TEST_CASE("unix_socket: a datagram socketpair is limited by the sender's buffer, not max_dgram_qlen") {
   auto run = run_text(one(R"([
-    {"op": "socketpair", "fds": ["a", "b"], "type": "dgram", "max_dgram_qlen": 0, "buffer": 300},
+    {"op": "socketpair", "fds": ["a", "b"], "type": "dgram", "max_dgram_qlen": 0, "buffer": 4608},
     {"op": "fcntl", "fd": "a", "nonblock": true},
-    {"op": "write", "fd": "a", "bytes": 200}, {"op": "print", "text": "{result} {errno}"},
-    {"op": "write", "fd": "a", "bytes": 200}, {"op": "print", "text": "{result} {errno}"},
-    {"op": "write", "fd": "a", "bytes": 200}, {"op": "print", "text": "{result} {errno}"},
-    {"op": "read", "fd": "b", "bytes": 1000},
-    {"op": "write", "fd": "a", "bytes": 200}, {"op": "print", "text": "{result} {errno}"}])"));
-  // Linux lets a send start while less than the buffer is in flight: 0 then 200 < 300, not 400.
-  CHECK(lines(run) == Lines{"200 ", "200 ", "-1 EAGAIN", "200 "});
+    {"op": "write", "fd": "a", "bytes": 2000}, {"op": "print", "text": "{result} {errno}"},
+    {"op": "write", "fd": "a", "bytes": 2000}, {"op": "print", "text": "{result} {errno}"},
+    {"op": "write", "fd": "a", "bytes": 2000}, {"op": "print", "text": "{result} {errno}"},
+    {"op": "read", "fd": "b", "bytes": 5000},
+    {"op": "write", "fd": "a", "bytes": 2000}, {"op": "print", "text": "{result} {errno}"}])"));
+  // Linux lets a send start while less than the buffer is in flight: each datagram is 4352 bytes
+  // of truesize (2000 in a 4 KiB head, and the sk_buff), and 4352 < 4608, not 8704 (Linux 6.18).
+  CHECK(lines(run) == Lines{"2000 ", "2000 ", "-1 EAGAIN", "2000 "});
 }
 
 TEST_CASE(
@@ -379,7 +416,7 @@ TEST_CASE("unix_socket: an echo over connect and accept, the sender's address, e
 
 TEST_CASE("unix_socket: the unix_stream channel delivers exactly the bytes asked for") {
   auto run = run_text(R"({"machine": {"cores": 2},
-    "channels": [{"name": "c", "mechanism": "unix_stream", "buffer": 4096}],
+    "channels": [{"name": "c", "mechanism": "unix_stream", "buffer": 4608}],
     "processes": [
       {"name": "tx", "script": [
         {"op": "send", "channel": "c", "bytes": "1MiB", "text": "big"},
@@ -417,7 +454,8 @@ TEST_CASE("unix_socket: the end-of-run listing shows live sockets like ss -x") {
   REQUIRE(tables.size() == 1);
   CHECK(tables[0].title == "Unix domain sockets (ss -x)");
   REQUIRE(tables[0].rows.size() == 2);
-  CHECK(tables[0].rows[0] == std::vector<std::string>{"u_str", "ESTAB", "0", "10", "*", "1", "2"});
+  // Send-Q is the sender's sk_wmem_alloc (unix_diag: the sk_buff's truesize), Recv-Q the bytes.
+  CHECK(tables[0].rows[0] == std::vector<std::string>{"u_str", "ESTAB", "0", "768", "*", "1", "2"});
   CHECK(tables[0].rows[1] == std::vector<std::string>{"u_str", "ESTAB", "10", "0", "*", "2", "1"});
 }
 
@@ -459,8 +497,8 @@ TEST_CASE("unix_socket: load-time mistakes name the field and what is accepted")
         "and not a name the system calls set (result, errno, msg.*, ...)");
   CHECK(load_error(scenario(R"({"op": "shutdown", "fd": "s", "how": "all"})")) ==
         "test.json: at processes.0.script.0.how: unknown value \"all\"; accepted: read, write, both");
-  CHECK(load_error(scenario(R"({"op": "socket", "fd": "s", "type": "dgram", "buffer": 10})"))
-            .find("test.json: at processes.0.script.0.buffer:") == 0);
+  CHECK(load_error(scenario(R"({"op": "socket", "fd": "s", "type": "dgram", "buffer": 4607})")) ==
+        "test.json: at processes.0.script.0.buffer: invalid value 4607; expected a value >= 4608");
   CHECK(load_error(R"({"channels": [{"name": "c", "mechanism": "unix_dgram", "max_dgram_qlen": -1}],
     "processes": [{"name": "p", "script": []}]})")
             .find("test.json: at channels.0.max_dgram_qlen:") == 0);
@@ -486,54 +524,56 @@ TEST_CASE("unix_socket: a datagram channel as a socketpair skips max_dgram_qlen 
 }
 
 TEST_CASE("unix_socket: a sender waiting for its buffer wakes once a quarter of it is in flight") {
-  // buffer 400, datagrams of 100: four go (a send starts while less than 400 is in flight), the
-  // fifth waits. sock_wfree -> unix_write_space wakes it only when unix_writable(): in flight x 4
-  // <= 400, i.e. after the third receive (100 left), not the first (300) or the second (200). The
-  // receiver takes one each millisecond on its own core (teaching: 1 GHz).
+  // buffer 20000, datagrams of 100 (768 bytes of truesize each): 27 go (a send starts while less
+  // than 20000 is in flight: 26 x 768 = 19968), the 28th waits. sock_wfree -> unix_write_space
+  // wakes it only when unix_writable(): in flight x 4 <= 20000, i.e. once 6 are left, after the
+  // 21st receive (as Linux 6.18, polled for POLLOUT). The receiver takes one each millisecond on
+  // its own core (teaching: 1 GHz).
   auto run = run_text(R"({"machine": {"costs": "teaching", "cores": 2},
-    "channels": [{"name": "c", "mechanism": "unix_dgram", "buffer": 400, "pair": true}],
+    "channels": [{"name": "c", "mechanism": "unix_dgram", "buffer": 20000, "pair": true}],
     "processes": [
-      {"name": "sender", "script": [{"op": "repeat", "count": 4, "body": [
+      {"name": "sender", "script": [{"op": "repeat", "count": 27, "body": [
         {"op": "send", "channel": "c", "bytes": 100}]},
-        {"op": "begin", "name": "fifth"}, {"op": "send", "channel": "c", "bytes": 100},
-        {"op": "end", "name": "fifth"}]},
-      {"name": "receiver", "script": [{"op": "repeat", "count": 5, "body": [
+        {"op": "begin", "name": "next"}, {"op": "send", "channel": "c", "bytes": 100},
+        {"op": "end", "name": "next"}]},
+      {"name": "receiver", "script": [{"op": "repeat", "count": 28, "body": [
         {"op": "compute", "time": "1ms"}, {"op": "recv", "channel": "c", "bytes": 100}]}]}]})");
-  const auto& fifth = run.kernel->records().at(0);
-  CHECK(fifth.end > 3'000'000);
-  CHECK(fifth.end < 3'100'000);
+  const auto& next = run.kernel->records().at(0);
+  CHECK(next.end > 21'000'000);
+  CHECK(next.end < 21'100'000);
 }
 
 TEST_CASE("unix_socket: shutdown for writing wakes a sender waiting for its buffer, which fails with EPIPE") {
-  // Two threads of one process share a datagram socketpair: the writer fills its 200-byte buffer and
-  // waits; the other thread shuts the socket down for writing 1 ms later (sk_state_change wakes it).
+  // Two threads of one process share a datagram socketpair: the writer fills its 4608-byte buffer
+  // (two datagrams of 2000, 4352 bytes of truesize each) and waits; the other thread shuts the
+  // socket down for writing 1 ms later (sk_state_change wakes it).
   auto run = run_text(R"({"machine": {"costs": "teaching"}, "processes": [{"name": "p", "threads": [
     {"name": "writer", "script": [
-      {"op": "socketpair", "fds": ["a", "b"], "type": "dgram", "buffer": 200},
-      {"op": "write", "fd": "a", "bytes": 100}, {"op": "write", "fd": "a", "bytes": 100},
-      {"op": "write", "fd": "a", "bytes": 100}, {"op": "print", "text": "{result} {errno}"}]},
+      {"op": "socketpair", "fds": ["a", "b"], "type": "dgram", "buffer": 4608},
+      {"op": "write", "fd": "a", "bytes": 2000}, {"op": "write", "fd": "a", "bytes": 2000},
+      {"op": "write", "fd": "a", "bytes": 2000}, {"op": "print", "text": "{result} {errno}"}]},
     {"name": "closer", "script": [
       {"op": "sleep", "time": "1ms"}, {"op": "shutdown", "fd": "a", "how": "write"}]}]}]})");
   CHECK(lines(run) == Lines{"-1 EPIPE"});
 }
 
 TEST_CASE("unix_socket: a stream writer waiting for its buffer wakes once a quarter of it is in flight") {
-  // As for datagrams (above): buffer 400; the writer fills it, and its next 100 bytes wait until
-  // the reader, taking 100 each millisecond on its own core, has brought the bytes in flight down
-  // to 100 (x 4 <= 400): after the third read, not the first.
+  // As for datagrams (above): buffer 20000; 27 writes of 100 bytes fill it, and the next waits
+  // until the reader, taking 100 each millisecond on its own core, has brought what is in flight
+  // down to 6 sk_buffs (6 x 768 x 4 <= 20000): after the 21st read (Linux 6.18, polled).
   auto run = run_text(R"({"machine": {"costs": "teaching", "cores": 2},
     "processes": [
       {"name": "w", "affinity": [0], "script": [
-        {"op": "socketpair", "fds": ["a", "b"], "type": "stream", "buffer": 400},
+        {"op": "socketpair", "fds": ["a", "b"], "type": "stream", "buffer": 20000},
         {"op": "spawn", "process": "r", "fds": {"b": "b"}},
-        {"op": "write", "fd": "a", "bytes": 400},
+        {"op": "repeat", "count": 27, "body": [{"op": "write", "fd": "a", "bytes": 100}]},
         {"op": "begin", "name": "more"}, {"op": "write", "fd": "a", "bytes": 100},
         {"op": "end", "name": "more"}]},
-      {"name": "r", "spawned": true, "affinity": [1], "script": [{"op": "repeat", "count": 5, "body": [
+      {"name": "r", "spawned": true, "affinity": [1], "script": [{"op": "repeat", "count": 28, "body": [
         {"op": "compute", "time": "1ms"}, {"op": "read", "fd": "b", "bytes": 100}]}]}]})");
   const auto& more = run.kernel->records().at(0);
-  CHECK(more.end > 3'000'000);
-  CHECK(more.end < 3'100'000);
+  CHECK(more.end > 21'000'000);
+  CHECK(more.end < 21'100'000);
 }
 
 TEST_CASE("unix_socket: the peer's read of a request wakes its writer blocked reading the same socket") {

@@ -21,16 +21,24 @@
 //     client's voluntary and involuntary switches per round trip for each: on one socket the
 //     server's read of a stream request wakes the client blocked reading the same socket
 //     (unix_write_space on the shared wait queue), docs/unix-socket.md.
+//
+//   hostbench-probe sndbuf BYTES...
+//     On a fresh Unix socketpair of each type with the default send buffer, non-blocking writes of
+//     BYTES until EAGAIN: how many were taken, their bytes, and the send queue after the first
+//     (SIOCOUTQ: sk_wmem_alloc, the sk_buff's truesize), docs/unix-socket.md.
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <linux/sockios.h>
 #include <mqueue.h>
 #include <sched.h>
 #include <string>
+#include <sys/ioctl.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
 #include <sys/msg.h>
@@ -306,10 +314,41 @@ int duplex(const std::string& type, std::size_t bytes, int rounds, int cpu) {
   return 0;
 }
 
+// ---- sndbuf: what a socket's send buffer takes ------------------------------------------------
+
+int sndbuf(const std::vector<std::size_t>& sizes) {
+  std::vector<char> buf(*std::max_element(sizes.begin(), sizes.end()), 'x');
+  for (int type : {SOCK_STREAM, SOCK_DGRAM})
+    for (std::size_t bytes : sizes) {
+      int sv[2];
+      if (socketpair(AF_UNIX, type, 0, sv) != 0 || fcntl(sv[0], F_SETFL, O_NONBLOCK) != 0) {
+        std::perror("socketpair");
+        return 1;
+      }
+      long sends = 0, total = 0;
+      int first_outq = -1;
+      for (;;) {
+        ssize_t r = send(sv[0], buf.data(), bytes, 0);
+        if (r <= 0) break;
+        ++sends;
+        total += r;
+        if (sends == 1 && ioctl(sv[0], SIOCOUTQ, &first_outq) != 0) first_outq = -1;
+        if (std::size_t(r) < bytes) break; // a stream write that took part of its bytes: full now
+      }
+      const char* why = errno == EAGAIN ? "EAGAIN" : std::strerror(errno);
+      std::printf("%s %zu B: %ld writes, %ld bytes, then %s; send queue after the first %d bytes\n",
+                  type == SOCK_STREAM ? "stream" : "dgram", bytes, sends, total,
+                  sends && total % long(bytes) ? "a short write" : why, first_outq);
+      close(sv[0]);
+      close(sv[1]);
+    }
+  return 0;
+}
+
 int main(int argc, char** argv) {
   const std::string usage =
       "usage: hostbench-probe sides MECH BYTES COUNT READER_CPU | wake ROUNDS IDLE_US... | duplex TYPE BYTES "
-      "ROUNDS CPU\n";
+      "ROUNDS CPU | sndbuf BYTES...\n";
   if (argc >= 6 && std::string(argv[1]) == "sides")
     return sides(argv[2], std::strtoul(argv[3], nullptr, 10), std::strtol(argv[4], nullptr, 10),
                  std::atoi(argv[5]));
@@ -317,6 +356,11 @@ int main(int argc, char** argv) {
     std::vector<long> idle;
     for (int i = 3; i < argc; ++i) idle.push_back(std::strtol(argv[i], nullptr, 10));
     return wake(std::atoi(argv[2]), idle);
+  }
+  if (argc >= 3 && std::string(argv[1]) == "sndbuf") {
+    std::vector<std::size_t> sizes;
+    for (int i = 2; i < argc; ++i) sizes.push_back(std::strtoul(argv[i], nullptr, 10));
+    if (std::find(sizes.begin(), sizes.end(), 0) == sizes.end()) return sndbuf(sizes);
   }
   if (argc >= 6 && std::string(argv[1]) == "duplex")
     return duplex(argv[2], std::strtoul(argv[3], nullptr, 10), std::atoi(argv[4]), std::atoi(argv[5]));
