@@ -77,7 +77,7 @@ public:
   // first; whether the last one takes more (a write merges into it, PIPE_BUF_FLAG_CAN_MERGE);
   // and pipe->tmp_page[], the freed pages a pipe keeps for its next writes: two since Linux 6.15
   // ("pipe: cache 2 pages instead of 1"; on Linux 6.18 a round of three pages written and read
-  // allocates one page, of two none: /proc/vmstat's pgalloc over 100,000 rounds).
+  // allocates one page, of two none: hostbench-probe pipepages).
   std::deque<PipePage> pages;
   bool last_page_open = false;
   static constexpr std::uint32_t kTmpPages = 2;

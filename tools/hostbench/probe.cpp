@@ -1,5 +1,6 @@
-// hostbench-probe: two measurements behind docs/hostbench.md's analysis of cross-core streams
-// (native C++, no simulator code; Linux only). Not part of the CSV that calibrate fits.
+// hostbench-probe: measurements behind docs/hostbench.md's analysis of cross-core streams, and
+// checks of the kernel's buffer rules the models follow (native C++, no simulator code; Linux
+// only). Not part of the CSV that calibrate fits.
 //
 //   hostbench-probe sides MECH BYTES COUNT READER_CPU
 //     A stream of COUNT messages of BYTES (MECH: pipe, dgram, stream, mq, sysv) from a writer pinned
@@ -26,6 +27,14 @@
 //     On a fresh Unix socketpair of each type with the default send buffer, non-blocking writes of
 //     BYTES until EAGAIN: how many were taken, their bytes, and the send queue after the first
 //     (SIOCOUTQ: sk_wmem_alloc, the sk_buff's truesize), docs/unix-socket.md.
+//
+//   hostbench-probe pipefill BYTES...
+//     On a fresh pipe of the default size, non-blocking writes of BYTES until one is refused or cut
+//     short: how many went and their bytes (the page slots and merges of docs/pipe.md).
+//
+//   hostbench-probe pipepages ROUNDS
+//     Rounds of 1, 2 and 3 pages written into a pipe and read back; prints the page allocations a
+//     round makes (/proc/vmstat's pgalloc_*): how many freed pages a pipe keeps (docs/pipe.md).
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -345,10 +354,73 @@ int sndbuf(const std::vector<std::size_t>& sizes) {
   return 0;
 }
 
+// ---- pipefill and pipepages: a pipe's page slots and spare pages -------------------------------
+
+int pipefill(const std::vector<std::size_t>& sizes) {
+  std::vector<char> buf(*std::max_element(sizes.begin(), sizes.end()), 'x');
+  for (std::size_t bytes : sizes) {
+    int p[2];
+    if (pipe(p) != 0 || fcntl(p[1], F_SETFL, O_NONBLOCK) != 0) {
+      std::perror("pipe");
+      return 1;
+    }
+    long writes = 0, total = 0;
+    ssize_t r = 0;
+    while ((r = write(p[1], buf.data(), bytes)) > 0) {
+      ++writes;
+      total += r;
+      if (std::size_t(r) < bytes) break;
+    }
+    std::printf("pipe %zu B: %ld writes, %ld bytes, then %s\n", bytes, writes, total,
+                r > 0 ? "a short write" : (errno == EAGAIN ? "EAGAIN" : std::strerror(errno)));
+    close(p[0]);
+    close(p[1]);
+  }
+  return 0;
+}
+
+long page_allocations() {
+  FILE* f = std::fopen("/proc/vmstat", "r");
+  if (!f) return -1;
+  char key[128];
+  long value = 0, sum = 0;
+  while (std::fscanf(f, "%127s %ld", key, &value) == 2)
+    if (std::strncmp(key, "pgalloc_", 8) == 0) sum += value;
+  std::fclose(f);
+  return sum;
+}
+
+int pipepages(long rounds) {
+  if (page_allocations() < 0) {
+    std::perror("/proc/vmstat");
+    return 1;
+  }
+  std::vector<char> buf(3 * 4096, 'x');
+  for (int pages = 1; pages <= 3; ++pages) {
+    int p[2];
+    if (pipe(p) != 0) {
+      std::perror("pipe");
+      return 1;
+    }
+    const long before = page_allocations();
+    for (long i = 0; i < rounds; ++i) {
+      for (int k = 0; k < pages; ++k)
+        if (write(p[1], buf.data(), 4096) != 4096) return 1;
+      if (read(p[0], buf.data(), 4096 * pages) != 4096 * pages) return 1;
+    }
+    const long after = page_allocations();
+    std::printf("%d page(s) written and read back a round: %.3f page allocations a round (%ld rounds)\n",
+                pages, double(after - before) / double(rounds), rounds);
+    close(p[0]);
+    close(p[1]);
+  }
+  return 0;
+}
+
 int main(int argc, char** argv) {
   const std::string usage =
       "usage: hostbench-probe sides MECH BYTES COUNT READER_CPU | wake ROUNDS IDLE_US... | duplex TYPE BYTES "
-      "ROUNDS CPU | sndbuf BYTES...\n";
+      "ROUNDS CPU | sndbuf BYTES... | pipefill BYTES... | pipepages ROUNDS\n";
   if (argc >= 6 && std::string(argv[1]) == "sides")
     return sides(argv[2], std::strtoul(argv[3], nullptr, 10), std::strtol(argv[4], nullptr, 10),
                  std::atoi(argv[5]));
@@ -362,6 +434,13 @@ int main(int argc, char** argv) {
     for (int i = 2; i < argc; ++i) sizes.push_back(std::strtoul(argv[i], nullptr, 10));
     if (std::find(sizes.begin(), sizes.end(), 0) == sizes.end()) return sndbuf(sizes);
   }
+  if (argc >= 3 && std::string(argv[1]) == "pipefill") {
+    std::vector<std::size_t> sizes;
+    for (int i = 2; i < argc; ++i) sizes.push_back(std::strtoul(argv[i], nullptr, 10));
+    if (std::find(sizes.begin(), sizes.end(), 0) == sizes.end()) return pipefill(sizes);
+  }
+  if (argc == 3 && std::string(argv[1]) == "pipepages" && std::atol(argv[2]) > 0)
+    return pipepages(std::atol(argv[2]));
   if (argc >= 6 && std::string(argv[1]) == "duplex")
     return duplex(argv[2], std::strtoul(argv[3], nullptr, 10), std::atoi(argv[4]), std::atoi(argv[5]));
   std::fputs(usage.c_str(), stderr);
