@@ -759,8 +759,10 @@ public:
     auto it = state.names.find(queue_name);
     if (it == state.names.end()) return fail_call(ctx, activity, ENOENT);
     // /dev/mqueue is a sticky directory (mode 1777): only the queue's owner or root may remove it.
+    // The kernel says EPERM (may_delete); glibc's mq_unlink turns that into EACCES, which is what
+    // the program sees (measured on Linux 6.18: the raw system call EPERM, mq_unlink() EACCES).
     const ProcessSpec& who = *ctx.thread.process->spec;
-    if (who.uid != 0 && who.uid != it->second->uid) return fail_call(ctx, activity, EPERM);
+    if (who.uid != 0 && who.uid != it->second->uid) return fail_call(ctx, activity, EACCES);
     MqQueue& queue = *it->second;
     queue.linked = false;
     if (queue.open_files == 0) { // nobody has it open: it is gone now, with its messages

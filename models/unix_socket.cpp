@@ -301,6 +301,17 @@ IoStatus stream_send(OpContext& ctx, std::uint16_t a, Socket& s, const Message& 
   if (!s.connected) return fail_call(ctx, a, ENOTCONN);
   auto peer = s.peer.lock();
   for (;;) {
+    // Woken in sock_alloc_send_pskb's wait for buffer space with nothing sent yet: the socket's
+    // error first (sock_error, which takes it: ECONNRESET when the peer closed with data unread),
+    // then SEND_SHUTDOWN (the peer closed, or shut down reading): EPIPE. Both without SIGPIPE,
+    // which only unix_stream_sendmsg's own check sends (Linux 6.18: the next write gets it).
+    if (ctx.after_wait() && t.op_progress == 0) {
+      if (s.pending_error) {
+        const int error = std::exchange(s.pending_error, 0);
+        return fail_call(ctx, a, error);
+      }
+      if (s.snd_shutdown) return fail_call(ctx, a, EPIPE);
+    }
     if (s.snd_shutdown || !peer || peer->closed || peer->rcv_shutdown) return broken_pipe(ctx, a);
     if (t.op_progress >= m.bytes) return done(ctx, m.bytes);
     if (s.wmem >= s.buffer) return wait_partial(ctx, s.wmem_wait, a, timeout_error);
@@ -400,7 +411,11 @@ IoStatus stream_recv(OpContext& ctx, std::uint16_t a, Socket& s, std::uint64_t w
     // consume_skb -> sock_wfree -> unix_write_space(sender), once for the sk_buffs consumed.
     wake_writers(ctx, a, s.peer);
   }
-  if (t.op_progress >= std::min(target, want)) return done(ctx, t.op_progress);
+  // A receive of 0 bytes (recv, recvfrom: read(2) of 0 returns before, in sock_read_iter) still
+  // waits for data as unix_stream_read_generic's target of one byte makes it, and returns 0
+  // without taking any once some is queued.
+  if (want == 0 && !s.rx.empty()) return done(ctx, 0);
+  if (want > 0 && t.op_progress >= std::min(target, want)) return done(ctx, t.op_progress);
   if (s.pending_error) {
     int error = s.pending_error;
     s.pending_error = 0;
@@ -482,11 +497,14 @@ IoStatus dgram_recv(OpContext& ctx, std::uint16_t a, Socket& s, std::uint64_t wa
   ObjectLock::Held held = s.lock.take(ctx, a); // __skb_try_recv_datagram: the receive queue's lock
   if (s.rx.empty()) {
     held.release();
-    if (s.rcv_shutdown) {
+    // Shut down for reading: a call that may wait returns 0 (__skb_wait_for_more_packets sees
+    // RCV_SHUTDOWN); one that may not gets EAGAIN, as any empty datagram socket (only
+    // SOCK_SEQPACKET turns that into end of file).
+    if (s.rcv_shutdown && !t.op_nonblocking && ctx.now() < t.op_deadline) {
       t.script_locals().message = Message{};
       return done(ctx, 0);
     }
-    return wait_on(ctx, s.readers, a, timeout_error);
+    return wait_on(ctx, s.readers, a, s.rcv_shutdown ? EAGAIN : timeout_error);
   }
   Skb skb = std::move(s.rx.front());
   s.rx.pop_front();
@@ -560,6 +578,9 @@ public:
     return "unix " + socket->name() + " socket " + std::to_string(socket->id);
   }
   IoStatus read(OpContext& ctx, std::uint16_t a, std::uint64_t bytes) override {
+    // sock_read_iter: a read of 0 bytes returns 0 at once ("Match SYS5 behaviour"), whatever is
+    // queued; recv and recvfrom of 0 go on to the protocol (below).
+    if (bytes == 0) return done(ctx, 0);
     if (socket->type == SockType::Stream) return stream_recv(ctx, a, *socket, bytes, 1, ETIMEDOUT, nullptr);
     return dgram_recv(ctx, a, *socket, bytes, ETIMEDOUT, nullptr);
   }

@@ -636,3 +636,81 @@ TEST_CASE("unix_socket: a requester woken by the peer's read keeps its receive t
   CHECK(waited >= 1'000'000);
   CHECK(waited < 1'010'000);
 }
+
+TEST_CASE("unix_socket: a read of 0 bytes returns 0 at once and leaves the queue alone; recv of 0 waits") {
+  // As Linux 6.18: read(2) of 0 bytes returns in sock_read_iter before the protocol sees it, on an
+  // empty datagram socket too, and takes nothing; recvfrom of 0 bytes on a stream waits for data
+  // (unix_stream_read_generic's target is one byte): EAGAIN when it may not, and 0 with data
+  // queued, which it leaves.
+  auto run = run_text(one(R"([
+    {"op": "socketpair", "fds": ["a", "b"], "type": "dgram"},
+    {"op": "read", "fd": "b", "bytes": 0}, {"op": "print", "text": "dgram read 0, empty: {result} {errno}"},
+    {"op": "write", "fd": "a", "bytes": 10},
+    {"op": "read", "fd": "b", "bytes": 0}, {"op": "print", "text": "dgram read 0, queued: {result} {errno}"},
+    {"op": "read", "fd": "b", "bytes": 100}, {"op": "print", "text": "dgram read 100: {result} {errno}"},
+    {"op": "socketpair", "fds": ["c", "d"], "type": "stream"},
+    {"op": "recvfrom", "fd": "d", "bytes": 0, "timeout": 0},
+    {"op": "print", "text": "stream recvfrom 0, empty: {result} {errno}"},
+    {"op": "write", "fd": "c", "bytes": 10},
+    {"op": "recvfrom", "fd": "d", "bytes": 0}, {"op": "print", "text": "stream recvfrom 0, queued: {result} {errno}"},
+    {"op": "read", "fd": "d", "bytes": 100}, {"op": "print", "text": "stream read 100: {result} {errno}"}])"));
+  CHECK(lines(run) == Lines{"dgram read 0, empty: 0 ", "dgram read 0, queued: 0 ", "dgram read 100: 10 ",
+                            "stream recvfrom 0, empty: -1 EAGAIN", "stream recvfrom 0, queued: 0 ",
+                            "stream read 100: 10 "});
+}
+
+TEST_CASE("unix_socket: a datagram socket shut down for reading: EAGAIN when the call may not wait, else 0") {
+  // unix_dgram_recvmsg: an empty queue is EAGAIN without a timeout to wait (only SOCK_SEQPACKET makes
+  // that end of file); a call that may wait finds RCV_SHUTDOWN in __skb_wait_for_more_packets and
+  // returns 0. Linux 6.18 gives the same.
+  auto run = run_text(one(R"([
+    {"op": "socketpair", "fds": ["a", "b"], "type": "dgram"},
+    {"op": "shutdown", "fd": "b", "how": "read"},
+    {"op": "read", "fd": "b", "bytes": 100}, {"op": "print", "text": "blocking: {result} {errno}"},
+    {"op": "recvfrom", "fd": "b", "bytes": 100, "timeout": 0},
+    {"op": "print", "text": "timeout 0: {result} {errno}"},
+    {"op": "fcntl", "fd": "b", "nonblock": true},
+    {"op": "read", "fd": "b", "bytes": 100}, {"op": "print", "text": "non-blocking: {result} {errno}"}])"));
+  CHECK(lines(run) == Lines{"blocking: 0 ", "timeout 0: -1 EAGAIN", "non-blocking: -1 EAGAIN"});
+}
+
+TEST_CASE("unix_socket: a stream writer waiting for buffer space when the peer goes: its error, no SIGPIPE") {
+  // Woken in sock_alloc_send_pskb with nothing sent: the peer closed with data unread gives
+  // ECONNRESET (sock_error takes sk_err), a peer that shut down reading EPIPE; neither sends
+  // SIGPIPE, which the next write gets (Linux 6.18, measured likewise).
+  for (const char* how : {"close", "shutdown"}) {
+    CAPTURE(how);
+    const std::string end = std::string(how) == "close" ? R"({"op": "close", "fd": "p"})"
+                                                        : R"({"op": "shutdown", "fd": "p", "how": "read"})";
+    auto run = run_text(R"({"processes": [
+      {"name": "main", "script": [
+        {"op": "socketpair", "fds": ["p", "q"], "type": "stream", "buffer": 20000},
+        {"op": "spawn", "process": "writer"},
+        {"op": "close", "fd": "q"},
+        {"op": "sleep", "time": "100us"},)" +
+                        end + R"(,
+        {"op": "join", "process": "writer"}]},
+      {"name": "writer", "spawned": true, "sigpipe": "ignore", "script": [
+        {"op": "close", "fd": "p"},
+        {"op": "write", "fd": "q", "bytes": 19872}, {"op": "print", "text": "{result} {errno}"},
+        {"op": "write", "fd": "q", "bytes": 10}, {"op": "print", "text": "{result} {errno}"},
+        {"op": "write", "fd": "q", "bytes": 10}, {"op": "print", "text": "{result} {errno}"}]}]})");
+    CHECK(lines(run) ==
+          Lines{"19872 ", std::string(how) == "close" ? "-1 ECONNRESET" : "-1 EPIPE", "-1 EPIPE"});
+    // Without "sigpipe": "ignore" the blocked write returns and the next one is killed.
+    auto killed = run_text(R"({"processes": [
+      {"name": "main", "script": [
+        {"op": "socketpair", "fds": ["p", "q"], "type": "stream", "buffer": 20000},
+        {"op": "spawn", "process": "writer"},
+        {"op": "close", "fd": "q"},
+        {"op": "sleep", "time": "100us"},)" +
+                           end + R"(,
+        {"op": "join", "process": "writer"}]},
+      {"name": "writer", "spawned": true, "script": [
+        {"op": "close", "fd": "p"},
+        {"op": "write", "fd": "q", "bytes": 19872},
+        {"op": "write", "fd": "q", "bytes": 10}, {"op": "print", "text": "{result} {errno}"},
+        {"op": "write", "fd": "q", "bytes": 10}, {"op": "print", "text": "not reached"}]}]})");
+    CHECK(lines(killed) == Lines{std::string(how) == "close" ? "-1 ECONNRESET" : "-1 EPIPE"});
+  }
+}

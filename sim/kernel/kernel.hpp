@@ -823,6 +823,8 @@ struct OpContext {
   // The first run, or the first after a wait: Linux takes the object's lock (and, System V, checks
   // permissions) again after every sleep.
   bool resumed() const { return thread.phase == 1 || thread.phase == 3; }
+  // The first run after a wait: the call slept and was woken (or timed out) since it last ran.
+  bool after_wait() const { return thread.phase == 3; }
   bool sync() { return kernel.sync(core); }
   Cycles now() const { return kernel.now(core); }
   // The outcome of a system call, as the script sees it.
