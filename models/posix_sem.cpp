@@ -196,7 +196,8 @@ public:
     ctx.sync();
     PSemState& state = psems(ctx);
     auto it = state.handles.find({ctx.thread.process->id, handle_});
-    if (it == state.handles.end() || !!it->second->named) return fail_call(ctx, activity, EINVAL);
+    // glibc's sem_close unmaps what sem_open mapped: a handle it did not make (sem_init) is EINVAL.
+    if (it == state.handles.end() || !it->second->named) return fail_call(ctx, activity, EINVAL);
     --it->second->opens;
     state.handles.erase(it);
     ctx.succeed();
@@ -411,7 +412,10 @@ public:
     }
     if (t.signal_pending) { // the futex returns to run the handler; SA_RESTART restarts sem_wait
       --sem->nwaiters;
-      return finish(ctx, kERESTARTSYS, true);
+      // sem_timedwait's FUTEX_WAIT_BITSET has a deadline: the kernel returns -ERESTART_RESTARTBLOCK,
+      // which becomes EINTR whenever a handler runs, SA_RESTART or not (measured on Linux 6.18;
+      // signal(7) still lists sem_timedwait among the restarted calls).
+      return finish(ctx, kind_ == WaitKind::TimedWait ? EINTR : kERESTARTSYS, true);
     }
     if (t.wait_result == WaitResult::Interrupted) {
       --sem->nwaiters;

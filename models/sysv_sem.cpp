@@ -46,6 +46,7 @@ struct Pending { // struct sem_queue
   Thread* thread;
   std::vector<SemOp> ops;
   std::uint32_t pid;
+  std::size_t blocking = 0; // q->blocking: the operation that made it wait, at the last attempt
   bool done = false;
   int error = 0;
 };
@@ -64,17 +65,32 @@ struct SemArray {
 };
 
 // perform_atomic_semop: 0 when every operation can proceed (and then applies them, with their
-// undo adjustments), 1 when the caller must wait, or an error (ERANGE, EAGAIN under IPC_NOWAIT).
+// undo adjustments), 1 when the caller must wait (`blocking`: which operation, q->blocking), or an
+// error: ERANGE for a value past SEMVMX or an undo adjustment outside -32768..32767 (SEMAEM),
+// EAGAIN under IPC_NOWAIT.
 int try_ops(SemArray& a, const std::vector<SemOp>& ops, std::uint32_t pid,
-            std::map<std::pair<std::int64_t, std::size_t>, std::int64_t>* undo) {
+            std::map<std::pair<std::int64_t, std::size_t>, std::int64_t>* undo,
+            std::size_t* blocking = nullptr) {
   std::vector<std::int64_t> values;
   values.reserve(a.sems.size());
   for (const auto& s : a.sems) values.push_back(s.value);
-  for (const auto& op : ops) {
-    std::int64_t& v = values[static_cast<std::size_t>(op.num)];
-    if (op.op == 0 && v != 0) return op.flags & kIpcNowait ? EAGAIN : 1;
-    if (v + op.op < 0) return op.flags & kIpcNowait ? EAGAIN : 1;
+  std::map<std::size_t, std::int64_t> adjustments; // semadj as this call's operations leave it
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    const SemOp& op = ops[i];
+    const auto num = static_cast<std::size_t>(op.num);
+    std::int64_t& v = values[num];
+    if ((op.op == 0 && v != 0) || v + op.op < 0) {
+      if (blocking) *blocking = i;
+      return op.flags & kIpcNowait ? EAGAIN : 1;
+    }
     if (v + op.op > kSemVmx) return ERANGE;
+    if ((op.flags & kSemUndo) && undo) {
+      auto [adj, fresh] = adjustments.try_emplace(num, 0);
+      if (fresh)
+        if (auto it = undo->find({a.id, num}); it != undo->end()) adj->second = it->second;
+      adj->second -= op.op;
+      if (adj->second < -kSemVmx - 1 || adj->second > kSemVmx) return ERANGE;
+    }
     v += op.op;
   }
   for (const auto& op : ops) {
@@ -117,7 +133,7 @@ public:
     for (bool again = true; again;) {
       again = false;
       for (auto it = a.pending.begin(); it != a.pending.end(); ++it) {
-        int r = try_ops(a, it->ops, it->pid, &undo_[it->pid]);
+        int r = try_ops(a, it->ops, it->pid, &undo_[it->pid], &it->blocking);
         if (r == 1) continue;
         it->done = true;
         it->error = r;
@@ -294,9 +310,9 @@ public:
     SemArray* a = key == 0 ? nullptr : state.find_key(key);
     if (a) {
       if ((flags_ & kIpcCreat) && (flags_ & kIpcExcl)) return fail_call(ctx, activity, EEXIST);
+      // ipcget_public: sem_more_checks (EINVAL), then ipc_check_perms (EACCES).
+      if (nsems_ > static_cast<std::int64_t>(a->sems.size())) return fail_call(ctx, activity, EINVAL);
       if (!ipcperms(*a, process, mode_)) return fail_call(ctx, activity, EACCES);
-      if (nsems_ > static_cast<std::int64_t>(a->sems.size()))
-        return fail_call(ctx, activity, EINVAL); // sem_more_checks
     } else {
       if (key != 0 && !(flags_ & kIpcCreat)) return fail_call(ctx, activity, ENOENT);
       if (nsems_ == 0) return fail_call(ctx, activity, EINVAL); // newary
@@ -350,7 +366,8 @@ public:
     }
     if (!ipcperms(*a, *t.process, alter ? kWriteBits : kReadBits)) return fail_call(ctx, activity, EACCES);
     std::uint32_t pid = t.process->pid;
-    int r = try_ops(*a, ops_, pid, &state.undo(pid));
+    std::size_t blocking = 0;
+    int r = try_ops(*a, ops_, pid, &state.undo(pid), &blocking);
     if (r == 0) {
       if (alter) {
         a->otime = ctx.now();
@@ -362,9 +379,12 @@ public:
     if (r != 1) return fail_call(ctx, activity, r);
     if (t.op_nonblocking) return fail_call(ctx, activity, EAGAIN);
     // Sleep on the pending queue: the caller's operations wait there for whoever can complete them.
-    bool queued =
-        std::any_of(a->pending.begin(), a->pending.end(), [&](const Pending& p) { return p.thread == &t; });
-    if (!queued) a->pending.push_back({&t, ops_, pid});
+    auto queued =
+        std::find_if(a->pending.begin(), a->pending.end(), [&](const Pending& p) { return p.thread == &t; });
+    if (queued == a->pending.end())
+      a->pending.push_back({&t, ops_, pid, blocking});
+    else
+      queued->blocking = blocking;
     t.op_progress |= kSlept;
     IoStatus status = wait_on(ctx, a->waiters, activity, EAGAIN); // semtimedop's timeout: EAGAIN
     if (status == IoStatus::Blocked)
@@ -393,6 +413,9 @@ public:
     if (cmd_ == Cmd::Set) charge_copy(ctx, activity, kSemidDsBytes); // copy_semid_from_user, first
     std::int64_t id = 0;
     ctx.sync();
+    // semctl_setval checks the value before it looks the array up.
+    if (cmd_ == Cmd::SetVal && (values_[0] < 0 || values_[0] > kSemVmx))
+      return fail_call(ctx, activity, ERANGE);
     SemArray* a = semid_.read(ctx, id) ? state.find_id(id) : nullptr;
     if (!a) return fail_call(ctx, activity, EINVAL);
     const auto nsems = static_cast<std::int64_t>(a->sems.size());
@@ -402,16 +425,16 @@ public:
     case Cmd::GetPid:
     case Cmd::GetNcnt:
     case Cmd::GetZcnt: {
-      if (num_ < 0 || num_ >= nsems) return fail_call(ctx, activity, EINVAL);
+      // semctl_main: the permission, then the semaphore's number.
       if (!ipcperms(*a, process, kReadBits)) return fail_call(ctx, activity, EACCES);
+      if (num_ < 0 || num_ >= nsems) return fail_call(ctx, activity, EINVAL);
       const Sem& s = a->sems[static_cast<std::size_t>(num_)];
       std::int64_t count = 0;
-      for (const auto& p : a->pending) // count_semcnt: the first operation that blocks it
-        for (const auto& op : p.ops) {
-          if (op.num != num_) continue;
-          if ((cmd_ == Cmd::GetNcnt && op.op < 0) || (cmd_ == Cmd::GetZcnt && op.op == 0)) ++count;
-          break;
-        }
+      for (const auto& p : a->pending) { // count_semcnt / check_qop: the operation it waits on
+        const SemOp& op = p.ops[p.blocking];
+        if (op.num == num_ && ((cmd_ == Cmd::GetNcnt && op.op < 0) || (cmd_ == Cmd::GetZcnt && op.op == 0)))
+          ++count;
+      }
       ctx.succeed(cmd_ == Cmd::GetVal ? s.value : cmd_ == Cmd::GetPid ? s.pid : count);
       return IoStatus::Done;
     }
@@ -423,7 +446,6 @@ public:
       break;
     case Cmd::SetVal: {
       if (num_ < 0 || num_ >= nsems) return fail_call(ctx, activity, EINVAL);
-      if (values_[0] < 0 || values_[0] > kSemVmx) return fail_call(ctx, activity, ERANGE);
       if (!ipcperms(*a, process, kWriteBits)) return fail_call(ctx, activity, EACCES);
       Sem& s = a->sems[static_cast<std::size_t>(num_)];
       s.value = values_[0];
@@ -435,10 +457,11 @@ public:
     }
     case Cmd::SetAll:
       if (static_cast<std::int64_t>(values_.size()) != nsems) return fail_call(ctx, activity, EINVAL);
+      // semctl_main: the permission first, then the copy and each value's range.
+      if (!ipcperms(*a, process, kWriteBits)) return fail_call(ctx, activity, EACCES);
       charge_copy(ctx, activity, static_cast<std::uint64_t>(nsems) * 2);
       for (auto v : values_)
         if (v < 0 || v > kSemVmx) return fail_call(ctx, activity, ERANGE);
-      if (!ipcperms(*a, process, kWriteBits)) return fail_call(ctx, activity, EACCES);
       for (std::size_t i = 0; i < a->sems.size(); ++i) {
         a->sems[i].value = values_[i];
         a->sems[i].pid = process.pid;
