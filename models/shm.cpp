@@ -234,6 +234,18 @@ public:
       if (a.name == name) return &a;
     return nullptr;
   }
+  // truncate_pagecache -> unmap_mapping_range (even_cows): the page-table entries of the object's
+  // pages from `first_page` on go from every mapping of it, and a private mapping's copies of
+  // them too; a later access within a new size faults the object's page in again.
+  void zap_from(const Segment& object, std::uint64_t first_page) {
+    for (auto& [space, list] : spaces_)
+      for (auto& a : list) {
+        if (a.segment.get() != &object && a.segment->backing.get() != &object) continue;
+        for (std::uint64_t page = first_page; page < a.present.size(); ++page) a.present[page] = false;
+        if (a.segment.get() != &object)
+          std::erase_if(a.segment->pages, [&](const auto& entry) { return entry.first >= first_page; });
+      }
+  }
   // Maps `segment` into `space` under `name` (an existing mapping of that name is unmapped first,
   // as MAP_FIXED over it would): the next free address above the last mapping.
   Attachment& map(AddressSpace& space, const std::string& name, std::shared_ptr<Segment> segment,
@@ -1321,6 +1333,7 @@ public:
     // adds holes that read as zeros.
     for (auto it = memory.pages.begin(); it != memory.pages.end();)
       it = it->first >= pages_of(size) ? memory.pages.erase(it) : std::next(it);
+    if (size < memory.size) state.zap_from(memory, pages_of(size));
     if (size < memory.size && size % kPageBytes)
       if (auto it = memory.pages.find(size / kPageBytes); it != memory.pages.end())
         std::memset(it->second.get() + size % kPageBytes, 0, kPageBytes - size % kPageBytes);
@@ -1396,7 +1409,9 @@ public:
     if (it == state.posix.end()) return fail_call(ctx, activity, ENOENT);
     std::uint32_t uid = ctx.thread.process->spec->uid;
     if (uid != 0 && uid != it->second->uid)
-      return fail_call(ctx, activity, EPERM); // /dev/shm is sticky (1777)
+      // /dev/shm is sticky (1777): unlink says EPERM, which glibc's shm_unlink reports as EACCES
+      // (Linux 6.18 with glibc, measured).
+      return fail_call(ctx, activity, EACCES);
     // The name goes; the memory lives on while a descriptor or a mapping holds it.
     state.release(it->second->memory->size); // the name's share of shmall (a guard, not Linux's accounting)
     state.posix.erase(it);
