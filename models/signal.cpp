@@ -6,10 +6,11 @@
 // pending on the process and taken by a thread that does not block it; a thread-directed one
 // (raise, SIGPIPE) on that thread; standard signals are pending at most once, real-time ones queue
 // with their value. An unblocked signal whose default action is fatal ends the whole process when
-// it is sent (complete_signal); an ignored one is discarded when sent. A handler runs when the
-// thread next returns to user mode: the kernel builds a signal frame (signal_frame), the handler
-// runs as a frame pushed on the thread's activation stack, and its end is sigreturn (a system
-// call: signal_frame's restore, the mask back). A blocking call the signal interrupts returns
+// it is sent (complete_signal), or after SIGCONT if it is stopped; an ignored one is discarded when
+// sent. A handler runs when the thread next returns to user mode: the kernel builds a signal frame
+// (signal_frame), the handler runs as a frame pushed on the thread's activation stack (every signal
+// deliverable then gets one, the last dequeued on top), and its end is sigreturn (a system call:
+// signal_frame's restore, the mask back). A blocking call the signal interrupts returns
 // ERESTARTSYS inside the kernel; the delivery turns it into EINTR, or rewinds the call when the
 // handler has SA_RESTART and signal(7) lists the call as restartable. docs/signals.md.
 #include "error.hpp"
@@ -219,9 +220,13 @@ struct ThreadSignals {
   SigSet blocked = 0;
   Pending pending;
   std::optional<SigSet> saved_mask; // sigsuspend's: restored by the sigreturn of the handler it let run
-  std::vector<SigSet> frames;       // per running handler: the mask its sigreturn restores
-  SigSet waiting_for = 0;           // in sigwait: the set it takes
-  std::unique_ptr<WaitQueue> wait;  // sigsuspend, pause, sigwait
+  struct Frame {
+    SigSet mask; // what its sigreturn restores
+    Queued info; // its siginfo: what the handler sees, also after a handler stacked on it returns
+  };
+  std::vector<Frame> frames;       // per running handler
+  SigSet waiting_for = 0;          // in sigwait: the set it takes
+  std::unique_ptr<WaitQueue> wait; // sigsuspend, pause, sigwait
 };
 
 // What the breakdown calls the kernel's work of delivering a signal (registered with the first
@@ -316,6 +321,20 @@ public:
         recalc_all(process);
         ctx.sync();
         kernel_.wake_all(ctx.core, *ps.stop_queue, &ctx.thread, activity);
+        // A fatal signal left pending while stopped (below) ends the process now, as Linux's stopped
+        // threads, woken here, take it in get_signal.
+        SigSet fatal = 0;
+        for (int s = 1; s <= kNSig; ++s)
+          if (ps.act[s].action == Action::Default && fatal_by_default(s)) fatal |= bit(s);
+        for (std::uint32_t i = 0; i < process.threads_total(); ++i) {
+          Thread& t = thread_at(process, i);
+          SigSet ready = (thread(t).pending.set | ps.shared.set) & ~thread(t).blocked & fatal;
+          if (t.state == ThreadState::Exited || !ready) continue;
+          const int s = __builtin_ctzll(ready) + 1;
+          if (default_action(s) == Default::Core) ps.dumped = true;
+          kernel_.kill_process(ctx, process, s, activity);
+          return;
+        }
       }
     }
     if (sig == kSIGSTOP) { // never caught, blocked nor ignored
@@ -342,7 +361,10 @@ public:
       }
     bool blocked = !chosen || (thread(*chosen).blocked & bit(sig));
     if (!blocked && ignored(ps, sig)) return; // sig_ignored: discarded at once
-    if (!blocked && ps.act[sig].action == Action::Default) {
+    // complete_signal: wants_signal() is false for a stopped task, so a fatal signal to a stopped
+    // process stays pending, wakes no one, and ends it after SIGCONT (SIGKILL alone ends it now).
+    const bool left_pending = ps.stopped && ps.act[sig].action == Action::Default && fatal_by_default(sig);
+    if (!blocked && ps.act[sig].action == Action::Default && !left_pending) {
       if (fatal_by_default(sig)) { // complete_signal: the whole process dies now
         if (default_action(sig) == Default::Core) ps.dumped = true;
         kernel_.kill_process(ctx, process, sig, activity);
@@ -352,14 +374,14 @@ public:
         stop(process);
         return;
       }
+      return; // SIGCONT's default: continue (done above)
     }
-    if (!blocked && ps.act[sig].action == Action::Default) return; // SIGCONT's default: continue (done above)
     (target ? thread(*target).pending : ps.shared).add(q);
     recalc_all(process);
     // signal_wake_up: a chosen thread asleep in a call leaves it (the call ends with ERESTARTSYS). A
     // plain sleep waits on no queue: it must not look like the stop queue before there is one.
     bool stopped_here = ps.stop_queue && chosen->waiting_on == ps.stop_queue.get();
-    if (!blocked && chosen->state == ThreadState::Blocked && !stopped_here) {
+    if (!blocked && chosen->state == ThreadState::Blocked && !stopped_here && !left_pending) {
       ctx.sync();
       kernel_.interrupt(ctx, *chosen, activity);
     }
@@ -406,13 +428,22 @@ public:
           continue;
         }
       }
+      // exit_to_user_mode_loop calls arch_do_signal_or_restart again while a signal the new mask
+      // does not block is pending: each frame goes on top of the last, so the handler of the signal
+      // dequeued last runs first.
       deliver(ctx, ts, d, *q);
-      recalc(t);
-      return Step::Continue;
     }
     if (t.error == kERESTARTSYS) rewind(t); // no handler ran: the call restarts (ERESTARTNOHAND)
     recalc(t);
     return Step::Continue;
+  }
+
+  static void set_siginfo(Thread& t, const Queued& q) {
+    ScriptLocals& locals = t.script_locals();
+    locals.set("sig.signo", std::int64_t{q.sig});
+    locals.set("sig.value", q.value);
+    locals.set("sig.pid", std::int64_t{q.pid});
+    locals.set("sig.code", std::int64_t{q.code});
   }
 
   // The call before pc runs again from its start, as Linux rewinds the instruction pointer.
@@ -436,22 +467,20 @@ public:
       }
     }
     ctx.charge(activity, Primitive::signal_frame); // setup_rt_frame: context and siginfo on the stack
-    ts.frames.push_back(ts.saved_mask ? *ts.saved_mask : ts.blocked);
+    ts.frames.push_back({ts.saved_mask ? *ts.saved_mask : ts.blocked, q});
     ts.saved_mask.reset();
     ts.blocked = (ts.blocked | d.mask | bit(q.sig)) & ~kUnblockable;
-    ScriptLocals& locals = t.script_locals();
-    locals.set("sig.signo", std::int64_t{q.sig});
-    locals.set("sig.value", q.value);
-    locals.set("sig.pid", std::int64_t{q.pid});
-    locals.set("sig.code", std::int64_t{q.code});
+    set_siginfo(t, q);
     kernel_.push_frame(ctx, *d.handler, *t.process->space, activity);
   }
 
   void sigreturn(OpContext& ctx) {
     ThreadSignals& ts = thread(ctx.thread);
     assert(!ts.frames.empty());
-    ts.blocked = ts.frames.back();
+    ts.blocked = ts.frames.back().mask;
     ts.frames.pop_back();
+    // The handler below, stacked under this one or interrupted by it, sees its own signal again.
+    if (!ts.frames.empty()) set_siginfo(ctx.thread, ts.frames.back().info);
     recalc(ctx.thread);
   }
 
@@ -475,6 +504,9 @@ public:
     Process* parent = find_pid(child.parent_pid);
     if (!child.parent_pid || !parent || parent->live_threads == 0 || parent->killed_by) return;
     Zombie z = status(child);
+    // do_notify_parent: with SIGCHLD at SIG_IGN the child is reaped now (autoreap); it stays so when
+    // the disposition changes back before a waitpid.
+    if (proc(*parent).act[kSIGCHLD].action == Action::Ignore) reap(child);
     send(ctx, *parent, nullptr, {kSIGCHLD, z.status, child.pid, z.code}, kExit);
     if (ProcSignals& ps = proc(*parent); ps.child_wait) {
       ctx.sync();
@@ -488,12 +520,12 @@ public:
     bool dumped = it != procs_.end() && it->second->dumped;
     return {child.pid, dumped ? kCLD_DUMPED : kCLD_KILLED, child.killed_by};
   }
-  // A child that exited and was not waited for: a zombie. With SIGCHLD set to SIG_IGN, none is
-  // (Linux reaps them at once; waitpid then gives ECHILD).
+  // A child that exited and was not waited for: a zombie, unless its parent ignored SIGCHLD when it
+  // exited (reaped then). One that was a zombie before SIG_IGN was set stays one (wait_task_zombie).
   bool zombie(const Process& child) {
     if (child.live_threads > 0 || reaped_.count(child.pid)) return false;
     Process* parent = find_pid(child.parent_pid);
-    return parent && parent->live_threads > 0 && proc(*parent).act[kSIGCHLD].action != Action::Ignore;
+    return parent && parent->live_threads > 0;
   }
   void reap(const Process& child) { reaped_.insert(child.pid); }
 
@@ -599,7 +631,7 @@ private:
   std::map<std::uint32_t, std::unique_ptr<Alarm>> alarms_;
   std::map<std::uint32_t, std::unique_ptr<ProcSignals>> procs_;
   std::map<std::uint32_t, std::unique_ptr<ThreadSignals>> threads_;
-  std::set<std::uint32_t> reaped_;                // children whose status a waitpid took
+  std::set<std::uint32_t> reaped_;                // children a waitpid took, or reaped at their exit
   std::map<std::uint32_t, std::uint64_t> joined_; // per process id: when it last changed group
   std::uint64_t joins_ = 0;
 };
@@ -824,11 +856,7 @@ public:
     if (!q) q = ps.shared.take(set_);
     if (q) {
       ts.waiting_for = 0;
-      ScriptLocals& locals = t.script_locals();
-      locals.set("sig.signo", std::int64_t{q->sig});
-      locals.set("sig.value", q->value);
-      locals.set("sig.pid", std::int64_t{q->pid});
-      locals.set("sig.code", std::int64_t{q->code});
+      state.set_siginfo(t, *q);
       state.recalc_all(*t.process);
       ctx.succeed(q->sig);
       return IoStatus::Done;

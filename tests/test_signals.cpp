@@ -611,3 +611,124 @@ TEST_CASE("signals: spawn passes on the spawning thread's mask and what is ignor
   // SIGUSR1 is signal 10: bit 9 of the mask, 512.
   CHECK(texts(run) == std::vector<std::string>{"mask 512", "took 10", "exited 0 signal 15"});
 }
+
+TEST_CASE("signals: a fatal signal to a stopped process stays pending; it ends the process after SIGCONT") {
+  // complete_signal: no thread of a stopped process wants the signal, so SIGTERM neither ends it nor
+  // wakes it; waitpid sees a live child. SIGCONT lets it take SIGTERM: it dies of it. The child is
+  // asleep in pause (left there by SIGSTOP), or its sleep ended while it was stopped.
+  auto scenario = [](const std::string& child) {
+    return machine(proc("parent", R"(
+      {"op": "spawn", "process": "child"},
+      {"op": "calc", "var": "p", "expr": "result"},
+      {"op": "sleep", "time": "100us"},
+      {"op": "kill", "pid": "p", "signal": "SIGSTOP"},
+      {"op": "sleep", "time": "100us"},
+      {"op": "kill", "pid": "p", "signal": "SIGTERM"},
+      {"op": "sleep", "time": "200us"},
+      {"op": "waitpid", "pid": "p", "nohang": true},
+      {"op": "print", "text": "waitpid WNOHANG: {result}"},
+      {"op": "kill", "pid": "p", "signal": "SIGCONT"},
+      {"op": "print", "text": "SIGCONT: {result}"},
+      {"op": "waitpid", "pid": "p"},
+      {"op": "print", "text": "{result}: signal {status.signal}"})") +
+                   "," + proc("child", child, R"("spawned": true, )"));
+  };
+  for (const char* child : {R"({"op": "pause"}, {"op": "print", "text": "not reached"})",
+                            R"({"op": "sleep", "time": "150us"}, {"op": "print", "text": "not reached"})"}) {
+    auto run = run_text(scenario(child));
+    CHECK(texts(run) == std::vector<std::string>{"waitpid WNOHANG: 0", "SIGCONT: 0", "101: signal 15"});
+    CHECK(run.kernel->failed_calls().empty()); // no EINTR: the child dies before its script goes on
+  }
+}
+
+TEST_CASE("signals: a child that exits while SIGCHLD is SIG_IGN is reaped then, whatever comes later") {
+  // do_notify_parent's autoreap: A leaves no status, even once SIGCHLD is back to SIG_DFL; B exits
+  // under SIG_DFL and is waited for. A zombie from before SIG_IGN stays one (wait_task_zombie).
+  auto run = run_text(machine(proc("parent", R"(
+      {"op": "sigaction", "signal": "SIGCHLD", "action": "ignore"},
+      {"op": "spawn", "process": "child"},
+      {"op": "print", "text": "spawned A {result}"},
+      {"op": "calc", "var": "a", "expr": "result"},
+      {"op": "kill", "pid": "a", "signal": "SIGKILL"},
+      {"op": "sleep", "time": "100us"},
+      {"op": "waitpid"},
+      {"op": "print", "text": "waitpid while ignored: {result} {errno}"},
+      {"op": "sigaction", "signal": "SIGCHLD", "action": "default"},
+      {"op": "spawn", "process": "child"},
+      {"op": "print", "text": "spawned B {result}"},
+      {"op": "calc", "var": "b", "expr": "result"},
+      {"op": "kill", "pid": "b", "signal": "SIGTERM"},
+      {"op": "sleep", "time": "100us"},
+      {"op": "waitpid"},
+      {"op": "print", "text": "waitpid: {result} signal {status.signal}"},
+      {"op": "waitpid"},
+      {"op": "print", "text": "waitpid: {result} {errno}"},
+      {"op": "spawn", "process": "child"},
+      {"op": "calc", "var": "c", "expr": "result"},
+      {"op": "kill", "pid": "c", "signal": "SIGTERM"},
+      {"op": "sleep", "time": "100us"},
+      {"op": "sigaction", "signal": "SIGCHLD", "action": "ignore"},
+      {"op": "waitpid"},
+      {"op": "print", "text": "zombie, then SIG_IGN: {result} signal {status.signal}"})") +
+                              "," + proc("child", R"({"op": "pause"})", R"("spawned": true, )")));
+  CHECK(texts(run) == std::vector<std::string>{"spawned A 101", "waitpid while ignored: -1 ECHILD",
+                                               "spawned B 102", "waitpid: 102 signal 15",
+                                               "waitpid: -1 ECHILD", "zombie, then SIG_IGN: 103 signal 15"});
+}
+
+TEST_CASE("signals: signals deliverable at once each get a frame, the last dequeued on top: it runs first") {
+  // exit_to_user_mode_loop sets up a frame per signal in dequeue order (the thread's own queue
+  // first, then the lowest standard signal, then real-time ones), each on top of the last.
+  const std::string handlers = R"(
+      {"op": "sigaction", "signal": "SIGUSR1", "handler": [{"op": "print", "text": "handler {sig.signo}"}]},
+      {"op": "sigaction", "signal": "SIGUSR2", "handler": [{"op": "print", "text": "handler {sig.signo}"}]},
+      {"op": "sigaction", "signal": "SIGRTMIN", "handler": [{"op": "print", "text": "handler {sig.signo}"}]},
+      {"op": "sigaction", "signal": "SIGRTMIN+1", "handler": [{"op": "print", "text": "handler {sig.signo}"}]},
+      {"op": "sigprocmask", "how": "SIG_BLOCK", "signals": ["SIGUSR1", "SIGUSR2", "SIGRTMIN", "SIGRTMIN+1"]},)";
+  auto run = run_text(machine(proc("p", handlers + R"(
+      {"op": "kill", "process": "p", "signal": "SIGUSR1"},
+      {"op": "kill", "process": "p", "signal": "SIGUSR2"},
+      {"op": "sigprocmask", "how": "SIG_UNBLOCK", "signals": ["SIGUSR1", "SIGUSR2"]},
+      {"op": "print", "text": "after unblock"})")));
+  CHECK(texts(run) == std::vector<std::string>{"handler 12", "handler 10", "after unblock"});
+  CHECK(run.charged("p", "signal", Primitive::signal_frame) == 600);
+
+  run = run_text(machine(proc("p", handlers + R"(
+      {"op": "sigqueue", "process": "p", "signal": "SIGRTMIN+1"},
+      {"op": "sigqueue", "process": "p", "signal": "SIGRTMIN"},
+      {"op": "kill", "process": "p", "signal": "SIGUSR2"},
+      {"op": "kill", "process": "p", "signal": "SIGUSR1"},
+      {"op": "sigprocmask", "how": "SIG_SETMASK", "signals": []},
+      {"op": "print", "text": "after unblock"})")));
+  CHECK(texts(run) ==
+        std::vector<std::string>{"handler 35", "handler 34", "handler 12", "handler 10", "after unblock"});
+
+  // raise's SIGUSR2 is the thread's own: dequeued before the process's SIGUSR1, which goes on top.
+  run = run_text(machine(proc("p", handlers + R"(
+      {"op": "kill", "process": "p", "signal": "SIGUSR1"},
+      {"op": "raise", "signal": "SIGUSR2"},
+      {"op": "sigprocmask", "how": "SIG_SETMASK", "signals": []},
+      {"op": "print", "text": "after unblock"})")));
+  CHECK(texts(run) == std::vector<std::string>{"handler 10", "handler 12", "after unblock"});
+
+  // SIGUSR1's sa_mask blocks SIGUSR2: it stays pending until SIGUSR1's handler returns.
+  run = run_text(machine(proc("p", R"(
+      {"op": "sigaction", "signal": "SIGUSR1", "mask": ["SIGUSR2"], "handler": [
+        {"op": "print", "text": "handler {sig.signo} start"}, {"op": "print", "text": "handler {sig.signo} end"}]},
+      {"op": "sigaction", "signal": "SIGUSR2", "handler": [{"op": "print", "text": "handler {sig.signo}"}]},
+      {"op": "sigprocmask", "how": "SIG_BLOCK", "signals": ["SIGUSR1", "SIGUSR2"]},
+      {"op": "kill", "process": "p", "signal": "SIGUSR2"},
+      {"op": "kill", "process": "p", "signal": "SIGUSR1"},
+      {"op": "sigprocmask", "how": "SIG_SETMASK", "signals": []},
+      {"op": "print", "text": "after unblock"})")));
+  CHECK(texts(run) ==
+        std::vector<std::string>{"handler 10 start", "handler 10 end", "handler 12", "after unblock"});
+
+  // A handler interrupted by another sees its own signal again when that one returns.
+  run = run_text(machine(proc("p", R"(
+      {"op": "sigaction", "signal": "SIGUSR1", "handler": [{"op": "print", "text": "handler {sig.signo} start"},
+        {"op": "raise", "signal": "SIGUSR2"}, {"op": "print", "text": "handler {sig.signo} end"}]},
+      {"op": "sigaction", "signal": "SIGUSR2", "handler": [{"op": "print", "text": "handler {sig.signo}"}]},
+      {"op": "raise", "signal": "SIGUSR1"})")));
+  CHECK(texts(run) == std::vector<std::string>{"handler 10 start", "handler 12", "handler 10 end"});
+}
