@@ -338,7 +338,8 @@ TEST_CASE("posix_mq: mq_close and close; a closed descriptor is EBADF; the queue
   CHECK(printed(run) == std::vector<std::string>{"0 ", "-1 EBADF", "-1 EBADF", "0 ", "stays"});
 }
 
-TEST_CASE("posix_mq: mq_unlink: ENOENT, EACCES for another user (glibc's), and an open queue lives on unnamed") {
+TEST_CASE(
+    "posix_mq: mq_unlink: ENOENT, EACCES for another user (glibc's), and an open queue lives on unnamed") {
   auto run = run_text(machine(process("a", std::string(kOpenRw) + R"(,
         {"op": "mq_send", "fd": "q", "bytes": 8, "text": "old"},
         {"op": "sleep", "time": 20000},
