@@ -678,39 +678,32 @@ TEST_CASE("unix_socket: a stream writer waiting for buffer space when the peer g
   // Woken in sock_alloc_send_pskb with nothing sent: the peer closed with data unread gives
   // ECONNRESET (sock_error takes sk_err), a peer that shut down reading EPIPE; neither sends
   // SIGPIPE, which the next write gets (Linux 6.18, measured likewise).
-  for (const char* how : {"close", "shutdown"}) {
-    CAPTURE(how);
-    const std::string end = std::string(how) == "close" ? R"({"op": "close", "fd": "p"})"
-                                                        : R"({"op": "shutdown", "fd": "p", "how": "read"})";
-    auto run = run_text(R"({"processes": [
+  // The main process ends the peer's side with `end` once the writer waits; the writer fills its
+  // 20000-byte buffer, then writes twice more.
+  auto scenario = [](const std::string& end, const std::string& writer_extra) {
+    return R"({"processes": [
       {"name": "main", "script": [
         {"op": "socketpair", "fds": ["p", "q"], "type": "stream", "buffer": 20000},
         {"op": "spawn", "process": "writer"},
         {"op": "close", "fd": "q"},
         {"op": "sleep", "time": "100us"},)" +
-                        end + R"(,
+           end + R"(,
         {"op": "join", "process": "writer"}]},
-      {"name": "writer", "spawned": true, "sigpipe": "ignore", "script": [
+      {"name": "writer", "spawned": true, )" +
+           writer_extra + R"("script": [
         {"op": "close", "fd": "p"},
         {"op": "write", "fd": "q", "bytes": 19872}, {"op": "print", "text": "{result} {errno}"},
         {"op": "write", "fd": "q", "bytes": 10}, {"op": "print", "text": "{result} {errno}"},
-        {"op": "write", "fd": "q", "bytes": 10}, {"op": "print", "text": "{result} {errno}"}]}]})");
-    CHECK(lines(run) ==
-          Lines{"19872 ", std::string(how) == "close" ? "-1 ECONNRESET" : "-1 EPIPE", "-1 EPIPE"});
-    // Without "sigpipe": "ignore" the blocked write returns and the next one is killed.
-    auto killed = run_text(R"({"processes": [
-      {"name": "main", "script": [
-        {"op": "socketpair", "fds": ["p", "q"], "type": "stream", "buffer": 20000},
-        {"op": "spawn", "process": "writer"},
-        {"op": "close", "fd": "q"},
-        {"op": "sleep", "time": "100us"},)" +
-                           end + R"(,
-        {"op": "join", "process": "writer"}]},
-      {"name": "writer", "spawned": true, "script": [
-        {"op": "close", "fd": "p"},
-        {"op": "write", "fd": "q", "bytes": 19872},
-        {"op": "write", "fd": "q", "bytes": 10}, {"op": "print", "text": "{result} {errno}"},
-        {"op": "write", "fd": "q", "bytes": 10}, {"op": "print", "text": "not reached"}]}]})");
-    CHECK(lines(killed) == Lines{std::string(how) == "close" ? "-1 ECONNRESET" : "-1 EPIPE"});
+        {"op": "write", "fd": "q", "bytes": 10}, {"op": "print", "text": "{result} {errno}"}]}]})";
+  };
+  for (const char* how : {"close", "shutdown"}) {
+    CAPTURE(how);
+    const bool close = std::string(how) == "close";
+    const std::string end =
+        close ? R"({"op": "close", "fd": "p"})" : R"({"op": "shutdown", "fd": "p", "how": "read"})";
+    const std::string blocked = close ? "-1 ECONNRESET" : "-1 EPIPE";
+    CHECK(lines(run_text(scenario(end, R"("sigpipe": "ignore", )"))) == Lines{"19872 ", blocked, "-1 EPIPE"});
+    // Without "sigpipe": "ignore" the blocked write returns, and the next one is killed.
+    CHECK(lines(run_text(scenario(end, ""))) == Lines{"19872 ", blocked});
   }
 }

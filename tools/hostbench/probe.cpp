@@ -420,7 +420,7 @@ int pipepages(long rounds) {
 int main(int argc, char** argv) {
   const std::string usage =
       "usage: hostbench-probe sides MECH BYTES COUNT READER_CPU | wake ROUNDS IDLE_US... | duplex TYPE BYTES "
-      "ROUNDS CPU | sndbuf BYTES... | pipefill BYTES... | pipepages ROUNDS\n";
+      "ROUNDS CPU | sndbuf BYTES... | pipefill BYTES... | pipepages ROUNDS\n(BYTES: 1 to 67108864)\n";
   if (argc >= 6 && std::string(argv[1]) == "sides")
     return sides(argv[2], std::strtoul(argv[3], nullptr, 10), std::strtol(argv[4], nullptr, 10),
                  std::atoi(argv[5]));
@@ -429,15 +429,23 @@ int main(int argc, char** argv) {
     for (int i = 3; i < argc; ++i) idle.push_back(std::strtol(argv[i], nullptr, 10));
     return wake(std::atoi(argv[2]), idle);
   }
+  // sndbuf and pipefill: sizes of 1 byte to 64 MiB, written from one buffer of the largest.
+  auto sizes_from = [&](std::vector<std::size_t>& sizes) {
+    for (int i = 2; i < argc; ++i) {
+      char* end = nullptr;
+      const unsigned long long n = std::strtoull(argv[i], &end, 10);
+      if (*end || n == 0 || n > (64ull << 20)) return false;
+      sizes.push_back(std::size_t(n));
+    }
+    return !sizes.empty();
+  };
   if (argc >= 3 && std::string(argv[1]) == "sndbuf") {
     std::vector<std::size_t> sizes;
-    for (int i = 2; i < argc; ++i) sizes.push_back(std::strtoul(argv[i], nullptr, 10));
-    if (std::find(sizes.begin(), sizes.end(), 0) == sizes.end()) return sndbuf(sizes);
+    if (sizes_from(sizes)) return sndbuf(sizes);
   }
   if (argc >= 3 && std::string(argv[1]) == "pipefill") {
     std::vector<std::size_t> sizes;
-    for (int i = 2; i < argc; ++i) sizes.push_back(std::strtoul(argv[i], nullptr, 10));
-    if (std::find(sizes.begin(), sizes.end(), 0) == sizes.end()) return pipefill(sizes);
+    if (sizes_from(sizes)) return pipefill(sizes);
   }
   if (argc == 3 && std::string(argv[1]) == "pipepages" && std::atol(argv[2]) > 0)
     return pipepages(std::atol(argv[2]));
