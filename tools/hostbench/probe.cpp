@@ -32,6 +32,11 @@
 //     On a fresh pipe of the default size, non-blocking writes of BYTES until one is refused or cut
 //     short: how many went and their bytes (the page slots and merges of docs/pipe.md).
 //
+//   hostbench-probe siblings
+//     A 64 KiB memcpy loop on CPU 0 for a second alone, then for a second while CPU 1 runs the same
+//     loop: the ratio of the two rates. Near 1, the two CPUs are separate cores; well below, they
+//     share one (SMT siblings), and two sides of a cross-core stream slow each other down.
+//
 //   hostbench-probe pipepages ROUNDS
 //     Rounds of 1, 2 and 3 pages written into a pipe and read back; prints the page allocations a
 //     round makes (/proc/vmstat's pgalloc_*): how many freed pages a pipe keeps (docs/pipe.md).
@@ -417,10 +422,44 @@ int pipepages(long rounds) {
   return 0;
 }
 
+// ---- siblings: do CPUs 0 and 1 share a core? ----------------------------------------------------
+
+double copies_per_second(double seconds) {
+  static char from[65536], to[65536];
+  long copies = 0;
+  const auto start = Clock::now();
+  while (ns_since(start) < seconds * 1e9) {
+    for (int i = 0; i < 64; ++i) {
+      std::memcpy(to, from, sizeof to);
+      asm volatile("" : : "r"(to) : "memory"); // keep each copy: the asm may read `to`
+    }
+    copies += 64;
+  }
+  return double(copies) / (ns_since(start) / 1e9);
+}
+
+int siblings() {
+  pin(0);
+  const double alone = copies_per_second(1.0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    pin(1);
+    copies_per_second(1.5);
+    _exit(0);
+  }
+  usleep(100000); // the other loop running first
+  const double shared = copies_per_second(1.0);
+  waitpid(pid, nullptr, 0);
+  std::printf("64 KiB copies on CPU 0: %.0f/s alone, %.0f/s with CPU 1 copying too (%.2f)\n", alone, shared,
+              shared / alone);
+  return 0;
+}
+
 int main(int argc, char** argv) {
   const std::string usage =
       "usage: hostbench-probe sides MECH BYTES COUNT READER_CPU | wake ROUNDS IDLE_US... | duplex TYPE BYTES "
-      "ROUNDS CPU | sndbuf BYTES... | pipefill BYTES... | pipepages ROUNDS\n(BYTES: 1 to 67108864)\n";
+      "ROUNDS CPU | sndbuf BYTES... | pipefill BYTES... | pipepages ROUNDS | siblings\n(BYTES: 1 to "
+      "67108864)\n";
   if (argc >= 6 && std::string(argv[1]) == "sides")
     return sides(argv[2], std::strtoul(argv[3], nullptr, 10), std::strtol(argv[4], nullptr, 10),
                  std::atoi(argv[5]));
@@ -447,6 +486,7 @@ int main(int argc, char** argv) {
     std::vector<std::size_t> sizes;
     if (sizes_from(sizes)) return pipefill(sizes);
   }
+  if (argc == 2 && std::string(argv[1]) == "siblings") return siblings();
   if (argc == 3 && std::string(argv[1]) == "pipepages" && std::atol(argv[2]) > 0)
     return pipepages(std::atol(argv[2]));
   if (argc >= 6 && std::string(argv[1]) == "duplex")
