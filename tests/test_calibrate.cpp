@@ -201,6 +201,22 @@ TEST_CASE("calibrate: the result loads, and check-preset reproduces the fitted c
   CHECK(cal.at("check").get<std::string>() == check_verdict(report));
 }
 
+TEST_CASE("calibrate: the machine a value names says whether the cross-core CPUs share a core") {
+  // hostbench's sibling test (tools/hostbench/siblings.hpp) on the line after the hypervisor's.
+  TempDir dir("calibrate");
+  std::string text = slurp(kFixture);
+  const std::string after = "# hypervisor: none\n";
+  text.insert(
+      text.find(after) + after.size(),
+      "# cross_core_siblings: 0.98 (64 KiB copies on CPU 0 ran at 0.98 of their rate alone while CPU 1 "
+      "copied too: separate cores)\n");
+  Calibration c = calibrate(read_hostbench(dir.write("siblings.csv", text)), "teaching");
+  CHECK(contains(
+      source(c, "trap_enter"),
+      "; the two CPUs of the cross-core cells beside each other: 0.98 (64 KiB copies on CPU 0 ran at "
+      "0.98 of their rate alone while CPU 1 copied too: separate cores); "));
+}
+
 TEST_CASE("calibrate: a cache-line transfer from the cross-core spinning ring's one-line round trips") {
   // The fixture has no such cell: the base's value, and why.
   CHECK(value(fixture_on_teaching(), "cache_line_transfer") == 100);

@@ -383,6 +383,35 @@ TEST_CASE(
   CHECK(!contains(plain.str(), "context switches per message"));
 }
 
+TEST_CASE("check-preset: a file whose cross-core CPUs share a core says so above the table") {
+  const std::string row = "roundtrip,pipe,8,same_core,100,1,5000.0,6000.0,4900.0,\n";
+  auto report_for = [&](const std::string& line) {
+    HostbenchFile file = parse_hostbench("# hostbench 1\n" + line + kHeader + row, "x.csv");
+    CheckReport report = check_preset("teaching", file);
+    std::ostringstream out;
+    print_check_report(out, report);
+    return std::pair{report.siblings_ratio, out.str()};
+  };
+  const std::string said = "the cross-core cells ran on two CPUs of one core";
+  // hostbench-probe siblings on an SMT pair gives about 0.6; the AMD EPYC guest's separate cores 1.00.
+  auto [shared_ratio, shared] =
+      report_for("# cross_core_siblings: 0.61 (64 KiB copies on CPU 0 ran at 0.61 of their rate alone while "
+                 "CPU 1 copied too: they share a core (SMT siblings, or one host core under two vCPUs))\n");
+  REQUIRE(shared_ratio);
+  CHECK(*shared_ratio == doctest::Approx(0.61));
+  CHECK(contains(shared, said + " (hostbench's cross_core_siblings 0.61): each side slowed the other down, "
+                                "which the simulated machine's cores never do\n"));
+  auto [apart_ratio, apart] = report_for("# cross_core_siblings: 0.99 (...: separate cores)\n");
+  CHECK(apart_ratio == std::optional<double>(0.99));
+  CHECK(!contains(apart, said));
+  // Files from before the key, and a run that could not tell, print nothing about it.
+  CHECK(!report_for("").first);
+  auto [unknown_ratio, unknown] =
+      report_for("# cross_core_siblings: unknown (the two CPUs could not both be used)\n");
+  CHECK(!unknown_ratio);
+  CHECK(!contains(unknown, said));
+}
+
 TEST_CASE("check-preset: the mechanism order counts only pairs simulated apart the same way round") {
   // Round trips: shorter is faster. Measured pipe < posix_mq < sysv_msg.
   std::vector<CheckedCell> same = {synthetic("roundtrip", "sysv_msg", 3000, 4200),

@@ -1453,6 +1453,7 @@ std::string describe_machine(const HostbenchFile& file) {
   add("hypervisor", "hypervisor ");
   add("virtualisation", "virtualisation ");
   add("clocksource", "clock source ");
+  add("cross_core_siblings", "the two CPUs of the cross-core cells beside each other: ");
   add("load_before", "load average before the run ");
   add("date", "hostbench run of ");
   return parts.empty() ? "a machine the file does not describe" : join(parts, "; ");

@@ -13,6 +13,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -875,6 +876,12 @@ CheckReport check_costs(const json& costs, const std::string& label, const Hostb
   report.scheduler = scheduler;
   report.preset = label;
   report.file = file.path;
+  for (const auto& [key, value] : file.keys)
+    if (key == "cross_core_siblings") {
+      char* end = nullptr;
+      const double ratio = std::strtod(value.c_str(), &end);
+      if (end != value.c_str() && std::isfinite(ratio) && ratio >= 0) report.siblings_ratio = ratio;
+    }
   const auto& host_switches = file.switches_per_message;
   for (const auto& row : file.rows) {
     CheckedCell cell;
@@ -1001,6 +1008,10 @@ void print_check_report(std::ostream& out, const CheckReport& report) {
   if (!report.scheduler.empty())
     out << "every cell simulated under the " << report.scheduler
         << " scheduler (--scheduler); calibrate fits a preset under rr\n";
+  if (report.siblings_ratio && *report.siblings_ratio < kSharedCoreBelow)
+    out << "the cross-core cells ran on two CPUs of one core (hostbench's cross_core_siblings "
+        << fixed(*report.siblings_ratio, 2)
+        << "): each side slowed the other down, which the simulated machine's cores never do\n";
   out << std::left << std::setw(15) << "kind" << std::setw(12) << "mechanism" << std::right << std::setw(9)
       << "bytes"
       << "  " << std::left << std::setw(11) << "placement" << std::right << std::setw(14) << "measured"

@@ -115,7 +115,13 @@ struct CheckReport {
   double tie_pct = kOrderTiePct;
   std::string scheduler;           // empty: the machine's default (rr)
   std::vector<CheckedRung> ladder; // the file's wakeup ladder, when it has one
+  // The file's cross_core_siblings ratio (tools/hostbench/siblings.hpp), when it has one: below
+  // kSharedCoreBelow the cross-core cells ran on two CPUs of one core, which the model's cores
+  // never are.
+  std::optional<double> siblings_ratio;
 };
+
+inline constexpr double kSharedCoreBelow = 0.85;
 
 // PRESET: a built-in preset name or a preset file. Throws UserError on a bad preset.
 // `scheduler`: the scheduling policy every cell runs under, with its default parameters; empty for

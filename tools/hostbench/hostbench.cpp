@@ -40,6 +40,8 @@
 #include <string>
 #include <vector>
 
+#include "siblings.hpp"
+
 namespace {
 
 constexpr int format_version = 1;
@@ -1040,6 +1042,22 @@ std::vector<std::pair<std::string, std::string>> describe_machine(const Mode& mo
   return kv;
 }
 
+// Whether the two CPUs of the cross-core cells share a core (siblings.hpp): "RATIO (what it
+// says: ...)", or why it could not be told. Leaves this process's affinity as it found it.
+std::string siblings_line(int cpu, int other, double seconds) {
+  cpu_set_t before;
+  CPU_ZERO(&before);
+  sched_getaffinity(0, sizeof before, &before);
+  const auto r = hostbench_siblings::measure(cpu, other, seconds);
+  sched_setaffinity(0, sizeof before, &before);
+  if (!r) return "unknown (the two CPUs could not both be used)";
+  char text[256];
+  std::snprintf(text, sizeof text,
+                "%.2f (64 KiB copies on CPU %d ran at %.2f of their rate alone while CPU %d copied too: %s)",
+                r->ratio(), cpu, r->ratio(), other, hostbench_siblings::verdict(r->ratio()));
+  return text;
+}
+
 // ---- the command line and the plan -------------------------------------------------------------
 
 // A cell is selected when any comma-separated pattern matches its name "kind,mechanism,bytes,
@@ -1160,6 +1178,9 @@ int main(int argc, char** argv) {
   install_signal_handlers();
   signal(SIGPIPE, SIG_IGN); // a dead peer is an EPIPE error, not a silent death
   auto machine = describe_machine(mode, only, cpus);
+  if (cpus.size() >= 2 &&
+      std::any_of(plan.begin(), plan.end(), [](const Cell& c) { return c.placement == "cross_core"; }))
+    machine.emplace_back("cross_core_siblings", siblings_line(cpus[0], cpus[1], mode.quick ? 0.5 : 1.0));
   std::vector<Row> rows;
   std::vector<Skip> skips;
   std::vector<std::pair<std::string, std::string>> notes;

@@ -62,6 +62,8 @@
 #include <unistd.h>
 #include <vector>
 
+#include "siblings.hpp"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -424,34 +426,14 @@ int pipepages(long rounds) {
 
 // ---- siblings: do CPUs 0 and 1 share a core? ----------------------------------------------------
 
-double copies_per_second(double seconds) {
-  static char from[65536], to[65536];
-  long copies = 0;
-  const auto start = Clock::now();
-  while (ns_since(start) < seconds * 1e9) {
-    for (int i = 0; i < 64; ++i) {
-      std::memcpy(to, from, sizeof to);
-      asm volatile("" : : "r"(to) : "memory"); // keep each copy: the asm may read `to`
-    }
-    copies += 64;
-  }
-  return double(copies) / (ns_since(start) / 1e9);
-}
-
 int siblings() {
-  pin(0);
-  const double alone = copies_per_second(1.0);
-  pid_t pid = fork();
-  if (pid == 0) {
-    pin(1);
-    copies_per_second(1.5);
-    _exit(0);
+  const auto r = hostbench_siblings::measure(0, 1, 1.0);
+  if (!r) {
+    std::fprintf(stderr, "siblings: CPUs 0 and 1 are not both available to this process\n");
+    return 1;
   }
-  usleep(100000); // the other loop running first
-  const double shared = copies_per_second(1.0);
-  waitpid(pid, nullptr, 0);
-  std::printf("64 KiB copies on CPU 0: %.0f/s alone, %.0f/s with CPU 1 copying too (%.2f)\n", alone, shared,
-              shared / alone);
+  std::printf("64 KiB copies on CPU 0: %.0f/s alone, %.0f/s with CPU 1 copying too (%.2f: %s)\n", r->alone,
+              r->shared, r->ratio(), hostbench_siblings::verdict(r->ratio()));
   return 0;
 }
 
