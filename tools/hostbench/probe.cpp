@@ -37,10 +37,19 @@
 //     loop: the ratio of the two rates. Near 1, the two CPUs are separate cores; well below, they
 //     share one (SMT siblings), and two sides of a cross-core stream slow each other down.
 //
+//   hostbench-probe usercopy
+//     On CPU 0, one thread: a write and a read of the same size through a pipe (1 MiB, so nothing
+//     waits), a send and a recv of one datagram on a socketpair, and two memcpy calls, at 512 B to
+//     64 KiB (the best of 5 runs of 20,000). Each pair copies the bytes twice, so the slope from 512
+//     B to 8 KiB is the kernel's copy_from_user / copy_to_user rate (its data in L1 and L2) beside
+//     glibc's memcpy: on the AMD EPYC guest about 2 to 4 times slower, a cost the model charges at
+//     memcpy's rate (docs/calibrate.md).
+//
 //   hostbench-probe pipepages ROUNDS
 //     Rounds of 1, 2 and 3 pages written into a pipe and read back; prints the page allocations a
 //     round makes (/proc/vmstat's pgalloc_*): how many freed pages a pipe keeps (docs/pipe.md).
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -437,10 +446,59 @@ int siblings() {
   return 0;
 }
 
+// ---- usercopy: the kernel's copies to and from user memory beside memcpy --------------------------
+
+int usercopy() {
+  pin(0);
+  int p[2], sv[2];
+  if (pipe(p) != 0 || fcntl(p[1], F_SETPIPE_SZ, 1 << 20) < 0 || socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) != 0) {
+    std::perror("usercopy: pipe, F_SETPIPE_SZ or socketpair");
+    return 1;
+  }
+  static char from[65536], to[65536];
+  constexpr int kRounds = 20000;
+  // The best of 5 runs: ns per pair of copies of `n` bytes.
+  auto best_of = [&](auto&& pair) {
+    double best = 1e300;
+    for (int run = 0; run < 5; ++run) {
+      const auto start = Clock::now();
+      for (int i = 0; i < kRounds; ++i) pair();
+      best = std::min(best, ns_since(start) / kRounds);
+    }
+    return best;
+  };
+  const std::size_t sizes[] = {512, 4096, 8192, 16384, 32768, 65536};
+  std::vector<std::array<double, 3>> ns;
+  std::printf("%8s %16s %16s %16s\n", "bytes", "pipe write+read", "dgram send+recv", "two memcpy");
+  for (std::size_t n : sizes) {
+    std::array<double, 3> t{};
+    t[0] = best_of([&] {
+      if (write(p[1], from, n) != ssize_t(n) || read(p[0], to, n) != ssize_t(n)) std::abort();
+    });
+    t[1] = best_of([&] {
+      if (send(sv[0], from, n, 0) != ssize_t(n) || recv(sv[1], to, n, 0) != ssize_t(n)) std::abort();
+    });
+    t[2] = best_of([&] {
+      std::memcpy(to, from, n);
+      asm volatile("" : : "r"(to) : "memory");
+      std::memcpy(from, to, n);
+      asm volatile("" : : "r"(from) : "memory");
+    });
+    ns.push_back(t);
+    std::printf("%8zu %13.1f ns %13.1f ns %13.1f ns\n", n, t[0], t[1], t[2]);
+  }
+  // 512 B and 8 KiB are sizes[0] and sizes[2]: two copies of 7680 more bytes.
+  auto rate = [&](int k) { return 2.0 * (8192 - 512) / (ns[2][k] - ns[0][k]); }; // bytes per ns = GB/s
+  std::printf("per copy from 512 B to 8 KiB: pipe %.1f GB/s, datagram %.1f GB/s, memcpy %.1f GB/s\n", rate(0),
+              rate(1), rate(2));
+  return 0;
+}
+
 int main(int argc, char** argv) {
   const std::string usage =
       "usage: hostbench-probe sides MECH BYTES COUNT READER_CPU | wake ROUNDS IDLE_US... | duplex TYPE BYTES "
-      "ROUNDS CPU | sndbuf BYTES... | pipefill BYTES... | pipepages ROUNDS | siblings\n(BYTES: 1 to "
+      "ROUNDS CPU | sndbuf BYTES... | pipefill BYTES... | pipepages ROUNDS | siblings | usercopy\n(BYTES: 1 "
+      "to "
       "67108864)\n";
   if (argc >= 6 && std::string(argv[1]) == "sides")
     return sides(argv[2], std::strtoul(argv[3], nullptr, 10), std::strtol(argv[4], nullptr, 10),
@@ -469,6 +527,7 @@ int main(int argc, char** argv) {
     if (sizes_from(sizes)) return pipefill(sizes);
   }
   if (argc == 2 && std::string(argv[1]) == "siblings") return siblings();
+  if (argc == 2 && std::string(argv[1]) == "usercopy") return usercopy();
   if (argc == 3 && std::string(argv[1]) == "pipepages" && std::atol(argv[2]) > 0)
     return pipepages(std::atol(argv[2]));
   if (argc >= 6 && std::string(argv[1]) == "duplex")
