@@ -410,6 +410,9 @@ TEST_CASE("check-preset: a file whose cross-core CPUs share a core says so above
       report_for("# cross_core_siblings: unknown (the two CPUs could not both be used)\n");
   CHECK(!unknown_ratio);
   CHECK(!contains(unknown, said));
+  // A value hostbench does not write says nothing either.
+  for (const char* bad : {"0.5x", "-1", "nan", "inf", "", "0.5,0.6"})
+    CHECK(!report_for("# cross_core_siblings: " + std::string(bad) + "\n").first);
 }
 
 TEST_CASE("check-preset: the mechanism order counts only pairs simulated apart the same way round") {

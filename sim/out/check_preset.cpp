@@ -880,7 +880,9 @@ CheckReport check_costs(const json& costs, const std::string& label, const Hostb
     if (key == "cross_core_siblings") {
       char* end = nullptr;
       const double ratio = std::strtod(value.c_str(), &end);
-      if (end != value.c_str() && std::isfinite(ratio) && ratio >= 0) report.siblings_ratio = ratio;
+      // hostbench writes "RATIO (what it says)", or "unknown (why)": anything else says nothing.
+      if (end != value.c_str() && (*end == '\0' || *end == ' ') && std::isfinite(ratio) && ratio >= 0)
+        report.siblings_ratio = ratio;
     }
   const auto& host_switches = file.switches_per_message;
   for (const auto& row : file.rows) {
